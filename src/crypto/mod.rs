@@ -1,0 +1,344 @@
+//! Every cryptographic primitive shoal uses, and nothing else.
+//!
+//! Owns: ed25519 keys and feed ids, signing and (batch) verification with
+//! ed25519-dalek, hashes and MACs, the ssb-keys secret file. This is the ONLY
+//! module that calls `sodiumoxide` or `ed25519-dalek`, so either can be swapped
+//! without touching the rest. Pure apart from the secret file's I/O in
+//! [`secret`]; imports nothing else from shoal.
+
+pub mod secret;
+
+use std::fmt;
+use std::sync::Once;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use ed25519_dalek::{Signature as DalekSig, Signer as _, SigningKey, VerifyingKey};
+use sha2::Digest as _;
+
+pub use secret::{SecretError, read_secret_file, write_secret_file};
+
+static INIT: Once = Once::new();
+
+/// Initialises libsodium once per process. Every function here that needs it
+/// calls this; calling it again is free.
+pub fn init() {
+    INIT.call_once(|| {
+        // init() fails only when libsodium cannot find a random source; the
+        // functions we use then still work deterministically or report errors.
+        let _ = sodiumoxide::init();
+    });
+}
+
+/// Decodes standard base64 with `=` padding, refusing non-canonical input
+/// (wrong padding, stray bits in the last character, other alphabets).
+pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
+    B64.decode(s).ok()
+}
+
+/// Encodes standard base64 with `=` padding.
+pub fn b64_encode(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+/// An ed25519 public key: a Scuttlebutt feed id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FeedId(pub [u8; 32]);
+
+impl FeedId {
+    /// Parses `@<base64 of 32 bytes>.ed25519` (canonical base64 only).
+    pub fn parse(s: &str) -> Option<FeedId> {
+        let b = s.strip_prefix('@')?.strip_suffix(".ed25519")?;
+        let bytes: [u8; 32] = b64_decode(b)?.try_into().ok()?;
+        Some(FeedId(bytes))
+    }
+
+    /// The base64 of the key, without sigil or suffix.
+    pub fn b64(&self) -> String {
+        b64_encode(&self.0)
+    }
+}
+
+impl fmt::Display for FeedId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "@{}.ed25519", self.b64())
+    }
+}
+
+impl fmt::Debug for FeedId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A sha256 message id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MsgId(pub [u8; 32]);
+
+impl MsgId {
+    /// Parses `%<base64 of 32 bytes>.sha256` (canonical base64 only).
+    pub fn parse(s: &str) -> Option<MsgId> {
+        let b = s.strip_prefix('%')?.strip_suffix(".sha256")?;
+        let bytes: [u8; 32] = b64_decode(b)?.try_into().ok()?;
+        Some(MsgId(bytes))
+    }
+}
+
+impl fmt::Display for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "%{}.sha256", b64_encode(&self.0))
+    }
+}
+
+impl fmt::Debug for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// An ed25519 signature as 64 raw bytes.
+pub type SigBytes = [u8; 64];
+
+/// An ed25519 identity: the secret seed and its public key.
+pub struct Keypair {
+    signing: SigningKey,
+}
+
+impl Keypair {
+    /// A fresh random identity.
+    pub fn generate() -> Keypair {
+        init();
+        let mut seed = [0u8; 32];
+        sodiumoxide::randombytes::randombytes_into(&mut seed);
+        let kp = Keypair::from_seed(&seed);
+        zeroize::Zeroize::zeroize(&mut seed);
+        kp
+    }
+
+    /// The identity derived from a 32-byte seed (deterministic test keys).
+    pub fn from_seed(seed: &[u8; 32]) -> Keypair {
+        Keypair {
+            signing: SigningKey::from_bytes(seed),
+        }
+    }
+
+    /// From libsodium's 64-byte secret key (seed || public key), checking that
+    /// the public half belongs to the seed.
+    pub fn from_keypair_bytes(bytes: &[u8; 64]) -> Option<Keypair> {
+        SigningKey::from_keypair_bytes(bytes)
+            .ok()
+            .map(|signing| Keypair { signing })
+    }
+
+    /// libsodium's 64-byte secret key (seed || public key).
+    pub fn to_keypair_bytes(&self) -> [u8; 64] {
+        self.signing.to_keypair_bytes()
+    }
+
+    /// The public key, i.e. the feed id.
+    pub fn id(&self) -> FeedId {
+        FeedId(self.signing.verifying_key().to_bytes())
+    }
+
+    /// Signs `data`.
+    pub fn sign(&self, data: &[u8]) -> SigBytes {
+        self.signing.sign(data).to_bytes()
+    }
+}
+
+impl fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Keypair({})", self.id())
+    }
+}
+
+/// A public key prepared for verification: decompressed once, checked once
+/// against libsodium's rules for public keys (canonical encoding, not of
+/// small order).
+#[derive(Clone, Copy, Debug)]
+pub struct VerifyKey(VerifyingKey);
+
+impl VerifyKey {
+    /// Prepares a public key, or `None` when libsodium would refuse it.
+    pub fn new(id: &FeedId) -> Option<VerifyKey> {
+        if !is_canonical_point(&id.0) {
+            return None;
+        }
+        let vk = VerifyingKey::from_bytes(&id.0).ok()?;
+        if vk.is_weak() {
+            return None;
+        }
+        Some(VerifyKey(vk))
+    }
+}
+
+/// Whether a point encoding has its y coordinate reduced below p = 2^255-19.
+fn is_canonical_point(b: &[u8; 32]) -> bool {
+    // y >= p only when bits 0..255 read 2^255-19 ..= 2^255-1.
+    let top = b[31] & 0x7f == 0x7f && b[1..31].iter().all(|&x| x == 0xff);
+    !(top && b[0] >= 0xed)
+}
+
+/// The encodings (sign bit ignored) of the points of small order, as
+/// libsodium's `ge25519_has_small_order` lists them.
+const SMALL_ORDER: [[u8; 32]; 7] = [
+    [0; 32],
+    {
+        let mut a = [0u8; 32];
+        a[0] = 1;
+        a
+    },
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    [
+        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
+/// The cheap per-signature checks libsodium makes before the curve equation:
+/// `S` reduced below the group order and `R` not of small order.
+pub fn signature_well_formed(sig: &SigBytes) -> bool {
+    let mut r = [0u8; 32];
+    r.copy_from_slice(&sig[..32]);
+    r[31] &= 0x7f;
+    if SMALL_ORDER.contains(&r) {
+        return false;
+    }
+    s_is_canonical(&sig[32..])
+}
+
+/// Whether the scalar (little endian) is below l = 2^252 + 27742317777372353535851937790883648493.
+fn s_is_canonical(s: &[u8]) -> bool {
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x10,
+    ];
+    for i in (0..32).rev() {
+        if s[i] < L[i] {
+            return true;
+        }
+        if s[i] > L[i] {
+            return false;
+        }
+    }
+    false
+}
+
+/// Verifies one signature with libsodium's `crypto_sign_verify_detached` rules
+/// (canonical S, R not of small order, cofactorless equation).
+pub fn verify(key: &VerifyKey, data: &[u8], sig: &SigBytes) -> bool {
+    use ed25519_dalek::Verifier as _;
+    signature_well_formed(sig) && key.0.verify(data, &DalekSig::from_bytes(sig)).is_ok()
+}
+
+/// Verifies many signatures at once. `true` means every one is valid; on
+/// `false` the caller finds the bad one with [`verify`]. Each signature must
+/// already have passed [`signature_well_formed`].
+pub fn verify_batch(data: &[&[u8]], sigs: &[SigBytes], keys: &[VerifyKey]) -> bool {
+    if data.is_empty() {
+        return true;
+    }
+    let sigs: Vec<DalekSig> = sigs.iter().map(DalekSig::from_bytes).collect();
+    let keys: Vec<VerifyingKey> = keys.iter().map(|k| k.0).collect();
+    ed25519_dalek::verify_batch(data, &sigs, &keys).is_ok()
+}
+
+/// SHA-256.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    sha2::Sha256::digest(data).into()
+}
+
+/// HMAC-SHA-512-256 (libsodium `crypto_auth`), as used for sign-caps and the
+/// secret handshake.
+pub fn hmac_sha512_256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
+    use sodiumoxide::crypto::auth::hmacsha512256 as auth;
+    init();
+    auth::authenticate(data, &auth::Key(*key)).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_refuse_noncanonical_base64() {
+        let kp = Keypair::from_seed(&[7; 32]);
+        let id = kp.id().to_string();
+        assert_eq!(FeedId::parse(&id), Some(kp.id()));
+        // Last base64 char with stray low bits ('=' padded 32-byte value).
+        let mut bad = id.clone();
+        let pos = bad.len() - ".ed25519".len() - 2;
+        let c = bad.as_bytes()[pos];
+        let other = if c == b'A' { 'B' } else { 'A' };
+        bad.replace_range(pos..pos + 1, &other.to_string());
+        assert!(FeedId::parse(&bad).is_none() || FeedId::parse(&bad) != Some(kp.id()));
+        assert!(FeedId::parse("@abc.ed25519").is_none());
+        assert!(MsgId::parse("%AAAA.sha256").is_none());
+    }
+
+    #[test]
+    fn sign_verify_and_batch() {
+        let kp = Keypair::from_seed(&[1; 32]);
+        let key = VerifyKey::new(&kp.id()).unwrap();
+        let sig = kp.sign(b"hello");
+        assert!(verify(&key, b"hello", &sig));
+        assert!(!verify(&key, b"hellp", &sig));
+        let sigs = [sig, kp.sign(b"world")];
+        assert!(verify_batch(&[b"hello", b"world"], &sigs, &[key, key]));
+        assert!(!verify_batch(&[b"hello", b"worle"], &sigs, &[key, key]));
+        // S + l is non-canonical: refused before the curve equation.
+        let mut high_s = sig;
+        high_s[63] |= 0xf0;
+        assert!(!signature_well_formed(&high_s));
+    }
+
+    #[test]
+    fn small_order_keys_are_refused() {
+        assert!(VerifyKey::new(&FeedId([0; 32])).is_none());
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        assert!(VerifyKey::new(&FeedId(one)).is_none());
+    }
+
+    #[test]
+    fn hmac_matches_known_value() {
+        // HMAC-SHA-512 truncated to 32 bytes, key = 32 zero bytes, data = "".
+        let mac = hmac_sha512_256(&[0; 32], b"");
+        let full = {
+            use sha2::Sha512;
+            let mut ipad = [0x36u8; 128];
+            let mut opad = [0x5cu8; 128];
+            for i in 0..32 {
+                ipad[i] ^= 0;
+                opad[i] ^= 0;
+            }
+            let inner = Sha512::new().chain_update(ipad).finalize();
+            Sha512::new()
+                .chain_update(opad)
+                .chain_update(inner)
+                .finalize()
+        };
+        assert_eq!(&mac[..], &full[..32]);
+    }
+}

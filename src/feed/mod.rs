@@ -1,0 +1,14 @@
+//! Feeds: the JavaScript-exact JSON model and classic signed messages.
+//!
+//! Owns [`json`] (parse and print as V8 does) and [`msg`] (build, sign, id,
+//! validate). Pure, no I/O: imports only `crypto`. Never imports `store`,
+//! `net` or anything that does I/O.
+
+pub mod json;
+pub mod msg;
+
+pub use json::{JsString, JsonError, Object, Value};
+pub use msg::{
+    FeedState, KeyCache, SignedMsg, Unverified, ValidationError, VerifiedMsg, build, chain,
+    parse_hmac_key, prepare, validate, verify_many, verify_one,
+};

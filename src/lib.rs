@@ -1,0 +1,18 @@
+//! shoal: a Secure Scuttlebutt peer.
+//!
+//! Layout and data flow (see the README for the whole picture):
+//! - [`crypto`]: the only module touching ed25519-dalek and sodiumoxide.
+//! - [`feed`]: pure; JavaScript-exact JSON and classic messages; the
+//!   validator, the only maker of [`feed::VerifiedMsg`].
+//! - [`store`]: redb; appends our own messages and ingests verified batches,
+//!   one write transaction each.
+//! - [`import`]: streaming, batched, parallel verification of JSON lines into
+//!   the store.
+//! - [`home`]: the home directory: identity, config, store.
+//!
+//! Dependency rule: `crypto <- feed <- store <- import <- home <- main`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod crypto;
+pub mod feed;
