@@ -16,3 +16,6 @@
 
 pub mod crypto;
 pub mod feed;
+pub mod home;
+pub mod import;
+pub mod store;

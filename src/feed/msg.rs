@@ -221,6 +221,10 @@ impl Unverified {
     pub fn author(&self) -> FeedId {
         self.msg.author
     }
+    /// The message id computed from the message.
+    pub fn id(&self) -> MsgId {
+        self.msg.id
+    }
 }
 
 /// Parses an HMAC sign-cap given as base64, as ssb-validate checks it.
@@ -398,6 +402,7 @@ fn check_order(obj: &Object) -> Result<(), ValidationError> {
 
 /// Public keys prepared for verification, remembered per author: the
 /// decompression of a key costs as much as a quarter of a verification.
+/// Prime it with [`KeyCache::prime`], then share it read-only across threads.
 #[derive(Default)]
 pub struct KeyCache(HashMap<FeedId, Option<VerifyKey>>);
 
@@ -405,6 +410,31 @@ impl KeyCache {
     /// The prepared key of an author, or `None` when libsodium would refuse it.
     pub fn get(&mut self, id: &FeedId) -> Option<VerifyKey> {
         *self.0.entry(*id).or_insert_with(|| VerifyKey::new(id))
+    }
+
+    /// Prepares the keys of these authors.
+    pub fn prime<'a>(&mut self, ids: impl IntoIterator<Item = &'a FeedId>) {
+        for id in ids {
+            self.get(id);
+        }
+    }
+
+    /// The key of an author without caching (computed when not primed).
+    pub fn lookup(&self, id: &FeedId) -> Option<VerifyKey> {
+        match self.0.get(id) {
+            Some(k) => *k,
+            None => VerifyKey::new(id),
+        }
+    }
+
+    /// Number of authors remembered.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no author is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -425,44 +455,39 @@ pub fn verify_one(u: Unverified, keys: &mut KeyCache) -> Result<SignedMsg, Valid
 /// ones. Results are in input order.
 pub fn verify_many(
     batch: Vec<Unverified>,
-    keys: &mut KeyCache,
+    keys: &KeyCache,
 ) -> Vec<Result<SignedMsg, ValidationError>> {
-    let mut results: Vec<Option<Result<SignedMsg, ValidationError>>> =
-        Vec::with_capacity(batch.len());
-    let mut idx = Vec::with_capacity(batch.len());
+    let mut early: Vec<Option<ValidationError>> = Vec::with_capacity(batch.len());
     let mut vkeys = Vec::with_capacity(batch.len());
-    for (i, u) in batch.iter().enumerate() {
-        match keys.get(&u.msg.author) {
-            None => results.push(Some(Err(ValidationError::UnusableKey))),
+    for u in &batch {
+        match keys.lookup(&u.msg.author) {
+            None => early.push(Some(ValidationError::UnusableKey)),
             Some(_) if !crypto::signature_well_formed(&u.sig) => {
-                results.push(Some(Err(ValidationError::SignatureInvalid)))
+                early.push(Some(ValidationError::SignatureInvalid))
             }
             Some(k) => {
-                results.push(None);
-                idx.push(i);
+                early.push(None);
                 vkeys.push(k);
             }
         }
     }
-    let data: Vec<&[u8]> = idx
-        .iter()
-        .map(|&i| batch[i].signed_data.as_slice())
-        .collect();
-    let sigs: Vec<SigBytes> = idx.iter().map(|&i| batch[i].sig).collect();
-    let all_good = crypto::verify_batch(&data, &sigs, &vkeys);
-    drop(data);
-    let mut pending = idx.into_iter().zip(vkeys).peekable();
+    let all_good = {
+        let candidates = || batch.iter().zip(&early).filter(|(_, e)| e.is_none());
+        let data: Vec<&[u8]> = candidates()
+            .map(|(u, _)| u.signed_data.as_slice())
+            .collect();
+        let sigs: Vec<SigBytes> = candidates().map(|(u, _)| u.sig).collect();
+        crypto::verify_batch(&data, &sigs, &vkeys)
+    };
+    let mut vkeys = vkeys.into_iter();
     batch
         .into_iter()
-        .enumerate()
-        .map(|(i, u)| {
-            if let Some(r) = results[i].take() {
-                return r;
+        .zip(early)
+        .map(|(u, e)| {
+            if let Some(e) = e {
+                return Err(e);
             }
-            let (j, key) = pending
-                .next()
-                .expect("one pending entry per unresolved message");
-            debug_assert_eq!(i, j);
+            let key = vkeys.next().expect("one key per candidate");
             if all_good || crypto::verify(&key, &u.signed_data, &u.sig) {
                 Ok(u.msg)
             } else {

@@ -1,0 +1,189 @@
+//! A shoal home directory: identity, configuration and store.
+//!
+//! Owns the layout `secret` (ssb-keys, 0600), `config.toml` and
+//! `store.redb`, and turns the config file into typed settings. Imports
+//! `crypto`, `feed` and `store`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{self, Keypair, SecretError};
+use crate::feed::{self, ValidationError};
+use crate::store::{Store, StoreError};
+
+/// The main Scuttlebutt network key (secret-handshake cap).
+pub const MAIN_NETWORK_KEY: &str = "1KHLiKZvAvjbY1ziZEHMXawbCEIM6qwjCDm3VYRan/s=";
+
+/// Settings read from `config.toml`; every field has a default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address `shoal serve` listens on.
+    pub listen: String,
+    /// Network key (secret-handshake cap), base64 of 32 bytes.
+    pub network_key: String,
+    /// HMAC sign-cap for messages, base64 of 32 bytes; none on the main network.
+    pub sign_cap: Option<String>,
+    /// How far along follows to replicate: 1 = those we follow, 2 = and whom they follow.
+    pub hops: u8,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8008".into(),
+            network_key: MAIN_NETWORK_KEY.into(),
+            sign_cap: None,
+            hops: 2,
+        }
+    }
+}
+
+/// Why a home cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HomeError {
+    /// No identity yet.
+    #[error("no shoal identity in {0}; run `shoal init` first")]
+    NotInitialised(PathBuf),
+    /// `init` on a home that has one.
+    #[error("{0} already holds a shoal identity; refusing to overwrite it")]
+    AlreadyInitialised(PathBuf),
+    /// Filesystem trouble.
+    #[error("cannot use {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid.
+    #[error("invalid config {path}: {why}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// The secret file.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An opened home: identity and settings (the store is opened on demand,
+/// since only one process may hold it).
+pub struct Home {
+    dir: PathBuf,
+    keys: Keypair,
+    config: Config,
+    sign_cap: Option<[u8; 32]>,
+}
+
+impl Home {
+    /// The secret file of a home.
+    pub fn secret_path(dir: &Path) -> PathBuf {
+        dir.join("secret")
+    }
+
+    /// Creates a home with a new identity (or the one in `import_secret`),
+    /// a default config and an empty store.
+    pub fn init(dir: &Path, import_secret: Option<&Path>) -> Result<Home, HomeError> {
+        let io = |source| HomeError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        let secret = Self::secret_path(dir);
+        if secret.exists() {
+            return Err(HomeError::AlreadyInitialised(dir.to_owned()));
+        }
+        let keys = match import_secret {
+            Some(p) => crypto::read_secret_file(p)?,
+            None => Keypair::generate(),
+        };
+        fs::create_dir_all(dir).map_err(io)?;
+        let config_path = dir.join("config.toml");
+        if !config_path.exists() {
+            let text = format!(
+                "# shoal configuration; every setting is optional.\n{}",
+                toml::to_string(&Config::default()).expect("config serialises")
+            );
+            fs::write(&config_path, text).map_err(io)?;
+        }
+        crypto::write_secret_file(&secret, &keys).map_err(|e| match e {
+            SecretError::Exists(_) => HomeError::AlreadyInitialised(dir.to_owned()),
+            other => other.into(),
+        })?;
+        Store::open(&dir.join("store.redb"))?;
+        Home::open(dir)
+    }
+
+    /// Opens an initialised home.
+    pub fn open(dir: &Path) -> Result<Home, HomeError> {
+        let secret = Self::secret_path(dir);
+        if !secret.exists() {
+            return Err(HomeError::NotInitialised(dir.to_owned()));
+        }
+        let keys = crypto::read_secret_file(&secret)?;
+        let config_path = dir.join("config.toml");
+        let config = match fs::read_to_string(&config_path) {
+            Ok(text) => toml::from_str::<Config>(&text).map_err(|e| HomeError::Config {
+                path: config_path.clone(),
+                why: e.message().to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(source) => {
+                return Err(HomeError::Io {
+                    path: config_path,
+                    source,
+                });
+            }
+        };
+        let sign_cap =
+            match &config.sign_cap {
+                None => None,
+                Some(s) => Some(feed::parse_hmac_key(s).map_err(|e: ValidationError| {
+                    HomeError::Config {
+                        path: config_path.clone(),
+                        why: format!("sign_cap: {e}"),
+                    }
+                })?),
+            };
+        Ok(Home {
+            dir: dir.to_owned(),
+            keys,
+            config,
+            sign_cap,
+        })
+    }
+
+    /// Opens the store (fails with `StoreError::Locked` while another
+    /// process holds it).
+    pub fn store(&self) -> Result<Store, StoreError> {
+        Store::open(&self.dir.join("store.redb"))
+    }
+
+    /// Our identity.
+    pub fn keys(&self) -> &Keypair {
+        &self.keys
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The HMAC sign-cap for messages, if the network uses one.
+    pub fn sign_cap(&self) -> Option<&[u8; 32]> {
+        self.sign_cap.as_ref()
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}

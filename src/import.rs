@@ -1,0 +1,287 @@
+//! Streaming import of JSON lines into the store.
+//!
+//! Owns the pipeline behind `shoal import`: read a bounded batch of lines,
+//! parse and check them in parallel, verify signatures with batch
+//! verification in parallel, place each message in its feed in line order,
+//! and store the batch in one write transaction. Memory is bounded by the
+//! batch size, never by the file. Imports `crypto`, `feed` and `store`.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use rayon::prelude::*;
+
+use crate::crypto::FeedId;
+use crate::feed::{self, FeedState, KeyCache, SignedMsg, Unverified, ValidationError, Value};
+use crate::store::{Outcome, Store, StoreError};
+
+/// Lines per batch: one write transaction each.
+pub const BATCH_LINES: usize = 4096;
+/// Messages per batch-verification equation.
+const VERIFY_CHUNK: usize = 128;
+/// Longest line read; longer lines are rejected without being kept.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Why an import stopped early (rejected lines do not stop it).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Reading the input failed.
+    #[error("cannot read input: {0}")]
+    Io(#[from] std::io::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One rejected line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// 1-based line number.
+    pub line: u64,
+    /// What was wrong, for a person.
+    pub reason: String,
+}
+
+/// Totals of one import.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Messages newly stored.
+    pub imported: u64,
+    /// Messages the store already held.
+    pub duplicates: u64,
+    /// Lines rejected.
+    pub rejected: u64,
+}
+
+/// Why one line is rejected before its feed position is known.
+#[derive(Debug)]
+enum LineError {
+    TooLong,
+    Invalid(ValidationError),
+    Shape(&'static str),
+    KeyMismatch { key: String, id: String },
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineError::TooLong => write!(f, "line longer than {MAX_LINE_BYTES} bytes"),
+            LineError::Invalid(e) => write!(f, "{e}"),
+            LineError::Shape(s) => f.write_str(s),
+            LineError::KeyMismatch { key, id } => {
+                write!(f, "key {key} does not match the message id {id}")
+            }
+        }
+    }
+}
+
+/// Parses one line: a message value or a `{key, value, timestamp}` wrapper.
+fn parse_line(line: &[u8], hmac: Option<&[u8; 32]>) -> Result<Unverified, LineError> {
+    let v = feed::json::parse(line).map_err(|e| LineError::Invalid(e.into()))?;
+    let (value, key) = match v {
+        Value::Object(mut o) if o.get("value").is_some() && o.get("signature").is_none() => {
+            let key = match o.get("key") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.to_string_lossy()),
+                Some(_) => return Err(LineError::Shape("\"key\" must be a message id string")),
+            };
+            (o.remove("value").expect("checked"), key)
+        }
+        other => (other, None),
+    };
+    let u = feed::prepare(value, hmac).map_err(LineError::Invalid)?;
+    if let Some(key) = key {
+        let id = u.id().to_string();
+        if key != id {
+            return Err(LineError::KeyMismatch { key, id });
+        }
+    }
+    Ok(u)
+}
+
+/// Reads one line of at most [`MAX_LINE_BYTES`] into `buf` (without the
+/// newline). Returns `None` at end of input, `Some(false)` for a line that was
+/// too long (its bytes are skipped, not kept).
+fn read_line_bounded(r: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(if any { Some(!too_long) } else { None });
+        }
+        any = true;
+        let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        if !too_long {
+            if buf.len() + part.len() > MAX_LINE_BYTES {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(part);
+            }
+        }
+        let used = done.unwrap_or(chunk.len());
+        r.consume(used);
+        if done.is_some() {
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+            return Ok(Some(!too_long));
+        }
+    }
+}
+
+/// Imports JSON lines from `input` into `store`. Every message is verified
+/// (format, signature, chain, id = key where given); valid ones are stored
+/// one batch per transaction; each rejected line is reported through
+/// `on_reject` in line order. A rejected message does not stop other feeds;
+/// later messages of its own feed are rejected as depending on it.
+pub fn import(
+    store: &Store,
+    mut input: impl BufRead,
+    hmac: Option<&[u8; 32]>,
+    mut on_reject: impl FnMut(Rejection),
+) -> Result<Summary, ImportError> {
+    let mut summary = Summary::default();
+    let mut keys = KeyCache::default();
+    let mut states: HashMap<FeedId, Option<FeedState>> = HashMap::new();
+    // Feeds with a rejected message in this import: author -> its line.
+    let mut broken: HashMap<FeedId, u64> = HashMap::new();
+    let mut line_no: u64 = 0;
+    let mut buf = Vec::new();
+    let mut eof = false;
+    while !eof {
+        // 1. A bounded batch of lines.
+        let mut lines: Vec<(u64, Result<Vec<u8>, LineError>)> = Vec::with_capacity(BATCH_LINES);
+        while lines.len() < BATCH_LINES {
+            match read_line_bounded(&mut input, &mut buf)? {
+                None => {
+                    eof = true;
+                    break;
+                }
+                Some(ok) => {
+                    line_no += 1;
+                    if !ok {
+                        lines.push((line_no, Err(LineError::TooLong)));
+                    } else if !buf.iter().all(u8::is_ascii_whitespace) {
+                        lines.push((line_no, Ok(buf.clone())));
+                    }
+                }
+            }
+        }
+        if lines.is_empty() {
+            break;
+        }
+        // 2. Parse and check in parallel.
+        let parsed: Vec<(u64, Result<Unverified, LineError>)> = lines
+            .into_par_iter()
+            .map(|(n, l)| (n, l.and_then(|l| parse_line(&l, hmac))))
+            .collect();
+        let authors: Vec<FeedId> = parsed
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().map(Unverified::author))
+            .collect();
+        keys.prime(&authors);
+        // 3. Batch signature verification in parallel chunks.
+        let mut rejections: Vec<Rejection> = Vec::new();
+        let mut nums = Vec::with_capacity(parsed.len());
+        let mut todo = Vec::with_capacity(parsed.len());
+        for (n, r) in parsed {
+            match r {
+                Ok(u) => {
+                    nums.push(n);
+                    todo.push(u);
+                }
+                Err(e) => rejections.push(Rejection {
+                    line: n,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        let mut chunks: Vec<Vec<Unverified>> = Vec::new();
+        let mut it = todo.into_iter().peekable();
+        while it.peek().is_some() {
+            chunks.push(it.by_ref().take(VERIFY_CHUNK).collect());
+        }
+        let verified: Vec<Result<SignedMsg, ValidationError>> = chunks
+            .into_par_iter()
+            .flat_map_iter(|c| feed::verify_many(c, &keys))
+            .collect();
+        // 4. Place each message in its feed, in line order.
+        let mut fresh = Vec::with_capacity(verified.len());
+        let mut fresh_lines = Vec::with_capacity(verified.len());
+        let mut known = Vec::new();
+        let mut known_lines = Vec::new();
+        for (n, r) in nums.into_iter().zip(verified) {
+            let signed = match r {
+                Ok(s) => s,
+                Err(e) => {
+                    rejections.push(Rejection {
+                        line: n,
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let author = signed.author();
+            let state = match states.get(&author) {
+                Some(s) => *s,
+                None => {
+                    let s = store.latest(&author)?;
+                    states.insert(author, s);
+                    s
+                }
+            };
+            if state.is_some_and(|s| signed.sequence() <= s.sequence) {
+                known.push(signed);
+                known_lines.push(n);
+                continue;
+            }
+            match feed::chain(state.as_ref(), signed) {
+                Ok(v) => {
+                    states.insert(author, Some(v.state()));
+                    fresh.push(v);
+                    fresh_lines.push(n);
+                }
+                Err(e) => {
+                    let reason = match (broken.get(&author), &e) {
+                        (Some(bad), ValidationError::SeqMismatch { .. }) => {
+                            format!("depends on rejected line {bad} of the same feed ({e})")
+                        }
+                        _ => e.to_string(),
+                    };
+                    broken.entry(author).or_insert(n);
+                    rejections.push(Rejection { line: n, reason });
+                }
+            }
+        }
+        // 5. Store: one transaction for the new messages, one for known ones.
+        for (n, o) in fresh_lines.into_iter().zip(store.ingest(fresh)?) {
+            tally(&mut summary, &mut rejections, n, o);
+        }
+        if !known.is_empty() {
+            for (n, o) in known_lines.into_iter().zip(store.check_known(&known)?) {
+                tally(&mut summary, &mut rejections, n, o);
+            }
+        }
+        rejections.sort_by_key(|r| r.line);
+        summary.rejected += rejections.len() as u64;
+        rejections.into_iter().for_each(&mut on_reject);
+    }
+    Ok(summary)
+}
+
+fn tally(summary: &mut Summary, rejections: &mut Vec<Rejection>, line: u64, o: Outcome) {
+    match o {
+        Outcome::Stored => summary.imported += 1,
+        Outcome::Duplicate => summary.duplicates += 1,
+        Outcome::Refused(e) => rejections.push(Rejection {
+            line,
+            reason: e.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,604 @@
+//! The redb store: messages exactly as verified, and their indexes.
+//!
+//! Owns the database file and every write to it. Synchronous (callers in
+//! async code run it on a blocking thread). Accepts only
+//! [`VerifiedMsg`](crate::feed::VerifiedMsg): nothing unverified can be
+//! stored. Each public write is ONE redb write transaction, so a reader or a
+//! crash sees all of it or none of it. Imports `crypto` and `feed`; never
+//! imports networking or UI code.
+
+pub mod schema;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _};
+
+use crate::crypto::{FeedId, Keypair, MsgId};
+use crate::feed::{self, FeedState, SignedMsg, ValidationError, Value, VerifiedMsg};
+use schema::*;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// redb failed (I/O, corruption, a full disk).
+    #[error("database error: {0}")]
+    Db(#[from] redb::Error),
+    /// Another process holds the database.
+    #[error("the store is in use by another shoal process")]
+    Locked,
+    /// The file was written by a newer or older, incompatible shoal.
+    #[error(
+        "store schema version {found} is not supported (this shoal reads version {SCHEMA_VERSION})"
+    )]
+    Schema {
+        /// The version found in the file.
+        found: u64,
+    },
+    /// A message we built ourselves did not validate (e.g. too large).
+    #[error("cannot publish: {0}")]
+    Invalid(#[from] ValidationError),
+    /// A stored record is not in the expected layout.
+    #[error("corrupt record in the store: {0}")]
+    Corrupt(&'static str),
+}
+
+macro_rules! redb_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.into())
+            }
+        }
+    )*};
+}
+redb_from!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+impl From<redb::DatabaseError> for StoreError {
+    fn from(e: redb::DatabaseError) -> Self {
+        match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked,
+            other => StoreError::Db(other.into()),
+        }
+    }
+}
+
+/// Result type of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A message as stored: its id, where it sits in the local log, when it
+/// arrived, and the compact JSON of its value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredMsg {
+    /// Message id.
+    pub key: MsgId,
+    /// Local receive sequence.
+    pub rx: u64,
+    /// Receive time, ms since the epoch.
+    pub received: f64,
+    /// `JSON.stringify(value)`.
+    pub json: Vec<u8>,
+}
+
+impl StoredMsg {
+    fn decode(rx: u64, rec: &[u8]) -> Result<StoredMsg> {
+        if rec.len() < 40 {
+            return Err(StoreError::Corrupt("log record shorter than its header"));
+        }
+        Ok(StoredMsg {
+            key: MsgId(rec[..32].try_into().expect("32 bytes")),
+            rx,
+            received: f64::from_le_bytes(rec[32..40].try_into().expect("8 bytes")),
+            json: rec[40..].to_vec(),
+        })
+    }
+
+    /// The `{"key":…,"value":…,"timestamp":…}` line of `shoal log`.
+    pub fn to_kvt(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.json.len() + 100);
+        out.extend_from_slice(b"{\"key\":\"");
+        out.extend_from_slice(self.key.to_string().as_bytes());
+        out.extend_from_slice(b"\",\"value\":");
+        out.extend_from_slice(&self.json);
+        out.extend_from_slice(b",\"timestamp\":");
+        feed::json::write_number(&mut out, self.received);
+        out.push(b'}');
+        out
+    }
+
+    /// The parsed value.
+    pub fn value(&self) -> Result<Value> {
+        feed::json::parse(&self.json).map_err(|_| StoreError::Corrupt("stored JSON does not parse"))
+    }
+}
+
+/// What became of one message handed to [`Store::ingest`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Stored and indexed.
+    Stored,
+    /// The store already holds this very message.
+    Duplicate,
+    /// Refused: not the next message of its feed as the store has it (a
+    /// fork is recorded in the forks table).
+    Refused(ValidationError),
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+        .floor()
+}
+
+fn decode_latest(v: &[u8; 40]) -> FeedState {
+    FeedState {
+        sequence: u64::from_le_bytes(v[..8].try_into().expect("8 bytes")),
+        id: MsgId(v[8..].try_into().expect("32 bytes")),
+    }
+}
+
+fn encode_latest(s: &FeedState) -> [u8; 40] {
+    let mut v = [0u8; 40];
+    v[..8].copy_from_slice(&s.sequence.to_le_bytes());
+    v[8..].copy_from_slice(&s.id.0);
+    v
+}
+
+/// Counts of what the store holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages stored.
+    pub messages: u64,
+    /// Feeds with at least one message.
+    pub feeds: u64,
+    /// Recorded forks.
+    pub forks: u64,
+}
+
+/// The store: one redb database file.
+pub struct Store {
+    db: Database,
+}
+
+/// Page cache for redb: enough for the indexes of a few million messages,
+/// small enough to keep a node's memory bounded.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let found = meta.get("schema_version")?.map(|v| v.value());
+            match found {
+                None => {
+                    meta.insert("schema_version", SCHEMA_VERSION)?;
+                }
+                Some(SCHEMA_VERSION) => {}
+                Some(found) => return Err(StoreError::Schema { found }),
+            }
+            txn.open_table(LOG)?;
+            txn.open_table(IDS)?;
+            txn.open_table(FEEDS)?;
+            txn.open_table(LATEST)?;
+            txn.open_table(FORKS)?;
+        }
+        txn.commit()?;
+        Ok(Store { db })
+    }
+
+    /// The latest message of a feed, if we hold any.
+    pub fn latest(&self, author: &FeedId) -> Result<Option<FeedState>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(LATEST)?;
+        Ok(t.get(&author.0)?.map(|v| decode_latest(&v.value())))
+    }
+
+    /// Builds, signs, validates and stores the next message of our own feed,
+    /// in ONE write transaction: nothing half-written is ever visible, and two
+    /// concurrent publishers cannot both take the same sequence.
+    pub fn append_local(
+        &self,
+        keys: &Keypair,
+        content: Value,
+        hmac: Option<&[u8; 32]>,
+    ) -> Result<VerifiedMsg> {
+        let txn = self.db.begin_write()?;
+        let msg = {
+            let mut w = Writer::open(&txn)?;
+            let author = keys.id();
+            let state = w.latest(&author)?;
+            let ts = now_ms();
+            // Claimed times of one feed should not go backwards.
+            let ts = match state {
+                Some(_) => ts.max(w.latest_timestamp(&author)?.unwrap_or(0.0)),
+                None => ts,
+            };
+            let value = feed::build(keys, state.as_ref(), ts, content, hmac);
+            let msg = feed::validate(state.as_ref(), hmac, value)?;
+            match w.put(&msg, ts)? {
+                Outcome::Stored => {}
+                Outcome::Duplicate => {
+                    return Err(StoreError::Corrupt("own message already stored"));
+                }
+                Outcome::Refused(e) => return Err(StoreError::Invalid(e)),
+            }
+            msg
+        };
+        txn.commit()?;
+        Ok(msg)
+    }
+
+    /// Stores a batch of verified messages in ONE write transaction. Each
+    /// must follow its feed's latest message as the store holds it at that
+    /// moment (earlier messages of the same batch included); a message at a
+    /// sequence the store already holds is a duplicate when identical, else a
+    /// fork, recorded and refused. Outcomes are in input order.
+    pub fn ingest(&self, batch: Vec<VerifiedMsg>) -> Result<Vec<Outcome>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let received = now_ms();
+        let txn = self.db.begin_write()?;
+        let outcomes = {
+            let mut w = Writer::open(&txn)?;
+            let mut out = Vec::with_capacity(batch.len());
+            for msg in &batch {
+                out.push(w.put(msg, received)?);
+            }
+            out
+        };
+        txn.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Classifies signature-checked messages at sequences the store already
+    /// holds: `Duplicate` when identical, else a fork, recorded in the forks
+    /// table (one write transaction) and refused.
+    pub fn check_known(&self, msgs: &[SignedMsg]) -> Result<Vec<Outcome>> {
+        let txn = self.db.begin_write()?;
+        let outcomes = {
+            let mut w = Writer::open(&txn)?;
+            let mut out = Vec::with_capacity(msgs.len());
+            for m in msgs {
+                out.push(w.known(m.author(), m.sequence(), m.id(), m.json())?);
+            }
+            out
+        };
+        txn.commit()?;
+        Ok(outcomes)
+    }
+
+    /// One message by id.
+    pub fn get(&self, id: &MsgId) -> Result<Option<StoredMsg>> {
+        let txn = self.db.begin_read()?;
+        let ids = txn.open_table(IDS)?;
+        let Some(rx) = ids.get(&id.0)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let log = txn.open_table(LOG)?;
+        let rec = log.get(rx)?.ok_or(StoreError::Corrupt(
+            "id index points at a missing log entry",
+        ))?;
+        Ok(Some(StoredMsg::decode(rx, rec.value())?))
+    }
+
+    /// Messages of one feed with sequence > `since`, in feed order, at most
+    /// `limit`.
+    pub fn feed(&self, author: &FeedId, since: u64, limit: usize) -> Result<Vec<StoredMsg>> {
+        let txn = self.db.begin_read()?;
+        let feeds = txn.open_table(FEEDS)?;
+        let log = txn.open_table(LOG)?;
+        let from = feed_key(&author.0, since.saturating_add(1));
+        let to = feed_key(&author.0, u64::MAX);
+        let mut out = Vec::new();
+        for entry in feeds.range::<&[u8; 40]>(&from..=&to)?.take(limit) {
+            let (_, rx) = entry?;
+            let rx = rx.value();
+            let rec = log.get(rx)?.ok_or(StoreError::Corrupt(
+                "feed index points at a missing log entry",
+            ))?;
+            out.push(StoredMsg::decode(rx, rec.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Messages in local receive order with receive sequence > `after_rx`,
+    /// at most `limit`.
+    pub fn log(&self, after_rx: u64, limit: usize) -> Result<Vec<StoredMsg>> {
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(LOG)?;
+        let mut out = Vec::new();
+        for entry in log.range(after_rx.saturating_add(1)..)?.take(limit) {
+            let (rx, rec) = entry?;
+            out.push(StoredMsg::decode(rx.value(), rec.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Every feed we hold with its latest state.
+    pub fn feeds(&self) -> Result<Vec<(FeedId, FeedState)>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(LATEST)?;
+        let mut out = Vec::new();
+        for entry in t.iter()? {
+            let (k, v) = entry?;
+            out.push((FeedId(*k.value()), decode_latest(&v.value())));
+        }
+        Ok(out)
+    }
+
+    /// Recorded forks: author, sequence and the refused message's JSON.
+    pub fn forks(&self) -> Result<Vec<(FeedId, u64, Vec<u8>)>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(FORKS)?;
+        let mut out = Vec::new();
+        for entry in t.iter()? {
+            let (k, v) = entry?;
+            let k = k.value();
+            let author = FeedId(k[..32].try_into().expect("32 bytes"));
+            let seq = u64::from_be_bytes(k[32..].try_into().expect("8 bytes"));
+            out.push((author, seq, v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// How much the store holds.
+    pub fn stats(&self) -> Result<Stats> {
+        let txn = self.db.begin_read()?;
+        Ok(Stats {
+            messages: txn.open_table(LOG)?.len()?,
+            feeds: txn.open_table(LATEST)?.len()?,
+            forks: txn.open_table(FORKS)?.len()?,
+        })
+    }
+}
+
+/// The tables of one write transaction, with a small cache of feed states
+/// so a batch reads each feed's latest entry once.
+struct Writer<'t> {
+    log: redb::Table<'t, u64, &'static [u8]>,
+    ids: redb::Table<'t, &'static [u8; 32], u64>,
+    feeds: redb::Table<'t, &'static [u8; 40], u64>,
+    latest: redb::Table<'t, &'static [u8; 32], &'static [u8; 40]>,
+    forks: redb::Table<'t, &'static [u8; 40], &'static [u8]>,
+    states: HashMap<FeedId, Option<FeedState>>,
+    next_rx: u64,
+    rec: Vec<u8>,
+}
+
+impl<'t> Writer<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<Writer<'t>> {
+        let log = txn.open_table(LOG)?;
+        let next_rx = log.last()?.map_or(1, |(k, _)| k.value() + 1);
+        Ok(Writer {
+            log,
+            ids: txn.open_table(IDS)?,
+            feeds: txn.open_table(FEEDS)?,
+            latest: txn.open_table(LATEST)?,
+            forks: txn.open_table(FORKS)?,
+            states: HashMap::new(),
+            next_rx,
+            rec: Vec::with_capacity(1024),
+        })
+    }
+
+    fn latest(&mut self, author: &FeedId) -> Result<Option<FeedState>> {
+        if let Some(s) = self.states.get(author) {
+            return Ok(*s);
+        }
+        let s = self
+            .latest
+            .get(&author.0)?
+            .map(|v| decode_latest(&v.value()));
+        self.states.insert(*author, s);
+        Ok(s)
+    }
+
+    fn latest_timestamp(&mut self, author: &FeedId) -> Result<Option<f64>> {
+        let Some(state) = self.latest(author)? else {
+            return Ok(None);
+        };
+        let Some(rx) = self.ids.get(&state.id.0)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let Some(rec) = self.log.get(rx)? else {
+            return Ok(None);
+        };
+        let msg = StoredMsg::decode(rx, rec.value())?;
+        Ok(msg.value()?.get("timestamp").and_then(Value::as_f64))
+    }
+
+    /// Stores `msg` if it is the next of its feed.
+    fn put(&mut self, msg: &VerifiedMsg, received: f64) -> Result<Outcome> {
+        let author = msg.author();
+        let state = self.latest(&author)?;
+        let expected = state.map_or(1, |s| s.sequence + 1);
+        if msg.sequence() < expected {
+            return self.known(author, msg.sequence(), msg.id(), msg.json());
+        }
+        let links = match state {
+            None => msg.sequence() == 1 && msg.previous().is_none(),
+            Some(s) => msg.sequence() == expected && msg.previous() == Some(s.id),
+        };
+        if !links {
+            let err = match state {
+                Some(s) if msg.sequence() == expected => ValidationError::PreviousMismatch {
+                    expected: s.id,
+                    got: msg.previous().map_or("null".into(), |p| p.to_string()),
+                },
+                _ => ValidationError::SeqMismatch {
+                    expected,
+                    got: msg.sequence(),
+                },
+            };
+            return Ok(Outcome::Refused(err));
+        }
+        let rx = self.next_rx;
+        self.next_rx += 1;
+        self.rec.clear();
+        self.rec.extend_from_slice(&msg.id().0);
+        self.rec.extend_from_slice(&received.to_le_bytes());
+        self.rec.extend_from_slice(msg.json());
+        self.log.insert(rx, self.rec.as_slice())?;
+        self.ids.insert(&msg.id().0, rx)?;
+        self.feeds
+            .insert(&feed_key(&author.0, msg.sequence()), rx)?;
+        let new_state = msg.state();
+        self.latest.insert(&author.0, &encode_latest(&new_state))?;
+        self.states.insert(author, Some(new_state));
+        Ok(Outcome::Stored)
+    }
+
+    /// A message at a sequence we already hold: duplicate or fork.
+    fn known(&mut self, author: FeedId, seq: u64, id: MsgId, json: &[u8]) -> Result<Outcome> {
+        let key = feed_key(&author.0, seq);
+        let Some(rx) = self.feeds.get(&key)?.map(|v| v.value()) else {
+            let expected = self.latest(&author)?.map_or(1, |s| s.sequence + 1);
+            return Ok(Outcome::Refused(ValidationError::SeqMismatch {
+                expected,
+                got: seq,
+            }));
+        };
+        let rec = self.log.get(rx)?.ok_or(StoreError::Corrupt(
+            "feed index points at a missing log entry",
+        ))?;
+        let existing = MsgId(rec.value()[..32].try_into().expect("32 bytes"));
+        drop(rec);
+        if existing == id {
+            return Ok(Outcome::Duplicate);
+        }
+        if self.forks.get(&key)?.is_none() {
+            self.forks.insert(&key, json)?;
+        }
+        Ok(Outcome::Refused(ValidationError::Fork {
+            sequence: seq,
+            existing,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feed::Object;
+
+    fn post(text: &str) -> Value {
+        let mut c = Object::new();
+        c.insert("type", Value::from("post"));
+        c.insert("text", Value::from(text));
+        Value::Object(c)
+    }
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn append_local_chains_and_reads_back() {
+        let (_d, store) = open();
+        let kp = Keypair::from_seed(&[1; 32]);
+        let m1 = store.append_local(&kp, post("one"), None).unwrap();
+        let m2 = store.append_local(&kp, post("two"), None).unwrap();
+        assert_eq!(m2.previous(), Some(m1.id()));
+        assert_eq!(store.latest(&kp.id()).unwrap(), Some(m2.state()));
+        let got = store.get(&m2.id()).unwrap().unwrap();
+        assert_eq!(got.json, m2.json());
+        let feed = store.feed(&kp.id(), 0, 10).unwrap();
+        assert_eq!(
+            feed.iter().map(|m| m.key).collect::<Vec<_>>(),
+            vec![m1.id(), m2.id()]
+        );
+        assert_eq!(store.feed(&kp.id(), 1, 10).unwrap().len(), 1);
+        assert_eq!(store.log(0, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn ingest_detects_duplicates_gaps_and_forks() {
+        let (_d, store) = open();
+        let kp = Keypair::from_seed(&[2; 32]);
+        let m1 = feed::validate(None, None, feed::build(&kp, None, 1.0, post("a"), None)).unwrap();
+        let m2 = feed::validate(
+            Some(&m1.state()),
+            None,
+            feed::build(&kp, Some(&m1.state()), 2.0, post("b"), None),
+        )
+        .unwrap();
+        let m2_fork = feed::validate(
+            Some(&m1.state()),
+            None,
+            feed::build(&kp, Some(&m1.state()), 2.0, post("other"), None),
+        )
+        .unwrap();
+        // A gap: seq 2 before seq 1.
+        assert!(matches!(
+            store.ingest(vec![m2.clone()]).unwrap()[0],
+            Outcome::Refused(ValidationError::SeqMismatch {
+                expected: 1,
+                got: 2
+            })
+        ));
+        assert_eq!(store.stats().unwrap().messages, 0);
+        let out = store
+            .ingest(vec![m1.clone(), m2.clone(), m1.clone()])
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![Outcome::Stored, Outcome::Stored, Outcome::Duplicate]
+        );
+        let out = store.ingest(vec![m2_fork.clone()]).unwrap();
+        assert!(matches!(
+            out[0],
+            Outcome::Refused(ValidationError::Fork { sequence: 2, .. })
+        ));
+        let forks = store.forks().unwrap();
+        assert_eq!(forks.len(), 1);
+        assert_eq!(forks[0].2, m2_fork.json());
+        // The stored feed is untouched by the fork.
+        assert_eq!(store.latest(&kp.id()).unwrap(), Some(m2.state()));
+        assert!(store.get(&m2_fork.id()).unwrap().is_none());
+    }
+
+    #[test]
+    fn reopen_keeps_everything_and_checks_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let kp = Keypair::from_seed(&[3; 32]);
+        {
+            let store = Store::open(&path).unwrap();
+            store.append_local(&kp, post("x"), None).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.stats().unwrap().messages, 1);
+        assert!(matches!(Store::open(&path), Err(StoreError::Locked)));
+        drop(store);
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert("schema_version", 99)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::Schema { found: 99 })
+        ));
+    }
+}
