@@ -5,4 +5,7 @@
 
 mod common;
 mod conformance;
+mod js_feed;
+mod jsenv;
+mod json_js;
 mod properties;

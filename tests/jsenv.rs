@@ -1,0 +1,109 @@
+//! Helpers for the tests that run real JavaScript: finding `node` and the
+//! refpeer kit, and running external commands under a time bound.
+//!
+//! Nothing here skips: a missing `node`, `timeout` or kit fails the test that
+//! asked for it, with a message saying what is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Fails the test unless `node` runs; returns its version.
+pub fn require_node() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let out = Command::new("node")
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "`node` could not be run ({e}): these tests compare shoal with real \
+                     JavaScript and need node >= 18 on PATH"
+                )
+            });
+        assert!(out.status.success(), "`node --version` failed: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    })
+}
+
+/// A command that runs `program` under `timeout`: SIGTERM after `secs`
+/// seconds, SIGKILL 5 s later.
+pub fn bounded(secs: u32, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "5", &secs.to_string()])
+        .arg(program)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs a command and returns its output, failing the test (with its stderr)
+/// when it cannot start, times out or exits non-zero.
+pub fn run(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("{what}: cannot run {cmd:?}: {e} (is coreutils `timeout` on PATH?)")
+    });
+    let code = out.status.code();
+    assert!(
+        code != Some(124) && code != Some(137),
+        "{what}: timed out ({cmd:?})\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{what}: {cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        tail(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn tail(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let start = s.len().saturating_sub(2000);
+    let start = (start..s.len())
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(s.len());
+    s[start..].to_string()
+}
+
+/// The refpeer kit: `SHOAL_REFPEER`, else `../shared/refpeer` beside the
+/// checkout. Fails the test when it is not there.
+pub fn refpeer_dir() -> PathBuf {
+    let dir = match std::env::var_os("SHOAL_REFPEER") {
+        Some(d) => PathBuf::from(d),
+        None => repo_dir().join("../shared/refpeer"),
+    };
+    let dir = if dir.is_relative() {
+        repo_dir().join(dir)
+    } else {
+        dir
+    };
+    assert!(
+        dir.join("bin/install.sh").is_file(),
+        "refpeer kit not found at {} (set SHOAL_REFPEER)",
+        dir.display()
+    );
+    dir.canonicalize().expect("refpeer kit path")
+}
+
+/// The refpeer kit with its node modules installed: runs `bin/install.sh`
+/// once per test run (it is a cheap check when they are up to date).
+pub fn refpeer() -> &'static Path {
+    static KIT: OnceLock<PathBuf> = OnceLock::new();
+    KIT.get_or_init(|| {
+        require_node();
+        let kit = refpeer_dir();
+        run(
+            &mut bounded(900, kit.join("bin/install.sh")),
+            "refpeer bin/install.sh",
+        );
+        kit
+    })
+}
