@@ -1,1 +1,231 @@
-fn main() {}
+//! Import benchmark: `shoal import` of a generated dump of 100,000 messages
+//! from 100 authors (parse + validate + store), measured on the release
+//! binary, beside the raw `verify_batch` rate on the same signatures.
+//!
+//! Run: `cargo bench --bench import` (env `SHOAL_BENCH_MSGS` to change the
+//! count). Prints one table; the README quotes it.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use shoal::crypto::Keypair;
+use shoal::feed::{self, FeedState, Object, Value};
+
+const AUTHORS: usize = 100;
+
+/// Deterministic words for post texts (mixed lengths, some non-ASCII).
+const WORDS: &[&str] = &[
+    "shoal", "gossip", "feed", "peer", "sea", "tide", "boat", "harbour", "käse", "über", "signal",
+    "trust", "log", "append", "verify", "🐟", "波", "reef", "current", "drift",
+];
+
+fn text_for(i: usize) -> String {
+    let mut x = (i as u64)
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let n = 8 + (x % 40) as usize;
+    let mut s = String::new();
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(WORDS[(x % WORDS.len() as u64) as usize]);
+    }
+    s
+}
+
+fn generate(path: &Path, total: usize) {
+    let keys: Vec<Keypair> = (0..AUTHORS)
+        .map(|a| {
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&(a as u64 + 1).to_le_bytes());
+            Keypair::from_seed(&seed)
+        })
+        .collect();
+    let per = total / AUTHORS;
+    // Each author's feed is built in parallel, then lines are interleaved
+    // round-robin as a peer's receive log would be.
+    let feeds: Vec<Vec<Vec<u8>>> = keys
+        .par_iter()
+        .enumerate()
+        .map(|(a, kp)| {
+            let mut state: Option<FeedState> = None;
+            let mut lines = Vec::with_capacity(per);
+            for s in 0..per {
+                let mut c = Object::new();
+                c.insert("type", Value::from("post"));
+                c.insert("text", Value::from(text_for(a * per + s)));
+                if s > 0 && s % 5 == 0 {
+                    if let Some(st) = &state {
+                        c.insert("root", Value::from(st.id.to_string()));
+                    }
+                }
+                let ts = 1_600_000_000_000.0 + (s * AUTHORS + a) as f64;
+                let v = feed::build(kp, state.as_ref(), ts, Value::Object(c), None);
+                let m =
+                    feed::validate(state.as_ref(), None, v).expect("generated message is valid");
+                state = Some(m.state());
+                let mut line = b"{\"key\":\"".to_vec();
+                line.extend_from_slice(m.id().to_string().as_bytes());
+                line.extend_from_slice(b"\",\"value\":");
+                line.extend_from_slice(m.json());
+                line.extend_from_slice(format!(",\"timestamp\":{ts}}}").as_bytes());
+                lines.push(line);
+            }
+            lines
+        })
+        .collect();
+    let mut w = std::io::BufWriter::new(fs::File::create(path).unwrap());
+    for s in 0..per {
+        for f in &feeds {
+            w.write_all(&f[s]).unwrap();
+            w.write_all(b"\n").unwrap();
+        }
+    }
+    w.flush().unwrap();
+}
+
+/// Raw batch verification of the dump's signatures, chunked as import
+/// chunks them, on one thread and on every core.
+fn raw_verify_rates(path: &Path) -> (f64, f64, usize) {
+    let text = fs::read(path).unwrap();
+    let prepared = || -> Vec<Vec<feed::Unverified>> {
+        let all: Vec<feed::Unverified> = text
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let v = feed::json::parse(l).unwrap();
+                feed::prepare(v.get("value").unwrap().clone(), None).unwrap()
+            })
+            .collect();
+        let mut chunks = Vec::new();
+        let mut it = all.into_iter().peekable();
+        while it.peek().is_some() {
+            chunks.push(it.by_ref().take(128).collect());
+        }
+        chunks
+    };
+    let mut keys = feed::KeyCache::default();
+    let chunks = prepared();
+    let n: usize = chunks.iter().map(Vec::len).sum();
+    let authors: Vec<_> = chunks.iter().flatten().map(|u| u.author()).collect();
+    keys.prime(&authors);
+
+    let t = Instant::now();
+    let ok_single: usize = chunks
+        .into_iter()
+        .map(|c| {
+            feed::verify_many(c, &keys)
+                .iter()
+                .filter(|r| r.is_ok())
+                .count()
+        })
+        .sum();
+    let single = n as f64 / t.elapsed().as_secs_f64();
+
+    let chunks = prepared();
+    let t = Instant::now();
+    let ok_par: usize = chunks
+        .into_par_iter()
+        .map(|c| {
+            feed::verify_many(c, &keys)
+                .iter()
+                .filter(|r| r.is_ok())
+                .count()
+        })
+        .sum();
+    let parallel = n as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(ok_single, n);
+    assert_eq!(ok_par, n);
+    (single, parallel, n)
+}
+
+fn main() {
+    let total: usize = std::env::var("SHOAL_BENCH_MSGS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-import");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).unwrap();
+    let dump = work.join("dump.jsonl");
+    let t = Instant::now();
+    generate(&dump, total);
+    let dump_bytes = fs::metadata(&dump).unwrap().len();
+    eprintln!(
+        "generated {total} messages from {AUTHORS} authors ({:.1} MB) in {:.1} s",
+        dump_bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    let (single, parallel, n) = raw_verify_rates(&dump);
+
+    let bin = env!("CARGO_BIN_EXE_shoal");
+    let home = work.join("home");
+    let st = Command::new(bin)
+        .arg("--home")
+        .arg(&home)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "init failed: {st:?}");
+    let t = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "maxrss_kb=%M"])
+        .arg(bin)
+        .arg("--home")
+        .arg(&home)
+        .arg("import")
+        .arg(&dump)
+        .output()
+        .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains(&format!("imported {n}, rejected 0")),
+        "import failed: {stdout} {stderr}"
+    );
+    let rss_kb: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss_kb="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let store_bytes = fs::metadata(home.join("store.redb")).unwrap().len();
+    let rate = n as f64 / secs;
+
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| messages (authors) | {n} ({AUTHORS}) |");
+    println!("| dump size | {:.1} MB |", dump_bytes as f64 / 1e6);
+    println!(
+        "| raw verify_batch, 1 thread / all {} cores | {:.0} / {:.0} msg/s |",
+        rayon::current_num_threads(),
+        single,
+        parallel
+    );
+    println!("| `shoal import` (parse + validate + store), wall | {secs:.2} s |");
+    println!("| `shoal import` rate | **{rate:.0} msg/s** |");
+    println!(
+        "| import / raw verify_batch (1 thread, all cores) | {:.0}% / {:.0}% |",
+        100.0 * rate / single,
+        100.0 * rate / parallel
+    );
+    println!(
+        "| store size / dump size | {:.1} MB / {:.1} MB = {:.2}x |",
+        store_bytes as f64 / 1e6,
+        dump_bytes as f64 / 1e6,
+        store_bytes as f64 / dump_bytes as f64
+    );
+    println!(
+        "| peak memory (max RSS) of the import | {:.1} MB |",
+        rss_kb as f64 / 1024.0
+    );
+}

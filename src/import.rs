@@ -18,7 +18,7 @@ use crate::store::{Outcome, Store, StoreError};
 /// Lines per batch: one write transaction each.
 pub const BATCH_LINES: usize = 4096;
 /// Messages per batch-verification equation.
-const VERIFY_CHUNK: usize = 128;
+const VERIFY_CHUNK: usize = 256;
 /// Longest line read; longer lines are rejected without being kept.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
@@ -135,47 +135,145 @@ fn read_line_bounded(r: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result
     }
 }
 
+/// One batch, checked and placed, ready for the store.
+struct Batch {
+    fresh: Vec<feed::VerifiedMsg>,
+    fresh_lines: Vec<u64>,
+    known: Vec<SignedMsg>,
+    known_lines: Vec<u64>,
+    rejections: Vec<Rejection>,
+}
+
+/// What the store made of a batch.
+struct Stored {
+    rejections: Vec<Rejection>,
+    summary: Summary,
+}
+
+fn store_batch(store: &Store, b: Batch) -> Result<Stored, StoreError> {
+    let mut out = Stored {
+        rejections: b.rejections,
+        summary: Summary::default(),
+    };
+    for (n, o) in b.fresh_lines.into_iter().zip(store.ingest(b.fresh)?) {
+        tally(&mut out.summary, &mut out.rejections, n, o);
+    }
+    if !b.known.is_empty() {
+        for (n, o) in b.known_lines.into_iter().zip(store.check_known(&b.known)?) {
+            tally(&mut out.summary, &mut out.rejections, n, o);
+        }
+    }
+    out.rejections.sort_by_key(|r| r.line);
+    Ok(out)
+}
+
 /// Imports JSON lines from `input` into `store`. Every message is verified
 /// (format, signature, chain, id = key where given); valid ones are stored
 /// one batch per transaction; each rejected line is reported through
 /// `on_reject` in line order. A rejected message does not stop other feeds;
 /// later messages of its own feed are rejected as depending on it.
+///
+/// Two stages overlap: while a writer thread commits batch k (its fsync
+/// costs no CPU), the caller's thread and the rayon pool check batch k+1.
 pub fn import(
     store: &Store,
-    mut input: impl BufRead,
+    input: impl BufRead,
     hmac: Option<&[u8; 32]>,
     mut on_reject: impl FnMut(Rejection),
 ) -> Result<Summary, ImportError> {
-    let mut summary = Summary::default();
-    let mut keys = KeyCache::default();
-    let mut states: HashMap<FeedId, Option<FeedState>> = HashMap::new();
-    // Feeds with a rejected message in this import: author -> its line.
-    let mut broken: HashMap<FeedId, u64> = HashMap::new();
-    let mut line_no: u64 = 0;
-    let mut buf = Vec::new();
-    let mut eof = false;
-    while !eof {
-        // 1. A bounded batch of lines.
-        let mut lines: Vec<(u64, Result<Vec<u8>, LineError>)> = Vec::with_capacity(BATCH_LINES);
-        while lines.len() < BATCH_LINES {
-            match read_line_bounded(&mut input, &mut buf)? {
-                None => {
-                    eof = true;
+    std::thread::scope(|scope| {
+        let (to_writer, jobs) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let (done, results) = std::sync::mpsc::channel::<Result<Stored, StoreError>>();
+        let writer = scope.spawn(move || {
+            for job in jobs {
+                if done.send(store_batch(store, job)).is_err() {
                     break;
                 }
+            }
+        });
+        let mut summary = Summary::default();
+        let mut in_flight = false;
+        let mut collect = |summary: &mut Summary| -> Result<(), ImportError> {
+            let stored = results
+                .recv()
+                .map_err(|_| std::io::Error::other("store writer stopped"))??;
+            summary.imported += stored.summary.imported;
+            summary.duplicates += stored.summary.duplicates;
+            summary.rejected += stored.rejections.len() as u64;
+            stored.rejections.into_iter().for_each(&mut on_reject);
+            Ok(())
+        };
+        let mut checker = Checker::new(store, input, hmac);
+        let result = (|| {
+            while let Some(batch) = checker.next_batch()? {
+                if in_flight {
+                    collect(&mut summary)?;
+                }
+                to_writer
+                    .send(batch)
+                    .map_err(|_| std::io::Error::other("store writer stopped"))?;
+                in_flight = true;
+            }
+            if in_flight {
+                collect(&mut summary)?;
+            }
+            Ok(summary)
+        })();
+        drop(to_writer);
+        let _ = writer.join();
+        result
+    })
+}
+
+/// The checking stage: reads, parses, verifies and places messages.
+struct Checker<'a, R> {
+    store: &'a Store,
+    input: R,
+    hmac: Option<&'a [u8; 32]>,
+    keys: KeyCache,
+    states: HashMap<FeedId, Option<FeedState>>,
+    /// Feeds with a rejected message in this import: author -> its line.
+    broken: HashMap<FeedId, u64>,
+    line_no: u64,
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+impl<'a, R: BufRead> Checker<'a, R> {
+    fn new(store: &'a Store, input: R, hmac: Option<&'a [u8; 32]>) -> Self {
+        Checker {
+            store,
+            input,
+            hmac,
+            keys: KeyCache::default(),
+            states: HashMap::new(),
+            broken: HashMap::new(),
+            line_no: 0,
+            buf: Vec::new(),
+            eof: false,
+        }
+    }
+
+    fn next_batch(&mut self) -> Result<Option<Batch>, ImportError> {
+        // 1. A bounded batch of lines.
+        let mut lines: Vec<(u64, Result<Vec<u8>, LineError>)> = Vec::with_capacity(BATCH_LINES);
+        while !self.eof && lines.len() < BATCH_LINES {
+            match read_line_bounded(&mut self.input, &mut self.buf)? {
+                None => self.eof = true,
                 Some(ok) => {
-                    line_no += 1;
+                    self.line_no += 1;
                     if !ok {
-                        lines.push((line_no, Err(LineError::TooLong)));
-                    } else if !buf.iter().all(u8::is_ascii_whitespace) {
-                        lines.push((line_no, Ok(buf.clone())));
+                        lines.push((self.line_no, Err(LineError::TooLong)));
+                    } else if !self.buf.iter().all(u8::is_ascii_whitespace) {
+                        lines.push((self.line_no, Ok(self.buf.clone())));
                     }
                 }
             }
         }
         if lines.is_empty() {
-            break;
+            return Ok(None);
         }
+        let hmac = self.hmac;
         // 2. Parse and check in parallel.
         let parsed: Vec<(u64, Result<Unverified, LineError>)> = lines
             .into_par_iter()
@@ -185,7 +283,7 @@ pub fn import(
             .iter()
             .filter_map(|(_, r)| r.as_ref().ok().map(Unverified::author))
             .collect();
-        keys.prime(&authors);
+        self.keys.prime(&authors);
         // 3. Batch signature verification in parallel chunks.
         let mut rejections: Vec<Rejection> = Vec::new();
         let mut nums = Vec::with_capacity(parsed.len());
@@ -207,20 +305,24 @@ pub fn import(
         while it.peek().is_some() {
             chunks.push(it.by_ref().take(VERIFY_CHUNK).collect());
         }
+        let keys = &self.keys;
         let verified: Vec<Result<SignedMsg, ValidationError>> = chunks
             .into_par_iter()
-            .flat_map_iter(|c| feed::verify_many(c, &keys))
+            .flat_map_iter(|c| feed::verify_many(c, keys))
             .collect();
         // 4. Place each message in its feed, in line order.
-        let mut fresh = Vec::with_capacity(verified.len());
-        let mut fresh_lines = Vec::with_capacity(verified.len());
-        let mut known = Vec::new();
-        let mut known_lines = Vec::new();
+        let mut b = Batch {
+            fresh: Vec::with_capacity(verified.len()),
+            fresh_lines: Vec::with_capacity(verified.len()),
+            known: Vec::new(),
+            known_lines: Vec::new(),
+            rejections,
+        };
         for (n, r) in nums.into_iter().zip(verified) {
             let signed = match r {
                 Ok(s) => s,
                 Err(e) => {
-                    rejections.push(Rejection {
+                    b.rejections.push(Rejection {
                         line: n,
                         reason: e.to_string(),
                     });
@@ -228,51 +330,39 @@ pub fn import(
                 }
             };
             let author = signed.author();
-            let state = match states.get(&author) {
+            let state = match self.states.get(&author) {
                 Some(s) => *s,
                 None => {
-                    let s = store.latest(&author)?;
-                    states.insert(author, s);
+                    let s = self.store.latest(&author)?;
+                    self.states.insert(author, s);
                     s
                 }
             };
             if state.is_some_and(|s| signed.sequence() <= s.sequence) {
-                known.push(signed);
-                known_lines.push(n);
+                b.known.push(signed);
+                b.known_lines.push(n);
                 continue;
             }
             match feed::chain(state.as_ref(), signed) {
                 Ok(v) => {
-                    states.insert(author, Some(v.state()));
-                    fresh.push(v);
-                    fresh_lines.push(n);
+                    self.states.insert(author, Some(v.state()));
+                    b.fresh.push(v);
+                    b.fresh_lines.push(n);
                 }
                 Err(e) => {
-                    let reason = match (broken.get(&author), &e) {
+                    let reason = match (self.broken.get(&author), &e) {
                         (Some(bad), ValidationError::SeqMismatch { .. }) => {
                             format!("depends on rejected line {bad} of the same feed ({e})")
                         }
                         _ => e.to_string(),
                     };
-                    broken.entry(author).or_insert(n);
-                    rejections.push(Rejection { line: n, reason });
+                    self.broken.entry(author).or_insert(n);
+                    b.rejections.push(Rejection { line: n, reason });
                 }
             }
         }
-        // 5. Store: one transaction for the new messages, one for known ones.
-        for (n, o) in fresh_lines.into_iter().zip(store.ingest(fresh)?) {
-            tally(&mut summary, &mut rejections, n, o);
-        }
-        if !known.is_empty() {
-            for (n, o) in known_lines.into_iter().zip(store.check_known(&known)?) {
-                tally(&mut summary, &mut rejections, n, o);
-            }
-        }
-        rejections.sort_by_key(|r| r.line);
-        summary.rejected += rejections.len() as u64;
-        rejections.into_iter().for_each(&mut on_reject);
+        Ok(Some(b))
     }
-    Ok(summary)
 }
 
 fn tally(summary: &mut Summary, rejections: &mut Vec<Rejection>, line: u64, o: Outcome) {

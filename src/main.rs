@@ -259,9 +259,8 @@ fn run(cli: Cli) -> Res {
                     .map_err(|e| Fail::problem(format!("cannot open {}: {e}", file.display())))?;
                 Box::new(BufReader::with_capacity(1 << 20, f))
             };
-            let mut err = io::stderr().lock();
             let summary = import::import(&store, input, home.sign_cap(), |r: Rejection| {
-                let _ = writeln!(err, "rejected line {}: {}", r.line, r.reason);
+                let _ = writeln!(io::stderr(), "rejected line {}: {}", r.line, r.reason);
             })
             .map_err(|e| Fail::problem(e.to_string()))?;
             if json_out {

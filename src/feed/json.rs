@@ -605,13 +605,11 @@ fn push_wtf8(buf: &mut Vec<u8>, cp: u32) {
 /// UTF-16 length of WTF-8 bytes: four-byte sequences are two units, every
 /// other sequence one.
 pub fn utf16_len_wtf8(bytes: &[u8]) -> usize {
+    // Every byte that is not a continuation byte starts one unit; four-byte
+    // lead bytes start two.
     bytes
         .iter()
-        .map(|&b| match b {
-            0x80..=0xBF => 0, // continuation byte
-            0xF0..=0xFF => 2,
-            _ => 1,
-        })
+        .map(|&b| usize::from((b & 0xC0) != 0x80) + usize::from(b >= 0xF0))
         .sum()
 }
 
@@ -661,49 +659,116 @@ pub fn write_number(out: &mut Vec<u8>, n: f64) {
     }
 }
 
+/// Bytes that need attention when printing a string: control characters,
+/// `"` and `\\`, and 0xED (the lead byte of a surrogate in WTF-8).
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0xED] = true;
+    t
+};
+
 /// Prints a string literal exactly as JavaScript's `JSON.stringify` does
 /// (well-formed stringify: lone surrogates become lowercase `\udxxx`).
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let mut run = 0;
     let mut i = 0;
     while i < s.len() {
         let b = s[i];
-        let esc: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            0x08 => Some(b"\\b"),
-            0x0c => Some(b"\\f"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            _ => None,
-        };
-        if let Some(e) = esc {
-            out.extend_from_slice(&s[run..i]);
-            out.extend_from_slice(e);
+        if !SPECIAL[b as usize] {
             i += 1;
-            run = i;
-        } else if b < 0x20 {
-            out.extend_from_slice(&s[run..i]);
-            out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
-            i += 1;
-            run = i;
-        } else if b == 0xED && s.get(i + 1).is_some_and(|&c| c >= 0xA0) {
-            // A lone surrogate in WTF-8: ED A0..BF xx.
-            out.extend_from_slice(&s[run..i]);
-            let cp = (u32::from(b & 0x0F) << 12)
-                | (u32::from(s[i + 1] & 0x3F) << 6)
-                | u32::from(s[i + 2] & 0x3F);
-            out.extend_from_slice(format!("\\u{cp:04x}").as_bytes());
-            i += 3;
-            run = i;
-        } else {
-            i += 1;
+            continue;
         }
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0xED if s.get(i + 1).is_some_and(|&c| c >= 0xA0) => {
+                // A lone surrogate in WTF-8: ED A0..BF xx.
+                out.extend_from_slice(&s[run..i]);
+                let cp = (u32::from(b & 0x0F) << 12)
+                    | (u32::from(s[i + 1] & 0x3F) << 6)
+                    | u32::from(s[i + 2] & 0x3F);
+                out.extend_from_slice(b"\\u");
+                for shift in [12, 8, 4, 0] {
+                    out.push(HEX[((cp >> shift) & 0xF) as usize]);
+                }
+                i += 3;
+                run = i;
+                continue;
+            }
+            0xED => {
+                i += 1;
+                continue;
+            }
+            _ => {
+                out.extend_from_slice(&s[run..i]);
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 0xF) as usize],
+                ]);
+                i += 1;
+                run = i;
+                continue;
+            }
+        };
+        out.extend_from_slice(&s[run..i]);
+        out.extend_from_slice(esc);
+        i += 1;
+        run = i;
     }
     out.extend_from_slice(&s[run..]);
     out.push(b'"');
+}
+
+/// Turns `JSON.stringify(v, null, 2)` output into `JSON.stringify(v)` by
+/// dropping the whitespace between tokens (the two differ in nothing else).
+pub fn minify_pretty(pretty: &[u8], out: &mut Vec<u8>) {
+    out.reserve(pretty.len());
+    let mut i = 0;
+    while i < pretty.len() {
+        let b = pretty[i];
+        match b {
+            b' ' | b'\n' => i += 1,
+            b'"' => {
+                // Copy the whole string literal, escapes included.
+                let start = i;
+                i += 1;
+                while i < pretty.len() {
+                    match pretty[i] {
+                        b'\\' => i += 2,
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        _ => i += 1,
+                    }
+                }
+                out.extend_from_slice(&pretty[start..i.min(pretty.len())]);
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
 }
 
 /// `JSON.stringify(v)`: no whitespace.
@@ -884,6 +949,21 @@ mod tests {
         assert!(matches!(parse(b"\"\xff\""), Err(JsonError::InvalidUtf8(1))));
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
         assert_eq!(parse(deep.as_bytes()), Err(JsonError::TooDeep));
+    }
+
+    #[test]
+    fn minify_matches_compact() {
+        for text in [
+            r#"{"a":[],"b":{},"c":[1,{"d":null,"e":"x y\n\"q\\"}],"f":" : , "}"#,
+            r#"[]"#,
+            r#""s p a c e""#,
+            r#"{"\u0000 k":[-0,1e21,"\ud800"]}"#,
+        ] {
+            let v = parse(text.as_bytes()).unwrap();
+            let mut out = Vec::new();
+            minify_pretty(&to_pretty(&v), &mut out);
+            assert_eq!(out, to_compact(&v), "{text}");
+        }
     }
 
     #[test]

@@ -277,6 +277,17 @@ fn is_boxed(s: &JsString) -> bool {
             .is_some()
 }
 
+/// The string a value equals under JavaScript's loose `!=` against a
+/// string, as ssb-validate compares `previous`: the string itself, or an
+/// array of exactly one such element (arrays compare through `join`).
+fn loose_string(v: &Value) -> Option<&str> {
+    match v {
+        Value::String(s) => s.as_str(),
+        Value::Array(items) if items.len() == 1 => loose_string(&items[0]),
+        _ => None,
+    }
+}
+
 fn parse_signature(v: &Value) -> Result<SigBytes, ValidationError> {
     let s = v.as_str().ok_or(ValidationError::BadSignatureFormat)?;
     let b64 = s
@@ -325,7 +336,7 @@ pub fn prepare(value: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, Vali
         other => return Err(ValidationError::BadContent(other.kind())),
     }
     let previous_raw = field("previous").clone();
-    let previous = previous_raw.as_str().and_then(MsgId::parse);
+    let previous = loose_string(&previous_raw).and_then(MsgId::parse);
     let timestamp = field("timestamp").clone();
 
     // JSON.stringify(msg without signature, null, 2): the first six entries.
@@ -365,7 +376,8 @@ pub fn prepare(value: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, Vali
         Some(key) => crypto::hmac_sha512_256(key, &unsigned).to_vec(),
         None => unsigned,
     };
-    let json = json::to_compact(&value);
+    let mut json = Vec::with_capacity(signed.len());
+    json::minify_pretty(&signed, &mut json);
     Ok(Unverified {
         msg: SignedMsg {
             id,
@@ -523,7 +535,7 @@ pub fn chain(state: Option<&FeedState>, msg: SignedMsg) -> Result<VerifiedMsg, V
                     got: msg.sequence,
                 });
             }
-            if msg.previous != Some(st.id) || msg.previous_raw.as_str().is_none() {
+            if msg.previous != Some(st.id) {
                 return Err(ValidationError::PreviousMismatch {
                     expected: st.id,
                     got: String::from_utf8_lossy(&json::to_compact(&msg.previous_raw)).into_owned(),

@@ -9,7 +9,7 @@
 
 pub mod schema;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -204,7 +204,7 @@ impl Store {
     pub fn latest(&self, author: &FeedId) -> Result<Option<FeedState>> {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(LATEST)?;
-        Ok(t.get(&author.0)?.map(|v| decode_latest(&v.value())))
+        Ok(t.get(&author.0)?.map(|v| decode_latest(v.value())))
     }
 
     /// Builds, signs, validates and stores the next message of our own feed,
@@ -236,6 +236,7 @@ impl Store {
                 }
                 Outcome::Refused(e) => return Err(StoreError::Invalid(e)),
             }
+            w.finish()?;
             msg
         };
         txn.commit()?;
@@ -259,6 +260,7 @@ impl Store {
             for msg in &batch {
                 out.push(w.put(msg, received)?);
             }
+            w.finish()?;
             out
         };
         txn.commit()?;
@@ -336,7 +338,7 @@ impl Store {
         let mut out = Vec::new();
         for entry in t.iter()? {
             let (k, v) = entry?;
-            out.push((FeedId(*k.value()), decode_latest(&v.value())));
+            out.push((FeedId(*k.value()), decode_latest(v.value())));
         }
         Ok(out)
     }
@@ -376,6 +378,9 @@ struct Writer<'t> {
     latest: redb::Table<'t, &'static [u8; 32], &'static [u8; 40]>,
     forks: redb::Table<'t, &'static [u8; 40], &'static [u8]>,
     states: HashMap<FeedId, Option<FeedState>>,
+    /// Feeds whose latest entry changed in this transaction, written once
+    /// by [`Writer::finish`] instead of once per message.
+    dirty: HashSet<FeedId>,
     next_rx: u64,
     rec: Vec<u8>,
 }
@@ -391,6 +396,7 @@ impl<'t> Writer<'t> {
             latest: txn.open_table(LATEST)?,
             forks: txn.open_table(FORKS)?,
             states: HashMap::new(),
+            dirty: HashSet::new(),
             next_rx,
             rec: Vec::with_capacity(1024),
         })
@@ -403,7 +409,7 @@ impl<'t> Writer<'t> {
         let s = self
             .latest
             .get(&author.0)?
-            .map(|v| decode_latest(&v.value()));
+            .map(|v| decode_latest(v.value()));
         self.states.insert(*author, s);
         Ok(s)
     }
@@ -457,10 +463,19 @@ impl<'t> Writer<'t> {
         self.ids.insert(&msg.id().0, rx)?;
         self.feeds
             .insert(&feed_key(&author.0, msg.sequence()), rx)?;
-        let new_state = msg.state();
-        self.latest.insert(&author.0, &encode_latest(&new_state))?;
-        self.states.insert(author, Some(new_state));
+        self.states.insert(author, Some(msg.state()));
+        self.dirty.insert(author);
         Ok(Outcome::Stored)
+    }
+
+    /// Writes the latest entry of every feed changed in this transaction.
+    fn finish(mut self) -> Result<()> {
+        for author in std::mem::take(&mut self.dirty) {
+            if let Some(Some(state)) = self.states.get(&author) {
+                self.latest.insert(&author.0, &encode_latest(state))?;
+            }
+        }
+        Ok(())
     }
 
     /// A message at a sequence we already hold: duplicate or fork.
