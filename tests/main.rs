@@ -3,9 +3,12 @@
 //! Conformance tests read the shared vectors through `SHOAL_VECTORS` and fail
 //! (never skip) when the vectors cannot be found.
 
+mod bad_input;
+mod cli;
 mod common;
 mod conformance;
 mod js_feed;
+mod js_import;
 mod jsenv;
 mod json_js;
 mod properties;
