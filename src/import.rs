@@ -18,7 +18,7 @@ use crate::store::{Outcome, Store, StoreError};
 /// Lines per batch: one write transaction each.
 pub const BATCH_LINES: usize = 4096;
 /// Messages per batch-verification equation.
-const VERIFY_CHUNK: usize = 256;
+const VERIFY_CHUNK: usize = 512;
 /// Longest line read; longer lines are rejected without being kept.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
@@ -76,8 +76,29 @@ impl std::fmt::Display for LineError {
 }
 
 /// Parses one line: a message value or a `{key, value, timestamp}` wrapper.
-fn parse_line(line: &[u8], hmac: Option<&[u8; 32]>) -> Result<Unverified, LineError> {
-    let v = feed::json::parse(line).map_err(|e| LineError::Invalid(e.into()))?;
+/// The feed a rejected line claims to belong to, when it names one.
+fn claimed_author(v: &Value) -> Option<FeedId> {
+    let msg = match v.get("value") {
+        Some(inner) if v.get("signature").is_none() => inner,
+        _ => v,
+    };
+    msg.get("author")
+        .and_then(Value::as_str)
+        .and_then(FeedId::parse)
+}
+
+/// Parses and checks one line; on failure, also returns the feed the line
+/// claims, so later messages of that feed can name it.
+fn parse_line(
+    line: &[u8],
+    hmac: Option<&[u8; 32]>,
+) -> Result<Unverified, (Option<FeedId>, LineError)> {
+    let v = feed::json::parse(line).map_err(|e| (None, LineError::Invalid(e.into())))?;
+    let author = claimed_author(&v);
+    parse_value(v, hmac).map_err(|e| (author, e))
+}
+
+fn parse_value(v: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, LineError> {
     let (value, key) = match v {
         Value::Object(mut o) if o.get("value").is_some() && o.get("signature").is_none() => {
             let key = match o.get("key") {
@@ -173,15 +194,34 @@ fn store_batch(store: &Store, b: Batch) -> Result<Stored, StoreError> {
 /// `on_reject` in line order. A rejected message does not stop other feeds;
 /// later messages of its own feed are rejected as depending on it.
 ///
-/// Two stages overlap: while a writer thread commits batch k (its fsync
-/// costs no CPU), the caller's thread and the rayon pool check batch k+1.
+/// Three stages overlap: a reader thread reads batch k+2, the caller's
+/// thread and the rayon pool check batch k+1, and a writer thread commits
+/// batch k (its fsync costs no CPU). Each hand-over holds at most one batch.
 pub fn import(
     store: &Store,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     hmac: Option<&[u8; 32]>,
     mut on_reject: impl FnMut(Rejection),
 ) -> Result<Summary, ImportError> {
     std::thread::scope(|scope| {
+        let (to_checker, line_batches) =
+            std::sync::mpsc::sync_channel::<std::io::Result<LineBatch>>(1);
+        scope.spawn(move || {
+            let mut lines = Lines {
+                input,
+                line_no: 0,
+                buf: Vec::new(),
+                eof: false,
+            };
+            loop {
+                let next = lines.next_batch().transpose();
+                let Some(next) = next else { break };
+                let failed = next.is_err();
+                if to_checker.send(next).is_err() || failed {
+                    break;
+                }
+            }
+        });
         let (to_writer, jobs) = std::sync::mpsc::sync_channel::<Batch>(1);
         let (done, results) = std::sync::mpsc::channel::<Result<Stored, StoreError>>();
         let writer = scope.spawn(move || {
@@ -203,9 +243,10 @@ pub fn import(
             stored.rejections.into_iter().for_each(&mut on_reject);
             Ok(())
         };
-        let mut checker = Checker::new(store, input, hmac);
+        let mut checker = Checker::new(store, hmac);
         let result = (|| {
-            while let Some(batch) = checker.next_batch()? {
+            for lines in line_batches.iter() {
+                let batch = checker.check(lines?)?;
                 if in_flight {
                     collect(&mut summary)?;
                 }
@@ -225,38 +266,20 @@ pub fn import(
     })
 }
 
-/// The checking stage: reads, parses, verifies and places messages.
-struct Checker<'a, R> {
-    store: &'a Store,
+/// Numbered lines, or why a line was not kept.
+type LineBatch = Vec<(u64, Result<Vec<u8>, LineError>)>;
+
+/// The reading stage: bounded batches of numbered, non-blank lines.
+struct Lines<R> {
     input: R,
-    hmac: Option<&'a [u8; 32]>,
-    keys: KeyCache,
-    states: HashMap<FeedId, Option<FeedState>>,
-    /// Feeds with a rejected message in this import: author -> its line.
-    broken: HashMap<FeedId, u64>,
     line_no: u64,
     buf: Vec<u8>,
     eof: bool,
 }
 
-impl<'a, R: BufRead> Checker<'a, R> {
-    fn new(store: &'a Store, input: R, hmac: Option<&'a [u8; 32]>) -> Self {
-        Checker {
-            store,
-            input,
-            hmac,
-            keys: KeyCache::default(),
-            states: HashMap::new(),
-            broken: HashMap::new(),
-            line_no: 0,
-            buf: Vec::new(),
-            eof: false,
-        }
-    }
-
-    fn next_batch(&mut self) -> Result<Option<Batch>, ImportError> {
-        // 1. A bounded batch of lines.
-        let mut lines: Vec<(u64, Result<Vec<u8>, LineError>)> = Vec::with_capacity(BATCH_LINES);
+impl<R: BufRead> Lines<R> {
+    fn next_batch(&mut self) -> std::io::Result<Option<LineBatch>> {
+        let mut lines: LineBatch = Vec::with_capacity(BATCH_LINES);
         while !self.eof && lines.len() < BATCH_LINES {
             match read_line_bounded(&mut self.input, &mut self.buf)? {
                 None => self.eof = true,
@@ -270,34 +293,58 @@ impl<'a, R: BufRead> Checker<'a, R> {
                 }
             }
         }
-        if lines.is_empty() {
-            return Ok(None);
+        Ok(if lines.is_empty() { None } else { Some(lines) })
+    }
+}
+
+/// The checking stage: parses, verifies and places messages.
+struct Checker<'a> {
+    store: &'a Store,
+    hmac: Option<&'a [u8; 32]>,
+    keys: KeyCache,
+    states: HashMap<FeedId, Option<FeedState>>,
+    /// Feeds with a rejected message in this import: author -> its line.
+    broken: HashMap<FeedId, u64>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(store: &'a Store, hmac: Option<&'a [u8; 32]>) -> Self {
+        Checker {
+            store,
+            hmac,
+            keys: KeyCache::default(),
+            states: HashMap::new(),
+            broken: HashMap::new(),
         }
+    }
+
+    fn check(&mut self, lines: LineBatch) -> Result<Batch, ImportError> {
         let hmac = self.hmac;
         // 2. Parse and check in parallel.
-        let parsed: Vec<(u64, Result<Unverified, LineError>)> = lines
+        let parsed: Vec<(u64, Result<Unverified, (Option<FeedId>, LineError)>)> = lines
             .into_par_iter()
-            .map(|(n, l)| (n, l.and_then(|l| parse_line(&l, hmac))))
+            .map(|(n, l)| {
+                let r = l.map_err(|e| (None, e));
+                (n, r.and_then(|l| parse_line(&l, hmac)))
+            })
             .collect();
         let authors: Vec<FeedId> = parsed
             .iter()
             .filter_map(|(_, r)| r.as_ref().ok().map(Unverified::author))
             .collect();
         self.keys.prime(&authors);
-        // 3. Batch signature verification in parallel chunks.
-        let mut rejections: Vec<Rejection> = Vec::new();
-        let mut nums = Vec::with_capacity(parsed.len());
+        // 3. Batch signature verification in parallel chunks. `order` keeps
+        // every line in input order: a parse failure, or a place in `todo`.
+        let mut order: Vec<(u64, Result<FeedId, (Option<FeedId>, LineError)>)> =
+            Vec::with_capacity(parsed.len());
         let mut todo = Vec::with_capacity(parsed.len());
         for (n, r) in parsed {
             match r {
                 Ok(u) => {
-                    nums.push(n);
+                    order.push((n, Ok(u.author())));
                     todo.push(u);
                 }
-                Err(e) => rejections.push(Rejection {
-                    line: n,
-                    reason: e.to_string(),
-                }),
+                Err(e) => order.push((n, Err(e))),
             }
         }
         let mut chunks: Vec<Vec<Unverified>> = Vec::new();
@@ -316,16 +363,24 @@ impl<'a, R: BufRead> Checker<'a, R> {
             fresh_lines: Vec::with_capacity(verified.len()),
             known: Vec::new(),
             known_lines: Vec::new(),
-            rejections,
+            rejections: Vec::new(),
         };
-        for (n, r) in nums.into_iter().zip(verified) {
-            let signed = match r {
+        let mut verified = verified.into_iter();
+        for (n, slot) in order {
+            let result = match slot {
+                Err((author, e)) => Err((author, e.to_string())),
+                Ok(author) => verified
+                    .next()
+                    .expect("one result per parsed line")
+                    .map_err(|e| (Some(author), e.to_string())),
+            };
+            let signed = match result {
                 Ok(s) => s,
-                Err(e) => {
-                    b.rejections.push(Rejection {
-                        line: n,
-                        reason: e.to_string(),
-                    });
+                Err((author, reason)) => {
+                    if let Some(a) = author {
+                        self.broken.entry(a).or_insert(n);
+                    }
+                    b.rejections.push(Rejection { line: n, reason });
                     continue;
                 }
             };
@@ -361,7 +416,7 @@ impl<'a, R: BufRead> Checker<'a, R> {
                 }
             }
         }
-        Ok(Some(b))
+        Ok(b)
     }
 }
 

@@ -616,12 +616,18 @@ pub fn utf16_len_wtf8(bytes: &[u8]) -> usize {
 /// Latin-1 view of WTF-8 text as JavaScript's `Buffer.from(s, 'latin1')`
 /// makes it: each UTF-16 code unit truncated to its low byte.
 pub fn latin1_bytes(wtf8: &[u8], out: &mut Vec<u8>) {
+    out.reserve(wtf8.len());
     let mut i = 0;
     while i < wtf8.len() {
         let b = wtf8[i];
         if b < 0x80 {
-            out.push(b);
-            i += 1;
+            // Copy the whole ASCII run at once.
+            let end = wtf8[i..]
+                .iter()
+                .position(|&c| c >= 0x80)
+                .map_or(wtf8.len(), |p| i + p);
+            out.extend_from_slice(&wtf8[i..end]);
+            i = end;
         } else if b < 0xE0 {
             let cp = (u32::from(b & 0x1F) << 6) | u32::from(wtf8[i + 1] & 0x3F);
             out.push(cp as u8);

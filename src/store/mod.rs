@@ -171,7 +171,7 @@ pub struct Store {
 
 /// Page cache for redb: enough for the indexes of a few million messages,
 /// small enough to keep a node's memory bounded.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 impl Store {
     /// Opens (creating if needed) the store at `path`.
