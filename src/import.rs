@@ -76,6 +76,10 @@ impl std::fmt::Display for LineError {
 }
 
 /// Parses one line: a message value or a `{key, value, timestamp}` wrapper.
+/// A line that failed before its signature was checked: the feed it claims
+/// (when it names one) and why it failed.
+type Failed = (Option<FeedId>, LineError);
+
 /// The feed a rejected line claims to belong to, when it names one.
 fn claimed_author(v: &Value) -> Option<FeedId> {
     let msg = match v.get("value") {
@@ -89,10 +93,7 @@ fn claimed_author(v: &Value) -> Option<FeedId> {
 
 /// Parses and checks one line; on failure, also returns the feed the line
 /// claims, so later messages of that feed can name it.
-fn parse_line(
-    line: &[u8],
-    hmac: Option<&[u8; 32]>,
-) -> Result<Unverified, (Option<FeedId>, LineError)> {
+fn parse_line(line: &[u8], hmac: Option<&[u8; 32]>) -> Result<Unverified, Failed> {
     let v = feed::json::parse(line).map_err(|e| (None, LineError::Invalid(e.into())))?;
     let author = claimed_author(&v);
     parse_value(v, hmac).map_err(|e| (author, e))
@@ -321,7 +322,7 @@ impl<'a> Checker<'a> {
     fn check(&mut self, lines: LineBatch) -> Result<Batch, ImportError> {
         let hmac = self.hmac;
         // 2. Parse and check in parallel.
-        let parsed: Vec<(u64, Result<Unverified, (Option<FeedId>, LineError)>)> = lines
+        let parsed: Vec<(u64, Result<Unverified, Failed>)> = lines
             .into_par_iter()
             .map(|(n, l)| {
                 let r = l.map_err(|e| (None, e));
@@ -335,8 +336,7 @@ impl<'a> Checker<'a> {
         self.keys.prime(&authors);
         // 3. Batch signature verification in parallel chunks. `order` keeps
         // every line in input order: a parse failure, or a place in `todo`.
-        let mut order: Vec<(u64, Result<FeedId, (Option<FeedId>, LineError)>)> =
-            Vec::with_capacity(parsed.len());
+        let mut order: Vec<(u64, Result<FeedId, Failed>)> = Vec::with_capacity(parsed.len());
         let mut todo = Vec::with_capacity(parsed.len());
         for (n, r) in parsed {
             match r {
