@@ -18,7 +18,7 @@ use crate::store::{Outcome, Store, StoreError};
 /// Lines per batch: one write transaction each.
 pub const BATCH_LINES: usize = 4096;
 /// Messages per batch-verification equation.
-const VERIFY_CHUNK: usize = 512;
+const VERIFY_CHUNK: usize = 1024;
 /// Longest line read; longer lines are rejected without being kept.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
@@ -207,12 +207,14 @@ pub fn import(
     std::thread::scope(|scope| {
         let (to_checker, line_batches) =
             std::sync::mpsc::sync_channel::<std::io::Result<LineBatch>>(1);
+        let (recycle, recycled) = std::sync::mpsc::sync_channel::<LineBatch>(2);
         scope.spawn(move || {
             let mut lines = Lines {
                 input,
                 line_no: 0,
                 buf: Vec::new(),
                 eof: false,
+                recycled,
             };
             loop {
                 let next = lines.next_batch().transpose();
@@ -247,7 +249,8 @@ pub fn import(
         let mut checker = Checker::new(store, hmac);
         let result = (|| {
             for lines in line_batches.iter() {
-                let batch = checker.check(lines?)?;
+                let (batch, used) = checker.check(lines?)?;
+                let _ = recycle.try_send(used);
                 if in_flight {
                     collect(&mut summary)?;
                 }
@@ -267,8 +270,12 @@ pub fn import(
     })
 }
 
-/// Numbered lines, or why a line was not kept.
-type LineBatch = Vec<(u64, Result<Vec<u8>, LineError>)>;
+/// A batch of lines in one buffer: each numbered line is a range of `text`,
+/// or why it was not kept.
+struct LineBatch {
+    text: Vec<u8>,
+    lines: Vec<(u64, Result<std::ops::Range<usize>, LineError>)>,
+}
 
 /// The reading stage: bounded batches of numbered, non-blank lines.
 struct Lines<R> {
@@ -276,25 +283,40 @@ struct Lines<R> {
     line_no: u64,
     buf: Vec<u8>,
     eof: bool,
+    /// Batches the checker is done with, reused so that their memory is not
+    /// returned to the system and faulted in again for every batch.
+    recycled: std::sync::mpsc::Receiver<LineBatch>,
 }
 
 impl<R: BufRead> Lines<R> {
     fn next_batch(&mut self) -> std::io::Result<Option<LineBatch>> {
-        let mut lines: LineBatch = Vec::with_capacity(BATCH_LINES);
-        while !self.eof && lines.len() < BATCH_LINES {
+        let mut b = match self.recycled.try_recv() {
+            Ok(mut b) => {
+                b.text.clear();
+                b.lines.clear();
+                b
+            }
+            Err(_) => LineBatch {
+                text: Vec::with_capacity(BATCH_LINES * 700),
+                lines: Vec::with_capacity(BATCH_LINES),
+            },
+        };
+        while !self.eof && b.lines.len() < BATCH_LINES {
             match read_line_bounded(&mut self.input, &mut self.buf)? {
                 None => self.eof = true,
                 Some(ok) => {
                     self.line_no += 1;
                     if !ok {
-                        lines.push((self.line_no, Err(LineError::TooLong)));
+                        b.lines.push((self.line_no, Err(LineError::TooLong)));
                     } else if !self.buf.iter().all(u8::is_ascii_whitespace) {
-                        lines.push((self.line_no, Ok(self.buf.clone())));
+                        let start = b.text.len();
+                        b.text.extend_from_slice(&self.buf);
+                        b.lines.push((self.line_no, Ok(start..b.text.len())));
                     }
                 }
             }
         }
-        Ok(if lines.is_empty() { None } else { Some(lines) })
+        Ok(if b.lines.is_empty() { None } else { Some(b) })
     }
 }
 
@@ -319,14 +341,17 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn check(&mut self, lines: LineBatch) -> Result<Batch, ImportError> {
+    /// Checks a batch of lines; gives the emptied line batch back for reuse.
+    fn check(&mut self, mut batch: LineBatch) -> Result<(Batch, LineBatch), ImportError> {
         let hmac = self.hmac;
+        let text = &batch.text;
         // 2. Parse and check in parallel.
-        let parsed: Vec<(u64, Result<Unverified, Failed>)> = lines
-            .into_par_iter()
+        let parsed: Vec<(u64, Result<Unverified, Failed>)> = batch
+            .lines
+            .par_drain(..)
             .map(|(n, l)| {
                 let r = l.map_err(|e| (None, e));
-                (n, r.and_then(|l| parse_line(&l, hmac)))
+                (n, r.and_then(|range| parse_line(&text[range], hmac)))
             })
             .collect();
         let authors: Vec<FeedId> = parsed
@@ -416,7 +441,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        Ok(b)
+        Ok((b, batch))
     }
 }
 

@@ -27,46 +27,128 @@ pub const MAX_DEPTH: usize = 256;
 
 /// A JavaScript string: WTF-8 bytes (well-formed UTF-8 unless it holds a lone
 /// surrogate, encoded as its three-byte generalised UTF-8 sequence).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct JsString(Box<[u8]>);
+#[derive(Clone)]
+pub struct JsString(Repr);
+
+/// Common message keys are shared static bytes: most keys of most messages
+/// then cost no allocation.
+#[derive(Clone)]
+enum Repr {
+    Static(&'static [u8]),
+    Heap(Box<[u8]>),
+}
+
+/// Keys that nearly every message has.
+const COMMON_KEYS: [&str; 24] = [
+    "previous",
+    "author",
+    "sequence",
+    "timestamp",
+    "hash",
+    "content",
+    "signature",
+    "type",
+    "text",
+    "root",
+    "branch",
+    "mentions",
+    "channel",
+    "link",
+    "name",
+    "contact",
+    "following",
+    "blocking",
+    "about",
+    "vote",
+    "value",
+    "expression",
+    "recps",
+    "key",
+];
 
 impl JsString {
+    fn from_parsed(b: &[u8]) -> JsString {
+        match COMMON_KEYS.iter().find(|k| k.as_bytes() == b) {
+            Some(k) => JsString(Repr::Static(k.as_bytes())),
+            None => JsString(Repr::Heap(b.into())),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Static(b) => b,
+            Repr::Heap(b) => b,
+        }
+    }
+
     /// The string as `&str` when it holds no lone surrogate.
     pub fn as_str(&self) -> Option<&str> {
-        std::str::from_utf8(&self.0).ok()
+        std::str::from_utf8(self.bytes()).ok()
     }
 
     /// The raw WTF-8 bytes.
     pub fn as_wtf8(&self) -> &[u8] {
-        &self.0
+        self.bytes()
     }
 
     /// Length in UTF-16 code units, as JavaScript's `.length` counts it.
     pub fn utf16_len(&self) -> usize {
-        utf16_len_wtf8(&self.0)
+        utf16_len_wtf8(self.bytes())
     }
 
     /// A lossy `String` (lone surrogates become U+FFFD), for display.
     pub fn to_string_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.0).into_owned()
+        String::from_utf8_lossy(self.bytes()).into_owned()
+    }
+}
+
+impl Default for JsString {
+    fn default() -> Self {
+        JsString(Repr::Static(b""))
+    }
+}
+
+impl PartialEq for JsString {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for JsString {}
+
+impl std::hash::Hash for JsString {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes().hash(state)
+    }
+}
+
+impl PartialOrd for JsString {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for JsString {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.bytes().cmp(other.bytes())
     }
 }
 
 impl From<&str> for JsString {
     fn from(s: &str) -> Self {
-        JsString(s.as_bytes().into())
+        JsString::from_parsed(s.as_bytes())
     }
 }
 
 impl From<String> for JsString {
     fn from(s: String) -> Self {
-        JsString(s.into_bytes().into_boxed_slice())
+        JsString(Repr::Heap(s.into_bytes().into_boxed_slice()))
     }
 }
 
 impl PartialEq<str> for JsString {
     fn eq(&self, other: &str) -> bool {
-        &*self.0 == other.as_bytes()
+        self.bytes() == other.as_bytes()
     }
 }
 
@@ -127,7 +209,7 @@ impl Object {
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0
             .iter()
-            .find(|(k, _)| &*k.0 == key.as_bytes())
+            .find(|(k, _)| k.bytes() == key.as_bytes())
             .map(|(_, v)| v)
     }
 
@@ -145,12 +227,12 @@ impl Object {
             slot.1 = value;
             return;
         }
-        match array_index(&key.0) {
+        match array_index(key.bytes()) {
             Some(idx) => {
                 let pos = self
                     .0
                     .iter()
-                    .position(|(k, _)| array_index(&k.0).is_none_or(|other| other > idx))
+                    .position(|(k, _)| array_index(k.bytes()).is_none_or(|other| other > idx))
                     .unwrap_or(self.0.len());
                 self.0.insert(pos, (key, value));
             }
@@ -160,7 +242,10 @@ impl Object {
 
     /// Removes a property, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let pos = self.0.iter().position(|(k, _)| &*k.0 == key.as_bytes())?;
+        let pos = self
+            .0
+            .iter()
+            .position(|(k, _)| k.bytes() == key.as_bytes())?;
         Some(self.0.remove(pos).1)
     }
 }
@@ -510,7 +595,7 @@ impl Parser<'_> {
             match self.s.get(self.i) {
                 None => return Err(JsonError::UnexpectedEnd),
                 Some(b'"') => {
-                    let out = JsString(self.s[start..self.i].into());
+                    let out = JsString::from_parsed(&self.s[start..self.i]);
                     self.i += 1;
                     return Ok(out);
                 }
@@ -523,7 +608,7 @@ impl Parser<'_> {
         buf.clear();
         buf.extend_from_slice(&self.s[start..self.i]);
         let result = self.string_slow(&mut buf);
-        let out = result.map(|()| JsString(buf.as_slice().into()));
+        let out = result.map(|()| JsString::from_parsed(&buf));
         self.buf = buf;
         out
     }
@@ -791,7 +876,7 @@ pub fn write_compact(out: &mut Vec<u8>, v: &Value) {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => write_number(out, *n),
-        Value::String(s) => write_string(out, &s.0),
+        Value::String(s) => write_string(out, s.bytes()),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -808,7 +893,7 @@ pub fn write_compact(out: &mut Vec<u8>, v: &Value) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_string(out, &k.0);
+                write_string(out, k.bytes());
                 out.push(b':');
                 write_compact(out, item);
             }
@@ -851,7 +936,7 @@ pub fn write_pretty(out: &mut Vec<u8>, v: &Value, level: usize) {
                     out.push(b',');
                 }
                 indent(out, level + 1);
-                write_string(out, &k.0);
+                write_string(out, k.bytes());
                 out.extend_from_slice(b": ");
                 write_pretty(out, item, level + 1);
             }
