@@ -18,4 +18,6 @@ pub mod crypto;
 pub mod feed;
 pub mod home;
 pub mod import;
+pub mod net;
+pub mod rpc;
 pub mod store;

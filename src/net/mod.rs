@@ -1,0 +1,1 @@
+//! Secret handshake, box stream and connections (see the module files).

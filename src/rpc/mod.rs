@@ -1,0 +1,1 @@
+//! muxrpc: packet codec and request / stream multiplexing.
