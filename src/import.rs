@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use crate::crypto::FeedId;
 use crate::feed::{self, FeedState, KeyCache, SignedMsg, Unverified, ValidationError, Value};
 use crate::store::{Outcome, Store, StoreError};
+use std::sync::Arc;
 
 /// Lines per batch: one write transaction each.
 pub const BATCH_LINES: usize = 4096;
@@ -166,27 +167,66 @@ struct Batch {
     rejections: Vec<Rejection>,
 }
 
-/// What the store made of a batch.
+/// What became of one line (or one message from a peer).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LineResult {
+    /// Stored: the feed and sequence.
+    Stored(FeedId, u64),
+    /// The store already held it.
+    Duplicate,
+    /// Rejected, with the reason for a person.
+    Rejected(String),
+}
+
+/// What the store made of a batch, in line order, and the feeds whose
+/// checked-ahead state the store did not confirm.
 struct Stored {
-    rejections: Vec<Rejection>,
-    summary: Summary,
+    results: Vec<(u64, LineResult)>,
+    refused_feeds: Vec<FeedId>,
 }
 
 fn store_batch(store: &Store, b: Batch) -> Result<Stored, StoreError> {
-    let mut out = Stored {
-        rejections: b.rejections,
-        summary: Summary::default(),
-    };
-    for (n, o) in b.fresh_lines.into_iter().zip(store.ingest(b.fresh)?) {
-        tally(&mut out.summary, &mut out.rejections, n, o);
+    let mut results: Vec<(u64, LineResult)> = b
+        .rejections
+        .into_iter()
+        .map(|r| (r.line, LineResult::Rejected(r.reason)))
+        .collect();
+    let mut refused_feeds = Vec::new();
+    let places: Vec<(FeedId, u64)> = b.fresh.iter().map(|m| (m.author(), m.sequence())).collect();
+    for ((n, (author, seq)), o) in b
+        .fresh_lines
+        .into_iter()
+        .zip(places)
+        .zip(store.ingest(b.fresh)?)
+    {
+        results.push((
+            n,
+            match o {
+                Outcome::Stored => LineResult::Stored(author, seq),
+                Outcome::Duplicate => LineResult::Duplicate,
+                Outcome::Refused(e) => {
+                    refused_feeds.push(author);
+                    LineResult::Rejected(e.to_string())
+                }
+            },
+        ));
     }
     if !b.known.is_empty() {
         for (n, o) in b.known_lines.into_iter().zip(store.check_known(&b.known)?) {
-            tally(&mut out.summary, &mut out.rejections, n, o);
+            results.push((
+                n,
+                match o {
+                    Outcome::Duplicate | Outcome::Stored => LineResult::Duplicate,
+                    Outcome::Refused(e) => LineResult::Rejected(e.to_string()),
+                },
+            ));
         }
     }
-    out.rejections.sort_by_key(|r| r.line);
-    Ok(out)
+    results.sort_by_key(|r| r.0);
+    Ok(Stored {
+        results,
+        refused_feeds,
+    })
 }
 
 /// Imports JSON lines from `input` into `store`. Every message is verified
@@ -240,10 +280,16 @@ pub fn import(
             let stored = results
                 .recv()
                 .map_err(|_| std::io::Error::other("store writer stopped"))??;
-            summary.imported += stored.summary.imported;
-            summary.duplicates += stored.summary.duplicates;
-            summary.rejected += stored.rejections.len() as u64;
-            stored.rejections.into_iter().for_each(&mut on_reject);
+            for (line, r) in stored.results {
+                match r {
+                    LineResult::Stored(..) => summary.imported += 1,
+                    LineResult::Duplicate => summary.duplicates += 1,
+                    LineResult::Rejected(reason) => {
+                        summary.rejected += 1;
+                        on_reject(Rejection { line, reason });
+                    }
+                }
+            }
             Ok(())
         };
         let mut checker = Checker::new(store, hmac);
@@ -445,13 +491,128 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn tally(summary: &mut Summary, rejections: &mut Vec<Rejection>, line: u64, o: Outcome) {
-    match o {
-        Outcome::Stored => summary.imported += 1,
-        Outcome::Duplicate => summary.duplicates += 1,
-        Outcome::Refused(e) => rejections.push(Rejection {
-            line,
-            reason: e.to_string(),
-        }),
+/// One submission to a [`Pipeline`].
+struct Job {
+    batch: LineBatch,
+    count: usize,
+    reply: tokio::sync::oneshot::Sender<Vec<LineResult>>,
+}
+
+/// A long-lived checking and storing pipeline for messages that arrive from
+/// peers: the same stages as [`import`] (parallel parse and batch
+/// verification, feed placement, one transaction per batch), shared by every
+/// replication session of a node so that each feed is placed by one thread.
+#[derive(Clone)]
+pub struct Pipeline {
+    jobs: tokio::sync::mpsc::Sender<Job>,
+}
+
+impl Pipeline {
+    /// Starts the checker and writer threads. `on_stored` is called by the
+    /// writer after each commit with the feeds and sequences it stored.
+    pub fn start(
+        store: Arc<Store>,
+        hmac: Option<[u8; 32]>,
+        on_stored: impl Fn(&[(FeedId, u64)]) + Send + 'static,
+    ) -> Pipeline {
+        let (jobs, mut incoming) = tokio::sync::mpsc::channel::<Job>(8);
+        let (to_writer, for_writer) = std::sync::mpsc::sync_channel::<(
+            Batch,
+            usize,
+            tokio::sync::oneshot::Sender<Vec<LineResult>>,
+        )>(1);
+        let (invalidate, invalidated) = std::sync::mpsc::channel::<FeedId>();
+        let writer_store = store.clone();
+        std::thread::Builder::new()
+            .name("shoal-writer".into())
+            .spawn(move || {
+                for (batch, count, reply) in for_writer {
+                    let results = match store_batch(&writer_store, batch) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::error!("store write failed: {e}");
+                            let _ = reply.send(vec![LineResult::Rejected(e.to_string()); count]);
+                            continue;
+                        }
+                    };
+                    for f in &results.refused_feeds {
+                        let _ = invalidate.send(*f);
+                    }
+                    let mut out = vec![LineResult::Duplicate; count];
+                    let mut stored = Vec::new();
+                    for (line, r) in results.results {
+                        if let LineResult::Stored(a, s) = &r {
+                            stored.push((*a, *s));
+                        }
+                        if let Some(slot) = out.get_mut(line as usize - 1) {
+                            *slot = r;
+                        }
+                    }
+                    if !stored.is_empty() {
+                        on_stored(&stored);
+                    }
+                    let _ = reply.send(out);
+                }
+            })
+            .expect("spawn writer thread");
+        std::thread::Builder::new()
+            .name("shoal-checker".into())
+            .spawn(move || {
+                let hmac = hmac;
+                let mut checker = Checker::new(&store, hmac.as_ref());
+                while let Some(job) = incoming.blocking_recv() {
+                    while let Ok(f) = invalidated.try_recv() {
+                        checker.states.remove(&f);
+                        checker.broken.remove(&f);
+                    }
+                    match checker.check(job.batch) {
+                        Ok((batch, _)) => {
+                            if to_writer.send((batch, job.count, job.reply)).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!("checking failed: {e}");
+                            let _ = job
+                                .reply
+                                .send(vec![LineResult::Rejected(e.to_string()); job.count]);
+                        }
+                    }
+                }
+            })
+            .expect("spawn checker thread");
+        Pipeline { jobs }
+    }
+
+    /// Checks and stores messages (each a JSON message value or a
+    /// `{key, value, timestamp}`), returning what became of each, in order.
+    pub async fn submit(&self, items: &[&[u8]]) -> Vec<LineResult> {
+        let mut batch = LineBatch {
+            text: Vec::with_capacity(items.iter().map(|i| i.len()).sum()),
+            lines: Vec::with_capacity(items.len()),
+        };
+        for (i, item) in items.iter().enumerate() {
+            let start = batch.text.len();
+            if item.len() > MAX_LINE_BYTES {
+                batch.lines.push((i as u64 + 1, Err(LineError::TooLong)));
+                continue;
+            }
+            batch.text.extend_from_slice(item);
+            batch
+                .lines
+                .push((i as u64 + 1, Ok(start..batch.text.len())));
+        }
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let job = Job {
+            batch,
+            count: items.len(),
+            reply,
+        };
+        if self.jobs.send(job).await.is_err() {
+            return vec![LineResult::Rejected("the node is shutting down".into()); items.len()];
+        }
+        result.await.unwrap_or_else(|_| {
+            vec![LineResult::Rejected("the node is shutting down".into()); items.len()]
+        })
     }
 }

@@ -19,5 +19,6 @@ pub mod feed;
 pub mod home;
 pub mod import;
 pub mod net;
+pub mod replicate;
 pub mod rpc;
 pub mod store;

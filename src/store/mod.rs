@@ -131,6 +131,50 @@ pub enum Outcome {
     Refused(ValidationError),
 }
 
+/// The contact edge a public `contact` message sets, as ssb-friends reads
+/// it: `blocking: true` blocks; otherwise `following: true` follows; an
+/// explicit `following: false` or `blocking: false` clears the edge.
+fn contact_change(content: &Value) -> Option<(FeedId, u8)> {
+    if content.get("type").and_then(Value::as_str) != Some("contact") {
+        return None;
+    }
+    let target = content
+        .get("contact")
+        .and_then(Value::as_str)
+        .and_then(FeedId::parse)?;
+    let flag = |name| match content.get(name) {
+        Some(Value::Bool(b)) => Some(*b),
+        _ => None,
+    };
+    let state = match (flag("following"), flag("blocking")) {
+        (_, Some(true)) => CONTACT_BLOCK,
+        (Some(true), _) => CONTACT_FOLLOW,
+        (Some(false), _) | (_, Some(false)) => CONTACT_NONE,
+        (None, None) => return None,
+    };
+    Some((target, state))
+}
+
+/// One edge of the contact graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contact {
+    /// The author follows the target.
+    Follow,
+    /// The author blocks the target.
+    Block,
+}
+
+/// A peer we know of, as kept in the peers table.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PeerRecord {
+    /// When we last had a connection with it (ms since the epoch).
+    pub last_seen: Option<f64>,
+    /// Failed connection attempts since the last success.
+    pub failures: u32,
+    /// Where it came from: `connect`, `config`, `pub`, `incoming`.
+    pub source: String,
+}
+
 fn now_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -195,6 +239,8 @@ impl Store {
             txn.open_table(FEEDS)?;
             txn.open_table(LATEST)?;
             txn.open_table(FORKS)?;
+            txn.open_table(CONTACTS)?;
+            txn.open_table(PEERS)?;
         }
         txn.commit()?;
         Ok(Store { db })
@@ -358,6 +404,105 @@ impl Store {
         Ok(out)
     }
 
+    /// The contact edges an author has set (follows and blocks).
+    pub fn contacts_of(&self, author: &FeedId) -> Result<Vec<(FeedId, Contact)>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(CONTACTS)?;
+        let from = contact_key(&author.0, &[0; 32]);
+        let to = contact_key(&author.0, &[0xff; 32]);
+        let mut out = Vec::new();
+        for entry in t.range::<&[u8; 64]>(&from..=&to)? {
+            let (k, v) = entry?;
+            let target = FeedId(k.value()[32..].try_into().expect("32 bytes"));
+            match v.value()[0] {
+                CONTACT_FOLLOW => out.push((target, Contact::Follow)),
+                CONTACT_BLOCK => out.push((target, Contact::Block)),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// The feeds to replicate for `me` with their distance in follows:
+    /// `me` at 0, those it follows at 1, and so on up to `hops`; never a
+    /// feed `me` blocks. One read transaction, one range read per feed
+    /// visited.
+    pub fn replication_set(&self, me: &FeedId, hops: u8) -> Result<HashMap<FeedId, u8>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(CONTACTS)?;
+        let edges = |author: &FeedId| -> Result<Vec<(FeedId, u8)>> {
+            let from = contact_key(&author.0, &[0; 32]);
+            let to = contact_key(&author.0, &[0xff; 32]);
+            let mut out = Vec::new();
+            for entry in t.range::<&[u8; 64]>(&from..=&to)? {
+                let (k, v) = entry?;
+                out.push((
+                    FeedId(k.value()[32..].try_into().expect("32 bytes")),
+                    v.value()[0],
+                ));
+            }
+            Ok(out)
+        };
+        let blocked: HashSet<FeedId> = edges(me)?
+            .into_iter()
+            .filter(|(_, s)| *s == CONTACT_BLOCK)
+            .map(|(f, _)| f)
+            .collect();
+        let mut dist: HashMap<FeedId, u8> = HashMap::from([(*me, 0)]);
+        let mut frontier = vec![*me];
+        for d in 1..=hops {
+            let mut next = Vec::new();
+            for f in &frontier {
+                for (target, state) in edges(f)? {
+                    if state == CONTACT_FOLLOW
+                        && !blocked.contains(&target)
+                        && !dist.contains_key(&target)
+                    {
+                        dist.insert(target, d);
+                        next.push(target);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        Ok(dist)
+    }
+
+    /// Remembers a peer address (keeping what we knew of it) and returns its record.
+    pub fn note_peer(
+        &self,
+        addr: &str,
+        update: impl FnOnce(&mut PeerRecord),
+    ) -> Result<PeerRecord> {
+        let txn = self.db.begin_write()?;
+        let rec = {
+            let mut t = txn.open_table(PEERS)?;
+            let mut rec: PeerRecord = t
+                .get(addr)?
+                .and_then(|v| serde_json::from_slice(v.value()).ok())
+                .unwrap_or_default();
+            update(&mut rec);
+            let bytes = serde_json::to_vec(&rec).expect("peer record serialises");
+            t.insert(addr, bytes.as_slice())?;
+            rec
+        };
+        txn.commit()?;
+        Ok(rec)
+    }
+
+    /// Every known peer address with its record.
+    pub fn peers(&self) -> Result<Vec<(String, PeerRecord)>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(PEERS)?;
+        let mut out = Vec::new();
+        for entry in t.iter()? {
+            let (k, v) = entry?;
+            let rec = serde_json::from_slice(v.value()).unwrap_or_default();
+            out.push((k.value().to_string(), rec));
+        }
+        Ok(out)
+    }
+
     /// How much the store holds.
     pub fn stats(&self) -> Result<Stats> {
         let txn = self.db.begin_read()?;
@@ -377,6 +522,7 @@ struct Writer<'t> {
     feeds: redb::Table<'t, &'static [u8; 40], u64>,
     latest: redb::Table<'t, &'static [u8; 32], &'static [u8; 40]>,
     forks: redb::Table<'t, &'static [u8; 40], &'static [u8]>,
+    contacts: redb::Table<'t, &'static [u8; 64], &'static [u8; 9]>,
     states: HashMap<FeedId, Option<FeedState>>,
     /// Feeds whose latest entry changed in this transaction, written once
     /// by [`Writer::finish`] instead of once per message.
@@ -395,6 +541,7 @@ impl<'t> Writer<'t> {
             feeds: txn.open_table(FEEDS)?,
             latest: txn.open_table(LATEST)?,
             forks: txn.open_table(FORKS)?,
+            contacts: txn.open_table(CONTACTS)?,
             states: HashMap::new(),
             dirty: HashSet::new(),
             next_rx,
@@ -465,6 +612,13 @@ impl<'t> Writer<'t> {
             .insert(&feed_key(&author.0, msg.sequence()), rx)?;
         self.states.insert(author, Some(msg.state()));
         self.dirty.insert(author);
+        if let Some((target, state)) = contact_change(msg.content()) {
+            let mut v = [0u8; 9];
+            v[0] = state;
+            v[1..].copy_from_slice(&rx.to_be_bytes());
+            self.contacts
+                .insert(&contact_key(&author.0, &target.0), &v)?;
+        }
         Ok(Outcome::Stored)
     }
 
@@ -587,6 +741,42 @@ mod tests {
         // The stored feed is untouched by the fork.
         assert_eq!(store.latest(&kp.id()).unwrap(), Some(m2.state()));
         assert!(store.get(&m2_fork.id()).unwrap().is_none());
+    }
+
+    fn content(json: &str) -> Value {
+        crate::feed::json::parse(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn contacts_are_indexed_and_give_hops() {
+        let (_d, store) = open();
+        let [a, b, c, d, x] = [11u8, 12, 13, 14, 15].map(|n| Keypair::from_seed(&[n; 32]));
+        let follow = |_who: &Keypair, whom: &Keypair, f: bool| {
+            content(&format!(
+                r#"{{"type":"contact","contact":"{}","following":{f}}}"#,
+                whom.id()
+            ))
+        };
+        store.append_local(&a, follow(&a, &b, true), None).unwrap();
+        store.append_local(&b, follow(&b, &c, true), None).unwrap();
+        store.append_local(&c, follow(&c, &d, true), None).unwrap();
+        store.append_local(&b, follow(&b, &x, true), None).unwrap();
+        let block = content(&format!(
+            r#"{{"type":"contact","contact":"{}","blocking":true}}"#,
+            x.id()
+        ));
+        store.append_local(&a, block, None).unwrap();
+        let set = store.replication_set(&a.id(), 2).unwrap();
+        assert_eq!(set.get(&a.id()), Some(&0));
+        assert_eq!(set.get(&b.id()), Some(&1));
+        assert_eq!(set.get(&c.id()), Some(&2));
+        assert_eq!(set.get(&d.id()), None, "three hops away");
+        assert_eq!(set.get(&x.id()), None, "blocked by a");
+        assert_eq!(store.contacts_of(&a.id()).unwrap().len(), 2);
+        // Unfollow clears the edge.
+        store.append_local(&a, follow(&a, &b, false), None).unwrap();
+        let set = store.replication_set(&a.id(), 2).unwrap();
+        assert_eq!(set.len(), 1);
     }
 
     #[test]

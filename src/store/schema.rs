@@ -30,6 +30,30 @@ pub const LATEST: TableDefinition<&[u8; 32], &[u8; 40]> = TableDefinition::new("
 /// refused because the feed already holds a different one at that sequence.
 pub const FORKS: TableDefinition<&[u8; 40], &[u8]> = TableDefinition::new("forks");
 
+/// `author (32) | target (32)` -> `state (1) | receive sequence u64 BE (8)`
+/// of the contact message that set it: who follows and blocks whom.
+/// States are [`CONTACT_NONE`], [`CONTACT_FOLLOW`], [`CONTACT_BLOCK`].
+pub const CONTACTS: TableDefinition<&[u8; 64], &[u8; 9]> = TableDefinition::new("contacts");
+
+/// Contact state: neither following nor blocking (after an unfollow or unblock).
+pub const CONTACT_NONE: u8 = 0;
+/// Contact state: following.
+pub const CONTACT_FOLLOW: u8 = 1;
+/// Contact state: blocking.
+pub const CONTACT_BLOCK: u8 = 2;
+
+/// Peer address (multiserver form) -> JSON record of what we know of it.
+pub const PEERS: TableDefinition<&str, &[u8]> = TableDefinition::new("peers");
+
+/// The composite key of a feed position.
+/// The composite key of a contact edge.
+pub fn contact_key(author: &[u8; 32], target: &[u8; 32]) -> [u8; 64] {
+    let mut k = [0u8; 64];
+    k[..32].copy_from_slice(author);
+    k[32..].copy_from_slice(target);
+    k
+}
+
 /// The composite key of a feed position.
 pub fn feed_key(author: &[u8; 32], seq: u64) -> [u8; 40] {
     let mut k = [0u8; 40];

@@ -1,0 +1,314 @@
+//! Epidemic broadcast trees (ssb-ebt 5, epidemic-broadcast-trees 7): the
+//! per-peer state machine, pure.
+//!
+//! Owns the notes (vector clock entries) exchanged on an `ebt.replicate`
+//! duplex stream and the decision of what to send the peer: no I/O, no
+//! store, no clocks. A session feeds it what the peer says and what the
+//! store holds, and carries out the actions it returns. Imports only
+//! `crypto` (feed ids).
+//!
+//! A note is a JSON integer per feed: `-1` means "I do not replicate this
+//! feed"; otherwise `seq << 1 | flag`, where `seq` is the latest sequence the
+//! sender holds and `flag` 0 asks the other side to send what comes after it
+//! (1 asks it not to).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::crypto::FeedId;
+
+/// One feed's entry in a vector clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// `-1`: the sender does not replicate this feed.
+    Skip,
+    /// The sender holds the feed up to `seq` (0 = nothing) and wants the
+    /// messages after it when `receive` is set.
+    Have {
+        /// Latest sequence held.
+        seq: u64,
+        /// Whether the sender wants the messages after `seq`.
+        receive: bool,
+    },
+}
+
+impl Note {
+    /// The integer on the wire.
+    pub fn encode(self) -> i64 {
+        match self {
+            Note::Skip => -1,
+            Note::Have { seq, receive } => ((seq as i64) << 1) | i64::from(!receive),
+        }
+    }
+
+    /// Reads a wire integer; `None` for values no peer may send (below -1).
+    pub fn decode(n: i64) -> Option<Note> {
+        match n {
+            -1 => Some(Note::Skip),
+            n if n >= 0 => Some(Note::Have {
+                seq: (n >> 1) as u64,
+                receive: n & 1 == 0,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What a session must do after an event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Actions {
+    /// Notes to send the peer (one JSON object).
+    pub notes: Vec<(FeedId, Note)>,
+    /// Feeds to stream to the peer from this sequence on (inclusive), old
+    /// messages first, then live ones as they are stored.
+    pub send_from: Vec<(FeedId, u64)>,
+    /// Feeds the peer no longer wants: stop streaming them.
+    pub stop: Vec<FeedId>,
+}
+
+/// The state of one EBT session with one peer.
+#[derive(Debug, Default)]
+pub struct Ebt {
+    /// Latest sequence we hold per feed we know of.
+    local: HashMap<FeedId, u64>,
+    /// Feeds we replicate: we ask the peer for them.
+    wanted: HashSet<FeedId>,
+    /// What we last told the peer.
+    told: HashMap<FeedId, Note>,
+    /// Feeds we stream to the peer, with the next sequence to send.
+    streaming: HashMap<FeedId, u64>,
+    /// Feeds whose messages we no longer accept from this peer (it sent an
+    /// invalid one).
+    refused: HashSet<FeedId>,
+}
+
+impl Ebt {
+    /// A session replicating `wanted`, given what we hold (`local`, which may
+    /// hold more feeds than `wanted`: those we serve but do not ask for).
+    pub fn new(wanted: HashSet<FeedId>, local: HashMap<FeedId, u64>) -> Ebt {
+        Ebt {
+            local,
+            wanted,
+            ..Ebt::default()
+        }
+    }
+
+    fn our_note(&self, feed: &FeedId) -> Note {
+        let seq = self.local.get(feed).copied().unwrap_or(0);
+        if self.refused.contains(feed) {
+            // Ask for nothing more from this peer, but keep serving it.
+            return Note::Have {
+                seq,
+                receive: false,
+            };
+        }
+        if self.wanted.contains(feed) {
+            Note::Have { seq, receive: true }
+        } else if self.local.contains_key(feed) {
+            Note::Have {
+                seq,
+                receive: false,
+            }
+        } else {
+            Note::Skip
+        }
+    }
+
+    /// Our opening clock: every feed we replicate.
+    pub fn start(&mut self) -> Actions {
+        let mut feeds: Vec<FeedId> = self.wanted.iter().copied().collect();
+        feeds.sort();
+        let notes: Vec<(FeedId, Note)> = feeds.iter().map(|f| (*f, self.our_note(f))).collect();
+        for (f, n) in &notes {
+            self.told.insert(*f, *n);
+        }
+        Actions {
+            notes,
+            ..Actions::default()
+        }
+    }
+
+    /// The peer sent notes.
+    pub fn on_notes(&mut self, notes: &[(FeedId, Note)]) -> Actions {
+        let mut out = Actions::default();
+        for (feed, note) in notes {
+            // Answer feeds we have not told the peer about yet.
+            if !self.told.contains_key(feed) {
+                let ours = self.our_note(feed);
+                self.told.insert(*feed, ours);
+                out.notes.push((*feed, ours));
+            }
+            match *note {
+                Note::Have { seq, receive: true } => {
+                    let next = seq + 1;
+                    let ours = self.local.get(feed).copied().unwrap_or(0);
+                    let already = self.streaming.get(feed).copied();
+                    // Start (or restart further back) when we hold more.
+                    if ours >= next && already.is_none_or(|n| n > next) {
+                        self.streaming.insert(*feed, next);
+                        out.send_from.push((*feed, next));
+                    } else if already.is_none() {
+                        // Nothing to send yet: stream live ones when they come.
+                        self.streaming.insert(*feed, next);
+                    }
+                }
+                Note::Have { receive: false, .. } | Note::Skip => {
+                    if self.streaming.remove(feed).is_some() {
+                        out.stop.push(*feed);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// We stored a message (from any source). Returns where to stream from
+    /// when the peer wants this feed and has not been sent it.
+    pub fn on_local(&mut self, feed: &FeedId, seq: u64) -> Option<(FeedId, u64)> {
+        let held = self.local.entry(*feed).or_insert(0);
+        if seq > *held {
+            *held = seq;
+        }
+        match self.streaming.get(feed) {
+            Some(&next) if next <= seq => Some((*feed, next)),
+            _ => None,
+        }
+    }
+
+    /// We sent the peer a message of `feed` at `seq`.
+    pub fn sent(&mut self, feed: &FeedId, seq: u64) {
+        if let Some(next) = self.streaming.get_mut(feed)
+            && seq >= *next
+        {
+            *next = seq + 1;
+        }
+    }
+
+    /// The next sequence to send of a feed we stream, if we stream it.
+    pub fn next_to_send(&self, feed: &FeedId) -> Option<u64> {
+        self.streaming.get(feed).copied()
+    }
+
+    /// The peer sent a message that was stored, or that we already held:
+    /// it holds the feed up to there, so never send it that far again.
+    pub fn received(&mut self, feed: &FeedId, seq: u64) {
+        self.sent(feed, seq);
+    }
+
+    /// The peer sent an invalid message of `feed`: accept nothing more of
+    /// it from this peer, and tell the peer.
+    pub fn refuse(&mut self, feed: &FeedId) -> Actions {
+        self.refused.insert(*feed);
+        let note = self.our_note(feed);
+        self.told.insert(*feed, note);
+        Actions {
+            notes: vec![(*feed, note)],
+            ..Actions::default()
+        }
+    }
+
+    /// Whether messages of `feed` from this peer are still accepted.
+    pub fn accepts(&self, feed: &FeedId) -> bool {
+        !self.refused.contains(feed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> FeedId {
+        FeedId([n; 32])
+    }
+
+    #[test]
+    fn notes_encode_as_ssb_ebt_does() {
+        assert_eq!(Note::Skip.encode(), -1);
+        assert_eq!(
+            Note::Have {
+                seq: 0,
+                receive: true
+            }
+            .encode(),
+            0
+        );
+        assert_eq!(
+            Note::Have {
+                seq: 5,
+                receive: true
+            }
+            .encode(),
+            10
+        );
+        assert_eq!(
+            Note::Have {
+                seq: 5,
+                receive: false
+            }
+            .encode(),
+            11
+        );
+        for n in [-1i64, 0, 1, 10, 11, 1 << 40] {
+            assert_eq!(Note::decode(n).unwrap().encode(), n);
+        }
+        assert_eq!(Note::decode(-2), None);
+    }
+
+    #[test]
+    fn two_sessions_agree_on_what_to_send() {
+        // A holds feed 1 up to 10 and wants feed 2; B holds feed 2 up to 3
+        // and wants feed 1 (has 4 of it).
+        let mut a = Ebt::new(HashSet::from([id(1), id(2)]), HashMap::from([(id(1), 10)]));
+        let mut b = Ebt::new(
+            HashSet::from([id(1), id(2)]),
+            HashMap::from([(id(1), 4), (id(2), 3)]),
+        );
+        let a0 = a.start();
+        let b0 = b.start();
+        let at_b = b.on_notes(&a0.notes);
+        let at_a = a.on_notes(&b0.notes);
+        assert_eq!(at_a.send_from, vec![(id(1), 5)]);
+        assert_eq!(at_b.send_from, vec![(id(2), 1)]);
+        // Live: A stores feed 1 seq 11 after sending up to 10.
+        for s in 5..=10 {
+            a.sent(&id(1), s);
+        }
+        assert_eq!(a.on_local(&id(1), 11), Some((id(1), 11)));
+    }
+
+    #[test]
+    fn skip_and_refuse() {
+        let mut a = Ebt::new(HashSet::from([id(1)]), HashMap::from([(id(1), 3)]));
+        a.start();
+        let act = a.on_notes(&[(
+            id(1),
+            Note::Have {
+                seq: 0,
+                receive: true,
+            },
+        )]);
+        assert_eq!(act.send_from, vec![(id(1), 1)]);
+        let act = a.on_notes(&[(id(1), Note::Skip)]);
+        assert_eq!(act.stop, vec![id(1)]);
+        // A feed the peer asks about that we neither hold nor want: Skip.
+        let act = a.on_notes(&[(
+            id(9),
+            Note::Have {
+                seq: 0,
+                receive: true,
+            },
+        )]);
+        assert_eq!(act.notes, vec![(id(9), Note::Skip)]);
+        let act = a.refuse(&id(1));
+        assert_eq!(
+            act.notes,
+            vec![(
+                id(1),
+                Note::Have {
+                    seq: 3,
+                    receive: false
+                }
+            )]
+        );
+        assert!(!a.accepts(&id(1)));
+    }
+}
