@@ -172,8 +172,8 @@ struct Batch {
 pub enum LineResult {
     /// Stored: the feed and sequence.
     Stored(FeedId, u64),
-    /// The store already held it.
-    Duplicate,
+    /// The store already held it: the feed and sequence.
+    Duplicate(FeedId, u64),
     /// Rejected, with the reason for a person.
     Rejected(String),
 }
@@ -203,7 +203,7 @@ fn store_batch(store: &Store, b: Batch) -> Result<Stored, StoreError> {
             n,
             match o {
                 Outcome::Stored => LineResult::Stored(author, seq),
-                Outcome::Duplicate => LineResult::Duplicate,
+                Outcome::Duplicate => LineResult::Duplicate(author, seq),
                 Outcome::Refused(e) => {
                     refused_feeds.push(author);
                     LineResult::Rejected(e.to_string())
@@ -212,11 +212,18 @@ fn store_batch(store: &Store, b: Batch) -> Result<Stored, StoreError> {
         ));
     }
     if !b.known.is_empty() {
-        for (n, o) in b.known_lines.into_iter().zip(store.check_known(&b.known)?) {
+        let places: Vec<(FeedId, u64)> =
+            b.known.iter().map(|m| (m.author(), m.sequence())).collect();
+        for ((n, (author, seq)), o) in b
+            .known_lines
+            .into_iter()
+            .zip(places)
+            .zip(store.check_known(&b.known)?)
+        {
             results.push((
                 n,
                 match o {
-                    Outcome::Duplicate | Outcome::Stored => LineResult::Duplicate,
+                    Outcome::Duplicate | Outcome::Stored => LineResult::Duplicate(author, seq),
                     Outcome::Refused(e) => LineResult::Rejected(e.to_string()),
                 },
             ));
@@ -283,7 +290,7 @@ pub fn import(
             for (line, r) in stored.results {
                 match r {
                     LineResult::Stored(..) => summary.imported += 1,
-                    LineResult::Duplicate => summary.duplicates += 1,
+                    LineResult::Duplicate(..) => summary.duplicates += 1,
                     LineResult::Rejected(reason) => {
                         summary.rejected += 1;
                         on_reject(Rejection { line, reason });
@@ -538,7 +545,7 @@ impl Pipeline {
                     for f in &results.refused_feeds {
                         let _ = invalidate.send(*f);
                     }
-                    let mut out = vec![LineResult::Duplicate; count];
+                    let mut out = vec![LineResult::Rejected("not processed".into()); count];
                     let mut stored = Vec::new();
                     for (line, r) in results.results {
                         if let LineResult::Stored(a, s) = &r {

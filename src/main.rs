@@ -81,6 +81,23 @@ enum Cmd {
         /// The file to write (default: standard output).
         file: Option<PathBuf>,
     },
+    /// Run the node: listener, replication with known peers, control socket.
+    Serve {
+        /// Address to listen on (default: `listen` in config.toml, 127.0.0.1:8008).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Print our multiserver address `net:HOST:PORT~shs:KEY`.
+    Address,
+    /// Tell the running node to connect to a peer (and remember it).
+    Connect {
+        /// The peer's multiserver address `net:HOST:PORT~shs:KEY`.
+        address: String,
+    },
+    /// Known peers and live connections.
+    Peers,
+    /// Replication progress.
+    Status,
 }
 
 /// A failure with its exit code.
@@ -220,7 +237,67 @@ fn print_json(v: &serde_json::Value) -> Res {
 fn run(cli: Cli) -> Res {
     let dir = home_dir(&cli)?;
     let json_out = cli.json;
+    if let Some(result) = through_node(&dir, &cli.cmd, json_out) {
+        return result;
+    }
     match cli.cmd {
+        Cmd::Serve { listen } => serve(&dir, listen),
+        Cmd::Address => {
+            let home = Home::open(&dir)?;
+            let listen = &home.config().listen;
+            let (host, port) = listen
+                .rsplit_once(':')
+                .ok_or_else(|| Fail::problem(format!("config listen {listen:?} has no port")))?;
+            let addr = format!("net:{host}:{port}~shs:{}", home.keys().id().b64());
+            if json_out {
+                print_json(&serde_json::json!({ "address": addr }))
+            } else {
+                out_line(&mut io::stdout(), addr.as_bytes())
+            }
+        }
+        Cmd::Connect { address } => {
+            address
+                .parse::<shoal::net::MultiAddr>()
+                .map_err(|e| Fail::usage(format!("not a multiserver address {address}: {e}")))?;
+            let home = Home::open(&dir)?;
+            let store = home.store()?;
+            store.note_peer(&address, |rec| {
+                if rec.source.is_empty() {
+                    rec.source = "connect".into();
+                }
+            })?;
+            eprintln!("no node is running on this home: remembered {address}; `shoal serve` will dial it");
+            Ok(())
+        }
+        Cmd::Peers => {
+            let home = Home::open(&dir)?;
+            let store = home.store()?;
+            let known = store.peers()?;
+            let v = serde_json::json!({
+                "connected": [],
+                "known": known.into_iter().map(|(a, r)| serde_json::json!({"address": a, "record": r})).collect::<Vec<_>>(),
+            });
+            print_peers(&v, json_out)
+        }
+        Cmd::Status => {
+            let home = Home::open(&dir)?;
+            let store = home.store()?;
+            let wanted = store.replication_set(&home.keys().id(), home.config().hops)?;
+            let stats = store.stats()?;
+            let held = store.feeds()?;
+            let v = serde_json::json!({
+                "id": home.keys().id().to_string(),
+                "address": null,
+                "peers": 0,
+                "feeds_wanted": wanted.len(),
+                "feeds_held": wanted.keys().filter(|f| held.iter().any(|(h, _)| h == *f)).count(),
+                "messages": stats.messages,
+                "feeds_stored": stats.feeds,
+                "forks": stats.forks,
+                "running": false,
+            });
+            print_status(&v, json_out)
+        }
         Cmd::Init { secret } => {
             let home = Home::init(&dir, secret.as_deref())?;
             if json_out {
@@ -324,6 +401,238 @@ fn run(cli: Cli) -> Res {
             }
         }
     }
+}
+
+/// Runs a command through the node that owns this home, when one runs
+/// (`shoal serve` or the TUI). `None`: no node runs; do it locally.
+fn through_node(dir: &Path, cmd: &Cmd, json_out: bool) -> Option<Res> {
+    use serde_json::json;
+    if !shoal::local::socket_path(dir).exists() {
+        return None;
+    }
+    let req = match cmd {
+        Cmd::Init { .. } | Cmd::Serve { .. } => return None,
+        Cmd::Whoami => json!({"cmd": "whoami"}),
+        Cmd::Address => json!({"cmd": "address"}),
+        Cmd::Publish { content } => json!({"cmd": "publish", "content": content}),
+        Cmd::Post { text } => {
+            let mut c = json::Object::new();
+            c.insert("type", Value::from("post"));
+            c.insert("text", Value::from(text.as_str()));
+            let content = String::from_utf8(json::to_compact(&Value::Object(c))).ok()?;
+            json!({"cmd": "publish", "content": content})
+        }
+        Cmd::Log {
+            author,
+            since,
+            limit,
+        } => json!({"cmd": "log", "author": author, "since": since, "limit": limit}),
+        Cmd::Get { id } => json!({"cmd": "get", "id": id}),
+        Cmd::Import { file } => {
+            if file == Path::new("-") {
+                return Some(Err(Fail::problem(
+                    "a node is running on this home: import a file path, not standard input",
+                )));
+            }
+            let abs = fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+            json!({"cmd": "import", "path": abs})
+        }
+        Cmd::Export { author, .. } => json!({"cmd": "log", "author": author}),
+        Cmd::Connect { address } => json!({"cmd": "connect", "address": address}),
+        Cmd::Peers => json!({"cmd": "peers"}),
+        Cmd::Status => json!({"cmd": "status"}),
+    };
+    let mut lines: Vec<String> = Vec::new();
+    let export_file = match cmd {
+        Cmd::Export { file: Some(f), .. } => Some(f.clone()),
+        _ => None,
+    };
+    let mut stdout = BufWriter::new(io::stdout().lock());
+    let mut out_err: Option<Fail> = None;
+    let answer = shoal::local::request(
+        dir,
+        &req,
+        |line| {
+            if export_file.is_some() {
+                lines.push(line.to_string());
+            } else if out_err.is_none()
+                && let Err(e) = out_line(&mut stdout, line.as_bytes())
+            {
+                out_err = Some(e);
+            }
+        },
+        |line| eprintln!("{line}"),
+    );
+    let answer = match answer {
+        Ok(None) => return None,
+        Ok(Some(a)) => a,
+        Err(e) => return Some(Err(Fail::problem(format!("control socket: {e}")))),
+    };
+    if let Some(e) = out_err {
+        return Some(Err(e));
+    }
+    if let Err(e) = flush(&mut stdout) {
+        return Some(Err(e));
+    }
+    drop(stdout);
+    let value = match answer {
+        Ok(v) => v,
+        Err((code, msg)) => return Some(Err(Fail { code, msg })),
+    };
+    Some(match cmd {
+        Cmd::Whoami => print_value(&value, "id", json_out),
+        Cmd::Address => print_value(&value, "address", json_out),
+        Cmd::Publish { .. } | Cmd::Post { .. } => print_value(&value, "key", json_out),
+        Cmd::Connect { .. } => print_value(&value, "connected", json_out),
+        Cmd::Peers => print_peers(&value, json_out),
+        Cmd::Status => print_status(&value, json_out),
+        Cmd::Import { .. } => {
+            let n = |k: &str| value.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let r = if json_out {
+                print_json(&value)
+            } else {
+                let mut line = format!("imported {}, rejected {}", n("imported"), n("rejected"));
+                if n("duplicates") > 0 {
+                    line.push_str(&format!(", already present {}", n("duplicates")));
+                }
+                out_line(&mut io::stdout(), line.as_bytes())
+            };
+            r.and_then(|()| {
+                if n("rejected") > 0 {
+                    Err(Fail::problem(String::new()))
+                } else {
+                    Ok(())
+                }
+            })
+        }
+        Cmd::Export { .. } => match export_file {
+            Some(path) => write_file_whole(&path, &lines),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    })
+}
+
+fn print_value(v: &serde_json::Value, key: &str, json_out: bool) -> Res {
+    if json_out {
+        print_json(v)
+    } else {
+        let text = match v.get(key) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => v.to_string(),
+        };
+        out_line(&mut io::stdout(), text.as_bytes())
+    }
+}
+
+fn print_peers(v: &serde_json::Value, json_out: bool) -> Res {
+    if json_out {
+        return print_json(v);
+    }
+    let mut out = io::stdout().lock();
+    let empty = Vec::new();
+    let connected = v.get("connected").and_then(|c| c.as_array()).unwrap_or(&empty);
+    for c in connected {
+        let dir = if c.get("outgoing").and_then(|o| o.as_bool()) == Some(true) {
+            "out"
+        } else {
+            "in"
+        };
+        let line = format!(
+            "connected {} {} {dir} {}s",
+            c.get("id").and_then(|x| x.as_str()).unwrap_or("?"),
+            c.get("addr").and_then(|x| x.as_str()).unwrap_or("?"),
+            c.get("connected_secs").and_then(|x| x.as_u64()).unwrap_or(0)
+        );
+        out_line(&mut out, line.as_bytes())?;
+    }
+    for k in v.get("known").and_then(|c| c.as_array()).unwrap_or(&empty) {
+        let line = format!(
+            "known {} failures={}",
+            k.get("address").and_then(|x| x.as_str()).unwrap_or("?"),
+            k.pointer("/record/failures").and_then(|x| x.as_u64()).unwrap_or(0)
+        );
+        out_line(&mut out, line.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn print_status(v: &serde_json::Value, json_out: bool) -> Res {
+    if json_out {
+        return print_json(v);
+    }
+    let n = |k: &str| v.get(k).map(|x| x.to_string()).unwrap_or_default();
+    let line = format!(
+        "feeds wanted {}, held {}; messages {} in {} feeds; peers {}; forks {}",
+        n("feeds_wanted"),
+        n("feeds_held"),
+        n("messages"),
+        n("feeds_stored"),
+        n("peers"),
+        n("forks")
+    );
+    out_line(&mut io::stdout(), line.as_bytes())
+}
+
+/// Writes lines to a file whole or not at all.
+fn write_file_whole(path: &Path, lines: &[String]) -> Res {
+    let tmp = path.with_extension("partial");
+    let mut text = lines.join("\n");
+    if !lines.is_empty() {
+        text.push('\n');
+    }
+    fs::write(&tmp, text)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Fail::problem(format!("cannot write {}: {e}", path.display()))
+        })
+}
+
+/// `shoal serve`: the node in the foreground until Ctrl-C or SIGTERM.
+fn serve(dir: &Path, listen: Option<String>) -> Res {
+    let home = Home::open(dir)?;
+    let listen = listen.unwrap_or_else(|| home.config().listen.clone());
+    drop(home);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(io::stderr)
+        .init();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let node = shoal::node::Node::open(dir).map_err(|e| match e {
+            shoal::node::NodeError::Store(s) => Fail::from(s),
+            other => Fail::problem(other.to_string()),
+        })?;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| Fail::problem(format!("cannot listen on {listen}: {e}")))?;
+        let control = {
+            let node = node.clone();
+            let dir = dir.to_owned();
+            tokio::spawn(async move { shoal::local::serve(node, &dir).await })
+        };
+        node.dial_known_peers();
+        let server = {
+            let node = node.clone();
+            tokio::spawn(async move { node.serve(listener).await })
+        };
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        node.shutdown().await;
+        control.abort();
+        let _ = fs::remove_file(shoal::local::socket_path(dir));
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;
+        Ok(())
+    })
 }
 
 fn publish(dir: &Path, content: Value, json_out: bool) -> Res {

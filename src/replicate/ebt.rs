@@ -206,6 +206,11 @@ impl Ebt {
         }
     }
 
+    /// Whether some feed is no longer accepted from this peer.
+    pub fn any_refused(&self) -> bool {
+        !self.refused.is_empty()
+    }
+
     /// Whether messages of `feed` from this peer are still accepted.
     pub fn accepts(&self, feed: &FeedId) -> bool {
         !self.refused.contains(feed)

@@ -6,3 +6,4 @@
 //! and store what arrives, `rpc` to talk; never touches sockets directly.
 
 pub mod ebt;
+pub mod session;

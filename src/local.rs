@@ -1,0 +1,241 @@
+//! The control socket: how `shoal` commands drive a running node.
+//!
+//! Owns the Unix socket `<home>/shoal.sock` and its line protocol. One
+//! process owns a home (redb locks the store); while `shoal serve` runs,
+//! every other command on that home sends its request here instead of
+//! opening the store. Requests and replies are JSON, one per line:
+//! a request `{"cmd": NAME, …args}`; replies are any number of
+//! `{"out": TEXT}` (a line for stdout) and `{"err": TEXT}` (a line for
+//! stderr), then one final `{"ok": VALUE}` or `{"error": TEXT, "code": N}`.
+
+use std::io::{BufRead as _, BufReader as StdBufReader};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value as Json, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::crypto::{FeedId, MsgId};
+use crate::feed::json as sjson;
+use crate::import::{BATCH_LINES, LineResult};
+use crate::node::Node;
+
+/// The socket's path in a home directory.
+pub fn socket_path(home: &Path) -> PathBuf {
+    home.join("shoal.sock")
+}
+
+/// Serves the control socket until the node shuts down. Removes a stale
+/// socket file first (we hold the store lock, so no other node is running).
+pub async fn serve(node: Node, home: &Path) -> std::io::Result<()> {
+    let path = socket_path(home);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let node = node.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle(node, stream).await {
+                tracing::debug!("control connection: {e}");
+            }
+        });
+    }
+}
+
+struct Reply {
+    w: tokio::net::unix::OwnedWriteHalf,
+}
+
+impl Reply {
+    async fn send(&mut self, v: Json) -> std::io::Result<()> {
+        let mut line = v.to_string().into_bytes();
+        line.push(b'\n');
+        self.w.write_all(&line).await
+    }
+    async fn out(&mut self, text: String) -> std::io::Result<()> {
+        self.send(json!({ "out": text })).await
+    }
+}
+
+async fn handle(node: Node, stream: UnixStream) -> std::io::Result<()> {
+    let (r, w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    let mut reply = Reply { w };
+    while let Some(line) = lines.next_line().await? {
+        let req: Json = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                reply
+                    .send(json!({"error": format!("bad request: {e}"), "code": 2}))
+                    .await?;
+                continue;
+            }
+        };
+        let result = run(&node, &req, &mut reply).await;
+        match result {
+            Ok(v) => reply.send(json!({ "ok": v })).await?,
+            Err((code, msg)) => reply.send(json!({"error": msg, "code": code})).await?,
+        }
+    }
+    Ok(())
+}
+
+type CmdResult = Result<Json, (u8, String)>;
+
+fn problem(e: impl std::fmt::Display) -> (u8, String) {
+    (1, e.to_string())
+}
+
+async fn run(node: &Node, req: &Json, reply: &mut Reply) -> CmdResult {
+    let arg = |k: &str| req.get(k).and_then(Json::as_str);
+    let store = node.store().clone();
+    match req.get("cmd").and_then(Json::as_str).unwrap_or("") {
+        "whoami" => Ok(json!({ "id": node.id().to_string() })),
+        "address" => Ok(json!({ "address": node.address() })),
+        "publish" => {
+            let text = arg("content").ok_or((2, "publish needs content".to_string()))?;
+            let content = sjson::parse(text.as_bytes())
+                .map_err(|e| (2, format!("content is not JSON: {e}")))?;
+            let msg = node.publish(content).await.map_err(problem)?;
+            Ok(json!({"key": msg.id().to_string(), "sequence": msg.sequence()}))
+        }
+        "get" => {
+            let id = arg("id")
+                .and_then(MsgId::parse)
+                .ok_or((2, "not a message id".to_string()))?;
+            let msg = store
+                .get(&id)
+                .map_err(problem)?
+                .ok_or_else(|| (1, format!("message {id} is not in the store")))?;
+            reply
+                .out(String::from_utf8_lossy(&msg.to_kvt()).into_owned())
+                .await
+                .map_err(problem)?;
+            Ok(Json::Null)
+        }
+        "log" => {
+            let author = match arg("author") {
+                Some(a) => Some(FeedId::parse(a).ok_or((2, format!("not a feed id: {a}")))?),
+                None => None,
+            };
+            let mut after = req.get("since").and_then(Json::as_u64).unwrap_or(0);
+            let mut left = req.get("limit").and_then(Json::as_u64).unwrap_or(u64::MAX);
+            while left > 0 {
+                let n = left.min(1000) as usize;
+                let page = match &author {
+                    Some(a) => store.feed(a, after, n),
+                    None => store.log(after, n),
+                }
+                .map_err(problem)?;
+                let Some(last) = page.last() else { break };
+                after = match &author {
+                    Some(_) => after + page.len() as u64,
+                    None => last.rx,
+                };
+                left -= page.len() as u64;
+                for m in &page {
+                    reply
+                        .out(String::from_utf8_lossy(&m.to_kvt()).into_owned())
+                        .await
+                        .map_err(problem)?;
+                }
+                if page.len() < n {
+                    break;
+                }
+            }
+            Ok(Json::Null)
+        }
+        "import" => {
+            let path = arg("path").ok_or((2, "import needs a path".to_string()))?;
+            let file = std::fs::File::open(path).map_err(|e| (1, format!("cannot open {path}: {e}")))?;
+            let mut reader = StdBufReader::with_capacity(1 << 20, file);
+            let (mut imported, mut rejected, mut duplicates) = (0u64, 0u64, 0u64);
+            let mut line_no = 0u64;
+            loop {
+                let mut items: Vec<(u64, Vec<u8>)> = Vec::new();
+                let mut buf = Vec::new();
+                while items.len() < BATCH_LINES {
+                    buf.clear();
+                    if reader.read_until(b'\n', &mut buf).map_err(problem)? == 0 {
+                        break;
+                    }
+                    line_no += 1;
+                    while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                        buf.pop();
+                    }
+                    if !buf.iter().all(u8::is_ascii_whitespace) {
+                        items.push((line_no, std::mem::take(&mut buf)));
+                    }
+                }
+                if items.is_empty() {
+                    break;
+                }
+                let refs: Vec<&[u8]> = items.iter().map(|(_, b)| b.as_slice()).collect();
+                let results = node.submit(&refs).await;
+                for ((n, _), r) in items.iter().zip(results) {
+                    match r {
+                        LineResult::Stored(..) => imported += 1,
+                        LineResult::Duplicate(..) => duplicates += 1,
+                        LineResult::Rejected(reason) => {
+                            rejected += 1;
+                            reply
+                                .send(json!({"err": format!("rejected line {n}: {reason}")}))
+                                .await
+                                .map_err(problem)?;
+                        }
+                    }
+                }
+            }
+            Ok(json!({"imported": imported, "rejected": rejected, "duplicates": duplicates}))
+        }
+        "connect" => {
+            let addr = arg("address").ok_or((2, "connect needs an address".to_string()))?;
+            let peer = node.connect(addr).await.map_err(problem)?;
+            node.remember(addr);
+            Ok(json!({ "connected": peer.to_string() }))
+        }
+        "peers" => {
+            let known = store.peers().map_err(problem)?;
+            Ok(json!({ "connected": node.peers(), "known": known.into_iter().map(|(a, r)| json!({"address": a, "record": r})).collect::<Vec<_>>() }))
+        }
+        "status" => node.status().map_err(problem),
+        other => Err((2, format!("unknown command {other:?}"))),
+    }
+}
+
+/// Sends one request to a running node. `Ok(None)` when no node runs on this
+/// home (no socket, or nobody answers it). Output lines go to `on_out` /
+/// `on_err`; the final answer is returned as `Ok(Some(Ok(value)))` or
+/// `Ok(Some(Err((code, message))))`.
+pub fn request(
+    home: &Path,
+    req: &Json,
+    mut on_out: impl FnMut(&str),
+    mut on_err: impl FnMut(&str),
+) -> std::io::Result<Option<Result<Json, (u8, String)>>> {
+    use std::io::Write as _;
+    let path = socket_path(home);
+    let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(_) => return Ok(None),
+    };
+    let mut line = req.to_string().into_bytes();
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    let reader = StdBufReader::new(stream);
+    for line in reader.lines() {
+        let line = line?;
+        let v: Json = serde_json::from_str(&line).map_err(std::io::Error::other)?;
+        if let Some(t) = v.get("out").and_then(Json::as_str) {
+            on_out(t);
+        } else if let Some(t) = v.get("err").and_then(Json::as_str) {
+            on_err(t);
+        } else if let Some(ok) = v.get("ok") {
+            return Ok(Some(Ok(ok.clone())));
+        } else if let Some(e) = v.get("error").and_then(Json::as_str) {
+            let code = v.get("code").and_then(Json::as_u64).unwrap_or(1) as u8;
+            return Ok(Some(Err((code, e.to_string()))));
+        }
+    }
+    Err(std::io::Error::other("the node closed the control connection"))
+}

@@ -1,0 +1,459 @@
+//! `Node`: the one async facade over identity, store, network and
+//! replication.
+//!
+//! Owns the running parts of a peer: the ingest pipeline (the single writer
+//! of messages from peers), the listener, outgoing connections with
+//! reconnect and backoff, the connection table and limits, and the events
+//! the UI and the CLI watch. Everything slow runs off the async threads.
+//! Imports every lower layer; nothing imports it but the binaries.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, broadcast, watch};
+
+use crate::crypto::{FeedId, Keypair, b64_decode};
+use crate::feed::{Value, VerifiedMsg};
+use crate::home::{Home, HomeError};
+use crate::import::Pipeline;
+use crate::net::{self, MultiAddr};
+use crate::replicate::session::Replicator;
+use crate::rpc;
+use crate::store::{Store, StoreError};
+
+/// Most connections (both directions) at once.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// What a node reports to whoever watches it. Ids only, never bodies: a
+/// watcher reads what it needs from the store.
+#[derive(Clone, Debug)]
+pub enum NodeEvent {
+    /// A message was stored (ours or a peer's).
+    Appended {
+        /// The feed.
+        author: FeedId,
+        /// Its sequence.
+        seq: u64,
+    },
+    /// A peer connected.
+    Connected(FeedId),
+    /// A peer disconnected.
+    Disconnected(FeedId),
+    /// Something worth a line in a log view.
+    Log(String),
+}
+
+/// Why a node operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The home directory.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The network.
+    #[error(transparent)]
+    Net(#[from] net::NetError),
+    /// An I/O error (listener, socket).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A bad address or setting.
+    #[error("{0}")]
+    Invalid(String),
+    /// Too many connections.
+    #[error("connection limit of {MAX_CONNECTIONS} reached")]
+    TooManyConnections,
+}
+
+/// One live connection, as `shoal peers` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerInfo {
+    /// The peer's feed id.
+    pub id: String,
+    /// Its socket address.
+    pub addr: String,
+    /// Whether we dialled it.
+    pub outgoing: bool,
+    /// Seconds since it connected.
+    pub connected_secs: u64,
+}
+
+struct Conn {
+    addr: SocketAddr,
+    outgoing: bool,
+    since: Instant,
+    rpc: rpc::RpcHandle,
+}
+
+struct Inner {
+    keys: Keypair,
+    sign_cap: Option<[u8; 32]>,
+    net_key: [u8; 32],
+    store: Arc<Store>,
+    repl: Arc<Replicator>,
+    events: broadcast::Sender<NodeEvent>,
+    conns: Mutex<HashMap<FeedId, Conn>>,
+    slots: Arc<Semaphore>,
+    shutdown: watch::Sender<bool>,
+    listen_addr: Mutex<Option<SocketAddr>>,
+}
+
+/// A running Scuttlebutt peer. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+impl Node {
+    /// Opens a node on a home directory (its store stays locked while the
+    /// node lives).
+    pub fn open(dir: &Path) -> Result<Node, NodeError> {
+        let home = Home::open(dir)?;
+        let store = Arc::new(home.store()?);
+        let net_key: [u8; 32] = b64_decode(&home.config().network_key)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| NodeError::Invalid("network_key must be base64 of 32 bytes".into()))?;
+        let (events, _) = broadcast::channel(4096);
+        let (appended, _) = broadcast::channel(8192);
+        let pipeline = {
+            let events = events.clone();
+            let appended = appended.clone();
+            Pipeline::start(store.clone(), home.sign_cap().copied(), move |stored| {
+                for (author, seq) in stored {
+                    let _ = appended.send((*author, *seq));
+                    let _ = events.send(NodeEvent::Appended {
+                        author: *author,
+                        seq: *seq,
+                    });
+                }
+            })
+        };
+        let keys = Keypair::from_keypair_bytes(&home.keys().to_keypair_bytes())
+            .expect("a loaded identity round-trips");
+        let repl = Arc::new(Replicator {
+            store: store.clone(),
+            pipeline,
+            me: keys.id(),
+            hops: home.config().hops,
+            appended,
+        });
+        let (shutdown, _) = watch::channel(false);
+        Ok(Node {
+            inner: Arc::new(Inner {
+                keys,
+                sign_cap: home.sign_cap().copied(),
+                net_key,
+                store,
+                repl,
+                events,
+                conns: Mutex::new(HashMap::new()),
+                slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+                shutdown,
+                listen_addr: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Our feed id.
+    pub fn id(&self) -> FeedId {
+        self.inner.keys.id()
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// Watches what the node does.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn log(&self, line: String) {
+        tracing::info!("{line}");
+        let _ = self.inner.events.send(NodeEvent::Log(line));
+    }
+
+    /// Appends a message to our feed (one write transaction, off the async
+    /// threads) and tells every session.
+    pub async fn publish(&self, content: Value) -> Result<VerifiedMsg, NodeError> {
+        let inner = self.inner.clone();
+        let msg = tokio::task::spawn_blocking(move || {
+            inner
+                .store
+                .append_local(&inner.keys, content, inner.sign_cap.as_ref())
+        })
+        .await
+        .map_err(|e| NodeError::Invalid(e.to_string()))??;
+        let _ = self.inner.repl.appended.send((msg.author(), msg.sequence()));
+        let _ = self.inner.events.send(NodeEvent::Appended {
+            author: msg.author(),
+            seq: msg.sequence(),
+        });
+        Ok(msg)
+    }
+
+    /// Checks and stores messages from outside (an import through the
+    /// control socket) with the same pipeline as peers' messages.
+    pub async fn submit(&self, items: &[&[u8]]) -> Vec<crate::import::LineResult> {
+        self.inner.repl.pipeline.submit(items).await
+    }
+
+    /// Remembers a peer address in the peer table and keeps dialling it.
+    pub fn remember(&self, addr: &str) {
+        let _ = self.inner.store.note_peer(addr, |rec| {
+            if rec.source.is_empty() {
+                rec.source = "connect".into();
+            }
+        });
+        self.keep_connected(addr.to_string(), Duration::from_secs(2));
+    }
+
+    /// Dials every peer in the peer table and keeps those connections up.
+    pub fn dial_known_peers(&self) {
+        if let Ok(peers) = self.inner.store.peers() {
+            for (addr, _) in peers {
+                self.keep_connected(addr, Duration::ZERO);
+            }
+        }
+    }
+
+    /// The address peers dial: `net:HOST:PORT~shs:KEY`, once listening.
+    pub fn address(&self) -> Option<String> {
+        let addr = (*self.inner.listen_addr.lock().expect("lock"))?;
+        Some(
+            MultiAddr {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+                key: self.id(),
+            }
+            .to_string(),
+        )
+    }
+
+    /// Accepts connections on `listener` until shutdown.
+    pub async fn serve(&self, listener: TcpListener) -> Result<(), NodeError> {
+        let local = listener.local_addr()?;
+        *self.inner.listen_addr.lock().expect("lock") = Some(local);
+        self.log(format!("listening on {local} as {}", self.id()));
+        let mut shutdown = self.inner.shutdown.subscribe();
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                accepted = listener.accept() => {
+                    let (stream, addr) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = self.inner.slots.clone().try_acquire_owned() else {
+                        tracing::warn!("{addr}: refused, {MAX_CONNECTIONS} connections open");
+                        continue;
+                    };
+                    let node = self.clone();
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        match net::accept(stream, &node.inner.net_key, &node.inner.keys).await {
+                            Ok((r, w, peer)) => node.run_conn(peer, addr, r, w, false).await,
+                            Err(e) => tracing::info!("{addr}: handshake failed: {e}"),
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /// Dials a peer and replicates with it until the connection ends.
+    /// Returns once connected; the session runs in the background.
+    pub async fn connect(&self, addr: &str) -> Result<FeedId, NodeError> {
+        let ma: MultiAddr = addr
+            .parse()
+            .map_err(|e| NodeError::Invalid(format!("not a multiserver address {addr}: {e}")))?;
+        if self.inner.conns.lock().expect("lock").contains_key(&ma.key) {
+            return Ok(ma.key);
+        }
+        let permit = self
+            .inner
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| NodeError::TooManyConnections)?;
+        let (r, w, peer) = net::connect_to(&ma, &self.inner.net_key, &self.inner.keys).await?;
+        let sock: SocketAddr = tokio::net::lookup_host((ma.host.as_str(), ma.port))
+            .await?
+            .next()
+            .ok_or_else(|| NodeError::Invalid(format!("cannot resolve {}", ma.host)))?;
+        let _ = self.inner.store.note_peer(&ma.to_string(), |rec| {
+            rec.failures = 0;
+            rec.last_seen = Some(now_ms());
+            if rec.source.is_empty() {
+                rec.source = "connect".into();
+            }
+        });
+        let node = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            node.run_conn(peer, sock, r, w, true).await;
+        });
+        Ok(peer)
+    }
+
+    /// Keeps dialling a peer (after `first_wait`): reconnects with
+    /// exponential backoff (1 s to 5 min) whenever the connection drops,
+    /// until shutdown.
+    pub fn keep_connected(&self, addr: String, first_wait: Duration) {
+        let node = self.clone();
+        tokio::spawn(async move {
+            let mut shutdown = node.inner.shutdown.subscribe();
+            let mut delay = Duration::from_secs(1);
+            tokio::select! {
+                _ = tokio::time::sleep(first_wait) => {}
+                _ = shutdown.changed() => return,
+            }
+            loop {
+                if *shutdown.borrow() {
+                    return;
+                }
+                let key = addr.parse::<MultiAddr>().ok().map(|m| m.key);
+                let connected = key.is_some_and(|k| node.inner.conns.lock().expect("lock").contains_key(&k));
+                if !connected {
+                    match node.connect(&addr).await {
+                        Ok(_) => delay = Duration::from_secs(1),
+                        Err(e) => {
+                            let _ = node.inner.store.note_peer(&addr, |rec| rec.failures += 1);
+                            tracing::info!("{addr}: {e}; retrying in {delay:?}");
+                            delay = (delay * 2).min(Duration::from_secs(300));
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        });
+    }
+
+    async fn run_conn(
+        &self,
+        peer: FeedId,
+        addr: SocketAddr,
+        reader: net::TcpBoxReader,
+        writer: net::TcpBoxWriter,
+        outgoing: bool,
+    ) {
+        let opts = rpc::Options {
+            idle_timeout: Some(Duration::from_secs(600)),
+            ..rpc::Options::default()
+        };
+        let (handle, incoming, task) = rpc::start(reader, writer, opts);
+        let duplicate = {
+            let mut conns = self.inner.conns.lock().expect("lock");
+            if conns.contains_key(&peer) {
+                true
+            } else {
+                conns.insert(
+                    peer,
+                    Conn {
+                        addr,
+                        outgoing,
+                        since: Instant::now(),
+                        rpc: handle.clone(),
+                    },
+                );
+                false
+            }
+        };
+        if duplicate {
+            tracing::info!("{peer}: already connected, closing the new connection");
+            handle.goodbye().await;
+            return;
+        }
+        self.log(format!(
+            "connected to {peer} at {addr} ({})",
+            if outgoing { "outgoing" } else { "incoming" }
+        ));
+        let _ = self.inner.events.send(NodeEvent::Connected(peer));
+        let mut shutdown = self.inner.shutdown.subscribe();
+        let session = self.inner.repl.clone().run(peer, handle.clone(), incoming, outgoing);
+        tokio::select! {
+            _ = session => {}
+            _ = shutdown.changed() => handle.goodbye().await,
+        }
+        let result = task.await;
+        self.inner.conns.lock().expect("lock").remove(&peer);
+        match result {
+            Ok(Ok(())) => self.log(format!("{peer} disconnected")),
+            Ok(Err(e)) => self.log(format!("{peer} disconnected: {e}")),
+            Err(e) => self.log(format!("{peer} connection task failed: {e}")),
+        }
+        let _ = self.inner.events.send(NodeEvent::Disconnected(peer));
+    }
+
+    /// The live connections.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        let conns = self.inner.conns.lock().expect("lock");
+        let mut out: Vec<PeerInfo> = conns
+            .iter()
+            .map(|(id, c)| PeerInfo {
+                id: id.to_string(),
+                addr: c.addr.to_string(),
+                outgoing: c.outgoing,
+                connected_secs: c.since.elapsed().as_secs(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    /// Replication progress: feeds wanted, held, and how many messages.
+    pub fn status(&self) -> Result<serde_json::Value, NodeError> {
+        let wanted = self.inner.repl.wanted();
+        let feeds = self.inner.store.feeds()?;
+        let held: HashMap<FeedId, u64> = feeds.iter().map(|(f, s)| (*f, s.sequence)).collect();
+        let stats = self.inner.store.stats()?;
+        Ok(serde_json::json!({
+            "id": self.id().to_string(),
+            "address": self.address(),
+            "peers": self.peers().len(),
+            "feeds_wanted": wanted.len(),
+            "feeds_held": wanted.iter().filter(|f| held.contains_key(f)).count(),
+            "messages": stats.messages,
+            "feeds_stored": stats.feeds,
+            "forks": stats.forks,
+        }))
+    }
+
+    /// Stops listening, says goodbye to every peer and stops reconnecting.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+        let handles: Vec<rpc::RpcHandle> = self
+            .inner
+            .conns
+            .lock()
+            .expect("lock")
+            .values()
+            .map(|c| c.rpc.clone())
+            .collect();
+        for h in handles {
+            h.goodbye().await;
+        }
+    }
+}
+
+fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}

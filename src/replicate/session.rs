@@ -1,0 +1,571 @@
+//! One replication session with one peer over muxrpc.
+//!
+//! Owns what happens on a connection once it is authenticated: answering the
+//! peer's requests (`createHistoryStream`, `ebt.replicate`, `gossip.ping`,
+//! `whoami`, anything else "no such method"), opening EBT when we dialled,
+//! falling back to legacy `createHistoryStream` pulls, streaming old and
+//! live messages, and handing what arrives to the shared ingest
+//! [`Pipeline`]. A message that fails validation ends that feed's stream
+//! from this peer and is logged; nothing of it is stored.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::FutureExt as _;
+use serde_json::{Value as Json, json};
+use tokio::sync::{broadcast, mpsc};
+
+use super::ebt::{Ebt, Note};
+use crate::crypto::FeedId;
+use crate::feed;
+use crate::import::{LineResult, Pipeline};
+use crate::rpc::{Body, DuplexSink, Incoming, Responder, RpcHandle, SourceStream};
+use crate::store::Store;
+
+/// Messages handed to the pipeline at once.
+const SUBMIT_MAX: usize = 512;
+/// Messages read from the store per page when streaming to a peer.
+const PAGE: usize = 256;
+/// How long an accepted connection waits for the peer to open EBT before
+/// pulling with `createHistoryStream` instead.
+const EBT_GRACE: Duration = Duration::from_millis(1500);
+
+/// What the sessions of one node share.
+pub struct Replicator {
+    /// The store (reads; writes go through the pipeline).
+    pub store: Arc<Store>,
+    /// Checks and stores what peers send.
+    pub pipeline: Pipeline,
+    /// Our feed.
+    pub me: FeedId,
+    /// How far along follows to replicate.
+    pub hops: u8,
+    /// Every message stored, from any source: (feed, sequence).
+    pub appended: broadcast::Sender<(FeedId, u64)>,
+}
+
+/// Counters a session reports.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SessionStats {
+    /// Messages received and stored.
+    pub received: u64,
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages the peer sent that were rejected.
+    pub rejected: u64,
+}
+
+impl Replicator {
+    /// The feeds we replicate and their distance.
+    pub fn wanted(&self) -> HashSet<FeedId> {
+        match self.store.replication_set(&self.me, self.hops) {
+            Ok(set) => set.into_keys().collect(),
+            Err(e) => {
+                tracing::error!("cannot read the contact graph: {e}");
+                HashSet::from([self.me])
+            }
+        }
+    }
+
+    fn latest_all(&self) -> HashMap<FeedId, u64> {
+        self.store
+            .feeds()
+            .map(|v| v.into_iter().map(|(f, s)| (f, s.sequence)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Runs a session until the connection ends. `dialer` is whether we
+    /// opened the connection (then we open EBT).
+    pub async fn run(
+        self: Arc<Self>,
+        peer: FeedId,
+        rpc: RpcHandle,
+        mut incoming: mpsc::Receiver<Incoming>,
+        dialer: bool,
+    ) {
+        let (ebt_started_tx, mut ebt_started) = mpsc::channel::<()>(1);
+        // Answer the peer's requests.
+        let serve = {
+            let this = self.clone();
+            async move {
+                while let Some(req) = incoming.recv().await {
+                    let this = this.clone();
+                    let ebt_started_tx = ebt_started_tx.clone();
+                    tokio::spawn(async move {
+                        this.answer(peer, req, ebt_started_tx).await;
+                    });
+                }
+            }
+        };
+        // Our side of replication.
+        let pull = {
+            let this = self.clone();
+            let rpc = rpc.clone();
+            async move {
+                if dialer {
+                    let args = json!([{"version": 3, "format": "classic"}]);
+                    match rpc.call_duplex(&["ebt", "replicate"], args).await {
+                        Ok((sink, source)) => {
+                            if this.clone().ebt(peer, sink, source, true).await {
+                                return;
+                            }
+                        }
+                        Err(e) => tracing::debug!("{peer}: ebt.replicate refused: {e}"),
+                    }
+                    this.legacy_pull(peer, &rpc).await;
+                } else {
+                    let opened = tokio::time::timeout(EBT_GRACE, ebt_started.recv()).await;
+                    if opened.is_err() {
+                        this.legacy_pull(peer, &rpc).await;
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            _ = serve => {}
+            _ = async { pull.await; std::future::pending::<()>().await } => {}
+            _ = rpc.closing() => {}
+        }
+    }
+
+    /// Answers one request of the peer.
+    async fn answer(self: Arc<Self>, peer: FeedId, req: Incoming, ebt_started: mpsc::Sender<()>) {
+        let name: Vec<&str> = req.name.iter().map(String::as_str).collect();
+        match (name.as_slice(), req.responder) {
+            (["createHistoryStream"], Responder::Stream(s)) => {
+                let opts = req.args.get(0).cloned().unwrap_or(Json::Null);
+                let (sink, _source) = s.into_parts();
+                self.serve_history(opts, sink).await;
+            }
+            (["ebt", "replicate"], Responder::Stream(s)) => {
+                let opts = req.args.get(0).cloned().unwrap_or(Json::Null);
+                let version = opts.get("version").and_then(Json::as_u64);
+                let format = opts.get("format").and_then(Json::as_str);
+                if !matches!(version, Some(2 | 3)) || !matches!(format, None | Some("classic")) {
+                    let _ = s.error("unsupported ebt version or format").await;
+                    return;
+                }
+                let _ = ebt_started.try_send(());
+                let (sink, source) = s.into_parts();
+                self.ebt(peer, sink, source, false).await;
+            }
+            (["gossip", "ping"], Responder::Stream(s)) => {
+                let (sink, mut source) = s.into_parts();
+                while let Some(Ok(_)) = source.recv().await {
+                    let now = now_ms();
+                    if sink.send(Body::Json(Bytes::from(now.to_string()))).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = sink.end().await;
+            }
+            (["whoami"], Responder::Async(a)) => {
+                let body = Body::Json(Bytes::from(json!({"id": self.me.to_string()}).to_string()));
+                let _ = a.ok(body).await;
+            }
+            (_, responder) => {
+                tracing::debug!("{peer}: no such method {}", req.name.join("."));
+                let _ = responder.not_found().await;
+            }
+        }
+    }
+
+    /// Serves `createHistoryStream({id, seq|sequence, live, old, keys, limit})`.
+    async fn serve_history(&self, opts: Json, sink: DuplexSink) {
+        let Some(id) = opts.get("id").and_then(Json::as_str).and_then(FeedId::parse) else {
+            let _ = sink.error("createHistoryStream needs an id").await;
+            return;
+        };
+        let from = opts
+            .get("sequence")
+            .or_else(|| opts.get("seq"))
+            .and_then(Json::as_f64)
+            .unwrap_or(0.0)
+            .max(0.0) as u64;
+        let flag = |k: &str, default: bool| opts.get(k).and_then(Json::as_bool).unwrap_or(default);
+        let (live, old, keys) = (flag("live", false), flag("old", true), flag("keys", true));
+        let mut limit = opts
+            .get("limit")
+            .and_then(Json::as_f64)
+            .filter(|l| *l >= 0.0)
+            .map_or(u64::MAX, |l| l as u64);
+        // Subscribe before reading so nothing stored meanwhile is missed.
+        let mut appended = self.appended.subscribe();
+        // `after`: the last sequence the peer has (or need not get).
+        let mut after = from.saturating_sub(1);
+        if !old {
+            after = after.max(self.store.latest(&id).ok().flatten().map_or(0, |s| s.sequence));
+        }
+        loop {
+            // Send everything stored after `after`.
+            loop {
+                if limit == 0 {
+                    let _ = sink.end().await;
+                    return;
+                }
+                let n = PAGE.min(limit.min(usize::MAX as u64) as usize);
+                let store = self.store.clone();
+                let page = match tokio::task::spawn_blocking(move || store.feed(&id, after, n)).await {
+                    Ok(Ok(p)) => p,
+                    _ => {
+                        let _ = sink.error("store read failed").await;
+                        return;
+                    }
+                };
+                for m in &page {
+                    let body = if keys { m.to_kvt() } else { m.json.clone() };
+                    if sink.send(Body::Json(Bytes::from(body))).await.is_err() {
+                        return;
+                    }
+                }
+                after += page.len() as u64;
+                limit -= page.len() as u64;
+                if page.len() < n {
+                    break;
+                }
+            }
+            if !live {
+                let _ = sink.end().await;
+                return;
+            }
+            // Wait for more of this feed.
+            loop {
+                match appended.recv().await {
+                    Ok((f, s)) if f == id && s > after => break,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+                if !sink.is_open() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Pulls every wanted feed with `createHistoryStream` (legacy
+    /// replication), live, until the connection ends.
+    async fn legacy_pull(self: Arc<Self>, peer: FeedId, rpc: &RpcHandle) {
+        let wanted = self.wanted();
+        let latest = self.latest_all();
+        let mut tasks = tokio::task::JoinSet::new();
+        for feed in wanted {
+            let seq = latest.get(&feed).copied().unwrap_or(0) + 1;
+            let args = json!([{"id": feed.to_string(), "seq": seq, "live": true, "keys": false}]);
+            let rpc = rpc.clone();
+            let this = self.clone();
+            tasks.spawn(async move {
+                match rpc.call_source(&["createHistoryStream"], args).await {
+                    Ok(source) => this.receive_stream(peer, feed, source).await,
+                    Err(e) => tracing::debug!("{peer}: createHistoryStream {feed}: {e}"),
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Receives one feed's history stream into the pipeline.
+    async fn receive_stream(&self, peer: FeedId, feed: FeedId, mut source: SourceStream) {
+        loop {
+            let Some(first) = source.recv().await else { return };
+            let mut items = Vec::with_capacity(SUBMIT_MAX);
+            match first {
+                Ok(b) => items.push(body_bytes(b)),
+                Err(e) => {
+                    tracing::debug!("{peer}: history of {feed} ended: {e}");
+                    return;
+                }
+            }
+            while items.len() < SUBMIT_MAX {
+                match source.recv().now_or_never() {
+                    Some(Some(Ok(b))) => items.push(body_bytes(b)),
+                    _ => break,
+                }
+            }
+            let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
+            for r in self.pipeline.submit(&refs).await {
+                if let LineResult::Rejected(reason) = r {
+                    tracing::warn!(
+                        "{peer}: rejected a message of {feed}: {reason}; ending that feed's stream"
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs EBT on an open duplex stream. Returns false when the peer
+    /// refused it at once (no such method), so the caller falls back.
+    async fn ebt(
+        self: Arc<Self>,
+        peer: FeedId,
+        sink: DuplexSink,
+        mut source: SourceStream,
+        we_opened: bool,
+    ) -> bool {
+        let wanted = self.wanted();
+        let local = self.latest_all();
+        let mut state = Ebt::new(wanted, local.clone());
+        let sink = Arc::new(sink);
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<SendCmd>();
+        let sender = tokio::spawn(send_loop(
+            self.store.clone(),
+            self.appended.subscribe(),
+            sink.clone(),
+            local,
+            cmd_rx,
+        ));
+        let opening = state.start();
+        if send_notes(&sink, &opening.notes).await.is_err() {
+            sender.abort();
+            return true;
+        }
+        let mut got_anything = false;
+        let mut in_flight = futures::stream::FuturesOrdered::new();
+        loop {
+            tokio::select! {
+                item = source.recv(), if in_flight.len() < 2 => {
+                    let body = match item {
+                        Some(Ok(b)) => b,
+                        Some(Err(e)) => {
+                            tracing::debug!("{peer}: ebt ended: {e}");
+                            if we_opened && !got_anything {
+                                sender.abort();
+                                return false;
+                            }
+                            break;
+                        }
+                        None => break,
+                    };
+                    got_anything = true;
+                    let mut batch: Vec<Bytes> = Vec::new();
+                    let handle = |b: Body, batch: &mut Vec<Bytes>, state: &mut Ebt| {
+                        let bytes = body_bytes(b);
+                        if is_message(&bytes) {
+                            batch.push(bytes);
+                            None
+                        } else {
+                            Some(state.on_notes(&parse_notes(&bytes)))
+                        }
+                    };
+                    let mut actions = Vec::new();
+                    actions.extend(handle(body, &mut batch, &mut state));
+                    while batch.len() < SUBMIT_MAX {
+                        match source.recv().now_or_never() {
+                            Some(Some(Ok(b))) => actions.extend(handle(b, &mut batch, &mut state)),
+                            _ => break,
+                        }
+                    }
+                    for a in actions {
+                        if !a.notes.is_empty() && send_notes(&sink, &a.notes).await.is_err() {
+                            break;
+                        }
+                        for (f, from) in a.send_from {
+                            let _ = cmd_tx.send(SendCmd::Start(f, from));
+                        }
+                        for f in a.stop {
+                            let _ = cmd_tx.send(SendCmd::Stop(f));
+                        }
+                    }
+                    if !batch.is_empty() {
+                        // Drop messages of feeds this peer is no longer trusted for.
+                        let accepted: Vec<Bytes> = if state.any_refused() {
+                            batch
+                                .into_iter()
+                                .filter(|b| claimed(b).is_none_or(|(f, _)| state.accepts(&f)))
+                                .collect()
+                        } else {
+                            batch
+                        };
+                        let pipeline = self.pipeline.clone();
+                        in_flight.push_back(async move {
+                            let refs: Vec<&[u8]> = accepted.iter().map(|b| b.as_ref()).collect();
+                            let results = pipeline.submit(&refs).await;
+                            (accepted, results)
+                        });
+                    }
+                }
+                Some((items, results)) = futures::StreamExt::next(&mut in_flight) => {
+                    for (item, r) in items.iter().zip(results) {
+                        match r {
+                            LineResult::Stored(feed, seq) | LineResult::Duplicate(feed, seq) => {
+                                state.received(&feed, seq);
+                                let _ = cmd_tx.send(SendCmd::PeerHas(feed, seq));
+                            }
+                            LineResult::Rejected(reason) => {
+                                let Some((feed, _)) = claimed(item) else { continue };
+                                if state.accepts(&feed) {
+                                    tracing::warn!("{peer}: rejected a message of {feed}: {reason}; no longer taking it from this peer");
+                                    let a = state.refuse(&feed);
+                                    let _ = send_notes(&sink, &a.notes).await;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        while let Some(_) = futures::StreamExt::next(&mut in_flight).await {}
+        sender.abort();
+        true
+    }
+}
+
+/// Commands for a session's sending task.
+enum SendCmd {
+    /// Stream a feed from this sequence on.
+    Start(FeedId, u64),
+    /// Stop streaming a feed.
+    Stop(FeedId),
+    /// The peer holds the feed up to here: do not send it again.
+    PeerHas(FeedId, u64),
+}
+
+/// Streams the feeds the peer wants: old messages page by page, then live
+/// ones as they are stored, round-robin across feeds.
+async fn send_loop(
+    store: Arc<Store>,
+    mut appended: broadcast::Receiver<(FeedId, u64)>,
+    sink: Arc<DuplexSink>,
+    mut latest: HashMap<FeedId, u64>,
+    mut cmds: mpsc::UnboundedReceiver<SendCmd>,
+) {
+    let mut cursors: HashMap<FeedId, u64> = HashMap::new();
+    loop {
+        // Feeds with something to send.
+        let ready: Vec<(FeedId, u64)> = cursors
+            .iter()
+            .filter(|(f, next)| latest.get(*f).is_some_and(|l| l >= *next))
+            .map(|(f, n)| (*f, *n))
+            .collect();
+        if ready.is_empty() {
+            tokio::select! {
+                c = cmds.recv() => match c {
+                    Some(c) => apply(&mut cursors, c),
+                    None => return,
+                },
+                a = appended.recv() => match a {
+                    Ok((f, s)) => {
+                        let l = latest.entry(f).or_insert(0);
+                        *l = (*l).max(s);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let store = store.clone();
+                        if let Ok(Ok(feeds)) = tokio::task::spawn_blocking(move || store.feeds()).await {
+                            latest = feeds.into_iter().map(|(f, s)| (f, s.sequence)).collect();
+                        }
+                    }
+                    Err(_) => return,
+                },
+            }
+            continue;
+        }
+        for (feed, next) in ready {
+            let store = store.clone();
+            let page = match tokio::task::spawn_blocking(move || store.feed(&feed, next - 1, PAGE)).await {
+                Ok(Ok(p)) => p,
+                _ => return,
+            };
+            for m in &page {
+                if sink.send(Body::Json(Bytes::from(m.json.clone()))).await.is_err() {
+                    return;
+                }
+            }
+            if let Some(c) = cursors.get_mut(&feed) {
+                *c = (*c).max(next + page.len() as u64);
+            }
+            if page.is_empty() {
+                // The store holds less than we thought.
+                latest.insert(feed, next - 1);
+            }
+        }
+        // Take new commands without waiting.
+        while let Ok(c) = cmds.try_recv() {
+            apply(&mut cursors, c);
+        }
+        while let Ok((f, s)) = appended.try_recv() {
+            let l = latest.entry(f).or_insert(0);
+            *l = (*l).max(s);
+        }
+    }
+}
+
+fn apply(cursors: &mut HashMap<FeedId, u64>, c: SendCmd) {
+    match c {
+        SendCmd::Start(f, from) => {
+            let e = cursors.entry(f).or_insert(from);
+            *e = (*e).min(from).max(1);
+        }
+        SendCmd::Stop(f) => {
+            cursors.remove(&f);
+        }
+        SendCmd::PeerHas(f, seq) => {
+            if let Some(c) = cursors.get_mut(&f)
+                && *c <= seq
+            {
+                *c = seq + 1;
+            }
+        }
+    }
+}
+
+async fn send_notes(sink: &DuplexSink, notes: &[(FeedId, Note)]) -> Result<(), crate::rpc::RpcError> {
+    if notes.is_empty() {
+        return Ok(());
+    }
+    let map: serde_json::Map<String, Json> = notes
+        .iter()
+        .map(|(f, n)| (f.to_string(), Json::from(n.encode())))
+        .collect();
+    sink.send(Body::Json(Bytes::from(Json::Object(map).to_string()))).await
+}
+
+fn body_bytes(b: Body) -> Bytes {
+    match b {
+        Body::Json(b) | Body::Text(b) | Body::Binary(b) => b,
+    }
+}
+
+/// Whether an EBT item is a message (it has a `signature`) rather than notes.
+fn is_message(b: &[u8]) -> bool {
+    // Notes are `{"@…": n, …}`; a message always has these two keys.
+    memfind(b, b"\"signature\"") && memfind(b, b"\"author\"")
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The feed and sequence a message claims (for bookkeeping, not trust).
+fn claimed(b: &[u8]) -> Option<(FeedId, u64)> {
+    let v = feed::json::parse(b).ok()?;
+    let v = match v.get("value") {
+        Some(inner) if v.get("signature").is_none() => inner.clone(),
+        _ => v,
+    };
+    let author = v.get("author").and_then(feed::Value::as_str).and_then(FeedId::parse)?;
+    let seq = v.get("sequence").and_then(feed::Value::as_f64)?;
+    Some((author, seq as u64))
+}
+
+fn parse_notes(b: &[u8]) -> Vec<(FeedId, Note)> {
+    let Ok(Json::Object(map)) = serde_json::from_slice::<Json>(b) else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter_map(|(k, v)| {
+            let feed = FeedId::parse(k)?;
+            let note = Note::decode(v.as_i64()?)?;
+            Some((feed, note))
+        })
+        .collect()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
