@@ -6,6 +6,7 @@
 //! without touching the rest. Pure apart from the secret file's I/O in
 //! [`secret`]; imports nothing else from shoal.
 
+pub mod boxes;
 pub mod secret;
 
 use std::fmt;
@@ -16,6 +17,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signature as DalekSig, Signer as _, SigningKey, VerifyingKey};
 use sha2::Digest as _;
 
+pub use boxes::{
+    CurveError, CurveKeypair, CurveSecret, Nonce, OpenError, Tag, ed25519_pk_to_curve25519,
+    ed25519_sk_to_curve25519, hmac_sha512_256_verify, scalarmult, secretbox_open,
+    secretbox_open_detached, secretbox_seal, secretbox_seal_detached,
+};
 pub use secret::{SecretError, read_secret_file, write_secret_file};
 
 static INIT: Once = Once::new();
