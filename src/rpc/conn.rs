@@ -1013,3 +1013,36 @@ impl RpcHandle {
         self.shared.incoming_live.load(Ordering::Acquire)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_numbers_wrap_and_skip_numbers_in_use() {
+        let mut st = State {
+            closed: false,
+            next_req: i32::MAX,
+            entries: HashMap::new(),
+        };
+        let (tx, _rx) = oneshot::channel();
+        st.entries.insert(-1, Entry::Call(tx));
+        assert_eq!(Shared::alloc_req(&mut st), i32::MAX);
+        assert_eq!(Shared::alloc_req(&mut st), 2);
+    }
+
+    #[test]
+    fn requests_are_written_as_javascript_writes_them() {
+        let args = serde_json::json!([{"version": 3}]);
+        assert_eq!(
+            request_body(&["ebt", "replicate"], &args, Kind::Duplex).unwrap(),
+            Body::json_raw(
+                r#"{"name":["ebt","replicate"],"args":[{"version":3}],"type":"duplex"}"#
+            )
+        );
+        assert_eq!(
+            request_body(&["whoami"], &serde_json::json!([]), Kind::Async).unwrap(),
+            Body::json_raw(r#"{"name":["whoami"],"args":[]}"#)
+        );
+    }
+}

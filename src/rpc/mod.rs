@@ -78,8 +78,8 @@
 //! - The peer going away (end of input, goodbye, an I/O or protocol error)
 //!   fails every pending call with [`RpcError::Closed`], ends every open
 //!   [`SourceStream`] with `Err(RpcError::Closed)` and makes sends fail.
-//!   Nothing waits for a dead peer longer than [`Options::close_timeout`]
-//!   once the connection is closing. A peer that stays connected but silent
+//!   Once the connection is closing, nothing waits on the peer for more
+//!   than about twice [`Options::close_timeout`]. A peer that stays connected but silent
 //!   is only detected with [`Options::idle_timeout`] (or keep-alive pings
 //!   above this layer).
 

@@ -26,10 +26,14 @@ async fn within<F: Future>(f: F) -> F::Output {
 }
 
 async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    while !cond() {
-        tokio::time::sleep(Duration::from_millis(1)).await;
+    let wait = async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    if tokio::time::timeout(LIMIT / 2, wait).await.is_err() {
+        panic!("never happened: {what}");
     }
-    let _ = what;
 }
 
 struct Peer {
