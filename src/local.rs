@@ -147,7 +147,8 @@ async fn run(node: &Node, req: &Json, reply: &mut Reply) -> CmdResult {
         }
         "import" => {
             let path = arg("path").ok_or((2, "import needs a path".to_string()))?;
-            let file = std::fs::File::open(path).map_err(|e| (1, format!("cannot open {path}: {e}")))?;
+            let file =
+                std::fs::File::open(path).map_err(|e| (1, format!("cannot open {path}: {e}")))?;
             let mut reader = StdBufReader::with_capacity(1 << 20, file);
             let (mut imported, mut rejected, mut duplicates) = (0u64, 0u64, 0u64);
             let mut line_no = 0u64;
@@ -196,7 +197,9 @@ async fn run(node: &Node, req: &Json, reply: &mut Reply) -> CmdResult {
         }
         "peers" => {
             let known = store.peers().map_err(problem)?;
-            Ok(json!({ "connected": node.peers(), "known": known.into_iter().map(|(a, r)| json!({"address": a, "record": r})).collect::<Vec<_>>() }))
+            Ok(
+                json!({ "connected": node.peers(), "known": known.into_iter().map(|(a, r)| json!({"address": a, "record": r})).collect::<Vec<_>>() }),
+            )
         }
         "status" => node.status().map_err(problem),
         other => Err((2, format!("unknown command {other:?}"))),
@@ -237,5 +240,7 @@ pub fn request(
             return Ok(Some(Err((code, e.to_string()))));
         }
     }
-    Err(std::io::Error::other("the node closed the control connection"))
+    Err(std::io::Error::other(
+        "the node closed the control connection",
+    ))
 }

@@ -266,7 +266,9 @@ fn run(cli: Cli) -> Res {
                     rec.source = "connect".into();
                 }
             })?;
-            eprintln!("no node is running on this home: remembered {address}; `shoal serve` will dial it");
+            eprintln!(
+                "no node is running on this home: remembered {address}; `shoal serve` will dial it"
+            );
             Ok(())
         }
         Cmd::Peers => {
@@ -487,7 +489,12 @@ fn through_node(dir: &Path, cmd: &Cmd, json_out: bool) -> Option<Res> {
         Cmd::Peers => print_peers(&value, json_out),
         Cmd::Status => print_status(&value, json_out),
         Cmd::Import { .. } => {
-            let n = |k: &str| value.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let n = |k: &str| {
+                value
+                    .get(k)
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0)
+            };
             let r = if json_out {
                 print_json(&value)
             } else {
@@ -532,7 +539,10 @@ fn print_peers(v: &serde_json::Value, json_out: bool) -> Res {
     }
     let mut out = io::stdout().lock();
     let empty = Vec::new();
-    let connected = v.get("connected").and_then(|c| c.as_array()).unwrap_or(&empty);
+    let connected = v
+        .get("connected")
+        .and_then(|c| c.as_array())
+        .unwrap_or(&empty);
     for c in connected {
         let dir = if c.get("outgoing").and_then(|o| o.as_bool()) == Some(true) {
             "out"
@@ -543,7 +553,9 @@ fn print_peers(v: &serde_json::Value, json_out: bool) -> Res {
             "connected {} {} {dir} {}s",
             c.get("id").and_then(|x| x.as_str()).unwrap_or("?"),
             c.get("addr").and_then(|x| x.as_str()).unwrap_or("?"),
-            c.get("connected_secs").and_then(|x| x.as_u64()).unwrap_or(0)
+            c.get("connected_secs")
+                .and_then(|x| x.as_u64())
+                .unwrap_or(0)
         );
         out_line(&mut out, line.as_bytes())?;
     }
@@ -551,7 +563,9 @@ fn print_peers(v: &serde_json::Value, json_out: bool) -> Res {
         let line = format!(
             "known {} failures={}",
             k.get("address").and_then(|x| x.as_str()).unwrap_or("?"),
-            k.pointer("/record/failures").and_then(|x| x.as_u64()).unwrap_or(0)
+            k.pointer("/record/failures")
+                .and_then(|x| x.as_u64())
+                .unwrap_or(0)
         );
         out_line(&mut out, line.as_bytes())?;
     }

@@ -192,7 +192,11 @@ impl Node {
         })
         .await
         .map_err(|e| NodeError::Invalid(e.to_string()))??;
-        let _ = self.inner.repl.appended.send((msg.author(), msg.sequence()));
+        let _ = self
+            .inner
+            .repl
+            .appended
+            .send((msg.author(), msg.sequence()));
         let _ = self.inner.events.send(NodeEvent::Appended {
             author: msg.author(),
             seq: msg.sequence(),
@@ -325,7 +329,8 @@ impl Node {
                     return;
                 }
                 let key = addr.parse::<MultiAddr>().ok().map(|m| m.key);
-                let connected = key.is_some_and(|k| node.inner.conns.lock().expect("lock").contains_key(&k));
+                let connected =
+                    key.is_some_and(|k| node.inner.conns.lock().expect("lock").contains_key(&k));
                 if !connected {
                     match node.connect(&addr).await {
                         Ok(_) => delay = Duration::from_secs(1),
@@ -359,19 +364,17 @@ impl Node {
         let (handle, incoming, task) = rpc::start(reader, writer, opts);
         let duplicate = {
             let mut conns = self.inner.conns.lock().expect("lock");
-            if conns.contains_key(&peer) {
-                true
-            } else {
-                conns.insert(
-                    peer,
-                    Conn {
+            match conns.entry(peer) {
+                std::collections::hash_map::Entry::Occupied(_) => true,
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(Conn {
                         addr,
                         outgoing,
                         since: Instant::now(),
                         rpc: handle.clone(),
-                    },
-                );
-                false
+                    });
+                    false
+                }
             }
         };
         if duplicate {
@@ -385,7 +388,11 @@ impl Node {
         ));
         let _ = self.inner.events.send(NodeEvent::Connected(peer));
         let mut shutdown = self.inner.shutdown.subscribe();
-        let session = self.inner.repl.clone().run(peer, handle.clone(), incoming, outgoing);
+        let session = self
+            .inner
+            .repl
+            .clone()
+            .run(peer, handle.clone(), incoming, outgoing);
         tokio::select! {
             _ = session => {}
             _ = shutdown.changed() => handle.goodbye().await,

@@ -1,4 +1,5 @@
-//! Every cryptographic primitive shoal uses, and nothing else.
+//! Every cryptographic primitive shoal uses, and nothing else (secret
+//! handshake and box-stream primitives in [`boxes`]).
 //!
 //! Owns: ed25519 keys and feed ids, signing and (batch) verification with
 //! ed25519-dalek, hashes and MACs, the ssb-keys secret file. This is the ONLY

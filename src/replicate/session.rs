@@ -155,7 +155,11 @@ impl Replicator {
                 let (sink, mut source) = s.into_parts();
                 while let Some(Ok(_)) = source.recv().await {
                     let now = now_ms();
-                    if sink.send(Body::Json(Bytes::from(now.to_string()))).await.is_err() {
+                    if sink
+                        .send(Body::Json(Bytes::from(now.to_string())))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -174,7 +178,11 @@ impl Replicator {
 
     /// Serves `createHistoryStream({id, seq|sequence, live, old, keys, limit})`.
     async fn serve_history(&self, opts: Json, sink: DuplexSink) {
-        let Some(id) = opts.get("id").and_then(Json::as_str).and_then(FeedId::parse) else {
+        let Some(id) = opts
+            .get("id")
+            .and_then(Json::as_str)
+            .and_then(FeedId::parse)
+        else {
             let _ = sink.error("createHistoryStream needs an id").await;
             return;
         };
@@ -196,7 +204,13 @@ impl Replicator {
         // `after`: the last sequence the peer has (or need not get).
         let mut after = from.saturating_sub(1);
         if !old {
-            after = after.max(self.store.latest(&id).ok().flatten().map_or(0, |s| s.sequence));
+            after = after.max(
+                self.store
+                    .latest(&id)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |s| s.sequence),
+            );
         }
         loop {
             // Send everything stored after `after`.
@@ -207,13 +221,14 @@ impl Replicator {
                 }
                 let n = PAGE.min(limit.min(usize::MAX as u64) as usize);
                 let store = self.store.clone();
-                let page = match tokio::task::spawn_blocking(move || store.feed(&id, after, n)).await {
-                    Ok(Ok(p)) => p,
-                    _ => {
-                        let _ = sink.error("store read failed").await;
-                        return;
-                    }
-                };
+                let page =
+                    match tokio::task::spawn_blocking(move || store.feed(&id, after, n)).await {
+                        Ok(Ok(p)) => p,
+                        _ => {
+                            let _ = sink.error("store read failed").await;
+                            return;
+                        }
+                    };
                 for m in &page {
                     let body = if keys { m.to_kvt() } else { m.json.clone() };
                     if sink.send(Body::Json(Bytes::from(body))).await.is_err() {
@@ -269,7 +284,9 @@ impl Replicator {
     /// Receives one feed's history stream into the pipeline.
     async fn receive_stream(&self, peer: FeedId, feed: FeedId, mut source: SourceStream) {
         loop {
-            let Some(first) = source.recv().await else { return };
+            let Some(first) = source.recv().await else {
+                return;
+            };
             let mut items = Vec::with_capacity(SUBMIT_MAX);
             match first {
                 Ok(b) => items.push(body_bytes(b)),
@@ -318,10 +335,7 @@ impl Replicator {
             cmd_rx,
         ));
         let opening = state.start();
-        if send_notes(&sink, &opening.notes).await.is_err() {
-            sender.abort();
-            return true;
-        }
+        let _ = cmd_tx.send(SendCmd::Notes(opening.notes));
         let mut got_anything = false;
         let mut in_flight = futures::stream::FuturesOrdered::new();
         loop {
@@ -359,8 +373,8 @@ impl Replicator {
                         }
                     }
                     for a in actions {
-                        if !a.notes.is_empty() && send_notes(&sink, &a.notes).await.is_err() {
-                            break;
+                        if !a.notes.is_empty() {
+                            let _ = cmd_tx.send(SendCmd::Notes(a.notes));
                         }
                         for (f, from) in a.send_from {
                             let _ = cmd_tx.send(SendCmd::Start(f, from));
@@ -399,7 +413,7 @@ impl Replicator {
                                 if state.accepts(&feed) {
                                     tracing::warn!("{peer}: rejected a message of {feed}: {reason}; no longer taking it from this peer");
                                     let a = state.refuse(&feed);
-                                    let _ = send_notes(&sink, &a.notes).await;
+                                    let _ = cmd_tx.send(SendCmd::Notes(a.notes));
                                 }
                             }
                         }
@@ -407,7 +421,7 @@ impl Replicator {
                 }
             }
         }
-        while let Some(_) = futures::StreamExt::next(&mut in_flight).await {}
+        while futures::StreamExt::next(&mut in_flight).await.is_some() {}
         sender.abort();
         true
     }
@@ -421,6 +435,8 @@ enum SendCmd {
     Stop(FeedId),
     /// The peer holds the feed up to here: do not send it again.
     PeerHas(FeedId, u64),
+    /// Send these notes (before any further message).
+    Notes(Vec<(FeedId, Note)>),
 }
 
 /// Streams the feeds the peer wants: old messages page by page, then live
@@ -443,6 +459,11 @@ async fn send_loop(
         if ready.is_empty() {
             tokio::select! {
                 c = cmds.recv() => match c {
+                    Some(SendCmd::Notes(n)) => {
+                        if send_notes(&sink, &n).await.is_err() {
+                            return;
+                        }
+                    }
                     Some(c) => apply(&mut cursors, c),
                     None => return,
                 },
@@ -464,12 +485,18 @@ async fn send_loop(
         }
         for (feed, next) in ready {
             let store = store.clone();
-            let page = match tokio::task::spawn_blocking(move || store.feed(&feed, next - 1, PAGE)).await {
+            let page = match tokio::task::spawn_blocking(move || store.feed(&feed, next - 1, PAGE))
+                .await
+            {
                 Ok(Ok(p)) => p,
                 _ => return,
             };
             for m in &page {
-                if sink.send(Body::Json(Bytes::from(m.json.clone()))).await.is_err() {
+                if sink
+                    .send(Body::Json(Bytes::from(m.json.clone())))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -483,7 +510,13 @@ async fn send_loop(
         }
         // Take new commands without waiting.
         while let Ok(c) = cmds.try_recv() {
-            apply(&mut cursors, c);
+            if let SendCmd::Notes(n) = c {
+                if send_notes(&sink, &n).await.is_err() {
+                    return;
+                }
+            } else {
+                apply(&mut cursors, c);
+            }
         }
         while let Ok((f, s)) = appended.try_recv() {
             let l = latest.entry(f).or_insert(0);
@@ -508,10 +541,14 @@ fn apply(cursors: &mut HashMap<FeedId, u64>, c: SendCmd) {
                 *c = seq + 1;
             }
         }
+        SendCmd::Notes(_) => {}
     }
 }
 
-async fn send_notes(sink: &DuplexSink, notes: &[(FeedId, Note)]) -> Result<(), crate::rpc::RpcError> {
+async fn send_notes(
+    sink: &DuplexSink,
+    notes: &[(FeedId, Note)],
+) -> Result<(), crate::rpc::RpcError> {
     if notes.is_empty() {
         return Ok(());
     }
@@ -519,7 +556,8 @@ async fn send_notes(sink: &DuplexSink, notes: &[(FeedId, Note)]) -> Result<(), c
         .iter()
         .map(|(f, n)| (f.to_string(), Json::from(n.encode())))
         .collect();
-    sink.send(Body::Json(Bytes::from(Json::Object(map).to_string()))).await
+    sink.send(Body::Json(Bytes::from(Json::Object(map).to_string())))
+        .await
 }
 
 fn body_bytes(b: Body) -> Bytes {
@@ -545,7 +583,10 @@ fn claimed(b: &[u8]) -> Option<(FeedId, u64)> {
         Some(inner) if v.get("signature").is_none() => inner.clone(),
         _ => v,
     };
-    let author = v.get("author").and_then(feed::Value::as_str).and_then(FeedId::parse)?;
+    let author = v
+        .get("author")
+        .and_then(feed::Value::as_str)
+        .and_then(FeedId::parse)?;
     let seq = v.get("sequence").and_then(feed::Value::as_f64)?;
     Some((author, seq as u64))
 }
