@@ -1,0 +1,290 @@
+//! Replication benchmark, side by side with the JavaScript ssb-server in
+//! one run:
+//! 1. shoal to shoal: 100,000 messages of 100 feeds over loopback (secret
+//!    handshake, box stream, muxrpc, EBT, batch validation, storage), with
+//!    both nodes' peak memory;
+//! 2. the anchor: ssb-server to ssb-server, 10,000 messages by EBT (the kit's
+//!    `replicate-bench.js`);
+//! 3. ssb-server to shoal: the same 10,000 messages.
+//!
+//! Run: `cargo bench --bench replicate` (needs node and the refpeer kit at
+//! `SHOAL_REFPEER`, default `../shared/refpeer`). `SHOAL_BENCH_MSGS` and
+//! `SHOAL_BENCH_JS_MSGS` change the counts. Prints one table.
+
+mod common;
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{AUTHORS, author_key, generate};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_shoal")
+}
+
+fn shoal(home: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .expect("run shoal");
+    assert!(
+        out.status.success(),
+        "shoal {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `shoal serve` child process.
+struct Serve {
+    child: Child,
+}
+
+impl Serve {
+    fn start(home: &Path, port: u16) -> Serve {
+        let child = Command::new(bin())
+            .arg("--home")
+            .arg(home)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("SHOAL_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start shoal serve");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !home.join("shoal.sock").exists() {
+            assert!(Instant::now() < deadline, "shoal serve did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Serve { child }
+    }
+
+    /// Peak memory so far (VmHWM), then stops the node with SIGTERM.
+    fn stop(mut self) -> f64 {
+        let status =
+            fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let peak_kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        peak_kb / 1024.0
+    }
+}
+
+fn messages_of(home: &Path) -> u64 {
+    let out = Command::new(bin())
+        .arg("--home")
+        .arg(home)
+        .args(["--json", "status"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v.get("messages")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0)
+}
+
+fn wait_for(home: &Path, target: u64, limit: Duration) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        let n = messages_of(home);
+        if n >= target {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "timed out at {n} of {target} messages"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kit() -> PathBuf {
+    let dir = std::env::var_os("SHOAL_REFPEER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/refpeer"));
+    assert!(
+        dir.join("bin/start.sh").exists(),
+        "refpeer kit not found at {}",
+        dir.display()
+    );
+    dir
+}
+
+fn js(kit: &Path, home: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(kit.join(args[0]));
+    cmd.args(&args[1..]).env("REFPEER_HOME", home);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run kit command");
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn node_script(kit: &Path, home: &Path, script: &str, args: &[&str]) -> String {
+    let out = Command::new("node")
+        .arg("-r")
+        .arg(kit.join("scripts/nodelay.js"))
+        .arg(kit.join("scripts").join(script))
+        .args(args)
+        .env("REFPEER_HOME", home)
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn main() {
+    let total: usize = std::env::var("SHOAL_BENCH_MSGS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let js_total: usize = std::env::var("SHOAL_BENCH_JS_MSGS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-replicate");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).unwrap();
+
+    // 1. shoal to shoal.
+    let dump = work.join("dump.jsonl");
+    generate(&dump, total);
+    let a = work.join("a");
+    let b = work.join("b");
+    shoal(&a, &["init"]);
+    shoal(&b, &["init"]);
+    shoal(&a, &["import", dump.to_str().unwrap()]);
+    {
+        // B follows every author: its own messages, published through the CLI.
+        for i in 0..AUTHORS {
+            let id = author_key(i).id();
+            shoal(
+                &b,
+                &[
+                    "publish",
+                    &format!(r#"{{"type":"contact","contact":"{id}","following":true}}"#),
+                ],
+            );
+        }
+    }
+    let before_b = messages_of(&b);
+    let (pa, pb) = (free_port(), free_port());
+    let node_a = Serve::start(&a, pa);
+    let node_b = Serve::start(&b, pb);
+    let a_addr = shoal(&a, &["address"]);
+    shoal(&b, &["connect", &a_addr]);
+    let took = wait_for(&b, before_b + total as u64, Duration::from_secs(600));
+    let rate_ss = total as f64 / took.as_secs_f64();
+    let mem_b = node_b.stop();
+    let mem_a = node_a.stop();
+    eprintln!("shoal -> shoal: {total} in {took:?} ({rate_ss:.0} msg/s)");
+
+    // 2. ssb-server to ssb-server (the anchor) and 3. ssb-server to shoal.
+    let kit = kit();
+    let rp = work.join("refpeer");
+    fs::create_dir_all(&rp).unwrap();
+    js(&kit, &rp, &["bin/install.sh"], &[]);
+    let (pbig, pc) = (free_port(), free_port());
+    js(&kit, &rp, &["bin/mkpeer.sh", "big", &pbig.to_string()], &[]);
+    js(&kit, &rp, &["bin/mkpeer.sh", "c", &pc.to_string()], &[]);
+    js(
+        &kit,
+        &rp,
+        &["bin/start.sh", "big", "900"],
+        &[("NODELAY", "1")],
+    );
+    js(&kit, &rp, &["bin/start.sh", "c", "900"], &[]);
+    struct Stop(PathBuf, PathBuf);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            for p in ["big", "c"] {
+                let _ = Command::new(self.0.join("bin/stop.sh"))
+                    .arg(p)
+                    .env("REFPEER_HOME", &self.1)
+                    .output();
+            }
+        }
+    }
+    let _stop = Stop(kit.clone(), rp.clone());
+    node_script(
+        &kit,
+        &rp,
+        "bulk-publish.js",
+        &["big", &js_total.to_string(), "100"],
+    );
+    let anchor = node_script(&kit, &rp, "replicate-bench.js", &["big", "c", "600"]);
+    let anchor: serde_json::Value = serde_json::from_str(anchor.lines().last().unwrap()).unwrap();
+    let anchor_ms = anchor["ms"].as_f64().unwrap();
+    let rate_js = js_total as f64 / (anchor_ms / 1000.0);
+    eprintln!("ssb-server -> ssb-server: {anchor}");
+
+    let big_id = js(&kit, &rp, &["bin/info.sh", "big", "id"], &[]);
+    let big_addr = js(&kit, &rp, &["bin/info.sh", "big", "address"], &[]);
+    let c = work.join("shoal-c");
+    shoal(&c, &["init"]);
+    shoal(
+        &c,
+        &[
+            "publish",
+            &format!(r#"{{"type":"contact","contact":"{big_id}","following":true}}"#),
+        ],
+    );
+    let node_c = Serve::start(&c, free_port());
+    let before_c = messages_of(&c);
+    shoal(&c, &["connect", &big_addr]);
+    let took_c = wait_for(&c, before_c + js_total as u64, Duration::from_secs(600));
+    let rate_jc = js_total as f64 / took_c.as_secs_f64();
+    let mem_c = node_c.stop();
+
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| shoal -> shoal, {total} messages of {AUTHORS} feeds | {:.2} s, **{rate_ss:.0} msg/s** |",
+        took.as_secs_f64()
+    );
+    println!("| peak memory, receiving / sending shoal | {mem_b:.0} MB / {mem_a:.0} MB |");
+    println!(
+        "| ssb-server -> ssb-server (EBT), {js_total} messages | {:.2} s, {rate_js:.0} msg/s |",
+        anchor_ms / 1000.0
+    );
+    println!(
+        "| shoal -> shoal / ssb-server -> ssb-server | **{:.1}x** |",
+        rate_ss / rate_js
+    );
+    println!(
+        "| ssb-server -> shoal (EBT), {js_total} messages | {:.2} s, **{rate_jc:.0} msg/s** (peak memory {mem_c:.0} MB) |",
+        took_c.as_secs_f64()
+    );
+    println!(
+        "| ssb-server -> shoal / ssb-server -> ssb-server | **{:.1}x** |",
+        rate_jc / rate_js
+    );
+}
