@@ -1,0 +1,361 @@
+//! Running `shoal serve` as a child process, for the tests of replication
+//! between nodes and with the JavaScript peer.
+//!
+//! A [`ServeNode`] is a home directory with an identity and a loopback port.
+//! [`ServeNode::start`] runs `shoal --home H serve --listen 127.0.0.1:PORT`
+//! with its log in a file beside the home, and returns once the node answers
+//! `shoal address` on its control socket with that port. Every other command
+//! on the home (while the node runs: through the control socket) is run under
+//! a time bound. Dropping the node stops the process (SIGTERM, then SIGKILL),
+//! whatever happened in the test; `shoal serve` also runs under `timeout`, so
+//! it goes away by itself after a few minutes should the test process die.
+
+use std::ffi::OsStr;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use shoal::crypto::{FeedId, Keypair};
+
+use crate::cli::{LogLine, Out, assert_no_panic, init_home, parse_log_line};
+
+/// Seconds any single `shoal` command may take before the test fails.
+const COMMAND_SECS: u32 = 30;
+
+/// Seconds a `shoal serve` process may live at most.
+const SERVE_TTL_SECS: u32 = 300;
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// Polls `check` every `every` until it returns `Some`, for at most `secs`
+/// seconds; then fails the test with `what` and whatever `explain` says.
+#[track_caller]
+pub fn wait_for<T>(
+    secs: u64,
+    every: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+    explain: impl FnOnce() -> String,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {secs} s waiting for {what}\n{}", explain());
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// The last `n` lines of a text file (empty when it cannot be read).
+pub fn file_tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A shoal home and, while started, its `shoal serve` process.
+pub struct ServeNode {
+    /// A short name for messages.
+    pub name: String,
+    /// The home directory.
+    pub home: PathBuf,
+    /// The node's feed id.
+    pub id: FeedId,
+    /// Its loopback port (kept across restarts).
+    pub port: u16,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl ServeNode {
+    /// Makes an initialised home `dir/name` with identity `keys` (not running).
+    pub fn init(dir: &Path, name: &str, keys: &Keypair) -> ServeNode {
+        let home = init_home(dir, name, keys);
+        ServeNode {
+            name: name.to_string(),
+            log: dir.join(format!("{name}.serve.log")),
+            home,
+            id: keys.id(),
+            port: free_port(),
+            child: None,
+        }
+    }
+
+    /// The multiserver address the node listens on.
+    pub fn address(&self) -> String {
+        format!("net:127.0.0.1:{}~shs:{}", self.port, self.id.b64())
+    }
+
+    /// The control socket's path.
+    pub fn socket(&self) -> PathBuf {
+        self.home.join("shoal.sock")
+    }
+
+    /// Whether the `serve` process is alive.
+    pub fn running(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => c.try_wait().expect("try_wait").is_none(),
+            None => false,
+        }
+    }
+
+    /// Starts `shoal serve` and waits until it answers on its control socket
+    /// with its listening address.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{}: already started", self.name);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("serve log file");
+        // Under `timeout`, so that a node outlives no test run by much, even
+        // when the test process dies without running its destructors.
+        // `timeout` passes SIGTERM on and exits with the node's status.
+        let child = Command::new("timeout")
+            .args(["-k", "15", &SERVE_TTL_SECS.to_string()])
+            .arg(env!("CARGO_BIN_EXE_shoal"))
+            .arg("--home")
+            .arg(&self.home)
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .env_remove("SHOAL_HOME")
+            .env("SHOAL_LOG", "info,shoal=debug")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("`timeout` (coreutils) and the shoal binary run");
+        self.child = Some(child);
+        let want = self.address();
+        let name = self.name.clone();
+        let log = self.log.clone();
+        wait_for(
+            30,
+            Duration::from_millis(50),
+            &format!("{name}: `shoal serve` to answer `shoal address` with {want}"),
+            || {
+                if !self.running() {
+                    panic!(
+                        "{name}: `shoal serve` exited during start-up; its log:\n{}",
+                        file_tail(&log, 40)
+                    );
+                }
+                if !self.socket().exists() {
+                    return None;
+                }
+                let out = self.run(["address"]);
+                (out.code == 0 && out.text().trim() == want).then_some(())
+            },
+            || file_tail(&log, 40),
+        );
+    }
+
+    /// Sends SIGTERM and waits (at most 20 s) for the process to exit;
+    /// returns its exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("{}: not running", self.name));
+        signal(&child, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{}: `shoal serve` did not exit within 20 s of SIGTERM; its log:\n{}",
+                    self.name,
+                    self.log_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The last lines of the node's log.
+    pub fn log_tail(&self, n: usize) -> String {
+        file_tail(&self.log, n)
+    }
+
+    /// Runs `shoal --home HOME ARGS…` (through the node while it runs),
+    /// bounded in time; fails the test on a timeout or a panic.
+    #[track_caller]
+    pub fn run<I, S>(&self, args: I) -> Out
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-k", "5", &COMMAND_SECS.to_string()])
+            .arg(env!("CARGO_BIN_EXE_shoal"))
+            .arg("--home")
+            .arg(&self.home)
+            .args(args)
+            .env_remove("SHOAL_HOME")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null());
+        let out = cmd.output().unwrap_or_else(|e| {
+            panic!("cannot run {cmd:?}: {e} (is coreutils `timeout` on PATH?)")
+        });
+        let code = out.status.code().unwrap_or(-1);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            code != 124 && code != 137 && code != -1,
+            "{}: {cmd:?} did not finish within {COMMAND_SECS} s\nstderr:\n{stderr}\nnode log:\n{}",
+            self.name,
+            self.log_tail(30)
+        );
+        assert_no_panic(&stderr);
+        Out {
+            code,
+            stdout: out.stdout,
+            stderr,
+        }
+    }
+
+    /// Runs a command that must succeed with nothing on stderr.
+    #[track_caller]
+    pub fn ok<I, S>(&self, args: I) -> Out
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<std::ffi::OsString> =
+            args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let out = self.run(&args);
+        assert!(
+            out.code == 0 && out.stderr.is_empty(),
+            "{}: shoal {args:?}: exit {}\nstdout:\n{}\nstderr:\n{}\nnode log:\n{}",
+            self.name,
+            out.code,
+            String::from_utf8_lossy(&out.stdout),
+            out.stderr,
+            self.log_tail(30)
+        );
+        out
+    }
+
+    /// Publishes a contact message following `feed`.
+    pub fn follow(&self, feed: &str) {
+        let content = format!(r#"{{"type":"contact","contact":"{feed}","following":true}}"#);
+        self.ok(["publish", content.as_str()]);
+    }
+
+    /// Publishes a post; returns its message id.
+    pub fn post(&self, text: &str) -> String {
+        self.ok(["post", text]).text().trim().to_string()
+    }
+
+    /// `shoal log --author FEED`, parsed.
+    pub fn log_of(&self, feed: &str) -> Vec<LogLine> {
+        let out = self.ok(["log", "--author", feed]);
+        out.stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(parse_log_line)
+            .collect()
+    }
+
+    /// The number of messages of `feed` the node lists.
+    pub fn count(&self, feed: &str) -> usize {
+        let out = self.ok(["log", "--author", feed]);
+        out.stdout.iter().filter(|&&b| b == b'\n').count()
+    }
+
+    /// `shoal status --json`, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.ok(["--json", "status"]);
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+    }
+
+    /// `shoal peers --json`, parsed.
+    pub fn peers(&self) -> serde_json::Value {
+        let out = self.ok(["--json", "peers"]);
+        serde_json::from_slice(&out.stdout).expect("peers --json is JSON")
+    }
+
+    /// The ids of the peers the node is connected to.
+    pub fn connected(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.peers()["connected"]
+            .as_array()
+            .expect("peers --json has `connected`")
+            .iter()
+            .map(|p| p["id"].as_str().expect("peer id").to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// What to print when a wait fails: status, peers and the log's tail.
+    pub fn explain(&self) -> String {
+        let status = self.run(["--json", "status"]);
+        let peers = self.run(["--json", "peers"]);
+        format!(
+            "{}: status {}\npeers {}\nlog:\n{}",
+            self.name,
+            status.text().trim(),
+            peers.text().trim(),
+            self.log_tail(40)
+        )
+    }
+
+    /// Waits (at most `secs`) until the node holds at least `n` messages of
+    /// `feed`.
+    #[track_caller]
+    pub fn wait_count(&self, feed: &str, n: usize, secs: u64) {
+        let last = std::cell::Cell::new(0);
+        wait_for(
+            secs,
+            Duration::from_millis(100),
+            &format!("{} to hold {n} messages of {feed}", self.name),
+            || {
+                last.set(self.count(feed));
+                (last.get() >= n).then_some(())
+            },
+            || format!("it holds {}\n{}", last.get(), self.explain()),
+        );
+    }
+}
+
+impl Drop for ServeNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if matches!(child.try_wait(), Ok(None)) {
+                signal(&child, "TERM");
+                let deadline = Instant::now() + Duration::from_secs(8);
+                while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sends a signal (`TERM`, `KILL`, …) to a child process by its id.
+fn signal(child: &Child, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
