@@ -6,14 +6,12 @@
 //! count). Prints one table; the README quotes it.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use shoal::crypto::Keypair;
-use shoal::feed::{self, FeedState, Object, Value};
+use shoal::feed;
 
 mod common;
 

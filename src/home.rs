@@ -28,6 +28,11 @@ pub struct Config {
     pub sign_cap: Option<String>,
     /// How far along follows to replicate: 1 = those we follow, 2 = and whom they follow.
     pub hops: u8,
+    /// Peers `shoal serve` keeps connected to (multiserver addresses), besides
+    /// those remembered with `shoal connect`.
+    pub peers: Vec<String>,
+    /// Most connections at once, incoming and outgoing together.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -37,6 +42,8 @@ impl Default for Config {
             network_key: MAIN_NETWORK_KEY.into(),
             sign_cap: None,
             hops: 2,
+            peers: Vec::new(),
+            max_connections: 64,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! and store the batch in one write transaction. Memory is bounded by the
 //! batch size, never by the file. Imports `crypto`, `feed` and `store`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 
 use rayon::prelude::*;
@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::crypto::FeedId;
 use crate::feed::{self, FeedState, KeyCache, SignedMsg, Unverified, ValidationError, Value};
 use crate::store::{Outcome, Store, StoreError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Lines per batch: one write transaction each.
 pub const BATCH_LINES: usize = 4096;
@@ -395,7 +395,28 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks a batch of lines; gives the emptied line batch back for reuse.
-    fn check(&mut self, mut batch: LineBatch) -> Result<(Batch, LineBatch), ImportError> {
+    /// With `refused` (messages from one peer), once a message of a feed is
+    /// rejected every later one of that feed is rejected too, in this batch
+    /// and in later ones: a peer that sent one invalid message of a feed is
+    /// not trusted for the rest of it.
+    fn check_from(
+        &mut self,
+        batch: LineBatch,
+        refused: Option<&Mutex<HashSet<FeedId>>>,
+    ) -> Result<(Batch, LineBatch), ImportError> {
+        let mut refused = refused.map(|m| m.lock().expect("refused feeds lock"));
+        self.check_inner(batch, refused.as_deref_mut())
+    }
+
+    fn check(&mut self, batch: LineBatch) -> Result<(Batch, LineBatch), ImportError> {
+        self.check_inner(batch, None)
+    }
+
+    fn check_inner(
+        &mut self,
+        mut batch: LineBatch,
+        mut refused: Option<&mut HashSet<FeedId>>,
+    ) -> Result<(Batch, LineBatch), ImportError> {
         let hmac = self.hmac;
         let text = &batch.text;
         // 2. Parse and check in parallel.
@@ -457,12 +478,22 @@ impl<'a> Checker<'a> {
                 Err((author, reason)) => {
                     if let Some(a) = author {
                         self.broken.entry(a).or_insert(n);
+                        if let Some(r) = refused.as_deref_mut() {
+                            r.insert(a);
+                        }
                     }
                     b.rejections.push(Rejection { line: n, reason });
                     continue;
                 }
             };
             let author = signed.author();
+            if refused.as_deref().is_some_and(|r| r.contains(&author)) {
+                b.rejections.push(Rejection {
+                    line: n,
+                    reason: "this peer sent an invalid message of this feed earlier".into(),
+                });
+                continue;
+            }
             let state = match self.states.get(&author) {
                 Some(s) => *s,
                 None => {
@@ -490,6 +521,9 @@ impl<'a> Checker<'a> {
                         _ => e.to_string(),
                     };
                     self.broken.entry(author).or_insert(n);
+                    if let Some(r) = refused.as_deref_mut() {
+                        r.insert(author);
+                    }
                     b.rejections.push(Rejection { line: n, reason });
                 }
             }
@@ -502,6 +536,7 @@ impl<'a> Checker<'a> {
 struct Job {
     batch: LineBatch,
     count: usize,
+    refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
     reply: tokio::sync::oneshot::Sender<Vec<LineResult>>,
 }
 
@@ -572,7 +607,7 @@ impl Pipeline {
                         checker.states.remove(&f);
                         checker.broken.remove(&f);
                     }
-                    match checker.check(job.batch) {
+                    match checker.check_from(job.batch, job.refused.as_deref()) {
                         Ok((batch, _)) => {
                             if to_writer.send((batch, job.count, job.reply)).is_err() {
                                 break;
@@ -594,6 +629,18 @@ impl Pipeline {
     /// Checks and stores messages (each a JSON message value or a
     /// `{key, value, timestamp}`), returning what became of each, in order.
     pub async fn submit(&self, items: &[&[u8]]) -> Vec<LineResult> {
+        self.submit_from(items, None).await
+    }
+
+    /// [`Pipeline::submit`] for messages from one peer: `refused` holds the
+    /// feeds that peer sent an invalid message of; later messages of those
+    /// feeds from it are rejected, even those submitted before the rejection
+    /// was known (the checker places submissions in order).
+    pub async fn submit_from(
+        &self,
+        items: &[&[u8]],
+        refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
+    ) -> Vec<LineResult> {
         let mut batch = LineBatch {
             text: Vec::with_capacity(items.iter().map(|i| i.len()).sum()),
             lines: Vec::with_capacity(items.len()),
@@ -613,6 +660,7 @@ impl Pipeline {
         let job = Job {
             batch,
             count: items.len(),
+            refused,
             reply,
         };
         if self.jobs.send(job).await.is_err() {

@@ -26,9 +26,6 @@ use crate::replicate::session::Replicator;
 use crate::rpc;
 use crate::store::{Store, StoreError};
 
-/// Most connections (both directions) at once.
-pub const MAX_CONNECTIONS: usize = 64;
-
 /// What a node reports to whoever watches it. Ids only, never bodies: a
 /// watcher reads what it needs from the store.
 #[derive(Clone, Debug)]
@@ -68,8 +65,11 @@ pub enum NodeError {
     #[error("{0}")]
     Invalid(String),
     /// Too many connections.
-    #[error("connection limit of {MAX_CONNECTIONS} reached")]
-    TooManyConnections,
+    #[error("connection limit of {0} reached (max_connections in config.toml)")]
+    TooManyConnections(usize),
+    /// We block this peer.
+    #[error("{0} is blocked")]
+    Blocked(FeedId),
 }
 
 /// One live connection, as `shoal peers` shows it.
@@ -101,6 +101,8 @@ struct Inner {
     events: broadcast::Sender<NodeEvent>,
     conns: Mutex<HashMap<FeedId, Conn>>,
     slots: Arc<Semaphore>,
+    max_connections: usize,
+    config_peers: Vec<String>,
     shutdown: watch::Sender<bool>,
     listen_addr: Mutex<Option<SocketAddr>>,
 }
@@ -154,7 +156,9 @@ impl Node {
                 repl,
                 events,
                 conns: Mutex::new(HashMap::new()),
-                slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+                slots: Arc::new(Semaphore::new(home.config().max_connections)),
+                max_connections: home.config().max_connections,
+                config_peers: home.config().peers.clone(),
                 shutdown,
                 listen_addr: Mutex::new(None),
             }),
@@ -220,13 +224,30 @@ impl Node {
         self.keep_connected(addr.to_string(), Duration::from_secs(2));
     }
 
-    /// Dials every peer in the peer table and keeps those connections up.
+    /// Dials every peer in the peer table and in the config, and keeps
+    /// those connections up.
     pub fn dial_known_peers(&self) {
+        let mut addrs: Vec<String> = self.inner.config_peers.clone();
         if let Ok(peers) = self.inner.store.peers() {
-            for (addr, _) in peers {
-                self.keep_connected(addr, Duration::ZERO);
-            }
+            addrs.extend(peers.into_iter().map(|(a, _)| a));
         }
+        addrs.sort();
+        addrs.dedup();
+        for addr in addrs {
+            self.keep_connected(addr, Duration::ZERO);
+        }
+    }
+
+    /// Whether we block this feed.
+    fn blocks(&self, peer: &FeedId) -> bool {
+        self.inner
+            .store
+            .contacts_of(&self.id())
+            .map(|c| {
+                c.iter()
+                    .any(|(f, k)| f == peer && *k == crate::store::Contact::Block)
+            })
+            .unwrap_or(false)
     }
 
     /// The address peers dial: `net:HOST:PORT~shs:KEY`, once listening.
@@ -261,7 +282,10 @@ impl Node {
                         }
                     };
                     let Ok(permit) = self.inner.slots.clone().try_acquire_owned() else {
-                        tracing::warn!("{addr}: refused, {MAX_CONNECTIONS} connections open");
+                        tracing::warn!(
+                            "{addr}: refused, {} connections open",
+                            self.inner.max_connections
+                        );
                         continue;
                     };
                     let node = self.clone();
@@ -283,6 +307,9 @@ impl Node {
         let ma: MultiAddr = addr
             .parse()
             .map_err(|e| NodeError::Invalid(format!("not a multiserver address {addr}: {e}")))?;
+        if self.blocks(&ma.key) {
+            return Err(NodeError::Blocked(ma.key));
+        }
         if self.inner.conns.lock().expect("lock").contains_key(&ma.key) {
             return Ok(ma.key);
         }
@@ -291,7 +318,7 @@ impl Node {
             .slots
             .clone()
             .try_acquire_owned()
-            .map_err(|_| NodeError::TooManyConnections)?;
+            .map_err(|_| NodeError::TooManyConnections(self.inner.max_connections))?;
         let (r, w, peer) = net::connect_to(&ma, &self.inner.net_key, &self.inner.keys).await?;
         let sock: SocketAddr = tokio::net::lookup_host((ma.host.as_str(), ma.port))
             .await?
@@ -361,6 +388,12 @@ impl Node {
             idle_timeout: Some(Duration::from_secs(600)),
             ..rpc::Options::default()
         };
+        if self.blocks(&peer) {
+            tracing::info!("{peer}: blocked, closing the connection");
+            let (handle, _incoming, _task) = rpc::start(reader, writer, opts);
+            handle.goodbye().await;
+            return;
+        }
         let (handle, incoming, task) = rpc::start(reader, writer, opts);
         let duplicate = {
             let mut conns = self.inner.conns.lock().expect("lock");

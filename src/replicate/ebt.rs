@@ -147,8 +147,10 @@ impl Ebt {
                         self.streaming.insert(*feed, next);
                         out.send_from.push((*feed, next));
                     } else if already.is_none() {
-                        // Nothing to send yet: stream live ones when they come.
+                        // Nothing to send yet: stream it once we hold it (it
+                        // may reach us from another peer).
                         self.streaming.insert(*feed, next);
+                        out.send_from.push((*feed, next));
                     }
                 }
                 Note::Have { receive: false, .. } | Note::Skip => {
@@ -191,6 +193,10 @@ impl Ebt {
     /// The peer sent a message that was stored, or that we already held:
     /// it holds the feed up to there, so never send it that far again.
     pub fn received(&mut self, feed: &FeedId, seq: u64) {
+        let held = self.local.entry(*feed).or_insert(0);
+        if seq > *held {
+            *held = seq;
+        }
         self.sent(feed, seq);
     }
 
@@ -271,8 +277,9 @@ mod tests {
         let b0 = b.start();
         let at_b = b.on_notes(&a0.notes);
         let at_a = a.on_notes(&b0.notes);
-        assert_eq!(at_a.send_from, vec![(id(1), 5)]);
-        assert_eq!(at_b.send_from, vec![(id(2), 1)]);
+        // A streams feed 1 from 5, and feed 2 once it gets any (B holds 3).
+        assert_eq!(at_a.send_from, vec![(id(1), 5), (id(2), 4)]);
+        assert_eq!(at_b.send_from, vec![(id(1), 11), (id(2), 1)]);
         // Live: A stores feed 1 seq 11 after sending up to 10.
         for s in 5..=10 {
             a.sent(&id(1), s);

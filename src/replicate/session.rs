@@ -9,7 +9,7 @@
 //! from this peer and is logged; nothing of it is stored.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -283,6 +283,7 @@ impl Replicator {
 
     /// Receives one feed's history stream into the pipeline.
     async fn receive_stream(&self, peer: FeedId, feed: FeedId, mut source: SourceStream) {
+        let refused = Arc::new(Mutex::new(HashSet::new()));
         loop {
             let Some(first) = source.recv().await else {
                 return;
@@ -302,7 +303,11 @@ impl Replicator {
                 }
             }
             let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
-            for r in self.pipeline.submit(&refs).await {
+            for r in self
+                .pipeline
+                .submit_from(&refs, Some(refused.clone()))
+                .await
+            {
                 if let LineResult::Rejected(reason) = r {
                     tracing::warn!(
                         "{peer}: rejected a message of {feed}: {reason}; ending that feed's stream"
@@ -338,6 +343,9 @@ impl Replicator {
         let _ = cmd_tx.send(SendCmd::Notes(opening.notes));
         let mut got_anything = false;
         let mut in_flight = futures::stream::FuturesOrdered::new();
+        // Feeds this peer sent an invalid message of: nothing more of them
+        // is taken from it, even from batches already submitted.
+        let refused = Arc::new(Mutex::new(HashSet::new()));
         loop {
             tokio::select! {
                 item = source.recv(), if in_flight.len() < 2 => {
@@ -394,9 +402,10 @@ impl Replicator {
                             batch
                         };
                         let pipeline = self.pipeline.clone();
+                        let refused = refused.clone();
                         in_flight.push_back(async move {
                             let refs: Vec<&[u8]> = accepted.iter().map(|b| b.as_ref()).collect();
-                            let results = pipeline.submit(&refs).await;
+                            let results = pipeline.submit_from(&refs, Some(refused)).await;
                             (accepted, results)
                         });
                     }
