@@ -568,32 +568,85 @@ impl Pipeline {
         std::thread::Builder::new()
             .name("shoal-writer".into())
             .spawn(move || {
-                for (batch, count, reply) in for_writer {
-                    let results = match store_batch(&writer_store, batch) {
+                // Group commit: everything the checker has ready goes into one
+                // transaction, so small batches from many sessions share a fsync.
+                while let Ok(first) = for_writer.recv() {
+                    let mut jobs = vec![first];
+                    let mut lines = jobs[0].1;
+                    while lines < BATCH_LINES {
+                        match for_writer.try_recv() {
+                            Ok(j) => {
+                                lines += j.1;
+                                jobs.push(j);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    // Line numbers become (job << 32 | line) in the merged batch.
+                    let mut merged = Batch {
+                        fresh: Vec::new(),
+                        fresh_lines: Vec::new(),
+                        known: Vec::new(),
+                        known_lines: Vec::new(),
+                        rejections: Vec::new(),
+                    };
+                    let mut replies = Vec::with_capacity(jobs.len());
+                    for (j, (batch, count, reply)) in jobs.into_iter().enumerate() {
+                        let tag = |line: u64| ((j as u64) << 32) | line;
+                        merged.fresh.extend(batch.fresh);
+                        merged
+                            .fresh_lines
+                            .extend(batch.fresh_lines.into_iter().map(tag));
+                        merged.known.extend(batch.known);
+                        merged
+                            .known_lines
+                            .extend(batch.known_lines.into_iter().map(tag));
+                        merged
+                            .rejections
+                            .extend(batch.rejections.into_iter().map(|r| Rejection {
+                                line: tag(r.line),
+                                reason: r.reason,
+                            }));
+                        replies.push((count, reply));
+                    }
+                    let results = match store_batch(&writer_store, merged) {
                         Ok(s) => s,
                         Err(e) => {
                             tracing::error!("store write failed: {e}");
-                            let _ = reply.send(vec![LineResult::Rejected(e.to_string()); count]);
+                            for (count, reply) in replies {
+                                let _ =
+                                    reply.send(vec![LineResult::Rejected(e.to_string()); count]);
+                            }
                             continue;
                         }
                     };
                     for f in &results.refused_feeds {
                         let _ = invalidate.send(*f);
                     }
-                    let mut out = vec![LineResult::Rejected("not processed".into()); count];
+                    let mut outs: Vec<Vec<LineResult>> = replies
+                        .iter()
+                        .map(|(count, _)| {
+                            vec![LineResult::Rejected("not processed".into()); *count]
+                        })
+                        .collect();
                     let mut stored = Vec::new();
-                    for (line, r) in results.results {
+                    for (key, r) in results.results {
                         if let LineResult::Stored(a, s) = &r {
                             stored.push((*a, *s));
                         }
-                        if let Some(slot) = out.get_mut(line as usize - 1) {
+                        let (j, line) = ((key >> 32) as usize, key & 0xffff_ffff);
+                        if let Some(slot) =
+                            outs.get_mut(j).and_then(|o| o.get_mut(line as usize - 1))
+                        {
                             *slot = r;
                         }
                     }
                     if !stored.is_empty() {
                         on_stored(&stored);
                     }
-                    let _ = reply.send(out);
+                    for ((_, reply), out) in replies.into_iter().zip(outs) {
+                        let _ = reply.send(out);
+                    }
                 }
             })
             .expect("spawn writer thread");

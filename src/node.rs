@@ -386,6 +386,9 @@ impl Node {
     ) {
         let opts = rpc::Options {
             idle_timeout: Some(Duration::from_secs(600)),
+            // Replication streams carry thousands of messages: let enough
+            // queue up that each check batch is large.
+            stream_queue: 1024,
             ..rpc::Options::default()
         };
         if self.blocks(&peer) {

@@ -25,7 +25,7 @@ use crate::rpc::{Body, DuplexSink, Incoming, Responder, RpcHandle, SourceStream}
 use crate::store::Store;
 
 /// Messages handed to the pipeline at once.
-const SUBMIT_MAX: usize = 512;
+const SUBMIT_MAX: usize = 1024;
 /// Messages read from the store per page when streaming to a peer.
 const PAGE: usize = 256;
 /// How long an accepted connection waits for the peer to open EBT before
@@ -348,7 +348,7 @@ impl Replicator {
         let refused = Arc::new(Mutex::new(HashSet::new()));
         loop {
             tokio::select! {
-                item = source.recv(), if in_flight.len() < 2 => {
+                item = source.recv(), if in_flight.len() < 4 => {
                     let body = match item {
                         Some(Ok(b)) => b,
                         Some(Err(e)) => {
@@ -575,14 +575,17 @@ fn body_bytes(b: Body) -> Bytes {
     }
 }
 
-/// Whether an EBT item is a message (it has a `signature`) rather than notes.
+/// Whether an EBT item is a message rather than notes: notes are an object
+/// whose keys are feed ids (`{"@…": n}`), a message's first key is
+/// `previous`. Only the first key is looked at, so this costs nothing per
+/// byte of the message.
 fn is_message(b: &[u8]) -> bool {
-    // Notes are `{"@…": n, …}`; a message always has these two keys.
-    memfind(b, b"\"signature\"") && memfind(b, b"\"author\"")
-}
-
-fn memfind(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    let mut rest = b.iter().skip_while(|c| c.is_ascii_whitespace());
+    if rest.next() != Some(&b'{') {
+        return false;
+    }
+    let mut rest = rest.skip_while(|c| c.is_ascii_whitespace());
+    rest.next() == Some(&b'"') && rest.next() != Some(&b'@')
 }
 
 /// The feed and sequence a message claims (for bookkeeping, not trust).
@@ -618,4 +621,21 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_and_messages_are_told_apart() {
+        assert!(!is_message(br#"{"@AAAA=.ed25519": 4}"#));
+        assert!(!is_message(b" { \"@x\": -1 }"));
+        assert!(!is_message(b"{}"));
+        assert!(is_message(
+            br#"{"previous":null,"author":"@x","sequence":1}"#
+        ));
+        assert!(is_message(b"{ \"previous\": \"%x\" }"));
+        assert!(!is_message(b"[1]"));
+    }
 }
