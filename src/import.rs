@@ -125,7 +125,10 @@ fn parse_value(v: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, LineErro
 /// Reads one line of at most [`MAX_LINE_BYTES`] into `buf` (without the
 /// newline). Returns `None` at end of input, `Some(false)` for a line that was
 /// too long (its bytes are skipped, not kept).
-fn read_line_bounded(r: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+pub(crate) fn read_line_bounded(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<bool>> {
     buf.clear();
     let mut too_long = false;
     let mut any = false;

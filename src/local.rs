@@ -17,7 +17,7 @@ use tokio::net::{UnixListener, UnixStream};
 
 use crate::crypto::{FeedId, MsgId};
 use crate::feed::json as sjson;
-use crate::import::{BATCH_LINES, LineResult};
+use crate::import::{BATCH_LINES, LineResult, MAX_LINE_BYTES, read_line_bounded};
 use crate::node::Node;
 
 /// The socket's path in a home directory.
@@ -156,15 +156,20 @@ async fn run(node: &Node, req: &Json, reply: &mut Reply) -> CmdResult {
                 let mut items: Vec<(u64, Vec<u8>)> = Vec::new();
                 let mut buf = Vec::new();
                 while items.len() < BATCH_LINES {
-                    buf.clear();
-                    if reader.read_until(b'\n', &mut buf).map_err(problem)? == 0 {
+                    let Some(ok) = read_line_bounded(&mut reader, &mut buf).map_err(problem)?
+                    else {
                         break;
-                    }
+                    };
                     line_no += 1;
-                    while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                        buf.pop();
-                    }
-                    if !buf.iter().all(u8::is_ascii_whitespace) {
+                    if !ok {
+                        // Longer than any message can be: rejected, not kept.
+                        rejected += 1;
+                        let reason = format!("line longer than {MAX_LINE_BYTES} bytes");
+                        reply
+                            .send(json!({"err": format!("rejected line {line_no}: {reason}")}))
+                            .await
+                            .map_err(problem)?;
+                    } else if !buf.iter().all(u8::is_ascii_whitespace) {
                         items.push((line_no, std::mem::take(&mut buf)));
                     }
                 }
