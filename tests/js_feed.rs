@@ -19,15 +19,13 @@
 //!   ssb-validate accepts, taken through its legacy replication sink; shoal
 //!   must validate that chain too.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use shoal::crypto::MsgId;
 use shoal::feed::json::{self, Value};
 use shoal::feed::{self, FeedState};
 
-use crate::jsenv::{bounded, refpeer, repo_dir, run};
+use crate::jsenv::{JsPeer, bounded, refpeer, repo_dir, run};
 
 /// Output of `tests/js/unusual-feed.js`, run once per test binary.
 fn unusual_feed_output() -> &'static str {
@@ -205,78 +203,9 @@ fn what_ssb_validate_accepts_shoal_accepts() {
     );
 }
 
-/// A refpeer ssb-server in a temporary home, stopped (`bin/stop.sh`) on drop,
-/// whatever happened.
-struct Peer {
-    kit: PathBuf,
-    home: tempfile::TempDir,
-    name: &'static str,
-}
-
-impl Peer {
-    /// Makes and starts a peer on a free loopback port, for at most 300 s.
-    fn start(name: &'static str) -> Peer {
-        let peer = Peer {
-            kit: refpeer().to_path_buf(),
-            home: tempfile::tempdir().unwrap(),
-            name,
-        };
-        let port = free_loopback_port().to_string();
-        run(peer.bin("mkpeer.sh", 60).arg(&port), "bin/mkpeer.sh");
-        run(
-            peer.bin("start.sh", 60).arg("300").env("NODELAY", "1"),
-            "bin/start.sh",
-        );
-        peer
-    }
-
-    /// `{key, value, timestamp}` lines of a feed as the peer serves it with
-    /// `createHistoryStream` (the kit's `scripts/dump.js`).
-    fn dump(&self, feed: Option<&str>) -> String {
-        let out = self.home.path().join("dump.ndjson");
-        let mut cmd = self.node(&self.kit.join("scripts/dump.js"), 60);
-        cmd.arg(&out);
-        if let Some(feed) = feed {
-            cmd.arg(feed);
-        }
-        run(cmd.arg("--keys"), "scripts/dump.js");
-        std::fs::read_to_string(&out).unwrap()
-    }
-
-    fn bin(&self, script: &str, secs: u32) -> std::process::Command {
-        let mut cmd = bounded(secs, self.kit.join("bin").join(script));
-        cmd.arg(self.name).env("REFPEER_HOME", self.home.path());
-        cmd
-    }
-
-    fn node(&self, script: &Path, secs: u32) -> std::process::Command {
-        let mut cmd = bounded(secs, "node");
-        cmd.arg("-r")
-            .arg(self.kit.join("scripts/nodelay.js"))
-            .arg(script)
-            .arg(self.name)
-            .env("REFPEER_HOME", self.home.path())
-            .env("SHOAL_REFPEER", &self.kit);
-        cmd
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.bin("stop.sh", 30).output();
-    }
-}
-
-fn free_loopback_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
 #[test]
 fn real_ssb_server_feed_with_unusual_content_validates() {
-    let peer = Peer::start("unusual");
+    let peer = JsPeer::start("unusual", 300);
     let published = run(
         &mut peer.node(&repo_dir().join("tests/js/publish-unusual.js"), 120),
         "tests/js/publish-unusual.js",
@@ -292,7 +221,7 @@ fn real_ssb_server_feed_with_unusual_content_validates() {
         published.len()
     );
 
-    let text = peer.dump(None);
+    let text = peer.dump(None, true);
     let lines: Vec<&str> = text.lines().collect();
     let values = validate_feed(&lines, "ssb-server feed");
     assert_eq!(
@@ -327,7 +256,7 @@ fn real_ssb_server_feed_with_unusual_content_validates() {
 /// it must accept every message, with the server's ids.
 #[test]
 fn odd_feed_a_real_ssb_server_serves_is_valid() {
-    let peer = Peer::start("odd");
+    let peer = JsPeer::start("odd", 300);
     let signed = run(
         bounded(60, "node")
             .arg(repo_dir().join("tests/js/unusual-feed.js"))
@@ -346,7 +275,7 @@ fn odd_feed_a_real_ssb_server_serves_is_valid() {
 
     let first = json::parse(signed.lines().next().unwrap().as_bytes()).unwrap();
     let author = str_field(first.get("value").unwrap(), "author").to_string();
-    let served = peer.dump(Some(&author));
+    let served = peer.dump(Some(&author), true);
     let lines: Vec<&str> = served.lines().collect();
     let keys = |text: &str| -> Vec<String> {
         text.lines()

@@ -12,9 +12,7 @@
 //! JavaScript peer served.
 
 use std::ffi::OsStr;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use shoal::crypto::FeedId;
@@ -22,70 +20,7 @@ use shoal::feed::json::Value;
 
 use crate::cli::{LogLine, check_feed_output, init_home, ok, parse_log_line};
 use crate::common::test_key;
-use crate::jsenv::{bounded, refpeer, repo_dir, run};
-
-/// A refpeer ssb-server in a temporary home, stopped on drop.
-struct Peer {
-    kit: PathBuf,
-    home: tempfile::TempDir,
-    name: &'static str,
-}
-
-impl Peer {
-    fn start(name: &'static str) -> Peer {
-        let peer = Peer {
-            kit: refpeer().to_path_buf(),
-            home: tempfile::tempdir().unwrap(),
-            name,
-        };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port()
-            .to_string();
-        run(peer.bin("mkpeer.sh", 60).arg(&port), "bin/mkpeer.sh");
-        run(
-            peer.bin("start.sh", 60).arg("120").env("NODELAY", "1"),
-            "bin/start.sh",
-        );
-        peer
-    }
-
-    fn bin(&self, script: &str, secs: u32) -> Command {
-        let mut cmd = bounded(secs, self.kit.join("bin").join(script));
-        cmd.arg(self.name).env("REFPEER_HOME", self.home.path());
-        cmd
-    }
-
-    fn node(&self, script: &Path, secs: u32) -> Command {
-        let mut cmd = bounded(secs, "node");
-        cmd.arg("-r")
-            .arg(self.kit.join("scripts/nodelay.js"))
-            .arg(script)
-            .arg(self.name)
-            .env("REFPEER_HOME", self.home.path())
-            .env("SHOAL_REFPEER", &self.kit);
-        cmd
-    }
-
-    /// The peer's own feed as `scripts/dump.js` writes it.
-    fn dump(&self, keys: bool) -> String {
-        let out = self.home.path().join("dump.ndjson");
-        let mut cmd = self.node(&self.kit.join("scripts/dump.js"), 60);
-        cmd.arg(&out);
-        if keys {
-            cmd.arg("--keys");
-        }
-        run(&mut cmd, "scripts/dump.js");
-        std::fs::read_to_string(&out).unwrap()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.bin("stop.sh", 30).output();
-    }
-}
+use crate::jsenv::{JsPeer, repo_dir, run};
 
 /// What the JavaScript peer served.
 struct Dump {
@@ -101,15 +36,15 @@ struct Dump {
 fn js_dump() -> &'static Dump {
     static DUMP: OnceLock<Dump> = OnceLock::new();
     DUMP.get_or_init(|| {
-        let peer = Peer::start("jsimport");
+        let peer = JsPeer::start("jsimport", 120);
         let published = run(
             &mut peer.node(&repo_dir().join("tests/js/publish-unusual.js"), 60),
             "tests/js/publish-unusual.js",
         );
         let published = String::from_utf8(published.stdout).unwrap().lines().count();
         let dump = Dump {
-            keyed: peer.dump(true),
-            values: peer.dump(false),
+            keyed: peer.dump(None, true),
+            values: peer.dump(None, false),
             published,
         };
         drop(peer);

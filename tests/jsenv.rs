@@ -107,3 +107,79 @@ pub fn refpeer() -> &'static Path {
         kit
     })
 }
+
+/// A refpeer `ssb-server` in a temporary home on a free loopback port (with
+/// TCP_NODELAY), stopped with `bin/stop.sh` on drop, whatever happened.
+pub struct JsPeer {
+    /// The kit.
+    pub kit: PathBuf,
+    /// Its REFPEER_HOME.
+    pub home: tempfile::TempDir,
+    /// Its name in the kit.
+    pub name: &'static str,
+}
+
+impl JsPeer {
+    /// Makes and starts a peer that stops by itself after `ttl_secs`.
+    pub fn start(name: &'static str, ttl_secs: u32) -> JsPeer {
+        let peer = JsPeer {
+            kit: refpeer().to_path_buf(),
+            home: tempfile::tempdir().unwrap(),
+            name,
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port()
+            .to_string();
+        run(peer.bin("mkpeer.sh", 60).arg(&port), "bin/mkpeer.sh");
+        run(
+            peer.bin("start.sh", 60)
+                .arg(ttl_secs.to_string())
+                .env("NODELAY", "1"),
+            "bin/start.sh",
+        );
+        peer
+    }
+
+    /// A kit `bin/` script for this peer, under a time bound.
+    pub fn bin(&self, script: &str, secs: u32) -> Command {
+        let mut cmd = bounded(secs, self.kit.join("bin").join(script));
+        cmd.arg(self.name).env("REFPEER_HOME", self.home.path());
+        cmd
+    }
+
+    /// A node script run for this peer (first argument: its name).
+    pub fn node(&self, script: &Path, secs: u32) -> Command {
+        let mut cmd = bounded(secs, "node");
+        cmd.arg("-r")
+            .arg(self.kit.join("scripts/nodelay.js"))
+            .arg(script)
+            .arg(self.name)
+            .env("REFPEER_HOME", self.home.path())
+            .env("SHOAL_REFPEER", &self.kit);
+        cmd
+    }
+
+    /// A feed (default: the peer's own) as the peer serves it with
+    /// `createHistoryStream` (the kit's `scripts/dump.js`), one JSON per line.
+    pub fn dump(&self, feed: Option<&str>, keys: bool) -> String {
+        let out = self.home.path().join("dump.ndjson");
+        let mut cmd = self.node(&self.kit.join("scripts/dump.js"), 60);
+        cmd.arg(&out);
+        if let Some(feed) = feed {
+            cmd.arg(feed);
+        }
+        if keys {
+            cmd.arg("--keys");
+        }
+        run(&mut cmd, "scripts/dump.js");
+        std::fs::read_to_string(&out).unwrap()
+    }
+}
+
+impl Drop for JsPeer {
+    fn drop(&mut self) {
+        let _ = self.bin("stop.sh", 30).output();
+    }
+}
