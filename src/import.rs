@@ -18,8 +18,10 @@ use std::sync::{Arc, Mutex};
 
 /// Lines per batch: one write transaction each.
 pub const BATCH_LINES: usize = 4096;
-/// Messages per batch-verification equation.
+/// Most messages per batch-verification equation.
 const VERIFY_CHUNK: usize = 1024;
+/// Fewest messages per batch-verification equation.
+const MIN_VERIFY_CHUNK: usize = 32;
 /// Longest line read; longer lines are rejected without being kept.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
@@ -449,10 +451,16 @@ impl<'a> Checker<'a> {
                 Err(e) => order.push((n, Err(e))),
             }
         }
+        // Split so that every core gets a share, however small the batch
+        // (messages from peers arrive in batches of a few hundred).
+        let per_chunk = todo
+            .len()
+            .div_ceil(rayon::current_num_threads())
+            .clamp(MIN_VERIFY_CHUNK, VERIFY_CHUNK);
         let mut chunks: Vec<Vec<Unverified>> = Vec::new();
         let mut it = todo.into_iter().peekable();
         while it.peek().is_some() {
-            chunks.push(it.by_ref().take(VERIFY_CHUNK).collect());
+            chunks.push(it.by_ref().take(per_chunk).collect());
         }
         let keys = &self.keys;
         let verified: Vec<Result<SignedMsg, ValidationError>> = chunks
