@@ -149,11 +149,6 @@ impl From<io::Error> for Fail {
 
 type Res<T = ()> = Result<T, Fail>;
 
-/// Parsing builds many small JSON trees; mimalloc serves them several times
-/// faster than the system allocator.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,

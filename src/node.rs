@@ -388,7 +388,7 @@ impl Node {
             idle_timeout: Some(Duration::from_secs(600)),
             // Replication streams carry thousands of messages: let enough
             // queue up that each check batch is large.
-            stream_queue: 4096,
+            stream_queue: 2048,
             ..rpc::Options::default()
         };
         if self.blocks(&peer) {

@@ -25,7 +25,7 @@ use crate::rpc::{Body, DuplexSink, Incoming, Responder, RpcHandle, SourceStream}
 use crate::store::Store;
 
 /// Messages handed to the pipeline at once.
-const SUBMIT_MAX: usize = 4096;
+const SUBMIT_MAX: usize = 2048;
 /// How long a receiving session waits for more messages to fill a batch.
 const BATCH_WAIT: Duration = Duration::from_millis(5);
 /// Messages read from the store per page when streaming to a peer.
@@ -350,7 +350,7 @@ impl Replicator {
         let refused = Arc::new(Mutex::new(HashSet::new()));
         loop {
             tokio::select! {
-                item = source.recv(), if in_flight.len() < 4 => {
+                item = source.recv(), if in_flight.len() < 2 => {
                     let body = match item {
                         Some(Ok(b)) => b,
                         Some(Err(e)) => {
