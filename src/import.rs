@@ -84,7 +84,7 @@ impl std::fmt::Display for LineError {
 type Failed = (Option<FeedId>, LineError);
 
 /// The feed a rejected line claims to belong to, when it names one.
-fn claimed_author(v: &Value) -> Option<FeedId> {
+pub(crate) fn claimed_author(v: &Value) -> Option<FeedId> {
     let msg = match v.get("value") {
         Some(inner) if v.get("signature").is_none() => inner,
         _ => v,

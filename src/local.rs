@@ -122,23 +122,17 @@ async fn run(node: &Node, req: &Json, reply: &mut Reply) -> CmdResult {
             let mut left = req.get("limit").and_then(Json::as_u64).unwrap_or(u64::MAX);
             while left > 0 {
                 let n = left.min(1000) as usize;
-                let page = match &author {
-                    Some(a) => store.feed(a, after, n),
-                    None => store.log(after, n),
-                }
-                .map_err(problem)?;
-                let Some(last) = page.last() else { break };
-                after = match &author {
-                    Some(_) => after + page.len() as u64,
-                    None => last.rx,
-                };
-                left -= page.len() as u64;
+                let (page, next) = store
+                    .messages_after(author.as_ref(), after, n)
+                    .map_err(problem)?;
                 for m in &page {
                     reply
                         .out(String::from_utf8_lossy(&m.to_kvt()).into_owned())
                         .await
                         .map_err(problem)?;
                 }
+                after = next;
+                left -= page.len() as u64;
                 if page.len() < n {
                     break;
                 }

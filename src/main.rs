@@ -15,7 +15,7 @@ use shoal::crypto::{FeedId, MsgId};
 use shoal::feed::json::{self, Value};
 use shoal::home::{Home, HomeError};
 use shoal::import::{self, Rejection};
-use shoal::store::{Store, StoreError, StoredMsg};
+use shoal::store::{Store, StoreError};
 
 #[derive(Parser)]
 #[command(name = "shoal", version, about = "A Secure Scuttlebutt peer")]
@@ -439,21 +439,36 @@ fn through_node(dir: &Path, cmd: &Cmd, json_out: bool) -> Option<Res> {
         Cmd::Peers => json!({"cmd": "peers"}),
         Cmd::Status => json!({"cmd": "status"}),
     };
-    let mut lines: Vec<String> = Vec::new();
+    // Output lines go to stdout, or for `export FILE` straight into a
+    // partial file renamed into place once complete.
     let export_file = match cmd {
-        Cmd::Export { file: Some(f), .. } => Some(f.clone()),
+        Cmd::Export { file: Some(f), .. } => Some((f.clone(), f.with_extension("partial"))),
         _ => None,
     };
-    let mut stdout = BufWriter::new(io::stdout().lock());
+    let mut out: Box<dyn Write> = match &export_file {
+        Some((path, tmp)) => match fs::File::create(tmp) {
+            Ok(f) => Box::new(BufWriter::new(f)),
+            Err(e) => {
+                return Some(Err(Fail::problem(format!(
+                    "cannot write {}: {e}",
+                    path.display()
+                ))));
+            }
+        },
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    let discard_partial = || {
+        if let Some((_, tmp)) = &export_file {
+            let _ = fs::remove_file(tmp);
+        }
+    };
     let mut out_err: Option<Fail> = None;
     let answer = shoal::local::request(
         dir,
         &req,
         |line| {
-            if export_file.is_some() {
-                lines.push(line.to_string());
-            } else if out_err.is_none()
-                && let Err(e) = out_line(&mut stdout, line.as_bytes())
+            if out_err.is_none()
+                && let Err(e) = out_line(&mut out, line.as_bytes())
             {
                 out_err = Some(e);
             }
@@ -461,20 +476,27 @@ fn through_node(dir: &Path, cmd: &Cmd, json_out: bool) -> Option<Res> {
         |line| eprintln!("{line}"),
     );
     let answer = match answer {
-        Ok(None) => return None,
+        Ok(None) => {
+            discard_partial();
+            return None;
+        }
         Ok(Some(a)) => a,
-        Err(e) => return Some(Err(Fail::problem(format!("control socket: {e}")))),
+        Err(e) => {
+            discard_partial();
+            return Some(Err(Fail::problem(format!("control socket: {e}"))));
+        }
     };
-    if let Some(e) = out_err {
+    if let Some(e) = out_err.or_else(|| flush(&mut out).err()) {
+        discard_partial();
         return Some(Err(e));
     }
-    if let Err(e) = flush(&mut stdout) {
-        return Some(Err(e));
-    }
-    drop(stdout);
+    drop(out);
     let value = match answer {
         Ok(v) => v,
-        Err((code, msg)) => return Some(Err(Fail { code, msg })),
+        Err((code, msg)) => {
+            discard_partial();
+            return Some(Err(Fail { code, msg }));
+        }
     };
     Some(match cmd {
         Cmd::Whoami => print_value(&value, "id", json_out),
@@ -507,8 +529,11 @@ fn through_node(dir: &Path, cmd: &Cmd, json_out: bool) -> Option<Res> {
                 }
             })
         }
-        Cmd::Export { .. } => match export_file {
-            Some(path) => write_file_whole(&path, &lines),
+        Cmd::Export { .. } => match &export_file {
+            Some((path, tmp)) => fs::rename(tmp, path).map_err(|e| {
+                discard_partial();
+                Fail::problem(format!("cannot write {}: {e}", path.display()))
+            }),
             None => Ok(()),
         },
         _ => Ok(()),
@@ -584,21 +609,6 @@ fn print_status(v: &serde_json::Value, json_out: bool) -> Res {
     out_line(&mut io::stdout(), line.as_bytes())
 }
 
-/// Writes lines to a file whole or not at all.
-fn write_file_whole(path: &Path, lines: &[String]) -> Res {
-    let tmp = path.with_extension("partial");
-    let mut text = lines.join("\n");
-    if !lines.is_empty() {
-        text.push('\n');
-    }
-    fs::write(&tmp, text)
-        .and_then(|()| fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            Fail::problem(format!("cannot write {}: {e}", path.display()))
-        })
-}
-
 /// `shoal serve`: the node in the foreground until Ctrl-C or SIGTERM.
 fn serve(dir: &Path, listen: Option<String>) -> Res {
     let home = Home::open(dir)?;
@@ -670,20 +680,14 @@ fn write_messages(
     let mut after = since;
     let mut left = limit;
     while left > 0 {
-        let page: Vec<StoredMsg> = match &author {
-            Some(a) => store.feed(a, after, PAGE.min(left))?,
-            None => store.log(after, PAGE.min(left))?,
-        };
-        let Some(last) = page.last() else { break };
-        after = match &author {
-            Some(_) => after + page.len() as u64,
-            None => last.rx,
-        };
-        left -= page.len();
+        let n = PAGE.min(left);
+        let (page, next) = store.messages_after(author.as_ref(), after, n)?;
         for m in &page {
             out_line(w, &m.to_kvt())?;
         }
-        if page.len() < PAGE {
+        after = next;
+        left -= page.len();
+        if page.len() < n {
             break;
         }
     }

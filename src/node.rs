@@ -326,7 +326,7 @@ impl Node {
             .ok_or_else(|| NodeError::Invalid(format!("cannot resolve {}", ma.host)))?;
         let _ = self.inner.store.note_peer(&ma.to_string(), |rec| {
             rec.failures = 0;
-            rec.last_seen = Some(now_ms());
+            rec.last_seen = Some(crate::store::now_ms());
             if rec.source.is_empty() {
                 rec.source = "connect".into();
             }
@@ -492,11 +492,4 @@ impl Node {
             h.goodbye().await;
         }
     }
-}
-
-fn now_ms() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .unwrap_or(0.0)
 }

@@ -163,31 +163,13 @@ impl Ebt {
         out
     }
 
-    /// We stored a message (from any source). Returns where to stream from
-    /// when the peer wants this feed and has not been sent it.
-    pub fn on_local(&mut self, feed: &FeedId, seq: u64) -> Option<(FeedId, u64)> {
-        let held = self.local.entry(*feed).or_insert(0);
-        if seq > *held {
-            *held = seq;
-        }
-        match self.streaming.get(feed) {
-            Some(&next) if next <= seq => Some((*feed, next)),
-            _ => None,
-        }
-    }
-
     /// We sent the peer a message of `feed` at `seq`.
-    pub fn sent(&mut self, feed: &FeedId, seq: u64) {
+    fn sent(&mut self, feed: &FeedId, seq: u64) {
         if let Some(next) = self.streaming.get_mut(feed)
             && seq >= *next
         {
             *next = seq + 1;
         }
-    }
-
-    /// The next sequence to send of a feed we stream, if we stream it.
-    pub fn next_to_send(&self, feed: &FeedId) -> Option<u64> {
-        self.streaming.get(feed).copied()
     }
 
     /// The peer sent a message that was stored, or that we already held:
@@ -280,11 +262,6 @@ mod tests {
         // A streams feed 1 from 5, and feed 2 once it gets any (B holds 3).
         assert_eq!(at_a.send_from, vec![(id(1), 5), (id(2), 4)]);
         assert_eq!(at_b.send_from, vec![(id(1), 11), (id(2), 1)]);
-        // Live: A stores feed 1 seq 11 after sending up to 10.
-        for s in 5..=10 {
-            a.sent(&id(1), s);
-        }
-        assert_eq!(a.on_local(&id(1), 11), Some((id(1), 11)));
     }
 
     #[test]

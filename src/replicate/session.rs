@@ -48,17 +48,6 @@ pub struct Replicator {
     pub appended: broadcast::Sender<(FeedId, u64)>,
 }
 
-/// Counters a session reports.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SessionStats {
-    /// Messages received and stored.
-    pub received: u64,
-    /// Messages sent.
-    pub sent: u64,
-    /// Messages the peer sent that were rejected.
-    pub rejected: u64,
-}
-
 impl Replicator {
     /// The feeds we replicate and their distance.
     pub fn wanted(&self) -> HashSet<FeedId> {
@@ -156,7 +145,7 @@ impl Replicator {
             (["gossip", "ping"], Responder::Stream(s)) => {
                 let (sink, mut source) = s.into_parts();
                 while let Some(Ok(_)) = source.recv().await {
-                    let now = now_ms();
+                    let now = crate::store::now_ms() as u64;
                     if sink
                         .send(Body::Json(Bytes::from(now.to_string())))
                         .await
@@ -411,7 +400,7 @@ impl Replicator {
                         let accepted: Vec<Bytes> = if state.any_refused() {
                             batch
                                 .into_iter()
-                                .filter(|b| claimed(b).is_none_or(|(f, _)| state.accepts(&f)))
+                                .filter(|b| claimed(b).is_none_or(|f| state.accepts(&f)))
                                 .collect()
                         } else {
                             batch
@@ -433,7 +422,7 @@ impl Replicator {
                                 let _ = cmd_tx.send(SendCmd::PeerHas(feed, seq));
                             }
                             LineResult::Rejected(reason) => {
-                                let Some((feed, _)) = claimed(item) else { continue };
+                                let Some(feed) = claimed(item) else { continue };
                                 if state.accepts(&feed) {
                                     tracing::warn!("{peer}: rejected a message of {feed}: {reason}; no longer taking it from this peer");
                                     let a = state.refuse(&feed);
@@ -603,19 +592,9 @@ fn is_message(b: &[u8]) -> bool {
     rest.next() == Some(&b'"') && rest.next() != Some(&b'@')
 }
 
-/// The feed and sequence a message claims (for bookkeeping, not trust).
-fn claimed(b: &[u8]) -> Option<(FeedId, u64)> {
-    let v = feed::json::parse(b).ok()?;
-    let v = match v.get("value") {
-        Some(inner) if v.get("signature").is_none() => inner.clone(),
-        _ => v,
-    };
-    let author = v
-        .get("author")
-        .and_then(feed::Value::as_str)
-        .and_then(FeedId::parse)?;
-    let seq = v.get("sequence").and_then(feed::Value::as_f64)?;
-    Some((author, seq as u64))
+/// The feed a message (or `{key, value}`) claims, for bookkeeping, not trust.
+fn claimed(b: &[u8]) -> Option<FeedId> {
+    crate::import::claimed_author(&feed::json::parse(b).ok()?)
 }
 
 fn parse_notes(b: &[u8]) -> Vec<(FeedId, Note)> {
@@ -629,13 +608,6 @@ fn parse_notes(b: &[u8]) -> Vec<(FeedId, Note)> {
             Some((feed, note))
         })
         .collect()
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

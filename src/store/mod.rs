@@ -175,7 +175,8 @@ pub struct PeerRecord {
     pub source: String,
 }
 
-fn now_ms() -> f64 {
+/// The wall clock in ms since the epoch, whole milliseconds.
+pub fn now_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64() * 1000.0)
@@ -375,6 +376,29 @@ impl Store {
             out.push(StoredMsg::decode(rx.value(), rec.value())?);
         }
         Ok(out)
+    }
+
+    /// A page of messages after a cursor: of one feed in feed order when
+    /// `author` is given (`after` a feed sequence), else of every feed in
+    /// receive order (`after` a receive sequence). Returns the page and the
+    /// cursor after it.
+    pub fn messages_after(
+        &self,
+        author: Option<&FeedId>,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<StoredMsg>, u64)> {
+        let page = match author {
+            Some(a) => self.feed(a, after, limit)?,
+            None => self.log(after, limit)?,
+        };
+        let next = match (author, page.last()) {
+            (_, None) => after,
+            // Feeds are stored without gaps.
+            (Some(_), Some(_)) => after + page.len() as u64,
+            (None, Some(last)) => last.rx,
+        };
+        Ok((page, next))
     }
 
     /// Every feed we hold with its latest state.
