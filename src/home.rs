@@ -171,7 +171,7 @@ impl Home {
     /// Opens the store (fails with `StoreError::Locked` while another
     /// process holds it).
     pub fn store(&self) -> Result<Store, StoreError> {
-        Store::open(&self.dir.join("store.redb"))
+        Store::open_as(&self.dir.join("store.redb"), &self.keys)
     }
 
     /// Our identity.

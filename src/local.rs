@@ -15,6 +15,7 @@ use serde_json::{Value as Json, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use crate::commands::{self, Social};
 use crate::crypto::{FeedId, MsgId};
 use crate::feed::json as sjson;
 use crate::import::{BATCH_LINES, LineResult, MAX_LINE_BYTES, read_line_bounded};
@@ -89,6 +90,22 @@ fn problem(e: impl std::fmt::Display) -> (u8, String) {
 async fn run(node: &Node, req: &Json, reply: &mut Reply) -> CmdResult {
     let arg = |k: &str| req.get(k).and_then(Json::as_str);
     let store = node.store().clone();
+    // The social commands: content made (or queries answered) from the
+    // store on a blocking thread, exactly as the CLI does without a node.
+    let social = {
+        let (store, req) = (store.clone(), req.clone());
+        tokio::task::spawn_blocking(move || commands::handle(&store, &req))
+            .await
+            .map_err(problem)?
+    };
+    match social.transpose()? {
+        Some(Social::Publish(content)) => {
+            let msg = node.publish(content).await.map_err(problem)?;
+            return Ok(json!({"key": msg.id().to_string(), "sequence": msg.sequence()}));
+        }
+        Some(Social::Answer(answer)) => return Ok(answer),
+        None => {}
+    }
     match req.get("cmd").and_then(Json::as_str).unwrap_or("") {
         "whoami" => Ok(json!({ "id": node.id().to_string() })),
         "address" => Ok(json!({ "address": node.address() })),
@@ -107,8 +124,9 @@ async fn run(node: &Node, req: &Json, reply: &mut Reply) -> CmdResult {
                 .get(&id)
                 .map_err(problem)?
                 .ok_or_else(|| (1, format!("message {id} is not in the store")))?;
+            let line = commands::message_line(&store, &msg)?;
             reply
-                .out(String::from_utf8_lossy(&msg.to_kvt()).into_owned())
+                .out(String::from_utf8_lossy(&line).into_owned())
                 .await
                 .map_err(problem)?;
             Ok(Json::Null)

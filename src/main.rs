@@ -50,6 +50,8 @@ enum Cmd {
         /// The text.
         text: String,
     },
+    #[command(flatten)]
+    Social(SocialCmd),
     /// Print stored messages as JSON lines {key, value, timestamp}.
     Log {
         /// Only this feed, in feed order (default: every feed, in receive order).
@@ -100,6 +102,82 @@ enum Cmd {
     Status,
 }
 
+/// The social commands: answered by `shoal::commands`, through a running
+/// node or on the store.
+#[derive(Subcommand)]
+enum SocialCmd {
+    /// Reply to a message (in its thread; private if it is private).
+    Reply {
+        /// The message replied to.
+        id: String,
+        /// The text.
+        text: String,
+    },
+    /// Like a message (a vote).
+    Like {
+        /// The message.
+        id: String,
+        /// Take the like back instead.
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Set our name (an about message).
+    Name {
+        /// The name.
+        name: String,
+    },
+    /// Follow a feed (its posts are replicated and shown).
+    Follow {
+        /// The feed id @….ed25519.
+        id: String,
+    },
+    /// Stop following a feed.
+    Unfollow {
+        /// The feed id.
+        id: String,
+    },
+    /// Block a feed: not replicated, not shown.
+    Block {
+        /// The feed id.
+        id: String,
+    },
+    /// Send a private message (private-box) to 1..7 feeds besides yourself.
+    Dm {
+        /// Recipients, comma separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        to: Vec<String>,
+        /// The text.
+        text: String,
+    },
+    /// The timeline: posts of the feeds you follow and your own, newest first.
+    Feed {
+        /// How many posts.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// A thread: the root and every reply we know of, in thread order.
+    Thread {
+        /// Any message of the thread.
+        id: String,
+    },
+    /// Private messages we can read, newest first.
+    Inbox {
+        /// How many messages.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Whom a feed follows and blocks, and its followers (default: you).
+    Contacts {
+        /// The feed id.
+        id: Option<String>,
+    },
+    /// A feed's profile: names, description, contacts (default: you).
+    Profile {
+        /// The feed id.
+        id: Option<String>,
+    },
+}
+
 /// A failure with its exit code.
 struct Fail {
     code: u8,
@@ -138,6 +216,12 @@ impl From<StoreError> for Fail {
             ),
             other => Fail::problem(other.to_string()),
         }
+    }
+}
+
+impl From<shoal::commands::Failure> for Fail {
+    fn from((code, msg): shoal::commands::Failure) -> Self {
+        Fail { code, msg }
     }
 }
 
@@ -236,6 +320,10 @@ fn run(cli: Cli) -> Res {
         return result;
     }
     match cli.cmd {
+        Cmd::Social(cmd) => {
+            let answer = social(&dir, &social_request(&cmd)?)?;
+            print_social(&cmd, &answer, json_out)
+        }
         Cmd::Serve { listen } => serve(&dir, listen),
         Cmd::Address => {
             let home = Home::open(&dir)?;
@@ -345,7 +433,8 @@ fn run(cli: Cli) -> Res {
             let msg = store
                 .get(&id)?
                 .ok_or_else(|| Fail::problem(format!("message {id} is not in the store")))?;
-            out_line(&mut io::stdout(), &msg.to_kvt())
+            let line = shoal::commands::message_line(&store, &msg).map_err(Fail::from)?;
+            out_line(&mut io::stdout(), &line)
         }
         Cmd::Import { file } => {
             let home = Home::open(&dir)?;
@@ -408,7 +497,7 @@ fn through_node(dir: &Path, cmd: &Cmd, json_out: bool) -> Option<Res> {
         return None;
     }
     let req = match cmd {
-        Cmd::Init { .. } | Cmd::Serve { .. } => return None,
+        Cmd::Init { .. } | Cmd::Serve { .. } | Cmd::Social(_) => return None,
         Cmd::Whoami => json!({"cmd": "whoami"}),
         Cmd::Address => json!({"cmd": "address"}),
         Cmd::Publish { content } => json!({"cmd": "publish", "content": content}),
@@ -607,6 +696,140 @@ fn print_status(v: &serde_json::Value, json_out: bool) -> Res {
         n("forks")
     );
     out_line(&mut io::stdout(), line.as_bytes())
+}
+
+/// The request of a social command.
+fn social_request(cmd: &SocialCmd) -> Res<serde_json::Value> {
+    use serde_json::json;
+    Ok(match cmd {
+        SocialCmd::Reply { id, text } => {
+            parse_msg_id(id)?;
+            json!({"cmd": "reply", "id": id, "text": text})
+        }
+        SocialCmd::Like { id, undo } => {
+            parse_msg_id(id)?;
+            json!({"cmd": if *undo { "unlike" } else { "like" }, "id": id})
+        }
+        SocialCmd::Name { name } => {
+            if name.trim().is_empty() {
+                return Err(Fail::usage("the name is empty"));
+            }
+            json!({"cmd": "name", "name": name})
+        }
+        SocialCmd::Follow { id } | SocialCmd::Unfollow { id } | SocialCmd::Block { id } => {
+            parse_feed(id)?;
+            let c = match cmd {
+                SocialCmd::Follow { .. } => "follow",
+                SocialCmd::Unfollow { .. } => "unfollow",
+                _ => "block",
+            };
+            json!({"cmd": c, "id": id})
+        }
+        SocialCmd::Dm { to, text } => {
+            for t in to {
+                parse_feed(t)?;
+            }
+            json!({"cmd": "dm", "to": to, "text": text})
+        }
+        SocialCmd::Feed { limit } => json!({"cmd": "feed", "limit": limit}),
+        SocialCmd::Inbox { limit } => json!({"cmd": "inbox", "limit": limit}),
+        SocialCmd::Thread { id } => {
+            parse_msg_id(id)?;
+            json!({"cmd": "thread", "id": id})
+        }
+        SocialCmd::Contacts { id } | SocialCmd::Profile { id } => {
+            if let Some(id) = id {
+                parse_feed(id)?;
+            }
+            let c = if matches!(cmd, SocialCmd::Contacts { .. }) {
+                "contacts"
+            } else {
+                "profile"
+            };
+            json!({"cmd": c, "id": id})
+        }
+    })
+}
+
+/// Runs a social command through the running node, or on the store.
+fn social(dir: &Path, req: &serde_json::Value) -> Res<serde_json::Value> {
+    match shoal::local::request(dir, req, |_| {}, |l| eprintln!("{l}")) {
+        Ok(Some(answer)) => return answer.map_err(Fail::from),
+        Ok(None) => {}
+        Err(e) => return Err(Fail::problem(format!("control socket: {e}"))),
+    }
+    let home = Home::open(dir)?;
+    let store = home.store()?;
+    match shoal::commands::handle(&store, req).expect("a social request")? {
+        shoal::commands::Social::Publish(content) => {
+            let msg = store.append_local(home.keys(), content, home.sign_cap())?;
+            Ok(serde_json::json!({"key": msg.id().to_string(), "sequence": msg.sequence()}))
+        }
+        shoal::commands::Social::Answer(a) => Ok(a),
+    }
+}
+
+/// Prints the answer of a social command.
+fn print_social(cmd: &SocialCmd, v: &serde_json::Value, json_out: bool) -> Res {
+    let mut out = BufWriter::new(io::stdout().lock());
+    let empty = Vec::new();
+    match cmd {
+        SocialCmd::Feed { .. } | SocialCmd::Inbox { .. } => {
+            let items = v.get("items").and_then(|i| i.as_array()).unwrap_or(&empty);
+            for item in items {
+                if json_out {
+                    out_line(&mut out, item.to_string().as_bytes())?;
+                } else {
+                    out_line(&mut out, shoal::text::item(item, 0).as_bytes())?;
+                }
+            }
+            if items.is_empty() && !json_out {
+                let what = if matches!(cmd, SocialCmd::Feed { .. }) {
+                    "no posts yet: follow someone (`shoal follow @…`) or post"
+                } else {
+                    "no private messages"
+                };
+                eprintln!("{what}");
+            }
+        }
+        SocialCmd::Thread { .. } => {
+            let entries = v
+                .get("entries")
+                .and_then(|i| i.as_array())
+                .unwrap_or(&empty);
+            let hidden = v.get("hidden").and_then(|h| h.as_u64()).unwrap_or(0);
+            for e in entries {
+                if json_out {
+                    out_line(&mut out, e.to_string().as_bytes())?;
+                } else {
+                    out_line(&mut out, shoal::text::entry(e).as_bytes())?;
+                }
+            }
+            if hidden > 0 {
+                if json_out {
+                    let line = serde_json::json!({"entry": "hidden", "count": hidden});
+                    out_line(&mut out, line.to_string().as_bytes())?;
+                } else {
+                    out_line(
+                        &mut out,
+                        format!("({hidden} hidden: replies of feeds you block)").as_bytes(),
+                    )?;
+                }
+            }
+        }
+        SocialCmd::Contacts { .. } | SocialCmd::Profile { .. } => {
+            if json_out {
+                out_line(&mut out, v.to_string().as_bytes())?;
+            } else {
+                out_line(&mut out, shoal::text::profile(v).as_bytes())?;
+            }
+        }
+        _ => {
+            drop(out);
+            return print_value(v, "key", json_out);
+        }
+    }
+    flush(&mut out)
 }
 
 /// `shoal serve`: the node in the foreground until Ctrl-C or SIGTERM.

@@ -1,9 +1,11 @@
 //! Feeds: the JavaScript-exact JSON model and classic signed messages.
 //!
-//! Owns [`json`] (parse and print as V8 does) and [`msg`] (build, sign, id,
-//! validate). Pure, no I/O: imports only `crypto`. Never imports `store`,
-//! `net` or anything that does I/O.
+//! Owns [`json`] (parse and print as V8 does), [`msg`] (build, sign, id,
+//! validate) and [`content`] (typed views of what messages say). Pure, no
+//! I/O: imports only `crypto`. Never imports `store`, `net` or anything that
+//! does I/O.
 
+pub mod content;
 pub mod json;
 pub mod msg;
 

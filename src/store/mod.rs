@@ -7,7 +7,12 @@
 //! crash sees all of it or none of it. Imports `crypto` and `feed`; never
 //! imports networking or UI code.
 
+mod index;
+mod query;
 pub mod schema;
+
+pub use index::sort_time;
+pub use query::*;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -17,6 +22,7 @@ use redb::{Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMet
 
 use crate::crypto::{FeedId, Keypair, MsgId};
 use crate::feed::{self, FeedState, SignedMsg, ValidationError, Value, VerifiedMsg};
+use crate::private::{self, Unboxer};
 use schema::*;
 
 /// Everything that can go wrong in the store.
@@ -131,30 +137,6 @@ pub enum Outcome {
     Refused(ValidationError),
 }
 
-/// The contact edge a public `contact` message sets, as ssb-friends reads
-/// it: `blocking: true` blocks; otherwise `following: true` follows; an
-/// explicit `following: false` or `blocking: false` clears the edge.
-fn contact_change(content: &Value) -> Option<(FeedId, u8)> {
-    if content.get("type").and_then(Value::as_str) != Some("contact") {
-        return None;
-    }
-    let target = content
-        .get("contact")
-        .and_then(Value::as_str)
-        .and_then(FeedId::parse)?;
-    let flag = |name| match content.get(name) {
-        Some(Value::Bool(b)) => Some(*b),
-        _ => None,
-    };
-    let state = match (flag("following"), flag("blocking")) {
-        (_, Some(true)) => CONTACT_BLOCK,
-        (Some(true), _) => CONTACT_FOLLOW,
-        (Some(false), _) | (_, Some(false)) => CONTACT_NONE,
-        (None, None) => return None,
-    };
-    Some((target, state))
-}
-
 /// One edge of the contact graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Contact {
@@ -209,9 +191,17 @@ pub struct Stats {
     pub forks: u64,
 }
 
-/// The store: one redb database file.
+/// The store: one redb database file, and the identity it indexes for.
 pub struct Store {
     db: Database,
+    me: Option<Me>,
+}
+
+/// Whose store this is: private messages to this feed are opened at ingest,
+/// and messages for it are marked unread.
+struct Me {
+    id: FeedId,
+    unboxer: Unboxer,
 }
 
 /// Page cache for redb: enough for the indexes of a few million messages,
@@ -219,32 +209,110 @@ pub struct Store {
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 impl Store {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens (creating if needed) the store at `path`, indexing for nobody
+    /// in particular: boxes stay closed and nothing is marked unread.
     pub fn open(path: &Path) -> Result<Store> {
+        Self::open_with(path, None)
+    }
+
+    /// Opens the store of the identity `keys`: private messages to it are
+    /// opened at ingest, and messages for it are marked unread.
+    pub fn open_as(path: &Path, keys: &Keypair) -> Result<Store> {
+        Self::open_with(
+            path,
+            Some(Me {
+                id: keys.id(),
+                unboxer: Unboxer::new(keys),
+            }),
+        )
+    }
+
+    fn open_with(path: &Path, me: Option<Me>) -> Result<Store> {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(path)?;
-        let txn = db.begin_write()?;
-        {
+        let store = Store { db, me };
+        let txn = store.db.begin_write()?;
+        let reindex = {
             let mut meta = txn.open_table(META)?;
             let found = meta.get("schema_version")?.map(|v| v.value());
-            match found {
-                None => {
-                    meta.insert("schema_version", SCHEMA_VERSION)?;
-                }
-                Some(SCHEMA_VERSION) => {}
+            let reindex = match found {
+                None | Some(SCHEMA_VERSION) => false,
+                // Version 1 lacked the content indexes: build them.
+                Some(1) => true,
                 Some(found) => return Err(StoreError::Schema { found }),
+            };
+            meta.insert("schema_version", SCHEMA_VERSION)?;
+            reindex
+        };
+        // Creates every table that does not exist yet.
+        Writer::open(&txn, None)?.finish()?;
+        txn.commit()?;
+        if reindex {
+            store.reindex()?;
+        }
+        Ok(store)
+    }
+
+    /// Rebuilds the content indexes from the log, in one write transaction.
+    fn reindex(&self) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut w = Writer::open(&txn, self.me.as_ref())?;
+            let mut after = 0u64;
+            loop {
+                let page: Vec<(u64, Vec<u8>)> = w
+                    .log
+                    .range(after + 1..)?
+                    .take(10_000)
+                    .map(|e| e.map(|(k, v)| (k.value(), v.value().to_vec())))
+                    .collect::<Result<_, _>>()?;
+                let Some((last, _)) = page.last() else { break };
+                after = *last;
+                for (rx, rec) in page {
+                    let m = StoredMsg::decode(rx, &rec)?;
+                    let value = m.value()?;
+                    let author = value
+                        .get("author")
+                        .and_then(Value::as_str)
+                        .and_then(FeedId::parse)
+                        .ok_or(StoreError::Corrupt("stored message without an author"))?;
+                    let content = value.get("content").unwrap_or(&Value::Null);
+                    let opened = self.open_box(content);
+                    w.index(&index::Indexed {
+                        rx,
+                        id: m.key,
+                        author,
+                        claimed: value
+                            .get("timestamp")
+                            .and_then(Value::as_f64)
+                            .filter(|t| t.is_finite()),
+                        received: m.received,
+                        content,
+                        opened: opened.as_ref().map(|(b, v)| (b.as_slice(), v)),
+                        fresh: false,
+                    })?;
+                }
             }
-            txn.open_table(LOG)?;
-            txn.open_table(IDS)?;
-            txn.open_table(FEEDS)?;
-            txn.open_table(LATEST)?;
-            txn.open_table(FORKS)?;
-            txn.open_table(CONTACTS)?;
-            txn.open_table(PEERS)?;
+            w.finish()?;
         }
         txn.commit()?;
-        Ok(Store { db })
+        Ok(())
+    }
+
+    /// Opens a boxed content string with our key, when it is one for us.
+    fn open_box(&self, content: &Value) -> Option<(Vec<u8>, Value)> {
+        let me = self.me.as_ref()?;
+        let s = content.as_str()?;
+        if !private::is_boxed(s) {
+            return None;
+        }
+        index::opened_content(me.unboxer.open(s).ok()??)
+    }
+
+    /// Our feed id, when the store was opened for an identity.
+    pub fn me(&self) -> Option<FeedId> {
+        self.me.as_ref().map(|m| m.id)
     }
 
     /// The latest message of a feed, if we hold any.
@@ -265,7 +333,7 @@ impl Store {
     ) -> Result<VerifiedMsg> {
         let txn = self.db.begin_write()?;
         let msg = {
-            let mut w = Writer::open(&txn)?;
+            let mut w = Writer::open(&txn, self.me.as_ref())?;
             let author = keys.id();
             let state = w.latest(&author)?;
             let ts = now_ms();
@@ -276,7 +344,8 @@ impl Store {
             };
             let value = feed::build(keys, state.as_ref(), ts, content, hmac);
             let msg = feed::validate(state.as_ref(), hmac, value)?;
-            match w.put(&msg, ts)? {
+            let opened = self.open_box(msg.content());
+            match w.put(&msg, ts, opened.as_ref())? {
                 Outcome::Stored => {}
                 Outcome::Duplicate => {
                     return Err(StoreError::Corrupt("own message already stored"));
@@ -300,12 +369,24 @@ impl Store {
             return Ok(Vec::new());
         }
         let received = now_ms();
+        // Boxes are opened before the write transaction, on every core: one
+        // key agreement each, and the writer is not held up by them.
+        let opened: Vec<Option<(Vec<u8>, Value)>> = if self.me.is_some() {
+            use rayon::prelude::*;
+            batch
+                .par_iter()
+                .map(|m| self.open_box(m.content()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let txn = self.db.begin_write()?;
         let outcomes = {
-            let mut w = Writer::open(&txn)?;
+            let mut w = Writer::open(&txn, self.me.as_ref())?;
             let mut out = Vec::with_capacity(batch.len());
-            for msg in &batch {
-                out.push(w.put(msg, received)?);
+            for (i, msg) in batch.iter().enumerate() {
+                let opened = opened.get(i).and_then(Option::as_ref);
+                out.push(w.put(msg, received, opened)?);
             }
             w.finish()?;
             out
@@ -320,7 +401,7 @@ impl Store {
     pub fn check_known(&self, msgs: &[SignedMsg]) -> Result<Vec<Outcome>> {
         let txn = self.db.begin_write()?;
         let outcomes = {
-            let mut w = Writer::open(&txn)?;
+            let mut w = Writer::open(&txn, self.me.as_ref())?;
             let mut out = Vec::with_capacity(msgs.len());
             for m in msgs {
                 out.push(w.known(m.author(), m.sequence(), m.id(), m.json())?);
@@ -547,6 +628,16 @@ struct Writer<'t> {
     latest: redb::Table<'t, &'static [u8; 32], &'static [u8; 40]>,
     forks: redb::Table<'t, &'static [u8; 40], &'static [u8]>,
     contacts: redb::Table<'t, &'static [u8; 64], &'static [u8; 9]>,
+    followers: redb::Table<'t, &'static [u8; 64], u8>,
+    links: redb::Table<'t, &'static [u8; 42], &'static [u8; 33]>,
+    posts: redb::Table<'t, &'static [u8; 48], u8>,
+    abouts: redb::Table<'t, &'static [u8; 66], &'static [u8]>,
+    private: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
+    inbox: redb::Table<'t, &'static [u8; 16], &'static [u8; 32]>,
+    unread: redb::Table<'t, u64, u8>,
+    peers: redb::Table<'t, &'static str, &'static [u8]>,
+    /// Whose store this is, for unread marks.
+    me: Option<FeedId>,
     states: HashMap<FeedId, Option<FeedState>>,
     /// Feeds whose latest entry changed in this transaction, written once
     /// by [`Writer::finish`] instead of once per message.
@@ -556,7 +647,7 @@ struct Writer<'t> {
 }
 
 impl<'t> Writer<'t> {
-    fn open(txn: &'t redb::WriteTransaction) -> Result<Writer<'t>> {
+    fn open(txn: &'t redb::WriteTransaction, me: Option<&Me>) -> Result<Writer<'t>> {
         let log = txn.open_table(LOG)?;
         let next_rx = log.last()?.map_or(1, |(k, _)| k.value() + 1);
         Ok(Writer {
@@ -566,6 +657,15 @@ impl<'t> Writer<'t> {
             latest: txn.open_table(LATEST)?,
             forks: txn.open_table(FORKS)?,
             contacts: txn.open_table(CONTACTS)?,
+            followers: txn.open_table(FOLLOWERS)?,
+            links: txn.open_table(LINKS)?,
+            posts: txn.open_table(POSTS)?,
+            abouts: txn.open_table(ABOUTS)?,
+            private: txn.open_table(PRIVATE)?,
+            inbox: txn.open_table(INBOX)?,
+            unread: txn.open_table(UNREAD)?,
+            peers: txn.open_table(PEERS)?,
+            me: me.map(|m| m.id),
             states: HashMap::new(),
             dirty: HashSet::new(),
             next_rx,
@@ -599,8 +699,14 @@ impl<'t> Writer<'t> {
         Ok(msg.value()?.get("timestamp").and_then(Value::as_f64))
     }
 
-    /// Stores `msg` if it is the next of its feed.
-    fn put(&mut self, msg: &VerifiedMsg, received: f64) -> Result<Outcome> {
+    /// Stores `msg` if it is the next of its feed, with its index entries.
+    /// `opened` is its decrypted content, when it is a box we could open.
+    fn put(
+        &mut self,
+        msg: &VerifiedMsg,
+        received: f64,
+        opened: Option<&(Vec<u8>, Value)>,
+    ) -> Result<Outcome> {
         let author = msg.author();
         let state = self.latest(&author)?;
         let expected = state.map_or(1, |s| s.sequence + 1);
@@ -636,13 +742,16 @@ impl<'t> Writer<'t> {
             .insert(&feed_key(&author.0, msg.sequence()), rx)?;
         self.states.insert(author, Some(msg.state()));
         self.dirty.insert(author);
-        if let Some((target, state)) = contact_change(msg.content()) {
-            let mut v = [0u8; 9];
-            v[0] = state;
-            v[1..].copy_from_slice(&rx.to_be_bytes());
-            self.contacts
-                .insert(&contact_key(&author.0, &target.0), &v)?;
-        }
+        self.index(&index::Indexed {
+            rx,
+            id: msg.id(),
+            author,
+            claimed: msg.timestamp(),
+            received,
+            content: msg.content(),
+            opened: opened.map(|(b, v)| (b.as_slice(), v)),
+            fresh: true,
+        })?;
         Ok(Outcome::Stored)
     }
 

@@ -7,7 +7,7 @@
 use redb::TableDefinition;
 
 /// Version of the layouts below, kept in [`META`] under `"schema_version"`.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Store-wide counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -45,7 +45,118 @@ pub const CONTACT_BLOCK: u8 = 2;
 /// Peer address (multiserver form) -> JSON record of what we know of it.
 pub const PEERS: TableDefinition<&str, &[u8]> = TableDefinition::new("peers");
 
-/// The composite key of a feed position.
+/// `target (32) | author (32)` -> contact state: the contact graph
+/// reversed, to find a feed's followers and blockers.
+pub const FOLLOWERS: TableDefinition<&[u8; 64], u8> = TableDefinition::new("followers");
+
+/// Backlinks: `target (33: sigil + id) | kind (1) | receive sequence u64 BE
+/// (8)` -> `author (32) | flag (1)` of the linking message. Kinds are the
+/// `LINK_*` constants; the flag is 1 for a vote that likes, else 0.
+pub const LINKS: TableDefinition<&[u8; 42], &[u8; 33]> = TableDefinition::new("links");
+
+/// A reply's `root`.
+pub const LINK_ROOT: u8 = 1;
+/// A reply's `branch`.
+pub const LINK_BRANCH: u8 = 2;
+/// A post's `mentions`.
+pub const LINK_MENTION: u8 = 3;
+/// A vote's `vote.link`.
+pub const LINK_VOTE: u8 = 4;
+/// An about's `about`.
+pub const LINK_ABOUT: u8 = 5;
+
+/// Public posts per author by time: `author (32) | sort time ms u64 BE (8) |
+/// receive sequence u64 BE (8)` -> `1` for a reply, `0` for a thread start.
+/// The sort time is the claimed time, never later than the receive time.
+pub const POSTS: TableDefinition<&[u8; 48], u8> = TableDefinition::new("posts");
+
+/// Current profile fields: `about target (33) | namer (32) | field (1)` ->
+/// `receive sequence u64 BE (8) | UTF-8 text`. Fields are the `ABOUT_*`
+/// constants; a later about of the same namer replaces the value.
+pub const ABOUTS: TableDefinition<&[u8; 66], &[u8]> = TableDefinition::new("abouts");
+
+/// About field: name.
+pub const ABOUT_NAME: u8 = 1;
+/// About field: description.
+pub const ABOUT_DESCRIPTION: u8 = 2;
+/// About field: image blob id.
+pub const ABOUT_IMAGE: u8 = 3;
+
+/// Message id -> the decrypted content (compact JSON) of a box we opened.
+pub const PRIVATE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("private");
+
+/// Private posts we can read: `sort time ms u64 BE (8) | receive sequence
+/// u64 BE (8)` -> message id.
+pub const INBOX: TableDefinition<&[u8; 16], &[u8; 32]> = TableDefinition::new("inbox");
+
+/// Receive sequence -> why it is for us (`UNREAD_*`): messages of others
+/// meant for us that we have not opened yet.
+pub const UNREAD: TableDefinition<u64, u8> = TableDefinition::new("unread");
+
+/// Unread: a post of a feed we follow.
+pub const UNREAD_POST: u8 = 1;
+/// Unread: a private message to us.
+pub const UNREAD_PRIVATE: u8 = 2;
+/// Unread: a message that mentions us.
+pub const UNREAD_MENTION: u8 = 3;
+
+/// The 33-byte form of a link target: its sigil, then the 32 raw bytes. Blob
+/// ids are hashed to fit.
+pub fn target_key(link: &crate::feed::content::Link) -> [u8; 33] {
+    use crate::feed::content::Link;
+    let mut k = [0u8; 33];
+    match link {
+        Link::Feed(f) => {
+            k[0] = b'@';
+            k[1..].copy_from_slice(&f.0);
+        }
+        Link::Msg(m) => {
+            k[0] = b'%';
+            k[1..].copy_from_slice(&m.0);
+        }
+        Link::Blob(b) => {
+            k[0] = b'&';
+            k[1..].copy_from_slice(&crate::crypto::sha256(b.as_bytes()));
+        }
+    }
+    k
+}
+
+/// The composite key of a backlink.
+pub fn link_key(target: &[u8; 33], kind: u8, rx: u64) -> [u8; 42] {
+    let mut k = [0u8; 42];
+    k[..33].copy_from_slice(target);
+    k[33] = kind;
+    k[34..].copy_from_slice(&rx.to_be_bytes());
+    k
+}
+
+/// The composite key of a post by time.
+pub fn post_key(author: &[u8; 32], time: u64, rx: u64) -> [u8; 48] {
+    let mut k = [0u8; 48];
+    k[..32].copy_from_slice(author);
+    k[32..40].copy_from_slice(&time.to_be_bytes());
+    k[40..].copy_from_slice(&rx.to_be_bytes());
+    k
+}
+
+/// The composite key of a profile field.
+pub fn about_key(target: &[u8; 33], namer: &[u8; 32], field: u8) -> [u8; 66] {
+    let mut k = [0u8; 66];
+    k[..33].copy_from_slice(target);
+    k[33..65].copy_from_slice(namer);
+    k[65] = field;
+    k
+}
+
+/// The composite key of an inbox entry.
+pub fn time_key(time: u64, rx: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&time.to_be_bytes());
+    k[8..].copy_from_slice(&rx.to_be_bytes());
+    k
+}
+
 /// The composite key of a contact edge.
 pub fn contact_key(author: &[u8; 32], target: &[u8; 32]) -> [u8; 64] {
     let mut k = [0u8; 64];

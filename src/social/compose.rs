@@ -1,0 +1,155 @@
+//! The content of social actions: post, reply, like, name, follow /
+//! unfollow / block, direct message. Pure apart from reading the store to
+//! find a reply's thread and whether it is private; the caller publishes
+//! what these return.
+//!
+//! A reply or like to a private message stays private: it is boxed to the
+//! same recipients.
+
+use crate::crypto::{FeedId, MsgId};
+use crate::feed::content::{self, Content, Edge};
+use crate::feed::json::{self, Object, Value};
+use crate::private::{self, BoxError};
+use crate::store::{Reader, StoreError};
+
+/// The most recipients of a direct message besides its author (the author
+/// is always a recipient too, filling the eighth slot).
+pub const MAX_DM_RECIPIENTS: usize = 7;
+
+/// Why an action's content could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    /// A direct message without anyone to send it to.
+    #[error("a private message needs at least one recipient besides you")]
+    NoRecipients,
+    /// Too many recipients.
+    #[error(
+        "{0} recipients besides you: a private message has at most {MAX_DM_RECIPIENTS} (plus you)"
+    )]
+    TooManyRecipients(usize),
+    /// Boxing failed (a recipient that is not a valid key).
+    #[error("{0}")]
+    Box(#[from] BoxError),
+    /// Reading the store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+fn object(kind: &str) -> Object {
+    let mut c = Object::new();
+    c.insert("type", Value::from(kind));
+    c
+}
+
+/// `{type: post, text}`.
+pub fn post(text: &str) -> Value {
+    let mut c = object("post");
+    c.insert("text", Value::from(text));
+    Value::Object(c)
+}
+
+/// `{type: about, about: me, name}`.
+pub fn name(me: &FeedId, name: &str) -> Value {
+    let mut c = object("about");
+    c.insert("about", Value::from(me.to_string()));
+    c.insert("name", Value::from(name));
+    Value::Object(c)
+}
+
+/// A contact message setting our edge towards `target`.
+pub fn contact(target: &FeedId, edge: Edge) -> Value {
+    let mut c = object("contact");
+    c.insert("contact", Value::from(target.to_string()));
+    let (following, blocking) = match edge {
+        Edge::Follow => (true, false),
+        Edge::None => (false, false),
+        Edge::Block => (false, true),
+    };
+    c.insert("following", Value::Bool(following));
+    if blocking {
+        c.insert("blocking", Value::Bool(true));
+    }
+    Value::Object(c)
+}
+
+/// Recipients of the private message `id`, when we hold it opened.
+fn private_recps(r: &Reader, id: &MsgId) -> Result<Option<Vec<FeedId>>, StoreError> {
+    Ok(r.private_content(id)?.map(|c| content::recps(&c)))
+}
+
+/// Boxes `c` to `recps` (which it lists as `recps`).
+fn seal(mut c: Object, recps: &[FeedId]) -> Result<Value, ComposeError> {
+    let list = recps
+        .iter()
+        .map(|f| Value::from(f.to_string()))
+        .collect::<Vec<_>>();
+    c.insert("recps", Value::Array(list));
+    let plain = json::to_compact(&Value::Object(c));
+    Ok(Value::from(private::box_message(&plain, recps)?))
+}
+
+/// A reply to `to`: in its thread (`root` is its root, or itself), branching
+/// from it; private to the same recipients when `to` is private.
+pub fn reply(r: &Reader, me: &FeedId, to: &MsgId, text: &str) -> Result<Value, ComposeError> {
+    let mut root = *to;
+    if let Some(m) = r.get(to)? {
+        let content = match r.private_content(to)? {
+            Some(c) => c,
+            None => m.value()?.get("content").cloned().unwrap_or(Value::Null),
+        };
+        if let Content::Post(p) = content::parse(&content)
+            && let Some(rt) = p.root
+        {
+            root = rt;
+        }
+    }
+    let mut c = object("post");
+    c.insert("text", Value::from(text));
+    c.insert("root", Value::from(root.to_string()));
+    c.insert("branch", Value::from(to.to_string()));
+    match private_recps(r, to)? {
+        Some(recps) => seal(c, &with_me(me, recps)),
+        None => Ok(Value::Object(c)),
+    }
+}
+
+/// A like (or, with `liked` false, taking it back) of `to`.
+pub fn like(r: &Reader, me: &FeedId, to: &MsgId, liked: bool) -> Result<Value, ComposeError> {
+    let mut vote = Object::new();
+    vote.insert("link", Value::from(to.to_string()));
+    vote.insert("value", Value::Number(if liked { 1.0 } else { 0.0 }));
+    vote.insert(
+        "expression",
+        Value::from(if liked { "Like" } else { "Unlike" }),
+    );
+    let mut c = object("vote");
+    c.insert("vote", Value::Object(vote));
+    match private_recps(r, to)? {
+        Some(recps) => seal(c, &with_me(me, recps)),
+        None => Ok(Value::Object(c)),
+    }
+}
+
+fn with_me(me: &FeedId, mut recps: Vec<FeedId>) -> Vec<FeedId> {
+    if !recps.contains(me) {
+        recps.insert(0, *me);
+    }
+    let mut seen = std::collections::HashSet::new();
+    recps.retain(|f| seen.insert(*f));
+    recps
+}
+
+/// A private post to `to` (1..=7 feeds besides us), boxed to them and us.
+pub fn dm(me: &FeedId, to: &[FeedId], text: &str) -> Result<Value, ComposeError> {
+    let recps = with_me(me, to.to_vec());
+    let others = recps.len() - 1;
+    if others == 0 {
+        return Err(ComposeError::NoRecipients);
+    }
+    if others > MAX_DM_RECIPIENTS {
+        return Err(ComposeError::TooManyRecipients(others));
+    }
+    let mut c = object("post");
+    c.insert("text", Value::from(text));
+    seal(c, &recps)
+}

@@ -1,0 +1,520 @@
+//! Read models over the store: the timeline, threads assembled from
+//! backlinks, profiles and names, contacts and followers, the inbox of
+//! private messages, unread marks; and [`compose`], the content of the
+//! social actions (reply, like, name, follow, block, direct message).
+//!
+//! Synchronous, served from the store's indexes through one
+//! [`Reader`] snapshot; never scans the log. Imports `crypto`, `feed`,
+//! `private` and `store`; never networking or UI code. Results are plain
+//! serialisable structs, the same for the CLI, the control socket and the
+//! terminal client.
+
+pub mod compose;
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::crypto::{FeedId, MsgId};
+use crate::feed::content::{self, Content, Link};
+use crate::feed::json::{self, Value};
+use crate::store::schema::{ABOUT_DESCRIPTION, ABOUT_IMAGE, ABOUT_NAME, LINK_ROOT, LINK_VOTE};
+use crate::store::{Contact, Cursor, Reader, Result, StoredMsg, sort_time};
+
+/// One message as the read models show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Item {
+    /// Message id.
+    pub key: String,
+    /// Author's feed id.
+    pub author: String,
+    /// Author's current name, if known.
+    pub name: Option<String>,
+    /// Sequence in the author's feed.
+    pub sequence: u64,
+    /// The time it sorts by (claimed, never after arrival), ms.
+    pub time: u64,
+    /// Local receive sequence (also the paging cursor with `time`).
+    pub rx: u64,
+    /// Content type (`post`, `vote`, …), when there is one.
+    pub kind: Option<String>,
+    /// The text of a post.
+    pub text: Option<String>,
+    /// The thread root of a reply.
+    pub root: Option<String>,
+    /// Whether it was a private box we opened.
+    pub private: bool,
+    /// Recipients of a private message.
+    pub recps: Vec<String>,
+    /// Replies in its thread (backlinks by root).
+    pub replies: usize,
+    /// Feeds that like it now.
+    pub likes: usize,
+    /// Not yet opened by us.
+    pub unread: bool,
+    /// For content of a known type that is malformed: why.
+    pub invalid: Option<String>,
+    /// The content as JSON (decrypted when private): how to show what
+    /// is not a post.
+    pub content: serde_json::Value,
+}
+
+/// A thread: its root, then every reply we know of, in reply order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Thread {
+    /// The root's id.
+    pub root: String,
+    /// Root first, then replies depth-first, siblings oldest first.
+    pub entries: Vec<Entry>,
+    /// Replies hidden because we block their authors.
+    pub hidden: usize,
+}
+
+/// One line of a thread.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "entry", rename_all = "lowercase")]
+pub enum Entry {
+    /// A message we hold.
+    Message {
+        /// Nesting under the root (root is 0).
+        depth: usize,
+        /// The message.
+        #[serde(flatten)]
+        item: Box<Item>,
+    },
+    /// A message replies point at that we do not hold (yet).
+    Missing {
+        /// Nesting under the root.
+        depth: usize,
+        /// Its id.
+        key: String,
+    },
+}
+
+/// A profile: names, description, image, and the contact graph around it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Profile {
+    /// Feed id.
+    pub id: String,
+    /// The name shown: its own, else one we gave, else the latest by others.
+    pub name: Option<String>,
+    /// Every name given to it: `(namer, name)`.
+    pub names: Vec<(String, String)>,
+    /// Its own description.
+    pub description: Option<String>,
+    /// Its own image blob.
+    pub image: Option<String>,
+    /// Its contacts.
+    pub contacts: Contacts,
+}
+
+/// Whom a feed follows and blocks, and who follows and blocks it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Contacts {
+    /// Feeds it follows.
+    pub follows: Vec<Person>,
+    /// Feeds it blocks.
+    pub blocks: Vec<Person>,
+    /// Feeds following it.
+    pub followers: Vec<Person>,
+    /// Feeds blocking it.
+    pub blocked_by: Vec<Person>,
+}
+
+/// A feed with its name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Person {
+    /// Feed id.
+    pub id: String,
+    /// Current name.
+    pub name: Option<String>,
+}
+
+/// Builds items, remembering names so each author is looked up once.
+pub struct View<'r> {
+    r: &'r Reader,
+    me: Option<FeedId>,
+    names: HashMap<FeedId, Option<String>>,
+    blocked: HashSet<FeedId>,
+}
+
+impl<'r> View<'r> {
+    /// A view for the store's owner (or for nobody when the store has none).
+    pub fn new(r: &'r Reader) -> Result<View<'r>> {
+        let me = r.me();
+        let blocked = match me {
+            Some(me) => r
+                .contacts_of(&me)?
+                .into_iter()
+                .filter(|(_, c)| *c == Contact::Block)
+                .map(|(f, _)| f)
+                .collect(),
+            None => HashSet::new(),
+        };
+        Ok(View {
+            r,
+            me,
+            names: HashMap::new(),
+            blocked,
+        })
+    }
+
+    /// The reader underneath.
+    pub fn reader(&self) -> &Reader {
+        self.r
+    }
+
+    /// Whether we block `feed`.
+    pub fn blocks(&self, feed: &FeedId) -> bool {
+        self.blocked.contains(feed)
+    }
+
+    /// The name shown for a feed: its own latest, else the one we gave it,
+    /// else the latest given by anyone.
+    pub fn name(&mut self, feed: &FeedId) -> Result<Option<String>> {
+        if let Some(n) = self.names.get(feed) {
+            return Ok(n.clone());
+        }
+        let fields = self.r.about_fields(&Link::Feed(*feed))?;
+        let names: Vec<_> = fields.iter().filter(|f| f.field == ABOUT_NAME).collect();
+        let own = names.iter().find(|f| f.namer == *feed);
+        let mine = self.me.and_then(|me| names.iter().find(|f| f.namer == me));
+        let latest = names.iter().max_by_key(|f| f.rx);
+        let name = own.or(mine).or(latest).map(|f| f.text.clone());
+        self.names.insert(*feed, name.clone());
+        Ok(name)
+    }
+
+    /// A person: id and name.
+    pub fn person(&mut self, feed: &FeedId) -> Result<Person> {
+        Ok(Person {
+            id: feed.to_string(),
+            name: self.name(feed)?,
+        })
+    }
+
+    /// Feeds that like `id` now: each voter's latest vote counts.
+    pub fn likes(&self, id: &MsgId) -> Result<usize> {
+        let mut latest: HashMap<FeedId, (u64, u8)> = HashMap::new();
+        for b in self.r.backlinks(&Link::Msg(*id), LINK_VOTE)? {
+            let e = latest.entry(b.author).or_insert((b.rx, b.flag));
+            if b.rx >= e.0 {
+                *e = (b.rx, b.flag);
+            }
+        }
+        Ok(latest.values().filter(|(_, f)| *f == 1).count())
+    }
+
+    /// The item for a stored message.
+    pub fn item(&mut self, m: &StoredMsg) -> Result<Item> {
+        let value = m.value()?;
+        let author = value
+            .get("author")
+            .and_then(Value::as_str)
+            .and_then(FeedId::parse)
+            .ok_or(crate::store::StoreError::Corrupt(
+                "stored message without an author",
+            ))?;
+        let sequence = value.get("sequence").and_then(Value::as_f64).unwrap_or(0.0) as u64;
+        let claimed = value
+            .get("timestamp")
+            .and_then(Value::as_f64)
+            .filter(|t| t.is_finite());
+        let public = value.get("content").cloned().unwrap_or(Value::Null);
+        let (content_value, private) = match self.r.private_content(&m.key)? {
+            Some(v) => (v, true),
+            None => (public, false),
+        };
+        let mut item = Item {
+            key: m.key.to_string(),
+            author: author.to_string(),
+            name: self.name(&author)?,
+            sequence,
+            time: sort_time(claimed, m.received),
+            rx: m.rx,
+            kind: content::kind(&content_value).map(str::to_string),
+            text: None,
+            root: None,
+            private,
+            recps: content::recps(&content_value)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            replies: self.r.backlink_count(&Link::Msg(m.key), LINK_ROOT)?,
+            likes: self.likes(&m.key)?,
+            unread: self.r.is_unread(m.rx)?,
+            invalid: None,
+            content: to_serde(&content_value),
+        };
+        match content::parse(&content_value) {
+            Content::Post(p) => {
+                item.text = Some(p.text);
+                item.root = p.root.map(|r| r.to_string());
+            }
+            Content::Invalid { reason, .. } => item.invalid = Some(reason.to_string()),
+            _ => {}
+        }
+        Ok(item)
+    }
+
+    fn item_at(&mut self, rx: u64) -> Result<Option<Item>> {
+        match self.r.at(rx)? {
+            Some(m) => self.item(&m).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The timeline: public posts and replies of the feeds we follow and
+    /// our own, newest first, strictly older than `before`.
+    pub fn timeline(&mut self, before: Option<Cursor>, limit: usize) -> Result<Vec<Item>> {
+        let Some(me) = self.me else {
+            return Ok(Vec::new());
+        };
+        let mut authors = vec![me];
+        for (f, c) in self.r.contacts_of(&me)? {
+            if c == Contact::Follow && f != me {
+                authors.push(f);
+            }
+        }
+        let page = self.r.posts_before(&authors, before, limit)?;
+        let mut out = Vec::with_capacity(page.len());
+        for p in page {
+            if let Some(item) = self.item_at(p.rx)? {
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Public posts of one feed, newest first.
+    pub fn posts_of(
+        &mut self,
+        feed: &FeedId,
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<Item>> {
+        let page = self.r.posts_of(feed, before, limit)?;
+        let mut out = Vec::with_capacity(page.len());
+        for p in page {
+            if let Some(item) = self.item_at(p.rx)? {
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Private posts we can read, newest first (not those of feeds we block).
+    pub fn inbox(&mut self, before: Option<Cursor>, limit: usize) -> Result<Vec<Item>> {
+        let mut out = Vec::new();
+        let mut cursor = before;
+        // Blocked authors are skipped, so read until the page is full.
+        while out.len() < limit {
+            let page = self.r.inbox_before(cursor, limit - out.len())?;
+            let Some((last, _)) = page.last() else { break };
+            cursor = Some(*last);
+            for (_, id) in page {
+                if let Some(m) = self.r.get(&id)? {
+                    let item = self.item(&m)?;
+                    if !self.blocked_author(&item) {
+                        out.push(item);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn blocked_author(&self, item: &Item) -> bool {
+        FeedId::parse(&item.author).is_some_and(|a| self.blocks(&a))
+    }
+
+    /// The thread `id` belongs to: if `id` is a reply, its root's thread.
+    pub fn thread(&mut self, id: &MsgId) -> Result<Thread> {
+        let mut root = *id;
+        if let Some(m) = self.r.get(id)? {
+            let item = self.item(&m)?;
+            if let Some(r) = item.root.as_deref().and_then(MsgId::parse) {
+                root = r;
+            }
+        }
+        let root_item = match self.r.get(&root)? {
+            Some(m) => Some(self.item(&m)?),
+            None => None,
+        };
+        let mut hidden = 0;
+        // Replies: by their root backlink, each read once.
+        let mut replies: Vec<(Item, Vec<MsgId>)> = Vec::new();
+        for b in self.r.backlinks(&Link::Msg(root), LINK_ROOT)? {
+            if self.blocks(&b.author) {
+                hidden += 1;
+                continue;
+            }
+            let Some(m) = self.r.at(b.rx)? else { continue };
+            let branch = branch_of(self.r, &m)?;
+            replies.push((self.item(&m)?, branch));
+        }
+        // Parent of each reply: the first branch we hold in this thread;
+        // a branch we do not hold at all becomes a placeholder.
+        let in_thread: HashSet<String> = replies
+            .iter()
+            .map(|(i, _)| i.key.clone())
+            .chain([root.to_string()])
+            .collect();
+        let root_key = root.to_string();
+        let mut children: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut missing: Vec<String> = Vec::new();
+        for (i, (_, branch)) in replies.iter().enumerate() {
+            let keys: Vec<String> = branch.iter().map(ToString::to_string).collect();
+            let parent = if let Some(k) = keys.iter().find(|k| in_thread.contains(*k)) {
+                k.clone()
+            } else if let Some(k) = keys
+                .iter()
+                .find(|k| MsgId::parse(k).is_some_and(|id| matches!(self.r.rx_of(&id), Ok(None))))
+            {
+                if !missing.contains(k) {
+                    missing.push(k.clone());
+                }
+                k.clone()
+            } else {
+                root_key.clone()
+            };
+            children.entry(parent).or_default().push(i);
+        }
+        for list in children.values_mut() {
+            list.sort_by_key(|&i| (replies[i].0.time, replies[i].0.rx));
+        }
+        let mut entries = Vec::with_capacity(replies.len() + 1);
+        match root_item {
+            Some(item) => entries.push(Entry::Message {
+                depth: 0,
+                item: Box::new(item),
+            }),
+            None => entries.push(Entry::Missing {
+                depth: 0,
+                key: root_key.clone(),
+            }),
+        }
+        // Depth-first from the root: placeholders first, then replies;
+        // siblings oldest first. Each reply is placed once.
+        let mut order = Vec::new();
+        let mut seen = vec![false; replies.len()];
+        let mut todo: Vec<(Node, usize)> = Vec::new();
+        for k in root_children_first(&children, &root_key, &missing) {
+            todo.push((k, 1));
+        }
+        todo.reverse();
+        while let Some((node, depth)) = todo.pop() {
+            let key = match &node {
+                Node::Reply(i) => {
+                    if std::mem::replace(&mut seen[*i], true) {
+                        continue;
+                    }
+                    order.push((node.clone(), depth));
+                    replies[*i].0.key.clone()
+                }
+                Node::Missing(k) => {
+                    order.push((node.clone(), depth));
+                    k.clone()
+                }
+            };
+            if let Some(list) = children.get(&key) {
+                for &i in list.iter().rev() {
+                    todo.push((Node::Reply(i), depth + 1));
+                }
+            }
+        }
+        for (node, depth) in order {
+            entries.push(match node {
+                Node::Reply(i) => Entry::Message {
+                    depth,
+                    item: Box::new(replies[i].0.clone()),
+                },
+                Node::Missing(key) => Entry::Missing { depth, key },
+            });
+        }
+        Ok(Thread {
+            root: root_key,
+            entries,
+            hidden,
+        })
+    }
+
+    /// Whom `feed` follows and blocks, and who follows and blocks it.
+    pub fn contacts(&mut self, feed: &FeedId) -> Result<Contacts> {
+        let mut c = Contacts::default();
+        for (f, kind) in self.r.contacts_of(feed)? {
+            let p = self.person(&f)?;
+            match kind {
+                Contact::Follow => c.follows.push(p),
+                Contact::Block => c.blocks.push(p),
+            }
+        }
+        for (f, kind) in self.r.followers_of(feed)? {
+            let p = self.person(&f)?;
+            match kind {
+                Contact::Follow => c.followers.push(p),
+                Contact::Block => c.blocked_by.push(p),
+            }
+        }
+        Ok(c)
+    }
+
+    /// A feed's profile.
+    pub fn profile(&mut self, feed: &FeedId) -> Result<Profile> {
+        let fields = self.r.about_fields(&Link::Feed(*feed))?;
+        let own = |field: u8| {
+            fields
+                .iter()
+                .find(|f| f.field == field && f.namer == *feed)
+                .map(|f| f.text.clone())
+        };
+        Ok(Profile {
+            id: feed.to_string(),
+            name: self.name(feed)?,
+            names: fields
+                .iter()
+                .filter(|f| f.field == ABOUT_NAME)
+                .map(|f| (f.namer.to_string(), f.text.clone()))
+                .collect(),
+            description: own(ABOUT_DESCRIPTION),
+            image: own(ABOUT_IMAGE),
+            contacts: self.contacts(feed)?,
+        })
+    }
+}
+
+#[derive(Clone)]
+enum Node {
+    Reply(usize),
+    Missing(String),
+}
+
+/// The root's children in order: placeholders first, then replies.
+fn root_children_first(
+    children: &HashMap<String, Vec<usize>>,
+    root: &str,
+    missing: &[String],
+) -> Vec<Node> {
+    let mut out: Vec<Node> = missing.iter().cloned().map(Node::Missing).collect();
+    if let Some(list) = children.get(root) {
+        out.extend(list.iter().map(|&i| Node::Reply(i)));
+    }
+    out
+}
+
+/// The `branch` ids of a stored message's (possibly private) post content.
+fn branch_of(r: &Reader, m: &StoredMsg) -> Result<Vec<MsgId>> {
+    let content = match r.private_content(&m.key)? {
+        Some(v) => v,
+        None => m.value()?.get("content").cloned().unwrap_or(Value::Null),
+    };
+    Ok(match content::parse(&content) {
+        Content::Post(p) => p.branch,
+        _ => Vec::new(),
+    })
+}
+
+/// Our JSON value as serde_json's (numbers as JavaScript prints them).
+pub fn to_serde(v: &Value) -> serde_json::Value {
+    serde_json::from_slice(&json::to_compact(v)).unwrap_or(serde_json::Value::Null)
+}

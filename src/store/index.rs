@@ -1,0 +1,194 @@
+//! Indexing one stored message, inside the write transaction that stores it.
+//!
+//! Reads the typed view of the content ([`content::parse`]) and writes the
+//! backlinks, posts by time, profile fields, contact graph (both ways),
+//! private content and inbox, unread marks and pub addresses. Never reads
+//! anything but the tables of the [`Writer`] it extends.
+
+use redb::ReadableTable as _;
+
+use crate::crypto::{FeedId, MsgId};
+use crate::feed::content::{self, Content, Edge, Link};
+use crate::feed::json::{self, Value};
+
+use super::schema::*;
+use super::{PeerRecord, Result, Writer};
+
+/// What the indexer needs to know of one stored message.
+pub(super) struct Indexed<'a> {
+    pub rx: u64,
+    pub id: MsgId,
+    pub author: FeedId,
+    /// The claimed time, if it is a finite number.
+    pub claimed: Option<f64>,
+    pub received: f64,
+    /// The public content (an object, or a boxed string).
+    pub content: &'a Value,
+    /// The opened content, when it was a box we could open: its compact
+    /// JSON and its parsed value.
+    pub opened: Option<(&'a [u8], &'a Value)>,
+    /// Whether to mark it unread when it is for us (not when reindexing).
+    pub fresh: bool,
+}
+
+/// The time a message sorts by: what it claims, but never later than when
+/// it arrived (nor before the epoch), in whole ms.
+pub fn sort_time(claimed: Option<f64>, received: f64) -> u64 {
+    let t = claimed.unwrap_or(received).min(received);
+    if t.is_finite() && t > 0.0 {
+        t as u64
+    } else {
+        0
+    }
+}
+
+impl Writer<'_> {
+    /// Writes every index entry of one message.
+    pub(super) fn index(&mut self, m: &Indexed<'_>) -> Result<()> {
+        let time = sort_time(m.claimed, m.received);
+        if let Some((bytes, value)) = m.opened {
+            self.private.insert(&m.id.0, bytes)?;
+            self.index_content(m, value, true, time)?;
+        } else {
+            self.index_content(m, m.content, false, time)?;
+        }
+        Ok(())
+    }
+
+    fn link(&mut self, target: &Link, kind: u8, m: &Indexed<'_>, flag: u8) -> Result<()> {
+        let mut v = [0u8; 33];
+        v[..32].copy_from_slice(&m.author.0);
+        v[32] = flag;
+        self.links
+            .insert(&link_key(&target_key(target), kind, m.rx), &v)?;
+        Ok(())
+    }
+
+    fn mark_unread(&mut self, m: &Indexed<'_>, why: u8) -> Result<()> {
+        if m.fresh && Some(m.author) != self.me && self.unread.get(m.rx)?.is_none() {
+            self.unread.insert(m.rx, why)?;
+        }
+        Ok(())
+    }
+
+    fn follows(&self, author: &FeedId, target: &FeedId) -> Result<bool> {
+        Ok(self
+            .contacts
+            .get(&contact_key(&author.0, &target.0))?
+            .is_some_and(|v| v.value()[0] == CONTACT_FOLLOW))
+    }
+
+    fn index_content(
+        &mut self,
+        m: &Indexed<'_>,
+        value: &Value,
+        private: bool,
+        time: u64,
+    ) -> Result<()> {
+        match content::parse(value) {
+            Content::Post(p) => {
+                let reply = p.root.is_some();
+                if private {
+                    self.inbox.insert(&time_key(time, m.rx), &m.id.0)?;
+                    self.mark_unread(m, UNREAD_PRIVATE)?;
+                } else {
+                    self.posts
+                        .insert(&post_key(&m.author.0, time, m.rx), u8::from(reply))?;
+                    if let Some(me) = self.me
+                        && self.follows(&me, &m.author)?
+                    {
+                        self.mark_unread(m, UNREAD_POST)?;
+                    }
+                }
+                if let Some(root) = p.root {
+                    self.link(&Link::Msg(root), LINK_ROOT, m, 0)?;
+                }
+                for b in &p.branch {
+                    self.link(&Link::Msg(*b), LINK_BRANCH, m, 0)?;
+                }
+                for mention in &p.mentions {
+                    self.link(&mention.link, LINK_MENTION, m, 0)?;
+                    if let (Link::Feed(f), Some(me)) = (&mention.link, self.me)
+                        && *f == me
+                    {
+                        self.mark_unread(m, UNREAD_MENTION)?;
+                    }
+                }
+            }
+            Content::Vote(v) => {
+                self.link(&v.link, LINK_VOTE, m, u8::from(v.likes()))?;
+            }
+            Content::About(a) => {
+                self.link(&a.about, LINK_ABOUT, m, 0)?;
+                let target = target_key(&a.about);
+                for (field, text) in [
+                    (ABOUT_NAME, &a.name),
+                    (ABOUT_DESCRIPTION, &a.description),
+                    (ABOUT_IMAGE, &a.image),
+                ] {
+                    if let Some(text) = text {
+                        let mut rec = Vec::with_capacity(8 + text.len());
+                        rec.extend_from_slice(&m.rx.to_be_bytes());
+                        rec.extend_from_slice(text.as_bytes());
+                        self.abouts
+                            .insert(&about_key(&target, &m.author.0, field), rec.as_slice())?;
+                    }
+                }
+            }
+            Content::Contact(c) => {
+                // The graph is public: a private contact message only
+                // counts for our own feed (a private block).
+                if private && Some(m.author) != self.me {
+                    return Ok(());
+                }
+                if let Some(edge) = c.edge() {
+                    let state = match edge {
+                        Edge::None => CONTACT_NONE,
+                        Edge::Follow => CONTACT_FOLLOW,
+                        Edge::Block => CONTACT_BLOCK,
+                    };
+                    let mut v = [0u8; 9];
+                    v[0] = state;
+                    v[1..].copy_from_slice(&m.rx.to_be_bytes());
+                    self.contacts
+                        .insert(&contact_key(&m.author.0, &c.contact.0), &v)?;
+                    self.followers
+                        .insert(&contact_key(&c.contact.0, &m.author.0), state)?;
+                }
+            }
+            Content::Pub(p) if !private => {
+                let addr = p.address();
+                if self.peers.get(addr.as_str())?.is_none() {
+                    let rec = PeerRecord {
+                        source: "pub".into(),
+                        ..PeerRecord::default()
+                    };
+                    let bytes = serde_json::to_vec(&rec).expect("peer record serialises");
+                    self.peers.insert(addr.as_str(), bytes.as_slice())?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Parses the plaintext of an opened box: content must be a JSON object.
+pub(super) fn opened_content(plain: Vec<u8>) -> Option<(Vec<u8>, Value)> {
+    let v = json::parse(&plain).ok()?;
+    matches!(v, Value::Object(_)).then_some((plain, v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_time_is_never_after_arrival() {
+        assert_eq!(sort_time(Some(5.0), 10.0), 5);
+        assert_eq!(sort_time(Some(50.0), 10.0), 10);
+        assert_eq!(sort_time(None, 10.0), 10);
+        assert_eq!(sort_time(Some(-3.0), 10.0), 0);
+        assert_eq!(sort_time(Some(f64::NAN), 10.0), 10);
+    }
+}
