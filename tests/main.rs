@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod conformance;
+mod conversation;
 mod interop;
 mod js_feed;
 mod js_import;
