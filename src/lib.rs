@@ -4,6 +4,7 @@
 //! - [`crypto`]: the only module touching ed25519-dalek and sodiumoxide.
 //! - [`feed`]: pure; JavaScript-exact JSON and classic messages; the
 //!   validator, the only maker of [`feed::VerifiedMsg`].
+//! - [`private`]: pure; private-box encryption of message content.
 //! - [`store`]: redb; appends our own messages and ingests verified batches,
 //!   one write transaction each.
 //! - [`import`]: streaming, batched, parallel verification of JSON lines into
@@ -21,6 +22,7 @@ pub mod import;
 pub mod local;
 pub mod net;
 pub mod node;
+pub mod private;
 pub mod replicate;
 pub mod rpc;
 pub mod store;

@@ -37,6 +37,14 @@ pub fn init() {
     });
 }
 
+/// `N` bytes from libsodium's random source (nonces, one-time keys).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    init();
+    let mut bytes = [0u8; N];
+    sodiumoxide::randombytes::randombytes_into(&mut bytes);
+    bytes
+}
+
 /// Decodes standard base64 with `=` padding, refusing non-canonical input
 /// (wrong padding, stray bits in the last character, other alphabets).
 pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
