@@ -15,4 +15,5 @@ mod jsenv;
 mod json_js;
 mod multinode;
 mod nodes;
+mod private_box;
 mod properties;

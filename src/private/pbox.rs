@@ -15,9 +15,9 @@
 //! The plaintext is the compact JSON of the message content; the content
 //! field of the message is then the string `<base64>.box`. A writer puts at
 //! most [`MAX_RECIPIENTS`] slots; a reader, like the JavaScript one, tries
-//! the first [`MAX_RECIPIENTS`]` + 1` slots (never one without room for the
-//! body's tag after it) and takes the body to start after as many slots as
-//! the count byte of the slot it opened says.
+//! the first eight slots (never one without room for the body's tag after
+//! it) and takes the body to start after as many slots as the count byte of
+//! the slot it opened says.
 
 use zeroize::Zeroizing;
 
