@@ -4,8 +4,9 @@
 //!    handshake, box stream, muxrpc, EBT, batch validation, storage), with
 //!    both nodes' peak memory;
 //! 2. the anchor: ssb-server to ssb-server, 10,000 messages by EBT (the kit's
-//!    `replicate-bench.js`);
-//! 3. ssb-server to shoal: the same 10,000 messages.
+//!    `replicate-bench.js`), stock (as the kit's figure of about 2,150
+//!    msg/s was measured) and again with TCP_NODELAY on both peers;
+//! 3. ssb-server (with TCP_NODELAY) to shoal: the same 10,000 messages.
 //!
 //! Run: `cargo bench --bench replicate` (needs node and the refpeer kit at
 //! `SHOAL_REFPEER`, default `../shared/refpeer`). `SHOAL_BENCH_MSGS` and
@@ -207,25 +208,22 @@ fn main() {
     let mem_a = node_a.stop();
     eprintln!("shoal -> shoal: {total} in {took:?} ({rate_ss:.0} msg/s)");
 
-    // 2. ssb-server to ssb-server (the anchor) and 3. ssb-server to shoal.
+    // 2. ssb-server to ssb-server (the anchor), twice: stock, as the kit
+    // measured it (neither side sets TCP_NODELAY), and with TCP_NODELAY on
+    // both sides. 3. ssb-server (with TCP_NODELAY) to shoal.
     let kit = kit();
     let rp = work.join("refpeer");
     fs::create_dir_all(&rp).unwrap();
     js(&kit, &rp, &["bin/install.sh"], &[]);
-    let (pbig, pc) = (free_port(), free_port());
+    let pbig = free_port();
     js(&kit, &rp, &["bin/mkpeer.sh", "big", &pbig.to_string()], &[]);
-    js(&kit, &rp, &["bin/mkpeer.sh", "c", &pc.to_string()], &[]);
-    js(
-        &kit,
-        &rp,
-        &["bin/start.sh", "big", "900"],
-        &[("NODELAY", "1")],
-    );
-    js(&kit, &rp, &["bin/start.sh", "c", "900"], &[]);
+    for (name, port) in [("c", free_port()), ("d", free_port())] {
+        js(&kit, &rp, &["bin/mkpeer.sh", name, &port.to_string()], &[]);
+    }
     struct Stop(PathBuf, PathBuf);
     impl Drop for Stop {
         fn drop(&mut self) {
-            for p in ["big", "c"] {
+            for p in ["big", "c", "d"] {
                 let _ = Command::new(self.0.join("bin/stop.sh"))
                     .arg(p)
                     .env("REFPEER_HOME", &self.1)
@@ -234,17 +232,31 @@ fn main() {
         }
     }
     let _stop = Stop(kit.clone(), rp.clone());
+    js(&kit, &rp, &["bin/start.sh", "big", "900"], &[("NODELAY", "1")]);
     node_script(
         &kit,
         &rp,
         "bulk-publish.js",
         &["big", &js_total.to_string(), "100"],
     );
-    let anchor = node_script(&kit, &rp, "replicate-bench.js", &["big", "c", "600"]);
-    let anchor: serde_json::Value = serde_json::from_str(anchor.lines().last().unwrap()).unwrap();
-    let anchor_ms = anchor["ms"].as_f64().unwrap();
-    let rate_js = js_total as f64 / (anchor_ms / 1000.0);
-    eprintln!("ssb-server -> ssb-server: {anchor}");
+    // Restart big stock for the stock anchor.
+    js(&kit, &rp, &["bin/stop.sh", "big"], &[]);
+    js(&kit, &rp, &["bin/start.sh", "big", "900"], &[]);
+    js(&kit, &rp, &["bin/start.sh", "c", "900"], &[]);
+    let anchor_ms = |to: &str| -> f64 {
+        let out = node_script(&kit, &rp, "replicate-bench.js", &["big", to, "600"]);
+        let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        eprintln!("ssb-server -> ssb-server ({to}): {v}");
+        v["ms"].as_f64().unwrap()
+    };
+    let stock_ms = anchor_ms("c");
+    js(&kit, &rp, &["bin/stop.sh", "big"], &[]);
+    js(&kit, &rp, &["bin/stop.sh", "c"], &[]);
+    js(&kit, &rp, &["bin/start.sh", "big", "900"], &[("NODELAY", "1")]);
+    js(&kit, &rp, &["bin/start.sh", "d", "900"], &[("NODELAY", "1")]);
+    let nodelay_ms = anchor_ms("d");
+    let rate_stock = js_total as f64 / (stock_ms / 1000.0);
+    let rate_nodelay = js_total as f64 / (nodelay_ms / 1000.0);
 
     let big_id = js(&kit, &rp, &["bin/info.sh", "big", "id"], &[]);
     let big_addr = js(&kit, &rp, &["bin/info.sh", "big", "address"], &[]);
@@ -272,19 +284,25 @@ fn main() {
     );
     println!("| peak memory, receiving / sending shoal | {mem_b:.0} MB / {mem_a:.0} MB |");
     println!(
-        "| ssb-server -> ssb-server (EBT), {js_total} messages | {:.2} s, {rate_js:.0} msg/s |",
-        anchor_ms / 1000.0
+        "| anchor: ssb-server -> ssb-server (EBT, stock), {js_total} messages | {:.2} s, {rate_stock:.0} msg/s |",
+        stock_ms / 1000.0
     );
     println!(
-        "| shoal -> shoal / ssb-server -> ssb-server | **{:.1}x** |",
-        rate_ss / rate_js
+        "| ssb-server -> ssb-server (EBT, TCP_NODELAY both sides), {js_total} messages | {:.2} s, {rate_nodelay:.0} msg/s |",
+        nodelay_ms / 1000.0
     );
     println!(
-        "| ssb-server -> shoal (EBT), {js_total} messages | {:.2} s, **{rate_jc:.0} msg/s** (peak memory {mem_c:.0} MB) |",
+        "| shoal -> shoal / anchor (stock; TCP_NODELAY) | **{:.1}x**; {:.1}x |",
+        rate_ss / rate_stock,
+        rate_ss / rate_nodelay
+    );
+    println!(
+        "| ssb-server (TCP_NODELAY) -> shoal (EBT), {js_total} messages | {:.2} s, **{rate_jc:.0} msg/s** (peak memory {mem_c:.0} MB) |",
         took_c.as_secs_f64()
     );
     println!(
-        "| ssb-server -> shoal / ssb-server -> ssb-server | **{:.1}x** |",
-        rate_jc / rate_js
+        "| ssb-server -> shoal / ssb-server -> ssb-server (stock; TCP_NODELAY) | **{:.1}x**; {:.1}x |",
+        rate_jc / rate_stock,
+        rate_jc / rate_nodelay
     );
 }

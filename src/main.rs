@@ -379,6 +379,7 @@ fn run(cli: Cli) -> Res {
                 "messages": stats.messages,
                 "feeds_stored": stats.feeds,
                 "forks": stats.forks,
+                "unread": stats.unread,
                 "running": false,
             });
             print_status(&v, json_out)
@@ -687,13 +688,14 @@ fn print_status(v: &serde_json::Value, json_out: bool) -> Res {
     }
     let n = |k: &str| v.get(k).map(|x| x.to_string()).unwrap_or_default();
     let line = format!(
-        "feeds wanted {}, held {}; messages {} in {} feeds; peers {}; forks {}",
+        "feeds wanted {}, held {}; messages {} in {} feeds; peers {}; forks {}; unread {}",
         n("feeds_wanted"),
         n("feeds_held"),
         n("messages"),
         n("feeds_stored"),
         n("peers"),
-        n("forks")
+        n("forks"),
+        n("unread")
     );
     out_line(&mut io::stdout(), line.as_bytes())
 }

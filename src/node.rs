@@ -474,6 +474,7 @@ impl Node {
             "messages": stats.messages,
             "feeds_stored": stats.feeds,
             "forks": stats.forks,
+            "unread": stats.unread,
         }))
     }
 

@@ -18,7 +18,9 @@ use serde::Serialize;
 use crate::crypto::{FeedId, MsgId};
 use crate::feed::content::{self, Content, Link};
 use crate::feed::json::{self, Value};
-use crate::store::schema::{ABOUT_DESCRIPTION, ABOUT_IMAGE, ABOUT_NAME, LINK_ROOT, LINK_VOTE};
+use crate::store::schema::{
+    ABOUT_DESCRIPTION, ABOUT_IMAGE, ABOUT_NAME, LINK_MENTION, LINK_ROOT, LINK_VOTE,
+};
 use crate::store::{Contact, Cursor, Reader, Result, StoredMsg, sort_time};
 
 /// One message as the read models show it.
@@ -319,6 +321,24 @@ impl<'r> View<'r> {
                         out.push(item);
                     }
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The latest messages that mention us, newest first (not those of
+    /// feeds we block).
+    pub fn mentions(&mut self, limit: usize) -> Result<Vec<Item>> {
+        let Some(me) = self.me else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for b in self.r.recent_backlinks(&Link::Feed(me), LINK_MENTION, limit)? {
+            if self.blocks(&b.author) {
+                continue;
+            }
+            if let Some(item) = self.item_at(b.rx)? {
+                out.push(item);
             }
         }
         Ok(out)

@@ -189,6 +189,8 @@ pub struct Stats {
     pub feeds: u64,
     /// Recorded forks.
     pub forks: u64,
+    /// Messages for us not yet read.
+    pub unread: u64,
 }
 
 /// The store: one redb database file, and the identity it indexes for.
@@ -615,6 +617,7 @@ impl Store {
             messages: txn.open_table(LOG)?.len()?,
             feeds: txn.open_table(LATEST)?.len()?,
             forks: txn.open_table(FORKS)?.len()?,
+            unread: txn.open_table(UNREAD)?.len()?,
         })
     }
 }

@@ -169,6 +169,25 @@ impl Reader {
         Ok(out)
     }
 
+    /// The latest `limit` messages linking to `target` with `kind`, newest
+    /// first.
+    pub fn recent_backlinks(&self, target: &Link, kind: u8, limit: usize) -> Result<Vec<Backlink>> {
+        let t = target_key(target);
+        let from = link_key(&t, kind, 0);
+        let to = link_key(&t, kind, u64::MAX);
+        let mut out = Vec::new();
+        for e in self.links.range::<&[u8; 42]>(&from..=&to)?.rev().take(limit) {
+            let (k, v) = e?;
+            let (k, v) = (k.value(), v.value());
+            out.push(Backlink {
+                rx: u64::from_be_bytes(k[34..].try_into().expect("8 bytes")),
+                author: FeedId(v[..32].try_into().expect("32 bytes")),
+                flag: v[32],
+            });
+        }
+        Ok(out)
+    }
+
     /// How many messages link to `target` with `kind`, without reading them.
     pub fn backlink_count(&self, target: &Link, kind: u8) -> Result<usize> {
         let t = target_key(target);

@@ -1,0 +1,339 @@
+//! Social-layer benchmarks:
+//!
+//! 1. Read models on a store of 1,000,000 messages (1,000 feeds of 1,000;
+//!    posts, replies, votes, names; we follow 200 feeds): a timeline page
+//!    of 50 (first page and a page 20 pages deep), and a thread of 1,000
+//!    replies. Each query opens its own read snapshot, as the CLI and the
+//!    terminal client do. Median and worst of many runs.
+//! 2. `shoal import` of 100,000 messages of which 20% are private boxes
+//!    not meant for us (1 to 7 recipient slots each), beside the same
+//!    import with no boxes, in one run.
+//!
+//! Run: `cargo bench --bench social` (env `SHOAL_BENCH_SOCIAL_FEEDS`,
+//! `SHOAL_BENCH_SOCIAL_PER_FEED` to change the store size). Prints one
+//! table; the README quotes it.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use shoal::crypto::{FeedId, Keypair, MsgId};
+use shoal::feed::{self, FeedState, Object, Value, VerifiedMsg};
+use shoal::social::View;
+use shoal::store::Store;
+
+mod common;
+
+use common::{author_key, text_for};
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn obj(pairs: Vec<(&str, Value)>) -> Value {
+    let mut o = Object::new();
+    for (k, v) in pairs {
+        o.insert(k, v);
+    }
+    Value::Object(o)
+}
+
+fn post(text: String) -> Value {
+    obj(vec![("type", "post".into()), ("text", text.into())])
+}
+
+/// Signs a feed of `contents`, in order.
+fn sign_feed(kp: &Keypair, contents: Vec<Value>, t0: f64) -> Vec<VerifiedMsg> {
+    let mut state: Option<FeedState> = None;
+    let mut out = Vec::with_capacity(contents.len());
+    for (s, c) in contents.into_iter().enumerate() {
+        let v = feed::build(kp, state.as_ref(), t0 + s as f64 * 1000.0, c, None);
+        let m = feed::validate(state.as_ref(), None, v).expect("valid");
+        state = Some(m.state());
+        out.push(m);
+    }
+    out
+}
+
+fn median_and_max(mut d: Vec<Duration>) -> (f64, f64) {
+    d.sort();
+    (
+        d[d.len() / 2].as_secs_f64() * 1000.0,
+        d[d.len() - 1].as_secs_f64() * 1000.0,
+    )
+}
+
+/// Builds the big store; returns (store, thread root, messages stored).
+fn build_store(path: &Path, me: &Keypair, feeds: usize, per: usize) -> (Store, MsgId, u64) {
+    let store = Store::open_as(path, me).unwrap();
+    let t = Instant::now();
+    // The thread root: the only message of a feed of its own.
+    let root_author = author_key(99_999);
+    let root_msg = sign_feed(
+        &root_author,
+        vec![post("The thread everyone answers".into())],
+        1_600_000_000_000.0,
+    );
+    let root = root_msg[0].id();
+    store.ingest(root_msg).unwrap();
+    let mut stored = 1u64;
+    // Feeds in chunks, signed on every core, ingested in batches.
+    let chunk = 50;
+    for start in (0..feeds).step_by(chunk) {
+        let msgs: Vec<Vec<VerifiedMsg>> = (start..(start + chunk).min(feeds))
+            .into_par_iter()
+            .map(|a| {
+                let kp = author_key(a);
+                let id = kp.id().to_string();
+                let mut contents = Vec::with_capacity(per);
+                for s in 0..per {
+                    let i = a * per + s;
+                    let c = match s {
+                        0 => obj(vec![
+                            ("type", "about".into()),
+                            ("about", id.clone().into()),
+                            ("name", format!("person{a}").into()),
+                        ]),
+                        2 => obj(vec![
+                            ("type", "post".into()),
+                            ("text", text_for(i).into()),
+                            ("root", root.to_string().into()),
+                            ("branch", root.to_string().into()),
+                        ]),
+                        _ if s % 10 == 7 => obj(vec![
+                            ("type", "vote".into()),
+                            (
+                                "vote",
+                                obj(vec![
+                                    ("link", root.to_string().into()),
+                                    ("value", Value::Number(1.0)),
+                                    ("expression", "Like".into()),
+                                ]),
+                            ),
+                        ]),
+                        _ => post(text_for(i)),
+                    };
+                    contents.push(c);
+                }
+                // Interleave authors in time as a real log would be.
+                let t0 = 1_600_000_000_000.0 + a as f64;
+                let mut feed = Vec::with_capacity(per);
+                let mut state: Option<FeedState> = None;
+                for (s, c) in contents.into_iter().enumerate() {
+                    let v = feed::build(&kp, state.as_ref(), t0 + (s * feeds) as f64, c, None);
+                    let m = feed::validate(state.as_ref(), None, v).expect("valid");
+                    state = Some(m.state());
+                    feed.push(m);
+                }
+                feed
+            })
+            .collect();
+        let all: Vec<VerifiedMsg> = msgs.into_iter().flatten().collect();
+        for batch in all.chunks(4096) {
+            stored += store.ingest(batch.to_vec()).unwrap().len() as u64;
+        }
+        eprint!(
+            "\rbuilt {} of {feeds} feeds ({:.0} s)",
+            (start + chunk).min(feeds),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    eprintln!();
+    // We follow every fifth feed and post a little ourselves.
+    for a in (0..feeds).step_by(5) {
+        let c = obj(vec![
+            ("type", "contact".into()),
+            ("contact", author_key(a).id().to_string().into()),
+            ("following", Value::Bool(true)),
+        ]);
+        store.append_local(me, c, None).unwrap();
+        stored += 1;
+    }
+    for i in 0..50 {
+        store.append_local(me, post(text_for(i)), None).unwrap();
+        stored += 1;
+    }
+    (store, root, stored)
+}
+
+fn queries(store: &Store, root: &MsgId) -> Vec<(String, f64, f64, usize)> {
+    let mut rows = Vec::new();
+    // Warm the page cache the way a running client would be.
+    for _ in 0..3 {
+        let r = store.reader().unwrap();
+        let mut v = View::new(&r).unwrap();
+        v.timeline(None, 50).unwrap();
+        v.thread(root).unwrap();
+    }
+    let mut times = Vec::new();
+    let mut n = 0;
+    for _ in 0..200 {
+        let t = Instant::now();
+        let r = store.reader().unwrap();
+        let mut v = View::new(&r).unwrap();
+        n = v.timeline(None, 50).unwrap().len();
+        times.push(t.elapsed());
+    }
+    let (med, max) = median_and_max(times);
+    rows.push(("timeline, first page of 50".to_string(), med, max, n));
+
+    // The cursor of page 20.
+    let cursor = {
+        let r = store.reader().unwrap();
+        let mut v = View::new(&r).unwrap();
+        let mut cursor = None;
+        for _ in 0..20 {
+            let page = v.timeline(cursor, 50).unwrap();
+            let Some(last) = page.last() else { break };
+            cursor = Some((last.time, last.rx));
+        }
+        cursor
+    };
+    let mut times = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        let r = store.reader().unwrap();
+        let mut v = View::new(&r).unwrap();
+        n = v.timeline(cursor, 50).unwrap().len();
+        times.push(t.elapsed());
+    }
+    let (med, max) = median_and_max(times);
+    rows.push(("timeline, page 21 of 50".to_string(), med, max, n));
+
+    let mut times = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        let r = store.reader().unwrap();
+        let mut v = View::new(&r).unwrap();
+        let th = v.thread(root).unwrap();
+        n = th.entries.len() - 1;
+        times.push(t.elapsed());
+    }
+    let (med, max) = median_and_max(times);
+    rows.push(("thread of 1,000 replies".to_string(), med, max, n));
+    rows
+}
+
+/// A dump of `total` messages of 100 feeds where every fifth message's
+/// content is a box to 1..=7 feeds that are not us (when `boxed`).
+fn boxed_dump(path: &Path, total: usize, boxed: bool) -> usize {
+    let authors = 100;
+    let per = total / authors;
+    let strangers: Vec<FeedId> = (0..16).map(|i| author_key(10_000 + i).id()).collect();
+    let feeds: Vec<Vec<Vec<u8>>> = (0..authors)
+        .into_par_iter()
+        .map(|a| {
+            let kp = author_key(a);
+            let mut state: Option<FeedState> = None;
+            let mut lines = Vec::with_capacity(per);
+            for s in 0..per {
+                let i = a * per + s;
+                let c = if boxed && i % 5 == 0 {
+                    let n = 1 + i % 7;
+                    let recps: Vec<FeedId> =
+                        (0..n).map(|k| strangers[(i + k) % strangers.len()]).collect();
+                    let plain = feed::json::to_compact(&post(text_for(i)));
+                    Value::from(shoal::private::box_message(&plain, &recps).unwrap())
+                } else {
+                    post(text_for(i))
+                };
+                let ts = 1_600_000_000_000.0 + (s * authors + a) as f64;
+                let v = feed::build(&kp, state.as_ref(), ts, c, None);
+                let m = feed::validate(state.as_ref(), None, v).expect("valid");
+                state = Some(m.state());
+                let mut line = m.json().to_vec();
+                line.push(b'\n');
+                lines.push(line);
+            }
+            lines
+        })
+        .collect();
+    let mut w = std::io::BufWriter::new(fs::File::create(path).unwrap());
+    for s in 0..per {
+        for f in &feeds {
+            w.write_all(&f[s]).unwrap();
+        }
+    }
+    w.flush().unwrap();
+    per * authors
+}
+
+fn import_rate(work: &Path, name: &str, dump: &Path, n: usize) -> f64 {
+    let bin = env!("CARGO_BIN_EXE_shoal");
+    let mut secs = Vec::new();
+    for run in 0..3 {
+        let home = work.join(format!("{name}-{run}"));
+        let st = Command::new(bin)
+            .arg("--home")
+            .arg(&home)
+            .arg("init")
+            .output()
+            .unwrap();
+        assert!(st.status.success());
+        let t = Instant::now();
+        let out = Command::new(bin)
+            .arg("--home")
+            .arg(&home)
+            .arg("import")
+            .arg(dump)
+            .output()
+            .unwrap();
+        let s = t.elapsed().as_secs_f64();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("imported {n}, rejected 0")),
+            "import failed: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        secs.push(s);
+    }
+    secs.sort_by(f64::total_cmp);
+    n as f64 / secs[1]
+}
+
+fn main() {
+    let feeds = env_num("SHOAL_BENCH_SOCIAL_FEEDS", 1000);
+    let per = env_num("SHOAL_BENCH_SOCIAL_PER_FEED", 1000);
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-social");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).unwrap();
+
+    // 2. first: it is quick.
+    let total = 100_000;
+    let plain = work.join("plain.jsonl");
+    let boxed = work.join("boxed.jsonl");
+    let n = boxed_dump(&plain, total, false);
+    boxed_dump(&boxed, total, true);
+    let rate_plain = import_rate(&work, "plain", &plain, n);
+    let rate_boxed = import_rate(&work, "boxed", &boxed, n);
+    eprintln!("import: {rate_plain:.0} msg/s plain, {rate_boxed:.0} msg/s with 20% boxes");
+
+    // 1.
+    let me = Keypair::from_seed(&[42; 32]);
+    let t = Instant::now();
+    let (store, root, stored) = build_store(&work.join("big.redb"), &me, feeds, per);
+    let build = t.elapsed().as_secs_f64();
+    let rows = queries(&store, &root);
+    let size = fs::metadata(work.join("big.redb")).unwrap().len();
+
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| store | {stored} messages of {} feeds, {:.0} MB (built in {build:.0} s) |",
+        feeds + 2,
+        size as f64 / 1e6
+    );
+    for (what, med, max, n) in rows {
+        println!("| {what} ({n} items) | **{med:.2} ms** median, {max:.2} ms worst |");
+    }
+    println!("| `shoal import`, {n} messages, no boxes | {rate_plain:.0} msg/s (median of 3) |");
+    println!(
+        "| `shoal import`, {n} messages, 20% boxes not for us | **{rate_boxed:.0} msg/s** (median of 3) |"
+    );
+}
