@@ -17,3 +17,4 @@ mod multinode;
 mod nodes;
 mod private_box;
 mod properties;
+mod social;

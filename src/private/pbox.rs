@@ -14,10 +14,11 @@
 //!
 //! The plaintext is the compact JSON of the message content; the content
 //! field of the message is then the string `<base64>.box`. A writer puts at
-//! most [`MAX_RECIPIENTS`] slots; a reader, like the JavaScript one, tries
-//! the first eight slots (never one without room for the body's tag after
-//! it) and takes the body to start after as many slots as the count byte of
-//! the slot it opened says.
+//! most [`MAX_RECIPIENTS`] (8) slots; a reader, like the JavaScript one
+//! (`for (i = 0; i <= 7; i++)`), tries exactly the first 8 slots (never one
+//! without room for the body's tag after it) and takes the body to start
+//! after as many slots as the count byte of the slot it opened says. So a
+//! direct message reaches its author and up to 7 others.
 
 use zeroize::Zeroizing;
 
@@ -28,11 +29,12 @@ use crate::crypto::{
     secretbox_seal,
 };
 
-/// The most recipients [`box_message`] encrypts to.
-pub const MAX_RECIPIENTS: usize = 7;
+/// The most recipients [`box_message`] encrypts to: as many slots as a
+/// reader tries.
+pub const MAX_RECIPIENTS: usize = MAX_SLOTS;
 
-/// Slots a reader tries: one more than a writer makes, as in JavaScript.
-const MAX_SLOTS: usize = MAX_RECIPIENTS + 1;
+/// Slots a reader tries, as the JavaScript reader does: exactly 8.
+const MAX_SLOTS: usize = 8;
 /// Nonce and ephemeral public key.
 const HEADER_LEN: usize = NONCE_LEN + 32;
 /// One recipient slot: a sealed count byte and body key.
@@ -68,7 +70,7 @@ pub enum BoxError {
     },
 }
 
-/// Encrypts `plain` (bytes of compact JSON content) to the recipients (1..=7,
+/// Encrypts `plain` (bytes of compact JSON content) to the recipients (1..=8,
 /// caller includes itself if wanted). Returns "<base64>.box".
 pub fn box_message(plain: &[u8], recipients: &[FeedId]) -> Result<String, BoxError> {
     if recipients.is_empty() {
@@ -225,17 +227,18 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_seven_recipients_and_strangers_get_none() {
-        let all = keys(7);
+    fn round_trip_eight_recipients_and_strangers_get_none() {
+        let all = keys(8);
         let boxed = box_message(PLAIN, &ids(&all)).unwrap();
         let len = b64_decode(boxed.strip_suffix(".box").unwrap())
             .unwrap()
             .len();
-        assert_eq!(len, 56 + 7 * 49 + 16 + PLAIN.len());
+        assert_eq!(len, 56 + 8 * 49 + 16 + PLAIN.len());
+        // Every slot opens, the eighth (last a reader tries) included.
         for k in &all {
             assert_eq!(Unboxer::new(k).open(&boxed), Ok(Some(PLAIN.to_vec())));
         }
-        assert_eq!(Unboxer::new(&key(8)).open(&boxed), Ok(None));
+        assert_eq!(Unboxer::new(&key(9)).open(&boxed), Ok(None));
         // Fresh randomness each time.
         assert_ne!(boxed, box_message(PLAIN, &ids(&all)).unwrap());
     }
@@ -250,9 +253,10 @@ mod tests {
     #[test]
     fn recipient_counts_and_keys_are_checked() {
         assert_eq!(box_message(PLAIN, &[]), Err(BoxError::NoRecipients));
+        assert!(box_message(PLAIN, &ids(&keys(8))).is_ok());
         assert_eq!(
-            box_message(PLAIN, &ids(&keys(8))),
-            Err(BoxError::TooManyRecipients(8))
+            box_message(PLAIN, &ids(&keys(9))),
+            Err(BoxError::TooManyRecipients(9))
         );
         let bad = FeedId([0; 32]);
         assert_eq!(
@@ -261,7 +265,8 @@ mod tests {
         );
     }
 
-    /// A reader tries eight slots (other writers may fill eight), not nine.
+    /// A reader tries exactly eight slots: a ninth is never looked at, even
+    /// in a box some other writer made with more.
     #[test]
     fn reader_tries_eight_slots() {
         let all = keys(9);

@@ -14,7 +14,7 @@ use crate::store::{Reader, StoreError};
 
 /// The most recipients of a direct message besides its author (the author
 /// is always a recipient too, filling the eighth slot).
-pub const MAX_DM_RECIPIENTS: usize = 7;
+pub const MAX_DM_RECIPIENTS: usize = private::MAX_RECIPIENTS - 1;
 
 /// Why an action's content could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,8 @@
 //! terminal client.
 
 pub mod compose;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 

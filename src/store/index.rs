@@ -64,18 +64,50 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Marks a fresh message of someone else unread, unless it is by a feed
+    /// we block: that is never shown, so it never waits to be read.
     fn mark_unread(&mut self, m: &Indexed<'_>, why: u8) -> Result<()> {
-        if m.fresh && Some(m.author) != self.me && self.unread.get(m.rx)?.is_none() {
+        let Some(me) = self.me else { return Ok(()) };
+        if m.fresh
+            && m.author != me
+            && self.edge(&me, &m.author)? != Some(CONTACT_BLOCK)
+            && self.unread.get(m.rx)?.is_none()
+        {
             self.unread.insert(m.rx, why)?;
         }
         Ok(())
     }
 
-    fn follows(&self, author: &FeedId, target: &FeedId) -> Result<bool> {
+    /// The contact state `author` has set towards `target`, if any.
+    fn edge(&self, author: &FeedId, target: &FeedId) -> Result<Option<u8>> {
         Ok(self
             .contacts
             .get(&contact_key(&author.0, &target.0))?
-            .is_some_and(|v| v.value()[0] == CONTACT_FOLLOW))
+            .map(|v| v.value()[0]))
+    }
+
+    /// Lists a post by time: in the inbox when private, else among its
+    /// author's posts; marked unread when it is for us.
+    fn post_by_time(
+        &mut self,
+        m: &Indexed<'_>,
+        private: bool,
+        reply: bool,
+        time: u64,
+    ) -> Result<()> {
+        if private {
+            self.inbox.insert(&time_key(time, m.rx), &m.id.0)?;
+            self.mark_unread(m, UNREAD_PRIVATE)?;
+        } else {
+            self.posts
+                .insert(&post_key(&m.author.0, time, m.rx), u8::from(reply))?;
+            if let Some(me) = self.me
+                && self.edge(&me, &m.author)? == Some(CONTACT_FOLLOW)
+            {
+                self.mark_unread(m, UNREAD_POST)?;
+            }
+        }
+        Ok(())
     }
 
     fn index_content(
@@ -87,19 +119,7 @@ impl Writer<'_> {
     ) -> Result<()> {
         match content::parse(value) {
             Content::Post(p) => {
-                let reply = p.root.is_some();
-                if private {
-                    self.inbox.insert(&time_key(time, m.rx), &m.id.0)?;
-                    self.mark_unread(m, UNREAD_PRIVATE)?;
-                } else {
-                    self.posts
-                        .insert(&post_key(&m.author.0, time, m.rx), u8::from(reply))?;
-                    if let Some(me) = self.me
-                        && self.follows(&me, &m.author)?
-                    {
-                        self.mark_unread(m, UNREAD_POST)?;
-                    }
-                }
+                self.post_by_time(m, private, p.root.is_some(), time)?;
                 if let Some(root) = p.root {
                     self.link(&Link::Msg(root), LINK_ROOT, m, 0)?;
                 }
@@ -155,6 +175,12 @@ impl Writer<'_> {
                     self.followers
                         .insert(&contact_key(&c.contact.0, &m.author.0), state)?;
                 }
+            }
+            // A malformed post is listed all the same (shown raw, with
+            // the reason), so nothing a followed feed posts is lost; its
+            // links are not trusted.
+            Content::Invalid { kind, .. } if kind == "post" => {
+                self.post_by_time(m, private, value.get("root").is_some(), time)?;
             }
             Content::Pub(p) if !private => {
                 let addr = p.address();

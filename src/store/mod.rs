@@ -212,7 +212,8 @@ const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 impl Store {
     /// Opens (creating if needed) the store at `path`, indexing for nobody
-    /// in particular: boxes stay closed and nothing is marked unread.
+    /// in particular: boxes stay closed and nothing is marked unread. A
+    /// version-1 store is upgraded only by [`Store::open_as`].
     pub fn open(path: &Path) -> Result<Store> {
         Self::open_with(path, None)
     }
@@ -235,70 +236,73 @@ impl Store {
             .create(path)?;
         let store = Store { db, me };
         let txn = store.db.begin_write()?;
-        let reindex = {
-            let mut meta = txn.open_table(META)?;
-            let found = meta.get("schema_version")?.map(|v| v.value());
-            let reindex = match found {
-                None | Some(SCHEMA_VERSION) => false,
-                // Version 1 lacked the content indexes: build them.
-                Some(1) => true,
-                Some(found) => return Err(StoreError::Schema { found }),
-            };
-            meta.insert("schema_version", SCHEMA_VERSION)?;
-            reindex
-        };
+        let found = txn
+            .open_table(META)?
+            .get("schema_version")?
+            .map(|v| v.value());
         // Creates every table that does not exist yet.
         Writer::open(&txn, None)?.finish()?;
-        txn.commit()?;
-        if reindex {
-            store.reindex()?;
+        let upgrade = match found {
+            None | Some(SCHEMA_VERSION) => true,
+            // Version 1 lacked the content indexes: they are built in this
+            // transaction, so the new version is written with them or not
+            // at all. Only for an identity: without one, boxes to it would
+            // stay closed for good; the store stays at version 1 until it is
+            // opened as its owner (reindexing again then is harmless).
+            Some(1) if store.me.is_some() => {
+                store.reindex(&txn)?;
+                true
+            }
+            Some(1) => false,
+            Some(found) => return Err(StoreError::Schema { found }),
+        };
+        if upgrade {
+            txn.open_table(META)?
+                .insert("schema_version", SCHEMA_VERSION)?;
         }
+        txn.commit()?;
         Ok(store)
     }
 
-    /// Rebuilds the content indexes from the log, in one write transaction.
-    fn reindex(&self) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut w = Writer::open(&txn, self.me.as_ref())?;
-            let mut after = 0u64;
-            loop {
-                let page: Vec<(u64, Vec<u8>)> = w
-                    .log
-                    .range(after + 1..)?
-                    .take(10_000)
-                    .map(|e| e.map(|(k, v)| (k.value(), v.value().to_vec())))
-                    .collect::<Result<_, _>>()?;
-                let Some((last, _)) = page.last() else { break };
-                after = *last;
-                for (rx, rec) in page {
-                    let m = StoredMsg::decode(rx, &rec)?;
-                    let value = m.value()?;
-                    let author = value
-                        .get("author")
-                        .and_then(Value::as_str)
-                        .and_then(FeedId::parse)
-                        .ok_or(StoreError::Corrupt("stored message without an author"))?;
-                    let content = value.get("content").unwrap_or(&Value::Null);
-                    let opened = self.open_box(content);
-                    w.index(&index::Indexed {
-                        rx,
-                        id: m.key,
-                        author,
-                        claimed: value
-                            .get("timestamp")
-                            .and_then(Value::as_f64)
-                            .filter(|t| t.is_finite()),
-                        received: m.received,
-                        content,
-                        opened: opened.as_ref().map(|(b, v)| (b.as_slice(), v)),
-                        fresh: false,
-                    })?;
-                }
+    /// Rebuilds the content indexes from the log, inside `txn`.
+    fn reindex(&self, txn: &redb::WriteTransaction) -> Result<()> {
+        let mut w = Writer::open(txn, self.me.as_ref())?;
+        let mut after = 0u64;
+        loop {
+            let page: Vec<(u64, Vec<u8>)> = w
+                .log
+                .range(after + 1..)?
+                .take(10_000)
+                .map(|e| e.map(|(k, v)| (k.value(), v.value().to_vec())))
+                .collect::<Result<_, _>>()?;
+            let Some((last, _)) = page.last() else { break };
+            after = *last;
+            for (rx, rec) in page {
+                let m = StoredMsg::decode(rx, &rec)?;
+                let value = m.value()?;
+                let author = value
+                    .get("author")
+                    .and_then(Value::as_str)
+                    .and_then(FeedId::parse)
+                    .ok_or(StoreError::Corrupt("stored message without an author"))?;
+                let content = value.get("content").unwrap_or(&Value::Null);
+                let opened = self.open_box(content);
+                w.index(&index::Indexed {
+                    rx,
+                    id: m.key,
+                    author,
+                    claimed: value
+                        .get("timestamp")
+                        .and_then(Value::as_f64)
+                        .filter(|t| t.is_finite()),
+                    received: m.received,
+                    content,
+                    opened: opened.as_ref().map(|(b, v)| (b.as_slice(), v)),
+                    fresh: false,
+                })?;
             }
-            w.finish()?;
         }
-        txn.commit()?;
+        w.finish()?;
         Ok(())
     }
 

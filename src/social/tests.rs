@@ -1,0 +1,867 @@
+//! Tests of the read models over a real store in a temporary directory:
+//! threads (order, placeholders, hidden replies), likes, names, the
+//! timeline and its paging, the inbox and private threads, unread marks,
+//! malformed content, contacts, and the migration of version-1 stores.
+//!
+//! Our feed is written with `append_local`; other feeds are built and
+//! validated like any received message and go through `Store::ingest`,
+//! with claimed times chosen by the test.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::crypto::Keypair;
+use crate::feed::{self, FeedState};
+use crate::store::schema::{LINK_MENTION, LINK_VOTE};
+use crate::store::{Outcome, Store, now_ms};
+
+/// A fixed past time: claimed times below are this plus a few ms.
+const T0: f64 = 1_600_000_000_000.0;
+
+fn key(n: u8) -> Keypair {
+    Keypair::from_seed(&[n; 32])
+}
+
+fn c(text: &str) -> Value {
+    json::parse(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn post(text: &str) -> Value {
+    compose::post(text)
+}
+
+fn reply(root: &MsgId, branch: &MsgId, text: &str) -> Value {
+    c(&format!(
+        r#"{{"type":"post","text":"{text}","root":"{root}","branch":"{branch}"}}"#
+    ))
+}
+
+fn vote(link: &str, value: u8) -> Value {
+    c(&format!(
+        r#"{{"type":"vote","vote":{{"link":"{link}","value":{value}}}}}"#
+    ))
+}
+
+fn about(who: &FeedId, name: &str) -> Value {
+    c(&format!(
+        r#"{{"type":"about","about":"{who}","name":"{name}"}}"#
+    ))
+}
+
+fn follow(who: &FeedId) -> Value {
+    compose::contact(who, content::Edge::Follow)
+}
+
+fn unblock(who: &FeedId) -> Value {
+    c(&format!(
+        r#"{{"type":"contact","contact":"{who}","blocking":false}}"#
+    ))
+}
+
+/// An id nobody's message has.
+fn absent(n: u8) -> MsgId {
+    MsgId([n; 32])
+}
+
+/// A store opened as `me`, and the state of the other feeds written into it.
+struct World {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    store: Store,
+    me: Keypair,
+    states: HashMap<FeedId, FeedState>,
+}
+
+impl World {
+    fn new(me: u8) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let me = key(me);
+        World {
+            store: Store::open_as(&path, &me).unwrap(),
+            _dir: dir,
+            path,
+            me,
+            states: HashMap::new(),
+        }
+    }
+
+    fn id(&self) -> FeedId {
+        self.me.id()
+    }
+
+    /// The next message of `who`'s feed, claiming `ts`, as received.
+    fn msg(&mut self, who: &Keypair, ts: f64, content: Value) -> feed::VerifiedMsg {
+        let st = self.states.get(&who.id()).copied();
+        let value = feed::build(who, st.as_ref(), ts, content, None);
+        let m = feed::validate(st.as_ref(), None, value).unwrap();
+        self.states.insert(who.id(), m.state());
+        m
+    }
+
+    /// Receives the next message of `who` (not us), claiming `ts`.
+    fn got(&mut self, who: &Keypair, ts: f64, content: Value) -> MsgId {
+        let m = self.msg(who, ts, content);
+        assert_eq!(
+            self.store.ingest(vec![m.clone()]).unwrap(),
+            [Outcome::Stored]
+        );
+        m.id()
+    }
+
+    /// Publishes on our own feed.
+    fn mine(&self, content: Value) -> MsgId {
+        self.store
+            .append_local(&self.me, content, None)
+            .unwrap()
+            .id()
+    }
+
+    /// Runs `f` on a fresh view (fresh name cache) of the store.
+    fn view<T>(&self, f: impl FnOnce(&mut View<'_>) -> T) -> T {
+        let r = self.store.reader().unwrap();
+        let mut v = View::new(&r).unwrap();
+        f(&mut v)
+    }
+
+    fn thread(&self, id: &MsgId) -> Thread {
+        self.view(|v| v.thread(id).unwrap())
+    }
+
+    fn timeline(&self, limit: usize) -> Vec<Item> {
+        self.view(|v| v.timeline(None, limit).unwrap())
+    }
+
+    fn inbox(&self) -> Vec<Item> {
+        self.view(|v| v.inbox(None, 100).unwrap())
+    }
+
+    fn item(&self, id: &MsgId) -> Item {
+        self.view(|v| {
+            let m = v.reader().get(id).unwrap().expect("stored");
+            v.item(&m).unwrap()
+        })
+    }
+}
+
+/// A thread as `(depth, key, held)` lines.
+fn shape(t: &Thread) -> Vec<(usize, String, bool)> {
+    t.entries
+        .iter()
+        .map(|e| match e {
+            Entry::Message { depth, item } => (*depth, item.key.clone(), true),
+            Entry::Missing { depth, key } => (*depth, key.clone(), false),
+        })
+        .collect()
+}
+
+fn held(depth: usize, id: &MsgId) -> (usize, String, bool) {
+    (depth, id.to_string(), true)
+}
+
+fn missing(depth: usize, id: &MsgId) -> (usize, String, bool) {
+    (depth, id.to_string(), false)
+}
+
+fn keys(items: &[Item]) -> Vec<String> {
+    items.iter().map(|i| i.key.clone()).collect()
+}
+
+#[test]
+fn threads_are_depth_first_with_siblings_by_time() {
+    let mut w = World::new(1);
+    let (a, b, c) = (key(2), key(3), key(4));
+    let root = w.got(&a, T0 + 1000.0, post("root"));
+    let r1 = w.got(&b, T0 + 2000.0, reply(&root, &root, "first by time 2000"));
+    // Received after r1 but claims an earlier time: it comes first.
+    let r2 = w.got(&c, T0 + 1500.0, reply(&root, &root, "earlier sibling"));
+    let r3 = w.got(&b, T0 + 3000.0, reply(&root, &r2, "under r2"));
+    let r4 = w.got(&a, T0 + 2500.0, reply(&root, &r1, "under r1"));
+    let r5 = w.got(&c, T0 + 2600.0, reply(&root, &r4, "under r4"));
+    let want = vec![
+        held(0, &root),
+        held(1, &r2),
+        held(2, &r3),
+        held(1, &r1),
+        held(2, &r4),
+        held(3, &r5),
+    ];
+    let t = w.thread(&root);
+    assert_eq!(shape(&t), want);
+    assert_eq!(t.root, root.to_string());
+    assert_eq!(t.hidden, 0);
+    // Any reply leads to the root's whole thread.
+    for id in [&r3, &r5] {
+        assert_eq!(shape(&w.thread(id)), want, "thread of {id}");
+    }
+    // The root counts its replies; a reply knows its root.
+    let root_item = w.item(&root);
+    assert_eq!(root_item.replies, 5);
+    assert_eq!(root_item.text.as_deref(), Some("root"));
+    assert_eq!(w.item(&r4).root, Some(root.to_string()));
+}
+
+#[test]
+fn missing_messages_get_placeholders_with_their_replies_under_them() {
+    let mut w = World::new(1);
+    let (a, b) = (key(2), key(3));
+    let root = w.got(&a, T0 + 1.0, post("root"));
+    let gap = absent(7);
+    let under_gap = w.got(&b, T0 + 2.0, reply(&root, &gap, "answers what we lack"));
+    let direct = w.got(&a, T0 + 3.0, reply(&root, &root, "direct"));
+    let t = w.thread(&root);
+    assert_eq!(
+        shape(&t),
+        vec![
+            held(0, &root),
+            missing(1, &gap),
+            held(2, &under_gap),
+            held(1, &direct),
+        ]
+    );
+    let text = serde_json::to_value(&t).unwrap();
+    assert_eq!(text["entries"][1]["entry"], "missing");
+    assert_eq!(text["entries"][1]["key"], gap.to_string());
+
+    // A thread whose root we do not hold starts with its placeholder.
+    let lost_root = absent(8);
+    let orphan = w.got(&b, T0 + 4.0, reply(&lost_root, &lost_root, "orphan"));
+    let deeper = w.got(&a, T0 + 5.0, reply(&lost_root, &orphan, "deeper"));
+    let want = vec![missing(0, &lost_root), held(1, &orphan), held(2, &deeper)];
+    assert_eq!(shape(&w.thread(&orphan)), want);
+    assert_eq!(shape(&w.thread(&lost_root)), want);
+    assert_eq!(w.thread(&deeper).root, lost_root.to_string());
+}
+
+#[test]
+fn replies_of_blocked_feeds_are_hidden_and_counted() {
+    let mut w = World::new(1);
+    let (a, b, troll) = (key(2), key(3), key(4));
+    w.mine(compose::contact(&troll.id(), content::Edge::Block));
+    let root = w.got(&a, T0 + 1.0, post("root"));
+    let bad1 = w.got(&troll, T0 + 2.0, reply(&root, &root, "noise"));
+    let good = w.got(&b, T0 + 3.0, reply(&root, &root, "fine"));
+    let bad2 = w.got(&troll, T0 + 4.0, reply(&root, &good, "more noise"));
+    // An answer to a hidden reply is kept (under the root).
+    let answer = w.got(&b, T0 + 5.0, reply(&root, &bad1, "answering the troll"));
+    let t = w.thread(&root);
+    assert_eq!(t.hidden, 2);
+    let shown: Vec<String> = shape(&t).into_iter().map(|(_, k, _)| k).collect();
+    assert!(!shown.contains(&bad1.to_string()) && !shown.contains(&bad2.to_string()));
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    assert_eq!(shown[0], root.to_string());
+    assert!(shown.contains(&good.to_string()) && shown.contains(&answer.to_string()));
+    // The blocked feed is not in our timeline even when followed before.
+    let mut w = World::new(1);
+    w.mine(follow(&troll.id()));
+    w.got(&troll, T0 + 1.0, post("hi"));
+    assert_eq!(w.timeline(10).len(), 1);
+    w.mine(compose::contact(&troll.id(), content::Edge::Block));
+    assert!(w.timeline(10).is_empty());
+}
+
+#[test]
+fn likes_count_each_voters_latest_vote() {
+    let mut w = World::new(1);
+    let (a, b, c) = (key(2), key(3), key(4));
+    let target = w.got(&a, T0 + 1.0, post("like me"));
+    let other = w.got(&a, T0 + 2.0, post("unrelated"));
+    assert_eq!(w.item(&target).likes, 0);
+    // Like, then take it back: 0.
+    w.got(&b, T0 + 3.0, vote(&target.to_string(), 1));
+    assert_eq!(w.item(&target).likes, 1);
+    w.got(&b, T0 + 4.0, vote(&target.to_string(), 0));
+    assert_eq!(w.item(&target).likes, 0);
+    // Two likers: 2; a liker liking twice still counts once.
+    w.got(&c, T0 + 5.0, vote(&target.to_string(), 1));
+    w.got(&b, T0 + 6.0, vote(&target.to_string(), 1));
+    w.got(&c, T0 + 7.0, vote(&target.to_string(), 1));
+    assert_eq!(w.item(&target).likes, 2);
+    // Our own like through compose, then undone.
+    let r = w.store.reader().unwrap();
+    let like = compose::like(&r, &w.id(), &target, true).unwrap();
+    drop(r);
+    w.mine(like);
+    assert_eq!(w.item(&target).likes, 3);
+    let r = w.store.reader().unwrap();
+    let unlike = compose::like(&r, &w.id(), &target, false).unwrap();
+    drop(r);
+    w.mine(unlike);
+    assert_eq!(w.item(&target).likes, 2);
+    assert_eq!(w.item(&other).likes, 0);
+    // A vote whose link is not an id is stored, shown as invalid, and
+    // counts for nothing.
+    let junk = w.got(&c, T0 + 8.0, vote(&format!("{target}x"), 1));
+    let item = w.item(&junk);
+    assert!(
+        item.invalid.as_deref().unwrap().contains("vote.link"),
+        "{item:?}"
+    );
+    assert_eq!(w.item(&target).likes, 2);
+    let r = w.store.reader().unwrap();
+    assert_eq!(r.backlink_count(&Link::Msg(target), LINK_VOTE).unwrap(), 7);
+}
+
+#[test]
+fn own_names_win_then_ours_then_the_latest_and_all_are_kept() {
+    let mut w = World::new(1);
+    let me = w.id();
+    let (a, b, d, e) = (key(2), key(3), key(4), key(5));
+    // A names itself; B and we name A too.
+    w.got(&b, T0 + 1.0, about(&a.id(), "al-by-bob"));
+    w.got(&a, T0 + 2.0, about(&a.id(), "alice"));
+    w.mine(about(&a.id(), "my-alice"));
+    w.got(&b, T0 + 3.0, about(&a.id(), "al-by-bob-again"));
+    assert_eq!(
+        w.view(|v| v.name(&a.id()).unwrap()).as_deref(),
+        Some("alice")
+    );
+    // D never named itself: ours wins over B's, whichever came last.
+    w.mine(about(&d.id(), "my-dee"));
+    w.got(&b, T0 + 4.0, about(&d.id(), "dee-by-bob"));
+    assert_eq!(
+        w.view(|v| v.name(&d.id()).unwrap()).as_deref(),
+        Some("my-dee")
+    );
+    // E is named by a third party only.
+    w.got(&b, T0 + 5.0, about(&e.id(), "e-by-bob"));
+    assert_eq!(
+        w.view(|v| v.name(&e.id()).unwrap()).as_deref(),
+        Some("e-by-bob")
+    );
+    // Renaming oneself replaces the old name.
+    w.got(&a, T0 + 6.0, about(&a.id(), "alice2"));
+    let p = w.view(|v| v.profile(&a.id()).unwrap());
+    assert_eq!(p.name.as_deref(), Some("alice2"));
+    let mut names = p.names.clone();
+    names.sort();
+    let mut want = vec![
+        (a.id().to_string(), "alice2".to_string()),
+        (b.id().to_string(), "al-by-bob-again".to_string()),
+        (me.to_string(), "my-alice".to_string()),
+    ];
+    want.sort();
+    assert_eq!(names, want);
+    // Items carry the author's current name; our own name is ours.
+    let post_id = w.got(&a, T0 + 7.0, post("hello"));
+    assert_eq!(w.item(&post_id).name.as_deref(), Some("alice2"));
+    w.mine(compose::name(&me, "me-myself"));
+    w.got(&b, T0 + 8.0, about(&me, "not-my-name"));
+    assert_eq!(
+        w.view(|v| v.name(&me).unwrap()).as_deref(),
+        Some("me-myself")
+    );
+    // An about with a name of the wrong type names nobody.
+    w.got(
+        &b,
+        T0 + 9.0,
+        c(&format!(
+            r#"{{"type":"about","about":"{}","name":5}}"#,
+            e.id()
+        )),
+    );
+    assert_eq!(
+        w.view(|v| v.name(&e.id()).unwrap()).as_deref(),
+        Some("e-by-bob")
+    );
+}
+
+#[test]
+fn timeline_holds_us_and_whom_we_follow_newest_first_and_pages_cleanly() {
+    let mut w = World::new(1);
+    let me = w.id();
+    let (a, b, gone, blocked, far) = (key(2), key(3), key(4), key(5), key(6));
+    for f in [&a, &b, &gone, &blocked] {
+        w.mine(follow(&f.id()));
+    }
+    w.mine(compose::contact(&gone.id(), content::Edge::None));
+    w.mine(compose::contact(&blocked.id(), content::Edge::Block));
+    // `far` is followed by A only: two hops away, replicated, not shown.
+    w.got(&a, T0, follow(&far.id()));
+    let mut want: Vec<(f64, MsgId)> = Vec::new();
+    for i in 0..6 {
+        let t = T0 + 100.0 * f64::from(i);
+        want.push((t + 10.0, w.got(&a, t + 10.0, post(&format!("a{i}")))));
+        want.push((t + 20.0, w.got(&b, t + 20.0, post(&format!("b{i}")))));
+        w.got(&gone, t + 30.0, post("unfollowed"));
+        w.got(&blocked, t + 40.0, post("blocked"));
+        w.got(&far, t + 50.0, post("two hops"));
+    }
+    // B answers A: replies are in the timeline too.
+    let first_a = want[0].1;
+    want.push((
+        T0 + 700.0,
+        w.got(&b, T0 + 700.0, reply(&first_a, &first_a, "re")),
+    ));
+    // Claimed times out of order within the followed set.
+    want.push((T0 + 55.0, w.got(&a, T0 + 55.0, post("late claim"))));
+    want.sort_by(|x, y| y.0.total_cmp(&x.0));
+    let mut want: Vec<String> = want.into_iter().map(|(_, id)| id.to_string()).collect();
+    // A claim in the future sorts at its receive time; our own post after
+    // it is newer still.
+    let before = now_ms() as u64;
+    let future = w.got(&a, now_ms() + 86_400_000.0, post("from the future"));
+    let after = now_ms() as u64;
+    let mine = w.mine(post("mine"));
+    want.insert(0, future.to_string());
+    want.insert(0, mine.to_string());
+
+    let all = w.timeline(100);
+    assert_eq!(keys(&all), want);
+    let future_item = all.iter().find(|i| i.key == future.to_string()).unwrap();
+    assert!(
+        (before..=after).contains(&future_item.time),
+        "{} not in {before}..={after}",
+        future_item.time
+    );
+    let authors: std::collections::HashSet<&str> = all.iter().map(|i| i.author.as_str()).collect();
+    let allowed = [me, a.id(), b.id()].map(|f| f.to_string());
+    assert!(
+        authors.iter().all(|x| allowed.iter().any(|y| y == x)),
+        "{authors:?}"
+    );
+    assert!(
+        all.windows(2)
+            .all(|p| (p[0].time, p[0].rx) > (p[1].time, p[1].rx))
+    );
+    assert!(all.iter().any(|i| i.root.is_some()));
+
+    // Pages of any size with the (time, rx) cursor: the same list, no duplicates,
+    // no gaps; the page after the last is empty.
+    for size in [1, 3, 4] {
+        let mut paged = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = w.view(|v| v.timeline(cursor, size).unwrap());
+            assert!(page.len() <= size);
+            let Some(last) = page.last() else { break };
+            cursor = Some((last.time, last.rx));
+            paged.extend(keys(&page));
+        }
+        assert_eq!(paged, want, "pages of {size}");
+    }
+    // A store opened for nobody has no timeline.
+    let dir = tempfile::tempdir().unwrap();
+    let anon = Store::open(&dir.path().join("s.redb")).unwrap();
+    let r = anon.reader().unwrap();
+    assert!(
+        View::new(&r)
+            .unwrap()
+            .timeline(None, 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn inbox_holds_messages_for_us_and_private_replies_thread_under_them() {
+    let mut w = World::new(1);
+    let me = w.id();
+    let (b, c) = (key(2), key(3));
+    let to_us = w.got(&b, T0 + 1.0, compose::dm(&b.id(), &[me], "psst").unwrap());
+    let not_us = w.got(
+        &b,
+        T0 + 2.0,
+        compose::dm(&b.id(), &[c.id()], "secret").unwrap(),
+    );
+    let inbox = w.inbox();
+    assert_eq!(keys(&inbox), [to_us.to_string()]);
+    let dm = &inbox[0];
+    assert!(dm.private && dm.unread);
+    assert_eq!(dm.text.as_deref(), Some("psst"));
+    let mut recps = dm.recps.clone();
+    recps.sort();
+    let mut want = vec![b.id().to_string(), me.to_string()];
+    want.sort();
+    assert_eq!(recps, want);
+    // The box for C stays closed: shown raw, not private, nothing decrypted.
+    let closed = w.item(&not_us);
+    assert!(!closed.private && closed.text.is_none() && closed.kind.is_none());
+    assert!(closed.content.as_str().unwrap().ends_with(".box"));
+    let r = w.store.reader().unwrap();
+    assert!(r.private_content(&not_us).unwrap().is_none());
+    // Private messages stay out of the public timeline.
+    drop(r);
+    w.mine(follow(&b.id()));
+    assert!(w.timeline(10).is_empty());
+
+    // Our reply to the DM is private to the same people, in its thread.
+    let r = w.store.reader().unwrap();
+    let content = compose::reply(&r, &me, &to_us, "got it").unwrap();
+    drop(r);
+    assert!(
+        content.as_str().unwrap().ends_with(".box"),
+        "replies stay private"
+    );
+    let ours = w.mine(content);
+    let theirs = w.got(&b, T0 + 3.0, {
+        let plain = reply(&to_us, &ours, "good");
+        let mut o = plain.as_object().unwrap().clone();
+        o.insert(
+            "recps",
+            Value::Array(vec![
+                Value::from(b.id().to_string()),
+                Value::from(me.to_string()),
+            ]),
+        );
+        let bytes = json::to_compact(&Value::Object(o));
+        Value::from(crate::private::box_message(&bytes, &[b.id(), me]).unwrap())
+    });
+    let t = w.thread(&to_us);
+    assert_eq!(
+        shape(&t),
+        vec![held(0, &to_us), held(1, &ours), held(2, &theirs)]
+    );
+    let Entry::Message { item, .. } = &t.entries[1] else {
+        panic!()
+    };
+    assert!(item.private);
+    assert_eq!(item.text.as_deref(), Some("got it"));
+    assert_eq!(w.thread(&theirs).root, to_us.to_string());
+    // Every private post we can read is in the inbox, newest first (ours
+    // was written now, theirs claims an older time).
+    assert_eq!(
+        keys(&w.inbox()),
+        [ours.to_string(), theirs.to_string(), to_us.to_string()]
+    );
+    // A private like counts for those who can read it.
+    let r = w.store.reader().unwrap();
+    let like = compose::like(&r, &me, &to_us, true).unwrap();
+    drop(r);
+    assert!(like.as_str().unwrap().ends_with(".box"));
+    w.mine(like);
+    assert_eq!(w.item(&to_us).likes, 1);
+    // Blocking the sender takes their messages out of the inbox.
+    w.mine(compose::contact(&b.id(), content::Edge::Block));
+    assert_eq!(keys(&w.inbox()), [ours.to_string()]);
+}
+
+#[test]
+fn a_dm_to_seven_others_opens_for_the_eighth_recipient() {
+    let me = key(1);
+    let others: Vec<Keypair> = (20..27).map(key).collect();
+    let ids: Vec<FeedId> = others.iter().map(Keypair::id).collect();
+    let content = compose::dm(&me.id(), &ids, "to all of you").unwrap();
+    let mut eighth = World::new(26);
+    assert_eq!(eighth.id(), ids[6]);
+    let id = eighth.got(&me, T0, content.clone());
+    let inbox = eighth.inbox();
+    assert_eq!(keys(&inbox), [id.to_string()]);
+    assert_eq!(inbox[0].text.as_deref(), Some("to all of you"));
+    // Slot order: us first, then the others as given; the last is the 8th.
+    assert_eq!(inbox[0].recps.len(), 8);
+    assert_eq!(inbox[0].recps[0], me.id().to_string());
+    assert_eq!(inbox[0].recps[7], ids[6].to_string());
+    // And for the author and the first recipient too.
+    for n in [1, 20] {
+        let mut w = World::new(n);
+        let id = if n == 1 {
+            w.mine(content.clone())
+        } else {
+            w.got(&me, T0, content.clone())
+        };
+        assert_eq!(keys(&w.inbox()), [id.to_string()], "recipient {n}");
+    }
+    // An eighth other is one too many; none at all is not a message.
+    let eight: Vec<FeedId> = (20..28).map(|n| key(n).id()).collect();
+    assert!(matches!(
+        compose::dm(&me.id(), &eight, "x"),
+        Err(compose::ComposeError::TooManyRecipients(8))
+    ));
+    assert!(matches!(
+        compose::dm(&me.id(), &[me.id()], "x"),
+        Err(compose::ComposeError::NoRecipients)
+    ));
+    // Naming ourselves among the 7 does not use up a slot.
+    let mut with_me = ids.clone();
+    with_me.push(me.id());
+    assert!(compose::dm(&me.id(), &with_me, "x").is_ok());
+}
+
+#[test]
+fn mentions_dms_and_followed_posts_are_unread_until_marked_read() {
+    let mut w = World::new(1);
+    let me = w.id();
+    let (friend, stranger) = (key(2), key(3));
+    w.mine(follow(&friend.id()));
+    let mine = w.mine(post("my own"));
+    let followed = w.got(&friend, T0 + 1.0, post("friend's"));
+    let mention = w.got(
+        &stranger,
+        T0 + 2.0,
+        c(&format!(
+            r#"{{"type":"post","text":"hey @me","mentions":[{{"link":"{me}","name":"me"}}]}}"#
+        )),
+    );
+    let plain = w.got(&stranger, T0 + 3.0, post("not for you"));
+    let dm = w.got(
+        &stranger,
+        T0 + 4.0,
+        compose::dm(&stranger.id(), &[me], "hi").unwrap(),
+    );
+    let is_unread = |w: &World, id: &MsgId| w.item(id).unread;
+    assert!(!is_unread(&w, &mine));
+    assert!(!is_unread(&w, &plain));
+    for id in [&followed, &mention, &dm] {
+        assert!(is_unread(&w, id), "{id}");
+    }
+    // Nothing of a feed we block waits to be read: it is never shown.
+    let troll = key(4);
+    w.mine(compose::contact(&troll.id(), content::Edge::Block));
+    let blocked_mention = w.got(
+        &troll,
+        T0 + 5.0,
+        c(&format!(
+            r#"{{"type":"post","text":"@me","mentions":["{me}"]}}"#
+        )),
+    );
+    let blocked_dm = w.got(
+        &troll,
+        T0 + 6.0,
+        compose::dm(&troll.id(), &[me], "hey").unwrap(),
+    );
+    assert!(!is_unread(&w, &blocked_mention) && !is_unread(&w, &blocked_dm));
+    assert!(w.inbox().iter().all(|i| i.key != blocked_dm.to_string()));
+    let r = w.store.reader().unwrap();
+    assert_eq!(r.unread_count().unwrap(), 3);
+    assert_eq!(r.backlinks(&Link::Feed(me), LINK_MENTION).unwrap().len(), 2);
+    drop(r);
+    let rxs: Vec<u64> = [&followed, &mention]
+        .iter()
+        .map(|id| w.item(id).rx)
+        .collect();
+    w.store.mark_read(&rxs).unwrap();
+    assert!(!is_unread(&w, &followed) && !is_unread(&w, &mention));
+    assert!(is_unread(&w, &dm));
+    w.store.mark_read(&[w.item(&dm).rx]).unwrap();
+    assert_eq!(w.store.reader().unwrap().unread_count().unwrap(), 0);
+    // Receiving the same message again marks nothing.
+    let again = w.store.get(&followed).unwrap().unwrap();
+    let m = feed::validate(None, None, again.value().unwrap()).unwrap();
+    assert_eq!(w.store.ingest(vec![m]).unwrap(), [Outcome::Duplicate]);
+    assert_eq!(w.store.reader().unwrap().unread_count().unwrap(), 0);
+}
+
+#[test]
+fn malformed_content_is_shown_with_its_reason_and_breaks_nothing() {
+    let mut w = World::new(1);
+    let a = key(2);
+    w.mine(follow(&a.id()));
+    let good = w.got(&a, T0 + 1.0, post("fine"));
+    let bad = w.got(&a, T0 + 2.0, c(r#"{"type":"post","text":5}"#));
+    let bad_root = w.got(
+        &a,
+        T0 + 3.0,
+        c(r#"{"type":"post","text":"x","root":"%nope"}"#),
+    );
+    let unknown = w.got(&a, T0 + 4.0, c(r#"{"type":"gathering","when":5}"#));
+    let own_bad = w.mine(c(r#"{"type":"post","text":["not","text"]}"#));
+    // Malformed posts are listed (with the reason), other types are not.
+    let tl = w.timeline(10);
+    assert_eq!(
+        keys(&tl),
+        [&own_bad, &bad_root, &bad, &good].map(|k| k.to_string())
+    );
+    let item = &tl[2];
+    assert_eq!(item.kind.as_deref(), Some("post"));
+    assert!(item.text.is_none());
+    let why = item.invalid.as_deref().unwrap();
+    assert!(why.contains("\"text\"") && why.contains("number"), "{why}");
+    assert_eq!(item.content, serde_json::json!({"type": "post", "text": 5}));
+    assert!(tl[1].invalid.as_deref().unwrap().contains("root"));
+    assert!(tl[3].invalid.is_none());
+    // An unknown type is kept and shown raw, without complaint.
+    let u = w.item(&unknown);
+    assert_eq!(u.kind.as_deref(), Some("gathering"));
+    assert!(u.invalid.is_none() && u.text.is_none());
+    assert_eq!(u.content["when"], 5);
+    // Threads: a malformed post is its own thread; replies to it thread.
+    let b = key(3);
+    let re = w.got(&b, T0 + 5.0, reply(&bad, &bad, "what is 5?"));
+    let t = w.thread(&bad);
+    assert_eq!(shape(&t), vec![held(0, &bad), held(1, &re)]);
+    let Entry::Message { item, .. } = &t.entries[0] else {
+        panic!()
+    };
+    assert!(item.invalid.is_some());
+    // A malformed reply does not join the thread it claims (its links are
+    // not trusted) but is not lost either.
+    let bad_reply = w.got(
+        &b,
+        T0 + 6.0,
+        c(&format!(r#"{{"type":"post","text":7,"root":"{good}"}}"#)),
+    );
+    assert_eq!(shape(&w.thread(&good)), vec![held(0, &good)]);
+    assert!(w.item(&bad_reply).invalid.is_some());
+}
+
+#[test]
+fn boxes_that_do_not_open_are_stored_and_shown_raw() {
+    let mut w = World::new(1);
+    let a = key(2);
+    w.mine(follow(&a.id()));
+    let empty = w.got(&a, T0 + 1.0, Value::from(".box"));
+    let short = w.got(&a, T0 + 2.0, Value::from("QUJD.box"));
+    // Long enough to be a box, but random bytes.
+    let junk = crate::crypto::b64_encode(&[0x5a; 200]);
+    let random = w.got(&a, T0 + 3.0, Value::from(format!("{junk}.box")));
+    let suffixed = w.got(&a, T0 + 4.0, Value::from("QUJD.box2"));
+    assert!(w.inbox().is_empty());
+    assert!(w.timeline(10).is_empty());
+    for id in [&empty, &short, &random, &suffixed] {
+        let item = w.item(id);
+        assert!(!item.private && item.kind.is_none() && item.invalid.is_none());
+        assert!(item.content.is_string());
+        assert_eq!(shape(&w.thread(id)), vec![held(0, id)]);
+    }
+}
+
+#[test]
+fn contacts_and_followers_both_ways_and_unfollow_clears() {
+    let mut w = World::new(1);
+    let me = w.id();
+    let (a, b, c) = (key(2), key(3), key(4));
+    w.mine(follow(&a.id()));
+    w.got(&b, T0 + 1.0, follow(&a.id()));
+    w.got(
+        &c,
+        T0 + 2.0,
+        compose::contact(&a.id(), content::Edge::Block),
+    );
+    w.got(&a, T0 + 3.0, follow(&me));
+    w.got(&a, T0 + 4.0, about(&a.id(), "alice"));
+    let ids = |ps: &[Person]| {
+        let mut v: Vec<String> = ps.iter().map(|p| p.id.clone()).collect();
+        v.sort();
+        v
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let ca = w.view(|v| v.contacts(&a.id()).unwrap());
+    assert_eq!(
+        ids(&ca.followers),
+        sorted(vec![me.to_string(), b.id().to_string()])
+    );
+    assert_eq!(ids(&ca.blocked_by), [c.id().to_string()]);
+    assert_eq!(ids(&ca.follows), [me.to_string()]);
+    assert!(ca.blocks.is_empty());
+    let mine = w.view(|v| v.contacts(&me).unwrap());
+    assert_eq!(ids(&mine.follows), [a.id().to_string()]);
+    assert_eq!(mine.follows[0].name.as_deref(), Some("alice"));
+    assert_eq!(ids(&mine.followers), [a.id().to_string()]);
+    let cc = w.view(|v| v.contacts(&c.id()).unwrap());
+    assert_eq!(ids(&cc.blocks), [a.id().to_string()]);
+    // Unfollow clears the edge both ways; a profile carries the contacts.
+    w.mine(compose::contact(&a.id(), content::Edge::None));
+    let ca = w.view(|v| v.contacts(&a.id()).unwrap());
+    assert_eq!(ids(&ca.followers), [b.id().to_string()]);
+    assert!(w.view(|v| v.contacts(&me).unwrap()).follows.is_empty());
+    let p = w.view(|v| v.profile(&a.id()).unwrap());
+    assert_eq!(p.contacts, ca);
+    assert_eq!(p.name.as_deref(), Some("alice"));
+    // Following again restores it; a later unblock clears C's block.
+    w.mine(follow(&a.id()));
+    w.got(&c, T0 + 5.0, unblock(&a.id()));
+    let ca = w.view(|v| v.contacts(&a.id()).unwrap());
+    assert_eq!(
+        ids(&ca.followers),
+        sorted(vec![me.to_string(), b.id().to_string()])
+    );
+    assert!(ca.blocked_by.is_empty());
+}
+
+/// Rewrites a store file as version 1 left it: the version says 1 and the
+/// tables version 2 added are gone.
+fn make_version_1(path: &std::path::Path) {
+    use crate::store::schema::*;
+    let db = redb::Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(META)
+        .unwrap()
+        .insert("schema_version", 1)
+        .unwrap();
+    assert!(txn.delete_table(FOLLOWERS).unwrap());
+    assert!(txn.delete_table(LINKS).unwrap());
+    assert!(txn.delete_table(POSTS).unwrap());
+    assert!(txn.delete_table(ABOUTS).unwrap());
+    assert!(txn.delete_table(PRIVATE).unwrap());
+    assert!(txn.delete_table(INBOX).unwrap());
+    assert!(txn.delete_table(UNREAD).unwrap());
+    txn.commit().unwrap();
+}
+
+fn schema_version(path: &std::path::Path) -> u64 {
+    use redb::ReadableDatabase as _;
+    let db = redb::Database::create(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(crate::store::schema::META).unwrap();
+    meta.get("schema_version").unwrap().unwrap().value()
+}
+
+#[test]
+fn version_1_stores_get_their_indexes_back() {
+    let mut w = World::new(1);
+    let me = w.id();
+    let (a, b) = (key(2), key(3));
+    w.mine(follow(&a.id()));
+    w.mine(about(&me, "me"));
+    let root = w.got(&a, T0 + 1.0, post("root"));
+    w.got(&a, T0 + 2.0, about(&a.id(), "alice"));
+    let re = w.got(&b, T0 + 3.0, reply(&root, &root, "re"));
+    w.got(&b, T0 + 4.0, vote(&root.to_string(), 1));
+    let dm = w.got(
+        &b,
+        T0 + 5.0,
+        compose::dm(&b.id(), &[me], "private").unwrap(),
+    );
+    let before = (
+        shape(&w.thread(&root)),
+        keys(&w.timeline(10)),
+        keys(&w.inbox()),
+        w.view(|v| v.contacts(&a.id()).unwrap()),
+    );
+    assert_eq!(before.1.len(), 1);
+    assert_eq!(before.2, [dm.to_string()]);
+    let World {
+        _dir, path, store, ..
+    } = w;
+    drop(store);
+    make_version_1(&path);
+    assert_eq!(schema_version(&path), 1);
+
+    // Opened without an identity, it is not upgraded: boxes to its owner
+    // could not be opened.
+    drop(Store::open(&path).unwrap());
+    assert_eq!(schema_version(&path), 1);
+
+    let store = Store::open_as(&path, &key(1)).unwrap();
+    let w = World {
+        _dir,
+        path: path.clone(),
+        store,
+        me: key(1),
+        states: HashMap::new(),
+    };
+    let after = (
+        shape(&w.thread(&root)),
+        keys(&w.timeline(10)),
+        keys(&w.inbox()),
+        w.view(|v| v.contacts(&a.id()).unwrap()),
+    );
+    assert_eq!(after, before);
+    assert_eq!(shape(&w.thread(&re))[1], held(1, &re));
+    assert_eq!(
+        w.view(|v| v.name(&a.id()).unwrap()).as_deref(),
+        Some("alice")
+    );
+    assert_eq!(w.view(|v| v.name(&me).unwrap()).as_deref(), Some("me"));
+    assert_eq!(w.item(&root).likes, 1);
+    assert_eq!(w.item(&dm).text.as_deref(), Some("private"));
+    // Reindexing marks nothing unread.
+    assert_eq!(w.store.reader().unwrap().unread_count().unwrap(), 0);
+    let World { _dir, store, .. } = w;
+    drop(store);
+    assert_eq!(schema_version(&path), 2);
+}
