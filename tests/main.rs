@@ -15,3 +15,4 @@ mod json_js;
 mod multinode;
 mod nodes;
 mod properties;
+mod wire_abuse;
