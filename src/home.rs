@@ -31,7 +31,9 @@ pub struct Config {
     /// Peers `shoal serve` keeps connected to (multiserver addresses), besides
     /// those remembered with `shoal connect`.
     pub peers: Vec<String>,
-    /// Most connections at once, incoming and outgoing together.
+    /// Most connections at once, incoming and outgoing together. Incoming
+    /// sockets still in the secret handshake are limited apart, to as many
+    /// again, so that strangers who never finish it cannot keep peers out.
     pub max_connections: usize,
 }
 

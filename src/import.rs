@@ -24,6 +24,11 @@ const VERIFY_CHUNK: usize = 1024;
 const MIN_VERIFY_CHUNK: usize = 32;
 /// Longest line read; longer lines are rejected without being kept.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// Feeds the long-lived checker of a [`Pipeline`] may remember besides
+/// those with messages checked ahead of the store; past that it forgets
+/// them (see [`Checker::trim`]), so that peers naming ever new feeds cannot
+/// make it grow without bound.
+const PIPELINE_CACHED_FEEDS: usize = 1 << 16;
 
 /// Why an import stopped early (rejected lines do not stop it).
 #[derive(Debug, thiserror::Error)]
@@ -399,6 +404,22 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Forgets what it keeps only to save work or word reasons once it holds
+    /// more than `max` feeds: prepared keys, rejected lines, and feeds it
+    /// has placed no message of. Never the state of a feed it placed
+    /// messages of, which the store may not hold yet.
+    fn trim(&mut self, max: usize) {
+        if self.keys.len() > max {
+            self.keys = KeyCache::default();
+        }
+        if self.broken.len() > max {
+            self.broken = HashMap::new();
+        }
+        if self.states.len() > max {
+            self.states.retain(|_, s| s.is_some());
+        }
+    }
+
     /// Checks a batch of lines; gives the emptied line batch back for reuse.
     /// With `refused` (messages from one peer), once a message of a feed is
     /// rejected every later one of that feed is rejected too, in this batch
@@ -671,6 +692,7 @@ impl Pipeline {
                         checker.states.remove(&f);
                         checker.broken.remove(&f);
                     }
+                    checker.trim(PIPELINE_CACHED_FEEDS);
                     match checker.check_from(job.batch, job.refused.as_deref()) {
                         Ok((batch, _)) => {
                             if to_writer.send((batch, job.count, job.reply)).is_err() {
@@ -733,5 +755,72 @@ impl Pipeline {
         result.await.unwrap_or_else(|_| {
             vec![LineResult::Rejected("the node is shutting down".into()); items.len()]
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{Keypair, MsgId};
+
+    /// Message `seq` (1 or 2) of the feed of seed `n`, as JSON text.
+    fn message(n: u32, seq: u64, text: &str) -> Vec<u8> {
+        let mut seed = [0x77u8; 32];
+        seed[..4].copy_from_slice(&n.to_be_bytes());
+        let keys = Keypair::from_seed(&seed);
+        let state = (seq == 2).then_some(FeedState {
+            sequence: 1,
+            id: MsgId([1; 32]),
+        });
+        let content = feed::json::parse(br#"{"type":"post","text":"a"}"#).unwrap();
+        let v = feed::build(&keys, state.as_ref(), 1.0, content, None);
+        let text = format!(r#""text":"{text}""#);
+        String::from_utf8(feed::json::to_compact(&v))
+            .unwrap()
+            .replace(r#""text":"a""#, &text)
+            .into_bytes()
+    }
+
+    fn batch_of(lines: &[Vec<u8>]) -> LineBatch {
+        let mut b = LineBatch {
+            text: Vec::new(),
+            lines: Vec::new(),
+        };
+        for (i, l) in lines.iter().enumerate() {
+            let start = b.text.len();
+            b.text.extend_from_slice(l);
+            b.lines.push((i as u64 + 1, Ok(start..b.text.len())));
+        }
+        b
+    }
+
+    #[test]
+    fn the_pipeline_checker_forgets_feeds_it_placed_nothing_of() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb")).unwrap();
+        let mut checker = Checker::new(&store, None);
+        // One feed placed (checked ahead of the store), then rounds of new
+        // feeds: a forged signature, and a valid one that does not chain.
+        let (b, _) = checker.check(batch_of(&[message(0, 1, "a")])).unwrap();
+        assert_eq!(b.fresh.len(), 1);
+        let placed = b.fresh[0].author();
+        let max = 50;
+        for round in 0..5 {
+            checker.trim(max);
+            assert!(checker.keys.len() <= max, "{} keys", checker.keys.len());
+            assert!(checker.broken.len() <= max);
+            assert!(checker.states.len() <= max);
+            assert!(checker.states[&placed].is_some(), "a placed feed is kept");
+            let lines: Vec<Vec<u8>> = (1..=20)
+                .flat_map(|i| {
+                    [
+                        message(round * 20 + i, 1, "b"),
+                        message(round * 20 + i + 1000, 2, "a"),
+                    ]
+                })
+                .collect();
+            let (b, _) = checker.check(batch_of(&lines)).unwrap();
+            assert_eq!(b.rejections.len(), lines.len());
+        }
     }
 }

@@ -100,7 +100,11 @@ struct Inner {
     repl: Arc<Replicator>,
     events: broadcast::Sender<NodeEvent>,
     conns: Mutex<HashMap<FeedId, Conn>>,
+    /// Connections, incoming and outgoing, once authenticated.
     slots: Arc<Semaphore>,
+    /// Incoming sockets still in the handshake: counted apart, so that
+    /// strangers who never finish it cannot keep peers out.
+    handshakes: Arc<Semaphore>,
     max_connections: usize,
     config_peers: Vec<String>,
     shutdown: watch::Sender<bool>,
@@ -157,6 +161,7 @@ impl Node {
                 events,
                 conns: Mutex::new(HashMap::new()),
                 slots: Arc::new(Semaphore::new(home.config().max_connections)),
+                handshakes: Arc::new(Semaphore::new(home.config().max_connections)),
                 max_connections: home.config().max_connections,
                 config_peers: home.config().peers.clone(),
                 shutdown,
@@ -281,20 +286,33 @@ impl Node {
                             continue;
                         }
                     };
-                    let Ok(permit) = self.inner.slots.clone().try_acquire_owned() else {
+                    let Ok(handshake) = self.inner.handshakes.clone().try_acquire_owned() else {
                         tracing::warn!(
-                            "{addr}: refused, {} connections open",
+                            "{addr}: refused, {} handshakes in progress",
                             self.inner.max_connections
                         );
                         continue;
                     };
                     let node = self.clone();
                     tokio::spawn(async move {
-                        let _permit = permit;
-                        match net::accept(stream, &node.inner.net_key, &node.inner.keys).await {
-                            Ok((r, w, peer)) => node.run_conn(peer, addr, r, w, false).await,
-                            Err(e) => tracing::info!("{addr}: handshake failed: {e}"),
-                        }
+                        let accepted =
+                            net::accept(stream, &node.inner.net_key, &node.inner.keys).await;
+                        drop(handshake);
+                        let (r, w, peer) = match accepted {
+                            Ok(x) => x,
+                            Err(e) => {
+                                tracing::info!("{addr}: handshake failed: {e}");
+                                return;
+                            }
+                        };
+                        let Ok(_permit) = node.inner.slots.clone().try_acquire_owned() else {
+                            tracing::warn!(
+                                "{peer} at {addr}: refused, {} connections open",
+                                node.inner.max_connections
+                            );
+                            return;
+                        };
+                        node.run_conn(peer, addr, r, w, false).await;
                     });
                 }
             }
@@ -397,7 +415,9 @@ impl Node {
             handle.goodbye().await;
             return;
         }
-        let (handle, incoming, task) = rpc::start(reader, writer, opts);
+        // What muxrpc logs about this connection names the peer.
+        let span = tracing::info_span!("conn", peer = %peer);
+        let (handle, incoming, task) = span.in_scope(|| rpc::start(reader, writer, opts));
         let duplicate = {
             let mut conns = self.inner.conns.lock().expect("lock");
             match conns.entry(peer) {

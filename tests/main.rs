@@ -18,3 +18,4 @@ mod nodes;
 mod private_box;
 mod properties;
 mod social;
+mod wire_abuse;

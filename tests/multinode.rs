@@ -44,7 +44,7 @@ use crate::nodes::{ServeNode, wait_for};
 const REPLICATION_SECS: u64 = 30;
 
 /// The SSB main network key.
-fn main_net_key() -> [u8; 32] {
+pub(crate) fn main_net_key() -> [u8; 32] {
     shoal::crypto::b64_decode(shoal::home::MAIN_NETWORK_KEY)
         .and_then(|b| b.try_into().ok())
         .expect("the main network key is base64 of 32 bytes")
@@ -72,13 +72,13 @@ fn assert_feed_once(node: &ServeNode, feed: &FeedId, n: u64) {
 
 /// `shoal status` run again and again on a node until stopped: how many
 /// answers came and what went wrong.
-struct StatusPoller {
+pub(crate) struct StatusPoller {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<(usize, Vec<String>)>,
 }
 
 impl StatusPoller {
-    fn start(node: &ServeNode) -> StatusPoller {
+    pub(crate) fn start(node: &ServeNode) -> StatusPoller {
         let stop = Arc::new(AtomicBool::new(false));
         let home = node.home.clone();
         let flag = stop.clone();
@@ -102,7 +102,7 @@ impl StatusPoller {
 
     /// Stops polling; fails unless every `shoal status` answered.
     #[track_caller]
-    fn finish(self, what: &str) {
+    pub(crate) fn finish(self, what: &str) {
         self.stop.store(true, Ordering::Relaxed);
         let (answers, problems) = self.thread.join().expect("status poller");
         assert!(
@@ -615,7 +615,7 @@ fn a_forged_message_over_history_streams_is_refused() {
 // d. Garbage on the wire.
 
 /// Deterministic noise.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn noise(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     (0..n)
         .map(|_| {
@@ -630,7 +630,7 @@ fn noise(n: usize, seed: u64) -> Vec<u8> {
 /// Fails unless the node closes `stream` within `secs` (end of file or a
 /// reset), reading and discarding whatever it sends first.
 #[track_caller]
-fn assert_closed_by_node(mut stream: TcpStream, secs: u64, what: &str) {
+pub(crate) fn assert_closed_by_node(mut stream: TcpStream, secs: u64, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut buf = [0u8; 1024];
     loop {

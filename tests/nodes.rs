@@ -193,6 +193,53 @@ impl ServeNode {
         file_tail(&self.log, n)
     }
 
+    /// The node's whole log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sets `setting = value` (TOML) in the home's `config.toml`, replacing
+    /// the line that sets it; takes effect at the next start.
+    pub fn configure(&self, setting: &str, value: &str) {
+        let path = self.home.join("config.toml");
+        let text = std::fs::read_to_string(&path).expect("config.toml");
+        let prefix = format!("{setting} =");
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with(&prefix))
+            .map(str::to_string)
+            .collect();
+        lines.push(format!("{setting} = {value}"));
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write config.toml");
+    }
+
+    /// The process id of the running `shoal serve` (the child of `timeout`).
+    pub fn pid(&self) -> u32 {
+        let parent = self
+            .child
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: not running", self.name))
+            .id();
+        let found = std::fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find(|pid| {
+                // `PID (COMM) STATE PPID ...`; COMM may hold spaces.
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let Some((_, rest)) = stat.rsplit_once(") ") else {
+                    return false;
+                };
+                stat.contains("(shoal)")
+                    && rest.split(' ').nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent)
+            });
+        found.unwrap_or_else(|| panic!("{}: no `shoal serve` process under {parent}", self.name))
+    }
+
+    /// The resident memory of the running `shoal serve`, in KiB (VmRSS).
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid()).unwrap_or_else(|| panic!("{}: no VmRSS for the node", self.name))
+    }
+
     /// Runs `shoal --home HOME ARGS…` (through the node while it runs),
     /// bounded in time; fails the test on a timeout or a panic.
     #[track_caller]
@@ -347,6 +394,13 @@ impl Drop for ServeNode {
             let _ = child.wait();
         }
     }
+}
+
+/// The VmRSS of a process in KiB, `None` once it is gone.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Sends a signal (`TERM`, `KILL`, …) to a child process by its id.

@@ -11,10 +11,20 @@
 //! feed"; otherwise `seq << 1 | flag`, where `seq` is the latest sequence the
 //! sender holds and `flag` 0 asks the other side to send what comes after it
 //! (1 asks it not to).
+//!
+//! The state grows with the feeds we replicate or hold, and with at most
+//! [`MAX_UNKNOWN_FEEDS`] others the peer names: notes about further feeds
+//! we neither replicate nor hold are ignored, so a peer naming ever new
+//! feeds cannot make a session grow without bound.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::crypto::FeedId;
+
+/// Feeds we neither replicate nor hold that one session answers and keeps
+/// track of (to stream them should we come to hold them); notes about any
+/// further such feeds are ignored.
+pub const MAX_UNKNOWN_FEEDS: usize = 4096;
 
 /// One feed's entry in a vector clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +89,9 @@ pub struct Ebt {
     /// Feeds whose messages we no longer accept from this peer (it sent an
     /// invalid one).
     refused: HashSet<FeedId>,
+    /// How many feeds the peer named that we neither replicate nor held
+    /// when it first named them (at most [`MAX_UNKNOWN_FEEDS`]).
+    unknown: usize,
 }
 
 impl Ebt {
@@ -133,6 +146,12 @@ impl Ebt {
         for (feed, note) in notes {
             // Answer feeds we have not told the peer about yet.
             if !self.told.contains_key(feed) {
+                if !self.wanted.contains(feed) && !self.local.contains_key(feed) {
+                    if self.unknown >= MAX_UNKNOWN_FEEDS {
+                        continue;
+                    }
+                    self.unknown += 1;
+                }
                 let ours = self.our_note(feed);
                 self.told.insert(*feed, ours);
                 out.notes.push((*feed, ours));
@@ -287,6 +306,7 @@ mod tests {
             },
         )]);
         assert_eq!(act.notes, vec![(id(9), Note::Skip)]);
+        assert_eq!(act.send_from, vec![(id(9), 1)]);
         let act = a.refuse(&id(1));
         assert_eq!(
             act.notes,
@@ -299,5 +319,45 @@ mod tests {
             )]
         );
         assert!(!a.accepts(&id(1)));
+    }
+
+    #[test]
+    fn feeds_the_peer_names_beyond_the_limit_are_ignored() {
+        let mut a = Ebt::new(HashSet::from([id(1)]), HashMap::from([(id(2), 3)]));
+        a.start();
+        let ask = Note::Have {
+            seq: 0,
+            receive: true,
+        };
+        let unknown = |n: usize| {
+            let mut b = [0xffu8; 32];
+            b[..8].copy_from_slice(&(n as u64).to_be_bytes());
+            FeedId(b)
+        };
+        let notes: Vec<(FeedId, Note)> = (0..MAX_UNKNOWN_FEEDS + 10)
+            .map(|n| (unknown(n), ask))
+            .collect();
+        let act = a.on_notes(&notes);
+        assert_eq!(act.notes.len(), MAX_UNKNOWN_FEEDS);
+        assert_eq!(act.send_from.len(), MAX_UNKNOWN_FEEDS);
+        assert!(act.notes.iter().all(|(_, n)| *n == Note::Skip));
+        // Over the limit: nothing, however often; feeds we want or hold are
+        // still answered and served.
+        let act = a.on_notes(&[(unknown(MAX_UNKNOWN_FEEDS + 20), ask)]);
+        assert_eq!(act, Actions::default());
+        let act = a.on_notes(&[(id(1), ask), (id(2), ask)]);
+        assert_eq!(act.send_from, vec![(id(1), 1), (id(2), 1)]);
+        assert_eq!(
+            act.notes,
+            vec![(
+                id(2),
+                Note::Have {
+                    seq: 3,
+                    receive: false
+                }
+            )]
+        );
+        assert_eq!(a.told.len(), 2 + MAX_UNKNOWN_FEEDS);
+        assert_eq!(a.streaming.len(), 2 + MAX_UNKNOWN_FEEDS);
     }
 }

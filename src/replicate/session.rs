@@ -7,17 +7,26 @@
 //! live messages, and handing what arrives to the shared ingest
 //! [`Pipeline`]. A message that fails validation ends that feed's stream
 //! from this peer and is logged; nothing of it is stored.
+//!
+//! What a peer can make a session hold is bounded whatever it sends and
+//! however little it reads: one `ebt.replicate` stream of the peer's at a
+//! time per connection; EBT state per feed we replicate or hold plus
+//! [`MAX_UNKNOWN_FEEDS`](super::ebt::MAX_UNKNOWN_FEEDS) others; what the
+//! EBT sender still has to do coalesced per feed; at most [`HISTORY_PAGES`]
+//! pages of `createHistoryStream` read and not yet queued per connection.
+//! A peer that sends invalid messages of more than [`MAX_REFUSED_FEEDS`]
+//! feeds on one EBT stream loses the connection.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt as _;
 use serde_json::{Value as Json, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 
-use super::ebt::{Ebt, Note};
+use super::ebt::{Actions, Ebt, Note};
 use crate::crypto::FeedId;
 use crate::feed;
 use crate::import::{LineResult, Pipeline};
@@ -33,6 +42,23 @@ const PAGE: usize = 256;
 /// How long an accepted connection waits for the peer to open EBT before
 /// pulling with `createHistoryStream` instead.
 const EBT_GRACE: Duration = Duration::from_millis(1500);
+/// Pages of `createHistoryStream` one connection holds at once (read from
+/// the store, not yet queued for the peer): the peer may open a thousand
+/// streams and read none.
+const HISTORY_PAGES: usize = 4;
+/// Feeds a peer may send invalid messages of on one EBT stream before we
+/// close the connection.
+const MAX_REFUSED_FEEDS: usize = 256;
+/// Notes sent in one EBT packet at most (a packet body holds 1 MiB).
+const NOTES_PER_PACKET: usize = 4096;
+
+/// What the peer's requests on one connection share.
+struct ConnLimits {
+    /// One permit per history page held (see [`HISTORY_PAGES`]).
+    pages: Semaphore,
+    /// The peer's `ebt.replicate` stream: one at a time.
+    ebt: Arc<Semaphore>,
+}
 
 /// What the sessions of one node share.
 pub struct Replicator {
@@ -77,15 +103,21 @@ impl Replicator {
         dialer: bool,
     ) {
         let (ebt_started_tx, mut ebt_started) = mpsc::channel::<()>(1);
+        let limits = Arc::new(ConnLimits {
+            pages: Semaphore::new(HISTORY_PAGES),
+            ebt: Arc::new(Semaphore::new(1)),
+        });
         // Answer the peer's requests.
         let serve = {
             let this = self.clone();
+            let rpc = rpc.clone();
             async move {
                 while let Some(req) = incoming.recv().await {
                     let this = this.clone();
                     let ebt_started_tx = ebt_started_tx.clone();
+                    let (limits, rpc) = (limits.clone(), rpc.clone());
                     tokio::spawn(async move {
-                        this.answer(peer, req, ebt_started_tx).await;
+                        this.answer(peer, req, ebt_started_tx, &limits, &rpc).await;
                     });
                 }
             }
@@ -99,7 +131,7 @@ impl Replicator {
                     let args = json!([{"version": 3, "format": "classic"}]);
                     match rpc.call_duplex(&["ebt", "replicate"], args).await {
                         Ok((sink, source)) => {
-                            if this.clone().ebt(peer, sink, source, true).await {
+                            if this.clone().ebt(peer, sink, source, true, &rpc).await {
                                 return;
                             }
                         }
@@ -122,13 +154,20 @@ impl Replicator {
     }
 
     /// Answers one request of the peer.
-    async fn answer(self: Arc<Self>, peer: FeedId, req: Incoming, ebt_started: mpsc::Sender<()>) {
+    async fn answer(
+        self: Arc<Self>,
+        peer: FeedId,
+        req: Incoming,
+        ebt_started: mpsc::Sender<()>,
+        limits: &ConnLimits,
+        rpc: &RpcHandle,
+    ) {
         let name: Vec<&str> = req.name.iter().map(String::as_str).collect();
         match (name.as_slice(), req.responder) {
             (["createHistoryStream"], Responder::Stream(s)) => {
                 let opts = req.args.get(0).cloned().unwrap_or(Json::Null);
                 let (sink, _source) = s.into_parts();
-                self.serve_history(opts, sink).await;
+                self.serve_history(opts, sink, &limits.pages).await;
             }
             (["ebt", "replicate"], Responder::Stream(s)) => {
                 let opts = req.args.get(0).cloned().unwrap_or(Json::Null);
@@ -138,9 +177,14 @@ impl Replicator {
                     let _ = s.error("unsupported ebt version or format").await;
                     return;
                 }
+                let Ok(_one) = limits.ebt.clone().try_acquire_owned() else {
+                    tracing::debug!("{peer}: refused a second ebt.replicate stream");
+                    let _ = s.error("ebt.replicate is already open").await;
+                    return;
+                };
                 let _ = ebt_started.try_send(());
                 let (sink, source) = s.into_parts();
-                self.ebt(peer, sink, source, false).await;
+                self.ebt(peer, sink, source, false, rpc).await;
             }
             (["gossip", "ping"], Responder::Stream(s)) => {
                 let (sink, mut source) = s.into_parts();
@@ -167,8 +211,9 @@ impl Replicator {
         }
     }
 
-    /// Serves `createHistoryStream({id, seq|sequence, live, old, keys, limit})`.
-    async fn serve_history(&self, opts: Json, sink: DuplexSink) {
+    /// Serves `createHistoryStream({id, seq|sequence, live, old, keys, limit})`,
+    /// holding one of `pages` while it holds a page of messages.
+    async fn serve_history(&self, opts: Json, sink: DuplexSink, pages: &Semaphore) {
         let Some(id) = opts
             .get("id")
             .and_then(Json::as_str)
@@ -211,6 +256,9 @@ impl Replicator {
                     return;
                 }
                 let n = PAGE.min(limit.min(usize::MAX as u64) as usize);
+                let Ok(_page) = pages.acquire().await else {
+                    return;
+                };
                 let store = self.store.clone();
                 let page =
                     match tokio::task::spawn_blocking(move || store.feed(&id, after, n)).await {
@@ -311,27 +359,30 @@ impl Replicator {
 
     /// Runs EBT on an open duplex stream. Returns false when the peer
     /// refused it at once (no such method), so the caller falls back.
+    /// Closes the connection (`rpc`) when the peer sends invalid messages
+    /// of more than [`MAX_REFUSED_FEEDS`] feeds.
     async fn ebt(
         self: Arc<Self>,
         peer: FeedId,
         sink: DuplexSink,
         mut source: SourceStream,
         we_opened: bool,
+        rpc: &RpcHandle,
     ) -> bool {
         let wanted = self.wanted();
         let local = self.latest_all();
         let mut state = Ebt::new(wanted, local.clone());
         let sink = Arc::new(sink);
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<SendCmd>();
-        let sender = tokio::spawn(send_loop(
+        let outbox = Arc::new(Outbox::default());
+        // Ends with this function, however it ends (also when dropped).
+        let _sender = AbortOnDrop(tokio::spawn(send_loop(
             self.store.clone(),
             self.appended.subscribe(),
             sink.clone(),
             local,
-            cmd_rx,
-        ));
-        let opening = state.start();
-        let _ = cmd_tx.send(SendCmd::Notes(opening.notes));
+            outbox.clone(),
+        )));
+        outbox.apply(state.start());
         let mut got_anything = false;
         let mut in_flight = futures::stream::FuturesOrdered::new();
         // Feeds this peer sent an invalid message of: nothing more of them
@@ -345,7 +396,6 @@ impl Replicator {
                         Some(Err(e)) => {
                             tracing::debug!("{peer}: ebt ended: {e}");
                             if we_opened && !got_anything {
-                                sender.abort();
                                 return false;
                             }
                             break;
@@ -385,15 +435,7 @@ impl Replicator {
                         }
                     }
                     for a in actions {
-                        if !a.notes.is_empty() {
-                            let _ = cmd_tx.send(SendCmd::Notes(a.notes));
-                        }
-                        for (f, from) in a.send_from {
-                            let _ = cmd_tx.send(SendCmd::Start(f, from));
-                        }
-                        for f in a.stop {
-                            let _ = cmd_tx.send(SendCmd::Stop(f));
-                        }
+                        outbox.apply(a);
                     }
                     if !batch.is_empty() {
                         // Drop messages of feeds this peer is no longer trusted for.
@@ -415,71 +457,137 @@ impl Replicator {
                     }
                 }
                 Some((items, results)) = futures::StreamExt::next(&mut in_flight) => {
+                    let mut has = Vec::new();
                     for (item, r) in items.iter().zip(results) {
                         match r {
                             LineResult::Stored(feed, seq) | LineResult::Duplicate(feed, seq) => {
                                 state.received(&feed, seq);
-                                let _ = cmd_tx.send(SendCmd::PeerHas(feed, seq));
+                                has.push((feed, seq));
                             }
                             LineResult::Rejected(reason) => {
                                 let Some(feed) = claimed(item) else { continue };
                                 if state.accepts(&feed) {
                                     tracing::warn!("{peer}: rejected a message of {feed}: {reason}; no longer taking it from this peer");
-                                    let a = state.refuse(&feed);
-                                    let _ = cmd_tx.send(SendCmd::Notes(a.notes));
+                                    outbox.apply(state.refuse(&feed));
                                 }
                             }
                         }
+                    }
+                    outbox.peer_has(has);
+                    let bad = refused.lock().unwrap_or_else(PoisonError::into_inner).len();
+                    if bad > MAX_REFUSED_FEEDS {
+                        tracing::warn!(
+                            "{peer}: sent invalid messages of {bad} feeds (limit {MAX_REFUSED_FEEDS}); closing the connection"
+                        );
+                        rpc.goodbye().await;
+                        break;
                     }
                 }
             }
         }
         while futures::StreamExt::next(&mut in_flight).await.is_some() {}
-        sender.abort();
         true
     }
 }
 
-/// Commands for a session's sending task.
-enum SendCmd {
-    /// Stream a feed from this sequence on.
-    Start(FeedId, u64),
-    /// Stop streaming a feed.
-    Stop(FeedId),
-    /// The peer holds the feed up to here: do not send it again.
-    PeerHas(FeedId, u64),
-    /// Send these notes (before any further message).
-    Notes(Vec<(FeedId, Note)>),
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
-/// Streams the feeds the peer wants: old messages page by page, then live
-/// ones as they are stored, round-robin across feeds.
+/// What an EBT session's sending task has to do, coalesced per feed: it
+/// holds at most one note and one cursor per feed of the session, however
+/// much the peer sends and however little it reads.
+#[derive(Default)]
+struct Outbox {
+    todo: Mutex<Todo>,
+    /// Wakes the sending task after a change.
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Todo {
+    /// Notes to send before any further message: the latest per feed.
+    notes: BTreeMap<FeedId, Note>,
+    /// Feeds to stream, with the next sequence to send.
+    cursors: HashMap<FeedId, u64>,
+}
+
+impl Outbox {
+    fn update(&self, change: impl FnOnce(&mut Todo)) {
+        change(&mut self.todo.lock().unwrap_or_else(PoisonError::into_inner));
+        self.wake.notify_one();
+    }
+
+    /// Notes to send, feeds to stream from a sequence on, feeds to stop.
+    fn apply(&self, a: Actions) {
+        if a == Actions::default() {
+            return;
+        }
+        self.update(|t| {
+            t.notes.extend(a.notes);
+            for (f, from) in a.send_from {
+                let c = t.cursors.entry(f).or_insert(from);
+                *c = (*c).min(from).max(1);
+            }
+            for f in a.stop {
+                t.cursors.remove(&f);
+            }
+        });
+    }
+
+    /// The peer holds these feeds up to these sequences: do not send them
+    /// that far again.
+    fn peer_has(&self, has: Vec<(FeedId, u64)>) {
+        if has.is_empty() {
+            return;
+        }
+        self.update(|t| {
+            for (f, seq) in has {
+                if let Some(c) = t.cursors.get_mut(&f)
+                    && *c <= seq
+                {
+                    *c = seq + 1;
+                }
+            }
+        });
+    }
+}
+
+/// Streams the feeds the peer wants: notes first, then old messages page
+/// by page, then live ones as they are stored, round-robin across feeds.
 async fn send_loop(
     store: Arc<Store>,
     mut appended: broadcast::Receiver<(FeedId, u64)>,
     sink: Arc<DuplexSink>,
     mut latest: HashMap<FeedId, u64>,
-    mut cmds: mpsc::UnboundedReceiver<SendCmd>,
+    outbox: Arc<Outbox>,
 ) {
-    let mut cursors: HashMap<FeedId, u64> = HashMap::new();
     loop {
-        // Feeds with something to send.
-        let ready: Vec<(FeedId, u64)> = cursors
-            .iter()
-            .filter(|(f, next)| latest.get(*f).is_some_and(|l| l >= *next))
-            .map(|(f, n)| (*f, *n))
-            .collect();
+        let (notes, ready) = {
+            let mut t = outbox.todo.lock().unwrap_or_else(PoisonError::into_inner);
+            // Feeds with something to send.
+            let ready: Vec<(FeedId, u64)> = t
+                .cursors
+                .iter()
+                .filter(|(f, next)| latest.get(*f).is_some_and(|l| l >= *next))
+                .map(|(f, n)| (*f, *n))
+                .collect();
+            (std::mem::take(&mut t.notes), ready)
+        };
+        let notes: Vec<(FeedId, Note)> = notes.into_iter().collect();
+        for chunk in notes.chunks(NOTES_PER_PACKET) {
+            if send_notes(&sink, chunk).await.is_err() {
+                return;
+            }
+        }
         if ready.is_empty() {
             tokio::select! {
-                c = cmds.recv() => match c {
-                    Some(SendCmd::Notes(n)) => {
-                        if send_notes(&sink, &n).await.is_err() {
-                            return;
-                        }
-                    }
-                    Some(c) => apply(&mut cursors, c),
-                    None => return,
-                },
+                () = outbox.wake.notified() => {}
                 a = appended.recv() => match a {
                     Ok((f, s)) => {
                         let l = latest.entry(f).or_insert(0);
@@ -513,48 +621,24 @@ async fn send_loop(
                     return;
                 }
             }
-            if let Some(c) = cursors.get_mut(&feed) {
-                *c = (*c).max(next + page.len() as u64);
+            {
+                let mut t = outbox.todo.lock().unwrap_or_else(PoisonError::into_inner);
+                // Unless the peer asked meanwhile to start further back.
+                if let Some(c) = t.cursors.get_mut(&feed)
+                    && *c >= next
+                {
+                    *c = (*c).max(next + page.len() as u64);
+                }
             }
             if page.is_empty() {
                 // The store holds less than we thought.
                 latest.insert(feed, next - 1);
             }
         }
-        // Take new commands without waiting.
-        while let Ok(c) = cmds.try_recv() {
-            if let SendCmd::Notes(n) = c {
-                if send_notes(&sink, &n).await.is_err() {
-                    return;
-                }
-            } else {
-                apply(&mut cursors, c);
-            }
-        }
         while let Ok((f, s)) = appended.try_recv() {
             let l = latest.entry(f).or_insert(0);
             *l = (*l).max(s);
         }
-    }
-}
-
-fn apply(cursors: &mut HashMap<FeedId, u64>, c: SendCmd) {
-    match c {
-        SendCmd::Start(f, from) => {
-            let e = cursors.entry(f).or_insert(from);
-            *e = (*e).min(from).max(1);
-        }
-        SendCmd::Stop(f) => {
-            cursors.remove(&f);
-        }
-        SendCmd::PeerHas(f, seq) => {
-            if let Some(c) = cursors.get_mut(&f)
-                && *c <= seq
-            {
-                *c = seq + 1;
-            }
-        }
-        SendCmd::Notes(_) => {}
     }
 }
 

@@ -265,7 +265,10 @@ impl Decoder for PacketCodec {
             return Ok(None);
         }
         src.advance(HEADER_LEN);
-        let bytes = src.split_to(len).freeze();
+        // A copy, not a view: a view would keep the whole read buffer it
+        // came from alive for as long as the body waits in a queue.
+        let bytes = Bytes::copy_from_slice(&src[..len]);
+        src.advance(len);
         let body = match flags & TYPE_MASK {
             TYPE_BINARY => Body::Binary(bytes),
             ty => {
@@ -518,6 +521,29 @@ mod tests {
             Err(CodecError::EmptyBody)
         ));
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn bodies_do_not_hold_on_to_the_read_buffer() {
+        // A small body waiting in a stream queue must not keep alive the
+        // whole buffer it was read into.
+        let mut codec = PacketCodec::default();
+        let mut buf = BytesMut::new();
+        for req in 1..=2 {
+            let p = Packet {
+                stream: true,
+                end: false,
+                body: Body::json_raw("[1]"),
+                req,
+            };
+            codec.encode(Frame::Packet(p), &mut buf).unwrap();
+        }
+        let Some(Frame::Packet(p)) = codec.decode(&mut buf).unwrap() else {
+            panic!("a packet");
+        };
+        assert_eq!(p.body, Body::json_raw("[1]"));
+        assert!(p.body.bytes().is_unique(), "the body is its own allocation");
+        assert!(matches!(codec.decode(&mut buf), Ok(Some(Frame::Packet(_)))));
     }
 
     #[test]

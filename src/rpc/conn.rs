@@ -22,7 +22,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{Instrument as _, debug};
 
 use super::codec::{Body, CodecError, Frame, Packet, PacketCodec};
 use super::stream::{
@@ -286,7 +286,8 @@ impl Shared {
 }
 
 /// Runs muxrpc over `reader` / `writer` (spawned on the current tokio
-/// runtime; call from inside one).
+/// runtime; call from inside one). What the connection logs is within the
+/// span current at the call.
 ///
 /// Returns the handle for our calls, the peer's requests (the receiver ends
 /// when the connection does) and the connection task, which finishes when
@@ -335,16 +336,21 @@ where
         finished: CancellationToken::new(),
         opts,
     });
-    let writer = AbortOnDrop(tokio::spawn(write_loop(
-        FramedWrite::new(writer, codec),
-        queue_rx,
-    )));
-    let task = tokio::spawn(drive(
-        shared.clone(),
-        FramedRead::new(reader, codec),
-        incoming_tx,
-        writer,
+    // The connection's tasks log within the caller's span (one naming the
+    // peer, say).
+    let span = tracing::Span::current();
+    let writer = AbortOnDrop(tokio::spawn(
+        write_loop(FramedWrite::new(writer, codec), queue_rx).instrument(span.clone()),
     ));
+    let task = tokio::spawn(
+        drive(
+            shared.clone(),
+            FramedRead::new(reader, codec),
+            incoming_tx,
+            writer,
+        )
+        .instrument(span),
+    );
     (RpcHandle { shared }, incoming_rx, task)
 }
 
