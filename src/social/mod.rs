@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::crypto::{FeedId, MsgId};
 use crate::feed::content::{self, Content, Link};
-use crate::feed::json::{self, Value};
+use crate::feed::json::Value;
 use crate::store::schema::{
     ABOUT_DESCRIPTION, ABOUT_IMAGE, ABOUT_NAME, LINK_MENTION, LINK_ROOT, LINK_VOTE,
 };
@@ -211,6 +211,11 @@ impl<'r> View<'r> {
 
     /// The item for a stored message.
     pub fn item(&mut self, m: &StoredMsg) -> Result<Item> {
+        Ok(self.item_and_branch(m)?.0)
+    }
+
+    /// The item for a stored message and, for a post, its `branch` ids.
+    fn item_and_branch(&mut self, m: &StoredMsg) -> Result<(Item, Vec<MsgId>)> {
         let value = m.value()?;
         let author = value
             .get("author")
@@ -224,10 +229,11 @@ impl<'r> View<'r> {
             .get("timestamp")
             .and_then(Value::as_f64)
             .filter(|t| t.is_finite());
-        let public = value.get("content").cloned().unwrap_or(Value::Null);
-        let (content_value, private) = match self.r.private_content(&m.key)? {
-            Some(v) => (v, true),
-            None => (public, false),
+        let opened = self.r.private_content(&m.key)?;
+        let private = opened.is_some();
+        let content_value = match &opened {
+            Some(v) => v,
+            None => value.get("content").unwrap_or(&Value::Null),
         };
         let mut item = Item {
             key: m.key.to_string(),
@@ -236,11 +242,11 @@ impl<'r> View<'r> {
             sequence,
             time: sort_time(claimed, m.received),
             rx: m.rx,
-            kind: content::kind(&content_value).map(str::to_string),
+            kind: content::kind(content_value).map(str::to_string),
             text: None,
             root: None,
             private,
-            recps: content::recps(&content_value)
+            recps: content::recps(content_value)
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
@@ -248,17 +254,19 @@ impl<'r> View<'r> {
             likes: self.likes(&m.key)?,
             unread: self.r.is_unread(m.rx)?,
             invalid: None,
-            content: to_serde(&content_value),
+            content: to_serde(content_value),
         };
-        match content::parse(&content_value) {
+        let mut branch = Vec::new();
+        match content::parse(content_value) {
             Content::Post(p) => {
                 item.text = Some(p.text);
                 item.root = p.root.map(|r| r.to_string());
+                branch = p.branch;
             }
             Content::Invalid { reason, .. } => item.invalid = Some(reason.to_string()),
             _ => {}
         }
-        Ok(item)
+        Ok((item, branch))
     }
 
     fn item_at(&mut self, rx: u64) -> Result<Option<Item>> {
@@ -365,46 +373,45 @@ impl<'r> View<'r> {
         };
         let mut hidden = 0;
         // Replies: by their root backlink, each read once.
-        let mut replies: Vec<(Item, Vec<MsgId>)> = Vec::new();
+        let mut replies: Vec<(MsgId, Item, Vec<MsgId>)> = Vec::new();
         for b in self.r.backlinks(&Link::Msg(root), LINK_ROOT)? {
             if self.blocks(&b.author) {
                 hidden += 1;
                 continue;
             }
             let Some(m) = self.r.at(b.rx)? else { continue };
-            let branch = branch_of(self.r, &m)?;
-            replies.push((self.item(&m)?, branch));
+            let (item, branch) = self.item_and_branch(&m)?;
+            replies.push((m.key, item, branch));
         }
         // Parent of each reply: the first branch we hold in this thread;
         // a branch we do not hold at all becomes a placeholder.
-        let in_thread: HashSet<String> = replies
+        let in_thread: HashSet<MsgId> = replies
             .iter()
-            .map(|(i, _)| i.key.clone())
-            .chain([root.to_string()])
+            .map(|(id, ..)| *id)
+            .chain([root])
             .collect();
-        let root_key = root.to_string();
-        let mut children: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut missing: Vec<String> = Vec::new();
-        for (i, (_, branch)) in replies.iter().enumerate() {
-            let keys: Vec<String> = branch.iter().map(ToString::to_string).collect();
-            let parent = if let Some(k) = keys.iter().find(|k| in_thread.contains(*k)) {
-                k.clone()
-            } else if let Some(k) = keys
+        let mut children: HashMap<MsgId, Vec<usize>> = HashMap::new();
+        let mut missing: Vec<MsgId> = Vec::new();
+        for (i, (_, _, branch)) in replies.iter().enumerate() {
+            let parent = if let Some(k) = branch.iter().find(|k| in_thread.contains(*k)) {
+                *k
+            } else if let Some(k) = branch
                 .iter()
-                .find(|k| MsgId::parse(k).is_some_and(|id| matches!(self.r.rx_of(&id), Ok(None))))
+                .find(|k| matches!(self.r.rx_of(k), Ok(None)))
             {
                 if !missing.contains(k) {
-                    missing.push(k.clone());
+                    missing.push(*k);
                 }
-                k.clone()
+                *k
             } else {
-                root_key.clone()
+                root
             };
             children.entry(parent).or_default().push(i);
         }
         for list in children.values_mut() {
-            list.sort_by_key(|&i| (replies[i].0.time, replies[i].0.rx));
+            list.sort_by_key(|&i| (replies[i].1.time, replies[i].1.rx));
         }
+        let root_key = root.to_string();
         let mut entries = Vec::with_capacity(replies.len() + 1);
         match root_item {
             Some(item) => entries.push(Entry::Message {
@@ -420,23 +427,23 @@ impl<'r> View<'r> {
         // siblings oldest first. Each reply is placed once.
         let mut order = Vec::new();
         let mut seen = vec![false; replies.len()];
-        let mut todo: Vec<(Node, usize)> = Vec::new();
-        for k in root_children_first(&children, &root_key, &missing) {
-            todo.push((k, 1));
+        let mut todo: Vec<(Node, usize)> = missing.iter().map(|k| (Node::Missing(*k), 1)).collect();
+        if let Some(list) = children.get(&root) {
+            todo.extend(list.iter().map(|&i| (Node::Reply(i), 1)));
         }
         todo.reverse();
         while let Some((node, depth)) = todo.pop() {
-            let key = match &node {
+            let key = match node {
                 Node::Reply(i) => {
-                    if std::mem::replace(&mut seen[*i], true) {
+                    if std::mem::replace(&mut seen[i], true) {
                         continue;
                     }
-                    order.push((node.clone(), depth));
-                    replies[*i].0.key.clone()
+                    order.push((node, depth));
+                    replies[i].0
                 }
                 Node::Missing(k) => {
-                    order.push((node.clone(), depth));
-                    k.clone()
+                    order.push((node, depth));
+                    k
                 }
             };
             if let Some(list) = children.get(&key) {
@@ -445,13 +452,17 @@ impl<'r> View<'r> {
                 }
             }
         }
+        let mut items: Vec<Option<Item>> = replies.into_iter().map(|(_, i, _)| Some(i)).collect();
         for (node, depth) in order {
             entries.push(match node {
                 Node::Reply(i) => Entry::Message {
                     depth,
-                    item: Box::new(replies[i].0.clone()),
+                    item: Box::new(items[i].take().expect("each reply is placed once")),
                 },
-                Node::Missing(key) => Entry::Missing { depth, key },
+                Node::Missing(key) => Entry::Missing {
+                    depth,
+                    key: key.to_string(),
+                },
             });
         }
         Ok(Thread {
@@ -505,38 +516,33 @@ impl<'r> View<'r> {
     }
 }
 
-#[derive(Clone)]
+/// A place in a thread being assembled.
+#[derive(Clone, Copy)]
 enum Node {
     Reply(usize),
-    Missing(String),
+    Missing(MsgId),
 }
 
-/// The root's children in order: placeholders first, then replies.
-fn root_children_first(
-    children: &HashMap<String, Vec<usize>>,
-    root: &str,
-    missing: &[String],
-) -> Vec<Node> {
-    let mut out: Vec<Node> = missing.iter().cloned().map(Node::Missing).collect();
-    if let Some(list) = children.get(root) {
-        out.extend(list.iter().map(|&i| Node::Reply(i)));
-    }
-    out
-}
-
-/// The `branch` ids of a stored message's (possibly private) post content.
-fn branch_of(r: &Reader, m: &StoredMsg) -> Result<Vec<MsgId>> {
-    let content = match r.private_content(&m.key)? {
-        Some(v) => v,
-        None => m.value()?.get("content").cloned().unwrap_or(Value::Null),
-    };
-    Ok(match content::parse(&content) {
-        Content::Post(p) => p.branch,
-        _ => Vec::new(),
-    })
-}
-
-/// Our JSON value as serde_json's (numbers as JavaScript prints them).
+/// Our JSON value as serde_json's: integers stay integers, other numbers
+/// are doubles; strings with lone surrogates get U+FFFD.
 pub fn to_serde(v: &Value) -> serde_json::Value {
-    serde_json::from_slice(&json::to_compact(v)).unwrap_or(serde_json::Value::Null)
+    use serde_json::Value as J;
+    match v {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Number(n) => {
+            if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+                J::from(*n as i64)
+            } else {
+                serde_json::Number::from_f64(*n).map_or(J::Null, J::Number)
+            }
+        }
+        Value::String(s) => J::String(s.to_string_lossy()),
+        Value::Array(items) => J::Array(items.iter().map(to_serde).collect()),
+        Value::Object(o) => J::Object(
+            o.iter()
+                .map(|(k, v)| (k.to_string_lossy(), to_serde(v)))
+                .collect(),
+        ),
+    }
 }
