@@ -232,7 +232,12 @@ fn main() {
         }
     }
     let _stop = Stop(kit.clone(), rp.clone());
-    js(&kit, &rp, &["bin/start.sh", "big", "900"], &[("NODELAY", "1")]);
+    js(
+        &kit,
+        &rp,
+        &["bin/start.sh", "big", "900"],
+        &[("NODELAY", "1")],
+    );
     node_script(
         &kit,
         &rp,
@@ -252,8 +257,18 @@ fn main() {
     let stock_ms = anchor_ms("c");
     js(&kit, &rp, &["bin/stop.sh", "big"], &[]);
     js(&kit, &rp, &["bin/stop.sh", "c"], &[]);
-    js(&kit, &rp, &["bin/start.sh", "big", "900"], &[("NODELAY", "1")]);
-    js(&kit, &rp, &["bin/start.sh", "d", "900"], &[("NODELAY", "1")]);
+    js(
+        &kit,
+        &rp,
+        &["bin/start.sh", "big", "900"],
+        &[("NODELAY", "1")],
+    );
+    js(
+        &kit,
+        &rp,
+        &["bin/start.sh", "d", "900"],
+        &[("NODELAY", "1")],
+    );
     let nodelay_ms = anchor_ms("d");
     let rate_stock = js_total as f64 / (stock_ms / 1000.0);
     let rate_nodelay = js_total as f64 / (nodelay_ms / 1000.0);

@@ -236,8 +236,9 @@ fn boxed_dump(path: &Path, total: usize, boxed: bool) -> usize {
                 let i = a * per + s;
                 let c = if boxed && i % 5 == 0 {
                     let n = 1 + i % 7;
-                    let recps: Vec<FeedId> =
-                        (0..n).map(|k| strangers[(i + k) % strangers.len()]).collect();
+                    let recps: Vec<FeedId> = (0..n)
+                        .map(|k| strangers[(i + k) % strangers.len()])
+                        .collect();
                     let plain = feed::json::to_compact(&post(text_for(i)));
                     Value::from(shoal::private::box_message(&plain, &recps).unwrap())
                 } else {

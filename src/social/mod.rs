@@ -20,9 +20,7 @@ use serde::Serialize;
 use crate::crypto::{FeedId, MsgId};
 use crate::feed::content::{self, Content, Link};
 use crate::feed::json::Value;
-use crate::store::schema::{
-    ABOUT_DESCRIPTION, ABOUT_IMAGE, ABOUT_NAME, LINK_MENTION, LINK_ROOT, LINK_VOTE,
-};
+use crate::store::schema::{ABOUT_DESCRIPTION, ABOUT_IMAGE, ABOUT_NAME, LINK_MENTION, LINK_ROOT};
 use crate::store::{Contact, Cursor, Reader, Result, StoredMsg, sort_time};
 
 /// One message as the read models show it.
@@ -199,14 +197,7 @@ impl<'r> View<'r> {
 
     /// Feeds that like `id` now: each voter's latest vote counts.
     pub fn likes(&self, id: &MsgId) -> Result<usize> {
-        let mut latest: HashMap<FeedId, (u64, u8)> = HashMap::new();
-        for b in self.r.backlinks(&Link::Msg(*id), LINK_VOTE)? {
-            let e = latest.entry(b.author).or_insert((b.rx, b.flag));
-            if b.rx >= e.0 {
-                *e = (b.rx, b.flag);
-            }
-        }
-        Ok(latest.values().filter(|(_, f)| *f == 1).count())
+        Ok(self.r.likes(&Link::Msg(*id))? as usize)
     }
 
     /// The item for a stored message.
@@ -343,7 +334,10 @@ impl<'r> View<'r> {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for b in self.r.recent_backlinks(&Link::Feed(me), LINK_MENTION, limit)? {
+        for b in self
+            .r
+            .recent_backlinks(&Link::Feed(me), LINK_MENTION, limit)?
+        {
             if self.blocks(&b.author) {
                 continue;
             }
@@ -385,20 +379,13 @@ impl<'r> View<'r> {
         }
         // Parent of each reply: the first branch we hold in this thread;
         // a branch we do not hold at all becomes a placeholder.
-        let in_thread: HashSet<MsgId> = replies
-            .iter()
-            .map(|(id, ..)| *id)
-            .chain([root])
-            .collect();
+        let in_thread: HashSet<MsgId> = replies.iter().map(|(id, ..)| *id).chain([root]).collect();
         let mut children: HashMap<MsgId, Vec<usize>> = HashMap::new();
         let mut missing: Vec<MsgId> = Vec::new();
         for (i, (_, _, branch)) in replies.iter().enumerate() {
             let parent = if let Some(k) = branch.iter().find(|k| in_thread.contains(*k)) {
                 *k
-            } else if let Some(k) = branch
-                .iter()
-                .find(|k| matches!(self.r.rx_of(k), Ok(None)))
-            {
+            } else if let Some(k) = branch.iter().find(|k| matches!(self.r.rx_of(k), Ok(None))) {
                 if !missing.contains(k) {
                     missing.push(*k);
                 }

@@ -136,7 +136,21 @@ impl Writer<'_> {
                 }
             }
             Content::Vote(v) => {
-                self.link(&v.link, LINK_VOTE, m, u8::from(v.likes()))?;
+                let flag = u8::from(v.likes());
+                self.link(&v.link, LINK_VOTE, m, flag)?;
+                // The like count follows each voter's latest vote.
+                let target = target_key(&v.link);
+                let key = vote_key(&target, &m.author.0);
+                let before = self.votes.insert(&key, flag)?.map_or(0, |g| g.value());
+                if before != flag {
+                    let n = self.likes.get(&target)?.map_or(0, |g| g.value());
+                    let n = if flag == 1 {
+                        n + 1
+                    } else {
+                        n.saturating_sub(1)
+                    };
+                    self.likes.insert(&target, n)?;
+                }
             }
             Content::About(a) => {
                 self.link(&a.about, LINK_ABOUT, m, 0)?;

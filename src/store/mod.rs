@@ -642,6 +642,8 @@ struct Writer<'t> {
     private: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     inbox: redb::Table<'t, &'static [u8; 16], &'static [u8; 32]>,
     unread: redb::Table<'t, u64, u8>,
+    votes: redb::Table<'t, &'static [u8; 65], u8>,
+    likes: redb::Table<'t, &'static [u8; 33], u64>,
     peers: redb::Table<'t, &'static str, &'static [u8]>,
     /// Whose store this is, for unread marks.
     me: Option<FeedId>,
@@ -671,6 +673,8 @@ impl<'t> Writer<'t> {
             private: txn.open_table(PRIVATE)?,
             inbox: txn.open_table(INBOX)?,
             unread: txn.open_table(UNREAD)?,
+            votes: txn.open_table(VOTES)?,
+            likes: txn.open_table(LIKES)?,
             peers: txn.open_table(PEERS)?,
             me: me.map(|m| m.id),
             states: HashMap::new(),

@@ -66,6 +66,7 @@ pub struct Reader {
     private: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     inbox: ReadOnlyTable<&'static [u8; 16], &'static [u8; 32]>,
     unread: ReadOnlyTable<u64, u8>,
+    likes: ReadOnlyTable<&'static [u8; 33], u64>,
     contacts: ReadOnlyTable<&'static [u8; 64], &'static [u8; 9]>,
     followers: ReadOnlyTable<&'static [u8; 64], u8>,
     me: Option<FeedId>,
@@ -92,6 +93,7 @@ impl Store {
             private: txn.open_table(PRIVATE)?,
             inbox: txn.open_table(INBOX)?,
             unread: txn.open_table(UNREAD)?,
+            likes: txn.open_table(LIKES)?,
             contacts: txn.open_table(CONTACTS)?,
             followers: txn.open_table(FOLLOWERS)?,
             me: self.me(),
@@ -176,7 +178,12 @@ impl Reader {
         let from = link_key(&t, kind, 0);
         let to = link_key(&t, kind, u64::MAX);
         let mut out = Vec::new();
-        for e in self.links.range::<&[u8; 42]>(&from..=&to)?.rev().take(limit) {
+        for e in self
+            .links
+            .range::<&[u8; 42]>(&from..=&to)?
+            .rev()
+            .take(limit)
+        {
             let (k, v) = e?;
             let (k, v) = (k.value(), v.value());
             out.push(Backlink {
@@ -186,6 +193,14 @@ impl Reader {
             });
         }
         Ok(out)
+    }
+
+    /// How many feeds like `target` now (each voter's latest vote counts).
+    pub fn likes(&self, target: &Link) -> Result<u64> {
+        Ok(self
+            .likes
+            .get(&target_key(target))?
+            .map_or(0, |g| g.value()))
     }
 
     /// How many messages link to `target` with `kind`, without reading them.

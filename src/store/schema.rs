@@ -65,6 +65,22 @@ pub const LINK_VOTE: u8 = 4;
 /// An about's `about`.
 pub const LINK_ABOUT: u8 = 5;
 
+/// The latest vote of each voter: `target (33) | voter (32)` -> 1 when it
+/// likes, else 0.
+pub const VOTES: TableDefinition<&[u8; 65], u8> = TableDefinition::new("votes");
+
+/// Target (33) -> how many voters like it now: kept with [`VOTES`], so a
+/// like count is one lookup however many votes a message got.
+pub const LIKES: TableDefinition<&[u8; 33], u64> = TableDefinition::new("likes");
+
+/// The composite key of a voter's latest vote.
+pub fn vote_key(target: &[u8; 33], voter: &[u8; 32]) -> [u8; 65] {
+    let mut k = [0u8; 65];
+    k[..33].copy_from_slice(target);
+    k[33..].copy_from_slice(voter);
+    k
+}
+
 /// Public posts per author by time: `author (32) | sort time ms u64 BE (8) |
 /// receive sequence u64 BE (8)` -> `1` for a reply, `0` for a thread start.
 /// The sort time is the claimed time, never later than the receive time.
