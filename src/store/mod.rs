@@ -924,6 +924,40 @@ mod tests {
     }
 
     #[test]
+    fn pub_announcements_feed_the_peer_table() {
+        let (_d, store) = open();
+        let kp = Keypair::from_seed(&[21; 32]);
+        let key = Keypair::from_seed(&[22; 32]).id();
+        let announce = |host: &str, port: &str| {
+            content(&format!(
+                r#"{{"type":"pub","address":{{"host":"{host}","port":{port},"key":"{key}"}}}}"#
+            ))
+        };
+        store
+            .append_local(&kp, announce("pub.example.org", "8008"), None)
+            .unwrap();
+        // Malformed announcements are stored but give no address.
+        store
+            .append_local(&kp, announce("bad host", "8008"), None)
+            .unwrap();
+        store
+            .append_local(&kp, announce("h", "\"8008\""), None)
+            .unwrap();
+        let peers = store.peers().unwrap();
+        let addr = format!("net:pub.example.org:8008~shs:{}", key.b64());
+        assert_eq!(peers.len(), 1, "{peers:?}");
+        assert_eq!(peers[0].0, addr);
+        assert_eq!(peers[0].1.source, "pub");
+        // A peer we already know keeps its record.
+        store.note_peer(&addr, |r| r.failures = 3).unwrap();
+        store
+            .append_local(&kp, announce("pub.example.org", "8008"), None)
+            .unwrap();
+        assert_eq!(store.peers().unwrap()[0].1.failures, 3);
+        assert_eq!(store.stats().unwrap().messages, 4);
+    }
+
+    #[test]
     fn reopen_keeps_everything_and_checks_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.redb");
