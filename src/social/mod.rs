@@ -200,6 +200,20 @@ impl<'r> View<'r> {
         Ok(self.r.likes(&Link::Msg(*id))? as usize)
     }
 
+    /// Replies in the thread of `id`, not counting those of feeds we block.
+    pub fn reply_count(&self, id: &MsgId) -> Result<usize> {
+        let root = Link::Msg(*id);
+        if self.blocked.is_empty() {
+            return self.r.backlink_count(&root, LINK_ROOT);
+        }
+        Ok(self
+            .r
+            .backlinks(&root, LINK_ROOT)?
+            .iter()
+            .filter(|b| !self.blocks(&b.author))
+            .count())
+    }
+
     /// The item for a stored message.
     pub fn item(&mut self, m: &StoredMsg) -> Result<Item> {
         Ok(self.item_and_branch(m)?.0)
@@ -241,7 +255,7 @@ impl<'r> View<'r> {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
-            replies: self.r.backlink_count(&Link::Msg(m.key), LINK_ROOT)?,
+            replies: self.reply_count(&m.key)?,
             likes: self.likes(&m.key)?,
             unread: self.r.is_unread(m.rx)?,
             invalid: None,

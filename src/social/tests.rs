@@ -251,6 +251,8 @@ fn replies_of_blocked_feeds_are_hidden_and_counted() {
     assert_eq!(shown.len(), 3, "{shown:?}");
     assert_eq!(shown[0], root.to_string());
     assert!(shown.contains(&good.to_string()) && shown.contains(&answer.to_string()));
+    // The root's reply count leaves the hidden replies out.
+    assert_eq!(w.item(&root).replies, 2);
     // The blocked feed is not in our timeline even when followed before.
     let mut w = World::new(1);
     w.mine(follow(&troll.id()));
