@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::crypto::Keypair;
-use crate::feed::{self, FeedState};
+use crate::feed::{self, FeedState, json};
 use crate::store::schema::{LINK_MENTION, LINK_VOTE};
 use crate::store::{Outcome, Store, now_ms};
 
