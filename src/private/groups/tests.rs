@@ -269,6 +269,28 @@ fn concurrent_removals_merge_with_no_extra_message() {
     }
 }
 
+/// A post written under two concurrent heads stays readable after a later
+/// epoch merges them (its parents are a candidate set of heads).
+#[test]
+fn posts_under_merged_heads_stay_readable_after_a_merge() {
+    let (a, b, m) = (kp(1), kp(2), kp(5));
+    let mut w = World::new(&[&a, &b, &m]);
+    w.create(a.id(), &[m.id()], &[b.id()]);
+    let s0 = w.state();
+    let e1 = w.rekey(a.id(), &s0, &[]);
+    let e2 = w.rekey(b.id(), &s0, &[]);
+    let before = w.post(m.id(), "under two heads");
+    let merged = w.state();
+    assert_eq!(merged.heads(), BTreeSet::from([e1, e2]));
+    let e3 = w.rekey(a.id(), &merged, &[]);
+    assert_eq!(w.state().heads(), BTreeSet::from([e3]));
+    let after = w.post(m.id(), "under one head");
+    for who in [&a, &b] {
+        assert_eq!(w.reads(who.id(), &before).unwrap(), b"under two heads");
+        assert_eq!(w.reads(who.id(), &after).unwrap(), b"under one head");
+    }
+}
+
 /// Property 4: remove(x) || refresh excludes x.
 #[test]
 fn removal_concurrent_with_refresh_excludes() {
