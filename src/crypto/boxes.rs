@@ -3,7 +3,8 @@
 //!
 //! Owns: curve25519 key pairs (ephemeral keys), `scalarmult`, the ed25519 ->
 //! curve25519 conversions, xsalsa20poly1305 secret boxes (combined and
-//! detached) and constant-time HMAC verification. Small, safe functions over
+//! detached), sealed boxes (anonymous sender, to a curve25519 key) and
+//! constant-time HMAC verification. Small, safe functions over
 //! fixed-size arrays; pure (no I/O apart from libsodium's random source in
 //! [`CurveKeypair::generate`]). Imports only the parent `crypto` module, never
 //! anything else from shoal.
@@ -12,7 +13,9 @@ use std::fmt;
 
 use sha2::Digest as _;
 use sodiumoxide::crypto::auth::hmacsha512256 as auth;
+use sodiumoxide::crypto::box_::curve25519xsalsa20poly1305 as box_;
 use sodiumoxide::crypto::scalarmult::curve25519 as x25519;
+use sodiumoxide::crypto::sealedbox::curve25519blake2bxsalsa20poly1305 as sealedbox;
 use sodiumoxide::crypto::secretbox::xsalsa20poly1305 as secretbox;
 use sodiumoxide::crypto::sign::ed25519;
 use zeroize::Zeroize as _;
@@ -106,6 +109,38 @@ impl CurveKeypair {
             secret,
         }
     }
+}
+
+impl CurveKeypair {
+    /// The curve25519 key pair of an ed25519 identity: the converted secret
+    /// and the public key it gives (equal to [`ed25519_pk_to_curve25519`] of
+    /// the identity's public key).
+    pub fn of_identity(me: &Keypair) -> CurveKeypair {
+        let secret = ed25519_sk_to_curve25519(me);
+        CurveKeypair {
+            public: secret.public(),
+            secret,
+        }
+    }
+}
+
+/// Bytes a sealed box adds to its plaintext: an ephemeral public key (32)
+/// and a poly1305 tag (16).
+pub const SEAL_OVERHEAD: usize = 48;
+
+/// libsodium `crypto_box_seal`: encrypts `plain` to a curve25519 public key
+/// with a fresh ephemeral key pair, so the box does not reveal its sender.
+pub fn sealed_box_seal(plain: &[u8], recipient: &[u8; 32]) -> Vec<u8> {
+    init();
+    sealedbox::seal(plain, &box_::PublicKey(*recipient))
+}
+
+/// libsodium `crypto_box_seal_open`: opens what [`sealed_box_seal`] made for
+/// `me`.
+pub fn sealed_box_open(sealed: &[u8], me: &CurveKeypair) -> Result<Vec<u8>, OpenError> {
+    init();
+    let secret = box_::SecretKey(me.secret.0);
+    sealedbox::open(sealed, &box_::PublicKey(me.public), &secret).map_err(|()| OpenError)
 }
 
 /// Diffie-Hellman: `secret * public` on curve25519. Fails, like libsodium,
@@ -263,6 +298,24 @@ mod tests {
         assert_eq!(secretbox_open(&bad, &nonce, &key), Err(OpenError));
         assert_eq!(secretbox_open(&sealed[..10], &nonce, &key), Err(OpenError));
         assert_eq!(secretbox_open(&sealed, &[5; 24], &key), Err(OpenError));
+    }
+
+    #[test]
+    fn sealed_boxes_open_only_for_their_recipient() {
+        let me = CurveKeypair::of_identity(&Keypair::from_seed(&[5; 32]));
+        assert_eq!(
+            me.public,
+            ed25519_pk_to_curve25519(&Keypair::from_seed(&[5; 32]).id()).unwrap()
+        );
+        let other = CurveKeypair::from_secret([6; 32]);
+        let sealed = sealed_box_seal(b"key", &me.public);
+        assert_eq!(sealed.len(), 3 + SEAL_OVERHEAD);
+        assert_eq!(sealed_box_open(&sealed, &me).unwrap(), b"key");
+        assert_eq!(sealed_box_open(&sealed, &other), Err(OpenError));
+        let mut bad = sealed.clone();
+        bad[40] ^= 1;
+        assert_eq!(sealed_box_open(&bad, &me), Err(OpenError));
+        assert_eq!(sealed_box_open(&sealed[..47], &me), Err(OpenError));
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! Every cryptographic primitive shoal uses, and nothing else (secret
-//! handshake and box-stream primitives in [`boxes`]).
+//! handshake, box-stream and sealed-box primitives in [`boxes`]; AEAD,
+//! BLAKE2b and key derivation for groups in [`symmetric`]).
 //!
 //! Owns: ed25519 keys and feed ids, signing and (batch) verification with
-//! ed25519-dalek, hashes and MACs, the ssb-keys secret file. This is the ONLY
+//! ed25519-dalek, hashes and MACs (sha256, HMAC, BLAKE2b), the ssb-keys secret file. This is the ONLY
 //! module that calls `sodiumoxide` or `ed25519-dalek`, so either can be swapped
 //! without touching the rest. Pure apart from the secret file's I/O in
 //! [`secret`]; imports nothing else from shoal.
 
 pub mod boxes;
 pub mod secret;
+pub mod symmetric;
 
 use std::fmt;
 use std::sync::Once;
@@ -19,11 +21,15 @@ use ed25519_dalek::{Signature as DalekSig, Signer as _, SigningKey, VerifyingKey
 use sha2::Digest as _;
 
 pub use boxes::{
-    CurveError, CurveKeypair, CurveSecret, Nonce, OpenError, Tag, ed25519_pk_to_curve25519,
-    ed25519_sk_to_curve25519, hmac_sha512_256_verify, scalarmult, secretbox_open,
-    secretbox_open_detached, secretbox_seal, secretbox_seal_detached,
+    CurveError, CurveKeypair, CurveSecret, Nonce, OpenError, SEAL_OVERHEAD, Tag,
+    ed25519_pk_to_curve25519, ed25519_sk_to_curve25519, hmac_sha512_256_verify, scalarmult,
+    sealed_box_open, sealed_box_seal, secretbox_open, secretbox_open_detached, secretbox_seal,
+    secretbox_seal_detached,
 };
 pub use secret::{SecretError, read_secret_file, write_secret_file};
+pub use symmetric::{
+    AEAD_NONCE_LEN, AEAD_TAG_LEN, aead_open, aead_seal, blake2b, blake2b_keyed, kdf_subkey,
+};
 
 static INIT: Once = Once::new();
 

@@ -1,0 +1,138 @@
+//! Private groups with rotatable keys ("sealed epochs", design in
+//! `GROUPS.md`): the pure core, no I/O and no store.
+//!
+//! Owns: the group message formats ([`wire`]), epoch keys, their
+//! commitments, merged post keys, tags and a member's key store ([`keys`]),
+//! and membership as a pure function of the set of control messages, with
+//! the writers of new epochs, adds, forwards and posts ([`state`]). May
+//! import only [`crate::crypto`] (every primitive comes from there) and
+//! [`crate::feed`]; never `store` or anything doing I/O. Callers turn
+//! verified feed messages into [`ControlMsg`]s and posts, and post bodies
+//! are the compact JSON of the inner content.
+//!
+//! # Encoding
+//!
+//! Every group message is a content string `<base64>.boxg`, not a JSON
+//! object, because (1) ssb-validate and real Scuttlebutt peers store and
+//! forward any `^<base64>\.box.*` string as private content without reading
+//! or indexing it, while an object would need a `type` they would index and
+//! show; (2) binary fields cost 4/3 in base64 instead of the 4/3 plus quoting
+//! and field names of base64 strings inside JSON, which matters under the
+//! 8192-character message limit (about 100 bytes per recipient of an epoch);
+//! (3) one parser serves every kind. The clear fields of epochs and adds
+//! (group, parents, removed, recipients, commitment) can be read by anyone
+//! who decodes the format, as GROUPS.md specifies, so every replica, a removed
+//! member included, computes the same membership; keys, `back` wraps and
+//! post bodies are encrypted, and a post shows only its kind byte, a tag that
+//! cannot be linked without the key, a nonce and ciphertext.
+//!
+//! # Binding
+//!
+//! Post bodies and `back` wraps are XChaCha20-Poly1305 with additional data
+//! `label || author || sequence || previous || extra` ([`Position`]), so a
+//! ciphertext republished anywhere else does not open. Slots are sealed boxes
+//! of `K` and are tied to their epoch by its commitment `C(K)`.
+
+pub mod keys;
+pub mod state;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use crate::crypto::{FeedId, MsgId};
+
+pub use keys::{EpochKey, KeyStore, PostKey, Subkey, TagIndex};
+pub use state::{GroupState, NewEpoch, create};
+pub use wire::{
+    Add, Control, ControlMsg, Epoch, Forward, GroupContent, POST_OVERHEAD, Position, Post, SUFFIX,
+    is_group_content,
+};
+
+/// Why group content could not be parsed, made or opened, or why a control
+/// message is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// The string does not end with [`SUFFIX`].
+    #[error("content is not a group message (no \".boxg\" suffix)")]
+    NotGroupContent,
+    /// The part before the suffix is not canonical base64.
+    #[error("group message is not canonical base64")]
+    BadBase64,
+    /// The bytes end in the middle of a field.
+    #[error("group message is truncated")]
+    Truncated,
+    /// The first byte names no known kind.
+    #[error("unknown group message kind {0}")]
+    UnknownKind(u8),
+    /// The bytes parse but break a rule of the layout.
+    #[error("malformed group message: {0}")]
+    Malformed(&'static str),
+    /// A list or part is longer than its `u16` length allows.
+    #[error("{0} items or bytes do not fit a group message field")]
+    TooLong(usize),
+    /// A list holds the same item twice.
+    #[error("duplicate {0}")]
+    Duplicate(&'static str),
+    /// This feed id has no curve25519 counterpart to seal to.
+    #[error("cannot seal to {0} (not a valid ed25519 key)")]
+    BadRecipient(FeedId),
+    /// The key of this epoch is not held.
+    #[error("the key of epoch {0} is not held")]
+    MissingKey(MsgId),
+    /// Our slot does not open with our key.
+    #[error("slot does not open")]
+    SlotDoesNotOpen,
+    /// An epoch's `back` does not open under its key at its position.
+    #[error("back wrap does not open")]
+    BackDoesNotOpen,
+    /// A key does not match its epoch's commitment.
+    #[error("key does not match its epoch's commitment")]
+    CommitmentMismatch,
+    /// No key held gives the post's tag.
+    #[error("no key held matches the post's tag")]
+    NoKeyForTag,
+    /// The key the tag names does not open the post (tampered or moved).
+    #[error("post does not open at this position")]
+    PostDoesNotOpen,
+    /// A causal predecessor was rejected.
+    #[error("depends on rejected message {0}")]
+    DependencyRejected(MsgId),
+    /// A predecessor is not the kind expected (an epoch or an add).
+    #[error("predecessor {0} is not of the expected kind")]
+    WrongDependency(MsgId),
+    /// A creation with parents or adds.
+    #[error("a creation has no parents")]
+    CreateWithParents,
+    /// An epoch or add other than the creation without heads.
+    #[error("epoch or add without parent epochs")]
+    NoParents,
+    /// Admins named outside the creation.
+    #[error("only the creation names admins")]
+    AdminsOutsideCreate,
+    /// The parents (or heads) are not the heads of the causal past.
+    #[error("parents are not the heads of the causal past")]
+    ParentsNotHeads,
+    /// The author is not a member in the operation's causal past.
+    #[error("{0} is not a member")]
+    AuthorNotMember(FeedId),
+    /// A removal or add by someone who is not an admin.
+    #[error("{0} is not an admin")]
+    NotAdmin(FeedId),
+    /// An epoch removes its own author.
+    #[error("an epoch cannot remove its author")]
+    RemovesAuthor,
+    /// A feed removed (or forwarded to) is not a member.
+    #[error("{0} is not a member")]
+    NotAMember(FeedId),
+    /// The recipients are not exactly the members left.
+    #[error("recipients are not exactly the remaining members")]
+    RecipientsMismatch,
+    /// A creation whose author is not a recipient.
+    #[error("the creator is not a recipient")]
+    AuthorNotRecipient,
+    /// An add without members.
+    #[error("an add needs at least one new member")]
+    NoNewMembers,
+}

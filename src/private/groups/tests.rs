@@ -1,0 +1,790 @@
+//! Tests of the group core: formats, the reader path, and the properties of
+//! GROUPS.md (numbers as there). Identities come from fixed seeds; message
+//! ids are sha256 of (author, sequence, content), standing in for signed
+//! messages, which the core never sees.
+
+use std::collections::{BTreeSet, HashMap};
+
+use proptest::prelude::*;
+
+use super::keys::open_back;
+use super::*;
+use crate::crypto::{FeedId, Keypair, MsgId, ed25519_pk_to_curve25519, sealed_box_seal, sha256};
+
+fn kp(n: u8) -> Keypair {
+    let mut seed = [n; 32];
+    seed[0] = 0x67;
+    Keypair::from_seed(&seed)
+}
+
+/// Feeds, their published control messages and every actor's key store.
+struct World {
+    last: HashMap<FeedId, (u64, MsgId)>,
+    msgs: Vec<ControlMsg>,
+    keys: HashMap<FeedId, KeyStore>,
+    group: Option<MsgId>,
+}
+
+impl World {
+    fn new(actors: &[&Keypair]) -> World {
+        World {
+            last: HashMap::new(),
+            msgs: Vec::new(),
+            keys: actors.iter().map(|k| (k.id(), KeyStore::new(k))).collect(),
+            group: None,
+        }
+    }
+
+    fn group(&self) -> MsgId {
+        self.group.expect("group created")
+    }
+
+    fn next(&self, author: FeedId) -> Position {
+        let (sequence, previous) = match self.last.get(&author) {
+            Some((seq, id)) => (seq + 1, Some(*id)),
+            None => (1, None),
+        };
+        Position {
+            author,
+            sequence,
+            previous,
+        }
+    }
+
+    /// Appends content to its author's feed; returns its id.
+    fn publish(&mut self, pos: Position, content: &str) -> MsgId {
+        assert_eq!(pos, self.next(pos.author), "published in order");
+        let mut input = pos.author.0.to_vec();
+        input.extend_from_slice(&pos.sequence.to_be_bytes());
+        input.extend_from_slice(content.as_bytes());
+        let id = MsgId(sha256(&input));
+        self.last.insert(pos.author, (pos.sequence, id));
+        id
+    }
+
+    /// Publishes a control message and lets every key store see it.
+    fn publish_control(&mut self, pos: Position, content: &str) -> MsgId {
+        let id = self.publish(pos, content);
+        let body = GroupContent::parse(content)
+            .unwrap()
+            .into_control()
+            .expect("a control message");
+        let msg = ControlMsg {
+            id,
+            position: pos,
+            body,
+        };
+        for ks in self.keys.values_mut() {
+            ks.absorb([&msg]);
+        }
+        self.msgs.push(msg);
+        id
+    }
+
+    fn publish_epoch(&mut self, pos: Position, e: NewEpoch) -> MsgId {
+        let id = self.publish_control(pos, &e.content);
+        self.keys
+            .get_mut(&pos.author)
+            .unwrap()
+            .insert_own(id, e.key);
+        id
+    }
+
+    fn create(&mut self, creator: FeedId, members: &[FeedId], admins: &[FeedId]) -> MsgId {
+        let pos = self.next(creator);
+        let e = create(&pos, members, admins).unwrap();
+        let id = self.publish_epoch(pos, e);
+        self.group = Some(id);
+        id
+    }
+
+    fn state(&self) -> GroupState {
+        GroupState::from_messages(self.group(), &self.msgs)
+    }
+
+    fn rekey(&mut self, who: FeedId, view: &GroupState, removed: &[FeedId]) -> MsgId {
+        let pos = self.next(who);
+        let e = view.rekey(&self.keys[&who], &pos, removed).unwrap();
+        self.publish_epoch(pos, e)
+    }
+
+    fn add(&mut self, who: FeedId, view: &GroupState, new: &[FeedId]) -> MsgId {
+        let pos = self.next(who);
+        let c = view.add(&self.keys[&who], &pos, new).unwrap();
+        self.publish_control(pos, &c)
+    }
+
+    /// A post by `who` under its current view; returns where it sits.
+    fn post(&mut self, who: FeedId, text: &str) -> (Position, Post) {
+        let pos = self.next(who);
+        let c = self
+            .state()
+            .seal_post(&self.keys[&who], &pos, text.as_bytes())
+            .unwrap();
+        self.publish(pos, &c);
+        let GroupContent::Post(p) = GroupContent::parse(&c).unwrap() else {
+            panic!("a post")
+        };
+        (pos, p)
+    }
+
+    fn reads(&self, who: FeedId, post: &(Position, Post)) -> Result<Vec<u8>, GroupError> {
+        self.keys[&who].open_post(&self.state(), &post.1, &post.0)
+    }
+}
+
+fn ids(kps: &[&Keypair]) -> Vec<FeedId> {
+    kps.iter().map(|k| k.id()).collect()
+}
+
+#[test]
+fn formats_round_trip_and_refuse_garbage() {
+    let (a, b) = (kp(1), kp(2));
+    let mut w = World::new(&[&a, &b]);
+    w.create(a.id(), &[b.id()], &[]);
+    let s = w.state();
+    let pos = w.next(a.id());
+    let e = s.rekey(&w.keys[&a.id()], &pos, &[]).unwrap();
+    let add = s.add(&w.keys[&a.id()], &pos, &[kp(3).id()]).unwrap();
+    let fwd = s.forward(&w.keys[&a.id()], &b.id(), &[w.group()]).unwrap();
+    let post = s.seal_post(&w.keys[&a.id()], &pos, b"{}").unwrap();
+    for c in [&e.content, &add, &fwd, &post] {
+        assert!(is_group_content(c));
+        assert!(!crate::private::is_boxed(c));
+        let parsed = GroupContent::parse(c).unwrap();
+        assert_eq!(&parsed.encode().unwrap(), c);
+        let bytes = parsed.to_bytes().unwrap();
+        // A post's ciphertext runs to the end: only prefixes shorter than
+        // its fixed parts are refused.
+        let is_post = matches!(parsed, GroupContent::Post(_));
+        let shortest = if is_post { POST_OVERHEAD } else { bytes.len() };
+        for len in 0..shortest {
+            assert!(
+                GroupContent::from_bytes(&bytes[..len]).is_err(),
+                "prefix {len}"
+            );
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        if !is_post {
+            assert_eq!(
+                GroupContent::from_bytes(&long),
+                Err(GroupError::Malformed("trailing bytes"))
+            );
+        }
+    }
+    // Post overhead: kind, tag, nonce, AEAD tag.
+    let post_len = GroupContent::parse(&post)
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+        .len();
+    assert_eq!(post_len, 2 + POST_OVERHEAD);
+    const { assert!(POST_OVERHEAD <= 64) };
+    assert_eq!(
+        GroupContent::parse("x.box"),
+        Err(GroupError::NotGroupContent)
+    );
+    assert_eq!(GroupContent::parse("!!.boxg"), Err(GroupError::BadBase64));
+    assert_eq!(
+        GroupContent::parse("CQ==.boxg"),
+        Err(GroupError::UnknownKind(9))
+    );
+    assert_eq!(GroupContent::parse(".boxg"), Err(GroupError::Truncated));
+}
+
+#[test]
+fn epoch_costs_about_a_hundred_bytes_per_member() {
+    let people: Vec<Keypair> = (1..=21).map(kp).collect();
+    let mut w = World::new(&[&people[0]]);
+    let others: Vec<FeedId> = people[1..].iter().map(Keypair::id).collect();
+    w.create(people[0].id(), &others, &[]);
+    let s = w.state();
+    let pos = w.next(people[0].id());
+    let e = s
+        .rekey(&w.keys[&people[0].id()], &pos, &[others[0]])
+        .unwrap();
+    let bytes = GroupContent::parse(&e.content)
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+        .len();
+    // 20 remaining members: 32-byte id + 80-byte slot each, plus fixed parts.
+    assert!(bytes <= 20 * 112 + 300, "{bytes} bytes");
+}
+
+#[test]
+fn members_post_and_read_through_a_tag_lookup() {
+    let (a, b, c) = (kp(1), kp(2), kp(3));
+    let mut w = World::new(&[&a, &b, &c]);
+    w.create(a.id(), &[b.id()], &[]);
+    let p = w.post(b.id(), r#"{"type":"post","text":"hi"}"#);
+    assert_eq!(
+        w.reads(a.id(), &p).unwrap(),
+        br#"{"type":"post","text":"hi"}"#
+    );
+    assert_eq!(w.reads(c.id(), &p), Err(GroupError::NoKeyForTag));
+    // The reader's map: one lookup, one AEAD open.
+    let state = w.state();
+    let index = TagIndex::new(
+        w.keys[&a.id()].post_keys(&state),
+        [(b.id(), 1), (b.id(), 2), (a.id(), 2)],
+    );
+    assert!(index.find(&p.1).is_some());
+    assert!(index.open(&p.1, &p.0).is_ok());
+    let stranger = TagIndex::new(w.keys[&c.id()].post_keys(&state), [(b.id(), 1)]);
+    assert_eq!(stranger.open(&p.1, &p.0), Err(GroupError::NoKeyForTag));
+    // Outsiders and removed members cannot write.
+    let pos = w.next(c.id());
+    assert_eq!(
+        state.seal_post(&w.keys[&c.id()], &pos, b"x"),
+        Err(GroupError::AuthorNotMember(c.id()))
+    );
+}
+
+/// Property 4: remove(x) || remove(y) excludes both with no extra message.
+#[test]
+fn concurrent_removals_merge_with_no_extra_message() {
+    let (a, b, x, y, m) = (kp(1), kp(2), kp(3), kp(4), kp(5));
+    let mut w = World::new(&[&a, &b, &x, &y, &m]);
+    w.create(a.id(), &ids(&[&x, &y, &m]), &[b.id()]);
+    let s0 = w.state();
+    let e1 = w.rekey(a.id(), &s0, &[x.id()]);
+    let e2 = w.rekey(b.id(), &s0, &[y.id()]);
+    let s = w.state();
+    assert_eq!(s.members(), ids(&[&a, &b, &m]).into_iter().collect());
+    assert_eq!(s.heads(), BTreeSet::from([e1, e2]));
+    assert!(w.keys[&x.id()].has(&e2) && !w.keys[&x.id()].has(&e1));
+    assert!(w.keys[&y.id()].has(&e1) && !w.keys[&y.id()].has(&e2));
+    for who in [&a, &b, &m] {
+        assert!(w.keys[&who.id()].post_key(&s.heads()).is_some());
+    }
+    let p = w.post(m.id(), "after both");
+    for who in [&a, &b] {
+        assert_eq!(w.reads(who.id(), &p).unwrap(), b"after both");
+    }
+    for who in [&x, &y] {
+        assert!(w.keys[&who.id()].post_key(&s.heads()).is_none());
+        assert_eq!(w.reads(who.id(), &p), Err(GroupError::NoKeyForTag));
+    }
+}
+
+/// A post written under two concurrent heads stays readable after a later
+/// epoch merges them (its parents are a candidate set of heads).
+#[test]
+fn posts_under_merged_heads_stay_readable_after_a_merge() {
+    let (a, b, m) = (kp(1), kp(2), kp(5));
+    let mut w = World::new(&[&a, &b, &m]);
+    w.create(a.id(), &[m.id()], &[b.id()]);
+    let s0 = w.state();
+    let e1 = w.rekey(a.id(), &s0, &[]);
+    let e2 = w.rekey(b.id(), &s0, &[]);
+    let before = w.post(m.id(), "under two heads");
+    let merged = w.state();
+    assert_eq!(merged.heads(), BTreeSet::from([e1, e2]));
+    let e3 = w.rekey(a.id(), &merged, &[]);
+    assert_eq!(w.state().heads(), BTreeSet::from([e3]));
+    let after = w.post(m.id(), "under one head");
+    for who in [&a, &b] {
+        assert_eq!(w.reads(who.id(), &before).unwrap(), b"under two heads");
+        assert_eq!(w.reads(who.id(), &after).unwrap(), b"under one head");
+    }
+}
+
+/// Property 4: remove(x) || refresh excludes x.
+#[test]
+fn removal_concurrent_with_refresh_excludes() {
+    let (a, x, m) = (kp(1), kp(3), kp(5));
+    let mut w = World::new(&[&a, &x, &m]);
+    w.create(a.id(), &ids(&[&x, &m]), &[]);
+    let s0 = w.state();
+    let e1 = w.rekey(a.id(), &s0, &[x.id()]);
+    let e2 = w.rekey(m.id(), &s0, &[]);
+    let s = w.state();
+    assert_eq!(s.members(), ids(&[&a, &m]).into_iter().collect());
+    assert_eq!(s.heads(), BTreeSet::from([e1, e2]));
+    assert!(w.keys[&x.id()].has(&e2));
+    let p = w.post(a.id(), "secret");
+    assert_eq!(w.reads(m.id(), &p).unwrap(), b"secret");
+    assert_eq!(w.reads(x.id(), &p), Err(GroupError::NoKeyForTag));
+}
+
+/// Property 4: two admins removing each other are both out.
+#[test]
+fn mutual_removal_removes_both() {
+    let (a, b, m, n) = (kp(1), kp(2), kp(5), kp(6));
+    let mut w = World::new(&[&a, &b, &m, &n]);
+    w.create(a.id(), &ids(&[&m, &n]), &[b.id()]);
+    let s0 = w.state();
+    w.rekey(a.id(), &s0, &[b.id()]);
+    w.rekey(b.id(), &s0, &[a.id()]);
+    let s = w.state();
+    assert_eq!(s.members(), ids(&[&m, &n]).into_iter().collect());
+    assert!(s.rejected().is_empty());
+    let p = w.post(m.id(), "just us");
+    assert_eq!(w.reads(n.id(), &p).unwrap(), b"just us");
+    for who in [&a, &b] {
+        assert_eq!(w.reads(who.id(), &p), Err(GroupError::NoKeyForTag));
+    }
+}
+
+/// Removal wins over a concurrent add of the same feed; a re-add after the
+/// removal counts.
+#[test]
+fn removal_wins_over_concurrent_add_and_readd_follows_it() {
+    let (a, b, z) = (kp(1), kp(2), kp(7));
+    let mut w = World::new(&[&a, &b, &z]);
+    w.create(a.id(), &[z.id()], &[b.id()]);
+    let s0 = w.state();
+    w.rekey(a.id(), &s0, &[z.id()]);
+    w.add(b.id(), &s0, &[z.id()]);
+    let s = w.state();
+    assert!(!s.is_member(&z.id()));
+    assert!(s.rejected().is_empty());
+    let readd = w.state();
+    w.add(a.id(), &readd, &[z.id()]);
+    assert!(w.state().is_member(&z.id()));
+}
+
+/// An add concurrent with a refresh: the new member misses the refresh's
+/// key until a forward brings it; forwards are idempotent.
+#[test]
+fn forward_brings_a_key_missed_by_a_concurrent_add() {
+    let (a, m, z) = (kp(1), kp(5), kp(7));
+    let mut w = World::new(&[&a, &m, &z]);
+    w.create(a.id(), &[m.id()], &[]);
+    let s0 = w.state();
+    w.add(a.id(), &s0, &[z.id()]);
+    let r = w.rekey(m.id(), &s0, &[]);
+    let s = w.state();
+    assert!(s.is_member(&z.id()));
+    assert_eq!(s.missing_for(&z.id()), vec![r]);
+    assert!(!w.keys[&z.id()].has(&r));
+    let pos = w.next(z.id());
+    assert_eq!(
+        s.seal_post(&w.keys[&z.id()], &pos, b"x"),
+        Err(GroupError::MissingKey(r))
+    );
+    for _ in 0..2 {
+        let pos = w.next(m.id());
+        let f = s.forward(&w.keys[&m.id()], &z.id(), &[r]).unwrap();
+        w.publish_control(pos, &f);
+    }
+    assert!(w.keys[&z.id()].has(&r));
+    let p = w.post(z.id(), "hello");
+    assert_eq!(w.reads(a.id(), &p).unwrap(), b"hello");
+    // The next epoch includes the add, so z is a recipient again.
+    let e = w.rekey(a.id(), &s, &[]);
+    assert!(w.state().recipients(&e).unwrap().contains(&z.id()));
+    assert!(w.keys[&z.id()].has(&e));
+}
+
+/// Property 6: a slot or key that does not match the commitment is refused.
+#[test]
+fn tampered_slots_keys_and_backs_are_rejected() {
+    let (a, m) = (kp(1), kp(5));
+    let mut w = World::new(&[&a, &m]);
+    w.create(a.id(), &[m.id()], &[]);
+    let s0 = w.state();
+    let pos = w.next(a.id());
+    let e = s0.rekey(&w.keys[&a.id()], &pos, &[]).unwrap();
+    let GroupContent::Epoch(mut epoch) = GroupContent::parse(&e.content).unwrap() else {
+        panic!("an epoch")
+    };
+    let i = epoch.recipients.iter().position(|r| *r == m.id()).unwrap();
+    let wrong = sealed_box_seal(&[9; 32], &ed25519_pk_to_curve25519(&m.id()).unwrap());
+    epoch.slots[i].copy_from_slice(&wrong);
+    let content = GroupContent::Epoch(epoch.clone()).encode().unwrap();
+    let id = w.publish(pos, &content);
+    let msg = ControlMsg {
+        id,
+        position: pos,
+        body: Control::Epoch(epoch.clone()),
+    };
+    let mut fresh = KeyStore::new(&m);
+    let problems = fresh.absorb([&msg]);
+    assert_eq!(problems, vec![(id, GroupError::CommitmentMismatch)]);
+    assert!(!fresh.has(&id));
+
+    // A commitment that does not match the key: every recipient refuses.
+    let mut bad_commit = msg.clone();
+    let Control::Epoch(ref mut be) = bad_commit.body else {
+        unreachable!()
+    };
+    be.commitment[0] ^= 1;
+    let mut author = KeyStore::new(&a);
+    assert_eq!(
+        author.absorb([&bad_commit]),
+        vec![(id, GroupError::CommitmentMismatch)]
+    );
+    assert!(!author.has(&id));
+
+    // A forward of a wrong key for a known epoch.
+    let g = w.group();
+    let s = w.state();
+    let mut pairs = g.0.to_vec();
+    pairs.extend_from_slice(&[1; 32]);
+    let fwd = Forward {
+        group: g,
+        to: m.id(),
+        slot: sealed_box_seal(&pairs, &ed25519_pk_to_curve25519(&m.id()).unwrap()),
+    };
+    let fpos = w.next(a.id());
+    let fid = w.publish(fpos, &GroupContent::Forward(fwd.clone()).encode().unwrap());
+    let mut m_keys = KeyStore::new(&m);
+    let fmsg = ControlMsg {
+        id: fid,
+        position: fpos,
+        body: Control::Forward(fwd),
+    };
+    let mut all = w.msgs.clone();
+    all.push(fmsg);
+    let problems = m_keys.absorb(&all);
+    assert!(problems.contains(&(g, GroupError::CommitmentMismatch)));
+    assert!(m_keys.has(&g), "the true key from the slot is kept");
+    assert_eq!(m_keys.get(&g), w.keys[&m.id()].get(&g));
+    assert!(s.is_member(&m.id()));
+
+    // A flipped byte in `back` does not open.
+    let mut back = epoch.back.clone();
+    let last = back.len() - 1;
+    back[last] ^= 1;
+    assert_eq!(
+        open_back(&back, &pos, &epoch.commitment, &e.key).map(|v| v.len()),
+        Err(GroupError::BackDoesNotOpen)
+    );
+    assert_eq!(
+        open_back(&epoch.back, &pos, &epoch.commitment, &e.key).map(|v| v.len()),
+        Ok(1)
+    );
+}
+
+/// Property 7: removals by non-admins are ignored, and so is what builds on
+/// them.
+#[test]
+fn removals_by_non_admins_are_ignored() {
+    let (a, m, x) = (kp(1), kp(5), kp(3));
+    let mut w = World::new(&[&a, &m, &x]);
+    w.create(a.id(), &ids(&[&m, &x]), &[]);
+    let s0 = w.state();
+    // The content an admin would write, published by a non-admin.
+    let apos = w.next(a.id());
+    let e = s0.rekey(&w.keys[&a.id()], &apos, &[x.id()]).unwrap();
+    let pos = w.next(m.id());
+    let bad = w.publish_control(pos, &e.content);
+    let s = w.state();
+    assert_eq!(s.rejected().get(&bad), Some(&GroupError::NotAdmin(m.id())));
+    assert!(s.is_member(&x.id()));
+    assert_eq!(s.heads(), BTreeSet::from([w.group()]));
+    // The writer refuses too.
+    let pos = w.next(m.id());
+    assert_eq!(
+        s0.rekey(&w.keys[&m.id()], &pos, &[x.id()]).map(|_| ()),
+        Err(GroupError::NotAdmin(m.id()))
+    );
+    // An epoch whose parent is the ignored one is ignored as well.
+    let mut with_bad = s.clone();
+    let GroupContent::Epoch(mut child) = GroupContent::parse(&e.content).unwrap() else {
+        panic!("an epoch")
+    };
+    child.parents = vec![bad];
+    child.removed.clear();
+    let cpos = w.next(a.id());
+    let cid = w.publish(cpos, &GroupContent::Epoch(child.clone()).encode().unwrap());
+    with_bad.apply(ControlMsg {
+        id: cid,
+        position: cpos,
+        body: Control::Epoch(child),
+    });
+    assert_eq!(
+        with_bad.rejected().get(&cid),
+        Some(&GroupError::DependencyRejected(bad))
+    );
+}
+
+/// Property 8: a ciphertext republished at another position does not open.
+#[test]
+fn ciphertexts_are_bound_to_their_position() {
+    let (a, b) = (kp(1), kp(2));
+    let mut w = World::new(&[&a, &b]);
+    w.create(a.id(), &[b.id()], &[]);
+    let (pos, post) = w.post(a.id(), "here");
+    let s = w.state();
+    let key = w.keys[&b.id()].post_key(&s.heads()).unwrap();
+    assert_eq!(key.open(&post, &pos).unwrap(), b"here");
+    let moved = [
+        Position {
+            sequence: pos.sequence + 1,
+            ..pos
+        },
+        Position {
+            author: b.id(),
+            ..pos
+        },
+        Position {
+            previous: Some(MsgId([7; 32])),
+            ..pos
+        },
+    ];
+    for other in moved {
+        assert_eq!(key.open(&post, &other), Err(GroupError::PostDoesNotOpen));
+    }
+    // Under another author or sequence the tag no longer matches either.
+    assert_eq!(
+        w.keys[&b.id()].open_post(&s, &post, &moved[0]),
+        Err(GroupError::NoKeyForTag)
+    );
+    // A `back` moved to another position does not open.
+    let e = s.rekey(&w.keys[&a.id()], &w.next(a.id()), &[]).unwrap();
+    let GroupContent::Epoch(epoch) = GroupContent::parse(&e.content).unwrap() else {
+        panic!("an epoch")
+    };
+    let elsewhere = Position {
+        sequence: 99,
+        ..w.next(a.id())
+    };
+    assert_eq!(
+        open_back(&epoch.back, &elsewhere, &epoch.commitment, &e.key).map(|v| v.len()),
+        Err(GroupError::BackDoesNotOpen)
+    );
+}
+
+/// Property 5: an epoch made but never published (a crash before the write)
+/// leaves no trace: its key is not held and nothing is sealed under it.
+#[test]
+fn an_unpublished_rekey_is_never_used() {
+    let (a, b) = (kp(1), kp(2));
+    let mut w = World::new(&[&a, &b]);
+    w.create(a.id(), &[b.id()], &[]);
+    let s = w.state();
+    let lost = s.rekey(&w.keys[&a.id()], &w.next(a.id()), &[]).unwrap();
+    drop(lost.content);
+    let p = w.post(a.id(), "still the old key");
+    assert_eq!(w.state().heads(), BTreeSet::from([w.group()]));
+    assert_eq!(w.reads(b.id(), &p).unwrap(), b"still the old key");
+    let unpublished = PostKey::merge([(&MsgId([0; 32]), &lost.key)]);
+    assert_eq!(
+        unpublished.open(&p.1, &p.0),
+        Err(GroupError::PostDoesNotOpen)
+    );
+}
+
+/// A tiny deterministic generator for shuffles inside property tests.
+struct Rng(u64);
+
+impl Rng {
+    fn step(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.step() % n as u64) as usize
+    }
+
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// What a replica computes, compared across delivery orders.
+#[derive(Clone, Debug, PartialEq)]
+struct Summary {
+    members: BTreeSet<FeedId>,
+    heads: BTreeSet<MsgId>,
+    commitment: [u8; 32],
+    rejected: Vec<MsgId>,
+    accepted: usize,
+}
+
+fn summary(s: &GroupState) -> Summary {
+    Summary {
+        members: s.members(),
+        heads: s.heads(),
+        commitment: s.heads_commitment(),
+        rejected: s.rejected().keys().copied().collect(),
+        accepted: s.accepted_len(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Properties 1, 2 and 9 over random linear schedules: a removed member
+    /// opens none of the posts written after its removal; every member opens
+    /// every post written while it was a member (and, through `back`, those
+    /// from before it joined); a fresh key store built from the secret key
+    /// and the messages alone holds the same keys.
+    #[test]
+    fn exclusion_no_loss_and_recovery(steps in prop::collection::vec((0u8..5, 0u8..16, 0u8..16), 1..14)) {
+        let people: Vec<Keypair> = (1..=10).map(kp).collect();
+        let refs: Vec<&Keypair> = people.iter().collect();
+        let mut w = World::new(&refs);
+        let creator = people[0].id();
+        w.create(creator, &[people[1].id(), people[2].id(), people[3].id()], &[]);
+        let mut fresh = 4; // people[4..] join in turn, never re-added.
+        let mut removed_at: HashMap<FeedId, usize> = HashMap::new();
+        let mut added_at: HashMap<FeedId, usize> = HashMap::new();
+        let mut posts = Vec::new();
+        for (t, (kind, who, target)) in steps.into_iter().enumerate() {
+            let s = w.state();
+            let members: Vec<FeedId> = s.members().into_iter().collect();
+            let pick = members[usize::from(who) % members.len()];
+            match kind {
+                0 | 1 => {
+                    let p = w.post(pick, &format!("post {t}"));
+                    posts.push((t, s.members(), p));
+                }
+                2 => {
+                    let others: Vec<FeedId> = members.iter().copied().filter(|f| *f != creator).collect();
+                    if !others.is_empty() {
+                        let x = others[usize::from(target) % others.len()];
+                        w.rekey(creator, &s, &[x]);
+                        removed_at.insert(x, t);
+                    }
+                }
+                3 => {
+                    if fresh < people.len() {
+                        let z = people[fresh].id();
+                        fresh += 1;
+                        w.add(creator, &s, &[z]);
+                        added_at.insert(z, t);
+                    }
+                }
+                _ => {
+                    w.rekey(pick, &s, &[]);
+                }
+            }
+        }
+        let s = w.state();
+        prop_assert!(s.rejected().is_empty());
+        for person in &people {
+            let f = person.id();
+            for (t, members, p) in &posts {
+                let opened = w.reads(f, p);
+                if removed_at.get(&f).is_some_and(|r| r < t) {
+                    prop_assert_eq!(opened, Err(GroupError::NoKeyForTag), "exclusion");
+                } else if members.contains(&f) || added_at.contains_key(&f) {
+                    prop_assert!(opened.is_ok(), "no loss");
+                } else {
+                    prop_assert!(opened.is_err(), "never a member");
+                }
+            }
+            let mut recovered = KeyStore::new(person);
+            let mut msgs = w.msgs.clone();
+            msgs.reverse();
+            recovered.absorb(&msgs);
+            prop_assert_eq!(recovered.epochs(), w.keys[&f].epochs(), "recovery");
+        }
+    }
+
+    /// Property 8 (and tampering of posts): any flipped bit, and any other
+    /// position, fails to open; the original opens.
+    #[test]
+    fn posts_open_only_intact_and_in_place(
+        flip in 0usize..400,
+        bit in 0u8..8,
+        dseq in 1u64..5,
+    ) {
+        let (a, b) = (kp(1), kp(2));
+        let mut w = World::new(&[&a, &b]);
+        w.create(a.id(), &[b.id()], &[]);
+        let (pos, post) = w.post(a.id(), "a body long enough to flip bits in");
+        let s = w.state();
+        let keys = &w.keys[&b.id()];
+        prop_assert!(keys.open_post(&s, &post, &pos).is_ok());
+        let bytes = GroupContent::Post(post.clone()).to_bytes().unwrap();
+        let mut bad = bytes.clone();
+        let i = flip % bad.len();
+        bad[i] ^= 1 << bit;
+        match GroupContent::from_bytes(&bad) {
+            Ok(GroupContent::Post(p)) => prop_assert!(keys.open_post(&s, &p, &pos).is_err()),
+            other => prop_assert!(other.is_err() || i == 0),
+        }
+        let later = Position { sequence: pos.sequence + dseq, ..pos };
+        prop_assert!(keys.open_post(&s, &post, &later).is_err());
+        let key = keys.post_key(&s.heads()).unwrap();
+        prop_assert_eq!(key.open(&post, &later), Err(GroupError::PostDoesNotOpen));
+    }
+
+    /// Property 3: random control graphs made by three admins with partial,
+    /// gossiped views (concurrent adds, removals and refreshes) give every
+    /// replica the same members, heads, key commitment and rejections over
+    /// many random delivery orders.
+    #[test]
+    fn convergence_over_delivery_orders(
+        steps in prop::collection::vec((0u8..3, 0u8..3, 0u8..10, 0u8..4), 1..20),
+        seed in 1u64..u64::MAX,
+    ) {
+        let people: Vec<Keypair> = (1..=10).map(kp).collect();
+        let refs: Vec<&Keypair> = people.iter().collect();
+        let mut w = World::new(&refs);
+        let admins = [people[0].id(), people[1].id(), people[2].id()];
+        w.create(admins[0], &[people[3].id(), people[4].id()], &admins[1..]);
+        // Which messages (indexes into w.msgs) each admin has seen.
+        let mut seen: Vec<BTreeSet<usize>> = vec![BTreeSet::from([0]); 3];
+        for (actor, action, target, gossip) in steps {
+            let actor = usize::from(actor);
+            if usize::from(gossip) < 3 {
+                let from = seen[usize::from(gossip)].clone();
+                seen[actor].extend(from);
+            }
+            let view_msgs: Vec<ControlMsg> = seen[actor].iter().map(|i| w.msgs[*i].clone()).collect();
+            let view = GroupState::from_messages(w.group(), &view_msgs);
+            let me = admins[actor];
+            let mut keys = KeyStore::new(&people[actor]);
+            keys.absorb(&view_msgs);
+            let pos = w.next(me);
+            let target = people[usize::from(target)].id();
+            let made = match action {
+                0 => view.add(&keys, &pos, &[target]).map(|c| (c, None)),
+                1 => view.rekey(&keys, &pos, &[target]).map(|e| (e.content, Some(e.key))),
+                _ => view.rekey(&keys, &pos, &[]).map(|e| (e.content, Some(e.key))),
+            };
+            if let Ok((content, key)) = made {
+                let id = w.publish_control(pos, &content);
+                if let Some(key) = key {
+                    w.keys.get_mut(&me).unwrap().insert_own(id, key);
+                }
+                seen[actor].insert(w.msgs.len() - 1);
+            }
+        }
+        let reference = summary(&w.state());
+        // Honest writers only make operations their readers accept.
+        prop_assert!(reference.rejected.is_empty(), "{:?}", w.state().rejected());
+        let mut rng = Rng(seed);
+        for _ in 0..50 {
+            let mut order = w.msgs.clone();
+            rng.shuffle(&mut order);
+            let s = GroupState::from_messages(w.group(), &order);
+            prop_assert_eq!(summary(&s), reference.clone());
+            prop_assert_eq!(s.pending_len(), 0);
+        }
+        // Incremental delivery in batches agrees too.
+        let mut order = w.msgs.clone();
+        rng.shuffle(&mut order);
+        let mut s = GroupState::new(w.group());
+        for m in order {
+            s.apply(m);
+            let _ = s.members();
+        }
+        prop_assert_eq!(summary(&s), reference.clone());
+        // Every member that holds all head keys derives the same merged key.
+        let s = w.state();
+        let mut merged = BTreeSet::new();
+        for (i, person) in people.iter().enumerate() {
+            let mut keys = KeyStore::new(person);
+            keys.absorb(&w.msgs);
+            if let Some(k) = keys.post_key(&s.heads()) {
+                // Property 1 under concurrency: only members derive it.
+                prop_assert!(s.is_member(&person.id()), "non-member {} holds every head key", i);
+                merged.insert(*k.key().bytes());
+            }
+        }
+        prop_assert!(merged.len() <= 1);
+    }
+}

@@ -1,0 +1,462 @@
+//! The byte layout of group messages and their content strings.
+//!
+//! Every group message is the content string `<base64>.boxg`: canonical
+//! base64 of the bytes below, then the suffix. The first byte says the kind.
+//! Integers are big-endian; a list is a `u16` count then its items; ids and
+//! feeds are their 32 raw bytes.
+//!
+//! ```text
+//! epoch   1 || has_group u8 || [group 32] || parents list || adds list
+//!           || admins list || removed list || recipients list || C(K) 32
+//!           || one sealed slot per recipient, in recipient order (80 each:
+//!              sealed box of K)
+//!           || back: u16 length || [nonce 24 || AEAD(parent (id || K)...)]
+//! add     2 || group 32 || heads list || members list
+//!           || one slot per member: u16 length || sealed box of (id || K) per head
+//! forward 4 || group 32 || to 32 || u16 length || sealed box of (id || K)...
+//! post    3 || tag 16 || nonce 24 || AEAD(plaintext)
+//! ```
+
+use crate::crypto::{
+    AEAD_NONCE_LEN, AEAD_TAG_LEN, FeedId, MsgId, SEAL_OVERHEAD, b64_decode, b64_encode,
+};
+
+use super::GroupError;
+
+/// What follows the base64 in a group content string. It starts with `.box`
+/// so Scuttlebutt peers (ssb-validate accepts `^<base64>\.box.*`) store and
+/// forward it as private content without reading it, and it differs from
+/// private-box's exact `.box` so neither format mistakes the other.
+pub const SUFFIX: &str = ".boxg";
+
+/// Bytes of one epoch slot: a sealed box of a 32-byte key.
+pub const EPOCH_SLOT_LEN: usize = SEAL_OVERHEAD + 32;
+/// Bytes of a post tag.
+pub const TAG_LEN: usize = 16;
+/// Bytes a post adds to its plaintext: kind, tag, nonce and AEAD tag (57).
+pub const POST_OVERHEAD: usize = 1 + TAG_LEN + AEAD_NONCE_LEN + AEAD_TAG_LEN;
+
+const KIND_EPOCH: u8 = 1;
+const KIND_ADD: u8 = 2;
+const KIND_POST: u8 = 3;
+const KIND_FORWARD: u8 = 4;
+
+/// Where a message sits in its feed: what every encrypted part is bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Position {
+    /// The feed that signs the message.
+    pub author: FeedId,
+    /// Its sequence number in that feed.
+    pub sequence: u64,
+    /// The id of the message before it (`None` at sequence 1).
+    pub previous: Option<MsgId>,
+}
+
+impl Position {
+    /// The AEAD additional data for a part labelled `label` at this position:
+    /// `label || author || sequence (u64 BE) || previous (32 zero bytes at
+    /// sequence 1) || extra`.
+    pub fn additional_data(&self, label: &[u8], extra: &[u8]) -> Vec<u8> {
+        let mut ad = Vec::with_capacity(label.len() + 72 + extra.len());
+        ad.extend_from_slice(label);
+        ad.extend_from_slice(&self.author.0);
+        ad.extend_from_slice(&self.sequence.to_be_bytes());
+        ad.extend_from_slice(&self.previous.map_or([0; 32], |p| p.0));
+        ad.extend_from_slice(extra);
+        ad
+    }
+}
+
+/// An epoch: the group's creation, a removal or a refresh. Its key `K` is
+/// sealed to every recipient; everything but the slots and `back` is clear.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Epoch {
+    /// The group (the id of its creating epoch); `None` for the creation.
+    pub group: Option<MsgId>,
+    /// The heads the author saw: the epochs this one succeeds.
+    pub parents: Vec<MsgId>,
+    /// Adds the author saw that no parent already includes.
+    pub adds: Vec<MsgId>,
+    /// Creation only: the admins besides the creator.
+    pub admins: Vec<FeedId>,
+    /// Members this epoch removes.
+    pub removed: Vec<FeedId>,
+    /// Everyone `K` is sealed to, the author included.
+    pub recipients: Vec<FeedId>,
+    /// `C(K)`.
+    pub commitment: [u8; 32],
+    /// One sealed box of `K` per recipient, in the same order.
+    pub slots: Vec<[u8; EPOCH_SLOT_LEN]>,
+    /// `nonce || AEAD` of the parents' `(id || K)` under `K_back`; empty for
+    /// the creation.
+    pub back: Vec<u8>,
+}
+
+/// New members and, sealed to each, the ids and keys of the heads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Add {
+    /// The group.
+    pub group: MsgId,
+    /// The heads the author saw (causal predecessors of the add).
+    pub heads: Vec<MsgId>,
+    /// The feeds added.
+    pub members: Vec<FeedId>,
+    /// One sealed box of every head's `(id || K)` per member, in order.
+    pub slots: Vec<Vec<u8>>,
+}
+
+/// Epoch keys sealed to one member who missed them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forward {
+    /// The group.
+    pub group: MsgId,
+    /// The member the keys are for.
+    pub to: FeedId,
+    /// A sealed box of `(id || K)` for each epoch forwarded.
+    pub slot: Vec<u8>,
+}
+
+/// A post: its body under `K_post` of the merged key of the heads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Post {
+    /// `BLAKE2b(K_tag, author || sequence)`, truncated to 16 bytes.
+    pub tag: [u8; TAG_LEN],
+    /// The AEAD nonce.
+    pub nonce: [u8; AEAD_NONCE_LEN],
+    /// The AEAD ciphertext and tag.
+    pub sealed: Vec<u8>,
+}
+
+/// Any group message, parsed from its content string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupContent {
+    /// See [`Epoch`].
+    Epoch(Epoch),
+    /// See [`Add`].
+    Add(Add),
+    /// See [`Forward`].
+    Forward(Forward),
+    /// See [`Post`].
+    Post(Post),
+}
+
+/// A group message that is not a post: what membership and keys are
+/// computed from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// See [`Epoch`].
+    Epoch(Epoch),
+    /// See [`Add`].
+    Add(Add),
+    /// See [`Forward`].
+    Forward(Forward),
+}
+
+/// A control message as it sits in a feed: its id, its position and what it
+/// says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlMsg {
+    /// The message id.
+    pub id: MsgId,
+    /// Author, sequence and previous.
+    pub position: Position,
+    /// The parsed content.
+    pub body: Control,
+}
+
+impl Control {
+    /// The group this message belongs to (for a creation: its own id).
+    pub fn group(&self, own_id: &MsgId) -> MsgId {
+        match self {
+            Control::Epoch(e) => e.group.unwrap_or(*own_id),
+            Control::Add(a) => a.group,
+            Control::Forward(f) => f.group,
+        }
+    }
+}
+
+impl From<Control> for GroupContent {
+    fn from(c: Control) -> GroupContent {
+        match c {
+            Control::Epoch(e) => GroupContent::Epoch(e),
+            Control::Add(a) => GroupContent::Add(a),
+            Control::Forward(f) => GroupContent::Forward(f),
+        }
+    }
+}
+
+/// Whether a content string is in the group format (by its suffix only).
+pub fn is_group_content(s: &str) -> bool {
+    s.ends_with(SUFFIX)
+}
+
+impl GroupContent {
+    /// Parses a `<base64>.boxg` content string.
+    pub fn parse(s: &str) -> Result<GroupContent, GroupError> {
+        let b64 = s.strip_suffix(SUFFIX).ok_or(GroupError::NotGroupContent)?;
+        let bytes = b64_decode(b64).ok_or(GroupError::BadBase64)?;
+        GroupContent::from_bytes(&bytes)
+    }
+
+    /// Parses the decoded bytes; refuses trailing bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<GroupContent, GroupError> {
+        let mut r = Reader { b: bytes, at: 0 };
+        let content = match r.u8()? {
+            KIND_EPOCH => {
+                let group = match r.u8()? {
+                    0 => None,
+                    1 => Some(r.msg_id()?),
+                    _ => return Err(GroupError::Malformed("group flag is neither 0 nor 1")),
+                };
+                let parents = r.msg_ids()?;
+                let adds = r.msg_ids()?;
+                let admins = r.feeds()?;
+                let removed = r.feeds()?;
+                let recipients = r.feeds()?;
+                let commitment = r.array()?;
+                let slots = (0..recipients.len())
+                    .map(|_| r.array())
+                    .collect::<Result<_, _>>()?;
+                let back = r.bytes()?.to_vec();
+                GroupContent::Epoch(Epoch {
+                    group,
+                    parents,
+                    adds,
+                    admins,
+                    removed,
+                    recipients,
+                    commitment,
+                    slots,
+                    back,
+                })
+            }
+            KIND_ADD => {
+                let group = r.msg_id()?;
+                let heads = r.msg_ids()?;
+                let members = r.feeds()?;
+                let slots = (0..members.len())
+                    .map(|_| r.bytes().map(<[u8]>::to_vec))
+                    .collect::<Result<_, _>>()?;
+                GroupContent::Add(Add {
+                    group,
+                    heads,
+                    members,
+                    slots,
+                })
+            }
+            KIND_FORWARD => GroupContent::Forward(Forward {
+                group: r.msg_id()?,
+                to: FeedId(r.array()?),
+                slot: r.bytes()?.to_vec(),
+            }),
+            KIND_POST => {
+                let tag = r.array()?;
+                let nonce = r.array()?;
+                let sealed = r.rest();
+                if sealed.len() < AEAD_TAG_LEN {
+                    return Err(GroupError::Truncated);
+                }
+                GroupContent::Post(Post {
+                    tag,
+                    nonce,
+                    sealed: sealed.to_vec(),
+                })
+            }
+            kind => return Err(GroupError::UnknownKind(kind)),
+        };
+        if r.at != bytes.len() {
+            return Err(GroupError::Malformed("trailing bytes"));
+        }
+        Ok(content)
+    }
+
+    /// The control message this is, or `None` for a post.
+    pub fn into_control(self) -> Option<Control> {
+        match self {
+            GroupContent::Epoch(e) => Some(Control::Epoch(e)),
+            GroupContent::Add(a) => Some(Control::Add(a)),
+            GroupContent::Forward(f) => Some(Control::Forward(f)),
+            GroupContent::Post(_) => None,
+        }
+    }
+
+    /// The content string: base64 of [`GroupContent::to_bytes`] and [`SUFFIX`].
+    pub fn encode(&self) -> Result<String, GroupError> {
+        let mut s = b64_encode(&self.to_bytes()?);
+        s.push_str(SUFFIX);
+        Ok(s)
+    }
+
+    /// The bytes of the layout above. Fails only on a list or part too long
+    /// for its `u16` length, or slots that do not match their recipients.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, GroupError> {
+        let mut w = Writer(Vec::new());
+        match self {
+            GroupContent::Epoch(e) => {
+                if e.slots.len() != e.recipients.len() {
+                    return Err(GroupError::Malformed("one slot per recipient"));
+                }
+                w.0.push(KIND_EPOCH);
+                match e.group {
+                    None => w.0.push(0),
+                    Some(g) => {
+                        w.0.push(1);
+                        w.0.extend_from_slice(&g.0);
+                    }
+                }
+                w.msg_ids(&e.parents)?;
+                w.msg_ids(&e.adds)?;
+                w.feeds(&e.admins)?;
+                w.feeds(&e.removed)?;
+                w.feeds(&e.recipients)?;
+                w.0.extend_from_slice(&e.commitment);
+                for slot in &e.slots {
+                    w.0.extend_from_slice(slot);
+                }
+                w.bytes(&e.back)?;
+            }
+            GroupContent::Add(a) => {
+                if a.slots.len() != a.members.len() {
+                    return Err(GroupError::Malformed("one slot per member"));
+                }
+                w.0.push(KIND_ADD);
+                w.0.extend_from_slice(&a.group.0);
+                w.msg_ids(&a.heads)?;
+                w.feeds(&a.members)?;
+                for slot in &a.slots {
+                    w.bytes(slot)?;
+                }
+            }
+            GroupContent::Forward(f) => {
+                w.0.push(KIND_FORWARD);
+                w.0.extend_from_slice(&f.group.0);
+                w.0.extend_from_slice(&f.to.0);
+                w.bytes(&f.slot)?;
+            }
+            GroupContent::Post(p) => {
+                w.0.push(KIND_POST);
+                w.0.extend_from_slice(&p.tag);
+                w.0.extend_from_slice(&p.nonce);
+                w.0.extend_from_slice(&p.sealed);
+            }
+        }
+        Ok(w.0)
+    }
+}
+
+/// Encodes `(id || K)` pairs, the plaintext of add and forward slots and of
+/// `back`.
+pub(super) fn key_pairs_to_bytes<'a>(
+    pairs: impl IntoIterator<Item = (&'a MsgId, &'a [u8; 32])>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (id, k) in pairs {
+        out.extend_from_slice(&id.0);
+        out.extend_from_slice(k);
+    }
+    out
+}
+
+/// Decodes what [`key_pairs_to_bytes`] made.
+pub(super) fn key_pairs_from_bytes(b: &[u8]) -> Result<Vec<(MsgId, [u8; 32])>, GroupError> {
+    if b.len() % 64 != 0 {
+        return Err(GroupError::Malformed(
+            "key list is not whole (id, key) pairs",
+        ));
+    }
+    Ok(b.chunks_exact(64)
+        .map(|c| {
+            let mut id = [0u8; 32];
+            let mut k = [0u8; 32];
+            id.copy_from_slice(&c[..32]);
+            k.copy_from_slice(&c[32..]);
+            (MsgId(id), k)
+        })
+        .collect())
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn count(&mut self, n: usize) -> Result<(), GroupError> {
+        let n = u16::try_from(n).map_err(|_| GroupError::TooLong(n))?;
+        self.0.extend_from_slice(&n.to_be_bytes());
+        Ok(())
+    }
+
+    fn msg_ids(&mut self, ids: &[MsgId]) -> Result<(), GroupError> {
+        self.count(ids.len())?;
+        for id in ids {
+            self.0.extend_from_slice(&id.0);
+        }
+        Ok(())
+    }
+
+    fn feeds(&mut self, feeds: &[FeedId]) -> Result<(), GroupError> {
+        self.count(feeds.len())?;
+        for f in feeds {
+            self.0.extend_from_slice(&f.0);
+        }
+        Ok(())
+    }
+
+    fn bytes(&mut self, b: &[u8]) -> Result<(), GroupError> {
+        self.count(b.len())?;
+        self.0.extend_from_slice(b);
+        Ok(())
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], GroupError> {
+        let end = self.at.checked_add(n).ok_or(GroupError::Truncated)?;
+        let s = self.b.get(self.at..end).ok_or(GroupError::Truncated)?;
+        self.at = end;
+        Ok(s)
+    }
+
+    fn rest(&mut self) -> &'a [u8] {
+        let s = &self.b[self.at..];
+        self.at = self.b.len();
+        s
+    }
+
+    fn u8(&mut self) -> Result<u8, GroupError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<usize, GroupError> {
+        let b = self.take(2)?;
+        Ok(usize::from(u16::from_be_bytes([b[0], b[1]])))
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], GroupError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn msg_id(&mut self) -> Result<MsgId, GroupError> {
+        Ok(MsgId(self.array()?))
+    }
+
+    fn msg_ids(&mut self) -> Result<Vec<MsgId>, GroupError> {
+        let n = self.u16()?;
+        (0..n).map(|_| self.msg_id()).collect()
+    }
+
+    fn feeds(&mut self) -> Result<Vec<FeedId>, GroupError> {
+        let n = self.u16()?;
+        (0..n).map(|_| self.array().map(FeedId)).collect()
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], GroupError> {
+        let n = self.u16()?;
+        self.take(n)
+    }
+}
