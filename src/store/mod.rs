@@ -517,46 +517,18 @@ impl Store {
 
     /// The contact edges an author has set (follows and blocks).
     pub fn contacts_of(&self, author: &FeedId) -> Result<Vec<(FeedId, Contact)>> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(CONTACTS)?;
-        let from = contact_key(&author.0, &[0; 32]);
-        let to = contact_key(&author.0, &[0xff; 32]);
-        let mut out = Vec::new();
-        for entry in t.range::<&[u8; 64]>(&from..=&to)? {
-            let (k, v) = entry?;
-            let target = FeedId(k.value()[32..].try_into().expect("32 bytes"));
-            match v.value()[0] {
-                CONTACT_FOLLOW => out.push((target, Contact::Follow)),
-                CONTACT_BLOCK => out.push((target, Contact::Block)),
-                _ => {}
-            }
-        }
-        Ok(out)
+        self.reader()?.contacts_of(author)
     }
 
     /// The feeds to replicate for `me` with their distance in follows:
     /// `me` at 0, those it follows at 1, and so on up to `hops`; never a
-    /// feed `me` blocks. One read transaction, one range read per feed
-    /// visited.
+    /// feed `me` blocks. One read snapshot, one range read per feed visited.
     pub fn replication_set(&self, me: &FeedId, hops: u8) -> Result<HashMap<FeedId, u8>> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(CONTACTS)?;
-        let edges = |author: &FeedId| -> Result<Vec<(FeedId, u8)>> {
-            let from = contact_key(&author.0, &[0; 32]);
-            let to = contact_key(&author.0, &[0xff; 32]);
-            let mut out = Vec::new();
-            for entry in t.range::<&[u8; 64]>(&from..=&to)? {
-                let (k, v) = entry?;
-                out.push((
-                    FeedId(k.value()[32..].try_into().expect("32 bytes")),
-                    v.value()[0],
-                ));
-            }
-            Ok(out)
-        };
-        let blocked: HashSet<FeedId> = edges(me)?
+        let r = self.reader()?;
+        let blocked: HashSet<FeedId> = r
+            .contacts_of(me)?
             .into_iter()
-            .filter(|(_, s)| *s == CONTACT_BLOCK)
+            .filter(|(_, c)| *c == Contact::Block)
             .map(|(f, _)| f)
             .collect();
         let mut dist: HashMap<FeedId, u8> = HashMap::from([(*me, 0)]);
@@ -564,8 +536,8 @@ impl Store {
         for d in 1..=hops {
             let mut next = Vec::new();
             for f in &frontier {
-                for (target, state) in edges(f)? {
-                    if state == CONTACT_FOLLOW
+                for (target, c) in r.contacts_of(f)? {
+                    if c == Contact::Follow
                         && !blocked.contains(&target)
                         && !dist.contains_key(&target)
                     {

@@ -153,46 +153,38 @@ impl Reader {
         }
     }
 
-    /// Messages linking to `target` with `kind` (`LINK_*`), in receive order.
-    pub fn backlinks(&self, target: &Link, kind: u8) -> Result<Vec<Backlink>> {
+    /// The backlinks of `target` with `kind`, in receive order (reversible).
+    fn backlink_range(
+        &self,
+        target: &Link,
+        kind: u8,
+    ) -> Result<impl DoubleEndedIterator<Item = Result<Backlink>> + '_> {
         let t = target_key(target);
         let from = link_key(&t, kind, 0);
         let to = link_key(&t, kind, u64::MAX);
-        let mut out = Vec::new();
-        for e in self.links.range::<&[u8; 42]>(&from..=&to)? {
+        Ok(self.links.range::<&[u8; 42]>(&from..=&to)?.map(|e| {
             let (k, v) = e?;
             let (k, v) = (k.value(), v.value());
-            out.push(Backlink {
+            Ok(Backlink {
                 rx: u64::from_be_bytes(k[34..].try_into().expect("8 bytes")),
                 author: FeedId(v[..32].try_into().expect("32 bytes")),
                 flag: v[32],
-            });
-        }
-        Ok(out)
+            })
+        }))
+    }
+
+    /// Messages linking to `target` with `kind` (`LINK_*`), in receive order.
+    pub fn backlinks(&self, target: &Link, kind: u8) -> Result<Vec<Backlink>> {
+        self.backlink_range(target, kind)?.collect()
     }
 
     /// The latest `limit` messages linking to `target` with `kind`, newest
     /// first.
     pub fn recent_backlinks(&self, target: &Link, kind: u8, limit: usize) -> Result<Vec<Backlink>> {
-        let t = target_key(target);
-        let from = link_key(&t, kind, 0);
-        let to = link_key(&t, kind, u64::MAX);
-        let mut out = Vec::new();
-        for e in self
-            .links
-            .range::<&[u8; 42]>(&from..=&to)?
+        self.backlink_range(target, kind)?
             .rev()
             .take(limit)
-        {
-            let (k, v) = e?;
-            let (k, v) = (k.value(), v.value());
-            out.push(Backlink {
-                rx: u64::from_be_bytes(k[34..].try_into().expect("8 bytes")),
-                author: FeedId(v[..32].try_into().expect("32 bytes")),
-                flag: v[32],
-            });
-        }
-        Ok(out)
+            .collect()
     }
 
     /// How many feeds like `target` now (each voter's latest vote counts).
@@ -203,12 +195,9 @@ impl Reader {
             .map_or(0, |g| g.value()))
     }
 
-    /// How many messages link to `target` with `kind`, without reading them.
+    /// How many messages link to `target` with `kind`.
     pub fn backlink_count(&self, target: &Link, kind: u8) -> Result<usize> {
-        let t = target_key(target);
-        let from = link_key(&t, kind, 0);
-        let to = link_key(&t, kind, u64::MAX);
-        Ok(self.links.range::<&[u8; 42]>(&from..=&to)?.count())
+        Ok(self.backlink_range(target, kind)?.count())
     }
 
     /// Public posts of `authors`, newest first, older than `before`: a
