@@ -14,6 +14,8 @@
 
 use std::io::Write as _;
 
+use rand::rngs::StdRng;
+use rand::{RngExt as _, SeedableRng as _};
 use shoal::crypto::{b64_decode, b64_encode, sha256};
 use shoal::feed::json::{self, Value};
 
@@ -172,18 +174,15 @@ fn assert_same_as_node(texts: &[String]) -> Vec<Option<Seen>> {
     js
 }
 
-/// xorshift64*: small, fixed-seed, reproducible everywhere.
-struct Rng(u64);
+/// A fixed-seed generator with the few draws the generators below use.
+struct Rng(StdRng);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.random()
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.random_range(0..n)
     }
     fn percent(&mut self, p: usize) -> bool {
         self.below(100) < p
@@ -575,7 +574,7 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
 /// Random texts and every trap spelled alone (all JSON), then mutations of
 /// them (mostly not JSON). Returns the texts and how many are the JSON ones.
 fn corpus() -> (Vec<String>, usize) {
-    let mut rng = Rng(SEED);
+    let mut rng = Rng(StdRng::seed_from_u64(SEED));
     let mut texts = Vec::new();
     for n in TRAP_NUMBERS {
         texts.push((*n).to_string());

@@ -654,6 +654,8 @@ mod tests {
     use super::*;
 
     use futures::StreamExt as _;
+    use rand::rngs::StdRng;
+    use rand::{RngExt as _, SeedableRng as _};
     use serde_json::Value;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use tokio_util::codec::FramedRead;
@@ -674,18 +676,11 @@ mod tests {
         ([0x42; 32], [0xfe; 24])
     }
 
-    /// A deterministic byte generator (xorshift64*).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn bytes(&mut self, n: usize) -> Vec<u8> {
-            (0..n).map(|_| self.next() as u8).collect()
-        }
+    /// `n` deterministic random bytes.
+    fn random_bytes(rng: &mut StdRng, n: usize) -> Vec<u8> {
+        let mut v = vec![0u8; n];
+        rng.fill(&mut v[..]);
+        v
     }
 
     #[test]
@@ -820,7 +815,7 @@ mod tests {
     async fn round_trip_large_write_through_duplex() {
         let (key, nonce) = keys();
         let (a, b) = tokio::io::duplex(1000);
-        let data = Rng(7).bytes(300_000);
+        let data = random_bytes(&mut StdRng::seed_from_u64(7), 300_000);
         let expected = data.clone();
         let writer = tokio::spawn(async move {
             let mut w = BoxWriter::new(a, key, nonce);
@@ -1036,10 +1031,10 @@ mod tests {
     #[tokio::test]
     async fn random_bytes_never_panic() {
         let (key, nonce) = keys();
-        let mut rng = Rng(0x5eed);
+        let mut rng = StdRng::seed_from_u64(0x5eed);
         for round in 0..300 {
-            let len = (rng.next() % 200) as usize;
-            let mut junk = rng.bytes(len);
+            let len = rng.random_range(0..200);
+            let mut junk = random_bytes(&mut rng, len);
             if round % 3 == 0 {
                 // A valid first packet, then junk.
                 let mut w = wire(&[b"ok"], false);

@@ -623,6 +623,8 @@ pub async fn server<S: AsyncRead + AsyncWrite + Unpin>(
 mod tests {
     use super::*;
 
+    use rand::rngs::StdRng;
+    use rand::{RngExt as _, SeedableRng as _};
     use serde_json::Value;
 
     fn vectors() -> Value {
@@ -953,31 +955,15 @@ mod tests {
         ));
     }
 
-    /// A deterministic byte generator (xorshift64*).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn fill(&mut self, buf: &mut [u8]) {
-            for b in buf {
-                *b = self.next() as u8;
-            }
-        }
-    }
-
     #[tokio::test]
     async fn random_bytes_never_panic_the_server() {
         let bob = Keypair::from_seed(&[2; 32]);
         let alice = Keypair::from_seed(&[1; 32]);
         let net = net_key(1);
-        let mut rng = Rng(0xdead_beef);
+        let mut rng = StdRng::seed_from_u64(0xdead_beef);
         for round in 0..200 {
-            let mut junk = vec![0u8; (rng.next() % 260) as usize];
-            rng.fill(&mut junk);
+            let mut junk = vec![0u8; rng.random_range(0..260)];
+            rng.fill(&mut junk[..]);
             if round % 2 == 0 {
                 // A valid hello first, so the junk reaches msg3.
                 let c =
@@ -996,14 +982,14 @@ mod tests {
 
             // The pure core, on random msg1 and msg3.
             let mut msg1 = [0u8; 64];
-            rng.fill(&mut msg1);
+            rng.fill(&mut msg1[..]);
             let s = ServerStart::new(&net, &bob, CurveKeypair::generate());
             assert!(s.read_client_hello(&msg1).is_err());
             let c = ClientStart::new(&net, &alice, &bob.id(), CurveKeypair::generate()).unwrap();
             let s = ServerStart::new(&net, &bob, CurveKeypair::generate());
             let (s, _) = s.read_client_hello(&c.hello()).unwrap();
             let mut msg3 = [0u8; 112];
-            rng.fill(&mut msg3);
+            rng.fill(&mut msg3[..]);
             assert!(s.read_client_auth(&msg3).is_err());
         }
     }

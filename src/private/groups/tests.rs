@@ -6,6 +6,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use proptest::prelude::*;
+use rand::SeedableRng as _;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom as _;
 
 use super::keys::open_back;
 use super::*;
@@ -569,28 +572,6 @@ fn an_unpublished_rekey_is_never_used() {
     );
 }
 
-/// A tiny deterministic generator for shuffles inside property tests.
-struct Rng(u64);
-
-impl Rng {
-    fn step(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.step() % n as u64) as usize
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, self.below(i + 1));
-        }
-    }
-}
-
 /// What a replica computes, compared across delivery orders.
 #[derive(Clone, Debug, PartialEq)]
 struct Summary {
@@ -756,17 +737,17 @@ proptest! {
         let reference = summary(&w.state());
         // Honest writers only make operations their readers accept.
         prop_assert!(reference.rejected.is_empty(), "{:?}", w.state().rejected());
-        let mut rng = Rng(seed);
+        let mut rng = StdRng::seed_from_u64(seed);
         for _ in 0..50 {
             let mut order = w.msgs.clone();
-            rng.shuffle(&mut order);
+            order.shuffle(&mut rng);
             let s = GroupState::from_messages(w.group(), &order);
             prop_assert_eq!(summary(&s), reference.clone());
             prop_assert_eq!(s.pending_len(), 0);
         }
         // Incremental delivery in batches agrees too.
         let mut order = w.msgs.clone();
-        rng.shuffle(&mut order);
+        order.shuffle(&mut rng);
         let mut s = GroupState::new(w.group());
         for m in order {
             s.apply(m);
