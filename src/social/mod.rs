@@ -303,23 +303,6 @@ impl<'r> View<'r> {
         Ok(out)
     }
 
-    /// Public posts of one feed, newest first.
-    pub fn posts_of(
-        &mut self,
-        feed: &FeedId,
-        before: Option<Cursor>,
-        limit: usize,
-    ) -> Result<Vec<Item>> {
-        let page = self.r.posts_of(feed, before, limit)?;
-        let mut out = Vec::with_capacity(page.len());
-        for p in page {
-            if let Some(item) = self.item_at(p.rx)? {
-                out.push(item);
-            }
-        }
-        Ok(out)
-    }
-
     /// Private posts we can read, newest first (not those of feeds we block).
     pub fn inbox(&mut self, before: Option<Cursor>, limit: usize) -> Result<Vec<Item>> {
         let mut out = Vec::new();

@@ -627,6 +627,12 @@ fn mentions_dms_and_followed_posts_are_unread_until_marked_read() {
     let r = w.store.reader().unwrap();
     assert_eq!(r.unread_count().unwrap(), 3);
     assert_eq!(r.backlinks(&Link::Feed(me), LINK_MENTION).unwrap().len(), 2);
+    let shown = View::new(&r).unwrap().mentions(10).unwrap();
+    assert_eq!(
+        keys(&shown),
+        [mention.to_string()],
+        "the blocked feed's mention is not shown"
+    );
     drop(r);
     let rxs: Vec<u64> = [&followed, &mention]
         .iter()

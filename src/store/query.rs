@@ -233,16 +233,6 @@ impl Reader {
         Ok(out)
     }
 
-    /// Public posts of one author, newest first, older than `before`.
-    pub fn posts_of(
-        &self,
-        author: &FeedId,
-        before: Option<Cursor>,
-        limit: usize,
-    ) -> Result<Vec<PostRef>> {
-        self.posts_before(std::slice::from_ref(author), before, limit)
-    }
-
     /// Private posts we can read, newest first, older than `before`.
     pub fn inbox_before(
         &self,
@@ -282,14 +272,6 @@ impl Reader {
             });
         }
         Ok(out)
-    }
-
-    /// The edge `author` has set towards `target`, if any.
-    pub fn contact(&self, author: &FeedId, target: &FeedId) -> Result<Option<Contact>> {
-        Ok(self
-            .contacts
-            .get(&contact_key(&author.0, &target.0))?
-            .and_then(|v| contact_of(v.value()[0])))
     }
 
     /// The edges `author` has set: whom it follows and blocks.
