@@ -65,45 +65,43 @@ pub fn handle(store: &Store, req: &Json) -> Option<Result<Social, Failure>> {
 /// The content a publishing command asks for; `None` when `req` is not one.
 pub fn compose(store: &Store, req: &Json) -> Option<Result<Value, Failure>> {
     let cmd = req.get("cmd").and_then(Json::as_str)?;
-    let run = || -> Result<Value, Failure> {
-        let me = me(store)?;
-        let text = || arg(req, "text");
-        Ok(match cmd {
-            "name" => compose::name(&me, arg(req, "name")?),
-            "follow" => compose::contact(&feed_arg(req, "id")?, Edge::Follow),
-            "unfollow" => compose::contact(&feed_arg(req, "id")?, Edge::None),
-            "block" => compose::contact(&feed_arg(req, "id")?, Edge::Block),
-            "reply" => {
-                let r = store.reader().map_err(problem)?;
-                compose::reply(&r, &me, &msg_arg(req, "id")?, text()?).map_err(compose_failure)?
-            }
-            "like" | "unlike" => {
-                let r = store.reader().map_err(problem)?;
-                compose::like(&r, &me, &msg_arg(req, "id")?, cmd == "like")
-                    .map_err(compose_failure)?
-            }
-            "dm" => {
-                let to = req
-                    .get("to")
-                    .and_then(Json::as_array)
-                    .ok_or((2, "dm needs recipients".to_string()))?
-                    .iter()
-                    .map(|v| {
-                        let s = v.as_str().unwrap_or_default();
-                        FeedId::parse(s)
-                            .ok_or_else(|| (2, format!("not a feed id: {s} (expected @….ed25519)")))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                compose::dm(&me, &to, text()?).map_err(compose_failure)?
-            }
-            _ => unreachable!("checked below"),
-        })
-    };
-    matches!(
-        cmd,
-        "name" | "follow" | "unfollow" | "block" | "reply" | "like" | "unlike" | "dm"
-    )
-    .then(run)
+    content_for(store, req, cmd).transpose()
+}
+
+/// The content of publishing command `cmd`; `Ok(None)` for other commands.
+fn content_for(store: &Store, req: &Json, cmd: &str) -> Result<Option<Value>, Failure> {
+    let me = || me(store);
+    let text = || arg(req, "text");
+    Ok(Some(match cmd {
+        "name" => compose::name(&me()?, arg(req, "name")?),
+        "follow" => compose::contact(&feed_arg(req, "id")?, Edge::Follow),
+        "unfollow" => compose::contact(&feed_arg(req, "id")?, Edge::None),
+        "block" => compose::contact(&feed_arg(req, "id")?, Edge::Block),
+        "reply" => {
+            let r = store.reader().map_err(problem)?;
+            compose::reply(&r, &me()?, &msg_arg(req, "id")?, text()?).map_err(compose_failure)?
+        }
+        "like" | "unlike" => {
+            let r = store.reader().map_err(problem)?;
+            compose::like(&r, &me()?, &msg_arg(req, "id")?, cmd == "like")
+                .map_err(compose_failure)?
+        }
+        "dm" => {
+            let to = req
+                .get("to")
+                .and_then(Json::as_array)
+                .ok_or((2, "dm needs recipients".to_string()))?
+                .iter()
+                .map(|v| {
+                    let s = v.as_str().unwrap_or_default();
+                    FeedId::parse(s)
+                        .ok_or_else(|| (2, format!("not a feed id: {s} (expected @….ed25519)")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            compose::dm(&me()?, &to, text()?).map_err(compose_failure)?
+        }
+        _ => return Ok(None),
+    }))
 }
 
 fn compose_failure(e: compose::ComposeError) -> Failure {
