@@ -14,20 +14,19 @@
 //! table; the README quotes it.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use shoal::crypto::{FeedId, Keypair, MsgId};
-use shoal::feed::{self, FeedState, Object, Value, VerifiedMsg};
+use shoal::feed::{self, Object, Value, VerifiedMsg};
 use shoal::social::View;
 use shoal::store::Store;
 
 mod common;
 
-use common::{author_key, text_for};
+use common::{author_key, sign_feed, text_for, write_interleaved};
 
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -48,19 +47,6 @@ fn post(text: String) -> Value {
     obj(vec![("type", "post".into()), ("text", text.into())])
 }
 
-/// Signs a feed of `contents`, in order.
-fn sign_feed(kp: &Keypair, contents: Vec<Value>, t0: f64) -> Vec<VerifiedMsg> {
-    let mut state: Option<FeedState> = None;
-    let mut out = Vec::with_capacity(contents.len());
-    for (s, c) in contents.into_iter().enumerate() {
-        let v = feed::build(kp, state.as_ref(), t0 + s as f64 * 1000.0, c, None);
-        let m = feed::validate(state.as_ref(), None, v).expect("valid");
-        state = Some(m.state());
-        out.push(m);
-    }
-    out
-}
-
 fn median_and_max(mut d: Vec<Duration>) -> (f64, f64) {
     d.sort();
     (
@@ -74,11 +60,11 @@ fn build_store(path: &Path, me: &Keypair, feeds: usize, per: usize) -> (Store, M
     let store = Store::open_as(path, me).unwrap();
     let t = Instant::now();
     // The thread root: the only message of a feed of its own.
-    let root_author = author_key(99_999);
     let root_msg = sign_feed(
-        &root_author,
-        vec![post("The thread everyone answers".into())],
-        1_600_000_000_000.0,
+        &author_key(99_999),
+        1,
+        |_| 1_600_000_000_000.0,
+        |_, _| post("The thread everyone answers".into()),
     );
     let root = root_msg[0].id();
     store.ingest(root_msg).unwrap();
@@ -91,47 +77,41 @@ fn build_store(path: &Path, me: &Keypair, feeds: usize, per: usize) -> (Store, M
             .map(|a| {
                 let kp = author_key(a);
                 let id = kp.id().to_string();
-                let mut contents = Vec::with_capacity(per);
-                for s in 0..per {
-                    let i = a * per + s;
-                    let c = match s {
-                        0 => obj(vec![
-                            ("type", "about".into()),
-                            ("about", id.clone().into()),
-                            ("name", format!("person{a}").into()),
-                        ]),
-                        2 => obj(vec![
-                            ("type", "post".into()),
-                            ("text", text_for(i).into()),
-                            ("root", root.to_string().into()),
-                            ("branch", root.to_string().into()),
-                        ]),
-                        _ if s % 10 == 7 => obj(vec![
-                            ("type", "vote".into()),
-                            (
-                                "vote",
-                                obj(vec![
-                                    ("link", root.to_string().into()),
-                                    ("value", Value::Number(1.0)),
-                                    ("expression", "Like".into()),
-                                ]),
-                            ),
-                        ]),
-                        _ => post(text_for(i)),
-                    };
-                    contents.push(c);
-                }
-                // Interleave authors in time as a real log would be.
+                // Authors interleave in time as a real log would.
                 let t0 = 1_600_000_000_000.0 + a as f64;
-                let mut feed = Vec::with_capacity(per);
-                let mut state: Option<FeedState> = None;
-                for (s, c) in contents.into_iter().enumerate() {
-                    let v = feed::build(&kp, state.as_ref(), t0 + (s * feeds) as f64, c, None);
-                    let m = feed::validate(state.as_ref(), None, v).expect("valid");
-                    state = Some(m.state());
-                    feed.push(m);
-                }
-                feed
+                sign_feed(
+                    &kp,
+                    per,
+                    |s| t0 + (s * feeds) as f64,
+                    |s, _| {
+                        let i = a * per + s;
+                        match s {
+                            0 => obj(vec![
+                                ("type", "about".into()),
+                                ("about", id.clone().into()),
+                                ("name", format!("person{a}").into()),
+                            ]),
+                            2 => obj(vec![
+                                ("type", "post".into()),
+                                ("text", text_for(i).into()),
+                                ("root", root.to_string().into()),
+                                ("branch", root.to_string().into()),
+                            ]),
+                            _ if s % 10 == 7 => obj(vec![
+                                ("type", "vote".into()),
+                                (
+                                    "vote",
+                                    obj(vec![
+                                        ("link", root.to_string().into()),
+                                        ("value", Value::Number(1.0)),
+                                        ("expression", "Like".into()),
+                                    ]),
+                                ),
+                            ]),
+                            _ => post(text_for(i)),
+                        }
+                    },
+                )
             })
             .collect();
         let all: Vec<VerifiedMsg> = msgs.into_iter().flatten().collect();
@@ -229,12 +209,10 @@ fn boxed_dump(path: &Path, total: usize, boxed: bool) -> usize {
     let feeds: Vec<Vec<Vec<u8>>> = (0..authors)
         .into_par_iter()
         .map(|a| {
-            let kp = author_key(a);
-            let mut state: Option<FeedState> = None;
-            let mut lines = Vec::with_capacity(per);
-            for s in 0..per {
+            let ts = |s: usize| 1_600_000_000_000.0 + (s * authors + a) as f64;
+            let msgs = sign_feed(&author_key(a), per, ts, |s, _| {
                 let i = a * per + s;
-                let c = if boxed && i % 5 == 0 {
+                if boxed && i % 5 == 0 {
                     let n = 1 + i % 7;
                     let recps: Vec<FeedId> = (0..n)
                         .map(|k| strangers[(i + k) % strangers.len()])
@@ -243,25 +221,12 @@ fn boxed_dump(path: &Path, total: usize, boxed: bool) -> usize {
                     Value::from(shoal::private::box_message(&plain, &recps).unwrap())
                 } else {
                     post(text_for(i))
-                };
-                let ts = 1_600_000_000_000.0 + (s * authors + a) as f64;
-                let v = feed::build(&kp, state.as_ref(), ts, c, None);
-                let m = feed::validate(state.as_ref(), None, v).expect("valid");
-                state = Some(m.state());
-                let mut line = m.json().to_vec();
-                line.push(b'\n');
-                lines.push(line);
-            }
-            lines
+                }
+            });
+            msgs.iter().map(|m| m.json().to_vec()).collect()
         })
         .collect();
-    let mut w = std::io::BufWriter::new(fs::File::create(path).unwrap());
-    for s in 0..per {
-        for f in &feeds {
-            w.write_all(&f[s]).unwrap();
-        }
-    }
-    w.flush().unwrap();
+    write_interleaved(path, &feeds);
     per * authors
 }
 
