@@ -70,7 +70,7 @@ impl Writer<'_> {
         let Some(me) = self.me else { return Ok(()) };
         if m.fresh
             && m.author != me
-            && self.edge(&me, &m.author)? != Some(CONTACT_BLOCK)
+            && self.my_edge(&m.author)? != Some(CONTACT_BLOCK)
             && self.unread.get(m.rx)?.is_none()
         {
             self.unread.insert(m.rx, why)?;
@@ -78,12 +78,19 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// The contact state `author` has set towards `target`, if any.
-    fn edge(&self, author: &FeedId, target: &FeedId) -> Result<Option<u8>> {
-        Ok(self
+    /// The contact state we have set towards `target`, if any: read once
+    /// per transaction, then kept (and updated by our own contact messages).
+    fn my_edge(&mut self, target: &FeedId) -> Result<Option<u8>> {
+        let Some(me) = self.me else { return Ok(None) };
+        if let Some(state) = self.my_edges.get(target) {
+            return Ok(*state);
+        }
+        let state = self
             .contacts
-            .get(&contact_key(&author.0, &target.0))?
-            .map(|v| v.value()[0]))
+            .get(&contact_key(&me.0, &target.0))?
+            .map(|v| v.value()[0]);
+        self.my_edges.insert(*target, state);
+        Ok(state)
     }
 
     /// Lists a post by time: in the inbox when private, else among its
@@ -101,9 +108,7 @@ impl Writer<'_> {
         } else {
             self.posts
                 .insert(&post_key(&m.author.0, time, m.rx), u8::from(reply))?;
-            if let Some(me) = self.me
-                && self.edge(&me, &m.author)? == Some(CONTACT_FOLLOW)
-            {
+            if self.my_edge(&m.author)? == Some(CONTACT_FOLLOW) {
                 self.mark_unread(m, UNREAD_POST)?;
             }
         }
@@ -188,6 +193,9 @@ impl Writer<'_> {
                         .insert(&contact_key(&m.author.0, &c.contact.0), &v)?;
                     self.followers
                         .insert(&contact_key(&c.contact.0, &m.author.0), state)?;
+                    if Some(m.author) == self.me {
+                        self.my_edges.insert(c.contact, Some(state));
+                    }
                 }
             }
             // A malformed post is listed all the same (shown raw, with

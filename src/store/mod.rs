@@ -619,6 +619,8 @@ struct Writer<'t> {
     peers: redb::Table<'t, &'static str, &'static [u8]>,
     /// Whose store this is, for unread marks.
     me: Option<FeedId>,
+    /// Our contact states read or written in this transaction.
+    my_edges: HashMap<FeedId, Option<u8>>,
     states: HashMap<FeedId, Option<FeedState>>,
     /// Feeds whose latest entry changed in this transaction, written once
     /// by [`Writer::finish`] instead of once per message.
@@ -649,6 +651,7 @@ impl<'t> Writer<'t> {
             likes: txn.open_table(LIKES)?,
             peers: txn.open_table(PEERS)?,
             me: me.map(|m| m.id),
+            my_edges: HashMap::new(),
             states: HashMap::new(),
             dirty: HashSet::new(),
             next_rx,
