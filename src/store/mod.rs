@@ -376,16 +376,25 @@ impl Store {
         }
         let received = now_ms();
         // Boxes are opened before the write transaction, on every core: one
-        // key agreement each, and the writer is not held up by them.
-        let opened: Vec<Option<(Vec<u8>, Value)>> = if self.me.is_some() {
+        // key agreement each. A batch without boxes does not touch the
+        // thread pool, whose workers may be busy verifying the next batch.
+        let mut opened: Vec<Option<(Vec<u8>, Value)>> = Vec::new();
+        if self.me.is_some() {
             use rayon::prelude::*;
-            batch
-                .par_iter()
-                .map(|m| self.open_box(m.content()))
-                .collect()
-        } else {
-            Vec::new()
-        };
+            let boxed: Vec<usize> = (0..batch.len())
+                .filter(|&i| batch[i].content().as_str().is_some_and(private::is_boxed))
+                .collect();
+            if !boxed.is_empty() {
+                opened.resize_with(batch.len(), || None);
+                let got: Vec<_> = boxed
+                    .par_iter()
+                    .map(|&i| (i, self.open_box(batch[i].content())))
+                    .collect();
+                for (i, o) in got {
+                    opened[i] = o;
+                }
+            }
+        }
         let txn = self.db.begin_write()?;
         let outcomes = {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
