@@ -351,20 +351,26 @@ impl<'r> View<'r> {
 
     /// The thread `id` belongs to: if `id` is a reply, its root's thread.
     pub fn thread(&mut self, id: &MsgId) -> Result<Thread> {
-        let mut root = *id;
-        if let Some(m) = self.r.get(id)? {
-            let item = self.item(&m)?;
-            if let Some(r) = item.root.as_deref().and_then(MsgId::parse) {
-                root = r;
-            }
-        }
-        let root_item = match self.r.get(&root)? {
+        let first = match self.r.get(id)? {
             Some(m) => Some(self.item(&m)?),
             None => None,
         };
+        let root = first
+            .as_ref()
+            .and_then(|i| i.root.as_deref())
+            .and_then(MsgId::parse)
+            .unwrap_or(*id);
+        let root_item = if root == *id {
+            first
+        } else {
+            match self.r.get(&root)? {
+                Some(m) => Some(self.item(&m)?),
+                None => None,
+            }
+        };
         let mut hidden = 0;
         // Replies: by their root backlink, each read once.
-        let mut replies: Vec<(MsgId, Item, Vec<MsgId>)> = Vec::new();
+        let (mut ids, mut items, mut branches) = (Vec::new(), Vec::new(), Vec::new());
         for b in self.r.backlinks(&Link::Msg(root), LINK_ROOT)? {
             if self.blocks(&b.author) {
                 hidden += 1;
@@ -372,45 +378,48 @@ impl<'r> View<'r> {
             }
             let Some(m) = self.r.at(b.rx)? else { continue };
             let (item, branch) = self.item_and_branch(&m)?;
-            replies.push((m.key, item, branch));
+            ids.push(m.key);
+            items.push(Some(item));
+            branches.push(branch);
         }
         // Parent of each reply: the first branch we hold in this thread;
         // a branch we do not hold at all becomes a placeholder.
-        let in_thread: HashSet<MsgId> = replies.iter().map(|(id, ..)| *id).chain([root]).collect();
+        let in_thread: HashSet<MsgId> = ids.iter().copied().chain([root]).collect();
         let mut children: HashMap<MsgId, Vec<usize>> = HashMap::new();
         let mut missing: Vec<MsgId> = Vec::new();
-        for (i, (_, _, branch)) in replies.iter().enumerate() {
-            let parent = if let Some(k) = branch.iter().find(|k| in_thread.contains(*k)) {
-                *k
-            } else if let Some(k) = branch.iter().find(|k| matches!(self.r.rx_of(k), Ok(None))) {
-                if !missing.contains(k) {
-                    missing.push(*k);
+        for (i, branch) in branches.iter().enumerate() {
+            let mut parent = branch.iter().find(|k| in_thread.contains(*k)).copied();
+            if parent.is_none() {
+                for k in branch {
+                    if self.r.rx_of(k)?.is_none() {
+                        if !missing.contains(k) {
+                            missing.push(*k);
+                        }
+                        parent = Some(*k);
+                        break;
+                    }
                 }
-                *k
-            } else {
-                root
-            };
-            children.entry(parent).or_default().push(i);
+            }
+            children.entry(parent.unwrap_or(root)).or_default().push(i);
         }
+        let order_key = |i: &usize| items[*i].as_ref().map(|it: &Item| (it.time, it.rx));
         for list in children.values_mut() {
-            list.sort_by_key(|&i| (replies[i].1.time, replies[i].1.rx));
+            list.sort_by_key(order_key);
         }
         let root_key = root.to_string();
-        let mut entries = Vec::with_capacity(replies.len() + 1);
-        match root_item {
-            Some(item) => entries.push(Entry::Message {
+        let mut entries = Vec::with_capacity(items.len() + 1);
+        entries.push(match root_item {
+            Some(item) => Entry::Message {
                 depth: 0,
                 item: Box::new(item),
-            }),
-            None => entries.push(Entry::Missing {
+            },
+            None => Entry::Missing {
                 depth: 0,
                 key: root_key.clone(),
-            }),
-        }
+            },
+        });
         // Depth-first from the root: placeholders first, then replies;
         // siblings oldest first. Each reply is placed once.
-        let mut order = Vec::new();
-        let mut seen = vec![false; replies.len()];
         let mut todo: Vec<(Node, usize)> = missing.iter().map(|k| (Node::Missing(*k), 1)).collect();
         if let Some(list) = children.get(&root) {
             todo.extend(list.iter().map(|&i| (Node::Reply(i), 1)));
@@ -419,35 +428,26 @@ impl<'r> View<'r> {
         while let Some((node, depth)) = todo.pop() {
             let key = match node {
                 Node::Reply(i) => {
-                    if std::mem::replace(&mut seen[i], true) {
+                    let Some(item) = items[i].take() else {
                         continue;
-                    }
-                    order.push((node, depth));
-                    replies[i].0
+                    };
+                    entries.push(Entry::Message {
+                        depth,
+                        item: Box::new(item),
+                    });
+                    ids[i]
                 }
                 Node::Missing(k) => {
-                    order.push((node, depth));
+                    entries.push(Entry::Missing {
+                        depth,
+                        key: k.to_string(),
+                    });
                     k
                 }
             };
             if let Some(list) = children.get(&key) {
-                for &i in list.iter().rev() {
-                    todo.push((Node::Reply(i), depth + 1));
-                }
+                todo.extend(list.iter().rev().map(|&i| (Node::Reply(i), depth + 1)));
             }
-        }
-        let mut items: Vec<Option<Item>> = replies.into_iter().map(|(_, i, _)| Some(i)).collect();
-        for (node, depth) in order {
-            entries.push(match node {
-                Node::Reply(i) => Entry::Message {
-                    depth,
-                    item: Box::new(items[i].take().expect("each reply is placed once")),
-                },
-                Node::Missing(key) => Entry::Missing {
-                    depth,
-                    key: key.to_string(),
-                },
-            });
         }
         Ok(Thread {
             root: root_key,
