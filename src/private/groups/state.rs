@@ -498,14 +498,7 @@ impl GroupState {
             .map(|(id, _)| *id)
             .collect();
         adds.sort();
-        let back = heads
-            .iter()
-            .map(|h| {
-                keys.get(h)
-                    .map(|k| (h, k.bytes()))
-                    .ok_or(GroupError::MissingKey(*h))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let back = self.key_pairs(keys, &heads)?;
         seal_epoch(
             pos,
             Some(self.group),
@@ -514,7 +507,7 @@ impl GroupState {
             Vec::new(),
             removed.iter().copied().collect(),
             (&members - &removed).into_iter().collect(),
-            key_pairs_to_bytes(back),
+            back,
         )
     }
 
