@@ -132,6 +132,9 @@ pub enum GroupError {
     /// A creation whose author is not a recipient.
     #[error("the creator is not a recipient")]
     AuthorNotRecipient,
+    /// An add of someone who is a member already.
+    #[error("{0} is a member already")]
+    AlreadyMember(FeedId),
     /// An add without members.
     #[error("an add needs at least one new member")]
     NoNewMembers,

@@ -33,6 +33,7 @@ enum Op {
     Add {
         heads: BTreeSet<MsgId>,
         members: BTreeSet<FeedId>,
+        admins: BTreeSet<FeedId>,
     },
 }
 
@@ -47,8 +48,11 @@ struct Accepted {
 #[derive(Clone, Debug)]
 pub struct GroupState {
     group: MsgId,
-    admins: BTreeSet<FeedId>,
+    /// The creator and the admins the creation names.
+    founders: BTreeSet<FeedId>,
     accepted: HashMap<MsgId, Accepted>,
+    /// Epochs whose keys a forward carried to each member.
+    forwarded: HashMap<FeedId, BTreeSet<MsgId>>,
     /// Waiting for a causal predecessor.
     pending: BTreeMap<MsgId, ControlMsg>,
     /// Invalid, with the reason; never reconsidered.
@@ -98,8 +102,9 @@ impl GroupState {
     pub fn new(group: MsgId) -> GroupState {
         GroupState {
             group,
-            admins: BTreeSet::new(),
+            founders: BTreeSet::new(),
             accepted: HashMap::new(),
+            forwarded: HashMap::new(),
             pending: BTreeMap::new(),
             rejected: BTreeMap::new(),
         }
@@ -117,12 +122,22 @@ impl GroupState {
         s
     }
 
-    /// Takes one more control message into account. Forwards and messages
-    /// of other groups are ignored; an operation whose predecessors are not
-    /// all here waits for them.
+    /// Takes one more control message into account. Messages of other
+    /// groups are ignored; a forward only records which epochs its member
+    /// no longer misses; an operation whose predecessors are not all here
+    /// waits for them.
     pub fn apply(&mut self, msg: ControlMsg) {
-        if matches!(msg.body, Control::Forward(_))
-            || msg.body.group(&msg.id) != self.group
+        if msg.body.group(&msg.id) != self.group {
+            return;
+        }
+        if let Control::Forward(f) = &msg.body {
+            self.forwarded
+                .entry(f.to)
+                .or_default()
+                .extend(f.epochs.iter().copied());
+            return;
+        }
+        if self.accepted.contains_key(&msg.id)
             || self.accepted.contains_key(&msg.id)
             || self.rejected.contains_key(&msg.id)
         {
@@ -151,8 +166,8 @@ impl GroupState {
                         Ok(acc) => {
                             if let Control::Epoch(e) = &msg.body {
                                 if e.group.is_none() {
-                                    self.admins = e.admins.iter().copied().collect();
-                                    self.admins.insert(msg.position.author);
+                                    self.founders = e.admins.iter().copied().collect();
+                                    self.founders.insert(msg.position.author);
                                 }
                             }
                             self.accepted.insert(id, acc);
@@ -216,7 +231,7 @@ impl GroupState {
                 if !members.contains(&author) {
                     return Err(GroupError::AuthorNotMember(author));
                 }
-                if !removed.is_empty() && !self.admins.contains(&author) {
+                if !removed.is_empty() && !self.admins_in(&past).contains(&author) {
                     return Err(GroupError::NotAdmin(author));
                 }
                 if removed.contains(&author) {
@@ -241,6 +256,10 @@ impl GroupState {
             Control::Add(a) => {
                 let heads = unique(&a.heads, "head")?;
                 let added = unique(&a.members, "member")?;
+                let admins = unique(&a.admins, "admin")?;
+                if !admins.is_subset(&added) {
+                    return Err(GroupError::Malformed("an add names admins it does not add"));
+                }
                 if heads.is_empty() {
                     return Err(GroupError::NoParents);
                 }
@@ -255,13 +274,14 @@ impl GroupState {
                 if !self.members_in(&past).contains(&author) {
                     return Err(GroupError::AuthorNotMember(author));
                 }
-                if !self.admins.contains(&author) {
+                if !self.admins_in(&past).contains(&author) {
                     return Err(GroupError::NotAdmin(author));
                 }
                 Ok(Accepted {
                     op: Op::Add {
                         heads,
                         members: added,
+                        admins,
                     },
                     past,
                 })
@@ -346,6 +366,18 @@ impl GroupState {
             .collect()
     }
 
+    /// Everyone made an admin in a causally closed set: the founders and
+    /// those adds named. Whether they still are members is checked apart.
+    fn admins_in(&self, set: &HashSet<MsgId>) -> BTreeSet<FeedId> {
+        let mut admins = self.founders.clone();
+        for id in set {
+            if let Op::Add { admins: named, .. } = &self.accepted[id].op {
+                admins.extend(named.iter().copied());
+            }
+        }
+        admins
+    }
+
     fn all(&self) -> HashSet<MsgId> {
         self.accepted.keys().copied().collect()
     }
@@ -355,10 +387,47 @@ impl GroupState {
         self.group
     }
 
-    /// The admins: the creator and those it named (empty before the creation
-    /// is seen).
-    pub fn admins(&self) -> &BTreeSet<FeedId> {
-        &self.admins
+    /// The current admins: the creator, those the creation or an add
+    /// named, who are still members (empty before the creation is seen).
+    pub fn admins(&self) -> BTreeSet<FeedId> {
+        let members = self.members();
+        self.admins_in(&self.all())
+            .into_iter()
+            .filter(|a| members.contains(a))
+            .collect()
+    }
+
+    /// Everyone who has been a member at some point: the recipients of every
+    /// epoch and every feed added. Their posts are looked for (a removed
+    /// member's last posts may have been written before it saw the removal).
+    pub fn ever_members(&self) -> BTreeSet<FeedId> {
+        let mut out = BTreeSet::new();
+        for acc in self.accepted.values() {
+            match &acc.op {
+                Op::Epoch { recipients, .. } => out.extend(recipients.iter().copied()),
+                Op::Add { members, .. } => out.extend(members.iter().copied()),
+            }
+        }
+        out
+    }
+
+    /// The accepted epochs, oldest first by causal depth then id: `(id,
+    /// removed, recipients)`.
+    pub fn epochs(&self) -> Vec<(MsgId, BTreeSet<FeedId>, BTreeSet<FeedId>)> {
+        let mut out: Vec<_> = self
+            .accepted
+            .iter()
+            .filter_map(|(id, acc)| match &acc.op {
+                Op::Epoch {
+                    removed,
+                    recipients,
+                    ..
+                } => Some((acc.past.len(), *id, removed.clone(), recipients.clone())),
+                Op::Add { .. } => None,
+            })
+            .collect();
+        out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        out.into_iter().map(|(_, id, r, m)| (id, r, m)).collect()
     }
 
     /// The current members.
@@ -458,10 +527,11 @@ impl GroupState {
             .filter(|h| {
                 let sealed = self.recipients(h).is_some_and(|r| r.contains(member));
                 let added = self.accepted.values().any(|a| match &a.op {
-                    Op::Add { heads, members } => heads.contains(h) && members.contains(member),
+                    Op::Add { heads, members, .. } => heads.contains(h) && members.contains(member),
                     Op::Epoch { .. } => false,
                 });
-                !sealed && !added
+                let forwarded = self.forwarded.get(member).is_some_and(|f| f.contains(h));
+                !sealed && !added && !forwarded
             })
             .collect()
     }
@@ -480,7 +550,7 @@ impl GroupState {
         if !members.contains(&pos.author) {
             return Err(GroupError::AuthorNotMember(pos.author));
         }
-        if !removed.is_empty() && !self.admins.contains(&pos.author) {
+        if !removed.is_empty() && !self.admins().contains(&pos.author) {
             return Err(GroupError::NotAdmin(pos.author));
         }
         if removed.contains(&pos.author) {
@@ -511,18 +581,23 @@ impl GroupState {
         )
     }
 
-    /// Makes an add of `new` members: each gets the current heads' ids and
-    /// keys (older keys are reached through `back`), so its cost does not
-    /// depend on the history's length.
+    /// Makes an add of `new` members, of whom `admins` become admins: each
+    /// gets the current heads' ids and keys (older keys are reached through
+    /// `back`), so its cost does not depend on the history's length.
     pub fn add(
         &self,
         keys: &KeyStore,
         pos: &Position,
         new: &[FeedId],
+        admins: &[FeedId],
     ) -> Result<String, GroupError> {
         let new = unique(new, "member")?;
+        let admins = unique(admins, "admin")?;
         if new.is_empty() {
             return Err(GroupError::NoNewMembers);
+        }
+        if !admins.is_subset(&new) {
+            return Err(GroupError::Malformed("an add names admins it does not add"));
         }
         let heads = self.heads();
         // As the add's validity is judged: membership in its causal past,
@@ -530,7 +605,7 @@ impl GroupState {
         if !self.members_in(&self.closure(&heads)).contains(&pos.author) {
             return Err(GroupError::AuthorNotMember(pos.author));
         }
-        if !self.admins.contains(&pos.author) {
+        if !self.admins_in(&self.closure(&heads)).contains(&pos.author) {
             return Err(GroupError::NotAdmin(pos.author));
         }
         let plain = zeroize::Zeroizing::new(self.key_pairs(keys, &heads)?);
@@ -542,6 +617,7 @@ impl GroupState {
             group: self.group,
             heads: heads.into_iter().collect(),
             members: new.into_iter().collect(),
+            admins: admins.into_iter().collect(),
             slots,
         })
         .encode()
@@ -563,6 +639,7 @@ impl GroupState {
         GroupContent::Forward(Forward {
             group: self.group,
             to: *to,
+            epochs: epochs.iter().copied().collect(),
             slot: seal_to(to, &plain)?,
         })
         .encode()

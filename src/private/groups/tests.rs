@@ -113,7 +113,7 @@ impl World {
 
     fn add(&mut self, who: FeedId, view: &GroupState, new: &[FeedId]) -> MsgId {
         let pos = self.next(who);
-        let c = view.add(&self.keys[&who], &pos, new).unwrap();
+        let c = view.add(&self.keys[&who], &pos, new, &[]).unwrap();
         self.publish_control(pos, &c)
     }
 
@@ -148,7 +148,7 @@ fn formats_round_trip_and_refuse_garbage() {
     let s = w.state();
     let pos = w.next(a.id());
     let e = s.rekey(&w.keys[&a.id()], &pos, &[]).unwrap();
-    let add = s.add(&w.keys[&a.id()], &pos, &[kp(3).id()]).unwrap();
+    let add = s.add(&w.keys[&a.id()], &pos, &[kp(3).id()], &[]).unwrap();
     let fwd = s.forward(&w.keys[&a.id()], &b.id(), &[w.group()]).unwrap();
     let post = s.seal_post(&w.keys[&a.id()], &pos, b"{}").unwrap();
     for c in [&e.content, &add, &fwd, &post] {
@@ -374,6 +374,10 @@ fn forward_brings_a_key_missed_by_a_concurrent_add() {
         w.publish_control(pos, &f);
     }
     assert!(w.keys[&z.id()].has(&r));
+    assert!(
+        w.state().missing_for(&z.id()).is_empty(),
+        "the forward is seen"
+    );
     let p = w.post(z.id(), "hello");
     assert_eq!(w.reads(a.id(), &p).unwrap(), b"hello");
     // The next epoch includes the add, so z is a recipient again.
@@ -430,6 +434,7 @@ fn tampered_slots_keys_and_backs_are_rejected() {
     let fwd = Forward {
         group: g,
         to: m.id(),
+        epochs: vec![g],
         slot: sealed_box_seal(&pairs, &ed25519_pk_to_curve25519(&m.id()).unwrap()),
     };
     let fpos = w.next(a.id());
@@ -722,7 +727,7 @@ proptest! {
             let pos = w.next(me);
             let target = people[usize::from(target)].id();
             let made = match action {
-                0 => view.add(&keys, &pos, &[target]).map(|c| (c, None)),
+                0 => view.add(&keys, &pos, &[target], &[]).map(|c| (c, None)),
                 1 => view.rekey(&keys, &pos, &[target]).map(|e| (e.content, Some(e.key))),
                 _ => view.rekey(&keys, &pos, &[]).map(|e| (e.content, Some(e.key))),
             };
@@ -768,4 +773,45 @@ proptest! {
         }
         prop_assert!(merged.len() <= 1);
     }
+}
+
+/// Property 7 for admins named by an add: they may remove (in the causal
+/// future of that add), plain members may not, and a removed admin's power
+/// ends with its membership.
+#[test]
+fn an_add_can_name_admins() {
+    let (a, d, m, x) = (kp(1), kp(4), kp(5), kp(7));
+    let mut w = World::new(&[&a, &d, &m, &x]);
+    w.create(a.id(), &[], &[]);
+    let s0 = w.state();
+    let pos = w.next(a.id());
+    let add = s0
+        .add(&w.keys[&a.id()], &pos, &[d.id(), m.id(), x.id()], &[d.id()])
+        .unwrap();
+    w.publish_control(pos, &add);
+    let s1 = w.state();
+    assert_eq!(s1.admins(), BTreeSet::from([a.id(), d.id()]));
+    // Not an admin: m cannot make a removal.
+    assert_eq!(
+        s1.rekey(&w.keys[&m.id()], &w.next(m.id()), &[x.id()])
+            .unwrap_err(),
+        GroupError::NotAdmin(m.id())
+    );
+    // An add may only name admins it adds.
+    assert!(matches!(
+        s1.add(&w.keys[&a.id()], &w.next(a.id()), &[kp(9).id()], &[m.id()]),
+        Err(GroupError::Malformed(_))
+    ));
+    w.rekey(d.id(), &s1, &[x.id()]);
+    let s2 = w.state();
+    assert!(s2.rejected().is_empty(), "{:?}", s2.rejected());
+    assert_eq!(s2.members(), BTreeSet::from([a.id(), d.id(), m.id()]));
+    w.rekey(a.id(), &s2, &[d.id()]);
+    let s3 = w.state();
+    assert_eq!(s3.admins(), BTreeSet::from([a.id()]));
+    assert_eq!(
+        s3.rekey(&w.keys[&d.id()], &w.next(d.id()), &[m.id()])
+            .unwrap_err(),
+        GroupError::AuthorNotMember(d.id())
+    );
 }

@@ -11,9 +11,10 @@
 //!           || one sealed slot per recipient, in recipient order (80 each:
 //!              sealed box of K)
 //!           || back: u16 length || [nonce 24 || AEAD(parent (id || K)...)]
-//! add     2 || group 32 || heads list || members list
+//! add     2 || group 32 || heads list || members list || admins list
 //!           || one slot per member: u16 length || sealed box of (id || K) per head
-//! forward 4 || group 32 || to 32 || u16 length || sealed box of (id || K)...
+//! forward 4 || group 32 || to 32 || epochs list
+//!           || u16 length || sealed box of (id || K) per epoch
 //! post    3 || tag 16 || nonce 24 || AEAD(plaintext)
 //! ```
 
@@ -101,6 +102,8 @@ pub struct Add {
     pub heads: Vec<MsgId>,
     /// The feeds added.
     pub members: Vec<FeedId>,
+    /// Those of `members` who become admins (may add and remove).
+    pub admins: Vec<FeedId>,
     /// One sealed box of every head's `(id || K)` per member, in order.
     pub slots: Vec<Vec<u8>>,
 }
@@ -112,6 +115,9 @@ pub struct Forward {
     pub group: MsgId,
     /// The member the keys are for.
     pub to: FeedId,
+    /// The epochs whose keys the slot carries (clear, so every replica
+    /// knows the member no longer misses them).
+    pub epochs: Vec<MsgId>,
     /// A sealed box of `(id || K)` for each epoch forwarded.
     pub slot: Vec<u8>,
 }
@@ -234,6 +240,7 @@ impl GroupContent {
                 let group = r.msg_id()?;
                 let heads = r.msg_ids()?;
                 let members = r.feeds()?;
+                let admins = r.feeds()?;
                 let slots = (0..members.len())
                     .map(|_| r.bytes().map(<[u8]>::to_vec))
                     .collect::<Result<_, _>>()?;
@@ -241,12 +248,14 @@ impl GroupContent {
                     group,
                     heads,
                     members,
+                    admins,
                     slots,
                 })
             }
             KIND_FORWARD => GroupContent::Forward(Forward {
                 group: r.msg_id()?,
                 to: FeedId(r.array()?),
+                epochs: r.msg_ids()?,
                 slot: r.bytes()?.to_vec(),
             }),
             KIND_POST => {
@@ -323,6 +332,7 @@ impl GroupContent {
                 w.0.extend_from_slice(&a.group.0);
                 w.msg_ids(&a.heads)?;
                 w.feeds(&a.members)?;
+                w.feeds(&a.admins)?;
                 for slot in &a.slots {
                     w.bytes(slot)?;
                 }
@@ -331,6 +341,7 @@ impl GroupContent {
                 w.0.push(KIND_FORWARD);
                 w.0.extend_from_slice(&f.group.0);
                 w.0.extend_from_slice(&f.to.0);
+                w.msg_ids(&f.epochs)?;
                 w.bytes(&f.slot)?;
             }
             GroupContent::Post(p) => {
