@@ -2,7 +2,10 @@
 //! CLI opened the store itself or a running node answers through the
 //! control socket: `reply`, `like`, `unlike`, `name`, `follow`, `unfollow`, `block`,
 //! `dm` make content to publish; `feed`, `thread`, `inbox`, `contacts`,
-//! `profile` and `get` read.
+//! `profile` and `get` read; `group-create`, `group-add`, `group-remove`
+//! and `group-post` are group operations (made inside the write that
+//! publishes them, see [`group_publish`]); `group-list`, `group-members` and
+//! `group-read` read groups.
 //!
 //! A request is `{"cmd": NAME, …arguments}`; an answer is a JSON value, or
 //! `(exit code, one-line reason)`. Synchronous over a [`Store`]; imports
@@ -11,10 +14,11 @@
 use serde_json::{Value as Json, json};
 
 use crate::crypto::{FeedId, MsgId};
+use crate::feed::VerifiedMsg;
 use crate::feed::content::Edge;
 use crate::feed::json::Value;
 use crate::social::{View, compose};
-use crate::store::{Store, StoredMsg};
+use crate::store::{GroupOp, Store, StoreError, StoredMsg};
 
 /// A failure: exit code (1 problem, 2 usage) and one line for a person.
 pub type Failure = (u8, String);
@@ -52,12 +56,26 @@ pub enum Social {
     Publish(Value),
     /// The answer of a reading command.
     Answer(Json),
+    /// A group operation (the caller runs [`group_publish`]).
+    Group(GroupCmd),
+}
+
+/// A group operation asked for.
+#[derive(Debug, Clone)]
+pub enum GroupCmd {
+    /// A new group with this name.
+    Create(String),
+    /// Any other operation.
+    Op(GroupOp),
 }
 
 /// Runs a social command; `None` when `req` is not one.
 pub fn handle(store: &Store, req: &Json) -> Option<Result<Social, Failure>> {
     if let Some(content) = compose(store, req) {
         return Some(content.map(Social::Publish));
+    }
+    if let Some(g) = group_cmd(req) {
+        return Some(g.map(Social::Group));
     }
     query(store, req).map(|a| a.map(Social::Answer))
 }
@@ -104,6 +122,111 @@ fn content_for(store: &Store, req: &Json, cmd: &str) -> Result<Option<Value>, Fa
     }))
 }
 
+fn feeds_arg(req: &Json, k: &str) -> Result<Vec<FeedId>, Failure> {
+    req.get(k)
+        .and_then(Json::as_array)
+        .ok_or_else(|| (2, format!("missing argument {k:?}")))?
+        .iter()
+        .map(|v| {
+            let s = v.as_str().unwrap_or_default();
+            FeedId::parse(s).ok_or_else(|| (2, format!("not a feed id: {s} (expected @….ed25519)")))
+        })
+        .collect()
+}
+
+/// The group operation a request asks for; `None` when it is not one.
+fn group_cmd(req: &Json) -> Option<Result<GroupCmd, Failure>> {
+    let cmd = req.get("cmd").and_then(Json::as_str)?;
+    let group = || msg_arg(req, "group");
+    let op = |op| Ok(GroupCmd::Op(op));
+    Some(match cmd {
+        "group-create" => arg(req, "name").and_then(|n| {
+            if n.trim().is_empty() {
+                Err((2, "the group name is empty".to_string()))
+            } else {
+                Ok(GroupCmd::Create(n.to_string()))
+            }
+        }),
+        "group-add" => (|| {
+            let members = feeds_arg(req, "members")?;
+            let admin = req.get("admin").and_then(Json::as_bool).unwrap_or(false);
+            op(GroupOp::Add {
+                group: group()?,
+                admins: if admin { members.clone() } else { Vec::new() },
+                members,
+            })
+        })(),
+        "group-remove" => (|| {
+            op(GroupOp::Remove {
+                group: group()?,
+                members: feeds_arg(req, "members")?,
+            })
+        })(),
+        "group-post" => (|| {
+            op(GroupOp::Post {
+                group: group()?,
+                content: compose::post(arg(req, "text")?),
+            })
+        })(),
+        _ => return None,
+    })
+}
+
+fn store_failure(e: StoreError) -> Failure {
+    use crate::private::groups::GroupError as G;
+    use crate::store::GroupWriteError as W;
+    match &e {
+        StoreError::Group(W::Rule(G::NotAdmin(_) | G::RemovesAuthor | G::NoNewMembers)) => {
+            (2, e.to_string())
+        }
+        StoreError::Group(W::Rule(G::MissingKey(k))) => (
+            1,
+            format!(
+                "cannot post yet: the key of epoch {k} has not reached us (an admin forwards it)"
+            ),
+        ),
+        _ => (1, e.to_string()),
+    }
+}
+
+/// Publishes a group operation with `write` (which stores it, through the
+/// node when one runs): a creation is the epoch then, inside the group, an
+/// `about` naming it. Answers the group id and the last message written.
+pub fn group_publish(
+    cmd: &GroupCmd,
+    mut write: impl FnMut(&GroupOp) -> Result<Vec<VerifiedMsg>, StoreError>,
+) -> Result<Json, Failure> {
+    let last = |msgs: &[VerifiedMsg]| {
+        msgs.last()
+            .cloned()
+            .ok_or((1, "nothing was written".to_string()))
+    };
+    match cmd {
+        GroupCmd::Create(name) => {
+            let created = last(&write(&GroupOp::Create).map_err(store_failure)?)?;
+            let group = created.id();
+            let mut about = crate::feed::Object::new();
+            about.insert("type", Value::from("about"));
+            about.insert("about", Value::from(group.to_string()));
+            about.insert("name", Value::from(name.as_str()));
+            write(&GroupOp::Post {
+                group,
+                content: Value::Object(about),
+            })
+            .map_err(store_failure)?;
+            Ok(json!({"group": group.to_string(), "key": group.to_string()}))
+        }
+        GroupCmd::Op(op) => {
+            let m = last(&write(op).map_err(store_failure)?)?;
+            Ok(json!({
+                "group": op.group().map(|g| g.to_string()),
+                "key": m.id().to_string(),
+                "sequence": m.sequence(),
+            }))
+        }
+    }
+}
+
 fn compose_failure(e: compose::ComposeError) -> Failure {
     use compose::ComposeError::*;
     match e {
@@ -142,7 +265,17 @@ fn cursor(req: &Json) -> Option<(u64, u64)> {
 /// by `feed`, `thread` and `inbox` are marked read.
 pub fn query(store: &Store, req: &Json) -> Option<Result<Json, Failure>> {
     let cmd = req.get("cmd").and_then(Json::as_str)?;
-    if !matches!(cmd, "feed" | "thread" | "inbox" | "contacts" | "profile") {
+    if !matches!(
+        cmd,
+        "feed"
+            | "thread"
+            | "inbox"
+            | "contacts"
+            | "profile"
+            | "group-list"
+            | "group-members"
+            | "group-read"
+    ) {
         return None;
     }
     let run = || -> Result<Json, Failure> {
@@ -185,6 +318,28 @@ pub fn query(store: &Store, req: &Json) -> Option<Result<Json, Failure>> {
                     serde_json::to_value(view.profile(&feed).map_err(problem)?).map_err(problem)?
                 };
                 (v, Vec::new())
+            }
+            "group-list" => {
+                let groups = store.groups().map_err(store_failure)?;
+                (json!({ "groups": groups }), Vec::new())
+            }
+            "group-members" => {
+                let g = store
+                    .group(&msg_arg(req, "group")?)
+                    .map_err(store_failure)?;
+                (serde_json::to_value(g).map_err(problem)?, Vec::new())
+            }
+            "group-read" => {
+                let group = msg_arg(req, "group")?;
+                let info = store.group(&group).map_err(store_failure)?;
+                let items = view
+                    .group_posts(&group, cursor(req), limit(req, 20))
+                    .map_err(problem)?;
+                let rxs = items.iter().map(|i| i.rx).collect();
+                (
+                    json!({ "group": info.id, "name": info.name, "items": items }),
+                    rxs,
+                )
             }
             _ => unreachable!("checked above"),
         };

@@ -104,6 +104,14 @@ async fn run(node: &Node, req: &Json, reply: &mut Reply) -> CmdResult {
             return Ok(json!({"key": msg.id().to_string(), "sequence": msg.sequence()}));
         }
         Some(Social::Answer(answer)) => return Ok(answer),
+        Some(Social::Group(cmd)) => {
+            let node = node.clone();
+            return tokio::task::spawn_blocking(move || {
+                commands::group_publish(&cmd, |op| node.group_write(op))
+            })
+            .await
+            .map_err(problem)?;
+        }
         None => {}
     }
     match req.get("cmd").and_then(Json::as_str).unwrap_or("") {

@@ -52,6 +52,11 @@ enum Cmd {
     },
     #[command(flatten)]
     Social(SocialCmd),
+    /// Private groups whose keys rotate: removing someone rekeys the group.
+    Group {
+        #[command(subcommand)]
+        cmd: GroupSub,
+    },
     /// Print stored messages as JSON lines {key, value, timestamp}.
     Log {
         /// Only this feed, in feed order (default: every feed, in receive order).
@@ -100,6 +105,57 @@ enum Cmd {
     Peers,
     /// Replication progress.
     Status,
+}
+
+/// The group commands (`shoal group …`).
+#[derive(Subcommand)]
+enum GroupSub {
+    /// Create a group with you as its admin; prints the group id.
+    Create {
+        /// Its name (seen by members only).
+        name: String,
+    },
+    /// Add members (they can read the group's history).
+    Add {
+        /// The group id %….sha256.
+        group: String,
+        /// Feed ids to add.
+        #[arg(required = true)]
+        members: Vec<String>,
+        /// Make them admins too (they may add and remove).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Remove members: rekeys the group; they keep what was posted before.
+    Remove {
+        /// The group id.
+        group: String,
+        /// Feed ids to remove.
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// Post to a group; prints the message id.
+    Post {
+        /// The group id.
+        group: String,
+        /// The text.
+        text: String,
+    },
+    /// Your groups.
+    List,
+    /// A group's members, admins and epochs.
+    Members {
+        /// The group id.
+        group: String,
+    },
+    /// A group's posts, newest first.
+    Read {
+        /// The group id.
+        group: String,
+        /// At most this many posts.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 /// The social commands: answered by `shoal::commands`, through a running
@@ -324,6 +380,10 @@ fn run(cli: Cli) -> Res {
             let answer = social(&dir, &social_request(&cmd)?)?;
             print_social(&cmd, &answer, json_out)
         }
+        Cmd::Group { cmd } => {
+            let answer = social(&dir, &group_request(&cmd)?)?;
+            print_group(&cmd, &answer, json_out)
+        }
         Cmd::Serve { listen } => serve(&dir, listen),
         Cmd::Address => {
             let home = Home::open(&dir)?;
@@ -498,7 +558,7 @@ fn through_node(dir: &Path, cmd: &Cmd, json_out: bool) -> Option<Res> {
         return None;
     }
     let req = match cmd {
-        Cmd::Init { .. } | Cmd::Serve { .. } | Cmd::Social(_) => return None,
+        Cmd::Init { .. } | Cmd::Serve { .. } | Cmd::Social(_) | Cmd::Group { .. } => return None,
         Cmd::Whoami => json!({"cmd": "whoami"}),
         Cmd::Address => json!({"cmd": "address"}),
         Cmd::Publish { content } => json!({"cmd": "publish", "content": content}),
@@ -768,7 +828,135 @@ fn social(dir: &Path, req: &serde_json::Value) -> Res<serde_json::Value> {
             Ok(serde_json::json!({"key": msg.id().to_string(), "sequence": msg.sequence()}))
         }
         shoal::commands::Social::Answer(a) => Ok(a),
+        shoal::commands::Social::Group(cmd) => Ok(shoal::commands::group_publish(&cmd, |op| {
+            store.group_write(home.keys(), op, home.sign_cap())
+        })?),
     }
+}
+
+/// The request of a group command.
+fn group_request(cmd: &GroupSub) -> Res<serde_json::Value> {
+    use serde_json::json;
+    let feeds = |ids: &[String]| -> Res<()> {
+        for id in ids {
+            parse_feed(id)?;
+        }
+        Ok(())
+    };
+    Ok(match cmd {
+        GroupSub::Create { name } => json!({"cmd": "group-create", "name": name}),
+        GroupSub::Add {
+            group,
+            members,
+            admin,
+        } => {
+            parse_msg_id(group)?;
+            feeds(members)?;
+            json!({"cmd": "group-add", "group": group, "members": members, "admin": admin})
+        }
+        GroupSub::Remove { group, members } => {
+            parse_msg_id(group)?;
+            feeds(members)?;
+            json!({"cmd": "group-remove", "group": group, "members": members})
+        }
+        GroupSub::Post { group, text } => {
+            parse_msg_id(group)?;
+            json!({"cmd": "group-post", "group": group, "text": text})
+        }
+        GroupSub::List => json!({"cmd": "group-list"}),
+        GroupSub::Members { group } => {
+            parse_msg_id(group)?;
+            json!({"cmd": "group-members", "group": group})
+        }
+        GroupSub::Read { group, limit } => {
+            parse_msg_id(group)?;
+            json!({"cmd": "group-read", "group": group, "limit": limit})
+        }
+    })
+}
+
+/// Prints the answer of a group command.
+fn print_group(cmd: &GroupSub, v: &serde_json::Value, json_out: bool) -> Res {
+    let mut out = BufWriter::new(io::stdout().lock());
+    let empty = Vec::new();
+    let list = |v: &serde_json::Value, k: &str| -> Vec<String> {
+        v.get(k)
+            .and_then(|a| a.as_array())
+            .unwrap_or(&empty)
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    match cmd {
+        GroupSub::List => {
+            let groups = v.get("groups").and_then(|g| g.as_array()).unwrap_or(&empty);
+            for g in groups {
+                if json_out {
+                    out_line(&mut out, g.to_string().as_bytes())?;
+                    continue;
+                }
+                let name = g
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("(unnamed)");
+                let members = list(g, "members").len();
+                let state = if g.get("member").and_then(|m| m.as_bool()) != Some(true) {
+                    "removed"
+                } else if g.get("can_post").and_then(|m| m.as_bool()) == Some(true) {
+                    "member"
+                } else {
+                    "member, waiting for a key"
+                };
+                let id = g.get("id").and_then(|i| i.as_str()).unwrap_or_default();
+                let line = format!(
+                    "{id}  {}  {members} member{}  ({state})",
+                    shoal::text::clean(name),
+                    if members == 1 { "" } else { "s" }
+                );
+                out_line(&mut out, line.as_bytes())?;
+            }
+            if groups.is_empty() && !json_out {
+                eprintln!("no groups: `shoal group create NAME` makes one");
+            }
+        }
+        GroupSub::Members { .. } => {
+            if json_out {
+                out_line(&mut out, v.to_string().as_bytes())?;
+            } else {
+                let admins = list(v, "admins");
+                for m in list(v, "members") {
+                    let line = if admins.contains(&m) {
+                        format!("{m}  admin")
+                    } else {
+                        m
+                    };
+                    out_line(&mut out, line.as_bytes())?;
+                }
+            }
+        }
+        GroupSub::Read { .. } => {
+            let items = v.get("items").and_then(|i| i.as_array()).unwrap_or(&empty);
+            for item in items {
+                if json_out {
+                    out_line(&mut out, item.to_string().as_bytes())?;
+                } else {
+                    out_line(&mut out, shoal::text::item(item, 0).as_bytes())?;
+                }
+            }
+            if items.is_empty() && !json_out {
+                eprintln!("no posts you can read in this group yet");
+            }
+        }
+        GroupSub::Create { .. } => {
+            drop(out);
+            return print_value(v, "group", json_out);
+        }
+        _ => {
+            drop(out);
+            return print_value(v, "key", json_out);
+        }
+    }
+    flush(&mut out)
 }
 
 /// Prints the answer of a social command.

@@ -213,6 +213,31 @@ impl Node {
         Ok(msg)
     }
 
+    /// Publishes a group operation of ours (with any forward it needs
+    /// first), blocking: call it off the async threads. Every session is
+    /// told of each message written.
+    pub fn group_write(
+        &self,
+        op: &crate::store::GroupOp,
+    ) -> Result<Vec<VerifiedMsg>, crate::store::StoreError> {
+        let msgs =
+            self.inner
+                .store
+                .group_write(&self.inner.keys, op, self.inner.sign_cap.as_ref())?;
+        for msg in &msgs {
+            let _ = self
+                .inner
+                .repl
+                .appended
+                .send((msg.author(), msg.sequence()));
+            let _ = self.inner.events.send(NodeEvent::Appended {
+                author: msg.author(),
+                seq: msg.sequence(),
+            });
+        }
+        Ok(msgs)
+    }
+
     /// Checks and stores messages from outside (an import through the
     /// control socket) with the same pipeline as peers' messages.
     pub async fn submit(&self, items: &[&[u8]]) -> Vec<crate::import::LineResult> {

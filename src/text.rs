@@ -16,6 +16,14 @@ pub fn date(ms: u64) -> String {
         .unwrap_or_else(|| "????-??-?? ??:??".into())
 }
 
+/// Text from the network made safe for one terminal line: control
+/// characters (escape sequences included) become `�`.
+pub fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
 /// A feed id cut to its first characters: `@FCX/tsDL…`.
 pub fn short(id: &str) -> String {
     let cut: String = id.chars().take(9).collect();
@@ -63,7 +71,11 @@ pub fn item(v: &Json, indent: usize) -> String {
             .and_then(Json::as_array)
             .map(|r| r.iter().filter_map(Json::as_str).map(short).collect())
             .unwrap_or_default();
-        out.push_str(&format!("\n{pad}  private to {}", recps.join(", ")));
+        if recps.is_empty() {
+            out.push_str(&format!("\n{pad}  private (group)"));
+        } else {
+            out.push_str(&format!("\n{pad}  private to {}", recps.join(", ")));
+        }
     }
     if let Some(root) = s(v, "root")
         && indent == 0

@@ -324,6 +324,24 @@ impl<'r> View<'r> {
         Ok(out)
     }
 
+    /// The posts of a group that we opened, newest first, strictly older
+    /// than `before`. Members are shown whatever we block: they were let in
+    /// by the group's admins, not by us.
+    pub fn group_posts(
+        &mut self,
+        group: &MsgId,
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<Item>> {
+        let mut out = Vec::new();
+        for (_, _, id) in self.r.group_posts(group, before, limit)? {
+            if let Some(m) = self.r.get(&id)? {
+                out.push(self.item(&m)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The latest messages that mention us, newest first (not those of
     /// feeds we block).
     pub fn mentions(&mut self, limit: usize) -> Result<Vec<Item>> {

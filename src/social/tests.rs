@@ -871,5 +871,5 @@ fn version_1_stores_get_their_indexes_back() {
     assert_eq!(w.store.reader().unwrap().unread_count().unwrap(), 0);
     let World { _dir, store, .. } = w;
     drop(store);
-    assert_eq!(schema_version(&path), 2);
+    assert_eq!(schema_version(&path), crate::store::schema::SCHEMA_VERSION);
 }

@@ -7,21 +7,25 @@
 //! crash sees all of it or none of it. Imports `crypto` and `feed`; never
 //! imports networking or UI code.
 
+mod groups;
 mod index;
 mod query;
 pub mod schema;
 
+pub use groups::{EpochInfo, GroupInfo, GroupOp, GroupWriteError};
 pub use index::sort_time;
 pub use query::*;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _};
 
 use crate::crypto::{FeedId, Keypair, MsgId};
 use crate::feed::{self, FeedState, SignedMsg, ValidationError, Value, VerifiedMsg};
+use crate::private::groups::Position;
 use crate::private::{self, Unboxer};
 use schema::*;
 
@@ -49,6 +53,12 @@ pub enum StoreError {
     /// A stored record is not in the expected layout.
     #[error("corrupt record in the store: {0}")]
     Corrupt(&'static str),
+    /// A group operation of ours was refused.
+    #[error("{0}")]
+    Group(#[from] GroupWriteError),
+    /// The store was opened without an identity, and this needs one.
+    #[error("the store was opened without an identity")]
+    NoIdentity,
 }
 
 macro_rules! redb_from {
@@ -204,6 +214,10 @@ pub struct Store {
 struct Me {
     id: FeedId,
     unboxer: Unboxer,
+    keys: Keypair,
+    /// Group states and keys; `None` until first needed, and again after a
+    /// write failed half-way (it is then rebuilt from the committed tables).
+    book: Mutex<Option<groups::Book>>,
 }
 
 /// Page cache for redb: enough for the indexes of a few million messages,
@@ -226,6 +240,9 @@ impl Store {
             Some(Me {
                 id: keys.id(),
                 unboxer: Unboxer::new(keys),
+                keys: Keypair::from_keypair_bytes(&keys.to_keypair_bytes())
+                    .expect("a keypair's own bytes"),
+                book: Mutex::new(None),
             }),
         )
     }
@@ -244,16 +261,17 @@ impl Store {
         Writer::open(&txn, None)?.finish()?;
         let upgrade = match found {
             None | Some(SCHEMA_VERSION) => true,
-            // Version 1 lacked the content indexes: they are built in this
-            // transaction, so the new version is written with them or not
-            // at all. Only for an identity: without one, boxes to it would
-            // stay closed for good; the store stays at version 1 until it is
-            // opened as its owner (reindexing again then is harmless).
-            Some(1) if store.me.is_some() => {
+            // Version 1 lacked the content indexes, version 2 the group
+            // tables: they are built in this transaction, so the new version
+            // is written with them or not at all. Only for an identity:
+            // without one, boxes to it would stay closed for good; the store
+            // stays at its version until it is opened as its owner
+            // (reindexing again then is harmless).
+            Some(1 | 2) if store.me.is_some() => {
                 store.reindex(&txn)?;
                 true
             }
-            Some(1) => false,
+            Some(1 | 2) => false,
             Some(found) => return Err(StoreError::Schema { found }),
         };
         if upgrade {
@@ -267,6 +285,7 @@ impl Store {
     /// Rebuilds the content indexes from the log, inside `txn`.
     fn reindex(&self, txn: &redb::WriteTransaction) -> Result<()> {
         let mut w = Writer::open(txn, self.me.as_ref())?;
+        let mut book = self.me.as_ref().map(|me| groups::Book::new(&me.keys));
         let mut after = 0u64;
         loop {
             let page: Vec<(u64, Vec<u8>)> = w
@@ -300,9 +319,42 @@ impl Store {
                     opened: opened.as_ref().map(|(b, v)| (b.as_slice(), v)),
                     fresh: false,
                 })?;
+                if let (Some(book), Some(item)) = (book.as_mut(), groups::item_of(&m)?) {
+                    book.process(&mut w, vec![item])?;
+                }
             }
         }
         w.finish()?;
+        if let (Some(me), Some(book)) = (self.me.as_ref(), book) {
+            *me.book.lock().expect("group book lock") = Some(book);
+        }
+        Ok(())
+    }
+
+    /// Runs `f` with the group book (loaded if needed; `None` without an
+    /// identity). When `f` fails, the book may be ahead of the committed
+    /// tables, so it is dropped and rebuilt on next use.
+    fn with_book<T>(&self, f: impl FnOnce(Option<&mut groups::Book>) -> Result<T>) -> Result<T> {
+        let Some(me) = self.me.as_ref() else {
+            return f(None);
+        };
+        let mut guard = me.book.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            *guard = Some(groups::Book::load(&self.db, &me.keys)?);
+        }
+        let r = f(guard.as_mut());
+        if r.is_err() {
+            *guard = None;
+        }
+        r
+    }
+
+    /// Stores the group messages a write queued, with the book.
+    fn process_groups(w: &mut Writer<'_>, book: Option<&mut groups::Book>) -> Result<()> {
+        let queue = std::mem::take(&mut w.group_queue);
+        if let (Some(book), false) = (book, queue.is_empty()) {
+            book.process(w, queue)?;
+        }
         Ok(())
     }
 
@@ -337,11 +389,33 @@ impl Store {
         content: Value,
         hmac: Option<&[u8; 32]>,
     ) -> Result<VerifiedMsg> {
+        self.append_with(keys, hmac, |_, _| Ok(Some(content)))?
+            .ok_or(StoreError::Corrupt("content vanished"))
+    }
+
+    /// Like [`Store::append_local`], with content made inside the write
+    /// transaction from the group book and the exact position the message
+    /// gets (group messages are bound to it). `make` returning `None`
+    /// writes nothing.
+    fn append_with(
+        &self,
+        keys: &Keypair,
+        hmac: Option<&[u8; 32]>,
+        make: impl FnOnce(Option<&groups::Book>, &Position) -> Result<Option<Value>>,
+    ) -> Result<Option<VerifiedMsg>> {
         let txn = self.db.begin_write()?;
-        let msg = {
+        self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
             let author = keys.id();
             let state = w.latest(&author)?;
+            let pos = Position {
+                author,
+                sequence: state.map_or(1, |s| s.sequence + 1),
+                previous: state.map(|s| s.id),
+            };
+            let Some(content) = make(book.as_deref(), &pos)? else {
+                return Ok(None);
+            };
             let ts = now_ms();
             // Claimed times of one feed should not go backwards.
             let ts = match state {
@@ -358,11 +432,62 @@ impl Store {
                 }
                 Outcome::Refused(e) => return Err(StoreError::Invalid(e)),
             }
+            Self::process_groups(&mut w, book)?;
             w.finish()?;
-            msg
-        };
-        txn.commit()?;
-        Ok(msg)
+            txn.commit()?;
+            Ok(Some(msg))
+        })
+    }
+
+    /// Publishes a group operation of ours: first any forward a member
+    /// needs from us, then the operation, each in its own transaction and
+    /// made from the group state as that transaction sees it. Returns the
+    /// messages written, the operation's last.
+    pub fn group_write(
+        &self,
+        keys: &Keypair,
+        op: &GroupOp,
+        hmac: Option<&[u8; 32]>,
+    ) -> Result<Vec<VerifiedMsg>> {
+        let mut msgs = Vec::new();
+        if let Some(group) = op.group() {
+            // Each forward settles one member; bounded all the same.
+            for _ in 0..1000 {
+                let fwd = self.append_with(keys, hmac, |book, _| {
+                    Ok(book.and_then(|b| b.forward_needed(&group)).map(Value::from))
+                })?;
+                match fwd {
+                    Some(m) => msgs.push(m),
+                    None => break,
+                }
+            }
+        }
+        let msg = self.append_with(keys, hmac, |book, pos| {
+            let book = book.ok_or(StoreError::NoIdentity)?;
+            Ok(Some(Value::from(book.make(op, pos)?)))
+        })?;
+        msgs.extend(msg);
+        Ok(msgs)
+    }
+
+    /// Every group we can read or are a member of.
+    pub fn groups(&self) -> Result<Vec<GroupInfo>> {
+        let names = self.reader()?;
+        self.with_book(|book| {
+            let Some(book) = book else {
+                return Ok(Vec::new());
+            };
+            book.list()
+                .iter()
+                .map(|g| Ok(book.info(g, names.group_name(g)?)?))
+                .collect()
+        })
+    }
+
+    /// One group, as we see it.
+    pub fn group(&self, id: &MsgId) -> Result<GroupInfo> {
+        let name = self.reader()?.group_name(id)?;
+        self.with_book(|book| Ok(book.ok_or(StoreError::NoIdentity)?.info(id, name)?))
     }
 
     /// Stores a batch of verified messages in ONE write transaction. Each
@@ -396,18 +521,18 @@ impl Store {
             }
         }
         let txn = self.db.begin_write()?;
-        let outcomes = {
+        self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
             let mut out = Vec::with_capacity(batch.len());
             for (i, msg) in batch.iter().enumerate() {
                 let opened = opened.get(i).and_then(Option::as_ref);
                 out.push(w.put(msg, received, opened)?);
             }
+            Self::process_groups(&mut w, book)?;
             w.finish()?;
-            out
-        };
-        txn.commit()?;
-        Ok(outcomes)
+            txn.commit()?;
+            Ok(out)
+        })
     }
 
     /// Classifies signature-checked messages at sequences the store already
@@ -623,6 +748,13 @@ struct Writer<'t> {
     private: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     inbox: redb::Table<'t, &'static [u8; 16], &'static [u8; 32]>,
     unread: redb::Table<'t, u64, u8>,
+    group_ctrl: redb::Table<'t, &'static [u8; 40], u8>,
+    group_keys: redb::Table<'t, &'static [u8; 32], &'static [u8; 64]>,
+    group_posts: redb::Table<'t, &'static [u8; 48], &'static [u8; 32]>,
+    group_pending: redb::Table<'t, &'static [u8; 40], u64>,
+    group_names: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
+    /// Group messages stored by this write, processed before it finishes.
+    group_queue: Vec<groups::GroupItem>,
     votes: redb::Table<'t, &'static [u8; 65], u8>,
     likes: redb::Table<'t, &'static [u8; 33], u64>,
     peers: redb::Table<'t, &'static str, &'static [u8]>,
@@ -656,6 +788,12 @@ impl<'t> Writer<'t> {
             private: txn.open_table(PRIVATE)?,
             inbox: txn.open_table(INBOX)?,
             unread: txn.open_table(UNREAD)?,
+            group_ctrl: txn.open_table(GROUP_CTRL)?,
+            group_keys: txn.open_table(GROUP_KEYS)?,
+            group_posts: txn.open_table(GROUP_POSTS)?,
+            group_pending: txn.open_table(GROUP_PENDING)?,
+            group_names: txn.open_table(GROUP_NAMES)?,
+            group_queue: Vec::new(),
             votes: txn.open_table(VOTES)?,
             likes: txn.open_table(LIKES)?,
             peers: txn.open_table(PEERS)?,
@@ -747,6 +885,23 @@ impl<'t> Writer<'t> {
             opened: opened.map(|(b, v)| (b.as_slice(), v)),
             fresh: true,
         })?;
+        if self.me.is_some()
+            && let Some(s) = msg.content().as_str()
+            && private::groups::is_group_content(s)
+        {
+            self.group_queue.push(groups::GroupItem {
+                rx,
+                id: msg.id(),
+                position: Position {
+                    author,
+                    sequence: msg.sequence(),
+                    previous: msg.previous(),
+                },
+                claimed: msg.timestamp(),
+                received,
+                content: s.to_string(),
+            });
+        }
         Ok(Outcome::Stored)
     }
 

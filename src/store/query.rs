@@ -69,6 +69,8 @@ pub struct Reader {
     likes: ReadOnlyTable<&'static [u8; 33], u64>,
     contacts: ReadOnlyTable<&'static [u8; 64], &'static [u8; 9]>,
     followers: ReadOnlyTable<&'static [u8; 64], u8>,
+    group_posts: ReadOnlyTable<&'static [u8; 48], &'static [u8; 32]>,
+    group_names: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     me: Option<FeedId>,
 }
 
@@ -96,6 +98,8 @@ impl Store {
             likes: txn.open_table(LIKES)?,
             contacts: txn.open_table(CONTACTS)?,
             followers: txn.open_table(FOLLOWERS)?,
+            group_posts: txn.open_table(GROUP_POSTS)?,
+            group_names: txn.open_table(GROUP_NAMES)?,
             me: self.me(),
         })
     }
@@ -118,6 +122,51 @@ impl Reader {
     /// Whose store this is.
     pub fn me(&self) -> Option<FeedId> {
         self.me
+    }
+
+    /// A group's name, from the latest `about` of it posted inside it.
+    pub fn group_name(&self, group: &MsgId) -> Result<Option<String>> {
+        Ok(self
+            .group_names
+            .get(&group.0)?
+            .and_then(|v| String::from_utf8(v.value().get(8..)?.to_vec()).ok()))
+    }
+
+    /// The group posts we opened, newest first, before the cursor `(sort
+    /// time, receive sequence)`: `(time, rx, id)`.
+    pub fn group_posts(
+        &self,
+        group: &MsgId,
+        before: Option<(u64, u64)>,
+        limit: usize,
+    ) -> Result<Vec<(u64, u64, MsgId)>> {
+        let key = |t: u64, rx: u64| {
+            let mut k = [0u8; 48];
+            k[..32].copy_from_slice(&group.0);
+            k[32..].copy_from_slice(&time_key(t, rx));
+            k
+        };
+        let lo = key(0, 0);
+        let hi = match before {
+            Some((t, rx)) => key(t, rx),
+            None => key(u64::MAX, u64::MAX),
+        };
+        let mut out = Vec::new();
+        for e in self
+            .group_posts
+            .range::<&[u8; 48]>(&lo..&hi)?
+            .rev()
+            .take(limit)
+        {
+            let (k, v) = e?;
+            let k = k.value();
+            out.push((
+                u64::from_be_bytes(k[32..40].try_into().expect("8 bytes")),
+                u64::from_be_bytes(k[40..48].try_into().expect("8 bytes")),
+                MsgId(*v.value()),
+            ));
+        }
+        Ok(out)
     }
 
     /// The message at a receive sequence.

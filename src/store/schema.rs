@@ -7,7 +7,7 @@
 use redb::TableDefinition;
 
 /// Version of the layouts below, kept in [`META`] under `"schema_version"`.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Store-wide counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -115,6 +115,29 @@ pub const UNREAD_POST: u8 = 1;
 pub const UNREAD_PRIVATE: u8 = 2;
 /// Unread: a message that mentions us.
 pub const UNREAD_MENTION: u8 = 3;
+
+/// Group control messages: `group (32) | receive sequence u64 BE (8)` ->
+/// kind (the first byte of the group format: 1 epoch, 2 add, 4 forward).
+/// Every one seen, of any group: membership is computed from them.
+pub const GROUP_CTRL: TableDefinition<&[u8; 40], u8> = TableDefinition::new("group_ctrl");
+
+/// Epoch keys we were given: epoch id -> `group (32) | key (32)`. Only
+/// epochs sealed to us (directly, by an add or forward, or through `back`),
+/// each checked against its commitment.
+pub const GROUP_KEYS: TableDefinition<&[u8; 32], &[u8; 64]> = TableDefinition::new("group_keys");
+
+/// Group posts we opened: `group (32) | sort time ms u64 BE (8) | receive
+/// sequence u64 BE (8)` -> message id. Their plaintext is in [`PRIVATE`].
+pub const GROUP_POSTS: TableDefinition<&[u8; 48], &[u8; 32]> = TableDefinition::new("group_posts");
+
+/// Group posts no key we hold opens yet: `author (32) | sequence u64 BE
+/// (8)` -> receive sequence. Retried when a group we read gains a key or a
+/// member.
+pub const GROUP_PENDING: TableDefinition<&[u8; 40], u64> = TableDefinition::new("group_pending");
+
+/// A group's name, from the latest `about` of it posted inside the group:
+/// group (32) -> `receive sequence u64 BE (8) | UTF-8 name`.
+pub const GROUP_NAMES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("group_names");
 
 /// The 33-byte form of a link target: its sigil, then the 32 raw bytes. Blob
 /// ids are hashed to fit.

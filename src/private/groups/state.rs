@@ -426,7 +426,7 @@ impl GroupState {
                 Op::Add { .. } => None,
             })
             .collect();
-        out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        out.sort_by_key(|e| (e.0, e.1));
         out.into_iter().map(|(_, id, r, m)| (id, r, m)).collect()
     }
 

@@ -1,0 +1,509 @@
+//! Private groups across real nodes: `shoal serve` processes replicating by
+//! gossip on 127.0.0.1, each with its full store, driven by `shoal group`.
+//!
+//! - A creates a group and adds B, C, E and D (an admin), plus X and Y
+//!   (identities without a node); A, B, C, D and E post.
+//! - E goes offline. A removes C; A and B post. C, a real node that keeps
+//!   replicating A's and B's feeds, reads every post from before its removal
+//!   and none after, though it holds them.
+//! - D goes offline and removes X while A removes Y: two concurrent rekeys.
+//!   Once D is back, A and D agree on members and heads with no extra
+//!   message; A, B and D read each other's new posts; X and Y, given every
+//!   message, read none of them.
+//! - E comes back after three epochs it missed, reads everything it is
+//!   entitled to, and posts under the merged key, which the others read.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::common::test_key;
+use crate::nodes::{ServeNode, wait_for};
+
+fn group_json(node: &ServeNode, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json", "group"];
+    all.extend_from_slice(args);
+    let out = node.ok(&all);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{}: group {args:?} is not JSON ({e})", node.name))
+}
+
+/// `shoal group list --json`: one group a line.
+fn groups(node: &ServeNode) -> Vec<serde_json::Value> {
+    let out = node.ok(["--json", "group", "list"]);
+    out.text()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("list --json lines"))
+        .collect()
+}
+
+/// The texts of the group's posts a node can read.
+fn readable(node: &ServeNode, group: &str) -> BTreeSet<String> {
+    let out = node.ok(["--json", "group", "read", group, "--limit", "1000"]);
+    out.text()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("read --json lines");
+            v["text"].as_str().map(str::to_string)
+        })
+        .collect()
+}
+
+/// Waits until `node` reads every text of `want`.
+#[track_caller]
+fn wait_reads(node: &ServeNode, group: &str, want: &[&str]) {
+    wait_for(
+        60,
+        Duration::from_millis(200),
+        &format!("{} to read {want:?}", node.name),
+        || {
+            let got = readable(node, group);
+            want.iter().all(|w| got.contains(*w)).then_some(())
+        },
+        || format!("it reads {:?}\n{}", readable(node, group), node.explain()),
+    );
+}
+
+fn post(node: &ServeNode, group: &str, text: &str) -> String {
+    node.ok(["group", "post", group, text])
+        .text()
+        .trim()
+        .to_string()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn sorted(v: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|s| s.as_str().expect("a string").to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn groups_rekey_on_removal_converge_and_catch_up_across_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<ServeNode> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| ServeNode::init(dir.path(), n, &test_key(90 + i as u8)))
+        .collect();
+    let (x, y) = (test_key(98).id().to_string(), test_key(99).id().to_string());
+    let ids: Vec<String> = nodes.iter().map(|n| n.id.to_string()).collect();
+    for (i, n) in nodes.iter().enumerate() {
+        for (j, id) in ids.iter().enumerate() {
+            if i != j {
+                n.follow(id);
+            }
+        }
+    }
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    let a_addr = nodes[0].address();
+    for n in &nodes[1..] {
+        n.ok(["connect", a_addr.as_str()]);
+    }
+    let [a, b, c, d, e] = &mut nodes[..] else {
+        unreachable!()
+    };
+
+    // A creates the group and adds everyone; D as an admin.
+    let g = a.ok(["group", "create", "crew"]).text().trim().to_string();
+    assert!(
+        g.starts_with('%') && g.ends_with(".sha256"),
+        "group id: {g}"
+    );
+    a.ok(["group", "add", &g, &ids[1], &ids[2], &ids[4], &x, &y]);
+    a.ok(["group", "add", &g, &ids[3], "--admin"]);
+    let info = group_json(a, &["members", &g]);
+    assert_eq!(
+        sorted(&info["admins"]),
+        {
+            let mut v = vec![ids[0].clone(), ids[3].clone()];
+            v.sort();
+            v
+        },
+        "A and D are admins"
+    );
+    assert_eq!(info["members"].as_array().unwrap().len(), 7);
+
+    // Everyone learns of the group by gossip, and can post once it has.
+    for n in [&*b, &*c, &*d, &*e] {
+        wait_for(
+            60,
+            Duration::from_millis(200),
+            &format!("{} to be able to post", n.name),
+            || {
+                let can = groups(n)
+                    .iter()
+                    .any(|x| x["id"] == g.as_str() && x["can_post"] == true);
+                can.then_some(())
+            },
+            || n.explain(),
+        );
+    }
+    let first = ["a1", "b1", "c1", "d1", "e1"];
+    for (n, text) in [&*a, &*b, &*c, &*d, &*e].iter().zip(first) {
+        post(n, &g, text);
+    }
+    for n in [&*a, &*b, &*c, &*d, &*e] {
+        wait_reads(n, &g, &first);
+    }
+    assert_eq!(groups(b)[0]["name"], "crew", "the name reaches members");
+
+    // E goes offline. A removes C: one epoch; A and B post after it.
+    e.stop();
+    a.ok(["group", "remove", &g, &ids[2]]);
+    wait_for(
+        60,
+        Duration::from_millis(200),
+        "B to see C removed",
+        || {
+            let m = group_json(b, &["members", &g]);
+            (!sorted(&m["members"]).contains(&ids[2])).then_some(())
+        },
+        || b.explain(),
+    );
+    post(a, &g, "a2");
+    post(b, &g, "b2");
+    wait_reads(a, &g, &["a2", "b2"]);
+    wait_reads(b, &g, &["a2", "b2"]);
+    // C holds every message of A and B but reads only what came before.
+    let a_count = a.count(&ids[0]);
+    let b_count = b.count(&ids[1]);
+    c.wait_count(&ids[0], a_count, 60);
+    c.wait_count(&ids[1], b_count, 60);
+    assert_eq!(
+        readable(c, &g),
+        set(&first),
+        "C reads all before, none after"
+    );
+    assert_eq!(groups(c)[0]["member"], false, "C knows it is out");
+    let refused = c.run(["group", "post", &g, "c2"]);
+    assert_eq!(
+        refused.code, 1,
+        "a removed member cannot post: {}",
+        refused.stderr
+    );
+
+    // D goes offline and removes X while A removes Y: concurrent rekeys.
+    wait_for(
+        60,
+        Duration::from_millis(200),
+        "D to see C's removal",
+        || {
+            let m = group_json(d, &["members", &g]);
+            (!sorted(&m["members"]).contains(&ids[2])).then_some(())
+        },
+        || d.explain(),
+    );
+    d.stop();
+    d.ok(["group", "remove", &g, &x]);
+    a.ok(["group", "remove", &g, &y]);
+    d.start();
+    let d_count = d.count(&ids[3]);
+    a.wait_count(&ids[3], d_count, 60);
+    let a_count = a.count(&ids[0]);
+    d.wait_count(&ids[0], a_count, 60);
+    let (ma, md) = (
+        group_json(a, &["members", &g]),
+        group_json(d, &["members", &g]),
+    );
+    assert_eq!(ma["members"], md["members"], "A and D agree on members");
+    assert_eq!(ma["heads"], md["heads"], "A and D agree on the heads");
+    assert_eq!(
+        ma["heads"].as_array().unwrap().len(),
+        2,
+        "two concurrent heads"
+    );
+    assert_eq!(
+        sorted(&ma["members"]),
+        {
+            let mut v = vec![
+                ids[0].clone(),
+                ids[1].clone(),
+                ids[3].clone(),
+                ids[4].clone(),
+            ];
+            v.sort();
+            v
+        },
+        "both X and Y are out, and only they (and C)"
+    );
+    assert_eq!(ma["can_post"], true);
+    post(a, &g, "a3");
+    post(d, &g, "d3");
+    wait_reads(b, &g, &["a3", "d3"]);
+    post(b, &g, "b3");
+    for n in [&*a, &*d] {
+        wait_reads(n, &g, &["a3", "d3", "b3"]);
+    }
+
+    // E comes back across three epochs it missed and reads what it may.
+    e.start();
+    let everything = ["a1", "b1", "c1", "d1", "e1", "a2", "b2", "a3", "d3", "b3"];
+    wait_reads(e, &g, &everything);
+    post(e, &g, "e4");
+    for n in [&*a, &*b, &*d] {
+        wait_reads(n, &g, &["e4"]);
+    }
+    let b_count = b.count(&ids[1]);
+    let e_count = e.count(&ids[4]);
+    c.wait_count(&ids[1], b_count, 60);
+    c.wait_count(&ids[4], e_count, 60);
+    assert_eq!(readable(c, &g), set(&first), "C still reads nothing after");
+
+    // X and Y, given every message A holds, read only what came before
+    // their removal: the merged key excludes both.
+    let dump = a.ok(["export"]).stdout;
+    let dump_path = dir.path().join("a.jsonl");
+    std::fs::write(&dump_path, dump).unwrap();
+    for (n, k) in [("x", 98u8), ("y", 99u8)] {
+        let outsider = ServeNode::init(dir.path(), n, &test_key(k));
+        let imported = outsider.run(["import", dump_path.to_str().unwrap()]);
+        assert_eq!(imported.code, 0, "{n}: import: {}", imported.stderr);
+        let got = readable(&outsider, &g);
+        assert_eq!(
+            got,
+            set(&["a1", "b1", "c1", "d1", "e1", "a2", "b2"]),
+            "{n} reads"
+        );
+    }
+}
+
+mod store_level {
+    //! The store's side of groups, without the network: posts that arrive
+    //! before their key, hostile control messages, and a rekey that cannot
+    //! be published.
+
+    use shoal::crypto::{Keypair, MsgId};
+    use shoal::feed::Value;
+    use shoal::store::{GroupOp, Store, StoreError};
+
+    use crate::common::test_key;
+
+    struct Person {
+        keys: Keypair,
+        store: Store,
+        _dir: tempfile::TempDir,
+    }
+
+    fn person(n: u8) -> Person {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = test_key(n);
+        let store = Store::open_as(&dir.path().join("s.redb"), &keys).unwrap();
+        Person {
+            keys,
+            store,
+            _dir: dir,
+        }
+    }
+
+    impl Person {
+        fn write(&self, op: GroupOp) -> Result<MsgId, StoreError> {
+            let msgs = self.store.group_write(&self.keys, &op, None)?;
+            Ok(msgs.last().expect("a message").id())
+        }
+
+        fn post(&self, group: MsgId, text: &str) -> MsgId {
+            self.write(GroupOp::Post {
+                group,
+                content: shoal::social::compose::post(text),
+            })
+            .unwrap()
+        }
+
+        /// Every message of `from`'s own feed, in order, into this store.
+        fn take_feed(&self, from: &Person) {
+            let msgs = from.store.feed(&from.keys.id(), 0, usize::MAX).unwrap();
+            let mut state = None;
+            let mut batch = Vec::new();
+            for m in msgs {
+                let v = shoal::feed::json::parse(&m.json).unwrap();
+                let msg = shoal::feed::validate(state.as_ref(), None, v).unwrap();
+                state = Some(msg.state());
+                batch.push(msg);
+            }
+            self.store.ingest(batch).unwrap();
+        }
+
+        fn texts(&self, group: &MsgId) -> Vec<String> {
+            let r = self.store.reader().unwrap();
+            let mut view = shoal::social::View::new(&r).unwrap();
+            let mut t: Vec<String> = view
+                .group_posts(group, None, 1000)
+                .unwrap()
+                .into_iter()
+                .filter_map(|i| i.text)
+                .collect();
+            t.sort();
+            t
+        }
+    }
+
+    #[test]
+    fn posts_wait_for_their_key_and_hostile_control_messages_change_nothing() {
+        let (a, b, c) = (person(101), person(102), person(103));
+        let g = a.write(GroupOp::Create).unwrap();
+        a.write(GroupOp::Add {
+            group: g,
+            members: vec![c.keys.id()],
+            admins: vec![],
+        })
+        .unwrap();
+        c.take_feed(&a);
+        c.post(g, "c1");
+        // B learns of C's post before the add that lets it in.
+        b.take_feed(&c);
+        assert!(b.store.groups().unwrap().is_empty());
+        a.write(GroupOp::Add {
+            group: g,
+            members: vec![b.keys.id()],
+            admins: vec![],
+        })
+        .unwrap();
+        b.take_feed(&a);
+        assert_eq!(
+            b.texts(&g),
+            ["c1"],
+            "the waiting post opens once the key arrives"
+        );
+        let before = b.store.group(&g).unwrap();
+        assert!(before.can_post);
+
+        // C, not an admin, republishes A's removal of B as its own, and
+        // floods garbage and epochs with unknown parents.
+        let removal = a
+            .write(GroupOp::Remove {
+                group: g,
+                members: vec![b.keys.id()],
+            })
+            .unwrap();
+        let stored = a.store.get(&removal).unwrap().unwrap().value().unwrap();
+        let content = stored
+            .get("content")
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_string();
+        c.store
+            .append_local(&c.keys, Value::from(content.as_str()), None)
+            .unwrap();
+        for i in 0..50u8 {
+            let junk = format!("{}.boxg", shoal::crypto::b64_encode(&[1, i, 2, 3]));
+            c.store
+                .append_local(&c.keys, Value::from(junk.as_str()), None)
+                .unwrap();
+        }
+        b.take_feed(&c);
+        let after = b.store.group(&g).unwrap();
+        assert_eq!(after.members, before.members, "a non-admin removes no one");
+        assert_eq!(after.heads, before.heads);
+        assert_eq!(after.rejected.len(), 1, "{:?}", after.rejected);
+        assert!(
+            after.rejected[0].contains("not an admin"),
+            "{:?}",
+            after.rejected
+        );
+        // B, not yet aware of its removal, posts under the key it holds:
+        // A, who holds that key too, reads it.
+        b.post(g, "b1");
+        a.take_feed(&b);
+        assert_eq!(a.texts(&g), ["b1"]);
+        // Once B sees its removal it cannot post, and reads nothing new.
+        b.take_feed(&a);
+        assert!(!b.store.group(&g).unwrap().member);
+        assert!(matches!(
+            b.write(GroupOp::Post {
+                group: g,
+                content: shoal::social::compose::post("b2"),
+            }),
+            Err(StoreError::Group(_))
+        ));
+        a.post(g, "a2");
+        b.take_feed(&a);
+        assert_eq!(b.texts(&g), ["b1", "c1"]);
+    }
+
+    #[test]
+    fn a_rekey_too_large_to_publish_changes_nothing() {
+        let a = person(104);
+        let g = a.write(GroupOp::Create).unwrap();
+        for chunk in 0..3u8 {
+            a.write(GroupOp::Add {
+                group: g,
+                members: (0..20)
+                    .map(|i| test_key(150 + chunk * 20 + i).id())
+                    .collect(),
+                admins: vec![],
+            })
+            .unwrap();
+        }
+        let before = a.store.group(&g).unwrap();
+        assert_eq!(before.members.len(), 61);
+        let err = a
+            .write(GroupOp::Remove {
+                group: g,
+                members: vec![test_key(150).id()],
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        let after = a.store.group(&g).unwrap();
+        assert_eq!(
+            after.heads, before.heads,
+            "the unpublished epoch is not used"
+        );
+        assert_eq!(after.members, before.members);
+        a.post(g, "still here");
+        assert_eq!(a.texts(&g), ["still here"]);
+    }
+
+    #[test]
+    fn a_version_2_store_gets_its_groups_on_upgrade() {
+        use redb::ReadableDatabase as _;
+        use shoal::store::schema::*;
+        let a = person(105);
+        let g = a.write(GroupOp::Create).unwrap();
+        a.post(g, "kept");
+        let Person { keys, store, _dir } = a;
+        drop(store);
+        let path = _dir.path().join("s.redb");
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert("schema_version", 2)
+                .unwrap();
+            assert!(txn.delete_table(GROUP_CTRL).unwrap());
+            assert!(txn.delete_table(GROUP_POSTS).unwrap());
+            assert!(txn.delete_table(GROUP_NAMES).unwrap());
+            assert!(txn.delete_table(GROUP_KEYS).unwrap());
+            assert!(txn.delete_table(GROUP_PENDING).unwrap());
+            txn.commit().unwrap();
+        }
+        let store = Store::open_as(&path, &keys).unwrap();
+        let a = Person { keys, store, _dir };
+        assert_eq!(a.texts(&g), ["kept"]);
+        assert!(a.store.group(&g).unwrap().can_post);
+        drop(a.store);
+        let db = redb::Database::create(&path).unwrap();
+        let v = db
+            .begin_read()
+            .unwrap()
+            .open_table(META)
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .unwrap()
+            .value();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+}
