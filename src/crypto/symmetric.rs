@@ -53,6 +53,22 @@ fn hash<const N: usize>(key: Option<&[u8; 32]>, parts: &[&[u8]]) -> [u8; N] {
         assert!(N >= generichash::DIGEST_MIN && N <= generichash::DIGEST_MAX);
     }
     init();
+    // Short inputs (tags, commitments) in one call, without a hash state
+    // on the heap: readers compute a tag for every post of a co-member.
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    if total <= 128 {
+        let mut buf = [0u8; 128];
+        let mut at = 0;
+        for part in parts {
+            buf[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        let digest = generichash::hash(&buf[..at], Some(N), key.map(|k| &k[..]))
+            .expect("BLAKE2b output and key lengths are in range");
+        let mut out = [0u8; N];
+        out.copy_from_slice(digest.as_ref());
+        return out;
+    }
     // Both calls fail only on lengths out of range, which the assertion above
     // and the 32-byte key rule out.
     let mut state = generichash::State::new(Some(N), key.map(|k| &k[..]))

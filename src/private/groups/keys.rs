@@ -81,6 +81,9 @@ pub struct PostKey {
     /// The sorted head ids it merges.
     heads: Vec<MsgId>,
     merged: EpochKey,
+    /// `K_tag` of the merged key, derived once: a reader computes a tag
+    /// for every post of a co-member, so this is the hot path.
+    tag_key: Zeroizing<[u8; 32]>,
 }
 
 impl PostKey {
@@ -92,9 +95,11 @@ impl PostKey {
             input.extend_from_slice(&id.0);
             input.extend_from_slice(k.bytes());
         }
+        let merged = EpochKey::from_bytes(blake2b(&[&input[..]]));
         PostKey {
             heads: sorted.keys().map(|id| **id).collect(),
-            merged: EpochKey::from_bytes(blake2b(&[&input[..]])),
+            tag_key: merged.subkey(Subkey::Tag),
+            merged,
         }
     }
 
@@ -111,10 +116,7 @@ impl PostKey {
     /// The tag of a post at `(author, sequence)`:
     /// `BLAKE2b-128(K_tag, author || sequence BE)`.
     pub fn tag(&self, author: &FeedId, sequence: u64) -> [u8; TAG_LEN] {
-        blake2b_keyed(
-            &self.merged.subkey(Subkey::Tag),
-            &[&author.0, &sequence.to_be_bytes()],
-        )
+        blake2b_keyed(&self.tag_key, &[&author.0, &sequence.to_be_bytes()])
     }
 
     /// Opens a post written under this key at `pos` (one AEAD open).

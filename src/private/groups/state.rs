@@ -57,6 +57,19 @@ pub struct GroupState {
     pending: BTreeMap<MsgId, ControlMsg>,
     /// Invalid, with the reason; never reconsidered.
     rejected: BTreeMap<MsgId, GroupError>,
+    /// What the writers ask for most, recomputed whenever an operation is
+    /// accepted, so making an add or a post does not walk the history.
+    derived: Derived,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Derived {
+    heads: BTreeSet<MsgId>,
+    members: BTreeSet<FeedId>,
+    /// Members and admins as of the heads' causal past (how a new add is
+    /// judged).
+    head_members: BTreeSet<FeedId>,
+    head_admins: BTreeSet<FeedId>,
 }
 
 /// An epoch made but not yet published: the content to write and its key.
@@ -107,6 +120,7 @@ impl GroupState {
             forwarded: HashMap::new(),
             pending: BTreeMap::new(),
             rejected: BTreeMap::new(),
+            derived: Derived::default(),
         }
     }
 
@@ -150,6 +164,22 @@ impl GroupState {
     /// Evaluates every pending operation whose predecessors are decided,
     /// until none is left that can be.
     fn settle(&mut self) {
+        let before = self.accepted.len();
+        self.settle_pending();
+        if self.accepted.len() != before {
+            let all = self.all();
+            let heads = self.heads_in(&all);
+            let past = self.closure(&heads);
+            self.derived = Derived {
+                members: self.members_in(&all),
+                head_members: self.members_in(&past),
+                head_admins: self.admins_in(&past),
+                heads,
+            };
+        }
+    }
+
+    fn settle_pending(&mut self) {
         loop {
             let mut progress = false;
             let ids: Vec<MsgId> = self.pending.keys().copied().collect();
@@ -432,17 +462,17 @@ impl GroupState {
 
     /// The current members.
     pub fn members(&self) -> BTreeSet<FeedId> {
-        self.members_in(&self.all())
+        self.derived.members.clone()
     }
 
     /// Whether `f` is a current member.
     pub fn is_member(&self, f: &FeedId) -> bool {
-        self.members().contains(f)
+        self.derived.members.contains(f)
     }
 
     /// The heads: the epochs no accepted epoch succeeds.
     pub fn heads(&self) -> BTreeSet<MsgId> {
-        self.heads_in(&self.all())
+        self.derived.heads.clone()
     }
 
     /// A commitment to the current key that anyone can compute from the clear
@@ -602,10 +632,10 @@ impl GroupState {
         let heads = self.heads();
         // As the add's validity is judged: membership in its causal past,
         // the heads and what precedes them.
-        if !self.members_in(&self.closure(&heads)).contains(&pos.author) {
+        if !self.derived.head_members.contains(&pos.author) {
             return Err(GroupError::AuthorNotMember(pos.author));
         }
-        if !self.admins_in(&self.closure(&heads)).contains(&pos.author) {
+        if !self.derived.head_admins.contains(&pos.author) {
             return Err(GroupError::NotAdmin(pos.author));
         }
         let plain = zeroize::Zeroizing::new(self.key_pairs(keys, &heads)?);
