@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::common::test_key;
+use crate::jsenv::{JsPeer, run};
 use crate::nodes::{ServeNode, wait_for};
 
 fn group_json(node: &ServeNode, args: &[&str]) -> serde_json::Value {
@@ -277,6 +278,66 @@ fn groups_rekey_on_removal_converge_and_catch_up_across_nodes() {
             "{n} reads"
         );
     }
+}
+
+/// Group messages cross the real `ssb-server`: A and B reach each other
+/// only through it, and B reads A's group (ssb-validate accepts the
+/// `.boxg` content and ssb-server stores and forwards it unread).
+#[test]
+fn group_messages_travel_through_ssb_server() {
+    let js = JsPeer::start("groupjs", 300);
+    let info = |field: &str| {
+        let out = run(js.bin("info.sh", 30).arg(field), "bin/info.sh");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let (js_id, js_addr) = (info("id"), info("address"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = ServeNode::init(dir.path(), "a", &test_key(110));
+    let mut b = ServeNode::init(dir.path(), "b", &test_key(111));
+    let (ia, ib) = (a.id.to_string(), b.id.to_string());
+    a.follow(&ib);
+    a.follow(&js_id);
+    b.follow(&ia);
+    b.follow(&js_id);
+    for feed in [&ia, &ib] {
+        run(
+            js.bin("sbot.sh", 60).args([
+                "publish",
+                "--type",
+                "contact",
+                "--contact",
+                feed,
+                "--following",
+            ]),
+            "bin/sbot.sh",
+        );
+    }
+    a.start();
+    b.start();
+    a.ok(["connect", js_addr.as_str()]);
+    b.ok(["connect", js_addr.as_str()]);
+    let g = a
+        .ok(["group", "create", "across"])
+        .text()
+        .trim()
+        .to_string();
+    a.ok(["group", "add", &g, &ib]);
+    post(&a, &g, "through the javascript peer");
+    wait_reads(&b, &g, &["through the javascript peer"]);
+    post(&b, &g, "and back");
+    wait_reads(&a, &g, &["and back"]);
+    // ssb-server holds them as private content it cannot read.
+    let out = run(
+        js.bin("sbot.sh", 60)
+            .args(["createHistoryStream", "--id", ia.as_str()]),
+        "bin/sbot.sh",
+    );
+    let history = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        history.contains(".boxg\""),
+        "ssb-server stores the group messages: {history}"
+    );
+    assert!(!history.contains("through the javascript peer"));
 }
 
 mod store_level {
