@@ -35,6 +35,15 @@ pub struct Config {
     /// sockets still in the secret handshake are limited apart, to as many
     /// again, so that strangers who never finish it cannot keep peers out.
     pub max_connections: usize,
+    /// Messages per second taken from one peer; a faster peer is slowed
+    /// (0: no limit).
+    pub peer_rate: u32,
+    /// Bytes taken from all peers in one UTC day; past it, peers are
+    /// dropped as they send more (0: no limit).
+    pub max_bytes_per_day: u64,
+    /// Bytes of one feed stored; past it, the feed's messages are refused
+    /// (0: no limit).
+    pub max_feed_bytes: u64,
 }
 
 impl Default for Config {
@@ -46,6 +55,9 @@ impl Default for Config {
             hops: 2,
             peers: Vec::new(),
             max_connections: 64,
+            peer_rate: 0,
+            max_bytes_per_day: 0,
+            max_feed_bytes: 0,
         }
     }
 }

@@ -383,6 +383,16 @@ impl<R: BufRead> Lines<R> {
     }
 }
 
+/// The most bytes of one feed the node stores (`max_feed_bytes`), and
+/// where to count the feeds that reached it.
+#[derive(Clone, Debug, Default)]
+pub struct FeedCap {
+    /// Bytes of one feed (the JSON of its messages); 0: no limit.
+    pub max_bytes: u64,
+    /// Counts the feeds capped.
+    pub usage: Arc<crate::replicate::limits::Usage>,
+}
+
 /// The checking stage: parses, verifies and places messages.
 struct Checker<'a> {
     store: &'a Store,
@@ -391,6 +401,9 @@ struct Checker<'a> {
     states: HashMap<FeedId, Option<FeedState>>,
     /// Feeds with a rejected message in this import: author -> its line.
     broken: HashMap<FeedId, u64>,
+    cap: FeedCap,
+    /// Bytes of each feed, once counted, while there is a cap.
+    feed_bytes: HashMap<FeedId, u64>,
 }
 
 impl<'a> Checker<'a> {
@@ -401,7 +414,28 @@ impl<'a> Checker<'a> {
             keys: KeyCache::default(),
             states: HashMap::new(),
             broken: HashMap::new(),
+            cap: FeedCap::default(),
+            feed_bytes: HashMap::new(),
         }
+    }
+
+    /// Whether a fresh message of `author` of `len` bytes fits the feed's
+    /// byte cap; counts it when it does.
+    fn fits_cap(&mut self, author: FeedId, len: u64) -> Result<bool, ImportError> {
+        if self.cap.max_bytes == 0 {
+            return Ok(true);
+        }
+        let used = match self.feed_bytes.get(&author) {
+            Some(u) => *u,
+            None => self.store.feed_bytes(&author)?,
+        };
+        if used + len > self.cap.max_bytes {
+            self.cap.usage.capped(author);
+            self.feed_bytes.insert(author, used);
+            return Ok(false);
+        }
+        self.feed_bytes.insert(author, used + len);
+        Ok(true)
     }
 
     /// Forgets what it keeps only to save work or word reasons once it holds
@@ -417,6 +451,9 @@ impl<'a> Checker<'a> {
         }
         if self.states.len() > max {
             self.states.retain(|_, s| s.is_some());
+        }
+        if self.feed_bytes.len() > max {
+            self.feed_bytes = HashMap::new();
         }
     }
 
@@ -541,6 +578,19 @@ impl<'a> Checker<'a> {
             }
             match feed::chain(state.as_ref(), signed) {
                 Ok(v) => {
+                    if !self.fits_cap(author, v.json().len() as u64)? {
+                        if let Some(r) = refused.as_deref_mut() {
+                            r.insert(author);
+                        }
+                        b.rejections.push(Rejection {
+                            line: n,
+                            reason: format!(
+                                "the feed is over max_feed_bytes ({} bytes)",
+                                self.cap.max_bytes
+                            ),
+                        });
+                        continue;
+                    }
                     self.states.insert(author, Some(v.state()));
                     b.fresh.push(v);
                     b.fresh_lines.push(n);
@@ -587,6 +637,7 @@ impl Pipeline {
     pub fn start(
         store: Arc<Store>,
         hmac: Option<[u8; 32]>,
+        cap: FeedCap,
         on_stored: impl Fn(&[(FeedId, u64)]) + Send + 'static,
     ) -> Pipeline {
         let (jobs, mut incoming) = tokio::sync::mpsc::channel::<Job>(8);
@@ -687,10 +738,12 @@ impl Pipeline {
             .spawn(move || {
                 let hmac = hmac;
                 let mut checker = Checker::new(&store, hmac.as_ref());
+                checker.cap = cap;
                 while let Some(job) = incoming.blocking_recv() {
                     while let Ok(f) = invalidated.try_recv() {
                         checker.states.remove(&f);
                         checker.broken.remove(&f);
+                        checker.feed_bytes.remove(&f);
                     }
                     checker.trim(PIPELINE_CACHED_FEEDS);
                     match checker.check_from(job.batch, job.refused.as_deref()) {

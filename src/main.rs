@@ -441,6 +441,13 @@ fn run(cli: Cli) -> Res {
                 "forks": stats.forks,
                 "unread": stats.unread,
                 "running": false,
+                "max_connections": home.config().max_connections,
+                "hops": home.config().hops,
+                "limits": {
+                    "peer_rate": home.config().peer_rate,
+                    "max_bytes_per_day": home.config().max_bytes_per_day,
+                    "max_feed_bytes": home.config().max_feed_bytes,
+                },
             });
             print_status(&v, json_out)
         }
@@ -757,7 +764,29 @@ fn print_status(v: &serde_json::Value, json_out: bool) -> Res {
         n("forks"),
         n("unread")
     );
-    out_line(&mut io::stdout(), line.as_bytes())
+    out_line(&mut io::stdout(), line.as_bytes())?;
+    let limit = |v: Option<&serde_json::Value>, unit: &str| match v.and_then(|x| x.as_u64()) {
+        Some(0) | None => "none".to_string(),
+        Some(x) => format!("{x}{unit}"),
+    };
+    let l = v.get("limits");
+    let line = format!(
+        "limits: connections {}, hops {}, per peer {}, per day {}, per feed {}",
+        limit(v.get("max_connections"), ""),
+        limit(v.get("hops"), ""),
+        limit(l.and_then(|l| l.get("peer_rate")), " msg/s"),
+        limit(l.and_then(|l| l.get("max_bytes_per_day")), " bytes"),
+        limit(l.and_then(|l| l.get("max_feed_bytes")), " bytes"),
+    );
+    out_line(&mut io::stdout(), line.as_bytes())?;
+    if let Some(l) = l.filter(|l| l.get("bytes_today").is_some()) {
+        let line = format!(
+            "today: {} bytes from peers; peers slowed {}, dropped {}; feeds capped {}",
+            l["bytes_today"], l["peers_slowed"], l["peers_dropped"], l["feeds_capped"]
+        );
+        out_line(&mut io::stdout(), line.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// The request of a social command.

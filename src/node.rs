@@ -128,18 +128,28 @@ impl Node {
             .ok_or_else(|| NodeError::Invalid("network_key must be base64 of 32 bytes".into()))?;
         let (events, _) = broadcast::channel(4096);
         let (appended, _) = broadcast::channel(8192);
+        let usage = Arc::new(crate::replicate::limits::Usage::default());
         let pipeline = {
             let events = events.clone();
             let appended = appended.clone();
-            Pipeline::start(store.clone(), home.sign_cap().copied(), move |stored| {
-                for (author, seq) in stored {
-                    let _ = appended.send((*author, *seq));
-                    let _ = events.send(NodeEvent::Appended {
-                        author: *author,
-                        seq: *seq,
-                    });
-                }
-            })
+            let cap = crate::import::FeedCap {
+                max_bytes: home.config().max_feed_bytes,
+                usage: usage.clone(),
+            };
+            Pipeline::start(
+                store.clone(),
+                home.sign_cap().copied(),
+                cap,
+                move |stored| {
+                    for (author, seq) in stored {
+                        let _ = appended.send((*author, *seq));
+                        let _ = events.send(NodeEvent::Appended {
+                            author: *author,
+                            seq: *seq,
+                        });
+                    }
+                },
+            )
         };
         let keys = Keypair::from_keypair_bytes(&home.keys().to_keypair_bytes())
             .expect("a loaded identity round-trips");
@@ -149,6 +159,12 @@ impl Node {
             me: keys.id(),
             hops: home.config().hops,
             appended,
+            limits: crate::replicate::limits::Limits {
+                peer_rate: home.config().peer_rate,
+                max_bytes_per_day: home.config().max_bytes_per_day,
+                max_feed_bytes: home.config().max_feed_bytes,
+            },
+            usage,
         });
         let (shutdown, _) = watch::channel(false);
         Ok(Node {
@@ -520,6 +536,9 @@ impl Node {
             "feeds_stored": stats.feeds,
             "forks": stats.forks,
             "unread": stats.unread,
+            "max_connections": self.inner.max_connections,
+            "hops": self.inner.repl.hops,
+            "limits": self.inner.repl.usage.to_json(&self.inner.repl.limits),
         }))
     }
 

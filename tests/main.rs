@@ -14,6 +14,7 @@ mod js_feed;
 mod js_import;
 mod jsenv;
 mod json_js;
+mod limits;
 mod multinode;
 mod nodes;
 mod private_box;

@@ -6,4 +6,5 @@
 //! and store what arrives, `rpc` to talk; never touches sockets directly.
 
 pub mod ebt;
+pub mod limits;
 pub mod session;

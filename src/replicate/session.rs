@@ -27,6 +27,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 
 use super::ebt::{Actions, Ebt, Note};
+use super::limits::{Limits, Rate, Usage};
 use crate::crypto::FeedId;
 use crate::feed;
 use crate::import::{LineResult, Pipeline};
@@ -72,6 +73,10 @@ pub struct Replicator {
     pub hops: u8,
     /// Every message stored, from any source: (feed, sequence).
     pub appended: broadcast::Sender<(FeedId, u64)>,
+    /// What peers may make us take.
+    pub limits: Limits,
+    /// What the limits did.
+    pub usage: Arc<Usage>,
 }
 
 impl Replicator {
@@ -302,6 +307,7 @@ impl Replicator {
     /// Pulls every wanted feed with `createHistoryStream` (legacy
     /// replication), live, until the connection ends.
     async fn legacy_pull(self: Arc<Self>, peer: FeedId, rpc: &RpcHandle) {
+        let rate = Arc::new(Mutex::new(Rate::new(self.limits.peer_rate)));
         let wanted = self.wanted();
         let latest = self.latest_all();
         let mut tasks = tokio::task::JoinSet::new();
@@ -310,9 +316,14 @@ impl Replicator {
             let args = json!([{"id": feed.to_string(), "seq": seq, "live": true, "keys": false}]);
             let rpc = rpc.clone();
             let this = self.clone();
+            let rate = rate.clone();
             tasks.spawn(async move {
                 match rpc.call_source(&["createHistoryStream"], args).await {
-                    Ok(source) => this.receive_stream(peer, feed, source).await,
+                    Ok(source) => {
+                        if !this.receive_stream(peer, feed, source, &rate).await {
+                            rpc.goodbye().await;
+                        }
+                    }
                     Err(e) => tracing::debug!("{peer}: createHistoryStream {feed}: {e}"),
                 }
             });
@@ -320,19 +331,26 @@ impl Replicator {
         while tasks.join_next().await.is_some() {}
     }
 
-    /// Receives one feed's history stream into the pipeline.
-    async fn receive_stream(&self, peer: FeedId, feed: FeedId, mut source: SourceStream) {
+    /// Receives one feed's history stream into the pipeline; `false` when
+    /// the peer is to be dropped (the daily byte budget is spent).
+    async fn receive_stream(
+        &self,
+        peer: FeedId,
+        feed: FeedId,
+        mut source: SourceStream,
+        rate: &Mutex<Rate>,
+    ) -> bool {
         let refused = Arc::new(Mutex::new(HashSet::new()));
         loop {
             let Some(first) = source.recv().await else {
-                return;
+                return true;
             };
             let mut items = Vec::with_capacity(SUBMIT_MAX);
             match first {
                 Ok(b) => items.push(body_bytes(b)),
                 Err(e) => {
                     tracing::debug!("{peer}: history of {feed} ended: {e}");
-                    return;
+                    return true;
                 }
             }
             while items.len() < SUBMIT_MAX {
@@ -340,6 +358,9 @@ impl Replicator {
                     Some(Some(Ok(b))) => items.push(body_bytes(b)),
                     _ => break,
                 }
+            }
+            if !self.admit(peer, &items, rate).await {
+                return false;
             }
             let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
             for r in self
@@ -351,10 +372,36 @@ impl Replicator {
                     tracing::warn!(
                         "{peer}: rejected a message of {feed}: {reason}; ending that feed's stream"
                     );
-                    return;
+                    return true;
                 }
             }
         }
+    }
+
+    /// Holds a batch from `peer` to the limits: waits while the peer is
+    /// over its rate (we read nothing more from it meanwhile, so it is
+    /// slowed), and answers `false` when the batch would go past the
+    /// day's byte budget (the peer is then dropped; nothing is taken).
+    async fn admit(&self, peer: FeedId, batch: &[Bytes], rate: &Mutex<Rate>) -> bool {
+        let bytes: u64 = batch.iter().map(|b| b.len() as u64).sum();
+        if !self.usage.charge_day(bytes, self.limits.max_bytes_per_day) {
+            tracing::warn!(
+                "{peer}: the day's byte budget ({} bytes, max_bytes_per_day) is spent; dropping the peer",
+                self.limits.max_bytes_per_day
+            );
+            self.usage.dropped();
+            return false;
+        }
+        let wait = rate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(batch.len(), tokio::time::Instant::now());
+        if let Some(wait) = wait {
+            tracing::debug!("{peer}: over peer_rate; waiting {wait:?}");
+            self.usage.slowed();
+            tokio::time::sleep(wait).await;
+        }
+        true
     }
 
     /// Runs EBT on an open duplex stream. Returns false when the peer
@@ -371,6 +418,7 @@ impl Replicator {
     ) -> bool {
         let wanted = self.wanted();
         let local = self.latest_all();
+        let rate = Mutex::new(Rate::new(self.limits.peer_rate));
         let mut state = Ebt::new(wanted, local.clone());
         let sink = Arc::new(sink);
         let outbox = Arc::new(Outbox::default());
@@ -436,6 +484,10 @@ impl Replicator {
                     }
                     for a in actions {
                         outbox.apply(a);
+                    }
+                    if !batch.is_empty() && !self.admit(peer, &batch, &rate).await {
+                        rpc.goodbye().await;
+                        break;
                     }
                     if !batch.is_empty() {
                         // Drop messages of feeds this peer is no longer trusted for.

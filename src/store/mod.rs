@@ -373,6 +373,23 @@ impl Store {
         self.me.as_ref().map(|m| m.id)
     }
 
+    /// The bytes of a feed's messages we hold (their JSON).
+    pub fn feed_bytes(&self, author: &FeedId) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let feeds = txn.open_table(FEEDS)?;
+        let log = txn.open_table(LOG)?;
+        let mut total = 0u64;
+        for e in
+            feeds.range::<&[u8; 40]>(&feed_key(&author.0, 0)..=&feed_key(&author.0, u64::MAX))?
+        {
+            let rx = e?.1.value();
+            if let Some(rec) = log.get(rx)? {
+                total += rec.value().len().saturating_sub(40) as u64;
+            }
+        }
+        Ok(total)
+    }
+
     /// The latest message of a feed, if we hold any.
     pub fn latest(&self, author: &FeedId) -> Result<Option<FeedState>> {
         let txn = self.db.begin_read()?;
