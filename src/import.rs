@@ -462,23 +462,27 @@ impl<'a> Checker<'a> {
     /// rejected every later one of that feed is rejected too, in this batch
     /// and in later ones: a peer that sent one invalid message of a feed is
     /// not trusted for the rest of it.
+    /// With `wanted`, messages of other feeds are refused before their
+    /// signature is checked: a peer sends only the feeds we asked it for.
     fn check_from(
         &mut self,
         batch: LineBatch,
         refused: Option<&Mutex<HashSet<FeedId>>>,
+        wanted: Option<&HashSet<FeedId>>,
     ) -> Result<(Batch, LineBatch), ImportError> {
         let mut refused = refused.map(|m| m.lock().expect("refused feeds lock"));
-        self.check_inner(batch, refused.as_deref_mut())
+        self.check_inner(batch, refused.as_deref_mut(), wanted)
     }
 
     fn check(&mut self, batch: LineBatch) -> Result<(Batch, LineBatch), ImportError> {
-        self.check_inner(batch, None)
+        self.check_inner(batch, None, None)
     }
 
     fn check_inner(
         &mut self,
         mut batch: LineBatch,
         mut refused: Option<&mut HashSet<FeedId>>,
+        wanted: Option<&HashSet<FeedId>>,
     ) -> Result<(Batch, LineBatch), ImportError> {
         let hmac = self.hmac;
         let text = &batch.text;
@@ -502,6 +506,13 @@ impl<'a> Checker<'a> {
         let mut todo = Vec::with_capacity(parsed.len());
         for (n, r) in parsed {
             match r {
+                Ok(u) if wanted.is_some_and(|w| !w.contains(&u.author())) => order.push((
+                    n,
+                    Err((
+                        None,
+                        LineError::Shape("a feed we did not ask this peer for"),
+                    )),
+                )),
                 Ok(u) => {
                     order.push((n, Ok(u.author())));
                     todo.push(u);
@@ -619,6 +630,7 @@ struct Job {
     batch: LineBatch,
     count: usize,
     refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
+    wanted: Option<Arc<HashSet<FeedId>>>,
     reply: tokio::sync::oneshot::Sender<Vec<LineResult>>,
 }
 
@@ -746,7 +758,11 @@ impl Pipeline {
                         checker.feed_bytes.remove(&f);
                     }
                     checker.trim(PIPELINE_CACHED_FEEDS);
-                    match checker.check_from(job.batch, job.refused.as_deref()) {
+                    match checker.check_from(
+                        job.batch,
+                        job.refused.as_deref(),
+                        job.wanted.as_deref(),
+                    ) {
                         Ok((batch, _)) => {
                             if to_writer.send((batch, job.count, job.reply)).is_err() {
                                 break;
@@ -768,17 +784,19 @@ impl Pipeline {
     /// Checks and stores messages (each a JSON message value or a
     /// `{key, value, timestamp}`), returning what became of each, in order.
     pub async fn submit(&self, items: &[&[u8]]) -> Vec<LineResult> {
-        self.submit_from(items, None).await
+        self.submit_from(items, None, None).await
     }
 
     /// [`Pipeline::submit`] for messages from one peer: `refused` holds the
     /// feeds that peer sent an invalid message of; later messages of those
     /// feeds from it are rejected, even those submitted before the rejection
-    /// was known (the checker places submissions in order).
+    /// was known (the checker places submissions in order). With `wanted`,
+    /// messages of any other feed are refused unverified.
     pub async fn submit_from(
         &self,
         items: &[&[u8]],
         refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
+        wanted: Option<Arc<HashSet<FeedId>>>,
     ) -> Vec<LineResult> {
         let mut batch = LineBatch {
             text: Vec::with_capacity(items.iter().map(|i| i.len()).sum()),
@@ -800,6 +818,7 @@ impl Pipeline {
             batch,
             count: items.len(),
             refused,
+            wanted,
             reply,
         };
         if self.jobs.send(job).await.is_err() {

@@ -981,3 +981,42 @@ fn a_replayed_handshake_is_refused() {
     assert!(node.running(), "the node survived");
     still_replicates(&node, &good, "a replayed handshake");
 }
+
+// ---------------------------------------------------------------------------
+// 5. Feeds nobody asked for.
+
+/// A peer takes from another only the feeds it asked for: a validly signed
+/// message of a feed the node does not replicate is refused before its
+/// signature is checked, while one of a feed it follows, sent on the same
+/// stream, is stored.
+#[test]
+fn messages_of_feeds_not_asked_for_are_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = ServeNode::init(dir.path(), "node", &test_key(0xe0));
+    let (asked, stranger) = (test_key(0xe1), test_key(0xe2));
+    node.follow(&asked.id().to_string());
+    node.start();
+    let signed = |k: &Keypair, text: &str| {
+        let mut c = shoal::feed::Object::new();
+        c.insert("type", shoal::feed::Value::from("post"));
+        c.insert("text", shoal::feed::Value::from(text));
+        let v = shoal::feed::build(k, None, 1.0, shoal::feed::Value::Object(c), None);
+        String::from_utf8(shoal::feed::json::to_compact(&v)).unwrap()
+    };
+    let hostile = test_key(0xe3);
+    runtime().block_on(async {
+        let mut h = Hostile::connect(&node, &hostile).await;
+        let item = |body: String| encode(true, false, Body::json_raw(body), 1);
+        let mut out = open_ebt(1);
+        out.extend(item(signed(&stranger, "nobody asked for this")));
+        out.extend(item(signed(&asked, "this was asked for")));
+        assert!(h.send(&out).await);
+        node.wait_count(&asked.id().to_string(), 1, REPLICATION_SECS);
+    });
+    assert_eq!(node.count(&stranger.id().to_string()), 0);
+    assert_logged(
+        &node,
+        &[&stranger.id().to_string(), "did not ask this peer for"],
+        "a feed not asked for",
+    );
+}

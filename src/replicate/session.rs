@@ -341,6 +341,7 @@ impl Replicator {
         rate: &Mutex<Rate>,
     ) -> bool {
         let refused = Arc::new(Mutex::new(HashSet::new()));
+        let wanted = Arc::new(HashSet::from([feed]));
         loop {
             let Some(first) = source.recv().await else {
                 return true;
@@ -365,7 +366,7 @@ impl Replicator {
             let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
             for r in self
                 .pipeline
-                .submit_from(&refs, Some(refused.clone()))
+                .submit_from(&refs, Some(refused.clone()), Some(wanted.clone()))
                 .await
             {
                 if let LineResult::Rejected(reason) = r {
@@ -419,7 +420,9 @@ impl Replicator {
         let wanted = self.wanted();
         let local = self.latest_all();
         let rate = Mutex::new(Rate::new(self.limits.peer_rate));
-        let mut state = Ebt::new(wanted, local.clone());
+        let mut state = Ebt::new(wanted.clone(), local.clone());
+        // What we asked this peer for: nothing else is taken from it.
+        let wanted = Arc::new(wanted);
         let sink = Arc::new(sink);
         let outbox = Arc::new(Outbox::default());
         // Ends with this function, however it ends (also when dropped).
@@ -501,9 +504,12 @@ impl Replicator {
                         };
                         let pipeline = self.pipeline.clone();
                         let refused = refused.clone();
+                        let wanted = wanted.clone();
                         in_flight.push_back(async move {
                             let refs: Vec<&[u8]> = accepted.iter().map(|b| b.as_ref()).collect();
-                            let results = pipeline.submit_from(&refs, Some(refused)).await;
+                            let results = pipeline
+                                .submit_from(&refs, Some(refused), Some(wanted))
+                                .await;
                             (accepted, results)
                         });
                     }
