@@ -463,8 +463,28 @@ mod store_level {
                 .append_local(&c.keys, Value::from(junk.as_str()), None)
                 .unwrap();
         }
+        for i in 0..200u8 {
+            let e = shoal::private::groups::Epoch {
+                group: Some(g),
+                parents: vec![MsgId([i; 32])],
+                adds: vec![],
+                admins: vec![],
+                removed: vec![],
+                recipients: vec![],
+                commitment: [0; 32],
+                slots: vec![],
+                back: vec![],
+            };
+            let content = shoal::private::groups::GroupContent::Epoch(e)
+                .encode()
+                .unwrap();
+            c.store
+                .append_local(&c.keys, Value::from(content.as_str()), None)
+                .unwrap();
+        }
         b.take_feed(&c);
         let after = b.store.group(&g).unwrap();
+        assert_eq!(after.waiting, 200, "epochs with unknown parents wait");
         assert_eq!(after.members, before.members, "a non-admin removes no one");
         assert_eq!(after.heads, before.heads);
         assert_eq!(after.rejected.len(), 1, "{:?}", after.rejected);

@@ -89,6 +89,8 @@ pub struct GroupInfo {
     pub epochs: Vec<EpochInfo>,
     /// Control messages refused, with why.
     pub rejected: Vec<String>,
+    /// Control messages waiting for one they depend on.
+    pub waiting: usize,
 }
 
 /// One accepted epoch.
@@ -268,16 +270,31 @@ impl Book {
             .entry(group)
             .or_insert_with(|| GroupState::new(group));
         let rejected = state.rejected().len();
+        let accepted = state.accepted_len();
         state.apply(msg.clone());
-        if state.rejected().len() > rejected {
-            for (id, why) in state.rejected() {
-                tracing::info!(group = %group, msg = %id, "group operation refused: {why}");
+        let changed = state.accepted_len() != accepted;
+        let refused = state.rejected().len() - rejected;
+        if refused > 0 {
+            match state.rejected().get(&msg.id) {
+                Some(why) => {
+                    tracing::info!(group = %group, msg = %msg.id, "group operation refused: {why}")
+                }
+                None => {
+                    tracing::info!(group = %group, msg = %msg.id, "{refused} waiting group operations refused: they depend on refused ones")
+                }
             }
+        } else if !changed && !matches!(msg.body, Control::Forward(_)) {
+            tracing::debug!(group = %group, msg = %msg.id, "group operation waits for a message it depends on");
         }
         for (id, why) in self.keys.absorb([&msg]) {
             tracing::warn!(group = %group, msg = %id, "group key refused: {why}");
         }
-        let mut touched = BTreeSet::from([group]);
+        // Only a group whose membership or keys changed is looked at again
+        // (a flood of refused or waiting control messages costs nothing more).
+        let mut touched = BTreeSet::new();
+        if changed {
+            touched.insert(group);
+        }
         for epoch in self.keys.epochs() {
             if self.stored_keys.contains(&epoch) {
                 continue;
@@ -494,6 +511,7 @@ impl Book {
                 .iter()
                 .map(|(id, why)| format!("{id}: {why}"))
                 .collect(),
+            waiting: s.pending_len(),
         })
     }
 }

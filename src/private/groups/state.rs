@@ -55,6 +55,9 @@ pub struct GroupState {
     forwarded: HashMap<FeedId, BTreeSet<MsgId>>,
     /// Waiting for a causal predecessor.
     pending: BTreeMap<MsgId, ControlMsg>,
+    /// A missing predecessor -> the pending operations waiting on it (each
+    /// waits on one at a time), so an arrival wakes only what it unblocks.
+    waiting: HashMap<MsgId, Vec<MsgId>>,
     /// Invalid, with the reason; never reconsidered.
     rejected: BTreeMap<MsgId, GroupError>,
     /// What the writers ask for most, recomputed whenever an operation is
@@ -119,6 +122,7 @@ impl GroupState {
             accepted: HashMap::new(),
             forwarded: HashMap::new(),
             pending: BTreeMap::new(),
+            waiting: HashMap::new(),
             rejected: BTreeMap::new(),
             derived: Derived::default(),
         }
@@ -152,20 +156,21 @@ impl GroupState {
             return;
         }
         if self.accepted.contains_key(&msg.id)
-            || self.accepted.contains_key(&msg.id)
+            || self.pending.contains_key(&msg.id)
             || self.rejected.contains_key(&msg.id)
         {
             return;
         }
-        self.pending.insert(msg.id, msg);
-        self.settle();
+        let id = msg.id;
+        self.pending.insert(id, msg);
+        self.settle(id);
     }
 
-    /// Evaluates every pending operation whose predecessors are decided,
-    /// until none is left that can be.
-    fn settle(&mut self) {
+    /// Decides `id` if its predecessors are, then everything that waited on
+    /// what got decided; keeps what the writers need up to date.
+    fn settle(&mut self, id: MsgId) {
         let before = self.accepted.len();
-        self.settle_pending();
+        self.settle_from(id);
         if self.accepted.len() != before {
             let all = self.all();
             let heads = self.heads_in(&all);
@@ -179,38 +184,40 @@ impl GroupState {
         }
     }
 
-    fn settle_pending(&mut self) {
-        loop {
-            let mut progress = false;
-            let ids: Vec<MsgId> = self.pending.keys().copied().collect();
-            for id in ids {
-                let deps = deps(&self.pending[&id].body);
-                if let Some(bad) = deps.iter().find(|d| self.rejected.contains_key(*d)) {
-                    self.pending.remove(&id);
-                    self.rejected
-                        .insert(id, GroupError::DependencyRejected(*bad));
-                    progress = true;
-                } else if deps.iter().all(|d| self.accepted.contains_key(d)) {
-                    let msg = self.pending.remove(&id).expect("pending id");
-                    match self.evaluate(&msg) {
-                        Ok(acc) => {
-                            if let Control::Epoch(e) = &msg.body {
-                                if e.group.is_none() {
-                                    self.founders = e.admins.iter().copied().collect();
-                                    self.founders.insert(msg.position.author);
-                                }
-                            }
-                            self.accepted.insert(id, acc);
+    fn settle_from(&mut self, id: MsgId) {
+        let mut work = vec![id];
+        while let Some(id) = work.pop() {
+            let Some(msg) = self.pending.get(&id) else {
+                continue;
+            };
+            let deps = deps(&msg.body);
+            if let Some(bad) = deps.iter().find(|d| self.rejected.contains_key(*d)) {
+                self.pending.remove(&id);
+                self.rejected
+                    .insert(id, GroupError::DependencyRejected(*bad));
+            } else if let Some(missing) = deps.iter().find(|d| !self.accepted.contains_key(*d)) {
+                self.waiting.entry(*missing).or_default().push(id);
+                continue;
+            } else {
+                let msg = self.pending.remove(&id).expect("pending id");
+                match self.evaluate(&msg) {
+                    Ok(acc) => {
+                        if let Control::Epoch(e) = &msg.body
+                            && e.group.is_none()
+                        {
+                            self.founders = e.admins.iter().copied().collect();
+                            self.founders.insert(msg.position.author);
                         }
-                        Err(err) => {
-                            self.rejected.insert(id, err);
-                        }
+                        self.accepted.insert(id, acc);
                     }
-                    progress = true;
+                    Err(err) => {
+                        self.rejected.insert(id, err);
+                    }
                 }
             }
-            if !progress {
-                return;
+            // Decided: wake what waited on it.
+            if let Some(waiters) = self.waiting.remove(&id) {
+                work.extend(waiters);
             }
         }
     }
