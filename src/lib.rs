@@ -21,6 +21,8 @@
 pub mod commands;
 pub mod crypto;
 pub mod feed;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod home;
 pub mod import;
 pub mod local;

@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod conformance;
 mod conversation;
+mod fuzz_corpus;
 mod groups;
 mod interop;
 mod js_feed;
