@@ -1361,7 +1361,7 @@ fn groups_seeds() -> Vec<Vec<u8>> {
     let st = sc.state(gid);
     let post = st.seal_post(&sc.stores[0], &sc.feeds.next(0), b"{\"type\":\"post\"}");
     sc.publish(0, &post.expect("post"));
-    let add = st.add(&sc.stores[0], &sc.feeds.next(0), &[feed(3)]);
+    let add = st.add(&sc.stores[0], &sc.feeds.next(0), &[feed(3)], &[]);
     sc.publish(0, &add.expect("add"));
 
     let st = sc.state(gid);
@@ -1411,7 +1411,7 @@ fn concurrent_group() -> Vec<u8> {
     let removal = removal.expect("rekey");
     let id = sc.publish(1, &removal.content);
     sc.stores[1].insert_own(id, removal.key);
-    let add = st.add(&sc.stores[1], &sc.feeds.next(1), &[feed(3)]);
+    let add = st.add(&sc.stores[1], &sc.feeds.next(1), &[feed(3)], &[]);
     sc.publish(1, &add.expect("add"));
     let post = st.seal_post(&sc.stores[1], &sc.feeds.next(1), b"{\"text\":\"a\"}");
     sc.publish(1, &post.expect("post"));
