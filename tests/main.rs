@@ -8,6 +8,9 @@ mod cli;
 mod common;
 mod conformance;
 mod conversation;
+mod crash;
+#[path = "../benches/common/mod.rs"]
+mod dumps;
 mod groups;
 mod interop;
 mod js_feed;
