@@ -17,6 +17,7 @@ mod js_feed;
 mod js_import;
 mod jsenv;
 mod json_js;
+mod load;
 mod multinode;
 mod nodes;
 mod private_box;
