@@ -13,14 +13,15 @@
 //!   feeds from a node holding the imported store; it is restarted each time,
 //!   redials by itself and resumes.
 //!
-//! After each kill the store is opened with the library, the process gone,
-//! and checked: every feed is held as sequences 1..n without a gap, chained
-//! by `previous`, its latest entry naming its last message; the message
-//! count equals the sum of the feeds; and every index a message writes in
-//! its transaction is there for each stored message and for no other: the
-//! id index, posts by time (with their reply flag), the `root` backlinks,
-//! like counts, the contact graph both ways and the unread marks. A
-//! transaction stored in part breaks one of them.
+//! After each kill, the process gone, `shoal status` opens the store left
+//! by the crash (shoal's own recovery), then the library opens it and
+//! checks: every feed is held as sequences 1..n without a gap, chained by
+//! `previous`, its latest entry naming its last message; the message count
+//! equals the sum of the feeds (and what `shoal status` said); and every
+//! index a message writes in its transaction is there for each stored
+//! message and for no other: the id index, posts by time (with their reply
+//! flag), the `root` backlinks, like counts, the contact graph both ways and
+//! the unread marks. A transaction stored in part breaks one of them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;
@@ -37,7 +38,7 @@ use shoal::feed::{self, FeedState, Object, Value};
 use shoal::store::schema::LINK_ROOT;
 use shoal::store::{Contact, Store};
 
-use crate::cli::ok;
+use crate::cli::{ok, shoal};
 use crate::common::test_key;
 use crate::dumps::{AUTHORS, author_key, text_for, write_interleaved};
 use crate::nodes::{ServeNode, wait_for};
@@ -204,10 +205,20 @@ impl Cast {
     }
 }
 
-/// Opens the store of `home` (whose identity is `keys`) with the library
-/// and checks it whole (see the module's doc); returns the sequence held of
-/// each feed. `what` names the moment, for failure messages.
+/// Checks the store of `home` (whose identity is `keys`) after its process
+/// died: first `shoal status`, so that shoal itself is what opens (and
+/// recovers) the store left by the crash, then the library, which checks it
+/// whole (see the module's doc). Returns the sequence held of each feed.
+/// `what` names the moment, for failure messages.
 fn check_store(home: &Path, keys: &Keypair, cast: &Cast, what: &str) -> BTreeMap<FeedId, u64> {
+    let status = shoal(home, ["--json", "status"]);
+    assert!(
+        status.code == 0 && status.stderr.is_empty(),
+        "{what}: `shoal status` on the store left by the kill: exit {}\n{}",
+        status.code,
+        status.stderr
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
     let store = Store::open_as(&home.join("store.redb"), keys)
         .unwrap_or_else(|e| panic!("{what}: the store does not open: {e}"));
     let feeds = store.feeds().expect("feeds");
@@ -219,6 +230,10 @@ fn check_store(home: &Path, keys: &Keypair, cast: &Cast, what: &str) -> BTreeMap
         stats.messages,
         held.values().sum::<u64>(),
         "{what}: the log holds exactly the feeds' messages"
+    );
+    assert_eq!(
+        status["messages"], stats.messages,
+        "{what}: `shoal status` counts what the store holds"
     );
     // Feed by feed, on every core; each returns the follow edges its
     // messages set and how many of them are to be unread.
