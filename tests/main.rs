@@ -8,6 +8,9 @@ mod cli;
 mod common;
 mod conformance;
 mod conversation;
+mod crash;
+#[path = "../benches/common/mod.rs"]
+mod dumps;
 mod fuzz_corpus;
 mod groups;
 mod interop;
@@ -16,6 +19,7 @@ mod js_import;
 mod jsenv;
 mod json_js;
 mod limits;
+mod load;
 mod multinode;
 mod nodes;
 mod private_box;

@@ -6,7 +6,8 @@
 //! with its log in a file beside the home, and returns once the node answers
 //! `shoal address` on its control socket with that port. Every other command
 //! on the home (while the node runs: through the control socket) is run under
-//! a time bound. Dropping the node stops the process (SIGTERM, then SIGKILL),
+//! a time bound. [`ServeNode::kill`] ends it with SIGKILL, as a crash
+//! would. Dropping the node stops the process (SIGTERM, then SIGKILL),
 //! whatever happened in the test; `shoal serve` also runs under `timeout`, so
 //! it goes away by itself after a few minutes should the test process die.
 
@@ -186,6 +187,28 @@ impl ServeNode {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Kills `shoal serve` with SIGKILL, so it neither says goodbye nor
+    /// cleans up, and waits until it is gone; returns `timeout`'s status.
+    pub fn kill(&mut self) -> ExitStatus {
+        let pid = self.pid();
+        let mut child = self
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("{}: not running", self.name));
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stdin(Stdio::null())
+            .status();
+        // `timeout` exits once the node has died.
+        let status = child.wait().expect("wait for `timeout`");
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "{}: `shoal serve` ({pid}) outlived SIGKILL",
+            self.name
+        );
+        status
     }
 
     /// The last lines of the node's log.

@@ -1,5 +1,6 @@
 //! Data shared by the benchmarks: a deterministic dump of signed messages.
-// Each benchmark uses only part of this module.
+//! The integration tests include it too (as `dumps`), for their own dumps.
+// Each benchmark (and the tests) use only part of this module.
 #![allow(dead_code)]
 
 use std::fs;
