@@ -1,0 +1,3 @@
+//! `shoal-tui`: the terminal client (its runtime comes next).
+
+fn main() {}
