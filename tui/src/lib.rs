@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod backend;
 pub mod compose;
 pub mod event;
 pub mod keys;
