@@ -18,10 +18,13 @@
 pub mod app;
 pub mod backend;
 pub mod compose;
+pub mod demo;
 pub mod event;
 pub mod keys;
 pub mod layout;
 pub mod model;
+pub mod runtime;
 pub mod screens;
+pub mod term;
 pub mod text;
 pub mod ui;
