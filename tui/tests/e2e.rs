@@ -1,0 +1,257 @@
+//! The real `shoal-tui` binary in tmux against a home with fixture data:
+//! it shows the timeline, moves, opens a thread and comes back, composes
+//! and sends a post with Ctrl-s, and quits with q (exit status 0); the post
+//! is then in the store. Screens are read with `capture-pane` and polled
+//! until the expected text appears (no fixed sleeps).
+//!
+//! tmux is required: without it this test fails and says so.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::home::{fixture_home, timeline_texts};
+
+/// How long any screen may take to appear.
+const SCREEN_SECS: u64 = 30;
+
+/// A tmux server of its own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+    session: &'static str,
+    stderr: PathBuf,
+}
+
+fn tmux_available() -> Result<(), String> {
+    match Command::new("tmux").arg("-V").output() {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!("`tmux -V` failed with {}", o.status)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl Tmux {
+    fn start(dir: &Path, command: &str) -> Tmux {
+        if let Err(e) = tmux_available() {
+            panic!(
+                "tmux is required by the end-to-end test of shoal-tui and could not be run ({e}); \
+                 install it (e.g. apt-get install tmux)"
+            );
+        }
+        let socket = format!("shoal-tui-e2e-{}-{}", std::process::id(), unique());
+        // Settings in place before the client starts: keys reach it at
+        // once, and the pane stays (with the exit status) after it exits.
+        let conf = dir.join("tmux.conf");
+        std::fs::write(
+            &conf,
+            "set -sg escape-time 0\nset -g remain-on-exit on\nset -g status off\n",
+        )
+        .expect("tmux config");
+        let stderr = dir.join("shoal-tui.stderr");
+        let t = Tmux {
+            socket,
+            session: "e2e",
+            stderr,
+        };
+        let full = format!("{command} 2>'{}'", t.stderr.display());
+        let out = Command::new("tmux")
+            .args(["-L", &t.socket, "-f"])
+            .arg(&conf)
+            .args([
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+                "-s",
+                t.session,
+            ])
+            .arg(full)
+            .output()
+            .expect("tmux new-session");
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+        t.tmux(&["set", "-sg", "escape-time", "0"]);
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux")
+    }
+
+    /// Presses keys (tmux key names: `j`, `Enter`, `C-s`).
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", self.session];
+        args.extend_from_slice(keys);
+        let out = self.tmux(&args);
+        assert!(out.status.success(), "send-keys {keys:?}: {out:?}");
+    }
+
+    /// Types text literally.
+    fn type_text(&self, text: &str) {
+        let out = self.tmux(&["send-keys", "-t", self.session, "-l", text]);
+        assert!(out.status.success(), "send-keys -l: {out:?}");
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .tmux(&["capture-pane", "-p", "-t", self.session])
+                .stdout,
+        )
+        .into_owned()
+    }
+
+    /// Polls the screen until `check` holds; fails with the last screen and
+    /// the client's stderr.
+    #[track_caller]
+    fn wait(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(SCREEN_SECS);
+        loop {
+            let s = self.screen();
+            if check(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {SCREEN_SECS} s waiting for {what}\n--- screen ---\n{s}\n--- stderr ---\n{}",
+                    std::fs::read_to_string(&self.stderr).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `(pane dead, exit status)`.
+    fn pane_state(&self) -> (bool, Option<i32>) {
+        let out = self.tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            self.session,
+            "#{pane_dead} #{pane_dead_status}",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut parts = text.split_whitespace();
+        let dead = parts.next() == Some("1");
+        (dead, parts.next().and_then(|s| s.parse().ok()))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+/// A number no other test run uses at the same time (with the pid).
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// The line holding `text`, if any.
+fn line_with<'a>(screen: &'a str, text: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.contains(text))
+}
+
+#[test]
+fn the_binary_in_tmux_reads_moves_threads_posts_and_quits() {
+    let fx = fixture_home();
+    let bin = env!("CARGO_BIN_EXE_shoal-tui");
+    let tmux = Tmux::start(
+        fx.dir.path(),
+        &format!("'{bin}' --home '{}'", fx.home.display()),
+    );
+
+    // The timeline, newest first, the newest selected.
+    let s = tmux.wait("the timeline", |s| {
+        s.contains("Bob's own post") && s.contains("Hello from Alice, the first post")
+    });
+    assert!(s.contains("[1 Timeline]"), "{s}");
+    let order: Vec<usize> = [
+        "Bob's own post",
+        "A second post from Alice",
+        "Replying to Alice: welcome!",
+        "Hello from Alice, the first post",
+    ]
+    .iter()
+    .map(|t| s.find(t).expect("post shown"))
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "newest first:\n{s}");
+    assert!(
+        line_with(&s, "Bob's own post").is_some_and(|l| l.starts_with('▌')),
+        "the newest is selected:\n{s}"
+    );
+
+    // j moves the selection down.
+    tmux.keys(&["j"]);
+    tmux.wait("the second post selected", |s| {
+        line_with(s, "A second post from Alice").is_some_and(|l| l.starts_with('▌'))
+            && line_with(s, "Bob's own post").is_some_and(|l| !l.starts_with('▌'))
+    });
+
+    // Enter on the reply opens its thread: root first, then the reply.
+    tmux.keys(&["j", "Enter"]);
+    let s = tmux.wait("the thread", |s| {
+        s.contains("Thread · 2 messages") && s.contains("Replying to Alice: welcome!")
+    });
+    assert!(
+        s.find("Hello from Alice, the first post") < s.find("Replying to Alice: welcome!"),
+        "{s}"
+    );
+    assert!(s.contains("[2 Thread]"), "{s}");
+
+    // h goes back to the timeline, where it was.
+    tmux.keys(&["h"]);
+    tmux.wait("the timeline again", |s| {
+        s.contains("[1 Timeline]")
+            && line_with(s, "Replying to Alice: welcome!").is_some_and(|l| l.starts_with('▌'))
+    });
+
+    // c opens the compose pane; Ctrl-s sends.
+    tmux.keys(&["c"]);
+    tmux.wait("the compose pane", |s| s.contains("New post"));
+    tmux.type_text("hello from tmux, 日本語");
+    tmux.wait("the typed text", |s| s.contains("hello from tmux, 日本語"));
+    tmux.keys(&["C-s"]);
+    let s = tmux.wait("the post in the timeline", |s| {
+        !s.contains("New post")
+            && s.contains("Timeline · 5 posts")
+            && s.find("hello from tmux, 日本語") < s.find("Bob's own post")
+    });
+    assert!(s.contains("you"), "{s}");
+
+    // q quits (no draft left to lose), with status 0.
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(SCREEN_SECS);
+    let status = loop {
+        match tmux.pane_state() {
+            (true, status) => break status,
+            _ if Instant::now() > deadline => {
+                panic!("shoal-tui did not exit on q\n{}", tmux.screen())
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert_eq!(
+        status,
+        Some(0),
+        "exit status; stderr:\n{}",
+        std::fs::read_to_string(&tmux.stderr).unwrap_or_default()
+    );
+
+    // The post is in the store, by us, newest.
+    let texts = timeline_texts(&fx.home);
+    assert_eq!(
+        texts.first(),
+        Some(&(fx.me.to_string(), "hello from tmux, 日本語".to_string())),
+        "{texts:?}"
+    );
+}
