@@ -268,8 +268,17 @@ impl App {
 
     fn fail(&mut self, what: &str, e: &str) {
         let line = format!("{what}: {e}");
-        let body = self.body();
-        self.log.push(self.now, line.clone(), true, body);
+        // The same error again (a node that stopped answering, asked every
+        // second) is one log line.
+        if self
+            .status
+            .error
+            .as_ref()
+            .is_none_or(|(_, last)| *last != line)
+        {
+            let body = self.body();
+            self.log.push(self.now, line.clone(), true, body);
+        }
         self.status.error = Some((self.now, line));
     }
 
@@ -462,35 +471,40 @@ impl App {
         let Some(edit) = keys::edit(key) else {
             return Vec::new();
         };
-        let Some(c) = &mut self.compose else {
-            return Vec::new();
-        };
         match edit {
             Edit::Close => {
-                let c = self.compose.take().expect("compose is open");
-                if !c.editor.is_blank() {
+                if let Some(c) = self.compose.take()
+                    && !c.editor.is_blank()
+                {
                     self.drafts.insert(c.target, c.editor);
                     self.notify("draft kept: open the same compose again to continue");
                 }
                 Vec::new()
             }
-            Edit::External => vec![Effect::Editor(c.editor.text())],
+            Edit::External => self
+                .compose
+                .as_ref()
+                .map(|c| Effect::Editor(c.editor.text()))
+                .into_iter()
+                .collect(),
             Edit::Send => self.send(),
             other => {
-                c.editor.apply(other);
+                if let Some(c) = &mut self.compose {
+                    c.editor.apply(other);
+                }
                 Vec::new()
             }
         }
     }
 
     fn send(&mut self) -> Vec<Effect> {
-        let Some(c) = &self.compose else {
-            return Vec::new();
-        };
-        if c.editor.is_blank() {
+        if self.compose.as_ref().is_some_and(|c| c.editor.is_blank()) {
             self.notify("nothing to send: type something, or Esc to close");
             return Vec::new();
         }
+        let Some(c) = self.compose.take() else {
+            return Vec::new();
+        };
         let sent = c.editor.text();
         let text = sent.trim_end().to_string();
         let what = match &c.target {
@@ -504,7 +518,6 @@ impl App {
                 text,
             },
         };
-        let c = self.compose.take().expect("compose is open");
         // Kept until the node says it is published.
         self.drafts.insert(c.target.clone(), c.editor);
         self.notify("sending…");

@@ -53,7 +53,7 @@ impl Tmux {
             session: "e2e",
             stderr,
         };
-        let full = format!("{command} 2>'{}'", t.stderr.display());
+        let full = format!("exec {command} 2>'{}'", t.stderr.display());
         let out = Command::new("tmux")
             .args(["-L", &t.socket, "-f"])
             .arg(&conf)
@@ -126,19 +126,55 @@ impl Tmux {
         }
     }
 
-    /// `(pane dead, exit status)`.
-    fn pane_state(&self) -> (bool, Option<i32>) {
+    /// Whether the pane's terminal is back on its main screen (tmux keeps
+    /// this for a dead pane; a client that never left the alternate screen
+    /// leaves it on).
+    fn restored(&self) -> bool {
         let out = self.tmux(&[
             "display-message",
             "-p",
             "-t",
             self.session,
-            "#{pane_dead} #{pane_dead_status}",
+            "#{alternate_on}",
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim() == "0"
+    }
+
+    /// Waits for the client to exit; answers its exit status (`None` when
+    /// a signal ended it).
+    #[track_caller]
+    fn wait_exit(&self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(SCREEN_SECS);
+        loop {
+            // tmux may see the pane's end before it reaps the process:
+            // dead, with neither status nor signal yet.
+            let state = self.pane_state();
+            match state {
+                (true, Some(status), _) => return Some(status),
+                (true, None, Some(_)) => return None,
+                _ if Instant::now() > deadline => {
+                    panic!("shoal-tui did not exit ({state:?})\n{}", self.screen())
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// `(pane dead, exit status, signal)`.
+    fn pane_state(&self) -> (bool, Option<i32>, Option<i32>) {
+        let out = self.tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            self.session,
+            "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
         ]);
         let text = String::from_utf8_lossy(&out.stdout);
-        let mut parts = text.split_whitespace();
+        let mut parts = text.trim().split(':');
         let dead = parts.next() == Some("1");
-        (dead, parts.next().and_then(|s| s.parse().ok()))
+        let status = parts.next().and_then(|s| s.parse().ok());
+        let signal = parts.next().and_then(|s| s.parse().ok());
+        (dead, status, signal)
     }
 }
 
@@ -228,18 +264,11 @@ fn the_binary_in_tmux_reads_moves_threads_posts_and_quits() {
     });
     assert!(s.contains("you"), "{s}");
 
-    // q quits (no draft left to lose), with status 0.
+    // q quits (no draft left to lose), with status 0, the terminal
+    // restored.
     tmux.keys(&["q"]);
-    let deadline = Instant::now() + Duration::from_secs(SCREEN_SECS);
-    let status = loop {
-        match tmux.pane_state() {
-            (true, status) => break status,
-            _ if Instant::now() > deadline => {
-                panic!("shoal-tui did not exit on q\n{}", tmux.screen())
-            }
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    };
+    let status = tmux.wait_exit();
+    assert!(tmux.restored(), "the terminal is restored");
     assert_eq!(
         status,
         Some(0),
@@ -254,4 +283,44 @@ fn the_binary_in_tmux_reads_moves_threads_posts_and_quits() {
         Some(&(fx.me.to_string(), "hello from tmux, 日本語".to_string())),
         "{texts:?}"
     );
+}
+
+/// Ctrl-c and SIGTERM end the client cleanly too: exit status 0, the
+/// terminal back on its main screen.
+#[test]
+fn ctrl_c_and_sigterm_restore_the_terminal() {
+    let fx = fixture_home();
+    let bin = env!("CARGO_BIN_EXE_shoal-tui");
+    let command = format!("'{bin}' --home '{}'", fx.home.display());
+    let ready = |s: &str| s.contains("Bob's own post");
+
+    let tmux = Tmux::start(fx.dir.path(), &command);
+    tmux.wait("the timeline", ready);
+    // Ctrl-c ends it even with a draft kept.
+    tmux.keys(&["c"]);
+    tmux.wait("the compose pane", |s| s.contains("New post"));
+    tmux.type_text("never sent");
+    tmux.keys(&["Escape"]);
+    tmux.wait("the pane closed", |s| !s.contains("New post"));
+    tmux.keys(&["C-c"]);
+    assert_eq!(tmux.wait_exit(), Some(0));
+    assert!(tmux.restored(), "restored after Ctrl-c");
+    drop(tmux);
+
+    let tmux = Tmux::start(fx.dir.path(), &command);
+    tmux.wait("the timeline", ready);
+    let pid = String::from_utf8_lossy(
+        &tmux
+            .tmux(&["display-message", "-p", "-t", tmux.session, "#{pane_pid}"])
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert_eq!(tmux.wait_exit(), Some(0));
+    assert!(tmux.restored(), "restored after SIGTERM");
 }
