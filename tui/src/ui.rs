@@ -109,27 +109,31 @@ fn status(f: &mut Frame<'_>, area: Rect, app: &App) {
                 Span::styled(" ○", style::dim())
             };
             spans.push(dot);
-            spans.push(Span::raw(format!(
-                " {} peer{}",
-                p.peers,
-                if p.peers == 1 { "" } else { "s" }
-            )));
-            let cells = if width >= 90 { 10 } else { 4 };
+            let narrow = width < 60;
             let sync = if p.held >= p.wanted {
-                "synced".to_string()
+                if narrow { "✓" } else { "synced" }.to_string()
             } else {
                 match p.eta {
-                    Some(s) if s < 60 => format!("~{s}s left"),
-                    Some(s) => format!("~{}m left", s.div_ceil(60)),
+                    Some(s) if s < 60 => format!("~{s}s"),
+                    Some(s) => format!("~{}m", s.div_ceil(60)),
+                    None if narrow => "…".to_string(),
                     None => "syncing".to_string(),
                 }
             };
-            spans.push(Span::raw(format!(
-                " · feeds {}/{} {} {sync}",
-                p.held,
-                p.wanted,
-                bar(p.held, p.wanted, cells)
-            )));
+            let cells = if width >= 90 { 10 } else { 4 };
+            let bar = bar(p.held, p.wanted, cells);
+            if narrow {
+                spans.push(Span::raw(format!(
+                    " {} · {}/{} {bar} {sync}",
+                    p.peers, p.held, p.wanted
+                )));
+            } else {
+                let plural = if p.peers == 1 { "" } else { "s" };
+                spans.push(Span::raw(format!(
+                    " {} peer{plural} · feeds {}/{} {bar} {sync}",
+                    p.peers, p.held, p.wanted
+                )));
+            }
             if p.rate >= 0.5 && width >= 60 {
                 spans.push(Span::styled(
                     format!(" · +{:.0} msg/s", p.rate),
