@@ -4,7 +4,10 @@
 //! platform data directory), attaches to the node running there or runs one
 //! itself, and hands over to the runtime. With `--demo`, a throwaway home
 //! with demo peers instead. Errors are one line on stderr, after the
-//! terminal is restored; exit 1.
+//! terminal is restored; exit 1 (2 for bad arguments).
+//!
+//! A thin shell: uses the library's `backend`, `demo`, `runtime` and
+//! `term`; never the app state or the screens directly.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +67,15 @@ fn main() -> ExitCode {
     // Backend calls still running are not waited for long.
     rt.shutdown_timeout(Duration::from_secs(2));
     term::restore();
+    let result = result.map(|owned| {
+        // With every task gone the node lets go of its store: wait for
+        // that, so the store is closed cleanly before the process ends.
+        if let Some(home) = owned
+            && !Embedded::wait_closed(&home, Duration::from_secs(3))
+        {
+            eprintln!("warning: the store was still in use at exit");
+        }
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -73,7 +85,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Fail> {
+/// Runs the client; answers the home whose node this process ran.
+async fn run(args: Args) -> Result<Option<PathBuf>, Fail> {
     let demo = if args.demo {
         eprintln!("starting the demo peers…");
         Some(demo::start().await?)
@@ -97,11 +110,14 @@ async fn run(args: Args) -> Result<(), Fail> {
         };
     let result = runtime::run(backend).await;
     term::restore();
+    // A demo home goes with the demo: nothing to close cleanly.
+    let owned = (embedded.is_some() && demo.is_none()).then(|| home.clone());
     if let Some(e) = embedded {
         e.stop().await;
     }
     if let Some(d) = demo {
         d.stop().await;
     }
-    Ok(result?)
+    result?;
+    Ok(owned)
 }

@@ -145,18 +145,38 @@ impl Tmux {
     #[track_caller]
     fn wait_exit(&self) -> Option<i32> {
         let deadline = Instant::now() + Duration::from_secs(SCREEN_SECS);
+        let mut dead_since: Option<Instant> = None;
         loop {
             // tmux may see the pane's end before it reaps the process:
-            // dead, with neither status nor signal yet.
+            // dead, with neither status nor signal yet. tmux 3.3 sometimes
+            // misses the SIGCHLD then and leaves a zombie; another SIGCHLD
+            // makes it reap.
             let state = self.pane_state();
             match state {
                 (true, Some(status), _) => return Some(status),
                 (true, None, Some(_)) => return None,
+                (true, None, None) => {
+                    let since = *dead_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_millis(500) {
+                        self.nudge_server();
+                        dead_since = Some(Instant::now());
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 _ if Instant::now() > deadline => {
                     panic!("shoal-tui did not exit ({state:?})\n{}", self.screen())
                 }
                 _ => std::thread::sleep(Duration::from_millis(50)),
             }
+        }
+    }
+
+    /// Sends the tmux server a SIGCHLD.
+    fn nudge_server(&self) {
+        let out = self.tmux(&["display-message", "-p", "#{pid}"]);
+        let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !pid.is_empty() {
+            let _ = Command::new("kill").args(["-CHLD", &pid]).status();
         }
     }
 
@@ -274,6 +294,19 @@ fn the_binary_in_tmux_reads_moves_threads_posts_and_quits() {
         Some(0),
         "exit status; stderr:\n{}",
         std::fs::read_to_string(&tmux.stderr).unwrap_or_default()
+    );
+
+    // The store was closed cleanly: opening it needs no repair.
+    let repaired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = repaired.clone();
+    let db = redb::Database::builder()
+        .set_repair_callback(move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst))
+        .open(fx.home.join("store.redb"))
+        .expect("the store opens after the client exits");
+    drop(db);
+    assert!(
+        !repaired.load(std::sync::atomic::Ordering::SeqCst),
+        "shoal-tui left its store open at exit: it needed a repair"
     );
 
     // The post is in the store, by us, newest.

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::runtime::Handle;
@@ -114,6 +115,27 @@ impl Embedded {
             t.abort();
         }
         let _ = std::fs::remove_file(shoal::local::socket_path(&self.home));
+    }
+
+    /// Waits (up to `within`) until the node's store is closed, then opens
+    /// and closes it once more: a store left open when the process ends is
+    /// repaired on its next open, which takes long on a big store. The
+    /// node closes its store once every handle on it is gone (its tasks
+    /// ended, the runtime shut down). Answers whether it was closed.
+    pub fn wait_closed(home: &Path, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            match shoal::home::Home::open(home).and_then(|h| Ok(h.store()?)) {
+                Ok(store) => {
+                    drop(store);
+                    return true;
+                }
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(_) => return false,
+            }
+        }
     }
 
     fn posts(items: Vec<shoal::social::Item>) -> Result<Vec<Post>> {

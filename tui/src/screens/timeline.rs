@@ -129,12 +129,13 @@ impl Timeline {
     pub fn draw(&self, f: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>) {
         let mut title = vec![Span::styled(" Timeline", style::title())];
         let n = self.list.posts.len();
+        let posts = if n == 1 { "post" } else { "posts" };
         let status = if !self.list.loaded {
             " · loading…".to_string()
         } else if self.list.loading {
-            format!(" · {n} posts · loading…")
+            format!(" · {n} {posts} · loading…")
         } else if self.list.exhausted {
-            format!(" · {n} posts")
+            format!(" · {n} {posts}")
         } else {
             format!(" · {n}+ posts")
         };
