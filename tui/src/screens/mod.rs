@@ -421,7 +421,11 @@ pub fn card(p: &Post, ctx: &Ctx<'_>, width: u16, selected: bool) -> Vec<Line<'st
     ];
     head.extend(post_meta(p, ctx));
     let mut lines = vec![Line::from(head)];
-    let body = text::clean(&p.body());
+    // Two lines show at most this many characters (each takes a column
+    // or more): a huge post is not cleaned and wrapped whole every frame.
+    let room = width.saturating_sub(3) * (CARD - 1) + 8;
+    let body: String = p.body().chars().take(room).collect();
+    let body = text::clean(&body);
     let text_style = if selected {
         style::selected()
     } else {
