@@ -1072,6 +1072,10 @@ impl App {
                 self.fail("status", &e);
                 Vec::new()
             }
+            Note::Problem(e) => {
+                self.fail("node", &e);
+                Vec::new()
+            }
         }
     }
 }

@@ -48,6 +48,8 @@ pub enum Note {
     Log(String),
     /// The node's status.
     Status(Result<Status, String>),
+    /// Something wrong with the node the user should see.
+    Problem(String),
 }
 
 /// The result of a backend call, with what was asked.

@@ -275,6 +275,9 @@ async fn run_on(terminal: &mut term::Term, backend: Arc<dyn Backend>) -> Result<
     app.describe = backend.describe();
     let body = app.body();
     app.log.push(app.now, app.describe.clone(), false, body);
+    if let Some(w) = backend.warning() {
+        update(&mut app, Event::Node(Note::Problem(w)));
+    }
 
     let mut tasks = Vec::new();
     match backend.watch() {

@@ -191,3 +191,27 @@ async fn embedded_and_attached_agree_and_both_publish() {
             .is_none()
     );
 }
+
+/// A home whose listen address is taken still runs (reads, publishes),
+/// and says why it does not listen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_listen_address_is_a_warning_not_a_failure() {
+    let fx = fixture_home();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("address");
+    std::fs::write(
+        fx.home.join("config.toml"),
+        format!("listen = \"{addr}\"\n"),
+    )
+    .expect("config");
+    let emb = Arc::new(Embedded::start(&fx.home).await.expect("runs anyway"));
+    let warning = emb.warning().expect("a warning");
+    assert!(
+        warning.contains(&format!("cannot listen on {addr}")),
+        "{warning}"
+    );
+    let e = emb.clone();
+    let posts = call(move || e.timeline(None, 10).expect("reads")).await;
+    assert_eq!(posts.len(), 4);
+    emb.stop().await;
+}

@@ -528,3 +528,18 @@ fn status_gives_progress_and_rate() {
     assert!((p.rate - 50.0).abs() < 0.01, "{}", p.rate);
     assert_eq!(p.eta, None, "no feed came in: no estimate");
 }
+
+#[test]
+fn node_problems_show_in_the_status_bar_and_the_log_once() {
+    let mut app = app(100, 30);
+    let lines = app.log.lines.len();
+    for _ in 0..3 {
+        update(
+            &mut app,
+            Event::Node(Note::Problem("cannot listen on 127.0.0.1:8008".into())),
+        );
+    }
+    let (_, e) = app.status.error.clone().expect("shown");
+    assert_eq!(e, "node: cannot listen on 127.0.0.1:8008");
+    assert_eq!(app.log.lines.len(), lines + 1);
+}

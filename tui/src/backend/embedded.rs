@@ -32,6 +32,9 @@ pub struct Embedded {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Why we are not listening, when the configured address was taken.
     listen_error: Option<String>,
+    /// Events from the start (the listener's first line), for the first
+    /// watcher.
+    first_watch: Mutex<Option<broadcast::Receiver<NodeEvent>>>,
 }
 
 fn json<T: Serialize>(v: &T) -> Result<serde_json::Value> {
@@ -58,6 +61,7 @@ impl Embedded {
                 .await
                 .map_err(|e| BackendError::Shape(format!("opening the node: {e}")))??
         };
+        let first_watch = Mutex::new(Some(node.subscribe()));
         let mut tasks = Vec::new();
         let listen_error = match tokio::net::TcpListener::bind(&listen).await {
             Ok(listener) => {
@@ -85,6 +89,12 @@ impl Embedded {
                 let _ = shoal::local::serve(node, &home).await;
             }));
         }
+        // `shoal` commands on this home work as soon as this returns.
+        let socket = shoal::local::socket_path(home);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while tokio::net::UnixStream::connect(&socket).await.is_err() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         node.dial_known_peers();
         Ok(Embedded {
             me: node.id().to_string(),
@@ -93,6 +103,7 @@ impl Embedded {
             rt: Handle::current(),
             tasks: Mutex::new(tasks),
             listen_error,
+            first_watch,
         })
     }
 
@@ -216,13 +227,22 @@ impl Backend for Embedded {
     }
 
     fn watch(&self) -> Option<broadcast::Receiver<NodeEvent>> {
-        Some(self.node.subscribe())
+        let first = self
+            .first_watch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        Some(first.unwrap_or_else(|| self.node.subscribe()))
+    }
+
+    fn warning(&self) -> Option<String> {
+        self.listen_error.clone()
     }
 
     fn describe(&self) -> String {
-        match &self.listen_error {
-            Some(e) => format!(
-                "running the node for {} (not listening: {e})",
+        match self.node.address() {
+            Some(a) => format!(
+                "running the node for {}, reachable at {a}",
                 self.home.display()
             ),
             None => format!("running the node for {}", self.home.display()),

@@ -94,6 +94,11 @@ pub trait Backend: Send + Sync + 'static {
     fn watch(&self) -> Option<broadcast::Receiver<NodeEvent>>;
     /// A line saying how this client reaches its node.
     fn describe(&self) -> String;
+    /// Something wrong from the start that the user should see (the node
+    /// could not listen).
+    fn warning(&self) -> Option<String> {
+        None
+    }
 }
 
 /// `{"key", "value", "timestamp"}` (with `"decrypted"`) as indented JSON.
