@@ -114,9 +114,14 @@ impl Input {
 }
 
 impl Drop for Input {
+    /// Tells the thread to stop, without waiting for it: on a terminal that
+    /// went away (hung up), crossterm's read can loop without returning,
+    /// and the client must still end.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
+        if let Some(t) = self.thread.take()
+            && t.is_finished()
+        {
             let _ = t.join();
         }
     }

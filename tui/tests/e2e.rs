@@ -357,3 +357,42 @@ fn ctrl_c_and_sigterm_restore_the_terminal() {
     assert_eq!(tmux.wait_exit(), Some(0));
     assert!(tmux.restored(), "restored after SIGTERM");
 }
+
+/// When its terminal goes away (the tmux server killed: a hang-up), the
+/// client ends by itself instead of spinning on a dead terminal.
+#[test]
+fn the_client_ends_when_its_terminal_goes_away() {
+    let fx = fixture_home();
+    let bin = env!("CARGO_BIN_EXE_shoal-tui");
+    let tmux = Tmux::start(
+        fx.dir.path(),
+        &format!("'{bin}' --home '{}'", fx.home.display()),
+    );
+    tmux.wait("the timeline", |s| s.contains("Bob's own post"));
+    let pid = String::from_utf8_lossy(
+        &tmux
+            .tmux(&["display-message", "-p", "-t", tmux.session, "#{pane_pid}"])
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    assert!(!pid.is_empty());
+    drop(tmux);
+    // Gone, or a zombie waiting for whoever adopted it.
+    let stat = format!("/proc/{pid}/stat");
+    let ended = || {
+        std::fs::read_to_string(&stat).map_or(true, |s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                == Some("Z")
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(SCREEN_SECS);
+    while !ended() {
+        assert!(
+            Instant::now() < deadline,
+            "shoal-tui (pid {pid}) still runs {SCREEN_SECS} s after its terminal went away"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
