@@ -1,0 +1,408 @@
+//! `shoal-tui --demo`: a throwaway home and a few demo peers, each a real
+//! `shoal::node::Node` on its own temporary home, listening on an
+//! ephemeral loopback port in this process. They follow you and each other,
+//! set their names, post, reply, like, write to you privately, and answer
+//! what you post or send them, a step every few seconds; so a newcomer sees
+//! the real system (signing, replication, private boxes) work at once.
+//!
+//! [`start`] makes the homes and peers and returns a [`Demo`] whose
+//! [`Demo::home`] the client then opens like any other. The driver picks
+//! an [`Act`] at each step and performs it; a new scenario (groups) is a
+//! new act. Imports `shoal` and tokio; never the UI.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use shoal::crypto::{FeedId, MsgId};
+use shoal::feed::content::Edge;
+use shoal::home::Home;
+use shoal::node::Node;
+use shoal::social::{View, compose};
+
+/// Why the demo could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// Making a temporary directory or a listener.
+    #[error("demo: {0}")]
+    Io(#[from] std::io::Error),
+    /// Making a home.
+    #[error("demo: {0}")]
+    Home(#[from] shoal::home::HomeError),
+    /// Running a peer.
+    #[error("demo: {0}")]
+    Node(#[from] shoal::node::NodeError),
+    /// Writing to a store.
+    #[error("demo: {0}")]
+    Store(#[from] shoal::store::StoreError),
+    /// Making a message.
+    #[error("demo: {0}")]
+    Compose(#[from] compose::ComposeError),
+}
+
+/// One demo peer.
+pub struct DemoPeer {
+    /// Its name.
+    pub name: &'static str,
+    /// Its node.
+    pub node: Node,
+    /// Its multiserver address.
+    pub address: String,
+    serve: JoinHandle<()>,
+}
+
+/// A running demo: your home and the peers.
+pub struct Demo {
+    dir: tempfile::TempDir,
+    home: PathBuf,
+    me: FeedId,
+    /// The demo peers.
+    pub peers: Vec<DemoPeer>,
+    stop: watch::Sender<bool>,
+    driver: Option<JoinHandle<()>>,
+}
+
+/// The peers: a name each, and what they say first.
+const PEERS: [(&str, &str); 3] = [
+    (
+        "Ada",
+        "Good morning, harbour! Every message here is signed and chained to the one before it.",
+    ),
+    (
+        "Björn",
+        "Gossip protocols are just rumours with signatures 🐟",
+    ),
+    ("美咲", "今日は海がとても静かです。Quiet sea today 🌊"),
+];
+
+const POSTS: &[&str] = &[
+    "Low tide this morning. Found three crabs and a very confused gull.",
+    "Offline-first means my boat syncs when it gets back to the harbour ⛵",
+    "Does anyone have a good recipe for fish soup? Asking for a friend 🍲",
+    "Replication is the sound of many small boats talking.",
+    "Wrote a long post, deleted it, wrote this one instead.",
+    "Über den Wolken muss die Freiheit wohl grenzenlos sein.",
+    "Tried this client at 40 columns. Still readable!",
+    "雨の日はコードを書くのにちょうどいい。",
+    "No servers, no accounts: just feeds, and friends who carry them.",
+    "Reminder: you can press ? for the keys.",
+];
+
+const REPLIES: &[&str] = &[
+    "Agreed!",
+    "Ha, same here.",
+    "That's lovely 😊",
+    "Tell me more?",
+    "素晴らしい！",
+    "I was thinking the same thing this morning.",
+    "Welcome aboard!",
+];
+
+const DMS: &[&str] = &[
+    "Psst, this one is private: only you and I can read it.",
+    "Are you coming to the harbour meetup on Saturday?",
+    "Thanks for the follow!",
+    "秘密のメッセージです 🤫",
+];
+
+/// One step of the demo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// A peer posts.
+    Post {
+        /// Which peer.
+        peer: usize,
+    },
+    /// A peer replies to a recent post it holds.
+    Reply {
+        /// Which peer.
+        peer: usize,
+    },
+    /// A peer likes a recent post it holds.
+    Like {
+        /// Which peer.
+        peer: usize,
+    },
+    /// A peer writes to you privately.
+    Dm {
+        /// Which peer.
+        peer: usize,
+    },
+}
+
+/// A small deterministic generator, enough to vary the demo.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
+
+/// The opening moves, so something happens within seconds.
+const OPENING: [Act; 4] = [
+    Act::Dm { peer: 0 },
+    Act::Post { peer: 1 },
+    Act::Reply { peer: 2 },
+    Act::Like { peer: 0 },
+];
+
+/// Seconds between steps.
+const STEP_SECS: u64 = 4;
+
+impl Demo {
+    /// Your home directory.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The temporary directory holding every demo home.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Stops the driver and the peers; the homes go with the [`Demo`].
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(d) = self.driver.take() {
+            d.abort();
+        }
+        for p in &self.peers {
+            p.node.shutdown().await;
+            p.serve.abort();
+        }
+    }
+
+    /// Your feed id.
+    pub fn me(&self) -> FeedId {
+        self.me
+    }
+}
+
+async fn open_node(home: &Path) -> Result<Node, DemoError> {
+    let home = home.to_owned();
+    Ok(tokio::task::spawn_blocking(move || Node::open(&home))
+        .await
+        .map_err(std::io::Error::other)??)
+}
+
+/// Makes the homes, starts the peers and the driver. Your node is not
+/// started: the client opens [`Demo::home`], whose config lists the peers
+/// and listens on an ephemeral loopback port.
+pub async fn start() -> Result<Demo, DemoError> {
+    let dir = tempfile::Builder::new().prefix("shoal-demo-").tempdir()?;
+    let mut peers = Vec::new();
+    for (i, (name, first)) in PEERS.iter().enumerate() {
+        let home = dir.path().join(format!("peer{i}"));
+        Home::init(&home, None)?;
+        let node = open_node(&home).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let serve = {
+            let node = node.clone();
+            tokio::spawn(async move {
+                let _ = node.serve(listener).await;
+            })
+        };
+        node.publish(compose::name(&node.id(), name)).await?;
+        node.publish(compose::post(first)).await?;
+        peers.push(DemoPeer {
+            name,
+            address: format!("net:127.0.0.1:{port}~shs:{}", node.id().b64()),
+            node,
+            serve,
+        });
+    }
+    // Your home: it follows the peers, has a name, and dials them.
+    let home = dir.path().join("you");
+    let me = {
+        let h = Home::init(&home, None)?;
+        let me = h.keys().id();
+        let store = h.store()?;
+        store.append_local(h.keys(), compose::name(&me, "you (demo)"), h.sign_cap())?;
+        for p in &peers {
+            let c = compose::contact(&p.node.id(), Edge::Follow);
+            store.append_local(h.keys(), c, h.sign_cap())?;
+        }
+        me
+    };
+    let addresses: Vec<String> = peers.iter().map(|p| format!("{:?}", p.address)).collect();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "# A demo home: listens on a free loopback port, dials the demo peers.\nlisten = \"127.0.0.1:0\"\npeers = [{}]\n",
+            addresses.join(", ")
+        ),
+    )?;
+    // The peers follow you and each other, and keep in touch directly too.
+    for (i, p) in peers.iter().enumerate() {
+        p.node.publish(compose::contact(&me, Edge::Follow)).await?;
+        for (j, q) in peers.iter().enumerate() {
+            if i != j {
+                p.node
+                    .publish(compose::contact(&q.node.id(), Edge::Follow))
+                    .await?;
+            }
+        }
+        if i > 0 {
+            p.node.remember(&peers[i - 1].address);
+        }
+    }
+    let (stop, stopped) = watch::channel(false);
+    let nodes: Vec<Node> = peers.iter().map(|p| p.node.clone()).collect();
+    let driver = tokio::spawn(drive(nodes, me, stopped));
+    Ok(Demo {
+        dir,
+        home,
+        me,
+        peers,
+        stop,
+        driver: Some(driver),
+    })
+}
+
+/// Steps the demo until stopped: the opening moves, then answers to what
+/// you did, else a random act.
+async fn drive(peers: Vec<Node>, me: FeedId, mut stopped: watch::Receiver<bool>) {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        | 1;
+    let mut rng = Rng(seed);
+    let mut answered: HashSet<MsgId> = HashSet::new();
+    let mut step = 0usize;
+    // A moment for the peers to connect before the first step.
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(1500)) => {}
+        _ = stopped.changed() => return,
+    }
+    loop {
+        let done = match answer_you(&peers, &me, &mut answered, &mut rng).await {
+            Some(true) => true,
+            _ => {
+                let act = OPENING.get(step).copied().unwrap_or_else(|| {
+                    let peer = rng.next(peers.len());
+                    match rng.next(10) {
+                        0..=3 => Act::Post { peer },
+                        4..=6 => Act::Reply { peer },
+                        7..=8 => Act::Like { peer },
+                        _ => Act::Dm { peer },
+                    }
+                });
+                step += 1;
+                perform(&peers, &me, act, &mut rng).await.is_ok()
+            }
+        };
+        let wait = if step <= OPENING.len() && done {
+            Duration::from_millis(2000)
+        } else {
+            Duration::from_secs(STEP_SECS + rng.next(3) as u64)
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Your latest public post and latest private message to `peer`, as the
+/// peer's store holds them.
+fn yours(peer: &Node, me: &FeedId) -> Option<(Option<MsgId>, Option<MsgId>)> {
+    let r = peer.store().reader().ok()?;
+    let mut v = View::new(&r).ok()?;
+    let me_s = me.to_string();
+    let post = v
+        .timeline(None, 20)
+        .ok()?
+        .into_iter()
+        .find(|i| i.author == me_s)
+        .and_then(|i| MsgId::parse(&i.key));
+    let dm = v
+        .inbox(None, 20)
+        .ok()?
+        .into_iter()
+        .find(|i| i.author == me_s)
+        .and_then(|i| MsgId::parse(&i.key));
+    Some((post, dm))
+}
+
+/// When you posted or wrote privately since the last answer, a peer
+/// answers (a reply, private when yours was). `Some(true)` when it did.
+async fn answer_you(
+    peers: &[Node],
+    me: &FeedId,
+    answered: &mut HashSet<MsgId>,
+    rng: &mut Rng,
+) -> Option<bool> {
+    for peer in peers {
+        let (post, dm) = yours(peer, me)?;
+        for id in [dm, post].into_iter().flatten() {
+            if !answered.insert(id) {
+                continue;
+            }
+            let text = if Some(id) == dm {
+                "Got your private message, thanks! (This answer is private too.)"
+            } else {
+                REPLIES[rng.next(REPLIES.len())]
+            };
+            let content = {
+                let r = peer.store().reader().ok()?;
+                compose::reply(&r, &peer.id(), &id, text).ok()?
+            };
+            return Some(peer.publish(content).await.is_ok());
+        }
+    }
+    Some(false)
+}
+
+/// The latest posts `peer` holds that are not its own.
+fn others_posts(peer: &Node) -> Vec<MsgId> {
+    let Ok(r) = peer.store().reader() else {
+        return Vec::new();
+    };
+    let Ok(mut v) = View::new(&r) else {
+        return Vec::new();
+    };
+    let me = peer.id().to_string();
+    v.timeline(None, 10)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| i.author != me)
+        .filter_map(|i| MsgId::parse(&i.key))
+        .collect()
+}
+
+/// Performs one act.
+async fn perform(peers: &[Node], me: &FeedId, act: Act, rng: &mut Rng) -> Result<(), DemoError> {
+    let (peer, content) = match act {
+        Act::Post { peer } => (peer, compose::post(POSTS[rng.next(POSTS.len())])),
+        Act::Dm { peer } => (
+            peer,
+            compose::dm(&peers[peer].id(), &[*me], DMS[rng.next(DMS.len())])?,
+        ),
+        Act::Reply { peer } | Act::Like { peer } => {
+            let node = &peers[peer];
+            let candidates = others_posts(node);
+            let Some(to) = candidates.get(rng.next(candidates.len())).copied() else {
+                return Ok(());
+            };
+            let r = node.store().reader()?;
+            let c = if matches!(act, Act::Reply { .. }) {
+                compose::reply(&r, &node.id(), &to, REPLIES[rng.next(REPLIES.len())])?
+            } else {
+                compose::like(&r, &node.id(), &to, true)?
+            };
+            (peer, c)
+        }
+    };
+    peers[peer].publish(content).await?;
+    Ok(())
+}

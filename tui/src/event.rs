@@ -1,0 +1,146 @@
+//! What flows between the pure core and the runtime: [`Event`]s go into
+//! `app::update`, [`Effect`]s come out of it, and the runtime turns effects
+//! into backend calls whose results come back as [`Loaded`] events.
+//!
+//! Plain data; imports `model`, `compose` and crossterm's input types;
+//! never the backend, the terminal or I/O.
+
+use ratatui::crossterm::event::KeyEvent;
+
+use crate::compose::Target;
+use crate::model::{Cursor, Post, Profile, Publish, Status, ThreadView};
+
+/// A page to load: entries older than `before` (from the newest when
+/// `None`, a refresh), at most `limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// Older than this.
+    pub before: Option<Cursor>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// Something that happened, for `update`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A key press.
+    Key(KeyEvent),
+    /// Pasted text (bracketed paste).
+    Paste(String),
+    /// The terminal's new size: columns, rows.
+    Resize(u16, u16),
+    /// The clock, ms since the epoch (for relative times and notices).
+    Tick(u64),
+    /// A backend call finished.
+    Loaded(Loaded),
+    /// The node did something.
+    Node(Note),
+    /// `$EDITOR` finished: the text it left, or why it failed.
+    Editor(Result<String, String>),
+}
+
+/// What the node reports, already thinned out by the runtime.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Note {
+    /// Messages were stored: views may be out of date.
+    Stale,
+    /// A line for the log view.
+    Log(String),
+    /// The node's status.
+    Status(Result<Status, String>),
+    /// Something wrong with the node the user should see.
+    Problem(String),
+}
+
+/// The result of a backend call, with what was asked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Loaded {
+    /// A timeline page.
+    Timeline {
+        /// The page asked for.
+        page: Page,
+        /// The posts.
+        result: Result<Vec<Post>, String>,
+    },
+    /// A page of private messages.
+    Inbox {
+        /// The page asked for.
+        page: Page,
+        /// The messages.
+        result: Result<Vec<Post>, String>,
+    },
+    /// A thread.
+    Thread {
+        /// The message asked for.
+        id: String,
+        /// The thread.
+        result: Result<ThreadView, String>,
+    },
+    /// A profile.
+    Profile {
+        /// The feed asked for.
+        id: String,
+        /// The profile.
+        result: Result<Profile, String>,
+    },
+    /// A page of one feed's posts.
+    PostsBy {
+        /// The feed.
+        id: String,
+        /// The page asked for.
+        page: Page,
+        /// The posts.
+        result: Result<Vec<Post>, String>,
+    },
+    /// A message's raw JSON.
+    Raw {
+        /// The message.
+        id: String,
+        /// Its JSON, pretty-printed.
+        result: Result<String, String>,
+    },
+    /// A publish finished.
+    Published {
+        /// What was published.
+        what: Publish,
+        /// The draft it came from and the text sent, if any.
+        draft: Option<(Target, String)>,
+        /// The new message's id.
+        result: Result<String, String>,
+    },
+}
+
+/// Work for the runtime.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Load a timeline page.
+    LoadTimeline(Page),
+    /// Load a page of private messages.
+    LoadInbox(Page),
+    /// Load the thread of a message.
+    LoadThread(String),
+    /// Load a profile.
+    LoadProfile(String),
+    /// Load a page of one feed's posts.
+    LoadPostsBy {
+        /// The feed.
+        id: String,
+        /// The page.
+        page: Page,
+    },
+    /// Load a message's raw JSON.
+    LoadRaw(String),
+    /// Publish.
+    Publish {
+        /// What.
+        what: Publish,
+        /// The draft it came from and the text sent, if any.
+        draft: Option<(Target, String)>,
+    },
+    /// Mark messages (by receive sequence) read.
+    MarkRead(Vec<u64>),
+    /// Put text on the clipboard (OSC 52).
+    Copy(String),
+    /// Edit a draft in `$EDITOR`.
+    Editor(String),
+}

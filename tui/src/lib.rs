@@ -1,0 +1,30 @@
+//! shoal-tui: the terminal client of shoal.
+//!
+//! Data flows one way. Key presses and node events become [`event::Event`]s;
+//! [`app::update`] (pure) applies each to the [`app::App`] state and answers
+//! [`event::Effect`]s; the [`runtime`] carries effects out on blocking
+//! threads through a [`backend::Backend`] (an embedded node, or a running
+//! `shoal serve` reached through its control socket) and feeds the results
+//! back as events; [`ui::draw`] draws the state, never changing it.
+//!
+//! Modules:
+//! - pure: [`text`] (sanitising, widths, wrapping), [`model`], [`event`],
+//!   [`keys`], [`compose`], [`layout`], [`screens`] (one module per tab),
+//!   [`app`], [`ui`];
+//! - I/O: [`backend`], [`runtime`], [`term`], [`demo`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod backend;
+pub mod compose;
+pub mod demo;
+pub mod event;
+pub mod keys;
+pub mod layout;
+pub mod model;
+pub mod runtime;
+pub mod screens;
+pub mod term;
+pub mod text;
+pub mod ui;

@@ -1,0 +1,393 @@
+//! The shell around the pure core: reads input on its own thread, watches
+//! the node, runs effects on blocking threads through the [`Backend`], and
+//! draws: immediately after input, at most ten times a second otherwise.
+//!
+//! Nothing slow runs on the UI loop: every backend call is a
+//! `spawn_blocking` task whose result comes back as an event. Only
+//! `$EDITOR` holds the loop, since it holds the terminal. Imports `app`,
+//! `event`, `backend`, `term` and `ui`; the only module with the loop.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ratatui::crossterm::event::{self as cevent, Event as CEvent};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::app::{App, update};
+use crate::backend::Backend;
+use crate::event::{Effect, Event, Loaded, Note};
+use crate::{term, ui};
+use shoal::node::NodeEvent;
+
+/// The shortest time between two frames drawn without input.
+const FRAME: Duration = Duration::from_millis(100);
+
+/// How often the node's status is asked for.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// How often node events become at most one "views are stale" note.
+const STALE_EVERY: Duration = Duration::from_millis(300);
+
+/// Why the client stopped other than by the user's wish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The terminal could not be set up or drawn on.
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+    /// A thread panicked (the terminal was restored first).
+    #[error("the client stopped after an internal error (see the message above)")]
+    Panicked,
+}
+
+/// Now, ms since the epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The input thread: crossterm events into a channel; pausable while
+/// `$EDITOR` owns the terminal.
+struct Input {
+    paused: Arc<AtomicBool>,
+    idle: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Input {
+    fn spawn(tx: mpsc::Sender<CEvent>) -> Input {
+        let paused = Arc::new(AtomicBool::new(false));
+        let idle = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (paused, idle, stop) = (paused.clone(), idle.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    if paused.load(Ordering::SeqCst) {
+                        idle.store(true, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                    idle.store(false, Ordering::SeqCst);
+                    match cevent::poll(Duration::from_millis(50)) {
+                        Ok(true) => match cevent::read() {
+                            Ok(ev) => {
+                                if tx.blocking_send(ev).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                        },
+                        Ok(false) => {}
+                        Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                    }
+                }
+            })
+        };
+        Input {
+            paused,
+            idle,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops reading (so another program gets the keys); returns once the
+    /// thread is not inside a read.
+    fn pause(&self) {
+        self.idle.store(false, Ordering::SeqCst);
+        self.paused.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while !self.idle.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Input {
+    /// Tells the thread to stop, without waiting for it: on a terminal that
+    /// went away (hung up), crossterm's read can loop without returning,
+    /// and the client must still end.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take()
+            && t.is_finished()
+        {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Turns node events into notes: log lines as they come, and at most one
+/// "stale" note per [`STALE_EVERY`] however many messages arrive.
+async fn watch_node(mut rx: broadcast::Receiver<NodeEvent>, tx: mpsc::Sender<Event>) {
+    let mut stale = false;
+    let mut every = tokio::time::interval(STALE_EVERY);
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(NodeEvent::Appended { .. }) => stale = true,
+                Ok(NodeEvent::Log(line)) => {
+                    if tx.send(Event::Node(Note::Log(line))).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => stale = true,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = every.tick() => {
+                if std::mem::take(&mut stale) && tx.send(Event::Node(Note::Stale)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Asks for the node's status every second; when no events can be
+/// watched (attached), a change in the message count means views are
+/// stale.
+async fn poll_status(backend: Arc<dyn Backend>, tx: mpsc::Sender<Event>, watch_count: bool) {
+    let mut every = tokio::time::interval(STATUS_EVERY);
+    let mut last: Option<u64> = None;
+    loop {
+        every.tick().await;
+        let b = backend.clone();
+        let status = match tokio::task::spawn_blocking(move || b.status()).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if watch_count && let Ok(s) = &status {
+            if last.is_some_and(|n| n != s.messages)
+                && tx.send(Event::Node(Note::Stale)).await.is_err()
+            {
+                return;
+            }
+            last = Some(s.messages);
+        }
+        if tx.send(Event::Node(Note::Status(status))).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Starts the backend call an effect asks for; its result comes back on
+/// `tx`.
+fn spawn_effect(effect: Effect, backend: &Arc<dyn Backend>, tx: &mpsc::Sender<Event>) {
+    let b = backend.clone();
+    let tx = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let s = |e: crate::backend::BackendError| e.to_string();
+        let event = match effect {
+            Effect::LoadTimeline(page) => Event::Loaded(Loaded::Timeline {
+                page,
+                result: b.timeline(page.before, page.limit).map_err(s),
+            }),
+            Effect::LoadInbox(page) => Event::Loaded(Loaded::Inbox {
+                page,
+                result: b.inbox(page.before, page.limit).map_err(s),
+            }),
+            Effect::LoadThread(id) => Event::Loaded(Loaded::Thread {
+                result: b.thread(&id).map_err(s),
+                id,
+            }),
+            Effect::LoadProfile(id) => Event::Loaded(Loaded::Profile {
+                result: b.profile(&id).map_err(s),
+                id,
+            }),
+            Effect::LoadPostsBy { id, page } => Event::Loaded(Loaded::PostsBy {
+                result: b.posts_by(&id, page.before, page.limit).map_err(s),
+                id,
+                page,
+            }),
+            Effect::LoadRaw(id) => Event::Loaded(Loaded::Raw {
+                result: b.raw(&id).map_err(s),
+                id,
+            }),
+            Effect::Publish { what, draft } => Event::Loaded(Loaded::Published {
+                result: b.publish(&what).map_err(s),
+                what,
+                draft,
+            }),
+            Effect::MarkRead(rxs) => match b.mark_read(&rxs) {
+                Ok(()) => return,
+                Err(e) => Event::Node(Note::Log(format!("could not mark messages read: {e}"))),
+            },
+            // Handled on the loop.
+            Effect::Copy(_) | Effect::Editor(_) => return,
+        };
+        let _ = tx.blocking_send(event);
+    });
+}
+
+/// Edits `text` in `$VISUAL` / `$EDITOR` (else `vi`); answers the result.
+fn run_editor(text: &str) -> Result<String, String> {
+    use std::io::Write as _;
+    let mut file = tempfile::Builder::new()
+        .prefix("shoal-draft-")
+        .suffix(".txt")
+        .tempfile()
+        .map_err(|e| format!("cannot make a draft file: {e}"))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.flush())
+        .map_err(|e| format!("cannot write the draft file: {e}"))?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "vi".to_string());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("shoal-tui")
+        .arg(file.path())
+        .status()
+        .map_err(|e| format!("cannot run {editor}: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "{editor} exited with {status}; the draft is unchanged"
+        ));
+    }
+    std::fs::read_to_string(file.path()).map_err(|e| format!("cannot read the draft back: {e}"))
+}
+
+/// Runs the client on the real terminal until the user quits, a signal
+/// comes, or a thread panics.
+pub async fn run(backend: Arc<dyn Backend>) -> Result<(), RunError> {
+    let mut terminal = term::enter()?;
+    let result = run_on(&mut terminal, backend).await;
+    term::restore();
+    result
+}
+
+async fn run_on(terminal: &mut term::Term, backend: Arc<dyn Backend>) -> Result<(), RunError> {
+    let (input_tx, mut input_rx) = mpsc::channel::<CEvent>(256);
+    let input = Input::spawn(input_tx);
+    let (tx, mut events) = mpsc::channel::<Event>(1024);
+
+    let size = terminal.size()?;
+    let mut app = App::new(backend.me(), now_ms(), (size.width, size.height));
+    app.describe = backend.describe();
+    let body = app.body();
+    app.log.push(app.now, app.describe.clone(), false, body);
+    if let Some(w) = backend.warning() {
+        update(&mut app, Event::Node(Note::Problem(w)));
+    }
+
+    let mut tasks = Vec::new();
+    match backend.watch() {
+        Some(rx) => {
+            tasks.push(tokio::spawn(watch_node(rx, tx.clone())));
+            tasks.push(tokio::spawn(poll_status(
+                backend.clone(),
+                tx.clone(),
+                false,
+            )));
+        }
+        None => tasks.push(tokio::spawn(poll_status(backend.clone(), tx.clone(), true))),
+    }
+
+    let mut pending: Vec<Effect> = app.start();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut dirty = true;
+    let mut now_please = true;
+    let mut last_draw = Instant::now();
+
+    let result = loop {
+        for effect in pending.drain(..) {
+            match effect {
+                Effect::Copy(text) => {
+                    if let Err(e) = term::copy(&text) {
+                        app.notice = Some((app.now, format!("could not copy: {e}")));
+                    }
+                }
+                Effect::Editor(text) => {
+                    input.pause();
+                    term::suspend();
+                    let edited = run_editor(&text);
+                    let back = term::resume(terminal);
+                    input.resume();
+                    back?;
+                    // Its effects, if any, run next time round.
+                    let more = update(&mut app, Event::Editor(edited));
+                    for e in more {
+                        spawn_effect(e, &backend, &tx);
+                    }
+                    now_please = true;
+                    dirty = true;
+                }
+                other => spawn_effect(other, &backend, &tx),
+            }
+        }
+        if term::panicked() {
+            break Err(RunError::Panicked);
+        }
+        if app.quit {
+            break Ok(());
+        }
+        if dirty && (now_please || last_draw.elapsed() >= FRAME) {
+            terminal.draw(|f| ui::draw(f, &app))?;
+            dirty = false;
+            now_please = false;
+            last_draw = Instant::now();
+        }
+        let wait = if dirty {
+            FRAME.saturating_sub(last_draw.elapsed())
+        } else {
+            Duration::from_secs(3600)
+        };
+        tokio::select! {
+            ev = input_rx.recv() => {
+                let Some(ev) = ev else { break Ok(()) };
+                let mut batch = vec![ev];
+                // Keys typed or pasted in a burst are applied together.
+                while let Ok(ev) = input_rx.try_recv() {
+                    batch.push(ev);
+                }
+                for ev in batch {
+                    let event = match ev {
+                        CEvent::Key(k) => Event::Key(k),
+                        CEvent::Paste(s) => Event::Paste(s),
+                        CEvent::Resize(w, h) => Event::Resize(w, h),
+                        _ => continue,
+                    };
+                    pending.extend(update(&mut app, event));
+                }
+                dirty = true;
+                now_please = true;
+            }
+            Some(ev) = events.recv() => {
+                pending.extend(update(&mut app, ev));
+                while let Ok(ev) = events.try_recv() {
+                    pending.extend(update(&mut app, ev));
+                }
+                dirty = true;
+            }
+            _ = tick.tick() => {
+                pending.extend(update(&mut app, Event::Tick(now_ms())));
+                dirty = true;
+            }
+            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+            _ = sigterm.recv() => break Ok(()),
+            _ = sighup.recv() => break Ok(()),
+        }
+    };
+    for t in tasks {
+        t.abort();
+    }
+    drop(input);
+    result
+}

@@ -1,0 +1,288 @@
+//! Text as the terminal may show it: sanitising strings that came from the
+//! network, cutting huge ones, measuring display width, wrapping to a
+//! width, and relative times.
+//!
+//! Every string a peer wrote passes through [`clean`] or [`one_line`] before
+//! it is drawn: control characters (C0, DEL, C1), escape sequences and
+//! bidirectional overrides never reach the terminal. Pure; imports only
+//! `unicode-width` and `unicode-segmentation`, never the UI, the node or I/O.
+
+use unicode_segmentation::UnicodeSegmentation as _;
+use unicode_width::UnicodeWidthStr as _;
+
+/// The most characters of one message's text shown in a view.
+pub const MAX_SHOWN_CHARS: usize = 4000;
+
+/// The most lines of one message's text shown in a view.
+pub const MAX_SHOWN_LINES: usize = 40;
+
+/// What a character becomes on screen, or `None` to keep it.
+fn replacement(c: char) -> Option<char> {
+    match c {
+        // C0 controls become their control pictures (visible, width 1).
+        '\u{0}'..='\u{1f}' => Some(char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}')),
+        '\u{7f}' => Some('\u{2421}'),
+        // C1 controls (CSI, OSC, … in 8-bit form).
+        '\u{80}'..='\u{9f}' => Some('\u{fffd}'),
+        // Bidirectional embeddings, overrides and isolates reorder what
+        // follows them; line and paragraph separators break lines.
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' => {
+            Some('\u{fffd}')
+        }
+        _ => None,
+    }
+}
+
+/// A network string made safe to draw, keeping its line breaks: tabs become
+/// spaces, `\r\n` and `\r` become `\n`, other controls become visible
+/// symbols. Cut at [`MAX_SHOWN_CHARS`] characters.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(MAX_SHOWN_CHARS * 4));
+    let mut chars = s.chars().peekable();
+    let mut n = 0;
+    while let Some(c) = chars.next() {
+        if n >= MAX_SHOWN_CHARS {
+            out.push('…');
+            break;
+        }
+        n += 1;
+        match c {
+            '\n' => out.push('\n'),
+            '\r' => {
+                if chars.peek() != Some(&'\n') {
+                    out.push('\n');
+                }
+            }
+            '\t' => out.push_str("    "),
+            c => match replacement(c) {
+                Some(r) => out.push(r),
+                None => out.push(c),
+            },
+        }
+    }
+    out
+}
+
+/// A network string made safe for one line: like [`clean`], with line
+/// breaks and tabs as spaces and runs of whitespace collapsed.
+pub fn one_line(s: &str) -> String {
+    let mut out = String::new();
+    let mut space = false;
+    for c in clean(s).chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Display width in terminal columns.
+pub fn width(s: &str) -> usize {
+    s.width()
+}
+
+/// `s` cut to at most `max` columns, ending in `…` when cut. Never splits a
+/// grapheme (an emoji sequence, a letter with its accents).
+pub fn fit(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for g in s.graphemes(true) {
+        let w = g.width();
+        if used + w > max - 1 {
+            break;
+        }
+        out.push_str(g);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// Wraps already-clean text to `max` columns: at spaces where it can, inside
+/// a word (or a run of CJK) where it must. Every line is at most `max`
+/// columns wide (at least one column is assumed). Keeps paragraph breaks.
+pub fn wrap(s: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
+    let mut out = Vec::new();
+    for para in s.split('\n') {
+        let mut line = String::new();
+        let mut used = 0;
+        for word in para.split_word_bounds() {
+            let w = word.width();
+            if word.chars().all(char::is_whitespace) {
+                // Spaces at a break are dropped; inside a line they count.
+                if used > 0 && used + w <= max {
+                    line.push_str(word);
+                    used += w;
+                } else if used > 0 {
+                    out.push(std::mem::take(&mut line).trim_end().to_string());
+                    used = 0;
+                }
+                continue;
+            }
+            if used + w > max && used > 0 {
+                out.push(std::mem::take(&mut line).trim_end().to_string());
+                used = 0;
+            }
+            if w <= max {
+                line.push_str(word);
+                used += w;
+                continue;
+            }
+            // A word wider than the line: broken between graphemes.
+            for g in word.graphemes(true) {
+                let gw = g.width();
+                if used + gw > max && used > 0 {
+                    out.push(std::mem::take(&mut line));
+                    used = 0;
+                }
+                if gw > max {
+                    // A grapheme wider than the whole line (width 1 with a
+                    // wide character): shown as a placeholder.
+                    line.push('…');
+                    used += 1;
+                    continue;
+                }
+                line.push_str(g);
+                used += gw;
+            }
+        }
+        out.push(line.trim_end().to_string());
+    }
+    out
+}
+
+/// Wraps `s` (already clean) and keeps at most `lines` lines, the last one
+/// ending in `…` when something was left out.
+pub fn wrap_max(s: &str, max: usize, lines: usize) -> Vec<String> {
+    let mut all = wrap(s, max);
+    if all.len() > lines {
+        all.truncate(lines);
+        if let Some(last) = all.last_mut() {
+            let cut = fit(&format!("{last} …"), max);
+            *last = if cut.ends_with('…') {
+                cut
+            } else {
+                format!("{last}…")
+            };
+        }
+    }
+    all
+}
+
+/// How long ago `then` was, from `now` (both ms since the epoch): `now`,
+/// `42s`, `5m`, `3h`, `6d`, `7w`, `2y`.
+pub fn ago(now: u64, then: u64) -> String {
+    let s = now.saturating_sub(then) / 1000;
+    match s {
+        0..=9 => "now".into(),
+        10..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h", s / 3600),
+        86_400..=1_209_599 => format!("{}d", s / 86_400),
+        1_209_600..=31_535_999 => format!("{}w", s / 604_800),
+        _ => format!("{}y", s / 31_536_000),
+    }
+}
+
+/// A feed or message id cut to its start: `@FCX/tsDL…`.
+pub fn short_id(id: &str) -> String {
+    let id = one_line(id);
+    let cut: String = id.chars().take(9).collect();
+    if cut.len() < id.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_never_survive() {
+        let evil = "a\x1b[2J\x1b]0;title\x07b\u{9b}31mc\u{202e}d\0e\x7f";
+        let out = clean(evil);
+        assert!(out.chars().all(|c| !c.is_control()), "{out:?}");
+        assert!(!out.contains('\x1b') && !out.contains('\u{9b}') && !out.contains('\u{202e}'));
+        assert_eq!(out, "a␛[2J␛]0;title␇b\u{fffd}31mc\u{fffd}d␀e␡");
+    }
+
+    #[test]
+    fn line_breaks_and_tabs() {
+        assert_eq!(clean("a\r\nb\rc\td"), "a\nb\nc    d");
+        assert_eq!(one_line("  a\n\n b\t\tc  "), "a b c");
+    }
+
+    #[test]
+    fn huge_text_is_cut() {
+        let big = "x".repeat(MAX_SHOWN_CHARS * 3);
+        let out = clean(&big);
+        assert_eq!(out.chars().count(), MAX_SHOWN_CHARS + 1);
+        assert!(out.ends_with('…'));
+    }
+
+    #[test]
+    fn fit_respects_width_and_graphemes() {
+        assert_eq!(fit("hello", 10), "hello");
+        assert_eq!(fit("hello world", 6), "hello…");
+        assert_eq!(fit("日本語の文", 5), "日本…");
+        assert!(width(&fit("👩‍👩‍👧‍👦👩‍👩‍👧‍👦👩‍👩‍👧‍👦", 3)) <= 3);
+        assert_eq!(fit("abc", 0), "");
+    }
+
+    #[test]
+    fn wrap_never_exceeds_the_width() {
+        let texts = [
+            "the quick brown fox jumps over the lazy dog",
+            "日本語のテキストは空白なしで続きます。折り返しが必要です。",
+            "emoji 🐟🐟🐟🐟🐟🐟🐟🐟🐟 and words",
+            "averyveryveryverylongwordwithoutanyspaceatall",
+            "",
+            "a\n\nb",
+        ];
+        for t in texts {
+            for w in 1..30 {
+                for line in wrap(t, w) {
+                    assert!(width(&line) <= w, "{line:?} wider than {w}");
+                }
+            }
+        }
+        assert_eq!(wrap("a\n\nb", 10), vec!["a", "", "b"]);
+        assert_eq!(wrap("one two three", 7), vec!["one two", "three"]);
+    }
+
+    #[test]
+    fn wrap_max_marks_the_cut() {
+        let lines = wrap_max("one two three four five six", 9, 2);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].ends_with('…'), "{lines:?}");
+        assert!(lines.iter().all(|l| width(l) <= 9));
+    }
+
+    #[test]
+    fn relative_times() {
+        let now = 1_700_000_000_000;
+        assert_eq!(ago(now, now), "now");
+        assert_eq!(ago(now, now + 5000), "now");
+        assert_eq!(ago(now, now - 42_000), "42s");
+        assert_eq!(ago(now, now - 5 * 60_000), "5m");
+        assert_eq!(ago(now, now - 3 * 3_600_000), "3h");
+        assert_eq!(ago(now, now - 6 * 86_400_000), "6d");
+        assert_eq!(ago(now, now - 21 * 86_400_000), "3w");
+        assert_eq!(ago(now, now - 800 * 86_400_000), "2y");
+    }
+}

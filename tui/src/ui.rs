@@ -1,0 +1,388 @@
+//! Drawing the whole client from `&App`: tab bar, the current screen,
+//! status bar, hint line, and what lies over them (compose pane, help,
+//! raw JSON, questions). Drawing never changes state.
+//!
+//! Imports `app`, `screens`, `layout` and `text`; never the backend, the
+//! terminal or I/O. Every string from the network is drawn through `text`.
+
+use ratatui::Frame;
+use ratatui::layout::{Position, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use crate::app::{App, Compose, Overlay};
+use crate::layout;
+use crate::screens::{Tab, style};
+use crate::text;
+
+/// Draws one frame.
+pub fn draw(f: &mut Frame<'_>, app: &App) {
+    let areas = layout::areas(f.area());
+    tabs(f, areas.tabs, app);
+    let ctx = app.ctx();
+    if areas.body.height > 0 {
+        match app.tab {
+            Tab::Timeline => app.timeline.draw(f, areas.body, &ctx),
+            Tab::Thread => app.thread.draw(f, areas.body, &ctx),
+            Tab::Messages => app.messages.draw(f, areas.body, &ctx),
+            Tab::Contacts => app.contacts.draw(f, areas.body, &ctx),
+            Tab::Log => app.log.draw(f, areas.body, &app.describe),
+        }
+    }
+    status(f, areas.status, app);
+    hint(f, areas.hint, app);
+    if let Some(c) = &app.compose {
+        compose(f, layout::compose(areas.body), c);
+    }
+    match &app.overlay {
+        None => {}
+        Some(Overlay::Help) => help(f, f.area()),
+        Some(Overlay::Raw { id, text, offset }) => raw(f, areas.body, id, text, *offset),
+        Some(Overlay::Confirm { question, .. }) => confirm(f, areas.body, question),
+    }
+}
+
+/// Clears `area` for a window drawn over the screen. A wide character
+/// just left of it would spill into its first column (and hide the border
+/// there), so it is blanked too.
+fn clear(f: &mut Frame<'_>, area: Rect) {
+    if area.x > 0 {
+        let buf = f.buffer_mut();
+        for y in area.top()..area.bottom() {
+            if let Some(cell) = buf.cell_mut(Position::new(area.x - 1, y))
+                && text::width(cell.symbol()) > 1
+            {
+                cell.set_symbol(" ");
+            }
+        }
+    }
+    f.render_widget(Clear, area);
+}
+
+fn tabs(f: &mut Frame<'_>, area: Rect, app: &App) {
+    let wide = area.width >= 70;
+    let mut spans = vec![Span::styled(" shoal ", style::title())];
+    for t in Tab::ALL {
+        let label = if wide || t == app.tab {
+            format!("{} {}", t.digit(), t.title())
+        } else {
+            t.digit().to_string()
+        };
+        if t == app.tab {
+            spans.push(Span::styled(
+                format!("[{label}]"),
+                Style::default()
+                    .add_modifier(Modifier::BOLD)
+                    .add_modifier(Modifier::REVERSED),
+            ));
+        } else {
+            spans.push(Span::styled(format!(" {label} "), style::dim()));
+        }
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// A bar of `cells` cells, `done` of `total` full.
+fn bar(done: u64, total: u64, cells: usize) -> String {
+    let full = if total == 0 {
+        cells
+    } else {
+        ((done as f64 / total as f64) * cells as f64).round() as usize
+    }
+    .min(cells);
+    format!("{}{}", "▰".repeat(full), "▱".repeat(cells - full))
+}
+
+fn status(f: &mut Frame<'_>, area: Rect, app: &App) {
+    if area.height == 0 {
+        return;
+    }
+    let width = area.width as usize;
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    match app.status.progress() {
+        None => spans.push(Span::styled(" ○ starting…", style::dim())),
+        Some(p) => {
+            let dot = if p.peers > 0 {
+                Span::styled(" ●", Style::default().fg(ratatui::style::Color::Green))
+            } else {
+                Span::styled(" ○", style::dim())
+            };
+            spans.push(dot);
+            let narrow = width < 60;
+            let sync = if p.held >= p.wanted {
+                if narrow { "✓" } else { "synced" }.to_string()
+            } else {
+                match p.eta {
+                    Some(s) if s < 60 => format!("~{s}s"),
+                    Some(s) => format!("~{}m", s.div_ceil(60)),
+                    None if narrow => "…".to_string(),
+                    None => "syncing".to_string(),
+                }
+            };
+            let cells = if width >= 90 { 10 } else { 4 };
+            let bar = bar(p.held, p.wanted, cells);
+            if narrow {
+                spans.push(Span::raw(format!(
+                    " {} · {}/{} {bar} {sync}",
+                    p.peers, p.held, p.wanted
+                )));
+            } else {
+                let plural = if p.peers == 1 { "" } else { "s" };
+                spans.push(Span::raw(format!(
+                    " {} peer{plural} · feeds {}/{} {bar} {sync}",
+                    p.peers, p.held, p.wanted
+                )));
+            }
+            if p.rate >= 0.5 && width >= 60 {
+                spans.push(Span::styled(
+                    format!(" · +{:.0} msg/s", p.rate),
+                    style::dim(),
+                ));
+            }
+            spans.push(Span::styled(
+                format!(" · {} unread", p.unread),
+                if p.unread > 0 {
+                    style::unread()
+                } else {
+                    style::dim()
+                },
+            ));
+        }
+    }
+    let drafts = app.drafts.values().filter(|e| !e.is_blank()).count();
+    if drafts > 0 && app.compose.is_none() {
+        spans.push(Span::raw(format!(
+            " · ✎ {drafts} draft{}",
+            if drafts == 1 { "" } else { "s" }
+        )));
+    }
+    if let Some((_, e)) = &app.status.error {
+        let used: usize = spans.iter().map(|s| text::width(&s.content)).sum();
+        let room = width.saturating_sub(used + 5);
+        if room >= 8 {
+            spans.push(Span::styled(
+                format!(" · ✗ {}", text::fit(&text::one_line(e), room)),
+                style::error(),
+            ));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(Line::from(spans)).style(Style::default().add_modifier(Modifier::REVERSED)),
+        area,
+    );
+}
+
+/// The hints of the current tab.
+fn hints(app: &App) -> &'static str {
+    if app.compose.is_some() {
+        return " Ctrl-s send · Esc close, keeping the draft · Ctrl-e $EDITOR";
+    }
+    match app.tab {
+        Tab::Timeline => {
+            " j/k move · ⏎ thread · c post · r reply · f like · m message · F follow · / search · ? help · q quit"
+        }
+        Tab::Thread => {
+            " j/k move · h back · r reply · f like · m message · u raw · ? help · q quit"
+        }
+        Tab::Messages if app.messages.open.is_some() => {
+            " j/k move · h back · m write · r reply · ⏎ thread · ? help · q quit"
+        }
+        Tab::Messages => " j/k move · ⏎ open · m write · ? help · q quit",
+        Tab::Contacts if app.contacts.person.is_some() => {
+            " j/k posts · h back · F follow/unfollow · m message · B block · ? help"
+        }
+        Tab::Contacts => " j/k move · ⏎ profile · F follow/unfollow · m message · B block · ? help",
+        Tab::Log => " j/k move · / search · ? help · q quit",
+    }
+}
+
+fn hint(f: &mut Frame<'_>, area: Rect, app: &App) {
+    if area.height == 0 {
+        return;
+    }
+    let width = area.width as usize;
+    let line = if let Some(p) = &app.prompt {
+        let shown = text::one_line(p);
+        let keep = width.saturating_sub(3);
+        // The end of a long query stays in view.
+        let shown: String = {
+            let w = text::width(&shown);
+            if w > keep {
+                let mut s = String::new();
+                for c in shown.chars().rev() {
+                    if text::width(&s) + 2 > keep {
+                        break;
+                    }
+                    s.insert(0, c);
+                }
+                s
+            } else {
+                shown
+            }
+        };
+        let x = area.x + 1 + text::width(&shown) as u16;
+        if x < area.right() {
+            f.set_cursor_position(Position::new(x, area.y));
+        }
+        Line::from(vec![Span::styled("/", style::title()), Span::raw(shown)])
+    } else if let Some((_, n)) = &app.notice {
+        Line::from(Span::raw(format!(
+            " {}",
+            text::fit(&text::one_line(n), width.saturating_sub(1))
+        )))
+    } else {
+        Line::from(Span::styled(text::fit(hints(app), width), style::dim()))
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+fn compose(f: &mut Frame<'_>, area: Rect, c: &Compose) {
+    if area.height < 3 || area.width < 4 {
+        return;
+    }
+    clear(f, area);
+    let title = text::fit(
+        &text::one_line(&c.title),
+        (area.width as usize).saturating_sub(4),
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" {title} "), style::title()))
+        .title_bottom(Span::styled(
+            text::fit(
+                " Ctrl-s send · Esc keep draft ",
+                (area.width as usize).saturating_sub(2),
+            ),
+            style::dim(),
+        ));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if inner.height == 0 || inner.width == 0 {
+        return;
+    }
+    let (rows, (cy, cx)) = c.editor.layout(inner.width.saturating_sub(1) as usize);
+    let h = inner.height as usize;
+    let top = (cy + 1).saturating_sub(h);
+    let lines: Vec<Line<'_>> = rows.into_iter().skip(top).take(h).map(Line::from).collect();
+    f.render_widget(Paragraph::new(lines), inner);
+    let x = inner.x + cx as u16;
+    let y = inner.y + (cy - top) as u16;
+    if x < inner.right() && y < inner.bottom() {
+        f.set_cursor_position(Position::new(x, y));
+    }
+}
+
+/// The help text: one key per line.
+pub const HELP: &[(&str, &str)] = &[
+    ("j / k", "move down / up"),
+    ("g / G", "top / bottom"),
+    ("Ctrl-d / Ctrl-u", "half a page down / up"),
+    ("Enter, o, l", "open: thread, conversation, profile"),
+    ("h, Esc", "back"),
+    (
+        "1 2 3 5 6, [ ]",
+        "tabs: timeline, thread, messages, contacts, log",
+    ),
+    ("c / e", "compose a post / in $EDITOR"),
+    ("r", "reply (private replies stay private)"),
+    ("f", "like"),
+    ("m", "private message to the author"),
+    ("F / B", "follow or unfollow / block the author"),
+    ("p", "the author's profile"),
+    ("/ n N", "search what is loaded, next, previous"),
+    ("y / u", "copy the id / raw JSON"),
+    ("R", "reload this view"),
+    ("Ctrl-s / Esc", "send / close keeping the draft"),
+    ("q, Ctrl-c", "quit (q asks when a draft would be lost)"),
+];
+
+fn help(f: &mut Frame<'_>, area: Rect) {
+    let w = 64.min(area.width);
+    let h = (HELP.len() as u16 + 2).min(area.height);
+    let r = layout::centered(area, w, h);
+    if r.width < 4 || r.height < 3 {
+        return;
+    }
+    clear(f, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(" Keys · any key closes ", style::title()));
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let keys_w = 17.min(inner.width as usize / 2);
+    let lines: Vec<Line<'_>> = HELP
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{:<keys_w$}", text::fit(k, keys_w)), style::name()),
+                Span::raw(" "),
+                Span::raw(text::fit(
+                    what,
+                    (inner.width as usize).saturating_sub(keys_w + 1),
+                )),
+            ])
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn raw(
+    f: &mut Frame<'_>,
+    area: Rect,
+    id: &str,
+    lines: &Option<Result<Vec<String>, String>>,
+    offset: usize,
+) {
+    if area.width < 4 || area.height < 3 {
+        return;
+    }
+    clear(f, area);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(
+            format!(
+                " {} ",
+                text::fit(&text::one_line(id), (area.width as usize).saturating_sub(4))
+            ),
+            style::title(),
+        ))
+        .title_bottom(Span::styled(
+            " j/k scroll · y copy id · Esc close ",
+            style::dim(),
+        ));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let shown: Vec<Line<'_>> = match lines {
+        None => vec![Line::from(Span::styled("loading…", style::dim()))],
+        Some(Err(e)) => vec![Line::from(Span::styled(text::one_line(e), style::error()))],
+        Some(Ok(lines)) => lines
+            .iter()
+            .skip(offset)
+            .take(inner.height as usize)
+            .map(|l| Line::from(text::fit(l, w)))
+            .collect(),
+    };
+    f.render_widget(Paragraph::new(shown), inner);
+}
+
+fn confirm(f: &mut Frame<'_>, area: Rect, question: &str) {
+    let w = (text::width(question) as u16 + 4)
+        .min(area.width)
+        .max(area.width.min(20));
+    let inner_w = w.saturating_sub(2) as usize;
+    let lines = text::wrap(&text::one_line(question), inner_w.max(1));
+    let r = layout::centered(area, w, lines.len() as u16 + 2);
+    if r.width < 4 || r.height < 3 {
+        return;
+    }
+    clear(f, r);
+    let block = Block::default().borders(Borders::ALL);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    f.render_widget(
+        Paragraph::new(lines.into_iter().map(Line::from).collect::<Vec<_>>()),
+        inner,
+    );
+}

@@ -1,0 +1,217 @@
+//! Both backends on a real home with fixture data: the embedded node reads
+//! the store and publishes through `Node::publish`; while it runs, its
+//! control socket answers, and an attached client gets the same pages,
+//! threads, profiles and posts, and publishes through it.
+
+use std::sync::Arc;
+
+use shoal_tui::backend::{Attached, Backend, Embedded};
+use shoal_tui::model::{Post, Publish, ThreadEntry};
+
+use crate::home::fixture_home;
+
+/// Runs a (blocking) backend call off the async threads.
+async fn call<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("backend call")
+}
+
+fn keys(posts: &[Post]) -> Vec<String> {
+    posts.iter().map(|p| p.key.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_and_attached_agree_and_both_publish() {
+    let fx = fixture_home();
+    let emb = Arc::new(Embedded::start(&fx.home).await.expect("embedded node"));
+    assert_eq!(emb.me(), fx.me.to_string());
+    let home = fx.home.clone();
+    let att = Arc::new(
+        call(move || Attached::probe(&home))
+            .await
+            .expect("probe")
+            .expect("the embedded node answers on the control socket"),
+    );
+    assert_eq!(att.me(), emb.me());
+
+    // Unread marks: followed feeds' posts start unread; the embedded node
+    // marks what it is told (an attached client's pages are marked read by
+    // the node that answers them).
+    let e = emb.clone();
+    let (before, after) = call(move || {
+        let before = e.status().unwrap().unread;
+        let rx = e.timeline(None, 1).unwrap()[0].rx;
+        e.mark_read(&[rx]).unwrap();
+        (before, e.status().unwrap().unread)
+    })
+    .await;
+    assert_eq!((before, after), (4, 3));
+
+    // Timeline pages, newest first, with names and counts.
+    let (e, a) = (emb.clone(), att.clone());
+    let (et, at) = call(move || {
+        (
+            e.timeline(None, 10).expect("embedded timeline"),
+            a.timeline(None, 10).expect("attached timeline"),
+        )
+    })
+    .await;
+    assert_eq!(keys(&et), keys(&at));
+    let texts: Vec<&str> = et.iter().filter_map(|p| p.text.as_deref()).collect();
+    assert_eq!(
+        texts,
+        [
+            "Bob's own post",
+            "A second post from Alice",
+            "Replying to Alice: welcome!",
+            "Hello from Alice, the first post"
+        ]
+    );
+    assert_eq!(et[1].name.as_deref(), Some("Alice"));
+    assert_eq!(et[3].replies, 1);
+    assert_eq!(at[3].replies, 1);
+    assert_eq!(
+        et.iter().map(|p| p.unread).collect::<Vec<_>>(),
+        [false, true, true, true]
+    );
+
+    // The cursor pages on from the last post of a page.
+    let (e, a) = (emb.clone(), att.clone());
+    let (first, second, asecond) = call(move || {
+        let first = e.timeline(None, 2).unwrap();
+        let c = first.last().unwrap().cursor();
+        (
+            first,
+            e.timeline(Some(c), 2).unwrap(),
+            a.timeline(Some(c), 2).unwrap(),
+        )
+    })
+    .await;
+    assert_eq!([keys(&first), keys(&second)].concat(), keys(&et));
+    assert_eq!(keys(&second), keys(&asecond));
+
+    // A thread: the root, then the reply.
+    let (e, a, root) = (emb.clone(), att.clone(), fx.root.clone());
+    let (eth, ath) = call(move || (e.thread(&root).unwrap(), a.thread(&root).unwrap())).await;
+    assert_eq!(eth, ath);
+    let depths: Vec<usize> = eth.entries.iter().map(ThreadEntry::depth).collect();
+    assert_eq!(depths, [0, 1]);
+    assert_eq!(
+        eth.entries[1].post().and_then(|p| p.text.as_deref()),
+        Some("Replying to Alice: welcome!")
+    );
+
+    // Our profile: whom we follow.
+    let (e, a, me) = (emb.clone(), att.clone(), fx.me.to_string());
+    let (ep, ap) = call(move || (e.profile(&me).unwrap(), a.profile(&me).unwrap())).await;
+    assert_eq!(ep, ap);
+    let mut follows: Vec<String> = ep.contacts.follows.iter().map(|p| p.id.clone()).collect();
+    follows.sort();
+    let mut want = vec![fx.alice.to_string(), fx.bob.to_string()];
+    want.sort();
+    assert_eq!(follows, want);
+
+    // One person's posts, newest first (attached: read from their log).
+    let (e, a, alice) = (emb.clone(), att.clone(), fx.alice.to_string());
+    let (eposts, aposts) = call(move || {
+        (
+            e.posts_by(&alice, None, 10).unwrap(),
+            a.posts_by(&alice, None, 10).unwrap(),
+        )
+    })
+    .await;
+    assert_eq!(keys(&eposts), keys(&aposts));
+    assert_eq!(eposts.len(), 2);
+    assert_eq!(aposts[0].name.as_deref(), Some("Alice"));
+
+    // Raw JSON of a message.
+    let (e, a, root) = (emb.clone(), att.clone(), fx.root.clone());
+    let (er, ar) = call(move || (e.raw(&root).unwrap(), a.raw(&root).unwrap())).await;
+    assert_eq!(er, ar);
+    assert!(
+        er.contains("\"value\"") && er.contains("Hello from Alice"),
+        "{er}"
+    );
+
+    // Publishing through either.
+    let (e, a, bob) = (emb.clone(), att.clone(), fx.bob.to_string());
+    let root = fx.root.clone();
+    let (k1, k2, k3) = call(move || {
+        let k1 = a
+            .publish(&Publish::Post {
+                text: "through the socket".into(),
+            })
+            .expect("attached publish");
+        let k2 = e
+            .publish(&Publish::Reply {
+                to: root,
+                text: "through the node".into(),
+            })
+            .expect("embedded publish");
+        let k3 = e
+            .publish(&Publish::Dm {
+                to: vec![bob],
+                text: "just for Bob".into(),
+            })
+            .expect("dm");
+        (k1, k2, k3)
+    })
+    .await;
+    let (e, a) = (emb.clone(), att.clone());
+    let (top, inbox, status) = call(move || {
+        (
+            e.timeline(None, 2).unwrap(),
+            a.inbox(None, 10).unwrap(),
+            e.status().unwrap(),
+        )
+    })
+    .await;
+    assert_eq!(keys(&top), [k2, k1]);
+    assert_eq!(keys(&inbox), [k3]);
+    assert!(inbox[0].private && inbox[0].text.as_deref() == Some("just for Bob"));
+    assert_eq!(status.messages, 12);
+
+    // Bad ids are errors, not panics.
+    let a = att.clone();
+    let e = emb.clone();
+    call(move || {
+        assert!(e.thread("%nope").is_err());
+        assert!(a.thread("%nope").is_err());
+        assert!(e.profile("@nope").is_err());
+        assert!(e.raw(&format!("%{}=.sha256", "A".repeat(43))).is_err());
+    })
+    .await;
+
+    emb.stop().await;
+    // Stopped: the control socket is gone.
+    let home = fx.home.clone();
+    assert!(
+        call(move || Attached::probe(&home))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A home whose listen address is taken still runs (reads, publishes),
+/// and says why it does not listen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_listen_address_is_a_warning_not_a_failure() {
+    let fx = fixture_home();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("address");
+    std::fs::write(
+        fx.home.join("config.toml"),
+        format!("listen = \"{addr}\"\n"),
+    )
+    .expect("config");
+    let emb = Arc::new(Embedded::start(&fx.home).await.expect("runs anyway"));
+    let warning = emb.warning().expect("a warning");
+    assert!(
+        warning.contains(&format!("cannot listen on {addr}")),
+        "{warning}"
+    );
+    let e = emb.clone();
+    let posts = call(move || e.timeline(None, 10).expect("reads")).await;
+    assert_eq!(posts.len(), 4);
+    emb.stop().await;
+}

@@ -1,0 +1,545 @@
+//! The pure core: `update(state, event)` driven by key presses and loaded
+//! data, checked by the state it leaves and the effects it asks for.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use shoal_tui::app::{App, Confirmed, Overlay, update};
+use shoal_tui::compose::Target;
+use shoal_tui::event::{Effect, Event, Loaded, Note, Page};
+use shoal_tui::model::{Post, Publish};
+use shoal_tui::screens::{PAGE, Tab};
+
+use crate::fixture::*;
+
+/// A timeline longer than one page.
+fn long_timeline() -> Vec<Post> {
+    (0..(PAGE as u64 * 2 + 7))
+        .map(|i| {
+            post(
+                &format!("long{i}"),
+                &ada(),
+                i * 1000,
+                1000 - i,
+                &format!("post {i}"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn start_loads_the_timeline_contacts_and_inbox() {
+    let mut app = App::new(&me(), NOW, (100, 30));
+    let first = Page {
+        before: None,
+        limit: PAGE,
+    };
+    assert_eq!(
+        app.start(),
+        vec![
+            Effect::LoadTimeline(first),
+            Effect::LoadProfile(me()),
+            Effect::LoadInbox(first),
+        ]
+    );
+}
+
+#[test]
+fn the_timeline_pages_with_the_cursor_as_the_selection_nears_the_end() {
+    let posts = long_timeline();
+    let mut app = app_with(&posts, 100, 30);
+    assert_eq!(app.timeline.list.posts.len(), PAGE);
+    // Down to 10 from the end of the first page: the next page is asked
+    // for, strictly older than the last post held.
+    let mut asked = Vec::new();
+    for _ in 0..PAGE - 10 {
+        asked.extend(update(&mut app, key(KeyCode::Char('j'))));
+    }
+    let last = posts[PAGE - 1].cursor();
+    assert!(
+        asked.contains(&Effect::LoadTimeline(Page {
+            before: Some(last),
+            limit: PAGE,
+        })),
+        "{asked:?}"
+    );
+    // Once answered, G goes to the end of what is loaded, and the last
+    // page comes too.
+    for e in asked {
+        if let Some(ev) = answer(&posts, &e) {
+            settle(&mut app, &posts, ev);
+        }
+    }
+    settle(&mut app, &posts, key(KeyCode::Char('G')));
+    settle(&mut app, &posts, key(KeyCode::Char('G')));
+    assert_eq!(app.timeline.list.posts.len(), posts.len());
+    assert!(app.timeline.list.exhausted);
+    assert_eq!(app.timeline.nav.selected, posts.len() - 1);
+    // The selection is in view: its card's rows are within the list rows.
+    let rows = app.body().height as usize - 1;
+    let top = app.timeline.nav.selected * 3;
+    assert!(top >= app.timeline.nav.offset && top + 3 <= app.timeline.nav.offset + rows);
+    settle(&mut app, &posts, key(KeyCode::Char('g')));
+    assert_eq!((app.timeline.nav.selected, app.timeline.nav.offset), (0, 0));
+}
+
+#[test]
+fn half_pages() {
+    let posts = long_timeline();
+    let mut app = app_with(&posts, 100, 30);
+    settle(&mut app, &posts, ctrl('d'));
+    // 26 list rows hold 8 cards: half a page is 4.
+    assert_eq!(app.timeline.nav.selected, 4);
+    settle(&mut app, &posts, ctrl('u'));
+    assert_eq!(app.timeline.nav.selected, 0);
+}
+
+#[test]
+fn open_a_thread_and_go_back() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "j");
+    let effects = update(&mut app, key(KeyCode::Enter));
+    assert_eq!(app.tab, Tab::Thread);
+    assert!(
+        effects.contains(&Effect::LoadThread(msg("b"))),
+        "{effects:?}"
+    );
+    for e in effects {
+        if let Some(ev) = answer(&posts, &e) {
+            settle(&mut app, &posts, ev);
+        }
+    }
+    // The message it was opened on is selected in its thread.
+    assert_eq!(app.thread.selected().map(|p| p.key.clone()), Some(msg("b")));
+    settle(&mut app, &posts, key(KeyCode::Char('h')));
+    assert_eq!(app.tab, Tab::Timeline);
+    assert_eq!(app.timeline.nav.selected, 1, "the timeline kept its place");
+    // Esc goes back too.
+    settle(&mut app, &posts, key(KeyCode::Char('o')));
+    settle(&mut app, &posts, key(KeyCode::Esc));
+    assert_eq!(app.tab, Tab::Timeline);
+}
+
+#[test]
+fn tabs_by_number_and_brackets() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "3");
+    assert_eq!(app.tab, Tab::Messages);
+    press(&mut app, &posts, "]");
+    assert_eq!(app.tab, Tab::Contacts);
+    press(&mut app, &posts, "]]");
+    assert_eq!(app.tab, Tab::Timeline);
+    press(&mut app, &posts, "[");
+    assert_eq!(app.tab, Tab::Log);
+    press(&mut app, &posts, "4");
+    assert_eq!(app.tab, Tab::Log, "no groups tab yet");
+}
+
+#[test]
+fn compose_send_and_the_draft_kept_until_published() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "c");
+    assert!(app.compose.is_some());
+    // Command letters are text in the editor.
+    let effects = press(&mut app, &posts, "hi qj");
+    assert!(effects.is_empty());
+    assert!(!app.quit);
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    press(&mut app, &posts, "x");
+    let effects = update(&mut app, ctrl('s'));
+    let draft = Some((Target::Post, "hi qj\nx".to_string()));
+    assert_eq!(
+        effects,
+        vec![Effect::Publish {
+            what: Publish::Post {
+                text: "hi qj\nx".into()
+            },
+            draft: draft.clone(),
+        }]
+    );
+    assert!(app.compose.is_none());
+    assert!(app.has_drafts(), "kept until the node says it is published");
+    let after = update(
+        &mut app,
+        Event::Loaded(Loaded::Published {
+            what: Publish::Post {
+                text: "hi qj\nx".into(),
+            },
+            draft,
+            result: Ok(msg("new")),
+        }),
+    );
+    assert!(!app.has_drafts());
+    assert!(
+        after
+            .iter()
+            .any(|e| matches!(e, Effect::LoadTimeline(p) if p.before.is_none())),
+        "the timeline reloads: {after:?}"
+    );
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|(_, n)| n.starts_with("posted"))
+    );
+}
+
+#[test]
+fn a_failed_publish_keeps_the_draft_and_shows_the_error() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "c");
+    press(&mut app, &posts, "lost?");
+    let effects = update(&mut app, ctrl('s'));
+    let Some(Effect::Publish { what, draft }) = effects.into_iter().next() else {
+        panic!("no publish");
+    };
+    update(
+        &mut app,
+        Event::Loaded(Loaded::Published {
+            what,
+            draft,
+            result: Err("database error: disk full".into()),
+        }),
+    );
+    assert!(app.has_drafts());
+    let (_, err) = app.status.error.clone().expect("an error shown");
+    assert!(err.contains("disk full"), "{err}");
+    // Composing again brings the draft back.
+    press(&mut app, &posts, "c");
+    assert_eq!(app.compose.as_ref().unwrap().editor.text(), "lost?");
+}
+
+#[test]
+fn esc_keeps_the_draft_and_q_asks_only_then() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    // No draft: q quits at once.
+    let mut quick = app.clone();
+    press(&mut quick, &posts, "q");
+    assert!(quick.quit);
+    // A blank draft is not worth asking about.
+    press(&mut app, &posts, "c");
+    settle(&mut app, &posts, key(KeyCode::Esc));
+    assert!(!app.has_drafts());
+    press(&mut app, &posts, "c");
+    press(&mut app, &posts, "draft");
+    settle(&mut app, &posts, key(KeyCode::Esc));
+    assert!(app.compose.is_none() && app.has_drafts());
+    press(&mut app, &posts, "q");
+    assert!(!app.quit);
+    assert!(matches!(
+        app.overlay,
+        Some(Overlay::Confirm {
+            yes: Confirmed::Quit,
+            ..
+        })
+    ));
+    press(&mut app, &posts, "n");
+    assert!(!app.quit && app.overlay.is_none());
+    press(&mut app, &posts, "qy");
+    assert!(app.quit);
+}
+
+#[test]
+fn ctrl_c_quits_even_with_a_draft() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "c");
+    press(&mut app, &posts, "draft");
+    settle(&mut app, &posts, key(KeyCode::Esc));
+    update(&mut app, ctrl('c'));
+    assert!(app.quit);
+}
+
+#[test]
+fn reply_like_message_and_follow_act_on_the_selection() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    // r: a reply to the selected post.
+    press(&mut app, &posts, "r");
+    let c = app.compose.clone().expect("compose open");
+    assert_eq!(c.target, Target::Reply { to: msg("a") });
+    assert_eq!(c.title, "Reply to Ada");
+    settle(&mut app, &posts, key(KeyCode::Esc));
+    // f: a like.
+    let effects = press(&mut app, &posts, "f");
+    assert_eq!(
+        effects,
+        vec![Effect::Publish {
+            what: Publish::Like { id: msg("a") },
+            draft: None
+        }]
+    );
+    // m: a private message to the author.
+    press(&mut app, &posts, "m");
+    assert_eq!(
+        app.compose.as_ref().unwrap().target,
+        Target::Dm { to: vec![ada()] }
+    );
+    settle(&mut app, &posts, key(KeyCode::Esc));
+    // F: we follow Ada, so it unfollows.
+    let effects = press(&mut app, &posts, "F");
+    assert_eq!(
+        effects,
+        vec![Effect::Publish {
+            what: Publish::Unfollow { id: ada() },
+            draft: None
+        }]
+    );
+    // On our own post, F and m say so instead.
+    press(&mut app, &posts, "jjj");
+    assert_eq!(app.selected_post().unwrap().author, me());
+    assert!(press(&mut app, &posts, "F").is_empty());
+    press(&mut app, &posts, "m");
+    assert!(app.compose.is_none());
+}
+
+#[test]
+fn a_reply_to_a_private_message_says_so() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "3");
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    press(&mut app, &posts, "r");
+    let c = app.compose.clone().unwrap();
+    assert_eq!(c.target, Target::Reply { to: msg("dm1") });
+    assert_eq!(c.title, "Reply to Ada (private)");
+}
+
+#[test]
+fn block_asks_first() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    assert!(press(&mut app, &posts, "B").is_empty());
+    assert!(matches!(app.overlay, Some(Overlay::Confirm { .. })));
+    let effects = press(&mut app, &posts, "y");
+    assert_eq!(
+        effects,
+        vec![Effect::Publish {
+            what: Publish::Block { id: ada() },
+            draft: None
+        }]
+    );
+}
+
+#[test]
+fn copy_and_raw_json() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    assert_eq!(press(&mut app, &posts, "y"), vec![Effect::Copy(msg("a"))]);
+    let effects = update(&mut app, key(KeyCode::Char('u')));
+    assert_eq!(effects, vec![Effect::LoadRaw(msg("a"))]);
+    for e in effects {
+        settle(&mut app, &posts, answer(&posts, &e).unwrap());
+    }
+    let Some(Overlay::Raw {
+        text: Some(Ok(lines)),
+        ..
+    }) = &app.overlay
+    else {
+        panic!("raw JSON shown: {:?}", app.overlay);
+    };
+    assert!(lines.iter().any(|l| l.contains("\"sequence\": 20")));
+    settle(&mut app, &posts, key(KeyCode::Esc));
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn moving_onto_an_unread_post_marks_it_read_once() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    assert!(app.unread.contains(&msg("a")) && app.unread.contains(&msg("b")));
+    // Loading alone marks nothing read.
+    let effects = press(&mut app, &posts, "j");
+    assert_eq!(effects, vec![Effect::MarkRead(vec![19])]);
+    assert!(!app.unread.contains(&msg("b")));
+    assert!(press(&mut app, &posts, "kj").contains(&Effect::MarkRead(vec![20])));
+    assert!(press(&mut app, &posts, "kj").is_empty());
+}
+
+#[test]
+fn opening_a_conversation_marks_it_read() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    assert!(
+        press(&mut app, &posts, "3").is_empty(),
+        "the list marks nothing"
+    );
+    let effects = update(&mut app, key(KeyCode::Enter));
+    assert_eq!(effects, vec![Effect::MarkRead(vec![50])]);
+    assert_eq!(
+        app.messages.selected_people(&me()),
+        Some(vec![ada()]),
+        "the conversation with Ada is open"
+    );
+}
+
+#[test]
+fn search_selects_matches_and_n_moves_on() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "/");
+    assert!(app.prompt.is_some());
+    // Typed letters are the query, not commands.
+    press(&mut app, &posts, "the");
+    assert_eq!(app.tab, Tab::Timeline);
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    assert_eq!(app.query.as_deref(), Some("the"));
+    // "the" is in posts 0 ("the one before it"), 1 ("the chain") and 3.
+    assert_eq!(app.timeline.nav.selected, 0);
+    press(&mut app, &posts, "n");
+    assert_eq!(app.timeline.nav.selected, 1);
+    press(&mut app, &posts, "n");
+    assert_eq!(app.timeline.nav.selected, 3);
+    press(&mut app, &posts, "n");
+    assert_eq!(app.timeline.nav.selected, 0, "wraps around");
+    press(&mut app, &posts, "N");
+    assert_eq!(app.timeline.nav.selected, 3);
+    // Esc in the prompt cancels it.
+    press(&mut app, &posts, "/x");
+    settle(&mut app, &posts, key(KeyCode::Esc));
+    assert!(app.prompt.is_none());
+    assert_eq!(app.query.as_deref(), Some("the"));
+}
+
+#[test]
+fn stale_views_reload_without_piling_up() {
+    let mut app = app(100, 30);
+    let first = update(&mut app, Event::Node(Note::Stale));
+    let loads = first
+        .iter()
+        .filter(|e| matches!(e, Effect::LoadTimeline(_)))
+        .count();
+    assert_eq!(loads, 1, "{first:?}");
+    // More stale notes while the reload is on its way ask for nothing
+    // new; one more reload follows when it comes.
+    let second = update(&mut app, Event::Node(Note::Stale));
+    assert!(!second.iter().any(|e| matches!(e, Effect::LoadTimeline(_))));
+    let posts = timeline();
+    let page = Page {
+        before: None,
+        limit: PAGE,
+    };
+    let after = update(
+        &mut app,
+        Event::Loaded(Loaded::Timeline {
+            page,
+            result: Ok(posts.clone()),
+        }),
+    );
+    assert_eq!(after, vec![Effect::LoadTimeline(page)]);
+}
+
+#[test]
+fn new_posts_keep_a_scrolled_view_in_place() {
+    let posts = long_timeline();
+    let mut app = app_with(&posts, 100, 30);
+    press(&mut app, &posts, "jjjjjjjjjjjj");
+    let key_before = app.selected_post().unwrap().key.clone();
+    let offset = app.timeline.nav.offset;
+    assert!(offset > 0);
+    let mut newer = vec![
+        post("new1", &bjorn(), 0, 5000, "fresh"),
+        post("new2", &bjorn(), 1, 4999, "fresh too"),
+    ];
+    newer.extend(posts);
+    update(&mut app, Event::Node(Note::Stale));
+    settle(
+        &mut app,
+        &newer,
+        Event::Loaded(Loaded::Timeline {
+            page: Page {
+                before: None,
+                limit: PAGE,
+            },
+            result: Ok(newer[..PAGE].to_vec()),
+        }),
+    );
+    assert_eq!(app.selected_post().unwrap().key, key_before);
+    assert_eq!(app.timeline.nav.offset, offset + 2 * 3);
+    assert_eq!(app.timeline.list.posts[0].key, msg("new1"));
+}
+
+#[test]
+fn resizing_keeps_the_selection_in_view() {
+    let posts = long_timeline();
+    let mut app = app_with(&posts, 100, 30);
+    press(&mut app, &posts, "jjjjjjjjjj");
+    update(&mut app, Event::Resize(40, 10));
+    let rows = app.body().height as usize - 1;
+    let top = app.timeline.nav.selected * 3;
+    assert!(top >= app.timeline.nav.offset && top + 3 <= app.timeline.nav.offset + rows.max(3));
+}
+
+#[test]
+fn releases_and_unknown_keys_change_nothing() {
+    let mut app = app(100, 30);
+    let before = app.clone();
+    let mut release = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+    release.kind = KeyEventKind::Release;
+    assert!(update(&mut app, Event::Key(release)).is_empty());
+    assert!(update(&mut app, key(KeyCode::F(7))).is_empty());
+    assert_eq!(app, before);
+}
+
+#[test]
+fn the_editor_result_replaces_the_draft() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    let effects = press(&mut app, &posts, "e");
+    assert_eq!(effects, vec![Effect::Editor(String::new())]);
+    update(&mut app, Event::Editor(Ok("written elsewhere\n".into())));
+    assert_eq!(
+        app.compose.as_ref().unwrap().editor.text(),
+        "written elsewhere"
+    );
+    // In the pane, Ctrl-e hands over what is there.
+    assert_eq!(
+        update(&mut app, ctrl('e')),
+        vec![Effect::Editor("written elsewhere".into())]
+    );
+}
+
+#[test]
+fn profile_of_the_author_and_back() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "p");
+    assert_eq!(app.tab, Tab::Contacts);
+    let v = app.contacts.person.as_ref().expect("a profile open");
+    assert_eq!(v.id, ada());
+    assert_eq!(v.posts.posts.len(), 1);
+    settle(&mut app, &posts, key(KeyCode::Char('h')));
+    assert_eq!(app.tab, Tab::Timeline);
+}
+
+#[test]
+fn status_gives_progress_and_rate() {
+    let mut app = app(100, 30);
+    let mut s = status();
+    update(&mut app, Event::Tick(NOW + 1000));
+    s.messages += 50;
+    s.feeds_held = 4;
+    update(&mut app, Event::Node(Note::Status(Ok(s))));
+    let p = app.status.progress().unwrap();
+    assert_eq!((p.peers, p.held, p.wanted, p.unread), (2, 4, 5, 3));
+    assert!((p.rate - 50.0).abs() < 0.01, "{}", p.rate);
+    assert_eq!(p.eta, None, "no feed came in: no estimate");
+}
+
+#[test]
+fn node_problems_show_in_the_status_bar_and_the_log_once() {
+    let mut app = app(100, 30);
+    let lines = app.log.lines.len();
+    for _ in 0..3 {
+        update(
+            &mut app,
+            Event::Node(Note::Problem("cannot listen on 127.0.0.1:8008".into())),
+        );
+    }
+    let (_, e) = app.status.error.clone().expect("shown");
+    assert_eq!(e, "node: cannot listen on 127.0.0.1:8008");
+    assert_eq!(app.log.lines.len(), lines + 1);
+}
