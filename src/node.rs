@@ -109,6 +109,60 @@ struct Inner {
     config_peers: Vec<String>,
     shutdown: watch::Sender<bool>,
     listen_addr: Mutex<Option<SocketAddr>>,
+    /// Our publishes, appended by one thread: whatever queued while it
+    /// committed goes into its next transaction (group commit: one fsync
+    /// for many posts, never one per post).
+    publisher: std::sync::mpsc::Sender<Publish>,
+}
+
+/// One content to append, and where to answer.
+type Publish = (
+    Value,
+    tokio::sync::oneshot::Sender<Result<VerifiedMsg, NodeError>>,
+);
+
+/// Most publishes appended in one transaction.
+const PUBLISH_BATCH: usize = 512;
+
+/// Appends queued publishes in batches until every sender is gone.
+fn run_publisher(
+    rx: std::sync::mpsc::Receiver<Publish>,
+    store: Arc<Store>,
+    keys: Keypair,
+    sign_cap: Option<[u8; 32]>,
+    appended: broadcast::Sender<(FeedId, u64)>,
+    events: broadcast::Sender<NodeEvent>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < PUBLISH_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let (contents, replies): (Vec<Value>, Vec<_>) = batch.into_iter().unzip();
+        match store.append_local_many(&keys, contents, sign_cap.as_ref()) {
+            Ok(results) => {
+                for (r, reply) in results.into_iter().zip(replies) {
+                    if let Ok(msg) = &r {
+                        let _ = appended.send((msg.author(), msg.sequence()));
+                        let _ = events.send(NodeEvent::Appended {
+                            author: msg.author(),
+                            seq: msg.sequence(),
+                        });
+                    }
+                    let _ = reply.send(r.map_err(NodeError::from));
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(NodeError::Invalid(why.clone())));
+                }
+            }
+        }
+    }
 }
 
 /// A running Scuttlebutt peer. Cheap to clone.
@@ -167,6 +221,17 @@ impl Node {
             usage,
         });
         let (shutdown, _) = watch::channel(false);
+        let (publisher, queue) = std::sync::mpsc::channel();
+        {
+            let (store, appended, events) = (store.clone(), repl.appended.clone(), events.clone());
+            let keys = Keypair::from_keypair_bytes(&keys.to_keypair_bytes())
+                .expect("a keypair's own bytes");
+            let sign_cap = home.sign_cap().copied();
+            std::thread::Builder::new()
+                .name("shoal-publisher".into())
+                .spawn(move || run_publisher(queue, store, keys, sign_cap, appended, events))
+                .map_err(|e| NodeError::Invalid(format!("cannot start the publisher: {e}")))?;
+        }
         Ok(Node {
             inner: Arc::new(Inner {
                 keys,
@@ -182,6 +247,7 @@ impl Node {
                 config_peers: home.config().peers.clone(),
                 shutdown,
                 listen_addr: Mutex::new(None),
+                publisher,
             }),
         })
     }
@@ -206,27 +272,18 @@ impl Node {
         let _ = self.inner.events.send(NodeEvent::Log(line));
     }
 
-    /// Appends a message to our feed (one write transaction, off the async
-    /// threads) and tells every session.
+    /// Appends a message to our feed and tells every session. Publishes
+    /// that arrive together share one write transaction; each is answered
+    /// once it is committed.
     pub async fn publish(&self, content: Value) -> Result<VerifiedMsg, NodeError> {
-        let inner = self.inner.clone();
-        let msg = tokio::task::spawn_blocking(move || {
-            inner
-                .store
-                .append_local(&inner.keys, content, inner.sign_cap.as_ref())
-        })
-        .await
-        .map_err(|e| NodeError::Invalid(e.to_string()))??;
-        let _ = self
-            .inner
-            .repl
-            .appended
-            .send((msg.author(), msg.sequence()));
-        let _ = self.inner.events.send(NodeEvent::Appended {
-            author: msg.author(),
-            seq: msg.sequence(),
-        });
-        Ok(msg)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inner
+            .publisher
+            .send((content, reply))
+            .map_err(|_| NodeError::Invalid("the node is shutting down".into()))?;
+        answer
+            .await
+            .map_err(|_| NodeError::Invalid("the node is shutting down".into()))?
     }
 
     /// Publishes a group operation of ours (with any forward it needs

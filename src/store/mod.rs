@@ -410,6 +410,61 @@ impl Store {
             .ok_or(StoreError::Corrupt("content vanished"))
     }
 
+    /// [`Store::append_local`] for several contents in ONE write
+    /// transaction (one commit, one fsync, however many): what a node does
+    /// with the publishes that queued while the last commit ran. Each
+    /// content gets its own outcome; one that does not validate (too large)
+    /// takes no sequence and does not stop the others.
+    pub fn append_local_many(
+        &self,
+        keys: &Keypair,
+        contents: Vec<Value>,
+        hmac: Option<&[u8; 32]>,
+    ) -> Result<Vec<Result<VerifiedMsg>>> {
+        let txn = self.db.begin_write()?;
+        self.with_book(|book| {
+            let mut w = Writer::open(&txn, self.me.as_ref())?;
+            let mut out = Vec::with_capacity(contents.len());
+            for content in contents {
+                out.push(self.put_own(&mut w, keys, hmac, content)?);
+            }
+            Self::process_groups(&mut w, book)?;
+            w.finish()?;
+            txn.commit()?;
+            Ok(out)
+        })
+    }
+
+    /// Builds, signs, validates and puts the next message of our feed in a
+    /// write; the inner error is this message's own (it is not stored).
+    fn put_own(
+        &self,
+        w: &mut Writer<'_>,
+        keys: &Keypair,
+        hmac: Option<&[u8; 32]>,
+        content: Value,
+    ) -> Result<Result<VerifiedMsg>> {
+        let author = keys.id();
+        let state = w.latest(&author)?;
+        let ts = now_ms();
+        // Claimed times of one feed should not go backwards.
+        let ts = match state {
+            Some(_) => ts.max(w.latest_timestamp(&author)?.unwrap_or(0.0)),
+            None => ts,
+        };
+        let value = feed::build(keys, state.as_ref(), ts, content, hmac);
+        let msg = match feed::validate(state.as_ref(), hmac, value) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(StoreError::Invalid(e))),
+        };
+        let opened = self.open_box(msg.content());
+        Ok(match w.put(&msg, ts, opened.as_ref())? {
+            Outcome::Stored => Ok(msg),
+            Outcome::Duplicate => Err(StoreError::Corrupt("own message already stored")),
+            Outcome::Refused(e) => Err(StoreError::Invalid(e)),
+        })
+    }
+
     /// Like [`Store::append_local`], with content made inside the write
     /// transaction from the group book and the exact position the message
     /// gets (group messages are bound to it). `make` returning `None`
@@ -433,22 +488,7 @@ impl Store {
             let Some(content) = make(book.as_deref(), &pos)? else {
                 return Ok(None);
             };
-            let ts = now_ms();
-            // Claimed times of one feed should not go backwards.
-            let ts = match state {
-                Some(_) => ts.max(w.latest_timestamp(&author)?.unwrap_or(0.0)),
-                None => ts,
-            };
-            let value = feed::build(keys, state.as_ref(), ts, content, hmac);
-            let msg = feed::validate(state.as_ref(), hmac, value)?;
-            let opened = self.open_box(msg.content());
-            match w.put(&msg, ts, opened.as_ref())? {
-                Outcome::Stored => {}
-                Outcome::Duplicate => {
-                    return Err(StoreError::Corrupt("own message already stored"));
-                }
-                Outcome::Refused(e) => return Err(StoreError::Invalid(e)),
-            }
+            let msg = self.put_own(&mut w, keys, hmac, content)??;
             Self::process_groups(&mut w, book)?;
             w.finish()?;
             txn.commit()?;
