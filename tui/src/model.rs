@@ -71,6 +71,17 @@ impl Post {
         if let Some(t) = &self.text {
             return t.clone();
         }
+        if self.kind.as_deref() == Some("about")
+            && self.invalid.is_none()
+            && let Some(name) = self.content.get("name").and_then(Json::as_str)
+            && self
+                .content
+                .get("about")
+                .and_then(Json::as_str)
+                .is_some_and(|a| a.starts_with('%'))
+        {
+            return format!("named the group “{name}”");
+        }
         let raw = self.content.to_string();
         let raw: String = raw.chars().take(300).collect();
         match (&self.invalid, self.kind.as_deref()) {
