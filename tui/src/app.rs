@@ -129,10 +129,7 @@ impl Ask {
 
 /// Whether `s` looks like a feed id: `@`, 32 bytes of base64, `.ed25519`.
 pub fn is_feed_id(s: &str) -> bool {
-    let Some(b64) = s
-        .strip_prefix('@')
-        .and_then(|r| r.strip_suffix(".ed25519"))
-    else {
+    let Some(b64) = s.strip_prefix('@').and_then(|r| r.strip_suffix(".ed25519")) else {
         return false;
     };
     b64.len() == 44

@@ -437,7 +437,10 @@ const REMOVED: usize = 2;
 
 /// The group's story before the removal: who posts what.
 const GROUP_BEFORE: &[(usize, &str)] = &[
-    (0, "Welcome aboard the harbour crew! Only members can read this."),
+    (
+        0,
+        "Welcome aboard the harbour crew! Only members can read this.",
+    ),
     (1, "Nets mended, boat ready ⛵"),
     (2, "今夜は私が見張りをします 🌙 (I'll keep watch tonight)"),
     (0, "Who's bringing the lanterns on Saturday?"),
@@ -535,8 +538,7 @@ async fn drive_group(
             }),
         )
     };
-    let mut story: Vec<(usize, GroupCmd)> =
-        GROUP_BEFORE.iter().map(|(p, t)| post(*p, t)).collect();
+    let mut story: Vec<(usize, GroupCmd)> = GROUP_BEFORE.iter().map(|(p, t)| post(*p, t)).collect();
     story.push((
         ADMIN,
         GroupCmd::Op(GroupOp::Remove {

@@ -332,7 +332,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("p", "the author's profile"),
     ("/ n N", "search what is loaded, next, previous"),
     ("y / u", "copy the id / raw JSON"),
-    ("c a x (groups)", "post to the group, add a member, remove one"),
+    (
+        "c a x (groups)",
+        "post to the group, add a member, remove one",
+    ),
     ("n (groups)", "a new group"),
     ("R", "reload this view"),
     ("Ctrl-s / Esc", "send / close keeping the draft"),

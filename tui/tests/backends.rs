@@ -284,7 +284,10 @@ async fn both_backends_list_and_post_to_groups() {
     .await;
     assert_eq!(keys(&top), [k2, k1]);
     assert_eq!(
-        older.iter().filter_map(|p| p.text.as_deref()).collect::<Vec<_>>(),
+        older
+            .iter()
+            .filter_map(|p| p.text.as_deref())
+            .collect::<Vec<_>>(),
         ["Welcome aboard, Alice"]
     );
 

@@ -617,7 +617,9 @@ fn c_composes_to_the_selected_group_and_ctrl_s_posts_there() {
     press(&mut app, &posts, "c");
     assert!(app.compose.is_none());
     assert!(
-        app.notice.as_ref().is_some_and(|(_, n)| n.contains("removed")),
+        app.notice
+            .as_ref()
+            .is_some_and(|(_, n)| n.contains("removed")),
         "{:?}",
         app.notice
     );
@@ -636,7 +638,9 @@ fn a_asks_for_a_feed_id_and_refuses_anything_else() {
     let ask = app.ask.clone().expect("still asking");
     assert_eq!(ask.text, "bogus");
     assert!(
-        ask.error.as_deref().is_some_and(|e| e.contains("@….ed25519")),
+        ask.error
+            .as_deref()
+            .is_some_and(|e| e.contains("@….ed25519")),
         "{ask:?}"
     );
     // A member already, and ourselves, are refused too.

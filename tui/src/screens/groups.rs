@@ -349,7 +349,10 @@ impl Groups {
                 Line::from(vec![
                     mark(),
                     Span::raw(" "),
-                    Span::styled(text::fit(&g.title(), width.saturating_sub(2)), style::name()),
+                    Span::styled(
+                        text::fit(&g.title(), width.saturating_sub(2)),
+                        style::name(),
+                    ),
                 ]),
                 Line::from(vec![
                     mark(),
@@ -464,7 +467,12 @@ impl Groups {
             )));
         }
         let heights = self.post_heights();
-        let offset = super::scroll(self.posts_nav.offset, &heights, self.posts_nav.selected, rows);
+        let offset = super::scroll(
+            self.posts_nav.offset,
+            &heights,
+            self.posts_nav.selected,
+            rows,
+        );
         lines.extend(view_lines(&heights, offset, rows, |i| {
             card(
                 &self.posts.posts[i],
