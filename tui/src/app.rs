@@ -18,6 +18,7 @@ use crate::keys::{self, Action, Edit};
 use crate::layout;
 use crate::model::{Post, Publish, Status};
 use crate::screens::contacts::Contacts;
+use crate::screens::groups::Groups;
 use crate::screens::log::Log;
 use crate::screens::messages::Messages;
 use crate::screens::thread::Thread;
@@ -56,6 +57,15 @@ pub enum Overlay {
         /// Lines scrolled past.
         offset: usize,
     },
+    /// A choice among a group's members, for removal.
+    Choose {
+        /// The group.
+        group: String,
+        /// The members to choose from.
+        members: Vec<String>,
+        /// The one selected.
+        selected: usize,
+    },
     /// A yes / no question.
     Confirm {
         /// The question.
@@ -75,6 +85,58 @@ pub enum Confirmed {
         /// The feed.
         id: String,
     },
+    /// Remove a member from a group.
+    RemoveMember {
+        /// The group.
+        group: String,
+        /// The member.
+        id: String,
+    },
+}
+
+/// What a one-line question in the hint line asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Asking {
+    /// A feed id to add to a group.
+    AddMember {
+        /// The group.
+        group: String,
+    },
+    /// The name of a new group.
+    NewGroup,
+}
+
+/// A one-line question being answered in the hint line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ask {
+    /// What for.
+    pub what: Asking,
+    /// The answer typed so far.
+    pub text: String,
+    /// Why the last answer was not taken.
+    pub error: Option<String>,
+}
+
+impl Ask {
+    /// The question, before the answer.
+    pub fn label(&self) -> &'static str {
+        match self.what {
+            Asking::AddMember { .. } => "Add member (@….ed25519): ",
+            Asking::NewGroup => "New group's name: ",
+        }
+    }
+}
+
+/// Whether `s` looks like a feed id: `@`, 32 bytes of base64, `.ed25519`.
+pub fn is_feed_id(s: &str) -> bool {
+    let Some(b64) = s.strip_prefix('@').and_then(|r| r.strip_suffix(".ed25519")) else {
+        return false;
+    };
+    b64.len() == 44
+        && b64.ends_with('=')
+        && b64[..43]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
 }
 
 /// The node's status and what the status bar derives from it.
@@ -149,6 +211,8 @@ pub struct App {
     pub thread: Thread,
     /// Tab 3.
     pub messages: Messages,
+    /// Tab 4.
+    pub groups: Groups,
     /// Tab 5.
     pub contacts: Contacts,
     /// Tab 6.
@@ -163,6 +227,8 @@ pub struct App {
     pub drafts: HashMap<Target, Editor>,
     /// The search being typed.
     pub prompt: Option<String>,
+    /// A one-line question being answered (a member to add, a name).
+    pub ask: Option<Ask>,
     /// The last search.
     pub query: Option<String>,
     /// Node status.
@@ -192,6 +258,7 @@ impl App {
             timeline: Timeline::default(),
             thread: Thread::default(),
             messages: Messages::default(),
+            groups: Groups::default(),
             contacts: Contacts::default(),
             log: Log::default(),
             thread_back: None,
@@ -199,6 +266,7 @@ impl App {
             compose: None,
             drafts: HashMap::new(),
             prompt: None,
+            ask: None,
             query: None,
             status: StatusBar::default(),
             unread: HashSet::new(),
@@ -246,6 +314,7 @@ impl App {
             Tab::Timeline => self.timeline.selected(),
             Tab::Thread => self.thread.selected(),
             Tab::Messages => self.messages.selected(&self.me),
+            Tab::Groups => self.groups.selected_post(),
             Tab::Contacts => self.contacts.selected_post(),
             Tab::Log => None,
         }
@@ -343,6 +412,7 @@ impl App {
         self.prompt = None;
         match tab {
             Tab::Thread => self.read_thread(),
+            Tab::Groups if !self.groups.loaded && !self.groups.loading => self.groups.refresh(),
             _ => Vec::new(),
         }
     }
@@ -371,6 +441,7 @@ impl App {
         self.thread.fit(body);
         let me = self.me.clone();
         self.messages.fit(&me, body);
+        self.groups.fit(body);
         self.contacts.fit(body);
         self.log.fit(body);
     }
@@ -388,6 +459,9 @@ impl App {
         }
         if self.compose.is_some() {
             return self.on_compose_key(key);
+        }
+        if self.ask.is_some() {
+            return self.on_ask_key(key);
         }
         if self.prompt.is_some() {
             return self.on_prompt_key(key);
@@ -415,6 +489,42 @@ impl App {
         let action = keys::action(key);
         match self.overlay.take() {
             Some(Overlay::Help) | None => Vec::new(),
+            Some(Overlay::Choose {
+                group,
+                members,
+                selected,
+            }) => {
+                let selected = match action {
+                    Some(Action::Down) => (selected + 1).min(members.len().saturating_sub(1)),
+                    Some(Action::Up) => selected.saturating_sub(1),
+                    Some(Action::Top) => 0,
+                    Some(Action::Bottom) => members.len().saturating_sub(1),
+                    Some(Action::Open) => {
+                        let Some(id) = members.get(selected).cloned() else {
+                            return Vec::new();
+                        };
+                        let who = self.who(&id, None);
+                        self.overlay = Some(Overlay::Confirm {
+                            question: format!(
+                                "this rekeys the group; {who} keeps what was posted before (y/n)"
+                            ),
+                            yes: Confirmed::RemoveMember { group, id },
+                        });
+                        return Vec::new();
+                    }
+                    Some(Action::Back) | Some(Action::Quit) => {
+                        self.notify("cancelled");
+                        return Vec::new();
+                    }
+                    _ => selected,
+                };
+                self.overlay = Some(Overlay::Choose {
+                    group,
+                    members,
+                    selected,
+                });
+                Vec::new()
+            }
             Some(Overlay::Confirm { yes, .. }) => {
                 let sure = matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y'));
                 if !sure {
@@ -430,6 +540,13 @@ impl App {
                         self.notify("blocking…");
                         vec![Effect::Publish {
                             what: Publish::Block { id },
+                            draft: None,
+                        }]
+                    }
+                    Confirmed::RemoveMember { group, id } => {
+                        self.notify(format!("removing {} and rekeying…", self.who(&id, None)));
+                        vec![Effect::Publish {
+                            what: Publish::GroupRemove { group, id },
                             draft: None,
                         }]
                     }
@@ -517,6 +634,10 @@ impl App {
                 to: to.clone(),
                 text,
             },
+            Target::Group(group) => Publish::GroupPost {
+                group: group.clone(),
+                text,
+            },
         };
         // Kept until the node says it is published.
         self.drafts.insert(c.target.clone(), c.editor);
@@ -554,6 +675,110 @@ impl App {
         Vec::new()
     }
 
+    fn on_ask_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(edit) = keys::edit(key) else {
+            return Vec::new();
+        };
+        let Some(a) = &mut self.ask else {
+            return Vec::new();
+        };
+        match edit {
+            Edit::Char(c) if a.text.chars().count() < 200 => {
+                a.text.push(c);
+                a.error = None;
+            }
+            Edit::Backspace => {
+                a.text.pop();
+                a.error = None;
+            }
+            Edit::Close => {
+                self.ask = None;
+                self.notify("cancelled");
+            }
+            Edit::Newline | Edit::Send => return self.answer_ask(),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Takes the answer of the one-line question, or says why not (the
+    /// question stays open).
+    fn answer_ask(&mut self) -> Vec<Effect> {
+        let Some(a) = self.ask.take() else {
+            return Vec::new();
+        };
+        let answer = a.text.trim().to_string();
+        let refuse = |app: &mut App, why: String| {
+            app.ask = Some(Ask {
+                error: Some(why),
+                ..a.clone()
+            });
+            Vec::new()
+        };
+        match &a.what {
+            Asking::AddMember { group } => {
+                if !is_feed_id(&answer) {
+                    return refuse(self, "not a feed id: expected @….ed25519".into());
+                }
+                if answer == self.me {
+                    return refuse(self, "that is you".into());
+                }
+                let known = self.groups.list.iter().find(|g| g.id == *group);
+                if known.is_some_and(|g| g.members.contains(&answer)) {
+                    return refuse(self, "already a member".into());
+                }
+                self.notify(format!("adding {}…", self.who(&answer, None)));
+                vec![Effect::Publish {
+                    what: Publish::GroupAdd {
+                        group: group.clone(),
+                        id: answer,
+                    },
+                    draft: None,
+                }]
+            }
+            Asking::NewGroup => {
+                if answer.is_empty() {
+                    return refuse(self, "a group needs a name".into());
+                }
+                self.notify(format!("creating “{}”…", text::one_line(&answer)));
+                vec![Effect::Publish {
+                    what: Publish::GroupCreate { name: answer },
+                    draft: None,
+                }]
+            }
+        }
+    }
+
+    /// The selected group, or a notice saying why there is none.
+    fn group_for(&mut self, what: &str) -> Option<crate::model::GroupInfo> {
+        if self.tab != Tab::Groups {
+            self.notify(format!("{what} on the groups screen (4)"));
+            return None;
+        }
+        let g = self.groups.selected().cloned();
+        if g.is_none() {
+            self.notify("no group selected: n makes one");
+        }
+        g
+    }
+
+    fn compose_group(&mut self) -> bool {
+        let Some(g) = self.group_for("c posts to a group") else {
+            return false;
+        };
+        if !g.member {
+            self.notify("you were removed from this group: you can read, not post");
+            return false;
+        }
+        if !g.can_post {
+            self.notify("cannot post yet: the group's key has not reached us");
+            return false;
+        }
+        let title = format!("Post to {} (private group)", g.title());
+        self.open_compose(Target::Group(g.id), title);
+        true
+    }
+
     /// Selects the next (or previous) match of the query on this tab.
     fn find(&mut self, back: bool, fresh: bool) -> Vec<Effect> {
         let Some(q) = self.query.clone() else {
@@ -569,6 +794,14 @@ impl App {
                 match &self.messages.open {
                     Some(o) => o.nav.selected,
                     None => self.messages.nav.selected,
+                },
+            ),
+            Tab::Groups => (
+                self.groups.haystacks(&ctx),
+                if self.groups.focus_posts {
+                    self.groups.posts_nav.selected
+                } else {
+                    self.groups.nav.selected
                 },
             ),
             Tab::Contacts => (
@@ -599,10 +832,12 @@ impl App {
             .filter(|t| t.to_lowercase().contains(&q.to_lowercase()))
             .count();
         let body = self.body();
+        let mut effects = Vec::new();
         match self.tab {
             Tab::Timeline => self.timeline.select(i, body),
             Tab::Thread => self.thread.select(i, body),
             Tab::Messages => self.messages.select(i, &self.me.clone(), body),
+            Tab::Groups => effects = self.groups.select(i, body),
             Tab::Contacts => self.contacts.select(i, body),
             Tab::Log => self.log.select(i, body),
         }
@@ -611,7 +846,8 @@ impl App {
             text::one_line(&q),
             if matches == 1 { "" } else { "es" }
         ));
-        self.read_selected()
+        effects.extend(self.read_selected());
+        effects
     }
 
     fn on_move(&mut self, m: Move) -> Vec<Effect> {
@@ -626,6 +862,7 @@ impl App {
                 let me = self.me.clone();
                 self.messages.on_move(m, &me, body)
             }
+            Tab::Groups => self.groups.on_move(m, body),
             Tab::Contacts => self.contacts.on_move(m, body),
             Tab::Log => {
                 self.log.on_move(m, body);
@@ -645,17 +882,75 @@ impl App {
             Action::Open => self.open(),
             Action::Back => self.back(),
             Action::Compose => {
-                self.open_compose(Target::Post, "New post".into());
+                if self.tab == Tab::Groups {
+                    self.compose_group();
+                } else {
+                    self.open_compose(Target::Post, "New post".into());
+                }
                 Vec::new()
             }
             Action::ComposeInEditor => {
-                self.open_compose(Target::Post, "New post".into());
+                if self.tab == Tab::Groups {
+                    if !self.compose_group() {
+                        return Vec::new();
+                    }
+                } else {
+                    self.open_compose(Target::Post, "New post".into());
+                }
                 let text = self
                     .compose
                     .as_ref()
                     .map(|c| c.editor.text())
                     .unwrap_or_default();
                 vec![Effect::Editor(text)]
+            }
+            Action::Reply | Action::Like if self.tab == Tab::Groups => {
+                self.notify("group posts stay in the group: c writes to it");
+                Vec::new()
+            }
+            Action::AddMember => {
+                let Some(g) = self.group_for("a adds a member") else {
+                    return Vec::new();
+                };
+                if !g.member {
+                    self.notify("you were removed from this group");
+                    return Vec::new();
+                }
+                self.ask = Some(Ask {
+                    what: Asking::AddMember { group: g.id },
+                    text: String::new(),
+                    error: None,
+                });
+                Vec::new()
+            }
+            Action::RemoveMember => {
+                let Some(g) = self.group_for("x removes a member") else {
+                    return Vec::new();
+                };
+                if !g.admins.contains(&self.me) {
+                    self.notify("only the group's admins can remove members");
+                    return Vec::new();
+                }
+                let members: Vec<String> =
+                    g.members.into_iter().filter(|m| *m != self.me).collect();
+                if members.is_empty() {
+                    self.notify("nobody to remove: you are the only member");
+                    return Vec::new();
+                }
+                self.overlay = Some(Overlay::Choose {
+                    group: g.id,
+                    members,
+                    selected: 0,
+                });
+                Vec::new()
+            }
+            Action::NextMatch if self.tab == Tab::Groups => {
+                self.ask = Some(Ask {
+                    what: Asking::NewGroup,
+                    text: String::new(),
+                    error: None,
+                });
+                Vec::new()
             }
             Action::Reply => {
                 let Some(p) = self.selected_post() else {
@@ -825,6 +1120,10 @@ impl App {
                 None => Vec::new(),
             },
             Tab::Thread => Vec::new(),
+            Tab::Groups => {
+                self.groups.open();
+                Vec::new()
+            }
             Tab::Messages => {
                 if self.messages.open.is_some() {
                     match self.messages.selected(&self.me) {
@@ -888,6 +1187,7 @@ impl App {
                 self.switch(to)
             }
             Tab::Messages if self.messages.close() => Vec::new(),
+            Tab::Groups if self.groups.back() => Vec::new(),
             Tab::Contacts => match self.contacts.close() {
                 Some(Some(tab)) => self.switch(tab),
                 Some(None) => Vec::new(),
@@ -916,6 +1216,14 @@ impl App {
                 self.messages.open = open;
                 self.messages.refresh()
             }
+            Tab::Groups => {
+                let focus = self.groups.focus_posts;
+                let keep = self.groups.selected().map(|g| g.id.clone());
+                self.groups = Default::default();
+                self.groups.focus_posts = focus;
+                self.groups.select_when_listed = keep;
+                self.groups.refresh()
+            }
             Tab::Contacts => {
                 let mut e = vec![Effect::LoadProfile(self.me.clone())];
                 e.extend(self.contacts.refresh_person());
@@ -932,6 +1240,9 @@ impl App {
             e.extend(self.messages.refresh());
         }
         e.extend(self.thread.reload());
+        if self.groups.loaded || self.tab == Tab::Groups {
+            e.extend(self.groups.refresh());
+        }
         e.push(Effect::LoadProfile(self.me.clone()));
         e.extend(self.contacts.refresh_person());
         e
@@ -1005,6 +1316,25 @@ impl App {
                 }
                 self.contacts.on_posts(&id, page, result, body)
             }
+            Loaded::Groups { result } => {
+                if let Err(e) = &result {
+                    self.fail("loading groups", e);
+                }
+                self.groups.on_groups(result, body)
+            }
+            Loaded::GroupPosts {
+                group,
+                page,
+                result,
+            } => {
+                if let Ok(posts) = &result {
+                    self.learn(posts);
+                }
+                if let Err(e) = &result {
+                    self.fail("loading group posts", e);
+                }
+                self.groups.on_posts(&group, page, result, body)
+            }
             Loaded::Raw { id, result } => {
                 if let Some(Overlay::Raw { id: want, text, .. }) = &mut self.overlay
                     && *want == id
@@ -1026,7 +1356,14 @@ impl App {
                         self.drafts.remove(&target);
                     }
                     self.notify(format!("{} {}", what.done(), text::short_id(&key)));
+                    if let Publish::GroupCreate { .. } = what {
+                        // The answer's key is the new group's id.
+                        self.groups.select_when_listed = Some(key.clone());
+                    }
                     let mut e = self.refresh_all();
+                    if what.is_group() && !e.contains(&Effect::LoadGroups) {
+                        e.extend(self.groups.refresh());
+                    }
                     if what.is_contact() {
                         e.push(Effect::LoadProfile(self.me.clone()));
                     }
@@ -1093,6 +1430,9 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
         Event::Paste(s) => {
             if let Some(c) = &mut app.compose {
                 c.editor.insert_str(&s);
+            } else if let Some(a) = &mut app.ask {
+                a.text.push_str(text::one_line(&s).trim());
+                a.error = None;
             } else if let Some(p) = &mut app.prompt {
                 p.push_str(&text::one_line(&s));
             }

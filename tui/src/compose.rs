@@ -24,6 +24,8 @@ pub enum Target {
         /// Recipients.
         to: Vec<String>,
     },
+    /// A post to a private group.
+    Group(String),
 }
 
 /// A multi-line text being written. Never empty of lines; the cursor is a

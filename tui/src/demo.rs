@@ -5,10 +5,17 @@
 //! what you post or send them, a step every few seconds; so a newcomer sees
 //! the real system (signing, replication, private boxes) work at once.
 //!
+//! A second driver plays a private group: Ada creates "harbour crew" and
+//! adds you and the other two peers; they post in it; after a while Ada
+//! removes 美咲 (a rekey) and posts again, so the groups screen shows the
+//! epochs, the removal, and posts from before and after it.
+//!
 //! [`start`] makes the homes and peers and returns a [`Demo`] whose
 //! [`Demo::home`] the client then opens like any other. The driver picks
-//! an [`Act`] at each step and performs it; a new scenario (groups) is a
-//! new act. Imports `shoal` and tokio; never the UI.
+//! an [`Act`] at each step and performs it. What fails (a peer that has
+//! not yet received a group key) is retried and written to
+//! [`Demo::log_path`], never to the terminal. Imports `shoal` and tokio;
+//! never the UI.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -17,11 +24,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use shoal::commands::{GroupCmd, group_publish};
 use shoal::crypto::{FeedId, MsgId};
 use shoal::feed::content::Edge;
 use shoal::home::Home;
 use shoal::node::Node;
 use shoal::social::{View, compose};
+use shoal::store::GroupOp;
 
 /// Why the demo could not start.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +73,7 @@ pub struct Demo {
     pub peers: Vec<DemoPeer>,
     stop: watch::Sender<bool>,
     driver: Option<JoinHandle<()>>,
+    group_driver: Option<JoinHandle<()>>,
 }
 
 /// The peers: a name each, and what they say first.
@@ -171,7 +181,10 @@ impl Demo {
     /// Stops the driver and the peers; the homes go with the [`Demo`].
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        if let Some(d) = self.driver.take() {
+        for d in [self.driver.take(), self.group_driver.take()]
+            .into_iter()
+            .flatten()
+        {
             d.abort();
         }
         for p in &self.peers {
@@ -183,6 +196,11 @@ impl Demo {
     /// Your feed id.
     pub fn me(&self) -> FeedId {
         self.me
+    }
+
+    /// Where the demo notes what went wrong (a step retried, skipped).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("demo.log")
     }
 }
 
@@ -257,7 +275,9 @@ pub async fn start() -> Result<Demo, DemoError> {
     }
     let (stop, stopped) = watch::channel(false);
     let nodes: Vec<Node> = peers.iter().map(|p| p.node.clone()).collect();
-    let driver = tokio::spawn(drive(nodes, me, stopped));
+    let driver = tokio::spawn(drive(nodes.clone(), me, stopped.clone()));
+    let log = dir.path().join("demo.log");
+    let group_driver = tokio::spawn(drive_group(nodes, me, log, stopped));
     Ok(Demo {
         dir,
         home,
@@ -265,6 +285,7 @@ pub async fn start() -> Result<Demo, DemoError> {
         peers,
         stop,
         driver: Some(driver),
+        group_driver: Some(group_driver),
     })
 }
 
@@ -405,4 +426,165 @@ async fn perform(peers: &[Node], me: &FeedId, act: Act, rng: &mut Rng) -> Result
     };
     peers[peer].publish(content).await?;
     Ok(())
+}
+
+/// The demo group's name.
+pub const GROUP_NAME: &str = "harbour crew";
+
+/// The peer who runs the group (Ada) and the one removed (美咲).
+const ADMIN: usize = 0;
+const REMOVED: usize = 2;
+
+/// The group's story before the removal: who posts what.
+const GROUP_BEFORE: &[(usize, &str)] = &[
+    (
+        0,
+        "Welcome aboard the harbour crew! Only members can read this.",
+    ),
+    (1, "Nets mended, boat ready ⛵"),
+    (2, "今夜は私が見張りをします 🌙 (I'll keep watch tonight)"),
+    (0, "Who's bringing the lanterns on Saturday?"),
+];
+
+/// Ada's first post after the removal.
+const AFTER_REMOVAL: &str =
+    "New key for the crew: 美咲 keeps what was posted before, but cannot read this.";
+
+/// What members still post later, now and then.
+const GROUP_CHATTER: &[&str] = &[
+    "Tide turns at six.",
+    "I'll bring the lanterns.",
+    "Anyone seen my good rope?",
+    "Crew meeting moved to the boathouse.",
+];
+
+/// A step of the group story that failed this many times is skipped.
+const GROUP_TRIES: usize = 15;
+
+/// Appends a line to the demo log (best effort: the demo never fails for
+/// its log).
+fn note(log: &Path, line: &str) {
+    use std::io::Write as _;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// One group operation on a peer's node, on a blocking thread.
+async fn group_op(node: &Node, cmd: GroupCmd) -> Result<serde_json::Value, String> {
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || {
+        group_publish(&cmd, |op| node.group_write(op)).map_err(|(_, e)| e)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Plays the group story until stopped: create and add, posts, the
+/// removal, a post after it, then a post now and then.
+async fn drive_group(
+    peers: Vec<Node>,
+    me: FeedId,
+    log: PathBuf,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let pause = |ms: u64| tokio::time::sleep(Duration::from_millis(ms));
+    // Let the peers connect first.
+    tokio::select! {
+        _ = pause(2000) => {}
+        _ = stopped.changed() => return,
+    }
+    let admin = &peers[ADMIN];
+    let group = match group_op(admin, GroupCmd::Create(GROUP_NAME.into())).await {
+        Ok(v) => match v
+            .get("group")
+            .and_then(serde_json::Value::as_str)
+            .and_then(MsgId::parse)
+        {
+            Some(g) => g,
+            None => {
+                note(&log, &format!("group: unexpected answer {v}"));
+                return;
+            }
+        },
+        Err(e) => {
+            note(&log, &format!("group: cannot create: {e}"));
+            return;
+        }
+    };
+    let members: Vec<FeedId> = std::iter::once(me)
+        .chain(peers.iter().skip(1).map(Node::id))
+        .collect();
+    let add = GroupCmd::Op(GroupOp::Add {
+        group,
+        members,
+        admins: Vec::new(),
+    });
+    if let Err(e) = group_op(admin, add).await {
+        note(&log, &format!("group: cannot add the members: {e}"));
+        return;
+    }
+    let post = |peer: usize, text: &str| {
+        (
+            peer,
+            GroupCmd::Op(GroupOp::Post {
+                group,
+                content: compose::post(text),
+            }),
+        )
+    };
+    let mut story: Vec<(usize, GroupCmd)> = GROUP_BEFORE.iter().map(|(p, t)| post(*p, t)).collect();
+    story.push((
+        ADMIN,
+        GroupCmd::Op(GroupOp::Remove {
+            group,
+            members: vec![peers[REMOVED].id()],
+        }),
+    ));
+    story.push(post(ADMIN, AFTER_REMOVAL));
+    let mut step = 0usize;
+    let mut tries = 0usize;
+    loop {
+        let (peer, cmd) = match story.get(step) {
+            Some((p, c)) => (*p, c.clone()),
+            None => {
+                // After the story: the members left chat now and then.
+                let peer = [ADMIN, 1][rng.next(2)];
+                post(peer, GROUP_CHATTER[rng.next(GROUP_CHATTER.len())])
+            }
+        };
+        let wait = match group_op(&peers[peer], cmd).await {
+            Ok(_) => {
+                step += 1;
+                tries = 0;
+                if step <= story.len() {
+                    3000
+                } else {
+                    12_000 + 1000 * rng.next(8) as u64
+                }
+            }
+            Err(e) => {
+                // Most likely the peer has not received the key yet.
+                tries += 1;
+                note(
+                    &log,
+                    &format!("group: step {step} by peer {peer} failed (try {tries}): {e}"),
+                );
+                if tries >= GROUP_TRIES {
+                    step += 1;
+                    tries = 0;
+                }
+                1000
+            }
+        };
+        tokio::select! {
+            _ = pause(wait) => {}
+            _ = stopped.changed() => return,
+        }
+    }
 }

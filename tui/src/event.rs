@@ -8,7 +8,7 @@
 use ratatui::crossterm::event::KeyEvent;
 
 use crate::compose::Target;
-use crate::model::{Cursor, Post, Profile, Publish, Status, ThreadView};
+use crate::model::{Cursor, GroupInfo, Post, Profile, Publish, Status, ThreadView};
 
 /// A page to load: entries older than `before` (from the newest when
 /// `None`, a refresh), at most `limit`.
@@ -99,6 +99,20 @@ pub enum Loaded {
         /// Its JSON, pretty-printed.
         result: Result<String, String>,
     },
+    /// Our groups.
+    Groups {
+        /// The groups.
+        result: Result<Vec<GroupInfo>, String>,
+    },
+    /// A page of a group's posts.
+    GroupPosts {
+        /// The group.
+        group: String,
+        /// The page asked for.
+        page: Page,
+        /// The posts.
+        result: Result<Vec<Post>, String>,
+    },
     /// A publish finished.
     Published {
         /// What was published.
@@ -130,6 +144,15 @@ pub enum Effect {
     },
     /// Load a message's raw JSON.
     LoadRaw(String),
+    /// Load our groups.
+    LoadGroups,
+    /// Load a page of a group's posts.
+    LoadGroupPosts {
+        /// The group.
+        group: String,
+        /// The page.
+        page: Page,
+    },
     /// Publish.
     Publish {
         /// What.

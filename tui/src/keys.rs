@@ -47,7 +47,7 @@ pub enum Action {
     Profile,
     /// `/`: search the current view.
     Search,
-    /// `n`: next match.
+    /// `n`: next match (on the groups screen: a new group).
     NextMatch,
     /// `N`: previous match.
     PrevMatch,
@@ -55,6 +55,10 @@ pub enum Action {
     CopyId,
     /// `u`: raw JSON of the selected message.
     Raw,
+    /// `a`: add a member to the selected group.
+    AddMember,
+    /// `x`: remove a member from the selected group, after asking.
+    RemoveMember,
     /// `R`: reload the current view from the start.
     Reload,
     /// `?`: help.
@@ -115,6 +119,8 @@ pub fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('N') => PrevMatch,
         KeyCode::Char('y') => CopyId,
         KeyCode::Char('u') => Raw,
+        KeyCode::Char('a') => AddMember,
+        KeyCode::Char('x') => RemoveMember,
         KeyCode::Char('R') => Reload,
         KeyCode::Char('?') => Help,
         KeyCode::Char('q') => Quit,
@@ -238,6 +244,8 @@ mod tests {
             ('n', Action::NextMatch),
             ('N', Action::PrevMatch),
             ('y', Action::CopyId),
+            ('a', Action::AddMember),
+            ('x', Action::RemoveMember),
             ('u', Action::Raw),
             ('?', Action::Help),
             ('q', Action::Quit),
@@ -263,10 +271,9 @@ mod tests {
         assert_eq!(action(ch('1')), Some(Action::Tab(Tab::Timeline)));
         assert_eq!(action(ch('2')), Some(Action::Tab(Tab::Thread)));
         assert_eq!(action(ch('3')), Some(Action::Tab(Tab::Messages)));
+        assert_eq!(action(ch('4')), Some(Action::Tab(Tab::Groups)));
         assert_eq!(action(ch('5')), Some(Action::Tab(Tab::Contacts)));
         assert_eq!(action(ch('6')), Some(Action::Tab(Tab::Log)));
-        // The groups tab is not there yet.
-        assert_eq!(action(ch('4')), None);
         assert_eq!(action(ch('9')), None);
         assert_eq!(action(ch(']')), Some(Action::NextTab));
         assert_eq!(action(ch('[')), Some(Action::PrevTab));

@@ -71,6 +71,17 @@ impl Post {
         if let Some(t) = &self.text {
             return t.clone();
         }
+        if self.kind.as_deref() == Some("about")
+            && self.invalid.is_none()
+            && let Some(name) = self.content.get("name").and_then(Json::as_str)
+            && self
+                .content
+                .get("about")
+                .and_then(Json::as_str)
+                .is_some_and(|a| a.starts_with('%'))
+        {
+            return format!("named the group “{name}”");
+        }
         let raw = self.content.to_string();
         let raw: String = raw.chars().take(300).collect();
         match (&self.invalid, self.kind.as_deref()) {
@@ -210,6 +221,81 @@ pub struct Status {
     pub address: Option<String>,
 }
 
+/// One accepted epoch of a group: each rekey starts one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct EpochInfo {
+    /// The epoch id.
+    pub id: String,
+    /// Feeds it removed.
+    pub removed: Vec<String>,
+    /// How many it was sealed to.
+    pub recipients: usize,
+    /// Whether we hold its key.
+    pub held: bool,
+}
+
+/// A private group as the node knows it (the `group-list` entries and the
+/// `group-members` answer).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct GroupInfo {
+    /// The group id `%….sha256`.
+    pub id: String,
+    /// Its name, as posted inside it.
+    pub name: Option<String>,
+    /// Current members.
+    pub members: Vec<String>,
+    /// Current admins.
+    pub admins: Vec<String>,
+    /// Whether we are a member now.
+    pub member: bool,
+    /// Whether we hold every key we need to post.
+    pub can_post: bool,
+    /// Epochs whose key we miss.
+    pub missing: Vec<String>,
+    /// The current heads.
+    pub heads: Vec<String>,
+    /// Every accepted epoch, oldest first.
+    pub epochs: Vec<EpochInfo>,
+    /// Control messages refused, with why.
+    pub rejected: Vec<String>,
+    /// Control messages waiting for one they depend on.
+    pub waiting: usize,
+}
+
+impl GroupInfo {
+    /// The name (clean, one line), or the start of the id.
+    pub fn title(&self) -> String {
+        match &self.name {
+            Some(n) if !crate::text::one_line(n).is_empty() => crate::text::one_line(n),
+            _ => crate::text::short_id(&self.id),
+        }
+    }
+}
+
+/// The groups of a `{"groups": […]}` answer.
+pub fn groups(v: Json) -> Result<Vec<GroupInfo>, String> {
+    match v {
+        Json::Object(mut o) => from_json(o.remove("groups").unwrap_or(Json::Array(Vec::new()))),
+        other => Err(format!("expected an object with groups, got {other}")),
+    }
+}
+
+/// The request listing our groups.
+pub fn group_list_request() -> Json {
+    serde_json::json!({"cmd": "group-list"})
+}
+
+/// The request for a page of a group's posts.
+pub fn group_read_request(group: &str, before: Option<Cursor>, limit: usize) -> Json {
+    let mut req = serde_json::json!({"cmd": "group-read", "group": group, "limit": limit});
+    if let Some((t, rx)) = before {
+        req["before"] = serde_json::json!([t, rx]);
+    }
+    req
+}
+
 /// Reads a model value from JSON, naming what did not fit.
 pub fn from_json<T: for<'de> Deserialize<'de>>(v: Json) -> Result<T, String> {
     serde_json::from_value(v).map_err(|e| format!("unexpected answer shape: {e}"))
@@ -310,6 +396,32 @@ pub enum Publish {
         /// The feed.
         id: String,
     },
+    /// A new private group, with us as its admin.
+    GroupCreate {
+        /// Its name.
+        name: String,
+    },
+    /// Add a member to a group.
+    GroupAdd {
+        /// The group.
+        group: String,
+        /// The feed.
+        id: String,
+    },
+    /// Remove a member from a group (a rekey).
+    GroupRemove {
+        /// The group.
+        group: String,
+        /// The feed.
+        id: String,
+    },
+    /// A post to a group.
+    GroupPost {
+        /// The group.
+        group: String,
+        /// Its text.
+        text: String,
+    },
 }
 
 impl Publish {
@@ -328,6 +440,16 @@ impl Publish {
             Publish::Follow { id } => json!({"cmd": "follow", "id": id}),
             Publish::Unfollow { id } => json!({"cmd": "unfollow", "id": id}),
             Publish::Block { id } => json!({"cmd": "block", "id": id}),
+            Publish::GroupCreate { name } => json!({"cmd": "group-create", "name": name}),
+            Publish::GroupAdd { group, id } => {
+                json!({"cmd": "group-add", "group": group, "members": [id]})
+            }
+            Publish::GroupRemove { group, id } => {
+                json!({"cmd": "group-remove", "group": group, "members": [id]})
+            }
+            Publish::GroupPost { group, text } => {
+                json!({"cmd": "group-post", "group": group, "text": text})
+            }
         }
     }
 
@@ -341,7 +463,22 @@ impl Publish {
             Publish::Follow { .. } => "followed",
             Publish::Unfollow { .. } => "unfollowed",
             Publish::Block { .. } => "blocked",
+            Publish::GroupCreate { .. } => "created the group",
+            Publish::GroupAdd { .. } => "added to the group",
+            Publish::GroupRemove { .. } => "removed; the group was rekeyed",
+            Publish::GroupPost { .. } => "posted to the group",
         }
+    }
+
+    /// Whether it is a group operation.
+    pub fn is_group(&self) -> bool {
+        matches!(
+            self,
+            Publish::GroupCreate { .. }
+                | Publish::GroupAdd { .. }
+                | Publish::GroupRemove { .. }
+                | Publish::GroupPost { .. }
+        )
     }
 
     /// Whether it changes our contacts.

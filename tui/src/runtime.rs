@@ -214,6 +214,14 @@ fn spawn_effect(effect: Effect, backend: &Arc<dyn Backend>, tx: &mpsc::Sender<Ev
                 result: b.raw(&id).map_err(s),
                 id,
             }),
+            Effect::LoadGroups => Event::Loaded(Loaded::Groups {
+                result: b.groups().map_err(s),
+            }),
+            Effect::LoadGroupPosts { group, page } => Event::Loaded(Loaded::GroupPosts {
+                result: b.group_posts(&group, page.before, page.limit).map_err(s),
+                group,
+                page,
+            }),
             Effect::Publish { what, draft } => Event::Loaded(Loaded::Published {
                 result: b.publish(&what).map_err(s),
                 what,

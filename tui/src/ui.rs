@@ -26,6 +26,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
             Tab::Timeline => app.timeline.draw(f, areas.body, &ctx),
             Tab::Thread => app.thread.draw(f, areas.body, &ctx),
             Tab::Messages => app.messages.draw(f, areas.body, &ctx),
+            Tab::Groups => app.groups.draw(f, areas.body, &ctx),
             Tab::Contacts => app.contacts.draw(f, areas.body, &ctx),
             Tab::Log => app.log.draw(f, areas.body, &app.describe),
         }
@@ -40,6 +41,9 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
         Some(Overlay::Help) => help(f, f.area()),
         Some(Overlay::Raw { id, text, offset }) => raw(f, areas.body, id, text, *offset),
         Some(Overlay::Confirm { question, .. }) => confirm(f, areas.body, question),
+        Some(Overlay::Choose {
+            members, selected, ..
+        }) => choose(f, areas.body, app, members, *selected),
     }
 }
 
@@ -189,6 +193,12 @@ fn hints(app: &App) -> &'static str {
             " j/k move · h back · m write · r reply · ⏎ thread · ? help · q quit"
         }
         Tab::Messages => " j/k move · ⏎ open · m write · ? help · q quit",
+        Tab::Groups if app.groups.focus_posts => {
+            " j/k posts · h back · c post · a add · x remove · m message · ? help"
+        }
+        Tab::Groups => {
+            " j/k move · ⏎ posts · c post · a add member · x remove · n new group · ? help · q quit"
+        }
         Tab::Contacts if app.contacts.person.is_some() => {
             " j/k posts · h back · F follow/unfollow · m message · B block · ? help"
         }
@@ -202,7 +212,37 @@ fn hint(f: &mut Frame<'_>, area: Rect, app: &App) {
         return;
     }
     let width = area.width as usize;
-    let line = if let Some(p) = &app.prompt {
+    let line = if let Some(a) = &app.ask {
+        let label = a.label();
+        let shown = text::one_line(&a.text);
+        let keep = width.saturating_sub(text::width(label) + 2);
+        // The end of a long answer stays in view.
+        let mut tail = String::new();
+        for c in shown.chars().rev() {
+            if text::width(&tail) + 2 > keep {
+                break;
+            }
+            tail.insert(0, c);
+        }
+        let x = area.x + 1 + (text::width(label) + text::width(&tail)) as u16;
+        if x < area.right() {
+            f.set_cursor_position(Position::new(x, area.y));
+        }
+        let mut spans = vec![
+            Span::raw(" "),
+            Span::styled(label, style::title()),
+            Span::raw(tail),
+        ];
+        if let Some(e) = &a.error {
+            spans.push(Span::styled(
+                format!("  ✗ {}", text::one_line(e)),
+                style::error(),
+            ));
+        } else {
+            spans.push(Span::styled("  ⏎ ok · Esc cancel", style::dim()));
+        }
+        Line::from(spans)
+    } else if let Some(p) = &app.prompt {
         let shown = text::one_line(p);
         let keep = width.saturating_sub(3);
         // The end of a long query stays in view.
@@ -281,8 +321,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("Enter, o, l", "open: thread, conversation, profile"),
     ("h, Esc", "back"),
     (
-        "1 2 3 5 6, [ ]",
-        "tabs: timeline, thread, messages, contacts, log",
+        "1 2 3 4 5 6, [ ]",
+        "tabs: timeline, thread, messages, groups, contacts, log",
     ),
     ("c / e", "compose a post / in $EDITOR"),
     ("r", "reply (private replies stay private)"),
@@ -292,6 +332,11 @@ pub const HELP: &[(&str, &str)] = &[
     ("p", "the author's profile"),
     ("/ n N", "search what is loaded, next, previous"),
     ("y / u", "copy the id / raw JSON"),
+    (
+        "c a x (groups)",
+        "post to the group, add a member, remove one",
+    ),
+    ("n (groups)", "a new group"),
     ("R", "reload this view"),
     ("Ctrl-s / Esc", "send / close keeping the draft"),
     ("q, Ctrl-c", "quit (q asks when a draft would be lost)"),
@@ -365,6 +410,48 @@ fn raw(
             .collect(),
     };
     f.render_widget(Paragraph::new(shown), inner);
+}
+
+/// The members of a group to remove one of.
+fn choose(f: &mut Frame<'_>, area: Rect, app: &App, members: &[String], selected: usize) {
+    let ctx = app.ctx();
+    let names: Vec<String> = members.iter().map(|m| ctx.who(m, None)).collect();
+    let title = " Remove whom? ⏎ choose · Esc cancel ";
+    let widest = names.iter().map(|n| text::width(n)).max().unwrap_or(0);
+    let w = ((widest.max(text::width(title)) + 4) as u16).min(area.width);
+    let h = (names.len() as u16 + 2).min(area.height);
+    let r = layout::centered(area, w, h);
+    if r.width < 4 || r.height < 3 {
+        return;
+    }
+    clear(f, r);
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(
+        text::fit(title, (r.width as usize).saturating_sub(2)),
+        style::title(),
+    ));
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let rows = inner.height as usize;
+    let top = (selected + 1).saturating_sub(rows);
+    let lines: Vec<Line<'_>> = names
+        .iter()
+        .enumerate()
+        .skip(top)
+        .take(rows)
+        .map(|(i, n)| {
+            let name = text::fit(n, (inner.width as usize).saturating_sub(2));
+            if i == selected {
+                Line::from(vec![
+                    Span::styled(style::MARK, style::mark()),
+                    Span::raw(" "),
+                    Span::styled(name, style::selected()),
+                ])
+            } else {
+                Line::from(format!("  {name}"))
+            }
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn confirm(f: &mut Frame<'_>, area: Rect, question: &str) {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use shoal_tui::backend::{Attached, Backend, Embedded};
 use shoal_tui::model::{Post, Publish, ThreadEntry};
 
-use crate::home::fixture_home;
+use crate::home::{fixture_home, group_home};
 
 /// Runs a (blocking) backend call off the async threads.
 async fn call<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -213,5 +213,135 @@ async fn a_taken_listen_address_is_a_warning_not_a_failure() {
     let e = emb.clone();
     let posts = call(move || e.timeline(None, 10).expect("reads")).await;
     assert_eq!(posts.len(), 4);
+    emb.stop().await;
+}
+
+/// Both backends list the fixture group and its posts, and post to it,
+/// add and remove a member (a rekey), and make a new group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_backends_list_and_post_to_groups() {
+    let (fx, group) = group_home();
+    let emb = Arc::new(Embedded::start(&fx.home).await.expect("embedded node"));
+    let home = fx.home.clone();
+    let att = Arc::new(
+        call(move || Attached::probe(&home))
+            .await
+            .expect("probe")
+            .expect("attached"),
+    );
+    let (e, a, g) = (emb.clone(), att.clone(), group.clone());
+    let (eg, ag, eposts, aposts) = call(move || {
+        (
+            e.groups().expect("embedded groups"),
+            a.groups().expect("attached groups"),
+            e.group_posts(&g, None, 10).expect("embedded group posts"),
+            a.group_posts(&g, None, 10).expect("attached group posts"),
+        )
+    })
+    .await;
+    assert_eq!(eg, ag);
+    assert_eq!(eg.len(), 1);
+    assert_eq!(eg[0].id, group);
+    assert_eq!(eg[0].name.as_deref(), Some("harbour crew"));
+    assert!(eg[0].member && eg[0].can_post);
+    let mut members = eg[0].members.clone();
+    members.sort();
+    let mut want = vec![fx.me.to_string(), fx.alice.to_string()];
+    want.sort();
+    assert_eq!(members, want);
+    assert_eq!(keys(&eposts), keys(&aposts));
+    let texts: Vec<&str> = eposts.iter().filter_map(|p| p.text.as_deref()).collect();
+    assert_eq!(texts, ["Welcome aboard, Alice"]);
+    assert!(eposts[0].private);
+    // The group's name was posted inside it, first.
+    assert_eq!(eposts.len(), 2);
+    assert_eq!(eposts[1].body(), "named the group “harbour crew”");
+
+    // Posting through either, then paging by cursor.
+    let (e, a, g) = (emb.clone(), att.clone(), group.clone());
+    let (k1, k2) = call(move || {
+        let k1 = e
+            .publish(&Publish::GroupPost {
+                group: g.clone(),
+                text: "through the node".into(),
+            })
+            .expect("embedded group post");
+        let k2 = a
+            .publish(&Publish::GroupPost {
+                group: g,
+                text: "through the socket".into(),
+            })
+            .expect("attached group post");
+        (k1, k2)
+    })
+    .await;
+    let (e, a, g) = (emb.clone(), att.clone(), group.clone());
+    let (top, older) = call(move || {
+        let top = a.group_posts(&g, None, 2).unwrap();
+        let c = top.last().unwrap().cursor();
+        (top, e.group_posts(&g, Some(c), 2).unwrap())
+    })
+    .await;
+    assert_eq!(keys(&top), [k2, k1]);
+    assert_eq!(
+        older
+            .iter()
+            .filter_map(|p| p.text.as_deref())
+            .collect::<Vec<_>>(),
+        ["Welcome aboard, Alice"]
+    );
+
+    // Add Bob through the socket, remove Alice through the node (a
+    // rekey: a second epoch that removed her).
+    let (e, a, g) = (emb.clone(), att.clone(), group.clone());
+    let (bob, alice) = (fx.bob.to_string(), fx.alice.to_string());
+    let info = call(move || {
+        a.publish(&Publish::GroupAdd {
+            group: g.clone(),
+            id: bob,
+        })
+        .expect("add");
+        e.publish(&Publish::GroupRemove {
+            group: g.clone(),
+            id: alice.clone(),
+        })
+        .expect("remove");
+        e.groups().unwrap()
+    })
+    .await;
+    assert_eq!(info[0].members.len(), 2);
+    assert!(!info[0].members.contains(&fx.alice.to_string()));
+    assert!(
+        info[0]
+            .epochs
+            .iter()
+            .any(|ep| ep.removed == [fx.alice.to_string()]),
+        "{:?}",
+        info[0].epochs
+    );
+
+    // A new group, named; errors are errors, not panics.
+    let (e, a) = (emb.clone(), att.clone());
+    let (made, listed, bad) = call(move || {
+        let made = a
+            .publish(&Publish::GroupCreate {
+                name: "deck hands".into(),
+            })
+            .expect("create");
+        let bad = e.publish(&Publish::GroupPost {
+            group: "%nope".into(),
+            text: "x".into(),
+        });
+        (made, e.groups().unwrap(), bad)
+    })
+    .await;
+    assert!(
+        listed
+            .iter()
+            .any(|g| g.id == made && g.name.as_deref() == Some("deck hands")),
+        "{listed:?}"
+    );
+    assert!(bad.is_err());
+
     emb.stop().await;
 }

@@ -1,6 +1,8 @@
 //! `--demo` works for real: the demo peers' posts, names and a private
 //! message reach a node opened on the demo home within seconds, over
-//! loopback connections, and a post of ours gets an answer.
+//! loopback connections, and a post of ours gets an answer; the demo group
+//! reaches it with posts, and after Ada removes 美咲 it has one member
+//! fewer and an epoch that removed her.
 
 use std::time::{Duration, Instant};
 
@@ -86,6 +88,41 @@ async fn the_demo_peers_reach_a_new_home_and_answer() {
     wait(
         "a reply to our post",
         Box::new(move |n| n.thread(&key).is_ok_and(|t| t.entries.len() >= 2)),
+    )
+    .await;
+
+    // The demo group, with posts we can read.
+    wait(
+        "the demo group with posts",
+        Box::new(|n| {
+            let Some(g) = n
+                .groups()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|g| g.name.as_deref() == Some(demo::GROUP_NAME))
+            else {
+                return false;
+            };
+            let posts = n.group_posts(&g.id, None, 20).unwrap_or_default();
+            g.member && posts.iter().filter(|p| p.text.is_some()).count() >= 2
+        }),
+    )
+    .await;
+    // After the removal: three members left, and an epoch that removed
+    // one; posts from before and after it.
+    wait(
+        "the removal from the demo group",
+        Box::new(|n| {
+            n.groups().unwrap_or_default().into_iter().any(|g| {
+                g.name.as_deref() == Some(demo::GROUP_NAME)
+                    && g.members.len() == 3
+                    && g.epochs.iter().any(|e| e.removed.len() == 1)
+                    && n.group_posts(&g.id, None, 50)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|p| p.text.as_deref().is_some_and(|t| t.contains("New key")))
+            })
+        }),
     )
     .await;
 

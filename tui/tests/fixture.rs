@@ -12,7 +12,9 @@ use serde_json::json;
 use shoal::crypto::{Keypair, MsgId, sha256};
 use shoal_tui::app::{App, update};
 use shoal_tui::event::{Effect, Event, Loaded, Note, Page};
-use shoal_tui::model::{Contacts, Person, Post, Profile, Status, ThreadEntry, ThreadView};
+use shoal_tui::model::{
+    Contacts, EpochInfo, GroupInfo, Person, Post, Profile, Status, ThreadEntry, ThreadView,
+};
 
 /// "Now" in every screen test: 2023-11-14 22:13:20 UTC.
 pub const NOW: u64 = 1_700_000_000_000;
@@ -310,6 +312,93 @@ pub fn profile(id: &str) -> Profile {
     }
 }
 
+/// The id of the first fixture group, "harbour crew".
+pub fn group_id() -> String {
+    msg("group harbour")
+}
+
+fn epoch(label: &str, removed: Vec<String>, recipients: usize, held: bool) -> EpochInfo {
+    EpochInfo {
+        id: msg(label),
+        removed,
+        recipients,
+        held,
+    }
+}
+
+/// Our groups: one we post in (rekeyed once, to remove 美咲), one we were
+/// removed from, one whose new key has not reached us.
+pub fn groups() -> Vec<GroupInfo> {
+    vec![
+        GroupInfo {
+            id: group_id(),
+            name: Some("harbour crew".into()),
+            members: vec![ada(), bjorn(), me()],
+            admins: vec![ada(), me()],
+            member: true,
+            can_post: true,
+            heads: vec![msg("epoch harbour 2")],
+            epochs: vec![
+                epoch("group harbour", vec![], 1, true),
+                epoch("epoch harbour 2", vec![misaki()], 3, true),
+            ],
+            ..GroupInfo::default()
+        },
+        GroupInfo {
+            id: msg("group old"),
+            name: Some("old \x1b[31mcrew\x07".into()),
+            members: vec![ada(), bjorn()],
+            admins: vec![ada()],
+            member: false,
+            can_post: false,
+            epochs: vec![
+                epoch("group old", vec![], 1, true),
+                epoch("epoch old 2", vec![me()], 2, false),
+            ],
+            ..GroupInfo::default()
+        },
+        GroupInfo {
+            id: msg("group night"),
+            name: None,
+            members: vec![bjorn(), me(), misaki()],
+            admins: vec![bjorn()],
+            member: true,
+            can_post: false,
+            missing: vec![msg("epoch night 2")],
+            epochs: vec![epoch("group night", vec![], 3, true)],
+            ..GroupInfo::default()
+        },
+    ]
+}
+
+/// The posts of "harbour crew", newest first: before and after 美咲 was
+/// removed.
+pub fn group_posts() -> Vec<Post> {
+    let gp = |label: &str, author: String, ago: u64, rx: u64, text: &str| {
+        let mut p = post(label, &author, ago, rx, text);
+        p.private = true;
+        p
+    };
+    vec![
+        gp(
+            "gp4",
+            ada(),
+            3 * MIN,
+            64,
+            "New key: 美咲 keeps what was posted before, not what comes now.",
+        ),
+        gp("gp3", misaki(), HOUR, 63, "今夜は私が見張りをします 🌙"),
+        gp("gp2", bjorn(), 2 * HOUR, 62, "Nets mended, boat ready."),
+        gp(
+            "gp1",
+            ada(),
+            3 * HOUR,
+            61,
+            "Welcome aboard the harbour crew: only members can read this.",
+        ),
+    ]
+}
+
 /// The node's status.
 pub fn status() -> Status {
     Status {
@@ -365,6 +454,18 @@ pub fn answer(timeline: &[Post], effect: &Effect) -> Option<Event> {
                 "timestamp": NOW,
             }))
             .expect("json")),
+        },
+        Effect::LoadGroups => Loaded::Groups {
+            result: Ok(groups()),
+        },
+        Effect::LoadGroupPosts { group, page } => Loaded::GroupPosts {
+            group: group.clone(),
+            page: *page,
+            result: Ok(if *group == group_id() {
+                page_of(group_posts(), page)
+            } else {
+                Vec::new()
+            }),
         },
         _ => return None,
     }))

@@ -115,6 +115,44 @@ pub fn fixture_home() -> FixtureHome {
     }
 }
 
+/// The fixture home with a private group made through the library: we
+/// created "harbour crew", added Alice, and posted once. Answers the home
+/// and the group id.
+pub fn group_home() -> (FixtureHome, String) {
+    use shoal::store::GroupOp;
+    let fx = fixture_home();
+    let group = {
+        let h = Home::open(&fx.home).expect("open home");
+        let store = h.store().expect("store");
+        let write = |op: &GroupOp| {
+            store
+                .group_write(h.keys(), op, h.sign_cap())
+                .expect("group write")
+        };
+        let created = write(&GroupOp::Create);
+        let group = created.last().expect("the epoch").id();
+        let mut about = shoal::feed::Object::new();
+        about.insert("type", Value::from("about"));
+        about.insert("about", Value::from(group.to_string()));
+        about.insert("name", Value::from("harbour crew"));
+        write(&GroupOp::Post {
+            group,
+            content: Value::Object(about),
+        });
+        write(&GroupOp::Add {
+            group,
+            members: vec![fx.alice],
+            admins: vec![],
+        });
+        write(&GroupOp::Post {
+            group,
+            content: compose::post("Welcome aboard, Alice"),
+        });
+        group.to_string()
+    };
+    (fx, group)
+}
+
 /// The texts of our timeline, newest first, read with the library (the
 /// home must not be open elsewhere).
 pub fn timeline_texts(home: &Path) -> Vec<(String, String)> {

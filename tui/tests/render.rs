@@ -71,6 +71,43 @@ fn contacts_and_profile() {
 }
 
 #[test]
+fn groups_screen() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "4");
+    let t = draw(&app);
+    assert_no_controls(&t);
+    assert_snapshot!("groups", t.backend());
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    press(&mut app, &posts, "j");
+    assert_snapshot!("groups_posts", draw(&app).backend());
+    press(&mut app, &posts, "x");
+    assert_snapshot!("groups_remove_choose", draw(&app).backend());
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    assert_snapshot!("groups_remove_confirm", draw(&app).backend());
+}
+
+#[test]
+fn groups_tiny() {
+    let mut app = app(40, 10);
+    let posts = timeline();
+    press(&mut app, &posts, "4");
+    assert_snapshot!("groups_40x10", draw(&app).backend());
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    assert_snapshot!("groups_posts_40x10", draw(&app).backend());
+}
+
+#[test]
+fn groups_add_prompt() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "4a");
+    press(&mut app, &posts, "@nope");
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    assert_snapshot!("groups_add_refused", draw(&app).backend());
+}
+
+#[test]
 fn compose_pane() {
     let mut app = app(100, 30);
     let posts = timeline();
@@ -133,12 +170,19 @@ fn every_size_draws() {
     let mut posts = timeline();
     posts.extend(hostile());
     posts.extend(wide());
-    let setups: &[&str] = &["", "2", "3", "5", "6", "?", "c", "u", "/fish"];
+    let setups: &[&str] = &[
+        "", "2", "3", "4", "4\n", "4x", "4a", "5", "6", "?", "c", "u", "/fish",
+    ];
     let mut apps = Vec::new();
     for keys in setups {
         let mut app = app_with(&posts, 100, 30);
         for c in keys.chars() {
-            settle(&mut app, &posts, key(KeyCode::Char(c)));
+            let k = if c == '\n' {
+                KeyCode::Enter
+            } else {
+                KeyCode::Char(c)
+            };
+            settle(&mut app, &posts, key(k));
         }
         if *keys == "3" || *keys == "5" {
             settle(&mut app, &posts, key(KeyCode::Enter));

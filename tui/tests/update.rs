@@ -127,13 +127,19 @@ fn tabs_by_number_and_brackets() {
     press(&mut app, &posts, "3");
     assert_eq!(app.tab, Tab::Messages);
     press(&mut app, &posts, "]");
+    assert_eq!(app.tab, Tab::Groups);
+    press(&mut app, &posts, "]");
     assert_eq!(app.tab, Tab::Contacts);
     press(&mut app, &posts, "]]");
     assert_eq!(app.tab, Tab::Timeline);
     press(&mut app, &posts, "[");
     assert_eq!(app.tab, Tab::Log);
-    press(&mut app, &posts, "4");
-    assert_eq!(app.tab, Tab::Log, "no groups tab yet");
+    press(&mut app, &posts, "[[");
+    assert_eq!(app.tab, Tab::Groups);
+    press(&mut app, &posts, "1");
+    // The groups load the first time their tab is shown, not again.
+    assert_eq!(update(&mut app, key(KeyCode::Char('4'))), Vec::new());
+    assert_eq!(app.tab, Tab::Groups);
 }
 
 #[test]
@@ -542,4 +548,253 @@ fn node_problems_show_in_the_status_bar_and_the_log_once() {
     let (_, e) = app.status.error.clone().expect("shown");
     assert_eq!(e, "node: cannot listen on 127.0.0.1:8008");
     assert_eq!(app.log.lines.len(), lines + 1);
+}
+
+/// A client on the groups screen, its groups and the first group's posts
+/// loaded.
+fn on_groups() -> (App, Vec<Post>) {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    let effects = update(&mut app, key(KeyCode::Char('4')));
+    assert_eq!(app.tab, Tab::Groups);
+    assert_eq!(effects, vec![Effect::LoadGroups]);
+    for e in effects {
+        if let Some(ev) = answer(&posts, &e) {
+            settle(&mut app, &posts, ev);
+        }
+    }
+    assert_eq!(app.groups.list.len(), groups().len());
+    assert_eq!(app.groups.posts_of, Some(group_id()));
+    assert_eq!(app.groups.posts.posts.len(), group_posts().len());
+    (app, posts)
+}
+
+#[test]
+fn group_selection_loads_that_groups_posts_and_enter_focuses_them() {
+    let (mut app, posts) = on_groups();
+    let effects = update(&mut app, key(KeyCode::Char('j')));
+    assert!(
+        matches!(&effects[..], [Effect::LoadGroupPosts { group, page }]
+            if *group == groups()[1].id && page.before.is_none()),
+        "{effects:?}"
+    );
+    settle(&mut app, &posts, key(KeyCode::Char('k')));
+    assert!(app.selected_post().is_none(), "the list has the focus");
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    assert!(app.groups.focus_posts);
+    assert_eq!(
+        app.selected_post().map(|p| p.key.clone()),
+        Some(group_posts()[0].key.clone())
+    );
+    settle(&mut app, &posts, key(KeyCode::Char('j')));
+    assert_eq!(app.groups.posts_nav.selected, 1);
+    settle(&mut app, &posts, key(KeyCode::Esc));
+    assert!(!app.groups.focus_posts);
+    assert_eq!(app.tab, Tab::Groups);
+}
+
+#[test]
+fn c_composes_to_the_selected_group_and_ctrl_s_posts_there() {
+    let (mut app, posts) = on_groups();
+    press(&mut app, &posts, "c");
+    let c = app.compose.clone().expect("compose open");
+    assert_eq!(c.target, Target::Group(group_id()));
+    assert!(c.title.contains("harbour crew"), "{}", c.title);
+    settle(&mut app, &posts, Event::Paste("to the crew".into()));
+    let effects = settle(&mut app, &posts, ctrl('s'));
+    assert_eq!(
+        effects,
+        vec![Effect::Publish {
+            what: Publish::GroupPost {
+                group: group_id(),
+                text: "to the crew".into(),
+            },
+            draft: Some((Target::Group(group_id()), "to the crew".into())),
+        }]
+    );
+    // A group we were removed from, or whose key we lack, takes no post.
+    press(&mut app, &posts, "j");
+    press(&mut app, &posts, "c");
+    assert!(app.compose.is_none());
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|(_, n)| n.contains("removed")),
+        "{:?}",
+        app.notice
+    );
+}
+
+#[test]
+fn a_asks_for_a_feed_id_and_refuses_anything_else() {
+    let (mut app, posts) = on_groups();
+    press(&mut app, &posts, "a");
+    assert!(app.ask.is_some());
+    // Typed letters are the answer, not commands.
+    let effects = press(&mut app, &posts, "bogus");
+    assert!(effects.is_empty());
+    assert_eq!(app.tab, Tab::Groups);
+    assert!(settle(&mut app, &posts, key(KeyCode::Enter)).is_empty());
+    let ask = app.ask.clone().expect("still asking");
+    assert_eq!(ask.text, "bogus");
+    assert!(
+        ask.error
+            .as_deref()
+            .is_some_and(|e| e.contains("@….ed25519")),
+        "{ask:?}"
+    );
+    // A member already, and ourselves, are refused too.
+    for _ in 0..5 {
+        settle(&mut app, &posts, key(KeyCode::Backspace));
+    }
+    settle(&mut app, &posts, Event::Paste(bjorn()));
+    assert!(settle(&mut app, &posts, key(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        app.ask.as_ref().and_then(|a| a.error.as_deref()),
+        Some("already a member")
+    );
+    settle(&mut app, &posts, key(KeyCode::Esc));
+    assert!(app.ask.is_none());
+    // A good id is sent.
+    press(&mut app, &posts, "a");
+    settle(&mut app, &posts, Event::Paste(format!(" {} ", misaki())));
+    let effects = settle(&mut app, &posts, key(KeyCode::Enter));
+    assert!(app.ask.is_none());
+    assert_eq!(
+        effects,
+        vec![Effect::Publish {
+            what: Publish::GroupAdd {
+                group: group_id(),
+                id: misaki(),
+            },
+            draft: None,
+        }]
+    );
+}
+
+#[test]
+fn x_chooses_a_member_then_says_what_the_removal_does() {
+    let (mut app, posts) = on_groups();
+    press(&mut app, &posts, "x");
+    let Some(Overlay::Choose { members, .. }) = app.overlay.clone() else {
+        panic!("a choice: {:?}", app.overlay);
+    };
+    assert_eq!(members, vec![ada(), bjorn()], "everyone but us");
+    press(&mut app, &posts, "j");
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    let Some(Overlay::Confirm { question, yes }) = app.overlay.clone() else {
+        panic!("a question: {:?}", app.overlay);
+    };
+    assert_eq!(
+        question,
+        "this rekeys the group; Björn keeps what was posted before (y/n)"
+    );
+    assert_eq!(
+        yes,
+        Confirmed::RemoveMember {
+            group: group_id(),
+            id: bjorn(),
+        }
+    );
+    let effects = press(&mut app, &posts, "y");
+    assert_eq!(
+        effects,
+        vec![Effect::Publish {
+            what: Publish::GroupRemove {
+                group: group_id(),
+                id: bjorn(),
+            },
+            draft: None,
+        }]
+    );
+    // n answers no; Esc in the choice cancels.
+    press(&mut app, &posts, "x");
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    assert!(press(&mut app, &posts, "n").is_empty());
+    assert!(app.overlay.is_none());
+    press(&mut app, &posts, "x");
+    settle(&mut app, &posts, key(KeyCode::Esc));
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn n_makes_a_group_and_the_new_group_is_selected() {
+    let (mut app, posts) = on_groups();
+    press(&mut app, &posts, "n");
+    assert!(settle(&mut app, &posts, key(KeyCode::Enter)).is_empty());
+    assert!(app.ask.as_ref().is_some_and(|a| a.error.is_some()));
+    let effects = press(&mut app, &posts, "deck hands");
+    assert!(effects.is_empty());
+    let effects = settle(&mut app, &posts, key(KeyCode::Enter));
+    assert_eq!(
+        effects,
+        vec![Effect::Publish {
+            what: Publish::GroupCreate {
+                name: "deck hands".into()
+            },
+            draft: None,
+        }]
+    );
+    // Once made, the list reloads and selects it.
+    let effects = update(
+        &mut app,
+        Event::Loaded(Loaded::Published {
+            what: Publish::GroupCreate {
+                name: "deck hands".into(),
+            },
+            draft: None,
+            result: Ok(groups()[2].id.clone()),
+        }),
+    );
+    assert!(effects.contains(&Effect::LoadGroups), "{effects:?}");
+    for e in effects {
+        if let Some(ev) = answer(&posts, &e) {
+            settle(&mut app, &posts, ev);
+        }
+    }
+    assert_eq!(app.groups.nav.selected, 2);
+}
+
+#[test]
+fn group_errors_show_in_the_status_line_and_new_messages_reload_groups() {
+    let (mut app, _) = on_groups();
+    update(
+        &mut app,
+        Event::Loaded(Loaded::Published {
+            what: Publish::GroupRemove {
+                group: group_id(),
+                id: bjorn(),
+            },
+            draft: None,
+            result: Err("you are not an admin of this group".into()),
+        }),
+    );
+    let (_, e) = app.status.error.clone().expect("shown");
+    assert!(e.contains("not an admin"), "{e}");
+    let effects = update(&mut app, Event::Node(Note::Stale));
+    assert!(effects.contains(&Effect::LoadGroups), "{effects:?}");
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::LoadGroupPosts { group, .. } if *group == group_id())),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn group_keys_elsewhere_only_say_where_they_work() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    assert!(press(&mut app, &posts, "a").is_empty());
+    assert!(app.ask.is_none());
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|(_, n)| n.contains("groups screen")),
+        "{:?}",
+        app.notice
+    );
+    // c is still a public post there.
+    press(&mut app, &posts, "c");
+    assert_eq!(app.compose.map(|c| c.target), Some(Target::Post));
 }

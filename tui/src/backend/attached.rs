@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 use shoal::node::NodeEvent;
 
 use super::{Backend, BackendError, Result, pretty};
-use crate::model::{self, Cursor, Post, Profile, Publish, Status, ThreadView};
+use crate::model::{self, Cursor, GroupInfo, Post, Profile, Publish, Status, ThreadView};
 
 /// A client of the node that owns the home.
 pub struct Attached {
@@ -195,6 +195,16 @@ impl Backend for Attached {
             .first()
             .ok_or_else(|| BackendError::NotFound(id.to_string()))?;
         pretty(line.as_bytes())
+    }
+
+    fn groups(&self) -> Result<Vec<GroupInfo>> {
+        let (v, _) = self.ask(&model::group_list_request())?;
+        model::groups(v).map_err(BackendError::Shape)
+    }
+
+    fn group_posts(&self, group: &str, before: Option<Cursor>, limit: usize) -> Result<Vec<Post>> {
+        let (v, _) = self.ask(&model::group_read_request(group, before, limit))?;
+        model::items(v).map_err(BackendError::Shape)
     }
 
     fn publish(&self, what: &Publish) -> Result<String> {

@@ -3,7 +3,9 @@
 //! Opens the node, listens on the configured address, dials known peers,
 //! and serves the control socket so `shoal` commands on the same home keep
 //! working. Reads go straight to the store through `shoal::social::View`;
-//! writes go through `Node::publish`, so replication sessions push them.
+//! writes go through `Node::publish` (group operations through
+//! `Node::group_write`), so replication sessions push them. Groups are read
+//! with the command layer's `group-list` and `group-read`.
 //! Imports `shoal`; never the UI.
 
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use shoal::node::{Node, NodeEvent};
 use shoal::social::{View, compose};
 
 use super::{Backend, BackendError, Result, pretty};
-use crate::model::{self, Cursor, Post, Profile, Publish, Status, ThreadView};
+use crate::model::{self, Cursor, GroupInfo, Post, Profile, Publish, Status, ThreadView};
 
 /// A node run by this process.
 pub struct Embedded {
@@ -149,6 +151,13 @@ impl Embedded {
         }
     }
 
+    /// A reading request of shoal's command layer, answered from the store.
+    fn query(&self, req: &serde_json::Value) -> Result<serde_json::Value> {
+        shoal::commands::query(self.node.store(), req)
+            .ok_or_else(|| BackendError::Shape("not a reading request".into()))?
+            .map_err(|(_, e)| BackendError::Refused(e))
+    }
+
     fn posts(items: Vec<shoal::social::Item>) -> Result<Vec<Post>> {
         model::from_json(json(&items)?).map_err(BackendError::Shape)
     }
@@ -206,7 +215,32 @@ impl Backend for Embedded {
         pretty(&line)
     }
 
+    fn groups(&self) -> Result<Vec<GroupInfo>> {
+        model::groups(self.query(&model::group_list_request())?).map_err(BackendError::Shape)
+    }
+
+    fn group_posts(&self, group: &str, before: Option<Cursor>, limit: usize) -> Result<Vec<Post>> {
+        let req = model::group_read_request(group, before, limit);
+        model::items(self.query(&req)?).map_err(BackendError::Shape)
+    }
+
     fn publish(&self, what: &Publish) -> Result<String> {
+        if what.is_group() {
+            // Group messages are made inside the write that stores them.
+            let req = what.request();
+            let cmd = match shoal::commands::handle(self.node.store(), &req) {
+                Some(Ok(shoal::commands::Social::Group(cmd))) => cmd,
+                Some(Err((_, e))) => return Err(BackendError::Refused(e)),
+                _ => return Err(BackendError::Shape("not a group request".into())),
+            };
+            let v = shoal::commands::group_publish(&cmd, |op| self.node.group_write(op))
+                .map_err(|(_, e)| BackendError::Refused(e))?;
+            return v
+                .get("key")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| BackendError::Shape(format!("group operation answered {v}")));
+        }
         let content = match what {
             Publish::Post { text } => compose::post(text),
             other => shoal::commands::compose(self.node.store(), &other.request())

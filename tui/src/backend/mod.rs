@@ -20,7 +20,7 @@ pub use embedded::Embedded;
 
 use tokio::sync::broadcast;
 
-use crate::model::{Cursor, Post, Profile, Publish, Status, ThreadView};
+use crate::model::{Cursor, GroupInfo, Post, Profile, Publish, Status, ThreadView};
 use shoal::node::NodeEvent;
 
 /// Why a backend call failed.
@@ -83,7 +83,11 @@ pub trait Backend: Send + Sync + 'static {
     fn posts_by(&self, id: &str, before: Option<Cursor>, limit: usize) -> Result<Vec<Post>>;
     /// One message as stored, pretty-printed JSON (decrypted content added).
     fn raw(&self, id: &str) -> Result<String>;
-    /// Publishes; answers the new message's id.
+    /// Our private groups (and those we were removed from).
+    fn groups(&self) -> Result<Vec<GroupInfo>>;
+    /// A group's posts older than `before`, newest first.
+    fn group_posts(&self, group: &str, before: Option<Cursor>, limit: usize) -> Result<Vec<Post>>;
+    /// Publishes (group operations too); answers the new message's id.
     fn publish(&self, what: &Publish) -> Result<String>;
     /// Marks messages (by receive sequence) read.
     fn mark_read(&self, rxs: &[u64]) -> Result<()>;

@@ -9,6 +9,7 @@
 //! `text`; never the backend, the terminal or I/O.
 
 pub mod contacts;
+pub mod groups;
 pub mod log;
 pub mod messages;
 pub mod thread;
@@ -23,7 +24,7 @@ use crate::event::Page;
 use crate::model::{Cursor, Post};
 use crate::text;
 
-/// The tabs, in order. `4` (groups) is not there yet.
+/// The tabs, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tab {
     /// 1: posts of the feeds you follow.
@@ -32,6 +33,8 @@ pub enum Tab {
     Thread,
     /// 3: private conversations.
     Messages,
+    /// 4: private groups.
+    Groups,
     /// 5: following, followers, blocked; profiles.
     Contacts,
     /// 6: what the node did.
@@ -40,10 +43,11 @@ pub enum Tab {
 
 impl Tab {
     /// Every tab, in order.
-    pub const ALL: [Tab; 5] = [
+    pub const ALL: [Tab; 6] = [
         Tab::Timeline,
         Tab::Thread,
         Tab::Messages,
+        Tab::Groups,
         Tab::Contacts,
         Tab::Log,
     ];
@@ -54,6 +58,7 @@ impl Tab {
             Tab::Timeline => '1',
             Tab::Thread => '2',
             Tab::Messages => '3',
+            Tab::Groups => '4',
             Tab::Contacts => '5',
             Tab::Log => '6',
         }
@@ -70,6 +75,7 @@ impl Tab {
             Tab::Timeline => "Timeline",
             Tab::Thread => "Thread",
             Tab::Messages => "Messages",
+            Tab::Groups => "Groups",
             Tab::Contacts => "Contacts",
             Tab::Log => "Log",
         }
