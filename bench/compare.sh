@@ -17,8 +17,9 @@
 #    kit's add.js way, 20 in flight) until its indexes have caught up; with
 #    each side's peak memory and its store's size on disk;
 # 3. publish: shoal publishing posts through a running node's control socket
-#    (100 connections, each sending its requests back to back; each post is
-#    its own durable write transaction), against the kit's bulk-publish.js
+#    (100 connections, each sending its requests back to back; posts that
+#    arrive together share one durable write transaction), against the kit's
+#    bulk-publish.js
 #    (100 in flight) on ssb-server;
 # 4. replication of the whole dump in all four directions (shoal -> shoal,
 #    ssb-server -> ssb-server, ssb-server -> shoal, shoal -> ssb-server): the
@@ -331,7 +332,7 @@ echo "|---|---|---|---|---|"
 echo "| import $NF messages | $(fmt "$S_IMPORT_S" 2) s, **$(fmt "$S_IMPORT_RATE") msg/s** | $(fmt "$J_IMPORT_S" 2) s, **$(fmt "$J_IMPORT_RATE") msg/s** | **$(ratio "$S_IMPORT_RATE" "$J_IMPORT_RATE")x** | shoal: \`shoal import FILE\` (verify, store, index). ssb-server has no import: \`add\` RPC of each message (the kit's add.js way, 20 in flight; all added after $(fmt "$J_ADD_S" 1) s), until its indexes caught up |"
 echo "| peak memory, import | $(fmt "$(calc "$S_IMPORT_KB / 1024")") MB | $(fmt "$J_IMPORT_MB") MB | | max RSS of \`shoal import\`; VmHWM of the ssb-server process |"
 echo "| store on disk, same messages | $(mb "$S_STORE") MB ($(ratio "$S_STORE" "$DUMP_BYTES")x the dump) | $(mb "$J_STORE") MB ($(ratio "$J_STORE" "$DUMP_BYTES")x) | $(ratio "$S_STORE" "$J_STORE")x | blocks allocated: \`store.redb\`; ssb-server's \`flume/\` (log and indexes) |"
-echo "| publish $PF posts | **$(fmt "$S_PUB") msg/s** | **$(fmt "$J_PUB") msg/s** | **$(ratio "$S_PUB" "$J_PUB")x** | 100 in flight. shoal: through the running node's control socket (100 connections, requests back to back), each post acknowledged once its own transaction is on disk (fsync); ssb-server: the kit's bulk-publish.js over RPC, appended without fsync |"
+echo "| publish $PF posts | **$(fmt "$S_PUB") msg/s** | **$(fmt "$J_PUB") msg/s** | **$(ratio "$S_PUB" "$J_PUB")x** | 100 in flight. shoal: through the running node's control socket (100 connections, requests back to back), each post acknowledged once durable (posts that arrive together share one transaction and one fsync); ssb-server: the kit's bulk-publish.js over RPC, appended without fsync |"
 echo "| peak memory, publishing node | $(fmt "$S_PUB_MB") MB | $(fmt "$J_PUB_MB") MB | | VmHWM of the node |"
 echo "| replication shoal -> shoal / ssb-server -> ssb-server | $(fmt "$SS_S" 2) s, **$(rate "$N" "$SS_S") msg/s** | $(fmt "$JJ_S" 2) s, **$(rate "$N" "$JJ_S") msg/s** | **$(ratio "$JJ_S" "$SS_S")x** | $NF messages of $AUTHORS feeds over loopback: the receiver follows the authors, dials the sender (EBT), timed until it holds them all |"
 echo "| replication ssb-server -> shoal / shoal -> ssb-server | ssb-server -> shoal: $(fmt "$JS_S" 2) s, **$(rate "$N" "$JS_S") msg/s** | shoal -> ssb-server: $(fmt "$SJ_S" 2) s, **$(rate "$N" "$SJ_S") msg/s** | | the same, between the two implementations; the sender is the node holding the dump above |"
