@@ -1064,7 +1064,7 @@ fn serve(dir: &Path, listen: Option<String>) -> Res {
         .with_writer(io::stderr)
         .init();
     let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let node = shoal::node::Node::open(dir).map_err(|e| match e {
             shoal::node::NodeError::Store(s) => Fail::from(s),
             other => Fail::problem(other.to_string()),
@@ -1093,7 +1093,28 @@ fn serve(dir: &Path, listen: Option<String>) -> Res {
         let _ = fs::remove_file(shoal::local::socket_path(dir));
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;
         Ok(())
-    })
+    });
+    // Every task gone, the node lets go of its store; wait for that, so
+    // the store is closed cleanly (a store left open is repaired on its
+    // next open, which takes long on a big store).
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Home::open(dir).and_then(|h| Ok(h.store()?)) {
+            Ok(store) => {
+                drop(store);
+                break;
+            }
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => {
+                tracing::warn!("the store was still in use at exit: {e}");
+                break;
+            }
+        }
+    }
+    result
 }
 
 fn publish(dir: &Path, content: Value, json_out: bool) -> Res {

@@ -759,3 +759,32 @@ fn garbage_on_the_wire_leaves_the_node_working() {
     poller.finish("garbage on the wire");
     assert!(node.running(), "the node is still running");
 }
+
+/// `shoal serve` stopped by SIGTERM while replicating closes its store
+/// cleanly: the next open needs no repair (which takes long on a big store).
+#[test]
+fn a_stopped_node_leaves_its_store_closed_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = ServeNode::init(dir.path(), "a", &test_key(140));
+    let mut b = ServeNode::init(dir.path(), "b", &test_key(141));
+    a.follow(&b.id.to_string());
+    b.follow(&a.id.to_string());
+    a.start();
+    b.start();
+    b.ok(["connect", a.address().as_str()]);
+    b.post("one");
+    a.wait_count(&b.id.to_string(), 2, 30);
+    a.post("two");
+    assert!(a.stop().success());
+    let repaired = Arc::new(AtomicBool::new(false));
+    let flag = repaired.clone();
+    let db = redb::Database::builder()
+        .set_repair_callback(move |_| flag.store(true, Ordering::SeqCst))
+        .create(a.home.join("store.redb"))
+        .expect("the store opens");
+    drop(db);
+    assert!(
+        !repaired.load(Ordering::SeqCst),
+        "the store was left open: it needed a repair"
+    );
+}
