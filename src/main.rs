@@ -964,17 +964,12 @@ fn print_group(cmd: &GroupSub, v: &serde_json::Value, json_out: bool) -> Res {
             }
         }
         GroupSub::Read { .. } => {
-            let items = v.get("items").and_then(|i| i.as_array()).unwrap_or(&empty);
-            for item in items {
-                if json_out {
-                    out_line(&mut out, item.to_string().as_bytes())?;
-                } else {
-                    out_line(&mut out, shoal::text::item(item, 0).as_bytes())?;
-                }
-            }
-            if items.is_empty() && !json_out {
-                eprintln!("no posts you can read in this group yet");
-            }
+            print_items(
+                &mut out,
+                v,
+                json_out,
+                "no posts you can read in this group yet",
+            )?;
         }
         GroupSub::Create { .. } => {
             drop(out);
@@ -988,28 +983,36 @@ fn print_group(cmd: &GroupSub, v: &serde_json::Value, json_out: bool) -> Res {
     flush(&mut out)
 }
 
+/// Prints the `items` of an answer, one a line (JSON or text); says `none`
+/// on stderr when there are none.
+fn print_items(out: &mut impl Write, v: &serde_json::Value, json_out: bool, none: &str) -> Res {
+    let items = v.get("items").and_then(|i| i.as_array());
+    let items = items.map(Vec::as_slice).unwrap_or_default();
+    for item in items {
+        if json_out {
+            out_line(out, item.to_string().as_bytes())?;
+        } else {
+            out_line(out, shoal::text::item(item, 0).as_bytes())?;
+        }
+    }
+    if items.is_empty() && !json_out {
+        eprintln!("{none}");
+    }
+    Ok(())
+}
+
 /// Prints the answer of a social command.
 fn print_social(cmd: &SocialCmd, v: &serde_json::Value, json_out: bool) -> Res {
     let mut out = BufWriter::new(io::stdout().lock());
     let empty = Vec::new();
     match cmd {
         SocialCmd::Feed { .. } | SocialCmd::Inbox { .. } => {
-            let items = v.get("items").and_then(|i| i.as_array()).unwrap_or(&empty);
-            for item in items {
-                if json_out {
-                    out_line(&mut out, item.to_string().as_bytes())?;
-                } else {
-                    out_line(&mut out, shoal::text::item(item, 0).as_bytes())?;
-                }
-            }
-            if items.is_empty() && !json_out {
-                let what = if matches!(cmd, SocialCmd::Feed { .. }) {
-                    "no posts yet: follow someone (`shoal follow @…`) or post"
-                } else {
-                    "no private messages"
-                };
-                eprintln!("{what}");
-            }
+            let none = if matches!(cmd, SocialCmd::Feed { .. }) {
+                "no posts yet: follow someone (`shoal follow @…`) or post"
+            } else {
+                "no private messages"
+            };
+            print_items(&mut out, v, json_out, none)?;
         }
         SocialCmd::Thread { .. } => {
             let entries = v

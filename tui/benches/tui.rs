@@ -26,12 +26,17 @@ use rayon::prelude::*;
 
 use shoal::crypto::Keypair;
 use shoal::feed::content::Edge;
-use shoal::feed::{self, FeedState, Object, Value, VerifiedMsg};
+use shoal::feed::{Object, Value, VerifiedMsg};
 use shoal::home::Home;
 use shoal::social::compose;
 use shoal_tui::app::{App, update};
 use shoal_tui::backend::{Backend, Embedded};
 use shoal_tui::event::{Effect, Event, Loaded};
+
+#[path = "../../benches/common/mod.rs"]
+mod common;
+
+use common::{author_key, sign_feed, text_for};
 
 /// Feeds in the generated home.
 const AUTHORS: usize = 100;
@@ -39,54 +44,6 @@ const AUTHORS: usize = 100;
 const TOTAL: usize = 100_000;
 /// The screen drawn.
 const SIZE: (u16, u16) = (120, 40);
-
-const WORDS: &[&str] = &[
-    "shoal", "gossip", "feed", "peer", "sea", "tide", "boat", "harbour", "käse", "über", "signal",
-    "trust", "log", "append", "verify", "🐟", "波", "reef", "current", "drift",
-];
-
-/// A post text of mixed length (as the root package's benchmarks make).
-fn text_for(i: usize) -> String {
-    let mut x = (i as u64)
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let n = 8 + (x % 40) as usize;
-    let mut s = String::new();
-    for _ in 0..n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        if !s.is_empty() {
-            s.push(' ');
-        }
-        s.push_str(WORDS[(x % WORDS.len() as u64) as usize]);
-    }
-    s
-}
-
-fn author_key(a: usize) -> Keypair {
-    let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&(a as u64 + 1).to_le_bytes());
-    Keypair::from_seed(&seed)
-}
-
-fn sign_feed(
-    kp: &Keypair,
-    n: usize,
-    ts: impl Fn(usize) -> f64,
-    mut content: impl FnMut(usize, Option<&FeedState>) -> Value,
-) -> Vec<VerifiedMsg> {
-    let mut state: Option<FeedState> = None;
-    let mut out = Vec::with_capacity(n);
-    for s in 0..n {
-        let c = content(s, state.as_ref());
-        let v = feed::build(kp, state.as_ref(), ts(s), c, None);
-        let m = feed::validate(state.as_ref(), None, v).expect("generated message is valid");
-        state = Some(m.state());
-        out.push(m);
-    }
-    out
-}
 
 /// Makes the home (once): our identity follows every author.
 fn generate(home: &Path) {
