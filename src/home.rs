@@ -2,7 +2,7 @@
 //!
 //! Owns the layout `secret` (ssb-keys, 0600), `config.toml` and
 //! `store.redb`, and turns the config file into typed settings. Imports
-//! `crypto`, `feed` and `store`.
+//! `crypto`, `feed`, `store` and the limits type of `replicate`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -44,6 +44,17 @@ pub struct Config {
     /// Bytes of one feed stored; past it, the feed's messages are refused
     /// (0: no limit).
     pub max_feed_bytes: u64,
+}
+
+impl Config {
+    /// The limits on what peers may make the node take.
+    pub fn limits(&self) -> crate::replicate::limits::Limits {
+        crate::replicate::limits::Limits {
+            peer_rate: self.peer_rate,
+            max_bytes_per_day: self.max_bytes_per_day,
+            max_feed_bytes: self.max_feed_bytes,
+        }
+    }
 }
 
 impl Default for Config {

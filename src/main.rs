@@ -443,11 +443,7 @@ fn run(cli: Cli) -> Res {
                 "running": false,
                 "max_connections": home.config().max_connections,
                 "hops": home.config().hops,
-                "limits": {
-                    "peer_rate": home.config().peer_rate,
-                    "max_bytes_per_day": home.config().max_bytes_per_day,
-                    "max_feed_bytes": home.config().max_feed_bytes,
-                },
+                "limits": home.config().limits().to_json(),
             });
             print_status(&v, json_out)
         }

@@ -113,6 +113,22 @@ struct Inner {
     /// committed goes into its next transaction (group commit: one fsync
     /// for many posts, never one per post).
     publisher: std::sync::mpsc::Sender<Publish>,
+    announce: Announce,
+}
+
+/// Tells the replication sessions and the event subscribers of each
+/// message stored, whoever stored it (a peer, an import, a publish).
+#[derive(Clone)]
+struct Announce {
+    appended: broadcast::Sender<(FeedId, u64)>,
+    events: broadcast::Sender<NodeEvent>,
+}
+
+impl Announce {
+    fn stored(&self, author: FeedId, seq: u64) {
+        let _ = self.appended.send((author, seq));
+        let _ = self.events.send(NodeEvent::Appended { author, seq });
+    }
 }
 
 /// One content to append, and where to answer.
@@ -130,8 +146,7 @@ fn run_publisher(
     store: Arc<Store>,
     keys: Keypair,
     sign_cap: Option<[u8; 32]>,
-    appended: broadcast::Sender<(FeedId, u64)>,
-    events: broadcast::Sender<NodeEvent>,
+    announce: Announce,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -146,11 +161,7 @@ fn run_publisher(
             Ok(results) => {
                 for (r, reply) in results.into_iter().zip(replies) {
                     if let Ok(msg) = &r {
-                        let _ = appended.send((msg.author(), msg.sequence()));
-                        let _ = events.send(NodeEvent::Appended {
-                            author: msg.author(),
-                            seq: msg.sequence(),
-                        });
+                        announce.stored(msg.author(), msg.sequence());
                     }
                     let _ = reply.send(r.map_err(NodeError::from));
                 }
@@ -183,53 +194,45 @@ impl Node {
         let (events, _) = broadcast::channel(4096);
         let (appended, _) = broadcast::channel(8192);
         let usage = Arc::new(crate::replicate::limits::Usage::default());
+        let announce = Announce {
+            appended: appended.clone(),
+            events: events.clone(),
+        };
         let pipeline = {
-            let events = events.clone();
-            let appended = appended.clone();
             let cap = crate::import::FeedCap {
                 max_bytes: home.config().max_feed_bytes,
                 usage: usage.clone(),
             };
+            let announce = announce.clone();
             Pipeline::start(
                 store.clone(),
                 home.sign_cap().copied(),
                 cap,
                 move |stored| {
                     for (author, seq) in stored {
-                        let _ = appended.send((*author, *seq));
-                        let _ = events.send(NodeEvent::Appended {
-                            author: *author,
-                            seq: *seq,
-                        });
+                        announce.stored(*author, *seq);
                     }
                 },
             )
         };
-        let keys = Keypair::from_keypair_bytes(&home.keys().to_keypair_bytes())
-            .expect("a loaded identity round-trips");
+        let keys = home.keys().clone();
         let repl = Arc::new(Replicator {
             store: store.clone(),
             pipeline,
             me: keys.id(),
             hops: home.config().hops,
             appended,
-            limits: crate::replicate::limits::Limits {
-                peer_rate: home.config().peer_rate,
-                max_bytes_per_day: home.config().max_bytes_per_day,
-                max_feed_bytes: home.config().max_feed_bytes,
-            },
+            limits: home.config().limits(),
             usage,
         });
         let (shutdown, _) = watch::channel(false);
         let (publisher, queue) = std::sync::mpsc::channel();
         {
-            let (store, appended, events) = (store.clone(), repl.appended.clone(), events.clone());
-            let keys = Keypair::from_keypair_bytes(&keys.to_keypair_bytes())
-                .expect("a keypair's own bytes");
+            let (store, keys, announce) = (store.clone(), keys.clone(), announce.clone());
             let sign_cap = home.sign_cap().copied();
             std::thread::Builder::new()
                 .name("shoal-publisher".into())
-                .spawn(move || run_publisher(queue, store, keys, sign_cap, appended, events))
+                .spawn(move || run_publisher(queue, store, keys, sign_cap, announce))
                 .map_err(|e| NodeError::Invalid(format!("cannot start the publisher: {e}")))?;
         }
         Ok(Node {
@@ -248,6 +251,7 @@ impl Node {
                 shutdown,
                 listen_addr: Mutex::new(None),
                 publisher,
+                announce,
             }),
         })
     }
@@ -298,15 +302,7 @@ impl Node {
                 .store
                 .group_write(&self.inner.keys, op, self.inner.sign_cap.as_ref())?;
         for msg in &msgs {
-            let _ = self
-                .inner
-                .repl
-                .appended
-                .send((msg.author(), msg.sequence()));
-            let _ = self.inner.events.send(NodeEvent::Appended {
-                author: msg.author(),
-                seq: msg.sequence(),
-            });
+            self.inner.announce.stored(msg.author(), msg.sequence());
         }
         Ok(msgs)
     }

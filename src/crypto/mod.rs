@@ -120,7 +120,9 @@ impl fmt::Debug for MsgId {
 /// An ed25519 signature as 64 raw bytes.
 pub type SigBytes = [u8; 64];
 
-/// An ed25519 identity: the secret seed and its public key.
+/// An ed25519 identity: the secret seed and its public key. A clone is
+/// another owner of the same secret (each zeroed when dropped).
+#[derive(Clone)]
 pub struct Keypair {
     signing: SigningKey,
 }

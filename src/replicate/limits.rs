@@ -27,6 +27,17 @@ pub struct Limits {
     pub max_feed_bytes: u64,
 }
 
+impl Limits {
+    /// The limits as `shoal status` shows them.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "peer_rate": self.peer_rate,
+            "max_bytes_per_day": self.max_bytes_per_day,
+            "max_feed_bytes": self.max_feed_bytes,
+        })
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     day: u64,
@@ -89,15 +100,12 @@ impl Usage {
     /// For `shoal status`.
     pub fn to_json(&self, limits: &Limits) -> serde_json::Value {
         let c = self.lock();
-        serde_json::json!({
-            "peer_rate": limits.peer_rate,
-            "max_bytes_per_day": limits.max_bytes_per_day,
-            "max_feed_bytes": limits.max_feed_bytes,
-            "bytes_today": if c.day == utc_day() { c.bytes_today } else { 0 },
-            "peers_slowed": c.slowed,
-            "peers_dropped": c.dropped,
-            "feeds_capped": c.capped.len(),
-        })
+        let mut v = limits.to_json();
+        v["bytes_today"] = (if c.day == utc_day() { c.bytes_today } else { 0 }).into();
+        v["peers_slowed"] = c.slowed.into();
+        v["peers_dropped"] = c.dropped.into();
+        v["feeds_capped"] = c.capped.len().into();
+        v
     }
 }
 

@@ -110,9 +110,9 @@ fn ctrl_key(group: &MsgId, rx: u64) -> [u8; 40] {
     feed_key(&group.0, rx)
 }
 
-/// A stored message's value, position and times, for group processing.
-pub(super) fn item_of(m: &StoredMsg) -> Result<Option<GroupItem>> {
-    let v = m.value()?;
+/// A stored message (`v` its parsed value) as a group item, when its
+/// content is in the group format.
+pub(super) fn item_of(m: &StoredMsg, v: &Value) -> Result<Option<GroupItem>> {
     let Some(content) = v.get("content").and_then(Value::as_str) else {
         return Ok(None);
     };
@@ -181,7 +181,9 @@ impl Book {
                 "group index points at a missing message",
             ))?;
             let m = StoredMsg::decode(rx, rec.value())?;
-            let Some(item) = item_of(&m)? else { continue };
+            let Some(item) = item_of(&m, &m.value()?)? else {
+                continue;
+            };
             let Ok(Some(body)) = GroupContent::parse(&item.content).map(GroupContent::into_control)
             else {
                 continue;
@@ -355,7 +357,9 @@ impl Book {
                     .ok_or(StoreError::Corrupt("waiting group post is not stored"))?;
                 let m = StoredMsg::decode(rx, rec.value())?;
                 drop(rec);
-                let Some(item) = item_of(&m)? else { continue };
+                let Some(item) = item_of(&m, &m.value()?)? else {
+                    continue;
+                };
                 let Ok(GroupContent::Post(p)) = GroupContent::parse(&item.content) else {
                     continue;
                 };

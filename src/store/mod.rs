@@ -240,8 +240,7 @@ impl Store {
             Some(Me {
                 id: keys.id(),
                 unboxer: Unboxer::new(keys),
-                keys: Keypair::from_keypair_bytes(&keys.to_keypair_bytes())
-                    .expect("a keypair's own bytes"),
+                keys: keys.clone(),
                 book: Mutex::new(None),
             }),
         )
@@ -319,7 +318,7 @@ impl Store {
                     opened: opened.as_ref().map(|(b, v)| (b.as_slice(), v)),
                     fresh: false,
                 })?;
-                if let (Some(book), Some(item)) = (book.as_mut(), groups::item_of(&m)?) {
+                if let (Some(book), Some(item)) = (book.as_mut(), groups::item_of(&m, &value)?) {
                     book.process(&mut w, vec![item])?;
                 }
             }
