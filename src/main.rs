@@ -920,25 +920,7 @@ fn print_group(cmd: &GroupSub, v: &serde_json::Value, json_out: bool) -> Res {
                     out_line(&mut out, g.to_string().as_bytes())?;
                     continue;
                 }
-                let name = g
-                    .get("name")
-                    .and_then(|n| n.as_str())
-                    .unwrap_or("(unnamed)");
-                let members = list(g, "members").len();
-                let state = if g.get("member").and_then(|m| m.as_bool()) != Some(true) {
-                    "removed"
-                } else if g.get("can_post").and_then(|m| m.as_bool()) == Some(true) {
-                    "member"
-                } else {
-                    "member, waiting for a key"
-                };
-                let id = g.get("id").and_then(|i| i.as_str()).unwrap_or_default();
-                let line = format!(
-                    "{id}  {}  {members} member{}  ({state})",
-                    shoal::text::clean(name),
-                    if members == 1 { "" } else { "s" }
-                );
-                out_line(&mut out, line.as_bytes())?;
+                out_line(&mut out, shoal::text::group(g).as_bytes())?;
             }
             if groups.is_empty() && !json_out {
                 eprintln!("no groups: `shoal group create NAME` makes one");

@@ -17,10 +17,30 @@ pub fn date(ms: u64) -> String {
 }
 
 /// Text from the network made safe for one terminal line: control
-/// characters (escape sequences included) become `�`.
-pub fn clean(text: &str) -> String {
+/// characters (so escape sequences), bidirectional overrides and line
+/// separators become `�`; tabs stay.
+fn clean(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .map(|c| match c {
+            '\t' => c,
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' => {
+                '\u{FFFD}'
+            }
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+/// A string field a peer wrote, made safe ([`clean`]).
+fn t(v: &Json, k: &str) -> Option<String> {
+    s(v, k).map(clean)
+}
+
+/// A multi-line text a peer wrote, each line made safe, each prefixed.
+fn lines(text: &str, prefix: &str) -> String {
+    text.lines()
+        .map(|l| format!("\n{prefix}{}", clean(l)))
         .collect()
 }
 
@@ -45,7 +65,7 @@ fn n(v: &Json, k: &str) -> u64 {
 /// Who wrote it: `name (@abc…)` or just the short id.
 fn who(v: &Json) -> String {
     let author = s(v, "author").unwrap_or("?");
-    match s(v, "name") {
+    match t(v, "name") {
         Some(name) => format!("{name} ({})", short(author)),
         None => short(author),
     }
@@ -82,12 +102,8 @@ pub fn item(v: &Json, indent: usize) -> String {
     {
         out.push_str(&format!("\n{pad}  in reply to {root}"));
     }
-    match (s(v, "text"), s(v, "invalid")) {
-        (Some(text), _) => {
-            for line in text.lines() {
-                out.push_str(&format!("\n{pad}  {line}"));
-            }
-        }
+    match (s(v, "text"), t(v, "invalid")) {
+        (Some(text), _) => out.push_str(&lines(text, &format!("{pad}  "))),
         (None, Some(why)) => {
             out.push_str(&format!("\n{pad}  (unreadable content: {why})"));
             out.push_str(&format!("\n{pad}  {}", raw(v)));
@@ -109,12 +125,33 @@ pub fn item(v: &Json, indent: usize) -> String {
 
 fn raw(v: &Json) -> String {
     let c = v.get("content").cloned().unwrap_or(Json::Null);
-    let text = c.to_string();
+    let text = clean(&c.to_string());
     if text.chars().count() > 200 {
         format!("{}…", text.chars().take(200).collect::<String>())
     } else {
         text
     }
+}
+
+/// One line of `group list`: id, name, member count and our standing.
+pub fn group(g: &Json) -> String {
+    let members = g
+        .get("members")
+        .and_then(Json::as_array)
+        .map_or(0, Vec::len);
+    let state = if g.get("member").and_then(Json::as_bool) != Some(true) {
+        "removed"
+    } else if g.get("can_post").and_then(Json::as_bool) == Some(true) {
+        "member"
+    } else {
+        "member, waiting for a key"
+    };
+    format!(
+        "{}  {}  {members} member{}  ({state})",
+        s(g, "id").unwrap_or("?"),
+        t(g, "name").unwrap_or_else(|| "(unnamed)".into()),
+        if members == 1 { "" } else { "s" }
+    )
 }
 
 /// One thread entry, indented by its depth.
@@ -135,7 +172,7 @@ fn people(title: &str, list: Option<&Json>) -> String {
     let mut out = format!("{title} ({})", list.len());
     for p in &list {
         let id = s(p, "id").unwrap_or("?");
-        match s(p, "name") {
+        match t(p, "name") {
             Some(name) => out.push_str(&format!("\n  {name}  {id}")),
             None => out.push_str(&format!("\n  {id}")),
         }
@@ -146,19 +183,19 @@ fn people(title: &str, list: Option<&Json>) -> String {
 /// A profile, or the answer of `contacts`.
 pub fn profile(v: &Json) -> String {
     let id = s(v, "id").unwrap_or("?");
-    let mut out = match s(v, "name") {
+    let mut out = match t(v, "name") {
         Some(name) => format!("{name}  {id}"),
         None => id.to_string(),
     };
     if let Some(d) = s(v, "description") {
-        out.push_str(&format!("\n{d}"));
+        out.push_str(&lines(d, ""));
     }
     if let Some(names) = v.get("names").and_then(Json::as_array)
         && names.len() > 1
     {
-        let all: Vec<&str> = names
+        let all: Vec<String> = names
             .iter()
-            .filter_map(|p| p.get(1).and_then(Json::as_str))
+            .filter_map(|p| p.get(1).and_then(Json::as_str).map(clean))
             .collect();
         out.push_str(&format!("\nalso known as: {}", all.join(", ")));
     }
@@ -194,6 +231,38 @@ mod tests {
         assert_eq!(
             item(&v, 0),
             "* al (@abcdefgh…) · 1970-01-01 00:00 · %k\n  one\n  two\n  2 replies · 1 like"
+        );
+    }
+
+    #[test]
+    fn what_peers_wrote_never_reaches_the_terminal_raw() {
+        let v = serde_json::json!({
+            "key": "%k", "author": "@abcdefghijklmnop", "name": "\u{1b}[2Jevil\u{202e}",
+            "time": 0, "text": "a\u{1b}]0;title\u{7}b\r\n\u{9b}31mline\ttwo",
+        });
+        assert_eq!(
+            item(&v, 0),
+            "\u{fffd}[2Jevil\u{fffd} (@abcdefgh…) · 1970-01-01 00:00 · %k\n  a\u{fffd}]0;title\u{fffd}b\n  \u{fffd}31mline\ttwo"
+        );
+        let p = serde_json::json!({
+            "id": "@x", "name": "n\u{1b}", "description": "d\u{7}\nmore",
+            "names": [["@a", "one"], ["@b", "tw\u{1b}o"]],
+        });
+        let shown = profile(&p);
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
+        assert!(
+            shown.starts_with("n\u{fffd}  @x\nd\u{fffd}\nmore\nalso known as: one, tw\u{fffd}o")
+        );
+        let g = serde_json::json!({
+            "id": "%g", "name": "crew\u{1b}[8m", "members": ["@a", "@b"], "member": true,
+            "can_post": false,
+        });
+        assert_eq!(
+            group(&g),
+            "%g  crew\u{fffd}[8m  2 members  (member, waiting for a key)"
         );
     }
 }
