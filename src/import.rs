@@ -462,6 +462,7 @@ impl<'a> Checker<'a> {
     /// rejected every later one of that feed is rejected too, in this batch
     /// and in later ones: a peer that sent one invalid message of a feed is
     /// not trusted for the rest of it.
+    ///
     /// With `wanted`, messages of other feeds are refused before their
     /// signature is checked: a peer sends only the feeds we asked it for.
     fn check_from(
