@@ -135,9 +135,9 @@ fn foreign_posts(author: &Keypair, n: usize) -> Vec<VerifiedMsg> {
             let pos = pos_after(author.id(), st);
             if s == 0 {
                 let e = groups::create(&pos, &[], &[]).unwrap();
-                // The id is only known once signed: the key is recorded by
-                // the store of the author, not here; posts below use a
-                // group of one built from the same content.
+                // A stand-in for the group id (the real one is known only
+                // once signed): nobody reads these posts here, the reader
+                // only has to find that they are not for it.
                 let id = fake_id(&pos, &e.content);
                 keys.insert_own(id, e.key);
                 let body = GroupContent::parse(&e.content)

@@ -331,6 +331,21 @@ impl App {
         }
     }
 
+    /// The selected person other than us, with the name to show; says why
+    /// not when there is none.
+    fn selected_other(&mut self) -> Option<(String, String)> {
+        let Some((id, name)) = self.selected_feed() else {
+            self.notify("select a message or a person first");
+            return None;
+        };
+        if id == self.me {
+            self.notify("that is you");
+            return None;
+        }
+        let who = self.who(&id, name.as_deref());
+        Some((id, who))
+    }
+
     fn notify(&mut self, s: impl Into<String>) {
         self.notice = Some((self.now, s.into()));
     }
@@ -999,15 +1014,9 @@ impl App {
                 Vec::new()
             }
             Action::Follow => {
-                let Some((id, name)) = self.selected_feed() else {
-                    self.notify("select a message or a person first");
+                let Some((id, who)) = self.selected_other() else {
                     return Vec::new();
                 };
-                if id == self.me {
-                    self.notify("that is you");
-                    return Vec::new();
-                }
-                let who = self.who(&id, name.as_deref());
                 let what = if self.following.contains(&id) {
                     self.notify(format!("unfollowing {who}…"));
                     Publish::Unfollow { id }
@@ -1018,15 +1027,9 @@ impl App {
                 vec![Effect::Publish { what, draft: None }]
             }
             Action::Block => {
-                let Some((id, name)) = self.selected_feed() else {
-                    self.notify("select a message or a person first");
+                let Some((id, who)) = self.selected_other() else {
                     return Vec::new();
                 };
-                if id == self.me {
-                    self.notify("that is you");
-                    return Vec::new();
-                }
-                let who = self.who(&id, name.as_deref());
                 self.overlay = Some(Overlay::Confirm {
                     question: format!(
                         "Block {who}? Their messages are hidden and no longer replicated. (y/n)"
