@@ -66,7 +66,9 @@ pub(super) struct Book {
 }
 
 /// A summary of one group, as `group list` and `group members` show it.
-#[derive(Clone, Debug, serde::Serialize)]
+/// Clients read it back from JSON (every field may be missing).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct GroupInfo {
     /// The group id (the id of its creating epoch).
     pub id: String,
@@ -94,7 +96,8 @@ pub struct GroupInfo {
 }
 
 /// One accepted epoch.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct EpochInfo {
     /// The epoch id.
     pub id: String,

@@ -789,7 +789,7 @@ impl App {
             self.notify("cannot post yet: the group's key has not reached us");
             return false;
         }
-        let title = format!("Post to {} (private group)", g.title());
+        let title = format!("Post to {} (private group)", crate::model::group_title(&g));
         self.open_compose(Target::Group(g.id), title);
         true
     }

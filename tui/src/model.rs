@@ -221,56 +221,16 @@ pub struct Status {
     pub address: Option<String>,
 }
 
-/// One accepted epoch of a group: each rekey starts one.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct EpochInfo {
-    /// The epoch id.
-    pub id: String,
-    /// Feeds it removed.
-    pub removed: Vec<String>,
-    /// How many it was sealed to.
-    pub recipients: usize,
-    /// Whether we hold its key.
-    pub held: bool,
-}
-
 /// A private group as the node knows it (the `group-list` entries and the
-/// `group-members` answer).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct GroupInfo {
-    /// The group id `%….sha256`.
-    pub id: String,
-    /// Its name, as posted inside it.
-    pub name: Option<String>,
-    /// Current members.
-    pub members: Vec<String>,
-    /// Current admins.
-    pub admins: Vec<String>,
-    /// Whether we are a member now.
-    pub member: bool,
-    /// Whether we hold every key we need to post.
-    pub can_post: bool,
-    /// Epochs whose key we miss.
-    pub missing: Vec<String>,
-    /// The current heads.
-    pub heads: Vec<String>,
-    /// Every accepted epoch, oldest first.
-    pub epochs: Vec<EpochInfo>,
-    /// Control messages refused, with why.
-    pub rejected: Vec<String>,
-    /// Control messages waiting for one they depend on.
-    pub waiting: usize,
-}
+/// `group-members` answer) and its epochs: the library's own types, read
+/// back from that JSON.
+pub use shoal::store::{EpochInfo, GroupInfo};
 
-impl GroupInfo {
-    /// The name (clean, one line), or the start of the id.
-    pub fn title(&self) -> String {
-        match &self.name {
-            Some(n) if !crate::text::one_line(n).is_empty() => crate::text::one_line(n),
-            _ => crate::text::short_id(&self.id),
-        }
+/// A group's name (clean, one line), or the start of its id.
+pub fn group_title(g: &GroupInfo) -> String {
+    match &g.name {
+        Some(n) if !crate::text::one_line(n).is_empty() => crate::text::one_line(n),
+        _ => crate::text::short_id(&g.id),
     }
 }
 

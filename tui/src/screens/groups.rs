@@ -15,7 +15,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{CARD, Ctx, Move, Nav, Paged, card, style, view_lines};
 use crate::event::{Effect, Page};
-use crate::model::{GroupInfo, Post};
+use crate::model::{GroupInfo, Post, group_title};
 use crate::text;
 
 /// Rows of a group in the list.
@@ -264,7 +264,7 @@ impl Groups {
             .iter()
             .map(|g| {
                 let names: Vec<String> = g.members.iter().map(|m| ctx.who(m, None)).collect();
-                format!("{} {}", g.title(), names.join(" "))
+                format!("{} {}", group_title(g), names.join(" "))
             })
             .collect()
     }
@@ -350,7 +350,7 @@ impl Groups {
                     mark(),
                     Span::raw(" "),
                     Span::styled(
-                        text::fit(&g.title(), width.saturating_sub(2)),
+                        text::fit(&group_title(g), width.saturating_sub(2)),
                         style::name(),
                     ),
                 ]),
@@ -425,7 +425,7 @@ impl Groups {
                 )),
             ])
         };
-        let name = text::fit(&g.title(), (width / 2).max(4));
+        let name = text::fit(&group_title(g), (width / 2).max(4));
         let mut lines = vec![
             Line::from(vec![
                 Span::styled(format!(" {name}"), style::title()),
