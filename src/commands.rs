@@ -105,17 +105,10 @@ fn content_for(store: &Store, req: &Json, cmd: &str) -> Result<Option<Value>, Fa
                 .map_err(compose_failure)?
         }
         "dm" => {
-            let to = req
-                .get("to")
-                .and_then(Json::as_array)
-                .ok_or((2, "dm needs recipients".to_string()))?
-                .iter()
-                .map(|v| {
-                    let s = v.as_str().unwrap_or_default();
-                    FeedId::parse(s)
-                        .ok_or_else(|| (2, format!("not a feed id: {s} (expected @….ed25519)")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            if req.get("to").and_then(Json::as_array).is_none() {
+                return Err((2, "dm needs recipients".to_string()));
+            }
+            let to = feeds_arg(req, "to")?;
             compose::dm(&me()?, &to, text()?).map_err(compose_failure)?
         }
         _ => return Ok(None),
