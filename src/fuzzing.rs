@@ -1036,7 +1036,8 @@ pub fn groups(data: &[u8]) {
             );
         }
     }
-    let _ = state.missing_for(&me.id());
+    let _ = state.open_requests(&me.id());
+    let _ = state.asked(&me.id());
 
     if !state.is_member(&me.id()) {
         return;
@@ -1343,6 +1344,11 @@ impl Scenario {
     }
 }
 
+/// A cut of `feed` at sequence 0 (nothing of it seen).
+fn cut(feed: FeedId) -> crate::private::groups::Cut {
+    crate::private::groups::Cut { feed, seq: 0 }
+}
+
 /// A group's life: identity 0 creates it with 1 and 2, posts, adds 3,
 /// removes 2, forwards the new key to 1, and 1 posts.
 fn groups_seeds() -> Vec<Vec<u8>> {
@@ -1365,14 +1371,16 @@ fn groups_seeds() -> Vec<Vec<u8>> {
     sc.publish(0, &add.expect("add"));
 
     let st = sc.state(gid);
-    let epoch = st.rekey(&sc.stores[0], &sc.feeds.next(0), &[feed(2)]);
+    let epoch = st.rekey(&sc.stores[0], &sc.feeds.next(0), &[cut(feed(2))]);
     let epoch = epoch.expect("rekey");
     let eid = sc.publish(0, &epoch.content);
     sc.stores[0].insert_own(eid, epoch.key);
 
     let st = sc.state(gid);
+    let req = st.request(&feed(1), &[eid]).expect("request");
+    let rid = sc.publish(1, &req);
     let fwd = st
-        .forward(&sc.stores[0], &feed(1), &[eid])
+        .forward(&sc.stores[0], &feed(1), rid, &[eid])
         .expect("forward");
     sc.publish(0, &fwd);
     let post = st.seal_post(&sc.stores[1], &sc.feeds.next(1), b"{\"text\":\"yo\"}");
@@ -1407,7 +1415,7 @@ fn concurrent_group() -> Vec<u8> {
         .expect("rekey");
     let id = sc.publish(0, &refresh.content);
     sc.stores[0].insert_own(id, refresh.key);
-    let removal = st.rekey(&sc.stores[1], &sc.feeds.next(1), &[feed(2)]);
+    let removal = st.rekey(&sc.stores[1], &sc.feeds.next(1), &[cut(feed(2))]);
     let removal = removal.expect("rekey");
     let id = sc.publish(1, &removal.content);
     sc.stores[1].insert_own(id, removal.key);

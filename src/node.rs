@@ -198,12 +198,15 @@ impl Node {
             appended: appended.clone(),
             events: events.clone(),
         };
+        let keys = home.keys().clone();
         let pipeline = {
             let cap = crate::import::FeedCap {
                 max_bytes: home.config().max_feed_bytes,
                 usage: usage.clone(),
             };
             let announce = announce.clone();
+            let (duty_store, duty_keys) = (store.clone(), keys.clone());
+            let sign_cap = home.sign_cap().copied();
             Pipeline::start(
                 store.clone(),
                 home.sign_cap().copied(),
@@ -212,10 +215,21 @@ impl Node {
                     for (author, seq) in stored {
                         announce.stored(*author, *seq);
                     }
+                    // What arrived may be a member's request we answer, or
+                    // an epoch whose key we must ask for.
+                    if duty_store.take_groups_changed() {
+                        match duty_store.group_duties(&duty_keys, sign_cap.as_ref(), None) {
+                            Ok(msgs) => {
+                                for m in msgs {
+                                    announce.stored(m.author(), m.sequence());
+                                }
+                            }
+                            Err(e) => tracing::warn!("group duties not published: {e}"),
+                        }
+                    }
                 },
             )
         };
-        let keys = home.keys().clone();
         let repl = Arc::new(Replicator {
             store: store.clone(),
             pipeline,

@@ -18,8 +18,8 @@ use redb::{ReadableDatabase as _, ReadableTable as _};
 use crate::crypto::{FeedId, Keypair, MsgId};
 use crate::feed::json::{self, Value};
 use crate::private::groups::{
-    self, Control, ControlMsg, GroupContent, GroupError, GroupState, KeyStore, Position, Post,
-    PostKey,
+    self, Control, ControlMsg, Cut, EpochKey, GroupContent, GroupError, GroupState, KeyStore,
+    Position, Post, PostKey,
 };
 
 use super::schema::*;
@@ -63,6 +63,8 @@ pub(super) struct Book {
     readable: HashMap<MsgId, Vec<PostKey>>,
     /// Feed -> the readable groups it has been a member of.
     by_author: HashMap<FeedId, Vec<MsgId>>,
+    /// Group -> the feeds whose posts in it we opened.
+    posted: HashMap<MsgId, BTreeSet<FeedId>>,
 }
 
 /// A summary of one group, as `group list` and `group members` show it.
@@ -163,18 +165,33 @@ impl Book {
             stored_keys: HashSet::new(),
             readable: HashMap::new(),
             by_author: HashMap::new(),
+            posted: HashMap::new(),
         }
     }
 
-    /// Rebuilds the book from the stored control messages: states, and
-    /// every key our slots and `back` wraps give (recovery from the secret
-    /// key and the feeds alone).
+    /// Rebuilds the book from the stored control messages and keys: states,
+    /// and every key our slots and `back` wraps give (recovery from the
+    /// secret key and the feeds alone). Keys already stored are not
+    /// unsealed again.
     pub(super) fn load(db: &redb::Database, keys: &Keypair) -> Result<Book> {
         let mut book = Book::new(keys);
         let txn = db.begin_read()?;
+        for e in txn.open_table(GROUP_KEYS)?.iter()? {
+            let (k, v) = e?;
+            let id = MsgId(*k.value());
+            let key: [u8; 32] = v.value()[32..].try_into().expect("32 bytes");
+            book.keys.insert_own(id, EpochKey::from_bytes(key));
+            book.stored_keys.insert(id);
+        }
+        for e in txn.open_table(GROUP_AUTHORED)?.iter()? {
+            let k = *e?.0.value();
+            let group = MsgId(k[..32].try_into().expect("32 bytes"));
+            let author = FeedId(k[32..64].try_into().expect("32 bytes"));
+            book.posted.entry(group).or_default().insert(author);
+        }
         let ctrl = txn.open_table(GROUP_CTRL)?;
         let log = txn.open_table(LOG)?;
-        let mut msgs = Vec::new();
+        let mut by_group: HashMap<MsgId, Vec<ControlMsg>> = HashMap::new();
         for e in ctrl.iter()? {
             let (k, _) = e?;
             let k = k.value();
@@ -191,27 +208,23 @@ impl Book {
             else {
                 continue;
             };
-            msgs.push((
-                group,
-                ControlMsg {
-                    id: item.id,
-                    position: item.position,
-                    body,
-                },
-            ));
+            by_group.entry(group).or_default().push(ControlMsg {
+                id: item.id,
+                position: item.position,
+                body,
+            });
         }
-        for (group, msg) in &msgs {
-            if let Control::Epoch(_) = msg.body {
-                book.epoch_group.insert(msg.id, *group);
+        for (group, msgs) in by_group {
+            for m in &msgs {
+                if let Control::Epoch(_) = m.body {
+                    book.epoch_group.insert(m.id, group);
+                }
             }
-            book.states
-                .entry(*group)
-                .or_insert_with(|| GroupState::new(*group))
-                .apply(msg.clone());
-        }
-        book.keys.absorb(msgs.iter().map(|(_, m)| m));
-        for e in txn.open_table(GROUP_KEYS)?.iter()? {
-            book.stored_keys.insert(MsgId(*e?.0.value()));
+            let mut state = GroupState::new(group);
+            state.apply_all(msgs.iter().cloned());
+            let counted: Vec<&ControlMsg> = msgs.iter().filter(|m| counts(&state, m)).collect();
+            book.keys.absorb(counted);
+            book.states.insert(group, state);
         }
         let groups: Vec<MsgId> = book.states.keys().copied().collect();
         for g in groups {
@@ -221,8 +234,11 @@ impl Book {
     }
 
     /// Processes the group messages of one write, in order, with the
-    /// tables of that write.
+    /// tables of that write: control messages are judged a group at a time
+    /// (one evaluation per group per write), then posts are opened.
     pub(super) fn process(&mut self, w: &mut Writer<'_>, items: Vec<GroupItem>) -> Result<()> {
+        let mut controls: Vec<(MsgId, ControlMsg)> = Vec::new();
+        let mut posts = Vec::new();
         for it in items {
             let parsed = match GroupContent::parse(&it.content) {
                 Ok(c) => c,
@@ -232,14 +248,7 @@ impl Book {
                 }
             };
             match parsed {
-                GroupContent::Post(p) => {
-                    if !self.try_open(w, &it, &p)? {
-                        w.group_pending.insert(
-                            &feed_key(&it.position.author.0, it.position.sequence),
-                            it.rx,
-                        )?;
-                    }
-                }
+                GroupContent::Post(p) => posts.push((it, p)),
                 other => {
                     let body = other.into_control().expect("not a post");
                     let group = body.group(&it.id);
@@ -247,58 +256,65 @@ impl Book {
                         Control::Epoch(_) => 1,
                         Control::Add(_) => 2,
                         Control::Forward(_) => 4,
+                        Control::Roles(_) => 5,
+                        Control::Request(_) => 6,
                     };
                     w.group_ctrl.insert(&ctrl_key(&group, it.rx), kind)?;
-                    self.apply(
-                        w,
+                    if let Control::Epoch(_) = body {
+                        self.epoch_group.insert(it.id, group);
+                    }
+                    controls.push((
                         group,
                         ControlMsg {
                             id: it.id,
                             position: it.position,
                             body,
                         },
-                    )?;
+                    ));
                 }
+            }
+        }
+        if !controls.is_empty() {
+            self.apply(w, controls)?;
+        }
+        for (it, p) in posts {
+            if !self.try_open(w, &it, &p)? {
+                w.group_pending.insert(
+                    &feed_key(&it.position.author.0, it.position.sequence),
+                    it.rx,
+                )?;
             }
         }
         Ok(())
     }
 
-    /// One control message: the group's state, our keys, then whatever
-    /// waiting posts the change lets us open.
-    fn apply(&mut self, w: &mut Writer<'_>, group: MsgId, msg: ControlMsg) -> Result<()> {
-        if let Control::Epoch(_) = msg.body {
-            self.epoch_group.insert(msg.id, group);
+    /// Control messages of one write: each group's state, our keys (from
+    /// slots of operations and from admins' forwards only), then what the
+    /// changes open or take back.
+    fn apply(&mut self, w: &mut Writer<'_>, controls: Vec<(MsgId, ControlMsg)>) -> Result<()> {
+        let mut by_group: HashMap<MsgId, Vec<ControlMsg>> = HashMap::new();
+        for (g, m) in controls {
+            by_group.entry(g).or_default().push(m);
         }
-        let state = self
-            .states
-            .entry(group)
-            .or_insert_with(|| GroupState::new(group));
-        let rejected = state.rejected().len();
-        let accepted = state.accepted_len();
-        state.apply(msg.clone());
-        let changed = state.accepted_len() != accepted;
-        let refused = state.rejected().len() - rejected;
-        if refused > 0 {
-            match state.rejected().get(&msg.id) {
-                Some(why) => {
-                    tracing::info!(group = %group, msg = %msg.id, "group operation refused: {why}")
-                }
-                None => {
-                    tracing::info!(group = %group, msg = %msg.id, "{refused} waiting group operations refused: they depend on refused ones")
-                }
-            }
-        } else if !changed && !matches!(msg.body, Control::Forward(_)) {
-            tracing::debug!(group = %group, msg = %msg.id, "group operation waits for a message it depends on");
-        }
-        for (id, why) in self.keys.absorb([&msg]) {
-            tracing::warn!(group = %group, msg = %id, "group key refused: {why}");
-        }
-        // Only a group whose membership or keys changed is looked at again
-        // (a flood of refused or waiting control messages costs nothing more).
         let mut touched = BTreeSet::new();
-        if changed {
-            touched.insert(group);
+        for (group, msgs) in by_group {
+            let state = self
+                .states
+                .entry(group)
+                .or_insert_with(|| GroupState::new(group));
+            let version = state.version();
+            let refused = state.rejected().len();
+            state.apply_all(msgs.iter().cloned());
+            if state.rejected().len() != refused {
+                tracing::info!(group = %group, "{} group operations refused", state.rejected().len() - refused);
+            }
+            if state.version() != version {
+                touched.insert(group);
+            }
+            let counted: Vec<&ControlMsg> = msgs.iter().filter(|m| counts(state, m)).collect();
+            for (id, why) in self.keys.absorb(counted) {
+                tracing::warn!(group = %group, msg = %id, "group key refused: {why}");
+            }
         }
         for epoch in self.keys.epochs() {
             if self.stored_keys.contains(&epoch) {
@@ -315,6 +331,7 @@ impl Book {
             touched.insert(*g);
         }
         for g in touched {
+            self.take_back(w, g)?;
             if self.refresh_keys(g) {
                 self.retry_pending(w, g)?;
             }
@@ -343,32 +360,103 @@ impl Book {
         true
     }
 
-    /// Retries the waiting posts of every feed that has been a member of
-    /// `group`.
-    fn retry_pending(&mut self, w: &mut Writer<'_>, group: MsgId) -> Result<()> {
-        let authors = self.states[&group].ever_members();
-        for author in authors {
-            let waiting: Vec<([u8; 40], u64)> = w
-                .group_pending
-                .range::<&[u8; 40]>(&feed_key(&author.0, 0)..=&feed_key(&author.0, u64::MAX))?
-                .map(|e| e.map(|(k, v)| (*k.value(), v.value())))
+    /// Takes back the opened posts of `group` that no longer count (their
+    /// author was cut before them, or was never a valid member): they leave
+    /// every index and wait again, as posts not yet opened do.
+    fn take_back(&mut self, w: &mut Writer<'_>, group: MsgId) -> Result<()> {
+        let Some(state) = self.states.get(&group) else {
+            return Ok(());
+        };
+        let Some(authors) = self.posted.get(&group) else {
+            return Ok(());
+        };
+        let ever = state.ever_members();
+        let cut = state.cut_feeds();
+        let suspects: Vec<FeedId> = authors
+            .iter()
+            .filter(|a| !ever.contains(*a) || cut.contains(*a))
+            .copied()
+            .collect();
+        for author in suspects {
+            let mut lo = [0u8; 72];
+            lo[..32].copy_from_slice(&group.0);
+            lo[32..64].copy_from_slice(&author.0);
+            let mut hi = lo;
+            hi[64..].copy_from_slice(&u64::MAX.to_be_bytes());
+            let opened: Vec<([u8; 72], Vec<u8>)> = w
+                .group_authored
+                .range::<&[u8; 72]>(&lo..=&hi)?
+                .map(|e| e.map(|(k, v)| (*k.value(), v.value().to_vec())))
                 .collect::<Result<_, _>>()?;
-            for (key, rx) in waiting {
+            for (k, v) in opened {
+                let seq = u64::from_be_bytes(k[64..].try_into().expect("8 bytes"));
+                let heads: Vec<MsgId> = v[8..]
+                    .chunks_exact(32)
+                    .map(|c| MsgId(c.try_into().expect("32 bytes")))
+                    .collect();
+                if state.post_allowed(&author, seq, &heads) {
+                    continue;
+                }
+                let rx = u64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
                 let rec = w
                     .log
                     .get(rx)?
-                    .ok_or(StoreError::Corrupt("waiting group post is not stored"))?;
+                    .ok_or(StoreError::Corrupt("opened group post is not stored"))?;
                 let m = StoredMsg::decode(rx, rec.value())?;
                 drop(rec);
-                let Some(item) = item_of(&m, &m.value()?)? else {
-                    continue;
-                };
-                let Ok(GroupContent::Post(p)) = GroupContent::parse(&item.content) else {
-                    continue;
-                };
-                if self.try_open(w, &item, &p)? {
-                    w.group_pending.remove(&key)?;
+                let value = m.value()?;
+                let claimed = value
+                    .get("timestamp")
+                    .and_then(Value::as_f64)
+                    .filter(|t| t.is_finite());
+                let mut pk = [0u8; 48];
+                pk[..32].copy_from_slice(&group.0);
+                pk[32..].copy_from_slice(&time_key(index::sort_time(claimed, m.received), rx));
+                w.group_posts.remove(&pk)?;
+                w.private.remove(&m.key.0)?;
+                w.group_authored.remove(&k)?;
+                w.group_pending.insert(&feed_key(&author.0, seq), rx)?;
+                tracing::info!(group = %group, msg = %m.key, "group post taken back: its author was removed before it");
+            }
+        }
+        Ok(())
+    }
+
+    /// Retries the waiting posts of every feed that has been a member of
+    /// `group`. A removed member's posts after its cut are skipped by
+    /// their key alone, so a flood of them costs no reads.
+    fn retry_pending(&mut self, w: &mut Writer<'_>, group: MsgId) -> Result<()> {
+        let state = &self.states[&group];
+        let mut waiting: Vec<([u8; 40], u64)> = Vec::new();
+        for author in state.ever_members() {
+            let member = state.is_member(&author);
+            for e in w
+                .group_pending
+                .range::<&[u8; 40]>(&feed_key(&author.0, 0)..=&feed_key(&author.0, u64::MAX))?
+            {
+                let (k, v) = e?;
+                let k = *k.value();
+                let seq = u64::from_be_bytes(k[32..].try_into().expect("8 bytes"));
+                if member || state.post_allowed(&author, seq, &[]) {
+                    waiting.push((k, v.value()));
                 }
+            }
+        }
+        for (key, rx) in waiting {
+            let rec = w
+                .log
+                .get(rx)?
+                .ok_or(StoreError::Corrupt("waiting group post is not stored"))?;
+            let m = StoredMsg::decode(rx, rec.value())?;
+            drop(rec);
+            let Some(item) = item_of(&m, &m.value()?)? else {
+                continue;
+            };
+            let Ok(GroupContent::Post(p)) = GroupContent::parse(&item.content) else {
+                continue;
+            };
+            if self.try_open(w, &item, &p)? {
+                w.group_pending.remove(&key)?;
             }
         }
         Ok(())
@@ -376,7 +464,8 @@ impl Book {
 
     /// Finds the post's key by its tag among the groups its author has been
     /// in, and opens it: hashes only, then one AEAD open. `false` when no
-    /// key we hold matches (it waits); a matching key that does not open is
+    /// key we hold matches, or the post does not count (its author was
+    /// removed before it): it waits. A matching key that does not open is
     /// a tampered or moved post, logged and never retried.
     fn try_open(&mut self, w: &mut Writer<'_>, it: &GroupItem, post: &Post) -> Result<bool> {
         let pos = &it.position;
@@ -384,12 +473,34 @@ impl Book {
             return Ok(false);
         };
         for g in groups {
+            let state = &self.states[g];
+            if !state.is_member(&pos.author) && !state.post_allowed(&pos.author, pos.sequence, &[])
+            {
+                continue;
+            }
             for k in &self.readable[g] {
                 if k.tag(&pos.author, pos.sequence) != post.tag {
                     continue;
                 }
+                if !state.post_allowed(&pos.author, pos.sequence, k.heads()) {
+                    return Ok(false);
+                }
                 match k.open(post, pos) {
-                    Ok(plain) => store_post(w, g, it, plain)?,
+                    Ok(plain) => {
+                        if store_post(w, g, it, plain)? {
+                            let mut ak = [0u8; 72];
+                            ak[..32].copy_from_slice(&g.0);
+                            ak[32..64].copy_from_slice(&pos.author.0);
+                            ak[64..].copy_from_slice(&pos.sequence.to_be_bytes());
+                            let mut v = it.rx.to_be_bytes().to_vec();
+                            for h in k.heads() {
+                                v.extend_from_slice(&h.0);
+                            }
+                            w.group_authored.insert(&ak, v.as_slice())?;
+                            let g = *g;
+                            self.posted.entry(g).or_default().insert(pos.author);
+                        }
+                    }
                     Err(e) => tracing::warn!(msg = %it.id, "group post refused: {e}"),
                 }
                 return Ok(true);
@@ -413,30 +524,43 @@ impl Book {
         Ok(s)
     }
 
-    /// The content of a group operation by us at `pos`.
+    /// The content of a group operation by us at `pos`; `seen` gives the
+    /// last sequence we hold of a feed (where a removal cuts it).
     pub(super) fn make(
         &self,
         op: &GroupOp,
         pos: &Position,
+        seen: &dyn Fn(&FeedId) -> u64,
     ) -> std::result::Result<String, GroupWriteError> {
+        let cuts = |feeds: &[FeedId]| -> Vec<Cut> {
+            feeds
+                .iter()
+                .map(|f| Cut {
+                    feed: *f,
+                    seq: seen(f),
+                })
+                .collect()
+        };
         Ok(match op {
             GroupOp::Create => groups::create(pos, &[], &[])?.content,
             GroupOp::Add {
                 group,
                 members,
                 admins,
-            } => {
-                let s = self.member_state(group)?;
-                let current = s.members();
-                if let Some(m) = members.iter().find(|m| current.contains(*m)) {
-                    return Err(GroupError::AlreadyMember(*m).into());
-                }
-                s.add(&self.keys, pos, members, admins)?
-            }
+            } => self
+                .member_state(group)?
+                .add(&self.keys, pos, members, admins)?,
             GroupOp::Remove { group, members } => {
                 self.member_state(group)?
-                    .rekey(&self.keys, pos, members)?
+                    .rekey(&self.keys, pos, &cuts(members))?
                     .content
+            }
+            GroupOp::Demote { group, members } => {
+                self.member_state(group)?
+                    .roles(pos, &[], &cuts(members))?
+            }
+            GroupOp::Promote { group, members } => {
+                self.member_state(group)?.roles(pos, members, &[])?
             }
             GroupOp::Post { group, content } => {
                 self.member_state(group)?
@@ -445,23 +569,37 @@ impl Book {
         })
     }
 
-    /// A forward we should publish before acting in `group`: the head keys
-    /// we hold that a member was never sealed (added concurrently with an
-    /// epoch), when we are an admin. `None` when nobody misses anything we
-    /// can give.
-    pub(super) fn forward_needed(&self, group: &MsgId) -> Option<String> {
-        let s = self.state(group).ok()?;
-        if !s.admins().contains(&self.me) {
-            return None;
-        }
-        for m in s.members() {
+    /// A message we owe a group before acting in it (`group`) or at any
+    /// time (`None`): a request for head keys we miss and have not asked
+    /// for, or, as an admin, the answer to a member's request. `None` when
+    /// we owe nothing.
+    pub(super) fn duty(&self, group: Option<&MsgId>) -> Option<String> {
+        let mut groups: Vec<&MsgId> = match group {
+            Some(g) => vec![g],
+            None => self.states.keys().collect(),
+        };
+        groups.sort();
+        for g in groups {
+            let Ok(s) = self.member_state(g) else {
+                continue;
+            };
+            let asked = s.asked(&self.me);
             let missing: Vec<MsgId> = s
-                .missing_for(&m)
+                .heads()
                 .into_iter()
-                .filter(|e| self.keys.has(e))
+                .filter(|h| !self.keys.has(h) && !asked.contains(h))
                 .collect();
             if !missing.is_empty() {
-                return s.forward(&self.keys, &m, &missing).ok();
+                return s.request(&self.me, &missing).ok();
+            }
+            if !s.admins().contains(&self.me) {
+                continue;
+            }
+            for (request, to, epochs) in s.open_requests(&self.me) {
+                let held: Vec<MsgId> = epochs.into_iter().filter(|e| self.keys.has(e)).collect();
+                if !held.is_empty() {
+                    return s.forward(&self.keys, &to, request, &held).ok();
+                }
             }
         }
         None
@@ -523,13 +661,23 @@ impl Book {
     }
 }
 
+/// Whether a control message's slots may give us keys: operations always
+/// (each key is checked against its epoch's commitment), forwards only
+/// from admins.
+fn counts(state: &GroupState, m: &ControlMsg) -> bool {
+    match m.body {
+        Control::Forward(_) => state.forward_counts(&m.position.author, m.position.sequence),
+        _ => true,
+    }
+}
+
 /// Writes an opened group post: its plaintext (a JSON object) beside the
 /// private-box ones, listed under its group by time; an `about` of the group
 /// names it.
-fn store_post(w: &mut Writer<'_>, group: &MsgId, it: &GroupItem, plain: Vec<u8>) -> Result<()> {
+fn store_post(w: &mut Writer<'_>, group: &MsgId, it: &GroupItem, plain: Vec<u8>) -> Result<bool> {
     let Some((bytes, value)) = index::opened_content(plain) else {
         tracing::warn!(msg = %it.id, "group post is not a JSON object");
-        return Ok(());
+        return Ok(false);
     };
     w.private.insert(&it.id.0, bytes.as_slice())?;
     let time = index::sort_time(it.claimed, it.received);
@@ -551,7 +699,7 @@ fn store_post(w: &mut Writer<'_>, group: &MsgId, it: &GroupItem, plain: Vec<u8>)
             w.group_names.insert(&group.0, rec.as_slice())?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// A group operation of ours.
@@ -568,11 +716,27 @@ pub enum GroupOp {
         /// Those of `members` who become admins.
         admins: Vec<FeedId>,
     },
-    /// A rekey that removes `members`.
+    /// A rekey that removes `members`, each cut at the last message of it
+    /// we hold.
     Remove {
         /// The group.
         group: MsgId,
         /// Feeds to remove.
+        members: Vec<FeedId>,
+    },
+    /// Takes admin rights from `members` (juniors of ours), each cut at
+    /// the last message of it we hold.
+    Demote {
+        /// The group.
+        group: MsgId,
+        /// Admins to demote.
+        members: Vec<FeedId>,
+    },
+    /// Makes `members` (members already) admins.
+    Promote {
+        /// The group.
+        group: MsgId,
+        /// Members to promote.
         members: Vec<FeedId>,
     },
     /// A post (any content object) to the group.
@@ -591,6 +755,8 @@ impl GroupOp {
             GroupOp::Create => None,
             GroupOp::Add { group, .. }
             | GroupOp::Remove { group, .. }
+            | GroupOp::Demote { group, .. }
+            | GroupOp::Promote { group, .. }
             | GroupOp::Post { group, .. } => Some(*group),
         }
     }

@@ -207,6 +207,9 @@ pub struct Stats {
 pub struct Store {
     db: Database,
     me: Option<Me>,
+    /// A write processed group messages since [`Store::take_groups_changed`]
+    /// last looked: we may owe a group a request or an answer.
+    groups_changed: std::sync::atomic::AtomicBool,
 }
 
 /// Whose store this is: private messages to this feed are opened at ingest,
@@ -250,7 +253,11 @@ impl Store {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(path)?;
-        let store = Store { db, me };
+        let store = Store {
+            db,
+            me,
+            groups_changed: std::sync::atomic::AtomicBool::new(true),
+        };
         let txn = store.db.begin_write()?;
         let found = txn
             .open_table(META)?
@@ -265,12 +272,19 @@ impl Store {
             // is written with them or not at all. Only for an identity:
             // without one, boxes to it would stay closed for good; the store
             // stays at its version until it is opened as its owner
-            // (reindexing again then is harmless).
-            Some(1 | 2) if store.me.is_some() => {
+            // (reindexing again then is harmless). Version 3 groups used
+            // a format without cuts: their tables are rebuilt from the log
+            // under the current rules.
+            Some(1..=3) if store.me.is_some() => {
+                txn.delete_table(GROUP_CTRL)?;
+                txn.delete_table(GROUP_PENDING)?;
+                txn.delete_table(GROUP_KEYS)?;
+                txn.delete_table(GROUP_POSTS)?;
+                Writer::open(&txn, None)?.finish()?;
                 store.reindex(&txn)?;
                 true
             }
-            Some(1 | 2) => false,
+            Some(1..=3) => false,
             Some(found) => return Err(StoreError::Schema { found }),
         };
         if upgrade {
@@ -349,12 +363,21 @@ impl Store {
     }
 
     /// Stores the group messages a write queued, with the book.
-    fn process_groups(w: &mut Writer<'_>, book: Option<&mut groups::Book>) -> Result<()> {
+    fn process_groups(&self, w: &mut Writer<'_>, book: Option<&mut groups::Book>) -> Result<()> {
         let queue = std::mem::take(&mut w.group_queue);
         if let (Some(book), false) = (book, queue.is_empty()) {
             book.process(w, queue)?;
+            self.groups_changed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Whether group messages were stored since the last call (then
+    /// [`Store::group_duties`] may have something to publish).
+    pub fn take_groups_changed(&self) -> bool {
+        self.groups_changed
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Opens a boxed content string with our key, when it is one for us.
@@ -427,7 +450,7 @@ impl Store {
             for content in contents {
                 out.push(self.put_own(&mut w, keys, hmac, content)?);
             }
-            Self::process_groups(&mut w, book)?;
+            self.process_groups(&mut w, book)?;
             w.finish()?;
             txn.commit()?;
             Ok(out)
@@ -488,41 +511,62 @@ impl Store {
                 return Ok(None);
             };
             let msg = self.put_own(&mut w, keys, hmac, content)??;
-            Self::process_groups(&mut w, book)?;
+            self.process_groups(&mut w, book)?;
             w.finish()?;
             txn.commit()?;
             Ok(Some(msg))
         })
     }
 
-    /// Publishes a group operation of ours: first any forward a member
-    /// needs from us, then the operation, each in its own transaction and
-    /// made from the group state as that transaction sees it. Returns the
-    /// messages written, the operation's last.
+    /// Publishes a group operation of ours: first whatever we owe the group
+    /// (a request for keys we miss, answers to members' requests), then the
+    /// operation, each in its own transaction and made from the group
+    /// state as that transaction sees it. A removal or demotion cuts each
+    /// feed at the last message of it we hold. Returns the messages
+    /// written, the operation's last.
     pub fn group_write(
         &self,
         keys: &Keypair,
         op: &GroupOp,
         hmac: Option<&[u8; 32]>,
     ) -> Result<Vec<VerifiedMsg>> {
-        let mut msgs = Vec::new();
-        if let Some(group) = op.group() {
-            // Each forward settles one member; bounded all the same.
-            for _ in 0..1000 {
-                let fwd = self.append_with(keys, hmac, |book, _| {
-                    Ok(book.and_then(|b| b.forward_needed(&group)).map(Value::from))
-                })?;
-                match fwd {
-                    Some(m) => msgs.push(m),
-                    None => break,
-                }
-            }
-        }
+        let mut msgs = match op.group() {
+            Some(group) => self.group_duties(keys, hmac, Some(&group))?,
+            None => Vec::new(),
+        };
+        let seen = |f: &FeedId| {
+            self.latest(f)
+                .ok()
+                .flatten()
+                .map_or(0, |s: FeedState| s.sequence)
+        };
         let msg = self.append_with(keys, hmac, |book, pos| {
             let book = book.ok_or(StoreError::NoIdentity)?;
-            Ok(Some(Value::from(book.make(op, pos)?)))
+            Ok(Some(Value::from(book.make(op, pos, &seen)?)))
         })?;
         msgs.extend(msg);
+        Ok(msgs)
+    }
+
+    /// Publishes what we owe our groups (`group`, or all): requests for
+    /// head keys we miss, and, as an admin, answers to members' requests.
+    /// Each in its own transaction; bounded.
+    pub fn group_duties(
+        &self,
+        keys: &Keypair,
+        hmac: Option<&[u8; 32]>,
+        group: Option<&MsgId>,
+    ) -> Result<Vec<VerifiedMsg>> {
+        let mut msgs = Vec::new();
+        for _ in 0..1000 {
+            let duty = self.append_with(keys, hmac, |book, _| {
+                Ok(book.and_then(|b| b.duty(group)).map(Value::from))
+            })?;
+            match duty {
+                Some(m) => msgs.push(m),
+                None => break,
+            }
+        }
         Ok(msgs)
     }
 
@@ -584,7 +628,7 @@ impl Store {
                 let opened = opened.get(i).and_then(Option::as_ref);
                 out.push(w.put(msg, received, opened)?);
             }
-            Self::process_groups(&mut w, book)?;
+            self.process_groups(&mut w, book)?;
             w.finish()?;
             txn.commit()?;
             Ok(out)
@@ -808,6 +852,7 @@ struct Writer<'t> {
     group_keys: redb::Table<'t, &'static [u8; 32], &'static [u8; 64]>,
     group_posts: redb::Table<'t, &'static [u8; 48], &'static [u8; 32]>,
     group_pending: redb::Table<'t, &'static [u8; 40], u64>,
+    group_authored: redb::Table<'t, &'static [u8; 72], &'static [u8]>,
     group_names: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     /// Group messages stored by this write, processed before it finishes.
     group_queue: Vec<groups::GroupItem>,
@@ -848,6 +893,7 @@ impl<'t> Writer<'t> {
             group_keys: txn.open_table(GROUP_KEYS)?,
             group_posts: txn.open_table(GROUP_POSTS)?,
             group_pending: txn.open_table(GROUP_PENDING)?,
+            group_authored: txn.open_table(GROUP_AUTHORED)?,
             group_names: txn.open_table(GROUP_NAMES)?,
             group_queue: Vec::new(),
             votes: txn.open_table(VOTES)?,

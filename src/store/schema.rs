@@ -7,7 +7,7 @@
 use redb::TableDefinition;
 
 /// Version of the layouts below, kept in [`META`] under `"schema_version"`.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Store-wide counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -117,7 +117,8 @@ pub const UNREAD_PRIVATE: u8 = 2;
 pub const UNREAD_MENTION: u8 = 3;
 
 /// Group control messages: `group (32) | receive sequence u64 BE (8)` ->
-/// kind (the first byte of the group format: 1 epoch, 2 add, 4 forward).
+/// kind (the first byte of the group format: 1 epoch, 2 add, 4 forward,
+/// 5 roles, 6 request).
 /// Every one seen, of any group: membership is computed from them.
 pub const GROUP_CTRL: TableDefinition<&[u8; 40], u8> = TableDefinition::new("group_ctrl");
 
@@ -129,6 +130,12 @@ pub const GROUP_KEYS: TableDefinition<&[u8; 32], &[u8; 64]> = TableDefinition::n
 /// Group posts we opened: `group (32) | sort time ms u64 BE (8) | receive
 /// sequence u64 BE (8)` -> message id. Their plaintext is in [`PRIVATE`].
 pub const GROUP_POSTS: TableDefinition<&[u8; 48], &[u8; 32]> = TableDefinition::new("group_posts");
+
+/// Group posts we opened, by author: `group (32) | author (32) | sequence
+/// u64 BE (8)` -> `receive sequence u64 BE (8) | the head ids (32 each) of
+/// the key that opened it`. What a later cut or a voided add takes back.
+pub const GROUP_AUTHORED: TableDefinition<&[u8; 72], &[u8]> =
+    TableDefinition::new("group_authored");
 
 /// Group posts no key we hold opens yet: `author (32) | sequence u64 BE
 /// (8)` -> receive sequence. Retried when a group we read gains a key or a

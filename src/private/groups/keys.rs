@@ -305,6 +305,12 @@ impl KeyStore {
             }
             match &m.body {
                 Control::Epoch(e) => {
+                    // A key held already (stored, or our own) is not
+                    // unsealed again.
+                    if self.keys.contains_key(&m.id) {
+                        self.opened.insert(m.id);
+                        continue;
+                    }
                     if let Some(i) = e.recipients.iter().position(|r| *r == self.me) {
                         self.opened.insert(m.id);
                         match self.open_epoch_slot(e, i) {
@@ -322,6 +328,7 @@ impl KeyStore {
                         }
                     }
                 }
+                Control::Roles(_) | Control::Request(_) => {}
                 Control::Forward(f) => {
                     if f.to == self.me {
                         self.opened.insert(m.id);
@@ -338,10 +345,21 @@ impl KeyStore {
     }
 
     /// Checks waiting keys against the commitments of the epochs seen and
-    /// opens the `back` of every newly held epoch, until nothing changes.
+    /// opens the `back` of every newly held epoch, until nothing changes:
+    /// each key and each `back` is handled once.
     fn settle(&mut self, problems: &mut Vec<(MsgId, GroupError)>) {
+        // Keys held before their epoch was seen get their back opened once
+        // the epoch is here.
+        let mut fresh: Vec<MsgId> = self
+            .keys
+            .keys()
+            .filter(|id| {
+                !self.backs_opened.contains(*id)
+                    && self.epochs.get(*id).is_some_and(|s| s.has_parents)
+            })
+            .copied()
+            .collect();
         loop {
-            let mut progress = false;
             let waiting = std::mem::take(&mut self.unverified);
             for (id, key) in waiting {
                 let Some(seen) = self.epochs.get(&id) else {
@@ -353,30 +371,21 @@ impl KeyStore {
                 } else if let std::collections::btree_map::Entry::Vacant(slot) = self.keys.entry(id)
                 {
                     slot.insert(key);
-                    progress = true;
+                    fresh.push(id);
                 }
             }
-            let backs: Vec<MsgId> = self
-                .keys
-                .keys()
-                .filter(|id| {
-                    !self.backs_opened.contains(*id)
-                        && self.epochs.get(*id).is_some_and(|s| s.has_parents)
-                })
-                .copied()
-                .collect();
-            for id in backs {
-                self.backs_opened.insert(id);
-                let seen = &self.epochs[&id];
-                match open_back(
-                    &seen.back,
-                    &seen.position,
-                    &seen.commitment,
-                    &self.keys[&id],
-                ) {
+            let mut progress = false;
+            for id in std::mem::take(&mut fresh) {
+                let Some(seen) = self.epochs.get(&id) else {
+                    continue;
+                };
+                if !seen.has_parents || !self.backs_opened.insert(id) {
+                    continue;
+                }
+                match open_back(&seen.back, &seen.position, &seen.commitment, &self.keys[&id]) {
                     Ok(pairs) => {
+                        progress |= !pairs.is_empty();
                         self.unverified.extend(pairs);
-                        progress = true;
                     }
                     Err(err) => problems.push((id, err)),
                 }

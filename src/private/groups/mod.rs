@@ -44,9 +44,10 @@ use crate::crypto::{FeedId, MsgId};
 
 pub use keys::{EpochKey, KeyStore, PostKey, Subkey, TagIndex};
 pub use state::{GroupState, NewEpoch, create};
+pub use state::RECENT_VIEWS;
 pub use wire::{
-    Add, Control, ControlMsg, Epoch, Forward, GroupContent, POST_OVERHEAD, Position, Post, SUFFIX,
-    is_group_content,
+    Add, Control, ControlMsg, Cut, Epoch, Forward, GroupContent, POST_OVERHEAD, Position, Post,
+    Request, Roles, SUFFIX, is_group_content,
 };
 
 /// Why group content could not be parsed, made or opened, or why a control
@@ -117,9 +118,16 @@ pub enum GroupError {
     /// The author is not a member in the operation's causal past.
     #[error("{0} is not a member")]
     AuthorNotMember(FeedId),
-    /// A removal or add by someone who is not an admin.
+    /// An operation by someone who is not an admin (only admins add,
+    /// remove, refresh, change roles and forward keys).
     #[error("{0} is not an admin")]
     NotAdmin(FeedId),
+    /// An operation its author wrote after a removal cut it.
+    #[error("{0} wrote this after it was removed")]
+    AfterRemoval(FeedId),
+    /// A removal or demotion of an admin senior to the author.
+    #[error("{0} is a more senior admin")]
+    NotSenior(FeedId),
     /// An epoch removes its own author.
     #[error("an epoch cannot remove its author")]
     RemovesAuthor,

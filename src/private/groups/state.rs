@@ -1,13 +1,31 @@
 //! Membership as a pure function of the set of control messages, and the
 //! writers that make new control messages and posts from that state.
 //!
-//! An operation (epoch or add) is evaluated only once its causal
-//! predecessors (an epoch's parents and adds, an add's heads) are accepted,
-//! and its validity depends only on its causal past. So the accepted set,
-//! the members and the heads are the same whatever order the messages
-//! arrive in: no clock, no arrival order, no winner.
+//! Operations (epochs, adds, role changes) form a graph through what each
+//! names as seen (parent epochs, loose adds). Every operation is judged in
+//! one canonical order of that graph, by causal depth then id, by a
+//! sequential machine; so the result is a function of the set of messages
+//! alone: no clock, no arrival order. Where the machine's answer could hang
+//! on that order, the rules make it not matter:
+//!
+//! - a removal or demotion names, for each feed it cuts, the last sequence
+//!   of that feed its author had seen; everything the feed wrote after it
+//!   is void (for a demotion: has no admin rights), wherever it sits in the
+//!   order, unless it causally follows a re-add (re-grant) that follows the
+//!   cut;
+//! - removal wins: an add of a feed counts only when it causally follows
+//!   every removal of that feed;
+//! - an admin may remove or demote only admins junior to it (seniority is
+//!   the position of the grant; the creator is the most senior), so mutual
+//!   removals cannot both hold and the creator always remains an admin.
+//!
+//! A cut found after the operations it voids were judged ("retroactive")
+//! makes the machine run again with every known cut applied from the start,
+//! until the set of cutting operations is stable. An operation arriving at
+//! the end of the order is applied in place: a chain of operations costs a
+//! constant amount each.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::crypto::{
     AEAD_NONCE_LEN, FeedId, MsgId, aead_seal, blake2b, ed25519_pk_to_curve25519, random_bytes,
@@ -17,62 +35,128 @@ use crate::crypto::{
 use super::GroupError;
 use super::keys::{EpochKey, KeyStore, LABEL_BACK, LABEL_POST, PostKey, Subkey};
 use super::wire::{
-    Add, Control, ControlMsg, EPOCH_SLOT_LEN, Epoch, Forward, GroupContent, Position, Post,
-    key_pairs_to_bytes,
+    Add, Control, ControlMsg, Cut, EPOCH_SLOT_LEN, Epoch, Forward, GroupContent, Position, Post,
+    Request, Roles, key_pairs_to_bytes,
 };
 
-/// What the membership rules keep of an accepted operation.
+/// How many recent views (head sets) a post is looked for under, besides
+/// the current heads: a post written by a member more than this many
+/// operations behind the group is not found.
+pub const RECENT_VIEWS: usize = 64;
+
+/// Runs of the machine before it stops looking for more cuts.
+const MAX_PASSES: usize = 8;
+
+/// Seniority of an admin grant: smaller is more senior. The creator is
+/// `(0, group, zero feed)`, the admins the creation names `(0, group,
+/// feed)`, later grants `(depth, op, feed)`.
+type Rank = (u32, MsgId, FeedId);
+
+const NO_FEED: FeedId = FeedId([0; 32]);
+
+/// What the rules keep of an operation whose predecessors are all here.
 #[derive(Clone, Debug)]
-enum Op {
+enum Body {
+    Create {
+        admins: BTreeSet<FeedId>,
+        recipients: BTreeSet<FeedId>,
+        commitment: [u8; 32],
+    },
     Epoch {
         parents: BTreeSet<MsgId>,
-        removed: BTreeSet<FeedId>,
+        removed: Vec<Cut>,
         recipients: BTreeSet<FeedId>,
         commitment: [u8; 32],
     },
     Add {
-        heads: BTreeSet<MsgId>,
         members: BTreeSet<FeedId>,
         admins: BTreeSet<FeedId>,
+    },
+    Roles {
+        promote: BTreeSet<FeedId>,
+        demote: Vec<Cut>,
     },
 }
 
 #[derive(Clone, Debug)]
-struct Accepted {
-    op: Op,
-    /// Every operation causally before this one.
-    past: HashSet<MsgId>,
+struct Node {
+    author: FeedId,
+    seq: u64,
+    /// 0 for the creation, else one more than the deepest predecessor.
+    depth: u32,
+    /// Parent epochs and loose operations named.
+    deps: Vec<MsgId>,
+    body: Body,
+}
+
+impl Node {
+    fn is_epoch(&self) -> bool {
+        matches!(self.body, Body::Create { .. } | Body::Epoch { .. })
+    }
+
+    /// The cuts it makes, and whether they remove (else demote).
+    fn cuts(&self) -> Option<(&[Cut], bool)> {
+        match &self.body {
+            Body::Epoch { removed, .. } if !removed.is_empty() => Some((removed, true)),
+            Body::Roles { demote, .. } if !demote.is_empty() => Some((demote, false)),
+            _ => None,
+        }
+    }
+}
+
+/// One run of the machine over the canonical order.
+#[derive(Clone, Debug, Default)]
+struct Eval {
+    /// Cuts known before the run, from the cutting operations a previous
+    /// run found valid: feed -> (cut, operation, whether a removal).
+    ahead: HashMap<FeedId, Vec<(u64, MsgId, bool)>>,
+    valid: HashSet<MsgId>,
+    void: BTreeMap<MsgId, GroupError>,
+    founder: Option<FeedId>,
+    /// Current members; `Some(rank)` for admins.
+    members: BTreeMap<FeedId, Option<Rank>>,
+    ever: BTreeSet<FeedId>,
+    /// Each feed's latest admin grant.
+    ever_admin: HashMap<FeedId, Rank>,
+    removals: HashMap<FeedId, Vec<(u64, MsgId)>>,
+    /// Removals and demotions of feeds that held admin rights.
+    admin_cuts: HashMap<FeedId, Vec<(u64, MsgId)>>,
+    /// Valid creation and adds of each feed.
+    joins: HashMap<FeedId, Vec<MsgId>>,
+    /// Valid admin grants of each feed.
+    grants: HashMap<FeedId, Vec<MsgId>>,
+    /// Valid operations by author: (sequence, id).
+    by_author: HashMap<FeedId, Vec<(u64, MsgId)>>,
+    heads: BTreeSet<MsgId>,
+    /// Valid adds and role changes no valid epoch includes yet.
+    loose: BTreeSet<MsgId>,
+    /// Recent head sets, parent sets and single epochs, newest last.
+    views: VecDeque<BTreeSet<MsgId>>,
+    last: Option<(u32, MsgId)>,
+    /// A cut voided an operation judged valid before it.
+    retro: bool,
 }
 
 /// The state of one group as seen from a set of control messages.
 #[derive(Clone, Debug)]
 pub struct GroupState {
     group: MsgId,
-    /// The creator and the admins the creation names.
-    founders: BTreeSet<FeedId>,
-    accepted: HashMap<MsgId, Accepted>,
-    /// Epochs whose keys a forward carried to each member.
-    forwarded: HashMap<FeedId, BTreeSet<MsgId>>,
-    /// Waiting for a causal predecessor.
+    nodes: HashMap<MsgId, Node>,
+    /// The canonical order: (depth, id).
+    order: BTreeSet<(u32, MsgId)>,
+    /// Waiting for a predecessor.
     pending: BTreeMap<MsgId, ControlMsg>,
-    /// A missing predecessor -> the pending operations waiting on it (each
-    /// waits on one at a time), so an arrival wakes only what it unblocks.
+    /// A missing predecessor -> the operations waiting on it.
     waiting: HashMap<MsgId, Vec<MsgId>>,
-    /// Invalid, with the reason; never reconsidered.
+    /// Malformed, or depending on a malformed one; never reconsidered.
     rejected: BTreeMap<MsgId, GroupError>,
-    /// What the writers ask for most, recomputed whenever an operation is
-    /// accepted, so making an add or a post does not walk the history.
-    derived: Derived,
-}
-
-#[derive(Clone, Debug, Default)]
-struct Derived {
-    heads: BTreeSet<MsgId>,
-    members: BTreeSet<FeedId>,
-    /// Members and admins as of the heads' causal past (how a new add is
-    /// judged).
-    head_members: BTreeSet<FeedId>,
-    head_admins: BTreeSet<FeedId>,
+    /// Key requests: id -> (author, sequence, epochs).
+    requests: BTreeMap<MsgId, (FeedId, u64, Vec<MsgId>)>,
+    /// Request id -> the feeds that answered it.
+    answers: HashMap<MsgId, BTreeSet<FeedId>>,
+    eval: Eval,
+    /// Bumped whenever the evaluation changes.
+    version: u64,
 }
 
 /// An epoch made but not yet published: the content to write and its key.
@@ -118,13 +202,15 @@ impl GroupState {
     pub fn new(group: MsgId) -> GroupState {
         GroupState {
             group,
-            founders: BTreeSet::new(),
-            accepted: HashMap::new(),
-            forwarded: HashMap::new(),
+            nodes: HashMap::new(),
+            order: BTreeSet::new(),
             pending: BTreeMap::new(),
             waiting: HashMap::new(),
             rejected: BTreeMap::new(),
-            derived: Derived::default(),
+            requests: BTreeMap::new(),
+            answers: HashMap::new(),
+            eval: Eval::default(),
+            version: 0,
         }
     }
 
@@ -134,57 +220,76 @@ impl GroupState {
         msgs: impl IntoIterator<Item = &'a ControlMsg>,
     ) -> GroupState {
         let mut s = GroupState::new(group);
-        for m in msgs {
-            s.apply(m.clone());
-        }
+        s.apply_all(msgs.into_iter().cloned());
         s
     }
 
-    /// Takes one more control message into account. Messages of other
-    /// groups are ignored; a forward only records which epochs its member
-    /// no longer misses; an operation whose predecessors are not all here
-    /// waits for them.
+    /// Takes one more control message into account.
     pub fn apply(&mut self, msg: ControlMsg) {
-        if msg.body.group(&msg.id) != self.group {
-            return;
-        }
-        if let Control::Forward(f) = &msg.body {
-            self.forwarded
-                .entry(f.to)
-                .or_default()
-                .extend(f.epochs.iter().copied());
-            return;
-        }
-        if self.accepted.contains_key(&msg.id)
-            || self.pending.contains_key(&msg.id)
-            || self.rejected.contains_key(&msg.id)
-        {
-            return;
-        }
-        let id = msg.id;
-        self.pending.insert(id, msg);
-        self.settle(id);
+        self.apply_all([msg]);
     }
 
-    /// Decides `id` if its predecessors are, then everything that waited on
-    /// what got decided; keeps what the writers need up to date.
-    fn settle(&mut self, id: MsgId) {
-        let before = self.accepted.len();
-        self.settle_from(id);
-        if self.accepted.len() != before {
-            let all = self.all();
-            let heads = self.heads_in(&all);
-            let past = self.closure(&heads);
-            self.derived = Derived {
-                members: self.members_in(&all),
-                head_members: self.members_in(&past),
-                head_admins: self.admins_in(&past),
-                heads,
-            };
+    /// Takes more control messages into account, judging once at the end
+    /// where the new operations do not simply follow the old ones.
+    /// Messages of other groups are ignored; an operation whose
+    /// predecessors are not all here waits for them.
+    pub fn apply_all(&mut self, msgs: impl IntoIterator<Item = ControlMsg>) {
+        let mut fresh = Vec::new();
+        for msg in msgs {
+            if msg.body.group(&msg.id) != self.group {
+                continue;
+            }
+            match &msg.body {
+                Control::Request(r) => {
+                    self.requests.entry(msg.id).or_insert((
+                        msg.position.author,
+                        msg.position.sequence,
+                        r.epochs.clone(),
+                    ));
+                    continue;
+                }
+                Control::Forward(f) => {
+                    self.answers
+                        .entry(f.request)
+                        .or_default()
+                        .insert(msg.position.author);
+                    continue;
+                }
+                _ => {}
+            }
+            let id = msg.id;
+            if self.nodes.contains_key(&id)
+                || self.pending.contains_key(&id)
+                || self.rejected.contains_key(&id)
+            {
+                continue;
+            }
+            self.pending.insert(id, msg);
+            self.settle_from(id, &mut fresh);
         }
+        if fresh.is_empty() {
+            return;
+        }
+        self.version += 1;
+        fresh.sort();
+        let in_place = self.eval.last.is_none_or(|last| fresh[0] > last);
+        if in_place {
+            let mut ev = std::mem::take(&mut self.eval);
+            ev.retro = false;
+            for (_, id) in &fresh {
+                ev.step(self, *id);
+            }
+            let retro = ev.retro;
+            self.eval = ev;
+            if !retro {
+                return;
+            }
+        }
+        self.recompute();
     }
 
-    fn settle_from(&mut self, id: MsgId) {
+    /// Accepts `id` (and what waited on it) once its predecessors are here.
+    fn settle_from(&mut self, id: MsgId, fresh: &mut Vec<(u32, MsgId)>) {
         let mut work = vec![id];
         while let Some(id) = work.pop() {
             let Some(msg) = self.pending.get(&id) else {
@@ -195,228 +300,192 @@ impl GroupState {
                 self.pending.remove(&id);
                 self.rejected
                     .insert(id, GroupError::DependencyRejected(*bad));
-            } else if let Some(missing) = deps.iter().find(|d| !self.accepted.contains_key(*d)) {
+            } else if let Some(missing) = deps.iter().find(|d| !self.nodes.contains_key(*d)) {
                 self.waiting.entry(*missing).or_default().push(id);
                 continue;
             } else {
                 let msg = self.pending.remove(&id).expect("pending id");
-                match self.evaluate(&msg) {
-                    Ok(acc) => {
-                        if let Control::Epoch(e) = &msg.body
-                            && e.group.is_none()
-                        {
-                            self.founders = e.admins.iter().copied().collect();
-                            self.founders.insert(msg.position.author);
-                        }
-                        self.accepted.insert(id, acc);
+                match self.node_of(&msg) {
+                    Ok(node) => {
+                        fresh.push((node.depth, id));
+                        self.order.insert((node.depth, id));
+                        self.nodes.insert(id, node);
                     }
                     Err(err) => {
                         self.rejected.insert(id, err);
                     }
                 }
             }
-            // Decided: wake what waited on it.
             if let Some(waiters) = self.waiting.remove(&id) {
                 work.extend(waiters);
             }
         }
     }
 
-    /// Whether an operation whose predecessors are all accepted is valid.
-    fn evaluate(&self, msg: &ControlMsg) -> Result<Accepted, GroupError> {
-        let author = msg.position.author;
-        match &msg.body {
+    /// The form rules of an operation whose predecessors are here.
+    fn node_of(&self, msg: &ControlMsg) -> Result<Node, GroupError> {
+        let (parents, ops) = match &msg.body {
+            Control::Epoch(e) => (&e.parents, &e.adds),
+            Control::Add(a) => (&a.heads, &a.ops),
+            Control::Roles(r) => (&r.heads, &r.ops),
+            Control::Forward(_) | Control::Request(_) => {
+                return Err(GroupError::Malformed("not an operation"));
+            }
+        };
+        let parent_set = unique(parents, "parent")?;
+        unique(ops, "operation")?;
+        self.check_kinds(parents, true)?;
+        self.check_kinds(ops, false)?;
+        let body = match &msg.body {
             Control::Epoch(e) => {
                 let recipients = unique(&e.recipients, "recipient")?;
-                let removed = unique(&e.removed, "removed feed")?;
-                let parents = unique(&e.parents, "parent")?;
-                unique(&e.adds, "add")?;
-                unique(&e.admins, "admin")?;
+                let removed: BTreeSet<FeedId> = e.removed.iter().map(|c| c.feed).collect();
+                if removed.len() != e.removed.len() {
+                    return Err(GroupError::Duplicate("removed feed"));
+                }
+                let admins = unique(&e.admins, "admin")?;
                 if e.group.is_none() {
-                    if !e.parents.is_empty() || !e.adds.is_empty() {
+                    if !parents.is_empty() || !ops.is_empty() {
                         return Err(GroupError::CreateWithParents);
                     }
                     if !removed.is_empty() {
                         return Err(GroupError::Malformed("a creation removes no one"));
                     }
-                    if !recipients.contains(&author) {
+                    if !recipients.contains(&msg.position.author) {
                         return Err(GroupError::AuthorNotRecipient);
                     }
-                    return Ok(Accepted {
-                        op: Op::Epoch {
-                            parents,
-                            removed,
-                            recipients,
-                            commitment: e.commitment,
-                        },
-                        past: HashSet::new(),
-                    });
-                }
-                if parents.is_empty() {
-                    return Err(GroupError::NoParents);
-                }
-                if !e.admins.is_empty() {
-                    return Err(GroupError::AdminsOutsideCreate);
-                }
-                self.check_kinds(&e.parents, true)?;
-                self.check_kinds(&e.adds, false)?;
-                let past = self.closure(e.parents.iter().chain(&e.adds));
-                if self.heads_in(&past) != parents {
-                    return Err(GroupError::ParentsNotHeads);
-                }
-                let members = self.members_in(&past);
-                if !members.contains(&author) {
-                    return Err(GroupError::AuthorNotMember(author));
-                }
-                if !removed.is_empty() && !self.admins_in(&past).contains(&author) {
-                    return Err(GroupError::NotAdmin(author));
-                }
-                if removed.contains(&author) {
-                    return Err(GroupError::RemovesAuthor);
-                }
-                if let Some(r) = removed.iter().find(|r| !members.contains(*r)) {
-                    return Err(GroupError::NotAMember(*r));
-                }
-                if recipients != &members - &removed {
-                    return Err(GroupError::RecipientsMismatch);
-                }
-                Ok(Accepted {
-                    op: Op::Epoch {
-                        parents,
-                        removed,
+                    Body::Create {
+                        admins,
                         recipients,
                         commitment: e.commitment,
-                    },
-                    past,
-                })
+                    }
+                } else {
+                    if !admins.is_empty() {
+                        return Err(GroupError::AdminsOutsideCreate);
+                    }
+                    Body::Epoch {
+                        parents: parent_set.clone(),
+                        removed: e.removed.clone(),
+                        recipients,
+                        commitment: e.commitment,
+                    }
+                }
             }
             Control::Add(a) => {
-                let heads = unique(&a.heads, "head")?;
-                let added = unique(&a.members, "member")?;
+                let members = unique(&a.members, "member")?;
                 let admins = unique(&a.admins, "admin")?;
-                if !admins.is_subset(&added) {
+                if !admins.is_subset(&members) {
                     return Err(GroupError::Malformed("an add names admins it does not add"));
                 }
-                if heads.is_empty() {
-                    return Err(GroupError::NoParents);
-                }
-                if added.is_empty() {
+                if members.is_empty() {
                     return Err(GroupError::NoNewMembers);
                 }
-                self.check_kinds(&a.heads, true)?;
-                let past = self.closure(&a.heads);
-                if self.heads_in(&past) != heads {
-                    return Err(GroupError::ParentsNotHeads);
+                if a.slots.len() != a.members.len() {
+                    return Err(GroupError::Malformed("one slot per member"));
                 }
-                if !self.members_in(&past).contains(&author) {
-                    return Err(GroupError::AuthorNotMember(author));
-                }
-                if !self.admins_in(&past).contains(&author) {
-                    return Err(GroupError::NotAdmin(author));
-                }
-                Ok(Accepted {
-                    op: Op::Add {
-                        heads,
-                        members: added,
-                        admins,
-                    },
-                    past,
-                })
+                Body::Add { members, admins }
             }
-            Control::Forward(_) => Err(GroupError::Malformed("a forward is not an operation")),
+            Control::Roles(r) => {
+                let promote = unique(&r.promote, "promoted feed")?;
+                let demoted: BTreeSet<FeedId> = r.demote.iter().map(|c| c.feed).collect();
+                if demoted.len() != r.demote.len() {
+                    return Err(GroupError::Duplicate("demoted feed"));
+                }
+                if promote.is_empty() && demoted.is_empty() {
+                    return Err(GroupError::Malformed("a role change changes nothing"));
+                }
+                Body::Roles {
+                    promote,
+                    demote: r.demote.clone(),
+                }
+            }
+            Control::Forward(_) | Control::Request(_) => unreachable!("refused above"),
+        };
+        if !matches!(body, Body::Create { .. }) && parents.is_empty() {
+            return Err(GroupError::NoParents);
         }
+        let deps: Vec<MsgId> = parents.iter().chain(ops).copied().collect();
+        let depth = deps
+            .iter()
+            .map(|d| self.nodes[d].depth + 1)
+            .max()
+            .unwrap_or(0);
+        Ok(Node {
+            author: msg.position.author,
+            seq: msg.position.sequence,
+            depth,
+            deps,
+            body,
+        })
     }
 
-    /// Refuses ids that are not accepted epochs (`epochs`) or adds.
+    /// Refuses ids that are not epochs (`epochs`) or adds and role changes.
     fn check_kinds(&self, ids: &[MsgId], epochs: bool) -> Result<(), GroupError> {
         for id in ids {
-            let ok = match self.accepted.get(id).map(|a| &a.op) {
-                Some(Op::Epoch { .. }) => epochs,
-                Some(Op::Add { .. }) => !epochs,
-                None => false,
-            };
-            if !ok {
+            if self.nodes.get(id).is_none_or(|n| n.is_epoch() != epochs) {
                 return Err(GroupError::WrongDependency(*id));
             }
         }
         Ok(())
     }
 
-    /// The ids and everything causally before them.
-    fn closure<'a>(&self, ids: impl IntoIterator<Item = &'a MsgId>) -> HashSet<MsgId> {
-        let mut out = HashSet::new();
-        for id in ids {
-            if out.insert(*id) {
-                out.extend(self.accepted[id].past.iter().copied());
-            }
-        }
-        out
-    }
-
-    /// The epochs of a causally closed set that no other epoch in it succeeds.
-    fn heads_in(&self, set: &HashSet<MsgId>) -> BTreeSet<MsgId> {
-        let epochs: Vec<&MsgId> = set
-            .iter()
-            .filter(|id| matches!(self.accepted[*id].op, Op::Epoch { .. }))
-            .collect();
-        let mut heads: BTreeSet<MsgId> = epochs.iter().map(|id| **id).collect();
-        for id in &epochs {
-            for p in &self.accepted[*id].past {
-                heads.remove(p);
-            }
-        }
-        heads
-    }
-
-    /// The members of a causally closed set, removal winning: a feed is a
-    /// member when one of its adds (or the creation) causally follows every
-    /// removal of it in the set.
-    fn members_in(&self, set: &HashSet<MsgId>) -> BTreeSet<FeedId> {
-        let mut adds: Vec<(FeedId, MsgId)> = Vec::new();
-        let mut removals: HashMap<FeedId, Vec<MsgId>> = HashMap::new();
-        for id in set {
-            match &self.accepted[id].op {
-                Op::Epoch {
-                    parents,
-                    removed,
-                    recipients,
-                    ..
-                } => {
-                    if parents.is_empty() {
-                        adds.extend(recipients.iter().map(|r| (*r, *id)));
-                    }
-                    for r in removed {
-                        removals.entry(*r).or_default().push(*id);
-                    }
+    /// Runs the machine from the start, each run with the cuts the last
+    /// one found, until the cutting operations are the same twice.
+    fn recompute(&mut self) {
+        let mut ahead: Option<BTreeSet<MsgId>> = None;
+        for _ in 0..MAX_PASSES {
+            let mut ev = Eval::default();
+            for id in ahead.iter().flatten() {
+                let node = &self.nodes[id];
+                let (cuts, removal) = node.cuts().expect("a cutting operation");
+                for c in cuts {
+                    ev.ahead
+                        .entry(c.feed)
+                        .or_default()
+                        .push((c.seq, *id, removal));
                 }
-                Op::Add { members, .. } => adds.extend(members.iter().map(|m| (*m, *id))),
             }
+            for (_, id) in &self.order {
+                ev.step(self, *id);
+            }
+            let cutters: BTreeSet<MsgId> = ev
+                .valid
+                .iter()
+                .filter(|id| self.nodes[*id].cuts().is_some())
+                .copied()
+                .collect();
+            let stable = match &ahead {
+                None => !ev.retro,
+                Some(before) => *before == cutters,
+            };
+            self.eval = ev;
+            if stable {
+                return;
+            }
+            ahead = Some(cutters);
         }
-        adds.into_iter()
-            .filter(|(f, add)| {
-                removals.get(f).is_none_or(|rs| {
-                    let past = &self.accepted[add].past;
-                    rs.iter().all(|r| past.contains(r))
-                })
-            })
-            .map(|(f, _)| f)
-            .collect()
     }
 
-    /// Everyone made an admin in a causally closed set: the founders and
-    /// those adds named. Whether they still are members is checked apart.
-    fn admins_in(&self, set: &HashSet<MsgId>) -> BTreeSet<FeedId> {
-        let mut admins = self.founders.clone();
-        for id in set {
-            if let Op::Add { admins: named, .. } = &self.accepted[id].op {
-                admins.extend(named.iter().copied());
+    /// Whether `x` is `from` or causally before one of `from`.
+    fn in_past(&self, x: &MsgId, from: &[MsgId]) -> bool {
+        let Some(depth) = self.nodes.get(x).map(|n| n.depth) else {
+            return false;
+        };
+        let mut seen = HashSet::new();
+        let mut work: Vec<MsgId> = from.to_vec();
+        while let Some(id) = work.pop() {
+            if id == *x {
+                return true;
             }
+            let Some(n) = self.nodes.get(&id) else {
+                continue;
+            };
+            if n.depth <= depth || !seen.insert(id) {
+                continue;
+            }
+            work.extend(n.deps.iter().copied());
         }
-        admins
-    }
-
-    fn all(&self) -> HashSet<MsgId> {
-        self.accepted.keys().copied().collect()
+        false
     }
 
     /// The group id.
@@ -424,62 +493,58 @@ impl GroupState {
         self.group
     }
 
-    /// The current admins: the creator, those the creation or an add
-    /// named, who are still members (empty before the creation is seen).
+    /// The current admins, most senior first.
     pub fn admins(&self) -> BTreeSet<FeedId> {
-        let members = self.members();
-        self.admins_in(&self.all())
-            .into_iter()
-            .filter(|a| members.contains(a))
+        self.eval
+            .members
+            .iter()
+            .filter(|(_, r)| r.is_some())
+            .map(|(f, _)| *f)
             .collect()
     }
 
-    /// Everyone who has been a member at some point: the recipients of every
-    /// epoch and every feed added. Their posts are looked for (a removed
-    /// member's last posts may have been written before it saw the removal).
+    /// Everyone who has been a member at some point.
     pub fn ever_members(&self) -> BTreeSet<FeedId> {
-        let mut out = BTreeSet::new();
-        for acc in self.accepted.values() {
-            match &acc.op {
-                Op::Epoch { recipients, .. } => out.extend(recipients.iter().copied()),
-                Op::Add { members, .. } => out.extend(members.iter().copied()),
-            }
-        }
-        out
+        self.eval.ever.clone()
     }
 
-    /// The accepted epochs, oldest first by causal depth then id: `(id,
+    /// The valid epochs, oldest first by causal depth then id: `(id,
     /// removed, recipients)`.
     pub fn epochs(&self) -> Vec<(MsgId, BTreeSet<FeedId>, BTreeSet<FeedId>)> {
-        let mut out: Vec<_> = self
-            .accepted
+        self.order
             .iter()
-            .filter_map(|(id, acc)| match &acc.op {
-                Op::Epoch {
+            .filter(|(_, id)| self.eval.valid.contains(id))
+            .filter_map(|(_, id)| match &self.nodes[id].body {
+                Body::Create { recipients, .. } => {
+                    Some((*id, BTreeSet::new(), recipients.clone()))
+                }
+                Body::Epoch {
                     removed,
                     recipients,
                     ..
-                } => Some((acc.past.len(), *id, removed.clone(), recipients.clone())),
-                Op::Add { .. } => None,
+                } => Some((
+                    *id,
+                    removed.iter().map(|c| c.feed).collect(),
+                    recipients.clone(),
+                )),
+                _ => None,
             })
-            .collect();
-        out.sort_by_key(|e| (e.0, e.1));
-        out.into_iter().map(|(_, id, r, m)| (id, r, m)).collect()
+            .collect()
     }
 
     /// The current members.
     pub fn members(&self) -> BTreeSet<FeedId> {
-        self.derived.members.clone()
+        self.eval.members.keys().copied().collect()
     }
 
     /// Whether `f` is a current member.
     pub fn is_member(&self, f: &FeedId) -> bool {
-        self.derived.members.contains(f)
+        self.eval.members.contains_key(f)
     }
 
-    /// The heads: the epochs no accepted epoch succeeds.
+    /// The heads: the valid epochs no valid epoch succeeds.
     pub fn heads(&self) -> BTreeSet<MsgId> {
-        self.derived.heads.clone()
+        self.eval.heads.clone()
     }
 
     /// A commitment to the current key that anyone can compute from the clear
@@ -487,26 +552,34 @@ impl GroupState {
     /// Replicas agree on it exactly when they agree on the heads.
     pub fn heads_commitment(&self) -> [u8; 32] {
         let mut input = Vec::new();
-        for h in self.heads() {
+        for h in &self.eval.heads {
             input.extend_from_slice(&h.0);
-            if let Op::Epoch { commitment, .. } = &self.accepted[&h].op {
-                input.extend_from_slice(commitment);
+            match &self.nodes[h].body {
+                Body::Create { commitment, .. } | Body::Epoch { commitment, .. } => {
+                    input.extend_from_slice(commitment)
+                }
+                _ => {}
             }
         }
         blake2b(&[b"heads", &input])
     }
 
-    /// The recipients of an accepted epoch.
+    /// The recipients of a known epoch.
     pub fn recipients(&self, epoch: &MsgId) -> Option<&BTreeSet<FeedId>> {
-        match &self.accepted.get(epoch)?.op {
-            Op::Epoch { recipients, .. } => Some(recipients),
-            Op::Add { .. } => None,
+        match &self.nodes.get(epoch)?.body {
+            Body::Create { recipients, .. } | Body::Epoch { recipients, .. } => Some(recipients),
+            _ => None,
         }
     }
 
-    /// Operations accepted so far.
+    /// Whether `id` is a valid epoch.
+    pub fn is_valid_epoch(&self, id: &MsgId) -> bool {
+        self.eval.valid.contains(id) && self.nodes[id].is_epoch()
+    }
+
+    /// Operations whose predecessors are all here (valid or void).
     pub fn accepted_len(&self) -> usize {
-        self.accepted.len()
+        self.nodes.len()
     }
 
     /// Operations waiting for a predecessor.
@@ -514,106 +587,168 @@ impl GroupState {
         self.pending.len()
     }
 
-    /// Operations refused, with why.
-    pub fn rejected(&self) -> &BTreeMap<MsgId, GroupError> {
-        &self.rejected
+    /// A number that changes whenever the evaluation may have changed.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
-    /// Every set of heads a post can have been written under: the current
-    /// heads, each single epoch, each epoch's parents, and the heads of the
-    /// union of any two concurrent epochs' pasts. A writer's view with three
-    /// or more concurrent heads is only covered once it is one of these (the
-    /// current heads or the parents of a later epoch).
+    /// Operations refused, with why: malformed ones, and valid-looking ones
+    /// the rules void (after a cut, by a non-admin, ...).
+    pub fn rejected(&self) -> BTreeMap<MsgId, GroupError> {
+        let mut out = self.rejected.clone();
+        out.extend(self.eval.void.iter().map(|(k, v)| (*k, v.clone())));
+        out
+    }
+
+    /// Every set of heads a post can have been written under that a reader
+    /// looks for: the current heads (and their subsets, up to four heads),
+    /// and the heads, parents and single epochs of the last
+    /// [`RECENT_VIEWS`] epochs. Bounded, whatever the history's length.
     pub fn candidate_head_sets(&self) -> BTreeSet<BTreeSet<MsgId>> {
-        let mut sets = BTreeSet::new();
-        let mut epochs: Vec<MsgId> = Vec::new();
-        for (id, acc) in &self.accepted {
-            if let Op::Epoch { parents, .. } = &acc.op {
-                epochs.push(*id);
-                sets.insert(BTreeSet::from([*id]));
-                if !parents.is_empty() {
-                    sets.insert(parents.clone());
-                }
-            }
-        }
-        epochs.sort();
-        for (i, a) in epochs.iter().enumerate() {
-            for b in &epochs[i + 1..] {
-                let (pa, pb) = (&self.accepted[a].past, &self.accepted[b].past);
-                if !pa.contains(b) && !pb.contains(a) {
-                    sets.insert(self.heads_in(&self.closure([a, b])));
-                }
-            }
-        }
-        let heads = self.heads();
+        let mut sets: BTreeSet<BTreeSet<MsgId>> = self.eval.views.iter().cloned().collect();
+        let heads: Vec<MsgId> = self.eval.heads.iter().copied().collect();
         if !heads.is_empty() {
-            sets.insert(heads);
+            if heads.len() <= 4 {
+                for mask in 1u32..(1 << heads.len()) {
+                    sets.insert(
+                        (0..heads.len())
+                            .filter(|i| mask & (1 << i) != 0)
+                            .map(|i| heads[i])
+                            .collect(),
+                    );
+                }
+            }
+            sets.insert(self.eval.heads.clone());
         }
         sets
     }
 
-    /// The heads whose key `member` was never sealed (it was added
-    /// concurrently with their epoch): what a [`GroupState::forward`] to it
-    /// must carry before it can post.
-    pub fn missing_for(&self, member: &FeedId) -> Vec<MsgId> {
-        if !self.is_member(member) {
-            return Vec::new();
+    /// Whether a post by `author` at `seq`, under the merged key of
+    /// `heads`, counts: an author cut by a removal counts after its cut only
+    /// while it is a member again and writes under epochs that follow that
+    /// removal (keys it can only have had from a re-add).
+    pub fn post_allowed(&self, author: &FeedId, seq: u64, heads: &[MsgId]) -> bool {
+        if !self.eval.ever.contains(author) {
+            return false;
         }
-        self.heads()
-            .into_iter()
-            .filter(|h| {
-                let sealed = self.recipients(h).is_some_and(|r| r.contains(member));
-                let added = self.accepted.values().any(|a| match &a.op {
-                    Op::Add { heads, members, .. } => heads.contains(h) && members.contains(member),
-                    Op::Epoch { .. } => false,
-                });
-                let forwarded = self.forwarded.get(member).is_some_and(|f| f.contains(h));
-                !sealed && !added && !forwarded
+        let cuts = self.eval.removals.get(author).into_iter().flatten();
+        for (cut, removal) in cuts {
+            if seq > *cut && (!self.is_member(author) || !self.in_past(removal, heads)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Feeds some valid removal cut.
+    pub fn cut_feeds(&self) -> BTreeSet<FeedId> {
+        self.eval.removals.keys().copied().collect()
+    }
+
+    /// Whether a forward by `author` at `seq` counts: only admins' do.
+    pub fn forward_counts(&self, author: &FeedId, seq: u64) -> bool {
+        let deps: Vec<MsgId> = self.eval.heads.iter().chain(&self.eval.loose).copied().collect();
+        self.eval.alive(self, author, seq, &deps) && self.eval.admin_at(self, author, seq, &deps).is_some()
+    }
+
+    /// Requests of current members that `admin` has not answered yet:
+    /// `(request, member, epochs)`, the epochs limited to valid ones.
+    pub fn open_requests(&self, admin: &FeedId) -> Vec<(MsgId, FeedId, Vec<MsgId>)> {
+        self.requests
+            .iter()
+            .filter(|(id, (author, seq, _))| {
+                self.is_member(author)
+                    && self.post_allowed(author, *seq, &self.eval.heads.iter().copied().collect::<Vec<_>>())
+                    && !self.answers.get(*id).is_some_and(|a| a.contains(admin))
             })
+            .map(|(id, (author, _, epochs))| {
+                let epochs = epochs
+                    .iter()
+                    .filter(|e| self.is_valid_epoch(e))
+                    .copied()
+                    .collect();
+                (*id, *author, epochs)
+            })
+            .filter(|(_, _, epochs): &(MsgId, FeedId, Vec<MsgId>)| !epochs.is_empty())
             .collect()
     }
 
-    /// Makes an epoch succeeding the current heads that removes `removed`
-    /// (a refresh when empty): a new key sealed to every remaining member,
-    /// the heads' keys wrapped in `back`.
+    /// The epochs `member` has asked for in requests nobody answered yet.
+    pub fn asked(&self, member: &FeedId) -> BTreeSet<MsgId> {
+        self.requests
+            .iter()
+            .filter(|(id, (author, _, _))| author == member && !self.answers.contains_key(*id))
+            .flat_map(|(_, (_, _, epochs))| epochs.iter().copied())
+            .collect()
+    }
+
+    /// The dependencies a new operation of ours names: the heads and the
+    /// loose operations.
+    fn view(&self) -> (Vec<MsgId>, Vec<MsgId>) {
+        (
+            self.eval.heads.iter().copied().collect(),
+            self.eval.loose.iter().copied().collect(),
+        )
+    }
+
+    /// Judges an operation of ours at `pos` before it is made, by the same
+    /// rules every replica will apply.
+    fn check_own(&self, pos: &Position, body: Body) -> Result<(), GroupError> {
+        let (heads, ops) = self.view();
+        let deps: Vec<MsgId> = heads.iter().chain(&ops).copied().collect();
+        let depth = deps
+            .iter()
+            .map(|d| self.nodes[d].depth + 1)
+            .max()
+            .unwrap_or(0);
+        let node = Node {
+            author: pos.author,
+            seq: pos.sequence,
+            depth,
+            deps,
+            body,
+        };
+        self.eval.check(self, &MsgId([0; 32]), &node)
+    }
+
+    /// Makes an epoch succeeding the current heads that removes the feeds
+    /// of `removed`, each cut at the last sequence of it we have seen (a
+    /// refresh when empty): a new key sealed to every remaining member,
+    /// the heads' keys wrapped in `back`. Only admins make epochs.
     pub fn rekey(
         &self,
         keys: &KeyStore,
         pos: &Position,
-        removed: &[FeedId],
+        removed: &[Cut],
     ) -> Result<NewEpoch, GroupError> {
         let members = self.members();
-        let removed = unique(removed, "removed feed")?;
-        if !members.contains(&pos.author) {
-            return Err(GroupError::AuthorNotMember(pos.author));
+        let gone: BTreeSet<FeedId> = removed.iter().map(|c| c.feed).collect();
+        if gone.len() != removed.len() {
+            return Err(GroupError::Duplicate("removed feed"));
         }
-        if !removed.is_empty() && !self.admins().contains(&pos.author) {
-            return Err(GroupError::NotAdmin(pos.author));
-        }
-        if removed.contains(&pos.author) {
-            return Err(GroupError::RemovesAuthor);
-        }
-        if let Some(r) = removed.iter().find(|r| !members.contains(*r)) {
+        if let Some(r) = gone.iter().find(|r| !members.contains(*r)) {
             return Err(GroupError::NotAMember(*r));
         }
-        let heads = self.heads();
-        let before = self.closure(&heads);
-        let mut adds: Vec<MsgId> = self
-            .accepted
-            .iter()
-            .filter(|(id, a)| matches!(a.op, Op::Add { .. }) && !before.contains(*id))
-            .map(|(id, _)| *id)
-            .collect();
-        adds.sort();
-        let back = self.key_pairs(keys, &heads)?;
+        let recipients: BTreeSet<FeedId> = &members - &gone;
+        self.check_own(
+            pos,
+            Body::Epoch {
+                parents: self.eval.heads.clone(),
+                removed: removed.to_vec(),
+                recipients: recipients.clone(),
+                commitment: [0; 32],
+            },
+        )?;
+        let (heads, ops) = self.view();
+        let back = self.key_pairs(keys, &self.eval.heads)?;
         seal_epoch(
             pos,
             Some(self.group),
-            heads.iter().copied().collect(),
-            adds,
+            heads,
+            ops,
             Vec::new(),
-            removed.iter().copied().collect(),
-            (&members - &removed).into_iter().collect(),
+            removed.to_vec(),
+            recipients.into_iter().collect(),
             back,
         )
     }
@@ -628,44 +763,95 @@ impl GroupState {
         new: &[FeedId],
         admins: &[FeedId],
     ) -> Result<String, GroupError> {
-        let new = unique(new, "member")?;
-        let admins = unique(admins, "admin")?;
-        if new.is_empty() {
+        let new_set = unique(new, "member")?;
+        let admin_set = unique(admins, "admin")?;
+        if new_set.is_empty() {
             return Err(GroupError::NoNewMembers);
         }
-        if !admins.is_subset(&new) {
+        if !admin_set.is_subset(&new_set) {
             return Err(GroupError::Malformed("an add names admins it does not add"));
         }
-        let heads = self.heads();
-        // As the add's validity is judged: membership in its causal past,
-        // the heads and what precedes them.
-        if !self.derived.head_members.contains(&pos.author) {
-            return Err(GroupError::AuthorNotMember(pos.author));
+        if let Some(m) = new_set.iter().find(|m| self.is_member(m)) {
+            return Err(GroupError::AlreadyMember(*m));
         }
-        if !self.derived.head_admins.contains(&pos.author) {
-            return Err(GroupError::NotAdmin(pos.author));
-        }
-        let plain = zeroize::Zeroizing::new(self.key_pairs(keys, &heads)?);
-        let slots = new
+        self.check_own(
+            pos,
+            Body::Add {
+                members: new_set.clone(),
+                admins: admin_set.clone(),
+            },
+        )?;
+        let plain = zeroize::Zeroizing::new(self.key_pairs(keys, &self.eval.heads)?);
+        let slots = new_set
             .iter()
             .map(|m| seal_to(m, &plain))
             .collect::<Result<_, _>>()?;
+        let (heads, ops) = self.view();
         GroupContent::Add(Add {
             group: self.group,
-            heads: heads.into_iter().collect(),
-            members: new.into_iter().collect(),
-            admins: admins.into_iter().collect(),
+            heads,
+            ops,
+            members: new_set.into_iter().collect(),
+            admins: admin_set.into_iter().collect(),
             slots,
         })
         .encode()
     }
 
-    /// Seals the keys of `epochs` to the member `to` (who missed them, see
-    /// [`GroupState::missing_for`]). Idempotent for the receiver.
+    /// Makes a change of admin rights: `promote` (members) become admins,
+    /// the admins of `demote` (each cut at the last sequence of it we have
+    /// seen) stop being admins. Only admins may, and only over juniors.
+    pub fn roles(
+        &self,
+        pos: &Position,
+        promote: &[FeedId],
+        demote: &[Cut],
+    ) -> Result<String, GroupError> {
+        let promote_set = unique(promote, "promoted feed")?;
+        if let Some(p) = promote_set.iter().find(|p| !self.is_member(p)) {
+            return Err(GroupError::NotAMember(*p));
+        }
+        let admins = self.admins();
+        if let Some(d) = demote.iter().find(|d| !admins.contains(&d.feed)) {
+            return Err(GroupError::NotAdmin(d.feed));
+        }
+        self.check_own(
+            pos,
+            Body::Roles {
+                promote: promote_set.clone(),
+                demote: demote.to_vec(),
+            },
+        )?;
+        let (heads, ops) = self.view();
+        GroupContent::Roles(Roles {
+            group: self.group,
+            heads,
+            ops,
+            promote: promote_set.into_iter().collect(),
+            demote: demote.to_vec(),
+        })
+        .encode()
+    }
+
+    /// Asks the admins for the keys of `epochs`.
+    pub fn request(&self, me: &FeedId, epochs: &[MsgId]) -> Result<String, GroupError> {
+        if !self.is_member(me) {
+            return Err(GroupError::NotAMember(*me));
+        }
+        GroupContent::Request(Request {
+            group: self.group,
+            epochs: epochs.to_vec(),
+        })
+        .encode()
+    }
+
+    /// Seals the keys of `epochs` to the member `to`, answering its
+    /// `request`. Only an admin's forward counts.
     pub fn forward(
         &self,
         keys: &KeyStore,
         to: &FeedId,
+        request: MsgId,
         epochs: &[MsgId],
     ) -> Result<String, GroupError> {
         if !self.is_member(to) {
@@ -676,6 +862,7 @@ impl GroupState {
         GroupContent::Forward(Forward {
             group: self.group,
             to: *to,
+            request,
             epochs: epochs.iter().copied().collect(),
             slot: seal_to(to, &plain)?,
         })
@@ -715,6 +902,257 @@ impl GroupState {
     }
 }
 
+impl Eval {
+    /// Judges the next operation of the order and applies it when valid.
+    fn step(&mut self, st: &GroupState, id: MsgId) {
+        let node = &st.nodes[&id];
+        self.last = Some((node.depth, id));
+        match self.check(st, &id, node) {
+            Ok(()) => {
+                self.valid.insert(id);
+                self.by_author
+                    .entry(node.author)
+                    .or_default()
+                    .push((node.seq, id));
+                self.apply(st, id, node);
+            }
+            Err(e) => {
+                self.void.insert(id, e);
+            }
+        }
+    }
+
+    /// Every cut of `f` known now: (cut, operation, removal?).
+    fn cuts_of(&self, f: &FeedId) -> Vec<(u64, MsgId, bool)> {
+        let mut out: Vec<(u64, MsgId, bool)> = self.ahead.get(f).cloned().unwrap_or_default();
+        out.extend(self.removals.get(f).into_iter().flatten().map(|(c, r)| (*c, *r, true)));
+        out.extend(
+            self.admin_cuts
+                .get(f)
+                .into_iter()
+                .flatten()
+                .map(|(c, r)| (*c, *r, false)),
+        );
+        out
+    }
+
+    /// Whether an operation of `f` at `seq` naming `deps` is not voided by
+    /// a removal: before every cut, or after a re-add that follows it.
+    fn alive(&self, st: &GroupState, f: &FeedId, seq: u64, deps: &[MsgId]) -> bool {
+        self.cuts_of(f)
+            .into_iter()
+            .filter(|(cut, _, removal)| *removal && seq > *cut)
+            .all(|(_, r, _)| covered(st, self.joins.get(f), &r, deps))
+    }
+
+    /// The admin rank of `f` for an operation at `seq` naming `deps`: a
+    /// grant not undone by a removal or demotion cut before `seq` (unless
+    /// granted again after it).
+    fn admin_at(&self, st: &GroupState, f: &FeedId, seq: u64, deps: &[MsgId]) -> Option<Rank> {
+        let rank = *self.ever_admin.get(f)?;
+        let fine = self
+            .cuts_of(f)
+            .into_iter()
+            .filter(|(cut, _, _)| seq > *cut)
+            .all(|(_, d, _)| covered(st, self.grants.get(f), &d, deps));
+        fine.then_some(rank)
+    }
+
+    /// Whether an admin of rank `rank` may remove or demote `target`: only
+    /// a current admin junior to it, or a plain member.
+    fn may_cut(&self, rank: Rank, target: &FeedId) -> Result<(), GroupError> {
+        match self.members.get(target) {
+            Some(Some(t)) if *t < rank => Err(GroupError::NotSenior(*target)),
+            _ => Ok(()),
+        }
+    }
+
+    fn check(&self, st: &GroupState, id: &MsgId, node: &Node) -> Result<(), GroupError> {
+        let a = node.author;
+        if let Body::Create { .. } = node.body {
+            return if *id != st.group || self.founder.is_some() {
+                Err(GroupError::Malformed("a second creation"))
+            } else {
+                Ok(())
+            };
+        }
+        if !self.ever.contains(&a) {
+            return Err(GroupError::AuthorNotMember(a));
+        }
+        if !self.alive(st, &a, node.seq, &node.deps) {
+            return Err(GroupError::AfterRemoval(a));
+        }
+        let rank = self
+            .admin_at(st, &a, node.seq, &node.deps)
+            .ok_or(GroupError::NotAdmin(a))?;
+        match &node.body {
+            Body::Epoch {
+                removed,
+                recipients,
+                ..
+            } => {
+                if !recipients.contains(&a) {
+                    return Err(GroupError::AuthorNotRecipient);
+                }
+                for c in removed {
+                    if c.feed == a {
+                        return Err(GroupError::RemovesAuthor);
+                    }
+                    if !self.ever.contains(&c.feed) {
+                        return Err(GroupError::NotAMember(c.feed));
+                    }
+                    if recipients.contains(&c.feed) {
+                        return Err(GroupError::RecipientsMismatch);
+                    }
+                    self.may_cut(rank, &c.feed)?;
+                }
+            }
+            Body::Roles { demote, .. } => {
+                for c in demote {
+                    if c.feed == a {
+                        return Err(GroupError::Malformed("an admin cannot demote itself"));
+                    }
+                    self.may_cut(rank, &c.feed)?;
+                }
+            }
+            Body::Add { .. } | Body::Create { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, st: &GroupState, id: MsgId, node: &Node) {
+        match &node.body {
+            Body::Create {
+                admins, recipients, ..
+            } => {
+                self.founder = Some(node.author);
+                for r in recipients {
+                    self.ever.insert(*r);
+                    self.joins.entry(*r).or_default().push(id);
+                    self.members.insert(*r, None);
+                }
+                self.grant(node.author, (0, id, NO_FEED), id);
+                for a in admins {
+                    self.grant(*a, (0, id, *a), id);
+                }
+                self.heads = BTreeSet::from([id]);
+                self.view(BTreeSet::from([id]));
+            }
+            Body::Epoch { parents, removed, .. } => {
+                for c in removed {
+                    self.cut(st, c, id, true);
+                }
+                self.heads
+                    .retain(|h| !parents.contains(h) && !st.in_past(h, &node.deps));
+                self.heads.insert(id);
+                self.loose
+                    .retain(|o| !node.deps.contains(o) && !st.in_past(o, &node.deps));
+                self.view(parents.clone());
+                self.view(BTreeSet::from([id]));
+                self.view(self.heads.clone());
+            }
+            Body::Add { members, admins } => {
+                for m in members {
+                    if self.members.contains_key(m) {
+                        continue;
+                    }
+                    // Removal wins: only an add after every removal counts.
+                    let removed_since = self
+                        .removals
+                        .get(m)
+                        .into_iter()
+                        .flatten()
+                        .any(|(_, r)| !st.in_past(r, &[id]));
+                    if removed_since {
+                        continue;
+                    }
+                    self.ever.insert(*m);
+                    self.joins.entry(*m).or_default().push(id);
+                    self.members.insert(*m, None);
+                    if admins.contains(m) {
+                        self.grant(*m, (node.depth, id, *m), id);
+                    }
+                }
+                self.loose.insert(id);
+            }
+            Body::Roles { promote, demote } => {
+                for c in demote {
+                    self.cut(st, c, id, false);
+                }
+                for p in promote {
+                    if !matches!(self.members.get(p), Some(None)) {
+                        continue;
+                    }
+                    let demoted_since = self
+                        .admin_cuts
+                        .get(p)
+                        .into_iter()
+                        .flatten()
+                        .any(|(_, d)| !st.in_past(d, &[id]));
+                    if !demoted_since {
+                        self.grant(*p, (node.depth, id, *p), id);
+                    }
+                }
+                self.loose.insert(id);
+            }
+        }
+    }
+
+    fn grant(&mut self, f: FeedId, rank: Rank, op: MsgId) {
+        self.members.insert(f, Some(rank));
+        self.ever_admin.insert(f, rank);
+        self.grants.entry(f).or_default().push(op);
+    }
+
+    /// Applies one cut of a removal (or demotion) `op`; notes whether it
+    /// voids an operation already judged valid.
+    fn cut(&mut self, st: &GroupState, c: &Cut, op: MsgId, removal: bool) {
+        let f = c.feed;
+        if removal {
+            self.removals.entry(f).or_default().push((c.seq, op));
+            self.members.remove(&f);
+        } else if let Some(r) = self.members.get_mut(&f) {
+            *r = None;
+        }
+        if self.ever_admin.contains_key(&f) {
+            self.admin_cuts.entry(f).or_default().push((c.seq, op));
+        }
+        let later: Vec<MsgId> = self
+            .by_author
+            .get(&f)
+            .into_iter()
+            .flatten()
+            .filter(|(seq, _)| *seq > c.seq)
+            .map(|(_, id)| *id)
+            .collect();
+        for v in later {
+            let deps = &st.nodes[&v].deps;
+            let list = if removal { self.joins.get(&f) } else { self.grants.get(&f) };
+            if !covered(st, list, &op, deps) {
+                self.retro = true;
+            }
+        }
+    }
+
+    fn view(&mut self, set: BTreeSet<MsgId>) {
+        if set.is_empty() || self.views.back() == Some(&set) {
+            return;
+        }
+        self.views.push_back(set);
+        while self.views.len() > 3 * RECENT_VIEWS {
+            self.views.pop_front();
+        }
+    }
+}
+
+/// Whether one of `list` (re-adds or re-grants) follows `cut_op` and is
+/// itself in the past of `deps`.
+fn covered(st: &GroupState, list: Option<&Vec<MsgId>>, cut_op: &MsgId, deps: &[MsgId]) -> bool {
+    list.into_iter()
+        .flatten()
+        .any(|a| a != cut_op && st.in_past(cut_op, &[*a]) && st.in_past(a, deps))
+}
+
 /// A post under a given key at `pos`.
 pub(super) fn seal_post_with(key: &PostKey, pos: &Position, plain: &[u8]) -> Post {
     let tag = key.tag(&pos.author, pos.sequence);
@@ -732,8 +1170,9 @@ pub(super) fn seal_post_with(key: &PostKey, pos: &Position, plain: &[u8]) -> Pos
 fn deps(c: &Control) -> Vec<MsgId> {
     match c {
         Control::Epoch(e) => e.parents.iter().chain(&e.adds).copied().collect(),
-        Control::Add(a) => a.heads.clone(),
-        Control::Forward(_) => Vec::new(),
+        Control::Add(a) => a.heads.iter().chain(&a.ops).copied().collect(),
+        Control::Roles(r) => r.heads.iter().chain(&r.ops).copied().collect(),
+        Control::Forward(_) | Control::Request(_) => Vec::new(),
     }
 }
 
@@ -761,7 +1200,7 @@ fn seal_epoch(
     parents: Vec<MsgId>,
     adds: Vec<MsgId>,
     admins: Vec<FeedId>,
-    removed: Vec<FeedId>,
+    removed: Vec<Cut>,
     recipients: Vec<FeedId>,
     back_plain: Vec<u8>,
 ) -> Result<NewEpoch, GroupError> {

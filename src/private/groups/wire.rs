@@ -6,17 +6,26 @@
 //! feeds are their 32 raw bytes.
 //!
 //! ```text
-//! epoch   1 || has_group u8 || [group 32] || parents list || adds list
-//!           || admins list || removed list || recipients list || C(K) 32
+//! epoch   1 || has_group u8 || [group 32] || parents list || ops list
+//!           || admins list || removed cuts list || recipients list || C(K) 32
 //!           || one sealed slot per recipient, in recipient order (80 each:
 //!              sealed box of K)
 //!           || back: u16 length || [nonce 24 || AEAD(parent (id || K)...)]
-//! add     2 || group 32 || heads list || members list || admins list
+//! add     2 || group 32 || heads list || ops list || members list
+//!           || admins list
 //!           || one slot per member: u16 length || sealed box of (id || K) per head
-//! forward 4 || group 32 || to 32 || epochs list
-//!           || u16 length || sealed box of (id || K) per epoch
 //! post    3 || tag 16 || nonce 24 || AEAD(plaintext)
+//! forward 4 || group 32 || to 32 || request 32 || epochs list
+//!           || u16 length || sealed box of (id || K) per epoch
+//! roles   5 || group 32 || heads list || ops list || promote list
+//!           || demote cuts list
+//! request 6 || group 32 || epochs list
 //! ```
+//!
+//! A cut is a feed (32) and a sequence (u64): the last message of that feed
+//! the author had seen when it removed or demoted it. The `ops` lists name
+//! the adds and role changes the author had seen that no parent already
+//! includes, so every operation is ordered after what it knew.
 
 use crate::crypto::{
     AEAD_NONCE_LEN, AEAD_TAG_LEN, FeedId, MsgId, SEAL_OVERHEAD, b64_decode, b64_encode,
@@ -41,6 +50,19 @@ const KIND_EPOCH: u8 = 1;
 const KIND_ADD: u8 = 2;
 const KIND_POST: u8 = 3;
 const KIND_FORWARD: u8 = 4;
+const KIND_ROLES: u8 = 5;
+const KIND_REQUEST: u8 = 6;
+
+/// A feed cut at a sequence: its last message the author had seen when it
+/// removed (or demoted) the feed. Everything the feed writes after it is
+/// void for the group (or, for a demotion, has no admin rights).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cut {
+    /// The feed removed or demoted.
+    pub feed: FeedId,
+    /// Its last sequence the author had seen (0: none).
+    pub seq: u64,
+}
 
 /// Where a message sits in its feed: what every encrypted part is bound to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,12 +98,13 @@ pub struct Epoch {
     pub group: Option<MsgId>,
     /// The heads the author saw: the epochs this one succeeds.
     pub parents: Vec<MsgId>,
-    /// Adds the author saw that no parent already includes.
+    /// Adds and role changes the author saw that no parent already
+    /// includes.
     pub adds: Vec<MsgId>,
     /// Creation only: the admins besides the creator.
     pub admins: Vec<FeedId>,
-    /// Members this epoch removes.
-    pub removed: Vec<FeedId>,
+    /// Members this epoch removes, each cut where the author had seen it.
+    pub removed: Vec<Cut>,
     /// Everyone `K` is sealed to, the author included.
     pub recipients: Vec<FeedId>,
     /// `C(K)`.
@@ -100,6 +123,8 @@ pub struct Add {
     pub group: MsgId,
     /// The heads the author saw (causal predecessors of the add).
     pub heads: Vec<MsgId>,
+    /// Adds and role changes the author saw that no head includes.
+    pub ops: Vec<MsgId>,
     /// The feeds added.
     pub members: Vec<FeedId>,
     /// Those of `members` who become admins (may add and remove).
@@ -108,18 +133,45 @@ pub struct Add {
     pub slots: Vec<Vec<u8>>,
 }
 
-/// Epoch keys sealed to one member who missed them.
+/// Epoch keys sealed by an admin to one member who asked for them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Forward {
     /// The group.
     pub group: MsgId,
     /// The member the keys are for.
     pub to: FeedId,
-    /// The epochs whose keys the slot carries (clear, so every replica
-    /// knows the member no longer misses them).
+    /// The request this answers.
+    pub request: MsgId,
+    /// The epochs whose keys the slot carries.
     pub epochs: Vec<MsgId>,
     /// A sealed box of `(id || K)` for each epoch forwarded.
     pub slot: Vec<u8>,
+}
+
+/// A change of admin rights: members made admins, admins demoted (each cut
+/// where the author had seen it: its later operations have no rights).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Roles {
+    /// The group.
+    pub group: MsgId,
+    /// The heads the author saw.
+    pub heads: Vec<MsgId>,
+    /// Adds and role changes the author saw that no head includes.
+    pub ops: Vec<MsgId>,
+    /// Members who become admins.
+    pub promote: Vec<FeedId>,
+    /// Admins who stop being admins.
+    pub demote: Vec<Cut>,
+}
+
+/// A member's signed request for epoch keys it lacks; any admin answers
+/// it with a [`Forward`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// The group.
+    pub group: MsgId,
+    /// The epochs whose keys the author lacks.
+    pub epochs: Vec<MsgId>,
 }
 
 /// A post: its body under `K_post` of the merged key of the heads.
@@ -142,6 +194,10 @@ pub enum GroupContent {
     Add(Add),
     /// See [`Forward`].
     Forward(Forward),
+    /// See [`Roles`].
+    Roles(Roles),
+    /// See [`Request`].
+    Request(Request),
     /// See [`Post`].
     Post(Post),
 }
@@ -156,6 +212,10 @@ pub enum Control {
     Add(Add),
     /// See [`Forward`].
     Forward(Forward),
+    /// See [`Roles`].
+    Roles(Roles),
+    /// See [`Request`].
+    Request(Request),
 }
 
 /// A control message as it sits in a feed: its id, its position and what it
@@ -177,6 +237,8 @@ impl Control {
             Control::Epoch(e) => e.group.unwrap_or(*own_id),
             Control::Add(a) => a.group,
             Control::Forward(f) => f.group,
+            Control::Roles(r) => r.group,
+            Control::Request(r) => r.group,
         }
     }
 }
@@ -187,6 +249,8 @@ impl From<Control> for GroupContent {
             Control::Epoch(e) => GroupContent::Epoch(e),
             Control::Add(a) => GroupContent::Add(a),
             Control::Forward(f) => GroupContent::Forward(f),
+            Control::Roles(r) => GroupContent::Roles(r),
+            Control::Request(r) => GroupContent::Request(r),
         }
     }
 }
@@ -217,7 +281,7 @@ impl GroupContent {
                 let parents = r.msg_ids()?;
                 let adds = r.msg_ids()?;
                 let admins = r.feeds()?;
-                let removed = r.feeds()?;
+                let removed = r.cuts()?;
                 let recipients = r.feeds()?;
                 let commitment = r.array()?;
                 let slots = (0..recipients.len())
@@ -239,6 +303,7 @@ impl GroupContent {
             KIND_ADD => {
                 let group = r.msg_id()?;
                 let heads = r.msg_ids()?;
+                let ops = r.msg_ids()?;
                 let members = r.feeds()?;
                 let admins = r.feeds()?;
                 let slots = (0..members.len())
@@ -247,6 +312,7 @@ impl GroupContent {
                 GroupContent::Add(Add {
                     group,
                     heads,
+                    ops,
                     members,
                     admins,
                     slots,
@@ -255,8 +321,20 @@ impl GroupContent {
             KIND_FORWARD => GroupContent::Forward(Forward {
                 group: r.msg_id()?,
                 to: FeedId(r.array()?),
+                request: r.msg_id()?,
                 epochs: r.msg_ids()?,
                 slot: r.bytes()?.to_vec(),
+            }),
+            KIND_ROLES => GroupContent::Roles(Roles {
+                group: r.msg_id()?,
+                heads: r.msg_ids()?,
+                ops: r.msg_ids()?,
+                promote: r.feeds()?,
+                demote: r.cuts()?,
+            }),
+            KIND_REQUEST => GroupContent::Request(Request {
+                group: r.msg_id()?,
+                epochs: r.msg_ids()?,
             }),
             KIND_POST => {
                 let tag = r.array()?;
@@ -285,6 +363,8 @@ impl GroupContent {
             GroupContent::Epoch(e) => Some(Control::Epoch(e)),
             GroupContent::Add(a) => Some(Control::Add(a)),
             GroupContent::Forward(f) => Some(Control::Forward(f)),
+            GroupContent::Roles(r) => Some(Control::Roles(r)),
+            GroupContent::Request(r) => Some(Control::Request(r)),
             GroupContent::Post(_) => None,
         }
     }
@@ -316,7 +396,7 @@ impl GroupContent {
                 w.msg_ids(&e.parents)?;
                 w.msg_ids(&e.adds)?;
                 w.feeds(&e.admins)?;
-                w.feeds(&e.removed)?;
+                w.cuts(&e.removed)?;
                 w.feeds(&e.recipients)?;
                 w.0.extend_from_slice(&e.commitment);
                 for slot in &e.slots {
@@ -331,6 +411,7 @@ impl GroupContent {
                 w.0.push(KIND_ADD);
                 w.0.extend_from_slice(&a.group.0);
                 w.msg_ids(&a.heads)?;
+                w.msg_ids(&a.ops)?;
                 w.feeds(&a.members)?;
                 w.feeds(&a.admins)?;
                 for slot in &a.slots {
@@ -341,8 +422,22 @@ impl GroupContent {
                 w.0.push(KIND_FORWARD);
                 w.0.extend_from_slice(&f.group.0);
                 w.0.extend_from_slice(&f.to.0);
+                w.0.extend_from_slice(&f.request.0);
                 w.msg_ids(&f.epochs)?;
                 w.bytes(&f.slot)?;
+            }
+            GroupContent::Roles(r) => {
+                w.0.push(KIND_ROLES);
+                w.0.extend_from_slice(&r.group.0);
+                w.msg_ids(&r.heads)?;
+                w.msg_ids(&r.ops)?;
+                w.feeds(&r.promote)?;
+                w.cuts(&r.demote)?;
+            }
+            GroupContent::Request(r) => {
+                w.0.push(KIND_REQUEST);
+                w.0.extend_from_slice(&r.group.0);
+                w.msg_ids(&r.epochs)?;
             }
             GroupContent::Post(p) => {
                 w.0.push(KIND_POST);
@@ -411,6 +506,15 @@ impl Writer {
         Ok(())
     }
 
+    fn cuts(&mut self, cuts: &[Cut]) -> Result<(), GroupError> {
+        self.count(cuts.len())?;
+        for c in cuts {
+            self.0.extend_from_slice(&c.feed.0);
+            self.0.extend_from_slice(&c.seq.to_be_bytes());
+        }
+        Ok(())
+    }
+
     fn bytes(&mut self, b: &[u8]) -> Result<(), GroupError> {
         self.count(b.len())?;
         self.0.extend_from_slice(b);
@@ -464,6 +568,17 @@ impl<'a> Reader<'a> {
     fn feeds(&mut self) -> Result<Vec<FeedId>, GroupError> {
         let n = self.u16()?;
         (0..n).map(|_| self.array().map(FeedId)).collect()
+    }
+
+    fn cuts(&mut self) -> Result<Vec<Cut>, GroupError> {
+        let n = self.u16()?;
+        (0..n)
+            .map(|_| {
+                let feed = FeedId(self.array()?);
+                let seq = u64::from_be_bytes(self.array()?);
+                Ok(Cut { feed, seq })
+            })
+            .collect()
     }
 
     fn bytes(&mut self) -> Result<&'a [u8], GroupError> {
