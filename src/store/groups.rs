@@ -556,8 +556,7 @@ impl Book {
                     .content
             }
             GroupOp::Demote { group, members } => {
-                self.member_state(group)?
-                    .roles(pos, &[], &cuts(members))?
+                self.member_state(group)?.roles(pos, &[], &cuts(members))?
             }
             GroupOp::Promote { group, members } => {
                 self.member_state(group)?.roles(pos, members, &[])?

@@ -382,7 +382,12 @@ impl KeyStore {
                 if !seen.has_parents || !self.backs_opened.insert(id) {
                     continue;
                 }
-                match open_back(&seen.back, &seen.position, &seen.commitment, &self.keys[&id]) {
+                match open_back(
+                    &seen.back,
+                    &seen.position,
+                    &seen.commitment,
+                    &self.keys[&id],
+                ) {
                     Ok(pairs) => {
                         progress |= !pairs.is_empty();
                         self.unverified.extend(pairs);

@@ -43,8 +43,8 @@ mod tests;
 use crate::crypto::{FeedId, MsgId};
 
 pub use keys::{EpochKey, KeyStore, PostKey, Subkey, TagIndex};
-pub use state::{GroupState, NewEpoch, create};
 pub use state::RECENT_VIEWS;
+pub use state::{GroupState, NewEpoch, create};
 pub use wire::{
     Add, Control, ControlMsg, Cut, Epoch, Forward, GroupContent, POST_OVERHEAD, Position, Post,
     Request, Roles, SUFFIX, is_group_content,

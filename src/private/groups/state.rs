@@ -515,9 +515,7 @@ impl GroupState {
             .iter()
             .filter(|(_, id)| self.eval.valid.contains(id))
             .filter_map(|(_, id)| match &self.nodes[id].body {
-                Body::Create { recipients, .. } => {
-                    Some((*id, BTreeSet::new(), recipients.clone()))
-                }
+                Body::Create { recipients, .. } => Some((*id, BTreeSet::new(), recipients.clone())),
                 Body::Epoch {
                     removed,
                     recipients,
@@ -647,8 +645,15 @@ impl GroupState {
 
     /// Whether a forward by `author` at `seq` counts: only admins' do.
     pub fn forward_counts(&self, author: &FeedId, seq: u64) -> bool {
-        let deps: Vec<MsgId> = self.eval.heads.iter().chain(&self.eval.loose).copied().collect();
-        self.eval.alive(self, author, seq, &deps) && self.eval.admin_at(self, author, seq, &deps).is_some()
+        let deps: Vec<MsgId> = self
+            .eval
+            .heads
+            .iter()
+            .chain(&self.eval.loose)
+            .copied()
+            .collect();
+        self.eval.alive(self, author, seq, &deps)
+            && self.eval.admin_at(self, author, seq, &deps).is_some()
     }
 
     /// Requests of current members that `admin` has not answered yet:
@@ -658,7 +663,11 @@ impl GroupState {
             .iter()
             .filter(|(id, (author, seq, _))| {
                 self.is_member(author)
-                    && self.post_allowed(author, *seq, &self.eval.heads.iter().copied().collect::<Vec<_>>())
+                    && self.post_allowed(
+                        author,
+                        *seq,
+                        &self.eval.heads.iter().copied().collect::<Vec<_>>(),
+                    )
                     && !self.answers.get(*id).is_some_and(|a| a.contains(admin))
             })
             .map(|(id, (author, _, epochs))| {
@@ -925,7 +934,13 @@ impl Eval {
     /// Every cut of `f` known now: (cut, operation, removal?).
     fn cuts_of(&self, f: &FeedId) -> Vec<(u64, MsgId, bool)> {
         let mut out: Vec<(u64, MsgId, bool)> = self.ahead.get(f).cloned().unwrap_or_default();
-        out.extend(self.removals.get(f).into_iter().flatten().map(|(c, r)| (*c, *r, true)));
+        out.extend(
+            self.removals
+                .get(f)
+                .into_iter()
+                .flatten()
+                .map(|(c, r)| (*c, *r, true)),
+        );
         out.extend(
             self.admin_cuts
                 .get(f)
@@ -1038,7 +1053,9 @@ impl Eval {
                 self.heads = BTreeSet::from([id]);
                 self.view(BTreeSet::from([id]));
             }
-            Body::Epoch { parents, removed, .. } => {
+            Body::Epoch {
+                parents, removed, ..
+            } => {
                 for c in removed {
                     self.cut(st, c, id, true);
                 }
@@ -1127,7 +1144,11 @@ impl Eval {
             .collect();
         for v in later {
             let deps = &st.nodes[&v].deps;
-            let list = if removal { self.joins.get(&f) } else { self.grants.get(&f) };
+            let list = if removal {
+                self.joins.get(&f)
+            } else {
+                self.grants.get(&f)
+            };
             if !covered(st, list, &op, deps) {
                 self.retro = true;
             }

@@ -436,7 +436,10 @@ fn a_request_brings_a_key_missed_by_a_concurrent_add() {
     assert!(s.open_requests(&m.id()).is_empty(), "m answered");
     assert!(s.asked(&z.id()).is_empty(), "answered");
     assert!(s.forward_counts(&m.id(), 99));
-    assert!(!s.forward_counts(&z.id(), 99), "a member's forward does not count");
+    assert!(
+        !s.forward_counts(&z.id(), 99),
+        "a member's forward does not count"
+    );
     let p = w.post(z.id(), "hello");
     assert_eq!(w.reads(a.id(), &p).unwrap(), b"hello");
     // The next epoch includes the add, so z is a recipient again.
@@ -537,7 +540,9 @@ fn removals_by_non_admins_are_ignored() {
     let s0 = w.state();
     // The content an admin would write, published by a non-admin.
     let apos = w.next(a.id());
-    let e = s0.rekey(&w.keys[&a.id()], &apos, &w.cuts(&[x.id()])).unwrap();
+    let e = s0
+        .rekey(&w.keys[&a.id()], &apos, &w.cuts(&[x.id()]))
+        .unwrap();
     let pos = w.next(m.id());
     let bad = w.publish_control(pos, &e.content);
     let s = w.state();
