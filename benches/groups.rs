@@ -13,6 +13,14 @@
 //!    the reader; and the worst case, an author in all 100 of its groups.
 //!    Messages are verified beforehand; the time is the store's.
 //!
+//! 4. Judging operations: the time to apply one more epoch to a group
+//!    with 1, 100 and 10,000 epochs of history (in place), and to judge the
+//!    whole history from scratch (what reopening does).
+//! 5. Hostile and heavy feeds in a real store (signed messages, ingested
+//!    in batches of 1,000 by a member): 10,000 refresh epochs by a plain
+//!    member (void) and by an admin (valid), their ingest and the reopen
+//!    after; 10,000 group posts by a member and by a removed member.
+//!
 //! Run: `cargo bench --bench groups`. Prints one table; the README quotes
 //! it. Median of several runs.
 
@@ -54,7 +62,7 @@ fn group_with(
     admin: &Keypair,
     members: &[FeedId],
     refreshes: usize,
-) -> (GroupState, KeyStore, Position) {
+) -> (GroupState, KeyStore, Position, Vec<groups::ControlMsg>) {
     let mut keys = KeyStore::new(admin);
     let mut msgs = Vec::new();
     let mut pos = pos_after(admin.id(), None);
@@ -84,21 +92,25 @@ fn group_with(
         let e = state.rekey(&keys, &pos, &[]).unwrap();
         let id = publish(&e.content, &mut pos, &mut msgs);
         keys.insert_own(id, e.key);
-        state = GroupState::from_messages(g, &msgs);
+        state.apply(msgs.last().unwrap().clone());
     }
-    (state, keys, pos)
+    (state, keys, pos, msgs)
 }
 
 fn rekey_bench(n: usize) -> (f64, f64) {
     let admin = author_key(0);
     let members: Vec<FeedId> = (1..n).map(|i| author_key(i).id()).collect();
-    let (state, keys, pos) = group_with(&admin, &members, 0);
+    let (state, keys, pos, _) = group_with(&admin, &members, 0);
     let runs = if n > 500 { 5 } else { 15 };
     let mut times = Vec::new();
     let mut bytes = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        let e = state.rekey(&keys, &pos, &[members[0]]).unwrap();
+        let cut = groups::Cut {
+            feed: members[0],
+            seq: 0,
+        };
+        let e = state.rekey(&keys, &pos, &[cut]).unwrap();
         times.push(t.elapsed());
         bytes = shoal::crypto::b64_decode(e.content.strip_suffix(".boxg").unwrap())
             .unwrap()
@@ -110,7 +122,7 @@ fn rekey_bench(n: usize) -> (f64, f64) {
 fn add_bench(history: usize) -> (f64, usize) {
     let admin = author_key(0);
     let members: Vec<FeedId> = (1..6).map(|i| author_key(i).id()).collect();
-    let (state, keys, pos) = group_with(&admin, &members, history - 1);
+    let (state, keys, pos, _) = group_with(&admin, &members, history - 1);
     let newcomer = author_key(999).id();
     let mut times = Vec::new();
     let mut len = 0;
@@ -241,8 +253,240 @@ fn read_bench() -> [(f64, f64); 2] {
     out
 }
 
+/// Applying one more epoch to `epochs` of history (ms, median), and
+/// judging the whole history from scratch (ms).
+fn apply_bench(epochs: usize) -> (f64, f64) {
+    let admin = author_key(0);
+    let members: Vec<FeedId> = (1..6).map(|i| author_key(i).id()).collect();
+    let (state, keys, pos, msgs) = group_with(&admin, &members, epochs - 1);
+    let e = state.rekey(&keys, &pos, &[]).unwrap();
+    let id = fake_id(&pos, &e.content);
+    let next = groups::ControlMsg {
+        id,
+        position: pos,
+        body: GroupContent::parse(&e.content)
+            .unwrap()
+            .into_control()
+            .unwrap(),
+    };
+    let mut times = Vec::new();
+    for _ in 0..7 {
+        let mut s = state.clone();
+        let t = Instant::now();
+        s.apply(next.clone());
+        times.push(t.elapsed());
+        assert_eq!(s.heads().into_iter().collect::<Vec<_>>(), vec![id]);
+    }
+    let mut whole = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let s = GroupState::from_messages(msgs[0].id, &msgs);
+        whole.push(t.elapsed());
+        assert_eq!(s.epochs().len(), epochs);
+    }
+    (median(times), median(whole))
+}
+
+/// The signed feed of `author`: each content made by `make` from the group
+/// state and keys of `writer` (`author` itself, or an admin whose writer
+/// a hostile member borrows), at the author's next position, with every
+/// earlier message of the feed applied.
+fn signed_ops(
+    author: &Keypair,
+    start: (GroupState, KeyStore),
+    n: usize,
+    mut make: impl FnMut(&GroupState, &KeyStore, &Position) -> (String, Option<groups::EpochKey>),
+) -> Vec<VerifiedMsg> {
+    let (mut state, mut keys) = start;
+    let mut last: Option<(Position, String, Option<groups::EpochKey>)> = None;
+    sign_feed(
+        author,
+        n,
+        |s| 1_700_000_000_000.0 + s as f64,
+        |_, st| {
+            if let (Some((pos, c, key)), Some(st)) = (last.take(), st) {
+                if let Some(body) = GroupContent::parse(&c).unwrap().into_control() {
+                    state.apply(groups::ControlMsg {
+                        id: st.id,
+                        position: pos,
+                        body,
+                    });
+                }
+                if let Some(k) = key {
+                    keys.insert_own(st.id, k);
+                }
+            }
+            let pos = pos_after(author.id(), st);
+            let (c, key) = make(&state, &keys, &pos);
+            last = Some((pos, c.clone(), key));
+            Value::from(c)
+        },
+    )
+}
+
+/// The admin's feed: a group with `members`, then the removal of
+/// `remove` (cut before anything of theirs) when given.
+fn admin_feed(admin: &Keypair, members: &[FeedId], remove: &[FeedId]) -> Vec<VerifiedMsg> {
+    let mut out: Vec<VerifiedMsg> = Vec::new();
+    let mut keys = KeyStore::new(admin);
+    let mut msgs: Vec<groups::ControlMsg> = Vec::new();
+    for s in 0..2 + usize::from(!remove.is_empty()) {
+        let st = out.last().map(VerifiedMsg::state);
+        let pos = pos_after(admin.id(), st.as_ref());
+        let state = msgs.first().map(|g| GroupState::from_messages(g.id, &msgs));
+        let (content, key) = match (s, state) {
+            (0, _) => {
+                let e = groups::create(&pos, &[], &[]).unwrap();
+                (e.content, Some(e.key))
+            }
+            (1, Some(state)) => (state.add(&keys, &pos, members, &[]).unwrap(), None),
+            (_, Some(state)) => {
+                let cuts: Vec<groups::Cut> = remove
+                    .iter()
+                    .map(|f| groups::Cut { feed: *f, seq: 0 })
+                    .collect();
+                let e = state.rekey(&keys, &pos, &cuts).unwrap();
+                (e.content, Some(e.key))
+            }
+            _ => unreachable!("the creation comes first"),
+        };
+        let ts = 1_700_000_000_000.0 + s as f64;
+        let v = shoal::feed::build(admin, st.as_ref(), ts, Value::from(content.as_str()), None);
+        let m = shoal::feed::validate(st.as_ref(), None, v).unwrap();
+        if let Some(k) = key {
+            keys.insert_own(m.id(), k);
+        }
+        msgs.push(groups::ControlMsg {
+            id: m.id(),
+            position: pos,
+            body: GroupContent::parse(&content)
+                .unwrap()
+                .into_control()
+                .unwrap(),
+        });
+        out.push(m);
+    }
+    out
+}
+
+/// The admin's view (state and keys) after its feed.
+fn view_of(admin: &Keypair, feed: &[VerifiedMsg]) -> (GroupState, KeyStore) {
+    let mut msgs = Vec::new();
+    for m in feed {
+        let c = m.content().as_str().unwrap();
+        let body = GroupContent::parse(c).unwrap().into_control().unwrap();
+        msgs.push(groups::ControlMsg {
+            id: m.id(),
+            position: Position {
+                author: m.author(),
+                sequence: m.sequence(),
+                previous: m.previous(),
+            },
+            body,
+        });
+    }
+    let mut keys = KeyStore::new(admin);
+    keys.absorb(&msgs);
+    (GroupState::from_messages(msgs[0].id, &msgs), keys)
+}
+
+/// Ingest (ms) of `base` then `load` into a fresh store of `reader` in
+/// batches of 1,000, the reopen (ms) after, and how many group posts
+/// the reader then shows.
+fn store_bench(reader: &Keypair, base: &[VerifiedMsg], load: &[VerifiedMsg]) -> (f64, f64, usize) {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("r.redb");
+    let store = Store::open_as(&path, reader).unwrap();
+    store.ingest(base.to_vec()).unwrap();
+    let ingest = ingest_ms(&store, load);
+    drop(store);
+    let t = Instant::now();
+    let store = Store::open_as(&path, reader).unwrap();
+    let groups = store.groups().unwrap();
+    let reopen = t.elapsed().as_secs_f64() * 1000.0;
+    let r = store.reader().unwrap();
+    let mut view = shoal::social::View::new(&r).unwrap();
+    let g = MsgId::parse(&groups[0].id).unwrap();
+    let shown = view.group_posts(&g, None, 100_000).unwrap().len();
+    (ingest, reopen, shown)
+}
+
+fn hostile_bench() -> [(f64, f64, usize); 4] {
+    let (admin, member, removed, reader) =
+        (author_key(8000), author_key(8001), author_key(8002), author_key(8003));
+    let members = [member.id(), removed.id(), reader.id()];
+    let base = admin_feed(&admin, &members, &[]);
+    let n = 10_000;
+    // A plain member's chain of refreshes, made with the admin's writer.
+    let void_chain = signed_ops(&member, view_of(&admin, &base), n, |s, k, pos| {
+        let as_admin = Position {
+            author: admin.id(),
+            ..*pos
+        };
+        let e = s.rekey(k, &as_admin, &[]).unwrap();
+        (e.content, None)
+    });
+    // The admin's own chain.
+    let admin_base = base[..2].to_vec();
+    let admin_chain: Vec<VerifiedMsg> = {
+        let start = view_of(&admin, &admin_base);
+        signed_ops_after(&admin, start, &admin_base, n)
+    };
+    // Posts by a member, and by a removed member under the old key.
+    let posts = signed_ops(&member, view_of(&member, &base), n, |s, k, pos| {
+        let text = format!("{{\"type\":\"post\",\"text\":\"{}\"}}", common::text_for(pos.sequence as usize));
+        (s.seal_post(k, pos, text.as_bytes()).unwrap(), None)
+    });
+    let with_removal = admin_feed(&admin, &members, &[removed.id()]);
+    let void_posts = signed_ops(&removed, view_of(&removed, &base), n, |s, k, pos| {
+        let text = format!("{{\"type\":\"post\",\"text\":\"{}\"}}", common::text_for(pos.sequence as usize));
+        (s.seal_post(k, pos, text.as_bytes()).unwrap(), None)
+    });
+    [
+        store_bench(&reader, &base, &void_chain),
+        store_bench(&reader, &admin_base, &admin_chain),
+        store_bench(&reader, &base, &posts),
+        store_bench(&reader, &with_removal, &void_posts),
+    ]
+}
+
+/// The admin's chain of `n` refreshes continuing its feed `before`.
+fn signed_ops_after(
+    admin: &Keypair,
+    start: (GroupState, KeyStore),
+    before: &[VerifiedMsg],
+    n: usize,
+) -> Vec<VerifiedMsg> {
+    let (mut state, mut keys) = start;
+    let mut st = Some(before.last().unwrap().state());
+    let mut out = Vec::new();
+    for i in 0..n {
+        let pos = pos_after(admin.id(), st.as_ref());
+        let e = state.rekey(&keys, &pos, &[]).unwrap();
+        let v = shoal::feed::build(admin, st.as_ref(), 1_700_000_100_000.0 + i as f64, Value::from(e.content.as_str()), None);
+        let m = shoal::feed::validate(st.as_ref(), None, v).unwrap();
+        keys.insert_own(m.id(), e.key);
+        state.apply(groups::ControlMsg {
+            id: m.id(),
+            position: pos,
+            body: GroupContent::parse(&e.content).unwrap().into_control().unwrap(),
+        });
+        st = Some(m.state());
+        out.push(m);
+    }
+    out
+}
+
 fn main() {
     shoal::crypto::init();
+    let applied: Vec<(usize, f64, f64)> = [1, 100, 10_000]
+        .into_iter()
+        .map(|n| {
+            let (one, whole) = apply_bench(n);
+            (n, one, whole)
+        })
+        .collect();
+    let [void_chain, admin_chain, posts, void_posts] = hostile_bench();
     let (r100, b100) = rekey_bench(100);
     let (r1000, b1000) = rekey_bench(1000);
     let (a1, l1) = add_bench(1);
@@ -266,4 +510,18 @@ fn main() {
     println!(
         "| the same, worst case: author in all 100 groups | {worst_with:.0} ms ({worst_without:.0} ms in no group) | |"
     );
+    for (n, one, whole) in applied {
+        println!(
+            "| apply one more epoch to {n} epochs of history | {one:.3} ms (judging all {n} from scratch: {whole:.1} ms) | near-linear |"
+        );
+    }
+    let row = |what: &str, (ingest, reopen, shown): (f64, f64, usize), target: &str| {
+        println!(
+            "| {what} | ingest {ingest:.0} ms, reopen {reopen:.0} ms, {shown} posts shown | {target} |"
+        );
+    };
+    row("10,000 refresh epochs by a plain member (void)", void_chain, "< 5 s, reopen < 1 s");
+    row("10,000 refresh epochs by an admin (valid, sealed to the reader)", admin_chain, "< 5 s, reopen < 1 s");
+    row("10,000 group posts by a member", posts, "");
+    row("10,000 group posts by a removed member, after its cut (void)", void_posts, "none shown");
 }

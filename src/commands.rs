@@ -155,6 +155,18 @@ fn group_cmd(req: &Json) -> Option<Result<GroupCmd, Failure>> {
                 members: feeds_arg(req, "members")?,
             })
         })(),
+        "group-demote" => (|| {
+            op(GroupOp::Demote {
+                group: group()?,
+                members: feeds_arg(req, "members")?,
+            })
+        })(),
+        "group-promote" => (|| {
+            op(GroupOp::Promote {
+                group: group()?,
+                members: feeds_arg(req, "members")?,
+            })
+        })(),
         "group-post" => (|| {
             op(GroupOp::Post {
                 group: group()?,
@@ -169,13 +181,16 @@ fn store_failure(e: StoreError) -> Failure {
     use crate::private::groups::GroupError as G;
     use crate::store::GroupWriteError as W;
     match &e {
-        StoreError::Group(W::Rule(G::NotAdmin(_) | G::RemovesAuthor | G::NoNewMembers)) => {
-            (2, e.to_string())
-        }
+        StoreError::Group(W::Rule(
+            G::NotAdmin(_)
+            | G::NotSenior(_)
+            | G::RemovesAuthor
+            | G::NoNewMembers,
+        )) => (2, e.to_string()),
         StoreError::Group(W::Rule(G::MissingKey(k))) => (
             1,
             format!(
-                "cannot post yet: the key of epoch {k} has not reached us (an admin forwards it)"
+                "cannot post yet: the key of epoch {k} has not reached us (it is asked for; an admin answers)"
             ),
         ),
         _ => (1, e.to_string()),

@@ -126,11 +126,29 @@ enum GroupSub {
         #[arg(long)]
         admin: bool,
     },
-    /// Remove members: rekeys the group; they keep what was posted before.
+    /// Remove members: rekeys the group; they keep what was posted before,
+    /// and nothing they write after the last message of theirs you hold
+    /// counts.
     Remove {
         /// The group id.
         group: String,
         /// Feed ids to remove.
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// Take admin rights from admins junior to you (they stay members).
+    Demote {
+        /// The group id.
+        group: String,
+        /// Feed ids of admins to demote.
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// Make members admins (junior to every admin before them).
+    Promote {
+        /// The group id.
+        group: String,
+        /// Feed ids of members to promote.
         #[arg(required = true)]
         members: Vec<String>,
     },
@@ -883,6 +901,16 @@ fn group_request(cmd: &GroupSub) -> Res<serde_json::Value> {
             parse_msg_id(group)?;
             feeds(members)?;
             json!({"cmd": "group-remove", "group": group, "members": members})
+        }
+        GroupSub::Demote { group, members } => {
+            parse_msg_id(group)?;
+            feeds(members)?;
+            json!({"cmd": "group-demote", "group": group, "members": members})
+        }
+        GroupSub::Promote { group, members } => {
+            parse_msg_id(group)?;
+            feeds(members)?;
+            json!({"cmd": "group-promote", "group": group, "members": members})
         }
         GroupSub::Post { group, text } => {
             parse_msg_id(group)?;
