@@ -412,8 +412,12 @@ fn store_bench(reader: &Keypair, base: &[VerifiedMsg], load: &[VerifiedMsg]) -> 
 }
 
 fn hostile_bench() -> [(f64, f64, usize); 4] {
-    let (admin, member, removed, reader) =
-        (author_key(8000), author_key(8001), author_key(8002), author_key(8003));
+    let (admin, member, removed, reader) = (
+        author_key(8000),
+        author_key(8001),
+        author_key(8002),
+        author_key(8003),
+    );
     let members = [member.id(), removed.id(), reader.id()];
     let base = admin_feed(&admin, &members, &[]);
     let n = 10_000;
@@ -434,12 +438,18 @@ fn hostile_bench() -> [(f64, f64, usize); 4] {
     };
     // Posts by a member, and by a removed member under the old key.
     let posts = signed_ops(&member, view_of(&member, &base), n, |s, k, pos| {
-        let text = format!("{{\"type\":\"post\",\"text\":\"{}\"}}", common::text_for(pos.sequence as usize));
+        let text = format!(
+            "{{\"type\":\"post\",\"text\":\"{}\"}}",
+            common::text_for(pos.sequence as usize)
+        );
         (s.seal_post(k, pos, text.as_bytes()).unwrap(), None)
     });
     let with_removal = admin_feed(&admin, &members, &[removed.id()]);
     let void_posts = signed_ops(&removed, view_of(&removed, &base), n, |s, k, pos| {
-        let text = format!("{{\"type\":\"post\",\"text\":\"{}\"}}", common::text_for(pos.sequence as usize));
+        let text = format!(
+            "{{\"type\":\"post\",\"text\":\"{}\"}}",
+            common::text_for(pos.sequence as usize)
+        );
         (s.seal_post(k, pos, text.as_bytes()).unwrap(), None)
     });
     [
@@ -463,13 +473,22 @@ fn signed_ops_after(
     for i in 0..n {
         let pos = pos_after(admin.id(), st.as_ref());
         let e = state.rekey(&keys, &pos, &[]).unwrap();
-        let v = shoal::feed::build(admin, st.as_ref(), 1_700_000_100_000.0 + i as f64, Value::from(e.content.as_str()), None);
+        let v = shoal::feed::build(
+            admin,
+            st.as_ref(),
+            1_700_000_100_000.0 + i as f64,
+            Value::from(e.content.as_str()),
+            None,
+        );
         let m = shoal::feed::validate(st.as_ref(), None, v).unwrap();
         keys.insert_own(m.id(), e.key);
         state.apply(groups::ControlMsg {
             id: m.id(),
             position: pos,
-            body: GroupContent::parse(&e.content).unwrap().into_control().unwrap(),
+            body: GroupContent::parse(&e.content)
+                .unwrap()
+                .into_control()
+                .unwrap(),
         });
         st = Some(m.state());
         out.push(m);
@@ -520,8 +539,20 @@ fn main() {
             "| {what} | ingest {ingest:.0} ms, reopen {reopen:.0} ms, {shown} posts shown | {target} |"
         );
     };
-    row("10,000 refresh epochs by a plain member (void)", void_chain, "< 5 s, reopen < 1 s");
-    row("10,000 refresh epochs by an admin (valid, sealed to the reader)", admin_chain, "< 5 s, reopen < 1 s");
+    row(
+        "10,000 refresh epochs by a plain member (void)",
+        void_chain,
+        "< 5 s, reopen < 1 s",
+    );
+    row(
+        "10,000 refresh epochs by an admin (valid, sealed to the reader)",
+        admin_chain,
+        "< 5 s, reopen < 1 s",
+    );
     row("10,000 group posts by a member", posts, "");
-    row("10,000 group posts by a removed member, after its cut (void)", void_posts, "none shown");
+    row(
+        "10,000 group posts by a removed member, after its cut (void)",
+        void_posts,
+        "none shown",
+    );
 }

@@ -182,10 +182,7 @@ fn store_failure(e: StoreError) -> Failure {
     use crate::store::GroupWriteError as W;
     match &e {
         StoreError::Group(W::Rule(
-            G::NotAdmin(_)
-            | G::NotSenior(_)
-            | G::RemovesAuthor
-            | G::NoNewMembers,
+            G::NotAdmin(_) | G::NotSenior(_) | G::RemovesAuthor | G::NoNewMembers,
         )) => (2, e.to_string()),
         StoreError::Group(W::Rule(G::MissingKey(k))) => (
             1,
