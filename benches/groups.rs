@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use shoal::crypto::{FeedId, Keypair, MsgId};
 use shoal::feed::{FeedState, Value, VerifiedMsg};
-use shoal::private::groups::{self, GroupContent, GroupState, KeyStore, Position};
+use shoal::private::groups::{self, GroupState, KeyStore, Position};
 use shoal::store::{GroupOp, Store};
 
 mod common;
@@ -46,6 +46,14 @@ fn pos_after(author: FeedId, state: Option<&FeedState>) -> Position {
         sequence: state.map_or(1, |s| s.sequence + 1),
         previous: state.map(|s| s.id),
     }
+}
+
+/// The control message `author` sealed at `pos` (its own entry opens it).
+fn opened(author: &Keypair, pos: &Position, content: &str) -> groups::Control {
+    let own = KeyStore::new(author).pairwise(&author.id()).unwrap();
+    groups::envelope::open_with(content, pos, &own)
+        .unwrap()
+        .into_control()
 }
 
 /// A message id standing in for the published control message.
@@ -68,10 +76,7 @@ fn group_with(
     let mut pos = pos_after(admin.id(), None);
     let publish = |content: &str, pos: &mut Position, msgs: &mut Vec<groups::ControlMsg>| {
         let id = fake_id(pos, content);
-        let body = GroupContent::parse(content)
-            .unwrap()
-            .into_control()
-            .unwrap();
+        let body = opened(admin, pos, content);
         msgs.push(groups::ControlMsg {
             id,
             position: *pos,
@@ -84,7 +89,7 @@ fn group_with(
         };
         id
     };
-    let e = groups::create(&pos, members, &[]).unwrap();
+    let e = groups::create(&keys, &pos, members, &[]).unwrap();
     let g = publish(&e.content, &mut pos, &mut msgs);
     keys.insert_own(g, e.key);
     let mut state = GroupState::from_messages(g, &msgs);
@@ -146,16 +151,13 @@ fn foreign_posts(author: &Keypair, n: usize) -> Vec<VerifiedMsg> {
         |s, st| {
             let pos = pos_after(author.id(), st);
             if s == 0 {
-                let e = groups::create(&pos, &[], &[]).unwrap();
+                let e = groups::create(&keys, &pos, &[], &[]).unwrap();
                 // A stand-in for the group id (the real one is known only
                 // once signed): nobody reads these posts here, the reader
                 // only has to find that they are not for it.
                 let id = fake_id(&pos, &e.content);
                 keys.insert_own(id, e.key);
-                let body = GroupContent::parse(&e.content)
-                    .unwrap()
-                    .into_control()
-                    .unwrap();
+                let body = opened(author, &pos, &e.content);
                 state = Some(GroupState::from_messages(
                     id,
                     &[groups::ControlMsg {
@@ -264,10 +266,7 @@ fn apply_bench(epochs: usize) -> (f64, f64) {
     let next = groups::ControlMsg {
         id,
         position: pos,
-        body: GroupContent::parse(&e.content)
-            .unwrap()
-            .into_control()
-            .unwrap(),
+        body: opened(&admin, &pos, &e.content),
     };
     let mut times = Vec::new();
     for _ in 0..7 {
@@ -305,11 +304,12 @@ fn signed_ops(
         |s| 1_700_000_000_000.0 + s as f64,
         |_, st| {
             if let (Some((pos, c, key)), Some(st)) = (last.take(), st) {
-                if let Some(body) = GroupContent::parse(&c).unwrap().into_control() {
+                let own = keys.pairwise(&author.id()).unwrap();
+                if let Ok(inner) = groups::envelope::open_with(&c, &pos, &own) {
                     state.apply(groups::ControlMsg {
                         id: st.id,
                         position: pos,
-                        body,
+                        body: inner.into_control(),
                     });
                 }
                 if let Some(k) = key {
@@ -336,7 +336,7 @@ fn admin_feed(admin: &Keypair, members: &[FeedId], remove: &[FeedId]) -> Vec<Ver
         let state = msgs.first().map(|g| GroupState::from_messages(g.id, &msgs));
         let (content, key) = match (s, state) {
             (0, _) => {
-                let e = groups::create(&pos, &[], &[]).unwrap();
+                let e = groups::create(&keys, &pos, &[], &[]).unwrap();
                 (e.content, Some(e.key))
             }
             (1, Some(state)) => (state.add(&keys, &pos, members, &[]).unwrap(), None),
@@ -359,33 +359,31 @@ fn admin_feed(admin: &Keypair, members: &[FeedId], remove: &[FeedId]) -> Vec<Ver
         msgs.push(groups::ControlMsg {
             id: m.id(),
             position: pos,
-            body: GroupContent::parse(&content)
-                .unwrap()
-                .into_control()
-                .unwrap(),
+            body: opened(admin, &pos, &content),
         });
         out.push(m);
     }
     out
 }
 
-/// The admin's view (state and keys) after its feed.
-fn view_of(admin: &Keypair, feed: &[VerifiedMsg]) -> (GroupState, KeyStore) {
+/// The view (state and keys) of `who` after the feed of `admin`.
+fn view_of(who: &Keypair, admin: &Keypair, feed: &[VerifiedMsg]) -> (GroupState, KeyStore) {
     let mut msgs = Vec::new();
     for m in feed {
         let c = m.content().as_str().unwrap();
-        let body = GroupContent::parse(c).unwrap().into_control().unwrap();
+        let pos = Position {
+            author: m.author(),
+            sequence: m.sequence(),
+            previous: m.previous(),
+        };
+        let body = opened(admin, &pos, c);
         msgs.push(groups::ControlMsg {
             id: m.id(),
-            position: Position {
-                author: m.author(),
-                sequence: m.sequence(),
-                previous: m.previous(),
-            },
+            position: pos,
             body,
         });
     }
-    let mut keys = KeyStore::new(admin);
+    let mut keys = KeyStore::new(who);
     keys.absorb(&msgs);
     (GroupState::from_messages(msgs[0].id, &msgs), keys)
 }
@@ -421,23 +419,30 @@ fn hostile_bench() -> [(f64, f64, usize); 4] {
     let members = [member.id(), removed.id(), reader.id()];
     let base = admin_feed(&admin, &members, &[]);
     let n = 10_000;
-    // A plain member's chain of refreshes, made with the admin's writer.
-    let void_chain = signed_ops(&member, view_of(&admin, &base), n, |s, k, pos| {
+    // A plain member's refreshes, made with the admin's writer and sealed
+    // as the member's own, so that every member opens (and judges) them.
+    let admin_self = KeyStore::new(&admin).pairwise(&admin.id()).unwrap();
+    let member_self = KeyStore::new(&member).pairwise(&member.id()).unwrap();
+    let void_chain = signed_ops(&member, view_of(&admin, &admin, &base), n, |s, k, pos| {
         let as_admin = Position {
             author: admin.id(),
             ..*pos
         };
         let e = s.rekey(k, &as_admin, &[]).unwrap();
-        (e.content, None)
+        let inner = groups::envelope::open_with(&e.content, &as_admin, &admin_self).unwrap();
+        let members = groups::EntryKey::members(&k.post_key(&s.heads()).unwrap());
+        let entries = [members, member_self.clone()];
+        let sealed = groups::envelope::seal_control(&inner, pos, &entries).unwrap();
+        (sealed, None)
     });
     // The admin's own chain.
     let admin_base = base[..2].to_vec();
     let admin_chain: Vec<VerifiedMsg> = {
-        let start = view_of(&admin, &admin_base);
+        let start = view_of(&admin, &admin, &admin_base);
         signed_ops_after(&admin, start, &admin_base, n)
     };
     // Posts by a member, and by a removed member under the old key.
-    let posts = signed_ops(&member, view_of(&member, &base), n, |s, k, pos| {
+    let posts = signed_ops(&member, view_of(&member, &admin, &base), n, |s, k, pos| {
         let text = format!(
             "{{\"type\":\"post\",\"text\":\"{}\"}}",
             common::text_for(pos.sequence as usize)
@@ -445,13 +450,18 @@ fn hostile_bench() -> [(f64, f64, usize); 4] {
         (s.seal_post(k, pos, text.as_bytes()).unwrap(), None)
     });
     let with_removal = admin_feed(&admin, &members, &[removed.id()]);
-    let void_posts = signed_ops(&removed, view_of(&removed, &base), n, |s, k, pos| {
-        let text = format!(
-            "{{\"type\":\"post\",\"text\":\"{}\"}}",
-            common::text_for(pos.sequence as usize)
-        );
-        (s.seal_post(k, pos, text.as_bytes()).unwrap(), None)
-    });
+    let void_posts = signed_ops(
+        &removed,
+        view_of(&removed, &admin, &base),
+        n,
+        |s, k, pos| {
+            let text = format!(
+                "{{\"type\":\"post\",\"text\":\"{}\"}}",
+                common::text_for(pos.sequence as usize)
+            );
+            (s.seal_post(k, pos, text.as_bytes()).unwrap(), None)
+        },
+    );
     [
         store_bench(&reader, &base, &void_chain),
         store_bench(&reader, &admin_base, &admin_chain),
@@ -485,10 +495,7 @@ fn signed_ops_after(
         state.apply(groups::ControlMsg {
             id: m.id(),
             position: pos,
-            body: GroupContent::parse(&e.content)
-                .unwrap()
-                .into_control()
-                .unwrap(),
+            body: opened(admin, &pos, &e.content),
         });
         st = Some(m.state());
         out.push(m);

@@ -33,7 +33,7 @@ use crate::feed::{FeedState, KeyCache, content, msg};
 use crate::net::boxstream::{BoxDecoder, BoxEncoder, BoxFrame, BoxReader, HEADER_LEN, MAX_BODY};
 use crate::net::shs::{ClientStart, HandshakeError, Outcome, ServerStart};
 use crate::private::groups::{
-    ControlMsg, GroupContent, GroupState, KeyStore, Position, TagIndex, create,
+    ControlMsg, GroupContent, GroupState, KeyStore, Position, TagIndex, create, envelope,
 };
 use crate::private::pbox::{BoxError, Unboxer, box_message, is_boxed};
 use crate::rpc::{Body, Frame, Packet, PacketCodec, RemoteError};
@@ -928,11 +928,13 @@ fn group_facts(s: &GroupState) -> impl PartialEq + std::fmt::Debug {
 }
 
 /// `groups`: the first byte picks a mode.
-/// - even: the rest as a content string (lossy UTF-8) to
-///   `GroupContent::parse`; what parses encodes back to the same string;
-/// - odd: the rest as records (author 0..3, u16 length, content bytes), each
+/// - even: the rest as a content string (lossy UTF-8) read as a sealed
+///   group message: decoded, read as a post and as a control message with
+///   its entries, and opened with a pairwise key (which must fail cleanly);
+/// - odd: the rest as records (author 0..3, u16 length, bytes), each
 ///   a message of that author's feed, in order, whose id is its index (see
-///   `Feeds`). Every record that parses
+///   `Feeds`): bytes starting with 3 are a post (tag, nonce, sealed), others
+///   an opened control message. Every record that parses
 ///   prints back to its bytes; the control messages make the same group
 ///   state in either order; identity 1's key store learns the same keys in
 ///   either order and again; posts open the same way in both; and when
@@ -942,16 +944,22 @@ pub fn groups(data: &[u8]) {
     let mut c = Cursor(data);
     if c.byte() % 2 == 0 {
         let s = String::from_utf8_lossy(c.rest());
-        match GroupContent::parse(&s) {
-            Ok(content) => {
-                assert_eq!(
-                    content.encode().as_deref(),
-                    Ok(&s[..]),
-                    "parse is not exact"
-                );
-            }
-            Err(e) => {
-                let _ = e.to_string();
+        if let Ok(bytes) = envelope::decode(&s) {
+            let _ = envelope::as_post(&bytes);
+            let _ = envelope::entry_tags(&bytes).count();
+            let me = &ids().group[1];
+            let keys = KeyStore::new(me);
+            let pos = Position {
+                author: ids().group[0].id(),
+                sequence: 1,
+                previous: None,
+            };
+            if let Ok(key) = keys.pairwise(&pos.author) {
+                for i in 0..envelope::MAX_ENTRIES {
+                    if let Err(e) = envelope::open_control(&bytes, &pos, i, &key) {
+                        let _ = e.to_string();
+                    }
+                }
             }
         }
         return;
@@ -964,6 +972,12 @@ pub fn groups(data: &[u8]) {
     while !c.is_empty() && feeds.count < u16::MAX {
         let (who, bytes) = group_record(&mut c);
         let (position, id) = feeds.publish(who);
+        if bytes.first() == Some(&3) {
+            if let Ok(p) = envelope::as_post(&bytes[1..]) {
+                posts.push((p, position));
+            }
+            continue;
+        }
         let content = match GroupContent::from_bytes(bytes) {
             Ok(content) => content,
             Err(e) => {
@@ -976,16 +990,9 @@ pub fn groups(data: &[u8]) {
             Ok(bytes),
             "from_bytes is not exact"
         );
-        let s = content.encode().expect("parsed content encodes");
-        assert_eq!(GroupContent::parse(&s).as_ref(), Ok(&content));
-        match content {
-            GroupContent::Post(p) => posts.push((p, position)),
-            other => {
-                let body = other.into_control().expect("not a post");
-                group.get_or_insert(body.group(&id));
-                controls.push(ControlMsg { id, position, body });
-            }
-        }
+        let body = content.into_control();
+        group.get_or_insert(body.group(&id));
+        controls.push(ControlMsg { id, position, body });
     }
     let Some(group) = group else {
         return;
@@ -1044,7 +1051,7 @@ pub fn groups(data: &[u8]) {
     }
     let pos = feeds.next(1);
     if let Ok(sealed) = state.seal_post(&keys, &pos, b"{\"type\":\"post\"}") {
-        let Ok(GroupContent::Post(post)) = GroupContent::parse(&sealed) else {
+        let Ok(post) = envelope::decode(&sealed).and_then(|b| envelope::as_post(&b)) else {
             panic!("seal_post made something other than a post");
         };
         assert_eq!(
@@ -1054,14 +1061,15 @@ pub fn groups(data: &[u8]) {
         );
     }
     if let Ok(epoch) = state.rekey(&keys, &pos, &[]) {
-        let Ok(content) = GroupContent::parse(&epoch.content) else {
-            panic!("rekey made content that does not parse");
+        let own = keys.pairwise(&me.id()).expect("own pairwise key");
+        let Ok(content) = envelope::open_with(&epoch.content, &pos, &own) else {
+            panic!("rekey made content its author cannot open");
         };
         // Not the next record's id: records may name ids not yet given
         // out, which no real message can. A hash of the fresh content cannot
         // be named by the input.
         let id = MsgId(sha256(epoch.content.as_bytes()));
-        let body = content.into_control().expect("an epoch");
+        let body = content.into_control();
         let mut after = state.clone();
         after.apply(ControlMsg {
             id,
@@ -1321,16 +1329,30 @@ struct Scenario {
 
 impl Scenario {
     fn publish(&mut self, who: usize, content: &str) -> MsgId {
-        let b64 = content.strip_suffix(".boxg").expect("group content");
-        let bytes = b64_decode(b64).expect("canonical base64");
+        let position = self.feeds.next(who);
+        let own = self.stores[who]
+            .pairwise(&position.author)
+            .expect("own pairwise key");
+        let opened = envelope::open_with(content, &position, &own);
+        let bytes = match &opened {
+            Ok(inner) => inner.to_bytes().expect("opened content encodes"),
+            Err(_) => {
+                let mut b = vec![3];
+                b.extend(envelope::decode(content).expect("group content"));
+                b
+            }
+        };
         self.records.push(who as u8);
         self.records
             .extend_from_slice(&(bytes.len() as u16).to_be_bytes());
         self.records.extend_from_slice(&bytes);
         let (position, id) = self.feeds.publish(who);
-        let parsed = GroupContent::from_bytes(&bytes).expect("own content parses");
-        if let Some(body) = parsed.into_control() {
-            let m = ControlMsg { id, position, body };
+        if let Ok(inner) = opened {
+            let m = ControlMsg {
+                id,
+                position,
+                body: inner.into_control(),
+            };
             for s in &mut self.stores {
                 s.absorb([&m]);
             }
@@ -1360,7 +1382,8 @@ fn groups_seeds() -> Vec<Vec<u8>> {
         controls: Vec::new(),
         records: vec![1],
     };
-    let created = create(&sc.feeds.next(0), &[feed(1), feed(2)], &[]).expect("create");
+    let created =
+        create(&sc.stores[0], &sc.feeds.next(0), &[feed(1), feed(2)], &[]).expect("create");
     let gid = sc.publish(0, &created.content);
     sc.stores[0].insert_own(gid, created.key);
 
@@ -1377,10 +1400,12 @@ fn groups_seeds() -> Vec<Vec<u8>> {
     sc.stores[0].insert_own(eid, epoch.key);
 
     let st = sc.state(gid);
-    let req = st.request(&feed(1), &[eid]).expect("request");
+    let req = st
+        .request(&sc.stores[1], &sc.feeds.next(1), &[eid])
+        .expect("request");
     let rid = sc.publish(1, &req);
     let fwd = st
-        .forward(&sc.stores[0], &feed(1), rid, &[eid])
+        .forward(&sc.stores[0], &sc.feeds.next(0), &feed(1), rid, &[eid])
         .expect("forward");
     sc.publish(0, &fwd);
     let post = st.seal_post(&sc.stores[1], &sc.feeds.next(1), b"{\"text\":\"yo\"}");
@@ -1405,7 +1430,13 @@ fn concurrent_group() -> Vec<u8> {
         controls: Vec::new(),
         records: vec![1],
     };
-    let created = create(&sc.feeds.next(0), &[feed(1), feed(2)], &[feed(1)]).expect("create");
+    let created = create(
+        &sc.stores[0],
+        &sc.feeds.next(0),
+        &[feed(1), feed(2)],
+        &[feed(1)],
+    )
+    .expect("create");
     let gid = sc.publish(0, &created.content);
     sc.stores[0].insert_own(gid, created.key);
 

@@ -345,8 +345,11 @@ mod store_level {
     //! before their key, hostile control messages, and a rekey that cannot
     //! be published.
 
+    use std::collections::BTreeSet;
+
     use shoal::crypto::{Keypair, MsgId};
     use shoal::feed::Value;
+    use shoal::private::groups::{EntryKey, GroupContent, KeyStore, Position, envelope};
     use shoal::store::{GroupOp, Store, StoreError};
 
     use crate::common::test_key;
@@ -355,6 +358,40 @@ mod store_level {
         pub(super) keys: Keypair,
         pub(super) store: Store,
         pub(super) _dir: tempfile::TempDir,
+    }
+
+    /// Where the next message of `p`'s own feed goes.
+    pub(super) fn next(p: &Person) -> Position {
+        let latest = p.store.latest(&p.keys.id()).unwrap();
+        Position {
+            author: p.keys.id(),
+            sequence: latest.map_or(1, |s| s.sequence + 1),
+            previous: latest.map(|s| s.id),
+        }
+    }
+
+    /// `p`'s key store, from the control messages of `g` its store opened.
+    pub(super) fn keys_of(p: &Person, g: &MsgId) -> KeyStore {
+        let mut keys = KeyStore::new(&p.keys);
+        keys.absorb(&p.store.group_controls(g).unwrap());
+        keys
+    }
+
+    /// A control message sealed as `p`'s next message, for whoever holds
+    /// the keys of `heads` (the members' entry), and for `p` itself: what
+    /// any member's client can write, whatever the message says.
+    pub(super) fn seal_as(p: &Person, g: &MsgId, inner: &GroupContent, heads: &[MsgId]) -> String {
+        let keys = keys_of(p, g);
+        let heads: BTreeSet<MsgId> = heads.iter().copied().collect();
+        let members = keys.post_key(&heads).expect("the heads' keys");
+        let own = keys.pairwise(&p.keys.id()).unwrap();
+        envelope::seal_control(inner, &next(p), &[EntryKey::members(&members), own]).unwrap()
+    }
+
+    /// The inner message of a control message `p` wrote at `pos`.
+    pub(super) fn open_own(p: &Person, pos: &Position, content: &str) -> GroupContent {
+        let own = KeyStore::new(&p.keys).pairwise(&p.keys.id()).unwrap();
+        envelope::open_with(content, pos, &own).unwrap()
     }
 
     pub(super) fn person(n: u8) -> Person {
@@ -448,12 +485,19 @@ mod store_level {
                 members: vec![b.keys.id()],
             })
             .unwrap();
-        let stored = a.store.get(&removal).unwrap().unwrap().value().unwrap();
-        let content = stored
-            .get("content")
-            .and_then(Value::as_str)
+        c.take_feed(&a);
+        let inner = c
+            .store
+            .group_controls(&g)
             .unwrap()
-            .to_string();
+            .into_iter()
+            .find(|m| m.id == removal)
+            .expect("c opened the removal");
+        let heads = match &inner.body {
+            shoal::private::groups::Control::Epoch(e) => e.parents.clone(),
+            _ => unreachable!("a removal is an epoch"),
+        };
+        let content = seal_as(&c, &g, &GroupContent::from(inner.body), &heads);
         c.store
             .append_local(&c.keys, Value::from(content.as_str()), None)
             .unwrap();
@@ -475,9 +519,7 @@ mod store_level {
                 slots: vec![],
                 back: vec![],
             };
-            let content = shoal::private::groups::GroupContent::Epoch(e)
-                .encode()
-                .unwrap();
+            let content = seal_as(&c, &g, &GroupContent::Epoch(e), &heads);
             c.store
                 .append_local(&c.keys, Value::from(content.as_str()), None)
                 .unwrap();
@@ -604,62 +646,21 @@ mod attacks {
     use shoal::crypto::{Keypair, MsgId, ed25519_pk_to_curve25519, sealed_box_seal};
     use shoal::feed::Value;
     use shoal::private::groups::{
-        Control, ControlMsg, Cut, Forward, GroupContent, GroupState, KeyStore, Position,
+        ControlMsg, Cut, Forward, GroupContent, GroupState, KeyStore, envelope,
     };
     use shoal::store::GroupOp;
 
-    use super::store_level::{Person, person};
+    use super::store_level::{Person, next, open_own, person, seal_as};
 
-    /// The control messages of `feeds` as `p`'s store holds them, leaving
-    /// out `skip` (what the attacker had not seen).
-    fn controls(p: &Person, feeds: &[&Keypair], skip: &[MsgId]) -> Vec<ControlMsg> {
-        let mut out = Vec::new();
-        for f in feeds {
-            for m in p.store.feed(&f.id(), 0, usize::MAX).unwrap() {
-                if skip.contains(&m.key) {
-                    continue;
-                }
-                let v = m.value().unwrap();
-                let Some(content) = v.get("content").and_then(Value::as_str) else {
-                    continue;
-                };
-                let Ok(Some(body)) = GroupContent::parse(content).map(GroupContent::into_control)
-                else {
-                    continue;
-                };
-                out.push(ControlMsg {
-                    id: m.key,
-                    position: position(&v),
-                    body,
-                });
-            }
-        }
-        out
-    }
-
-    fn position(v: &Value) -> Position {
-        Position {
-            author: v
-                .get("author")
-                .and_then(Value::as_str)
-                .and_then(shoal::crypto::FeedId::parse)
-                .unwrap(),
-            sequence: v.get("sequence").and_then(Value::as_f64).unwrap() as u64,
-            previous: v
-                .get("previous")
-                .and_then(Value::as_str)
-                .and_then(MsgId::parse),
-        }
-    }
-
-    /// Where the next message of `p`'s own feed goes.
-    fn next(p: &Person) -> Position {
-        let latest = p.store.latest(&p.keys.id()).unwrap();
-        Position {
-            author: p.keys.id(),
-            sequence: latest.map_or(1, |s| s.sequence + 1),
-            previous: latest.map(|s| s.id),
-        }
+    /// The control messages of `g` by `feeds` that `p`'s store opened,
+    /// leaving out `skip` (what the attacker had not seen).
+    fn controls(p: &Person, g: &MsgId, feeds: &[&Keypair], skip: &[MsgId]) -> Vec<ControlMsg> {
+        p.store
+            .group_controls(g)
+            .unwrap()
+            .into_iter()
+            .filter(|m| feeds.iter().any(|f| f.id() == m.position.author) && !skip.contains(&m.id))
+            .collect()
     }
 
     /// Appends a content string to `p`'s feed, signed, as any client can.
@@ -701,7 +702,7 @@ mod attacks {
         })
         .unwrap();
         x.take_feed(&a);
-        let before = controls(&x, &[&a.keys], &[]);
+        let before = controls(&x, &g, &[&a.keys], &[]);
         a.take_feed(&x);
         let removal = a
             .write(GroupOp::Remove {
@@ -719,7 +720,7 @@ mod attacks {
         // S, holding the old heads' keys, re-adds X... and asks for keys.
         s.take_feed(&a);
         s.take_feed(&x);
-        let seen = controls(&s, &[&a.keys, &x.keys], &[removal]);
+        let seen = controls(&s, &g, &[&a.keys, &x.keys], &[removal]);
         let (s_view, s_keys) = view(g, &s.keys, &seen);
         assert!(s_view.is_member(&s.keys.id()), "the puppet's own view");
         let readd = s_view
@@ -731,7 +732,7 @@ mod attacks {
             )
             .unwrap();
         publish(&s, &readd);
-        let req = s_view.request(&s.keys.id(), &[removal]).unwrap();
+        let req = s_view.request(&s_keys, &next(&s), &[removal]).unwrap();
         publish(&s, &req);
         for honest in [&a, &m] {
             honest.take_feed(&a);
@@ -782,7 +783,7 @@ mod attacks {
         })
         .unwrap();
         x.take_feed(&a);
-        let before = controls(&x, &[&a.keys], &[]);
+        let before = controls(&x, &g, &[&a.keys], &[]);
         a.take_feed(&x);
         a.write(GroupOp::Remove {
             group: g,
@@ -815,7 +816,7 @@ mod attacks {
         let pos = next(&x);
         // Forged: everyone else removed in one epoch.
         let refresh = old.rekey(&xkeys, &pos, &[]).unwrap();
-        let GroupContent::Epoch(mut e) = GroupContent::parse(&refresh.content).unwrap() else {
+        let GroupContent::Epoch(mut e) = open_own(&x, &pos, &refresh.content) else {
             panic!("an epoch")
         };
         let keep: Vec<usize> = (0..e.recipients.len())
@@ -829,7 +830,8 @@ mod attacks {
             .collect();
         e.slots = keep.iter().map(|i| e.slots[*i]).collect();
         e.recipients = vec![x.keys.id()];
-        publish(&x, &GroupContent::Epoch(e).encode().unwrap());
+        let parents = e.parents.clone();
+        publish(&x, &seal_as(&x, &g, &GroupContent::Epoch(e), &parents));
         for honest in [&a, &b, &m] {
             honest.take_feed(&a);
             honest.take_feed(&x);
@@ -863,7 +865,7 @@ mod attacks {
         m.take_feed(&a);
         x.post(g, "before");
         a.take_feed(&x);
-        let before = controls(&x, &[&a.keys], &[]);
+        let before = controls(&x, &g, &[&a.keys], &[]);
         a.write(GroupOp::Remove {
             group: g,
             members: vec![x.keys.id()],
@@ -903,38 +905,21 @@ mod attacks {
         })
         .unwrap();
         y.take_feed(&a);
-        let mut msgs = controls(&y, &[&a.keys], &[]);
-        // Y writes a chain of refreshes, each on the last (as an admin's
-        // writer would; Y signs them as its own).
-        // Made with A's writer (which would refuse Y), signed by Y.
-        let (mut state, mut keys) = view(g, &a.keys, &msgs);
+        let msgs = controls(&y, &g, &[&a.keys], &[]);
+        // Y writes a chain of refreshes, each on the last, sealed so that
+        // every member opens them: the epoch is made with A's writer (which
+        // would refuse Y) and sealed as Y's.
+        let (state, keys) = view(g, &a.keys, &msgs);
+        let apos = next(&a);
+        let made = state.rekey(&keys, &apos, &[]).unwrap();
+        let GroupContent::Epoch(template) = open_own(&a, &apos, &made.content) else {
+            panic!("an epoch")
+        };
+        let mut prev = g;
         for _ in 0..400 {
-            let pos = next(&y);
-            let refresh = state
-                .rekey(
-                    &keys,
-                    &Position {
-                        author: a.keys.id(),
-                        ..pos
-                    },
-                    &[],
-                )
-                .unwrap();
-            let id = publish(&y, &refresh.content);
-            let GroupContent::Epoch(epoch) = GroupContent::parse(&refresh.content).unwrap() else {
-                unreachable!()
-            };
-            let msg = ControlMsg {
-                id,
-                position: Position {
-                    author: a.keys.id(),
-                    ..pos
-                },
-                body: Control::Epoch(epoch),
-            };
-            keys.insert_own(id, refresh.key);
-            msgs.push(msg.clone());
-            state.apply(msg);
+            let mut e = template.clone();
+            e.parents = vec![prev];
+            prev = publish(&y, &seal_as(&y, &g, &GroupContent::Epoch(e), &[g]));
         }
         m.take_feed(&a);
         m.take_feed(&y);
@@ -977,16 +962,19 @@ mod attacks {
         .unwrap();
         y.take_feed(&b);
         // Y, a plain member, "forwards" junk to Z for B's epoch.
-        let mut junk = refresh.0.to_vec();
-        junk.extend_from_slice(&[7; 32]);
         let fwd = Forward {
             group: g,
             to: z.keys.id(),
             request: refresh,
-            epochs: vec![refresh],
-            slot: sealed_box_seal(&junk, &ed25519_pk_to_curve25519(&z.keys.id()).unwrap()),
+            keys: vec![(refresh, [7; 32])],
         };
-        publish(&y, &GroupContent::Forward(fwd).encode().unwrap());
+        let ykeys = KeyStore::new(&y.keys);
+        let entries = [
+            ykeys.pairwise(&z.keys.id()).unwrap(),
+            ykeys.pairwise(&y.keys.id()).unwrap(),
+        ];
+        let sealed = envelope::seal_control(&GroupContent::Forward(fwd), &next(&y), &entries);
+        publish(&y, &sealed.unwrap());
         for p in [&a, &b, &y] {
             z.take_feed(p);
         }
@@ -1030,26 +1018,17 @@ mod attacks {
         y.take_feed(&a);
         // Y makes a refresh by hand: the real key sealed to A and itself,
         // junk to V.
-        let msgs = controls(&y, &[&a.keys], &[]);
+        let msgs = controls(&y, &g, &[&a.keys], &[]);
         let (state, as_admin) = view(g, &a.keys, &msgs);
-        let pos = next(&y);
-        let made = state
-            .rekey(
-                &as_admin,
-                &Position {
-                    author: a.keys.id(),
-                    ..pos
-                },
-                &[],
-            )
-            .unwrap();
-        let GroupContent::Epoch(mut e) = GroupContent::parse(&made.content).unwrap() else {
+        let apos = next(&a);
+        let made = state.rekey(&as_admin, &apos, &[]).unwrap();
+        let GroupContent::Epoch(mut e) = open_own(&a, &apos, &made.content) else {
             panic!("an epoch")
         };
         let i = e.recipients.iter().position(|r| *r == v.keys.id()).unwrap();
         let junk = sealed_box_seal(&[3; 32], &ed25519_pk_to_curve25519(&v.keys.id()).unwrap());
         e.slots[i].copy_from_slice(&junk);
-        publish(&y, &GroupContent::Epoch(e).encode().unwrap());
+        publish(&y, &seal_as(&y, &g, &GroupContent::Epoch(e), &[g]));
         for p in [&a, &v] {
             p.take_feed(&a);
             p.take_feed(&y);

@@ -18,8 +18,8 @@ use redb::{ReadableDatabase as _, ReadableTable as _};
 use crate::crypto::{FeedId, Keypair, MsgId};
 use crate::feed::json::{self, Value};
 use crate::private::groups::{
-    self, Control, ControlMsg, Cut, EpochKey, GroupContent, GroupError, GroupState, KeyStore,
-    Position, Post, PostKey,
+    self, Control, ControlMsg, Cut, EntryKey, EpochKey, GroupContent, GroupError, GroupState,
+    KeyStore, Position, PostKey, envelope,
 };
 
 use super::schema::*;
@@ -59,12 +59,23 @@ pub(super) struct Book {
     epoch_group: HashMap<MsgId, MsgId>,
     /// Epochs whose key is in [`GROUP_KEYS`] already.
     stored_keys: HashSet<MsgId>,
-    /// Groups we hold a key of -> every post key a post can be under.
-    readable: HashMap<MsgId, Vec<PostKey>>,
+    /// Groups we hold a key of -> every post key a post can be under, with
+    /// the members' entry key of control messages under it.
+    readable: HashMap<MsgId, Vec<(PostKey, EntryKey)>>,
     /// Feed -> the readable groups it has been a member of.
     by_author: HashMap<FeedId, Vec<MsgId>>,
     /// Group -> the feeds whose posts in it we opened.
     posted: HashMap<MsgId, BTreeSet<FeedId>>,
+    /// Control messages opened.
+    opened: HashSet<MsgId>,
+    /// Epochs and operations whose key we hold but whose message we have
+    /// not opened: their id -> the entry that opens them.
+    awaited: HashMap<MsgId, EntryKey>,
+    /// Operations whose merged key is known already (in `awaited` or
+    /// opened).
+    known_ops: HashSet<MsgId>,
+    /// Feed -> our pairwise entry key with it (one key agreement each).
+    pairwise: HashMap<FeedId, EntryKey>,
 }
 
 /// A summary of one group, as `group list` and `group members` show it.
@@ -166,13 +177,17 @@ impl Book {
             readable: HashMap::new(),
             by_author: HashMap::new(),
             posted: HashMap::new(),
+            opened: HashSet::new(),
+            awaited: HashMap::new(),
+            known_ops: HashSet::new(),
+            pairwise: HashMap::new(),
         }
     }
 
-    /// Rebuilds the book from the stored control messages and keys: states,
-    /// and every key our slots and `back` wraps give (recovery from the
-    /// secret key and the feeds alone). Keys already stored are not
-    /// unsealed again.
+    /// Rebuilds the book from the opened control messages and the stored
+    /// keys: states, and every key our slots, adds, forwards and `back`
+    /// wraps give. Nothing is decrypted again but our slots in epochs whose
+    /// key is not stored.
     pub(super) fn load(db: &redb::Database, keys: &Keypair) -> Result<Book> {
         let mut book = Book::new(keys);
         let txn = db.begin_read()?;
@@ -190,6 +205,7 @@ impl Book {
             book.posted.entry(group).or_default().insert(author);
         }
         let ctrl = txn.open_table(GROUP_CTRL)?;
+        let opened = txn.open_table(GROUP_OPENED)?;
         let log = txn.open_table(LOG)?;
         let mut by_group: HashMap<MsgId, Vec<ControlMsg>> = HashMap::new();
         for e in ctrl.iter()? {
@@ -204,14 +220,19 @@ impl Book {
             let Some(item) = item_of(&m, &m.value()?)? else {
                 continue;
             };
-            let Ok(Some(body)) = GroupContent::parse(&item.content).map(GroupContent::into_control)
-            else {
+            let Some(inner) = opened.get(&item.id.0)? else {
+                return Err(StoreError::Corrupt(
+                    "opened group message without its bytes",
+                ));
+            };
+            let Ok(inner) = GroupContent::from_bytes(inner.value()) else {
                 continue;
             };
+            book.opened.insert(item.id);
             by_group.entry(group).or_default().push(ControlMsg {
                 id: item.id,
                 position: item.position,
-                body,
+                body: inner.into_control(),
             });
         }
         for (group, msgs) in by_group {
@@ -226,6 +247,7 @@ impl Book {
             book.keys.absorb(counted);
             book.states.insert(group, state);
         }
+        book.note_awaited();
         let groups: Vec<MsgId> = book.states.keys().copied().collect();
         for g in groups {
             book.refresh_keys(g);
@@ -234,64 +256,132 @@ impl Book {
     }
 
     /// Processes the group messages of one write, in order, with the
-    /// tables of that write: control messages are judged a group at a time
-    /// (one evaluation per group per write), then posts are opened.
+    /// tables of that write: each is opened as a control message (by an
+    /// entry for us) or a post (by its tag) when a key we hold fits, and
+    /// waits otherwise; control messages are judged a group at a time.
     pub(super) fn process(&mut self, w: &mut Writer<'_>, items: Vec<GroupItem>) -> Result<()> {
-        let mut controls: Vec<(MsgId, ControlMsg)> = Vec::new();
-        let mut posts = Vec::new();
+        let mut controls = Vec::new();
         for it in items {
-            let parsed = match GroupContent::parse(&it.content) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::debug!(msg = %it.id, "group message ignored: {e}");
-                    continue;
-                }
+            let Ok(bytes) = envelope::decode(&it.content) else {
+                tracing::debug!(msg = %it.id, "group message ignored: not base64");
+                continue;
             };
-            match parsed {
-                GroupContent::Post(p) => posts.push((it, p)),
-                other => {
-                    let body = other.into_control().expect("not a post");
-                    let group = body.group(&it.id);
-                    let kind = match body {
-                        Control::Epoch(_) => 1,
-                        Control::Add(_) => 2,
-                        Control::Forward(_) => 4,
-                        Control::Roles(_) => 5,
-                        Control::Request(_) => 6,
-                    };
-                    w.group_ctrl.insert(&ctrl_key(&group, it.rx), kind)?;
-                    if let Control::Epoch(_) = body {
-                        self.epoch_group.insert(it.id, group);
-                    }
-                    controls.push((
-                        group,
-                        ControlMsg {
-                            id: it.id,
-                            position: it.position,
-                            body,
-                        },
-                    ));
-                }
-            }
-        }
-        if !controls.is_empty() {
-            self.apply(w, controls)?;
-        }
-        for (it, p) in posts {
-            if !self.try_open(w, &it, &p)? {
+            if let Some(c) = self.try_open_control(w, &it, &bytes)? {
+                controls.push(c);
+            } else if !self.try_open(w, &it, &bytes)? {
                 w.group_pending.insert(
                     &feed_key(&it.position.author.0, it.position.sequence),
                     it.rx,
                 )?;
             }
         }
+        self.settle(w, controls)
+    }
+
+    /// Opens a control message when an entry for us is in it: one we were
+    /// promised by id (an epoch or operation whose key we hold), our
+    /// pairwise entry with its author (an invitation, request or forward,
+    /// or our own message), or the members' entry of a key we hold in a
+    /// group its author has been in. Records what it opened.
+    fn try_open_control(
+        &mut self,
+        w: &mut Writer<'_>,
+        it: &GroupItem,
+        bytes: &[u8],
+    ) -> Result<Option<(MsgId, ControlMsg)>> {
+        if self.opened.contains(&it.id) {
+            return Ok(None);
+        }
+        let pos = &it.position;
+        let mut found: Option<(usize, EntryKey)> = None;
+        if let Some(k) = self.awaited.get(&it.id) {
+            found = envelope::find_entry(bytes, pos, k).map(|i| (i, k.clone()));
+        }
+        if found.is_none() {
+            let pair = match self.pairwise.get(&pos.author) {
+                Some(k) => Some(k.clone()),
+                None => match self.keys.pairwise(&pos.author) {
+                    Ok(k) => {
+                        self.pairwise.insert(pos.author, k.clone());
+                        Some(k)
+                    }
+                    Err(_) => None,
+                },
+            };
+            if let Some(k) = pair {
+                found = envelope::find_entry(bytes, pos, &k).map(|i| (i, k));
+            }
+        }
+        if found.is_none() {
+            'groups: for g in self.by_author.get(&pos.author).into_iter().flatten() {
+                for (_, k) in &self.readable[g] {
+                    if let Some(i) = envelope::find_entry(bytes, pos, k) {
+                        found = Some((i, k.clone()));
+                        break 'groups;
+                    }
+                }
+            }
+        }
+        let Some((i, key)) = found else {
+            return Ok(None);
+        };
+        let inner = match envelope::open_control(bytes, pos, i, &key) {
+            Ok(inner) => inner,
+            Err(e) => {
+                tracing::warn!(msg = %it.id, "group message refused: {e}");
+                return Ok(None);
+            }
+        };
+        let body = inner
+            .to_bytes()
+            .map_err(|_| StoreError::Corrupt("opened group message"))?;
+        let control = inner.into_control();
+        let group = control.group(&it.id);
+        let kind = body[0];
+        w.group_opened.insert(&it.id.0, body.as_slice())?;
+        w.group_ctrl.insert(&ctrl_key(&group, it.rx), kind)?;
+        w.group_pending
+            .remove(&feed_key(&pos.author.0, pos.sequence))?;
+        self.opened.insert(it.id);
+        self.awaited.remove(&it.id);
+        if let Control::Epoch(_) = control {
+            self.epoch_group.insert(it.id, group);
+        }
+        Ok(Some((
+            group,
+            ControlMsg {
+                id: it.id,
+                position: it.position,
+                body: control,
+            },
+        )))
+    }
+
+    /// Applies opened control messages until nothing more opens: each
+    /// group's state, our keys (from operations and admins' forwards
+    /// only), the messages the new keys open (by id, and the waiting
+    /// ones), and what the changes take back.
+    fn settle(&mut self, w: &mut Writer<'_>, mut controls: Vec<(MsgId, ControlMsg)>) -> Result<()> {
+        while !controls.is_empty() {
+            let touched = self.apply(w, std::mem::take(&mut controls))?;
+            controls.extend(self.open_awaited(w)?);
+            for g in touched {
+                self.take_back(w, g)?;
+                if self.refresh_keys(g) {
+                    controls.extend(self.retry_pending(w, g)?);
+                }
+            }
+        }
         Ok(())
     }
 
-    /// Control messages of one write: each group's state, our keys (from
-    /// slots of operations and from admins' forwards only), then what the
-    /// changes open or take back.
-    fn apply(&mut self, w: &mut Writer<'_>, controls: Vec<(MsgId, ControlMsg)>) -> Result<()> {
+    /// Control messages of one write: each group's state and our keys;
+    /// returns the groups whose state or keys changed.
+    fn apply(
+        &mut self,
+        w: &mut Writer<'_>,
+        controls: Vec<(MsgId, ControlMsg)>,
+    ) -> Result<BTreeSet<MsgId>> {
         let mut by_group: HashMap<MsgId, Vec<ControlMsg>> = HashMap::new();
         for (g, m) in controls {
             by_group.entry(g).or_default().push(m);
@@ -305,8 +395,9 @@ impl Book {
             let version = state.version();
             let refused = state.rejected().len();
             state.apply_all(msgs.iter().cloned());
-            if state.rejected().len() != refused {
-                tracing::info!(group = %group, "{} group operations refused", state.rejected().len() - refused);
+            let now_refused = state.rejected().len();
+            if now_refused > refused {
+                tracing::info!(group = %group, "{} group operations refused", now_refused - refused);
             }
             if state.version() != version {
                 touched.insert(group);
@@ -330,13 +421,75 @@ impl Book {
             self.stored_keys.insert(epoch);
             touched.insert(*g);
         }
-        for g in touched {
-            self.take_back(w, g)?;
-            if self.refresh_keys(g) {
-                self.retry_pending(w, g)?;
+        self.note_awaited();
+        Ok(touched)
+    }
+
+    /// Remembers the entry that opens each epoch and operation whose key
+    /// we hold but whose message we have not opened.
+    fn note_awaited(&mut self) {
+        for id in self.keys.epochs() {
+            if !self.opened.contains(&id) && !self.awaited.contains_key(&id) {
+                if let Some(k) = self.keys.get(&id) {
+                    self.awaited.insert(id, EntryKey::own(k));
+                }
             }
         }
-        Ok(())
+        // Keys given for epochs we have not opened: the epoch's own entry
+        // opens it (and then its commitment checks the key).
+        let claimed: Vec<(MsgId, EntryKey)> = self
+            .keys
+            .claimed()
+            .filter(|(id, _)| !self.opened.contains(id) && !self.awaited.contains_key(id))
+            .map(|(id, k)| (*id, EntryKey::own(k)))
+            .collect();
+        self.awaited.extend(claimed);
+        let ops: Vec<MsgId> = self
+            .keys
+            .op_ids()
+            .filter(|id| !self.known_ops.contains(*id))
+            .copied()
+            .collect();
+        for id in ops {
+            self.known_ops.insert(id);
+            if !self.opened.contains(&id)
+                && let Some(k) = self.keys.op_key(&id)
+            {
+                let key = PostKey::from_merged(k.clone());
+                self.awaited.insert(id, EntryKey::members(&key));
+            }
+        }
+    }
+
+    /// Opens the awaited messages the store already holds.
+    fn open_awaited(&mut self, w: &mut Writer<'_>) -> Result<Vec<(MsgId, ControlMsg)>> {
+        let ids: Vec<MsgId> = self.awaited.keys().copied().collect();
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(rx) = w.ids.get(&id.0)?.map(|v| v.value()) else {
+                continue;
+            };
+            let rec = w
+                .log
+                .get(rx)?
+                .ok_or(StoreError::Corrupt("id index points at a missing message"))?;
+            let m = StoredMsg::decode(rx, rec.value())?;
+            drop(rec);
+            let Some(item) = item_of(&m, &m.value()?)? else {
+                continue;
+            };
+            let Ok(bytes) = envelope::decode(&item.content) else {
+                continue;
+            };
+            match self.try_open_control(w, &item, &bytes)? {
+                Some(c) => out.push(c),
+                // Not openable with what it was awaited by: forget it.
+                None => {
+                    self.awaited.remove(&id);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Recomputes the post keys and authors of a group; whether we can read
@@ -348,7 +501,15 @@ impl Book {
         let Some(state) = self.states.get(&group) else {
             return false;
         };
-        let keys = self.keys.post_keys(state);
+        let keys: Vec<(PostKey, EntryKey)> = self
+            .keys
+            .post_keys(state)
+            .into_iter()
+            .map(|k| {
+                let e = EntryKey::members(&k);
+                (k, e)
+            })
+            .collect();
         if keys.is_empty() {
             self.readable.remove(&group);
             return false;
@@ -422,10 +583,15 @@ impl Book {
         Ok(())
     }
 
-    /// Retries the waiting posts of every feed that has been a member of
-    /// `group`. A removed member's posts after its cut are skipped by
-    /// their key alone, so a flood of them costs no reads.
-    fn retry_pending(&mut self, w: &mut Writer<'_>, group: MsgId) -> Result<()> {
+    /// Retries the waiting messages of every feed that has been a member
+    /// of `group`: posts it opens are stored, control messages it opens
+    /// are returned. A removed member's messages after its cut are skipped
+    /// by their key alone, so a flood of them costs no reads.
+    fn retry_pending(
+        &mut self,
+        w: &mut Writer<'_>,
+        group: MsgId,
+    ) -> Result<Vec<(MsgId, ControlMsg)>> {
         let state = &self.states[&group];
         let mut waiting: Vec<([u8; 40], u64)> = Vec::new();
         for author in state.ever_members() {
@@ -442,24 +608,27 @@ impl Book {
                 }
             }
         }
+        let mut out = Vec::new();
         for (key, rx) in waiting {
             let rec = w
                 .log
                 .get(rx)?
-                .ok_or(StoreError::Corrupt("waiting group post is not stored"))?;
+                .ok_or(StoreError::Corrupt("waiting group message is not stored"))?;
             let m = StoredMsg::decode(rx, rec.value())?;
             drop(rec);
             let Some(item) = item_of(&m, &m.value()?)? else {
                 continue;
             };
-            let Ok(GroupContent::Post(p)) = GroupContent::parse(&item.content) else {
+            let Ok(bytes) = envelope::decode(&item.content) else {
                 continue;
             };
-            if self.try_open(w, &item, &p)? {
+            if let Some(c) = self.try_open_control(w, &item, &bytes)? {
+                out.push(c);
+            } else if self.try_open(w, &item, &bytes)? {
                 w.group_pending.remove(&key)?;
             }
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Finds the post's key by its tag among the groups its author has been
@@ -467,8 +636,11 @@ impl Book {
     /// key we hold matches, or the post does not count (its author was
     /// removed before it): it waits. A matching key that does not open is
     /// a tampered or moved post, logged and never retried.
-    fn try_open(&mut self, w: &mut Writer<'_>, it: &GroupItem, post: &Post) -> Result<bool> {
+    fn try_open(&mut self, w: &mut Writer<'_>, it: &GroupItem, bytes: &[u8]) -> Result<bool> {
         let pos = &it.position;
+        let Ok(post) = envelope::as_post(bytes) else {
+            return Ok(false);
+        };
         let Some(groups) = self.by_author.get(&pos.author) else {
             return Ok(false);
         };
@@ -478,14 +650,14 @@ impl Book {
             {
                 continue;
             }
-            for k in &self.readable[g] {
+            for (k, _) in &self.readable[g] {
                 if k.tag(&pos.author, pos.sequence) != post.tag {
                     continue;
                 }
                 if !state.post_allowed(&pos.author, pos.sequence, k.heads()) {
                     return Ok(false);
                 }
-                match k.open(post, pos) {
+                match k.open(&post, pos) {
                     Ok(plain) => {
                         if store_post(w, g, it, plain)? {
                             let mut ak = [0u8; 72];
@@ -542,7 +714,7 @@ impl Book {
                 .collect()
         };
         Ok(match op {
-            GroupOp::Create => groups::create(pos, &[], &[])?.content,
+            GroupOp::Create => groups::create(&self.keys, pos, &[], &[])?.content,
             GroupOp::Add {
                 group,
                 members,
@@ -556,10 +728,12 @@ impl Book {
                     .content
             }
             GroupOp::Demote { group, members } => {
-                self.member_state(group)?.roles(pos, &[], &cuts(members))?
+                self.member_state(group)?
+                    .roles(&self.keys, pos, &[], &cuts(members))?
             }
             GroupOp::Promote { group, members } => {
-                self.member_state(group)?.roles(pos, members, &[])?
+                self.member_state(group)?
+                    .roles(&self.keys, pos, members, &[])?
             }
             GroupOp::Post { group, content } => {
                 self.member_state(group)?
@@ -572,7 +746,7 @@ impl Book {
     /// time (`None`): a request for head keys we miss and have not asked
     /// for, or, as an admin, the answer to a member's request. `None` when
     /// we owe nothing.
-    pub(super) fn duty(&self, group: Option<&MsgId>) -> Option<String> {
+    pub(super) fn duty(&self, group: Option<&MsgId>, pos: &Position) -> Option<String> {
         let mut groups: Vec<&MsgId> = match group {
             Some(g) => vec![g],
             None => self.states.keys().collect(),
@@ -589,7 +763,7 @@ impl Book {
                 .filter(|h| !self.keys.has(h) && !asked.contains(h))
                 .collect();
             if !missing.is_empty() {
-                return s.request(&self.me, &missing).ok();
+                return s.request(&self.keys, pos, &missing).ok();
             }
             if !s.admins().contains(&self.me) {
                 continue;
@@ -597,7 +771,7 @@ impl Book {
             for (request, to, epochs) in s.open_requests(&self.me) {
                 let held: Vec<MsgId> = epochs.into_iter().filter(|e| self.keys.has(e)).collect();
                 if !held.is_empty() {
-                    return s.forward(&self.keys, &to, request, &held).ok();
+                    return s.forward(&self.keys, pos, &to, request, &held).ok();
                 }
             }
         }

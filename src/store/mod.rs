@@ -273,8 +273,9 @@ impl Store {
             // without one, boxes to it would stay closed for good; the store
             // stays at its version until it is opened as its owner
             // (reindexing again then is harmless). Version 3 groups used
-            // a format without cuts: their tables are rebuilt from the log
-            // under the current rules.
+            // a format without cuts, in the clear: their tables are rebuilt
+            // from the log under the current rules (the old messages no
+            // longer open).
             Some(1..=3) if store.me.is_some() => {
                 txn.delete_table(GROUP_CTRL)?;
                 txn.delete_table(GROUP_PENDING)?;
@@ -559,8 +560,8 @@ impl Store {
     ) -> Result<Vec<VerifiedMsg>> {
         let mut msgs = Vec::new();
         for _ in 0..1000 {
-            let duty = self.append_with(keys, hmac, |book, _| {
-                Ok(book.and_then(|b| b.duty(group)).map(Value::from))
+            let duty = self.append_with(keys, hmac, |book, pos| {
+                Ok(book.and_then(|b| b.duty(group, pos)).map(Value::from))
             })?;
             match duty {
                 Some(m) => msgs.push(m),
@@ -568,6 +569,41 @@ impl Store {
             }
         }
         Ok(msgs)
+    }
+
+    /// The control messages of `group` we opened, in the order we stored
+    /// them: what our view of the group is computed from.
+    pub fn group_controls(&self, group: &MsgId) -> Result<Vec<crate::private::groups::ControlMsg>> {
+        let txn = self.db.begin_read()?;
+        let ctrl = txn.open_table(GROUP_CTRL)?;
+        let opened = txn.open_table(GROUP_OPENED)?;
+        let log = txn.open_table(LOG)?;
+        let mut lo = [0u8; 40];
+        lo[..32].copy_from_slice(&group.0);
+        let mut hi = lo;
+        hi[32..].copy_from_slice(&u64::MAX.to_be_bytes());
+        let mut out = Vec::new();
+        for e in ctrl.range::<&[u8; 40]>(&lo..=&hi)? {
+            let rx = u64::from_be_bytes(e?.0.value()[32..].try_into().expect("8 bytes"));
+            let rec = log.get(rx)?.ok_or(StoreError::Corrupt(
+                "group index points at a missing message",
+            ))?;
+            let m = StoredMsg::decode(rx, rec.value())?;
+            let Some(item) = groups::item_of(&m, &m.value()?)? else {
+                continue;
+            };
+            let Some(inner) = opened.get(&item.id.0)? else {
+                continue;
+            };
+            if let Ok(inner) = crate::private::groups::GroupContent::from_bytes(inner.value()) {
+                out.push(crate::private::groups::ControlMsg {
+                    id: item.id,
+                    position: item.position,
+                    body: inner.into_control(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Every group we can read or are a member of.
@@ -853,6 +889,7 @@ struct Writer<'t> {
     group_posts: redb::Table<'t, &'static [u8; 48], &'static [u8; 32]>,
     group_pending: redb::Table<'t, &'static [u8; 40], u64>,
     group_authored: redb::Table<'t, &'static [u8; 72], &'static [u8]>,
+    group_opened: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     group_names: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     /// Group messages stored by this write, processed before it finishes.
     group_queue: Vec<groups::GroupItem>,
@@ -894,6 +931,7 @@ impl<'t> Writer<'t> {
             group_posts: txn.open_table(GROUP_POSTS)?,
             group_pending: txn.open_table(GROUP_PENDING)?,
             group_authored: txn.open_table(GROUP_AUTHORED)?,
+            group_opened: txn.open_table(GROUP_OPENED)?,
             group_names: txn.open_table(GROUP_NAMES)?,
             group_queue: Vec::new(),
             votes: txn.open_table(VOTES)?,

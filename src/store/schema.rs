@@ -116,7 +116,7 @@ pub const UNREAD_PRIVATE: u8 = 2;
 /// Unread: a message that mentions us.
 pub const UNREAD_MENTION: u8 = 3;
 
-/// Group control messages: `group (32) | receive sequence u64 BE (8)` ->
+/// Group control messages we opened: `group (32) | receive sequence u64 BE (8)` ->
 /// kind (the first byte of the group format: 1 epoch, 2 add, 4 forward,
 /// 5 roles, 6 request).
 /// Every one seen, of any group: membership is computed from them.
@@ -131,15 +131,20 @@ pub const GROUP_KEYS: TableDefinition<&[u8; 32], &[u8; 64]> = TableDefinition::n
 /// sequence u64 BE (8)` -> message id. Their plaintext is in [`PRIVATE`].
 pub const GROUP_POSTS: TableDefinition<&[u8; 48], &[u8; 32]> = TableDefinition::new("group_posts");
 
+/// Group control messages we opened: message id -> their inner bytes (the
+/// group format once the envelope is off), so reopening needs no
+/// decryption.
+pub const GROUP_OPENED: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("group_opened");
+
 /// Group posts we opened, by author: `group (32) | author (32) | sequence
 /// u64 BE (8)` -> `receive sequence u64 BE (8) | the head ids (32 each) of
 /// the key that opened it`. What a later cut or a voided add takes back.
 pub const GROUP_AUTHORED: TableDefinition<&[u8; 72], &[u8]> =
     TableDefinition::new("group_authored");
 
-/// Group posts no key we hold opens yet: `author (32) | sequence u64 BE
-/// (8)` -> receive sequence. Retried when a group we read gains a key or a
-/// member.
+/// Group messages (posts and control messages: from outside they look the
+/// same) no key we hold opens yet: `author (32) | sequence u64 BE (8)` ->
+/// receive sequence. Retried when a group we read gains a key or a member.
 pub const GROUP_PENDING: TableDefinition<&[u8; 40], u64> = TableDefinition::new("group_pending");
 
 /// A group's name, from the latest `about` of it posted inside the group:

@@ -13,6 +13,7 @@ use crate::crypto::{
 };
 
 use super::GroupError;
+use super::envelope::EntryKey;
 use super::state::GroupState;
 use super::wire::{Control, ControlMsg, Epoch, Position, Post, TAG_LEN, key_pairs_from_bytes};
 
@@ -30,7 +31,7 @@ pub enum Subkey {
     Tag = 1,
     /// Encrypts post bodies.
     Post = 2,
-    /// Reserved for encrypted control fields.
+    /// Wraps the message key of control messages (envelope entries).
     Ctrl = 3,
     /// Wraps the parents' keys in an epoch's `back`.
     Back = 4,
@@ -98,6 +99,16 @@ impl PostKey {
         let merged = EpochKey::from_bytes(blake2b(&[&input[..]]));
         PostKey {
             heads: sorted.keys().map(|id| **id).collect(),
+            tag_key: merged.subkey(Subkey::Tag),
+            merged,
+        }
+    }
+
+    /// A merged key given as such (the key of an operation's heads, as adds
+    /// and `back` carry it), without the ids it merges.
+    pub fn from_merged(merged: EpochKey) -> PostKey {
+        PostKey {
+            heads: Vec::new(),
             tag_key: merged.subkey(Subkey::Tag),
             merged,
         }
@@ -178,6 +189,8 @@ struct SeenEpoch {
     position: Position,
     commitment: [u8; 32],
     has_parents: bool,
+    /// The operations it names: their keys in `back` are merged keys.
+    ops: Vec<MsgId>,
     back: Vec<u8>,
 }
 
@@ -198,6 +211,9 @@ pub struct KeyStore {
     backs_opened: HashSet<MsgId>,
     /// Keys received for epochs not yet seen, checked when they arrive.
     unverified: Vec<(MsgId, EpochKey)>,
+    /// The merged keys of operations' heads, by operation: what opens an
+    /// add or role change a member did not see written.
+    op_keys: HashMap<MsgId, EpochKey>,
 }
 
 impl fmt::Debug for KeyStore {
@@ -217,7 +233,35 @@ impl KeyStore {
             opened: HashSet::new(),
             backs_opened: HashSet::new(),
             unverified: Vec::new(),
+            op_keys: HashMap::new(),
         }
+    }
+
+    /// Our curve25519 key pair (for pairwise envelope entries).
+    pub fn curve(&self) -> &CurveKeypair {
+        &self.curve
+    }
+
+    /// The pairwise entry key of us and `them`.
+    pub fn pairwise(&self, them: &FeedId) -> Result<EntryKey, GroupError> {
+        EntryKey::pairwise(&self.curve, &self.me, them)
+    }
+
+    /// The merged key an operation was sealed under, when given (by an add
+    /// or `back`).
+    pub fn op_key(&self, id: &MsgId) -> Option<&EpochKey> {
+        self.op_keys.get(id)
+    }
+
+    /// Keys given for epochs not seen yet (unchecked until they are): what
+    /// opens those epochs by their own entry.
+    pub fn claimed(&self) -> impl Iterator<Item = &(MsgId, EpochKey)> {
+        self.unverified.iter()
+    }
+
+    /// The ids of the operations whose merged keys are held.
+    pub fn op_ids(&self) -> impl Iterator<Item = &MsgId> {
+        self.op_keys.keys()
     }
 
     /// The identity the store belongs to.
@@ -297,6 +341,7 @@ impl KeyStore {
                     position: m.position,
                     commitment: e.commitment,
                     has_parents: !e.parents.is_empty(),
+                    ops: e.adds.clone(),
                     back: e.back.clone(),
                 });
             }
@@ -320,11 +365,14 @@ impl KeyStore {
                     }
                 }
                 Control::Add(a) => {
-                    if let Some(i) = a.members.iter().position(|r| *r == self.me) {
+                    if a.members.contains(&self.me) {
                         self.opened.insert(m.id);
-                        match self.open_pairs(&a.slots[i]) {
-                            Ok(pairs) => self.unverified.extend(pairs),
-                            Err(err) => problems.push((m.id, err)),
+                        for (id, k) in &a.keys {
+                            if a.ops.contains(id) {
+                                self.op_keys.insert(*id, EpochKey::from_bytes(*k));
+                            } else {
+                                self.unverified.push((*id, EpochKey::from_bytes(*k)));
+                            }
                         }
                     }
                 }
@@ -332,9 +380,8 @@ impl KeyStore {
                 Control::Forward(f) => {
                     if f.to == self.me {
                         self.opened.insert(m.id);
-                        match self.open_pairs(&f.slot) {
-                            Ok(pairs) => self.unverified.extend(pairs),
-                            Err(err) => problems.push((m.id, err)),
+                        for (id, k) in &f.keys {
+                            self.unverified.push((*id, EpochKey::from_bytes(*k)));
                         }
                     }
                 }
@@ -389,8 +436,14 @@ impl KeyStore {
                     &self.keys[&id],
                 ) {
                     Ok(pairs) => {
-                        progress |= !pairs.is_empty();
-                        self.unverified.extend(pairs);
+                        for (pid, k) in pairs {
+                            if seen.ops.contains(&pid) {
+                                self.op_keys.insert(pid, k);
+                            } else {
+                                progress = true;
+                                self.unverified.push((pid, k));
+                            }
+                        }
                     }
                     Err(err) => problems.push((id, err)),
                 }
@@ -409,16 +462,6 @@ impl KeyStore {
             .try_into()
             .map_err(|_| GroupError::Malformed("epoch slot is not a 32-byte key"))?;
         Ok(EpochKey::from_bytes(bytes))
-    }
-
-    fn open_pairs(&self, slot: &[u8]) -> Result<Vec<(MsgId, EpochKey)>, GroupError> {
-        let plain = Zeroizing::new(
-            sealed_box_open(slot, &self.curve).map_err(|_| GroupError::SlotDoesNotOpen)?,
-        );
-        Ok(key_pairs_from_bytes(&plain)?
-            .into_iter()
-            .map(|(id, k)| (id, EpochKey::from_bytes(k)))
-            .collect())
     }
 }
 

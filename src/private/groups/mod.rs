@@ -33,6 +33,7 @@
 //! ciphertext republished anywhere else does not open. Slots are sealed boxes
 //! of `K` and are tied to their epoch by its commitment `C(K)`.
 
+pub mod envelope;
 pub mod keys;
 pub mod state;
 pub mod wire;
@@ -42,12 +43,13 @@ mod tests;
 
 use crate::crypto::{FeedId, MsgId};
 
+pub use envelope::EntryKey;
 pub use keys::{EpochKey, KeyStore, PostKey, Subkey, TagIndex};
 pub use state::RECENT_VIEWS;
 pub use state::{GroupState, NewEpoch, create};
 pub use wire::{
-    Add, Control, ControlMsg, Cut, Epoch, Forward, GroupContent, POST_OVERHEAD, Position, Post,
-    Request, Roles, SUFFIX, is_group_content,
+    Add, Control, ControlMsg, Cut, Epoch, Forward, GroupContent, KeyPair, POST_OVERHEAD, Position,
+    Post, Request, Roles, SUFFIX, is_group_content,
 };
 
 /// Why group content could not be parsed, made or opened, or why a control

@@ -33,10 +33,11 @@ use crate::crypto::{
 };
 
 use super::GroupError;
+use super::envelope::{EntryKey, MAX_ENTRIES, post_content, seal_control};
 use super::keys::{EpochKey, KeyStore, LABEL_BACK, LABEL_POST, PostKey, Subkey};
 use super::wire::{
-    Add, Control, ControlMsg, Cut, EPOCH_SLOT_LEN, Epoch, Forward, GroupContent, Position, Post,
-    Request, Roles, key_pairs_to_bytes,
+    Add, Control, ControlMsg, Cut, EPOCH_SLOT_LEN, Epoch, Forward, GroupContent, KeyPair, Position,
+    Post, Request, Roles, key_pairs_to_bytes,
 };
 
 /// How many recent views (head sets) a post is looked for under, besides
@@ -86,6 +87,9 @@ struct Node {
     depth: u32,
     /// Parent epochs and loose operations named.
     deps: Vec<MsgId>,
+    /// How many of `deps` are parent epochs (the heads it was written
+    /// under).
+    parents: usize,
     body: Body,
 }
 
@@ -172,8 +176,10 @@ pub struct NewEpoch {
 
 /// Makes the epoch that creates a group: the author, `members` and `admins`
 /// (besides the author) are the recipients; `admins` may add and remove.
-/// The group id is the id this message gets.
+/// The group id is the id this message gets. Each recipient other than
+/// the author finds it through a pairwise entry (an invitation).
 pub fn create(
+    keys: &KeyStore,
     pos: &Position,
     members: &[FeedId],
     admins: &[FeedId],
@@ -185,6 +191,10 @@ pub fn create(
         .filter(|a| **a != pos.author)
         .copied()
         .collect();
+    let mut entries = vec![keys.pairwise(&pos.author)?];
+    for r in recipients.iter().filter(|r| **r != pos.author) {
+        entries.push(keys.pairwise(r)?);
+    }
     seal_epoch(
         pos,
         None,
@@ -194,6 +204,7 @@ pub fn create(
         Vec::new(),
         recipients.into_iter().collect(),
         Vec::new(),
+        entries,
     )
 }
 
@@ -380,9 +391,6 @@ impl GroupState {
                 if members.is_empty() {
                     return Err(GroupError::NoNewMembers);
                 }
-                if a.slots.len() != a.members.len() {
-                    return Err(GroupError::Malformed("one slot per member"));
-                }
                 Body::Add { members, admins }
             }
             Control::Roles(r) => {
@@ -414,6 +422,7 @@ impl GroupState {
             author: msg.position.author,
             seq: msg.position.sequence,
             depth,
+            parents: parents.len(),
             deps,
             body,
         })
@@ -714,6 +723,7 @@ impl GroupState {
             author: pos.author,
             seq: pos.sequence,
             depth,
+            parents: heads.len(),
             deps,
             body,
         };
@@ -749,7 +759,12 @@ impl GroupState {
             },
         )?;
         let (heads, ops) = self.view();
-        let back = self.key_pairs(keys, &self.eval.heads)?;
+        let mut back = self.key_pairs(keys, &heads)?;
+        back.extend(self.op_key_pairs(keys, &ops)?);
+        let members_key = keys
+            .post_key(&self.eval.heads)
+            .ok_or(GroupError::NoParents)?;
+        let entries = vec![EntryKey::members(&members_key), keys.pairwise(&pos.author)?];
         seal_epoch(
             pos,
             Some(self.group),
@@ -758,7 +773,8 @@ impl GroupState {
             Vec::new(),
             removed.to_vec(),
             recipients.into_iter().collect(),
-            back,
+            key_pairs_to_bytes(back.iter().map(|(id, k)| (id, k))),
+            entries,
         )
     }
 
@@ -790,21 +806,22 @@ impl GroupState {
                 admins: admin_set.clone(),
             },
         )?;
-        let plain = zeroize::Zeroizing::new(self.key_pairs(keys, &self.eval.heads)?);
-        let slots = new_set
-            .iter()
-            .map(|m| seal_to(m, &plain))
-            .collect::<Result<_, _>>()?;
         let (heads, ops) = self.view();
-        GroupContent::Add(Add {
+        let mut pairs = self.key_pairs(keys, &heads)?;
+        pairs.extend(self.op_key_pairs(keys, &ops)?);
+        let mut entries = self.members_entries(keys, pos)?;
+        for m in &new_set {
+            entries.push(keys.pairwise(m)?);
+        }
+        let add = GroupContent::Add(Add {
             group: self.group,
             heads,
             ops,
             members: new_set.into_iter().collect(),
             admins: admin_set.into_iter().collect(),
-            slots,
-        })
-        .encode()
+            keys: pairs,
+        });
+        seal_control(&add, pos, &entries)
     }
 
     /// Makes a change of admin rights: `promote` (members) become admins,
@@ -812,6 +829,7 @@ impl GroupState {
     /// seen) stop being admins. Only admins may, and only over juniors.
     pub fn roles(
         &self,
+        keys: &KeyStore,
         pos: &Position,
         promote: &[FeedId],
         demote: &[Cut],
@@ -832,33 +850,82 @@ impl GroupState {
             },
         )?;
         let (heads, ops) = self.view();
-        GroupContent::Roles(Roles {
+        let roles = GroupContent::Roles(Roles {
             group: self.group,
             heads,
             ops,
             promote: promote_set.into_iter().collect(),
             demote: demote.to_vec(),
-        })
-        .encode()
+        });
+        seal_control(&roles, pos, &self.members_entries(keys, pos)?)
     }
 
-    /// Asks the admins for the keys of `epochs`.
-    pub fn request(&self, me: &FeedId, epochs: &[MsgId]) -> Result<String, GroupError> {
-        if !self.is_member(me) {
-            return Err(GroupError::NotAMember(*me));
+    /// The entries of an operation of ours: the members' (the merged key
+    /// of the current heads) and our own.
+    fn members_entries(
+        &self,
+        keys: &KeyStore,
+        pos: &Position,
+    ) -> Result<Vec<EntryKey>, GroupError> {
+        if let Some(h) = self.eval.heads.iter().find(|h| !keys.has(h)) {
+            return Err(GroupError::MissingKey(*h));
         }
-        GroupContent::Request(Request {
+        let key = keys
+            .post_key(&self.eval.heads)
+            .ok_or(GroupError::NoParents)?;
+        Ok(vec![EntryKey::members(&key), keys.pairwise(&pos.author)?])
+    }
+
+    /// The merged keys of the heads of the operations `ops` (ours to give:
+    /// we hold their heads' keys, or were given the merged key).
+    fn op_key_pairs(&self, keys: &KeyStore, ops: &[MsgId]) -> Result<Vec<KeyPair>, GroupError> {
+        ops.iter()
+            .map(|o| {
+                let merged = self
+                    .nodes
+                    .get(o)
+                    .and_then(|n| {
+                        let heads: BTreeSet<MsgId> = n.deps[..n.parents].iter().copied().collect();
+                        keys.post_key(&heads).map(|k| *k.key().bytes())
+                    })
+                    .or_else(|| keys.op_key(o).map(|k| *k.bytes()))
+                    .ok_or(GroupError::MissingKey(*o))?;
+                Ok((*o, merged))
+            })
+            .collect()
+    }
+
+    /// Asks the admins for the keys of `epochs`: sealed to each current
+    /// admin (a pairwise entry) and to ourselves, so it needs no key.
+    pub fn request(
+        &self,
+        keys: &KeyStore,
+        pos: &Position,
+        epochs: &[MsgId],
+    ) -> Result<String, GroupError> {
+        if !self.is_member(&pos.author) {
+            return Err(GroupError::NotAMember(pos.author));
+        }
+        let mut entries = vec![keys.pairwise(&pos.author)?];
+        for a in self.admins().iter().take(MAX_ENTRIES - 1) {
+            if *a != pos.author {
+                entries.push(keys.pairwise(a)?);
+            }
+        }
+        let req = GroupContent::Request(Request {
             group: self.group,
             epochs: epochs.to_vec(),
-        })
-        .encode()
+        });
+        seal_control(&req, pos, &entries)
     }
 
-    /// Seals the keys of `epochs` to the member `to`, answering its
-    /// `request`. Only an admin's forward counts.
+    /// Gives the keys of `epochs` to the member `to`, answering its
+    /// `request`: sealed to it and to ourselves. Only an admin's forward
+    /// counts.
     pub fn forward(
         &self,
         keys: &KeyStore,
+        pos: &Position,
         to: &FeedId,
         request: MsgId,
         epochs: &[MsgId],
@@ -866,16 +933,23 @@ impl GroupState {
         if !self.is_member(to) {
             return Err(GroupError::NotAMember(*to));
         }
-        let epochs: BTreeSet<MsgId> = epochs.iter().copied().collect();
-        let plain = zeroize::Zeroizing::new(self.key_pairs(keys, &epochs)?);
-        GroupContent::Forward(Forward {
+        let epochs: Vec<MsgId> = epochs
+            .iter()
+            .copied()
+            .collect::<BTreeSet<MsgId>>()
+            .into_iter()
+            .collect();
+        let fwd = GroupContent::Forward(Forward {
             group: self.group,
             to: *to,
             request,
-            epochs: epochs.iter().copied().collect(),
-            slot: seal_to(to, &plain)?,
-        })
-        .encode()
+            keys: self.key_pairs(keys, &epochs)?,
+        });
+        seal_control(
+            &fwd,
+            pos,
+            &[keys.pairwise(&pos.author)?, keys.pairwise(to)?],
+        )
     }
 
     /// Encrypts a post body (compact JSON of the inner content) for the
@@ -895,19 +969,18 @@ impl GroupState {
             return Err(GroupError::MissingKey(*h));
         }
         let key = keys.post_key(&heads).ok_or(GroupError::NoParents)?;
-        GroupContent::Post(seal_post_with(&key, pos, plain)).encode()
+        Ok(post_content(&seal_post_with(&key, pos, plain)))
     }
 
-    fn key_pairs(&self, keys: &KeyStore, ids: &BTreeSet<MsgId>) -> Result<Vec<u8>, GroupError> {
-        let pairs = ids
-            .iter()
+    /// The `(id, K)` of the given epochs.
+    fn key_pairs(&self, keys: &KeyStore, ids: &[MsgId]) -> Result<Vec<KeyPair>, GroupError> {
+        ids.iter()
             .map(|h| {
                 keys.get(h)
-                    .map(|k| (h, k.bytes()))
+                    .map(|k| (*h, *k.bytes()))
                     .ok_or(GroupError::MissingKey(*h))
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(key_pairs_to_bytes(pairs))
+            .collect()
     }
 }
 
@@ -1224,6 +1297,7 @@ fn seal_epoch(
     removed: Vec<Cut>,
     recipients: Vec<FeedId>,
     back_plain: Vec<u8>,
+    mut entries: Vec<EntryKey>,
 ) -> Result<NewEpoch, GroupError> {
     let back_plain = zeroize::Zeroizing::new(back_plain);
     let key = EpochKey::random();
@@ -1250,7 +1324,7 @@ fn seal_epoch(
         ));
         back
     };
-    let content = GroupContent::Epoch(Epoch {
+    let epoch = GroupContent::Epoch(Epoch {
         group,
         parents,
         adds,
@@ -1260,7 +1334,8 @@ fn seal_epoch(
         commitment,
         slots,
         back,
-    })
-    .encode()?;
+    });
+    entries.push(EntryKey::own(&key));
+    let content = seal_control(&epoch, pos, &entries)?;
     Ok(NewEpoch { content, key })
 }

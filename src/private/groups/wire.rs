@@ -1,22 +1,20 @@
-//! The byte layout of group messages and their content strings.
-//!
-//! Every group message is the content string `<base64>.boxg`: canonical
-//! base64 of the bytes below, then the suffix. The first byte says the kind.
-//! Integers are big-endian; a list is a `u16` count then its items; ids and
-//! feeds are their 32 raw bytes.
+//! The byte layout of group control messages, as they are once opened
+//! (see [`envelope`](super::envelope) for the outer form that every replica
+//! sees). The first byte says the kind. Integers are big-endian; a list is
+//! a `u16` count then its items; ids and feeds are their 32 raw bytes; a
+//! key list is a `u16` count of `(id 32 || key 32)` pairs.
 //!
 //! ```text
 //! epoch   1 || has_group u8 || [group 32] || parents list || ops list
 //!           || admins list || removed cuts list || recipients list || C(K) 32
 //!           || one sealed slot per recipient, in recipient order (80 each:
 //!              sealed box of K)
-//!           || back: u16 length || [nonce 24 || AEAD(parent (id || K)...)]
+//!           || back: u16 length || [nonce 24 || AEAD(parents' (id || K),
+//!              then the ops' (id || merged key of their heads))]
 //! add     2 || group 32 || heads list || ops list || members list
-//!           || admins list
-//!           || one slot per member: u16 length || sealed box of (id || K) per head
-//! post    3 || tag 16 || nonce 24 || AEAD(plaintext)
-//! forward 4 || group 32 || to 32 || request 32 || epochs list
-//!           || u16 length || sealed box of (id || K) per epoch
+//!           || admins list || keys: the heads' (id || K), then the ops'
+//!              (id || merged key of their heads)
+//! forward 4 || group 32 || to 32 || request 32 || keys: (id || K) per epoch
 //! roles   5 || group 32 || heads list || ops list || promote list
 //!           || demote cuts list
 //! request 6 || group 32 || epochs list
@@ -25,11 +23,11 @@
 //! A cut is a feed (32) and a sequence (u64): the last message of that feed
 //! the author had seen when it removed or demoted it. The `ops` lists name
 //! the adds and role changes the author had seen that no parent already
-//! includes, so every operation is ordered after what it knew.
+//! includes, so every operation is ordered after what it knew. Keys in adds
+//! and forwards are in the clear here: the envelope seals them to the
+//! people meant to read them.
 
-use crate::crypto::{
-    AEAD_NONCE_LEN, AEAD_TAG_LEN, FeedId, MsgId, SEAL_OVERHEAD, b64_decode, b64_encode,
-};
+use crate::crypto::{AEAD_NONCE_LEN, AEAD_TAG_LEN, FeedId, MsgId, SEAL_OVERHEAD};
 
 use super::GroupError;
 
@@ -43,12 +41,14 @@ pub const SUFFIX: &str = ".boxg";
 pub const EPOCH_SLOT_LEN: usize = SEAL_OVERHEAD + 32;
 /// Bytes of a post tag.
 pub const TAG_LEN: usize = 16;
-/// Bytes a post adds to its plaintext: kind, tag, nonce and AEAD tag (57).
-pub const POST_OVERHEAD: usize = 1 + TAG_LEN + AEAD_NONCE_LEN + AEAD_TAG_LEN;
+/// Bytes a post adds to its plaintext: tag, nonce and AEAD tag (56).
+pub const POST_OVERHEAD: usize = TAG_LEN + AEAD_NONCE_LEN + AEAD_TAG_LEN;
+
+/// An `(id, key)` pair as adds, forwards and `back` carry them.
+pub type KeyPair = (MsgId, [u8; 32]);
 
 const KIND_EPOCH: u8 = 1;
 const KIND_ADD: u8 = 2;
-const KIND_POST: u8 = 3;
 const KIND_FORWARD: u8 = 4;
 const KIND_ROLES: u8 = 5;
 const KIND_REQUEST: u8 = 6;
@@ -129,8 +129,9 @@ pub struct Add {
     pub members: Vec<FeedId>,
     /// Those of `members` who become admins (may add and remove).
     pub admins: Vec<FeedId>,
-    /// One sealed box of every head's `(id || K)` per member, in order.
-    pub slots: Vec<Vec<u8>>,
+    /// The heads' `(id, K)`, then the ops' `(id, merged key of their
+    /// heads)`: what the new members need to read the group.
+    pub keys: Vec<KeyPair>,
 }
 
 /// Epoch keys sealed by an admin to one member who asked for them.
@@ -142,10 +143,8 @@ pub struct Forward {
     pub to: FeedId,
     /// The request this answers.
     pub request: MsgId,
-    /// The epochs whose keys the slot carries.
-    pub epochs: Vec<MsgId>,
-    /// A sealed box of `(id || K)` for each epoch forwarded.
-    pub slot: Vec<u8>,
+    /// The epochs' `(id, K)`.
+    pub keys: Vec<KeyPair>,
 }
 
 /// A change of admin rights: members made admins, admins demoted (each cut
@@ -185,7 +184,7 @@ pub struct Post {
     pub sealed: Vec<u8>,
 }
 
-/// Any group message, parsed from its content string.
+/// Any group control message, as its bytes are once opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupContent {
     /// See [`Epoch`].
@@ -198,8 +197,6 @@ pub enum GroupContent {
     Roles(Roles),
     /// See [`Request`].
     Request(Request),
-    /// See [`Post`].
-    Post(Post),
 }
 
 /// A group message that is not a post: what membership and keys are
@@ -261,13 +258,6 @@ pub fn is_group_content(s: &str) -> bool {
 }
 
 impl GroupContent {
-    /// Parses a `<base64>.boxg` content string.
-    pub fn parse(s: &str) -> Result<GroupContent, GroupError> {
-        let b64 = s.strip_suffix(SUFFIX).ok_or(GroupError::NotGroupContent)?;
-        let bytes = b64_decode(b64).ok_or(GroupError::BadBase64)?;
-        GroupContent::from_bytes(&bytes)
-    }
-
     /// Parses the decoded bytes; refuses trailing bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<GroupContent, GroupError> {
         let mut r = Reader { b: bytes, at: 0 };
@@ -306,24 +296,21 @@ impl GroupContent {
                 let ops = r.msg_ids()?;
                 let members = r.feeds()?;
                 let admins = r.feeds()?;
-                let slots = (0..members.len())
-                    .map(|_| r.bytes().map(<[u8]>::to_vec))
-                    .collect::<Result<_, _>>()?;
+                let keys = r.key_pairs()?;
                 GroupContent::Add(Add {
                     group,
                     heads,
                     ops,
                     members,
                     admins,
-                    slots,
+                    keys,
                 })
             }
             KIND_FORWARD => GroupContent::Forward(Forward {
                 group: r.msg_id()?,
                 to: FeedId(r.array()?),
                 request: r.msg_id()?,
-                epochs: r.msg_ids()?,
-                slot: r.bytes()?.to_vec(),
+                keys: r.key_pairs()?,
             }),
             KIND_ROLES => GroupContent::Roles(Roles {
                 group: r.msg_id()?,
@@ -336,19 +323,6 @@ impl GroupContent {
                 group: r.msg_id()?,
                 epochs: r.msg_ids()?,
             }),
-            KIND_POST => {
-                let tag = r.array()?;
-                let nonce = r.array()?;
-                let sealed = r.rest();
-                if sealed.len() < AEAD_TAG_LEN {
-                    return Err(GroupError::Truncated);
-                }
-                GroupContent::Post(Post {
-                    tag,
-                    nonce,
-                    sealed: sealed.to_vec(),
-                })
-            }
             kind => return Err(GroupError::UnknownKind(kind)),
         };
         if r.at != bytes.len() {
@@ -357,23 +331,15 @@ impl GroupContent {
         Ok(content)
     }
 
-    /// The control message this is, or `None` for a post.
-    pub fn into_control(self) -> Option<Control> {
+    /// The control message this is.
+    pub fn into_control(self) -> Control {
         match self {
-            GroupContent::Epoch(e) => Some(Control::Epoch(e)),
-            GroupContent::Add(a) => Some(Control::Add(a)),
-            GroupContent::Forward(f) => Some(Control::Forward(f)),
-            GroupContent::Roles(r) => Some(Control::Roles(r)),
-            GroupContent::Request(r) => Some(Control::Request(r)),
-            GroupContent::Post(_) => None,
+            GroupContent::Epoch(e) => Control::Epoch(e),
+            GroupContent::Add(a) => Control::Add(a),
+            GroupContent::Forward(f) => Control::Forward(f),
+            GroupContent::Roles(r) => Control::Roles(r),
+            GroupContent::Request(r) => Control::Request(r),
         }
-    }
-
-    /// The content string: base64 of [`GroupContent::to_bytes`] and [`SUFFIX`].
-    pub fn encode(&self) -> Result<String, GroupError> {
-        let mut s = b64_encode(&self.to_bytes()?);
-        s.push_str(SUFFIX);
-        Ok(s)
     }
 
     /// The bytes of the layout above. Fails only on a list or part too long
@@ -405,26 +371,20 @@ impl GroupContent {
                 w.bytes(&e.back)?;
             }
             GroupContent::Add(a) => {
-                if a.slots.len() != a.members.len() {
-                    return Err(GroupError::Malformed("one slot per member"));
-                }
                 w.0.push(KIND_ADD);
                 w.0.extend_from_slice(&a.group.0);
                 w.msg_ids(&a.heads)?;
                 w.msg_ids(&a.ops)?;
                 w.feeds(&a.members)?;
                 w.feeds(&a.admins)?;
-                for slot in &a.slots {
-                    w.bytes(slot)?;
-                }
+                w.key_pairs(&a.keys)?;
             }
             GroupContent::Forward(f) => {
                 w.0.push(KIND_FORWARD);
                 w.0.extend_from_slice(&f.group.0);
                 w.0.extend_from_slice(&f.to.0);
                 w.0.extend_from_slice(&f.request.0);
-                w.msg_ids(&f.epochs)?;
-                w.bytes(&f.slot)?;
+                w.key_pairs(&f.keys)?;
             }
             GroupContent::Roles(r) => {
                 w.0.push(KIND_ROLES);
@@ -438,12 +398,6 @@ impl GroupContent {
                 w.0.push(KIND_REQUEST);
                 w.0.extend_from_slice(&r.group.0);
                 w.msg_ids(&r.epochs)?;
-            }
-            GroupContent::Post(p) => {
-                w.0.push(KIND_POST);
-                w.0.extend_from_slice(&p.tag);
-                w.0.extend_from_slice(&p.nonce);
-                w.0.extend_from_slice(&p.sealed);
             }
         }
         Ok(w.0)
@@ -506,6 +460,15 @@ impl Writer {
         Ok(())
     }
 
+    fn key_pairs(&mut self, pairs: &[KeyPair]) -> Result<(), GroupError> {
+        self.count(pairs.len())?;
+        for (id, k) in pairs {
+            self.0.extend_from_slice(&id.0);
+            self.0.extend_from_slice(k);
+        }
+        Ok(())
+    }
+
     fn cuts(&mut self, cuts: &[Cut]) -> Result<(), GroupError> {
         self.count(cuts.len())?;
         for c in cuts {
@@ -535,12 +498,6 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    fn rest(&mut self) -> &'a [u8] {
-        let s = &self.b[self.at..];
-        self.at = self.b.len();
-        s
-    }
-
     fn u8(&mut self) -> Result<u8, GroupError> {
         Ok(self.take(1)?[0])
     }
@@ -568,6 +525,13 @@ impl<'a> Reader<'a> {
     fn feeds(&mut self) -> Result<Vec<FeedId>, GroupError> {
         let n = self.u16()?;
         (0..n).map(|_| self.array().map(FeedId)).collect()
+    }
+
+    fn key_pairs(&mut self) -> Result<Vec<KeyPair>, GroupError> {
+        let n = self.u16()?;
+        (0..n)
+            .map(|_| Ok((MsgId(self.array()?), self.array()?)))
+            .collect()
     }
 
     fn cuts(&mut self) -> Result<Vec<Cut>, GroupError> {
