@@ -1041,4 +1041,77 @@ mod attacks {
         a.take_feed(&v);
         assert_eq!(a.texts(&g), ["not locked out"]);
     }
+
+    /// Membership hidden: a peer that replicates every member's feed (an
+    /// outsider, or `ssb-server`) learns no more than that group messages
+    /// exist: no group, no kind, no feed id in them; and a removed member
+    /// learns nothing of what the group does after its removal (here, who
+    /// joins next).
+    #[test]
+    fn an_outsider_learns_only_that_group_messages_exist() {
+        let (a, b, c, d, o) = (
+            person(171),
+            person(172),
+            person(173),
+            person(174),
+            person(175),
+        );
+        let g = a.write(GroupOp::Create).unwrap();
+        a.write(GroupOp::Add {
+            group: g,
+            members: vec![b.keys.id(), c.keys.id()],
+            admins: vec![],
+        })
+        .unwrap();
+        b.take_feed(&a);
+        b.post(g, "hello");
+        a.take_feed(&b);
+        a.write(GroupOp::Remove {
+            group: g,
+            members: vec![c.keys.id()],
+        })
+        .unwrap();
+        a.write(GroupOp::Add {
+            group: g,
+            members: vec![d.keys.id()],
+            admins: vec![],
+        })
+        .unwrap();
+        for p in [&a, &b] {
+            o.take_feed(p);
+            c.take_feed(p);
+        }
+        assert!(
+            o.store.groups().unwrap().is_empty(),
+            "the outsider sees no group"
+        );
+        let ids: Vec<[u8; 32]> = [&a, &b, &c, &d]
+            .iter()
+            .map(|p| p.keys.id().0)
+            .chain([g.0])
+            .collect();
+        for p in [&a, &b] {
+            for m in p.store.feed(&p.keys.id(), 0, usize::MAX).unwrap() {
+                let v = m.value().unwrap();
+                let content = v.get("content").and_then(Value::as_str).unwrap();
+                let raw = envelope::decode(content).unwrap();
+                for id in &ids {
+                    assert!(
+                        !raw.windows(32).any(|w| w == id),
+                        "an id shows in {}",
+                        m.key
+                    );
+                }
+            }
+        }
+        // C knows it was removed, but not who joined after.
+        let seen_by_c = members(&c, &g);
+        assert!(!seen_by_c.contains(&d.keys.id().to_string()));
+        assert!(!c.store.group(&g).unwrap().member);
+        // D, added after, reads the history it was given.
+        d.take_feed(&a);
+        d.take_feed(&b);
+        assert_eq!(d.texts(&g), ["hello"]);
+        assert_eq!(members(&d, &g), ids(&[&a, &b, &d]));
+    }
 }
