@@ -547,7 +547,7 @@ fn run(cli: Cli) -> Res {
                     write_messages(&store, author, 0, usize::MAX, &mut w)?;
                     flush(&mut w)
                 }
-                Some(path) => export_to_file(&store, author, &path),
+                Some(path) => export_to_file(&dir, &store, author, &path),
             }
         }
     }
@@ -599,7 +599,7 @@ fn through_node(dir: &Path, cmd: &Cmd, json_out: bool) -> Option<Res> {
         _ => None,
     };
     let mut out: Box<dyn Write> = match &export_file {
-        Some((path, tmp)) => match fs::File::create(tmp) {
+        Some((path, tmp)) => match shoal::home::create_output_file(dir, tmp) {
             Ok(f) => Box::new(BufWriter::new(f)),
             Err(e) => {
                 return Some(Err(Fail::problem(format!(
@@ -1138,11 +1138,12 @@ fn write_messages(
     Ok(())
 }
 
-/// Writes next to the target and renames, so a reader never sees half a file.
-fn export_to_file(store: &Store, author: Option<FeedId>, path: &Path) -> Res {
+/// Writes next to the target and renames, so a reader never sees half a
+/// file (0600 when it is in the home `dir`).
+fn export_to_file(dir: &Path, store: &Store, author: Option<FeedId>, path: &Path) -> Res {
     let tmp = path.with_extension("partial");
     let result = (|| -> Res {
-        let f = fs::File::create(&tmp)
+        let f = shoal::home::create_output_file(dir, &tmp)
             .map_err(|e| Fail::problem(format!("cannot write {}: {e}", tmp.display())))?;
         let mut w = BufWriter::new(f);
         write_messages(store, author, 0, usize::MAX, &mut w)?;

@@ -220,6 +220,24 @@ struct Me {
     book: Mutex<Option<groups::Book>>,
 }
 
+/// Opens (creating if needed) the database file readable and writable by
+/// its owner only (0600), tightening a file others could read: it holds
+/// opened private messages and group keys.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    if file.metadata()?.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
 /// Page cache for redb: enough for the indexes of a few million messages,
 /// small enough to keep a node's memory bounded.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
@@ -249,7 +267,7 @@ impl Store {
     fn open_with(path: &Path, me: Option<Me>) -> Result<Store> {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
-            .create(path)?;
+            .create_file(private_file(path).map_err(redb::Error::Io)?)?;
         let store = Store { db, me };
         let txn = store.db.begin_write()?;
         let found = txn
@@ -1150,6 +1168,19 @@ mod tests {
             .unwrap();
         assert_eq!(store.peers().unwrap()[0].1.failures, 3);
         assert_eq!(store.stats().unwrap().messages, 4);
+    }
+
+    #[test]
+    fn the_store_file_is_for_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        drop(Store::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o600, "created 0600");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Store::open_as(&path, &Keypair::from_seed(&[1; 32])).unwrap());
+        assert_eq!(mode(&path), 0o600, "tightened when opened");
     }
 
     #[test]
