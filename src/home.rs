@@ -52,6 +52,9 @@ pub struct Config {
     /// Bytes of one feed stored; past it, the feed's messages are refused
     /// (0: no limit).
     pub max_feed_bytes: u64,
+    /// Bytes of one feed taken from peers in one UTC day; past it, the
+    /// feed's messages are refused until the next day (0: no limit).
+    pub max_feed_bytes_per_day: u64,
 }
 
 impl Config {
@@ -61,6 +64,7 @@ impl Config {
             peer_rate: self.peer_rate,
             max_bytes_per_day: self.max_bytes_per_day,
             max_feed_bytes: self.max_feed_bytes,
+            max_feed_bytes_per_day: self.max_feed_bytes_per_day,
         }
     }
 }
@@ -74,9 +78,10 @@ impl Default for Config {
             hops: 2,
             peers: Vec::new(),
             max_connections: 64,
-            peer_rate: 0,
+            peer_rate: crate::replicate::limits::DEFAULT_PEER_RATE,
             max_bytes_per_day: 0,
             max_feed_bytes: 0,
+            max_feed_bytes_per_day: crate::replicate::limits::DEFAULT_MAX_FEED_BYTES_PER_DAY,
         }
     }
 }

@@ -767,18 +767,23 @@ fn print_status(v: &serde_json::Value, json_out: bool) -> Res {
     };
     let l = v.get("limits");
     let line = format!(
-        "limits: connections {}, hops {}, per peer {}, per day {}, per feed {}",
+        "limits: connections {}, hops {}, per peer {}, per day {}, per feed {}, per feed a day {}",
         limit(v.get("max_connections"), ""),
         limit(v.get("hops"), ""),
         limit(l.and_then(|l| l.get("peer_rate")), " msg/s"),
         limit(l.and_then(|l| l.get("max_bytes_per_day")), " bytes"),
         limit(l.and_then(|l| l.get("max_feed_bytes")), " bytes"),
+        limit(l.and_then(|l| l.get("max_feed_bytes_per_day")), " bytes"),
     );
     out_line(&mut io::stdout(), line.as_bytes())?;
     if let Some(l) = l.filter(|l| l.get("bytes_today").is_some()) {
         let line = format!(
-            "today: {} bytes from peers; peers slowed {}, dropped {}; feeds capped {}",
-            l["bytes_today"], l["peers_slowed"], l["peers_dropped"], l["feeds_capped"]
+            "today: {} bytes from peers; peers slowed {}, dropped {}; feeds capped {}, for today {}",
+            l["bytes_today"],
+            l["peers_slowed"],
+            l["peers_dropped"],
+            l["feeds_capped"],
+            l["feeds_capped_today"]
         );
         out_line(&mut io::stdout(), line.as_bytes())?;
     }

@@ -201,6 +201,7 @@ impl Node {
         let pipeline = {
             let cap = crate::import::FeedCap {
                 max_bytes: home.config().max_feed_bytes,
+                max_bytes_per_day: home.config().max_feed_bytes_per_day,
                 usage: usage.clone(),
             };
             let announce = announce.clone();
