@@ -24,6 +24,13 @@ use crate::store::{Store, StoreError};
 /// The main Scuttlebutt network key (secret-handshake cap).
 pub const MAIN_NETWORK_KEY: &str = "1KHLiKZvAvjbY1ziZEHMXawbCEIM6qwjCDm3VYRan/s=";
 
+/// The default of `idle_timeout`: a connection silent for two minutes is
+/// closed (a healthy one is pinged every 40 s).
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 120;
+
+/// The default of `max_connections_per_ip`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 4;
+
 /// Settings read from `config.toml`; every field has a default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -39,10 +46,18 @@ pub struct Config {
     /// Peers `shoal serve` keeps connected to (multiserver addresses), besides
     /// those remembered with `shoal connect`.
     pub peers: Vec<String>,
-    /// Most connections at once, incoming and outgoing together. Incoming
-    /// sockets still in the secret handshake are limited apart, to as many
-    /// again, so that strangers who never finish it cannot keep peers out.
+    /// Most connections at once, incoming and outgoing together; incoming
+    /// ones may take all but a quarter, kept for the peers we dial.
+    /// Incoming sockets still in the secret handshake are limited apart, to
+    /// as many again, so that strangers who never finish it cannot keep
+    /// peers out.
     pub max_connections: usize,
+    /// Most incoming sockets open at once from one remote address (an
+    /// IPv6 /64); past it, more are closed unread (0: no limit).
+    pub max_connections_per_ip: usize,
+    /// Seconds a connection may stay silent before it is closed (0: for
+    /// ever); peers are pinged a few times within it.
+    pub idle_timeout: u64,
     /// Messages per second taken from one peer; a faster peer is slowed
     /// (0: no limit).
     pub peer_rate: u32,
@@ -78,6 +93,8 @@ impl Default for Config {
             hops: 2,
             peers: Vec::new(),
             max_connections: 64,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT_SECS,
             peer_rate: crate::replicate::limits::DEFAULT_PEER_RATE,
             max_bytes_per_day: 0,
             max_feed_bytes: 0,

@@ -6,9 +6,18 @@
 //! reconnect and backoff, the connection table and limits, and the events
 //! the UI and the CLI watch. Everything slow runs off the async threads.
 //! Imports every lower layer; nothing imports it but the binaries.
+//!
+//! Connection limits: `max_connections` in all, of which incoming ones may
+//! take all but a quarter ([`incoming_limit`]), so strangers who connect to
+//! us can never take the slots of the peers we dial; sockets still in the
+//! secret handshake are counted apart; one remote address (an IPv6 /64)
+//! holds at most `max_connections_per_ip` incoming sockets at once; a
+//! connection on which nothing arrives for `idle_timeout` is closed, and
+//! each side pings the other a few times within it so that a quiet healthy
+//! connection stays open.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -85,6 +94,76 @@ pub struct PeerInfo {
     pub connected_secs: u64,
 }
 
+/// How many of `max_connections` connections incoming ones may take: all
+/// but a quarter (rounded down), which is kept for the peers we dial.
+pub fn incoming_limit(max_connections: usize) -> usize {
+    max_connections - max_connections / 4
+}
+
+/// Incoming sockets open from each remote address, for
+/// `max_connections_per_ip`.
+#[derive(Debug, Default)]
+struct PerAddress {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// What an address is counted as: an IPv4 address (also when written as
+/// an IPv4-mapped IPv6 one) as itself; an IPv6 address by its /64, which a
+/// single host is given whole.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(segments.into())
+        }
+        v4 => v4,
+    }
+}
+
+impl PerAddress {
+    /// One more socket from `ip`, unless `max` are open from its address
+    /// already (0: no limit). The slot is given back when dropped.
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        let key = address_key(ip);
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(key).or_default();
+        if max > 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            key,
+        })
+    }
+}
+
+/// One incoming socket counted against its address.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    key: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .table
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
 struct Conn {
     addr: SocketAddr,
     outgoing: bool,
@@ -102,10 +181,18 @@ struct Inner {
     conns: Mutex<HashMap<FeedId, Conn>>,
     /// Connections, incoming and outgoing, once authenticated.
     slots: Arc<Semaphore>,
+    /// Incoming connections once authenticated: fewer than `slots`, so
+    /// that they never take the slots kept for our dials.
+    incoming: Arc<Semaphore>,
     /// Incoming sockets still in the handshake: counted apart, so that
     /// strangers who never finish it cannot keep peers out.
     handshakes: Arc<Semaphore>,
+    /// Incoming sockets open per remote address.
+    per_address: Arc<PerAddress>,
     max_connections: usize,
+    max_per_address: usize,
+    /// How long a connection may stay silent (none: for ever).
+    idle_timeout: Option<Duration>,
     config_peers: Vec<String>,
     shutdown: watch::Sender<bool>,
     listen_addr: Mutex<Option<SocketAddr>>,
@@ -139,6 +226,10 @@ type Publish = (
 
 /// Most publishes appended in one transaction.
 const PUBLISH_BATCH: usize = 512;
+
+/// How many times a connection pings its peer within the idle timeout:
+/// enough that a ping or its answer lost or late does not close it.
+const PINGS_PER_IDLE_TIMEOUT: u32 = 3;
 
 /// Appends queued publishes in batches until every sender is gone.
 fn run_publisher(
@@ -217,6 +308,8 @@ impl Node {
             )
         };
         let keys = home.keys().clone();
+        let idle_timeout = (home.config().idle_timeout > 0)
+            .then(|| Duration::from_secs(home.config().idle_timeout));
         let repl = Arc::new(Replicator {
             store: store.clone(),
             pipeline,
@@ -225,6 +318,7 @@ impl Node {
             appended,
             limits: home.config().limits(),
             usage,
+            ping_every: idle_timeout.map(|t| t / PINGS_PER_IDLE_TIMEOUT),
         });
         let (shutdown, _) = watch::channel(false);
         let (publisher, queue) = std::sync::mpsc::channel();
@@ -246,8 +340,14 @@ impl Node {
                 events,
                 conns: Mutex::new(HashMap::new()),
                 slots: Arc::new(Semaphore::new(home.config().max_connections)),
+                incoming: Arc::new(Semaphore::new(incoming_limit(
+                    home.config().max_connections,
+                ))),
                 handshakes: Arc::new(Semaphore::new(home.config().max_connections)),
+                per_address: Arc::default(),
                 max_connections: home.config().max_connections,
+                max_per_address: home.config().max_connections_per_ip,
+                idle_timeout,
                 config_peers: home.config().peers.clone(),
                 shutdown,
                 listen_addr: Mutex::new(None),
@@ -381,6 +481,13 @@ impl Node {
                             continue;
                         }
                     };
+                    let max = self.inner.max_per_address;
+                    let Some(from_address) = self.inner.per_address.take(addr.ip(), max) else {
+                        tracing::warn!(
+                            "{addr}: refused, {max} connections open from its address (max_connections_per_ip)"
+                        );
+                        continue;
+                    };
                     let Ok(handshake) = self.inner.handshakes.clone().try_acquire_owned() else {
                         tracing::warn!(
                             "{addr}: refused, {} handshakes in progress",
@@ -390,6 +497,7 @@ impl Node {
                     };
                     let node = self.clone();
                     tokio::spawn(async move {
+                        let _from_address = from_address;
                         let accepted =
                             net::accept(stream, &node.inner.net_key, &node.inner.keys).await;
                         drop(handshake);
@@ -399,6 +507,13 @@ impl Node {
                                 tracing::info!("{addr}: handshake failed: {e}");
                                 return;
                             }
+                        };
+                        let Ok(_incoming) = node.inner.incoming.clone().try_acquire_owned() else {
+                            tracing::warn!(
+                                "{peer} at {addr}: refused, {} incoming connections open (the rest of max_connections is kept for dialling)",
+                                incoming_limit(node.inner.max_connections)
+                            );
+                            return;
                         };
                         let Ok(_permit) = node.inner.slots.clone().try_acquire_owned() else {
                             tracing::warn!(
@@ -498,7 +613,7 @@ impl Node {
         outgoing: bool,
     ) {
         let opts = rpc::Options {
-            idle_timeout: Some(Duration::from_secs(600)),
+            idle_timeout: self.inner.idle_timeout,
             // Replication streams carry thousands of messages: let enough
             // queue up that each check batch is large.
             stream_queue: 2048,
@@ -591,6 +706,7 @@ impl Node {
             "forks": stats.forks,
             "unread": stats.unread,
             "max_connections": self.inner.max_connections,
+            "max_incoming": incoming_limit(self.inner.max_connections),
             "hops": self.inner.repl.hops,
             "limits": self.inner.repl.usage.to_json(&self.inner.repl.limits),
         }))
@@ -610,5 +726,44 @@ impl Node {
         for h in handles {
             h.goodbye().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quarter_of_the_slots_is_kept_for_dialling() {
+        assert_eq!(incoming_limit(64), 48);
+        assert_eq!(incoming_limit(16), 12);
+        assert_eq!(incoming_limit(266), 200);
+        assert_eq!(incoming_limit(3), 3, "too few to keep any");
+        assert_eq!(incoming_limit(0), 0);
+    }
+
+    #[test]
+    fn each_address_holds_at_most_its_share_of_sockets() {
+        let table = Arc::new(PerAddress::default());
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let held: Vec<AddressSlot> = (0..4).map(|_| table.take(a, 4).unwrap()).collect();
+        assert!(table.take(a, 4).is_none(), "the fifth from one address");
+        let other = table.take(b, 4).expect("another address is let in");
+        // The same address written as IPv4-mapped IPv6 is the same address.
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert!(table.take(mapped, 4).is_none());
+        drop(held);
+        assert!(table.take(a, 4).is_some(), "slots come back when closed");
+        drop(other);
+        // One IPv6 host owns a /64: its addresses share one count.
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let _x = table.take(v6("2001:db8:1:2::1"), 2).unwrap();
+        let _y = table.take(v6("2001:db8:1:2:ffff::9"), 2).unwrap();
+        assert!(table.take(v6("2001:db8:1:2:abcd::1"), 2).is_none());
+        assert!(table.take(v6("2001:db8:1:3::1"), 2).is_some());
+        // 0 is no limit.
+        let many: Vec<_> = (0..100).map(|_| table.take(b, 0).unwrap()).collect();
+        assert_eq!(many.len(), 100);
     }
 }
