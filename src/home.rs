@@ -58,6 +58,10 @@ pub struct Config {
     /// Seconds a connection may stay silent before it is closed (0: for
     /// ever); peers are pinged a few times within it.
     pub idle_timeout: u64,
+    /// Whether pubs announced by feeds we follow may be dialled at
+    /// loopback, link-local and private addresses (peers of `peers` and
+    /// `shoal connect` always may).
+    pub dial_private: bool,
     /// Messages per second taken from one peer; a faster peer is slowed
     /// (0: no limit).
     pub peer_rate: u32,
@@ -95,6 +99,7 @@ impl Default for Config {
             max_connections: 64,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             idle_timeout: DEFAULT_IDLE_TIMEOUT_SECS,
+            dial_private: false,
             peer_rate: crate::replicate::limits::DEFAULT_PEER_RATE,
             max_bytes_per_day: 0,
             max_feed_bytes: 0,

@@ -275,10 +275,16 @@ async fn run(node: &Node, req: &Json, reply: &mut Reply) -> CmdResult {
             Ok(json!({ "connected": peer.to_string() }))
         }
         "peers" => {
-            let known = store.peers().map_err(problem)?;
-            Ok(
-                json!({ "connected": node.peers(), "known": known.into_iter().map(|(a, r)| json!({"address": a, "record": r})).collect::<Vec<_>>() }),
-            )
+            let known: Vec<Json> = store
+                .peers()
+                .map_err(problem)?
+                .into_iter()
+                .map(|(a, r)| {
+                    let failures = node.dial_failures(&a);
+                    json!({"address": a, "record": r, "dial_failures": failures})
+                })
+                .collect();
+            Ok(json!({ "connected": node.peers(), "known": known }))
         }
         "status" => node.status().map_err(problem),
         other => Err((2, format!("unknown command {other:?}"))),

@@ -733,12 +733,19 @@ fn print_peers(v: &serde_json::Value, json_out: bool) -> Res {
         out_line(&mut out, line.as_bytes())?;
     }
     for k in v.get("known").and_then(|c| c.as_array()).unwrap_or(&empty) {
+        // A running node counts failed dials in memory.
+        let failures = k
+            .get("dial_failures")
+            .or_else(|| k.pointer("/record/failures"))
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0);
         let line = format!(
-            "known {} failures={}",
+            "known {} {} failures={failures}",
             k.get("address").and_then(|x| x.as_str()).unwrap_or("?"),
-            k.pointer("/record/failures")
-                .and_then(|x| x.as_u64())
-                .unwrap_or(0)
+            k.pointer("/record/source")
+                .and_then(|x| x.as_str())
+                .filter(|s| !s.is_empty())
+                .unwrap_or("-"),
         );
         out_line(&mut out, line.as_bytes())?;
     }

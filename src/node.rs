@@ -15,6 +15,14 @@
 //! connection on which nothing arrives for `idle_timeout` is closed, and
 //! each side pings the other a few times within it so that a quiet healthy
 //! connection stays open.
+//!
+//! Dialling: the peers of the config and those added with `shoal connect`
+//! are kept connected whatever their address. `pub` announcements are
+//! dialled by one task under the rules of [`crate::dialer`] (announced by
+//! us or a feed we follow, a few new dials a minute, a few pub connections
+//! at once), and only to public addresses unless `dial_private` is set: a
+//! host name is resolved and each address it gives checked, and the dial
+//! goes to the checked addresses only. Failed dials are counted in memory.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +35,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, watch};
 
 use crate::crypto::{FeedId, Keypair, b64_decode};
+use crate::dialer;
 use crate::feed::{Value, VerifiedMsg};
 use crate::home::{Home, HomeError};
 use crate::import::Pipeline;
@@ -76,9 +85,28 @@ pub enum NodeError {
     /// Too many connections.
     #[error("connection limit of {0} reached (max_connections in config.toml)")]
     TooManyConnections(usize),
+    /// A pub's address is not public, and `dial_private` is off.
+    #[error(
+        "{address} is at {ip}, a loopback, link-local or private address: pubs are dialled there only with dial_private = true"
+    )]
+    NotPublic {
+        /// The multiserver address announced.
+        address: String,
+        /// What its host is or resolves to.
+        ip: IpAddr,
+    },
     /// We block this peer.
     #[error("{0} is blocked")]
     Blocked(FeedId),
+}
+
+/// Which addresses a dial may go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// Any (a peer the user chose).
+    Any,
+    /// Public ones only (a pub announced on the network).
+    Public,
 }
 
 /// One live connection, as `shoal peers` shows it.
@@ -194,6 +222,15 @@ struct Inner {
     /// How long a connection may stay silent (none: for ever).
     idle_timeout: Option<Duration>,
     config_peers: Vec<String>,
+    /// Whether pubs may be dialled at loopback, link-local and private
+    /// addresses.
+    dial_private: bool,
+    /// Failed dials and when pubs may be dialled again (memory only).
+    attempts: Mutex<dialer::Attempts>,
+    /// Connections to pubs we dialled (see [`dialer::MAX_PUB_CONNECTIONS`]).
+    pub_slots: Arc<Semaphore>,
+    /// Whether the pub dialling task runs.
+    pubs_dialled: std::sync::atomic::AtomicBool,
     shutdown: watch::Sender<bool>,
     listen_addr: Mutex<Option<SocketAddr>>,
     /// Our publishes, appended by one thread: whatever queued while it
@@ -349,6 +386,10 @@ impl Node {
                 max_per_address: home.config().max_connections_per_ip,
                 idle_timeout,
                 config_peers: home.config().peers.clone(),
+                dial_private: home.config().dial_private,
+                attempts: Mutex::default(),
+                pub_slots: Arc::new(Semaphore::new(dialer::MAX_PUB_CONNECTIONS)),
+                pubs_dialled: std::sync::atomic::AtomicBool::new(false),
                 shutdown,
                 listen_addr: Mutex::new(None),
                 publisher,
@@ -414,28 +455,130 @@ impl Node {
         self.inner.repl.pipeline.submit(items).await
     }
 
-    /// Remembers a peer address in the peer table and keeps dialling it.
+    /// Remembers a peer address in the peer table and keeps dialling it:
+    /// the user chose it, so it is dialled whatever its address, also when
+    /// it was known as a pub announcement.
     pub fn remember(&self, addr: &str) {
         let _ = self.inner.store.note_peer(addr, |rec| {
-            if rec.source.is_empty() {
+            if rec.source.is_empty() || rec.source == dialer::PUB_SOURCE {
                 rec.source = "connect".into();
             }
         });
         self.keep_connected(addr.to_string(), Duration::from_secs(2));
     }
 
-    /// Dials every peer in the peer table and in the config, and keeps
-    /// those connections up.
+    /// Dials every peer in the config and every one added with `shoal
+    /// connect`, and keeps those connections up; starts dialling the pubs
+    /// announced by the feeds we follow (see [`crate::dialer`]).
     pub fn dial_known_peers(&self) {
         let mut addrs: Vec<String> = self.inner.config_peers.clone();
         if let Ok(peers) = self.inner.store.peers() {
-            addrs.extend(peers.into_iter().map(|(a, _)| a));
+            addrs.extend(
+                peers
+                    .into_iter()
+                    .filter(|(_, rec)| rec.source != dialer::PUB_SOURCE)
+                    .map(|(a, _)| a),
+            );
         }
         addrs.sort();
         addrs.dedup();
         for addr in addrs {
             self.keep_connected(addr, Duration::ZERO);
         }
+        self.dial_pubs();
+    }
+
+    /// Starts (once) the task that dials announced pubs: every
+    /// [`dialer::PUB_CHECK_EVERY`] it looks for pubs to dial, until shutdown.
+    fn dial_pubs(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.pubs_dialled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            let mut shutdown = node.inner.shutdown.subscribe();
+            let mut budget = dialer::DialBudget::new(dialer::PUB_DIALS_PER_MINUTE);
+            loop {
+                if *shutdown.borrow() {
+                    return;
+                }
+                node.dial_some_pubs(&mut budget).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(dialer::PUB_CHECK_EVERY) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        });
+    }
+
+    /// Starts the dials of the pubs that may be dialled now, within the
+    /// budget and the pub connection slots.
+    async fn dial_some_pubs(&self, budget: &mut dialer::DialBudget) {
+        let (store, me) = (self.inner.store.clone(), self.id());
+        let read = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+            Ok((store.peers()?, store.contacts_of(&me)?))
+        })
+        .await;
+        let (records, contacts) = match read {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                tracing::warn!("cannot read the peer table: {e}");
+                return;
+            }
+            Err(_) => return,
+        };
+        let mut trusted = std::collections::HashSet::from([me]);
+        let mut blocked = std::collections::HashSet::new();
+        for (feed, edge) in contacts {
+            match edge {
+                crate::store::Contact::Follow => trusted.insert(feed),
+                crate::store::Contact::Block => blocked.insert(feed),
+            };
+        }
+        for ma in dialer::pub_candidates(&records, &trusted, &blocked, &me) {
+            if self.inner.conns.lock().expect("lock").contains_key(&ma.key) {
+                continue;
+            }
+            let addr = ma.to_string();
+            let now = std::time::Instant::now();
+            if !self.inner.attempts.lock().expect("lock").due(&addr, now) {
+                continue;
+            }
+            let Ok(slot) = self.inner.pub_slots.clone().try_acquire_owned() else {
+                return;
+            };
+            if !budget.take(now) {
+                return;
+            }
+            self.inner
+                .attempts
+                .lock()
+                .expect("lock")
+                .started(&addr, now);
+            let node = self.clone();
+            tokio::spawn(async move {
+                let scope = if node.inner.dial_private {
+                    Scope::Any
+                } else {
+                    Scope::Public
+                };
+                match node.dial(&ma, scope, Some(slot)).await {
+                    Ok(_) => node.inner.attempts.lock().expect("lock").succeeded(&addr),
+                    Err(e) => {
+                        let now = std::time::Instant::now();
+                        let n = node.inner.attempts.lock().expect("lock").failed(&addr, now);
+                        tracing::info!("pub {addr}: {e} ({n} failed dials)");
+                    }
+                }
+            });
+        }
+    }
+
+    /// Failed dials of each known address since its last success, as this
+    /// node counted them (they are not written to the store).
+    pub fn dial_failures(&self, addr: &str) -> u32 {
+        self.inner.attempts.lock().expect("lock").failures(addr)
     }
 
     /// Whether we block this feed.
@@ -535,6 +678,18 @@ impl Node {
         let ma: MultiAddr = addr
             .parse()
             .map_err(|e| NodeError::Invalid(format!("not a multiserver address {addr}: {e}")))?;
+        self.dial(&ma, Scope::Any, None).await
+    }
+
+    /// Dials `ma` at the addresses its host resolves to (within `scope`),
+    /// and replicates with it in the background, holding `hold` (a pub
+    /// slot) while the connection lasts.
+    async fn dial(
+        &self,
+        ma: &MultiAddr,
+        scope: Scope,
+        hold: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<FeedId, NodeError> {
         if self.blocks(&ma.key) {
             return Err(NodeError::Blocked(ma.key));
         }
@@ -547,11 +702,31 @@ impl Node {
             .clone()
             .try_acquire_owned()
             .map_err(|_| NodeError::TooManyConnections(self.inner.max_connections))?;
-        let (r, w, peer) = net::connect_to(&ma, &self.inner.net_key, &self.inner.keys).await?;
-        let sock: SocketAddr = tokio::net::lookup_host((ma.host.as_str(), ma.port))
-            .await?
-            .next()
-            .ok_or_else(|| NodeError::Invalid(format!("cannot resolve {}", ma.host)))?;
+        let resolved: Vec<SocketAddr> = tokio::net::lookup_host((ma.host.as_str(), ma.port))
+            .await
+            .map_err(|e| NodeError::Invalid(format!("cannot resolve {}: {e}", ma.host)))?
+            .collect();
+        let (public, local): (Vec<SocketAddr>, Vec<SocketAddr>) = resolved
+            .into_iter()
+            .partition(|a| net::scope::is_public(a.ip()));
+        let addrs = match scope {
+            Scope::Any => [public, local].concat(),
+            Scope::Public if public.is_empty() => {
+                return Err(match local.first() {
+                    Some(a) => NodeError::NotPublic {
+                        address: ma.to_string(),
+                        ip: a.ip(),
+                    },
+                    None => NodeError::Invalid(format!("cannot resolve {}", ma.host)),
+                });
+            }
+            Scope::Public => public,
+        };
+        let Some(&sock) = addrs.first() else {
+            return Err(NodeError::Invalid(format!("cannot resolve {}", ma.host)));
+        };
+        let (r, w, peer) =
+            net::connect(&addrs[..], &self.inner.net_key, &self.inner.keys, &ma.key).await?;
         let _ = self.inner.store.note_peer(&ma.to_string(), |rec| {
             rec.failures = 0;
             rec.last_seen = Some(crate::store::now_ms());
@@ -561,7 +736,7 @@ impl Node {
         });
         let node = self.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let (_permit, _hold) = (permit, hold);
             node.run_conn(peer, sock, r, w, true).await;
         });
         Ok(peer)
@@ -588,9 +763,15 @@ impl Node {
                     key.is_some_and(|k| node.inner.conns.lock().expect("lock").contains_key(&k));
                 if !connected {
                     match node.connect(&addr).await {
-                        Ok(_) => delay = Duration::from_secs(1),
+                        Ok(_) => {
+                            node.inner.attempts.lock().expect("lock").succeeded(&addr);
+                            delay = Duration::from_secs(1);
+                        }
                         Err(e) => {
-                            let _ = node.inner.store.note_peer(&addr, |rec| rec.failures += 1);
+                            // Counted in memory: a peer that never answers
+                            // costs no store write.
+                            let now = std::time::Instant::now();
+                            node.inner.attempts.lock().expect("lock").failed(&addr, now);
                             tracing::info!("{addr}: {e}; retrying in {delay:?}");
                             delay = (delay * 2).min(Duration::from_secs(300));
                         }

@@ -158,14 +158,25 @@ pub enum Contact {
 
 /// A peer we know of, as kept in the peers table.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct PeerRecord {
     /// When we last had a connection with it (ms since the epoch).
     pub last_seen: Option<f64>,
-    /// Failed connection attempts since the last success.
+    /// Failed connection attempts since the last success, as written by
+    /// earlier versions (a running node now counts failed dials in memory,
+    /// so that a failing peer costs no write).
     pub failures: u32,
     /// Where it came from: `connect`, `config`, `pub`, `incoming`.
     pub source: String,
+    /// For a `pub` announcement: the feeds that announced it (at most
+    /// [`MAX_ANNOUNCERS`], the latest), so that the node dials only what
+    /// feeds it follows announced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub announced_by: Vec<String>,
 }
+
+/// The most announcers kept for one pub address.
+pub const MAX_ANNOUNCERS: usize = 16;
 
 /// The wall clock in ms since the epoch, whole milliseconds.
 pub fn now_ms() -> f64 {
@@ -1161,6 +1172,7 @@ mod tests {
         assert_eq!(peers.len(), 1, "{peers:?}");
         assert_eq!(peers[0].0, addr);
         assert_eq!(peers[0].1.source, "pub");
+        assert_eq!(peers[0].1.announced_by, [kp.id().to_string()]);
         // A peer we already know keeps its record.
         store.note_peer(&addr, |r| r.failures = 3).unwrap();
         store
@@ -1168,6 +1180,44 @@ mod tests {
             .unwrap();
         assert_eq!(store.peers().unwrap()[0].1.failures, 3);
         assert_eq!(store.stats().unwrap().messages, 4);
+        // Each announcer is recorded once, the latest MAX_ANNOUNCERS kept.
+        let others: Vec<Keypair> = (0..MAX_ANNOUNCERS as u8 + 1)
+            .map(|i| Keypair::from_seed(&[100 + i; 32]))
+            .collect();
+        for k in others.iter().chain(&others) {
+            store
+                .append_local(k, announce("pub.example.org", "8008"), None)
+                .unwrap();
+        }
+        let rec = &store.peers().unwrap()[0].1;
+        assert_eq!(rec.announced_by.len(), MAX_ANNOUNCERS);
+        assert!(!rec.announced_by.contains(&kp.id().to_string()));
+        assert_eq!(
+            rec.announced_by.last(),
+            Some(&others[MAX_ANNOUNCERS].id().to_string())
+        );
+        // An address the user added is theirs: announcing it changes nothing.
+        let mine = format!("net:mine.example.org:8008~shs:{}", key.b64());
+        store
+            .note_peer(&mine, |r| r.source = "connect".into())
+            .unwrap();
+        store
+            .append_local(&kp, announce("mine.example.org", "8008"), None)
+            .unwrap();
+        let rec = store
+            .peers()
+            .unwrap()
+            .into_iter()
+            .find(|(a, _)| *a == mine)
+            .unwrap()
+            .1;
+        assert_eq!(rec.source, "connect");
+        assert!(rec.announced_by.is_empty());
+        // A record written before announcers were kept still reads.
+        let old: PeerRecord =
+            serde_json::from_str(r#"{"last_seen":null,"failures":2,"source":"pub"}"#).unwrap();
+        assert_eq!(old.failures, 2);
+        assert!(old.announced_by.is_empty());
     }
 
     #[test]
