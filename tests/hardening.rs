@@ -136,7 +136,7 @@ fn one_address_holds_four_sockets_and_another_is_still_served() {
     let mut node = ServeNode::init(dir.path(), "node", &test_key(0xa1));
     node.start();
     let rt = runtime();
-    rt.block_on(async {
+    let mut held = rt.block_on(async {
         let mut held = Vec::new();
         for i in 0..4 {
             let h = handshake_from("127.0.0.1", &node, &test_key(0xb0 + i)).await;
@@ -144,45 +144,36 @@ fn one_address_holds_four_sockets_and_another_is_still_served() {
         }
         let fifth = handshake_from("127.0.0.1", &node, &test_key(0xb4)).await;
         assert!(fifth.is_err(), "a fifth socket from 127.0.0.1 was let in");
-        let other = test_key(0xb5);
-        let served = handshake_from("127.0.0.2", &node, &other).await;
-        let _served = served.unwrap_or_else(|e| panic!("127.0.0.2 was refused: {e}"));
-        let other = other.id().to_string();
-        wait_for(
-            20,
-            Duration::from_millis(100),
-            "the node to list the peer at 127.0.0.2",
-            || node.connected().contains(&other).then_some(()),
-            || node.explain(),
-        );
-        assert_logged(
-            &node,
-            &["127.0.0.1", "refused, 4 connections open from its address"],
-        );
-        // Once one of the four leaves, 127.0.0.1 is let in again.
-        drop(held.pop());
-        wait_for(
-            20,
-            Duration::from_millis(200),
-            "a new socket from 127.0.0.1 to be let in",
-            || rt_handshake_ok(&node, &test_key(0xb6)).then_some(()),
-            || node.explain(),
-        );
+        held
     });
-}
-
-/// Whether a handshake from 127.0.0.1 succeeds, run on its own runtime
-/// (for polling from inside another).
-fn rt_handshake_ok(node: &ServeNode, keys: &Keypair) -> bool {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            runtime()
-                .block_on(handshake_from("127.0.0.1", node, keys))
-                .is_ok()
-        })
-        .join()
-        .unwrap()
-    })
+    let other = test_key(0xb5);
+    let served = rt.block_on(handshake_from("127.0.0.2", &node, &other));
+    let _served = served.unwrap_or_else(|e| panic!("127.0.0.2 was refused: {e}"));
+    let other = other.id().to_string();
+    wait_for(
+        20,
+        Duration::from_millis(100),
+        "the node to list the peer at 127.0.0.2",
+        || node.connected().contains(&other).then_some(()),
+        || node.explain(),
+    );
+    assert_logged(
+        &node,
+        &["127.0.0.1", "refused, 4 connections open from its address"],
+    );
+    // Once one of the four leaves, 127.0.0.1 is let in again.
+    drop(held.pop());
+    wait_for(
+        20,
+        Duration::from_millis(200),
+        "a new socket from 127.0.0.1 to be let in",
+        || {
+            rt.block_on(handshake_from("127.0.0.1", &node, &test_key(0xb6)))
+                .ok()
+        },
+        || node.explain(),
+    );
+    drop(held);
 }
 
 #[test]

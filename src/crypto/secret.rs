@@ -2,7 +2,8 @@
 //! `{"curve":"ed25519","public":…,"private":…,"id":…}`, mode 0600.
 //!
 //! Owns reading, checking and writing that file. Imports only the parent
-//! `crypto` module and serde_json (the file is ordinary JSON, not a message).
+//! `crypto` module, serde_json (the file is ordinary JSON, not a message)
+//! and zeroize.
 //!
 //! Every buffer that holds the secret key on the way (the file's bytes, the
 //! JSON text and its parsed value, the decoded key, the text written) is
