@@ -72,7 +72,7 @@ pub struct Config {
     /// (0: no limit).
     pub max_feed_bytes: u64,
     /// Bytes of one feed taken from peers in one UTC day; past it, the
-    /// feed's messages are refused until the next day (0: no limit).
+    /// feed's messages from peers are refused that day (0: no limit).
     pub max_feed_bytes_per_day: u64,
 }
 
