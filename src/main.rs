@@ -404,8 +404,10 @@ fn run(cli: Cli) -> Res {
                 .map_err(|e| Fail::usage(format!("not a multiserver address {address}: {e}")))?;
             let home = Home::open(&dir)?;
             let store = home.store()?;
+            // The user's choice: dialled whatever its address, also when
+            // it was known as a pub announcement.
             store.note_peer(&address, |rec| {
-                if rec.source.is_empty() {
+                if rec.source.is_empty() || rec.source == shoal::dialer::PUB_SOURCE {
                     rec.source = "connect".into();
                 }
             })?;
