@@ -3,8 +3,16 @@
 //! Owns the layout `secret` (ssb-keys, 0600), `config.toml` and
 //! `store.redb`, and turns the config file into typed settings. Imports
 //! `crypto`, `feed`, `store` and the limits type of `replicate`.
+//!
+//! The store holds opened private messages and group keys, so the home is
+//! its owner's alone: the directory is made 0700 and every file shoal
+//! writes in it 0600 (the store file by [`Store`] itself, the control
+//! socket by [`crate::local`]); opening a home tightens a directory or
+//! config file that others could read.
 
 use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +23,13 @@ use crate::store::{Store, StoreError};
 
 /// The main Scuttlebutt network key (secret-handshake cap).
 pub const MAIN_NETWORK_KEY: &str = "1KHLiKZvAvjbY1ziZEHMXawbCEIM6qwjCDm3VYRan/s=";
+
+/// The default of `idle_timeout`: a connection silent for two minutes is
+/// closed (a healthy one is pinged every 40 s).
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 120;
+
+/// The default of `max_connections_per_ip`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 4;
 
 /// Settings read from `config.toml`; every field has a default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,10 +46,22 @@ pub struct Config {
     /// Peers `shoal serve` keeps connected to (multiserver addresses), besides
     /// those remembered with `shoal connect`.
     pub peers: Vec<String>,
-    /// Most connections at once, incoming and outgoing together. Incoming
-    /// sockets still in the secret handshake are limited apart, to as many
-    /// again, so that strangers who never finish it cannot keep peers out.
+    /// Most connections at once, incoming and outgoing together; incoming
+    /// ones may take all but a quarter, kept for the peers we dial.
+    /// Incoming sockets still in the secret handshake are limited apart, to
+    /// as many again, so that strangers who never finish it cannot keep
+    /// peers out.
     pub max_connections: usize,
+    /// Most incoming sockets open at once from one remote address (an
+    /// IPv6 /64); past it, more are closed unread (0: no limit).
+    pub max_connections_per_ip: usize,
+    /// Seconds a connection may stay silent before it is closed (0: for
+    /// ever); peers are pinged a few times within it.
+    pub idle_timeout: u64,
+    /// Whether pubs announced by feeds we follow may be dialled at
+    /// loopback, link-local and private addresses (peers of `peers` and
+    /// `shoal connect` always may).
+    pub dial_private: bool,
     /// Messages per second taken from one peer; a faster peer is slowed
     /// (0: no limit).
     pub peer_rate: u32,
@@ -44,6 +71,9 @@ pub struct Config {
     /// Bytes of one feed stored; past it, the feed's messages are refused
     /// (0: no limit).
     pub max_feed_bytes: u64,
+    /// Bytes of one feed taken from peers in one UTC day; past it, the
+    /// feed's messages from peers are refused that day (0: no limit).
+    pub max_feed_bytes_per_day: u64,
 }
 
 impl Config {
@@ -53,6 +83,7 @@ impl Config {
             peer_rate: self.peer_rate,
             max_bytes_per_day: self.max_bytes_per_day,
             max_feed_bytes: self.max_feed_bytes,
+            max_feed_bytes_per_day: self.max_feed_bytes_per_day,
         }
     }
 }
@@ -66,9 +97,13 @@ impl Default for Config {
             hops: 2,
             peers: Vec::new(),
             max_connections: 64,
-            peer_rate: 0,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT_SECS,
+            dial_private: false,
+            peer_rate: crate::replicate::limits::DEFAULT_PEER_RATE,
             max_bytes_per_day: 0,
             max_feed_bytes: 0,
+            max_feed_bytes_per_day: crate::replicate::limits::DEFAULT_MAX_FEED_BYTES_PER_DAY,
         }
     }
 }
@@ -137,14 +172,20 @@ impl Home {
             Some(p) => crypto::read_secret_file(p)?,
             None => Keypair::generate(),
         };
-        fs::create_dir_all(dir).map_err(io)?;
+        make_private_dir(dir).map_err(io)?;
         let config_path = dir.join("config.toml");
         if !config_path.exists() {
             let text = format!(
                 "# shoal configuration; every setting is optional.\n{}",
                 toml::to_string(&Config::default()).expect("config serialises")
             );
-            fs::write(&config_path, text).map_err(io)?;
+            let config_io = |source| HomeError::Io {
+                path: config_path.clone(),
+                source,
+            };
+            create_private_file(&config_path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(config_io)?;
         }
         crypto::write_secret_file(&secret, &keys).map_err(|e| match e {
             SecretError::Exists(_) => HomeError::AlreadyInitialised(dir.to_owned()),
@@ -162,6 +203,12 @@ impl Home {
         }
         let keys = crypto::read_secret_file(&secret)?;
         let config_path = dir.join("config.toml");
+        for path in [dir, config_path.as_path()] {
+            tighten(path).map_err(|source| HomeError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
         let config = match fs::read_to_string(&config_path) {
             Ok(text) => toml::from_str::<Config>(&text).map_err(|e| HomeError::Config {
                 path: config_path.clone(),
@@ -217,5 +264,104 @@ impl Home {
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// Creates `dir` (and any missing parent, as the system makes them) with
+/// mode 0700; an existing `dir` is set to 0700.
+fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Takes group and others' access away from a file or directory of the
+/// home (0600 / 0700), if it exists and they have any.
+fn tighten(path: &Path) -> std::io::Result<()> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mode = meta.permissions().mode();
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    let private = if meta.is_dir() { 0o700 } else { 0o600 };
+    fs::set_permissions(path, fs::Permissions::from_mode(private))
+}
+
+/// Creates (or truncates) a file for writing with mode 0600; an existing
+/// file is set to 0600.
+fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
+/// Creates (or truncates) a file to write output into, such as an export:
+/// mode 0600 when it lies in the home directory `home`, like everything
+/// there; elsewhere as the user's umask makes it.
+pub fn create_output_file(home: &Path, path: &Path) -> std::io::Result<fs::File> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let inside = match (fs::canonicalize(parent), fs::canonicalize(home)) {
+        (Ok(p), Ok(h)) => p.starts_with(h),
+        _ => false,
+    };
+    if inside {
+        create_private_file(path)
+    } else {
+        fs::File::create(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_home_is_its_owners_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/home");
+        Home::init(&dir, None).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for f in ["secret", "config.toml", "store.redb"] {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+        }
+        // A home others were let into is closed again when opened.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let config = dir.join("config.toml");
+        fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
+        let home = Home::open(&dir).unwrap();
+        drop(home.store().unwrap());
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&config), 0o600);
+        // Output written into the home is 0600 too (elsewhere the umask
+        // decides).
+        let inside = dir.join("export.jsonl");
+        create_output_file(&dir, &inside).unwrap();
+        assert_eq!(mode(&inside), 0o600);
+        let outside = tmp.path().join("export.jsonl");
+        create_output_file(&dir, &outside).unwrap();
+        assert!(outside.is_file());
     }
 }

@@ -383,12 +383,16 @@ impl<R: BufRead> Lines<R> {
     }
 }
 
-/// The most bytes of one feed the node stores (`max_feed_bytes`), and
-/// where to count the feeds that reached it.
+/// The most bytes of one feed the node stores (`max_feed_bytes`) and takes
+/// from peers in a UTC day (`max_feed_bytes_per_day`), and where to count
+/// the feeds that reached them.
 #[derive(Clone, Debug, Default)]
 pub struct FeedCap {
     /// Bytes of one feed (the JSON of its messages); 0: no limit.
     pub max_bytes: u64,
+    /// Bytes of one feed taken from peers in a UTC day (what is imported
+    /// through the node is not counted); 0: no limit.
+    pub max_bytes_per_day: u64,
     /// Counts the feeds capped.
     pub usage: Arc<crate::replicate::limits::Usage>,
 }
@@ -404,6 +408,9 @@ struct Checker<'a> {
     cap: FeedCap,
     /// Bytes of each feed, once counted, while there is a cap.
     feed_bytes: HashMap<FeedId, u64>,
+    /// Bytes of each feed taken from peers today (never trimmed: it is a
+    /// limit, not a cache).
+    feed_day: crate::replicate::limits::FeedDay,
 }
 
 impl<'a> Checker<'a> {
@@ -416,7 +423,20 @@ impl<'a> Checker<'a> {
             broken: HashMap::new(),
             cap: FeedCap::default(),
             feed_bytes: HashMap::new(),
+            feed_day: Default::default(),
         }
+    }
+
+    /// Whether a fresh message of `author` of `len` bytes from a peer fits
+    /// the feed's budget for today; counts it when it does.
+    fn fits_day(&mut self, author: FeedId, len: u64) -> bool {
+        let max = self.cap.max_bytes_per_day;
+        let day = crate::replicate::limits::utc_day();
+        if self.feed_day.charge(author, len, max, day) {
+            return true;
+        }
+        self.cap.usage.capped_today(author);
+        false
     }
 
     /// Whether a fresh message of `author` of `len` bytes fits the feed's
@@ -590,7 +610,23 @@ impl<'a> Checker<'a> {
             }
             match feed::chain(state.as_ref(), signed) {
                 Ok(v) => {
-                    if !self.fits_cap(author, v.json().len() as u64)? {
+                    let len = v.json().len() as u64;
+                    // Only what peers send counts against the day's budget:
+                    // their messages come with the feeds we asked for.
+                    if wanted.is_some() && !self.fits_day(author, len) {
+                        if let Some(r) = refused.as_deref_mut() {
+                            r.insert(author);
+                        }
+                        b.rejections.push(Rejection {
+                            line: n,
+                            reason: format!(
+                                "the feed is over max_feed_bytes_per_day ({} bytes today)",
+                                self.cap.max_bytes_per_day
+                            ),
+                        });
+                        continue;
+                    }
+                    if !self.fits_cap(author, len)? {
                         if let Some(r) = refused.as_deref_mut() {
                             r.insert(author);
                         }
@@ -792,7 +828,9 @@ impl Pipeline {
     /// feeds that peer sent an invalid message of; later messages of those
     /// feeds from it are rejected, even those submitted before the rejection
     /// was known (the checker places submissions in order). With `wanted`,
-    /// messages of any other feed are refused unverified.
+    /// messages of any other feed are refused unverified, and the bytes of
+    /// each feed count against its budget for the day
+    /// ([`FeedCap::max_bytes_per_day`]).
     pub async fn submit_from(
         &self,
         items: &[&[u8]],

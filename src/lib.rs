@@ -12,6 +12,8 @@
 //! - [`import`]: streaming, batched, parallel verification of JSON lines into
 //!   the store.
 //! - [`home`]: the home directory: identity, config, store.
+//! - [`node`]: the running peer; [`dialer`]: which known peers it dials
+//!   and how often; [`local`]: its control socket.
 //!
 //! Dependency rule: `crypto <- feed <- private <- store <- social`,
 //! `store <- import <- home <- main`.
@@ -20,6 +22,7 @@
 
 pub mod commands;
 pub mod crypto;
+pub mod dialer;
 pub mod feed;
 #[doc(hidden)]
 pub mod fuzzing;

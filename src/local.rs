@@ -7,8 +7,14 @@
 //! a request `{"cmd": NAME, …args}`; replies are any number of
 //! `{"out": TEXT}` (a line for stdout) and `{"err": TEXT}` (a line for
 //! stderr), then one final `{"ok": VALUE}` or `{"error": TEXT, "code": N}`.
+//!
+//! The socket drives the node as its owner (publish, read private
+//! messages), so it is the owner's alone: mode 0600 in a 0700 home, and
+//! every connection from another user is refused (checked with the
+//! kernel's credentials of the peer, see [`check_peer`]).
 
 use std::io::{BufRead as _, BufReader as StdBufReader};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value as Json, json};
@@ -26,14 +32,52 @@ pub fn socket_path(home: &Path) -> PathBuf {
     home.join("shoal.sock")
 }
 
+/// Why a connection to the control socket was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlRefusal {
+    /// The peer runs as another user.
+    #[error("refused a connection from user {peer}: the control socket serves only user {owner}")]
+    OtherUser {
+        /// The connecting process's user id.
+        peer: u32,
+        /// The user the node runs as.
+        owner: u32,
+    },
+    /// The kernel did not say who connected.
+    #[error("refused a connection whose user cannot be told: {0}")]
+    Unknown(String),
+}
+
+/// Whether a process of user `peer` (as the kernel reports it, or why it
+/// could not) may use the control socket of a node run by user `owner`:
+/// only the same user may.
+pub fn check_peer(peer: std::io::Result<u32>, owner: u32) -> Result<(), ControlRefusal> {
+    match peer {
+        Ok(peer) if peer == owner => Ok(()),
+        Ok(peer) => Err(ControlRefusal::OtherUser { peer, owner }),
+        Err(e) => Err(ControlRefusal::Unknown(e.to_string())),
+    }
+}
+
 /// Serves the control socket until the node shuts down. Removes a stale
 /// socket file first (we hold the store lock, so no other node is running).
+/// The socket is made 0600; it serves only the user who owns it.
 pub async fn serve(node: Node, home: &Path) -> std::io::Result<()> {
     let path = socket_path(home);
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    // The socket file is ours: its owner is the user we run as.
+    let owner = std::fs::metadata(&path)?.uid();
     loop {
         let (stream, _) = listener.accept().await?;
+        let peer = stream.peer_cred().map(|c| c.uid());
+        if let Err(why) = check_peer(peer, owner) {
+            tracing::warn!("control socket: {why}");
+            tokio::spawn(refuse(stream, why));
+            continue;
+        }
         let node = node.clone();
         tokio::spawn(async move {
             if let Err(e) = handle(node, stream).await {
@@ -41,6 +85,16 @@ pub async fn serve(node: Node, home: &Path) -> std::io::Result<()> {
             }
         });
     }
+}
+
+/// Tells a refused client why, in the reply shape, and closes.
+async fn refuse(mut stream: UnixStream, why: ControlRefusal) {
+    let mut line = json!({"error": why.to_string(), "code": 1})
+        .to_string()
+        .into_bytes();
+    line.push(b'\n');
+    let _ = stream.write_all(&line).await;
+    let _ = stream.shutdown().await;
 }
 
 struct Reply {
@@ -221,10 +275,16 @@ async fn run(node: &Node, req: &Json, reply: &mut Reply) -> CmdResult {
             Ok(json!({ "connected": peer.to_string() }))
         }
         "peers" => {
-            let known = store.peers().map_err(problem)?;
-            Ok(
-                json!({ "connected": node.peers(), "known": known.into_iter().map(|(a, r)| json!({"address": a, "record": r})).collect::<Vec<_>>() }),
-            )
+            let known: Vec<Json> = store
+                .peers()
+                .map_err(problem)?
+                .into_iter()
+                .map(|(a, r)| {
+                    let failures = node.dial_failures(&a);
+                    json!({"address": a, "record": r, "dial_failures": failures})
+                })
+                .collect();
+            Ok(json!({ "connected": node.peers(), "known": known }))
         }
         "status" => node.status().map_err(problem),
         other => Err((2, format!("unknown command {other:?}"))),
@@ -268,4 +328,38 @@ pub fn request(
     Err(std::io::Error::other(
         "the node closed the control connection",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_owner_may_use_the_control_socket() {
+        assert_eq!(check_peer(Ok(1000), 1000), Ok(()));
+        assert_eq!(check_peer(Ok(0), 0), Ok(()));
+        assert_eq!(
+            check_peer(Ok(1001), 1000),
+            Err(ControlRefusal::OtherUser {
+                peer: 1001,
+                owner: 1000
+            })
+        );
+        // Not even root is let in to a user's node.
+        assert!(matches!(
+            check_peer(Ok(0), 1000),
+            Err(ControlRefusal::OtherUser { .. })
+        ));
+        let unknown = check_peer(Err(std::io::Error::other("no credentials")), 1000);
+        assert!(matches!(unknown, Err(ControlRefusal::Unknown(_))));
+        let line = ControlRefusal::OtherUser {
+            peer: 1001,
+            owner: 1000,
+        }
+        .to_string();
+        assert!(
+            line.contains("1001") && line.contains("only user 1000"),
+            "{line}"
+        );
+    }
 }

@@ -422,8 +422,10 @@ fn run(cli: Cli) -> Res {
                 .map_err(|e| Fail::usage(format!("not a multiserver address {address}: {e}")))?;
             let home = Home::open(&dir)?;
             let store = home.store()?;
+            // The user's choice: dialled whatever its address, also when
+            // it was known as a pub announcement.
             store.note_peer(&address, |rec| {
-                if rec.source.is_empty() {
+                if rec.source.is_empty() || rec.source == shoal::dialer::PUB_SOURCE {
                     rec.source = "connect".into();
                 }
             })?;
@@ -565,7 +567,7 @@ fn run(cli: Cli) -> Res {
                     write_messages(&store, author, 0, usize::MAX, &mut w)?;
                     flush(&mut w)
                 }
-                Some(path) => export_to_file(&store, author, &path),
+                Some(path) => export_to_file(&dir, &store, author, &path),
             }
         }
     }
@@ -617,7 +619,7 @@ fn through_node(dir: &Path, cmd: &Cmd, json_out: bool) -> Option<Res> {
         _ => None,
     };
     let mut out: Box<dyn Write> = match &export_file {
-        Some((path, tmp)) => match fs::File::create(tmp) {
+        Some((path, tmp)) => match shoal::home::create_output_file(dir, tmp) {
             Ok(f) => Box::new(BufWriter::new(f)),
             Err(e) => {
                 return Some(Err(Fail::problem(format!(
@@ -751,12 +753,19 @@ fn print_peers(v: &serde_json::Value, json_out: bool) -> Res {
         out_line(&mut out, line.as_bytes())?;
     }
     for k in v.get("known").and_then(|c| c.as_array()).unwrap_or(&empty) {
+        // A running node counts failed dials in memory.
+        let failures = k
+            .get("dial_failures")
+            .or_else(|| k.pointer("/record/failures"))
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0);
         let line = format!(
-            "known {} failures={}",
+            "known {} {} failures={failures}",
             k.get("address").and_then(|x| x.as_str()).unwrap_or("?"),
-            k.pointer("/record/failures")
-                .and_then(|x| x.as_u64())
-                .unwrap_or(0)
+            k.pointer("/record/source")
+                .and_then(|x| x.as_str())
+                .filter(|s| !s.is_empty())
+                .unwrap_or("-"),
         );
         out_line(&mut out, line.as_bytes())?;
     }
@@ -785,18 +794,23 @@ fn print_status(v: &serde_json::Value, json_out: bool) -> Res {
     };
     let l = v.get("limits");
     let line = format!(
-        "limits: connections {}, hops {}, per peer {}, per day {}, per feed {}",
+        "limits: connections {}, hops {}, per peer {}, per day {}, per feed {}, per feed a day {}",
         limit(v.get("max_connections"), ""),
         limit(v.get("hops"), ""),
         limit(l.and_then(|l| l.get("peer_rate")), " msg/s"),
         limit(l.and_then(|l| l.get("max_bytes_per_day")), " bytes"),
         limit(l.and_then(|l| l.get("max_feed_bytes")), " bytes"),
+        limit(l.and_then(|l| l.get("max_feed_bytes_per_day")), " bytes"),
     );
     out_line(&mut io::stdout(), line.as_bytes())?;
     if let Some(l) = l.filter(|l| l.get("bytes_today").is_some()) {
         let line = format!(
-            "today: {} bytes from peers; peers slowed {}, dropped {}; feeds capped {}",
-            l["bytes_today"], l["peers_slowed"], l["peers_dropped"], l["feeds_capped"]
+            "today: {} bytes from peers; peers slowed {}, dropped {}; feeds capped {}, for today {}",
+            l["bytes_today"],
+            l["peers_slowed"],
+            l["peers_dropped"],
+            l["feeds_capped"],
+            l["feeds_capped_today"]
         );
         out_line(&mut io::stdout(), line.as_bytes())?;
     }
@@ -1166,11 +1180,12 @@ fn write_messages(
     Ok(())
 }
 
-/// Writes next to the target and renames, so a reader never sees half a file.
-fn export_to_file(store: &Store, author: Option<FeedId>, path: &Path) -> Res {
+/// Writes next to the target and renames, so a reader never sees half a
+/// file (0600 when it is in the home `dir`).
+fn export_to_file(dir: &Path, store: &Store, author: Option<FeedId>, path: &Path) -> Res {
     let tmp = path.with_extension("partial");
     let result = (|| -> Res {
-        let f = fs::File::create(&tmp)
+        let f = shoal::home::create_output_file(dir, &tmp)
             .map_err(|e| Fail::problem(format!("cannot write {}: {e}", tmp.display())))?;
         let mut w = BufWriter::new(f);
         write_messages(store, author, 0, usize::MAX, &mut w)?;

@@ -6,9 +6,26 @@
 //! reconnect and backoff, the connection table and limits, and the events
 //! the UI and the CLI watch. Everything slow runs off the async threads.
 //! Imports every lower layer; nothing imports it but the binaries.
+//!
+//! Connection limits: `max_connections` in all, of which incoming ones may
+//! take all but a quarter ([`incoming_limit`]), so strangers who connect to
+//! us can never take the slots of the peers we dial; sockets still in the
+//! secret handshake are counted apart; one remote address (an IPv6 /64)
+//! holds at most `max_connections_per_ip` incoming sockets at once; a
+//! connection on which nothing arrives for `idle_timeout` is closed, and
+//! each side pings the other a few times within it so that a quiet healthy
+//! connection stays open.
+//!
+//! Dialling: the peers of the config and those added with `shoal connect`
+//! are kept connected whatever their address. `pub` announcements are
+//! dialled by one task under the rules of [`crate::dialer`] (announced by
+//! us or a feed we follow, a few new dials a minute, a few pub connections
+//! at once), and only to public addresses unless `dial_private` is set: a
+//! host name is resolved and each address it gives checked, and the dial
+//! goes to the checked addresses only. Failed dials are counted in memory.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,6 +35,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, watch};
 
 use crate::crypto::{FeedId, Keypair, b64_decode};
+use crate::dialer;
 use crate::feed::{Value, VerifiedMsg};
 use crate::home::{Home, HomeError};
 use crate::import::Pipeline;
@@ -67,9 +85,28 @@ pub enum NodeError {
     /// Too many connections.
     #[error("connection limit of {0} reached (max_connections in config.toml)")]
     TooManyConnections(usize),
+    /// A pub's address is not public, and `dial_private` is off.
+    #[error(
+        "{address} is at {ip}, a loopback, link-local or private address: pubs are dialled there only with dial_private = true"
+    )]
+    NotPublic {
+        /// The multiserver address announced.
+        address: String,
+        /// What its host is or resolves to.
+        ip: IpAddr,
+    },
     /// We block this peer.
     #[error("{0} is blocked")]
     Blocked(FeedId),
+}
+
+/// Which addresses a dial may go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// Any (a peer the user chose).
+    Any,
+    /// Public ones only (a pub announced on the network).
+    Public,
 }
 
 /// One live connection, as `shoal peers` shows it.
@@ -83,6 +120,76 @@ pub struct PeerInfo {
     pub outgoing: bool,
     /// Seconds since it connected.
     pub connected_secs: u64,
+}
+
+/// How many of `max_connections` connections incoming ones may take: all
+/// but a quarter (rounded down), which is kept for the peers we dial.
+pub fn incoming_limit(max_connections: usize) -> usize {
+    max_connections - max_connections / 4
+}
+
+/// Incoming sockets open from each remote address, for
+/// `max_connections_per_ip`.
+#[derive(Debug, Default)]
+struct PerAddress {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// What an address is counted as: an IPv4 address (also when written as
+/// an IPv4-mapped IPv6 one) as itself; an IPv6 address by its /64, which a
+/// single host is given whole.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(segments.into())
+        }
+        v4 => v4,
+    }
+}
+
+impl PerAddress {
+    /// One more socket from `ip`, unless `max` are open from its address
+    /// already (0: no limit). The slot is given back when dropped.
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        let key = address_key(ip);
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(key).or_default();
+        if max > 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            key,
+        })
+    }
+}
+
+/// One incoming socket counted against its address.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    key: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .table
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 struct Conn {
@@ -102,11 +209,28 @@ struct Inner {
     conns: Mutex<HashMap<FeedId, Conn>>,
     /// Connections, incoming and outgoing, once authenticated.
     slots: Arc<Semaphore>,
+    /// Incoming connections once authenticated: fewer than `slots`, so
+    /// that they never take the slots kept for our dials.
+    incoming: Arc<Semaphore>,
     /// Incoming sockets still in the handshake: counted apart, so that
     /// strangers who never finish it cannot keep peers out.
     handshakes: Arc<Semaphore>,
+    /// Incoming sockets open per remote address.
+    per_address: Arc<PerAddress>,
     max_connections: usize,
+    max_per_address: usize,
+    /// How long a connection may stay silent (none: for ever).
+    idle_timeout: Option<Duration>,
     config_peers: Vec<String>,
+    /// Whether pubs may be dialled at loopback, link-local and private
+    /// addresses.
+    dial_private: bool,
+    /// Failed dials and when pubs may be dialled again (memory only).
+    attempts: Mutex<dialer::Attempts>,
+    /// Connections to pubs we dialled (see [`dialer::MAX_PUB_CONNECTIONS`]).
+    pub_slots: Arc<Semaphore>,
+    /// Whether the pub dialling task runs.
+    pubs_dialled: std::sync::atomic::AtomicBool,
     shutdown: watch::Sender<bool>,
     listen_addr: Mutex<Option<SocketAddr>>,
     /// Our publishes, appended by one thread: whatever queued while it
@@ -139,6 +263,10 @@ type Publish = (
 
 /// Most publishes appended in one transaction.
 const PUBLISH_BATCH: usize = 512;
+
+/// How many times a connection pings its peer within the idle timeout:
+/// enough that a ping or its answer lost or late does not close it.
+const PINGS_PER_IDLE_TIMEOUT: u32 = 3;
 
 /// Appends queued publishes in batches until every sender is gone.
 fn run_publisher(
@@ -202,6 +330,7 @@ impl Node {
         let pipeline = {
             let cap = crate::import::FeedCap {
                 max_bytes: home.config().max_feed_bytes,
+                max_bytes_per_day: home.config().max_feed_bytes_per_day,
                 usage: usage.clone(),
             };
             let announce = announce.clone();
@@ -230,6 +359,8 @@ impl Node {
                 },
             )
         };
+        let idle_timeout = (home.config().idle_timeout > 0)
+            .then(|| Duration::from_secs(home.config().idle_timeout));
         let repl = Arc::new(Replicator {
             store: store.clone(),
             pipeline,
@@ -238,6 +369,7 @@ impl Node {
             appended,
             limits: home.config().limits(),
             usage,
+            ping_every: idle_timeout.map(|t| t / PINGS_PER_IDLE_TIMEOUT),
         });
         let (shutdown, _) = watch::channel(false);
         let (publisher, queue) = std::sync::mpsc::channel();
@@ -259,9 +391,19 @@ impl Node {
                 events,
                 conns: Mutex::new(HashMap::new()),
                 slots: Arc::new(Semaphore::new(home.config().max_connections)),
+                incoming: Arc::new(Semaphore::new(incoming_limit(
+                    home.config().max_connections,
+                ))),
                 handshakes: Arc::new(Semaphore::new(home.config().max_connections)),
+                per_address: Arc::default(),
                 max_connections: home.config().max_connections,
+                max_per_address: home.config().max_connections_per_ip,
+                idle_timeout,
                 config_peers: home.config().peers.clone(),
+                dial_private: home.config().dial_private,
+                attempts: Mutex::default(),
+                pub_slots: Arc::new(Semaphore::new(dialer::MAX_PUB_CONNECTIONS)),
+                pubs_dialled: std::sync::atomic::AtomicBool::new(false),
                 shutdown,
                 listen_addr: Mutex::new(None),
                 publisher,
@@ -327,28 +469,130 @@ impl Node {
         self.inner.repl.pipeline.submit(items).await
     }
 
-    /// Remembers a peer address in the peer table and keeps dialling it.
+    /// Remembers a peer address in the peer table and keeps dialling it:
+    /// the user chose it, so it is dialled whatever its address, also when
+    /// it was known as a pub announcement.
     pub fn remember(&self, addr: &str) {
         let _ = self.inner.store.note_peer(addr, |rec| {
-            if rec.source.is_empty() {
+            if rec.source.is_empty() || rec.source == dialer::PUB_SOURCE {
                 rec.source = "connect".into();
             }
         });
         self.keep_connected(addr.to_string(), Duration::from_secs(2));
     }
 
-    /// Dials every peer in the peer table and in the config, and keeps
-    /// those connections up.
+    /// Dials every peer in the config and every one added with `shoal
+    /// connect`, and keeps those connections up; starts dialling the pubs
+    /// announced by the feeds we follow (see [`crate::dialer`]).
     pub fn dial_known_peers(&self) {
         let mut addrs: Vec<String> = self.inner.config_peers.clone();
         if let Ok(peers) = self.inner.store.peers() {
-            addrs.extend(peers.into_iter().map(|(a, _)| a));
+            addrs.extend(
+                peers
+                    .into_iter()
+                    .filter(|(_, rec)| rec.source != dialer::PUB_SOURCE)
+                    .map(|(a, _)| a),
+            );
         }
         addrs.sort();
         addrs.dedup();
         for addr in addrs {
             self.keep_connected(addr, Duration::ZERO);
         }
+        self.dial_pubs();
+    }
+
+    /// Starts (once) the task that dials announced pubs: every
+    /// [`dialer::PUB_CHECK_EVERY`] it looks for pubs to dial, until shutdown.
+    fn dial_pubs(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.pubs_dialled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            let mut shutdown = node.inner.shutdown.subscribe();
+            let mut budget = dialer::DialBudget::new(dialer::PUB_DIALS_PER_MINUTE);
+            loop {
+                if *shutdown.borrow() {
+                    return;
+                }
+                node.dial_some_pubs(&mut budget).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(dialer::PUB_CHECK_EVERY) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        });
+    }
+
+    /// Starts the dials of the pubs that may be dialled now, within the
+    /// budget and the pub connection slots.
+    async fn dial_some_pubs(&self, budget: &mut dialer::DialBudget) {
+        let (store, me) = (self.inner.store.clone(), self.id());
+        let read = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+            Ok((store.peers()?, store.contacts_of(&me)?))
+        })
+        .await;
+        let (records, contacts) = match read {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                tracing::warn!("cannot read the peer table: {e}");
+                return;
+            }
+            Err(_) => return,
+        };
+        let mut trusted = std::collections::HashSet::from([me]);
+        let mut blocked = std::collections::HashSet::new();
+        for (feed, edge) in contacts {
+            match edge {
+                crate::store::Contact::Follow => trusted.insert(feed),
+                crate::store::Contact::Block => blocked.insert(feed),
+            };
+        }
+        for ma in dialer::pub_candidates(&records, &trusted, &blocked, &me) {
+            if self.inner.conns.lock().expect("lock").contains_key(&ma.key) {
+                continue;
+            }
+            let addr = ma.to_string();
+            let now = std::time::Instant::now();
+            if !self.inner.attempts.lock().expect("lock").due(&addr, now) {
+                continue;
+            }
+            let Ok(slot) = self.inner.pub_slots.clone().try_acquire_owned() else {
+                return;
+            };
+            if !budget.take(now) {
+                return;
+            }
+            self.inner
+                .attempts
+                .lock()
+                .expect("lock")
+                .started(&addr, now);
+            let node = self.clone();
+            tokio::spawn(async move {
+                let scope = if node.inner.dial_private {
+                    Scope::Any
+                } else {
+                    Scope::Public
+                };
+                match node.dial(&ma, scope, Some(slot)).await {
+                    Ok(_) => node.inner.attempts.lock().expect("lock").succeeded(&addr),
+                    Err(e) => {
+                        let now = std::time::Instant::now();
+                        let n = node.inner.attempts.lock().expect("lock").failed(&addr, now);
+                        tracing::info!("pub {addr}: {e} ({n} failed dials)");
+                    }
+                }
+            });
+        }
+    }
+
+    /// Failed dials of each known address since its last success, as this
+    /// node counted them (they are not written to the store).
+    pub fn dial_failures(&self, addr: &str) -> u32 {
+        self.inner.attempts.lock().expect("lock").failures(addr)
     }
 
     /// Whether we block this feed.
@@ -394,6 +638,13 @@ impl Node {
                             continue;
                         }
                     };
+                    let max = self.inner.max_per_address;
+                    let Some(from_address) = self.inner.per_address.take(addr.ip(), max) else {
+                        tracing::warn!(
+                            "{addr}: refused, {max} connections open from its address (max_connections_per_ip)"
+                        );
+                        continue;
+                    };
                     let Ok(handshake) = self.inner.handshakes.clone().try_acquire_owned() else {
                         tracing::warn!(
                             "{addr}: refused, {} handshakes in progress",
@@ -403,6 +654,7 @@ impl Node {
                     };
                     let node = self.clone();
                     tokio::spawn(async move {
+                        let _from_address = from_address;
                         let accepted =
                             net::accept(stream, &node.inner.net_key, &node.inner.keys).await;
                         drop(handshake);
@@ -412,6 +664,13 @@ impl Node {
                                 tracing::info!("{addr}: handshake failed: {e}");
                                 return;
                             }
+                        };
+                        let Ok(_incoming) = node.inner.incoming.clone().try_acquire_owned() else {
+                            tracing::warn!(
+                                "{peer} at {addr}: refused, {} incoming connections open (the rest of max_connections is kept for dialling)",
+                                incoming_limit(node.inner.max_connections)
+                            );
+                            return;
                         };
                         let Ok(_permit) = node.inner.slots.clone().try_acquire_owned() else {
                             tracing::warn!(
@@ -433,6 +692,18 @@ impl Node {
         let ma: MultiAddr = addr
             .parse()
             .map_err(|e| NodeError::Invalid(format!("not a multiserver address {addr}: {e}")))?;
+        self.dial(&ma, Scope::Any, None).await
+    }
+
+    /// Dials `ma` at the addresses its host resolves to (within `scope`),
+    /// and replicates with it in the background, holding `hold` (a pub
+    /// slot) while the connection lasts.
+    async fn dial(
+        &self,
+        ma: &MultiAddr,
+        scope: Scope,
+        hold: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<FeedId, NodeError> {
         if self.blocks(&ma.key) {
             return Err(NodeError::Blocked(ma.key));
         }
@@ -445,11 +716,31 @@ impl Node {
             .clone()
             .try_acquire_owned()
             .map_err(|_| NodeError::TooManyConnections(self.inner.max_connections))?;
-        let (r, w, peer) = net::connect_to(&ma, &self.inner.net_key, &self.inner.keys).await?;
-        let sock: SocketAddr = tokio::net::lookup_host((ma.host.as_str(), ma.port))
-            .await?
-            .next()
-            .ok_or_else(|| NodeError::Invalid(format!("cannot resolve {}", ma.host)))?;
+        let resolved: Vec<SocketAddr> = tokio::net::lookup_host((ma.host.as_str(), ma.port))
+            .await
+            .map_err(|e| NodeError::Invalid(format!("cannot resolve {}: {e}", ma.host)))?
+            .collect();
+        let (public, local): (Vec<SocketAddr>, Vec<SocketAddr>) = resolved
+            .into_iter()
+            .partition(|a| net::scope::is_public(a.ip()));
+        let addrs = match scope {
+            Scope::Any => [public, local].concat(),
+            Scope::Public if public.is_empty() => {
+                return Err(match local.first() {
+                    Some(a) => NodeError::NotPublic {
+                        address: ma.to_string(),
+                        ip: a.ip(),
+                    },
+                    None => NodeError::Invalid(format!("cannot resolve {}", ma.host)),
+                });
+            }
+            Scope::Public => public,
+        };
+        let Some(&sock) = addrs.first() else {
+            return Err(NodeError::Invalid(format!("cannot resolve {}", ma.host)));
+        };
+        let (r, w, peer) =
+            net::connect(&addrs[..], &self.inner.net_key, &self.inner.keys, &ma.key).await?;
         let _ = self.inner.store.note_peer(&ma.to_string(), |rec| {
             rec.failures = 0;
             rec.last_seen = Some(crate::store::now_ms());
@@ -459,7 +750,7 @@ impl Node {
         });
         let node = self.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let (_permit, _hold) = (permit, hold);
             node.run_conn(peer, sock, r, w, true).await;
         });
         Ok(peer)
@@ -486,9 +777,15 @@ impl Node {
                     key.is_some_and(|k| node.inner.conns.lock().expect("lock").contains_key(&k));
                 if !connected {
                     match node.connect(&addr).await {
-                        Ok(_) => delay = Duration::from_secs(1),
+                        Ok(_) => {
+                            node.inner.attempts.lock().expect("lock").succeeded(&addr);
+                            delay = Duration::from_secs(1);
+                        }
                         Err(e) => {
-                            let _ = node.inner.store.note_peer(&addr, |rec| rec.failures += 1);
+                            // Counted in memory: a peer that never answers
+                            // costs no store write.
+                            let now = std::time::Instant::now();
+                            node.inner.attempts.lock().expect("lock").failed(&addr, now);
                             tracing::info!("{addr}: {e}; retrying in {delay:?}");
                             delay = (delay * 2).min(Duration::from_secs(300));
                         }
@@ -511,7 +808,7 @@ impl Node {
         outgoing: bool,
     ) {
         let opts = rpc::Options {
-            idle_timeout: Some(Duration::from_secs(600)),
+            idle_timeout: self.inner.idle_timeout,
             // Replication streams carry thousands of messages: let enough
             // queue up that each check batch is large.
             stream_queue: 2048,
@@ -604,6 +901,7 @@ impl Node {
             "forks": stats.forks,
             "unread": stats.unread,
             "max_connections": self.inner.max_connections,
+            "max_incoming": incoming_limit(self.inner.max_connections),
             "hops": self.inner.repl.hops,
             "limits": self.inner.repl.usage.to_json(&self.inner.repl.limits),
         }))
@@ -623,5 +921,44 @@ impl Node {
         for h in handles {
             h.goodbye().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quarter_of_the_slots_is_kept_for_dialling() {
+        assert_eq!(incoming_limit(64), 48);
+        assert_eq!(incoming_limit(16), 12);
+        assert_eq!(incoming_limit(266), 200);
+        assert_eq!(incoming_limit(3), 3, "too few to keep any");
+        assert_eq!(incoming_limit(0), 0);
+    }
+
+    #[test]
+    fn each_address_holds_at_most_its_share_of_sockets() {
+        let table = Arc::new(PerAddress::default());
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let held: Vec<AddressSlot> = (0..4).map(|_| table.take(a, 4).unwrap()).collect();
+        assert!(table.take(a, 4).is_none(), "the fifth from one address");
+        let other = table.take(b, 4).expect("another address is let in");
+        // The same address written as IPv4-mapped IPv6 is the same address.
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert!(table.take(mapped, 4).is_none());
+        drop(held);
+        assert!(table.take(a, 4).is_some(), "slots come back when closed");
+        drop(other);
+        // One IPv6 host owns a /64: its addresses share one count.
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let _x = table.take(v6("2001:db8:1:2::1"), 2).unwrap();
+        let _y = table.take(v6("2001:db8:1:2:ffff::9"), 2).unwrap();
+        assert!(table.take(v6("2001:db8:1:2:abcd::1"), 2).is_none());
+        assert!(table.take(v6("2001:db8:1:3::1"), 2).is_some());
+        // 0 is no limit.
+        let many: Vec<_> = (0..100).map(|_| table.take(b, 0).unwrap()).collect();
+        assert_eq!(many.len(), 100);
     }
 }

@@ -6,7 +6,9 @@
 //! handshake, box stream, muxrpc, and one `createHistoryStream` of a
 //! 1000-message feed read to its end and checked message by message. All 200
 //! stay open together, then say goodbye. It asserts:
-//! - the node is set to `max_connections = 200`, so it accepts all 200
+//! - the node is set to `max_connections = 266`, of which incoming peers
+//!   may take 200 (a quarter is kept for dialling), and to no limit per
+//!   address (all 200 come from 127.0.0.1), so it accepts all 200
 //!   (it lists 200 peers and holds a socket for each); a 201st peer arriving
 //!   while they are held gets through the handshake and is then closed by
 //!   the node, unserved, with the reason in its log; beyond that the node is
@@ -252,7 +254,10 @@ fn two_hundred_peers_at_once_leave_the_cli_answering_and_nothing_behind() {
     let file = dir.path().join("feeds.jsonl");
     write_lines(&file, &lines);
     node.ok([std::ffi::OsStr::new("import"), file.as_os_str()]);
-    node.configure("max_connections", &PEERS.to_string());
+    // 266 in all leaves 200 to incoming peers.
+    assert_eq!(shoal::node::incoming_limit(266), PEERS);
+    node.configure("max_connections", "266");
+    node.configure("max_connections_per_ip", "0");
     node.start();
     let pid = node.pid();
     // The node at rest, after a first status call.
@@ -337,7 +342,7 @@ fn two_hundred_peers_at_once_leave_the_cli_answering_and_nothing_behind() {
         "the node to log why it refused the 201st peer",
         || {
             node.log_text()
-                .contains(&format!("refused, {PEERS} connections open"))
+                .contains(&format!("refused, {PEERS} incoming connections open"))
                 .then_some(())
         },
         || node.log_tail(20),

@@ -13,6 +13,7 @@ mod crash;
 mod dumps;
 mod fuzz_corpus;
 mod groups;
+mod hardening;
 mod interop;
 mod js_feed;
 mod js_import;

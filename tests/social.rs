@@ -317,7 +317,12 @@ fn private_messages_reach_their_recipients_only() {
     last.import_from(&a);
     let v: Json = serde_json::from_str(last.text(["get", &group]).trim()).unwrap();
     assert_eq!(v["decrypted"]["text"], "to seven");
-    assert_eq!(v["decrypted"]["recps"].as_array().unwrap().len(), 8);
+    let recps = v["decrypted"]["recps"].as_array().unwrap();
+    assert_eq!(recps.len(), 8);
+    assert!(
+        recps.iter().any(|r| *r == a.id.as_str()),
+        "the author is a recipient"
+    );
     assert!(last.text(["inbox"]).contains("to seven"));
 
     // Eight besides the author, or a recipient that is not a feed id: usage

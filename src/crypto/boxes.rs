@@ -156,9 +156,9 @@ pub fn scalarmult(secret: &CurveSecret, public: &[u8; 32]) -> Result<[u8; 32], C
 /// `crypto_sign_ed25519_sk_to_curve25519`: the first half of sha512(seed),
 /// clamped. Infallible.
 pub fn ed25519_sk_to_curve25519(me: &Keypair) -> CurveSecret {
-    let mut kp = me.to_keypair_bytes();
+    let kp = me.to_keypair_bytes();
     let mut h: [u8; 64] = sha2::Sha512::digest(&kp[..32]).into();
-    kp.zeroize();
+    drop(kp);
     let mut s = [0u8; 32];
     s.copy_from_slice(&h[..32]);
     h.zeroize();
@@ -247,7 +247,7 @@ mod tests {
             let me = Keypair::from_seed(&seed);
             let ours = ed25519_sk_to_curve25519(&me);
             let sodium =
-                ed25519::to_curve25519_sk(&ed25519::SecretKey(me.to_keypair_bytes())).unwrap();
+                ed25519::to_curve25519_sk(&ed25519::SecretKey(*me.to_keypair_bytes())).unwrap();
             assert_eq!(ours.0, sodium.0);
             // The converted secret and public key form a curve25519 pair.
             assert_eq!(ours.public(), ed25519_pk_to_curve25519(&me.id()).unwrap());

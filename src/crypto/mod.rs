@@ -153,9 +153,10 @@ impl Keypair {
             .map(|signing| Keypair { signing })
     }
 
-    /// libsodium's 64-byte secret key (seed || public key).
-    pub fn to_keypair_bytes(&self) -> [u8; 64] {
-        self.signing.to_keypair_bytes()
+    /// libsodium's 64-byte secret key (seed || public key), wiped when
+    /// dropped.
+    pub fn to_keypair_bytes(&self) -> zeroize::Zeroizing<[u8; 64]> {
+        zeroize::Zeroizing::new(self.signing.to_keypair_bytes())
     }
 
     /// The public key, i.e. the feed id.
@@ -334,6 +335,19 @@ mod tests {
         let mut high_s = sig;
         high_s[63] |= 0xf0;
         assert!(!signature_well_formed(&high_s));
+    }
+
+    /// The hashers that see key material (the secret handshake's shared
+    /// secrets, the seed made into a curve25519 secret) wipe what they
+    /// buffered when dropped, and the secret key handed out is wiped too.
+    #[test]
+    fn hashers_and_secret_bytes_wipe_themselves() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<sha2::Sha256>();
+        wiped_on_drop::<sha2::Sha512>();
+        let kp = Keypair::from_seed(&[9; 32]);
+        let bytes: zeroize::Zeroizing<[u8; 64]> = kp.to_keypair_bytes();
+        assert_eq!(&bytes[32..], &kp.id().0);
     }
 
     #[test]

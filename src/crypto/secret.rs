@@ -2,12 +2,20 @@
 //! `{"curve":"ed25519","public":…,"private":…,"id":…}`, mode 0600.
 //!
 //! Owns reading, checking and writing that file. Imports only the parent
-//! `crypto` module and serde_json (the file is ordinary JSON, not a message).
+//! `crypto` module, serde_json (the file is ordinary JSON, not a message)
+//! and zeroize.
+//!
+//! Every buffer that holds the secret key on the way (the file's bytes, the
+//! JSON text and its parsed value, the decoded key, the text written) is
+//! wiped when it is dropped, whether the secret was good or not.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::{FeedId, Keypair, b64_decode, b64_encode};
 
@@ -60,23 +68,45 @@ pub fn read_secret_file(path: &Path) -> Result<Keypair, SecretError> {
             mode,
         });
     }
-    let text = fs::read(path).map_err(io)?;
+    let text = Zeroizing::new(fs::read(path).map_err(io)?);
     parse_secret(&text).map_err(|why| SecretError::Malformed {
         path: path.to_owned(),
         why,
     })
 }
 
+/// A parsed secret file, its strings wiped when dropped.
+struct WipedJson(serde_json::Value);
+
+impl Drop for WipedJson {
+    fn drop(&mut self) {
+        wipe_json(&mut self.0);
+    }
+}
+
+/// Overwrites every string in a JSON value with zeros (the key is a string
+/// of the secret file; any other field may be a copy of it).
+fn wipe_json(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe_json),
+        Value::Object(map) => map.values_mut().for_each(wipe_json),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 /// Parses the text of an ssb-keys secret.
 pub fn parse_secret(text: &[u8]) -> Result<Keypair, String> {
     let text = std::str::from_utf8(text).map_err(|_| "not UTF-8 text".to_string())?;
-    let json: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let v: serde_json::Value =
-        serde_json::from_str(&json).map_err(|e| format!("not JSON ({e})"))?;
+    let json: Zeroizing<String> = Zeroizing::new(
+        text.lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    let v = WipedJson(serde_json::from_str(&json).map_err(|e| format!("not JSON ({e})"))?);
+    let v = &v.0;
     let field = |name: &str| {
         v.get(name)
             .and_then(|x| x.as_str())
@@ -89,9 +119,12 @@ pub fn parse_secret(text: &[u8]) -> Result<Keypair, String> {
     }
     let private = field("private")?;
     let private_b64 = private.strip_suffix(".ed25519").unwrap_or(private);
-    let sk: [u8; 64] = b64_decode(private_b64)
-        .and_then(|b| b.try_into().ok())
-        .ok_or("\"private\" is not the base64 of a 64-byte ed25519 secret key")?;
+    let decoded = Zeroizing::new(b64_decode(private_b64).unwrap_or_default());
+    let mut sk = Zeroizing::new([0u8; 64]);
+    if decoded.len() != sk.len() {
+        return Err("\"private\" is not the base64 of a 64-byte ed25519 secret key".into());
+    }
+    sk.copy_from_slice(&decoded);
     let kp = Keypair::from_keypair_bytes(&sk)
         .ok_or("\"private\" does not hold a matching seed and public key")?;
     let public = field("public")?;
@@ -108,10 +141,17 @@ pub fn parse_secret(text: &[u8]) -> Result<Keypair, String> {
     Ok(kp)
 }
 
-/// The ssb-keys text for a keypair.
-pub fn format_secret(kp: &Keypair) -> String {
+/// Room for the whole secret file text: written into one allocation, it
+/// leaves no copy of the key behind in memory freed by growing.
+const SECRET_TEXT_CAPACITY: usize = 1024;
+
+/// The ssb-keys text for a keypair, wiped when dropped.
+pub fn format_secret(kp: &Keypair) -> Zeroizing<String> {
     let id = kp.id();
-    format!(
+    let private = Zeroizing::new(b64_encode(&*kp.to_keypair_bytes()));
+    let mut text = Zeroizing::new(String::with_capacity(SECRET_TEXT_CAPACITY));
+    write!(
+        text,
         "# this is your SECRET name.\n\
          # this name gives you magical powers.\n\
          # with it you can mark your messages so that your friends can verify\n\
@@ -126,8 +166,15 @@ pub fn format_secret(kp: &Keypair) -> String {
          # instead, share your public name\n\
          # your public name: {id}\n",
         pubk = id.b64(),
-        private = b64_encode(&kp.to_keypair_bytes()),
+        private = &*private,
     )
+    .expect("writing to a String cannot fail");
+    debug_assert_eq!(
+        text.capacity(),
+        SECRET_TEXT_CAPACITY,
+        "the text outgrew its buffer"
+    );
+    text
 }
 
 /// Writes a new secret file with mode 0600; never replaces an existing one.
@@ -176,6 +223,30 @@ mod tests {
             read_secret_file(&path),
             Err(SecretError::Permissions { mode: 0o644, .. })
         ));
+    }
+
+    /// The text of the secret file is built in one buffer, so wiping it on
+    /// drop wipes the only copy: growing a `String` would leave the key in
+    /// the memory it moved out of.
+    #[test]
+    fn the_secret_text_is_one_wiped_buffer() {
+        let kp = Keypair::from_seed(&[6; 32]);
+        let text: Zeroizing<String> = format_secret(&kp);
+        assert_eq!(text.capacity(), SECRET_TEXT_CAPACITY);
+        assert!(text.len() < SECRET_TEXT_CAPACITY);
+        assert_eq!(parse_secret(text.as_bytes()).unwrap().id(), kp.id());
+    }
+
+    #[test]
+    fn parsed_secrets_are_wiped() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(r#"{"private":"c2VjcmV0","nested":[{"x":"abc"}],"n":1,"b":true}"#)
+                .unwrap();
+        wipe_json(&mut v);
+        assert_eq!(v["private"], "");
+        assert_eq!(v["nested"][0]["x"], "");
+        assert_eq!(v["n"], 1);
+        assert_eq!(v["b"], true);
     }
 
     #[test]

@@ -65,6 +65,9 @@ fn hash<const N: usize>(key: Option<&[u8; 32]>, parts: &[&[u8]]) -> [u8; N] {
         }
         let digest = generichash::hash(&buf[..at], Some(N), key.map(|k| &k[..]))
             .expect("BLAKE2b output and key lengths are in range");
+        // The parts may be key material (key derivation): no copy of them
+        // stays on the stack.
+        zeroize::Zeroize::zeroize(&mut buf);
         let mut out = [0u8; N];
         out.copy_from_slice(digest.as_ref());
         return out;

@@ -1,6 +1,7 @@
 //! The network edge: the secret handshake ([`shs`]), the box stream
-//! ([`boxstream`]), TCP connections over both ([`connect`], [`accept`]) and
-//! multiserver addresses ([`MultiAddr`]).
+//! ([`boxstream`]), TCP connections over both ([`connect`], [`accept`]),
+//! multiserver addresses ([`MultiAddr`]) and which IP addresses are public
+//! ([`scope`]).
 //!
 //! Owns: turning a socket into an authenticated, encrypted byte stream with a
 //! known peer, and the text form of peer addresses. What flows over the
@@ -9,6 +10,7 @@
 //! `rpc`, `replicate` or `node`, and holds no feed-level logic.
 
 pub mod boxstream;
+pub mod scope;
 pub mod shs;
 
 use std::fmt;

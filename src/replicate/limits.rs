@@ -2,13 +2,15 @@
 //! `config.toml` and shown in `shoal status`: messages per second from one
 //! peer (it is slowed: we stop reading its socket until it is within its
 //! rate), bytes per day from all peers (past it, each peer is dropped as it
-//! sends more, until the next UTC day), and bytes per feed (the checker
-//! refuses a feed's messages past it: see [`crate::import`]). The node
-//! itself is never stopped by a peer.
+//! sends more, until the next UTC day), bytes of one feed taken from peers
+//! in a UTC day and bytes per feed in all (the checker refuses a feed's
+//! messages past either: see [`crate::import`]). The node itself is never
+//! stopped by a peer.
 //!
-//! Owns the counters; imports nothing but std, tokio's clock and serde.
+//! Owns the counters and the default limits; imports nothing but std,
+//! tokio's clock and serde.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +18,22 @@ use tokio::time::Instant;
 
 use crate::crypto::FeedId;
 
-/// The limits (0: none).
+/// The default of `peer_rate`: messages a second from one peer. Above what
+/// two cores verify (shoal replicates from one peer at about 32,000
+/// messages a second on them, ssb-server sends a few thousand), so it never
+/// slows replication there; it keeps one peer from taking every core of a
+/// bigger machine.
+pub const DEFAULT_PEER_RATE: u32 = 50_000;
+
+/// The default of `max_feed_bytes_per_day`: bytes of one feed taken from
+/// peers in a UTC day (64 MiB). The largest feeds of the network (about
+/// 100,000 messages) arrive whole in a day or two, any ordinary one at once;
+/// a feed that grows without end (a hostile or broken author) costs at most
+/// this a day.
+pub const DEFAULT_MAX_FEED_BYTES_PER_DAY: u64 = 64 << 20;
+
+/// The limits (0: none). `Default` is no limit at all; the config's
+/// defaults are [`DEFAULT_PEER_RATE`] and [`DEFAULT_MAX_FEED_BYTES_PER_DAY`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Messages per second taken from one peer.
@@ -25,6 +42,8 @@ pub struct Limits {
     pub max_bytes_per_day: u64,
     /// Bytes of one feed we store.
     pub max_feed_bytes: u64,
+    /// Bytes of one feed taken from peers in one UTC day.
+    pub max_feed_bytes_per_day: u64,
 }
 
 impl Limits {
@@ -34,6 +53,7 @@ impl Limits {
             "peer_rate": self.peer_rate,
             "max_bytes_per_day": self.max_bytes_per_day,
             "max_feed_bytes": self.max_feed_bytes,
+            "max_feed_bytes_per_day": self.max_feed_bytes_per_day,
         })
     }
 }
@@ -45,6 +65,48 @@ struct Counters {
     slowed: u64,
     dropped: u64,
     capped: HashSet<FeedId>,
+    /// Feeds that reached `max_feed_bytes_per_day` on `day`.
+    capped_today: HashSet<FeedId>,
+}
+
+impl Counters {
+    /// Starts a new day's counts when the UTC day changed.
+    fn roll(&mut self, today: u64) {
+        if self.day != today {
+            self.day = today;
+            self.bytes_today = 0;
+            self.capped_today.clear();
+        }
+    }
+}
+
+/// Bytes of each feed taken from peers today, for `max_feed_bytes_per_day`.
+/// Kept by the one checking thread, so it takes no lock per message.
+#[derive(Debug, Default)]
+pub struct FeedDay {
+    day: u64,
+    bytes: HashMap<FeedId, u64>,
+}
+
+impl FeedDay {
+    /// Counts `len` bytes of `feed` taken on UTC day `day`; `false`
+    /// (nothing counted) when they would take the feed past `max` that day
+    /// (0: no limit).
+    pub fn charge(&mut self, feed: FeedId, len: u64, max: u64, day: u64) -> bool {
+        if max == 0 {
+            return true;
+        }
+        if self.day != day {
+            self.day = day;
+            self.bytes.clear();
+        }
+        let used = self.bytes.entry(feed).or_default();
+        if *used + len > max {
+            return false;
+        }
+        *used += len;
+        true
+    }
 }
 
 /// What the limits did, shared by the sessions of one node.
@@ -53,7 +115,8 @@ pub struct Usage {
     c: Mutex<Counters>,
 }
 
-fn utc_day() -> u64 {
+/// Today's number, counting UTC days from the epoch.
+pub fn utc_day() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() / 86_400)
@@ -70,11 +133,7 @@ impl Usage {
     /// when they would go past `max` (0: no limit).
     pub fn charge_day(&self, bytes: u64, max: u64) -> bool {
         let mut c = self.lock();
-        let today = utc_day();
-        if c.day != today {
-            c.day = today;
-            c.bytes_today = 0;
-        }
+        c.roll(utc_day());
         if max > 0 && c.bytes_today + bytes > max {
             return false;
         }
@@ -97,14 +156,23 @@ impl Usage {
         self.lock().capped.insert(feed);
     }
 
+    /// A feed reached its byte limit for today.
+    pub fn capped_today(&self, feed: FeedId) {
+        let mut c = self.lock();
+        c.roll(utc_day());
+        c.capped_today.insert(feed);
+    }
+
     /// For `shoal status`.
     pub fn to_json(&self, limits: &Limits) -> serde_json::Value {
-        let c = self.lock();
+        let mut c = self.lock();
+        c.roll(utc_day());
         let mut v = limits.to_json();
-        v["bytes_today"] = (if c.day == utc_day() { c.bytes_today } else { 0 }).into();
+        v["bytes_today"] = c.bytes_today.into();
         v["peers_slowed"] = c.slowed.into();
         v["peers_dropped"] = c.dropped.into();
         v["feeds_capped"] = c.capped.len().into();
+        v["feeds_capped_today"] = c.capped_today.len().into();
         v
     }
 }
@@ -157,6 +225,37 @@ mod tests {
             u.to_json(&Limits::default())["bytes_today"],
             (1u64 << 40) + 1000
         );
+    }
+
+    #[test]
+    fn a_feed_day_budget_counts_each_feed_apart_and_starts_again_each_day() {
+        let (a, b) = (FeedId([1; 32]), FeedId([2; 32]));
+        let mut d = FeedDay::default();
+        assert!(d.charge(a, 600, 1000, 7));
+        assert!(!d.charge(a, 500, 1000, 7), "past the day's budget");
+        assert!(d.charge(b, 1000, 1000, 7), "another feed has its own");
+        assert!(d.charge(a, 400, 1000, 7));
+        assert!(!d.charge(a, 1, 1000, 7));
+        assert!(d.charge(a, 1000, 1000, 8), "a new day");
+        assert!(d.charge(a, 1 << 40, 0, 8), "0 is no limit");
+    }
+
+    /// The defaults never slow what replication does on two cores (about
+    /// 32,000 messages a second from one peer; the 100 feeds of 1,000
+    /// messages of the benchmarks and tests are a few hundred kB each).
+    #[test]
+    fn the_defaults_leave_normal_replication_alone() {
+        let t0 = Instant::now();
+        let mut r = Rate::new(DEFAULT_PEER_RATE);
+        for i in 0..10 {
+            let at = t0 + Duration::from_millis(100 * i);
+            assert_eq!(r.take(3_200, at), None, "32,000 msg/s is not slowed");
+        }
+        let mut d = FeedDay::default();
+        let feed = FeedId([3; 32]);
+        for _ in 0..100_000 {
+            assert!(d.charge(feed, 600, DEFAULT_MAX_FEED_BYTES_PER_DAY, 1));
+        }
     }
 
     #[test]

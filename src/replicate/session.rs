@@ -3,6 +3,7 @@
 //! Owns what happens on a connection once it is authenticated: answering the
 //! peer's requests (`createHistoryStream`, `ebt.replicate`, `gossip.ping`,
 //! `whoami`, anything else "no such method"), opening EBT when we dialled,
+//! pinging the peer on a quiet connection (`gossip.ping`),
 //! falling back to legacy `createHistoryStream` pulls, streaming old and
 //! live messages, and handing what arrives to the shared ingest
 //! [`Pipeline`]. A message that fails validation ends that feed's stream
@@ -77,6 +78,9 @@ pub struct Replicator {
     pub limits: Limits,
     /// What the limits did.
     pub usage: Arc<Usage>,
+    /// How often to ping the peer with `gossip.ping` (none: never), so
+    /// that a quiet connection is not closed by either side's idle timeout.
+    pub ping_every: Option<Duration>,
 }
 
 impl Replicator {
@@ -151,9 +155,16 @@ impl Replicator {
                 }
             }
         };
+        let keep_alive = async {
+            if let Some(every) = self.ping_every {
+                keep_alive(peer, &rpc, every).await;
+            }
+            std::future::pending::<()>().await
+        };
         tokio::select! {
             _ = serve => {}
             _ = async { pull.await; std::future::pending::<()>().await } => {}
+            _ = keep_alive => {}
             _ = rpc.closing() => {}
         }
     }
@@ -732,6 +743,41 @@ fn is_message(b: &[u8]) -> bool {
     }
     let mut rest = rest.skip_while(|c| c.is_ascii_whitespace());
     rest.next() == Some(&b'"') && rest.next() != Some(&b'@')
+}
+
+/// Pings the peer every `every`, from `every` after the connection opened,
+/// on a `gossip.ping` stream of ours (the answers are read and dropped), until the peer ends the stream or does
+/// not know the method; then a quiet connection is left to the timeouts.
+async fn keep_alive(peer: FeedId, rpc: &RpcHandle, every: Duration) {
+    tokio::time::sleep(every).await;
+    let args = json!([{ "timeout": every.as_millis() as u64 }]);
+    let (sink, mut source) = match rpc.call_duplex(&["gossip", "ping"], args).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!("{peer}: gossip.ping: {e}");
+            return;
+        }
+    };
+    let answers = async { while let Some(Ok(_)) = source.recv().await {} };
+    let pings = async {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = crate::store::now_ms() as u64;
+            if sink
+                .send(Body::Json(Bytes::from(now.to_string())))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = answers => {}
+        _ = pings => {}
+    }
 }
 
 /// The feed a message (or `{key, value}`) claims, for bookkeeping, not trust.

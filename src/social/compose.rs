@@ -108,7 +108,7 @@ pub fn reply(r: &Reader, me: &FeedId, to: &MsgId, text: &str) -> Result<Value, C
     c.insert("root", Value::from(root.to_string()));
     c.insert("branch", Value::from(to.to_string()));
     match private_recps(r, to)? {
-        Some(recps) => seal(c, &with_me(me, recps)),
+        Some(recps) => seal(c, &recipients(me, recps)?),
         None => Ok(Value::Object(c)),
     }
 }
@@ -125,7 +125,7 @@ pub fn like(r: &Reader, me: &FeedId, to: &MsgId, liked: bool) -> Result<Value, C
     let mut c = object("vote");
     c.insert("vote", Value::Object(vote));
     match private_recps(r, to)? {
-        Some(recps) => seal(c, &with_me(me, recps)),
+        Some(recps) => seal(c, &recipients(me, recps)?),
         None => Ok(Value::Object(c)),
     }
 }
@@ -139,15 +139,23 @@ fn with_me(me: &FeedId, mut recps: Vec<FeedId>) -> Vec<FeedId> {
     recps
 }
 
-/// A private post to `to` (1..=7 feeds besides us), boxed to them and us.
-pub fn dm(me: &FeedId, to: &[FeedId], text: &str) -> Result<Value, ComposeError> {
-    let recps = with_me(me, to.to_vec());
+/// Whom a private message of ours is boxed to: us first (unless listed
+/// already), then each other feed once; refused past
+/// [`MAX_DM_RECIPIENTS`] others, so we are never the one left out.
+fn recipients(me: &FeedId, list: Vec<FeedId>) -> Result<Vec<FeedId>, ComposeError> {
+    let recps = with_me(me, list);
     let others = recps.len() - 1;
-    if others == 0 {
-        return Err(ComposeError::NoRecipients);
-    }
     if others > MAX_DM_RECIPIENTS {
         return Err(ComposeError::TooManyRecipients(others));
+    }
+    Ok(recps)
+}
+
+/// A private post to `to` (1..=7 feeds besides us), boxed to them and us.
+pub fn dm(me: &FeedId, to: &[FeedId], text: &str) -> Result<Value, ComposeError> {
+    let recps = recipients(me, to.to_vec())?;
+    if recps.len() == 1 {
+        return Err(ComposeError::NoRecipients);
     }
     let mut c = object("post");
     c.insert("text", Value::from(text));

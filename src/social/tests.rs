@@ -538,6 +538,36 @@ fn inbox_holds_messages_for_us_and_private_replies_thread_under_them() {
     assert_eq!(keys(&w.inbox()), [ours.to_string()]);
 }
 
+/// Regression: a reply (or like) to a private message whose `recps` name
+/// eight others and not us added us as a ninth recipient and failed in the
+/// box layer with an error that did not say why; it is refused like a DM
+/// to eight others, as a usage error.
+#[test]
+fn a_private_reply_never_goes_past_seven_others() {
+    let mut w = World::new(1);
+    let me = w.id();
+    let b = key(2);
+    let eight: Vec<FeedId> = (30..38).map(|n| key(n).id()).collect();
+    // B boxes to us (slots) but lists eight others (plaintext recps).
+    let mut o = post("to many").as_object().unwrap().clone();
+    o.insert(
+        "recps",
+        Value::Array(eight.iter().map(|f| Value::from(f.to_string())).collect()),
+    );
+    let bytes = json::to_compact(&Value::Object(o));
+    let boxed = crate::private::box_message(&bytes, &[b.id(), me]).unwrap();
+    let theirs = w.got(&b, T0, Value::from(boxed));
+    let r = w.store.reader().unwrap();
+    assert!(matches!(
+        compose::reply(&r, &me, &theirs, "me too"),
+        Err(compose::ComposeError::TooManyRecipients(8))
+    ));
+    assert!(matches!(
+        compose::like(&r, &me, &theirs, true),
+        Err(compose::ComposeError::TooManyRecipients(8))
+    ));
+}
+
 #[test]
 fn a_dm_to_seven_others_opens_for_the_eighth_recipient() {
     let me = key(1);

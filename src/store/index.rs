@@ -2,8 +2,9 @@
 //!
 //! Reads the typed view of the content ([`content::parse`]) and writes the
 //! backlinks, posts by time, profile fields, contact graph (both ways),
-//! private content and inbox, unread marks and pub addresses. Never reads
-//! anything but the tables of the [`Writer`] it extends.
+//! private content and inbox, unread marks and pub addresses with who
+//! announced them. Never reads anything but the tables of the [`Writer`]
+//! it extends.
 
 use redb::ReadableTable as _;
 
@@ -12,7 +13,7 @@ use crate::feed::content::{self, Content, Edge, Link};
 use crate::feed::json::{self, Value};
 
 use super::schema::*;
-use super::{PeerRecord, Result, Writer};
+use super::{MAX_ANNOUNCERS, PeerRecord, Result, Writer};
 
 /// What the indexer needs to know of one stored message.
 pub(super) struct Indexed<'a> {
@@ -204,19 +205,40 @@ impl Writer<'_> {
             Content::Invalid { kind, .. } if kind == "post" => {
                 self.post_by_time(m, private, value.get("root").is_some(), time)?;
             }
-            Content::Pub(p) if !private => {
-                let addr = p.address();
-                if self.peers.get(addr.as_str())?.is_none() {
-                    let rec = PeerRecord {
-                        source: "pub".into(),
-                        ..PeerRecord::default()
-                    };
-                    let bytes = serde_json::to_vec(&rec).expect("peer record serialises");
-                    self.peers.insert(addr.as_str(), bytes.as_slice())?;
-                }
-            }
+            Content::Pub(p) if !private => self.announce_pub(&p.address(), &m.author)?,
             _ => {}
         }
+        Ok(())
+    }
+}
+
+impl Writer<'_> {
+    /// Records that `author` announced the pub at `addr`: a new `pub`
+    /// record, or one more announcer of a known one (the latest
+    /// [`MAX_ANNOUNCERS`] kept). An address the user added is left alone.
+    fn announce_pub(&mut self, addr: &str, author: &FeedId) -> Result<()> {
+        let known: Option<PeerRecord> = self
+            .peers
+            .get(addr)?
+            .map(|v| serde_json::from_slice(v.value()).unwrap_or_default());
+        let mut rec = match known {
+            None => PeerRecord {
+                source: "pub".into(),
+                ..PeerRecord::default()
+            },
+            Some(rec) if rec.source == "pub" => rec,
+            Some(_) => return Ok(()),
+        };
+        let by = author.to_string();
+        if rec.announced_by.contains(&by) {
+            return Ok(());
+        }
+        rec.announced_by.push(by);
+        if rec.announced_by.len() > MAX_ANNOUNCERS {
+            rec.announced_by.remove(0);
+        }
+        let bytes = serde_json::to_vec(&rec).expect("peer record serialises");
+        self.peers.insert(addr, bytes.as_slice())?;
         Ok(())
     }
 }

@@ -158,14 +158,25 @@ pub enum Contact {
 
 /// A peer we know of, as kept in the peers table.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct PeerRecord {
     /// When we last had a connection with it (ms since the epoch).
     pub last_seen: Option<f64>,
-    /// Failed connection attempts since the last success.
+    /// Failed connection attempts since the last success, as written by
+    /// earlier versions (a running node now counts failed dials in memory,
+    /// so that a failing peer costs no write).
     pub failures: u32,
     /// Where it came from: `connect`, `config`, `pub`, `incoming`.
     pub source: String,
+    /// For a `pub` announcement: the feeds that announced it (at most
+    /// [`MAX_ANNOUNCERS`], the latest), so that the node dials only what
+    /// feeds it follows announced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub announced_by: Vec<String>,
 }
+
+/// The most announcers kept for one pub address.
+pub const MAX_ANNOUNCERS: usize = 16;
 
 /// The wall clock in ms since the epoch, whole milliseconds.
 pub fn now_ms() -> f64 {
@@ -223,6 +234,24 @@ struct Me {
     book: Mutex<Option<groups::Book>>,
 }
 
+/// Opens (creating if needed) the database file readable and writable by
+/// its owner only (0600), tightening a file others could read: it holds
+/// opened private messages and group keys.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    if file.metadata()?.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
 /// Page cache for redb: enough for the indexes of a few million messages,
 /// small enough to keep a node's memory bounded.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
@@ -252,7 +281,7 @@ impl Store {
     fn open_with(path: &Path, me: Option<Me>) -> Result<Store> {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
-            .create(path)?;
+            .create_file(private_file(path).map_err(redb::Error::Io)?)?;
         let store = Store {
             db,
             me,
@@ -1227,6 +1256,7 @@ mod tests {
         assert_eq!(peers.len(), 1, "{peers:?}");
         assert_eq!(peers[0].0, addr);
         assert_eq!(peers[0].1.source, "pub");
+        assert_eq!(peers[0].1.announced_by, [kp.id().to_string()]);
         // A peer we already know keeps its record.
         store.note_peer(&addr, |r| r.failures = 3).unwrap();
         store
@@ -1234,6 +1264,57 @@ mod tests {
             .unwrap();
         assert_eq!(store.peers().unwrap()[0].1.failures, 3);
         assert_eq!(store.stats().unwrap().messages, 4);
+        // Each announcer is recorded once, the latest MAX_ANNOUNCERS kept.
+        let others: Vec<Keypair> = (0..MAX_ANNOUNCERS as u8 + 1)
+            .map(|i| Keypair::from_seed(&[100 + i; 32]))
+            .collect();
+        for k in others.iter().chain(&others) {
+            store
+                .append_local(k, announce("pub.example.org", "8008"), None)
+                .unwrap();
+        }
+        let rec = &store.peers().unwrap()[0].1;
+        assert_eq!(rec.announced_by.len(), MAX_ANNOUNCERS);
+        assert!(!rec.announced_by.contains(&kp.id().to_string()));
+        assert_eq!(
+            rec.announced_by.last(),
+            Some(&others[MAX_ANNOUNCERS].id().to_string())
+        );
+        // An address the user added is theirs: announcing it changes nothing.
+        let mine = format!("net:mine.example.org:8008~shs:{}", key.b64());
+        store
+            .note_peer(&mine, |r| r.source = "connect".into())
+            .unwrap();
+        store
+            .append_local(&kp, announce("mine.example.org", "8008"), None)
+            .unwrap();
+        let rec = store
+            .peers()
+            .unwrap()
+            .into_iter()
+            .find(|(a, _)| *a == mine)
+            .unwrap()
+            .1;
+        assert_eq!(rec.source, "connect");
+        assert!(rec.announced_by.is_empty());
+        // A record written before announcers were kept still reads.
+        let old: PeerRecord =
+            serde_json::from_str(r#"{"last_seen":null,"failures":2,"source":"pub"}"#).unwrap();
+        assert_eq!(old.failures, 2);
+        assert!(old.announced_by.is_empty());
+    }
+
+    #[test]
+    fn the_store_file_is_for_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        drop(Store::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o600, "created 0600");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Store::open_as(&path, &Keypair::from_seed(&[1; 32])).unwrap());
+        assert_eq!(mode(&path), 0o600, "tightened when opened");
     }
 
     #[test]
