@@ -1085,7 +1085,7 @@ mod attacks {
             o.store.groups().unwrap().is_empty(),
             "the outsider sees no group"
         );
-        let ids: Vec<[u8; 32]> = [&a, &b, &c, &d]
+        let hidden: Vec<[u8; 32]> = [&a, &b, &c, &d]
             .iter()
             .map(|p| p.keys.id().0)
             .chain([g.0])
