@@ -1095,7 +1095,7 @@ mod attacks {
                 let v = m.value().unwrap();
                 let content = v.get("content").and_then(Value::as_str).unwrap();
                 let raw = envelope::decode(content).unwrap();
-                for id in &ids {
+                for id in &hidden {
                     assert!(
                         !raw.windows(32).any(|w| w == id),
                         "an id shows in {}",
