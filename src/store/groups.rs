@@ -71,11 +71,12 @@ pub(super) struct Book {
     /// Epochs and operations whose key we hold but whose message we have
     /// not opened: their id -> the entry that opens them.
     awaited: HashMap<MsgId, EntryKey>,
-    /// Operations whose merged key is known already (in `awaited` or
-    /// opened).
-    known_ops: HashSet<MsgId>,
     /// Feed -> our pairwise entry key with it (one key agreement each).
     pairwise: HashMap<FeedId, EntryKey>,
+    /// Keys that arrived and are not yet stored (their epoch not opened).
+    unstored: BTreeSet<MsgId>,
+    /// Groups changed by what was opened, to settle.
+    touched: BTreeSet<MsgId>,
 }
 
 /// A summary of one group, as `group list` and `group members` show it.
@@ -179,8 +180,9 @@ impl Book {
             posted: HashMap::new(),
             opened: HashSet::new(),
             awaited: HashMap::new(),
-            known_ops: HashSet::new(),
             pairwise: HashMap::new(),
+            unstored: BTreeSet::new(),
+            touched: BTreeSet::new(),
         }
     }
 
@@ -247,7 +249,19 @@ impl Book {
             book.keys.absorb(counted);
             book.states.insert(group, state);
         }
-        book.note_awaited();
+        // Every key held (stored ones included) is fresh here.
+        for id in book.keys.take_fresh() {
+            if book.opened.contains(&id) {
+                continue;
+            }
+            if let Some(k) = book.keys.get(&id) {
+                book.awaited.insert(id, EntryKey::own(k));
+            } else if let Some(k) = book.keys.op_key(&id) {
+                let key = PostKey::from_merged(k.clone());
+                book.awaited.insert(id, EntryKey::members(&key));
+            }
+        }
+        book.await_claimed();
         let groups: Vec<MsgId> = book.states.keys().copied().collect();
         for g in groups {
             book.refresh_keys(g);
@@ -260,22 +274,33 @@ impl Book {
     /// entry for us) or a post (by its tag) when a key we hold fits, and
     /// waits otherwise; control messages are judged a group at a time.
     pub(super) fn process(&mut self, w: &mut Writer<'_>, items: Vec<GroupItem>) -> Result<()> {
-        let mut controls = Vec::new();
         for it in items {
             let Ok(bytes) = envelope::decode(&it.content) else {
                 tracing::debug!(msg = %it.id, "group message ignored: not base64");
                 continue;
             };
-            if let Some(c) = self.try_open_control(w, &it, &bytes)? {
-                controls.push(c);
-            } else if !self.try_open(w, &it, &bytes)? {
+            if !self.take_control(w, &it, &bytes)? && !self.try_open(w, &it, &bytes)? {
                 w.group_pending.insert(
                     &feed_key(&it.position.author.0, it.position.sequence),
                     it.rx,
                 )?;
             }
         }
-        self.settle(w, controls)
+        self.settle(w)
+    }
+
+    /// Opens a control message when an entry for us is in it (see
+    /// [`Book::try_open_control`]) and applies it at once, so the next
+    /// message (sealed under the key this one gives) opens too.
+    fn take_control(&mut self, w: &mut Writer<'_>, it: &GroupItem, bytes: &[u8]) -> Result<bool> {
+        let Some(c) = self.try_open_control(w, it, bytes)? else {
+            return Ok(false);
+        };
+        for g in self.apply(w, vec![c])? {
+            self.refresh_keys(g);
+            self.touched.insert(g);
+        }
+        Ok(true)
     }
 
     /// Opens a control message when an entry for us is in it: one we were
@@ -357,22 +382,23 @@ impl Book {
         )))
     }
 
-    /// Applies opened control messages until nothing more opens: each
-    /// group's state, our keys (from operations and admins' forwards
-    /// only), the messages the new keys open (by id, and the waiting
-    /// ones), and what the changes take back.
-    fn settle(&mut self, w: &mut Writer<'_>, mut controls: Vec<(MsgId, ControlMsg)>) -> Result<()> {
-        while !controls.is_empty() {
-            let touched = self.apply(w, std::mem::take(&mut controls))?;
-            controls.extend(self.open_awaited(w)?);
+    /// Until nothing more opens: the awaited messages the store holds, and
+    /// for each group that changed, the posts it takes back and the
+    /// waiting messages its keys now open.
+    fn settle(&mut self, w: &mut Writer<'_>) -> Result<()> {
+        loop {
+            self.open_awaited(w)?;
+            let touched = std::mem::take(&mut self.touched);
+            if touched.is_empty() {
+                return Ok(());
+            }
             for g in touched {
                 self.take_back(w, g)?;
                 if self.refresh_keys(g) {
-                    controls.extend(self.retry_pending(w, g)?);
+                    self.retry_pending(w, g)?;
                 }
             }
         }
-        Ok(())
     }
 
     /// Control messages of one write: each group's state and our keys;
@@ -407,36 +433,42 @@ impl Book {
                 tracing::warn!(group = %group, msg = %id, "group key refused: {why}");
             }
         }
-        for epoch in self.keys.epochs() {
-            if self.stored_keys.contains(&epoch) {
-                continue;
+        self.unstored.extend(self.keys.take_fresh());
+        let fresh: Vec<MsgId> = self.unstored.iter().copied().collect();
+        for id in fresh {
+            if let Some(key) = self.keys.get(&id) {
+                if !self.opened.contains(&id) && !self.awaited.contains_key(&id) {
+                    self.awaited.insert(id, EntryKey::own(key));
+                }
+                if self.stored_keys.contains(&id) {
+                    self.unstored.remove(&id);
+                    continue;
+                }
+                // Stored once its epoch (and so its group) is known.
+                let Some(g) = self.epoch_group.get(&id) else {
+                    continue;
+                };
+                let mut v = [0u8; 64];
+                v[..32].copy_from_slice(&g.0);
+                v[32..].copy_from_slice(key.bytes());
+                w.group_keys.insert(&id.0, &v)?;
+                self.stored_keys.insert(id);
+                touched.insert(*g);
+            } else if let Some(k) = self.keys.op_key(&id)
+                && !self.opened.contains(&id)
+            {
+                let key = PostKey::from_merged(k.clone());
+                self.awaited.insert(id, EntryKey::members(&key));
             }
-            let (Some(g), Some(key)) = (self.epoch_group.get(&epoch), self.keys.get(&epoch)) else {
-                continue;
-            };
-            let mut v = [0u8; 64];
-            v[..32].copy_from_slice(&g.0);
-            v[32..].copy_from_slice(key.bytes());
-            w.group_keys.insert(&epoch.0, &v)?;
-            self.stored_keys.insert(epoch);
-            touched.insert(*g);
+            self.unstored.remove(&id);
         }
-        self.note_awaited();
+        self.await_claimed();
         Ok(touched)
     }
 
-    /// Remembers the entry that opens each epoch and operation whose key
-    /// we hold but whose message we have not opened.
-    fn note_awaited(&mut self) {
-        for id in self.keys.epochs() {
-            if !self.opened.contains(&id) && !self.awaited.contains_key(&id) {
-                if let Some(k) = self.keys.get(&id) {
-                    self.awaited.insert(id, EntryKey::own(k));
-                }
-            }
-        }
-        // Keys given for epochs we have not opened: the epoch's own entry
-        // opens it (and then its commitment checks the key).
+    /// Keys given for epochs we have not opened: the epoch's own entry
+    /// opens it (and then its commitment checks the key).
+    fn await_claimed(&mut self) {
         let claimed: Vec<(MsgId, EntryKey)> = self
             .keys
             .claimed()
@@ -444,52 +476,45 @@ impl Book {
             .map(|(id, k)| (*id, EntryKey::own(k)))
             .collect();
         self.awaited.extend(claimed);
-        let ops: Vec<MsgId> = self
-            .keys
-            .op_ids()
-            .filter(|id| !self.known_ops.contains(*id))
-            .copied()
-            .collect();
-        for id in ops {
-            self.known_ops.insert(id);
-            if !self.opened.contains(&id)
-                && let Some(k) = self.keys.op_key(&id)
-            {
-                let key = PostKey::from_merged(k.clone());
-                self.awaited.insert(id, EntryKey::members(&key));
-            }
-        }
     }
 
-    /// Opens the awaited messages the store already holds.
-    fn open_awaited(&mut self, w: &mut Writer<'_>) -> Result<Vec<(MsgId, ControlMsg)>> {
-        let ids: Vec<MsgId> = self.awaited.keys().copied().collect();
-        let mut out = Vec::new();
-        for id in ids {
-            let Some(rx) = w.ids.get(&id.0)?.map(|v| v.value()) else {
-                continue;
-            };
-            let rec = w
-                .log
-                .get(rx)?
-                .ok_or(StoreError::Corrupt("id index points at a missing message"))?;
-            let m = StoredMsg::decode(rx, rec.value())?;
-            drop(rec);
-            let Some(item) = item_of(&m, &m.value()?)? else {
-                continue;
-            };
-            let Ok(bytes) = envelope::decode(&item.content) else {
-                continue;
-            };
-            match self.try_open_control(w, &item, &bytes)? {
-                Some(c) => out.push(c),
-                // Not openable with what it was awaited by: forget it.
-                None => {
+    /// Opens the awaited messages the store already holds (each applied
+    /// at once: it may await more).
+    fn open_awaited(&mut self, w: &mut Writer<'_>) -> Result<()> {
+        let mut tried = HashSet::new();
+        loop {
+            let ids: Vec<MsgId> = self
+                .awaited
+                .keys()
+                .filter(|id| !tried.contains(*id))
+                .copied()
+                .collect();
+            if ids.is_empty() {
+                return Ok(());
+            }
+            for id in ids {
+                tried.insert(id);
+                let Some(rx) = w.ids.get(&id.0)?.map(|v| v.value()) else {
+                    continue;
+                };
+                let rec = w
+                    .log
+                    .get(rx)?
+                    .ok_or(StoreError::Corrupt("id index points at a missing message"))?;
+                let m = StoredMsg::decode(rx, rec.value())?;
+                drop(rec);
+                let Some(item) = item_of(&m, &m.value()?)? else {
+                    continue;
+                };
+                let Ok(bytes) = envelope::decode(&item.content) else {
+                    continue;
+                };
+                if !self.take_control(w, &item, &bytes)? {
+                    // Not openable with what it was awaited by: forget it.
                     self.awaited.remove(&id);
                 }
             }
         }
-        Ok(out)
     }
 
     /// Recomputes the post keys and authors of a group; whether we can read
@@ -501,17 +526,28 @@ impl Book {
         let Some(state) = self.states.get(&group) else {
             return false;
         };
-        let keys: Vec<(PostKey, EntryKey)> = self
-            .keys
-            .post_keys(state)
+        // Keys merged before are kept: only new head sets cost hashes.
+        let mut old: HashMap<Vec<MsgId>, (PostKey, EntryKey)> = self
+            .readable
+            .remove(&group)
+            .unwrap_or_default()
             .into_iter()
-            .map(|k| {
-                let e = EntryKey::members(&k);
-                (k, e)
+            .map(|(k, e)| (k.heads().to_vec(), (k, e)))
+            .collect();
+        let keys: Vec<(PostKey, EntryKey)> = state
+            .candidate_head_sets()
+            .into_iter()
+            .filter_map(|heads| {
+                let ids: Vec<MsgId> = heads.iter().copied().collect();
+                old.remove(&ids).or_else(|| {
+                    self.keys.post_key(&heads).map(|k| {
+                        let e = EntryKey::members(&k);
+                        (k, e)
+                    })
+                })
             })
             .collect();
         if keys.is_empty() {
-            self.readable.remove(&group);
             return false;
         }
         for author in state.ever_members() {
@@ -587,11 +623,7 @@ impl Book {
     /// of `group`: posts it opens are stored, control messages it opens
     /// are returned. A removed member's messages after its cut are skipped
     /// by their key alone, so a flood of them costs no reads.
-    fn retry_pending(
-        &mut self,
-        w: &mut Writer<'_>,
-        group: MsgId,
-    ) -> Result<Vec<(MsgId, ControlMsg)>> {
+    fn retry_pending(&mut self, w: &mut Writer<'_>, group: MsgId) -> Result<()> {
         let state = &self.states[&group];
         let mut waiting: Vec<([u8; 40], u64)> = Vec::new();
         for author in state.ever_members() {
@@ -608,7 +640,6 @@ impl Book {
                 }
             }
         }
-        let mut out = Vec::new();
         for (key, rx) in waiting {
             let rec = w
                 .log
@@ -622,13 +653,11 @@ impl Book {
             let Ok(bytes) = envelope::decode(&item.content) else {
                 continue;
             };
-            if let Some(c) = self.try_open_control(w, &item, &bytes)? {
-                out.push(c);
-            } else if self.try_open(w, &item, &bytes)? {
+            if !self.take_control(w, &item, &bytes)? && self.try_open(w, &item, &bytes)? {
                 w.group_pending.remove(&key)?;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Finds the post's key by its tag among the groups its author has been

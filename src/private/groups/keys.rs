@@ -214,6 +214,8 @@ pub struct KeyStore {
     /// The merged keys of operations' heads, by operation: what opens an
     /// add or role change a member did not see written.
     op_keys: HashMap<MsgId, EpochKey>,
+    /// Epochs and operations whose key arrived since [`KeyStore::take_fresh`].
+    fresh: Vec<MsgId>,
 }
 
 impl fmt::Debug for KeyStore {
@@ -234,7 +236,13 @@ impl KeyStore {
             backs_opened: HashSet::new(),
             unverified: Vec::new(),
             op_keys: HashMap::new(),
+            fresh: Vec::new(),
         }
+    }
+
+    /// The epochs and operations whose key arrived since the last call.
+    pub fn take_fresh(&mut self) -> Vec<MsgId> {
+        std::mem::take(&mut self.fresh)
     }
 
     /// Our curve25519 key pair (for pairwise envelope entries).
@@ -287,6 +295,7 @@ impl KeyStore {
     /// Records the key of an epoch we wrote, once its message is in our feed
     /// with id `id` (never before: a key is used only once published).
     pub fn insert_own(&mut self, id: MsgId, key: EpochKey) {
+        self.fresh.push(id);
         self.keys.insert(id, key);
     }
 
@@ -369,7 +378,9 @@ impl KeyStore {
                         self.opened.insert(m.id);
                         for (id, k) in &a.keys {
                             if a.ops.contains(id) {
-                                self.op_keys.insert(*id, EpochKey::from_bytes(*k));
+                                if self.op_keys.insert(*id, EpochKey::from_bytes(*k)).is_none() {
+                                    self.fresh.push(*id);
+                                }
                             } else {
                                 self.unverified.push((*id, EpochKey::from_bytes(*k)));
                             }
@@ -419,6 +430,7 @@ impl KeyStore {
                 {
                     slot.insert(key);
                     fresh.push(id);
+                    self.fresh.push(id);
                 }
             }
             let mut progress = false;
@@ -438,7 +450,9 @@ impl KeyStore {
                     Ok(pairs) => {
                         for (pid, k) in pairs {
                             if seen.ops.contains(&pid) {
-                                self.op_keys.insert(pid, k);
+                                if self.op_keys.insert(pid, k).is_none() {
+                                    self.fresh.push(pid);
+                                }
                             } else {
                                 progress = true;
                                 self.unverified.push((pid, k));

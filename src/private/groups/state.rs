@@ -1086,9 +1086,9 @@ impl Eval {
                     if c.feed == a {
                         return Err(GroupError::RemovesAuthor);
                     }
-                    if !self.ever.contains(&c.feed) {
-                        return Err(GroupError::NotAMember(c.feed));
-                    }
+                    // A feed that is no member (its add turned out void)
+                    // is removed all the same: a no-op for it, and the
+                    // epoch stands.
                     if recipients.contains(&c.feed) {
                         return Err(GroupError::RecipientsMismatch);
                     }

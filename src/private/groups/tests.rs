@@ -968,3 +968,29 @@ fn an_add_can_name_admins() {
         GroupError::AfterRemoval(d.id())
     );
 }
+
+/// Regression (found by `convergence_over_delivery_orders`): an admin who
+/// saw a removed admin's add, but not its removal, removes the feed it
+/// added. The add is void, so the feed never was a member; the removal of
+/// it must still count (a no-op for that feed), not void the whole epoch
+/// and with it the new key every member holds.
+#[test]
+fn removing_a_feed_whose_add_was_void_keeps_the_epoch() {
+    let (a, b, c, z) = (kp(1), kp(2), kp(3), kp(7));
+    let mut w = World::new(&[&a, &b, &c, &z]);
+    w.create(a.id(), &[], &[b.id(), c.id()]);
+    let s0 = w.state();
+    w.rekey(a.id(), &s0, &[b.id()]);
+    let add = w.add(b.id(), &s0, &[z.id()]);
+    let seen_by_c = GroupState::from_messages(w.group(), [&w.msgs[0], w.msgs.last().unwrap()]);
+    assert!(seen_by_c.is_member(&z.id()));
+    let e = w.rekey(c.id(), &seen_by_c, &[z.id()]);
+    let s = w.state();
+    assert_eq!(
+        s.rejected().get(&add),
+        Some(&GroupError::AfterRemoval(b.id()))
+    );
+    assert!(!s.rejected().contains_key(&e), "{:?}", s.rejected());
+    assert!(s.heads().contains(&e));
+    assert_eq!(s.members(), ids(&[&a, &c]).into_iter().collect());
+}
