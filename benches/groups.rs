@@ -89,10 +89,16 @@ fn group_with(
         };
         id
     };
-    let e = groups::create(&keys, &pos, members, &[]).unwrap();
+    let e = groups::create(&keys, &pos, &[], &[]).unwrap();
     let g = publish(&e.content, &mut pos, &mut msgs);
     keys.insert_own(g, e.key);
     let mut state = GroupState::from_messages(g, &msgs);
+    // Members are invited by adds of at most 60 (one entry each).
+    for chunk in members.chunks(60) {
+        let c = state.add(&keys, &pos, chunk, &[]).unwrap();
+        publish(&c, &mut pos, &mut msgs);
+        state.apply(msgs.last().unwrap().clone());
+    }
     for _ in 0..refreshes {
         let e = state.rekey(&keys, &pos, &[]).unwrap();
         let id = publish(&e.content, &mut pos, &mut msgs);
@@ -505,6 +511,11 @@ fn signed_ops_after(
 
 fn main() {
     shoal::crypto::init();
+    if std::env::var("SHOAL_BENCH_ONLY").as_deref() == Ok("hostile") {
+        let [void_chain, admin_chain, posts, void_posts] = hostile_bench();
+        println!("{void_chain:?}\n{admin_chain:?}\n{posts:?}\n{void_posts:?}");
+        return;
+    }
     let applied: Vec<(usize, f64, f64)> = [1, 100, 10_000]
         .into_iter()
         .map(|n| {

@@ -646,7 +646,7 @@ mod attacks {
     use shoal::crypto::{Keypair, MsgId, ed25519_pk_to_curve25519, sealed_box_seal};
     use shoal::feed::Value;
     use shoal::private::groups::{
-        ControlMsg, Cut, Forward, GroupContent, GroupState, KeyStore, envelope,
+        ControlMsg, Cut, Epoch, Forward, GroupContent, GroupState, KeyStore, envelope,
     };
     use shoal::store::GroupOp;
 
@@ -661,6 +661,20 @@ mod attacks {
             .into_iter()
             .filter(|m| feeds.iter().any(|f| f.id() == m.position.author) && !skip.contains(&m.id))
             .collect()
+    }
+
+    /// A refresh as the admin `a`'s writer makes it from what `y` holds
+    /// (the writer would refuse `y` itself): what `y` then changes and
+    /// signs by hand.
+    fn refresh_by_hand(a: &Person, y: &Person, g: &MsgId) -> Epoch {
+        let msgs = controls(y, g, &[&a.keys], &[]);
+        let (state, keys) = view(*g, &a.keys, &msgs);
+        let apos = next(a);
+        let made = state.rekey(&keys, &apos, &[]).unwrap();
+        match open_own(a, &apos, &made.content) {
+            GroupContent::Epoch(e) => e,
+            _ => panic!("an epoch"),
+        }
     }
 
     /// Appends a content string to `p`'s feed, signed, as any client can.
@@ -905,16 +919,9 @@ mod attacks {
         })
         .unwrap();
         y.take_feed(&a);
-        let msgs = controls(&y, &g, &[&a.keys], &[]);
         // Y writes a chain of refreshes, each on the last, sealed so that
-        // every member opens them: the epoch is made with A's writer (which
-        // would refuse Y) and sealed as Y's.
-        let (state, keys) = view(g, &a.keys, &msgs);
-        let apos = next(&a);
-        let made = state.rekey(&keys, &apos, &[]).unwrap();
-        let GroupContent::Epoch(template) = open_own(&a, &apos, &made.content) else {
-            panic!("an epoch")
-        };
+        // every member opens them.
+        let template = refresh_by_hand(&a, &y, &g);
         let mut prev = g;
         for _ in 0..400 {
             let mut e = template.clone();
@@ -1018,13 +1025,7 @@ mod attacks {
         y.take_feed(&a);
         // Y makes a refresh by hand: the real key sealed to A and itself,
         // junk to V.
-        let msgs = controls(&y, &g, &[&a.keys], &[]);
-        let (state, as_admin) = view(g, &a.keys, &msgs);
-        let apos = next(&a);
-        let made = state.rekey(&as_admin, &apos, &[]).unwrap();
-        let GroupContent::Epoch(mut e) = open_own(&a, &apos, &made.content) else {
-            panic!("an epoch")
-        };
+        let mut e = refresh_by_hand(&a, &y, &g);
         let i = e.recipients.iter().position(|r| *r == v.keys.id()).unwrap();
         let junk = sealed_box_seal(&[3; 32], &ed25519_pk_to_curve25519(&v.keys.id()).unwrap());
         e.slots[i].copy_from_slice(&junk);

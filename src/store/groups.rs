@@ -77,6 +77,9 @@ pub(super) struct Book {
     unstored: BTreeSet<MsgId>,
     /// Groups changed by what was opened, to settle.
     touched: BTreeSet<MsgId>,
+    /// Group -> (how many feeds have been members, whether we read it) when
+    /// `by_author` was last built for it.
+    indexed: HashMap<MsgId, (usize, bool)>,
 }
 
 /// A summary of one group, as `group list` and `group members` show it.
@@ -183,6 +186,7 @@ impl Book {
             pairwise: HashMap::new(),
             unstored: BTreeSet::new(),
             touched: BTreeSet::new(),
+            indexed: HashMap::new(),
         }
     }
 
@@ -419,9 +423,9 @@ impl Book {
                 .entry(group)
                 .or_insert_with(|| GroupState::new(group));
             let version = state.version();
-            let refused = state.rejected().len();
+            let refused = state.rejected_len();
             state.apply_all(msgs.iter().cloned());
-            let now_refused = state.rejected().len();
+            let now_refused = state.rejected_len();
             if now_refused > refused {
                 tracing::info!(group = %group, "{} group operations refused", now_refused - refused);
             }
@@ -497,16 +501,7 @@ impl Book {
                 let Some(rx) = w.ids.get(&id.0)?.map(|v| v.value()) else {
                     continue;
                 };
-                let rec = w
-                    .log
-                    .get(rx)?
-                    .ok_or(StoreError::Corrupt("id index points at a missing message"))?;
-                let m = StoredMsg::decode(rx, rec.value())?;
-                drop(rec);
-                let Some(item) = item_of(&m, &m.value()?)? else {
-                    continue;
-                };
-                let Ok(bytes) = envelope::decode(&item.content) else {
+                let Some((item, bytes)) = stored_item(w, rx)? else {
                     continue;
                 };
                 if !self.take_control(w, &item, &bytes)? {
@@ -520,9 +515,6 @@ impl Book {
     /// Recomputes the post keys and authors of a group; whether we can read
     /// it at all.
     fn refresh_keys(&mut self, group: MsgId) -> bool {
-        for list in self.by_author.values_mut() {
-            list.retain(|g| *g != group);
-        }
         let Some(state) = self.states.get(&group) else {
             return false;
         };
@@ -534,8 +526,17 @@ impl Book {
             .into_iter()
             .map(|(k, e)| (k.heads().to_vec(), (k, e)))
             .collect();
-        let keys: Vec<(PostKey, EntryKey)> = state
+        // The current heads first: what nearly every new message is under.
+        let current = state.heads();
+        let mut sets: Vec<BTreeSet<MsgId>> = state
             .candidate_head_sets()
+            .into_iter()
+            .filter(|h| *h != current)
+            .collect();
+        if !current.is_empty() {
+            sets.insert(0, current);
+        }
+        let keys: Vec<(PostKey, EntryKey)> = sets
             .into_iter()
             .filter_map(|heads| {
                 let ids: Vec<MsgId> = heads.iter().copied().collect();
@@ -547,11 +548,23 @@ impl Book {
                 })
             })
             .collect();
-        if keys.is_empty() {
-            return false;
+        // Who has been a member changes rarely: the author index is
+        // rebuilt only then.
+        let authors = state.ever_members();
+        let readable = !keys.is_empty();
+        if self.indexed.get(&group) != Some(&(authors.len(), readable)) {
+            for list in self.by_author.values_mut() {
+                list.retain(|g| *g != group);
+            }
+            if readable {
+                for author in authors.iter() {
+                    self.by_author.entry(*author).or_default().push(group);
+                }
+            }
+            self.indexed.insert(group, (authors.len(), readable));
         }
-        for author in state.ever_members() {
-            self.by_author.entry(author).or_default().push(group);
+        if !readable {
+            return false;
         }
         self.readable.insert(group, keys);
         true
@@ -641,16 +654,7 @@ impl Book {
             }
         }
         for (key, rx) in waiting {
-            let rec = w
-                .log
-                .get(rx)?
-                .ok_or(StoreError::Corrupt("waiting group message is not stored"))?;
-            let m = StoredMsg::decode(rx, rec.value())?;
-            drop(rec);
-            let Some(item) = item_of(&m, &m.value()?)? else {
-                continue;
-            };
-            let Ok(bytes) = envelope::decode(&item.content) else {
+            let Some((item, bytes)) = stored_item(w, rx)? else {
                 continue;
             };
             if !self.take_control(w, &item, &bytes)? && self.try_open(w, &item, &bytes)? {
@@ -863,12 +867,31 @@ impl Book {
     }
 }
 
-/// Whether a control message's slots may give us keys: operations always
-/// (each key is checked against its epoch's commitment), forwards only
-/// from admins.
+/// The group message stored at `rx`, and its envelope's bytes (`None`
+/// when it is not a well-formed group message).
+fn stored_item(w: &Writer<'_>, rx: u64) -> Result<Option<(GroupItem, Vec<u8>)>> {
+    let rec = w.log.get(rx)?.ok_or(StoreError::Corrupt(
+        "group index points at a missing message",
+    ))?;
+    let m = StoredMsg::decode(rx, rec.value())?;
+    drop(rec);
+    let Some(item) = item_of(&m, &m.value()?)? else {
+        return Ok(None);
+    };
+    Ok(envelope::decode(&item.content)
+        .ok()
+        .map(|bytes| (item, bytes)))
+}
+
+/// Whether a control message's slots may give us keys: operations of
+/// anyone who has been an admin (each key is checked against its epoch's
+/// commitment), forwards only from admins.
 fn counts(state: &GroupState, m: &ControlMsg) -> bool {
     match m.body {
         Control::Forward(_) => state.forward_counts(&m.position.author, m.position.sequence),
+        // Nobody who never was an admin gives a key that counts: its slots
+        // are not even opened (reopening the store judges them again).
+        Control::Epoch(_) | Control::Add(_) => !state.void_by_non_admin(&m.id, &m.position.author),
         _ => true,
     }
 }

@@ -344,15 +344,23 @@ impl KeyStore {
         msgs: impl IntoIterator<Item = &'a ControlMsg>,
     ) -> Vec<(MsgId, GroupError)> {
         let mut problems = Vec::new();
+        // Keys held before their epoch was seen get their back opened once
+        // the epoch is here.
+        let mut held_early = Vec::new();
         for m in msgs {
-            if let Control::Epoch(e) = &m.body {
-                self.epochs.entry(m.id).or_insert_with(|| SeenEpoch {
+            if let Control::Epoch(e) = &m.body
+                && let std::collections::hash_map::Entry::Vacant(slot) = self.epochs.entry(m.id)
+            {
+                slot.insert(SeenEpoch {
                     position: m.position,
                     commitment: e.commitment,
                     has_parents: !e.parents.is_empty(),
                     ops: e.adds.clone(),
                     back: e.back.clone(),
                 });
+                if self.keys.contains_key(&m.id) {
+                    held_early.push(m.id);
+                }
             }
             if self.opened.contains(&m.id) {
                 continue;
@@ -398,25 +406,14 @@ impl KeyStore {
                 }
             }
         }
-        self.settle(&mut problems);
+        self.settle(&mut problems, held_early);
         problems
     }
 
     /// Checks waiting keys against the commitments of the epochs seen and
     /// opens the `back` of every newly held epoch, until nothing changes:
     /// each key and each `back` is handled once.
-    fn settle(&mut self, problems: &mut Vec<(MsgId, GroupError)>) {
-        // Keys held before their epoch was seen get their back opened once
-        // the epoch is here.
-        let mut fresh: Vec<MsgId> = self
-            .keys
-            .keys()
-            .filter(|id| {
-                !self.backs_opened.contains(*id)
-                    && self.epochs.get(*id).is_some_and(|s| s.has_parents)
-            })
-            .copied()
-            .collect();
+    fn settle(&mut self, problems: &mut Vec<(MsgId, GroupError)>, mut fresh: Vec<MsgId>) {
         loop {
             let waiting = std::mem::take(&mut self.unverified);
             for (id, key) in waiting {

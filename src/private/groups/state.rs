@@ -161,6 +161,9 @@ pub struct GroupState {
     eval: Eval,
     /// Bumped whenever the evaluation changes.
     version: u64,
+    /// Operations judged so far, counting every judgement again after a
+    /// late cut: the work the state has done.
+    work: u64,
 }
 
 /// An epoch made but not yet published: the content to write and its key.
@@ -222,6 +225,7 @@ impl GroupState {
             answers: HashMap::new(),
             eval: Eval::default(),
             version: 0,
+            work: 0,
         }
     }
 
@@ -283,6 +287,31 @@ impl GroupState {
         }
         self.version += 1;
         fresh.sort();
+        // An operation that lands inside the order but cannot count
+        // wherever it lands (its author never held admin rights, or wrote
+        // it after being removed for good) changes nothing: it is voided
+        // without judging the history again. So a flood of operations
+        // naming old heads costs a constant each.
+        if let Some(last) = self.eval.last {
+            let mut inert = Vec::new();
+            fresh.retain(|(depth, id)| {
+                if (*depth, *id) > last {
+                    return true;
+                }
+                match self.inert(&self.nodes[id]) {
+                    Some(why) => {
+                        inert.push((*id, why));
+                        false
+                    }
+                    None => true,
+                }
+            });
+            self.work += inert.len() as u64;
+            self.eval.void.extend(inert);
+            if fresh.is_empty() {
+                return;
+            }
+        }
         let in_place = self.eval.last.is_none_or(|last| fresh[0] > last);
         if in_place {
             let mut ev = std::mem::take(&mut self.eval);
@@ -290,6 +319,7 @@ impl GroupState {
             for (_, id) in &fresh {
                 ev.step(self, *id);
             }
+            self.work += fresh.len() as u64;
             let retro = ev.retro;
             self.eval = ev;
             if !retro {
@@ -438,6 +468,32 @@ impl GroupState {
         Ok(())
     }
 
+    /// Why an operation is void wherever the order puts it, judged from the
+    /// evaluation of everything else: an author that no valid operation
+    /// ever made an admin, or one removed (and not back) before it wrote.
+    fn inert(&self, node: &Node) -> Option<GroupError> {
+        let a = node.author;
+        if !self.eval.ever.contains(&a) {
+            return Some(GroupError::AuthorNotMember(a));
+        }
+        if let Some(cuts) = self.eval.removals.get(&a)
+            && !self.is_member(&a)
+            && cuts.iter().all(|(cut, _)| node.seq > *cut)
+        {
+            return Some(GroupError::AfterRemoval(a));
+        }
+        if !self.eval.ever_admin.contains_key(&a) {
+            return Some(GroupError::NotAdmin(a));
+        }
+        None
+    }
+
+    /// Whether the operation `id` was judged void because its author never
+    /// was an admin: its epochs and adds can give nobody a key that counts.
+    pub fn void_by_non_admin(&self, id: &MsgId, author: &FeedId) -> bool {
+        self.eval.void.contains_key(id) && !self.eval.ever_admin.contains_key(author)
+    }
+
     /// Runs the machine from the start, each run with the cuts the last
     /// one found, until the cutting operations are the same twice.
     fn recompute(&mut self) {
@@ -457,6 +513,7 @@ impl GroupState {
             for (_, id) in &self.order {
                 ev.step(self, *id);
             }
+            self.work += self.order.len() as u64;
             let cutters: BTreeSet<MsgId> = ev
                 .valid
                 .iter()
@@ -594,9 +651,20 @@ impl GroupState {
         self.pending.len()
     }
 
+    /// How many judgements of an operation the state has made: equal to
+    /// the number of operations when each arrived at the end of the order.
+    pub fn work(&self) -> u64 {
+        self.work
+    }
+
     /// A number that changes whenever the evaluation may have changed.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// How many operations are refused (see [`GroupState::rejected`]).
+    pub fn rejected_len(&self) -> usize {
+        self.rejected.len() + self.eval.void.len()
     }
 
     /// Operations refused, with why: malformed ones, and valid-looking ones
@@ -1229,7 +1297,7 @@ impl Eval {
     }
 
     fn view(&mut self, set: BTreeSet<MsgId>) {
-        if set.is_empty() || self.views.back() == Some(&set) {
+        if set.is_empty() || self.views.iter().rev().take(3).any(|v| *v == set) {
             return;
         }
         self.views.push_back(set);

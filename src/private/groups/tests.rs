@@ -994,3 +994,28 @@ fn removing_a_feed_whose_add_was_void_keeps_the_epoch() {
     assert!(s.heads().contains(&e));
     assert_eq!(s.members(), ids(&[&a, &c]).into_iter().collect());
 }
+
+/// Attack 4 in the core: a chain of operations, each on the last, is judged
+/// once each, in place (revision 1 recomputed every operation's whole past
+/// and searched all pairs of epochs: quadratic and worse). A late removal
+/// makes at most a few more runs.
+#[test]
+fn a_chain_of_operations_is_judged_in_place() {
+    let (a, m) = (kp(1), kp(5));
+    let mut w = World::new(&[&a, &m]);
+    w.create(a.id(), &[], &[m.id()]);
+    let mut s = w.state();
+    let chain = 2_000;
+    for _ in 0..chain {
+        let pos = w.next(a.id());
+        let e = s.rekey(&w.keys[&a.id()], &pos, &[]).unwrap();
+        let id = w.publish_epoch(pos, e);
+        s.apply(w.msgs.last().unwrap().clone());
+        assert_eq!(s.heads(), BTreeSet::from([id]));
+    }
+    assert_eq!(s.work(), chain + 1, "one judgement per operation");
+    // The same history from scratch: one run.
+    let fresh = GroupState::from_messages(w.group(), &w.msgs);
+    assert_eq!(fresh.work(), chain + 1);
+    assert_eq!(summary(&fresh), summary(&s));
+}
