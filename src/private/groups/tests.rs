@@ -1019,3 +1019,34 @@ fn a_chain_of_operations_is_judged_in_place() {
     assert_eq!(fresh.work(), chain + 1);
     assert_eq!(summary(&fresh), summary(&s));
 }
+
+/// Attack 4, the other shape: a member floods operations that all name the
+/// creation as their head (siblings, not a chain), so each lands inside the
+/// order instead of at its end. Each is voided without judging the history
+/// again: the work stays one judgement per operation, and the result is
+/// the one a judgement from scratch gives.
+#[test]
+fn a_flood_of_operations_naming_old_heads_is_voided_in_place() {
+    let (a, m, z) = (kp(1), kp(5), kp(7));
+    let mut w = World::new(&[&a, &m, &z]);
+    w.create(a.id(), &[m.id()], &[]);
+    let s0 = w.state();
+    let apos = w.next(a.id());
+    let template = w.open(
+        &apos,
+        &s0.add(&w.keys[&a.id()], &apos, &[z.id()], &[]).unwrap(),
+    );
+    let mut s = w.state();
+    let flood = 1_000;
+    for _ in 0..flood {
+        let pos = w.next(m.id());
+        let sealed = w.seal(&pos, &template);
+        w.publish_control(pos, &sealed);
+        s.apply(w.msgs.last().unwrap().clone());
+    }
+    assert_eq!(s.rejected().len(), flood);
+    assert!(!s.is_member(&z.id()));
+    assert!(s.work() <= 2 * flood as u64, "work {}", s.work());
+    let fresh = GroupState::from_messages(w.group(), &w.msgs);
+    assert_eq!(summary(&fresh), summary(&s));
+}
