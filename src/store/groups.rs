@@ -283,7 +283,7 @@ impl Book {
                 tracing::debug!(msg = %it.id, "group message ignored: not base64");
                 continue;
             };
-            if !self.take_control(w, &it, &bytes)? && !self.try_open(w, &it, &bytes)? {
+            if !self.open_item(w, &it, &bytes)? {
                 w.group_pending.insert(
                     &feed_key(&it.position.author.0, it.position.sequence),
                     it.rx,
@@ -293,68 +293,82 @@ impl Book {
         self.settle(w)
     }
 
-    /// Opens a control message when an entry for us is in it (see
-    /// [`Book::try_open_control`]) and applies it at once, so the next
-    /// message (sealed under the key this one gives) opens too.
-    fn take_control(&mut self, w: &mut Writer<'_>, it: &GroupItem, bytes: &[u8]) -> Result<bool> {
-        let Some(c) = self.try_open_control(w, it, bytes)? else {
-            return Ok(false);
-        };
-        for g in self.apply(w, vec![c])? {
-            self.refresh_keys(g);
-            self.touched.insert(g);
+    /// Opens a message when a key we hold fits it (see [`Book::find`]): a
+    /// control message is applied at once, so the next message (sealed
+    /// under the key this one gives) opens too; a post is stored.
+    fn open_item(&mut self, w: &mut Writer<'_>, it: &GroupItem, bytes: &[u8]) -> Result<bool> {
+        match self.find(it, bytes) {
+            Some(Found::Entry(i, key)) => {
+                let Some(c) = self.open_entry(w, it, bytes, i, &key)? else {
+                    return Ok(false);
+                };
+                for g in self.apply(w, vec![c])? {
+                    self.refresh_keys(g);
+                    self.touched.insert(g);
+                }
+                Ok(true)
+            }
+            Some(Found::Post(g, i)) => self.open_post(w, it, bytes, g, i),
+            None => Ok(false),
         }
-        Ok(true)
     }
 
-    /// Opens a control message when an entry for us is in it: one we were
-    /// promised by id (an epoch or operation whose key we hold), our
-    /// pairwise entry with its author (an invitation, request or forward,
-    /// or our own message), or the members' entry of a key we hold in a
-    /// group its author has been in. Records what it opened.
-    fn try_open_control(
+    /// What a message is for us, found by tags alone: a control message
+    /// with an entry for us (one we were promised by id, our pairwise
+    /// entry with its author, or the members' entry of a key we hold in a
+    /// group its author has been in), or a post under such a key. One hash
+    /// per candidate key gives both the post tag and the entry tag.
+    fn find(&mut self, it: &GroupItem, bytes: &[u8]) -> Option<Found> {
+        if self.opened.contains(&it.id) {
+            return None;
+        }
+        let pos = &it.position;
+        if let Some(k) = self.awaited.get(&it.id)
+            && let Some(i) = envelope::find_entry(bytes, pos, k)
+        {
+            return Some(Found::Entry(i, k.clone()));
+        }
+        let pair = match self.pairwise.get(&pos.author) {
+            Some(k) => Some(k.clone()),
+            None => self.keys.pairwise(&pos.author).ok().inspect(|k| {
+                self.pairwise.insert(pos.author, k.clone());
+            }),
+        };
+        if let Some(k) = pair
+            && let Some(i) = envelope::find_entry(bytes, pos, &k)
+        {
+            return Some(Found::Entry(i, k));
+        }
+        let post_tag = bytes.get(..16);
+        for g in self.by_author.get(&pos.author).into_iter().flatten() {
+            let state = &self.states[g];
+            let may_post =
+                state.is_member(&pos.author) || state.post_allowed(&pos.author, pos.sequence, &[]);
+            for (i, (pk, ek)) in self.readable[g].iter().enumerate() {
+                let (post, entry) = pk.tags(&pos.author, pos.sequence);
+                if let Some(e) = envelope::entry_index(bytes, &entry) {
+                    return Some(Found::Entry(e, ek.clone()));
+                }
+                if may_post && post_tag == Some(&post[..]) {
+                    return Some(Found::Post(*g, i));
+                }
+            }
+        }
+        None
+    }
+
+    /// Opens the control message through its entry `i` with `key`, and
+    /// records it as opened.
+    fn open_entry(
         &mut self,
         w: &mut Writer<'_>,
         it: &GroupItem,
         bytes: &[u8],
+        i: usize,
+        key: &EntryKey,
     ) -> Result<Option<(MsgId, ControlMsg)>> {
-        if self.opened.contains(&it.id) {
-            return Ok(None);
-        }
         let pos = &it.position;
-        let mut found: Option<(usize, EntryKey)> = None;
-        if let Some(k) = self.awaited.get(&it.id) {
-            found = envelope::find_entry(bytes, pos, k).map(|i| (i, k.clone()));
-        }
-        if found.is_none() {
-            let pair = match self.pairwise.get(&pos.author) {
-                Some(k) => Some(k.clone()),
-                None => match self.keys.pairwise(&pos.author) {
-                    Ok(k) => {
-                        self.pairwise.insert(pos.author, k.clone());
-                        Some(k)
-                    }
-                    Err(_) => None,
-                },
-            };
-            if let Some(k) = pair {
-                found = envelope::find_entry(bytes, pos, &k).map(|i| (i, k));
-            }
-        }
-        if found.is_none() {
-            'groups: for g in self.by_author.get(&pos.author).into_iter().flatten() {
-                for (_, k) in &self.readable[g] {
-                    if let Some(i) = envelope::find_entry(bytes, pos, k) {
-                        found = Some((i, k.clone()));
-                        break 'groups;
-                    }
-                }
-            }
-        }
-        let Some((i, key)) = found else {
-            return Ok(None);
-        };
-        let inner = match envelope::open_control(bytes, pos, i, &key) {
+        let inner = match envelope::open_control(bytes, pos, i, key) {
             Ok(inner) => inner,
             Err(e) => {
                 tracing::warn!(msg = %it.id, "group message refused: {e}");
@@ -504,7 +518,7 @@ impl Book {
                 let Some((item, bytes)) = stored_item(w, rx)? else {
                     continue;
                 };
-                if !self.take_control(w, &item, &bytes)? {
+                if !self.open_item(w, &item, &bytes)? {
                     // Not openable with what it was awaited by: forget it.
                     self.awaited.remove(&id);
                 }
@@ -657,61 +671,51 @@ impl Book {
             let Some((item, bytes)) = stored_item(w, rx)? else {
                 continue;
             };
-            if !self.take_control(w, &item, &bytes)? && self.try_open(w, &item, &bytes)? {
+            if self.open_item(w, &item, &bytes)? {
                 w.group_pending.remove(&key)?;
             }
         }
         Ok(())
     }
 
-    /// Finds the post's key by its tag among the groups its author has been
-    /// in, and opens it: hashes only, then one AEAD open. `false` when no
-    /// key we hold matches, or the post does not count (its author was
-    /// removed before it): it waits. A matching key that does not open is
-    /// a tampered or moved post, logged and never retried.
-    fn try_open(&mut self, w: &mut Writer<'_>, it: &GroupItem, bytes: &[u8]) -> Result<bool> {
+    /// Opens a post whose tag matched key `i` of `group`: one AEAD open.
+    /// `false` when the post does not count (its author was removed
+    /// before it): it waits. A matching key that does not open is a
+    /// tampered or moved post, logged and never retried.
+    fn open_post(
+        &mut self,
+        w: &mut Writer<'_>,
+        it: &GroupItem,
+        bytes: &[u8],
+        g: MsgId,
+        i: usize,
+    ) -> Result<bool> {
         let pos = &it.position;
         let Ok(post) = envelope::as_post(bytes) else {
             return Ok(false);
         };
-        let Some(groups) = self.by_author.get(&pos.author) else {
+        let k = &self.readable[&g][i].0;
+        if !self.states[&g].post_allowed(&pos.author, pos.sequence, k.heads()) {
             return Ok(false);
-        };
-        for g in groups {
-            let state = &self.states[g];
-            if !state.is_member(&pos.author) && !state.post_allowed(&pos.author, pos.sequence, &[])
-            {
-                continue;
-            }
-            for (k, _) in &self.readable[g] {
-                if k.tag(&pos.author, pos.sequence) != post.tag {
-                    continue;
-                }
-                if !state.post_allowed(&pos.author, pos.sequence, k.heads()) {
-                    return Ok(false);
-                }
-                match k.open(&post, pos) {
-                    Ok(plain) => {
-                        if store_post(w, g, it, plain)? {
-                            let mut ak = [0u8; 72];
-                            ak[..32].copy_from_slice(&g.0);
-                            ak[32..64].copy_from_slice(&pos.author.0);
-                            ak[64..].copy_from_slice(&pos.sequence.to_be_bytes());
-                            let mut v = it.rx.to_be_bytes().to_vec();
-                            for h in k.heads() {
-                                v.extend_from_slice(&h.0);
-                            }
-                            w.group_authored.insert(&ak, v.as_slice())?;
-                            let g = *g;
-                            self.posted.entry(g).or_default().insert(pos.author);
-                        }
-                    }
-                    Err(e) => tracing::warn!(msg = %it.id, "group post refused: {e}"),
-                }
-                return Ok(true);
-            }
         }
-        Ok(false)
+        match k.open(&post, pos) {
+            Ok(plain) => {
+                let mut v = it.rx.to_be_bytes().to_vec();
+                for h in k.heads() {
+                    v.extend_from_slice(&h.0);
+                }
+                if store_post(w, &g, it, plain)? {
+                    let mut ak = [0u8; 72];
+                    ak[..32].copy_from_slice(&g.0);
+                    ak[32..64].copy_from_slice(&pos.author.0);
+                    ak[64..].copy_from_slice(&pos.sequence.to_be_bytes());
+                    w.group_authored.insert(&ak, v.as_slice())?;
+                    self.posted.entry(g).or_default().insert(pos.author);
+                }
+            }
+            Err(e) => tracing::warn!(msg = %it.id, "group post refused: {e}"),
+        }
+        Ok(true)
     }
 
     fn state(&self, group: &MsgId) -> std::result::Result<&GroupState, GroupWriteError> {
@@ -925,6 +929,14 @@ fn store_post(w: &mut Writer<'_>, group: &MsgId, it: &GroupItem, plain: Vec<u8>)
         }
     }
     Ok(true)
+}
+
+/// What a group message is for us, found by a tag.
+enum Found {
+    /// A control message: the index of our entry and its key.
+    Entry(usize, EntryKey),
+    /// A post under key `.1` of group `.0`'s candidates.
+    Post(MsgId, usize),
 }
 
 /// A group operation of ours.

@@ -13,8 +13,9 @@
 //!
 //! Both are bound to their position (author, sequence, previous) as AEAD
 //! additional data. A control message carries one entry per audience, each
-//! found by its 16-byte tag `BLAKE2b(tag key, author || sequence || "ctrl")`
-//! and opened with its wrap key:
+//! found by its 16-byte tag (the second half of `BLAKE2b-256(tag key,
+//! author || sequence)`; the first half is the post tag) and opened with its
+//! wrap key:
 //!
 //! - **members**: the merged key of the heads (or parents) its author saw,
 //!   so every member holding them finds it among its post keys;
@@ -36,7 +37,7 @@ use crate::crypto::{
 };
 
 use super::GroupError;
-use super::keys::{EpochKey, PostKey, Subkey};
+use super::keys::{EpochKey, PostKey, Subkey, tag_pair};
 use super::wire::{GroupContent, Position, Post, SUFFIX, TAG_LEN};
 
 /// Additional-data label of control bodies.
@@ -98,9 +99,12 @@ impl EntryKey {
         Ok(EntryKey::own(&key))
     }
 
-    /// The tag of this entry in the message at `(author, sequence)`.
+    /// The tag of this entry in the message at `(author, sequence)`: the
+    /// second half of `BLAKE2b-256(tag key, author || sequence BE)` (the
+    /// first half is the post tag under the same key, so a reader gets both
+    /// from one hash).
     pub fn tag(&self, author: &FeedId, sequence: u64) -> [u8; TAG_LEN] {
-        blake2b_keyed(&self.tag, &[&author.0, &sequence.to_be_bytes(), b"ctrl"])
+        tag_pair(&self.tag, author, sequence).1
     }
 }
 
@@ -187,7 +191,11 @@ pub fn entry_tags(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
 /// Whether an entry of `key` is in the message at `pos`, and at which
 /// index.
 pub fn find_entry(bytes: &[u8], pos: &Position, key: &EntryKey) -> Option<usize> {
-    let tag = key.tag(&pos.author, pos.sequence);
+    entry_index(bytes, &key.tag(&pos.author, pos.sequence))
+}
+
+/// The index of the entry with this tag, if the bytes hold one.
+pub fn entry_index(bytes: &[u8], tag: &[u8; TAG_LEN]) -> Option<usize> {
     entry_tags(bytes).find(|(_, t)| *t == tag).map(|(i, _)| i)
 }
 

@@ -124,10 +124,17 @@ impl PostKey {
         &self.merged
     }
 
-    /// The tag of a post at `(author, sequence)`:
-    /// `BLAKE2b-128(K_tag, author || sequence BE)`.
+    /// The tag of a post at `(author, sequence)`: the first half of
+    /// `BLAKE2b-256(K_tag, author || sequence BE)`.
     pub fn tag(&self, author: &FeedId, sequence: u64) -> [u8; TAG_LEN] {
-        blake2b_keyed(&self.tag_key, &[&author.0, &sequence.to_be_bytes()])
+        self.tags(author, sequence).0
+    }
+
+    /// The post tag and the members' entry tag of a control message at
+    /// `(author, sequence)` under this key, from one hash: the two halves
+    /// of `BLAKE2b-256(K_tag, author || sequence BE)`.
+    pub fn tags(&self, author: &FeedId, sequence: u64) -> ([u8; TAG_LEN], [u8; TAG_LEN]) {
+        tag_pair(&self.tag_key, author, sequence)
     }
 
     /// Opens a post written under this key at `pos` (one AEAD open).
@@ -146,6 +153,20 @@ impl fmt::Debug for PostKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PostKey({:?})", self.heads)
     }
+}
+
+/// Both halves of `BLAKE2b-256(key, author || sequence BE)`: the post tag
+/// and the entry tag of a message at that position.
+pub(super) fn tag_pair(
+    key: &[u8; 32],
+    author: &FeedId,
+    sequence: u64,
+) -> ([u8; TAG_LEN], [u8; TAG_LEN]) {
+    let h: [u8; 32] = blake2b_keyed(key, &[&author.0, &sequence.to_be_bytes()]);
+    (
+        h[..TAG_LEN].try_into().expect("16 bytes"),
+        h[TAG_LEN..].try_into().expect("16 bytes"),
+    )
 }
 
 /// A map from the tags expected at some positions to the keys that made
