@@ -646,7 +646,7 @@ mod attacks {
     use shoal::crypto::{Keypair, MsgId, ed25519_pk_to_curve25519, sealed_box_seal};
     use shoal::feed::Value;
     use shoal::private::groups::{
-        ControlMsg, Cut, Epoch, Forward, GroupContent, GroupState, KeyStore, envelope,
+        ControlMsg, Cut, EntryKey, Epoch, Forward, GroupContent, GroupState, KeyStore, envelope,
     };
     use shoal::store::GroupOp;
 
@@ -1114,5 +1114,47 @@ mod attacks {
         d.take_feed(&b);
         assert_eq!(d.texts(&g), ["hello"]);
         assert_eq!(members(&d, &g), ids(&[&a, &b, &d]));
+    }
+
+    /// Regression: any feed can claim a key for any epoch id. A stranger
+    /// invited a new member to a group of its own with a junk key for the
+    /// id of the real group's creation, ahead of the real invitation; the
+    /// first claim used to be the only one tried, so the member never
+    /// opened the real group's history. Every claim is tried now.
+    #[test]
+    fn a_junk_key_claimed_first_does_not_keep_a_new_member_out() {
+        let (a, v, y) = (person(181), person(182), person(183));
+        let g = a.write(GroupOp::Create).unwrap();
+        let yg = y.write(GroupOp::Create).unwrap();
+        // Y's add of V to Y's own group, carrying a junk key for `g`.
+        let ykeys = super::store_level::keys_of(&y, &yg);
+        let heads = BTreeSet::from([yg]);
+        let members = ykeys.post_key(&heads).unwrap();
+        let add = GroupContent::Add(shoal::private::groups::Add {
+            group: yg,
+            heads: vec![yg],
+            ops: vec![],
+            members: vec![v.keys.id()],
+            admins: vec![],
+            keys: vec![(yg, *ykeys.get(&yg).unwrap().bytes()), (g, [9; 32])],
+        });
+        let entries = [
+            EntryKey::members(&members),
+            ykeys.pairwise(&v.keys.id()).unwrap(),
+            ykeys.pairwise(&y.keys.id()).unwrap(),
+        ];
+        publish(&y, &envelope::seal_control(&add, &next(&y), &entries).unwrap());
+        v.take_feed(&y);
+        a.write(GroupOp::Add {
+            group: g,
+            members: vec![v.keys.id()],
+            admins: vec![],
+        })
+        .unwrap();
+        a.post(g, "welcome");
+        v.take_feed(&a);
+        let info = v.store.group(&g).unwrap();
+        assert!(info.member, "{info:?}");
+        assert_eq!(v.texts(&g), ["welcome"]);
     }
 }

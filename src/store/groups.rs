@@ -68,9 +68,12 @@ pub(super) struct Book {
     posted: HashMap<MsgId, BTreeSet<FeedId>>,
     /// Control messages opened.
     opened: HashSet<MsgId>,
-    /// Epochs and operations whose key we hold but whose message we have
-    /// not opened: their id -> the entry that opens them.
-    awaited: HashMap<MsgId, EntryKey>,
+    /// Epochs and operations whose key we were given but whose message we
+    /// have not opened: their id -> the entries that may open them (every
+    /// claim is kept: anyone can claim a key for any id).
+    awaited: HashMap<MsgId, Vec<EntryKey>>,
+    /// Ids added to `awaited` since the store was last looked up for them.
+    awaited_new: Vec<MsgId>,
     /// Feed -> our pairwise entry key with it (one key agreement each).
     pairwise: HashMap<FeedId, EntryKey>,
     /// Keys that arrived and are not yet stored (their epoch not opened).
@@ -183,6 +186,7 @@ impl Book {
             posted: HashMap::new(),
             opened: HashSet::new(),
             awaited: HashMap::new(),
+            awaited_new: Vec::new(),
             pairwise: HashMap::new(),
             unstored: BTreeSet::new(),
             touched: BTreeSet::new(),
@@ -255,17 +259,11 @@ impl Book {
         }
         // Every key held (stored ones included) is fresh here.
         for id in book.keys.take_fresh() {
-            if book.opened.contains(&id) {
-                continue;
-            }
-            if let Some(k) = book.keys.get(&id) {
-                book.awaited.insert(id, EntryKey::own(k));
-            } else if let Some(k) = book.keys.op_key(&id) {
-                let key = PostKey::from_merged(k.clone());
-                book.awaited.insert(id, EntryKey::members(&key));
+            if let Some(k) = book.keys.get(&id).map(EntryKey::own) {
+                book.await_id(id, k);
             }
         }
-        book.await_claimed();
+        book.await_claims();
         let groups: Vec<MsgId> = book.states.keys().copied().collect();
         for g in groups {
             book.refresh_keys(g);
@@ -323,10 +321,10 @@ impl Book {
             return None;
         }
         let pos = &it.position;
-        if let Some(k) = self.awaited.get(&it.id)
-            && let Some(i) = envelope::find_entry(bytes, pos, k)
-        {
-            return Some(Found::Entry(i, k.clone()));
+        for k in self.awaited.get(&it.id).into_iter().flatten() {
+            if let Some(i) = envelope::find_entry(bytes, pos, k) {
+                return Some(Found::Entry(i, k.clone()));
+            }
         }
         let pair = match self.pairwise.get(&pos.author) {
             Some(k) => Some(k.clone()),
@@ -454,64 +452,69 @@ impl Book {
         self.unstored.extend(self.keys.take_fresh());
         let fresh: Vec<MsgId> = self.unstored.iter().copied().collect();
         for id in fresh {
-            if let Some(key) = self.keys.get(&id) {
-                if !self.opened.contains(&id) && !self.awaited.contains_key(&id) {
-                    self.awaited.insert(id, EntryKey::own(key));
-                }
-                if self.stored_keys.contains(&id) {
-                    self.unstored.remove(&id);
-                    continue;
-                }
-                // Stored once its epoch (and so its group) is known.
-                let Some(g) = self.epoch_group.get(&id) else {
-                    continue;
-                };
-                let mut v = [0u8; 64];
-                v[..32].copy_from_slice(&g.0);
-                v[32..].copy_from_slice(key.bytes());
-                w.group_keys.insert(&id.0, &v)?;
-                self.stored_keys.insert(id);
-                touched.insert(*g);
-            } else if let Some(k) = self.keys.op_key(&id)
-                && !self.opened.contains(&id)
-            {
-                let key = PostKey::from_merged(k.clone());
-                self.awaited.insert(id, EntryKey::members(&key));
+            let Some(key) = self.keys.get(&id) else {
+                self.unstored.remove(&id);
+                continue;
+            };
+            let own = EntryKey::own(key);
+            let bytes = *key.bytes();
+            self.await_id(id, own);
+            if self.stored_keys.contains(&id) {
+                self.unstored.remove(&id);
+                continue;
             }
+            // Stored once its epoch (and so its group) is known.
+            let Some(g) = self.epoch_group.get(&id).copied() else {
+                continue;
+            };
+            let mut v = [0u8; 64];
+            v[..32].copy_from_slice(&g.0);
+            v[32..].copy_from_slice(&bytes);
+            w.group_keys.insert(&id.0, &v)?;
+            self.stored_keys.insert(id);
             self.unstored.remove(&id);
+            touched.insert(g);
         }
-        self.await_claimed();
+        self.await_claims();
         Ok(touched)
     }
 
-    /// Keys given for epochs we have not opened: the epoch's own entry
-    /// opens it (and then its commitment checks the key).
-    fn await_claimed(&mut self) {
-        let claimed: Vec<(MsgId, EntryKey)> = self
-            .keys
-            .claimed()
-            .filter(|(id, _)| !self.opened.contains(id) && !self.awaited.contains_key(id))
-            .map(|(id, k)| (*id, EntryKey::own(k)))
-            .collect();
-        self.awaited.extend(claimed);
+    /// Waits for the message `id` with one more entry that may open it.
+    fn await_id(&mut self, id: MsgId, key: EntryKey) {
+        if self.opened.contains(&id) {
+            return;
+        }
+        self.awaited.entry(id).or_default().push(key);
+        self.awaited_new.push(id);
+    }
+
+    /// Every key claimed for an epoch or operation we have not opened: its
+    /// own entry (an epoch) and its members' entry (an operation, whose
+    /// merged key it may be) may open it; the commitment checks an epoch's
+    /// key once open.
+    fn await_claims(&mut self) {
+        for (id, k) in self.keys.take_claims() {
+            if self.opened.contains(&id) {
+                continue;
+            }
+            self.await_id(id, EntryKey::own(&k));
+            self.await_id(id, EntryKey::members(&PostKey::from_merged(k)));
+        }
     }
 
     /// Opens the awaited messages the store already holds (each applied
-    /// at once: it may await more).
+    /// at once: it may await more). Only ids newly awaited are looked up;
+    /// one whose message is here but opens with none of its entries is
+    /// forgotten (a later claim awaits it again).
     fn open_awaited(&mut self, w: &mut Writer<'_>) -> Result<()> {
-        let mut tried = HashSet::new();
-        loop {
-            let ids: Vec<MsgId> = self
-                .awaited
-                .keys()
-                .filter(|id| !tried.contains(*id))
-                .copied()
-                .collect();
-            if ids.is_empty() {
-                return Ok(());
-            }
+        while !self.awaited_new.is_empty() {
+            let mut ids = std::mem::take(&mut self.awaited_new);
+            ids.sort();
+            ids.dedup();
             for id in ids {
-                tried.insert(id);
+                if self.opened.contains(&id) || !self.awaited.contains_key(&id) {
+                    continue;
+                }
                 let Some(rx) = w.ids.get(&id.0)?.map(|v| v.value()) else {
                     continue;
                 };
@@ -519,11 +522,11 @@ impl Book {
                     continue;
                 };
                 if !self.open_item(w, &item, &bytes)? {
-                    // Not openable with what it was awaited by: forget it.
                     self.awaited.remove(&id);
                 }
             }
         }
+        Ok(())
     }
 
     /// Recomputes the post keys and authors of a group; whether we can read

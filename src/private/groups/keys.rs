@@ -237,6 +237,8 @@ pub struct KeyStore {
     op_keys: HashMap<MsgId, EpochKey>,
     /// Epochs and operations whose key arrived since [`KeyStore::take_fresh`].
     fresh: Vec<MsgId>,
+    /// Keys given for epochs since [`KeyStore::take_claims`], checked or not.
+    claims: Vec<(MsgId, EpochKey)>,
 }
 
 impl fmt::Debug for KeyStore {
@@ -258,7 +260,30 @@ impl KeyStore {
             unverified: Vec::new(),
             op_keys: HashMap::new(),
             fresh: Vec::new(),
+            claims: Vec::new(),
         }
+    }
+
+    /// The keys given for epochs since the last call (by slots, adds,
+    /// forwards and `back`), before they are checked: what may open those
+    /// epochs by their own entry. Any feed can claim any key for any id, so
+    /// a reader tries every claim, not only the first.
+    pub fn take_claims(&mut self) -> Vec<(MsgId, EpochKey)> {
+        std::mem::take(&mut self.claims)
+    }
+
+    /// A merged key given for an operation: kept (the first one, for our
+    /// own adds to pass on) and offered as a claim like any other.
+    fn claim_op(&mut self, id: MsgId, key: EpochKey) {
+        self.claims.push((id, key.clone()));
+        self.op_keys.entry(id).or_insert(key);
+    }
+
+    fn claim(&mut self, id: MsgId, key: EpochKey) {
+        if !self.keys.contains_key(&id) {
+            self.claims.push((id, key.clone()));
+        }
+        self.unverified.push((id, key));
     }
 
     /// The epochs and operations whose key arrived since the last call.
@@ -280,12 +305,6 @@ impl KeyStore {
     /// or `back`).
     pub fn op_key(&self, id: &MsgId) -> Option<&EpochKey> {
         self.op_keys.get(id)
-    }
-
-    /// Keys given for epochs not seen yet (unchecked until they are): what
-    /// opens those epochs by their own entry.
-    pub fn claimed(&self) -> impl Iterator<Item = &(MsgId, EpochKey)> {
-        self.unverified.iter()
     }
 
     /// The ids of the operations whose merged keys are held.
@@ -397,7 +416,7 @@ impl KeyStore {
                     if let Some(i) = e.recipients.iter().position(|r| *r == self.me) {
                         self.opened.insert(m.id);
                         match self.open_epoch_slot(e, i) {
-                            Ok(k) => self.unverified.push((m.id, k)),
+                            Ok(k) => self.claim(m.id, k),
                             Err(err) => problems.push((m.id, err)),
                         }
                     }
@@ -407,11 +426,9 @@ impl KeyStore {
                         self.opened.insert(m.id);
                         for (id, k) in &a.keys {
                             if a.ops.contains(id) {
-                                if self.op_keys.insert(*id, EpochKey::from_bytes(*k)).is_none() {
-                                    self.fresh.push(*id);
-                                }
+                                self.claim_op(*id, EpochKey::from_bytes(*k));
                             } else {
-                                self.unverified.push((*id, EpochKey::from_bytes(*k)));
+                                self.claim(*id, EpochKey::from_bytes(*k));
                             }
                         }
                     }
@@ -421,7 +438,7 @@ impl KeyStore {
                     if f.to == self.me {
                         self.opened.insert(m.id);
                         for (id, k) in &f.keys {
-                            self.unverified.push((*id, EpochKey::from_bytes(*k)));
+                            self.claim(*id, EpochKey::from_bytes(*k));
                         }
                     }
                 }
@@ -452,6 +469,7 @@ impl KeyStore {
                 }
             }
             let mut progress = false;
+            let (mut epoch_claims, mut op_claims) = (Vec::new(), Vec::new());
             for id in std::mem::take(&mut fresh) {
                 let Some(seen) = self.epochs.get(&id) else {
                     continue;
@@ -468,17 +486,21 @@ impl KeyStore {
                     Ok(pairs) => {
                         for (pid, k) in pairs {
                             if seen.ops.contains(&pid) {
-                                if self.op_keys.insert(pid, k).is_none() {
-                                    self.fresh.push(pid);
-                                }
+                                op_claims.push((pid, k));
                             } else {
                                 progress = true;
-                                self.unverified.push((pid, k));
+                                epoch_claims.push((pid, k));
                             }
                         }
                     }
                     Err(err) => problems.push((id, err)),
                 }
+            }
+            for (id, k) in epoch_claims {
+                self.claim(id, k);
+            }
+            for (id, k) in op_claims {
+                self.claim_op(id, k);
             }
             if !progress {
                 return;
