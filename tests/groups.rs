@@ -1143,7 +1143,10 @@ mod attacks {
             ykeys.pairwise(&v.keys.id()).unwrap(),
             ykeys.pairwise(&y.keys.id()).unwrap(),
         ];
-        publish(&y, &envelope::seal_control(&add, &next(&y), &entries).unwrap());
+        publish(
+            &y,
+            &envelope::seal_control(&add, &next(&y), &entries).unwrap(),
+        );
         v.take_feed(&y);
         a.write(GroupOp::Add {
             group: g,
