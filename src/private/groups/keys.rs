@@ -57,7 +57,8 @@ impl EpochKey {
         &self.0
     }
 
-    /// `C(K) = BLAKE2b-256("commit" || K)`, published in the clear.
+    /// `C(K) = BLAKE2b-256("commit" || K)`, carried in the epoch for
+    /// whoever opens it to check a key given to it.
     pub fn commitment(&self) -> [u8; 32] {
         blake2b(&[b"commit", &self.0[..]])
     }

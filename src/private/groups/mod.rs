@@ -1,14 +1,15 @@
-//! Private groups with rotatable keys ("sealed epochs", design in
-//! `GROUPS.md`): the pure core, no I/O and no store.
+//! Private groups with rotatable keys ("sealed epochs", revision 2, design
+//! in `docs/GROUPS.md`): the pure core, no I/O and no store.
 //!
-//! Owns: the group message formats ([`wire`]), epoch keys, their
-//! commitments, merged post keys, tags and a member's key store ([`keys`]),
-//! and membership as a pure function of the set of control messages, with
-//! the writers of new epochs, adds, forwards and posts ([`state`]). May
-//! import only [`crate::crypto`] (every primitive comes from there) and
-//! [`crate::feed`]; never `store` or anything doing I/O. Callers turn
-//! verified feed messages into [`ControlMsg`]s and posts, and post bodies
-//! are the compact JSON of the inner content.
+//! Owns: the sealed outer form every replica sees ([`envelope`]), the inner
+//! formats of control messages ([`wire`]), epoch keys, their commitments,
+//! merged post keys, tags and a member's key store ([`keys`]), and
+//! membership as a pure function of the set of control messages, with the
+//! writers of epochs, adds, role changes, requests, forwards and posts
+//! ([`state`]). May import only [`crate::crypto`] (every primitive comes
+//! from there) and [`crate::feed`]; never `store` or anything doing I/O.
+//! Callers open verified feed messages into [`ControlMsg`]s and posts, and
+//! post bodies are the compact JSON of the inner content.
 //!
 //! # Encoding
 //!
@@ -19,19 +20,20 @@
 //! show; (2) binary fields cost 4/3 in base64 instead of the 4/3 plus quoting
 //! and field names of base64 strings inside JSON, which matters under the
 //! 8192-character message limit (about 100 bytes per recipient of an epoch);
-//! (3) one parser serves every kind. The clear fields of epochs and adds
-//! (group, parents, removed, recipients, commitment) can be read by anyone
-//! who decodes the format, as GROUPS.md specifies, so every replica, a removed
-//! member included, computes the same membership; keys, `back` wraps and
-//! post bodies are encrypted, and a post shows only its kind byte, a tag that
-//! cannot be linked without the key, a nonce and ciphertext.
+//! (3) one parser serves every kind. What the string holds is sealed: to
+//! anyone without a key that fits, random-looking bytes with no kind, group
+//! or feed id. Those who can open a control message (members holding the
+//! keys of the heads it was written under, and those it names through an
+//! entry of their own) all read the same fields, so every one of them
+//! computes the same membership.
 //!
 //! # Binding
 //!
-//! Post bodies and `back` wraps are XChaCha20-Poly1305 with additional data
-//! `label || author || sequence || previous || extra` ([`Position`]), so a
-//! ciphertext republished anywhere else does not open. Slots are sealed boxes
-//! of `K` and are tied to their epoch by its commitment `C(K)`.
+//! Post bodies, control bodies and `back` wraps are XChaCha20-Poly1305 with
+//! additional data `label || author || sequence || previous || extra`
+//! ([`Position`]), so a ciphertext republished anywhere else does not open.
+//! Slots are sealed boxes of `K` and are tied to their epoch by its
+//! commitment `C(K)`.
 
 pub mod envelope;
 pub mod keys;
