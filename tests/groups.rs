@@ -892,12 +892,18 @@ mod attacks {
             let c = old.seal_post(&xkeys, &next(&x), text.as_bytes()).unwrap();
             publish(&x, &c);
         }
+        // And renames the group.
+        let rename = format!(r#"{{"type":"about","about":"{g}","name":"pwned"}}"#);
+        let c = old.seal_post(&xkeys, &next(&x), rename.as_bytes()).unwrap();
+        publish(&x, &c);
         // M, who has not seen the removal yet, shows them...
         m.take_feed(&x);
         assert_eq!(m.texts(&g), ["after 0", "after 1", "after 2", "before"]);
-        // ...and takes them back when it arrives.
+        assert_eq!(m.store.group(&g).unwrap().name.as_deref(), Some("pwned"));
+        // ...and takes them back when it arrives, the name they gave too.
         m.take_feed(&a);
         assert_eq!(m.texts(&g), ["before"]);
+        assert_eq!(m.store.group(&g).unwrap().name, None);
         // A, who knew of the removal first, never shows them.
         a.take_feed(&x);
         assert_eq!(a.texts(&g), ["before"]);

@@ -625,25 +625,24 @@ impl Book {
                     continue;
                 }
                 let rx = u64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
-                let rec = w
-                    .log
-                    .get(rx)?
-                    .ok_or(StoreError::Corrupt("opened group post is not stored"))?;
-                let m = StoredMsg::decode(rx, rec.value())?;
-                drop(rec);
-                let value = m.value()?;
-                let claimed = value
-                    .get("timestamp")
-                    .and_then(Value::as_f64)
-                    .filter(|t| t.is_finite());
-                let mut pk = [0u8; 48];
-                pk[..32].copy_from_slice(&group.0);
-                pk[32..].copy_from_slice(&time_key(index::sort_time(claimed, m.received), rx));
-                w.group_posts.remove(&pk)?;
-                w.private.remove(&m.key.0)?;
+                let Some((item, _)) = stored_item(w, rx)? else {
+                    return Err(StoreError::Corrupt(
+                        "opened group post is not a group message",
+                    ));
+                };
+                w.group_posts.remove(&post_key(&group, &item))?;
+                w.private.remove(&item.id.0)?;
                 w.group_authored.remove(&k)?;
                 w.group_pending.insert(&feed_key(&author.0, seq), rx)?;
-                tracing::info!(group = %group, msg = %m.key, "group post taken back: its author was removed before it");
+                // A name it gave the group goes with it.
+                let named = w
+                    .group_names
+                    .get(&group.0)?
+                    .is_some_and(|n| n.value()[..8] == rx.to_be_bytes()[..]);
+                if named {
+                    w.group_names.remove(&group.0)?;
+                }
+                tracing::info!(group = %group, msg = %item.id, "group post taken back: its author was removed before it");
             }
         }
         Ok(())
@@ -651,7 +650,7 @@ impl Book {
 
     /// Retries the waiting messages of every feed that has been a member
     /// of `group`: posts it opens are stored, control messages it opens
-    /// are returned. A removed member's messages after its cut are skipped
+    /// are applied. A removed member's messages after its cut are skipped
     /// by their key alone, so a flood of them costs no reads.
     fn retry_pending(&mut self, w: &mut Writer<'_>, group: MsgId) -> Result<()> {
         let state = &self.states[&group];
@@ -912,11 +911,7 @@ fn store_post(w: &mut Writer<'_>, group: &MsgId, it: &GroupItem, plain: Vec<u8>)
         return Ok(false);
     };
     w.private.insert(&it.id.0, bytes.as_slice())?;
-    let time = index::sort_time(it.claimed, it.received);
-    let mut k = [0u8; 48];
-    k[..32].copy_from_slice(&group.0);
-    k[32..].copy_from_slice(&time_key(time, it.rx));
-    w.group_posts.insert(&k, &it.id.0)?;
+    w.group_posts.insert(&post_key(group, it), &it.id.0)?;
     if value.get("type").and_then(Value::as_str) == Some("about")
         && value.get("about").and_then(Value::as_str) == Some(group.to_string().as_str())
         && let Some(name) = value.get("name").and_then(Value::as_str)
@@ -932,6 +927,15 @@ fn store_post(w: &mut Writer<'_>, group: &MsgId, it: &GroupItem, plain: Vec<u8>)
         }
     }
     Ok(true)
+}
+
+/// The key of an opened post in [`GROUP_POSTS`]: its group, then its sort
+/// time and receive sequence.
+fn post_key(group: &MsgId, it: &GroupItem) -> [u8; 48] {
+    let mut k = [0u8; 48];
+    k[..32].copy_from_slice(&group.0);
+    k[32..].copy_from_slice(&time_key(index::sort_time(it.claimed, it.received), it.rx));
+    k
 }
 
 /// What a group message is for us, found by a tag.

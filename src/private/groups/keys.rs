@@ -292,11 +292,6 @@ impl KeyStore {
         std::mem::take(&mut self.fresh)
     }
 
-    /// Our curve25519 key pair (for pairwise envelope entries).
-    pub fn curve(&self) -> &CurveKeypair {
-        &self.curve
-    }
-
     /// The pairwise entry key of us and `them`.
     pub fn pairwise(&self, them: &FeedId) -> Result<EntryKey, GroupError> {
         EntryKey::pairwise(&self.curve, &self.me, them)
@@ -306,11 +301,6 @@ impl KeyStore {
     /// or `back`).
     pub fn op_key(&self, id: &MsgId) -> Option<&EpochKey> {
         self.op_keys.get(id)
-    }
-
-    /// The ids of the operations whose merged keys are held.
-    pub fn op_ids(&self) -> impl Iterator<Item = &MsgId> {
-        self.op_keys.keys()
     }
 
     /// The identity the store belongs to.

@@ -158,6 +158,10 @@ pub struct GroupState {
     requests: BTreeMap<MsgId, (FeedId, u64, Vec<MsgId>)>,
     /// Request id -> the feeds that answered it.
     answers: HashMap<MsgId, BTreeSet<FeedId>>,
+    /// (admin, member) -> the epochs whose keys that admin forwarded to
+    /// that member: an honest forward works, so an admin gives each key
+    /// to each member once, however often the member asks.
+    forwarded: HashMap<(FeedId, FeedId), BTreeSet<MsgId>>,
     eval: Eval,
     /// Bumped whenever the evaluation changes.
     version: u64,
@@ -223,6 +227,7 @@ impl GroupState {
             rejected: BTreeMap::new(),
             requests: BTreeMap::new(),
             answers: HashMap::new(),
+            forwarded: HashMap::new(),
             eval: Eval::default(),
             version: 0,
             work: 0,
@@ -268,6 +273,10 @@ impl GroupState {
                         .entry(f.request)
                         .or_default()
                         .insert(msg.position.author);
+                    self.forwarded
+                        .entry((msg.position.author, f.to))
+                        .or_default()
+                        .extend(f.keys.iter().map(|(id, _)| *id));
                     continue;
                 }
                 _ => {}
@@ -734,7 +743,9 @@ impl GroupState {
     }
 
     /// Requests of current members that `admin` has not answered yet:
-    /// `(request, member, epochs)`, the epochs limited to valid ones.
+    /// `(request, member, epochs)`, the epochs limited to valid ones that
+    /// `admin` has not forwarded to that member before (so a member asking
+    /// again and again gets each key from each admin once).
     pub fn open_requests(&self, admin: &FeedId) -> Vec<(MsgId, FeedId, Vec<MsgId>)> {
         self.requests
             .iter()
@@ -748,9 +759,10 @@ impl GroupState {
                     && !self.answers.get(*id).is_some_and(|a| a.contains(admin))
             })
             .map(|(id, (author, _, epochs))| {
+                let given = self.forwarded.get(&(*admin, *author));
                 let epochs = epochs
                     .iter()
-                    .filter(|e| self.is_valid_epoch(e))
+                    .filter(|e| self.is_valid_epoch(e) && !given.is_some_and(|g| g.contains(*e)))
                     .copied()
                     .collect();
                 (*id, *author, epochs)

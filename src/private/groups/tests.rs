@@ -1050,3 +1050,36 @@ fn a_flood_of_operations_naming_old_heads_is_voided_in_place() {
     let fresh = GroupState::from_messages(w.group(), &w.msgs);
     assert_eq!(summary(&fresh), summary(&s));
 }
+
+/// A member asking for the same key again and again (to make every admin
+/// publish a forward each time) gets it from each admin once.
+#[test]
+fn a_member_asking_again_gets_each_key_once_from_each_admin() {
+    let (a, m, z) = (kp(1), kp(5), kp(7));
+    let mut w = World::new(&[&a, &m, &z]);
+    w.create(a.id(), &[], &[m.id()]);
+    let s0 = w.state();
+    w.add(a.id(), &s0, &[z.id()]);
+    let r = w.rekey(m.id(), &s0, &[]);
+    let pos = w.next(z.id());
+    let req = w.state().request(&w.keys[&z.id()], &pos, &[r]).unwrap();
+    let req = w.publish_control(pos, &req);
+    let pos = w.next(m.id());
+    let f = w
+        .state()
+        .forward(&w.keys[&m.id()], &pos, &z.id(), req, &[r])
+        .unwrap();
+    w.publish_control(pos, &f);
+    for _ in 0..20 {
+        let pos = w.next(z.id());
+        let again = w.state().request(&w.keys[&z.id()], &pos, &[r]).unwrap();
+        w.publish_control(pos, &again);
+    }
+    let s = w.state();
+    assert!(s.open_requests(&m.id()).is_empty(), "m gave r to z already");
+    assert_eq!(
+        s.open_requests(&a.id()).len(),
+        21,
+        "a has given nothing yet"
+    );
+}
