@@ -7,6 +7,9 @@
 //! Adding a screen (the groups screen) is one module here, one [`Tab`]
 //! variant, and its arms in `app` and `ui`. Imports `event`, `model` and
 //! `text`; never the backend, the terminal or I/O.
+//!
+//! Kept as one file past 600 lines: about 100 of them are its unit tests,
+//! and the rest are small pieces every screen uses together.
 
 pub mod contacts;
 pub mod groups;

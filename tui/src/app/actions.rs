@@ -1,0 +1,453 @@
+//! What each [`Action`] does: [`App::on_action`] is a table from action
+//! to a named handler, and the handlers follow by family: moving and
+//! opening (the selection, a thread, a conversation, a person, back),
+//! writing (the compose pane for a post, a reply, a private message),
+//! publishing (like, follow, block), groups (post to one, add or remove a
+//! member, make one) and the rest (profile, copy, raw JSON, help, quit).
+//!
+//! Part of the pure core: imports `event`, `keys`, `compose`, `model`,
+//! `screens`, `text`; never the backend, the terminal, tokio or the node.
+
+use super::{App, Ask, Asking, Confirmed, Overlay};
+use crate::compose::Target;
+use crate::event::Effect;
+use crate::keys::Action;
+use crate::model::Publish;
+use crate::screens::{Move, Tab};
+use crate::text;
+
+impl App {
+    /// Does what `action` asks on the current tab.
+    pub(super) fn on_action(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Up => self.on_move(Move::Up),
+            Action::Down => self.on_move(Move::Down),
+            Action::Top => self.on_move(Move::Top),
+            Action::Bottom => self.on_move(Move::Bottom),
+            Action::HalfDown => self.on_move(Move::HalfDown),
+            Action::HalfUp => self.on_move(Move::HalfUp),
+            Action::Open => self.open(),
+            Action::Back => self.back(),
+            Action::Compose => {
+                self.compose_here();
+                Vec::new()
+            }
+            Action::ComposeInEditor => self.compose_in_editor(),
+            Action::Reply | Action::Like if self.tab == Tab::Groups => {
+                self.notify("group posts stay in the group: c writes to it");
+                Vec::new()
+            }
+            Action::AddMember => self.ask_member(),
+            Action::RemoveMember => self.choose_member(),
+            Action::NextMatch if self.tab == Tab::Groups => {
+                self.ask = Some(Ask {
+                    what: Asking::NewGroup,
+                    text: String::new(),
+                    error: None,
+                });
+                Vec::new()
+            }
+            Action::Reply => self.reply(),
+            Action::Like => self.like(),
+            Action::Message => self.message(),
+            Action::Follow => self.follow(),
+            Action::Block => self.block(),
+            Action::Profile => self.profile(),
+            Action::Search => {
+                self.prompt = Some(String::new());
+                Vec::new()
+            }
+            Action::NextMatch => self.find(false, false),
+            Action::PrevMatch => self.find(true, false),
+            Action::CopyId => self.copy_id(),
+            Action::Raw => self.raw(),
+            Action::Reload => self.reload(),
+            Action::Help => {
+                self.overlay = Some(Overlay::Help);
+                Vec::new()
+            }
+            Action::Quit => {
+                self.quit_or_ask();
+                Vec::new()
+            }
+            Action::Interrupt => {
+                self.quit = true;
+                Vec::new()
+            }
+            Action::Tab(t) => self.switch(t),
+            Action::NextTab => self.switch(self.tab.cycle(false)),
+            Action::PrevTab => self.switch(self.tab.cycle(true)),
+        }
+    }
+
+    // Moving and opening.
+
+    /// Moves the selection on the current tab.
+    fn on_move(&mut self, m: Move) -> Vec<Effect> {
+        let body = self.body();
+        match self.tab {
+            Tab::Timeline => self.timeline.on_move(m, body),
+            Tab::Thread => {
+                self.thread.on_move(m, body);
+                Vec::new()
+            }
+            Tab::Messages => {
+                let me = self.me.clone();
+                self.messages.on_move(m, &me, body)
+            }
+            Tab::Groups => self.groups.on_move(m, body),
+            Tab::Contacts => self.contacts.on_move(m, body),
+            Tab::Log => {
+                self.log.on_move(m, body);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Opens the selection: a thread, a conversation, a group's posts, a
+    /// person.
+    fn open(&mut self) -> Vec<Effect> {
+        match self.tab {
+            Tab::Timeline => match self.timeline.selected() {
+                Some(p) => {
+                    let key = p.key.clone();
+                    let mut e = self.read_selected();
+                    e.extend(self.open_thread(&key));
+                    e
+                }
+                None => Vec::new(),
+            },
+            Tab::Thread => Vec::new(),
+            Tab::Groups => {
+                self.groups.open();
+                Vec::new()
+            }
+            Tab::Messages => {
+                if self.messages.open.is_some() {
+                    match self.messages.selected(&self.me) {
+                        Some(p) => {
+                            let key = p.key.clone();
+                            self.open_thread(&key)
+                        }
+                        None => Vec::new(),
+                    }
+                } else {
+                    self.open_conversation()
+                }
+            }
+            Tab::Contacts => match &self.contacts.person {
+                Some(_) => match self.contacts.selected_post() {
+                    Some(p) => {
+                        let key = p.key.clone();
+                        self.open_thread(&key)
+                    }
+                    None => Vec::new(),
+                },
+                None => match self.contacts.selected_person() {
+                    Some(p) => self.contacts.open_person(&p.id, None),
+                    None => Vec::new(),
+                },
+            },
+            Tab::Log => Vec::new(),
+        }
+    }
+
+    /// Opens the selected conversation and marks its messages read.
+    fn open_conversation(&mut self) -> Vec<Effect> {
+        let body = self.body();
+        let me = self.me.clone();
+        let rxs: Vec<u64> = self.messages.open_selected(&me, body);
+        let keys: Vec<String> = self
+            .messages
+            .list
+            .posts
+            .iter()
+            .filter(|p| rxs.contains(&p.rx))
+            .map(|p| p.key.clone())
+            .collect();
+        let read: Vec<u64> = keys
+            .iter()
+            .filter(|k| self.unread.remove(*k))
+            .filter_map(|k| {
+                self.messages
+                    .list
+                    .posts
+                    .iter()
+                    .find(|p| &p.key == k)
+                    .map(|p| p.rx)
+            })
+            .collect();
+        if read.is_empty() {
+            Vec::new()
+        } else {
+            vec![Effect::MarkRead(read)]
+        }
+    }
+
+    /// Closes what is open (the thread goes back to where it was opened
+    /// from); with nothing open, forgets the search.
+    fn back(&mut self) -> Vec<Effect> {
+        match self.tab {
+            Tab::Thread => {
+                let to = self.thread_back.take().unwrap_or(Tab::Timeline);
+                self.switch(to)
+            }
+            Tab::Messages if self.messages.close() => Vec::new(),
+            Tab::Groups if self.groups.back() => Vec::new(),
+            Tab::Contacts => match self.contacts.close() {
+                Some(Some(tab)) => self.switch(tab),
+                Some(None) => Vec::new(),
+                None => {
+                    self.query = None;
+                    Vec::new()
+                }
+            },
+            _ => {
+                self.query = None;
+                Vec::new()
+            }
+        }
+    }
+
+    // Writing.
+
+    /// Opens the compose pane for what this tab writes: a group post on the
+    /// groups screen, else a new post. Whether it opened.
+    fn compose_here(&mut self) -> bool {
+        if self.tab == Tab::Groups {
+            self.compose_group()
+        } else {
+            self.open_compose(Target::Post, "New post".into());
+            true
+        }
+    }
+
+    /// Opens the compose pane and hands its text to `$EDITOR`.
+    fn compose_in_editor(&mut self) -> Vec<Effect> {
+        if !self.compose_here() {
+            return Vec::new();
+        }
+        let text = self
+            .compose
+            .as_ref()
+            .map(|c| c.editor.text())
+            .unwrap_or_default();
+        vec![Effect::Editor(text)]
+    }
+
+    /// Opens the compose pane for a reply to the selected message.
+    fn reply(&mut self) -> Vec<Effect> {
+        let Some(p) = self.selected_post() else {
+            self.notify("select a message to reply to");
+            return Vec::new();
+        };
+        let title = format!(
+            "Reply to {}{}",
+            self.who(&p.author, p.name.as_deref()),
+            if p.private { " (private)" } else { "" }
+        );
+        let to = p.key.clone();
+        self.open_compose(Target::Reply { to }, title);
+        Vec::new()
+    }
+
+    /// A private message to the people of the selection.
+    fn message(&mut self) -> Vec<Effect> {
+        let people = match self.tab {
+            Tab::Messages => self.messages.selected_people(&self.me),
+            _ => self.selected_feed().map(|(id, _)| vec![id]),
+        };
+        let Some(mut to) = people else {
+            self.notify("select a message or a person to write to");
+            return Vec::new();
+        };
+        to.retain(|f| *f != self.me);
+        if to.is_empty() {
+            self.notify("that is you: private messages need someone else");
+            return Vec::new();
+        }
+        to.sort();
+        let names: Vec<String> = to.iter().map(|f| self.who(f, None)).collect();
+        let title = format!("Private message to {}", names.join(", "));
+        self.open_compose(Target::Dm { to }, title);
+        Vec::new()
+    }
+
+    // Publishing.
+
+    /// Likes the selected message.
+    fn like(&mut self) -> Vec<Effect> {
+        let Some(p) = self.selected_post() else {
+            self.notify("select a message to like");
+            return Vec::new();
+        };
+        let id = p.key.clone();
+        self.notify("liking…");
+        vec![Effect::Publish {
+            what: Publish::Like { id },
+            draft: None,
+        }]
+    }
+
+    /// Follows the selected person, or unfollows when followed.
+    fn follow(&mut self) -> Vec<Effect> {
+        let Some((id, who)) = self.selected_other() else {
+            return Vec::new();
+        };
+        let what = if self.following.contains(&id) {
+            self.notify(format!("unfollowing {who}…"));
+            Publish::Unfollow { id }
+        } else {
+            self.notify(format!("following {who}…"));
+            Publish::Follow { id }
+        };
+        vec![Effect::Publish { what, draft: None }]
+    }
+
+    /// Asks before blocking the selected person.
+    fn block(&mut self) -> Vec<Effect> {
+        let Some((id, who)) = self.selected_other() else {
+            return Vec::new();
+        };
+        self.overlay = Some(Overlay::Confirm {
+            question: format!(
+                "Block {who}? Their messages are hidden and no longer replicated. (y/n)"
+            ),
+            yes: Confirmed::Block { id },
+        });
+        Vec::new()
+    }
+
+    // Groups.
+
+    /// The selected group, or a notice saying why there is none.
+    fn group_for(&mut self, what: &str) -> Option<crate::model::GroupInfo> {
+        if self.tab != Tab::Groups {
+            self.notify(format!("{what} on the groups screen (4)"));
+            return None;
+        }
+        let g = self.groups.selected().cloned();
+        if g.is_none() {
+            self.notify("no group selected: n makes one");
+        }
+        g
+    }
+
+    /// Opens the compose pane for a post to the selected group, or says
+    /// why not. Whether it opened.
+    fn compose_group(&mut self) -> bool {
+        let Some(g) = self.group_for("c posts to a group") else {
+            return false;
+        };
+        if !g.member {
+            self.notify("you were removed from this group: you can read, not post");
+            return false;
+        }
+        if !g.can_post {
+            self.notify("cannot post yet: the group's key has not reached us");
+            return false;
+        }
+        let title = format!("Post to {} (private group)", crate::model::group_title(&g));
+        self.open_compose(Target::Group(g.id), title);
+        true
+    }
+
+    /// Asks for a member to add to the selected group.
+    fn ask_member(&mut self) -> Vec<Effect> {
+        let Some(g) = self.group_for("a adds a member") else {
+            return Vec::new();
+        };
+        if !g.member {
+            self.notify("you were removed from this group");
+            return Vec::new();
+        }
+        self.ask = Some(Ask {
+            what: Asking::AddMember { group: g.id },
+            text: String::new(),
+            error: None,
+        });
+        Vec::new()
+    }
+
+    /// Offers the selected group's members for removal (admins only).
+    fn choose_member(&mut self) -> Vec<Effect> {
+        let Some(g) = self.group_for("x removes a member") else {
+            return Vec::new();
+        };
+        if !g.admins.contains(&self.me) {
+            self.notify("only the group's admins can remove members");
+            return Vec::new();
+        }
+        let members: Vec<String> = g.members.into_iter().filter(|m| *m != self.me).collect();
+        if members.is_empty() {
+            self.notify("nobody to remove: you are the only member");
+            return Vec::new();
+        }
+        self.overlay = Some(Overlay::Choose {
+            group: g.id,
+            members,
+            selected: 0,
+        });
+        Vec::new()
+    }
+
+    // The rest.
+
+    /// Opens the profile of the selected person, or of the author.
+    fn profile(&mut self) -> Vec<Effect> {
+        let Some((id, _)) = self.selected_feed() else {
+            self.notify("select a message or a person first");
+            return Vec::new();
+        };
+        let back = (self.tab != Tab::Contacts).then_some(self.tab);
+        self.tab = Tab::Contacts;
+        self.contacts.open_person(&id, back)
+    }
+
+    /// Copies the selected message's id, or the selected person's.
+    fn copy_id(&mut self) -> Vec<Effect> {
+        let id = match self.tab {
+            Tab::Contacts if self.contacts.person.is_none() => {
+                self.selected_feed().map(|(id, _)| id)
+            }
+            _ => self.selected_post().map(|p| p.key.clone()),
+        };
+        match id {
+            Some(id) => {
+                self.notify(format!("copied {}", text::one_line(&id)));
+                vec![Effect::Copy(id)]
+            }
+            None => {
+                self.notify("nothing selected to copy");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Shows the selected message's JSON.
+    fn raw(&mut self) -> Vec<Effect> {
+        let Some(p) = self.selected_post() else {
+            self.notify("select a message to see its JSON");
+            return Vec::new();
+        };
+        let id = p.key.clone();
+        self.overlay = Some(Overlay::Raw {
+            id: id.clone(),
+            text: None,
+            offset: 0,
+        });
+        vec![Effect::LoadRaw(id)]
+    }
+
+    /// Quits, asking first when drafts would be lost.
+    fn quit_or_ask(&mut self) {
+        if self.has_drafts() {
+            self.overlay = Some(Overlay::Confirm {
+                question: "Quit and lose your unsent drafts? (y/n)".into(),
+                yes: Confirmed::Quit,
+            });
+        } else {
+            self.quit = true;
+        }
+    }
+}
