@@ -20,7 +20,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod commands;
+pub mod api;
 pub mod crypto;
 pub mod dialer;
 pub mod feed;

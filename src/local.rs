@@ -1,35 +1,83 @@
-//! The control socket: how `shoal` commands drive a running node.
+//! The control socket, and a node running for a home.
 //!
-//! Owns the Unix socket `<home>/shoal.sock` and its line protocol. One
-//! process owns a home (redb locks the store); while `shoal serve` runs,
-//! every other command on that home sends its request here instead of
-//! opening the store. Requests and replies are JSON, one per line:
-//! a request `{"cmd": NAME, …args}`; replies are any number of
-//! `{"out": TEXT}` (a line for stdout) and `{"err": TEXT}` (a line for
-//! stderr), then one final `{"ok": VALUE}` or `{"error": TEXT, "code": N}`.
+//! Owns the Unix socket `<home>/shoal.sock` and its wire form, and
+//! [`Running`]: a node started for a home as `shoal serve` and the
+//! terminal client start it (listener, control socket, known peers). One
+//! process owns a home (redb locks the store); while a node runs, every
+//! other command on that home is sent here instead of opening the store.
+//!
+//! The wire carries the typed API ([`crate::api`]) as JSON, one object a
+//! line. A client sends `{"v": 1, "call": REQUEST}` and reads any number
+//! of `{"out": TEXT}` (streamed output) and `{"note": TEXT}` (a line for a
+//! person), then one `{"ok": RESPONSE}` or `{"error": APIERROR}`; or it
+//! sends `{"v": 1, "subscribe": {}}` and reads `{"event": EVENT}` lines
+//! for as long as it stays connected (the node pushes each as it happens).
 //!
 //! The socket drives the node as its owner (publish, read private
 //! messages), so it is the owner's alone: mode 0600 in a 0700 home, and
 //! every connection from another user is refused (checked with the
-//! kernel's credentials of the peer, see [`check_peer`]).
+//! kernel's credentials of the peer, see [`check_peer`]). Imports `api`,
+//! `node` and `home`; nothing imports it but the binaries.
 
-use std::io::{BufRead as _, BufReader as StdBufReader};
+use std::io::{BufRead as _, BufReader as StdBufReader, Write as _};
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use serde_json::{Value as Json, json};
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
 
-use crate::commands::{self, Social};
-use crate::crypto::{FeedId, MsgId};
-use crate::feed::json as sjson;
-use crate::import::{BATCH_LINES, LineResult, MAX_LINE_BYTES, read_line_bounded};
-use crate::node::Node;
+use crate::api::{self, ApiError, Event, Request, Response, Sink};
+use crate::node::{Node, NodeError};
 
 /// The socket's path in a home directory.
 pub fn socket_path(home: &Path) -> PathBuf {
     home.join("shoal.sock")
+}
+
+/// What a client asks on one line.
+#[derive(Debug, Serialize, Deserialize)]
+struct Ask {
+    /// The wire version, [`api::VERSION`].
+    v: u32,
+    #[serde(flatten)]
+    what: Asked,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Asked {
+    /// Run a request.
+    Call(Request),
+    /// Stream the node's events.
+    Subscribe {},
+}
+
+/// One line the node sends.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Reply {
+    /// A line of streamed output.
+    Out(String),
+    /// A line for a person.
+    Note(String),
+    /// The answer.
+    Ok(Response),
+    /// The failure.
+    Error(ApiError),
+    /// An event of the node.
+    Event(Event),
+}
+
+fn line_of(reply: &Reply) -> Vec<u8> {
+    let mut line = serde_json::to_vec(reply).unwrap_or_else(|e| {
+        serde_json::to_vec(&Reply::Error(ApiError::Failed(e.to_string()))).unwrap_or_default()
+    });
+    line.push(b'\n');
+    line
 }
 
 /// Why a connection to the control socket was refused.
@@ -89,245 +137,334 @@ pub async fn serve(node: Node, home: &Path) -> std::io::Result<()> {
 
 /// Tells a refused client why, in the reply shape, and closes.
 async fn refuse(mut stream: UnixStream, why: ControlRefusal) {
-    let mut line = json!({"error": why.to_string(), "code": 1})
-        .to_string()
-        .into_bytes();
-    line.push(b'\n');
+    let line = line_of(&Reply::Error(ApiError::Control(why.to_string())));
     let _ = stream.write_all(&line).await;
     let _ = stream.shutdown().await;
 }
 
-struct Reply {
-    w: tokio::net::unix::OwnedWriteHalf,
-}
+/// Streamed output of a request, handed to the connection's writer (which
+/// holds at most a few lines: a slow reader slows the request).
+struct ToClient(mpsc::Sender<Reply>);
 
-impl Reply {
-    async fn send(&mut self, v: Json) -> std::io::Result<()> {
-        let mut line = v.to_string().into_bytes();
-        line.push(b'\n');
-        self.w.write_all(&line).await
+impl Sink for ToClient {
+    fn out(&mut self, line: &[u8]) -> Result<(), ApiError> {
+        let text = String::from_utf8_lossy(line).into_owned();
+        self.0
+            .blocking_send(Reply::Out(text))
+            .map_err(|_| ApiError::OutputClosed)
     }
-    async fn out(&mut self, text: String) -> std::io::Result<()> {
-        self.send(json!({ "out": text })).await
+    fn note(&mut self, line: &str) {
+        let _ = self.0.blocking_send(Reply::Note(line.to_string()));
     }
 }
 
 async fn handle(node: Node, stream: UnixStream) -> std::io::Result<()> {
-    let (r, w) = stream.into_split();
+    let (r, mut w) = stream.into_split();
     let mut lines = BufReader::new(r).lines();
-    let mut reply = Reply { w };
     while let Some(line) = lines.next_line().await? {
-        let req: Json = match serde_json::from_str(&line) {
-            Ok(v) => v,
+        let ask: Ask = match serde_json::from_str(&line) {
+            Ok(a) => a,
             Err(e) => {
-                reply
-                    .send(json!({"error": format!("bad request: {e}"), "code": 2}))
-                    .await?;
+                let why = ApiError::Usage(format!("bad request: {e}"));
+                w.write_all(&line_of(&Reply::Error(why))).await?;
                 continue;
             }
         };
-        let result = run(&node, &req, &mut reply).await;
-        match result {
-            Ok(v) => reply.send(json!({ "ok": v })).await?,
-            Err((code, msg)) => reply.send(json!({"error": msg, "code": code})).await?,
+        if ask.v != api::VERSION {
+            let why = ApiError::Usage(format!(
+                "this node speaks version {} of the control socket, not {}",
+                api::VERSION,
+                ask.v
+            ));
+            w.write_all(&line_of(&Reply::Error(why))).await?;
+            continue;
+        }
+        match ask.what {
+            Asked::Call(req) => {
+                let (tx, mut rx) = mpsc::channel::<Reply>(64);
+                let node = node.clone();
+                let job = tokio::task::spawn_blocking(move || {
+                    let mut sink = ToClient(tx.clone());
+                    let reply = match api::execute(&node, req, &mut sink) {
+                        Ok(r) => Reply::Ok(r),
+                        Err(e) => Reply::Error(e),
+                    };
+                    let _ = tx.blocking_send(reply);
+                });
+                while let Some(reply) = rx.recv().await {
+                    w.write_all(&line_of(&reply)).await?;
+                }
+                let _ = job.await;
+            }
+            Asked::Subscribe {} => return push_events(&node, lines, w).await,
         }
     }
     Ok(())
 }
 
-type CmdResult = Result<Json, (u8, String)>;
-
-fn problem(e: impl std::fmt::Display) -> (u8, String) {
-    (1, e.to_string())
-}
-
-async fn run(node: &Node, req: &Json, reply: &mut Reply) -> CmdResult {
-    let arg = |k: &str| req.get(k).and_then(Json::as_str);
-    let store = node.store().clone();
-    // The social commands: content made (or queries answered) from the
-    // store on a blocking thread, exactly as the CLI does without a node.
-    let social = {
-        let (store, req) = (store.clone(), req.clone());
-        tokio::task::spawn_blocking(move || commands::handle(&store, &req))
-            .await
-            .map_err(problem)?
-    };
-    match social.transpose()? {
-        Some(Social::Publish(content)) => {
-            let msg = node.publish(content).await.map_err(problem)?;
-            return Ok(json!({"key": msg.id().to_string(), "sequence": msg.sequence()}));
-        }
-        Some(Social::Answer(answer)) => return Ok(answer),
-        Some(Social::Group(cmd)) => {
-            let node = node.clone();
-            return tokio::task::spawn_blocking(move || {
-                commands::group_publish(&cmd, |op| node.group_write(op))
-            })
-            .await
-            .map_err(problem)?;
-        }
-        None => {}
-    }
-    match req.get("cmd").and_then(Json::as_str).unwrap_or("") {
-        "whoami" => Ok(json!({ "id": node.id().to_string() })),
-        "address" => Ok(json!({ "address": node.address() })),
-        "publish" => {
-            let text = arg("content").ok_or((2, "publish needs content".to_string()))?;
-            let content = sjson::parse(text.as_bytes())
-                .map_err(|e| (2, format!("content is not JSON: {e}")))?;
-            let msg = node.publish(content).await.map_err(problem)?;
-            Ok(json!({"key": msg.id().to_string(), "sequence": msg.sequence()}))
-        }
-        "get" => {
-            let id = arg("id")
-                .and_then(MsgId::parse)
-                .ok_or((2, "not a message id".to_string()))?;
-            let msg = store
-                .get(&id)
-                .map_err(problem)?
-                .ok_or_else(|| (1, format!("message {id} is not in the store")))?;
-            let line = commands::message_line(&store, &msg)?;
-            reply
-                .out(String::from_utf8_lossy(&line).into_owned())
-                .await
-                .map_err(problem)?;
-            Ok(Json::Null)
-        }
-        "log" => {
-            let author = match arg("author") {
-                Some(a) => Some(FeedId::parse(a).ok_or((2, format!("not a feed id: {a}")))?),
-                None => None,
-            };
-            let mut after = req.get("since").and_then(Json::as_u64).unwrap_or(0);
-            let mut left = req.get("limit").and_then(Json::as_u64).unwrap_or(u64::MAX);
-            while left > 0 {
-                let n = left.min(1000) as usize;
-                let (page, next) = store
-                    .messages_after(author.as_ref(), after, n)
-                    .map_err(problem)?;
-                for m in &page {
-                    reply
-                        .out(String::from_utf8_lossy(&m.to_kvt()).into_owned())
-                        .await
-                        .map_err(problem)?;
-                }
-                after = next;
-                left -= page.len() as u64;
-                if page.len() < n {
-                    break;
-                }
-            }
-            Ok(Json::Null)
-        }
-        "import" => {
-            let path = arg("path").ok_or((2, "import needs a path".to_string()))?;
-            let file =
-                std::fs::File::open(path).map_err(|e| (1, format!("cannot open {path}: {e}")))?;
-            let mut reader = StdBufReader::with_capacity(1 << 20, file);
-            let (mut imported, mut rejected, mut duplicates) = (0u64, 0u64, 0u64);
-            let mut line_no = 0u64;
-            loop {
-                let mut items: Vec<(u64, Vec<u8>)> = Vec::new();
-                let mut buf = Vec::new();
-                while items.len() < BATCH_LINES {
-                    let Some(ok) = read_line_bounded(&mut reader, &mut buf).map_err(problem)?
-                    else {
-                        break;
-                    };
-                    line_no += 1;
-                    if !ok {
-                        // Longer than any message can be: rejected, not kept.
-                        rejected += 1;
-                        let reason = format!("line longer than {MAX_LINE_BYTES} bytes");
-                        reply
-                            .send(json!({"err": format!("rejected line {line_no}: {reason}")}))
-                            .await
-                            .map_err(problem)?;
-                    } else if !buf.iter().all(u8::is_ascii_whitespace) {
-                        items.push((line_no, std::mem::take(&mut buf)));
-                    }
-                }
-                if items.is_empty() {
-                    break;
-                }
-                let refs: Vec<&[u8]> = items.iter().map(|(_, b)| b.as_slice()).collect();
-                let results = node.submit(&refs).await;
-                for ((n, _), r) in items.iter().zip(results) {
-                    match r {
-                        LineResult::Stored(..) => imported += 1,
-                        LineResult::Duplicate(..) => duplicates += 1,
-                        LineResult::Rejected(reason) => {
-                            rejected += 1;
-                            reply
-                                .send(json!({"err": format!("rejected line {n}: {reason}")}))
-                                .await
-                                .map_err(problem)?;
-                        }
-                    }
-                }
-            }
-            Ok(json!({"imported": imported, "rejected": rejected, "duplicates": duplicates}))
-        }
-        "connect" => {
-            let addr = arg("address").ok_or((2, "connect needs an address".to_string()))?;
-            let peer = node.connect(addr).await.map_err(problem)?;
-            node.remember(addr);
-            Ok(json!({ "connected": peer.to_string() }))
-        }
-        "peers" => {
-            let known: Vec<Json> = store
-                .peers()
-                .map_err(problem)?
-                .into_iter()
-                .map(|(a, r)| {
-                    let failures = node.dial_failures(&a);
-                    json!({"address": a, "record": r, "dial_failures": failures})
-                })
-                .collect();
-            Ok(json!({ "connected": node.peers(), "known": known }))
-        }
-        "status" => node.status().map_err(problem),
-        other => Err((2, format!("unknown command {other:?}"))),
+/// Sends the node's events as they happen, until the client goes.
+async fn push_events(
+    node: &Node,
+    mut lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    mut w: tokio::net::unix::OwnedWriteHalf,
+) -> std::io::Result<()> {
+    let mut events = node.subscribe();
+    loop {
+        let event = tokio::select! {
+            e = events.recv() => match e {
+                Ok(e) => Event::from(e),
+                Err(broadcast::error::RecvError::Lagged(_)) => Event::Lagged,
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            // The client closed (or sent something: a subscription only
+            // listens).
+            _ = lines.next_line() => return Ok(()),
+        };
+        w.write_all(&line_of(&Reply::Event(event))).await?;
     }
 }
 
-/// Sends one request to a running node. `Ok(None)` when no node runs on this
-/// home (no socket, or nobody answers it). Output lines go to `on_out` /
-/// `on_err`; the final answer is returned as `Ok(Some(Ok(value)))` or
-/// `Ok(Some(Err((code, message))))`.
-pub fn request(
+/// Sends one request to the node running on this home. `Ok(None)` when no
+/// node runs there (no socket, or nobody answers it); streamed output goes
+/// to `sink`.
+pub fn call(
     home: &Path,
-    req: &Json,
-    mut on_out: impl FnMut(&str),
-    mut on_err: impl FnMut(&str),
-) -> std::io::Result<Option<Result<Json, (u8, String)>>> {
-    use std::io::Write as _;
-    let path = socket_path(home);
-    let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
-        Ok(s) => s,
-        Err(_) => return Ok(None),
+    req: &Request,
+    sink: &mut dyn Sink,
+) -> std::io::Result<Option<Result<Response, ApiError>>> {
+    let Some(stream) = connect(home)? else {
+        return Ok(None);
     };
-    let mut line = req.to_string().into_bytes();
-    line.push(b'\n');
-    stream.write_all(&line)?;
-    let reader = StdBufReader::new(stream);
-    for line in reader.lines() {
-        let line = line?;
-        let v: Json = serde_json::from_str(&line).map_err(std::io::Error::other)?;
-        if let Some(t) = v.get("out").and_then(Json::as_str) {
-            on_out(t);
-        } else if let Some(t) = v.get("err").and_then(Json::as_str) {
-            on_err(t);
-        } else if let Some(ok) = v.get("ok") {
-            return Ok(Some(Ok(ok.clone())));
-        } else if let Some(e) = v.get("error").and_then(Json::as_str) {
-            let code = v.get("code").and_then(Json::as_u64).unwrap_or(1) as u8;
-            return Ok(Some(Err((code, e.to_string()))));
+    send(&stream, &Asked::Call(req.clone()))?;
+    for line in StdBufReader::new(stream).lines() {
+        match parse_reply(&line?)? {
+            Reply::Out(t) => {
+                if let Err(e) = sink.out(t.as_bytes()) {
+                    return Ok(Some(Err(e)));
+                }
+            }
+            Reply::Note(t) => sink.note(&t),
+            Reply::Ok(r) => return Ok(Some(Ok(r))),
+            Reply::Error(e) => return Ok(Some(Err(e))),
+            Reply::Event(_) => {}
         }
     }
     Err(std::io::Error::other(
         "the node closed the control connection",
     ))
+}
+
+/// The events of the node running on this home, read on the calling
+/// thread as they come (the iterator ends when the node stops); `None`
+/// when no node runs there.
+pub fn subscribe(home: &Path) -> std::io::Result<Option<impl Iterator<Item = Event> + use<>>> {
+    let Some(stream) = connect(home)? else {
+        return Ok(None);
+    };
+    send(&stream, &Asked::Subscribe {})?;
+    Ok(Some(StdBufReader::new(stream).lines().map_while(
+        |l| match parse_reply(&l.ok()?).ok()? {
+            Reply::Event(e) => Some(e),
+            _ => None,
+        },
+    )))
+}
+
+fn connect(home: &Path) -> std::io::Result<Option<std::os::unix::net::UnixStream>> {
+    match std::os::unix::net::UnixStream::connect(socket_path(home)) {
+        Ok(s) => Ok(Some(s)),
+        Err(_) => Ok(None),
+    }
+}
+
+fn send(mut stream: &std::os::unix::net::UnixStream, what: &Asked) -> std::io::Result<()> {
+    let ask = Ask {
+        v: api::VERSION,
+        what: match what {
+            Asked::Call(r) => Asked::Call(r.clone()),
+            Asked::Subscribe {} => Asked::Subscribe {},
+        },
+    };
+    let mut line = serde_json::to_vec(&ask).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)
+}
+
+fn parse_reply(line: &str) -> std::io::Result<Reply> {
+    serde_json::from_str(line).map_err(|e| {
+        std::io::Error::other(format!(
+            "the node answered in a form this shoal does not read: {e}"
+        ))
+    })
+}
+
+/// Why a node could not be started for a home.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Opening the node.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The listen address is taken or invalid.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A node running for a home: its listener, its control socket and its
+/// dials of known peers.
+pub struct Running {
+    node: Node,
+    home: PathBuf,
+    tasks: Vec<JoinHandle<()>>,
+    listen_error: Option<String>,
+    first_events: std::sync::Mutex<Option<broadcast::Receiver<crate::node::NodeEvent>>>,
+}
+
+impl Running {
+    /// Opens the node on `home` and starts it: listens on `listen` (else
+    /// the configured address), serves the control socket (so `shoal`
+    /// commands on this home work as soon as this returns) and dials the
+    /// known peers. When the address is taken, fails if `must_listen`,
+    /// else runs without listening and says why in
+    /// [`Running::listen_error`]. Must run inside the tokio runtime.
+    pub async fn start(
+        home: &Path,
+        listen: Option<String>,
+        must_listen: bool,
+    ) -> Result<Running, StartError> {
+        let listen = match listen {
+            Some(l) => l,
+            None => crate::home::Home::open(home)
+                .map_err(NodeError::from)?
+                .config()
+                .listen
+                .clone(),
+        };
+        let node = {
+            let home = home.to_owned();
+            tokio::task::spawn_blocking(move || Node::open(&home))
+                .await
+                .map_err(|e| NodeError::Invalid(format!("opening the node: {e}")))??
+        };
+        let first_events = std::sync::Mutex::new(Some(node.subscribe()));
+        let mut tasks = Vec::new();
+        let listen_error = match tokio::net::TcpListener::bind(&listen).await {
+            Ok(listener) => {
+                let node = node.clone();
+                tasks.push(tokio::spawn(async move {
+                    // It only returns at shutdown.
+                    let _ = node.serve(listener).await;
+                }));
+                None
+            }
+            Err(source) if must_listen => {
+                node.shutdown().await;
+                return Err(StartError::Listen {
+                    addr: listen,
+                    source,
+                });
+            }
+            Err(source) => Some(
+                StartError::Listen {
+                    addr: listen,
+                    source,
+                }
+                .to_string(),
+            ),
+        };
+        {
+            let node = node.clone();
+            let home = home.to_owned();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = serve(node, &home).await {
+                    tracing::warn!("control socket: {e}");
+                }
+            }));
+        }
+        let socket = socket_path(home);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while UnixStream::connect(&socket).await.is_err() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        node.dial_known_peers();
+        Ok(Running {
+            node,
+            home: home.to_owned(),
+            tasks,
+            listen_error,
+            first_events,
+        })
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Why the node does not listen, when the address was taken.
+    pub fn listen_error(&self) -> Option<&str> {
+        self.listen_error.as_deref()
+    }
+
+    /// The node's events, from its start for the first caller.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        let first = self
+            .first_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let mut rx = first.unwrap_or_else(|| self.node.subscribe());
+        let (tx, out) = broadcast::channel(4096);
+        tokio::spawn(async move {
+            loop {
+                let e = match rx.recv().await {
+                    Ok(e) => Event::from(e),
+                    Err(broadcast::error::RecvError::Lagged(_)) => Event::Lagged,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if tx.send(e).is_err() {
+                    return;
+                }
+            }
+        });
+        out
+    }
+
+    /// Says goodbye to peers, stops listening and removes the control
+    /// socket.
+    pub async fn stop(&self) {
+        self.node.shutdown().await;
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = std::fs::remove_file(socket_path(&self.home));
+    }
+}
+
+/// Waits (up to `within`) until the store of `home` is closed, then opens
+/// and closes it once more: a store left open when the process ends is
+/// repaired on its next open, which takes long on a big store. A node
+/// closes its store once every handle on it is gone. Answers whether it
+/// was closed.
+pub fn wait_closed(home: &Path, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        match crate::home::Home::open(home).and_then(|h| Ok(h.store()?)) {
+            Ok(store) => {
+                drop(store);
+                return true;
+            }
+            Err(_) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(_) => return false,
+        }
+    }
 }
 
 #[cfg(test)]

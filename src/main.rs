@@ -5,17 +5,15 @@
 //! 2 for usage errors. Every error is one line on stderr.
 
 use std::fs;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use shoal::api::{self, ApiError, Local, Request, Response, Sink};
 use shoal::crypto::{FeedId, MsgId};
-use shoal::feed::json::{self, Value};
 use shoal::home::{Home, HomeError};
-use shoal::import::{self, Rejection};
-use shoal::store::{Store, StoreError};
 
 #[derive(Parser)]
 #[command(name = "shoal", version, about = "A Secure Scuttlebutt peer")]
@@ -176,8 +174,8 @@ enum GroupSub {
     },
 }
 
-/// The social commands: answered by `shoal::commands`, through a running
-/// node or on the store.
+/// The social commands: requests of `shoal::api`, answered through a
+/// running node or on the store.
 #[derive(Subcommand)]
 enum SocialCmd {
     /// Reply to a message (in its thread; private if it is private).
@@ -273,29 +271,18 @@ impl Fail {
     }
 }
 
+impl From<ApiError> for Fail {
+    fn from(e: ApiError) -> Self {
+        Fail {
+            code: e.exit_code(),
+            msg: e.to_string(),
+        }
+    }
+}
+
 impl From<HomeError> for Fail {
     fn from(e: HomeError) -> Self {
-        match e {
-            HomeError::Store(s) => s.into(),
-            other => Fail::problem(other.to_string()),
-        }
-    }
-}
-
-impl From<StoreError> for Fail {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Locked => Fail::problem(
-                "the store is in use by another shoal process (a running `shoal serve`?); stop it or run the command through it",
-            ),
-            other => Fail::problem(other.to_string()),
-        }
-    }
-}
-
-impl From<shoal::commands::Failure> for Fail {
-    fn from((code, msg): shoal::commands::Failure) -> Self {
-        Fail { code, msg }
+        ApiError::from(e).into()
     }
 }
 
@@ -390,327 +377,172 @@ fn print_json(v: &serde_json::Value) -> Res {
 fn run(cli: Cli) -> Res {
     let dir = home_dir(&cli)?;
     let json_out = cli.json;
-    if let Some(result) = through_node(&dir, &cli.cmd, json_out) {
-        return result;
-    }
-    match cli.cmd {
-        Cmd::Social(cmd) => {
-            let answer = social(&dir, &social_request(&cmd)?)?;
-            print_social(&cmd, &answer, json_out)
-        }
-        Cmd::Group { cmd } => {
-            let answer = social(&dir, &group_request(&cmd)?)?;
-            print_group(&cmd, &answer, json_out)
-        }
-        Cmd::Serve { listen } => serve(&dir, listen),
-        Cmd::Address => {
-            let home = Home::open(&dir)?;
-            let listen = &home.config().listen;
-            let (host, port) = listen
-                .rsplit_once(':')
-                .ok_or_else(|| Fail::problem(format!("config listen {listen:?} has no port")))?;
-            let addr = format!("net:{host}:{port}~shs:{}", home.keys().id().b64());
-            if json_out {
-                print_json(&serde_json::json!({ "address": addr }))
+    let req = match &cli.cmd {
+        Cmd::Init { secret } => {
+            let home = Home::init(&dir, secret.as_deref())?;
+            return if json_out {
+                print_json(&serde_json::json!({"id": home.keys().id().to_string(), "home": dir}))
             } else {
-                out_line(&mut io::stdout(), addr.as_bytes())
-            }
+                out_line(&mut io::stdout(), home.keys().id().to_string().as_bytes())
+            };
         }
-        Cmd::Connect { address } => {
-            address
-                .parse::<shoal::net::MultiAddr>()
-                .map_err(|e| Fail::usage(format!("not a multiserver address {address}: {e}")))?;
-            let home = Home::open(&dir)?;
-            let store = home.store()?;
-            // The user's choice: dialled whatever its address, also when
-            // it was known as a pub announcement.
-            store.note_peer(&address, |rec| {
-                if rec.source.is_empty() || rec.source == shoal::dialer::PUB_SOURCE {
-                    rec.source = "connect".into();
-                }
-            })?;
+        Cmd::Serve { listen } => return serve(&dir, listen.clone()),
+        Cmd::Export {
+            file: Some(path), ..
+        } => return export_to_file(&dir, &request_of(&cli.cmd)?, path),
+        cmd => request_of(cmd)?,
+    };
+    let mut out = Output {
+        w: Box::new(BufWriter::new(io::stdout().lock())),
+        failed: None,
+    };
+    let answer = call(&dir, req, &mut out);
+    out.finish()?;
+    print_answer(&cli.cmd, &answer?, json_out)
+}
+
+/// The request of a command (its ids checked here: a usage error before
+/// anything is opened).
+fn request_of(cmd: &Cmd) -> Res<Request> {
+    let req = match cmd {
+        Cmd::Init { .. } | Cmd::Serve { .. } => unreachable!("not requests"),
+        Cmd::Whoami => Request::Whoami,
+        Cmd::Address => Request::Address,
+        Cmd::Publish { content } => Request::Publish {
+            content: content.clone(),
+        },
+        Cmd::Post { text } => Request::Post { text: text.clone() },
+        Cmd::Social(cmd) => social_request(cmd)?,
+        Cmd::Group { cmd } => group_request(cmd)?,
+        Cmd::Log {
+            author,
+            since,
+            limit,
+        } => Request::Log {
+            author: author.as_deref().map(parse_feed).transpose()?,
+            since: *since,
+            limit: limit.map(|l| l as u64),
+        },
+        Cmd::Get { id } => Request::Get {
+            id: parse_msg_id(id)?,
+        },
+        Cmd::Import { file } => Request::Import {
+            // A running node opens it: name it whatever its working
+            // directory.
+            path: if file == Path::new("-") {
+                file.clone()
+            } else {
+                fs::canonicalize(file).unwrap_or_else(|_| file.clone())
+            },
+        },
+        Cmd::Export { author, .. } => Request::Log {
+            author: author.as_deref().map(parse_feed).transpose()?,
+            since: 0,
+            limit: None,
+        },
+        Cmd::Connect { address } => Request::Connect {
+            address: address.clone(),
+        },
+        Cmd::Peers => Request::Peers,
+        Cmd::Status => Request::Status,
+    };
+    req.check()?;
+    Ok(req)
+}
+
+/// Runs a request through the node running on this home (`shoal serve`
+/// or the terminal client), else on the home opened here.
+fn call(dir: &Path, req: Request, out: &mut Output) -> Res<Response> {
+    let answer = match shoal::local::call(dir, &req, out) {
+        Ok(Some(answer)) => answer,
+        Ok(None) => Local::open(dir).and_then(|host| api::execute(&host, req, out)),
+        Err(e) => return Err(Fail::problem(format!("control socket: {e}"))),
+    };
+    match (answer, out.failed.take()) {
+        // The output failing says more than the request it stopped.
+        (_, Some(f)) => Err(f),
+        (answer, None) => Ok(answer?),
+    }
+}
+
+/// Where a command's streamed output goes: stdout or a file, lines for a
+/// person to stderr.
+struct Output {
+    w: Box<dyn Write>,
+    failed: Option<Fail>,
+}
+
+impl Output {
+    fn finish(&mut self) -> Res {
+        match self.failed.take() {
+            Some(f) => Err(f),
+            None => flush(&mut self.w),
+        }
+    }
+}
+
+impl Sink for Output {
+    fn out(&mut self, line: &[u8]) -> Result<(), ApiError> {
+        if self.failed.is_none()
+            && let Err(f) = out_line(&mut self.w, line)
+        {
+            self.failed = Some(f);
+        }
+        match self.failed {
+            Some(_) => Err(ApiError::OutputClosed),
+            None => Ok(()),
+        }
+    }
+    fn note(&mut self, line: &str) {
+        eprintln!("{line}");
+    }
+}
+
+/// Prints the answer of a command.
+fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
+    let v = answer.body();
+    match (cmd, answer) {
+        (_, Response::Remembered { address }) => {
             eprintln!(
                 "no node is running on this home: remembered {address}; `shoal serve` will dial it"
             );
             Ok(())
         }
-        Cmd::Peers => {
-            let home = Home::open(&dir)?;
-            let store = home.store()?;
-            let known = store.peers()?;
-            let v = serde_json::json!({
-                "connected": [],
-                "known": known.into_iter().map(|(a, r)| serde_json::json!({"address": a, "record": r})).collect::<Vec<_>>(),
-            });
-            print_peers(&v, json_out)
-        }
-        Cmd::Status => {
-            let home = Home::open(&dir)?;
-            let store = home.store()?;
-            let wanted = store.replication_set(&home.keys().id(), home.config().hops)?;
-            let stats = store.stats()?;
-            let held = store.feeds()?;
-            let v = serde_json::json!({
-                "id": home.keys().id().to_string(),
-                "address": null,
-                "peers": 0,
-                "feeds_wanted": wanted.len(),
-                "feeds_held": wanted.keys().filter(|f| held.iter().any(|(h, _)| h == *f)).count(),
-                "messages": stats.messages,
-                "feeds_stored": stats.feeds,
-                "forks": stats.forks,
-                "unread": stats.unread,
-                "running": false,
-                "max_connections": home.config().max_connections,
-                "hops": home.config().hops,
-                "limits": home.config().limits().to_json(),
-            });
-            print_status(&v, json_out)
-        }
-        Cmd::Init { secret } => {
-            let home = Home::init(&dir, secret.as_deref())?;
+        (Cmd::Social(cmd), _) => print_social(cmd, &v, json_out),
+        (Cmd::Group { cmd }, _) => print_group(cmd, &v, json_out),
+        (Cmd::Whoami, _) => print_value(&v, "id", json_out),
+        (Cmd::Address, _) => print_value(&v, "address", json_out),
+        (Cmd::Publish { .. } | Cmd::Post { .. }, _) => print_value(&v, "key", json_out),
+        (Cmd::Connect { .. }, _) => print_value(&v, "connected", json_out),
+        (Cmd::Peers, _) => print_peers(&v, json_out),
+        (Cmd::Status, _) => print_status(&v, json_out),
+        (_, Response::Message { line }) => out_line(&mut io::stdout(), line.as_bytes()),
+        (
+            _,
+            Response::Imported {
+                imported,
+                rejected,
+                duplicates,
+            },
+        ) => {
             if json_out {
-                print_json(&serde_json::json!({"id": home.keys().id().to_string(), "home": dir}))
+                print_json(&v)?;
             } else {
-                out_line(&mut io::stdout(), home.keys().id().to_string().as_bytes())
-            }
-        }
-        Cmd::Whoami => {
-            let home = Home::open(&dir)?;
-            let id = home.keys().id().to_string();
-            if json_out {
-                print_json(&serde_json::json!({ "id": id }))
-            } else {
-                out_line(&mut io::stdout(), id.as_bytes())
-            }
-        }
-        Cmd::Publish { content } => {
-            let value = json::parse(content.as_bytes())
-                .map_err(|e| Fail::usage(format!("content is not JSON: {e}")))?;
-            if !matches!(value, Value::Object(_)) {
-                return Err(Fail::usage("content must be a JSON object with a \"type\""));
-            }
-            publish(&dir, value, json_out)
-        }
-        Cmd::Post { text } => {
-            let mut c = json::Object::new();
-            c.insert("type", Value::from("post"));
-            c.insert("text", Value::from(text));
-            publish(&dir, Value::Object(c), json_out)
-        }
-        Cmd::Log {
-            author,
-            since,
-            limit,
-        } => {
-            let author = author.as_deref().map(parse_feed).transpose()?;
-            let home = Home::open(&dir)?;
-            let store = home.store()?;
-            let mut w = BufWriter::new(io::stdout().lock());
-            write_messages(&store, author, since, limit.unwrap_or(usize::MAX), &mut w)?;
-            flush(&mut w)
-        }
-        Cmd::Get { id } => {
-            let id = parse_msg_id(&id)?;
-            let home = Home::open(&dir)?;
-            let store = home.store()?;
-            let msg = store
-                .get(&id)?
-                .ok_or_else(|| Fail::problem(format!("message {id} is not in the store")))?;
-            let line = shoal::commands::message_line(&store, &msg).map_err(Fail::from)?;
-            out_line(&mut io::stdout(), &line)
-        }
-        Cmd::Import { file } => {
-            let home = Home::open(&dir)?;
-            let store = home.store()?;
-            let input: Box<dyn BufRead + Send> = if file == Path::new("-") {
-                Box::new(BufReader::with_capacity(1 << 20, io::stdin()))
-            } else {
-                let f = fs::File::open(&file)
-                    .map_err(|e| Fail::problem(format!("cannot open {}: {e}", file.display())))?;
-                Box::new(BufReader::with_capacity(1 << 20, f))
-            };
-            let summary = import::import(&store, input, home.sign_cap(), |r: Rejection| {
-                let _ = writeln!(io::stderr(), "rejected line {}: {}", r.line, r.reason);
-            })
-            .map_err(|e| Fail::problem(e.to_string()))?;
-            if json_out {
-                print_json(&serde_json::json!({
-                    "imported": summary.imported,
-                    "rejected": summary.rejected,
-                    "duplicates": summary.duplicates,
-                }))?;
-            } else {
-                let mut line = format!(
-                    "imported {}, rejected {}",
-                    summary.imported, summary.rejected
-                );
-                if summary.duplicates > 0 {
-                    line.push_str(&format!(", already present {}", summary.duplicates));
+                let mut line = format!("imported {imported}, rejected {rejected}");
+                if *duplicates > 0 {
+                    line.push_str(&format!(", already present {duplicates}"));
                 }
                 out_line(&mut io::stdout(), line.as_bytes())?;
             }
-            if summary.rejected > 0 {
+            if *rejected > 0 {
                 // The rejections and the summary already say what happened.
                 Err(Fail::problem(String::new()))
             } else {
                 Ok(())
             }
         }
-        Cmd::Export { author, file } => {
-            let author = author.as_deref().map(parse_feed).transpose()?;
-            let home = Home::open(&dir)?;
-            let store = home.store()?;
-            match file {
-                None => {
-                    let mut w = BufWriter::new(io::stdout().lock());
-                    write_messages(&store, author, 0, usize::MAX, &mut w)?;
-                    flush(&mut w)
-                }
-                Some(path) => export_to_file(&dir, &store, author, &path),
-            }
-        }
-    }
-}
-
-/// Runs a command through the node that owns this home, when one runs
-/// (`shoal serve` or the TUI). `None`: no node runs; do it locally.
-fn through_node(dir: &Path, cmd: &Cmd, json_out: bool) -> Option<Res> {
-    use serde_json::json;
-    if !shoal::local::socket_path(dir).exists() {
-        return None;
-    }
-    let req = match cmd {
-        Cmd::Init { .. } | Cmd::Serve { .. } | Cmd::Social(_) | Cmd::Group { .. } => return None,
-        Cmd::Whoami => json!({"cmd": "whoami"}),
-        Cmd::Address => json!({"cmd": "address"}),
-        Cmd::Publish { content } => json!({"cmd": "publish", "content": content}),
-        Cmd::Post { text } => {
-            let mut c = json::Object::new();
-            c.insert("type", Value::from("post"));
-            c.insert("text", Value::from(text.as_str()));
-            let content = String::from_utf8(json::to_compact(&Value::Object(c))).ok()?;
-            json!({"cmd": "publish", "content": content})
-        }
-        Cmd::Log {
-            author,
-            since,
-            limit,
-        } => json!({"cmd": "log", "author": author, "since": since, "limit": limit}),
-        Cmd::Get { id } => json!({"cmd": "get", "id": id}),
-        Cmd::Import { file } => {
-            if file == Path::new("-") {
-                return Some(Err(Fail::problem(
-                    "a node is running on this home: import a file path, not standard input",
-                )));
-            }
-            let abs = fs::canonicalize(file).unwrap_or_else(|_| file.clone());
-            json!({"cmd": "import", "path": abs})
-        }
-        Cmd::Export { author, .. } => json!({"cmd": "log", "author": author}),
-        Cmd::Connect { address } => json!({"cmd": "connect", "address": address}),
-        Cmd::Peers => json!({"cmd": "peers"}),
-        Cmd::Status => json!({"cmd": "status"}),
-    };
-    // Output lines go to stdout, or for `export FILE` straight into a
-    // partial file renamed into place once complete.
-    let export_file = match cmd {
-        Cmd::Export { file: Some(f), .. } => Some((f.clone(), f.with_extension("partial"))),
-        _ => None,
-    };
-    let mut out: Box<dyn Write> = match &export_file {
-        Some((path, tmp)) => match shoal::home::create_output_file(dir, tmp) {
-            Ok(f) => Box::new(BufWriter::new(f)),
-            Err(e) => {
-                return Some(Err(Fail::problem(format!(
-                    "cannot write {}: {e}",
-                    path.display()
-                ))));
-            }
-        },
-        None => Box::new(BufWriter::new(io::stdout().lock())),
-    };
-    let discard_partial = || {
-        if let Some((_, tmp)) = &export_file {
-            let _ = fs::remove_file(tmp);
-        }
-    };
-    let mut out_err: Option<Fail> = None;
-    let answer = shoal::local::request(
-        dir,
-        &req,
-        |line| {
-            if out_err.is_none()
-                && let Err(e) = out_line(&mut out, line.as_bytes())
-            {
-                out_err = Some(e);
-            }
-        },
-        |line| eprintln!("{line}"),
-    );
-    let answer = match answer {
-        Ok(None) => {
-            discard_partial();
-            return None;
-        }
-        Ok(Some(a)) => a,
-        Err(e) => {
-            discard_partial();
-            return Some(Err(Fail::problem(format!("control socket: {e}"))));
-        }
-    };
-    if let Some(e) = out_err.or_else(|| flush(&mut out).err()) {
-        discard_partial();
-        return Some(Err(e));
-    }
-    drop(out);
-    let value = match answer {
-        Ok(v) => v,
-        Err((code, msg)) => {
-            discard_partial();
-            return Some(Err(Fail { code, msg }));
-        }
-    };
-    Some(match cmd {
-        Cmd::Whoami => print_value(&value, "id", json_out),
-        Cmd::Address => print_value(&value, "address", json_out),
-        Cmd::Publish { .. } | Cmd::Post { .. } => print_value(&value, "key", json_out),
-        Cmd::Connect { .. } => print_value(&value, "connected", json_out),
-        Cmd::Peers => print_peers(&value, json_out),
-        Cmd::Status => print_status(&value, json_out),
-        Cmd::Import { .. } => {
-            let n = |k: &str| {
-                value
-                    .get(k)
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0)
-            };
-            let r = if json_out {
-                print_json(&value)
-            } else {
-                let mut line = format!("imported {}, rejected {}", n("imported"), n("rejected"));
-                if n("duplicates") > 0 {
-                    line.push_str(&format!(", already present {}", n("duplicates")));
-                }
-                out_line(&mut io::stdout(), line.as_bytes())
-            };
-            r.and_then(|()| {
-                if n("rejected") > 0 {
-                    Err(Fail::problem(String::new()))
-                } else {
-                    Ok(())
-                }
-            })
-        }
-        Cmd::Export { .. } => match &export_file {
-            Some((path, tmp)) => fs::rename(tmp, path).map_err(|e| {
-                discard_partial();
-                Fail::problem(format!("cannot write {}: {e}", path.display()))
-            }),
-            None => Ok(()),
-        },
         _ => Ok(()),
-    })
+    }
 }
 
 fn print_value(v: &serde_json::Value, key: &str, json_out: bool) -> Res {
@@ -818,127 +650,90 @@ fn print_status(v: &serde_json::Value, json_out: bool) -> Res {
 }
 
 /// The request of a social command.
-fn social_request(cmd: &SocialCmd) -> Res<serde_json::Value> {
-    use serde_json::json;
+fn social_request(cmd: &SocialCmd) -> Res<Request> {
     Ok(match cmd {
-        SocialCmd::Reply { id, text } => {
-            parse_msg_id(id)?;
-            json!({"cmd": "reply", "id": id, "text": text})
-        }
-        SocialCmd::Like { id, undo } => {
-            parse_msg_id(id)?;
-            json!({"cmd": if *undo { "unlike" } else { "like" }, "id": id})
-        }
-        SocialCmd::Name { name } => {
-            if name.trim().is_empty() {
-                return Err(Fail::usage("the name is empty"));
-            }
-            json!({"cmd": "name", "name": name})
-        }
-        SocialCmd::Follow { id } | SocialCmd::Unfollow { id } | SocialCmd::Block { id } => {
-            parse_feed(id)?;
-            let c = match cmd {
-                SocialCmd::Follow { .. } => "follow",
-                SocialCmd::Unfollow { .. } => "unfollow",
-                _ => "block",
-            };
-            json!({"cmd": c, "id": id})
-        }
-        SocialCmd::Dm { to, text } => {
-            for t in to {
-                parse_feed(t)?;
-            }
-            json!({"cmd": "dm", "to": to, "text": text})
-        }
-        SocialCmd::Feed { limit } => json!({"cmd": "feed", "limit": limit}),
-        SocialCmd::Inbox { limit } => json!({"cmd": "inbox", "limit": limit}),
-        SocialCmd::Thread { id } => {
-            parse_msg_id(id)?;
-            json!({"cmd": "thread", "id": id})
-        }
-        SocialCmd::Contacts { id } | SocialCmd::Profile { id } => {
-            if let Some(id) = id {
-                parse_feed(id)?;
-            }
-            let c = if matches!(cmd, SocialCmd::Contacts { .. }) {
-                "contacts"
-            } else {
-                "profile"
-            };
-            json!({"cmd": c, "id": id})
-        }
+        SocialCmd::Reply { id, text } => Request::Reply {
+            id: parse_msg_id(id)?,
+            text: text.clone(),
+        },
+        SocialCmd::Like { id, undo } => Request::Like {
+            id: parse_msg_id(id)?,
+            undo: *undo,
+        },
+        SocialCmd::Name { name } => Request::Name { name: name.clone() },
+        SocialCmd::Follow { id } => Request::Follow {
+            id: parse_feed(id)?,
+        },
+        SocialCmd::Unfollow { id } => Request::Unfollow {
+            id: parse_feed(id)?,
+        },
+        SocialCmd::Block { id } => Request::Block {
+            id: parse_feed(id)?,
+        },
+        SocialCmd::Dm { to, text } => Request::Dm {
+            to: to.iter().map(|t| parse_feed(t)).collect::<Res<_>>()?,
+            text: text.clone(),
+        },
+        SocialCmd::Feed { limit } => Request::Feed {
+            before: None,
+            limit: *limit,
+        },
+        SocialCmd::Inbox { limit } => Request::Inbox {
+            before: None,
+            limit: *limit,
+        },
+        SocialCmd::Thread { id } => Request::Thread {
+            id: parse_msg_id(id)?,
+        },
+        SocialCmd::Contacts { id } => Request::Contacts {
+            id: id.as_deref().map(parse_feed).transpose()?,
+        },
+        SocialCmd::Profile { id } => Request::Profile {
+            id: id.as_deref().map(parse_feed).transpose()?,
+        },
     })
 }
 
-/// Runs a social command through the running node, or on the store.
-fn social(dir: &Path, req: &serde_json::Value) -> Res<serde_json::Value> {
-    match shoal::local::request(dir, req, |_| {}, |l| eprintln!("{l}")) {
-        Ok(Some(answer)) => return answer.map_err(Fail::from),
-        Ok(None) => {}
-        Err(e) => return Err(Fail::problem(format!("control socket: {e}"))),
-    }
-    let home = Home::open(dir)?;
-    let store = home.store()?;
-    match shoal::commands::handle(&store, req).expect("a social request")? {
-        shoal::commands::Social::Publish(content) => {
-            let msg = store.append_local(home.keys(), content, home.sign_cap())?;
-            Ok(serde_json::json!({"key": msg.id().to_string(), "sequence": msg.sequence()}))
-        }
-        shoal::commands::Social::Answer(a) => Ok(a),
-        shoal::commands::Social::Group(cmd) => Ok(shoal::commands::group_publish(&cmd, |op| {
-            store.group_write(home.keys(), op, home.sign_cap())
-        })?),
-    }
-}
-
 /// The request of a group command.
-fn group_request(cmd: &GroupSub) -> Res<serde_json::Value> {
-    use serde_json::json;
-    let feeds = |ids: &[String]| -> Res<()> {
-        for id in ids {
-            parse_feed(id)?;
-        }
-        Ok(())
-    };
+fn group_request(cmd: &GroupSub) -> Res<Request> {
+    let feeds =
+        |ids: &[String]| -> Res<Vec<FeedId>> { ids.iter().map(|i| parse_feed(i)).collect() };
     Ok(match cmd {
-        GroupSub::Create { name } => json!({"cmd": "group-create", "name": name}),
+        GroupSub::Create { name } => Request::GroupCreate { name: name.clone() },
         GroupSub::Add {
             group,
             members,
             admin,
-        } => {
-            parse_msg_id(group)?;
-            feeds(members)?;
-            json!({"cmd": "group-add", "group": group, "members": members, "admin": admin})
-        }
-        GroupSub::Remove { group, members } => {
-            parse_msg_id(group)?;
-            feeds(members)?;
-            json!({"cmd": "group-remove", "group": group, "members": members})
-        }
-        GroupSub::Demote { group, members } => {
-            parse_msg_id(group)?;
-            feeds(members)?;
-            json!({"cmd": "group-demote", "group": group, "members": members})
-        }
-        GroupSub::Promote { group, members } => {
-            parse_msg_id(group)?;
-            feeds(members)?;
-            json!({"cmd": "group-promote", "group": group, "members": members})
-        }
-        GroupSub::Post { group, text } => {
-            parse_msg_id(group)?;
-            json!({"cmd": "group-post", "group": group, "text": text})
-        }
-        GroupSub::List => json!({"cmd": "group-list"}),
-        GroupSub::Members { group } => {
-            parse_msg_id(group)?;
-            json!({"cmd": "group-members", "group": group})
-        }
-        GroupSub::Read { group, limit } => {
-            parse_msg_id(group)?;
-            json!({"cmd": "group-read", "group": group, "limit": limit})
-        }
+        } => Request::GroupAdd {
+            group: parse_msg_id(group)?,
+            members: feeds(members)?,
+            admin: *admin,
+        },
+        GroupSub::Remove { group, members } => Request::GroupRemove {
+            group: parse_msg_id(group)?,
+            members: feeds(members)?,
+        },
+        GroupSub::Demote { group, members } => Request::GroupDemote {
+            group: parse_msg_id(group)?,
+            members: feeds(members)?,
+        },
+        GroupSub::Promote { group, members } => Request::GroupPromote {
+            group: parse_msg_id(group)?,
+            members: feeds(members)?,
+        },
+        GroupSub::Post { group, text } => Request::GroupPost {
+            group: parse_msg_id(group)?,
+            text: text.clone(),
+        },
+        GroupSub::List => Request::GroupList,
+        GroupSub::Members { group } => Request::GroupMembers {
+            group: parse_msg_id(group)?,
+        },
+        GroupSub::Read { group, limit } => Request::GroupRead {
+            group: parse_msg_id(group)?,
+            before: None,
+            limit: *limit,
+        },
     })
 }
 
@@ -1076,9 +871,6 @@ fn print_social(cmd: &SocialCmd, v: &serde_json::Value, json_out: bool) -> Res {
 
 /// `shoal serve`: the node in the foreground until Ctrl-C or SIGTERM.
 fn serve(dir: &Path, listen: Option<String>) -> Res {
-    let home = Home::open(dir)?;
-    let listen = listen.unwrap_or_else(|| home.config().listen.clone());
-    drop(home);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
@@ -1088,109 +880,49 @@ fn serve(dir: &Path, listen: Option<String>) -> Res {
         .init();
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(async move {
-        let node = shoal::node::Node::open(dir).map_err(|e| match e {
-            shoal::node::NodeError::Store(s) => Fail::from(s),
-            other => Fail::problem(other.to_string()),
-        })?;
-        let listener = tokio::net::TcpListener::bind(&listen)
+        let running = shoal::local::Running::start(dir, listen, true)
             .await
-            .map_err(|e| Fail::problem(format!("cannot listen on {listen}: {e}")))?;
-        let control = {
-            let node = node.clone();
-            let dir = dir.to_owned();
-            tokio::spawn(async move { shoal::local::serve(node, &dir).await })
-        };
-        node.dial_known_peers();
-        let server = {
-            let node = node.clone();
-            tokio::spawn(async move { node.serve(listener).await })
-        };
+            .map_err(|e| match e {
+                shoal::local::StartError::Node(shoal::node::NodeError::Store(s)) => {
+                    Fail::from(ApiError::from(s))
+                }
+                other => Fail::problem(other.to_string()),
+            })?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
         tracing::info!("shutting down");
-        node.shutdown().await;
-        control.abort();
-        let _ = fs::remove_file(shoal::local::socket_path(dir));
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;
+        running.stop().await;
         Ok(())
     });
     // Every task gone, the node lets go of its store; wait for that, so
     // the store is closed cleanly (a store left open is repaired on its
     // next open, which takes long on a big store).
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        match Home::open(dir).and_then(|h| Ok(h.store()?)) {
-            Ok(store) => {
-                drop(store);
-                break;
-            }
-            Err(_) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => {
-                tracing::warn!("the store was still in use at exit: {e}");
-                break;
-            }
-        }
+    if !shoal::local::wait_closed(dir, std::time::Duration::from_secs(5)) {
+        tracing::warn!("the store was still in use at exit");
     }
     result
 }
 
-fn publish(dir: &Path, content: Value, json_out: bool) -> Res {
-    let home = Home::open(dir)?;
-    let store = home.store()?;
-    let msg = store.append_local(home.keys(), content, home.sign_cap())?;
-    if json_out {
-        print_json(&serde_json::json!({
-            "key": msg.id().to_string(),
-            "sequence": msg.sequence(),
-        }))
-    } else {
-        out_line(&mut io::stdout(), msg.id().to_string().as_bytes())
-    }
-}
-
-/// Streams messages in pages, so memory stays bounded however large the store.
-fn write_messages(
-    store: &Store,
-    author: Option<FeedId>,
-    since: u64,
-    limit: usize,
-    w: &mut impl Write,
-) -> Res {
-    const PAGE: usize = 1000;
-    let mut after = since;
-    let mut left = limit;
-    while left > 0 {
-        let n = PAGE.min(left);
-        let (page, next) = store.messages_after(author.as_ref(), after, n)?;
-        for m in &page {
-            out_line(w, &m.to_kvt())?;
-        }
-        after = next;
-        left -= page.len();
-        if page.len() < n {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// Writes next to the target and renames, so a reader never sees half a
-/// file (0600 when it is in the home `dir`).
-fn export_to_file(dir: &Path, store: &Store, author: Option<FeedId>, path: &Path) -> Res {
+/// `shoal export FILE`: written next to the target and renamed, so a
+/// reader never sees half a file (0600 when it is in the home `dir`).
+fn export_to_file(dir: &Path, req: &Request, path: &Path) -> Res {
     let tmp = path.with_extension("partial");
     let result = (|| -> Res {
         let f = shoal::home::create_output_file(dir, &tmp)
             .map_err(|e| Fail::problem(format!("cannot write {}: {e}", tmp.display())))?;
-        let mut w = BufWriter::new(f);
-        write_messages(store, author, 0, usize::MAX, &mut w)?;
-        w.flush()?;
-        w.get_ref().sync_all()?;
+        let mut out = Output {
+            w: Box::new(BufWriter::new(f.try_clone()?)),
+            failed: None,
+        };
+        let answer = call(dir, req.clone(), &mut out);
+        out.finish()?;
+        answer?;
+        drop(out);
+        f.sync_all()?;
         fs::rename(&tmp, path)
             .map_err(|e| Fail::problem(format!("cannot write {}: {e}", path.display())))
     })();

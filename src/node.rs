@@ -110,7 +110,7 @@ enum Scope {
 }
 
 /// One live connection, as `shoal peers` shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct PeerInfo {
     /// The peer's feed id.
     pub id: String,
@@ -120,6 +120,25 @@ pub struct PeerInfo {
     pub outgoing: bool,
     /// Seconds since it connected.
     pub connected_secs: u64,
+}
+
+/// Replication progress of a running node (see [`Node::progress`]).
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// Live connections.
+    pub peers: usize,
+    /// Feeds replication wants.
+    pub feeds_wanted: u64,
+    /// Of those, feeds we hold something of.
+    pub feeds_held: u64,
+    /// `max_connections` of the config.
+    pub max_connections: usize,
+    /// How many of them incoming connections may take.
+    pub max_incoming: usize,
+    /// Hops replicated.
+    pub hops: u8,
+    /// The limits on peers and today's usage.
+    pub limits: serde_json::Value,
 }
 
 /// How many of `max_connections` connections incoming ones may take: all
@@ -884,27 +903,21 @@ impl Node {
         out
     }
 
-    /// Replication progress: feeds wanted, held, and how many messages.
-    pub fn status(&self) -> Result<serde_json::Value, NodeError> {
+    /// Replication progress: feeds wanted and held, connections, limits
+    /// and today's usage.
+    pub fn progress(&self) -> Result<Progress, NodeError> {
         let wanted = self.inner.repl.wanted();
         let feeds = self.inner.store.feeds()?;
         let held: HashMap<FeedId, u64> = feeds.iter().map(|(f, s)| (*f, s.sequence)).collect();
-        let stats = self.inner.store.stats()?;
-        Ok(serde_json::json!({
-            "id": self.id().to_string(),
-            "address": self.address(),
-            "peers": self.peers().len(),
-            "feeds_wanted": wanted.len(),
-            "feeds_held": wanted.iter().filter(|f| held.contains_key(f)).count(),
-            "messages": stats.messages,
-            "feeds_stored": stats.feeds,
-            "forks": stats.forks,
-            "unread": stats.unread,
-            "max_connections": self.inner.max_connections,
-            "max_incoming": incoming_limit(self.inner.max_connections),
-            "hops": self.inner.repl.hops,
-            "limits": self.inner.repl.usage.to_json(&self.inner.repl.limits),
-        }))
+        Ok(Progress {
+            peers: self.inner.conns.lock().expect("lock").len(),
+            feeds_wanted: wanted.len() as u64,
+            feeds_held: wanted.iter().filter(|f| held.contains_key(f)).count() as u64,
+            max_connections: self.inner.max_connections,
+            max_incoming: incoming_limit(self.inner.max_connections),
+            hops: self.inner.repl.hops,
+            limits: self.inner.repl.usage.to_json(&self.inner.repl.limits),
+        })
     }
 
     /// Stops listening, says goodbye to every peer and stops reconnecting.

@@ -117,6 +117,30 @@ impl fmt::Debug for MsgId {
     }
 }
 
+/// Ids travel in their text form (`@….ed25519`, `%….sha256`), as in
+/// every Scuttlebutt JSON; anything else is refused when read.
+macro_rules! serde_as_text {
+    ($t:ty, $what:literal) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                <$t>::parse(&s).ok_or_else(|| {
+                    serde::de::Error::custom(format!(concat!("not a ", $what, ": {}"), s))
+                })
+            }
+        }
+    };
+}
+
+serde_as_text!(FeedId, "feed id");
+serde_as_text!(MsgId, "message id");
+
 /// An ed25519 signature as 64 raw bytes.
 pub type SigBytes = [u8; 64];
 

@@ -15,7 +15,7 @@ mod tests;
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::crypto::{FeedId, MsgId};
 use crate::feed::content::{self, Content, Link};
@@ -24,7 +24,8 @@ use crate::store::schema::{ABOUT_DESCRIPTION, ABOUT_IMAGE, ABOUT_NAME, LINK_MENT
 use crate::store::{Contact, Cursor, Reader, Result, StoredMsg, sort_time};
 
 /// One message as the read models show it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Item {
     /// Message id.
     pub key: String,
@@ -62,7 +63,8 @@ pub struct Item {
 }
 
 /// A thread: its root, then every reply we know of, in reply order.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Thread {
     /// The root's id.
     pub root: String,
@@ -73,7 +75,7 @@ pub struct Thread {
 }
 
 /// One line of a thread.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "entry", rename_all = "lowercase")]
 pub enum Entry {
     /// A message we hold.
@@ -94,7 +96,8 @@ pub enum Entry {
 }
 
 /// A profile: names, description, image, and the contact graph around it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Profile {
     /// Feed id.
     pub id: String,
@@ -111,7 +114,8 @@ pub struct Profile {
 }
 
 /// Whom a feed follows and blocks, and who follows and blocks it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Contacts {
     /// Feeds it follows.
     pub follows: Vec<Person>,
@@ -124,7 +128,8 @@ pub struct Contacts {
 }
 
 /// A feed with its name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Person {
     /// Feed id.
     pub id: String,

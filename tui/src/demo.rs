@@ -24,13 +24,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use shoal::commands::{GroupCmd, group_publish};
+use shoal::api::{self, ApiError, Request, Response};
 use shoal::crypto::{FeedId, MsgId};
-use shoal::feed::content::Edge;
 use shoal::home::Home;
+use shoal::local::Running;
 use shoal::node::Node;
-use shoal::social::{View, compose};
-use shoal::store::GroupOp;
 
 /// Why the demo could not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,13 +42,10 @@ pub enum DemoError {
     Home(#[from] shoal::home::HomeError),
     /// Running a peer.
     #[error("demo: {0}")]
-    Node(#[from] shoal::node::NodeError),
-    /// Writing to a store.
+    Start(#[from] shoal::local::StartError),
+    /// A request of a peer.
     #[error("demo: {0}")]
-    Store(#[from] shoal::store::StoreError),
-    /// Making a message.
-    #[error("demo: {0}")]
-    Compose(#[from] compose::ComposeError),
+    Api(#[from] ApiError),
 }
 
 /// One demo peer.
@@ -61,7 +56,7 @@ pub struct DemoPeer {
     pub node: Node,
     /// Its multiserver address.
     pub address: String,
-    serve: JoinHandle<()>,
+    running: Running,
 }
 
 /// A running demo: your home and the peers.
@@ -188,8 +183,7 @@ impl Demo {
             d.abort();
         }
         for p in &self.peers {
-            p.node.shutdown().await;
-            p.serve.abort();
+            p.running.stop().await;
         }
     }
 
@@ -204,11 +198,12 @@ impl Demo {
     }
 }
 
-async fn open_node(home: &Path) -> Result<Node, DemoError> {
-    let home = home.to_owned();
-    Ok(tokio::task::spawn_blocking(move || Node::open(&home))
+/// Runs one request on a peer's node, on a blocking thread.
+async fn ask(node: &Node, req: Request) -> Result<Response, ApiError> {
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || api::execute(&node, req, &mut api::Discard))
         .await
-        .map_err(std::io::Error::other)??)
+        .map_err(|e| ApiError::Failed(e.to_string()))?
 }
 
 /// Makes the homes, starts the peers and the driver. Your node is not
@@ -220,36 +215,45 @@ pub async fn start() -> Result<Demo, DemoError> {
     for (i, (name, first)) in PEERS.iter().enumerate() {
         let home = dir.path().join(format!("peer{i}"));
         Home::init(&home, None)?;
-        let node = open_node(&home).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
-        let serve = {
-            let node = node.clone();
-            tokio::spawn(async move {
-                let _ = node.serve(listener).await;
-            })
-        };
-        node.publish(compose::name(&node.id(), name)).await?;
-        node.publish(compose::post(first)).await?;
+        let running = Running::start(&home, Some("127.0.0.1:0".into()), true).await?;
+        let node = running.node().clone();
+        ask(
+            &node,
+            Request::Name {
+                name: name.to_string(),
+            },
+        )
+        .await?;
+        ask(
+            &node,
+            Request::Post {
+                text: first.to_string(),
+            },
+        )
+        .await?;
+        let address = node
+            .address()
+            .ok_or_else(|| ApiError::Failed("a demo peer does not listen".into()))?;
         peers.push(DemoPeer {
             name,
-            address: format!("net:127.0.0.1:{port}~shs:{}", node.id().b64()),
+            address,
             node,
-            serve,
+            running,
         });
     }
     // Your home: it follows the peers, has a name, and dials them.
     let home = dir.path().join("you");
     let me = {
-        let h = Home::init(&home, None)?;
-        let me = h.keys().id();
-        let store = h.store()?;
-        store.append_local(h.keys(), compose::name(&me, "you (demo)"), h.sign_cap())?;
+        Home::init(&home, None)?;
+        let you = api::Local::open(&home)?;
+        let ask_here = |req| api::execute(&you, req, &mut api::Discard);
+        ask_here(Request::Name {
+            name: "you (demo)".into(),
+        })?;
         for p in &peers {
-            let c = compose::contact(&p.node.id(), Edge::Follow);
-            store.append_local(h.keys(), c, h.sign_cap())?;
+            ask_here(Request::Follow { id: p.node.id() })?;
         }
-        me
+        you.home().keys().id()
     };
     let addresses: Vec<String> = peers.iter().map(|p| format!("{:?}", p.address)).collect();
     std::fs::write(
@@ -261,16 +265,15 @@ pub async fn start() -> Result<Demo, DemoError> {
     )?;
     // The peers follow you and each other, and keep in touch directly too.
     for (i, p) in peers.iter().enumerate() {
-        p.node.publish(compose::contact(&me, Edge::Follow)).await?;
+        ask(&p.node, Request::Follow { id: me }).await?;
         for (j, q) in peers.iter().enumerate() {
             if i != j {
-                p.node
-                    .publish(compose::contact(&q.node.id(), Edge::Follow))
-                    .await?;
+                ask(&p.node, Request::Follow { id: q.node.id() }).await?;
             }
         }
         if i > 0 {
-            p.node.remember(&peers[i - 1].address);
+            let address = peers[i - 1].address.clone();
+            ask(&p.node, Request::Connect { address }).await?;
         }
     }
     let (stop, stopped) = watch::channel(false);
@@ -334,25 +337,36 @@ async fn drive(peers: Vec<Node>, me: FeedId, mut stopped: watch::Receiver<bool>)
     }
 }
 
+/// A page of items a peer's node answers (none when it fails).
+async fn page(peer: &Node, req: Request) -> Vec<api::Item> {
+    match ask(peer, req).await {
+        Ok(Response::Items { items }) => items,
+        _ => Vec::new(),
+    }
+}
+
 /// Your latest public post and latest private message to `peer`, as the
 /// peer's store holds them.
-fn yours(peer: &Node, me: &FeedId) -> Option<(Option<MsgId>, Option<MsgId>)> {
-    let r = peer.store().reader().ok()?;
-    let mut v = View::new(&r).ok()?;
+async fn yours(peer: &Node, me: &FeedId) -> (Option<MsgId>, Option<MsgId>) {
     let me_s = me.to_string();
-    let post = v
-        .timeline(None, 20)
-        .ok()?
-        .into_iter()
-        .find(|i| i.author == me_s)
-        .and_then(|i| MsgId::parse(&i.key));
-    let dm = v
-        .inbox(None, 20)
-        .ok()?
-        .into_iter()
-        .find(|i| i.author == me_s)
-        .and_then(|i| MsgId::parse(&i.key));
-    Some((post, dm))
+    let latest = |items: Vec<api::Item>| {
+        items
+            .into_iter()
+            .find(|i| i.author == me_s)
+            .and_then(|i| MsgId::parse(&i.key))
+    };
+    let feed = Request::Feed {
+        before: None,
+        limit: 20,
+    };
+    let inbox = Request::Inbox {
+        before: None,
+        limit: 20,
+    };
+    (
+        latest(page(peer, feed).await),
+        latest(page(peer, inbox).await),
+    )
 }
 
 /// When you posted or wrote privately since the last answer, a peer
@@ -364,7 +378,7 @@ async fn answer_you(
     rng: &mut Rng,
 ) -> Option<bool> {
     for peer in peers {
-        let (post, dm) = yours(peer, me)?;
+        let (post, dm) = yours(peer, me).await;
         for id in [dm, post].into_iter().flatten() {
             if !answered.insert(id) {
                 continue;
@@ -374,27 +388,25 @@ async fn answer_you(
             } else {
                 REPLIES[rng.next(REPLIES.len())]
             };
-            let content = {
-                let r = peer.store().reader().ok()?;
-                compose::reply(&r, &peer.id(), &id, text).ok()?
+            let reply = Request::Reply {
+                id,
+                text: text.to_string(),
             };
-            return Some(peer.publish(content).await.is_ok());
+            return Some(ask(peer, reply).await.is_ok());
         }
     }
     Some(false)
 }
 
 /// The latest posts `peer` holds that are not its own.
-fn others_posts(peer: &Node) -> Vec<MsgId> {
-    let Ok(r) = peer.store().reader() else {
-        return Vec::new();
-    };
-    let Ok(mut v) = View::new(&r) else {
-        return Vec::new();
-    };
+async fn others_posts(peer: &Node) -> Vec<MsgId> {
     let me = peer.id().to_string();
-    v.timeline(None, 10)
-        .unwrap_or_default()
+    let feed = Request::Feed {
+        before: None,
+        limit: 10,
+    };
+    page(peer, feed)
+        .await
         .into_iter()
         .filter(|i| i.author != me)
         .filter_map(|i| MsgId::parse(&i.key))
@@ -403,28 +415,38 @@ fn others_posts(peer: &Node) -> Vec<MsgId> {
 
 /// Performs one act.
 async fn perform(peers: &[Node], me: &FeedId, act: Act, rng: &mut Rng) -> Result<(), DemoError> {
-    let (peer, content) = match act {
-        Act::Post { peer } => (peer, compose::post(POSTS[rng.next(POSTS.len())])),
+    let pick = |rng: &mut Rng, from: &[&str]| from[rng.next(from.len())].to_string();
+    let (peer, req) = match act {
+        Act::Post { peer } => (
+            peer,
+            Request::Post {
+                text: pick(rng, POSTS),
+            },
+        ),
         Act::Dm { peer } => (
             peer,
-            compose::dm(&peers[peer].id(), &[*me], DMS[rng.next(DMS.len())])?,
+            Request::Dm {
+                to: vec![*me],
+                text: pick(rng, DMS),
+            },
         ),
         Act::Reply { peer } | Act::Like { peer } => {
-            let node = &peers[peer];
-            let candidates = others_posts(node);
-            let Some(to) = candidates.get(rng.next(candidates.len())).copied() else {
+            let candidates = others_posts(&peers[peer]).await;
+            let Some(id) = candidates.get(rng.next(candidates.len())).copied() else {
                 return Ok(());
             };
-            let r = node.store().reader()?;
-            let c = if matches!(act, Act::Reply { .. }) {
-                compose::reply(&r, &node.id(), &to, REPLIES[rng.next(REPLIES.len())])?
+            let req = if matches!(act, Act::Reply { .. }) {
+                Request::Reply {
+                    id,
+                    text: pick(rng, REPLIES),
+                }
             } else {
-                compose::like(&r, &node.id(), &to, true)?
+                Request::Like { id, undo: false }
             };
-            (peer, c)
+            (peer, req)
         }
     };
-    peers[peer].publish(content).await?;
+    ask(&peers[peer], req).await?;
     Ok(())
 }
 
@@ -474,16 +496,6 @@ fn note(log: &Path, line: &str) {
     }
 }
 
-/// One group operation on a peer's node, on a blocking thread.
-async fn group_op(node: &Node, cmd: GroupCmd) -> Result<serde_json::Value, String> {
-    let node = node.clone();
-    tokio::task::spawn_blocking(move || {
-        group_publish(&cmd, |op| node.group_write(op)).map_err(|(_, e)| e)
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
-
 /// Plays the group story until stopped: create and add, posts, the
 /// removal, a post after it, then a post now and then.
 async fn drive_group(
@@ -500,18 +512,15 @@ async fn drive_group(
         _ = stopped.changed() => return,
     }
     let admin = &peers[ADMIN];
-    let group = match group_op(admin, GroupCmd::Create(GROUP_NAME.into())).await {
-        Ok(v) => match v
-            .get("group")
-            .and_then(serde_json::Value::as_str)
-            .and_then(MsgId::parse)
-        {
-            Some(g) => g,
-            None => {
-                note(&log, &format!("group: unexpected answer {v}"));
-                return;
-            }
-        },
+    let create = Request::GroupCreate {
+        name: GROUP_NAME.into(),
+    };
+    let group = match ask(admin, create).await {
+        Ok(Response::GroupCreated { group, .. }) => group,
+        Ok(other) => {
+            note(&log, &format!("group: unexpected answer {other:?}"));
+            return;
+        }
         Err(e) => {
             note(&log, &format!("group: cannot create: {e}"));
             return;
@@ -520,31 +529,31 @@ async fn drive_group(
     let members: Vec<FeedId> = std::iter::once(me)
         .chain(peers.iter().skip(1).map(Node::id))
         .collect();
-    let add = GroupCmd::Op(GroupOp::Add {
+    let add = Request::GroupAdd {
         group,
         members,
-        admins: Vec::new(),
-    });
-    if let Err(e) = group_op(admin, add).await {
+        admin: false,
+    };
+    if let Err(e) = ask(admin, add).await {
         note(&log, &format!("group: cannot add the members: {e}"));
         return;
     }
     let post = |peer: usize, text: &str| {
         (
             peer,
-            GroupCmd::Op(GroupOp::Post {
+            Request::GroupPost {
                 group,
-                content: compose::post(text),
-            }),
+                text: text.to_string(),
+            },
         )
     };
-    let mut story: Vec<(usize, GroupCmd)> = GROUP_BEFORE.iter().map(|(p, t)| post(*p, t)).collect();
+    let mut story: Vec<(usize, Request)> = GROUP_BEFORE.iter().map(|(p, t)| post(*p, t)).collect();
     story.push((
         ADMIN,
-        GroupCmd::Op(GroupOp::Remove {
+        Request::GroupRemove {
             group,
             members: vec![peers[REMOVED].id()],
-        }),
+        },
     ));
     story.push(post(ADMIN, AFTER_REMOVAL));
     let mut step = 0usize;
@@ -558,7 +567,7 @@ async fn drive_group(
                 post(peer, GROUP_CHATTER[rng.next(GROUP_CHATTER.len())])
             }
         };
-        let wait = match group_op(&peers[peer], cmd).await {
+        let wait = match ask(&peers[peer], cmd).await {
             Ok(_) => {
                 step += 1;
                 tries = 0;

@@ -19,13 +19,17 @@ use crate::app::{App, update};
 use crate::backend::Backend;
 use crate::event::{Effect, Event, Loaded, Note};
 use crate::{term, ui};
-use shoal::node::NodeEvent;
+use shoal::api::Event as NodeEvent;
 
 /// The shortest time between two frames drawn without input.
 const FRAME: Duration = Duration::from_millis(100);
 
-/// How often the node's status is asked for.
+/// How often the node's status is asked for, at most, while it changes.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// How long after the last change the status is still asked for: the
+/// status bar's rate window, and a second.
+const SETTLE: Duration = Duration::from_secs(11);
 
 /// How often node events become at most one "views are stale" note.
 const STALE_EVERY: Duration = Duration::from_millis(300);
@@ -127,58 +131,73 @@ impl Drop for Input {
     }
 }
 
-/// Turns node events into notes: log lines as they come, and at most one
-/// "stale" note per [`STALE_EVERY`] however many messages arrive.
-async fn watch_node(mut rx: broadcast::Receiver<NodeEvent>, tx: mpsc::Sender<Event>) {
+/// Turns node events into notes: log lines as they come, at most one
+/// "stale" note per [`STALE_EVERY`] however many messages arrive, and the
+/// node's status asked for (at most every [`STATUS_EVERY`]) while things
+/// change and for [`SETTLE`] after, so that rates fall back to zero. A
+/// quiet node is not asked anything.
+async fn watch_node(
+    mut rx: broadcast::Receiver<NodeEvent>,
+    backend: Arc<dyn Backend>,
+    tx: mpsc::Sender<Event>,
+) {
     let mut stale = false;
+    let mut changed = Some(Instant::now());
     let mut every = tokio::time::interval(STALE_EVERY);
+    let mut status_every = tokio::time::interval(STATUS_EVERY);
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Ok(NodeEvent::Appended { .. }) => stale = true,
-                Ok(NodeEvent::Log(line)) => {
+                Ok(NodeEvent::Appended { .. } | NodeEvent::Lagged)
+                | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    stale = true;
+                    changed = Some(Instant::now());
+                }
+                Ok(NodeEvent::Connected { .. } | NodeEvent::Disconnected { .. }) => {
+                    changed = Some(Instant::now());
+                }
+                Ok(NodeEvent::Log { line }) => {
                     if tx.send(Event::Node(Note::Log(line))).await.is_err() {
                         return;
                     }
                 }
                 Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => stale = true,
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(broadcast::error::RecvError::Closed) => {
+                    // The node is gone: one last status says so.
+                    let _ = send_status(&backend, &tx).await;
+                    return;
+                }
             },
             _ = every.tick() => {
-                if std::mem::take(&mut stale) && tx.send(Event::Node(Note::Stale)).await.is_err() {
+                if std::mem::take(&mut stale)
+                    && tx.send(Event::Node(Note::Stale)).await.is_err()
+                {
                     return;
+                }
+            }
+            _ = status_every.tick() => {
+                if changed.is_some_and(|t| t.elapsed() <= SETTLE) {
+                    if send_status(&backend, &tx).await.is_err() {
+                        return;
+                    }
+                } else {
+                    changed = None;
                 }
             }
         }
     }
 }
 
-/// Asks for the node's status every second; when no events can be
-/// watched (attached), a change in the message count means views are
-/// stale.
-async fn poll_status(backend: Arc<dyn Backend>, tx: mpsc::Sender<Event>, watch_count: bool) {
-    let mut every = tokio::time::interval(STATUS_EVERY);
-    let mut last: Option<u64> = None;
-    loop {
-        every.tick().await;
-        let b = backend.clone();
-        let status = match tokio::task::spawn_blocking(move || b.status()).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if watch_count && let Ok(s) = &status {
-            if last.is_some_and(|n| n != s.messages)
-                && tx.send(Event::Node(Note::Stale)).await.is_err()
-            {
-                return;
-            }
-            last = Some(s.messages);
-        }
-        if tx.send(Event::Node(Note::Status(status))).await.is_err() {
-            return;
-        }
-    }
+/// Asks for the node's status and passes it on; `Err` when the UI is gone.
+async fn send_status(backend: &Arc<dyn Backend>, tx: &mpsc::Sender<Event>) -> Result<(), ()> {
+    let b = backend.clone();
+    let status = match tokio::task::spawn_blocking(move || b.status()).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    tx.send(Event::Node(Note::Status(status)))
+        .await
+        .map_err(|_| ())
 }
 
 /// Starts the backend call an effect asks for; its result comes back on
@@ -292,18 +311,11 @@ async fn run_on(terminal: &mut term::Term, backend: Arc<dyn Backend>) -> Result<
         update(&mut app, Event::Node(Note::Problem(w)));
     }
 
-    let mut tasks = Vec::new();
-    match backend.watch() {
-        Some(rx) => {
-            tasks.push(tokio::spawn(watch_node(rx, tx.clone())));
-            tasks.push(tokio::spawn(poll_status(
-                backend.clone(),
-                tx.clone(),
-                false,
-            )));
-        }
-        None => tasks.push(tokio::spawn(poll_status(backend.clone(), tx.clone(), true))),
-    }
+    let tasks = vec![tokio::spawn(watch_node(
+        backend.events(),
+        backend.clone(),
+        tx.clone(),
+    ))];
 
     let mut pending: Vec<Effect> = app.start();
     let mut tick = tokio::time::interval(Duration::from_secs(1));

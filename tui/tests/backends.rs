@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use shoal_tui::backend::{Attached, Backend, Embedded};
+use shoal_tui::model::{EntryView as _, PostView as _};
 use shoal_tui::model::{Post, Publish, ThreadEntry};
 
 use crate::home::{fixture_home, group_home};

@@ -12,6 +12,7 @@ use serde_json::json;
 use shoal::crypto::{Keypair, MsgId, sha256};
 use shoal_tui::app::{App, update};
 use shoal_tui::event::{Effect, Event, Loaded, Note, Page};
+use shoal_tui::model::PostView as _;
 use shoal_tui::model::{
     Contacts, EpochInfo, GroupInfo, Person, Post, Profile, Status, ThreadEntry, ThreadView,
 };
@@ -215,7 +216,7 @@ pub fn thread() -> ThreadView {
     d.root = Some(msg("a"));
     let entry = |depth, post: Post| ThreadEntry::Message {
         depth,
-        post: Box::new(post),
+        item: Box::new(post),
     };
     ThreadView {
         root: msg("a"),
@@ -309,6 +310,7 @@ pub fn profile(id: &str) -> Profile {
         names: vec![],
         description: (id == ada()).then(|| "Sailor, tinkerer, keeper of a small feed.".into()),
         contacts,
+        ..Profile::default()
     }
 }
 
@@ -408,6 +410,7 @@ pub fn status() -> Status {
         messages: 1234,
         unread: 3,
         address: Some("net:127.0.0.1:8008~shs:x".into()),
+        ..Status::default()
     }
 }
 

@@ -6,6 +6,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use shoal_tui::app::{App, Confirmed, Overlay, update};
 use shoal_tui::compose::Target;
 use shoal_tui::event::{Effect, Event, Loaded, Note, Page};
+use shoal_tui::model::PostView as _;
 use shoal_tui::model::{Post, Publish};
 use shoal_tui::screens::{PAGE, Tab};
 

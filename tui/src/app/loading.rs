@@ -9,6 +9,7 @@
 use super::{App, Overlay};
 use crate::compose::Target;
 use crate::event::{Effect, Loaded, Note};
+use crate::model::EntryView as _;
 use crate::model::{Post, Profile, Publish};
 use crate::screens::Tab;
 use crate::text;

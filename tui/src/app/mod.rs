@@ -32,6 +32,7 @@ use crate::compose::{Editor, Target};
 use crate::event::{Effect, Event};
 use crate::keys;
 use crate::layout;
+use crate::model::EntryView as _;
 use crate::model::{Post, Status};
 use crate::screens::contacts::Contacts;
 use crate::screens::groups::Groups;

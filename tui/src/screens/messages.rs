@@ -15,6 +15,7 @@ use ratatui::widgets::Paragraph;
 use super::{Ctx, Move, Nav, Paged, full, full_height, style, view_lines};
 use crate::event::{Effect, Page};
 use crate::model::Post;
+use crate::model::PostView as _;
 use crate::text;
 
 /// Messages grouped by who takes part.

@@ -24,6 +24,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use crate::event::Page;
+use crate::model::PostView as _;
 use crate::model::{Cursor, Post};
 use crate::text;
 

@@ -12,6 +12,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{Ctx, Move, Nav, full, full_height, style, view_lines};
 use crate::event::Effect;
+use crate::model::EntryView as _;
 use crate::model::{Post, ThreadEntry, ThreadView};
 use crate::text;
 
@@ -69,7 +70,7 @@ impl Thread {
         self.entries()
             .iter()
             .map(|e| match e {
-                ThreadEntry::Message { depth, post } => {
+                ThreadEntry::Message { depth, item: post } => {
                     full_height(post, width, indent(*depth, width))
                 }
                 ThreadEntry::Missing { .. } => 2,
@@ -165,7 +166,7 @@ impl Thread {
         self.entries()
             .iter()
             .map(|e| match e {
-                ThreadEntry::Message { post, .. } => super::haystack(post, ctx),
+                ThreadEntry::Message { item: post, .. } => super::haystack(post, ctx),
                 ThreadEntry::Missing { .. } => String::new(),
             })
             .collect()
@@ -210,7 +211,7 @@ impl Thread {
         lines.extend(view_lines(&heights, offset, rows, |i| {
             let selected = i == self.nav.selected;
             match &entries[i] {
-                ThreadEntry::Message { depth, post } => {
+                ThreadEntry::Message { depth, item: post } => {
                     let pad = indent(*depth, area.width);
                     let mut l = full(post, ctx, area.width, pad, selected);
                     if *depth > 0

@@ -1,0 +1,321 @@
+//! What a request runs on: the [`Host`] trait, and its two hosts — a
+//! home opened by a `shoal` command while no node runs ([`Local`]), and a
+//! running [`Node`], whose writes go through its one writer and whose
+//! sessions are told of each message.
+//!
+//! Everything here may block; a node's async parts are waited for on the
+//! calling (blocking) thread.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use super::{ApiError, KnownPeer, Response, Status};
+use crate::crypto::FeedId;
+use crate::feed::{Value, VerifiedMsg};
+use crate::home::Home;
+use crate::import::{BATCH_LINES, LineResult, MAX_LINE_BYTES, Summary, read_line_bounded};
+use crate::node::Node;
+use crate::store::{GroupOp, Store};
+
+/// What `execute` needs of whoever owns the home.
+pub trait Host {
+    /// Our feed id.
+    fn id(&self) -> FeedId;
+    /// The store, for reads (opened when first needed).
+    fn store(&self) -> Result<&Store, ApiError>;
+    /// Appends content to our feed.
+    fn publish(&self, content: Value) -> Result<VerifiedMsg, ApiError>;
+    /// Publishes a group operation (with any forward it needs first).
+    fn group_write(&self, op: &GroupOp) -> Result<Vec<VerifiedMsg>, ApiError>;
+    /// Marks messages read.
+    fn mark_read(&self, rxs: &[u64]) -> Result<(), ApiError>;
+    /// Verifies and stores the JSON lines of a file; each rejection is
+    /// told to `reject` with its line number.
+    fn import(&self, path: &Path, reject: &mut dyn FnMut(u64, &str)) -> Result<Summary, ApiError>;
+    /// Where peers dial us.
+    fn address(&self) -> Option<String>;
+    /// Dials a peer and keeps it connected, or remembers it.
+    fn connect(&self, address: &str) -> Result<Response, ApiError>;
+    /// Live connections and known peers.
+    fn peers(&self) -> Result<Response, ApiError>;
+    /// Replication progress.
+    fn status(&self) -> Result<Status, ApiError>;
+}
+
+/// A home opened by a `shoal` command while no node runs on it. Its
+/// store is opened (and locked) only by the requests that need it, so
+/// that `whoami` or `address` never keep a starting node from its store.
+pub struct Local {
+    home: Home,
+    store: std::sync::OnceLock<Store>,
+}
+
+impl Local {
+    /// Opens the home.
+    pub fn open(dir: &Path) -> Result<Local, ApiError> {
+        Ok(Local {
+            home: Home::open(dir)?,
+            store: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The home.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+}
+
+/// Opens a file to import, or standard input for `-`.
+fn open_input(path: &Path) -> Result<Box<dyn BufRead + Send>, ApiError> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::io::stdin(),
+        )));
+    }
+    let f = std::fs::File::open(path)
+        .map_err(|e| ApiError::Failed(format!("cannot open {}: {e}", path.display())))?;
+    Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
+}
+
+impl Host for Local {
+    fn id(&self) -> FeedId {
+        self.home.keys().id()
+    }
+
+    fn store(&self) -> Result<&Store, ApiError> {
+        if let Some(s) = self.store.get() {
+            return Ok(s);
+        }
+        let store = self.home.store()?;
+        Ok(self.store.get_or_init(|| store))
+    }
+
+    fn publish(&self, content: Value) -> Result<VerifiedMsg, ApiError> {
+        Ok(self
+            .store()?
+            .append_local(self.home.keys(), content, self.home.sign_cap())?)
+    }
+
+    fn group_write(&self, op: &GroupOp) -> Result<Vec<VerifiedMsg>, ApiError> {
+        Ok(self
+            .store()?
+            .group_write(self.home.keys(), op, self.home.sign_cap())?)
+    }
+
+    fn mark_read(&self, rxs: &[u64]) -> Result<(), ApiError> {
+        if !rxs.is_empty() {
+            self.store()?.mark_read(rxs)?;
+        }
+        Ok(())
+    }
+
+    fn import(&self, path: &Path, reject: &mut dyn FnMut(u64, &str)) -> Result<Summary, ApiError> {
+        let input = open_input(path)?;
+        crate::import::import(self.store()?, input, self.home.sign_cap(), |r| {
+            reject(r.line, &r.reason)
+        })
+        .map_err(|e| ApiError::Failed(e.to_string()))
+    }
+
+    fn address(&self) -> Option<String> {
+        let listen = &self.home.config().listen;
+        let (host, port) = listen.rsplit_once(':')?;
+        Some(format!(
+            "net:{host}:{port}~shs:{}",
+            self.home.keys().id().b64()
+        ))
+    }
+
+    fn connect(&self, address: &str) -> Result<Response, ApiError> {
+        // The user's choice: dialled whatever its address, also when it
+        // was known as a pub announcement.
+        self.store()?.note_peer(address, |rec| {
+            if rec.source.is_empty() || rec.source == crate::dialer::PUB_SOURCE {
+                rec.source = "connect".into();
+            }
+        })?;
+        Ok(Response::Remembered {
+            address: address.to_string(),
+        })
+    }
+
+    fn peers(&self) -> Result<Response, ApiError> {
+        let known = self
+            .store()?
+            .peers()?
+            .into_iter()
+            .map(|(address, record)| KnownPeer {
+                address,
+                record,
+                dial_failures: None,
+            })
+            .collect();
+        Ok(Response::Peers {
+            connected: Vec::new(),
+            known,
+        })
+    }
+
+    fn status(&self) -> Result<Status, ApiError> {
+        let config = self.home.config();
+        let wanted = self
+            .store()?
+            .replication_set(&self.home.keys().id(), config.hops)?;
+        let store = self.store()?;
+        let stats = store.stats()?;
+        let held = store.feeds()?;
+        Ok(Status {
+            id: self.home.keys().id().to_string(),
+            address: None,
+            peers: 0,
+            feeds_wanted: wanted.len() as u64,
+            feeds_held: wanted
+                .keys()
+                .filter(|f| held.iter().any(|(h, _)| h == *f))
+                .count() as u64,
+            messages: stats.messages,
+            feeds_stored: stats.feeds,
+            forks: stats.forks,
+            unread: stats.unread,
+            running: Some(false),
+            max_connections: config.max_connections,
+            max_incoming: None,
+            hops: config.hops,
+            limits: config.limits().to_json(),
+        })
+    }
+}
+
+/// Waits for a node's future on this (blocking) thread.
+fn wait<T>(f: impl std::future::Future<Output = T>) -> Result<T, ApiError> {
+    let rt = tokio::runtime::Handle::try_current()
+        .map_err(|_| ApiError::Failed("the node's runtime is gone".into()))?;
+    Ok(rt.block_on(f))
+}
+
+impl Host for Node {
+    fn id(&self) -> FeedId {
+        Node::id(self)
+    }
+
+    fn store(&self) -> Result<&Store, ApiError> {
+        Ok(Node::store(self))
+    }
+
+    fn publish(&self, content: Value) -> Result<VerifiedMsg, ApiError> {
+        Ok(wait(Node::publish(self, content))??)
+    }
+
+    fn group_write(&self, op: &GroupOp) -> Result<Vec<VerifiedMsg>, ApiError> {
+        Ok(Node::group_write(self, op)?)
+    }
+
+    fn mark_read(&self, rxs: &[u64]) -> Result<(), ApiError> {
+        if !rxs.is_empty() {
+            Node::store(self).mark_read(rxs)?;
+        }
+        Ok(())
+    }
+
+    fn import(&self, path: &Path, reject: &mut dyn FnMut(u64, &str)) -> Result<Summary, ApiError> {
+        if path == Path::new("-") {
+            return Err(ApiError::Failed(
+                "a node is running on this home: import a file path, not standard input".into(),
+            ));
+        }
+        let input = open_input(path)?;
+        through_node(input, |items| wait(self.submit(items)), reject)
+    }
+
+    fn address(&self) -> Option<String> {
+        Node::address(self)
+    }
+
+    fn connect(&self, address: &str) -> Result<Response, ApiError> {
+        let peer = wait(Node::connect(self, address))??;
+        self.remember(address);
+        Ok(Response::Connected { connected: peer })
+    }
+
+    fn peers(&self) -> Result<Response, ApiError> {
+        let known = Node::store(self)
+            .peers()?
+            .into_iter()
+            .map(|(address, record)| KnownPeer {
+                dial_failures: Some(self.dial_failures(&address)),
+                address,
+                record,
+            })
+            .collect();
+        Ok(Response::Peers {
+            connected: Node::peers(self),
+            known,
+        })
+    }
+
+    fn status(&self) -> Result<Status, ApiError> {
+        let p = self.progress()?;
+        let stats = Node::store(self).stats()?;
+        Ok(Status {
+            id: self.id().to_string(),
+            address: Node::address(self),
+            peers: p.peers,
+            feeds_wanted: p.feeds_wanted,
+            feeds_held: p.feeds_held,
+            messages: stats.messages,
+            feeds_stored: stats.feeds,
+            forks: stats.forks,
+            unread: stats.unread,
+            running: None,
+            max_connections: p.max_connections,
+            max_incoming: Some(p.max_incoming),
+            hops: p.hops,
+            limits: p.limits,
+        })
+    }
+}
+
+/// An import through a running node: lines read in bounded batches and
+/// checked by the node's pipeline, as peers' messages are.
+fn through_node(
+    mut input: impl BufRead,
+    mut submit: impl FnMut(&[&[u8]]) -> Result<Vec<LineResult>, ApiError>,
+    reject: &mut dyn FnMut(u64, &str),
+) -> Result<Summary, ApiError> {
+    let mut s = Summary::default();
+    let mut line_no = 0u64;
+    loop {
+        let mut items: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut buf = Vec::new();
+        while items.len() < BATCH_LINES {
+            let Some(ok) = read_line_bounded(&mut input, &mut buf)
+                .map_err(|e| ApiError::Failed(format!("reading the input: {e}")))?
+            else {
+                break;
+            };
+            line_no += 1;
+            if !ok {
+                // Longer than any message can be: rejected, not kept.
+                s.rejected += 1;
+                reject(line_no, &format!("line longer than {MAX_LINE_BYTES} bytes"));
+            } else if !buf.iter().all(u8::is_ascii_whitespace) {
+                items.push((line_no, std::mem::take(&mut buf)));
+            }
+        }
+        if items.is_empty() {
+            return Ok(s);
+        }
+        let refs: Vec<&[u8]> = items.iter().map(|(_, b)| b.as_slice()).collect();
+        for ((n, _), r) in items.iter().zip(submit(&refs)?) {
+            match r {
+                LineResult::Stored(..) => s.imported += 1,
+                LineResult::Duplicate(..) => s.duplicates += 1,
+                LineResult::Rejected(reason) => {
+                    s.rejected += 1;
+                    reject(*n, &reason);
+                }
+            }
+        }
+    }
+}
