@@ -10,8 +10,9 @@
 //! line. A client sends `{"v": 1, "call": REQUEST}` and reads any number
 //! of `{"out": TEXT}` (streamed output) and `{"note": TEXT}` (a line for a
 //! person), then one `{"ok": RESPONSE}` or `{"error": APIERROR}`; or it
-//! sends `{"v": 1, "subscribe": {}}` and reads `{"event": EVENT}` lines
-//! for as long as it stays connected (the node pushes each as it happens).
+//! sends `{"v": 1, "subscribe": {}}`, reads `{"ok": {"kind": "done"}}` once
+//! the subscription is live, then `{"event": EVENT}` lines for as long as
+//! it stays connected (the node pushes each as it happens).
 //!
 //! The socket drives the node as its owner (publish, read private
 //! messages), so it is the owner's alone: mode 0600 in a 0700 home, and
@@ -209,6 +210,8 @@ async fn push_events(
     mut w: tokio::net::unix::OwnedWriteHalf,
 ) -> std::io::Result<()> {
     let mut events = node.subscribe();
+    // Live from here on: say so, so the client knows what it will see.
+    w.write_all(&line_of(&Reply::Ok(Response::Done))).await?;
     loop {
         let event = tokio::select! {
             e = events.recv() => match e {
@@ -256,7 +259,7 @@ pub fn call(
 
 /// The events of the node running on this home, read on the calling
 /// thread as they come (the iterator ends when the node stops); `None`
-/// when no node runs there.
+/// when no node runs there. Every event after this returns is seen.
 pub fn subscribe(home: &Path) -> std::io::Result<Option<impl Iterator<Item = Event> + use<>>> {
     let Some(stream) = connect(home)? else {
         return Ok(None);

@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod conformance;
+mod control;
 mod conversation;
 mod crash;
 #[path = "../benches/common/mod.rs"]
