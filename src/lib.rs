@@ -1,22 +1,52 @@
 //! shoal: a Secure Scuttlebutt peer.
 //!
-//! Layout and data flow (see the README for the whole picture):
-//! - [`crypto`]: the only module touching ed25519-dalek and sodiumoxide.
-//! - [`feed`]: pure; JavaScript-exact JSON and classic messages; the
-//!   validator, the only maker of [`feed::VerifiedMsg`].
-//! - [`private`]: pure; private-box encryption of message content.
-//! - [`social`]: read models (timeline, threads, profiles, contacts,
-//!   inbox) over the store's indexes, and the content of social actions.
-//! - [`store`]: redb; appends our own messages and ingests verified batches,
-//!   one write transaction each.
-//! - [`import`]: streaming, batched, parallel verification of JSON lines into
-//!   the store.
-//! - [`home`]: the home directory: identity, config, store.
-//! - [`node`]: the running peer; [`dialer`]: which known peers it dials
-//!   and how often; [`local`]: its control socket.
+//! Where things happen, for one message: it is **signed** in
+//! [`feed`] (`feed::msg`, keys from [`crypto`]) and **verified** there too,
+//! by the validator, the only maker of [`feed::VerifiedMsg`]; **stored**
+//! by [`store`] (one redb write transaction a batch; peers' messages
+//! reach it through [`ingest`]); **replicated** by [`replicate`] over
+//! [`rpc`] and [`net`], in sessions the [`node`] runs; **asked for** by the
+//! CLI and the terminal client as a typed [`api::Request`], through the
+//! control socket of [`local`] when a node runs; and **drawn** from the
+//! read models of [`social`]. The README's "How it is built" follows one
+//! post from a key press to another peer's screen.
 //!
-//! Dependency rule: `crypto <- feed <- private <- store <- social`,
-//! `store <- import <- home <- main`.
+//! Modules, one line each:
+//! - [`crypto`]: the only code calling ed25519-dalek and sodiumoxide: keys, ids, signatures, boxes.
+//! - [`feed`]: pure; JavaScript-exact JSON, classic messages, the validator.
+//! - [`private`]: pure; private-box for direct messages and the private groups' core.
+//! - [`store`]: redb; the log, the content indexes, groups' keys, one transaction per batch.
+//! - [`social`]: read models (timeline, threads, profiles, contacts, inbox) and the content of social actions.
+//! - [`text`]: how the CLI writes the read models for people.
+//! - [`ingest`]: checking messages from outside: the pipeline, file import, the limits on peers.
+//! - [`net`]: secret handshake, box stream, multiserver addresses, which IPs are public.
+//! - [`rpc`]: muxrpc over any byte stream.
+//! - [`dialer`]: which announced pubs to dial and how often (pure decisions).
+//! - [`replicate`]: EBT (a pure state machine) and legacy replication sessions.
+//! - [`home`]: the home directory: identity, config, store file.
+//! - [`node`]: the running peer: listener, dials, connections, the one writer, events.
+//! - [`api`]: the typed API: `Request`, `Response`, `ApiError` and the one `execute`.
+//! - [`local`]: the control socket carrying the API, and a node started for a home.
+//!
+//! Dependency rule, stated here once and checked by a test
+//! (`tests/layers.rs`): a module imports only modules of the layers listed
+//! before its own (never one of its own layer, never a later one); nothing
+//! imports the binaries.
+//! 1. `crypto`
+//! 2. `feed`
+//! 3. `private`
+//! 4. `store`
+//! 5. `social`
+//! 6. `text`
+//! 7. `ingest`
+//! 8. `net`, `rpc`
+//! 9. `dialer`
+//! 10. `replicate`
+//! 11. `home`
+//! 12. `node`
+//! 13. `api`
+//! 14. `local`
+//! 15. `fuzzing`: the fuzz targets' bodies, built only with the `fuzzing` feature.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -24,6 +54,7 @@ pub mod api;
 pub mod crypto;
 pub mod dialer;
 pub mod feed;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod home;
