@@ -265,7 +265,22 @@ pub fn subscribe(home: &Path) -> std::io::Result<Option<impl Iterator<Item = Eve
         return Ok(None);
     };
     send(&stream, &Asked::Subscribe {})?;
-    Ok(Some(StdBufReader::new(stream).lines().map_while(
+    let mut lines = StdBufReader::new(stream).lines();
+    match lines
+        .next()
+        .transpose()?
+        .map(|l| parse_reply(&l))
+        .transpose()?
+    {
+        Some(Reply::Ok(_)) => {}
+        Some(Reply::Error(e)) => return Err(std::io::Error::other(e.to_string())),
+        _ => {
+            return Err(std::io::Error::other(
+                "the node did not take the subscription",
+            ));
+        }
+    }
+    Ok(Some(lines.map_while(
         |l| match parse_reply(&l.ok()?).ok()? {
             Reply::Event(e) => Some(e),
             _ => None,

@@ -133,6 +133,11 @@ async fn embedded_and_attached_agree_and_both_publish() {
         "{er}"
     );
 
+    // Both are pushed the node's events: the attached client through its
+    // subscription on the control socket, no polling.
+    let mut e_events = emb.events();
+    let mut a_events = att.events();
+
     // Publishing through either.
     let (e, a, bob) = (emb.clone(), att.clone(), fx.bob.to_string());
     let root = fx.root.clone();
@@ -170,6 +175,25 @@ async fn embedded_and_attached_agree_and_both_publish() {
     assert_eq!(keys(&inbox), [k3]);
     assert!(inbox[0].private && inbox[0].text.as_deref() == Some("just for Bob"));
     assert_eq!(status.messages, 12);
+    for events in [&mut e_events, &mut a_events] {
+        let mut appended = Vec::new();
+        while appended.len() < 3 {
+            let ev = tokio::time::timeout(std::time::Duration::from_secs(20), events.recv())
+                .await
+                .expect("an event within 20 s")
+                .expect("the event stream is open");
+            if let shoal::api::Event::Appended { author, seq } = ev {
+                appended.push((author, seq));
+            }
+        }
+        assert!(appended.iter().all(|(a, _)| *a == fx.me), "{appended:?}");
+        let first = appended[0].1;
+        assert_eq!(
+            appended.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+            [first, first + 1, first + 2],
+            "each publish is pushed once, in order"
+        );
+    }
 
     // Bad ids are errors, not panics.
     let a = att.clone();

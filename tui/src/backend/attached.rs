@@ -49,17 +49,21 @@ impl Backend for Attached {
 
     fn events(&self) -> broadcast::Receiver<Event> {
         let (tx, rx) = broadcast::channel(4096);
-        let home = self.home.clone();
-        // Ends when the node stops or every receiver is gone.
+        // Subscribed before this returns (one round trip), so no event
+        // after it is missed; read on a thread of its own, which ends
+        // when the node stops or every receiver is gone.
+        let events = match shoal::local::subscribe(&self.home) {
+            Ok(Some(events)) => events,
+            Ok(None) | Err(_) => {
+                let _ = tx.send(Event::Log {
+                    line: "cannot watch the running node: its events will not show".into(),
+                });
+                return rx;
+            }
+        };
         let _ = std::thread::Builder::new()
             .name("shoal-events".into())
             .spawn(move || {
-                let Ok(Some(events)) = shoal::local::subscribe(&home) else {
-                    let _ = tx.send(Event::Log {
-                        line: "cannot watch the running node: its events will not show".into(),
-                    });
-                    return;
-                };
                 for e in events {
                     if tx.send(e).is_err() {
                         return;
