@@ -9,14 +9,15 @@
 //!   inbox) over the store's indexes, and the content of social actions.
 //! - [`store`]: redb; appends our own messages and ingests verified batches,
 //!   one write transaction each.
-//! - [`import`]: streaming, batched, parallel verification of JSON lines into
-//!   the store.
+//! - [`ingest`]: streaming, batched, parallel verification of JSON lines
+//!   and of messages from peers; the limits on what peers make the node
+//!   take; the one writer of a running node's store.
 //! - [`home`]: the home directory: identity, config, store.
 //! - [`node`]: the running peer; [`dialer`]: which known peers it dials
 //!   and how often; [`local`]: its control socket.
 //!
 //! Dependency rule: `crypto <- feed <- private <- store <- social`,
-//! `store <- import <- home <- main`.
+//! `store <- ingest <- replicate <- node`, `ingest <- home <- main`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -27,7 +28,7 @@ pub mod feed;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod home;
-pub mod import;
+pub mod ingest;
 pub mod local;
 pub mod net;
 pub mod node;

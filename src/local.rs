@@ -24,7 +24,7 @@ use tokio::net::{UnixListener, UnixStream};
 use crate::commands::{self, Social};
 use crate::crypto::{FeedId, MsgId};
 use crate::feed::json as sjson;
-use crate::import::{BATCH_LINES, LineResult, MAX_LINE_BYTES, read_line_bounded};
+use crate::ingest::{BATCH_LINES, LineResult, MAX_LINE_BYTES, read_line_bounded};
 use crate::node::Node;
 
 /// The socket's path in a home directory.

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 use shoal::crypto::{FeedId, MsgId};
 use shoal::feed::json::{self, Value};
 use shoal::home::{Home, HomeError};
-use shoal::import::{self, Rejection};
+use shoal::ingest::{self, Rejection};
 use shoal::store::{Store, StoreError};
 
 #[derive(Parser)]
@@ -530,7 +530,7 @@ fn run(cli: Cli) -> Res {
                     .map_err(|e| Fail::problem(format!("cannot open {}: {e}", file.display())))?;
                 Box::new(BufReader::with_capacity(1 << 20, f))
             };
-            let summary = import::import(&store, input, home.sign_cap(), |r: Rejection| {
+            let summary = ingest::import(&store, input, home.sign_cap(), |r: Rejection| {
                 let _ = writeln!(io::stderr(), "rejected line {}: {}", r.line, r.reason);
             })
             .map_err(|e| Fail::problem(e.to_string()))?;

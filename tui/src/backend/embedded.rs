@@ -4,7 +4,8 @@
 //! and serves the control socket so `shoal` commands on the same home keep
 //! working. Reads go straight to the store through `shoal::social::View`;
 //! writes go through `Node::publish` (group operations through
-//! `Node::group_write`), so replication sessions push them. Groups are read
+//! `Node::group_write`, read marks through `Node::mark_read`: the node's
+//! one writer makes them), so replication sessions push them. Groups are read
 //! with the command layer's `group-list` and `group-read`.
 //! Imports `shoal`; never the UI.
 
@@ -253,7 +254,7 @@ impl Backend for Embedded {
     }
 
     fn mark_read(&self, rxs: &[u64]) -> Result<()> {
-        Ok(self.node.store().mark_read(rxs)?)
+        Ok(self.node.mark_read(rxs)?)
     }
 
     fn status(&self) -> Result<Status> {
