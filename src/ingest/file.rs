@@ -253,3 +253,72 @@ impl<R: BufRead> Lines<R> {
         Ok(if b.lines.is_empty() { None } else { Some(b) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::FeedId;
+
+    /// `import_through` skips blank lines, rejects over-long ones unread
+    /// with the file import's wording, batches at most `BATCH_LINES`, and
+    /// counts what `submit` made of the rest; rejections come in line
+    /// order.
+    #[test]
+    fn an_import_through_a_submitter_reads_and_counts_as_the_file_import() {
+        let mut input = Vec::new();
+        let n = BATCH_LINES + 10;
+        for i in 1..=n {
+            match i {
+                3 => input.extend_from_slice(b"  \r"),
+                5 => input.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 1)),
+                _ if i % 7 == 0 => input.extend_from_slice(format!("r{i}").as_bytes()),
+                _ if i % 5 == 0 => input.extend_from_slice(format!("d{i}").as_bytes()),
+                _ => input.extend_from_slice(format!("s{i}").as_bytes()),
+            }
+            input.push(b'\n');
+        }
+        let mut batches = Vec::new();
+        let mut rejections = Vec::new();
+        let summary = import_through(
+            &input[..],
+            |items| {
+                batches.push(items.len());
+                items
+                    .iter()
+                    .map(|l| match l[0] {
+                        b's' => LineResult::Stored(FeedId([0; 32]), 1),
+                        b'd' => LineResult::Duplicate(FeedId([0; 32]), 1),
+                        _ => LineResult::Rejected(String::from_utf8_lossy(l).into_owned()),
+                    })
+                    .collect()
+            },
+            |r| rejections.push(r),
+        )
+        .unwrap();
+        let rejected: Vec<usize> = (1..=n).filter(|i| *i == 5 || *i % 7 == 0).collect();
+        let duplicates = (1..=n)
+            .filter(|i| *i != 5 && *i % 5 == 0 && *i % 7 != 0)
+            .count();
+        assert_eq!(
+            summary,
+            Summary {
+                imported: (n - 1 - rejected.len() - duplicates) as u64,
+                duplicates: duplicates as u64,
+                rejected: rejected.len() as u64,
+            }
+        );
+        assert!(batches.iter().all(|b| *b <= BATCH_LINES), "{batches:?}");
+        assert_eq!(
+            batches.iter().sum::<usize>(),
+            n - 2,
+            "blank and long unsent"
+        );
+        let lines: Vec<usize> = rejections.iter().map(|r| r.line as usize).collect();
+        assert_eq!(lines, rejected, "in line order");
+        assert_eq!(
+            rejections[0].reason,
+            format!("line longer than {MAX_LINE_BYTES} bytes")
+        );
+        assert_eq!(rejections[1].reason, "r7");
+    }
+}
