@@ -671,24 +671,22 @@ impl Node {
         };
         let (r, w, peer) =
             net::connect(&addrs[..], &self.inner.net_key, &self.inner.keys, &ma.key).await?;
-        // Awaited (the task waits, the thread does not), so that whoever
-        // asked for the dial reads the peer table with it.
-        let _ = self
-            .inner
-            .writer
-            .note_peer(&ma.to_string(), |rec| {
-                rec.failures = 0;
-                rec.last_seen = Some(crate::store::now_ms());
-                if rec.source.is_empty() {
-                    rec.source = "connect".into();
-                }
-            })
-            .await;
+        let noted = self.inner.writer.note_peer(&ma.to_string(), |rec| {
+            rec.failures = 0;
+            rec.last_seen = Some(crate::store::now_ms());
+            if rec.source.is_empty() {
+                rec.source = "connect".into();
+            }
+        });
         let node = self.clone();
         tokio::spawn(async move {
             let (_permit, _hold) = (permit, hold);
             node.run_conn(peer, sock, r, w, true).await;
         });
+        // Waited for (by this task, not its thread; the session has
+        // started), so that whoever asked for the dial reads the peer table
+        // with it.
+        let _ = noted.await;
         Ok(peer)
     }
 
