@@ -394,12 +394,14 @@ impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
             .append_local_many(&self.keys, contents, self.sign_cap.as_ref())
         {
             Ok(results) => {
-                let stored: Vec<VerifiedMsg> = results
+                let stored: Vec<(FeedId, u64)> = results
                     .iter()
                     .filter_map(|r| r.as_ref().ok())
-                    .cloned()
+                    .map(|m| (m.author(), m.sequence()))
                     .collect();
-                self.announce(&stored);
+                if !stored.is_empty() {
+                    (self.on_stored)(&stored);
+                }
                 for (r, reply) in results.into_iter().zip(replies) {
                     let _ = reply.send(r.map_err(PublishError::from));
                 }
