@@ -3,7 +3,9 @@
 //!
 //! Owns the running parts of a peer: the ingest pipeline and the one store
 //! writer (both in [`crate::ingest`]: every store write of a running node,
-//! ours and peers', goes through that writer, never on an async thread),
+//! ours and peers', goes through that writer, never on an async thread; the
+//! control socket's read commands still mark what they showed as read
+//! themselves, on a blocking thread),
 //! the listener, outgoing connections with reconnect and backoff, the
 //! connection table and limits, and the events the UI and the CLI watch.
 //! The writer announces each message it stores to the replication sessions
