@@ -2,7 +2,8 @@
 //!
 //! Owns the layout `secret` (ssb-keys, 0600), `config.toml` and
 //! `store.redb`, and turns the config file into typed settings. Imports
-//! `crypto`, `feed`, `store` and the limits type of `replicate`.
+//! `crypto`, `feed`, `store` and the limits type of `ingest`; never
+//! `replicate`.
 //!
 //! The store holds opened private messages and group keys, so the home is
 //! its owner's alone: the directory is made 0700 and every file shoal
@@ -78,8 +79,8 @@ pub struct Config {
 
 impl Config {
     /// The limits on what peers may make the node take.
-    pub fn limits(&self) -> crate::replicate::limits::Limits {
-        crate::replicate::limits::Limits {
+    pub fn limits(&self) -> crate::ingest::limits::Limits {
+        crate::ingest::limits::Limits {
             peer_rate: self.peer_rate,
             max_bytes_per_day: self.max_bytes_per_day,
             max_feed_bytes: self.max_feed_bytes,
@@ -100,10 +101,10 @@ impl Default for Config {
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             idle_timeout: DEFAULT_IDLE_TIMEOUT_SECS,
             dial_private: false,
-            peer_rate: crate::replicate::limits::DEFAULT_PEER_RATE,
+            peer_rate: crate::ingest::limits::DEFAULT_PEER_RATE,
             max_bytes_per_day: 0,
             max_feed_bytes: 0,
-            max_feed_bytes_per_day: crate::replicate::limits::DEFAULT_MAX_FEED_BYTES_PER_DAY,
+            max_feed_bytes_per_day: crate::ingest::limits::DEFAULT_MAX_FEED_BYTES_PER_DAY,
         }
     }
 }

@@ -3,8 +3,8 @@
 //! Where things happen, for one message: it is **signed** in
 //! [`feed`] (`feed::msg`, keys from [`crypto`]) and **verified** there too,
 //! by the validator, the only maker of [`feed::VerifiedMsg`]; **stored**
-//! by [`store`] (one redb write transaction a batch; peers' messages
-//! reach it through [`ingest`]); **replicated** by [`replicate`] over
+//! by [`store`] (one redb write transaction a batch, made in a running
+//! node by the one writer of [`ingest`]); **replicated** by [`replicate`] over
 //! [`rpc`] and [`net`], in sessions the [`node`] runs; **asked for** by the
 //! CLI and the terminal client as a typed [`api::Request`], through the
 //! control socket of [`local`] when a node runs; and **drawn** from the
@@ -18,13 +18,13 @@
 //! - [`store`]: redb; the log, the content indexes, groups' keys, one transaction per batch.
 //! - [`social`]: read models (timeline, threads, profiles, contacts, inbox) and the content of social actions.
 //! - [`text`]: how the CLI writes the read models for people.
-//! - [`ingest`]: checking messages from outside: the pipeline, file import, the limits on peers.
+//! - [`ingest`]: how messages get in: checking, file import, the pipeline, the limits on peers, and a node's one writer.
 //! - [`net`]: secret handshake, box stream, multiserver addresses, which IPs are public.
 //! - [`rpc`]: muxrpc over any byte stream.
 //! - [`dialer`]: which announced pubs to dial and how often (pure decisions).
 //! - [`replicate`]: EBT (a pure state machine) and legacy replication sessions.
 //! - [`home`]: the home directory: identity, config, store file.
-//! - [`node`]: the running peer: listener, dials, connections, the one writer, events.
+//! - [`node`]: the running peer: listener, dials, connections, replication sessions, events.
 //! - [`api`]: the typed API: `Request`, `Response`, `ApiError` and the one `execute`.
 //! - [`local`]: the control socket carrying the API, and a node started for a home.
 //!
@@ -58,7 +58,7 @@ pub mod feed;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod home;
-pub mod import;
+pub mod ingest;
 pub mod local;
 pub mod net;
 pub mod node;

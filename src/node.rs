@@ -1,11 +1,16 @@
 //! `Node`: the one async facade over identity, store, network and
 //! replication.
 //!
-//! Owns the running parts of a peer: the ingest pipeline (the single writer
-//! of messages from peers), the listener, outgoing connections with
-//! reconnect and backoff, the connection table and limits, and the events
-//! the UI and the CLI watch. Everything slow runs off the async threads.
-//! Imports every lower layer; nothing imports it but the binaries.
+//! Owns the running parts of a peer: the ingest pipeline and the one store
+//! writer (both in [`crate::ingest`]: every store write of a running node,
+//! ours and peers', goes through that writer, never on an async thread; the
+//! control socket's read commands still mark what they showed as read
+//! themselves, on a blocking thread),
+//! the listener, outgoing connections with reconnect and backoff, the
+//! connection table and limits, and the events the UI and the CLI watch.
+//! The writer announces each message it stores to the replication sessions
+//! and to [`NodeEvent`] subscribers. Everything slow runs off the async
+//! threads. Imports every lower layer; nothing imports it but the binaries.
 //!
 //! Connection limits: `max_connections` in all, of which incoming ones may
 //! take all but a quarter ([`incoming_limit`]), so strangers who connect to
@@ -38,7 +43,8 @@ use crate::crypto::{FeedId, Keypair, b64_decode};
 use crate::dialer;
 use crate::feed::{Value, VerifiedMsg};
 use crate::home::{Home, HomeError};
-use crate::import::Pipeline;
+use crate::ingest::limits::Usage;
+use crate::ingest::{FeedCap, LineResult, Pipeline, PublishError, Writer};
 use crate::net::{self, MultiAddr};
 use crate::replicate::session::Replicator;
 use crate::rpc;
@@ -220,7 +226,6 @@ struct Conn {
 
 struct Inner {
     keys: Keypair,
-    sign_cap: Option<[u8; 32]>,
     net_key: [u8; 32],
     store: Arc<Store>,
     repl: Arc<Replicator>,
@@ -252,16 +257,13 @@ struct Inner {
     pubs_dialled: std::sync::atomic::AtomicBool,
     shutdown: watch::Sender<bool>,
     listen_addr: Mutex<Option<SocketAddr>>,
-    /// Our publishes, appended by one thread: whatever queued while it
-    /// committed goes into its next transaction (group commit: one fsync
-    /// for many posts, never one per post).
-    publisher: std::sync::mpsc::Sender<Publish>,
-    announce: Announce,
+    /// Makes every store write of the node, one at a time.
+    writer: Writer,
 }
 
 /// Tells the replication sessions and the event subscribers of each
-/// message stored, whoever stored it (a peer, an import, a publish).
-#[derive(Clone)]
+/// message stored, whoever stored it (a peer, an import, a publish, a
+/// group operation or duty): called by the writer after each commit.
 struct Announce {
     appended: broadcast::Sender<(FeedId, u64)>,
     events: broadcast::Sender<NodeEvent>,
@@ -274,54 +276,9 @@ impl Announce {
     }
 }
 
-/// One content to append, and where to answer.
-type Publish = (
-    Value,
-    tokio::sync::oneshot::Sender<Result<VerifiedMsg, NodeError>>,
-);
-
-/// Most publishes appended in one transaction.
-const PUBLISH_BATCH: usize = 512;
-
 /// How many times a connection pings its peer within the idle timeout:
 /// enough that a ping or its answer lost or late does not close it.
 const PINGS_PER_IDLE_TIMEOUT: u32 = 3;
-
-/// Appends queued publishes in batches until every sender is gone.
-fn run_publisher(
-    rx: std::sync::mpsc::Receiver<Publish>,
-    store: Arc<Store>,
-    keys: Keypair,
-    sign_cap: Option<[u8; 32]>,
-    announce: Announce,
-) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < PUBLISH_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
-        let (contents, replies): (Vec<Value>, Vec<_>) = batch.into_iter().unzip();
-        match store.append_local_many(&keys, contents, sign_cap.as_ref()) {
-            Ok(results) => {
-                for (r, reply) in results.into_iter().zip(replies) {
-                    if let Ok(msg) = &r {
-                        announce.stored(msg.author(), msg.sequence());
-                    }
-                    let _ = reply.send(r.map_err(NodeError::from));
-                }
-            }
-            Err(e) => {
-                let why = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(NodeError::Invalid(why.clone())));
-                }
-            }
-        }
-    }
-}
 
 /// A running Scuttlebutt peer. Cheap to clone.
 #[derive(Clone)]
@@ -340,44 +297,31 @@ impl Node {
             .ok_or_else(|| NodeError::Invalid("network_key must be base64 of 32 bytes".into()))?;
         let (events, _) = broadcast::channel(4096);
         let (appended, _) = broadcast::channel(8192);
-        let usage = Arc::new(crate::replicate::limits::Usage::default());
+        let usage = Arc::new(Usage::default());
         let announce = Announce {
             appended: appended.clone(),
             events: events.clone(),
         };
         let keys = home.keys().clone();
-        let pipeline = {
-            let cap = crate::import::FeedCap {
-                max_bytes: home.config().max_feed_bytes,
-                max_bytes_per_day: home.config().max_feed_bytes_per_day,
-                usage: usage.clone(),
-            };
-            let announce = announce.clone();
-            let (duty_store, duty_keys) = (store.clone(), keys.clone());
-            let sign_cap = home.sign_cap().copied();
-            Pipeline::start(
-                store.clone(),
-                home.sign_cap().copied(),
-                cap,
-                move |stored| {
-                    for (author, seq) in stored {
-                        announce.stored(*author, *seq);
-                    }
-                    // What arrived may be a member's request we answer, or
-                    // an epoch whose key we must ask for.
-                    if duty_store.take_groups_changed() {
-                        match duty_store.group_duties(&duty_keys, sign_cap.as_ref(), None) {
-                            Ok(msgs) => {
-                                for m in msgs {
-                                    announce.stored(m.author(), m.sequence());
-                                }
-                            }
-                            Err(e) => tracing::warn!("group duties not published: {e}"),
-                        }
-                    }
-                },
-            )
+        let writer = Writer::start(
+            store.clone(),
+            keys.clone(),
+            home.sign_cap().copied(),
+            move |stored| {
+                for (author, seq) in stored {
+                    announce.stored(*author, *seq);
+                }
+            },
+        )
+        .map_err(|e| NodeError::Invalid(format!("cannot start the store writer: {e}")))?;
+        let cap = FeedCap {
+            max_bytes: home.config().max_feed_bytes,
+            max_bytes_per_day: home.config().max_feed_bytes_per_day,
+            usage: usage.clone(),
         };
+        let pipeline =
+            Pipeline::start(store.clone(), home.sign_cap().copied(), cap, writer.clone())
+                .map_err(|e| NodeError::Invalid(format!("cannot start the checker: {e}")))?;
         let idle_timeout = (home.config().idle_timeout > 0)
             .then(|| Duration::from_secs(home.config().idle_timeout));
         let repl = Arc::new(Replicator {
@@ -391,19 +335,9 @@ impl Node {
             ping_every: idle_timeout.map(|t| t / PINGS_PER_IDLE_TIMEOUT),
         });
         let (shutdown, _) = watch::channel(false);
-        let (publisher, queue) = std::sync::mpsc::channel();
-        {
-            let (store, keys, announce) = (store.clone(), keys.clone(), announce.clone());
-            let sign_cap = home.sign_cap().copied();
-            std::thread::Builder::new()
-                .name("shoal-publisher".into())
-                .spawn(move || run_publisher(queue, store, keys, sign_cap, announce))
-                .map_err(|e| NodeError::Invalid(format!("cannot start the publisher: {e}")))?;
-        }
         Ok(Node {
             inner: Arc::new(Inner {
                 keys,
-                sign_cap: home.sign_cap().copied(),
                 net_key,
                 store,
                 repl,
@@ -425,8 +359,7 @@ impl Node {
                 pubs_dialled: std::sync::atomic::AtomicBool::new(false),
                 shutdown,
                 listen_addr: Mutex::new(None),
-                publisher,
-                announce,
+                writer,
             }),
         })
     }
@@ -455,36 +388,34 @@ impl Node {
     /// that arrive together share one write transaction; each is answered
     /// once it is committed.
     pub async fn publish(&self, content: Value) -> Result<VerifiedMsg, NodeError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
         self.inner
-            .publisher
-            .send((content, reply))
-            .map_err(|_| NodeError::Invalid("the node is shutting down".into()))?;
-        answer
+            .writer
+            .publish(content)
             .await
-            .map_err(|_| NodeError::Invalid("the node is shutting down".into()))?
+            .map_err(|e| match e {
+                PublishError::Store(e) => NodeError::Store(e),
+                other => NodeError::Invalid(other.to_string()),
+            })
     }
 
     /// Publishes a group operation of ours (with any forward it needs
-    /// first), blocking: call it off the async threads. Every session is
+    /// first) through the node's writer, blocking: call it off the async
+    /// threads (on one that drives async tasks it panics). Every session is
     /// told of each message written.
-    pub fn group_write(
-        &self,
-        op: &crate::store::GroupOp,
-    ) -> Result<Vec<VerifiedMsg>, crate::store::StoreError> {
-        let msgs =
-            self.inner
-                .store
-                .group_write(&self.inner.keys, op, self.inner.sign_cap.as_ref())?;
-        for msg in &msgs {
-            self.inner.announce.stored(msg.author(), msg.sequence());
-        }
-        Ok(msgs)
+    pub fn group_write(&self, op: &crate::store::GroupOp) -> Result<Vec<VerifiedMsg>, StoreError> {
+        self.inner.writer.group_write(op)
+    }
+
+    /// Marks messages (by receive sequence) as read, through the node's
+    /// writer, blocking: call it off the async threads (on one that drives
+    /// async tasks it panics).
+    pub fn mark_read(&self, rxs: &[u64]) -> Result<(), StoreError> {
+        self.inner.writer.mark_read(rxs)
     }
 
     /// Checks and stores messages from outside (an import through the
     /// control socket) with the same pipeline as peers' messages.
-    pub async fn submit(&self, items: &[&[u8]]) -> Vec<crate::import::LineResult> {
+    pub async fn submit(&self, items: &[&[u8]]) -> Vec<LineResult> {
         self.inner.repl.pipeline.submit(items).await
     }
 
@@ -492,11 +423,12 @@ impl Node {
     /// the user chose it, so it is dialled whatever its address, also when
     /// it was known as a pub announcement.
     pub fn remember(&self, addr: &str) {
-        let _ = self.inner.store.note_peer(addr, |rec| {
+        // Written by the writer; nothing here waits for it.
+        drop(self.inner.writer.note_peer(addr, |rec| {
             if rec.source.is_empty() || rec.source == dialer::PUB_SOURCE {
                 rec.source = "connect".into();
             }
-        });
+        }));
         self.keep_connected(addr.to_string(), Duration::from_secs(2));
     }
 
@@ -760,7 +692,7 @@ impl Node {
         };
         let (r, w, peer) =
             net::connect(&addrs[..], &self.inner.net_key, &self.inner.keys, &ma.key).await?;
-        let _ = self.inner.store.note_peer(&ma.to_string(), |rec| {
+        let noted = self.inner.writer.note_peer(&ma.to_string(), |rec| {
             rec.failures = 0;
             rec.last_seen = Some(crate::store::now_ms());
             if rec.source.is_empty() {
@@ -772,6 +704,10 @@ impl Node {
             let (_permit, _hold) = (permit, hold);
             node.run_conn(peer, sock, r, w, true).await;
         });
+        // Waited for (by this task, not its thread; the session has
+        // started), so that whoever asked for the dial reads the peer table
+        // with it.
+        let _ = noted.await;
         Ok(peer)
     }
 
@@ -934,12 +870,97 @@ impl Node {
         for h in handles {
             h.goodbye().await;
         }
+        // What was queued for the store (a peer note nobody waits for) is
+        // written before the process may end.
+        self.inner.writer.flush().await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Publishes, a group operation, peer notes and read marks asked for
+    /// at once, from async tasks and blocking threads: every one is
+    /// written, and each message stored is announced exactly once, to the
+    /// sessions and to the event subscribers.
+    #[test]
+    fn concurrent_writes_are_all_made_and_each_announced_once() {
+        let dir = tempfile::tempdir().unwrap();
+        Home::init(dir.path(), None).unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        let mut events = node.subscribe();
+        let mut appended = node.inner.repl.appended.subscribe();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        const POSTS: u64 = 60;
+        const PEERS: usize = 20;
+        let group = rt.block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..POSTS {
+                let node = node.clone();
+                tasks.push(tokio::spawn(async move {
+                    let content = crate::feed::json::parse(
+                        format!(r#"{{"type":"post","text":"{i}"}}"#).as_bytes(),
+                    )
+                    .unwrap();
+                    vec![node.publish(content).await.unwrap()]
+                }));
+            }
+            let group = {
+                let node = node.clone();
+                tokio::task::spawn_blocking(move || {
+                    node.group_write(&crate::store::GroupOp::Create).unwrap()
+                })
+            };
+            let marks = {
+                let node = node.clone();
+                tokio::task::spawn_blocking(move || node.mark_read(&[1, 2, 3]))
+            };
+            for i in 0..PEERS {
+                node.remember(&format!("net:192.0.2.1:{}~shs:{}", 8000 + i, node.id()));
+            }
+            let mut published = Vec::new();
+            for t in tasks {
+                published.extend(t.await.unwrap());
+            }
+            marks.await.unwrap().unwrap();
+            let group = group.await.unwrap();
+            // Stops the dials `remember` started before they begin, and
+            // waits for the notes nobody waited for.
+            node.shutdown().await;
+            assert_eq!(published.len() as u64, POSTS);
+            group
+        });
+        assert_eq!(group.len(), 1, "a creation is one message");
+        let me = node.id();
+        let total = POSTS + 1;
+        assert_eq!(node.store().latest(&me).unwrap().unwrap().sequence, total);
+        let mut from_sessions = Vec::new();
+        while let Ok(a) = appended.try_recv() {
+            from_sessions.push(a);
+        }
+        let mut from_events = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            if let NodeEvent::Appended { author, seq } = e {
+                from_events.push((author, seq));
+            }
+        }
+        let every: Vec<(FeedId, u64)> = (1..=total).map(|s| (me, s)).collect();
+        from_sessions.sort();
+        from_events.sort();
+        assert_eq!(
+            from_sessions, every,
+            "each message told to the sessions once"
+        );
+        assert_eq!(from_events, every, "each message told to subscribers once");
+        let peers = node.store().peers().unwrap();
+        assert_eq!(peers.len(), PEERS);
+        assert!(peers.iter().all(|(_, r)| r.source == "connect"));
+    }
 
     #[test]
     fn a_quarter_of_the_slots_is_kept_for_dialling() {

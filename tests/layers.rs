@@ -149,7 +149,10 @@ fn the_rule_catches_an_arrow_pointing_up() {
     let f = dir.path().join("m.rs");
     std::fs::write(&f, "//! see [`crate::node`]\nuse crate::feed;\n").unwrap();
     let (_, code) = code_of(&f).pop().unwrap();
-    assert_eq!(named(&code, "crate::").into_iter().collect::<Vec<_>>(), ["feed"]);
+    assert_eq!(
+        named(&code, "crate::").into_iter().collect::<Vec<_>>(),
+        ["feed"]
+    );
 }
 
 #[test]

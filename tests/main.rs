@@ -20,6 +20,7 @@ mod js_feed;
 mod js_import;
 mod jsenv;
 mod json_js;
+mod layers;
 mod limits;
 mod load;
 mod multinode;

@@ -13,7 +13,7 @@ use super::{ApiError, KnownPeer, Response, Status};
 use crate::crypto::FeedId;
 use crate::feed::{Value, VerifiedMsg};
 use crate::home::Home;
-use crate::import::{BATCH_LINES, LineResult, MAX_LINE_BYTES, Summary, read_line_bounded};
+use crate::ingest::Summary;
 use crate::node::Node;
 use crate::store::{GroupOp, Store};
 
@@ -112,7 +112,7 @@ impl Host for Local {
 
     fn import(&self, path: &Path, reject: &mut dyn FnMut(u64, &str)) -> Result<Summary, ApiError> {
         let input = open_input(path)?;
-        crate::import::import(self.store()?, input, self.home.sign_cap(), |r| {
+        crate::ingest::import(self.store()?, input, self.home.sign_cap(), |r| {
             reject(r.line, &r.reason)
         })
         .map_err(|e| ApiError::Failed(e.to_string()))
@@ -213,7 +213,7 @@ impl Host for Node {
 
     fn mark_read(&self, rxs: &[u64]) -> Result<(), ApiError> {
         if !rxs.is_empty() {
-            Node::store(self).mark_read(rxs)?;
+            Node::mark_read(self, rxs)?;
         }
         Ok(())
     }
@@ -225,7 +225,16 @@ impl Host for Node {
             ));
         }
         let input = open_input(path)?;
-        through_node(input, |items| wait(self.submit(items)), reject)
+        crate::ingest::import_through(
+            input,
+            |items| {
+                wait(self.submit(items)).unwrap_or_else(|e| {
+                    vec![crate::ingest::LineResult::Rejected(e.to_string()); items.len()]
+                })
+            },
+            |r| reject(r.line, &r.reason),
+        )
+        .map_err(|e| ApiError::Failed(e.to_string()))
     }
 
     fn address(&self) -> Option<String> {
@@ -273,49 +282,5 @@ impl Host for Node {
             hops: p.hops,
             limits: p.limits,
         })
-    }
-}
-
-/// An import through a running node: lines read in bounded batches and
-/// checked by the node's pipeline, as peers' messages are.
-fn through_node(
-    mut input: impl BufRead,
-    mut submit: impl FnMut(&[&[u8]]) -> Result<Vec<LineResult>, ApiError>,
-    reject: &mut dyn FnMut(u64, &str),
-) -> Result<Summary, ApiError> {
-    let mut s = Summary::default();
-    let mut line_no = 0u64;
-    loop {
-        let mut items: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut buf = Vec::new();
-        while items.len() < BATCH_LINES {
-            let Some(ok) = read_line_bounded(&mut input, &mut buf)
-                .map_err(|e| ApiError::Failed(format!("reading the input: {e}")))?
-            else {
-                break;
-            };
-            line_no += 1;
-            if !ok {
-                // Longer than any message can be: rejected, not kept.
-                s.rejected += 1;
-                reject(line_no, &format!("line longer than {MAX_LINE_BYTES} bytes"));
-            } else if !buf.iter().all(u8::is_ascii_whitespace) {
-                items.push((line_no, std::mem::take(&mut buf)));
-            }
-        }
-        if items.is_empty() {
-            return Ok(s);
-        }
-        let refs: Vec<&[u8]> = items.iter().map(|(_, b)| b.as_slice()).collect();
-        for ((n, _), r) in items.iter().zip(submit(&refs)?) {
-            match r {
-                LineResult::Stored(..) => s.imported += 1,
-                LineResult::Duplicate(..) => s.duplicates += 1,
-                LineResult::Rejected(reason) => {
-                    s.rejected += 1;
-                    reject(*n, &reason);
-                }
-            }
-        }
     }
 }

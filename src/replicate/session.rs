@@ -28,10 +28,10 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 
 use super::ebt::{Actions, Ebt, Note};
-use super::limits::{Limits, Rate, Usage};
 use crate::crypto::FeedId;
 use crate::feed;
-use crate::import::{LineResult, Pipeline};
+use crate::ingest::limits::{Limits, Rate, Usage};
+use crate::ingest::{LineResult, Pipeline};
 use crate::rpc::{Body, DuplexSink, Incoming, Responder, RpcHandle, SourceStream};
 use crate::store::Store;
 
@@ -782,7 +782,7 @@ async fn keep_alive(peer: FeedId, rpc: &RpcHandle, every: Duration) {
 
 /// The feed a message (or `{key, value}`) claims, for bookkeeping, not trust.
 fn claimed(b: &[u8]) -> Option<FeedId> {
-    crate::import::claimed_author(&feed::json::parse(b).ok()?)
+    crate::ingest::claimed_author(&feed::json::parse(b).ok()?)
 }
 
 fn parse_notes(b: &[u8]) -> Vec<(FeedId, Note)> {

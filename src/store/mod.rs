@@ -59,6 +59,10 @@ pub enum StoreError {
     /// The store was opened without an identity, and this needs one.
     #[error("the store was opened without an identity")]
     NoIdentity,
+    /// The thread that makes a running node's writes has stopped, so the
+    /// write was not made.
+    #[error("the node's store writer has stopped")]
+    WriterStopped,
 }
 
 macro_rules! redb_from {

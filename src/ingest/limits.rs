@@ -4,14 +4,16 @@
 //! rate), bytes per day from all peers (past it, each peer is dropped as it
 //! sends more, until the next UTC day), bytes of one feed taken from peers
 //! in a UTC day and bytes per feed in all (the checker refuses a feed's
-//! messages past either: see [`crate::import`]). The node itself is never
-//! stopped by a peer.
+//! messages past either, see [`FeedCap`]). The node itself is never
+//! stopped by a peer. The replication sessions enforce the first two with
+//! [`Rate`] and [`Usage::charge_day`]; the ingest checker the last two.
 //!
-//! Owns the counters and the default limits; imports nothing but std,
-//! tokio's clock and serde.
+//! Owns the limits, their defaults, and the counters of what they did.
+//! Imports nothing but std, tokio's clock, serde and `crypto`; never
+//! `replicate`, which imports it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
@@ -175,6 +177,20 @@ impl Usage {
         v["feeds_capped_today"] = c.capped_today.len().into();
         v
     }
+}
+
+/// The most bytes of one feed the node stores (`max_feed_bytes`) and takes
+/// from peers in a UTC day (`max_feed_bytes_per_day`), and where to count
+/// the feeds that reached them: what the ingest checker enforces.
+#[derive(Clone, Debug, Default)]
+pub struct FeedCap {
+    /// Bytes of one feed (the JSON of its messages); 0: no limit.
+    pub max_bytes: u64,
+    /// Bytes of one feed taken from peers in a UTC day (what is imported
+    /// through the node is not counted); 0: no limit.
+    pub max_bytes_per_day: u64,
+    /// Counts the feeds capped.
+    pub usage: Arc<Usage>,
 }
 
 /// One peer's message rate: how long to wait before taking `n` more.

@@ -1,0 +1,492 @@
+//! Checking: lines parsed, messages verified and placed in their feeds.
+//!
+//! Owns what a line may be (a message value or a `{key, value,
+//! timestamp}` wrapper, at most [`MAX_LINE_BYTES`]), the [`Checker`] that
+//! parses and checks a batch of lines in parallel, batch-verifies their
+//! signatures on the rayon pool and places each message in its feed in
+//! line order (refusing what goes past a [`FeedCap`]), and what becomes of
+//! each line ([`LineResult`], [`Rejection`]). Reads the store (feed states,
+//! feed sizes); never writes it: a checked [`Batch`] is written by
+//! `writer`. Imports `crypto`, `feed`, `store` and
+//! `limits`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use super::limits::{FeedCap, FeedDay, utc_day};
+use crate::crypto::FeedId;
+use crate::feed::{self, FeedState, KeyCache, SignedMsg, Unverified, ValidationError, Value};
+use crate::store::{Store, StoreError};
+
+/// Lines per batch: one write transaction each.
+pub const BATCH_LINES: usize = 4096;
+/// Most messages per batch-verification equation.
+const VERIFY_CHUNK: usize = 1024;
+/// Fewest messages per batch-verification equation.
+const MIN_VERIFY_CHUNK: usize = 32;
+/// Longest line read; longer lines are rejected without being kept.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Why an import stopped early (rejected lines do not stop it).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Reading the input failed.
+    #[error("cannot read input: {0}")]
+    Io(#[from] std::io::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One rejected line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// 1-based line number.
+    pub line: u64,
+    /// What was wrong, for a person.
+    pub reason: String,
+}
+
+/// Why one line is rejected before its feed position is known.
+#[derive(Debug)]
+pub(super) enum LineError {
+    TooLong,
+    Invalid(ValidationError),
+    Shape(&'static str),
+    KeyMismatch { key: String, id: String },
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineError::TooLong => write!(f, "line longer than {MAX_LINE_BYTES} bytes"),
+            LineError::Invalid(e) => write!(f, "{e}"),
+            LineError::Shape(s) => f.write_str(s),
+            LineError::KeyMismatch { key, id } => {
+                write!(f, "key {key} does not match the message id {id}")
+            }
+        }
+    }
+}
+
+/// A line that failed before its signature was checked: the feed it claims
+/// (when it names one) and why it failed.
+type Failed = (Option<FeedId>, LineError);
+
+/// The feed a rejected line claims to belong to, when it names one.
+pub(crate) fn claimed_author(v: &Value) -> Option<FeedId> {
+    let msg = match v.get("value") {
+        Some(inner) if v.get("signature").is_none() => inner,
+        _ => v,
+    };
+    msg.get("author")
+        .and_then(Value::as_str)
+        .and_then(FeedId::parse)
+}
+
+/// Parses and checks one line; on failure, also returns the feed the line
+/// claims, so later messages of that feed can name it.
+fn parse_line(line: &[u8], hmac: Option<&[u8; 32]>) -> Result<Unverified, Failed> {
+    let v = feed::json::parse(line).map_err(|e| (None, LineError::Invalid(e.into())))?;
+    let author = claimed_author(&v);
+    parse_value(v, hmac).map_err(|e| (author, e))
+}
+
+fn parse_value(v: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, LineError> {
+    let (value, key) = match v {
+        Value::Object(mut o) if o.get("value").is_some() && o.get("signature").is_none() => {
+            let key = match o.get("key") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.to_string_lossy()),
+                Some(_) => return Err(LineError::Shape("\"key\" must be a message id string")),
+            };
+            (o.remove("value").expect("checked"), key)
+        }
+        other => (other, None),
+    };
+    let u = feed::prepare(value, hmac).map_err(LineError::Invalid)?;
+    if let Some(key) = key {
+        let id = u.id().to_string();
+        if key != id {
+            return Err(LineError::KeyMismatch { key, id });
+        }
+    }
+    Ok(u)
+}
+
+/// One batch, checked and placed, ready for the store.
+pub(super) struct Batch {
+    pub(super) fresh: Vec<feed::VerifiedMsg>,
+    pub(super) fresh_lines: Vec<u64>,
+    pub(super) known: Vec<SignedMsg>,
+    pub(super) known_lines: Vec<u64>,
+    pub(super) rejections: Vec<Rejection>,
+}
+
+/// What became of one line (or one message from a peer).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LineResult {
+    /// Stored: the feed and sequence.
+    Stored(FeedId, u64),
+    /// The store already held it: the feed and sequence.
+    Duplicate(FeedId, u64),
+    /// Rejected, with the reason for a person.
+    Rejected(String),
+}
+
+/// A batch of lines in one buffer: each numbered line is a range of `text`,
+/// or why it was not kept.
+pub(super) struct LineBatch {
+    pub(super) text: Vec<u8>,
+    pub(super) lines: Vec<(u64, Result<std::ops::Range<usize>, LineError>)>,
+}
+
+/// The checking stage: parses, verifies and places messages.
+pub(super) struct Checker<'a> {
+    store: &'a Store,
+    hmac: Option<&'a [u8; 32]>,
+    keys: KeyCache,
+    states: HashMap<FeedId, Option<FeedState>>,
+    /// Feeds with a rejected message in this import: author -> its line.
+    broken: HashMap<FeedId, u64>,
+    cap: FeedCap,
+    /// Bytes of each feed, once counted, while there is a cap.
+    feed_bytes: HashMap<FeedId, u64>,
+    /// Bytes of each feed taken from peers today (never trimmed: it is a
+    /// limit, not a cache).
+    feed_day: FeedDay,
+}
+
+impl<'a> Checker<'a> {
+    pub(super) fn new(store: &'a Store, hmac: Option<&'a [u8; 32]>) -> Self {
+        Checker {
+            store,
+            hmac,
+            keys: KeyCache::default(),
+            states: HashMap::new(),
+            broken: HashMap::new(),
+            cap: FeedCap::default(),
+            feed_bytes: HashMap::new(),
+            feed_day: Default::default(),
+        }
+    }
+
+    /// A checker that refuses what goes past `cap`.
+    pub(super) fn with_cap(store: &'a Store, hmac: Option<&'a [u8; 32]>, cap: FeedCap) -> Self {
+        Checker {
+            cap,
+            ..Checker::new(store, hmac)
+        }
+    }
+
+    /// Forgets what it assumed of `feed`: the store refused a message of
+    /// it that this checker had placed, so its state is read again.
+    pub(super) fn forget(&mut self, feed: &FeedId) {
+        self.states.remove(feed);
+        self.broken.remove(feed);
+        self.feed_bytes.remove(feed);
+    }
+
+    /// Whether a fresh message of `author` of `len` bytes from a peer fits
+    /// the feed's budget for today; counts it when it does.
+    fn fits_day(&mut self, author: FeedId, len: u64) -> bool {
+        let max = self.cap.max_bytes_per_day;
+        let day = utc_day();
+        if self.feed_day.charge(author, len, max, day) {
+            return true;
+        }
+        self.cap.usage.capped_today(author);
+        false
+    }
+
+    /// Whether a fresh message of `author` of `len` bytes fits the feed's
+    /// byte cap; counts it when it does.
+    fn fits_cap(&mut self, author: FeedId, len: u64) -> Result<bool, ImportError> {
+        if self.cap.max_bytes == 0 {
+            return Ok(true);
+        }
+        let used = match self.feed_bytes.get(&author) {
+            Some(u) => *u,
+            None => self.store.feed_bytes(&author)?,
+        };
+        if used + len > self.cap.max_bytes {
+            self.cap.usage.capped(author);
+            self.feed_bytes.insert(author, used);
+            return Ok(false);
+        }
+        self.feed_bytes.insert(author, used + len);
+        Ok(true)
+    }
+
+    /// Forgets what it keeps only to save work or word reasons once it holds
+    /// more than `max` feeds: prepared keys, rejected lines, and feeds it
+    /// has placed no message of. Never the state of a feed it placed
+    /// messages of, which the store may not hold yet.
+    pub(super) fn trim(&mut self, max: usize) {
+        if self.keys.len() > max {
+            self.keys = KeyCache::default();
+        }
+        if self.broken.len() > max {
+            self.broken = HashMap::new();
+        }
+        if self.states.len() > max {
+            self.states.retain(|_, s| s.is_some());
+        }
+        if self.feed_bytes.len() > max {
+            self.feed_bytes = HashMap::new();
+        }
+    }
+
+    /// Checks a batch of lines; gives the emptied line batch back for reuse.
+    /// With `refused` (messages from one peer), once a message of a feed is
+    /// rejected every later one of that feed is rejected too, in this batch
+    /// and in later ones: a peer that sent one invalid message of a feed is
+    /// not trusted for the rest of it.
+    ///
+    /// With `wanted`, messages of other feeds are refused before their
+    /// signature is checked: a peer sends only the feeds we asked it for.
+    pub(super) fn check_from(
+        &mut self,
+        batch: LineBatch,
+        refused: Option<&Mutex<HashSet<FeedId>>>,
+        wanted: Option<&HashSet<FeedId>>,
+    ) -> Result<(Batch, LineBatch), ImportError> {
+        let mut refused = refused.map(|m| m.lock().expect("refused feeds lock"));
+        self.check_inner(batch, refused.as_deref_mut(), wanted)
+    }
+
+    pub(super) fn check(&mut self, batch: LineBatch) -> Result<(Batch, LineBatch), ImportError> {
+        self.check_inner(batch, None, None)
+    }
+
+    fn check_inner(
+        &mut self,
+        mut batch: LineBatch,
+        mut refused: Option<&mut HashSet<FeedId>>,
+        wanted: Option<&HashSet<FeedId>>,
+    ) -> Result<(Batch, LineBatch), ImportError> {
+        let hmac = self.hmac;
+        let text = &batch.text;
+        // 2. Parse and check in parallel.
+        let parsed: Vec<(u64, Result<Unverified, Failed>)> = batch
+            .lines
+            .par_drain(..)
+            .map(|(n, l)| {
+                let r = l.map_err(|e| (None, e));
+                (n, r.and_then(|range| parse_line(&text[range], hmac)))
+            })
+            .collect();
+        let authors: Vec<FeedId> = parsed
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().map(Unverified::author))
+            .collect();
+        self.keys.prime(&authors);
+        // 3. Batch signature verification in parallel chunks. `order` keeps
+        // every line in input order: a parse failure, or a place in `todo`.
+        let mut order: Vec<(u64, Result<FeedId, Failed>)> = Vec::with_capacity(parsed.len());
+        let mut todo = Vec::with_capacity(parsed.len());
+        for (n, r) in parsed {
+            match r {
+                Ok(u) if wanted.is_some_and(|w| !w.contains(&u.author())) => order.push((
+                    n,
+                    Err((
+                        None,
+                        LineError::Shape("a feed we did not ask this peer for"),
+                    )),
+                )),
+                Ok(u) => {
+                    order.push((n, Ok(u.author())));
+                    todo.push(u);
+                }
+                Err(e) => order.push((n, Err(e))),
+            }
+        }
+        // Split so that every core gets a share, however small the batch
+        // (messages from peers arrive in batches of a few hundred).
+        let per_chunk = todo
+            .len()
+            .div_ceil(rayon::current_num_threads())
+            .clamp(MIN_VERIFY_CHUNK, VERIFY_CHUNK);
+        let mut chunks: Vec<Vec<Unverified>> = Vec::new();
+        let mut it = todo.into_iter().peekable();
+        while it.peek().is_some() {
+            chunks.push(it.by_ref().take(per_chunk).collect());
+        }
+        let keys = &self.keys;
+        let verified: Vec<Result<SignedMsg, ValidationError>> = chunks
+            .into_par_iter()
+            .flat_map_iter(|c| feed::verify_many(c, keys))
+            .collect();
+        // 4. Place each message in its feed, in line order.
+        let mut b = Batch {
+            fresh: Vec::with_capacity(verified.len()),
+            fresh_lines: Vec::with_capacity(verified.len()),
+            known: Vec::new(),
+            known_lines: Vec::new(),
+            rejections: Vec::new(),
+        };
+        let mut verified = verified.into_iter();
+        for (n, slot) in order {
+            let result = match slot {
+                Err((author, e)) => Err((author, e.to_string())),
+                Ok(author) => verified
+                    .next()
+                    .expect("one result per parsed line")
+                    .map_err(|e| (Some(author), e.to_string())),
+            };
+            let signed = match result {
+                Ok(s) => s,
+                Err((author, reason)) => {
+                    if let Some(a) = author {
+                        self.broken.entry(a).or_insert(n);
+                        if let Some(r) = refused.as_deref_mut() {
+                            r.insert(a);
+                        }
+                    }
+                    b.rejections.push(Rejection { line: n, reason });
+                    continue;
+                }
+            };
+            let author = signed.author();
+            if refused.as_deref().is_some_and(|r| r.contains(&author)) {
+                b.rejections.push(Rejection {
+                    line: n,
+                    reason: "this peer sent an invalid message of this feed earlier".into(),
+                });
+                continue;
+            }
+            let state = match self.states.get(&author) {
+                Some(s) => *s,
+                None => {
+                    let s = self.store.latest(&author)?;
+                    self.states.insert(author, s);
+                    s
+                }
+            };
+            if state.is_some_and(|s| signed.sequence() <= s.sequence) {
+                b.known.push(signed);
+                b.known_lines.push(n);
+                continue;
+            }
+            match feed::chain(state.as_ref(), signed) {
+                Ok(v) => {
+                    let len = v.json().len() as u64;
+                    // Only what peers send counts against the day's budget:
+                    // their messages come with the feeds we asked for.
+                    if wanted.is_some() && !self.fits_day(author, len) {
+                        if let Some(r) = refused.as_deref_mut() {
+                            r.insert(author);
+                        }
+                        b.rejections.push(Rejection {
+                            line: n,
+                            reason: format!(
+                                "the feed is over max_feed_bytes_per_day ({} bytes today)",
+                                self.cap.max_bytes_per_day
+                            ),
+                        });
+                        continue;
+                    }
+                    if !self.fits_cap(author, len)? {
+                        if let Some(r) = refused.as_deref_mut() {
+                            r.insert(author);
+                        }
+                        b.rejections.push(Rejection {
+                            line: n,
+                            reason: format!(
+                                "the feed is over max_feed_bytes ({} bytes)",
+                                self.cap.max_bytes
+                            ),
+                        });
+                        continue;
+                    }
+                    self.states.insert(author, Some(v.state()));
+                    b.fresh.push(v);
+                    b.fresh_lines.push(n);
+                }
+                Err(e) => {
+                    let reason = match (self.broken.get(&author), &e) {
+                        (Some(bad), ValidationError::SeqMismatch { .. }) => {
+                            format!("depends on rejected line {bad} of the same feed ({e})")
+                        }
+                        _ => e.to_string(),
+                    };
+                    self.broken.entry(author).or_insert(n);
+                    if let Some(r) = refused.as_deref_mut() {
+                        r.insert(author);
+                    }
+                    b.rejections.push(Rejection { line: n, reason });
+                }
+            }
+        }
+        Ok((b, batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{Keypair, MsgId};
+
+    /// Message `seq` (1 or 2) of the feed of seed `n`, as JSON text.
+    fn message(n: u32, seq: u64, text: &str) -> Vec<u8> {
+        let mut seed = [0x77u8; 32];
+        seed[..4].copy_from_slice(&n.to_be_bytes());
+        let keys = Keypair::from_seed(&seed);
+        let state = (seq == 2).then_some(FeedState {
+            sequence: 1,
+            id: MsgId([1; 32]),
+        });
+        let content = feed::json::parse(br#"{"type":"post","text":"a"}"#).unwrap();
+        let v = feed::build(&keys, state.as_ref(), 1.0, content, None);
+        let text = format!(r#""text":"{text}""#);
+        String::from_utf8(feed::json::to_compact(&v))
+            .unwrap()
+            .replace(r#""text":"a""#, &text)
+            .into_bytes()
+    }
+
+    fn batch_of(lines: &[Vec<u8>]) -> LineBatch {
+        let mut b = LineBatch {
+            text: Vec::new(),
+            lines: Vec::new(),
+        };
+        for (i, l) in lines.iter().enumerate() {
+            let start = b.text.len();
+            b.text.extend_from_slice(l);
+            b.lines.push((i as u64 + 1, Ok(start..b.text.len())));
+        }
+        b
+    }
+
+    #[test]
+    fn the_pipeline_checker_forgets_feeds_it_placed_nothing_of() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb")).unwrap();
+        let mut checker = Checker::new(&store, None);
+        // One feed placed (checked ahead of the store), then rounds of new
+        // feeds: a forged signature, and a valid one that does not chain.
+        let (b, _) = checker.check(batch_of(&[message(0, 1, "a")])).unwrap();
+        assert_eq!(b.fresh.len(), 1);
+        let placed = b.fresh[0].author();
+        let max = 50;
+        for round in 0..5 {
+            checker.trim(max);
+            assert!(checker.keys.len() <= max, "{} keys", checker.keys.len());
+            assert!(checker.broken.len() <= max);
+            assert!(checker.states.len() <= max);
+            assert!(checker.states[&placed].is_some(), "a placed feed is kept");
+            let lines: Vec<Vec<u8>> = (1..=20)
+                .flat_map(|i| {
+                    [
+                        message(round * 20 + i, 1, "b"),
+                        message(round * 20 + i + 1000, 2, "a"),
+                    ]
+                })
+                .collect();
+            let (b, _) = checker.check(batch_of(&lines)).unwrap();
+            assert_eq!(b.rejections.len(), lines.len());
+        }
+    }
+}

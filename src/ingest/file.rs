@@ -1,0 +1,324 @@
+//! Importing JSON lines files: `shoal import`, and an import through a
+//! running node.
+//!
+//! Owns reading the input in bounded lines ([`read_line_bounded`], at most
+//! [`MAX_LINE_BYTES`] each, blank lines skipped) and batches of
+//! [`BATCH_LINES`], the three overlapping stages of [`import`] (a reader
+//! thread, the checker on the caller's thread, a short-lived writer thread
+//! of its own: there is no node), and [`import_through`], the same reading
+//! and counting for an import handed to a running node's pipeline. Memory is
+//! bounded by the batch size, never by the file. Imports `store` and the
+//! sibling modules `check` and `writer` (for how a
+//! checked batch is written).
+
+use std::io::BufRead;
+
+use super::check::{
+    BATCH_LINES, Batch, Checker, ImportError, LineBatch, LineError, LineResult, MAX_LINE_BYTES,
+    Rejection,
+};
+use super::writer::{Stored, store_batch};
+use crate::store::{Store, StoreError};
+
+/// Totals of one import.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Messages newly stored.
+    pub imported: u64,
+    /// Messages the store already held.
+    pub duplicates: u64,
+    /// Lines rejected.
+    pub rejected: u64,
+}
+
+/// Reads one line of at most [`MAX_LINE_BYTES`] into `buf` (without the
+/// newline). Returns `None` at end of input, `Some(false)` for a line that was
+/// too long (its bytes are skipped, not kept).
+pub(crate) fn read_line_bounded(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(if any { Some(!too_long) } else { None });
+        }
+        any = true;
+        let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        if !too_long {
+            if buf.len() + part.len() > MAX_LINE_BYTES {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(part);
+            }
+        }
+        let used = done.unwrap_or(chunk.len());
+        r.consume(used);
+        if done.is_some() {
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+            return Ok(Some(!too_long));
+        }
+    }
+}
+
+/// Imports JSON lines from `input` into `store`. Every message is verified
+/// (format, signature, chain, id = key where given); valid ones are stored
+/// one batch per transaction; each rejected line is reported through
+/// `on_reject` in line order. A rejected message does not stop other feeds;
+/// later messages of its own feed are rejected as depending on it.
+///
+/// Three stages overlap: a reader thread reads batch k+2, the caller's
+/// thread and the rayon pool check batch k+1, and a writer thread commits
+/// batch k (its fsync costs no CPU). Each hand-over holds at most one batch.
+pub fn import(
+    store: &Store,
+    input: impl BufRead + Send,
+    hmac: Option<&[u8; 32]>,
+    mut on_reject: impl FnMut(Rejection),
+) -> Result<Summary, ImportError> {
+    std::thread::scope(|scope| {
+        let (to_checker, line_batches) =
+            std::sync::mpsc::sync_channel::<std::io::Result<LineBatch>>(1);
+        let (recycle, recycled) = std::sync::mpsc::sync_channel::<LineBatch>(2);
+        scope.spawn(move || {
+            let mut lines = Lines::new(input, recycled);
+            loop {
+                let next = lines.next_batch().transpose();
+                let Some(next) = next else { break };
+                let failed = next.is_err();
+                if to_checker.send(next).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let (to_writer, jobs) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let (done, results) = std::sync::mpsc::channel::<Result<Stored, StoreError>>();
+        let writer = scope.spawn(move || {
+            for job in jobs {
+                if done.send(store_batch(store, job)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut summary = Summary::default();
+        let mut in_flight = false;
+        let mut collect = |summary: &mut Summary| -> Result<(), ImportError> {
+            let stored = results
+                .recv()
+                .map_err(|_| std::io::Error::other("store writer stopped"))??;
+            for (line, r) in stored.results {
+                match r {
+                    LineResult::Stored(..) => summary.imported += 1,
+                    LineResult::Duplicate(..) => summary.duplicates += 1,
+                    LineResult::Rejected(reason) => {
+                        summary.rejected += 1;
+                        on_reject(Rejection { line, reason });
+                    }
+                }
+            }
+            Ok(())
+        };
+        let mut checker = Checker::new(store, hmac);
+        let result = (|| {
+            for lines in line_batches.iter() {
+                let (batch, used) = checker.check(lines?)?;
+                let _ = recycle.try_send(used);
+                if in_flight {
+                    collect(&mut summary)?;
+                }
+                to_writer
+                    .send(batch)
+                    .map_err(|_| std::io::Error::other("store writer stopped"))?;
+                in_flight = true;
+            }
+            if in_flight {
+                collect(&mut summary)?;
+            }
+            Ok(summary)
+        })();
+        drop(to_writer);
+        let _ = writer.join();
+        result
+    })
+}
+
+/// Imports JSON lines from `input` through something that checks and
+/// stores them elsewhere (a running node's pipeline: `submit` hands it one
+/// batch of messages and returns what became of each, in order). Reads
+/// and batches the lines exactly as [`import`] does: bounded lines, blank
+/// ones skipped, at most [`BATCH_LINES`] a batch. A line longer than
+/// [`MAX_LINE_BYTES`] is rejected unread and never submitted. Each rejected
+/// line is reported through `on_reject`, in line order; the summary counts
+/// what `submit` stored, what the store already held, and every rejected
+/// line.
+pub fn import_through(
+    input: impl BufRead,
+    mut submit: impl FnMut(&[&[u8]]) -> Vec<LineResult>,
+    mut on_reject: impl FnMut(Rejection),
+) -> Result<Summary, ImportError> {
+    let (recycle, recycled) = std::sync::mpsc::sync_channel::<LineBatch>(1);
+    let mut lines = Lines::new(input, recycled);
+    let mut summary = Summary::default();
+    let mut reject = |summary: &mut Summary, line: u64, reason: String| {
+        summary.rejected += 1;
+        on_reject(Rejection { line, reason });
+    };
+    while let Some(batch) = lines.next_batch()? {
+        let items: Vec<&[u8]> = batch
+            .lines
+            .iter()
+            .filter_map(|(_, l)| l.as_ref().ok().map(|r| &batch.text[r.clone()]))
+            .collect();
+        let mut results = if items.is_empty() {
+            Vec::new()
+        } else {
+            submit(&items)
+        }
+        .into_iter();
+        for (line, l) in &batch.lines {
+            match l {
+                Err(e) => reject(&mut summary, *line, e.to_string()),
+                Ok(_) => match results.next() {
+                    Some(LineResult::Stored(..)) => summary.imported += 1,
+                    Some(LineResult::Duplicate(..)) => summary.duplicates += 1,
+                    Some(LineResult::Rejected(reason)) => reject(&mut summary, *line, reason),
+                    None => {}
+                },
+            }
+        }
+        drop(items);
+        let _ = recycle.try_send(batch);
+    }
+    Ok(summary)
+}
+
+/// The reading stage: bounded batches of numbered, non-blank lines.
+struct Lines<R> {
+    input: R,
+    line_no: u64,
+    buf: Vec<u8>,
+    eof: bool,
+    /// Batches the checker is done with, reused so that their memory is not
+    /// returned to the system and faulted in again for every batch.
+    recycled: std::sync::mpsc::Receiver<LineBatch>,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(input: R, recycled: std::sync::mpsc::Receiver<LineBatch>) -> Self {
+        Lines {
+            input,
+            line_no: 0,
+            buf: Vec::new(),
+            eof: false,
+            recycled,
+        }
+    }
+
+    fn next_batch(&mut self) -> std::io::Result<Option<LineBatch>> {
+        let mut b = match self.recycled.try_recv() {
+            Ok(mut b) => {
+                b.text.clear();
+                b.lines.clear();
+                b
+            }
+            Err(_) => LineBatch {
+                text: Vec::with_capacity(BATCH_LINES * 700),
+                lines: Vec::with_capacity(BATCH_LINES),
+            },
+        };
+        while !self.eof && b.lines.len() < BATCH_LINES {
+            match read_line_bounded(&mut self.input, &mut self.buf)? {
+                None => self.eof = true,
+                Some(ok) => {
+                    self.line_no += 1;
+                    if !ok {
+                        b.lines.push((self.line_no, Err(LineError::TooLong)));
+                    } else if !self.buf.iter().all(u8::is_ascii_whitespace) {
+                        let start = b.text.len();
+                        b.text.extend_from_slice(&self.buf);
+                        b.lines.push((self.line_no, Ok(start..b.text.len())));
+                    }
+                }
+            }
+        }
+        Ok(if b.lines.is_empty() { None } else { Some(b) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::FeedId;
+
+    /// `import_through` skips blank lines, rejects over-long ones unread
+    /// with the file import's wording, batches at most `BATCH_LINES`, and
+    /// counts what `submit` made of the rest; rejections come in line
+    /// order.
+    #[test]
+    fn an_import_through_a_submitter_reads_and_counts_as_the_file_import() {
+        let mut input = Vec::new();
+        let n = BATCH_LINES + 10;
+        for i in 1..=n {
+            match i {
+                3 => input.extend_from_slice(b"  \r"),
+                5 => input.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 1)),
+                _ if i % 7 == 0 => input.extend_from_slice(format!("r{i}").as_bytes()),
+                _ if i % 5 == 0 => input.extend_from_slice(format!("d{i}").as_bytes()),
+                _ => input.extend_from_slice(format!("s{i}").as_bytes()),
+            }
+            input.push(b'\n');
+        }
+        let mut batches = Vec::new();
+        let mut rejections = Vec::new();
+        let summary = import_through(
+            &input[..],
+            |items| {
+                batches.push(items.len());
+                items
+                    .iter()
+                    .map(|l| match l[0] {
+                        b's' => LineResult::Stored(FeedId([0; 32]), 1),
+                        b'd' => LineResult::Duplicate(FeedId([0; 32]), 1),
+                        _ => LineResult::Rejected(String::from_utf8_lossy(l).into_owned()),
+                    })
+                    .collect()
+            },
+            |r| rejections.push(r),
+        )
+        .unwrap();
+        let rejected: Vec<usize> = (1..=n).filter(|i| *i == 5 || *i % 7 == 0).collect();
+        let duplicates = (1..=n)
+            .filter(|i| *i != 5 && *i % 5 == 0 && *i % 7 != 0)
+            .count();
+        assert_eq!(
+            summary,
+            Summary {
+                imported: (n - 1 - rejected.len() - duplicates) as u64,
+                duplicates: duplicates as u64,
+                rejected: rejected.len() as u64,
+            }
+        );
+        assert!(batches.iter().all(|b| *b <= BATCH_LINES), "{batches:?}");
+        assert_eq!(
+            batches.iter().sum::<usize>(),
+            n - 2,
+            "blank and long unsent"
+        );
+        let lines: Vec<usize> = rejections.iter().map(|r| r.line as usize).collect();
+        assert_eq!(lines, rejected, "in line order");
+        assert_eq!(
+            rejections[0].reason,
+            format!("line longer than {MAX_LINE_BYTES} bytes")
+        );
+        assert_eq!(rejections[1].reason, "r7");
+    }
+}

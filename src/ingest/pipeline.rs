@@ -1,0 +1,141 @@
+//! The long-lived pipeline of a running node: what peers send (and what is
+//! imported through the node) checked by one thread, written by the node's
+//! one [`Writer`].
+//!
+//! Owns the checker thread (`shoal-checker`) and its queue: submissions
+//! from every replication session are checked in the order they come, so
+//! that each feed is placed by one thread, with the same stages as the file
+//! import (parallel parse and batch verification, feed placement). The
+//! checker reads the store; its checked batches go to the writer, which
+//! commits them (several at once when they queue) and answers each
+//! submission. Imports `crypto`, `store` and the sibling modules
+//! `check`, `limits` and `writer`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use super::check::{Checker, LineBatch, LineError, LineResult, MAX_LINE_BYTES};
+use super::limits::FeedCap;
+use super::writer::{Checked, Writer};
+use crate::crypto::FeedId;
+use crate::store::Store;
+
+/// Feeds the long-lived checker of a [`Pipeline`] may remember besides
+/// those with messages checked ahead of the store; past that it forgets
+/// them (see [`Checker::trim`]), so that peers naming ever new feeds cannot
+/// make it grow without bound.
+const PIPELINE_CACHED_FEEDS: usize = 1 << 16;
+
+/// One submission to a [`Pipeline`].
+struct Job {
+    batch: LineBatch,
+    count: usize,
+    refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
+    wanted: Option<Arc<HashSet<FeedId>>>,
+    reply: tokio::sync::oneshot::Sender<Vec<LineResult>>,
+}
+
+/// A long-lived checking pipeline for messages that arrive from peers,
+/// shared by every replication session of a node. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    jobs: tokio::sync::mpsc::Sender<Job>,
+}
+
+impl Pipeline {
+    /// Starts the checker thread; what it checks is written by `writer`.
+    pub fn start(
+        store: Arc<Store>,
+        hmac: Option<[u8; 32]>,
+        cap: FeedCap,
+        writer: Writer,
+    ) -> std::io::Result<Pipeline> {
+        let (jobs, mut incoming) = tokio::sync::mpsc::channel::<Job>(8);
+        let (invalidate, invalidated) = std::sync::mpsc::channel::<FeedId>();
+        std::thread::Builder::new()
+            .name("shoal-checker".into())
+            .spawn(move || {
+                let mut checker = Checker::with_cap(&store, hmac.as_ref(), cap);
+                while let Some(job) = incoming.blocking_recv() {
+                    while let Ok(f) = invalidated.try_recv() {
+                        checker.forget(&f);
+                    }
+                    checker.trim(PIPELINE_CACHED_FEEDS);
+                    match checker.check_from(
+                        job.batch,
+                        job.refused.as_deref(),
+                        job.wanted.as_deref(),
+                    ) {
+                        Ok((batch, _)) => {
+                            let checked = Checked {
+                                batch,
+                                count: job.count,
+                                reply: job.reply,
+                                invalidate: invalidate.clone(),
+                            };
+                            if writer.queue_checked(checked).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!("checking failed: {e}");
+                            let _ = job
+                                .reply
+                                .send(vec![LineResult::Rejected(e.to_string()); job.count]);
+                        }
+                    }
+                }
+            })?;
+        Ok(Pipeline { jobs })
+    }
+
+    /// Checks and stores messages (each a JSON message value or a
+    /// `{key, value, timestamp}`), returning what became of each, in order.
+    pub async fn submit(&self, items: &[&[u8]]) -> Vec<LineResult> {
+        self.submit_from(items, None, None).await
+    }
+
+    /// [`Pipeline::submit`] for messages from one peer: `refused` holds the
+    /// feeds that peer sent an invalid message of; later messages of those
+    /// feeds from it are rejected, even those submitted before the rejection
+    /// was known (the checker places submissions in order). With `wanted`,
+    /// messages of any other feed are refused unverified, and the bytes of
+    /// each feed count against its budget for the day
+    /// ([`FeedCap::max_bytes_per_day`]).
+    pub async fn submit_from(
+        &self,
+        items: &[&[u8]],
+        refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
+        wanted: Option<Arc<HashSet<FeedId>>>,
+    ) -> Vec<LineResult> {
+        let mut batch = LineBatch {
+            text: Vec::with_capacity(items.iter().map(|i| i.len()).sum()),
+            lines: Vec::with_capacity(items.len()),
+        };
+        for (i, item) in items.iter().enumerate() {
+            let start = batch.text.len();
+            if item.len() > MAX_LINE_BYTES {
+                batch.lines.push((i as u64 + 1, Err(LineError::TooLong)));
+                continue;
+            }
+            batch.text.extend_from_slice(item);
+            batch
+                .lines
+                .push((i as u64 + 1, Ok(start..batch.text.len())));
+        }
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let job = Job {
+            batch,
+            count: items.len(),
+            refused,
+            wanted,
+            reply,
+        };
+        if self.jobs.send(job).await.is_err() {
+            return vec![LineResult::Rejected("the node is shutting down".into()); items.len()];
+        }
+        result.await.unwrap_or_else(|_| {
+            vec![LineResult::Rejected("the node is shutting down".into()); items.len()]
+        })
+    }
+}

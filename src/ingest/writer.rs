@@ -1,0 +1,592 @@
+//! The one writer of a running node's store.
+//!
+//! Owns the thread (`shoal-writer`) that makes every store write of a
+//! running node, one job at a time: the batches the pipeline checked, our
+//! publishes, our group operations and the group duties that arriving
+//! messages give us, notes in the peer table and read marks. Whatever
+//! queued while it wrote is taken together: checked batches share one
+//! transaction (up to [`BATCH_LINES`] lines), publishes share another (up
+//! to [`PUBLISH_BATCH`]), so that many small writes cost one fsync. After
+//! each commit it tells the node, through `on_stored`, of each message
+//! stored, before it answers whoever asked: one announcer for every
+//! message, whoever stored it. Nothing else of a running node writes its
+//! store, but for one thing: the control socket's read commands
+//! (`commands::handle`) mark what they showed as read themselves, on a
+//! blocking thread. Reads go to the store directly, from any thread.
+//!
+//! Callers on the async threads hand a job over and await the answer
+//! ([`Writer::publish`], [`Writer::flush`]) or do not wait at all
+//! ([`Writer::note_peer`]); the calls that block ([`Writer::group_write`],
+//! [`Writer::mark_read`]) panic on a thread that drives async tasks, as
+//! tokio's own blocking calls do, so no async worker ever waits on a
+//! write. Checked batches wait for room: at most one queued besides the one
+//! being written, which holds the checker back when the disk is slower.
+//!
+//! Also owns how a checked batch is written ([`store_batch`]), which the
+//! file import's own writer thread shares. Imports `crypto`, `feed`,
+//! `store` and `check`; never `replicate`, `node`, `home` or
+//! `local`: the node hands it the announcer as a callback.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use tokio::sync::oneshot;
+
+use super::check::{BATCH_LINES, Batch, LineResult, Rejection};
+use crate::crypto::{FeedId, Keypair};
+use crate::feed::{Value, VerifiedMsg};
+use crate::store::{GroupOp, Outcome, PeerRecord, Store, StoreError};
+
+/// Most publishes appended in one transaction.
+pub const PUBLISH_BATCH: usize = 512;
+
+/// Why a publish was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The message was refused (too large) or the store failed on it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The transaction of the publishes it was queued with failed.
+    #[error("{0}")]
+    Batch(String),
+    /// The writer has stopped: the node is shutting down.
+    #[error("the node is shutting down")]
+    Stopped,
+}
+
+/// What the store made of a batch, in line order, and the feeds whose
+/// checked-ahead state the store did not confirm.
+pub(super) struct Stored {
+    pub(super) results: Vec<(u64, LineResult)>,
+    pub(super) refused_feeds: Vec<FeedId>,
+}
+
+/// Writes one checked batch: fresh messages in one transaction, and what
+/// the store already held (or refuses) checked against it.
+pub(super) fn store_batch(store: &Store, b: Batch) -> Result<Stored, StoreError> {
+    let mut results: Vec<(u64, LineResult)> = b
+        .rejections
+        .into_iter()
+        .map(|r| (r.line, LineResult::Rejected(r.reason)))
+        .collect();
+    let mut refused_feeds = Vec::new();
+    let places: Vec<(FeedId, u64)> = b.fresh.iter().map(|m| (m.author(), m.sequence())).collect();
+    for ((n, (author, seq)), o) in b
+        .fresh_lines
+        .into_iter()
+        .zip(places)
+        .zip(store.ingest(b.fresh)?)
+    {
+        results.push((
+            n,
+            match o {
+                Outcome::Stored => LineResult::Stored(author, seq),
+                Outcome::Duplicate => LineResult::Duplicate(author, seq),
+                Outcome::Refused(e) => {
+                    refused_feeds.push(author);
+                    LineResult::Rejected(e.to_string())
+                }
+            },
+        ));
+    }
+    if !b.known.is_empty() {
+        let places: Vec<(FeedId, u64)> =
+            b.known.iter().map(|m| (m.author(), m.sequence())).collect();
+        for ((n, (author, seq)), o) in b
+            .known_lines
+            .into_iter()
+            .zip(places)
+            .zip(store.check_known(&b.known)?)
+        {
+            results.push((
+                n,
+                match o {
+                    Outcome::Duplicate | Outcome::Stored => LineResult::Duplicate(author, seq),
+                    Outcome::Refused(e) => LineResult::Rejected(e.to_string()),
+                },
+            ));
+        }
+    }
+    results.sort_by_key(|r| r.0);
+    Ok(Stored {
+        results,
+        refused_feeds,
+    })
+}
+
+/// A batch the pipeline's checker placed, for the writer.
+pub(super) struct Checked {
+    /// The batch.
+    pub(super) batch: Batch,
+    /// Lines submitted (the answer has one result for each).
+    pub(super) count: usize,
+    /// Where to answer.
+    pub(super) reply: oneshot::Sender<Vec<LineResult>>,
+    /// Where to name the feeds the store refused a placed message of, so
+    /// that the checker reads their state again.
+    pub(super) invalidate: mpsc::Sender<FeedId>,
+}
+
+/// What a peer-table note changes in the record.
+type PeerUpdate = Box<dyn FnOnce(&mut PeerRecord) + Send>;
+
+/// One job for the writer.
+enum Job {
+    Checked(Checked),
+    Publish(Value, oneshot::Sender<Result<VerifiedMsg, PublishError>>),
+    Group(
+        Box<GroupOp>,
+        oneshot::Sender<Result<Vec<VerifiedMsg>, StoreError>>,
+    ),
+    NotePeer(
+        String,
+        PeerUpdate,
+        oneshot::Sender<Result<PeerRecord, StoreError>>,
+    ),
+    MarkRead(Vec<u64>, oneshot::Sender<Result<(), StoreError>>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// A handle on the writer thread of a running node. Cheap to clone; the
+/// thread ends, after the jobs queued, once every handle is gone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+    /// One token for each checked batch queued and not yet taken: the
+    /// checker waits for room here before it queues the next.
+    room: mpsc::SyncSender<()>,
+}
+
+/// What the writer thread holds.
+struct Thread<F> {
+    store: Arc<Store>,
+    keys: Keypair,
+    sign_cap: Option<[u8; 32]>,
+    on_stored: F,
+    jobs: mpsc::Receiver<Job>,
+    room: mpsc::Receiver<()>,
+}
+
+/// The jobs of one round: what queued while the last round was written.
+#[derive(Default)]
+struct Round {
+    checked: Vec<Checked>,
+    lines: usize,
+    publishes: Vec<(Value, oneshot::Sender<Result<VerifiedMsg, PublishError>>)>,
+    /// Every other job, in the order it came.
+    others: Vec<Job>,
+}
+
+impl Round {
+    /// Adds `job`, or gives it back when its kind's share of the round is
+    /// full (it starts the next round).
+    fn add(&mut self, job: Job) -> Option<Job> {
+        match job {
+            Job::Checked(c) if self.lines >= BATCH_LINES => return Some(Job::Checked(c)),
+            Job::Checked(c) => {
+                self.lines += c.count;
+                self.checked.push(c);
+            }
+            Job::Publish(v, r) if self.publishes.len() >= PUBLISH_BATCH => {
+                return Some(Job::Publish(v, r));
+            }
+            Job::Publish(v, r) => self.publishes.push((v, r)),
+            other => self.others.push(other),
+        }
+        None
+    }
+}
+
+/// Panics on a thread that drives async tasks, before anything is sent:
+/// a blocking call there would hold up every task of that thread while
+/// the writer works. (tokio's blocking receive makes the check, and
+/// returns at once here: the channel is closed.)
+fn refuse_async_worker() {
+    let (_, closed) = oneshot::channel::<()>();
+    let _ = closed.blocking_recv();
+}
+
+impl Writer {
+    /// Starts the writer thread of a node whose feed is `keys`' (signed
+    /// with `sign_cap`, if the network has one). `on_stored` is called on
+    /// that thread after each commit with the feeds and sequences stored.
+    pub fn start(
+        store: Arc<Store>,
+        keys: Keypair,
+        sign_cap: Option<[u8; 32]>,
+        on_stored: impl Fn(&[(FeedId, u64)]) + Send + 'static,
+    ) -> std::io::Result<Writer> {
+        let (jobs, queue) = mpsc::channel();
+        let (room, taken) = mpsc::sync_channel(1);
+        let thread = Thread {
+            store,
+            keys,
+            sign_cap,
+            on_stored,
+            jobs: queue,
+            room: taken,
+        };
+        std::thread::Builder::new()
+            .name("shoal-writer".into())
+            .spawn(move || thread.run())?;
+        Ok(Writer { jobs, room })
+    }
+
+    /// Appends a message to our feed. Publishes that queue together share
+    /// one write transaction; each is answered once it is committed (and
+    /// announced).
+    pub async fn publish(&self, content: Value) -> Result<VerifiedMsg, PublishError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Publish(content, reply))
+            .map_err(|_| PublishError::Stopped)?;
+        answer.await.map_err(|_| PublishError::Stopped)?
+    }
+
+    /// Publishes a group operation of ours (with what we owe the group
+    /// first, see [`Store::group_write`]) and returns the messages written,
+    /// once announced. Blocking: panics on a thread that drives async
+    /// tasks.
+    pub fn group_write(&self, op: &GroupOp) -> Result<Vec<VerifiedMsg>, StoreError> {
+        refuse_async_worker();
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Group(Box::new(op.clone()), reply))
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer
+            .blocking_recv()
+            .map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Remembers a peer address in the peer table (see
+    /// [`Store::note_peer`]). Does not wait: await the answer to know it
+    /// is written, or drop it.
+    pub fn note_peer(
+        &self,
+        addr: &str,
+        update: impl FnOnce(&mut PeerRecord) + Send + 'static,
+    ) -> oneshot::Receiver<Result<PeerRecord, StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        // A stopped writer drops the reply: the answer says so.
+        let _ = self
+            .jobs
+            .send(Job::NotePeer(addr.to_string(), Box::new(update), reply));
+        answer
+    }
+
+    /// Marks messages (by receive sequence) as read. Blocking: panics on a
+    /// thread that drives async tasks.
+    pub fn mark_read(&self, rxs: &[u64]) -> Result<(), StoreError> {
+        refuse_async_worker();
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::MarkRead(rxs.to_vec(), reply))
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer
+            .blocking_recv()
+            .map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Waits until every job queued before it is written.
+    pub async fn flush(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self.jobs.send(Job::Flush(reply)).is_ok() {
+            let _ = answer.await;
+        }
+    }
+
+    /// Queues a checked batch, once there is room (blocking: the checker's
+    /// thread calls it). Gives it back when the writer has stopped.
+    pub(super) fn queue_checked(&self, c: Checked) -> Result<(), Box<Checked>> {
+        if self.room.send(()).is_err() {
+            return Err(Box::new(c));
+        }
+        self.jobs.send(Job::Checked(c)).map_err(|e| match e.0 {
+            Job::Checked(c) => Box::new(c),
+            _ => unreachable!("sent a checked batch"),
+        })
+    }
+}
+
+impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
+    /// Writes rounds of jobs until every handle is gone.
+    fn run(self) {
+        let mut next: Option<Job> = None;
+        loop {
+            let first = match next.take() {
+                Some(j) => j,
+                None => match self.jobs.recv() {
+                    Ok(j) => j,
+                    Err(_) => return,
+                },
+            };
+            let mut round = Round::default();
+            let mut job = Some(first);
+            while let Some(j) = job.take() {
+                let checked = matches!(j, Job::Checked(_));
+                if let Some(j) = round.add(j) {
+                    next = Some(j);
+                    break;
+                }
+                if checked {
+                    // Taken: room for the checker's next batch.
+                    let _ = self.room.try_recv();
+                }
+                job = self.jobs.try_recv().ok();
+            }
+            self.write(round);
+        }
+    }
+
+    /// Writes one round: checked batches first (sessions wait on them),
+    /// then publishes, then the rest in the order they came.
+    fn write(&self, round: Round) {
+        if !round.checked.is_empty() {
+            self.write_checked(round.checked);
+        }
+        if !round.publishes.is_empty() {
+            self.write_publishes(round.publishes);
+        }
+        for job in round.others {
+            match job {
+                Job::Group(op, reply) => {
+                    let r = self
+                        .store
+                        .group_write(&self.keys, &op, self.sign_cap.as_ref());
+                    if let Ok(msgs) = &r {
+                        self.announce(msgs);
+                    }
+                    let _ = reply.send(r);
+                }
+                Job::NotePeer(addr, update, reply) => {
+                    let r = self.store.note_peer(&addr, update);
+                    if let Err(e) = &r {
+                        tracing::warn!("peer {addr} not noted: {e}");
+                    }
+                    let _ = reply.send(r);
+                }
+                Job::MarkRead(rxs, reply) => {
+                    let _ = reply.send(self.store.mark_read(&rxs));
+                }
+                Job::Flush(reply) => {
+                    let _ = reply.send(());
+                }
+                Job::Checked(_) | Job::Publish(..) => unreachable!("taken apart by Round::add"),
+            }
+        }
+    }
+
+    /// Tells the node of messages we wrote ourselves.
+    fn announce(&self, msgs: &[VerifiedMsg]) {
+        if !msgs.is_empty() {
+            let stored: Vec<(FeedId, u64)> =
+                msgs.iter().map(|m| (m.author(), m.sequence())).collect();
+            (self.on_stored)(&stored);
+        }
+    }
+
+    /// Group commit of publishes: all of them in one transaction.
+    fn write_publishes(
+        &self,
+        batch: Vec<(Value, oneshot::Sender<Result<VerifiedMsg, PublishError>>)>,
+    ) {
+        let (contents, replies): (Vec<Value>, Vec<_>) = batch.into_iter().unzip();
+        match self
+            .store
+            .append_local_many(&self.keys, contents, self.sign_cap.as_ref())
+        {
+            Ok(results) => {
+                let stored: Vec<(FeedId, u64)> = results
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok())
+                    .map(|m| (m.author(), m.sequence()))
+                    .collect();
+                if !stored.is_empty() {
+                    (self.on_stored)(&stored);
+                }
+                for (r, reply) in results.into_iter().zip(replies) {
+                    let _ = reply.send(r.map_err(PublishError::from));
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(PublishError::Batch(why.clone())));
+                }
+            }
+        }
+    }
+
+    /// Group commit of checked batches: everything the checker had ready
+    /// goes into one transaction, so small batches from many sessions share
+    /// a fsync. Then the group duties what arrived may give us.
+    fn write_checked(&self, jobs: Vec<Checked>) {
+        // Line numbers become (job << 32 | line) in the merged batch.
+        let mut merged = Batch {
+            fresh: Vec::new(),
+            fresh_lines: Vec::new(),
+            known: Vec::new(),
+            known_lines: Vec::new(),
+            rejections: Vec::new(),
+        };
+        let mut replies = Vec::with_capacity(jobs.len());
+        let mut invalidate = Vec::with_capacity(jobs.len());
+        for (j, c) in jobs.into_iter().enumerate() {
+            let tag = |line: u64| ((j as u64) << 32) | line;
+            let batch = c.batch;
+            merged.fresh.extend(batch.fresh);
+            merged
+                .fresh_lines
+                .extend(batch.fresh_lines.into_iter().map(tag));
+            merged.known.extend(batch.known);
+            merged
+                .known_lines
+                .extend(batch.known_lines.into_iter().map(tag));
+            merged
+                .rejections
+                .extend(batch.rejections.into_iter().map(|r| Rejection {
+                    line: tag(r.line),
+                    reason: r.reason,
+                }));
+            replies.push((c.count, c.reply));
+            invalidate.push(c.invalidate);
+        }
+        let results = match store_batch(&self.store, merged) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("store write failed: {e}");
+                for (count, reply) in replies {
+                    let _ = reply.send(vec![LineResult::Rejected(e.to_string()); count]);
+                }
+                return;
+            }
+        };
+        // Each checker that placed a batch of the round forgets them.
+        for f in &results.refused_feeds {
+            for to in &invalidate {
+                let _ = to.send(*f);
+            }
+        }
+        let mut outs: Vec<Vec<LineResult>> = replies
+            .iter()
+            .map(|(count, _)| vec![LineResult::Rejected("not processed".into()); *count])
+            .collect();
+        let mut stored = Vec::new();
+        for (key, r) in results.results {
+            if let LineResult::Stored(a, s) = &r {
+                stored.push((*a, *s));
+            }
+            let (j, line) = ((key >> 32) as usize, key & 0xffff_ffff);
+            if let Some(slot) = outs.get_mut(j).and_then(|o| o.get_mut(line as usize - 1)) {
+                *slot = r;
+            }
+        }
+        if !stored.is_empty() {
+            (self.on_stored)(&stored);
+            // What arrived may be a member's request we answer, or an epoch
+            // whose key we must ask for.
+            if self.store.take_groups_changed() {
+                match self
+                    .store
+                    .group_duties(&self.keys, self.sign_cap.as_ref(), None)
+                {
+                    Ok(msgs) => self.announce(&msgs),
+                    Err(e) => tracing::warn!("group duties not published: {e}"),
+                }
+            }
+        }
+        for ((_, reply), out) in replies.into_iter().zip(outs) {
+            let _ = reply.send(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Each message announced, and the thread that announced it.
+    type Announced = Arc<Mutex<Vec<(String, FeedId, u64)>>>;
+
+    /// A writer on a fresh store, and what its announcer was called with.
+    fn writer(dir: &std::path::Path) -> (Writer, Arc<Store>, Keypair, Announced) {
+        let keys = Keypair::from_seed(&[7; 32]);
+        let store = Arc::new(Store::open_as(&dir.join("store.redb"), &keys).unwrap());
+        let announced: Announced = Arc::default();
+        let seen = announced.clone();
+        let writer = Writer::start(store.clone(), keys.clone(), None, move |stored| {
+            let thread = std::thread::current().name().unwrap_or("").to_string();
+            let mut seen = seen.lock().unwrap();
+            for (f, s) in stored {
+                seen.push((thread.clone(), *f, *s));
+            }
+        })
+        .unwrap();
+        (writer, store, keys, announced)
+    }
+
+    fn post(text: &str) -> Value {
+        crate::feed::json::parse(format!(r#"{{"type":"post","text":"{text}"}}"#).as_bytes())
+            .unwrap()
+    }
+
+    /// Writes asked for on the async threads are made on the writer's own
+    /// thread, and so are the announcements.
+    #[test]
+    fn every_write_runs_on_the_writer_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, store, keys, announced) = writer(dir.path());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (noted_on, msg) = rt.block_on(async {
+            let noted_on = Arc::new(Mutex::new(None));
+            let on = noted_on.clone();
+            let rec = writer
+                .note_peer("net:127.0.0.1:1~shs:x", move |r| {
+                    *on.lock().unwrap() = std::thread::current().name().map(str::to_string);
+                    r.source = "connect".into();
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(rec.source, "connect");
+            let msg = writer.publish(post("a")).await.unwrap();
+            let noted_on = noted_on.lock().unwrap().clone();
+            (noted_on, msg)
+        });
+        assert_eq!(noted_on.as_deref(), Some("shoal-writer"));
+        let group = {
+            let writer = writer.clone();
+            rt.block_on(rt.spawn_blocking(move || writer.group_write(&GroupOp::Create)))
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(group.len(), 1);
+        assert_eq!(
+            *announced.lock().unwrap(),
+            [
+                ("shoal-writer".to_string(), keys.id(), msg.sequence()),
+                ("shoal-writer".to_string(), keys.id(), group[0].sequence()),
+            ]
+        );
+        assert_eq!(store.latest(&keys.id()).unwrap().unwrap().sequence, 2);
+        assert_eq!(store.peers().unwrap().len(), 1);
+    }
+
+    /// A blocking write asked for on a thread that drives async tasks is
+    /// refused: it would stall every task of that thread.
+    #[test]
+    #[should_panic(expected = "Cannot block the current thread")]
+    fn a_blocking_write_on_an_async_worker_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, ..) = writer(dir.path());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _ = rt.block_on(async { writer.mark_read(&[1]) });
+    }
+}
