@@ -10,9 +10,8 @@
 //! each commit it tells the node, through `on_stored`, of each message
 //! stored, before it answers whoever asked: one announcer for every
 //! message, whoever stored it. Nothing else of a running node writes its
-//! store, but for one thing: the control socket's read commands
-//! (`commands::handle`) mark what they showed as read themselves, on a
-//! blocking thread. Reads go to the store directly, from any thread.
+//! store (the API's read marks come here too, through `Node::mark_read`).
+//! Reads go to the store directly, from any thread.
 //!
 //! Callers on the async threads hand a job over and await the answer
 //! ([`Writer::publish`], [`Writer::flush`]) or do not wait at all
