@@ -2,7 +2,8 @@
 //! `execute` on a real home opened without a node.
 
 use super::*;
-use crate::crypto::Keypair;
+use crate::crypto::{FeedId, Keypair, MsgId};
+use crate::store::StoreError;
 
 fn feed(n: u8) -> FeedId {
     Keypair::from_seed(&[n; 32]).id()

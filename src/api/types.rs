@@ -1,0 +1,499 @@
+//! What is asked and answered: [`Request`], [`Response`] and the shapes
+//! inside them ([`Status`], [`KnownPeer`]), and the [`Event`]s a running
+//! node pushes. Their serde form is the control socket's wire form.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, Contacts, Cursor, GroupInfo, Item, PeerInfo, PeerRecord, Profile, Thread};
+use crate::crypto::{FeedId, MsgId};
+use crate::feed::json::{self as sjson, Value};
+
+/// Everything a user can ask of shoal. On the wire: `{"cmd": NAME, …}`,
+/// names in kebab-case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Request {
+    /// Our feed id.
+    Whoami,
+    /// The multiserver address peers dial.
+    Address,
+    /// Publish any content object, given as JSON text (kept to the byte).
+    Publish {
+        /// The content.
+        content: String,
+    },
+    /// Publish a post.
+    Post {
+        /// Its text.
+        text: String,
+    },
+    /// Reply in the thread of a message (private when it is).
+    Reply {
+        /// The message replied to.
+        id: MsgId,
+        /// The text.
+        text: String,
+    },
+    /// Like a message, or take the like back.
+    Like {
+        /// The message.
+        id: MsgId,
+        /// Take it back.
+        #[serde(default)]
+        undo: bool,
+    },
+    /// Set our name.
+    Name {
+        /// The name.
+        name: String,
+    },
+    /// Follow a feed.
+    Follow {
+        /// The feed.
+        id: FeedId,
+    },
+    /// Stop following a feed.
+    Unfollow {
+        /// The feed.
+        id: FeedId,
+    },
+    /// Block a feed.
+    Block {
+        /// The feed.
+        id: FeedId,
+    },
+    /// A private message to 1..7 feeds besides us.
+    Dm {
+        /// The recipients.
+        to: Vec<FeedId>,
+        /// The text.
+        text: String,
+    },
+    /// Timeline posts older than `before`, newest first.
+    Feed {
+        /// The page position.
+        #[serde(default)]
+        before: Option<Cursor>,
+        /// At most this many.
+        limit: usize,
+    },
+    /// Private messages older than `before`, newest first.
+    Inbox {
+        /// The page position.
+        #[serde(default)]
+        before: Option<Cursor>,
+        /// At most this many.
+        limit: usize,
+    },
+    /// The thread of a message.
+    Thread {
+        /// Any message of it.
+        id: MsgId,
+    },
+    /// Whom a feed follows and blocks, and its followers (default: us).
+    Contacts {
+        /// The feed.
+        #[serde(default)]
+        id: Option<FeedId>,
+    },
+    /// A feed's profile (default: us).
+    Profile {
+        /// The feed.
+        #[serde(default)]
+        id: Option<FeedId>,
+    },
+    /// A feed's public posts older than `before`, newest first.
+    PostsBy {
+        /// The feed.
+        id: FeedId,
+        /// The page position.
+        #[serde(default)]
+        before: Option<Cursor>,
+        /// At most this many.
+        limit: usize,
+    },
+    /// One message as stored, `{key, value, timestamp}` (with
+    /// `decrypted` content when we opened it).
+    Get {
+        /// The message.
+        id: MsgId,
+    },
+    /// Stored messages as `{key, value, timestamp}` lines, streamed to the
+    /// caller's [`Sink`].
+    Log {
+        /// Only this feed, in feed order (else every feed in receive order).
+        #[serde(default)]
+        author: Option<FeedId>,
+        /// Only after this sequence (feed or receive sequence).
+        #[serde(default)]
+        since: u64,
+        /// At most this many.
+        #[serde(default)]
+        limit: Option<u64>,
+    },
+    /// Verify and store messages from a file of JSON lines (`-`: standard
+    /// input, for a `shoal` command without a node only); rejections go to
+    /// the caller's [`Sink`].
+    Import {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// A new private group with us as its admin.
+    GroupCreate {
+        /// Its name.
+        name: String,
+    },
+    /// Add members to a group.
+    GroupAdd {
+        /// The group.
+        group: MsgId,
+        /// The feeds.
+        members: Vec<FeedId>,
+        /// Make them admins too.
+        #[serde(default)]
+        admin: bool,
+    },
+    /// Remove members (a rekey).
+    GroupRemove {
+        /// The group.
+        group: MsgId,
+        /// The feeds.
+        members: Vec<FeedId>,
+    },
+    /// Take admin rights from junior admins.
+    GroupDemote {
+        /// The group.
+        group: MsgId,
+        /// The feeds.
+        members: Vec<FeedId>,
+    },
+    /// Make members admins.
+    GroupPromote {
+        /// The group.
+        group: MsgId,
+        /// The feeds.
+        members: Vec<FeedId>,
+    },
+    /// Post to a group.
+    GroupPost {
+        /// The group.
+        group: MsgId,
+        /// The text.
+        text: String,
+    },
+    /// Our groups.
+    GroupList,
+    /// A group's members, admins and epochs.
+    GroupMembers {
+        /// The group.
+        group: MsgId,
+    },
+    /// A group's posts older than `before`, newest first.
+    GroupRead {
+        /// The group.
+        group: MsgId,
+        /// The page position.
+        #[serde(default)]
+        before: Option<Cursor>,
+        /// At most this many.
+        limit: usize,
+    },
+    /// Mark messages (by receive sequence) read.
+    MarkRead {
+        /// Their receive sequences.
+        rxs: Vec<u64>,
+    },
+    /// Dial a peer and keep it connected (without a node: remember it).
+    Connect {
+        /// Its multiserver address.
+        address: String,
+    },
+    /// Known peers and live connections.
+    Peers,
+    /// Replication progress and limits.
+    Status,
+}
+
+impl Request {
+    /// Checks what can be checked without the store: a clear usage error
+    /// before anything is opened.
+    pub fn check(&self) -> Result<(), ApiError> {
+        match self {
+            Request::Publish { content } => {
+                parse_content(content)?;
+            }
+            Request::Name { name } if name.trim().is_empty() => {
+                return Err(ApiError::Usage("the name is empty".into()));
+            }
+            Request::GroupCreate { name } if name.trim().is_empty() => {
+                return Err(ApiError::Usage("the group name is empty".into()));
+            }
+            Request::Connect { address } => {
+                address.parse::<crate::net::MultiAddr>().map_err(|e| {
+                    ApiError::Usage(format!("not a multiserver address {address}: {e}"))
+                })?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether it publishes on our feed.
+    pub fn publishes(&self) -> bool {
+        matches!(
+            self,
+            Request::Publish { .. }
+                | Request::Post { .. }
+                | Request::Reply { .. }
+                | Request::Like { .. }
+                | Request::Name { .. }
+                | Request::Follow { .. }
+                | Request::Unfollow { .. }
+                | Request::Block { .. }
+                | Request::Dm { .. }
+                | Request::GroupCreate { .. }
+                | Request::GroupAdd { .. }
+                | Request::GroupRemove { .. }
+                | Request::GroupDemote { .. }
+                | Request::GroupPromote { .. }
+                | Request::GroupPost { .. }
+        )
+    }
+}
+
+pub(super) fn parse_content(text: &str) -> Result<Value, ApiError> {
+    let value = sjson::parse(text.as_bytes())
+        .map_err(|e| ApiError::Usage(format!("content is not JSON: {e}")))?;
+    if !matches!(value, Value::Object(_)) {
+        return Err(ApiError::Usage(
+            "content must be a JSON object with a \"type\"".into(),
+        ));
+    }
+    Ok(value)
+}
+
+/// What a request is answered with. On the wire `{"kind": NAME, "body":
+/// …}`; [`Response::body`] is what `shoal --json` prints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "body", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Response {
+    /// Our feed id (`whoami`).
+    Id {
+        /// It.
+        id: FeedId,
+    },
+    /// Where peers dial us, when known.
+    Address {
+        /// `net:HOST:PORT~shs:KEY`.
+        address: Option<String>,
+    },
+    /// A message we published.
+    Published {
+        /// Its id.
+        key: MsgId,
+        /// Its sequence.
+        sequence: u64,
+    },
+    /// A page of items.
+    Items {
+        /// Newest first.
+        items: Vec<Item>,
+    },
+    /// A thread.
+    Thread(Thread),
+    /// A feed's contacts.
+    Contacts {
+        /// The feed.
+        id: FeedId,
+        /// Its name.
+        name: Option<String>,
+        /// Its contacts.
+        contacts: Contacts,
+    },
+    /// A profile.
+    Profile(Profile),
+    /// Our groups.
+    Groups {
+        /// Each.
+        groups: Vec<GroupInfo>,
+    },
+    /// One group.
+    Group(GroupInfo),
+    /// A page of a group's posts.
+    GroupPosts {
+        /// The group.
+        group: String,
+        /// Its name.
+        name: Option<String>,
+        /// Newest first.
+        items: Vec<Item>,
+    },
+    /// A group created.
+    GroupCreated {
+        /// Its id.
+        group: MsgId,
+        /// The message creating it (its id).
+        key: MsgId,
+    },
+    /// A group operation published.
+    GroupWritten {
+        /// The group.
+        group: Option<MsgId>,
+        /// The last message written.
+        key: MsgId,
+        /// Its sequence.
+        sequence: u64,
+    },
+    /// One stored message.
+    Message {
+        /// `{key, value, timestamp}` (and `decrypted`), as JSON text.
+        line: String,
+    },
+    /// Done; what there was went to the sink.
+    Done,
+    /// What an import did.
+    Imported {
+        /// Messages stored.
+        imported: u64,
+        /// Lines refused.
+        rejected: u64,
+        /// Messages already held.
+        duplicates: u64,
+    },
+    /// A peer connected.
+    Connected {
+        /// Its feed id.
+        connected: FeedId,
+    },
+    /// A peer remembered (no node runs to dial it now).
+    Remembered {
+        /// Its address.
+        address: String,
+    },
+    /// Live connections and known peers.
+    Peers {
+        /// Live connections.
+        connected: Vec<PeerInfo>,
+        /// The peer table.
+        known: Vec<KnownPeer>,
+    },
+    /// Replication progress.
+    Status(Status),
+}
+
+impl Response {
+    /// The answer as `shoal --json` prints it: the body alone.
+    pub fn body(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut o)) => {
+                o.remove("body").unwrap_or(serde_json::Value::Null)
+            }
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// The id of the message a publishing request wrote.
+    pub fn key(&self) -> Option<MsgId> {
+        match self {
+            Response::Published { key, .. }
+            | Response::GroupWritten { key, .. }
+            | Response::GroupCreated { key, .. } => Some(*key),
+            _ => None,
+        }
+    }
+}
+
+/// A peer of the peer table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KnownPeer {
+    /// Its multiserver address.
+    pub address: String,
+    /// What the table says.
+    pub record: PeerRecord,
+    /// Failed dials counted by the running node (none without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dial_failures: Option<u32>,
+}
+
+/// Replication progress, connections and limits.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Status {
+    /// Our feed id.
+    pub id: String,
+    /// Where peers dial us, when listening.
+    pub address: Option<String>,
+    /// Live connections.
+    pub peers: usize,
+    /// Feeds replication wants.
+    pub feeds_wanted: u64,
+    /// Of those, feeds we hold something of.
+    pub feeds_held: u64,
+    /// Messages stored.
+    pub messages: u64,
+    /// Feeds with a message.
+    pub feeds_stored: u64,
+    /// Recorded forks.
+    pub forks: u64,
+    /// Messages for us not yet read.
+    pub unread: u64,
+    /// Whether a node runs (said only by a `shoal` command without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running: Option<bool>,
+    /// `max_connections` of the config.
+    pub max_connections: usize,
+    /// How many of them incoming connections may take (a running node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_incoming: Option<usize>,
+    /// Hops replicated.
+    pub hops: u8,
+    /// The limits on peers, and with a running node today's usage.
+    pub limits: serde_json::Value,
+}
+
+/// What a running node tells its watchers: ids only, a watcher asks for
+/// what it needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A message was stored (ours or a peer's).
+    Appended {
+        /// The feed.
+        author: FeedId,
+        /// Its sequence.
+        seq: u64,
+    },
+    /// A peer connected.
+    Connected {
+        /// It.
+        peer: FeedId,
+    },
+    /// A peer disconnected.
+    Disconnected {
+        /// It.
+        peer: FeedId,
+    },
+    /// A line for a log view.
+    Log {
+        /// The line.
+        line: String,
+    },
+    /// The watcher fell behind and missed events: whatever it shows may
+    /// be stale.
+    Lagged,
+}
+
+impl From<crate::node::NodeEvent> for Event {
+    fn from(e: crate::node::NodeEvent) -> Event {
+        use crate::node::NodeEvent as N;
+        match e {
+            N::Appended { author, seq } => Event::Appended { author, seq },
+            N::Connected(peer) => Event::Connected { peer },
+            N::Disconnected(peer) => Event::Disconnected { peer },
+            N::Log(line) => Event::Log { line },
+        }
+    }
+}
