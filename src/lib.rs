@@ -22,6 +22,7 @@
 //! - [`net`]: secret handshake, box stream, multiserver addresses, which IPs are public.
 //! - [`rpc`]: muxrpc over any byte stream.
 //! - [`dialer`]: which announced pubs to dial and how often (pure decisions).
+//! - [`uri`]: `ssb:` URIs as `ssb-uri2` reads and writes them, and ids given either way.
 //! - [`replicate`]: EBT (a pure state machine) and legacy replication sessions.
 //! - [`home`]: the home directory: identity, config, store file.
 //! - [`node`]: the running peer: listener, dials, connections, replication sessions, events.
@@ -40,7 +41,7 @@
 //! 6. `text`
 //! 7. `ingest`
 //! 8. `net`, `rpc`
-//! 9. `dialer`
+//! 9. `dialer`, `uri`
 //! 10. `replicate`
 //! 11. `home`
 //! 12. `node`
@@ -68,3 +69,4 @@ pub mod rpc;
 pub mod social;
 pub mod store;
 pub mod text;
+pub mod uri;

@@ -103,6 +103,12 @@ enum Cmd {
     Peers,
     /// Replication progress.
     Status,
+    /// Print the `ssb:` URI of a feed, message or blob id or a multiserver
+    /// address, as other Scuttlebutt apps link them.
+    Uri {
+        /// The id, address or URI.
+        id: String,
+    },
 }
 
 /// The group commands (`shoal group …`).
@@ -341,13 +347,22 @@ fn home_dir(cli: &Cli) -> Res<PathBuf> {
         .ok_or_else(|| Fail::usage("no home directory: pass --home DIR or set SHOAL_HOME"))
 }
 
+/// A feed id, as a sigil or an `ssb:` URI.
 fn parse_feed(s: &str) -> Res<FeedId> {
-    FeedId::parse(s).ok_or_else(|| Fail::usage(format!("not a feed id: {s} (expected @….ed25519)")))
+    shoal::uri::parse_feed(s).ok_or_else(|| {
+        Fail::usage(format!(
+            "not a feed id: {s} (expected @….ed25519 or ssb:feed/classic/…)"
+        ))
+    })
 }
 
+/// A message id, as a sigil or an `ssb:` URI.
 fn parse_msg_id(s: &str) -> Res<MsgId> {
-    MsgId::parse(s)
-        .ok_or_else(|| Fail::usage(format!("not a message id: {s} (expected %….sha256)")))
+    shoal::uri::parse_msg(s).ok_or_else(|| {
+        Fail::usage(format!(
+            "not a message id: {s} (expected %….sha256 or ssb:message/classic/…)"
+        ))
+    })
 }
 
 /// Writes to stdout; a closed pipe (`shoal log | head`) ends quietly.
@@ -375,6 +390,10 @@ fn print_json(v: &serde_json::Value) -> Res {
 }
 
 fn run(cli: Cli) -> Res {
+    if let Cmd::Uri { id } = &cli.cmd {
+        // Needs no home, nor a node.
+        return print_answer(&cli.cmd, &api::uri(id)?, cli.json);
+    }
     let dir = home_dir(&cli)?;
     let json_out = cli.json;
     let req = match &cli.cmd {
@@ -441,8 +460,10 @@ fn request_of(cmd: &Cmd) -> Res<Request> {
             limit: None,
         },
         Cmd::Connect { address } => Request::Connect {
-            address: address.clone(),
+            // An `ssb:address` URI names the same address.
+            address: shoal::uri::parse_address(address).unwrap_or_else(|| address.clone()),
         },
+        Cmd::Uri { id } => Request::Uri { text: id.clone() },
         Cmd::Peers => Request::Peers,
         Cmd::Status => Request::Status,
     };
@@ -514,6 +535,7 @@ fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
         (Cmd::Address, _) => print_value(&v, "address", json_out),
         (Cmd::Publish { .. } | Cmd::Post { .. }, _) => print_value(&v, "key", json_out),
         (Cmd::Connect { .. }, _) => print_value(&v, "connected", json_out),
+        (Cmd::Uri { .. }, _) => print_value(&v, "uri", json_out),
         (Cmd::Peers, _) => print_peers(&v, json_out),
         (Cmd::Status, _) => print_status(&v, json_out),
         (_, Response::Message { line }) => out_line(&mut io::stdout(), line.as_bytes()),

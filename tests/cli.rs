@@ -947,3 +947,84 @@ fn usage_errors_say_what_is_missing() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn ssb_uris_are_accepted_wherever_an_id_or_address_is_and_printed_by_uri() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = test_key(43);
+    let home = init_home(tmp.path(), "u", &keys);
+    let root = ok(&home, ["post", "a root"]).text().trim().to_string();
+
+    // `shoal uri` writes what ssb-uri2 writes, with or without a home.
+    let feed_uri = ok(&home, ["uri", &keys.id().to_string()])
+        .text()
+        .trim()
+        .to_string();
+    assert_eq!(
+        feed_uri,
+        format!(
+            "ssb:feed/classic/{}",
+            keys.id().b64().replace('+', "-").replace('/', "_")
+        )
+    );
+    let msg_uri = ok(&home, ["uri", &root]).text().trim().to_string();
+    assert!(msg_uri.starts_with("ssb:message/classic/"), "{msg_uri}");
+    let nowhere = tmp.path().join("no-home");
+    assert_eq!(ok(&nowhere, ["uri", &root]).text().trim(), msg_uri);
+    let addr = format!("net:127.0.0.1:8008~shs:{}", keys.id().b64());
+    let addr_uri = ok(&home, ["uri", &addr]).text().trim().to_string();
+    assert!(
+        addr_uri.starts_with(
+            "ssb:address/multiserver?multiserverAddress=net%3A127.0.0.1%3A8008~shs%3A"
+        ),
+        "{addr_uri}"
+    );
+    // The older spellings come back canonical.
+    let old = msg_uri.replace("/classic/", "/sha256/");
+    assert_eq!(ok(&home, ["uri", &old]).text().trim(), msg_uri);
+
+    // A reply and a thread by URI; a follow by URI.
+    ok(&home, ["reply", &msg_uri, "by link"]);
+    let thread = ok(&home, ["--json", "thread", &old]);
+    assert_eq!(thread.lines().len(), 2, "{}", thread.text());
+    let other = test_key(44).id();
+    let other_uri = format!(
+        "ssb:feed:ed25519:{}",
+        other.b64().replace('+', "-").replace('/', "_")
+    );
+    ok(&home, ["follow", &other_uri]);
+    let contacts = ok(&home, ["--json", "contacts"]).text();
+    assert!(contacts.contains(&other.to_string()), "{contacts}");
+    // An address URI for `connect` (no node runs: remembered).
+    let out = shoal(&home, ["connect", &addr_uri]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert!(
+        out.stderr.contains(&format!("remembered {addr}")),
+        "{}",
+        out.stderr
+    );
+    let peers = ok(&home, ["--json", "peers"]).text();
+    assert!(peers.contains(&addr), "{peers}");
+
+    // Malformed: a usage error, one line, nothing written.
+    let before = ok(&home, ["--json", "status"]).text();
+    for bad in [
+        "ssb:message/classic/AAAA",
+        "ssb:message/cloaked/Z0rMVMDEO1Aj0uPl0_J2NlhFB2bbFLIHlty_YuqArFq=",
+        &feed_uri,
+    ] {
+        let out = shoal(&home, ["reply", bad, "x"]);
+        one_line_error(&out, 2);
+    }
+    let out = shoal(&home, ["uri", "ssb:thing/classic/x"]);
+    one_line_error(&out, 2);
+    let out = shoal(
+        &home,
+        [
+            "connect",
+            "ssb:address/multiserver?multiserverAddress=nonsense",
+        ],
+    );
+    one_line_error(&out, 2);
+    assert_eq!(ok(&home, ["--json", "status"]).text(), before);
+}

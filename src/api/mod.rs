@@ -259,7 +259,17 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
         Request::Connect { address } => host.connect(&address),
         Request::Peers => host.peers(),
         Request::Status => Ok(Response::Status(host.status()?)),
+        Request::Uri { text } => uri(&text),
     }
+}
+
+/// The answer to [`Request::Uri`], which needs no home: a command may
+/// give it without one.
+pub fn uri(text: &str) -> Result<Response, ApiError> {
+    let uri = crate::uri::of(text).map_err(|e| ApiError::Usage(e.to_string()))?;
+    Ok(Response::Uri {
+        uri: uri.to_string(),
+    })
 }
 
 /// A page of items from a view; what it shows is marked read.

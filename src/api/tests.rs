@@ -132,6 +132,9 @@ fn every_request_crosses_the_wire_unchanged() {
         },
         Request::Peers,
         Request::Status,
+        Request::Uri {
+            text: "@x.ed25519".into(),
+        },
     ];
     for req in reqs {
         let text = serde_json::to_string(&req).unwrap();

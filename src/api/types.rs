@@ -213,6 +213,11 @@ pub enum Request {
     Peers,
     /// Replication progress and limits.
     Status,
+    /// The `ssb:` URI of an id or address (or a URI, made canonical).
+    Uri {
+        /// A feed, message or blob id, a multiserver address or a URI.
+        text: String,
+    },
 }
 
 impl Request {
@@ -228,6 +233,9 @@ impl Request {
             }
             Request::GroupCreate { name } if name.trim().is_empty() => {
                 return Err(ApiError::Usage("the group name is empty".into()));
+            }
+            Request::Uri { text } => {
+                crate::uri::of(text).map_err(|e| ApiError::Usage(e.to_string()))?;
             }
             Request::Connect { address } => {
                 address.parse::<crate::net::MultiAddr>().map_err(|e| {
@@ -381,6 +389,11 @@ pub enum Response {
     },
     /// Replication progress.
     Status(Status),
+    /// An `ssb:` URI.
+    Uri {
+        /// It.
+        uri: String,
+    },
 }
 
 impl Response {

@@ -335,7 +335,13 @@ fn block_asks_first() {
 fn copy_and_raw_json() {
     let mut app = app(100, 30);
     let posts = timeline();
-    assert_eq!(press(&mut app, &posts, "y"), vec![Effect::Copy(msg("a"))]);
+    // `y` copies the message's ssb: link, as other apps open it.
+    let link = shoal::uri::of(&msg("a")).unwrap().to_string();
+    assert!(link.starts_with("ssb:message/classic/"), "{link}");
+    assert_eq!(
+        press(&mut app, &posts, "y"),
+        vec![Effect::Copy(link.clone())]
+    );
     let effects = update(&mut app, key(KeyCode::Char('u')));
     assert_eq!(effects, vec![Effect::LoadRaw(msg("a"))]);
     for e in effects {
@@ -349,6 +355,11 @@ fn copy_and_raw_json() {
         panic!("raw JSON shown: {:?}", app.overlay);
     };
     assert!(lines.iter().any(|l| l.contains("\"sequence\": 20")));
+    // And so does `y` on the raw JSON.
+    assert_eq!(
+        update(&mut app, key(KeyCode::Char('y'))),
+        vec![Effect::Copy(link)]
+    );
     settle(&mut app, &posts, key(KeyCode::Esc));
     assert!(app.overlay.is_none());
 }

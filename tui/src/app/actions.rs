@@ -404,7 +404,7 @@ impl App {
         self.contacts.open_person(&id, back)
     }
 
-    /// Copies the selected message's id, or the selected person's.
+    /// Copies the selected message's `ssb:` link, or the selected person's.
     fn copy_id(&mut self) -> Vec<Effect> {
         let id = match self.tab {
             Tab::Contacts if self.contacts.person.is_none() => {
@@ -412,7 +412,7 @@ impl App {
             }
             _ => self.selected_post().map(|p| p.key.clone()),
         };
-        match id {
+        match id.map(|id| link(&id)) {
             Some(id) => {
                 self.notify(format!("copied {}", text::one_line(&id)));
                 vec![Effect::Copy(id)]
@@ -450,4 +450,10 @@ impl App {
             self.quit = true;
         }
     }
+}
+
+/// The `ssb:` link of an id, as other Scuttlebutt apps open it (the id
+/// itself when it is not one shoal writes as a link).
+pub(super) fn link(id: &str) -> String {
+    shoal::uri::of(id).map_or_else(|_| id.to_string(), |u| u.to_string())
 }

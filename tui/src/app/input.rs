@@ -169,8 +169,9 @@ impl App {
                     text,
                     offset,
                 });
-                self.notify(format!("copied {}", text::short_id(&id)));
-                return vec![Effect::Copy(id)];
+                let link = super::actions::link(&id);
+                self.notify(format!("copied {}", text::one_line(&link)));
+                return vec![Effect::Copy(link)];
             }
             _ => return Vec::new(),
         }
