@@ -788,3 +788,54 @@ fn a_stopped_node_leaves_its_store_closed_cleanly() {
         "the store was left open: it needed a repair"
     );
 }
+
+// ---------------------------------------------------------------------------
+// A feed that becomes wanted during a session.
+
+/// Regression: a feed that became wanted while connected (we followed it)
+/// was asked for only on the next connection. Now the session asks at once:
+/// the feed arrives over the connection that was already open.
+#[test]
+fn a_feed_followed_during_a_session_arrives_in_that_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = ServeNode::init(dir.path(), "a", &test_key(0x91));
+    let mut b = ServeNode::init(dir.path(), "b", &test_key(0x92));
+    let c = test_key(0x93);
+    let (b_id, c_id) = (b.id.to_string(), c.id().to_string());
+    // b holds c's feed; a follows only b, for now.
+    let file = dir.path().join("c.jsonl");
+    let lines: Vec<Vec<u8>> = make_feed(&c, 5, "c")
+        .into_iter()
+        .map(|(v, _)| sjson::to_compact(&v))
+        .collect();
+    write_lines(&file, &lines);
+    b.ok([std::ffi::OsStr::new("import"), file.as_os_str()]);
+    a.follow(&b_id);
+    b.post("b is here");
+    a.start();
+    b.start();
+    a.ok(["connect", b.address().as_str()]);
+    a.wait_count(&b_id, 1, REPLICATION_SECS);
+    let connected_at = Instant::now();
+    assert_eq!(a.count(&c_id), 0, "a does not want c yet");
+
+    a.follow(&c_id);
+    a.wait_count(&c_id, 5, REPLICATION_SECS);
+    assert_feed_once(&a, &c.id(), 5);
+    // Over the same connection: it has been open since before the follow.
+    let peers = a.peers();
+    let conn = peers["connected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == b_id.as_str())
+        .unwrap_or_else(|| panic!("a is still connected to b: {peers}"))
+        .clone();
+    let open_for = conn["connected_secs"].as_u64().unwrap();
+    assert!(
+        open_for + 1 >= connected_at.elapsed().as_secs(),
+        "the connection was not replaced: open {open_for} s, {} s since the follow's session began\n{}",
+        connected_at.elapsed().as_secs(),
+        a.log_tail(20)
+    );
+}

@@ -182,6 +182,28 @@ impl Ebt {
         out
     }
 
+    /// The feeds we replicate changed during the session (a follow, an
+    /// unfollow, a block, a followed feed's follows): tell the peer at once
+    /// what we now want of each feed that changed, rather than on the next
+    /// connection.
+    pub fn want(&mut self, wanted: HashSet<FeedId>) -> Actions {
+        let mut changed: Vec<FeedId> = wanted.symmetric_difference(&self.wanted).copied().collect();
+        changed.sort();
+        self.wanted = wanted;
+        let mut notes = Vec::new();
+        for f in changed {
+            let note = self.our_note(&f);
+            if self.told.get(&f) != Some(&note) {
+                self.told.insert(f, note);
+                notes.push((f, note));
+            }
+        }
+        Actions {
+            notes,
+            ..Actions::default()
+        }
+    }
+
     /// We sent the peer a message of `feed` at `seq`.
     fn sent(&mut self, feed: &FeedId, seq: u64) {
         if let Some(next) = self.streaming.get_mut(feed)
@@ -359,5 +381,64 @@ mod tests {
         );
         assert_eq!(a.told.len(), 2 + MAX_UNKNOWN_FEEDS);
         assert_eq!(a.streaming.len(), 2 + MAX_UNKNOWN_FEEDS);
+    }
+
+    #[test]
+    fn a_feed_wanted_during_the_session_is_asked_for_at_once() {
+        let local = HashMap::from([(id(1), 5), (id(3), 2)]);
+        let mut e = Ebt::new(HashSet::from([id(1)]), local);
+        e.start();
+        // Following 2 and 3 mid-session: both asked for, from what we hold.
+        let a = e.want(HashSet::from([id(1), id(2), id(3)]));
+        assert_eq!(
+            a.notes,
+            [
+                (
+                    id(2),
+                    Note::Have {
+                        seq: 0,
+                        receive: true
+                    }
+                ),
+                (
+                    id(3),
+                    Note::Have {
+                        seq: 2,
+                        receive: true
+                    }
+                )
+            ]
+        );
+        // Nothing changed: nothing to say.
+        assert_eq!(
+            e.want(HashSet::from([id(1), id(2), id(3)])),
+            Actions::default()
+        );
+        // Unfollowing 3 (held) and 2 (not held): no longer asked for.
+        let a = e.want(HashSet::from([id(1)]));
+        assert_eq!(
+            a.notes,
+            [
+                (id(2), Note::Skip),
+                (
+                    id(3),
+                    Note::Have {
+                        seq: 2,
+                        receive: false
+                    }
+                )
+            ]
+        );
+        // A feed refused from this peer stays refused when wanted again.
+        e.refuse(&id(2));
+        let a = e.want(HashSet::from([id(1), id(2)]));
+        assert!(
+            a.notes.iter().all(|(_, n)| *n
+                != Note::Have {
+                    seq: 0,
+                    receive: true
+                }),
+            "{a:?}"
+        );
     }
 }

@@ -54,6 +54,10 @@ const MAX_REFUSED_FEEDS: usize = 256;
 /// Notes sent in one EBT packet at most (a packet body holds 1 MiB).
 const NOTES_PER_PACKET: usize = 4096;
 
+/// How often a session looks whether the contact graph changed (one
+/// atomic read; the feeds to replicate are recomputed only when it did).
+const WANTED_CHECK: Duration = Duration::from_millis(250);
+
 /// What the peer's requests on one connection share.
 struct ConnLimits {
     /// One permit per history page held (see [`HISTORY_PAGES`]).
@@ -319,27 +323,57 @@ impl Replicator {
     /// replication), live, until the connection ends.
     async fn legacy_pull(self: Arc<Self>, peer: FeedId, rpc: &RpcHandle) {
         let rate = Arc::new(Mutex::new(Rate::new(self.limits.peer_rate)));
-        let wanted = self.wanted();
-        let latest = self.latest_all();
+        let mut generation = self.store.contacts_generation();
+        let mut pulled: HashSet<FeedId> = HashSet::new();
         let mut tasks = tokio::task::JoinSet::new();
-        for feed in wanted {
-            let seq = latest.get(&feed).copied().unwrap_or(0) + 1;
-            let args = json!([{"id": feed.to_string(), "seq": seq, "live": true, "keys": false}]);
-            let rpc = rpc.clone();
-            let this = self.clone();
-            let rate = rate.clone();
-            tasks.spawn(async move {
-                match rpc.call_source(&["createHistoryStream"], args).await {
-                    Ok(source) => {
-                        if !this.receive_stream(peer, feed, source, &rate).await {
-                            rpc.goodbye().await;
+        let mut graph = tokio::time::interval(WANTED_CHECK);
+        graph.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut wanted = self.wanted();
+        loop {
+            // Every wanted feed not pulled yet: at the start, and each one
+            // that becomes wanted during the session.
+            let latest = self.latest_all();
+            let mut fresh: Vec<FeedId> = wanted.difference(&pulled).copied().collect();
+            fresh.sort();
+            for feed in fresh {
+                pulled.insert(feed);
+                let seq = latest.get(&feed).copied().unwrap_or(0) + 1;
+                let args =
+                    json!([{"id": feed.to_string(), "seq": seq, "live": true, "keys": false}]);
+                let rpc = rpc.clone();
+                let this = self.clone();
+                let rate = rate.clone();
+                tasks.spawn(async move {
+                    match rpc.call_source(&["createHistoryStream"], args).await {
+                        Ok(source) => {
+                            if !this.receive_stream(peer, feed, source, &rate).await {
+                                rpc.goodbye().await;
+                            }
+                        }
+                        Err(e) => tracing::debug!("{peer}: createHistoryStream {feed}: {e}"),
+                    }
+                });
+            }
+            loop {
+                tokio::select! {
+                    done = tasks.join_next() => {
+                        if done.is_none() {
+                            return;
                         }
                     }
-                    Err(e) => tracing::debug!("{peer}: createHistoryStream {feed}: {e}"),
+                    _ = graph.tick() => {
+                        let now = self.store.contacts_generation();
+                        if now != generation {
+                            generation = now;
+                            wanted = self.wanted();
+                            if wanted.difference(&pulled).next().is_some() {
+                                break;
+                            }
+                        }
+                    }
                 }
-            });
+            }
         }
-        while tasks.join_next().await.is_some() {}
     }
 
     /// Receives one feed's history stream into the pipeline; `false` when
@@ -428,12 +462,17 @@ impl Replicator {
         we_opened: bool,
         rpc: &RpcHandle,
     ) -> bool {
+        let mut generation = self.store.contacts_generation();
         let wanted = self.wanted();
         let local = self.latest_all();
         let rate = Mutex::new(Rate::new(self.limits.peer_rate));
         let mut state = Ebt::new(wanted.clone(), local.clone());
         // What we asked this peer for: nothing else is taken from it.
-        let wanted = Arc::new(wanted);
+        let mut wanted = Arc::new(wanted);
+        // The contact graph is looked at this often: a feed that becomes
+        // wanted is asked for in this session, not the next.
+        let mut graph = tokio::time::interval(WANTED_CHECK);
+        graph.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let sink = Arc::new(sink);
         let outbox = Arc::new(Outbox::default());
         // Ends with this function, however it ends (also when dropped).
@@ -523,6 +562,15 @@ impl Replicator {
                                 .await;
                             (accepted, results)
                         });
+                    }
+                }
+                _ = graph.tick() => {
+                    let now = self.store.contacts_generation();
+                    if now != generation {
+                        generation = now;
+                        let fresh = self.wanted();
+                        outbox.apply(state.want(fresh.clone()));
+                        wanted = Arc::new(fresh);
                     }
                 }
                 Some((items, results)) = futures::StreamExt::next(&mut in_flight) => {

@@ -194,6 +194,7 @@ impl Writer<'_> {
                         .insert(&contact_key(&m.author.0, &c.contact.0), &v)?;
                     self.followers
                         .insert(&contact_key(&c.contact.0, &m.author.0), state)?;
+                    self.contacts_touched = true;
                     if Some(m.author) == self.me {
                         self.my_edges.insert(c.contact, Some(state));
                     }

@@ -225,6 +225,9 @@ pub struct Store {
     /// A write processed group messages since [`Store::take_groups_changed`]
     /// last looked: we may owe a group a request or an answer.
     groups_changed: std::sync::atomic::AtomicBool,
+    /// Bumped by every write that changed the contact graph: who is
+    /// replicated may have changed (see [`Store::contacts_generation`]).
+    contacts_generation: std::sync::atomic::AtomicU64,
 }
 
 /// Whose store this is: private messages to this feed are opened at ingest,
@@ -290,6 +293,7 @@ impl Store {
             db,
             me,
             groups_changed: std::sync::atomic::AtomicBool::new(true),
+            contacts_generation: std::sync::atomic::AtomicU64::new(0),
         };
         let txn = store.db.begin_write()?;
         let found = txn
@@ -407,6 +411,22 @@ impl Store {
         Ok(())
     }
 
+    /// How many writes changed the contact graph since the store was
+    /// opened: when it moves, the feeds to replicate may have changed.
+    pub fn contacts_generation(&self) -> u64 {
+        self.contacts_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Tells watchers of the contact graph that a committed write changed
+    /// it (`touched`: the write's [`Writer::contacts_touched`]).
+    fn committed(&self, touched: bool) {
+        if touched {
+            self.contacts_generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+
     /// Whether group messages were stored since the last call (then
     /// [`Store::group_duties`] may have something to publish).
     pub fn take_groups_changed(&self) -> bool {
@@ -485,8 +505,10 @@ impl Store {
                 out.push(self.put_own(&mut w, keys, hmac, content)?);
             }
             self.process_groups(&mut w, book)?;
+            let touched = w.contacts_touched;
             w.finish()?;
             txn.commit()?;
+            self.committed(touched);
             Ok(out)
         })
     }
@@ -546,8 +568,10 @@ impl Store {
             };
             let msg = self.put_own(&mut w, keys, hmac, content)??;
             self.process_groups(&mut w, book)?;
+            let touched = w.contacts_touched;
             w.finish()?;
             txn.commit()?;
+            self.committed(touched);
             Ok(Some(msg))
         })
     }
@@ -698,8 +722,10 @@ impl Store {
                 out.push(w.put(msg, received, opened)?);
             }
             self.process_groups(&mut w, book)?;
+            let touched = w.contacts_touched;
             w.finish()?;
             txn.commit()?;
+            self.committed(touched);
             Ok(out)
         })
     }
@@ -933,6 +959,8 @@ struct Writer<'t> {
     me: Option<FeedId>,
     /// Our contact states read or written in this transaction.
     my_edges: HashMap<FeedId, Option<u8>>,
+    /// Whether this write changed the contact graph.
+    contacts_touched: bool,
     states: HashMap<FeedId, Option<FeedState>>,
     /// Feeds whose latest entry changed in this transaction, written once
     /// by [`Writer::finish`] instead of once per message.
@@ -972,6 +1000,7 @@ impl<'t> Writer<'t> {
             peers: txn.open_table(PEERS)?,
             me: me.map(|m| m.id),
             my_edges: HashMap::new(),
+            contacts_touched: false,
             states: HashMap::new(),
             dirty: HashSet::new(),
             next_rx,
