@@ -103,6 +103,12 @@ enum Cmd {
     Peers,
     /// Replication progress.
     Status,
+    /// Why a feed replicates or not: whether we want it and through whom,
+    /// what we hold, what each connected peer claims, the last error.
+    Why {
+        /// The feed id (or its ssb: URI).
+        id: String,
+    },
     /// Print the `ssb:` URI of a feed, message or blob id or a multiserver
     /// address, as other Scuttlebutt apps link them.
     Uri {
@@ -464,6 +470,9 @@ fn request_of(cmd: &Cmd) -> Res<Request> {
             address: shoal::uri::parse_address(address).unwrap_or_else(|| address.clone()),
         },
         Cmd::Uri { id } => Request::Uri { text: id.clone() },
+        Cmd::Why { id } => Request::Why {
+            id: parse_feed(id)?,
+        },
         Cmd::Peers => Request::Peers,
         Cmd::Status => Request::Status,
     };
@@ -536,6 +545,8 @@ fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
         (Cmd::Publish { .. } | Cmd::Post { .. }, _) => print_value(&v, "key", json_out),
         (Cmd::Connect { .. }, _) => print_value(&v, "connected", json_out),
         (Cmd::Uri { .. }, _) => print_value(&v, "uri", json_out),
+        (_, Response::Why(w)) if !json_out => print_why(w),
+        (Cmd::Why { .. }, _) => print_json(&v),
         (Cmd::Peers, _) => print_peers(&v, json_out),
         (Cmd::Status, _) => print_status(&v, json_out),
         (_, Response::Message { line }) => out_line(&mut io::stdout(), line.as_bytes()),
@@ -578,6 +589,70 @@ fn print_value(v: &serde_json::Value, key: &str, json_out: bool) -> Res {
         };
         out_line(&mut io::stdout(), text.as_bytes())
     }
+}
+
+/// `shoal why`, for a person.
+fn print_why(w: &api::Why) -> Res {
+    use shoal::text::{clean, date, short};
+    let mut out = io::stdout().lock();
+    let line = if w.blocked {
+        format!("{}: not replicated: you block it", w.id)
+    } else if w.path.len() == 1 {
+        format!("{}: replicated: it is you", w.id)
+    } else if w.wanted {
+        let hops = w.path.len() - 1;
+        let path: Vec<String> = w.path.iter().map(|f| short(f)).collect();
+        format!(
+            "{}: replicated, {hops} hop{} away: {}",
+            w.id,
+            if hops == 1 { "" } else { "s" },
+            path.join(" follows ")
+        )
+    } else {
+        format!(
+            "{}: not replicated: no follow path within {} hops (`shoal follow` it)",
+            w.id, w.hops
+        )
+    };
+    out_line(&mut out, line.as_bytes())?;
+    let held = match (w.held, w.last_moved_ms) {
+        (0, _) => "held: nothing yet".to_string(),
+        (n, Some(t)) => format!("held: up to sequence {n}, last received {}", date(t)),
+        (n, None) => format!("held: up to sequence {n}"),
+    };
+    out_line(&mut out, held.as_bytes())?;
+    if !w.running {
+        out_line(
+            &mut out,
+            b"peers: no node runs on this home (`shoal serve`): nothing known of peers",
+        )?;
+    } else if w.peers.is_empty() {
+        out_line(&mut out, b"peers: no connected peer has told us of it")?;
+    }
+    for p in &w.peers {
+        let state = match p.seq.cmp(&w.held) {
+            std::cmp::Ordering::Greater => format!("{} ahead of us", p.seq - w.held),
+            std::cmp::Ordering::Equal => "as far as we".to_string(),
+            std::cmp::Ordering::Less => "behind us".to_string(),
+        };
+        let line = format!(
+            "peer {} has up to {} ({state}) since {}",
+            short(&p.peer),
+            p.seq,
+            date(p.since_ms)
+        );
+        out_line(&mut out, line.as_bytes())?;
+    }
+    if let Some(e) = &w.last_error {
+        let line = format!(
+            "last error: {} sent one we refused at {}: {}",
+            short(&e.peer),
+            date(e.at_ms),
+            clean(&e.reason)
+        );
+        out_line(&mut out, line.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn print_peers(v: &serde_json::Value, json_out: bool) -> Res {
@@ -665,6 +740,27 @@ fn print_status(v: &serde_json::Value, json_out: bool) -> Res {
             l["peers_dropped"],
             l["feeds_capped"],
             l["feeds_capped_today"]
+        );
+        out_line(&mut io::stdout(), line.as_bytes())?;
+    }
+    for b in v
+        .get("behind")
+        .and_then(|b| b.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let n = |k: &str| b.pointer(k).and_then(|x| x.as_u64()).unwrap_or(0);
+        let line = format!(
+            "behind: {} held to {}; peer {} has {} since {} (`shoal why` says more)",
+            b["feed"].as_str().unwrap_or("?"),
+            n("/held"),
+            shoal::text::short(
+                b.pointer("/claim/peer")
+                    .and_then(|x| x.as_str())
+                    .unwrap_or("?")
+            ),
+            n("/claim/seq"),
+            shoal::text::date(n("/claim/since_ms")),
         );
         out_line(&mut io::stdout(), line.as_bytes())?;
     }

@@ -333,6 +333,7 @@ impl Node {
             limits: home.config().limits(),
             usage,
             ping_every: idle_timeout.map(|t| t / PINGS_PER_IDLE_TIMEOUT),
+            watch: Arc::default(),
         });
         let (shutdown, _) = watch::channel(false);
         Ok(Node {
@@ -372,6 +373,17 @@ impl Node {
     /// The store, for reads.
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
+    }
+
+    /// How many hops of follows the node replicates.
+    pub fn hops(&self) -> u8 {
+        self.inner.repl.hops
+    }
+
+    /// What the replication sessions saw of each feed: peers' claims and
+    /// the last errors.
+    pub fn watch(&self) -> &crate::replicate::watch::Watch {
+        &self.inner.repl.watch
     }
 
     /// Watches what the node does.

@@ -19,7 +19,7 @@ pub fn date(ms: u64) -> String {
 /// Text from the network made safe for one terminal line: control
 /// characters (so escape sequences), bidirectional overrides and line
 /// separators become `�`; tabs stay.
-fn clean(text: &str) -> String {
+pub fn clean(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\t' => c,

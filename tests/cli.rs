@@ -1028,3 +1028,23 @@ fn ssb_uris_are_accepted_wherever_an_id_or_address_is_and_printed_by_uri() {
     one_line_error(&out, 2);
     assert_eq!(ok(&home, ["--json", "status"]).text(), before);
 }
+
+#[test]
+fn why_without_a_node_says_what_the_store_knows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = test_key(45);
+    let home = init_home(tmp.path(), "w", &keys);
+    let other = test_key(46).id().to_string();
+    ok(&home, ["follow", other.as_str()]);
+    let text = ok(&home, ["why", other.as_str()]).text();
+    assert!(text.contains("replicated, 1 hop away"), "{text}");
+    assert!(text.contains("held: nothing yet"), "{text}");
+    assert!(text.contains("no node runs on this home"), "{text}");
+    ok(&home, ["block", other.as_str()]);
+    let text = ok(&home, ["why", other.as_str()]).text();
+    assert!(text.contains("not replicated: you block it"), "{text}");
+    let mine = ok(&home, ["--json", "why", &keys.id().to_string()]).text();
+    let v: serde_json::Value = serde_json::from_str(&mine).unwrap();
+    assert_eq!(v["path"], serde_json::json!([keys.id().to_string()]));
+    one_line_error(&shoal(&home, ["why", "@nope"]), 2);
+}

@@ -577,6 +577,25 @@ fn forged_message_is_refused(how: Serve, seed: u8) {
         )
     });
     assert!(node.running(), "{how:?}: the node is still running");
+    // `shoal why` names the peer and the reason.
+    let why: serde_json::Value =
+        serde_json::from_str(&node.ok(["--json", "why", x.as_str()]).text()).unwrap();
+    assert_eq!(
+        why["last_error"]["peer"],
+        fake.id.to_string(),
+        "{how:?}: {why}"
+    );
+    assert!(
+        !why["last_error"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "{how:?}: {why}"
+    );
+    assert_eq!(
+        (why["wanted"].as_bool(), why["held"].as_u64()),
+        (Some(true), Some(5))
+    );
 
     // It keeps serving other peers: the good one gets our feed and gives
     // us its own and the genuine rest of the feed.
@@ -818,6 +837,29 @@ fn a_feed_followed_during_a_session_arrives_in_that_session() {
     a.wait_count(&b_id, 1, REPLICATION_SECS);
     let connected_at = Instant::now();
     assert_eq!(a.count(&c_id), 0, "a does not want c yet");
+    // `shoal why` says so, and what it knows of b's claims on b's feed.
+    let why = |feed: &str| -> serde_json::Value {
+        serde_json::from_str(&a.ok(["--json", "why", feed]).text()).unwrap()
+    };
+    let w = why(&c_id);
+    assert_eq!(
+        (w["wanted"].as_bool(), w["held"].as_u64()),
+        (Some(false), Some(0)),
+        "{w}"
+    );
+    let text = a.ok(["why", c_id.as_str()]).text();
+    assert!(
+        text.contains("not replicated: no follow path within 2 hops"),
+        "{text}"
+    );
+    let w = why(&b_id);
+    assert_eq!(w["path"], json!([a.id.to_string(), b_id]), "{w}");
+    assert_eq!(
+        w["peers"][0]["peer"],
+        b_id.as_str(),
+        "b claims its own feed: {w}"
+    );
+    assert_eq!(w["peers"][0]["seq"], 1, "{w}");
 
     a.follow(&c_id);
     a.wait_count(&c_id, 5, REPLICATION_SECS);
@@ -831,6 +873,26 @@ fn a_feed_followed_during_a_session_arrives_in_that_session() {
         .find(|p| p["id"] == b_id.as_str())
         .unwrap_or_else(|| panic!("a is still connected to b: {peers}"))
         .clone();
+    let w = why(&c_id);
+    assert_eq!(
+        (w["wanted"].as_bool(), w["held"].as_u64()),
+        (Some(true), Some(5)),
+        "{w}"
+    );
+    assert_eq!(w["path"], json!([a.id.to_string(), c_id]), "{w}");
+    assert_eq!(
+        (
+            w["peers"][0]["peer"].as_str(),
+            w["peers"][0]["seq"].as_u64()
+        ),
+        (Some(b_id.as_str()), Some(5)),
+        "{w}"
+    );
+    let text = a.ok(["why", c_id.as_str()]).text();
+    assert!(
+        text.contains("replicated, 1 hop away") && text.contains("(as far as we)"),
+        "{text}"
+    );
     let open_for = conn["connected_secs"].as_u64().unwrap();
     assert!(
         open_for + 1 >= connected_at.elapsed().as_secs(),

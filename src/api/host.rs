@@ -15,6 +15,7 @@ use crate::feed::{Value, VerifiedMsg};
 use crate::home::Home;
 use crate::ingest::Summary;
 use crate::node::Node;
+use crate::replicate::watch::Watch;
 use crate::store::{GroupOp, Store};
 
 /// What `execute` needs of whoever owns the home.
@@ -40,6 +41,10 @@ pub trait Host {
     fn peers(&self) -> Result<Response, ApiError>;
     /// Replication progress.
     fn status(&self) -> Result<Status, ApiError>;
+    /// How many hops of follows are replicated.
+    fn hops(&self) -> u8;
+    /// What a running node's sessions saw of each feed (none without one).
+    fn watch(&self) -> Option<&Watch>;
 }
 
 /// A home opened by a `shoal` command while no node runs on it. Its
@@ -183,7 +188,16 @@ impl Host for Local {
             max_incoming: None,
             hops: config.hops,
             limits: config.limits().to_json(),
+            behind: Vec::new(),
         })
+    }
+
+    fn hops(&self) -> u8 {
+        self.home.config().hops
+    }
+
+    fn watch(&self) -> Option<&Watch> {
+        None
     }
 }
 
@@ -281,6 +295,43 @@ impl Host for Node {
             max_incoming: Some(p.max_incoming),
             hops: p.hops,
             limits: p.limits,
+            behind: behind(self)?,
         })
     }
+
+    fn hops(&self) -> u8 {
+        Node::hops(self)
+    }
+
+    fn watch(&self) -> Option<&Watch> {
+        Some(Node::watch(self))
+    }
+}
+
+/// How long a peer's claim must stand above what we hold before `shoal
+/// status` lists the feed as behind.
+const BEHIND_AFTER_MS: u64 = 60_000;
+
+/// Feeds a connected peer has claimed more of than we hold for over a
+/// minute.
+fn behind(node: &Node) -> Result<Vec<super::Behind>, ApiError> {
+    let held: std::collections::HashMap<FeedId, u64> = Node::store(node)
+        .feeds()?
+        .into_iter()
+        .map(|(f, s)| (f, s.sequence))
+        .collect();
+    let now = crate::store::now_ms() as u64;
+    Ok(Node::watch(node)
+        .behind(|f| held.get(f).copied().unwrap_or(0), BEHIND_AFTER_MS, now)
+        .into_iter()
+        .map(|b| super::Behind {
+            feed: b.feed.to_string(),
+            held: b.held,
+            claim: super::PeerClaim {
+                peer: b.claim.peer.to_string(),
+                seq: b.claim.seq,
+                since_ms: b.claim.since_ms,
+            },
+        })
+        .collect())
 }

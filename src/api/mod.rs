@@ -21,7 +21,7 @@ mod types;
 
 pub use error::ApiError;
 pub use host::{Host, Local};
-pub use types::{Event, KnownPeer, Request, Response, Status};
+pub use types::{Behind, Event, FeedProblem, KnownPeer, PeerClaim, Request, Response, Status, Why};
 
 use crate::feed::VerifiedMsg;
 use crate::feed::json::{self as sjson, Value};
@@ -260,7 +260,57 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
         Request::Peers => host.peers(),
         Request::Status => Ok(Response::Status(host.status()?)),
         Request::Uri { text } => uri(&text),
+        Request::Why { id } => why(host, &id),
     }
+}
+
+/// Why a feed replicates or not: the store says whether we want it and
+/// what we hold; a running node adds what its peers claim and the last
+/// error.
+fn why(host: &dyn Host, feed: &crate::crypto::FeedId) -> Result<Response, ApiError> {
+    let store = host.store()?;
+    let me = host.id();
+    let hops = host.hops();
+    let blocked = store
+        .contacts_of(&me)?
+        .iter()
+        .any(|(f, c)| f == feed && *c == crate::store::Contact::Block);
+    let path = store.follow_path(&me, feed, hops)?.unwrap_or_default();
+    let latest = store.latest(feed)?;
+    let last_moved_ms = match &latest {
+        Some(s) => store.get(&s.id)?.map(|m| m.received as u64),
+        None => None,
+    };
+    let watch = host.watch();
+    let peers = watch
+        .map(|w| {
+            w.claims_of(feed)
+                .into_iter()
+                .map(|c| PeerClaim {
+                    peer: c.peer.to_string(),
+                    seq: c.seq,
+                    since_ms: c.since_ms,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let last_error = watch.and_then(|w| w.last_error(feed)).map(|e| FeedProblem {
+        peer: e.peer.to_string(),
+        reason: e.reason,
+        at_ms: e.at_ms,
+    });
+    Ok(Response::Why(Why {
+        id: feed.to_string(),
+        wanted: !path.is_empty(),
+        blocked,
+        path: path.iter().map(|f| f.to_string()).collect(),
+        hops,
+        held: latest.map_or(0, |s| s.sequence),
+        last_moved_ms,
+        running: watch.is_some(),
+        peers,
+        last_error,
+    }))
 }
 
 /// The answer to [`Request::Uri`], which needs no home: a command may

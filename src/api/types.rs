@@ -213,6 +213,12 @@ pub enum Request {
     Peers,
     /// Replication progress and limits.
     Status,
+    /// Why a feed replicates or not: whether we want it and through
+    /// whom, what we hold, what each connected peer claims, the last error.
+    Why {
+        /// The feed.
+        id: FeedId,
+    },
     /// The `ssb:` URI of an id or address (or a URI, made canonical).
     Uri {
         /// A feed, message or blob id, a multiserver address or a URI.
@@ -394,6 +400,8 @@ pub enum Response {
         /// It.
         uri: String,
     },
+    /// Why a feed replicates or not.
+    Why(Why),
 }
 
 impl Response {
@@ -464,6 +472,73 @@ pub struct Status {
     pub hops: u8,
     /// The limits on peers, and with a running node today's usage.
     pub limits: serde_json::Value,
+    /// Feeds a connected peer has had more of than we hold for over a
+    /// minute (a running node; listed only when there are some).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub behind: Vec<Behind>,
+}
+
+/// Why a feed replicates or not (`shoal why`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Why {
+    /// The feed.
+    pub id: String,
+    /// Whether we replicate it.
+    pub wanted: bool,
+    /// Whether we block it.
+    pub blocked: bool,
+    /// The follows that make us want it, from us to it (empty when not
+    /// wanted).
+    pub path: Vec<String>,
+    /// How many hops we replicate.
+    pub hops: u8,
+    /// The latest sequence we hold (0: none).
+    pub held: u64,
+    /// When the latest message we hold of it arrived (ms since the epoch).
+    pub last_moved_ms: Option<u64>,
+    /// Whether a node runs (without one, nothing is known of peers).
+    pub running: bool,
+    /// What each connected peer claims to hold of it, most first.
+    pub peers: Vec<PeerClaim>,
+    /// The last message of it a peer sent that was refused, and why.
+    pub last_error: Option<FeedProblem>,
+}
+
+/// What a connected peer claims to hold of a feed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PeerClaim {
+    /// The peer.
+    pub peer: String,
+    /// The latest sequence it says it holds.
+    pub seq: u64,
+    /// Since when it has said so (ms since the epoch).
+    pub since_ms: u64,
+}
+
+/// A refused message of a feed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FeedProblem {
+    /// The peer that sent it.
+    pub peer: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// When (ms since the epoch).
+    pub at_ms: u64,
+}
+
+/// A feed a connected peer has had more of than we hold for over a minute.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Behind {
+    /// The feed.
+    pub feed: String,
+    /// What we hold.
+    pub held: u64,
+    /// The peer's claim.
+    pub claim: PeerClaim,
 }
 
 /// What a running node tells its watchers: ids only, a watcher asks for

@@ -4,7 +4,9 @@
 //! feeds (ours, those we follow, those they follow up to `hops`, never
 //! blocked ones). Uses `store` for what we hold, `ingest::Pipeline` to check
 //! and store what arrives and `ingest::limits` for what peers may make us
-//! take, `rpc` to talk; never touches sockets directly.
+//! take, `rpc` to talk; never touches sockets directly. [`watch`] keeps
+//! what the sessions saw of each feed, for diagnostics.
 
 pub mod ebt;
 pub mod session;
+pub mod watch;

@@ -85,6 +85,12 @@ pub struct Replicator {
     /// How often to ping the peer with `gossip.ping` (none: never), so
     /// that a quiet connection is not closed by either side's idle timeout.
     pub ping_every: Option<Duration>,
+    /// What the sessions saw of each feed (claims, errors).
+    pub watch: Arc<super::watch::Watch>,
+}
+
+fn now_ms() -> u64 {
+    crate::store::now_ms() as u64
 }
 
 impl Replicator {
@@ -171,6 +177,7 @@ impl Replicator {
             _ = keep_alive => {}
             _ = rpc.closing() => {}
         }
+        self.watch.forget_peer(&peer);
     }
 
     /// Answers one request of the peer.
@@ -418,6 +425,7 @@ impl Replicator {
                     tracing::warn!(
                         "{peer}: rejected a message of {feed}: {reason}; ending that feed's stream"
                     );
+                    self.watch.error(feed, peer, &reason, now_ms());
                     return true;
                 }
             }
@@ -505,13 +513,24 @@ impl Replicator {
                     };
                     got_anything = true;
                     let mut batch: Vec<Bytes> = Vec::new();
+                    let watch = &self.watch;
+                    let asked = &wanted;
                     let handle = |b: Body, batch: &mut Vec<Bytes>, state: &mut Ebt| {
                         let bytes = body_bytes(b);
                         if is_message(&bytes) {
                             batch.push(bytes);
                             None
                         } else {
-                            Some(state.on_notes(&parse_notes(&bytes)))
+                            let notes = parse_notes(&bytes);
+                            let now = now_ms();
+                            for (feed, note) in notes.iter().filter(|(f, _)| asked.contains(f)) {
+                                let seq = match note {
+                                    Note::Have { seq, .. } => Some(*seq),
+                                    Note::Skip => None,
+                                };
+                                watch.claim(peer, *feed, seq, now);
+                            }
+                            Some(state.on_notes(&notes))
                         }
                     };
                     let mut actions = Vec::new();
@@ -584,6 +603,7 @@ impl Replicator {
                             LineResult::Rejected(reason) => {
                                 let Some(feed) = claimed(item) else { continue };
                                 if state.accepts(&feed) {
+                                    self.watch.error(feed, peer, &reason, now_ms());
                                     tracing::warn!("{peer}: rejected a message of {feed}: {reason}; no longer taking it from this peer");
                                     outbox.apply(state.refuse(&feed));
                                 }

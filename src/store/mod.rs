@@ -853,6 +853,39 @@ impl Store {
     /// `me` at 0, those it follows at 1, and so on up to `hops`; never a
     /// feed `me` blocks. One read snapshot, one range read per feed visited.
     pub fn replication_set(&self, me: &FeedId, hops: u8) -> Result<HashMap<FeedId, u8>> {
+        Ok(self
+            .follow_tree(me, hops)?
+            .into_iter()
+            .map(|(f, (d, _))| (f, d))
+            .collect())
+    }
+
+    /// The follows that make `me` replicate `target`: `[me, …, target]`,
+    /// shortest first found; `None` when it is not within `hops` (or
+    /// blocked by `me`).
+    pub fn follow_path(
+        &self,
+        me: &FeedId,
+        target: &FeedId,
+        hops: u8,
+    ) -> Result<Option<Vec<FeedId>>> {
+        let tree = self.follow_tree(me, hops)?;
+        if !tree.contains_key(target) {
+            return Ok(None);
+        }
+        let mut path = vec![*target];
+        let mut at = *target;
+        while let Some((_, Some(parent))) = tree.get(&at) {
+            path.push(*parent);
+            at = *parent;
+        }
+        path.reverse();
+        Ok(Some(path))
+    }
+
+    /// Breadth-first over follows from `me`: each feed reached within
+    /// `hops` with its distance and the feed it was reached from.
+    fn follow_tree(&self, me: &FeedId, hops: u8) -> Result<HashMap<FeedId, (u8, Option<FeedId>)>> {
         let r = self.reader()?;
         let blocked: HashSet<FeedId> = r
             .contacts_of(me)?
@@ -860,7 +893,7 @@ impl Store {
             .filter(|(_, c)| *c == Contact::Block)
             .map(|(f, _)| f)
             .collect();
-        let mut dist: HashMap<FeedId, u8> = HashMap::from([(*me, 0)]);
+        let mut tree: HashMap<FeedId, (u8, Option<FeedId>)> = HashMap::from([(*me, (0, None))]);
         let mut frontier = vec![*me];
         for d in 1..=hops {
             let mut next = Vec::new();
@@ -868,16 +901,16 @@ impl Store {
                 for (target, c) in r.contacts_of(f)? {
                     if c == Contact::Follow
                         && !blocked.contains(&target)
-                        && !dist.contains_key(&target)
+                        && !tree.contains_key(&target)
                     {
-                        dist.insert(target, d);
+                        tree.insert(target, (d, Some(*f)));
                         next.push(target);
                     }
                 }
             }
             frontier = next;
         }
-        Ok(dist)
+        Ok(tree)
     }
 
     /// Remembers a peer address (keeping what we knew of it) and returns its record.
