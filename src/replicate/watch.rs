@@ -48,10 +48,13 @@ pub struct Behind {
     pub claim: Claim,
 }
 
+/// Per feed, per peer: the sequence claimed and since when (ms).
+type Claims = HashMap<FeedId, HashMap<FeedId, (u64, u64)>>;
+
 /// The sessions' observations, shared by every session of a node.
 #[derive(Debug, Default)]
 pub struct Watch {
-    claims: Mutex<HashMap<FeedId, HashMap<FeedId, (u64, u64)>>>,
+    claims: Mutex<Claims>,
     errors: Mutex<HashMap<FeedId, FeedError>>,
 }
 
@@ -161,7 +164,7 @@ impl Watch {
                 });
             }
         }
-        out.sort_by(|a, b| a.feed.cmp(&b.feed));
+        out.sort_by_key(|b| b.feed);
         out
     }
 }
