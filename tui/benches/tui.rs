@@ -138,7 +138,7 @@ fn settle(app: &mut App, backend: &Embedded, mut effects: Vec<Effect>) {
                 result: backend.inbox(page.before, page.limit).map_err(s),
             },
             Effect::LoadProfile(id) => Loaded::Profile {
-                result: backend.profile(&id).map_err(s),
+                result: backend.profile(&id).map(Box::new).map_err(s),
                 id,
             },
             Effect::LoadThread(id) => Loaded::Thread {

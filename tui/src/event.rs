@@ -47,7 +47,7 @@ pub enum Note {
     /// A line for the log view.
     Log(String),
     /// The node's status.
-    Status(Result<Status, String>),
+    Status(Result<Box<Status>, String>),
     /// Something wrong with the node the user should see.
     Problem(String),
 }
@@ -81,7 +81,7 @@ pub enum Loaded {
         /// The feed asked for.
         id: String,
         /// The profile.
-        result: Result<Profile, String>,
+        result: Result<Box<Profile>, String>,
     },
     /// A page of one feed's posts.
     PostsBy {

@@ -192,7 +192,7 @@ async fn watch_node(
 async fn send_status(backend: &Arc<dyn Backend>, tx: &mpsc::Sender<Event>) -> Result<(), ()> {
     let b = backend.clone();
     let status = match tokio::task::spawn_blocking(move || b.status()).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
+        Ok(r) => r.map(Box::new).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     tx.send(Event::Node(Note::Status(status)))
@@ -221,7 +221,7 @@ fn spawn_effect(effect: Effect, backend: &Arc<dyn Backend>, tx: &mpsc::Sender<Ev
                 id,
             }),
             Effect::LoadProfile(id) => Event::Loaded(Loaded::Profile {
-                result: b.profile(&id).map_err(s),
+                result: b.profile(&id).map(Box::new).map_err(s),
                 id,
             }),
             Effect::LoadPostsBy { id, page } => Event::Loaded(Loaded::PostsBy {

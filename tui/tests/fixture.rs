@@ -439,7 +439,7 @@ pub fn answer(timeline: &[Post], effect: &Effect) -> Option<Event> {
         },
         Effect::LoadProfile(id) => Loaded::Profile {
             id: id.clone(),
-            result: Ok(profile(id)),
+            result: Ok(Box::new(profile(id))),
         },
         Effect::LoadPostsBy { id, page } => Loaded::PostsBy {
             id: id.clone(),
@@ -500,7 +500,7 @@ pub fn app_with(posts: &[Post], width: u16, height: u16) -> App {
             queue.extend(update(&mut app, ev));
         }
     }
-    update(&mut app, Event::Node(Note::Status(Ok(status()))));
+    update(&mut app, Event::Node(Note::Status(Ok(Box::new(status())))));
     app
 }
 

@@ -540,7 +540,7 @@ fn status_gives_progress_and_rate() {
     update(&mut app, Event::Tick(NOW + 1000));
     s.messages += 50;
     s.feeds_held = 4;
-    update(&mut app, Event::Node(Note::Status(Ok(s))));
+    update(&mut app, Event::Node(Note::Status(Ok(Box::new(s)))));
     let p = app.status.progress().unwrap();
     assert_eq!((p.peers, p.held, p.wanted, p.unread), (2, 4, 5, 3));
     assert!((p.rate - 50.0).abs() < 0.01, "{}", p.rate);

@@ -93,7 +93,7 @@ impl App {
                 effects
             }
             Loaded::Profile { id, result } => {
-                self.on_profile(&id, result);
+                self.on_profile(&id, result.map(|p| *p));
                 Vec::new()
             }
             Loaded::PostsBy { id, page, result } => {
@@ -227,7 +227,7 @@ impl App {
                 {
                     self.status.samples.pop_front();
                 }
-                self.status.status = Some(s);
+                self.status.status = Some(*s);
                 Vec::new()
             }
             Note::Status(Err(e)) => {
