@@ -238,7 +238,7 @@ pub fn call(
     let Some(stream) = connect(home)? else {
         return Ok(None);
     };
-    send(&stream, &Asked::Call(req.clone()))?;
+    send(&stream, Asked::Call(req.clone()))?;
     for line in StdBufReader::new(stream).lines() {
         match parse_reply(&line?)? {
             Reply::Out(t) => {
@@ -264,7 +264,7 @@ pub fn subscribe(home: &Path) -> std::io::Result<Option<impl Iterator<Item = Eve
     let Some(stream) = connect(home)? else {
         return Ok(None);
     };
-    send(&stream, &Asked::Subscribe {})?;
+    send(&stream, Asked::Subscribe {})?;
     let mut lines = StdBufReader::new(stream).lines();
     match lines
         .next()
@@ -295,13 +295,10 @@ fn connect(home: &Path) -> std::io::Result<Option<std::os::unix::net::UnixStream
     }
 }
 
-fn send(mut stream: &std::os::unix::net::UnixStream, what: &Asked) -> std::io::Result<()> {
+fn send(mut stream: &std::os::unix::net::UnixStream, what: Asked) -> std::io::Result<()> {
     let ask = Ask {
         v: api::VERSION,
-        what: match what {
-            Asked::Call(r) => Asked::Call(r.clone()),
-            Asked::Subscribe {} => Asked::Subscribe {},
-        },
+        what,
     };
     let mut line = serde_json::to_vec(&ask).map_err(std::io::Error::other)?;
     line.push(b'\n');
