@@ -22,6 +22,7 @@
 //! - [`net`]: secret handshake, box stream, multiserver addresses, which IPs are public.
 //! - [`rpc`]: muxrpc over any byte stream.
 //! - [`dialer`]: which announced pubs to dial and how often (pure decisions).
+//! - [`invite`]: pub invites: their codes, redeeming one at a pub, what an invite's key may call.
 //! - [`replicate`]: EBT (a pure state machine) and legacy replication sessions.
 //! - [`home`]: the home directory: identity, config, store file.
 //! - [`node`]: the running peer: listener, dials, connections, replication sessions, events.
@@ -40,7 +41,7 @@
 //! 6. `text`
 //! 7. `ingest`
 //! 8. `net`, `rpc`
-//! 9. `dialer`
+//! 9. `dialer`, `invite`
 //! 10. `replicate`
 //! 11. `home`
 //! 12. `node`
@@ -59,6 +60,7 @@ pub mod feed;
 pub mod fuzzing;
 pub mod home;
 pub mod ingest;
+pub mod invite;
 pub mod local;
 pub mod net;
 pub mod node;

@@ -9,11 +9,13 @@
 
 mod groups;
 mod index;
+mod invites;
 mod query;
 pub mod schema;
 
 pub use groups::{EpochInfo, GroupInfo, GroupOp, GroupWriteError};
 pub use index::sort_time;
+pub use invites::{Invite, InviteRefusal};
 pub use query::*;
 
 use std::collections::{HashMap, HashSet};
@@ -929,6 +931,7 @@ struct Writer<'t> {
     votes: redb::Table<'t, &'static [u8; 65], u8>,
     likes: redb::Table<'t, &'static [u8; 33], u64>,
     peers: redb::Table<'t, &'static str, &'static [u8]>,
+    invites: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     /// Whose store this is, for unread marks.
     me: Option<FeedId>,
     /// Our contact states read or written in this transaction.
@@ -970,6 +973,7 @@ impl<'t> Writer<'t> {
             votes: txn.open_table(VOTES)?,
             likes: txn.open_table(LIKES)?,
             peers: txn.open_table(PEERS)?,
+            invites: txn.open_table(INVITES)?,
             me: me.map(|m| m.id),
             my_edges: HashMap::new(),
             states: HashMap::new(),
