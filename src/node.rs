@@ -506,7 +506,10 @@ impl Node {
             .writer
             .add_invite(code.keys().id(), uses, note)
             .await?;
-        self.log(format!("made an invite of {uses} uses for {host}:{port}"));
+        let plural = if uses == 1 { "" } else { "s" };
+        self.log(format!(
+            "made an invite of {uses} use{plural} for {host}:{port}"
+        ));
         Ok(code)
     }
 

@@ -132,6 +132,14 @@ fn every_request_crosses_the_wire_unchanged() {
         },
         Request::Peers,
         Request::Status,
+        Request::InviteAccept {
+            code: "net:h:1~shs:k:s".into(),
+        },
+        Request::InviteCreate {
+            uses: 3,
+            note: Some("hi".into()),
+            external: Some("pub.example.com:8008".into()),
+        },
     ];
     for req in reqs {
         let text = serde_json::to_string(&req).unwrap();
@@ -150,6 +158,16 @@ fn every_request_crosses_the_wire_unchanged() {
         "{text}"
     );
     assert!(text.contains(".ed25519\""), "{text}");
+    // An invite's uses default to one.
+    let r: Request = serde_json::from_str(r#"{"cmd":"invite-create"}"#).unwrap();
+    assert_eq!(
+        r,
+        Request::InviteCreate {
+            uses: 1,
+            note: None,
+            external: None
+        }
+    );
 }
 
 #[test]
@@ -211,6 +229,17 @@ fn answers_cross_the_wire_unchanged_threads_with_both_kinds_of_entry() {
                 record: PeerRecord::default(),
                 dial_failures: Some(3),
             }],
+        },
+        Response::InviteAccepted {
+            pub_id: feed(2),
+            address: "net:h:1~shs:k".into(),
+            follow: msg(1),
+            announcement: msg(2),
+            dialling: false,
+        },
+        Response::Invite {
+            code: "net:h:1~shs:k:s".into(),
+            uses: 2,
         },
     ];
     for r in answers {
@@ -280,6 +309,19 @@ fn what_can_be_checked_without_the_store_is_a_usage_error() {
         Request::GroupCreate { name: "".into() },
         Request::Connect {
             address: "nowhere".into(),
+        },
+        Request::InviteAccept {
+            code: "net:h:1~shs:k".into(),
+        },
+        Request::InviteCreate {
+            uses: 0,
+            note: None,
+            external: None,
+        },
+        Request::InviteCreate {
+            uses: 1,
+            note: None,
+            external: Some("h:0".into()),
         },
     ] {
         let e = req.check().unwrap_err();
