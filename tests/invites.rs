@@ -285,6 +285,10 @@ fn shoal_invites_between_shoal_homes_in_both_forms_and_without_a_node() {
     let seed = code.rsplit(':').next().unwrap();
     let legacy = format!("127.0.0.1:{}:{host_id}~{seed}", host.port);
 
+    // Not by the identity that made it.
+    let out = host.run(["invite", "accept", code.as_str()]);
+    assert!(one_line_error(&out, 2).contains("an invite of your own identity"));
+
     // Redeemed without a node: the pub is remembered, the next `serve`
     // dials it.
     let mut bob = ServeNode::init(dir.path(), "bob", &test_key(146));

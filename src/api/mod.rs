@@ -262,6 +262,11 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
         Request::Status => Ok(Response::Status(host.status()?)),
         Request::InviteAccept { code } => {
             let code = types::parse_code(&code)?;
+            if code.pub_addr.key == me()? {
+                return Err(ApiError::Usage(
+                    "this is an invite of your own identity: give it to someone else".into(),
+                ));
+            }
             host.use_invite(&code)?;
             let a = &code.pub_addr;
             let follow = host.publish(compose::pub_follow(&a.key))?.id();
