@@ -272,8 +272,9 @@ pub async fn redeem(code: &Code, net_key: &[u8; 32], feed: &FeedId) -> Result<Js
             source,
         })?;
     // The pub has nothing to ask of an invite's connection: its requests,
-    // should any come, are answered with an error when the receiver drops.
-    let (handle, _incoming, _task) = rpc::start(reader, writer, rpc::Options::default());
+    // should any come, are answered with an error (the receiver is gone).
+    let (handle, incoming, _task) = rpc::start(reader, writer, rpc::Options::default());
+    drop(incoming);
     let args = serde_json::json!([{ "feed": feed.to_string() }]);
     let answer = tokio::time::timeout(USE_TIMEOUT, handle.call_async(&["invite", "use"], args))
         .await

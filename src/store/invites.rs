@@ -69,14 +69,14 @@ pub enum InviteRefusal {
 
 impl Store {
     /// Records a new invite with `uses` uses under the public key of its
-    /// seed. Refuses (as corrupt) a key already recorded: keys come from
-    /// fresh random seeds.
+    /// seed. Refuses a key already recorded (keys come from fresh random
+    /// seeds, so this does not happen): its uses are never reset.
     pub fn add_invite(&self, key: &FeedId, uses: u32, note: &str, created: u64) -> Result<()> {
         let txn = self.db.begin_write()?;
         {
             let mut t = txn.open_table(INVITES)?;
             if t.get(&key.0)?.is_some() {
-                return Err(StoreError::Corrupt("an invite with this key exists"));
+                return Err(StoreError::InviteExists);
             }
             let rec = Invite {
                 uses_left: uses,
@@ -168,7 +168,10 @@ mod tests {
         let invite = Keypair::from_seed(&[2; 32]).id();
         let feeds: Vec<FeedId> = (3..6).map(|n| Keypair::from_seed(&[n; 32]).id()).collect();
         store.add_invite(&invite, 2, "hello", 1000).unwrap();
-        assert!(store.add_invite(&invite, 2, "", 1000).is_err());
+        assert!(matches!(
+            store.add_invite(&invite, 2, "", 1000),
+            Err(StoreError::InviteExists)
+        ));
         let redeem = |feed: &FeedId| {
             store
                 .redeem_invite(&me, None, &invite, feed, |note| follow(feed, note))

@@ -61,6 +61,10 @@ pub enum StoreError {
     /// The store was opened without an identity, and this needs one.
     #[error("the store was opened without an identity")]
     NoIdentity,
+    /// An invite was to be recorded under a key that already has one
+    /// (keys come from fresh random seeds: this does not happen).
+    #[error("an invite with this key is already recorded")]
+    InviteExists,
     /// The thread that makes a running node's writes has stopped, so the
     /// write was not made.
     #[error("the node's store writer has stopped")]
