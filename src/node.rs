@@ -447,12 +447,9 @@ impl Node {
                 rec.source = invite::PEER_SOURCE.into();
             }
         });
-        match noted.await {
-            Ok(r) => {
-                r?;
-            }
-            Err(_) => return Err(NodeError::Store(StoreError::WriterStopped)),
-        }
+        noted
+            .await
+            .map_err(|_| NodeError::Store(StoreError::WriterStopped))??;
         self.keep_connected(addr.to_string(), Duration::ZERO);
         Ok(())
     }
