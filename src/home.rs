@@ -257,6 +257,16 @@ impl Home {
         &self.config
     }
 
+    /// The network key of the secret handshake (`network_key`).
+    pub fn network_key(&self) -> Result<[u8; 32], HomeError> {
+        crypto::b64_decode(&self.config.network_key)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| HomeError::Config {
+                path: self.dir.join("config.toml"),
+                why: "network_key must be base64 of 32 bytes".into(),
+            })
+    }
+
     /// The HMAC sign-cap for messages, if the network uses one.
     pub fn sign_cap(&self) -> Option<&[u8; 32]> {
         self.sign_cap.as_ref()

@@ -23,6 +23,7 @@
 //! - [`rpc`]: muxrpc over any byte stream.
 //! - [`dialer`]: which announced pubs to dial and how often (pure decisions).
 //! - [`uri`]: `ssb:` URIs as `ssb-uri2` reads and writes them, and ids given either way.
+//! - [`invite`]: pub invites: their codes, redeeming one at a pub, what an invite's key may call.
 //! - [`replicate`]: EBT (a pure state machine) and legacy replication sessions.
 //! - [`home`]: the home directory: identity, config, store file.
 //! - [`node`]: the running peer: listener, dials, connections, replication sessions, events.
@@ -41,7 +42,7 @@
 //! 6. `text`
 //! 7. `ingest`
 //! 8. `net`, `rpc`
-//! 9. `dialer`, `uri`
+//! 9. `dialer`, `invite`, `uri`
 //! 10. `replicate`
 //! 11. `home`
 //! 12. `node`
@@ -60,6 +61,7 @@ pub mod feed;
 pub mod fuzzing;
 pub mod home;
 pub mod ingest;
+pub mod invite;
 pub mod local;
 pub mod net;
 pub mod node;

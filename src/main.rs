@@ -115,6 +115,34 @@ enum Cmd {
         /// The id, address or URI.
         id: String,
     },
+    /// Pub invites: redeem one, or make one this node redeems.
+    Invite {
+        #[command(subcommand)]
+        cmd: InviteSub,
+    },
+}
+
+/// The invite commands (`shoal invite …`).
+#[derive(Subcommand)]
+enum InviteSub {
+    /// Redeem a pub's invite code: the pub follows you; you follow it,
+    /// announce it and stay connected to it.
+    Accept {
+        /// `net:HOST:PORT~shs:KEY:SEED`, or the legacy `HOST:PORT:@KEY.ed25519~SEED`.
+        code: String,
+    },
+    /// Make an invite the running node redeems; prints its code.
+    Create {
+        /// How many times it may be redeemed.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// A note kept with it (put in the node's follow of each redeemer).
+        #[arg(long)]
+        note: Option<String>,
+        /// Where peers reach the node, HOST[:PORT] (default: where it listens).
+        #[arg(long)]
+        external: Option<String>,
+    },
 }
 
 /// The group commands (`shoal group …`).
@@ -475,6 +503,21 @@ fn request_of(cmd: &Cmd) -> Res<Request> {
         },
         Cmd::Peers => Request::Peers,
         Cmd::Status => Request::Status,
+        Cmd::Invite {
+            cmd: InviteSub::Accept { code },
+        } => Request::InviteAccept { code: code.clone() },
+        Cmd::Invite {
+            cmd:
+                InviteSub::Create {
+                    uses,
+                    note,
+                    external,
+                },
+        } => Request::InviteCreate {
+            uses: *uses,
+            note: note.clone(),
+            external: external.clone(),
+        },
     };
     req.check()?;
     Ok(req)
@@ -548,6 +591,20 @@ fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
         (_, Response::Why(w)) if !json_out => print_why(w),
         (Cmd::Why { .. }, _) => print_json(&v),
         (Cmd::Peers, _) => print_peers(&v, json_out),
+        (
+            _,
+            Response::InviteAccepted {
+                pub_id, dialling, ..
+            },
+        ) => {
+            if !dialling {
+                eprintln!(
+                    "no node is running on this home: `shoal serve` will connect to the pub {pub_id}"
+                );
+            }
+            print_value(&v, "pub", json_out)
+        }
+        (_, Response::Invite { .. }) => print_value(&v, "code", json_out),
         (Cmd::Status, _) => print_status(&v, json_out),
         (_, Response::Message { line }) => out_line(&mut io::stdout(), line.as_bytes()),
         (

@@ -21,8 +21,15 @@
 //! each side pings the other a few times within it so that a quiet healthy
 //! connection stays open.
 //!
-//! Dialling: the peers of the config and those added with `shoal connect`
-//! are kept connected whatever their address. `pub` announcements are
+//! Invites: an incoming connection whose key is one of our invites (see
+//! [`crate::invite`]) may call `invite.use` and `getAddress` only; it is
+//! not replicated with, not counted among the peers, and every other
+//! method is refused. A use is taken and our follow of the redeeming feed
+//! published in one write of the writer.
+//!
+//! Dialling: the peers of the config, those added with `shoal connect` and
+//! the pubs whose invites we redeemed are kept connected whatever their
+//! address. `pub` announcements are
 //! dialled by one task under the rules of [`crate::dialer`] (announced by
 //! us or a feed we follow, a few new dials a minute, a few pub connections
 //! at once), and only to public addresses unless `dial_private` is set: a
@@ -39,12 +46,13 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, watch};
 
-use crate::crypto::{FeedId, Keypair, b64_decode};
+use crate::crypto::{FeedId, Keypair};
 use crate::dialer;
 use crate::feed::{Value, VerifiedMsg};
 use crate::home::{Home, HomeError};
 use crate::ingest::limits::Usage;
 use crate::ingest::{FeedCap, LineResult, Pipeline, PublishError, Writer};
+use crate::invite::{self, Code, External};
 use crate::net::{self, MultiAddr};
 use crate::replicate::session::Replicator;
 use crate::rpc;
@@ -291,10 +299,8 @@ impl Node {
     /// node lives).
     pub fn open(dir: &Path) -> Result<Node, NodeError> {
         let home = Home::open(dir)?;
+        let net_key = home.network_key()?;
         let store = Arc::new(home.store()?);
-        let net_key: [u8; 32] = b64_decode(&home.config().network_key)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| NodeError::Invalid("network_key must be base64 of 32 bytes".into()))?;
         let (events, _) = broadcast::channel(4096);
         let (appended, _) = broadcast::channel(8192);
         let usage = Arc::new(Usage::default());
@@ -442,6 +448,130 @@ impl Node {
             }
         }));
         self.keep_connected(addr.to_string(), Duration::from_secs(2));
+    }
+
+    /// Remembers the pub of an invite we redeemed (source `invite`, unless
+    /// the user added it) and starts dialling it now, as ourselves, and
+    /// whenever the connection drops. Returns once the note is written.
+    pub async fn keep_invited(&self, addr: &str) -> Result<(), NodeError> {
+        let noted = self.inner.writer.note_peer(addr, |rec| {
+            if rec.source.is_empty() || rec.source == dialer::PUB_SOURCE {
+                rec.source = invite::PEER_SOURCE.into();
+            }
+        });
+        noted
+            .await
+            .map_err(|_| NodeError::Store(StoreError::WriterStopped))??;
+        self.keep_connected(addr.to_string(), Duration::ZERO);
+        Ok(())
+    }
+
+    /// The network key of the secret handshake.
+    pub fn network_key(&self) -> &[u8; 32] {
+        &self.inner.net_key
+    }
+
+    /// Makes an invite of `uses` uses: records the public key of a fresh
+    /// seed (never the seed) and returns the code, naming `external` or
+    /// else the address the node listens on.
+    pub async fn create_invite(
+        &self,
+        uses: u32,
+        note: &str,
+        external: Option<&External>,
+    ) -> Result<Code, NodeError> {
+        let listen = *self.inner.listen_addr.lock().expect("lock");
+        let (host, port) = match (external, listen) {
+            (Some(e), l) => match (e.port, l) {
+                (Some(p), _) => (e.host.clone(), p),
+                (None, Some(l)) => (e.host.clone(), l.port()),
+                (None, None) => {
+                    return Err(NodeError::Invalid(
+                        "the node does not listen: give the port too, --external HOST:PORT".into(),
+                    ));
+                }
+            },
+            (None, Some(l)) if l.ip().is_unspecified() => {
+                return Err(NodeError::Invalid(format!(
+                    "the node listens on {l}, on every address: say where peers reach it with --external HOST[:PORT]"
+                )));
+            }
+            (None, Some(l)) => (l.ip().to_string(), l.port()),
+            (None, None) => {
+                return Err(NodeError::Invalid(
+                    "the node does not listen: say where peers reach it with --external HOST:PORT"
+                        .into(),
+                ));
+            }
+        };
+        let pub_addr: MultiAddr = format!("net:{host}:{port}~shs:{}", self.id().b64())
+            .parse()
+            .map_err(|e| {
+                NodeError::Invalid(format!("cannot make an invite for {host}:{port}: {e}"))
+            })?;
+        let seed: [u8; 32] = crate::crypto::random_bytes();
+        let code = Code::new(pub_addr, seed);
+        self.inner
+            .writer
+            .add_invite(code.keys().id(), uses, note)
+            .await?;
+        let plural = if uses == 1 { "" } else { "s" };
+        self.log(format!(
+            "made an invite of {uses} use{plural} for {host}:{port}"
+        ));
+        Ok(code)
+    }
+
+    /// Redeems our invite `key` for `feed`: takes a use and publishes our
+    /// follow of `feed` in one write. Answers the follow as
+    /// `{key, value, timestamp}`, or the refusal's message.
+    async fn redeem(&self, key: FeedId, feed: FeedId) -> Result<rpc::Body, String> {
+        let content =
+            Box::new(move |note: &str| crate::social::compose::invite_follow(&feed, note));
+        match self.inner.writer.redeem_invite(key, feed, content).await {
+            Ok(Ok(msg)) => {
+                self.log(format!("{feed} redeemed an invite; following it"));
+                match self.inner.store.get(&msg.id()) {
+                    Ok(Some(m)) => Ok(rpc::Body::json_raw(m.to_kvt())),
+                    _ => Ok(rpc::Body::json_true()),
+                }
+            }
+            Ok(Err(refusal)) => {
+                tracing::info!("{feed}: invite refused: {refusal}");
+                Err(refusal.to_string())
+            }
+            Err(e) => {
+                tracing::warn!("{feed}: invite not redeemed: {e}");
+                Err(format!("the invite could not be redeemed: {e}"))
+            }
+        }
+    }
+
+    /// Serves a connection authenticated with an invite's key until it
+    /// ends: `invite.use` and `getAddress` only, no replication.
+    async fn serve_invitee(
+        &self,
+        key: FeedId,
+        addr: SocketAddr,
+        reader: net::TcpBoxReader,
+        writer: net::TcpBoxWriter,
+        opts: rpc::Options,
+    ) {
+        let span = tracing::info_span!("invite", key = %key);
+        let (handle, incoming, task) = span.in_scope(|| rpc::start(reader, writer, opts));
+        tracing::info!("{addr}: connected with the key of an invite");
+        let node = self.clone();
+        let serve = invite::serve(incoming, self.address(), move |feed| {
+            let node = node.clone();
+            async move { node.redeem(key, feed).await }
+        });
+        let mut shutdown = self.inner.shutdown.subscribe();
+        tokio::select! {
+            _ = serve => {}
+            _ = shutdown.changed() => handle.goodbye().await,
+        }
+        let _ = task.await;
+        tracing::info!("{addr}: the invite's connection ended");
     }
 
     /// Dials every peer in the config and every one added with `shoal
@@ -787,6 +917,18 @@ impl Node {
             handle.goodbye().await;
             return;
         }
+        if !outgoing {
+            match self.inner.store.invite(&peer) {
+                Ok(Some(_)) => return self.serve_invitee(peer, addr, reader, writer, opts).await,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("{peer}: cannot read the invites, closing the connection: {e}");
+                    let (handle, _incoming, _task) = rpc::start(reader, writer, opts);
+                    handle.goodbye().await;
+                    return;
+                }
+            }
+        }
         // What muxrpc logs about this connection names the peer.
         let span = tracing::info_span!("conn", peer = %peer);
         let (handle, incoming, task) = span.in_scope(|| rpc::start(reader, writer, opts));
@@ -816,6 +958,13 @@ impl Node {
         ));
         let _ = self.inner.events.send(NodeEvent::Connected(peer));
         let mut shutdown = self.inner.shutdown.subscribe();
+        // An incoming key without an invite here that calls `invite.use`
+        // is told so, rather than that no such method exists.
+        let incoming = if outgoing {
+            incoming
+        } else {
+            invite::refuse_use(incoming, crate::store::InviteRefusal::Unknown.to_string())
+        };
         let session = self
             .inner
             .repl

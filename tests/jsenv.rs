@@ -122,6 +122,16 @@ pub struct JsPeer {
 impl JsPeer {
     /// Makes and starts a peer that stops by itself after `ttl_secs`.
     pub fn start(name: &'static str, ttl_secs: u32) -> JsPeer {
+        JsPeer::start_with(name, ttl_secs, |_| {})
+    }
+
+    /// Makes a peer, lets `configure` change its ssb-server config (the
+    /// JSON `bin/mkpeer.sh` wrote), and starts it.
+    pub fn start_with(
+        name: &'static str,
+        ttl_secs: u32,
+        configure: impl FnOnce(&mut serde_json::Value),
+    ) -> JsPeer {
         let peer = JsPeer {
             kit: refpeer().to_path_buf(),
             home: tempfile::tempdir().unwrap(),
@@ -133,6 +143,12 @@ impl JsPeer {
             .port()
             .to_string();
         run(peer.bin("mkpeer.sh", 60).arg(&port), "bin/mkpeer.sh");
+        let config = peer.home.path().join(name).join("config");
+        let mut value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config).expect("the peer's config"))
+                .expect("the peer's config is JSON");
+        configure(&mut value);
+        std::fs::write(&config, value.to_string()).expect("write the peer's config");
         run(
             peer.bin("start.sh", 60)
                 .arg(ttl_secs.to_string())

@@ -16,6 +16,7 @@ mod fuzz_corpus;
 mod groups;
 mod hardening;
 mod interop;
+mod invites;
 mod js_feed;
 mod js_import;
 mod jsenv;

@@ -14,6 +14,7 @@ use crate::crypto::FeedId;
 use crate::feed::{Value, VerifiedMsg};
 use crate::home::Home;
 use crate::ingest::Summary;
+use crate::invite::{self, Code, External};
 use crate::node::Node;
 use crate::replicate::watch::Watch;
 use crate::store::{GroupOp, Store};
@@ -45,6 +46,39 @@ pub trait Host {
     fn hops(&self) -> u8;
     /// What a running node's sessions saw of each feed (none without one).
     fn watch(&self) -> Option<&Watch>;
+    /// Redeems an invite at its pub for our feed (nothing is stored).
+    fn use_invite(&self, code: &Code) -> Result<(), ApiError>;
+    /// Remembers the pub of a redeemed invite and keeps it connected;
+    /// answers whether a running node dials it now.
+    fn keep_invited(&self, address: &str) -> Result<bool, ApiError>;
+    /// Makes an invite this node redeems.
+    fn create_invite(
+        &self,
+        uses: u32,
+        note: &str,
+        external: Option<&External>,
+    ) -> Result<Code, ApiError>;
+}
+
+/// What `shoal invite create` says without a running node.
+const INVITES_NEED_A_NODE: &str = "invites are redeemed at a running node: start `shoal serve`";
+
+/// Redeems `code` for `feed` on a runtime of its own, on a thread of its
+/// own (so that it works whether or not the caller is inside one).
+fn redeem_on_own_runtime(code: &Code, net_key: &[u8; 32], feed: &FeedId) -> Result<(), ApiError> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| ApiError::Failed(format!("cannot start the network: {e}")))?;
+            rt.block_on(invite::redeem(code, net_key, feed))
+                .map(drop)
+                .map_err(|e| ApiError::Failed(e.to_string()))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(ApiError::Failed("redeeming the invite failed".into())))
+    })
 }
 
 /// A home opened by a `shoal` command while no node runs on it. Its
@@ -199,6 +233,23 @@ impl Host for Local {
     fn watch(&self) -> Option<&Watch> {
         None
     }
+
+    fn use_invite(&self, code: &Code) -> Result<(), ApiError> {
+        redeem_on_own_runtime(code, &self.home.network_key()?, &self.id())
+    }
+
+    fn keep_invited(&self, address: &str) -> Result<bool, ApiError> {
+        self.store()?.note_peer(address, |rec| {
+            if rec.source.is_empty() || rec.source == crate::dialer::PUB_SOURCE {
+                rec.source = invite::PEER_SOURCE.into();
+            }
+        })?;
+        Ok(false)
+    }
+
+    fn create_invite(&self, _: u32, _: &str, _: Option<&External>) -> Result<Code, ApiError> {
+        Err(ApiError::Failed(INVITES_NEED_A_NODE.into()))
+    }
 }
 
 /// Waits for a node's future on this (blocking) thread.
@@ -297,6 +348,26 @@ impl Host for Node {
             limits: p.limits,
             behind: behind(self)?,
         })
+    }
+
+    fn use_invite(&self, code: &Code) -> Result<(), ApiError> {
+        wait(invite::redeem(code, self.network_key(), &self.id()))?
+            .map(drop)
+            .map_err(|e| ApiError::Failed(e.to_string()))
+    }
+
+    fn keep_invited(&self, address: &str) -> Result<bool, ApiError> {
+        wait(Node::keep_invited(self, address))??;
+        Ok(true)
+    }
+
+    fn create_invite(
+        &self,
+        uses: u32,
+        note: &str,
+        external: Option<&External>,
+    ) -> Result<Code, ApiError> {
+        Ok(wait(Node::create_invite(self, uses, note, external))??)
     }
 
     fn hops(&self) -> u8 {

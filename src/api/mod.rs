@@ -11,9 +11,10 @@
 //! `social` and `store`, and shared by all of them.
 //!
 //! Synchronous: called on blocking threads (a running node's async parts
-//! are waited for here). Imports `node`, `home`, `ingest`, `social`,
-//! `store`, `feed` and `crypto`; nothing imports it but `local` and the
-//! binaries.
+//! are waited for here; redeeming an invite without a node runs its
+//! network call on a thread of its own). Imports `node`, `home`, `invite`,
+//! `net`, `ingest`, `social`, `store`, `feed` and `crypto`; nothing imports
+//! it but `local` and the binaries.
 
 mod error;
 mod host;
@@ -261,6 +262,49 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
         Request::Status => Ok(Response::Status(host.status()?)),
         Request::Uri { text } => uri(&text),
         Request::Why { id } => why(host, &id),
+        Request::InviteAccept { code } => {
+            let code = types::parse_code(&code)?;
+            if code.pub_addr.key == me()? {
+                return Err(ApiError::Usage(
+                    "this is an invite of your own identity: give it to someone else".into(),
+                ));
+            }
+            host.use_invite(&code)?;
+            let a = &code.pub_addr;
+            let follow = host.publish(compose::pub_follow(&a.key))?.id();
+            let announcement = host
+                .publish(compose::pub_announcement(&a.host, a.port, &a.key))?
+                .id();
+            let dialling = host.keep_invited(&a.to_string())?;
+            Ok(Response::InviteAccepted {
+                pub_id: a.key,
+                address: a.to_string(),
+                follow,
+                announcement,
+                dialling,
+            })
+        }
+        Request::InviteCreate {
+            uses,
+            note,
+            external,
+        } => {
+            let external = external.as_deref().map(types::parse_external).transpose()?;
+            let code =
+                host.create_invite(uses, note.as_deref().unwrap_or(""), external.as_ref())?;
+            let host_name = &code.pub_addr.host;
+            if let Ok(ip) = host_name.parse::<std::net::IpAddr>()
+                && !crate::net::scope::is_public(ip)
+            {
+                sink.note(&format!(
+                    "the code names {host_name}, not a public address: only peers that reach the node there can redeem it (--external HOST[:PORT] names another)"
+                ));
+            }
+            Ok(Response::Invite {
+                code: code.to_string(),
+                uses,
+            })
+        }
     }
 }
 

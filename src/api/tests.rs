@@ -135,6 +135,15 @@ fn every_request_crosses_the_wire_unchanged() {
         Request::Uri {
             text: "@x.ed25519".into(),
         },
+        Request::Why { id: feed(7) },
+        Request::InviteAccept {
+            code: "net:h:1~shs:k:s".into(),
+        },
+        Request::InviteCreate {
+            uses: 3,
+            note: Some("hi".into()),
+            external: Some("pub.example.com:8008".into()),
+        },
     ];
     for req in reqs {
         let text = serde_json::to_string(&req).unwrap();
@@ -153,6 +162,16 @@ fn every_request_crosses_the_wire_unchanged() {
         "{text}"
     );
     assert!(text.contains(".ed25519\""), "{text}");
+    // An invite's uses default to one.
+    let r: Request = serde_json::from_str(r#"{"cmd":"invite-create"}"#).unwrap();
+    assert_eq!(
+        r,
+        Request::InviteCreate {
+            uses: 1,
+            note: None,
+            external: None
+        }
+    );
 }
 
 #[test]
@@ -214,6 +233,17 @@ fn answers_cross_the_wire_unchanged_threads_with_both_kinds_of_entry() {
                 record: PeerRecord::default(),
                 dial_failures: Some(3),
             }],
+        },
+        Response::InviteAccepted {
+            pub_id: feed(2),
+            address: "net:h:1~shs:k".into(),
+            follow: msg(1),
+            announcement: msg(2),
+            dialling: false,
+        },
+        Response::Invite {
+            code: "net:h:1~shs:k:s".into(),
+            uses: 2,
         },
     ];
     for r in answers {
@@ -283,6 +313,19 @@ fn what_can_be_checked_without_the_store_is_a_usage_error() {
         Request::GroupCreate { name: "".into() },
         Request::Connect {
             address: "nowhere".into(),
+        },
+        Request::InviteAccept {
+            code: "net:h:1~shs:k".into(),
+        },
+        Request::InviteCreate {
+            uses: 0,
+            note: None,
+            external: None,
+        },
+        Request::InviteCreate {
+            uses: 1,
+            note: None,
+            external: Some("h:0".into()),
         },
     ] {
         let e = req.check().unwrap_err();
@@ -406,4 +449,30 @@ fn whoami_and_address_leave_the_store_closed() {
     drop(other().expect("the store is free after whoami and address"));
     run(&host, Request::Status).unwrap();
     assert!(other().is_err(), "a request that reads holds the store");
+}
+
+#[test]
+fn an_invite_comes_as_a_code_or_as_the_link_apps_share() {
+    let key = feed(9).b64();
+    let seed = crate::crypto::b64_encode(&[7; 32]);
+    let code = format!("net:pub.example.com:8008~shs:{key}:{seed}");
+    let plain = types::parse_code(&code).unwrap();
+    let link = format!(
+        "ssb:experimental?action=consume-invite&invite={}",
+        crate::uri::encode_component(&code)
+    );
+    assert_eq!(
+        types::parse_code(&link).unwrap().to_string(),
+        plain.to_string()
+    );
+    for bad in [
+        "ssb:experimental?action=consume-invite".to_string(),
+        "ssb:experimental?action=claim-http-invite&invite=abc".to_string(),
+        format!(
+            "ssb:feed/classic/{}",
+            key.replace('+', "-").replace('/', "_")
+        ),
+    ] {
+        assert_eq!(types::parse_code(&bad).unwrap_err().exit_code(), 2, "{bad}");
+    }
 }

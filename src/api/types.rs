@@ -224,6 +224,30 @@ pub enum Request {
         /// A feed, message or blob id, a multiserver address or a URI.
         text: String,
     },
+    /// Redeem a pub's invite code (either form, see [`crate::invite::Code`]),
+    /// then follow the pub, announce it and keep it connected.
+    InviteAccept {
+        /// The code.
+        code: String,
+    },
+    /// Make an invite of this node's (a running node only); answered with
+    /// its code.
+    InviteCreate {
+        /// How many times it may be redeemed (at least 1).
+        #[serde(default = "one")]
+        uses: u32,
+        /// A note kept with it and put in the follow of each redeemer.
+        #[serde(default)]
+        note: Option<String>,
+        /// Where peers reach the node, `HOST[:PORT]`, when not where it
+        /// listens.
+        #[serde(default)]
+        external: Option<String>,
+    },
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Request {
@@ -247,6 +271,19 @@ impl Request {
                 address.parse::<crate::net::MultiAddr>().map_err(|e| {
                     ApiError::Usage(format!("not a multiserver address {address}: {e}"))
                 })?;
+            }
+            Request::InviteAccept { code } => {
+                parse_code(code)?;
+            }
+            Request::InviteCreate { uses, external, .. } => {
+                if *uses == 0 {
+                    return Err(ApiError::Usage(
+                        "an invite needs at least one use (--uses N, N >= 1)".into(),
+                    ));
+                }
+                if let Some(e) = external {
+                    parse_external(e)?;
+                }
             }
             _ => {}
         }
@@ -274,6 +311,29 @@ impl Request {
                 | Request::GroupPost { .. }
         )
     }
+}
+
+/// An invite code as such, or inside the `ssb:experimental?action=consume-invite&invite=…`
+/// link apps share it as.
+pub(super) fn parse_code(code: &str) -> Result<crate::invite::Code, ApiError> {
+    let code = match crate::uri::parse(code.trim()) {
+        Ok(crate::uri::Uri::Experimental { action, params }) if action == "consume-invite" => {
+            params
+                .into_iter()
+                .find(|(k, _)| k == "invite")
+                .map(|(_, v)| v)
+                .ok_or_else(|| ApiError::Usage(format!("no invite in {code}")))?
+        }
+        Ok(_) => return Err(ApiError::Usage(format!("not an invite link: {code}"))),
+        Err(_) => code.to_string(),
+    };
+    code.parse().map_err(|e| ApiError::Usage(format!("{e}")))
+}
+
+pub(super) fn parse_external(external: &str) -> Result<crate::invite::External, ApiError> {
+    external
+        .parse()
+        .map_err(|e| ApiError::Usage(format!("{e}")))
 }
 
 pub(super) fn parse_content(text: &str) -> Result<Value, ApiError> {
@@ -402,6 +462,29 @@ pub enum Response {
     },
     /// Why a feed replicates or not.
     Why(Why),
+    /// An invite redeemed: the pub follows us, we follow it and announced
+    /// it.
+    InviteAccepted {
+        /// The pub's feed id.
+        #[serde(rename = "pub")]
+        pub_id: FeedId,
+        /// Its address, kept connected.
+        address: String,
+        /// Our follow of the pub.
+        follow: MsgId,
+        /// Our announcement of its address.
+        announcement: MsgId,
+        /// Whether a running node dials it now (else the next `shoal
+        /// serve` does).
+        dialling: bool,
+    },
+    /// An invite made.
+    Invite {
+        /// Its code, `net:HOST:PORT~shs:KEY:SEED`.
+        code: String,
+        /// How many times it may be redeemed.
+        uses: u32,
+    },
 }
 
 impl Response {

@@ -7,7 +7,8 @@
 //! lines files, the long-lived pipeline of a running node, and that node's
 //! one writer thread, through which every store write of a running node
 //! goes (what peers send, our publishes and group operations, peer notes,
-//! read marks). Memory is bounded by the batch size, never by the input.
+//! read marks, invites made and redeemed). Memory is bounded by the batch
+//! size, never by the input.
 //!
 //! - `check`: what a line may be; the checker; what became of each line.
 //! - [`limits`]: the limits on what peers make the node take, and their
@@ -33,4 +34,4 @@ pub use check::{BATCH_LINES, ImportError, LineResult, MAX_LINE_BYTES, Rejection}
 pub use file::{Summary, import, import_through};
 pub use limits::FeedCap;
 pub use pipeline::Pipeline;
-pub use writer::{PUBLISH_BATCH, PublishError, Writer};
+pub use writer::{InviteContent, PUBLISH_BATCH, PublishError, Redeemed, Writer};

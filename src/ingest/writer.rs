@@ -3,7 +3,8 @@
 //! Owns the thread (`shoal-writer`) that makes every store write of a
 //! running node, one job at a time: the batches the pipeline checked, our
 //! publishes, our group operations and the group duties that arriving
-//! messages give us, notes in the peer table and read marks. Whatever
+//! messages give us, notes in the peer table, read marks, and the invites
+//! we make and redeem. Whatever
 //! queued while it wrote is taken together: checked batches share one
 //! transaction (up to [`BATCH_LINES`] lines), publishes share another (up
 //! to [`PUBLISH_BATCH`]), so that many small writes cost one fsync. After
@@ -34,7 +35,7 @@ use tokio::sync::oneshot;
 use super::check::{BATCH_LINES, Batch, LineResult, Rejection};
 use crate::crypto::{FeedId, Keypair};
 use crate::feed::{Value, VerifiedMsg};
-use crate::store::{GroupOp, Outcome, PeerRecord, Store, StoreError};
+use crate::store::{GroupOp, InviteRefusal, Outcome, PeerRecord, Store, StoreError};
 
 /// Most publishes appended in one transaction.
 pub const PUBLISH_BATCH: usize = 512;
@@ -129,6 +130,20 @@ pub(super) struct Checked {
 /// What a peer-table note changes in the record.
 type PeerUpdate = Box<dyn FnOnce(&mut PeerRecord) + Send>;
 
+/// The content a redeemed invite publishes, made from the invite's note.
+pub type InviteContent = Box<dyn FnOnce(&str) -> Value + Send>;
+
+/// What redeeming an invite came to: our follow published, or why not.
+pub type Redeemed = Result<Result<VerifiedMsg, InviteRefusal>, StoreError>;
+
+/// A redemption for the writer: the invite's key, the redeeming feed and
+/// the content to publish.
+struct Redeem {
+    invite: FeedId,
+    feed: FeedId,
+    content: InviteContent,
+}
+
 /// One job for the writer.
 enum Job {
     Checked(Checked),
@@ -143,6 +158,8 @@ enum Job {
         oneshot::Sender<Result<PeerRecord, StoreError>>,
     ),
     MarkRead(Vec<u64>, oneshot::Sender<Result<(), StoreError>>),
+    AddInvite(FeedId, u32, String, oneshot::Sender<Result<(), StoreError>>),
+    RedeemInvite(Box<Redeem>, oneshot::Sender<Redeemed>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -286,6 +303,39 @@ impl Writer {
             .map_err(|_| StoreError::WriterStopped)?
     }
 
+    /// Records a new invite of `uses` uses under the public key of its
+    /// seed (see [`Store::add_invite`]).
+    pub async fn add_invite(&self, key: FeedId, uses: u32, note: &str) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::AddInvite(key, uses, note.to_string(), reply))
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Redeems the invite `invite` for `feed`: one use taken and
+    /// `content(note)` published in one transaction (see
+    /// [`Store::redeem_invite`]); the message is announced before the
+    /// answer. Redemptions are written one at a time, so of two racing for
+    /// the last use exactly one wins.
+    pub async fn redeem_invite(
+        &self,
+        invite: FeedId,
+        feed: FeedId,
+        content: InviteContent,
+    ) -> Redeemed {
+        let (reply, answer) = oneshot::channel();
+        let job = Redeem {
+            invite,
+            feed,
+            content,
+        };
+        self.jobs
+            .send(Job::RedeemInvite(Box::new(job), reply))
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
     /// Waits until every job queued before it is written.
     pub async fn flush(&self) {
         let (reply, answer) = oneshot::channel();
@@ -366,6 +416,28 @@ impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
                 }
                 Job::MarkRead(rxs, reply) => {
                     let _ = reply.send(self.store.mark_read(&rxs));
+                }
+                Job::AddInvite(key, uses, note, reply) => {
+                    let created = crate::store::now_ms() as u64;
+                    let _ = reply.send(self.store.add_invite(&key, uses, &note, created));
+                }
+                Job::RedeemInvite(job, reply) => {
+                    let Redeem {
+                        invite,
+                        feed,
+                        content,
+                    } = *job;
+                    let r = self.store.redeem_invite(
+                        &self.keys,
+                        self.sign_cap.as_ref(),
+                        &invite,
+                        &feed,
+                        content,
+                    );
+                    if let Ok(Ok(msg)) = &r {
+                        self.announce(std::slice::from_ref(msg));
+                    }
+                    let _ = reply.send(r);
                 }
                 Job::Flush(reply) => {
                     let _ = reply.send(());

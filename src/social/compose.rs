@@ -1,5 +1,8 @@
 //! The content of social actions: post, reply, like, name, follow /
-//! unfollow / block, direct message. Pure apart from reading the store to
+//! unfollow / block, direct message, and the three messages of an invite
+//! (the pub's follow of whoever redeems it; the redeemer's follow of the
+//! pub and its announcement of the pub's address, as ssb-invite writes
+//! them). Pure apart from reading the store to
 //! find a reply's thread and whether it is private; the caller publishes
 //! what these return.
 //!
@@ -69,6 +72,43 @@ pub fn contact(target: &FeedId, edge: Edge) -> Value {
     if blocking {
         c.insert("blocking", Value::Bool(true));
     }
+    Value::Object(c)
+}
+
+/// The follow a pub publishes when `feed` redeems one of its invites, as
+/// ssb-invite writes it: `{type: contact, contact, following: true, pub:
+/// true, note}` (no `note` when the invite has none).
+pub fn invite_follow(feed: &FeedId, note: &str) -> Value {
+    let mut c = object("contact");
+    c.insert("contact", Value::from(feed.to_string()));
+    c.insert("following", Value::Bool(true));
+    c.insert("pub", Value::Bool(true));
+    if !note.is_empty() {
+        c.insert("note", Value::from(note));
+    }
+    Value::Object(c)
+}
+
+/// The follow of a pub whose invite we redeemed, as ssb-invite's
+/// `invite.accept` writes it: `{type: contact, following: true,
+/// autofollow: true, contact}`.
+pub fn pub_follow(key: &FeedId) -> Value {
+    let mut c = object("contact");
+    c.insert("following", Value::Bool(true));
+    c.insert("autofollow", Value::Bool(true));
+    c.insert("contact", Value::from(key.to_string()));
+    Value::Object(c)
+}
+
+/// The announcement of a pub's address: `{type: pub, address: {host,
+/// port, key}}`.
+pub fn pub_announcement(host: &str, port: u16, key: &FeedId) -> Value {
+    let mut a = Object::new();
+    a.insert("host", Value::from(host));
+    a.insert("port", Value::Number(f64::from(port)));
+    a.insert("key", Value::from(key.to_string()));
+    let mut c = object("pub");
+    c.insert("address", Value::Object(a));
     Value::Object(c)
 }
 

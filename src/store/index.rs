@@ -81,7 +81,7 @@ impl Writer<'_> {
 
     /// The contact state we have set towards `target`, if any: read once
     /// per transaction, then kept (and updated by our own contact messages).
-    fn my_edge(&mut self, target: &FeedId) -> Result<Option<u8>> {
+    pub(super) fn my_edge(&mut self, target: &FeedId) -> Result<Option<u8>> {
         let Some(me) = self.me else { return Ok(None) };
         if let Some(state) = self.my_edges.get(target) {
             return Ok(*state);

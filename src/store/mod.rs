@@ -9,11 +9,13 @@
 
 mod groups;
 mod index;
+mod invites;
 mod query;
 pub mod schema;
 
 pub use groups::{EpochInfo, GroupInfo, GroupOp, GroupWriteError};
 pub use index::sort_time;
+pub use invites::{Invite, InviteRefusal};
 pub use query::*;
 
 use std::collections::{HashMap, HashSet};
@@ -59,6 +61,10 @@ pub enum StoreError {
     /// The store was opened without an identity, and this needs one.
     #[error("the store was opened without an identity")]
     NoIdentity,
+    /// An invite was to be recorded under a key that already has one
+    /// (keys come from fresh random seeds: this does not happen).
+    #[error("an invite with this key is already recorded")]
+    InviteExists,
     /// The thread that makes a running node's writes has stopped, so the
     /// write was not made.
     #[error("the node's store writer has stopped")]
@@ -988,6 +994,7 @@ struct Writer<'t> {
     votes: redb::Table<'t, &'static [u8; 65], u8>,
     likes: redb::Table<'t, &'static [u8; 33], u64>,
     peers: redb::Table<'t, &'static str, &'static [u8]>,
+    invites: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     /// Whose store this is, for unread marks.
     me: Option<FeedId>,
     /// Our contact states read or written in this transaction.
@@ -1031,6 +1038,7 @@ impl<'t> Writer<'t> {
             votes: txn.open_table(VOTES)?,
             likes: txn.open_table(LIKES)?,
             peers: txn.open_table(PEERS)?,
+            invites: txn.open_table(INVITES)?,
             me: me.map(|m| m.id),
             my_edges: HashMap::new(),
             contacts_touched: false,

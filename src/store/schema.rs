@@ -151,6 +151,15 @@ pub const GROUP_PENDING: TableDefinition<&[u8; 40], u64> = TableDefinition::new(
 /// group (32) -> `receive sequence u64 BE (8) | UTF-8 name`.
 pub const GROUP_NAMES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("group_names");
 
+/// Invites this node redeems, by the public key of the invite's seed
+/// (the seed itself is never stored): `uses left u32 BE (4) | created ms
+/// u64 BE (8) | UTF-8 note`. A used-up invite keeps its row with 0 uses
+/// left, so that its key stays restricted to `invite.use` and is answered
+/// "invite has expired". New in this layout without a version bump: the
+/// table is created when a store is opened, and a store without it holds
+/// no invites.
+pub const INVITES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("invites");
+
 /// The 33-byte form of a link target: its sigil, then the 32 raw bytes. Blob
 /// ids are hashed to fit.
 pub fn target_key(link: &crate::feed::content::Link) -> [u8; 33] {
