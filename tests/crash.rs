@@ -558,13 +558,12 @@ fn sigkill_during_import_and_replication_leaves_a_whole_store_that_resumes() {
     b.start();
     b.ok(["connect", a.address().as_str()]);
     let mut got = 0u64;
-    // Messages received per second while replicating: a first guess, then
-    // the best seen.
-    let mut rate: f64 = 2000.0;
     for kill in 1..=KILLS {
         // Replication is under way (again): b holds more than at the
-        // last kill. Then, at a random moment of what is left, spread so
-        // that the kills never fall after its end, it is killed.
+        // last kill. Then, once it holds a random number of messages more,
+        // within a share of what is left that keeps every kill before the
+        // end however fast it runs, it is killed. (Regression: kills timed
+        // by a guessed rate fell after the end on a quiet machine.)
         let resumed = wait_for(
             60,
             Duration::from_millis(50),
@@ -572,12 +571,17 @@ fn sigkill_during_import_and_replication_leaves_a_whole_store_that_resumes() {
             || Some(messages(&b)).filter(|&n| n > got),
             || b.explain(),
         );
-        let left = want.saturating_sub(resumed) as f64 / rate;
         let kills_left = (KILLS - kill + 1) as f64;
-        let hi = (1.6 * left / kills_left).min(0.4 * left).clamp(0.05, 1.5);
-        let delay = rng.random_range(0.0..hi);
-        std::thread::sleep(Duration::from_secs_f64(delay));
-        let what = format!("replication kill {kill} at {delay:.2} s (seed {seed})");
+        let span = (0.6 * want.saturating_sub(resumed) as f64 / kills_left).max(1.0);
+        let target = resumed + rng.random_range(0.0..span) as u64;
+        wait_for(
+            60,
+            Duration::from_millis(2),
+            &format!("b to hold {target} messages (kill {kill})"),
+            || (messages(&b) >= target).then_some(()),
+            || b.explain(),
+        );
+        let what = format!("replication kill {kill} at {target} messages (seed {seed})");
         b.kill();
         let t = Instant::now();
         let held = check_store(&b.home, &b_keys, &b_cast, &what);
@@ -590,9 +594,6 @@ fn sigkill_during_import_and_replication_leaves_a_whole_store_that_resumes() {
             now < want,
             "{what}: replication ended before the kill; kills must fall during it"
         );
-        if delay > 0.2 {
-            rate = rate.max(now.saturating_sub(resumed) as f64 / delay);
-        }
         got = now;
         b.start();
     }
