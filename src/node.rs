@@ -10,7 +10,7 @@
 //! connection table and limits, and the events the UI and the CLI watch.
 //! The writer announces each message it stores to the replication sessions
 //! and to [`NodeEvent`] subscribers. Everything slow runs off the async
-//! threads. Imports every lower layer; nothing imports it but the binaries.
+//! threads. Imports every lower layer; only `api` and `local` import it.
 //!
 //! Connection limits: `max_connections` in all, of which incoming ones may
 //! take all but a quarter ([`incoming_limit`]), so strangers who connect to
