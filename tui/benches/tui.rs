@@ -139,6 +139,7 @@ fn settle(app: &mut App, backend: &Embedded, mut effects: Vec<Effect>) {
             },
             Effect::LoadProfile(id) => Loaded::Profile {
                 result: backend.profile(&id).map(Box::new).map_err(s),
+                why: backend.why(&id).ok().map(Box::new),
                 id,
             },
             Effect::LoadThread(id) => Loaded::Thread {

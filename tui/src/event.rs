@@ -8,7 +8,7 @@
 use ratatui::crossterm::event::KeyEvent;
 
 use crate::compose::Target;
-use crate::model::{Cursor, GroupInfo, Post, Profile, Publish, Status, ThreadView};
+use crate::model::{Cursor, GroupInfo, Post, Profile, Publish, Status, ThreadView, Why};
 
 /// A page to load: entries older than `before` (from the newest when
 /// `None`, a refresh), at most `limit`.
@@ -82,6 +82,8 @@ pub enum Loaded {
         id: String,
         /// The profile.
         result: Result<Box<Profile>, String>,
+        /// How the feed replicates, when that could be read.
+        why: Option<Box<Why>>,
     },
     /// A page of one feed's posts.
     PostsBy {

@@ -19,6 +19,8 @@ pub use shoal::api::Item as Post;
 pub use shoal::api::Status;
 /// A thread: its root, then every reply we know of, in thread order.
 pub use shoal::api::Thread as ThreadView;
+/// Why a feed replicates or not (`shoal why`).
+pub use shoal::api::Why;
 /// A private group as the node knows it, and its epochs.
 pub use shoal::api::{Contacts, EpochInfo, GroupInfo, Person, Profile};
 

@@ -222,6 +222,7 @@ fn spawn_effect(effect: Effect, backend: &Arc<dyn Backend>, tx: &mpsc::Sender<Ev
             }),
             Effect::LoadProfile(id) => Event::Loaded(Loaded::Profile {
                 result: b.profile(&id).map(Box::new).map_err(s),
+                why: b.why(&id).ok().map(Box::new),
                 id,
             }),
             Effect::LoadPostsBy { id, page } => Event::Loaded(Loaded::PostsBy {

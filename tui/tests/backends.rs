@@ -111,6 +111,17 @@ async fn embedded_and_attached_agree_and_both_publish() {
     want.sort();
     assert_eq!(follows, want);
 
+    // How a feed replicates, the same through either.
+    let (e, a, alice) = (emb.clone(), att.clone(), fx.alice.to_string());
+    let (ew, aw) = call(move || (e.why(&alice).unwrap(), a.why(&alice).unwrap())).await;
+    assert_eq!(ew, aw);
+    assert!(ew.wanted && ew.running, "{ew:?}");
+    assert_eq!(ew.path.len(), 2, "we follow alice: {ew:?}");
+    assert_eq!(
+        shoal_tui::screens::contacts::replication(&ew),
+        format!("replicated, {} held", ew.held)
+    );
+
     // One person's posts, newest first (attached: read from their log).
     let (e, a, alice) = (emb.clone(), att.clone(), fx.alice.to_string());
     let (eposts, aposts) = call(move || {

@@ -440,6 +440,7 @@ pub fn answer(timeline: &[Post], effect: &Effect) -> Option<Event> {
         Effect::LoadProfile(id) => Loaded::Profile {
             id: id.clone(),
             result: Ok(Box::new(profile(id))),
+            why: None,
         },
         Effect::LoadPostsBy { id, page } => Loaded::PostsBy {
             id: id.clone(),

@@ -92,7 +92,8 @@ impl App {
                 }
                 effects
             }
-            Loaded::Profile { id, result } => {
+            Loaded::Profile { id, result, why } => {
+                self.contacts.on_why(&id, why.map(|w| *w));
                 self.on_profile(&id, result.map(|p| *p));
                 Vec::new()
             }

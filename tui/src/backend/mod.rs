@@ -107,6 +107,14 @@ pub trait Backend: Send + Sync + 'static {
             other => Err(unexpected(other)),
         }
     }
+    /// How a feed replicates: whether we want it, what we hold, what
+    /// peers claim.
+    fn why(&self, id: &str) -> Result<crate::model::Why> {
+        match self.call(Request::Why { id: feed_id(id)? })? {
+            Response::Why(w) => Ok(w),
+            other => Err(unexpected(other)),
+        }
+    }
     /// A feed's public posts older than `before`, newest first.
     fn posts_by(&self, id: &str, before: Option<Cursor>, limit: usize) -> Result<Vec<Post>> {
         items(self.call(Request::PostsBy {

@@ -12,7 +12,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{CARD, Ctx, Move, Nav, Paged, Tab, card, style, view_lines};
 use crate::event::{Effect, Page};
-use crate::model::{Person, Post, Profile};
+use crate::model::{Person, Post, Profile, Why};
 use crate::text;
 
 /// One row of the contacts list.
@@ -54,6 +54,24 @@ pub struct PersonView {
     pub nav: Nav,
     /// The tab to go back to, when it was opened from another one.
     pub back_to: Option<Tab>,
+    /// How their feed replicates, once read.
+    pub why: Option<Why>,
+}
+
+/// How a feed replicates, in a few words: whether we replicate it, what
+/// we hold, and how far ahead of us a connected peer is.
+pub fn replication(w: &Why) -> String {
+    if !w.wanted {
+        return "not replicated".to_string();
+    }
+    let mut out = match w.held {
+        0 => "replicated, nothing held yet".to_string(),
+        n => format!("replicated, {n} held"),
+    };
+    if let Some(ahead) = w.peers.iter().map(|p| p.seq).max().filter(|s| *s > w.held) {
+        out.push_str(&format!(", a peer has {} more", ahead - w.held));
+    }
+    out
 }
 
 /// Rows above a profile's posts.
@@ -191,6 +209,16 @@ impl Contacts {
     /// go back to (if it was opened from another one).
     pub fn close(&mut self) -> Option<Option<Tab>> {
         self.person.take().map(|v| v.back_to)
+    }
+
+    /// Takes how the open person's feed replicates.
+    pub fn on_why(&mut self, id: &str, why: Option<Why>) {
+        if let Some(v) = &mut self.person
+            && v.id == id
+            && why.is_some()
+        {
+            v.why = why;
+        }
     }
 
     /// Takes a loaded profile of the open person.
@@ -413,6 +441,7 @@ impl Contacts {
                 if p.contacts.follows.iter().any(|f| f.id == ctx.me) && v.id != ctx.me {
                     relation.push("they follow you".into());
                 }
+                relation.extend(v.why.as_ref().map(replication));
                 lines.push(Line::from(Span::styled(
                     format!("   {}", relation.join(" · ")),
                     style::dim(),
@@ -464,5 +493,39 @@ impl Contacts {
             card(&v.posts.posts[i], ctx, area.width, i == v.nav.selected)
         }));
         f.render_widget(Paragraph::new(lines), area);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal::api::PeerClaim;
+
+    #[test]
+    fn replication_says_what_we_hold_and_how_far_a_peer_is_ahead() {
+        let mut w = Why {
+            wanted: true,
+            held: 12,
+            ..Why::default()
+        };
+        assert_eq!(replication(&w), "replicated, 12 held");
+        w.peers = vec![
+            PeerClaim {
+                peer: "@a".into(),
+                seq: 15,
+                since_ms: 0,
+            },
+            PeerClaim {
+                peer: "@b".into(),
+                seq: 9,
+                since_ms: 0,
+            },
+        ];
+        assert_eq!(replication(&w), "replicated, 12 held, a peer has 3 more");
+        w.held = 0;
+        w.peers.clear();
+        assert_eq!(replication(&w), "replicated, nothing held yet");
+        w.wanted = false;
+        assert_eq!(replication(&w), "not replicated");
     }
 }
