@@ -96,6 +96,26 @@ struct Attempt {
     next: Option<Instant>,
 }
 
+/// The first wait before redialling a peer kept connected.
+pub const REDIAL_FIRST: Duration = Duration::from_secs(1);
+
+/// The longest wait before redialling a peer kept connected.
+pub const REDIAL_MAX: Duration = Duration::from_secs(300);
+
+/// How long to wait before redialling a peer kept connected, after
+/// `failures` failed dials in a row (0: its connection just dropped):
+/// doubling from [`REDIAL_FIRST`] up to [`REDIAL_MAX`], then spread over
+/// ±25% by `jitter` (in `0.0..1.0`), so that peers that dropped together
+/// (a restart, a network change) are not all redialled in the same
+/// instant. Never over [`REDIAL_MAX`].
+pub fn redial_after(failures: u32, jitter: f64) -> Duration {
+    let base = REDIAL_FIRST
+        .saturating_mul(1 << failures.min(16))
+        .min(REDIAL_MAX);
+    let spread = 0.75 + 0.5 * jitter.clamp(0.0, 1.0);
+    base.mul_f64(spread).min(REDIAL_MAX)
+}
+
 /// Failed dials of each address since its last success, and when a pub
 /// may be dialled again: in memory only.
 #[derive(Debug, Default)]
@@ -246,5 +266,24 @@ mod tests {
         assert_eq!(a.failures(addr), 42);
         a.succeeded(addr);
         assert_eq!(a.failures(addr), 0);
+    }
+
+    #[test]
+    fn redials_back_off_with_jitter_and_a_cap() {
+        // Doubling, spread ±25%.
+        assert_eq!(redial_after(0, 0.5), REDIAL_FIRST);
+        assert_eq!(redial_after(0, 0.0), REDIAL_FIRST.mul_f64(0.75));
+        assert_eq!(redial_after(3, 0.5), Duration::from_secs(8));
+        assert!(redial_after(3, 0.999) < Duration::from_secs(10));
+        // Capped, however many failures, whatever the jitter.
+        for f in [9, 10, 31, u32::MAX] {
+            assert!(redial_after(f, 1.0) <= REDIAL_MAX, "{f}");
+            assert!(redial_after(f, 0.0) >= REDIAL_MAX.mul_f64(0.75), "{f}");
+        }
+        // Peers that dropped together spread out.
+        let waits: std::collections::BTreeSet<Duration> = (0..10)
+            .map(|i| redial_after(2, f64::from(i) / 10.0))
+            .collect();
+        assert_eq!(waits.len(), 10);
     }
 }

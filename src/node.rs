@@ -853,14 +853,14 @@ impl Node {
         Ok(peer)
     }
 
-    /// Keeps dialling a peer (after `first_wait`): reconnects with
-    /// exponential backoff (1 s to 5 min) whenever the connection drops,
-    /// until shutdown.
+    /// Keeps dialling a peer (after `first_wait`): reconnects whenever the
+    /// connection drops, with exponential backoff and jitter
+    /// ([`dialer::redial_after`]: 1 s to 5 min), until shutdown.
     pub fn keep_connected(&self, addr: String, first_wait: Duration) {
         let node = self.clone();
         tokio::spawn(async move {
             let mut shutdown = node.inner.shutdown.subscribe();
-            let mut delay = Duration::from_secs(1);
+            let mut failures = 0u32;
             tokio::select! {
                 _ = tokio::time::sleep(first_wait) => {}
                 _ = shutdown.changed() => return,
@@ -872,11 +872,18 @@ impl Node {
                 let key = addr.parse::<MultiAddr>().ok().map(|m| m.key);
                 let connected =
                     key.is_some_and(|k| node.inner.conns.lock().expect("lock").contains_key(&k));
+                if connected {
+                    // Connected some other way (it dialled us): a later
+                    // drop is redialled soon, whatever failed before.
+                    failures = 0;
+                }
+                let mut delay = dialer::redial_after(failures, rand::random::<f64>());
                 if !connected {
                     match node.connect(&addr).await {
                         Ok(_) => {
                             node.inner.attempts.lock().expect("lock").succeeded(&addr);
-                            delay = Duration::from_secs(1);
+                            failures = 0;
+                            delay = dialer::redial_after(0, rand::random::<f64>());
                         }
                         Err(e) => {
                             // Counted in memory: a peer that never answers
@@ -884,7 +891,7 @@ impl Node {
                             let now = std::time::Instant::now();
                             node.inner.attempts.lock().expect("lock").failed(&addr, now);
                             tracing::info!("{addr}: {e}; retrying in {delay:?}");
-                            delay = (delay * 2).min(Duration::from_secs(300));
+                            failures = failures.saturating_add(1);
                         }
                     }
                 }
