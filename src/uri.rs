@@ -182,24 +182,18 @@ pub fn encode_component(s: &str) -> String {
 
 /// A feed id given as a sigil or as an `ssb:` URI.
 pub fn parse_feed(text: &str) -> Option<FeedId> {
-    match FeedId::parse(text) {
-        Some(f) => Some(f),
-        None => match parse(text) {
-            Ok(Uri::Feed(f)) => Some(f),
-            _ => None,
-        },
-    }
+    FeedId::parse(text).or_else(|| match parse(text) {
+        Ok(Uri::Feed(f)) => Some(f),
+        _ => None,
+    })
 }
 
 /// A message id given as a sigil or as an `ssb:` URI.
 pub fn parse_msg(text: &str) -> Option<MsgId> {
-    match MsgId::parse(text) {
-        Some(m) => Some(m),
-        None => match parse(text) {
-            Ok(Uri::Message(m)) => Some(m),
-            _ => None,
-        },
-    }
+    MsgId::parse(text).or_else(|| match parse(text) {
+        Ok(Uri::Message(m)) => Some(m),
+        _ => None,
+    })
 }
 
 /// A multiserver address given as such or as an `ssb:address` URI

@@ -19,27 +19,6 @@ use crate::common::test_key;
 use crate::jsenv::{JsPeer, run};
 use crate::nodes::ServeNode;
 
-fn sbot(js: &JsPeer, args: &[&str]) -> String {
-    let out = run(js.bin("sbot.sh", 60).args(args), "bin/sbot.sh");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn info(js: &JsPeer, field: &str) -> String {
-    let out = run(js.bin("info.sh", 30).arg(field), "bin/info.sh");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Waits until js holds `feed` up to `seq`.
-fn js_wait(js: &JsPeer, feed: &str, seq: usize) {
-    run(
-        js.node(&js.kit.join("scripts/wait-seq.js"), 80)
-            .arg(feed)
-            .arg(seq.to_string())
-            .arg("60"),
-        "scripts/wait-seq.js",
-    );
-}
-
 /// The `key` of the JSON ssb-server prints for a publish.
 fn key_of(published: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(published)
@@ -57,8 +36,8 @@ fn json_lines(text: &str) -> Vec<serde_json::Value> {
 #[test]
 fn a_conversation_between_shoal_nodes_and_ssb_server() {
     let js = JsPeer::start("js", 300);
-    let js_id = info(&js, "id");
-    let js_addr = info(&js, "address");
+    let js_id = js.info("id");
+    let js_addr = js.info("address");
     let dir = tempfile::tempdir().unwrap();
     let mut alice = ServeNode::init(dir.path(), "alice", &test_key(71));
     let mut bob = ServeNode::init(dir.path(), "bob", &test_key(72));
@@ -70,23 +49,17 @@ fn a_conversation_between_shoal_nodes_and_ssb_server() {
     bob.follow(&js_id);
     alice.ok(["name", "alice"]);
     bob.ok(["name", "bob"]);
-    sbot(
-        &js,
-        &[
-            "publish", "--type", "about", "--about", &js_id, "--name", "js",
-        ],
-    );
-    sbot(
-        &js,
-        &[
-            "publish",
-            "--type",
-            "contact",
-            "--contact",
-            &a,
-            "--following",
-        ],
-    );
+    js.sbot(&[
+        "publish", "--type", "about", "--about", &js_id, "--name", "js",
+    ]);
+    js.sbot(&[
+        "publish",
+        "--type",
+        "contact",
+        "--contact",
+        &a,
+        "--following",
+    ]);
     alice.start();
     bob.start();
     alice.ok(["connect", js_addr.as_str()]);
@@ -95,35 +68,29 @@ fn a_conversation_between_shoal_nodes_and_ssb_server() {
     // Alice posts; js gets it, replies and likes it.
     // alice: follow, follow, name, post.
     let root = alice.post("Who is up for a walk on Saturday?");
-    js_wait(&js, &a, 4);
-    let js_reply = key_of(&sbot(
-        &js,
-        &[
-            "publish",
-            "--type",
-            "post",
-            "--text",
-            "Count me in!",
-            "--root",
-            &root,
-            "--branch",
-            &root,
-        ],
-    ));
-    sbot(
-        &js,
-        &[
-            "publish",
-            "--type",
-            "vote",
-            "--vote.link",
-            &root,
-            "--vote.value",
-            "1",
-            "--vote.expression",
-            "Like",
-        ],
-    );
+    js.wait_seq(&a, 4);
+    let js_reply = key_of(&js.sbot(&[
+        "publish",
+        "--type",
+        "post",
+        "--text",
+        "Count me in!",
+        "--root",
+        &root,
+        "--branch",
+        &root,
+    ]));
+    js.sbot(&[
+        "publish",
+        "--type",
+        "vote",
+        "--vote.link",
+        &root,
+        "--vote.value",
+        "1",
+        "--vote.expression",
+        "Like",
+    ]);
     // js: about, contact, reply, vote.
     alice.wait_count(&js_id, 4, 60);
 
@@ -196,8 +163,8 @@ fn a_conversation_between_shoal_nodes_and_ssb_server() {
     let dm = alice.ok(["dm", "--to", js_id.as_str(), "Snacks: yes. Rain: no."]);
     let dm = dm.text().trim().to_string();
     // alice: 2 contacts, about, root post, dm.
-    js_wait(&js, &a, 5);
-    let read = sbot(&js, &["get", "--id", &dm, "--private"]);
+    js.wait_seq(&a, 5);
+    let read = js.sbot(&["get", "--id", &dm, "--private"]);
     let read: serde_json::Value =
         serde_json::from_str(&read).unwrap_or_else(|e| panic!("get --private: {e}: {read}"));
     let read = read.get("value").unwrap_or(&read).clone();
@@ -227,8 +194,8 @@ fn a_conversation_between_shoal_nodes_and_ssb_server() {
     let lines = json_lines(&alice.ok(["--json", "thread", js_dm.as_str()]).text());
     let keys: Vec<&str> = lines.iter().map(|e| e["key"].as_str().unwrap()).collect();
     assert_eq!(keys, [js_dm.as_str(), private_reply.as_str()]);
-    js_wait(&js, &a, 6);
-    let read = sbot(&js, &["get", "--id", &private_reply, "--private"]);
+    js.wait_seq(&a, 6);
+    let read = js.sbot(&["get", "--id", &private_reply, "--private"]);
     assert!(
         read.contains("Snacks it is") && read.contains(&js_dm),
         "ssb-server reads the private reply with its root: {read}"

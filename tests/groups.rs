@@ -297,11 +297,7 @@ fn groups_rekey_on_removal_converge_and_catch_up_across_nodes() {
 #[test]
 fn group_messages_travel_through_ssb_server() {
     let js = JsPeer::start("groupjs", 300);
-    let info = |field: &str| {
-        let out = run(js.bin("info.sh", 30).arg(field), "bin/info.sh");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let (js_id, js_addr) = (info("id"), info("address"));
+    let (js_id, js_addr) = (js.info("id"), js.info("address"));
     let dir = tempfile::tempdir().unwrap();
     let mut a = ServeNode::init(dir.path(), "a", &test_key(110));
     let mut b = ServeNode::init(dir.path(), "b", &test_key(111));

@@ -253,13 +253,7 @@ fn silent_connections_close_and_quiet_peers_stay_connected() {
     // Two nodes with nothing to say keep their connection: they ping.
     friend.ok(["connect", node.address().as_str()]);
     let f = friend.id.to_string();
-    let since = |n: &ServeNode| -> Option<u64> {
-        n.peers()["connected"]
-            .as_array()?
-            .iter()
-            .find(|p| p["id"] == f.as_str())?["connected_secs"]
-            .as_u64()
-    };
+    let since = |n: &ServeNode| -> Option<u64> { n.connection(&f)?["connected_secs"].as_u64() };
     wait_for(
         30,
         Duration::from_millis(250),

@@ -40,33 +40,12 @@ use shoal::rpc::{self, RpcError};
 
 use crate::cli::{LogLine, init_home, one_line_error, shoal};
 use crate::common::test_key;
-use crate::jsenv::{JsPeer, run};
+use crate::jsenv::JsPeer;
 use crate::multinode::main_net_key;
 use crate::nodes::{ServeNode, free_port};
 
 /// How long replication may take before the test fails.
 const REPLICATION_SECS: u64 = 60;
-
-fn sbot(js: &JsPeer, args: &[&str]) -> String {
-    let out = run(js.bin("sbot.sh", 60).args(args), "bin/sbot.sh");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn info(js: &JsPeer, field: &str) -> String {
-    let out = run(js.bin("info.sh", 30).arg(field), "bin/info.sh");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Waits until js holds `feed` up to `seq`.
-fn js_wait(js: &JsPeer, feed: &str, seq: usize) {
-    run(
-        js.node(&js.kit.join("scripts/wait-seq.js"), 80)
-            .arg(feed)
-            .arg(seq.to_string())
-            .arg("60"),
-        "scripts/wait-seq.js",
-    );
-}
 
 /// The content of a log line, as compact JSON.
 fn content(l: &LogLine) -> String {
@@ -146,14 +125,14 @@ fn an_ssb_server_invite_is_redeemed_by_shoal_and_they_replicate() {
         // Invites for a loopback address need this.
         c["allowPrivate"] = true.into();
     });
-    let js_id = info(&js, "id");
-    let js_port = info(&js, "port");
+    let js_id = js.info("id");
+    let js_port = js.info("port");
     let mut alice = ServeNode::init(dir.path(), "alice", &test_key(141));
     let alice_id = alice.id.to_string();
     alice.post("alice before the invite");
     alice.start();
 
-    let code: String = serde_json::from_str(&sbot(&js, &["invite.create", "1"])).unwrap();
+    let code: String = serde_json::from_str(&js.sbot(&["invite.create", "1"])).unwrap();
     assert_eq!(
         code.split('~').next().unwrap(),
         format!("127.0.0.1:{js_port}:{js_id}"),
@@ -178,7 +157,7 @@ fn an_ssb_server_invite_is_redeemed_by_shoal_and_they_replicate() {
         )
     );
     let peers = alice.peers();
-    let pub_addr = info(&js, "address");
+    let pub_addr = js.info("address");
     let record = peers["known"]
         .as_array()
         .unwrap()
@@ -188,10 +167,7 @@ fn an_ssb_server_invite_is_redeemed_by_shoal_and_they_replicate() {
     assert_eq!(record["record"]["source"], "invite");
 
     // The node dials the pub as itself; each replicates the other.
-    sbot(
-        &js,
-        &["publish", "--type", "post", "--text", "from the pub"],
-    );
+    js.sbot(&["publish", "--type", "post", "--text", "from the pub"]);
     alice.wait_count(&js_id, 2, REPLICATION_SECS);
     let theirs = alice.log_of(&js_id);
     assert_eq!(
@@ -199,9 +175,9 @@ fn an_ssb_server_invite_is_redeemed_by_shoal_and_they_replicate() {
         format!(r#"{{"type":"contact","contact":"{alice_id}","following":true,"pub":true}}"#),
         "the pub follows the redeemer as ssb-invite does"
     );
-    js_wait(&js, &alice_id, 3);
+    js.wait_seq(&alice_id, 3);
     alice.post("alice after the invite");
-    js_wait(&js, &alice_id, 4);
+    js.wait_seq(&alice_id, 4);
 
     // Used up: the pub's own words, nothing published.
     let again = alice.run(["invite", "accept", code.as_str()]);
@@ -222,8 +198,8 @@ fn a_shoal_invite_is_redeemed_by_ssb_server_and_they_replicate() {
     let code = create(&node, &["--note", "welcome aboard"]);
 
     let js = JsPeer::start("invitee", 300);
-    let js_id = info(&js, "id");
-    sbot(&js, &["invite.accept", &code]);
+    let js_id = js.info("id");
+    js.sbot(&["invite.accept", &code]);
 
     // The node followed the redeemer with the invite's note, in the same
     // write that took the use.
@@ -240,12 +216,9 @@ fn a_shoal_invite_is_redeemed_by_ssb_server_and_they_replicate() {
         "an invite's connection is no peer"
     );
 
-    sbot(&js, &["gossip.remove", &node_id]);
-    sbot(
-        &js,
-        &["publish", "--type", "post", "--text", "from the invitee"],
-    );
-    sbot(&js, &["gossip.connect", &node.address()]);
+    js.sbot(&["gossip.remove", &node_id]);
+    js.sbot(&["publish", "--type", "post", "--text", "from the invitee"]);
+    js.sbot(&["gossip.connect", &node.address()]);
     node.wait_count(&js_id, 3, REPLICATION_SECS);
     let theirs = node.log_of(&js_id);
     assert_eq!(
@@ -259,9 +232,9 @@ fn a_shoal_invite_is_redeemed_by_ssb_server_and_they_replicate() {
             node.port
         )
     );
-    js_wait(&js, &node_id, 2);
+    js.wait_seq(&node_id, 2);
     node.post("the pub after the invite");
-    js_wait(&js, &node_id, 3);
+    js.wait_seq(&node_id, 3);
 
     // A second redeemer of the used-up invite.
     let bob = init_home(dir.path(), "bob", &test_key(144));

@@ -165,6 +165,29 @@ impl JsPeer {
         cmd
     }
 
+    /// `bin/sbot.sh ARGS…` (an RPC call): its output, trimmed.
+    pub fn sbot(&self, args: &[&str]) -> String {
+        let out = run(self.bin("sbot.sh", 60).args(args), "bin/sbot.sh");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// One field of `bin/info.sh` (`id`, `address`, …).
+    pub fn info(&self, field: &str) -> String {
+        let out = run(self.bin("info.sh", 30).arg(field), "bin/info.sh");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Waits (up to a minute) until this peer holds `feed` up to `seq`.
+    pub fn wait_seq(&self, feed: &str, seq: usize) {
+        run(
+            self.node(&self.kit.join("scripts/wait-seq.js"), 80)
+                .arg(feed)
+                .arg(seq.to_string())
+                .arg("60"),
+            "scripts/wait-seq.js",
+        );
+    }
+
     /// A node script run for this peer (first argument: its name).
     pub fn node(&self, script: &Path, secs: u32) -> Command {
         let mut cmd = bounded(secs, "node");

@@ -263,11 +263,8 @@ fn a_restarted_node_redials_its_peer_and_resumes() {
     b.wait_count(&a_id, 6, REPLICATION_SECS);
     // a dialled b again by itself.
     let peers = a.peers();
-    let conn = peers["connected"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == b_id.as_str())
+    let conn = a
+        .connection(&b_id)
         .unwrap_or_else(|| panic!("a is connected to b again: {peers}"));
     assert_eq!(conn["outgoing"], true, "a redialled b: {peers}");
     assert!(
@@ -865,14 +862,9 @@ fn a_feed_followed_during_a_session_arrives_in_that_session() {
     a.wait_count(&c_id, 5, REPLICATION_SECS);
     assert_feed_once(&a, &c.id(), 5);
     // Over the same connection: it has been open since before the follow.
-    let peers = a.peers();
-    let conn = peers["connected"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == b_id.as_str())
-        .unwrap_or_else(|| panic!("a is still connected to b: {peers}"))
-        .clone();
+    let conn = a
+        .connection(&b_id)
+        .unwrap_or_else(|| panic!("a is still connected to b: {}", a.peers()));
     let w = why(&c_id);
     assert_eq!(
         (w["wanted"].as_bool(), w["held"].as_u64()),

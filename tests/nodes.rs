@@ -360,7 +360,17 @@ impl ServeNode {
         serde_json::from_slice(&out.stdout).expect("peers --json is JSON")
     }
 
-    /// The ids of the peers the node is connected to.
+    /// The live connection with `peer` (a feed id), as `shoal peers
+    /// --json` lists it.
+    pub fn connection(&self, peer: &str) -> Option<serde_json::Value> {
+        self.peers()["connected"]
+            .as_array()?
+            .iter()
+            .find(|p| p["id"] == peer)
+            .cloned()
+    }
+
+    /// The feed ids of the live connections, sorted.
     pub fn connected(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.peers()["connected"]
             .as_array()

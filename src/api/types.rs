@@ -289,28 +289,6 @@ impl Request {
         }
         Ok(())
     }
-
-    /// Whether it publishes on our feed.
-    pub fn publishes(&self) -> bool {
-        matches!(
-            self,
-            Request::Publish { .. }
-                | Request::Post { .. }
-                | Request::Reply { .. }
-                | Request::Like { .. }
-                | Request::Name { .. }
-                | Request::Follow { .. }
-                | Request::Unfollow { .. }
-                | Request::Block { .. }
-                | Request::Dm { .. }
-                | Request::GroupCreate { .. }
-                | Request::GroupAdd { .. }
-                | Request::GroupRemove { .. }
-                | Request::GroupDemote { .. }
-                | Request::GroupPromote { .. }
-                | Request::GroupPost { .. }
-        )
-    }
 }
 
 /// An invite code as such, or inside the `ssb:experimental?action=consume-invite&invite=…`

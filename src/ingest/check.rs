@@ -375,30 +375,24 @@ impl<'a> Checker<'a> {
                     let len = v.json().len() as u64;
                     // Only what peers send counts against the day's budget:
                     // their messages come with the feeds we asked for.
-                    if wanted.is_some() && !self.fits_day(author, len) {
+                    let over = if wanted.is_some() && !self.fits_day(author, len) {
+                        Some(format!(
+                            "the feed is over max_feed_bytes_per_day ({} bytes today)",
+                            self.cap.max_bytes_per_day
+                        ))
+                    } else if !self.fits_cap(author, len)? {
+                        Some(format!(
+                            "the feed is over max_feed_bytes ({} bytes)",
+                            self.cap.max_bytes
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = over {
                         if let Some(r) = refused.as_deref_mut() {
                             r.insert(author);
                         }
-                        b.rejections.push(Rejection {
-                            line: n,
-                            reason: format!(
-                                "the feed is over max_feed_bytes_per_day ({} bytes today)",
-                                self.cap.max_bytes_per_day
-                            ),
-                        });
-                        continue;
-                    }
-                    if !self.fits_cap(author, len)? {
-                        if let Some(r) = refused.as_deref_mut() {
-                            r.insert(author);
-                        }
-                        b.rejections.push(Rejection {
-                            line: n,
-                            reason: format!(
-                                "the feed is over max_feed_bytes ({} bytes)",
-                                self.cap.max_bytes
-                            ),
-                        });
+                        b.rejections.push(Rejection { line: n, reason });
                         continue;
                     }
                     self.states.insert(author, Some(v.state()));

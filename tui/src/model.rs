@@ -1,7 +1,7 @@
 //! The data the screens show: shoal's own read models (`shoal::api`'s
 //! `Item`, `Thread`, `Profile`, `Status`, …), the same values whether they
 //! came from an embedded node or through a running node's control socket,
-//! and how the screens describe them ([`Shown`]). Strings here are as
+//! and what the screens ask of them ([`PostView`], [`EntryView`]). Strings here are as
 //! peers wrote them: unsafe to draw until passed through `text`. Plain
 //! data; imports `shoal::api` and `text`, nothing of the UI, the node or
 //! I/O.
@@ -24,34 +24,11 @@ pub use shoal::api::Why;
 /// A private group as the node knows it, and its epochs.
 pub use shoal::api::{Contacts, EpochInfo, GroupInfo, Person, Profile};
 
-/// How the screens describe what they show.
-pub trait Shown {
-    /// The name to show, or the start of the id (clean, one line).
-    fn who(&self) -> String;
-}
-
+/// A name given (clean, one line), or the start of the id.
 fn name_or_id(name: &Option<String>, id: &str) -> String {
     match name {
         Some(n) if !crate::text::one_line(n).is_empty() => crate::text::one_line(n),
         _ => crate::text::short_id(id),
-    }
-}
-
-impl Shown for Post {
-    fn who(&self) -> String {
-        name_or_id(&self.name, &self.author)
-    }
-}
-
-impl Shown for Person {
-    fn who(&self) -> String {
-        name_or_id(&self.name, &self.id)
-    }
-}
-
-impl Shown for Profile {
-    fn who(&self) -> String {
-        name_or_id(&self.name, &self.id)
     }
 }
 
