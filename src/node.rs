@@ -340,6 +340,7 @@ impl Node {
             usage,
             ping_every: idle_timeout.map(|t| t / PINGS_PER_IDLE_TIMEOUT),
             watch: Arc::default(),
+            wanted_now: Default::default(),
         });
         let (shutdown, _) = watch::channel(false);
         Ok(Node {

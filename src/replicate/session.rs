@@ -87,7 +87,15 @@ pub struct Replicator {
     pub ping_every: Option<Duration>,
     /// What the sessions saw of each feed (claims, errors).
     pub watch: Arc<super::watch::Watch>,
+    /// The feeds to replicate as of the latest contact graph, shared by
+    /// every session: computed once per change of the graph.
+    pub wanted_now: WantedNow,
 }
+
+/// The feeds to replicate, with the contact-graph generation they were
+/// computed at (see [`Replicator::wanted_now`]).
+#[derive(Default)]
+pub struct WantedNow(Mutex<Option<(u64, Arc<HashSet<FeedId>>)>>);
 
 fn now_ms() -> u64 {
     crate::store::now_ms() as u64
@@ -101,6 +109,26 @@ impl Replicator {
             Err(e) => {
                 tracing::error!("cannot read the contact graph: {e}");
                 HashSet::from([self.me])
+            }
+        }
+    }
+
+    /// The feeds we replicate as of the contact graph now, and the graph's
+    /// generation: one computation per change of the graph, however many
+    /// sessions ask.
+    fn wanted_now(&self) -> (u64, Arc<HashSet<FeedId>>) {
+        let generation = self.store.contacts_generation();
+        let mut cache = self
+            .wanted_now
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match cache.as_ref() {
+            Some((g, set)) if *g == generation => (generation, set.clone()),
+            _ => {
+                let set = Arc::new(self.wanted());
+                *cache = Some((generation, set.clone()));
+                (generation, set)
             }
         }
     }
@@ -330,12 +358,11 @@ impl Replicator {
     /// replication), live, until the connection ends.
     async fn legacy_pull(self: Arc<Self>, peer: FeedId, rpc: &RpcHandle) {
         let rate = Arc::new(Mutex::new(Rate::new(self.limits.peer_rate)));
-        let mut generation = self.store.contacts_generation();
+        let (mut generation, mut wanted) = self.wanted_now();
         let mut pulled: HashSet<FeedId> = HashSet::new();
         let mut tasks = tokio::task::JoinSet::new();
         let mut graph = tokio::time::interval(WANTED_CHECK);
         graph.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut wanted = self.wanted();
         loop {
             // Every wanted feed not pulled yet: at the start, and each one
             // that becomes wanted during the session.
@@ -369,10 +396,8 @@ impl Replicator {
                         }
                     }
                     _ = graph.tick() => {
-                        let now = self.store.contacts_generation();
-                        if now != generation {
-                            generation = now;
-                            wanted = self.wanted();
+                        if self.store.contacts_generation() != generation {
+                            (generation, wanted) = self.wanted_now();
                             if wanted.difference(&pulled).next().is_some() {
                                 break;
                             }
@@ -470,13 +495,11 @@ impl Replicator {
         we_opened: bool,
         rpc: &RpcHandle,
     ) -> bool {
-        let mut generation = self.store.contacts_generation();
-        let wanted = self.wanted();
+        // What we ask this peer for: nothing else is taken from it.
+        let (mut generation, mut wanted) = self.wanted_now();
         let local = self.latest_all();
         let rate = Mutex::new(Rate::new(self.limits.peer_rate));
-        let mut state = Ebt::new(wanted.clone(), local.clone());
-        // What we asked this peer for: nothing else is taken from it.
-        let mut wanted = Arc::new(wanted);
+        let mut state = Ebt::new((*wanted).clone(), local.clone());
         // The contact graph is looked at this often: a feed that becomes
         // wanted is asked for in this session, not the next.
         let mut graph = tokio::time::interval(WANTED_CHECK);
@@ -584,12 +607,9 @@ impl Replicator {
                     }
                 }
                 _ = graph.tick() => {
-                    let now = self.store.contacts_generation();
-                    if now != generation {
-                        generation = now;
-                        let fresh = self.wanted();
-                        outbox.apply(state.want(fresh.clone()));
-                        wanted = Arc::new(fresh);
+                    if self.store.contacts_generation() != generation {
+                        (generation, wanted) = self.wanted_now();
+                        outbox.apply(state.want((*wanted).clone()));
                     }
                 }
                 Some((items, results)) = futures::StreamExt::next(&mut in_flight) => {
@@ -603,7 +623,12 @@ impl Replicator {
                             LineResult::Rejected(reason) => {
                                 let Some(feed) = claimed(item) else { continue };
                                 if state.accepts(&feed) {
-                                    self.watch.error(feed, peer, &reason, now_ms());
+                                    // Kept only for feeds we asked for: a
+                                    // peer naming any feed it likes cannot
+                                    // fill the table.
+                                    if wanted.contains(&feed) {
+                                        self.watch.error(feed, peer, &reason, now_ms());
+                                    }
                                     tracing::warn!("{peer}: rejected a message of {feed}: {reason}; no longer taking it from this peer");
                                     outbox.apply(state.refuse(&feed));
                                 }
