@@ -3,9 +3,9 @@
 //! error a peer gave us with it. What `shoal why` and `shoal status`
 //! report; nothing decides anything from it.
 //!
-//! Bounded: claims are kept only for feeds a session asked for, and go
-//! when the peer's session ends; at most [`MAX_ERRORS`] feeds keep a last
-//! error. Pure bookkeeping behind a lock; imports `crypto` only.
+//! Bounded: claims and errors are kept only for feeds a session asked
+//! for, claims go when the peer's session ends, and at most
+//! [`MAX_ERRORS`] feeds keep a last error. Pure bookkeeping behind a lock; imports `crypto` only.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
