@@ -1,11 +1,13 @@
-//! Which known peers the node dials, and how often: the policy for `pub`
-//! announcements and the bookkeeping of failed dials.
+//! Which known peers the node dials, and how often: the peer picker, the
+//! policy for `pub` announcements and the bookkeeping of failed dials.
 //!
 //! Owns pure decisions, made by [`crate::node`] which runs the dials:
 //! which pub announcements may be dialled at all ([`pub_candidates`]: only
 //! those announced by us or by a feed we follow directly, never to our own
-//! or a blocked key), how many new pub dials a minute ([`DialBudget`]), and
-//! each address's failures and when to try it again ([`Attempts`]). Failures
+//! or a blocked key); which of those pubs and of the peers heard on the LAN
+//! to keep connected ([`pick`]: a few peers that together hold every feed
+//! we replicate); how many new dials a minute ([`DialBudget`]), and each
+//! address's failures and when to try it again ([`Attempts`]). Failures
 //! are kept in memory, so a peer that never answers costs no store write.
 //! Whether the address a name resolves to may be dialled is
 //! [`crate::net::scope`]'s answer. Does no I/O; imports `crypto`, `net`
@@ -18,13 +20,23 @@ use crate::crypto::FeedId;
 use crate::net::MultiAddr;
 use crate::store::PeerRecord;
 
-/// New pub dials the node starts in a minute at most.
-pub const PUB_DIALS_PER_MINUTE: usize = 6;
-/// Connections to pubs the node dials that it keeps at once: the rest of
-/// its outgoing slots stay for the peers the user chose.
-pub const MAX_PUB_CONNECTIONS: usize = 3;
-/// How often the node looks for a pub to dial.
-pub const PUB_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// New dials the picker starts in a minute at most.
+pub const PICKER_DIALS_PER_MINUTE: usize = 12;
+/// Connections to pubs the picker keeps at once: the rest of the node's
+/// outgoing slots stay for the peers the user chose.
+pub const PICKED_CONNECTIONS: usize = 5;
+/// Connections to peers heard on the LAN the picker keeps at once, besides
+/// [`PICKED_CONNECTIONS`].
+pub const LAN_CONNECTIONS: usize = 4;
+/// How often the picker looks again (and at once when a LAN peer is
+/// first heard).
+pub const PICK_EVERY: Duration = Duration::from_secs(2);
+/// How long a peer the picker dialled is kept before it is judged by what
+/// it holds: long enough to exchange EBT clocks.
+pub const GRACE: Duration = Duration::from_secs(10);
+/// How long what a peer held is trusted; after it, the peer is unknown
+/// again (it may hold feeds we came to want since).
+pub const REMEMBER_FOR: Duration = Duration::from_secs(3600);
 /// The shortest time between two dials of one pub (after a success too, so
 /// a pub that drops every connection at once is not dialled in a loop).
 pub const PUB_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -55,6 +67,161 @@ pub fn pub_candidates(
         .filter_map(|(addr, _)| addr.parse::<MultiAddr>().ok())
         .filter(|ma| ma.key != *me && !blocked.contains(&ma.key))
         .collect()
+}
+
+/// Where the picker learnt of a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A `pub` announcement (see [`pub_candidates`]).
+    Pub,
+    /// A packet heard on the LAN (see [`crate::lan`]).
+    Lan,
+}
+
+/// A peer the picker may keep connected.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Where it listens.
+    pub addr: MultiAddr,
+    /// How we learnt of it.
+    pub origin: Origin,
+    /// How long the connection the picker made to it has lasted, if it has
+    /// one (a connection made some other way is not the picker's: its
+    /// feeds are given as covered, and the picker never drops it).
+    pub connected_for: Option<Duration>,
+    /// Whether it may be dialled now (its backoff is over).
+    pub due: bool,
+    /// Failed dials since its last success.
+    pub failures: u32,
+    /// The feeds we want that it held when last connected (`None`: never
+    /// connected, or longer ago than [`REMEMBER_FOR`]).
+    pub holds: Option<HashSet<FeedId>>,
+    /// Messages it gave us.
+    pub served: u64,
+}
+
+/// What the picker decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Peers to dial now.
+    pub dial: Vec<MultiAddr>,
+    /// Connections the picker made that are no longer needed, to close.
+    pub drop: Vec<FeedId>,
+    /// The peers it keeps (connected or to dial).
+    pub keep: Vec<FeedId>,
+    /// Wanted feeds that no kept peer is known to hold.
+    pub uncovered: usize,
+}
+
+/// Chooses which candidates to keep connected: every peer heard on the
+/// LAN (up to [`LAN_CONNECTIONS`]); then, among the pubs, up to `slots`
+/// peers that together hold every feed of `wanted` that `covered` (what
+/// the connections the picker did not make hold) leaves. The cover is
+/// greedy: each time the peer holding the most feeds still uncovered, its
+/// count weighed down by its failed dials and up when it is connected
+/// already (so a peer is not swapped for an equal one), then by the
+/// messages it served. While some wanted feed stays uncovered, the free
+/// slots go to peers never tried (or not for [`REMEMBER_FOR`]), the
+/// connected first, then the fewest failures. A connection the picker made
+/// is kept for its first [`GRACE`], then dropped when it is not chosen:
+/// it serves nothing the others do not. Only candidates that are connected
+/// or `due` are chosen.
+pub fn pick(
+    wanted: &HashSet<FeedId>,
+    covered: &HashSet<FeedId>,
+    candidates: &[Candidate],
+    slots: usize,
+) -> Plan {
+    let mut uncovered: HashSet<FeedId> = wanted.difference(covered).copied().collect();
+    let usable = |c: &Candidate| c.connected_for.is_some() || c.due;
+    let mut chosen: Vec<usize> = Vec::new();
+    let take = |i: usize, chosen: &mut Vec<usize>, uncovered: &mut HashSet<FeedId>| {
+        if let Some(holds) = &candidates[i].holds {
+            uncovered.retain(|f| !holds.contains(f));
+        }
+        chosen.push(i);
+    };
+    // The LAN's peers, the connected first.
+    let mut lan: Vec<usize> = (0..candidates.len())
+        .filter(|&i| candidates[i].origin == Origin::Lan && usable(&candidates[i]))
+        .collect();
+    lan.sort_by_key(|&i| {
+        (
+            candidates[i].connected_for.is_none(),
+            candidates[i].failures,
+        )
+    });
+    for i in lan.into_iter().take(LAN_CONNECTIONS) {
+        take(i, &mut chosen, &mut uncovered);
+    }
+    let pubs: Vec<usize> = (0..candidates.len())
+        .filter(|&i| candidates[i].origin == Origin::Pub && usable(&candidates[i]))
+        .collect();
+    let mut used = 0;
+    // Connections in their grace period keep their slots.
+    for &i in &pubs {
+        if used < slots && candidates[i].connected_for.is_some_and(|d| d < GRACE) {
+            take(i, &mut chosen, &mut uncovered);
+            used += 1;
+        }
+    }
+    // The greedy cover.
+    while used < slots {
+        let best = pubs
+            .iter()
+            .copied()
+            .filter(|i| !chosen.contains(i))
+            .filter_map(|i| {
+                let c = &candidates[i];
+                let gain = c.holds.as_ref()?.intersection(&uncovered).count();
+                (gain > 0).then(|| {
+                    let connected = if c.connected_for.is_some() { 1.5 } else { 1.0 };
+                    let score = gain as f64 * connected / (1.0 + f64::from(c.failures));
+                    (i, score, c.served)
+                })
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(a.2.cmp(&b.2)).then(b.0.cmp(&a.0)));
+        let Some((i, _, _)) = best else { break };
+        take(i, &mut chosen, &mut uncovered);
+        used += 1;
+    }
+    // Exploring: peers we know nothing of, while something is uncovered.
+    if !uncovered.is_empty() {
+        let mut unknown: Vec<usize> = pubs
+            .iter()
+            .copied()
+            .filter(|i| !chosen.contains(i) && candidates[*i].holds.is_none())
+            .collect();
+        unknown.sort_by_key(|&i| {
+            (
+                candidates[i].connected_for.is_none(),
+                candidates[i].failures,
+            )
+        });
+        for i in unknown {
+            if used >= slots {
+                break;
+            }
+            take(i, &mut chosen, &mut uncovered);
+            used += 1;
+        }
+    }
+    let mut plan = Plan {
+        uncovered: uncovered.len(),
+        ..Plan::default()
+    };
+    for (i, c) in candidates.iter().enumerate() {
+        let kept = chosen.contains(&i);
+        match c.connected_for {
+            None if kept => plan.dial.push(c.addr.clone()),
+            Some(d) if !kept && d >= GRACE => plan.drop.push(c.addr.key),
+            _ => {}
+        }
+        if kept {
+            plan.keep.push(c.addr.key);
+        }
+    }
+    plan
 }
 
 /// At most `per_minute` dials in any minute.
@@ -230,11 +397,122 @@ mod tests {
         assert_eq!(hosts, ["by-me"]);
     }
 
+    fn feeds(ns: &[u8]) -> HashSet<FeedId> {
+        ns.iter().map(|&n| FeedId([n; 32])).collect()
+    }
+
+    fn cand(n: u8, holds: Option<&[u8]>) -> Candidate {
+        Candidate {
+            addr: MultiAddr {
+                host: format!("pub{n}.example.org"),
+                port: 8008,
+                key: id(100 + n),
+            },
+            origin: Origin::Pub,
+            connected_for: None,
+            due: true,
+            failures: 0,
+            holds: holds.map(feeds),
+            served: 0,
+        }
+    }
+
+    fn hosts(addrs: &[MultiAddr]) -> Vec<&str> {
+        addrs.iter().map(|a| a.host.as_str()).collect()
+    }
+
+    #[test]
+    fn the_picker_keeps_a_small_set_of_peers_that_holds_every_feed() {
+        let wanted = feeds(&[1, 2, 3, 4, 5, 6]);
+        let cands = [
+            cand(1, Some(&[1, 2, 3])),
+            cand(2, Some(&[3, 4])),
+            cand(3, Some(&[4, 5, 6])),
+            cand(4, Some(&[1])),
+            cand(5, Some(&[])),
+        ];
+        let plan = pick(&wanted, &HashSet::new(), &cands, PICKED_CONNECTIONS);
+        assert_eq!(hosts(&plan.dial), ["pub1.example.org", "pub3.example.org"]);
+        assert_eq!(plan.uncovered, 0);
+        assert!(plan.drop.is_empty());
+        // What the peers we did not dial hold counts as covered.
+        let plan = pick(&wanted, &feeds(&[4, 5, 6]), &cands, PICKED_CONNECTIONS);
+        assert_eq!(hosts(&plan.dial), ["pub1.example.org"]);
+        // Within the slots, however many are needed.
+        let plan = pick(&wanted, &HashSet::new(), &cands, 1);
+        assert_eq!(hosts(&plan.dial), ["pub1.example.org"]);
+        assert_eq!(plan.uncovered, 3);
+    }
+
+    #[test]
+    fn the_picker_explores_unknown_peers_only_while_something_is_uncovered() {
+        let wanted = feeds(&[1, 2, 3]);
+        let mut cands: Vec<Candidate> = (10..30).map(|n| cand(n, None)).collect();
+        cands.push(cand(1, Some(&[1, 2])));
+        let plan = pick(&wanted, &HashSet::new(), &cands, PICKED_CONNECTIONS);
+        assert_eq!(plan.dial.len(), PICKED_CONNECTIONS, "bounded by the slots");
+        assert!(
+            plan.dial.iter().any(|a| a.host == "pub1.example.org"),
+            "the known one is kept"
+        );
+        // Everything covered: nobody new is tried.
+        cands.push(cand(2, Some(&[3])));
+        let plan = pick(&wanted, &HashSet::new(), &cands, PICKED_CONNECTIONS);
+        assert_eq!(hosts(&plan.dial), ["pub1.example.org", "pub2.example.org"]);
+        // Peers that failed are tried last; peers not due are not dialled.
+        let mut cands = vec![cand(1, None), cand(2, None), cand(3, None)];
+        cands[0].failures = 3;
+        cands[1].due = false;
+        let plan = pick(&wanted, &HashSet::new(), &cands, 1);
+        assert_eq!(hosts(&plan.dial), ["pub3.example.org"]);
+    }
+
+    #[test]
+    fn the_picker_drops_peers_that_serve_nothing_after_their_grace_and_keeps_the_connected() {
+        let wanted = feeds(&[1, 2]);
+        let mut useless = cand(1, Some(&[]));
+        useless.connected_for = Some(GRACE - Duration::from_secs(1));
+        let mut same_connected = cand(2, Some(&[1, 2]));
+        same_connected.connected_for = Some(GRACE * 3);
+        let same_idle = cand(3, Some(&[1, 2]));
+        let mut cands = vec![useless, same_connected, same_idle];
+        let plan = pick(&wanted, &HashSet::new(), &cands, PICKED_CONNECTIONS);
+        assert!(
+            plan.dial.is_empty(),
+            "the connected one is not swapped: {plan:?}"
+        );
+        assert!(plan.drop.is_empty(), "still in its grace: {plan:?}");
+        cands[0].connected_for = Some(GRACE);
+        let plan = pick(&wanted, &HashSet::new(), &cands, PICKED_CONNECTIONS);
+        assert_eq!(plan.drop, [id(101)]);
+        assert_eq!(plan.keep, [id(102)]);
+        // A peer that keeps failing is worth less than one that does not.
+        let mut flaky = cand(4, Some(&[1, 2]));
+        flaky.failures = 2;
+        let plan = pick(&wanted, &HashSet::new(), &[flaky, cand(5, Some(&[1]))], 1);
+        assert_eq!(hosts(&plan.dial), ["pub5.example.org"]);
+    }
+
+    #[test]
+    fn lan_peers_are_kept_beside_the_pubs_and_bounded() {
+        let wanted = feeds(&[1]);
+        let mut cands: Vec<Candidate> = (0..10)
+            .map(|n| Candidate {
+                origin: Origin::Lan,
+                ..cand(n, Some(&[]))
+            })
+            .collect();
+        cands.push(cand(20, Some(&[1])));
+        let plan = pick(&wanted, &HashSet::new(), &cands, 1);
+        assert_eq!(plan.dial.len(), LAN_CONNECTIONS + 1);
+        assert!(plan.dial.iter().any(|a| a.host == "pub20.example.org"));
+    }
+
     #[test]
     fn pub_dials_are_bounded_per_minute() {
         let t0 = Instant::now();
-        let mut b = DialBudget::new(PUB_DIALS_PER_MINUTE);
-        for i in 0..PUB_DIALS_PER_MINUTE as u64 {
+        let mut b = DialBudget::new(PICKER_DIALS_PER_MINUTE);
+        for i in 0..PICKER_DIALS_PER_MINUTE as u64 {
             assert!(b.take(t0 + Duration::from_secs(i)));
         }
         assert!(!b.take(t0 + Duration::from_secs(30)), "one too many");

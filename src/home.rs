@@ -38,6 +38,10 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 4;
 pub struct Config {
     /// Address `shoal serve` listens on.
     pub listen: String,
+    /// Whether to find peers on the LAN: broadcast our address and dial the
+    /// peers heard (as `ssb-local` does), when `listen` is not on loopback
+    /// only.
+    pub lan: bool,
     /// Network key (secret-handshake cap), base64 of 32 bytes.
     pub network_key: String,
     /// HMAC sign-cap for messages, base64 of 32 bytes; none on the main network.
@@ -92,7 +96,8 @@ impl Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: "127.0.0.1:8008".into(),
+            listen: "0.0.0.0:8008".into(),
+            lan: true,
             network_key: MAIN_NETWORK_KEY.into(),
             sign_cap: None,
             hops: 2,

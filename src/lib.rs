@@ -24,6 +24,7 @@
 //! - [`dialer`]: which announced pubs to dial and how often (pure decisions).
 //! - [`uri`]: `ssb:` URIs as `ssb-uri2` reads and writes them, and ids given either way.
 //! - [`invite`]: pub invites: their codes, redeeming one at a pub, what an invite's key may call.
+//! - [`lan`]: LAN discovery as `ssb-local` does it: what a LAN packet may make the node dial.
 //! - [`replicate`]: EBT (a pure state machine) and legacy replication sessions.
 //! - [`home`]: the home directory: identity, config, store file.
 //! - [`node`]: the running peer: listener, dials, connections, replication sessions, events.
@@ -42,7 +43,7 @@
 //! 6. `text`
 //! 7. `ingest`
 //! 8. `net`, `rpc`
-//! 9. `dialer`, `invite`, `uri`
+//! 9. `dialer`, `invite`, `lan`, `uri`
 //! 10. `replicate`
 //! 11. `home`
 //! 12. `node`
@@ -62,6 +63,7 @@ pub mod fuzzing;
 pub mod home;
 pub mod ingest;
 pub mod invite;
+pub mod lan;
 pub mod local;
 pub mod net;
 pub mod node;

@@ -29,12 +29,17 @@
 //!
 //! Dialling: the peers of the config, those added with `shoal connect` and
 //! the pubs whose invites we redeemed are kept connected whatever their
-//! address. `pub` announcements are
-//! dialled by one task under the rules of [`crate::dialer`] (announced by
-//! us or a feed we follow, a few new dials a minute, a few pub connections
-//! at once), and only to public addresses unless `dial_private` is set: a
-//! host name is resolved and each address it gives checked, and the dial
-//! goes to the checked addresses only. Failed dials are counted in memory.
+//! address. The other peers we know of, `pub` announcements and peers
+//! heard on the LAN ([`crate::lan`], when `lan` is on and the listener is
+//! not on loopback only), are the peer picker's: one task asks
+//! [`crate::dialer::pick`] every few seconds which to keep connected (a
+//! few that together hold every feed we replicate, by what each held and
+//! served when last connected), dials them within a dial budget, and
+//! closes the connections it made that serve nothing the others do not.
+//! Pubs (announced by us or a feed we follow) are dialled only at public
+//! addresses unless `dial_private` is set: a host name is resolved and
+//! each address it gives checked, and the dial goes to the checked
+//! addresses only. Failed dials are counted in memory.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -228,6 +233,8 @@ impl Drop for AddressSlot {
 struct Conn {
     addr: SocketAddr,
     outgoing: bool,
+    /// Whether the peer picker made it (and may close it).
+    picked: bool,
     since: Instant,
     rpc: rpc::RpcHandle,
 }
@@ -259,10 +266,14 @@ struct Inner {
     dial_private: bool,
     /// Failed dials and when pubs may be dialled again (memory only).
     attempts: Mutex<dialer::Attempts>,
-    /// Connections to pubs we dialled (see [`dialer::MAX_PUB_CONNECTIONS`]).
-    pub_slots: Arc<Semaphore>,
-    /// Whether the pub dialling task runs.
-    pubs_dialled: std::sync::atomic::AtomicBool,
+    /// Whether the peer picker's task runs.
+    picker_started: std::sync::atomic::AtomicBool,
+    /// Wakes the picker before its next round (a new LAN peer).
+    pick_now: Arc<tokio::sync::Notify>,
+    /// Whether LAN discovery may run (`lan` in the config).
+    lan: bool,
+    /// The peers heard on the LAN lately.
+    heard: Arc<Mutex<crate::lan::Heard>>,
     shutdown: watch::Sender<bool>,
     listen_addr: Mutex<Option<SocketAddr>>,
     /// Makes every store write of the node, one at a time.
@@ -363,8 +374,10 @@ impl Node {
                 config_peers: home.config().peers.clone(),
                 dial_private: home.config().dial_private,
                 attempts: Mutex::default(),
-                pub_slots: Arc::new(Semaphore::new(dialer::MAX_PUB_CONNECTIONS)),
-                pubs_dialled: std::sync::atomic::AtomicBool::new(false),
+                picker_started: std::sync::atomic::AtomicBool::new(false),
+                pick_now: Arc::default(),
+                lan: home.config().lan,
+                heard: Arc::default(),
                 shutdown,
                 listen_addr: Mutex::new(None),
                 writer,
@@ -576,8 +589,8 @@ impl Node {
     }
 
     /// Dials every peer in the config and every one added with `shoal
-    /// connect`, and keeps those connections up; starts dialling the pubs
-    /// announced by the feeds we follow (see [`crate::dialer`]).
+    /// connect`, and keeps those connections up; starts the peer picker
+    /// (see [`crate::dialer::pick`]).
     pub fn dial_known_peers(&self) {
         let mut addrs: Vec<String> = self.inner.config_peers.clone();
         if let Ok(peers) = self.inner.store.peers() {
@@ -593,42 +606,48 @@ impl Node {
         for addr in addrs {
             self.keep_connected(addr, Duration::ZERO);
         }
-        self.dial_pubs();
+        self.start_picker();
     }
 
-    /// Starts (once) the task that dials announced pubs: every
-    /// [`dialer::PUB_CHECK_EVERY`] it looks for pubs to dial, until shutdown.
-    fn dial_pubs(&self) {
+    /// Starts (once) the peer picker's task: a round every
+    /// [`dialer::PICK_EVERY`], or sooner when a LAN peer is first heard,
+    /// until shutdown.
+    fn start_picker(&self) {
         use std::sync::atomic::Ordering;
-        if self.inner.pubs_dialled.swap(true, Ordering::SeqCst) {
+        if self.inner.picker_started.swap(true, Ordering::SeqCst) {
             return;
         }
         let node = self.clone();
         tokio::spawn(async move {
             let mut shutdown = node.inner.shutdown.subscribe();
-            let mut budget = dialer::DialBudget::new(dialer::PUB_DIALS_PER_MINUTE);
+            let mut budget = dialer::DialBudget::new(dialer::PICKER_DIALS_PER_MINUTE);
             loop {
                 if *shutdown.borrow() {
                     return;
                 }
-                node.dial_some_pubs(&mut budget).await;
+                node.pick_round(&mut budget).await;
                 tokio::select! {
-                    _ = tokio::time::sleep(dialer::PUB_CHECK_EVERY) => {}
+                    _ = tokio::time::sleep(dialer::PICK_EVERY) => {}
+                    _ = node.inner.pick_now.notified() => {}
                     _ = shutdown.changed() => return,
                 }
             }
         });
     }
 
-    /// Starts the dials of the pubs that may be dialled now, within the
-    /// budget and the pub connection slots.
-    async fn dial_some_pubs(&self, budget: &mut dialer::DialBudget) {
+    /// One round of the picker: gathers the candidates (pubs that may be
+    /// dialled, LAN peers heard lately) with what each held when last
+    /// connected, asks [`dialer::pick`], closes the connections it no
+    /// longer needs and starts the dials it wants, within `budget`.
+    async fn pick_round(&self, budget: &mut dialer::DialBudget) {
         let (store, me) = (self.inner.store.clone(), self.id());
+        let repl = self.inner.repl.clone();
         let read = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            Ok((store.peers()?, store.contacts_of(&me)?))
+            let wanted = repl.wanted_now().1;
+            Ok((store.peers()?, store.contacts_of(&me)?, wanted))
         })
         .await;
-        let (records, contacts) = match read {
+        let (records, contacts, wanted) = match read {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => {
                 tracing::warn!("cannot read the peer table: {e}");
@@ -644,21 +663,114 @@ impl Node {
                 crate::store::Contact::Block => blocked.insert(feed),
             };
         }
-        for ma in dialer::pub_candidates(&records, &trusted, &blocked, &me) {
-            if self.inner.conns.lock().expect("lock").contains_key(&ma.key) {
+        let now = Instant::now();
+        let now_ms = crate::store::now_ms() as u64;
+        let lan: Vec<MultiAddr> = self
+            .inner
+            .heard
+            .lock()
+            .expect("lock")
+            .current(now)
+            .into_iter()
+            .filter(|a| !blocked.contains(&a.key))
+            .collect();
+        let pubs = dialer::pub_candidates(&records, &trusted, &blocked, &me);
+        // Our own feed among them: a peer that holds it carries what we
+        // publish to the others.
+        let wanted: std::collections::HashSet<FeedId> = (*wanted).clone();
+        let watch = self.inner.repl.watch.clone();
+        let held = |key: &FeedId, connected: bool| {
+            let seen = watch.seen(key);
+            let fresh = seen.as_ref().is_some_and(|s| {
+                now_ms.saturating_sub(s.at_ms) < dialer::REMEMBER_FOR.as_millis() as u64
+            });
+            if connected || fresh {
+                let holds = seen.map(|s| s.holds).unwrap_or_default();
+                Some(holds.intersection(&wanted).copied().collect())
+            } else {
+                None
+            }
+        };
+        // What the connections the picker did not make hold.
+        let mut covered = std::collections::HashSet::new();
+        let mut candidates: Vec<dialer::Candidate> = Vec::new();
+        let conns: HashMap<FeedId, (bool, Duration)> = self
+            .inner
+            .conns
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(k, c)| (*k, (c.picked, c.since.elapsed())))
+            .collect();
+        for (k, (picked, _)) in &conns {
+            if !picked {
+                covered.extend(held(k, true).unwrap_or_default());
+            }
+        }
+        let mut seen_keys = std::collections::HashSet::new();
+        let lan = lan.into_iter().map(|a| (a, dialer::Origin::Lan));
+        let pubs = pubs.into_iter().map(|a| (a, dialer::Origin::Pub));
+        for (addr, origin) in lan.chain(pubs) {
+            if !seen_keys.insert(addr.key) {
                 continue;
             }
-            let addr = ma.to_string();
-            let now = std::time::Instant::now();
-            if !self.inner.attempts.lock().expect("lock").due(&addr, now) {
-                continue;
-            }
-            let Ok(slot) = self.inner.pub_slots.clone().try_acquire_owned() else {
-                return;
+            let connected_for = match conns.get(&addr.key) {
+                Some((true, since)) => Some(*since),
+                // Connected some other way: not the picker's.
+                Some((false, _)) => continue,
+                None => None,
             };
+            let text = addr.to_string();
+            let (due, failures) = {
+                let attempts = self.inner.attempts.lock().expect("lock");
+                (attempts.due(&text, now), attempts.failures(&text))
+            };
+            let seen = watch.seen(&addr.key);
+            candidates.push(dialer::Candidate {
+                holds: held(&addr.key, connected_for.is_some()),
+                served: seen.map_or(0, |s| s.served),
+                addr,
+                origin,
+                connected_for,
+                due,
+                failures,
+            });
+        }
+        let slots = dialer::PICKED_CONNECTIONS.min(self.inner.max_connections / 4);
+        let plan = dialer::pick(&wanted, &covered, &candidates, slots.max(1));
+        // Connections the picker made to peers that are no candidates any
+        // more (a pub no longer announced by whom we follow) go too.
+        let stale = conns.iter().filter(|(k, (picked, since))| {
+            *picked && *since >= dialer::GRACE && !seen_keys.contains(*k)
+        });
+        let close: Vec<FeedId> = plan
+            .drop
+            .iter()
+            .copied()
+            .chain(stale.map(|(k, _)| *k))
+            .collect();
+        for key in close {
+            let handle = self
+                .inner
+                .conns
+                .lock()
+                .expect("lock")
+                .get(&key)
+                .map(|c| c.rpc.clone());
+            if let Some(handle) = handle {
+                tracing::info!("{key}: closing, it serves nothing the other peers do not");
+                tokio::spawn(async move { handle.goodbye().await });
+            }
+        }
+        for ma in plan.dial {
+            let origin = candidates
+                .iter()
+                .find(|c| c.addr == ma)
+                .map_or(dialer::Origin::Pub, |c| c.origin);
             if !budget.take(now) {
                 return;
             }
+            let addr = ma.to_string();
             self.inner
                 .attempts
                 .lock()
@@ -666,17 +778,18 @@ impl Node {
                 .started(&addr, now);
             let node = self.clone();
             tokio::spawn(async move {
-                let scope = if node.inner.dial_private {
+                // A LAN peer's address is the one its packet came from.
+                let scope = if node.inner.dial_private || origin == dialer::Origin::Lan {
                     Scope::Any
                 } else {
                     Scope::Public
                 };
-                match node.dial(&ma, scope, Some(slot)).await {
+                match node.dial(&ma, scope, Some(origin)).await {
                     Ok(_) => node.inner.attempts.lock().expect("lock").succeeded(&addr),
                     Err(e) => {
                         let now = std::time::Instant::now();
                         let n = node.inner.attempts.lock().expect("lock").failed(&addr, now);
-                        tracing::info!("pub {addr}: {e} ({n} failed dials)");
+                        tracing::info!("{addr}: {e} ({n} failed dials)");
                     }
                 }
             });
@@ -702,11 +815,19 @@ impl Node {
     }
 
     /// The address peers dial: `net:HOST:PORT~shs:KEY`, once listening.
+    /// For a listener on every address, HOST is this machine's public
+    /// address, else its LAN one (see [`crate::lan::host_for_peers`]).
     pub fn address(&self) -> Option<String> {
         let addr = (*self.inner.listen_addr.lock().expect("lock"))?;
+        let host = match addr.ip() {
+            ip if ip.is_unspecified() => {
+                crate::lan::this_host_for_peers().map_or(IpAddr::from([127, 0, 0, 1]), IpAddr::V4)
+            }
+            ip => ip,
+        };
         Some(
             MultiAddr {
-                host: addr.ip().to_string(),
+                host: host.to_string(),
                 port: addr.port(),
                 key: self.id(),
             }
@@ -714,11 +835,41 @@ impl Node {
         )
     }
 
+    /// Starts LAN discovery for a listener at `local` (see [`crate::lan`]),
+    /// when `lan` is on and the listener is not on loopback only: a node
+    /// that serves only its own machine has nothing to say to the LAN.
+    fn start_lan(&self, local: SocketAddr) {
+        if !self.inner.lan || local.ip().is_loopback() {
+            return;
+        }
+        let socket = match crate::lan::bind(local.port()) {
+            Ok(s) => s,
+            Err(e) => {
+                self.log(format!(
+                    "LAN discovery is off: cannot use UDP port {}: {e}",
+                    local.port()
+                ));
+                return;
+            }
+        };
+        let (heard, wake) = (self.inner.heard.clone(), self.inner.pick_now.clone());
+        let shutdown = self.inner.shutdown.subscribe();
+        tokio::spawn(crate::lan::run(
+            socket,
+            local,
+            self.id(),
+            heard,
+            move || wake.notify_one(),
+            shutdown,
+        ));
+    }
+
     /// Accepts connections on `listener` until shutdown.
     pub async fn serve(&self, listener: TcpListener) -> Result<(), NodeError> {
         let local = listener.local_addr()?;
         *self.inner.listen_addr.lock().expect("lock") = Some(local);
         self.log(format!("listening on {local} as {}", self.id()));
+        self.start_lan(local);
         let mut shutdown = self.inner.shutdown.subscribe();
         loop {
             tokio::select! {
@@ -773,7 +924,7 @@ impl Node {
                             );
                             return;
                         };
-                        node.run_conn(peer, addr, r, w, false).await;
+                        node.run_conn(peer, addr, r, w, false, false).await;
                     });
                 }
             }
@@ -790,13 +941,14 @@ impl Node {
     }
 
     /// Dials `ma` at the addresses its host resolves to (within `scope`),
-    /// and replicates with it in the background, holding `hold` (a pub
-    /// slot) while the connection lasts.
+    /// and replicates with it in the background. `picked`: for the peer
+    /// picker (which may close it), a peer learnt from `origin`; a peer
+    /// heard on the LAN is not written to the peer table.
     async fn dial(
         &self,
         ma: &MultiAddr,
         scope: Scope,
-        hold: Option<tokio::sync::OwnedSemaphorePermit>,
+        picked: Option<dialer::Origin>,
     ) -> Result<FeedId, NodeError> {
         if self.blocks(&ma.key) {
             return Err(NodeError::Blocked(ma.key));
@@ -835,22 +987,27 @@ impl Node {
         };
         let (r, w, peer) =
             net::connect(&addrs[..], &self.inner.net_key, &self.inner.keys, &ma.key).await?;
-        let noted = self.inner.writer.note_peer(&ma.to_string(), |rec| {
-            rec.failures = 0;
-            rec.last_seen = Some(crate::store::now_ms());
-            if rec.source.is_empty() {
-                rec.source = "connect".into();
-            }
+        let noted = (picked != Some(dialer::Origin::Lan)).then(|| {
+            self.inner.writer.note_peer(&ma.to_string(), |rec| {
+                rec.failures = 0;
+                rec.last_seen = Some(crate::store::now_ms());
+                if rec.source.is_empty() {
+                    rec.source = "connect".into();
+                }
+            })
         });
         let node = self.clone();
         tokio::spawn(async move {
-            let (_permit, _hold) = (permit, hold);
-            node.run_conn(peer, sock, r, w, true).await;
+            let _permit = permit;
+            node.run_conn(peer, sock, r, w, true, picked.is_some())
+                .await;
         });
         // Waited for (by this task, not its thread; the session has
         // started), so that whoever asked for the dial reads the peer table
         // with it.
-        let _ = noted.await;
+        if let Some(noted) = noted {
+            let _ = noted.await;
+        }
         Ok(peer)
     }
 
@@ -911,6 +1068,7 @@ impl Node {
         reader: net::TcpBoxReader,
         writer: net::TcpBoxWriter,
         outgoing: bool,
+        picked: bool,
     ) {
         let opts = rpc::Options {
             idle_timeout: self.inner.idle_timeout,
@@ -948,6 +1106,7 @@ impl Node {
                     v.insert(Conn {
                         addr,
                         outgoing,
+                        picked,
                         since: Instant::now(),
                         rpc: handle.clone(),
                     });

@@ -117,6 +117,8 @@ pub struct JsPeer {
     pub home: tempfile::TempDir,
     /// Its name in the kit.
     pub name: &'static str,
+    /// The network namespace it runs in (none: the test's own).
+    pub netns: Option<String>,
 }
 
 impl JsPeer {
@@ -132,16 +134,32 @@ impl JsPeer {
         ttl_secs: u32,
         configure: impl FnOnce(&mut serde_json::Value),
     ) -> JsPeer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        JsPeer::start_in(None, port, name, ttl_secs, &[], configure)
+    }
+
+    /// Makes a peer listening on `port` that runs in network namespace
+    /// `netns` (none: the test's own), with `env` set for its server (such
+    /// as `NODE_OPTIONS` preloading a shim), lets `configure` change its
+    /// config, and starts it.
+    pub fn start_in(
+        netns: Option<&str>,
+        port: u16,
+        name: &'static str,
+        ttl_secs: u32,
+        env: &[(&str, &str)],
+        configure: impl FnOnce(&mut serde_json::Value),
+    ) -> JsPeer {
         let peer = JsPeer {
             kit: refpeer().to_path_buf(),
             home: tempfile::tempdir().unwrap(),
             name,
+            netns: netns.map(str::to_string),
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port()
-            .to_string();
+        let port = port.to_string();
         run(peer.bin("mkpeer.sh", 60).arg(&port), "bin/mkpeer.sh");
         let config = peer.home.path().join(name).join("config");
         let mut value: serde_json::Value =
@@ -149,18 +167,32 @@ impl JsPeer {
                 .expect("the peer's config is JSON");
         configure(&mut value);
         std::fs::write(&config, value.to_string()).expect("write the peer's config");
-        run(
-            peer.bin("start.sh", 60)
-                .arg(ttl_secs.to_string())
-                .env("NODELAY", "1"),
-            "bin/start.sh",
-        );
+        let mut start = peer.bin("start.sh", 60);
+        start.arg(ttl_secs.to_string()).env("NODELAY", "1");
+        for (k, v) in env {
+            start.env(k, v);
+        }
+        run(&mut start, "bin/start.sh");
         peer
+    }
+
+    /// `program` under a time bound, in the peer's network namespace.
+    fn bounded(&self, secs: u32, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match &self.netns {
+            None => bounded(secs, program),
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns, "timeout", "-k", "5", &secs.to_string()])
+                    .arg(program)
+                    .stdin(Stdio::null());
+                cmd
+            }
+        }
     }
 
     /// A kit `bin/` script for this peer, under a time bound.
     pub fn bin(&self, script: &str, secs: u32) -> Command {
-        let mut cmd = bounded(secs, self.kit.join("bin").join(script));
+        let mut cmd = self.bounded(secs, self.kit.join("bin").join(script));
         cmd.arg(self.name).env("REFPEER_HOME", self.home.path());
         cmd
     }
@@ -190,7 +222,7 @@ impl JsPeer {
 
     /// A node script run for this peer (first argument: its name).
     pub fn node(&self, script: &Path, secs: u32) -> Command {
-        let mut cmd = bounded(secs, "node");
+        let mut cmd = self.bounded(secs, "node");
         cmd.arg("-r")
             .arg(self.kit.join("scripts/nodelay.js"))
             .arg(script)

@@ -21,6 +21,7 @@ mod js_feed;
 mod js_import;
 mod jsenv;
 mod json_js;
+mod lan;
 mod layers;
 mod limits;
 mod load;

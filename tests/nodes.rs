@@ -74,6 +74,9 @@ pub struct ServeNode {
     pub id: FeedId,
     /// Its loopback port (kept across restarts).
     pub port: u16,
+    /// The network namespace it runs in, and its address there (see
+    /// [`ServeNode::in_netns`]); none: the test's own, on loopback.
+    pub netns: Option<(String, String)>,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -88,13 +91,23 @@ impl ServeNode {
             home,
             id: keys.id(),
             port: free_port(),
+            netns: None,
             child: None,
         }
     }
 
+    /// Runs the node (from its next start) in network namespace `ns`,
+    /// listening on every address there at `port`, where `ip` is its one
+    /// address besides loopback.
+    pub fn in_netns(&mut self, ns: &str, ip: &str, port: u16) {
+        self.netns = Some((ns.to_string(), ip.to_string()));
+        self.port = port;
+    }
+
     /// The multiserver address the node listens on.
     pub fn address(&self) -> String {
-        format!("net:127.0.0.1:{}~shs:{}", self.port, self.id.b64())
+        let host = self.netns.as_ref().map_or("127.0.0.1", |(_, ip)| ip);
+        format!("net:{host}:{}~shs:{}", self.port, self.id.b64())
     }
 
     /// The control socket's path.
@@ -122,14 +135,22 @@ impl ServeNode {
         // Under `timeout`, so that a node outlives no test run by much, even
         // when the test process dies without running its destructors.
         // `timeout` passes SIGTERM on and exits with the node's status.
-        let child = Command::new("timeout")
+        let (mut cmd, listen) = match &self.netns {
+            None => (Command::new("timeout"), "127.0.0.1"),
+            Some((ns, _)) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns, "timeout"]);
+                (cmd, "0.0.0.0")
+            }
+        };
+        let child = cmd
             .args(["-k", "15", &SERVE_TTL_SECS.to_string()])
             .arg(env!("CARGO_BIN_EXE_shoal"))
             .arg("--home")
             .arg(&self.home)
             .arg("serve")
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("{listen}:{}", self.port))
             .env_remove("SHOAL_HOME")
             .env("SHOAL_LOG", "info,shoal=debug")
             .env("RUST_BACKTRACE", "1")

@@ -1,5 +1,6 @@
-//! Which IP addresses are public: where an address learnt from the network
-//! (a `pub` announcement) may send the node.
+//! Which IP addresses are public, and which are a LAN's: where an address
+//! learnt from the network (a `pub` announcement, a LAN packet) may send the
+//! node.
 //!
 //! Owns one pure classification of IPv4 and IPv6 addresses; no I/O, no
 //! name resolution (the caller resolves a name and checks every address it
@@ -15,6 +16,23 @@ pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+/// Whether `ip` is an address of a local network, where LAN discovery
+/// may find peers: IPv4 private (10/8, 172.16/12, 192.168/16) or
+/// link-local, IPv6 unique-local or link-local. Not loopback: a LAN peer
+/// is another machine.
+pub fn is_lan(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_lan(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80
+            }
+        },
     }
 }
 
@@ -112,6 +130,33 @@ mod tests {
             "2001:db8::1",
         ] {
             assert!(!public(ip), "{ip} is not public");
+        }
+    }
+
+    #[test]
+    fn lan_addresses_are_private_or_link_local_and_never_loopback() {
+        for ip in [
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.10.20",
+            "fd12:3456::1",
+            "fe80::1",
+            "::ffff:192.168.0.1",
+        ] {
+            assert!(is_lan(ip.parse().unwrap()), "{ip} is on a LAN");
+        }
+        for ip in [
+            "127.0.0.1",
+            "::1",
+            "0.0.0.0",
+            "8.8.8.8",
+            "100.64.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "2a00:1450:4001:80b::200e",
+        ] {
+            assert!(!is_lan(ip.parse().unwrap()), "{ip} is not on a LAN");
         }
     }
 

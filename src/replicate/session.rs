@@ -115,8 +115,8 @@ impl Replicator {
 
     /// The feeds we replicate as of the contact graph now, and the graph's
     /// generation: one computation per change of the graph, however many
-    /// sessions ask.
-    fn wanted_now(&self) -> (u64, Arc<HashSet<FeedId>>) {
+    /// sessions (and the peer picker) ask.
+    pub fn wanted_now(&self) -> (u64, Arc<HashSet<FeedId>>) {
         let generation = self.store.contacts_generation();
         let mut cache = self
             .wanted_now
@@ -441,18 +441,26 @@ impl Replicator {
                 return false;
             }
             let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
+            let mut stored = 0u64;
             for r in self
                 .pipeline
                 .submit_from(&refs, Some(refused.clone()), Some(wanted.clone()))
                 .await
             {
-                if let LineResult::Rejected(reason) = r {
-                    tracing::warn!(
-                        "{peer}: rejected a message of {feed}: {reason}; ending that feed's stream"
-                    );
-                    self.watch.error(feed, peer, &reason, now_ms());
-                    return true;
+                match r {
+                    LineResult::Stored(..) => stored += 1,
+                    LineResult::Duplicate(..) => {}
+                    LineResult::Rejected(reason) => {
+                        tracing::warn!(
+                            "{peer}: rejected a message of {feed}: {reason}; ending that feed's stream"
+                        );
+                        self.watch.error(feed, peer, &reason, now_ms());
+                        return true;
+                    }
                 }
+            }
+            if stored > 0 {
+                self.watch.served(peer, feed, stored, now_ms());
             }
         }
     }
@@ -614,7 +622,11 @@ impl Replicator {
                 }
                 Some((items, results)) = futures::StreamExt::next(&mut in_flight) => {
                     let mut has = Vec::new();
+                    let mut served: HashMap<FeedId, u64> = HashMap::new();
                     for (item, r) in items.iter().zip(results) {
+                        if let LineResult::Stored(feed, _) = r {
+                            *served.entry(feed).or_default() += 1;
+                        }
                         match r {
                             LineResult::Stored(feed, seq) | LineResult::Duplicate(feed, seq) => {
                                 state.received(&feed, seq);
@@ -634,6 +646,10 @@ impl Replicator {
                                 }
                             }
                         }
+                    }
+                    let now = now_ms();
+                    for (feed, n) in served {
+                        self.watch.served(peer, feed, n, now);
                     }
                     outbox.peer_has(has);
                     let bad = refused.lock().unwrap_or_else(PoisonError::into_inner).len();

@@ -1,19 +1,38 @@
 //! What the sessions saw of each feed we replicate: what each connected
 //! peer claims to hold of it (its EBT clock), since when, and the last
-//! error a peer gave us with it. What `shoal why` and `shoal status`
-//! report; nothing decides anything from it.
+//! error a peer gave us with it, which `shoal why` and `shoal status`
+//! report; and, per peer, which of those feeds it held and how many
+//! messages it gave us, which the peer picker ([`crate::dialer::pick`])
+//! chooses peers by.
 //!
 //! Bounded: claims and errors are kept only for feeds a session asked
-//! for, claims go when the peer's session ends, and at most
-//! [`MAX_ERRORS`] feeds keep a last error. Pure bookkeeping behind a lock; imports `crypto` only.
+//! for, claims go when the peer's session ends, at most [`MAX_ERRORS`]
+//! feeds keep a last error, and at most [`MAX_PEERS_SEEN`] peers are
+//! remembered (the least recently seen go first). Pure bookkeeping behind
+//! a lock; imports `crypto` only.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use crate::crypto::FeedId;
 
 /// Most feeds whose last error is kept.
 pub const MAX_ERRORS: usize = 4096;
+
+/// Most peers whose holdings are remembered after their session ends.
+pub const MAX_PEERS_SEEN: usize = 64;
+
+/// What a peer held of the feeds we asked it for, when last connected.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// The feeds it holds messages of (its clock said more than 0, or it
+    /// gave us some).
+    pub holds: HashSet<FeedId>,
+    /// Messages it gave us that we stored.
+    pub served: u64,
+    /// When it last claimed or gave us something (ms since the epoch).
+    pub at_ms: u64,
+}
 
 /// What one peer claims to hold of a feed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,12 +75,20 @@ type Claims = HashMap<FeedId, HashMap<FeedId, (u64, u64)>>;
 pub struct Watch {
     claims: Mutex<Claims>,
     errors: Mutex<HashMap<FeedId, FeedError>>,
+    seen: Mutex<HashMap<FeedId, Seen>>,
 }
 
 impl Watch {
     /// `peer` says it holds `feed` up to `seq` (`None`: it does not
     /// replicate it).
     pub fn claim(&self, peer: FeedId, feed: FeedId, seq: Option<u64>, now_ms: u64) {
+        self.saw(peer, now_ms, |seen| {
+            if seq.unwrap_or(0) > 0 {
+                seen.holds.insert(feed);
+            } else {
+                seen.holds.remove(&feed);
+            }
+        });
         let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
         match seq {
             Some(seq) => {
@@ -85,7 +112,37 @@ impl Watch {
         }
     }
 
-    /// The peer's session ended: its claims go.
+    /// `peer` gave us `stored` new messages of `feed`.
+    pub fn served(&self, peer: FeedId, feed: FeedId, stored: u64, now_ms: u64) {
+        self.saw(peer, now_ms, |seen| {
+            seen.holds.insert(feed);
+            seen.served = seen.served.saturating_add(stored);
+        });
+    }
+
+    fn saw(&self, peer: FeedId, now_ms: u64, change: impl FnOnce(&mut Seen)) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= MAX_PEERS_SEEN && !seen.contains_key(&peer) {
+            if let Some(oldest) = seen.iter().min_by_key(|(_, s)| s.at_ms).map(|(p, _)| *p) {
+                seen.remove(&oldest);
+            }
+        }
+        let entry = seen.entry(peer).or_default();
+        change(entry);
+        entry.at_ms = entry.at_ms.max(now_ms);
+    }
+
+    /// What `peer` held of the feeds we asked it for, when last connected.
+    pub fn seen(&self, peer: &FeedId) -> Option<Seen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(peer)
+            .cloned()
+    }
+
+    /// The peer's session ended: its claims go (what it held is
+    /// remembered, see [`Watch::seen`]).
     pub fn forget_peer(&self, peer: &FeedId) {
         let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
         claims.retain(|_, by| {
@@ -197,6 +254,33 @@ mod tests {
         assert_eq!(w.claims_of(&id(9)).len(), 1);
         w.claim(id(1), id(9), None, 4000);
         assert!(w.claims_of(&id(9)).is_empty());
+    }
+
+    #[test]
+    fn what_a_peer_held_and_served_is_remembered_after_it_goes_and_bounded() {
+        let w = Watch::default();
+        w.claim(id(1), id(9), Some(5), 1000);
+        w.claim(id(1), id(8), Some(0), 1000);
+        w.served(id(1), id(7), 3, 1100);
+        w.served(id(1), id(7), 2, 1200);
+        w.forget_peer(&id(1));
+        let seen = w.seen(&id(1)).expect("remembered");
+        assert_eq!(
+            seen.holds,
+            HashSet::from([id(9), id(7)]),
+            "0 is not holding"
+        );
+        assert_eq!((seen.served, seen.at_ms), (5, 1200));
+        w.claim(id(1), id(9), None, 1300);
+        assert_eq!(w.seen(&id(1)).unwrap().holds, HashSet::from([id(7)]));
+        // A crowd of peers: the least recently seen go.
+        for n in 0..(MAX_PEERS_SEEN as u8 + 10) {
+            let mut key = [0xee; 32];
+            key[0] = n;
+            w.claim(FeedId(key), id(9), Some(1), 2000 + u64::from(n));
+        }
+        assert_eq!(w.seen.lock().unwrap().len(), MAX_PEERS_SEEN);
+        assert!(w.seen(&id(1)).is_none(), "the oldest went first");
     }
 
     #[test]
