@@ -135,11 +135,21 @@ pub fn pick(
     let mut uncovered: HashSet<FeedId> = wanted.difference(covered).copied().collect();
     let usable = |c: &Candidate| c.connected_for.is_some() || c.due;
     let mut chosen: Vec<usize> = Vec::new();
+    // A peer known at several addresses is chosen at one of them.
+    let free = |i: usize, chosen: &[usize]| {
+        !chosen
+            .iter()
+            .any(|&j| candidates[j].addr.key == candidates[i].addr.key)
+    };
     let take = |i: usize, chosen: &mut Vec<usize>, uncovered: &mut HashSet<FeedId>| {
+        if !free(i, chosen) {
+            return false;
+        }
         if let Some(holds) = &candidates[i].holds {
             uncovered.retain(|f| !holds.contains(f));
         }
         chosen.push(i);
+        true
     };
     // The LAN's peers, the connected first.
     let mut lan: Vec<usize> = (0..candidates.len())
@@ -151,8 +161,11 @@ pub fn pick(
             candidates[i].failures,
         )
     });
-    for i in lan.into_iter().take(LAN_CONNECTIONS) {
-        take(i, &mut chosen, &mut uncovered);
+    let mut kept = 0;
+    for i in lan {
+        if kept < LAN_CONNECTIONS && take(i, &mut chosen, &mut uncovered) {
+            kept += 1;
+        }
     }
     let pubs: Vec<usize> = (0..candidates.len())
         .filter(|&i| candidates[i].origin == Origin::Pub && usable(&candidates[i]))
@@ -160,8 +173,10 @@ pub fn pick(
     let mut used = 0;
     // Connections in their grace period keep their slots.
     for &i in &pubs {
-        if used < slots && candidates[i].connected_for.is_some_and(|d| d < GRACE) {
-            take(i, &mut chosen, &mut uncovered);
+        if used < slots
+            && candidates[i].connected_for.is_some_and(|d| d < GRACE)
+            && take(i, &mut chosen, &mut uncovered)
+        {
             used += 1;
         }
     }
@@ -170,7 +185,7 @@ pub fn pick(
         let best = pubs
             .iter()
             .copied()
-            .filter(|i| !chosen.contains(i))
+            .filter(|&i| free(i, &chosen))
             .filter_map(|i| {
                 let c = &candidates[i];
                 let gain = c.holds.as_ref()?.intersection(&uncovered).count();
@@ -182,15 +197,16 @@ pub fn pick(
             })
             .max_by(|a, b| a.1.total_cmp(&b.1).then(a.2.cmp(&b.2)).then(b.0.cmp(&a.0)));
         let Some((i, _, _)) = best else { break };
-        take(i, &mut chosen, &mut uncovered);
-        used += 1;
+        if take(i, &mut chosen, &mut uncovered) {
+            used += 1;
+        }
     }
     // Exploring: peers we know nothing of, while something is uncovered.
     if !uncovered.is_empty() {
         let mut unknown: Vec<usize> = pubs
             .iter()
             .copied()
-            .filter(|i| !chosen.contains(i) && candidates[*i].holds.is_none())
+            .filter(|&i| free(i, &chosen) && candidates[i].holds.is_none())
             .collect();
         unknown.sort_by_key(|&i| {
             (
@@ -202,8 +218,9 @@ pub fn pick(
             if used >= slots {
                 break;
             }
-            take(i, &mut chosen, &mut uncovered);
-            used += 1;
+            if take(i, &mut chosen, &mut uncovered) {
+                used += 1;
+            }
         }
     }
     let mut plan = Plan {
@@ -491,6 +508,28 @@ mod tests {
         flaky.failures = 2;
         let plan = pick(&wanted, &HashSet::new(), &[flaky, cand(5, Some(&[1]))], 1);
         assert_eq!(hosts(&plan.dial), ["pub5.example.org"]);
+    }
+
+    #[test]
+    fn a_peer_at_two_addresses_is_dialled_at_one_and_at_the_other_when_it_fails() {
+        let wanted = feeds(&[1]);
+        let mut by_name = cand(1, None);
+        by_name.addr.host = "localhost".into();
+        let by_ip = cand(1, None);
+        let plan = pick(
+            &wanted,
+            &HashSet::new(),
+            &[by_ip.clone(), by_name.clone()],
+            5,
+        );
+        assert_eq!(hosts(&plan.dial), ["pub1.example.org"]);
+        let failed = Candidate {
+            due: false,
+            failures: 1,
+            ..by_ip
+        };
+        let plan = pick(&wanted, &HashSet::new(), &[failed, by_name], 5);
+        assert_eq!(hosts(&plan.dial), ["localhost"]);
     }
 
     #[test]

@@ -711,13 +711,12 @@ impl Node {
         let lan = lan.into_iter().map(|a| (a, dialer::Origin::Lan));
         let pubs = pubs.into_iter().map(|a| (a, dialer::Origin::Pub));
         for (addr, origin) in lan.chain(pubs) {
-            if !seen_keys.insert(addr.key) {
-                continue;
-            }
+            let first = seen_keys.insert(addr.key);
             let connected_for = match conns.get(&addr.key) {
-                Some((true, since)) => Some(*since),
+                // At one of its addresses.
+                Some((true, since)) if first => Some(*since),
                 // Connected some other way: not the picker's.
-                Some((false, _)) => continue,
+                Some(_) => continue,
                 None => None,
             };
             let text = addr.to_string();

@@ -132,8 +132,10 @@ impl Store {
             w.invites.insert(&invite.0, rec.encode().as_slice())?;
             let msg = self.put_own(&mut w, keys, hmac, content(&rec.note))??;
             self.process_groups(&mut w, book)?;
+            let touched = w.contacts_touched;
             w.finish()?;
             txn.commit()?;
+            self.committed(touched);
             Ok(Ok(msg))
         })
     }
@@ -177,8 +179,21 @@ mod tests {
                 .redeem_invite(&me, None, &invite, feed, |note| follow(feed, note))
                 .unwrap()
         };
+        let generation = store.contacts_generation();
         let first = redeem(&feeds[0]).unwrap();
         assert_eq!(first.sequence(), 1);
+        // Regression: the redeem's follow moved the contact graph without
+        // saying so, and a cached set of feeds to replicate went stale.
+        assert!(
+            store.contacts_generation() > generation,
+            "the follow a redeem publishes changes the contact graph"
+        );
+        assert!(
+            store
+                .replication_set(&me.id(), 1)
+                .unwrap()
+                .contains_key(&feeds[0])
+        );
         assert_eq!(
             first.content().get("note").and_then(Value::as_str),
             Some("hello")
