@@ -59,14 +59,16 @@ fn free_port() -> u16 {
 struct Serve(Child);
 
 impl Serve {
+    /// Its log goes to `serve.log` in the home.
     fn start(home: &Path, port: u16) -> Serve {
+        let log = fs::File::create(home.join("serve.log")).unwrap();
         let child = Command::new(bin())
             .arg("--home")
             .arg(home)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("SHOAL_LOG", "warn")
+            .env("SHOAL_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start shoal serve");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -185,7 +187,7 @@ fn main() {
             (kp.id().to_string(), lines)
         })
         .collect();
-    let mut rng = Rng(0x5eed_0f_5a0a1);
+    let mut rng = Rng(0x05ee_d0f5_a0a1);
     let mut holds: Vec<Vec<usize>> = vec![Vec::new(); PEERS];
     for f in 0..FEEDS {
         let mut any = false;
@@ -261,10 +263,14 @@ fn main() {
         {
             break;
         }
-        assert!(
-            t < Duration::from_secs(180),
-            "not every feed arrived within 3 minutes: {messages} of {target}"
-        );
+        if t > Duration::from_secs(180) {
+            let log = fs::read_to_string(me.join("serve.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            panic!(
+                "not every feed arrived within 3 minutes: {messages} of {target}\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(250));
     }
     let settled = samples.last().unwrap().1;

@@ -24,7 +24,11 @@ use crate::store::PeerRecord;
 pub const PICKER_DIALS_PER_MINUTE: usize = 12;
 /// Connections to pubs the picker keeps at once: the rest of the node's
 /// outgoing slots stay for the peers the user chose.
-pub const PICKED_CONNECTIONS: usize = 5;
+pub const PICKED_CONNECTIONS: usize = 8;
+/// Connections the picker makes besides [`PICKED_CONNECTIONS`] to peers it
+/// knows nothing of yet, while some wanted feed is uncovered: exploring
+/// never takes the place of a peer that serves what no other does.
+pub const EXPLORING: usize = 2;
 /// Connections to peers heard on the LAN the picker keeps at once, besides
 /// [`PICKED_CONNECTIONS`].
 pub const LAN_CONNECTIONS: usize = 4;
@@ -119,13 +123,16 @@ pub struct Plan {
 /// the connections the picker did not make hold) leaves. The cover is
 /// greedy: each time the peer holding the most feeds still uncovered, its
 /// count weighed down by its failed dials and up when it is connected
-/// already (so a peer is not swapped for an equal one), then by the
-/// messages it served. While some wanted feed stays uncovered, the free
-/// slots go to peers never tried (or not for [`REMEMBER_FOR`]), the
-/// connected first, then the fewest failures. A connection the picker made
-/// is kept for its first [`GRACE`], then dropped when it is not chosen:
-/// it serves nothing the others do not. Only candidates that are connected
-/// or `due` are chosen.
+/// already (so a peer is not swapped for an equal one), ties going to the
+/// one that served the most, then to the longest connected. While some wanted feed stays uncovered, the free
+/// slots and [`EXPLORING`] more go to peers never tried (or not for
+/// [`REMEMBER_FOR`]), the connected first, then the fewest failures.
+///
+/// Only candidates that are connected or `due` are chosen. A connection
+/// the picker made is never closed in its first [`GRACE`]; after it, it is
+/// closed when not chosen: it serves nothing the chosen do not. Pub
+/// connections stay within `slots` + [`EXPLORING`]: dials wait while
+/// connections in their grace fill them.
 pub fn pick(
     wanted: &HashSet<FeedId>,
     covered: &HashSet<FeedId>,
@@ -170,17 +177,8 @@ pub fn pick(
     let pubs: Vec<usize> = (0..candidates.len())
         .filter(|&i| candidates[i].origin == Origin::Pub && usable(&candidates[i]))
         .collect();
-    let mut used = 0;
-    // Connections in their grace period keep their slots.
-    for &i in &pubs {
-        if used < slots
-            && candidates[i].connected_for.is_some_and(|d| d < GRACE)
-            && take(i, &mut chosen, &mut uncovered)
-        {
-            used += 1;
-        }
-    }
     // The greedy cover.
+    let mut used = 0;
     while used < slots {
         let best = pubs
             .iter()
@@ -192,11 +190,17 @@ pub fn pick(
                 (gain > 0).then(|| {
                     let connected = if c.connected_for.is_some() { 1.5 } else { 1.0 };
                     let score = gain as f64 * connected / (1.0 + f64::from(c.failures));
-                    (i, score, c.served)
+                    (i, score, c.served, c.connected_for)
                 })
             })
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(a.2.cmp(&b.2)).then(b.0.cmp(&a.0)));
-        let Some((i, _, _)) = best else { break };
+            // Ties: the most served, then the longest connected.
+            .max_by(|a, b| {
+                a.1.total_cmp(&b.1)
+                    .then(a.2.cmp(&b.2))
+                    .then(a.3.cmp(&b.3))
+                    .then(b.0.cmp(&a.0))
+            });
+        let Some((i, ..)) = best else { break };
         if take(i, &mut chosen, &mut uncovered) {
             used += 1;
         }
@@ -215,7 +219,7 @@ pub fn pick(
             )
         });
         for i in unknown {
-            if used >= slots {
+            if used >= slots + EXPLORING {
                 break;
             }
             if take(i, &mut chosen, &mut uncovered) {
@@ -227,15 +231,28 @@ pub fn pick(
         uncovered: uncovered.len(),
         ..Plan::default()
     };
-    for (i, c) in candidates.iter().enumerate() {
-        let kept = chosen.contains(&i);
-        match c.connected_for {
-            None if kept => plan.dial.push(c.addr.clone()),
-            Some(d) if !kept && d >= GRACE => plan.drop.push(c.addr.key),
-            _ => {}
-        }
-        if kept {
+    // Pub connections that stay: the chosen, and those in their grace.
+    let mut staying = pubs
+        .iter()
+        .filter(|&&i| {
+            candidates[i]
+                .connected_for
+                .is_some_and(|d| chosen.contains(&i) || d < GRACE)
+        })
+        .count();
+    for &i in &chosen {
+        let c = &candidates[i];
+        if c.connected_for.is_some() {
             plan.keep.push(c.addr.key);
+        } else if c.origin == Origin::Lan || staying < slots + EXPLORING {
+            staying += usize::from(c.origin == Origin::Pub);
+            plan.dial.push(c.addr.clone());
+            plan.keep.push(c.addr.key);
+        }
+    }
+    for (i, c) in candidates.iter().enumerate() {
+        if c.connected_for.is_some_and(|d| d >= GRACE) && !chosen.contains(&i) {
+            plan.drop.push(c.addr.key);
         }
     }
     plan
@@ -467,7 +484,11 @@ mod tests {
         let mut cands: Vec<Candidate> = (10..30).map(|n| cand(n, None)).collect();
         cands.push(cand(1, Some(&[1, 2])));
         let plan = pick(&wanted, &HashSet::new(), &cands, PICKED_CONNECTIONS);
-        assert_eq!(plan.dial.len(), PICKED_CONNECTIONS, "bounded by the slots");
+        assert_eq!(
+            plan.dial.len(),
+            PICKED_CONNECTIONS + EXPLORING,
+            "bounded by the slots"
+        );
         assert!(
             plan.dial.iter().any(|a| a.host == "pub1.example.org"),
             "the known one is kept"
@@ -477,11 +498,25 @@ mod tests {
         let plan = pick(&wanted, &HashSet::new(), &cands, PICKED_CONNECTIONS);
         assert_eq!(hosts(&plan.dial), ["pub1.example.org", "pub2.example.org"]);
         // Peers that failed are tried last; peers not due are not dialled.
-        let mut cands = vec![cand(1, None), cand(2, None), cand(3, None)];
+        let mut cands = vec![cand(1, None), cand(2, None), cand(3, None), cand(4, None)];
         cands[0].failures = 3;
         cands[1].due = false;
-        let plan = pick(&wanted, &HashSet::new(), &cands, 1);
-        assert_eq!(hosts(&plan.dial), ["pub3.example.org"]);
+        let plan = pick(&wanted, &HashSet::new(), &cands, 0);
+        assert_eq!(hosts(&plan.dial), ["pub3.example.org", "pub4.example.org"]);
+        // Slots full of peers that each serve something of their own: the
+        // exploring ones come on top.
+        let mut cands: Vec<Candidate> = (1..=5u8)
+            .map(|n| {
+                let mut c = cand(n, Some(&[n]));
+                c.connected_for = Some(GRACE * 2);
+                c
+            })
+            .collect();
+        cands.extend((10..20).map(|n| cand(n, None)));
+        let wanted = feeds(&[1, 2, 3, 4, 5, 6]);
+        let plan = pick(&wanted, &HashSet::new(), &cands, 5);
+        assert!(plan.drop.is_empty());
+        assert_eq!(plan.dial.len(), EXPLORING);
     }
 
     #[test]
@@ -508,6 +543,34 @@ mod tests {
         flaky.failures = 2;
         let plan = pick(&wanted, &HashSet::new(), &[flaky, cand(5, Some(&[1]))], 1);
         assert_eq!(hosts(&plan.dial), ["pub5.example.org"]);
+    }
+
+    #[test]
+    fn a_connection_in_its_grace_takes_no_slot_from_a_peer_that_serves_something_alone() {
+        // Regression: connections in their grace took the slots first, and
+        // a peer alone in holding a feed was closed to make room.
+        let wanted = feeds(&[1, 2]);
+        let mut a = cand(1, Some(&[1]));
+        a.connected_for = Some(GRACE * 2);
+        let mut b = cand(2, Some(&[2]));
+        b.connected_for = Some(GRACE * 2);
+        let mut c = cand(3, Some(&[1]));
+        c.connected_for = Some(GRACE / 2);
+        let plan = pick(&wanted, &HashSet::new(), &[c, a, b], 2);
+        assert!(plan.drop.is_empty(), "{plan:?}");
+        assert_eq!(plan.keep, [id(101), id(102)]);
+        assert_eq!(plan.uncovered, 0);
+        // And no dial while the connections fill the slots and more.
+        let mut full: Vec<Candidate> = (1..=(2 + EXPLORING as u8))
+            .map(|n| {
+                let mut c = cand(n, Some(&[]));
+                c.connected_for = Some(GRACE / 2);
+                c
+            })
+            .collect();
+        full.push(cand(9, None));
+        let plan = pick(&wanted, &HashSet::new(), &full, 2);
+        assert!(plan.dial.is_empty(), "{plan:?}");
     }
 
     #[test]
