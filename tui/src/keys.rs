@@ -53,6 +53,9 @@ pub enum Action {
     PrevMatch,
     /// `y`: copy the selected id.
     CopyId,
+    /// `L`: follow a link in the selected message (a choice when it has
+    /// several).
+    FollowLink,
     /// `u`: raw JSON of the selected message.
     Raw,
     /// `a`: add a member to the selected group.
@@ -118,6 +121,7 @@ pub fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('n') => NextMatch,
         KeyCode::Char('N') => PrevMatch,
         KeyCode::Char('y') => CopyId,
+        KeyCode::Char('L') => FollowLink,
         KeyCode::Char('u') => Raw,
         KeyCode::Char('a') => AddMember,
         KeyCode::Char('x') => RemoveMember,
@@ -244,6 +248,7 @@ mod tests {
             ('n', Action::NextMatch),
             ('N', Action::PrevMatch),
             ('y', Action::CopyId),
+            ('L', Action::FollowLink),
             ('a', Action::AddMember),
             ('x', Action::RemoveMember),
             ('u', Action::Raw),

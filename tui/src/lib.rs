@@ -8,9 +8,10 @@
 //! back as events; [`ui::draw`] draws the state, never changing it.
 //!
 //! Modules:
-//! - pure: [`text`] (sanitising, widths, wrapping), [`model`], [`event`],
-//!   [`keys`], [`compose`], [`layout`], [`screens`] (one module per tab),
-//!   [`app`], [`ui`];
+//! - pure: [`text`] (sanitising, widths, wrapping), [`links`] (`ssb:`
+//!   links and ids in what peers wrote), [`model`], [`event`], [`keys`],
+//!   [`compose`], [`layout`], [`screens`] (one module per tab), [`app`],
+//!   [`ui`];
 //! - I/O: [`backend`], [`runtime`], [`term`], [`demo`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod event;
 pub mod keys;
 pub mod layout;
+pub mod links;
 pub mod model;
 pub mod runtime;
 pub mod screens;

@@ -1,11 +1,14 @@
 //! Text as the terminal may show it: sanitising strings that came from the
 //! network, cutting huge ones, measuring display width, wrapping to a
-//! width, and relative times.
+//! width (keeping track of marked ranges, such as links, over the lines),
+//! and relative times.
 //!
 //! Every string a peer wrote passes through [`clean`] or [`one_line`] before
 //! it is drawn: control characters (C0, DEL, C1), escape sequences and
 //! bidirectional overrides never reach the terminal. Pure; imports only
 //! `unicode-width` and `unicode-segmentation`, never the UI, the node or I/O.
+
+use std::ops::Range;
 
 use unicode_segmentation::UnicodeSegmentation as _;
 use unicode_width::UnicodeWidthStr as _;
@@ -110,39 +113,58 @@ pub fn fit(s: &str, max: usize) -> String {
     out
 }
 
-/// Wraps already-clean text to `max` columns: at spaces where it can, inside
-/// a word (or a run of CJK) where it must. Every line is at most `max`
-/// columns wide (at least one column is assumed). Keeps paragraph breaks.
-pub fn wrap(s: &str, max: usize) -> Vec<String> {
+/// One piece of a wrapped line: where it starts in the wrapped text (a
+/// byte offset) and what is shown, a slice of that text or the `…` that
+/// stands for a grapheme too wide for the line.
+type Piece<'a> = (usize, &'a str);
+
+/// Drops the whitespace at the end of a line of pieces.
+fn trim_pieces(mut line: Vec<Piece<'_>>) -> Vec<Piece<'_>> {
+    while let Some(last) = line.last_mut() {
+        let kept = last.1.trim_end();
+        if kept.is_empty() {
+            line.pop();
+        } else {
+            last.1 = kept;
+            break;
+        }
+    }
+    line
+}
+
+/// [`wrap`] as pieces of `s`, so that a line can be drawn in parts.
+fn wrap_pieces(s: &str, max: usize) -> Vec<Vec<Piece<'_>>> {
     let max = max.max(1);
     let mut out = Vec::new();
+    let mut para_at = 0;
     for para in s.split('\n') {
-        let mut line = String::new();
+        let mut line: Vec<Piece<'_>> = Vec::new();
         let mut used = 0;
-        for word in para.split_word_bounds() {
+        for (at, word) in para.split_word_bound_indices() {
+            let at = para_at + at;
             let w = word.width();
             if word.chars().all(char::is_whitespace) {
                 // Spaces at a break are dropped; inside a line they count.
                 if used > 0 && used + w <= max {
-                    line.push_str(word);
+                    line.push((at, word));
                     used += w;
                 } else if used > 0 {
-                    out.push(std::mem::take(&mut line).trim_end().to_string());
+                    out.push(trim_pieces(std::mem::take(&mut line)));
                     used = 0;
                 }
                 continue;
             }
             if used + w > max && used > 0 {
-                out.push(std::mem::take(&mut line).trim_end().to_string());
+                out.push(trim_pieces(std::mem::take(&mut line)));
                 used = 0;
             }
             if w <= max {
-                line.push_str(word);
+                line.push((at, word));
                 used += w;
                 continue;
             }
             // A word wider than the line: broken between graphemes.
-            for g in word.graphemes(true) {
+            for (g_at, g) in word.grapheme_indices(true) {
                 let gw = g.width();
                 if used + gw > max && used > 0 {
                     out.push(std::mem::take(&mut line));
@@ -151,35 +173,127 @@ pub fn wrap(s: &str, max: usize) -> Vec<String> {
                 if gw > max {
                     // A grapheme wider than the whole line (width 1 with a
                     // wide character): shown as a placeholder.
-                    line.push('…');
+                    line.push((at + g_at, "…"));
                     used += 1;
                     continue;
                 }
-                line.push_str(g);
+                line.push((at + g_at, g));
                 used += gw;
             }
         }
-        out.push(line.trim_end().to_string());
+        out.push(trim_pieces(line));
+        para_at += para.len() + 1;
     }
     out
+}
+
+/// Wraps already-clean text to `max` columns: at spaces where it can, inside
+/// a word (or a run of CJK) where it must. Every line is at most `max`
+/// columns wide (at least one column is assumed). Keeps paragraph breaks.
+pub fn wrap(s: &str, max: usize) -> Vec<String> {
+    wrap_pieces(s, max)
+        .into_iter()
+        .map(|line| line.into_iter().map(|(_, p)| p).collect())
+        .collect()
 }
 
 /// Wraps `s` (already clean) and keeps at most `lines` lines, the last one
 /// ending in `…` when something was left out.
 pub fn wrap_max(s: &str, max: usize, lines: usize) -> Vec<String> {
-    let mut all = wrap(s, max);
-    if all.len() > lines {
-        all.truncate(lines);
-        if let Some(last) = all.last_mut() {
-            let cut = fit(&format!("{last} …"), max);
-            *last = if cut.ends_with('…') {
-                cut
-            } else {
-                format!("{last}…")
-            };
+    wrap_marked(s, max, lines, &[])
+        .into_iter()
+        .map(|runs| runs.into_iter().map(|(t, _)| t).collect())
+        .collect()
+}
+
+/// A run of a wrapped line: its text, and whether it lies in one of the
+/// marked ranges.
+pub type Run = (String, bool);
+
+/// Appends `text` to `runs`, joining it to the last run when both are
+/// marked alike.
+fn push_run(runs: &mut Vec<Run>, text: &str, marked: bool) {
+    if text.is_empty() {
+        return;
+    }
+    match runs.last_mut() {
+        Some((t, m)) if *m == marked => t.push_str(text),
+        _ => runs.push((text.to_string(), marked)),
+    }
+}
+
+/// Splits one piece (starting at byte `at` of the text) where the marked
+/// ranges (sorted, not overlapping) begin and end.
+fn mark_piece(runs: &mut Vec<Run>, (at, piece): Piece<'_>, marks: &[Range<usize>]) {
+    let end = at + piece.len();
+    // The first range that ends after the piece starts.
+    let mut i = marks.partition_point(|r| r.end <= at);
+    let mut from = at;
+    while from < end {
+        let Some(r) = marks.get(i).filter(|r| r.start < end) else {
+            push_run(runs, &piece[from - at..], false);
+            return;
+        };
+        let (start, stop) = (r.start.max(from), r.end.min(end));
+        let cut = |b: usize| piece.is_char_boundary(b - at);
+        if start > from && cut(start) {
+            push_run(runs, &piece[from - at..start - at], false);
+            from = start;
+        }
+        let stop = if cut(stop) { stop } else { end };
+        push_run(runs, &piece[from - at..stop - at], true);
+        from = stop;
+        i += 1;
+    }
+}
+
+/// [`wrap_max`] keeping track of marked byte ranges of `s` (sorted, not
+/// overlapping): each line is runs of text, marked or not, so that a link
+/// broken over two lines is marked on both. Joined, the runs of each line
+/// are the lines [`wrap_max`] gives.
+pub fn wrap_marked(s: &str, max: usize, lines: usize, marks: &[Range<usize>]) -> Vec<Vec<Run>> {
+    let mut all = wrap_pieces(s, max);
+    let cut = all.len() > lines;
+    all.truncate(lines);
+    let mut out: Vec<Vec<Run>> = all
+        .into_iter()
+        .map(|line| {
+            let mut runs = Vec::new();
+            for piece in line {
+                mark_piece(&mut runs, piece, marks);
+            }
+            runs
+        })
+        .collect();
+    if cut && let Some(last) = out.last_mut() {
+        *last = cut_runs(std::mem::take(last), max);
+    }
+    out
+}
+
+/// The last line kept of a longer text, marked as cut: ` …` after it when
+/// that fits in `max` columns, else as much of it as fits before a `…`.
+fn cut_runs(runs: Vec<Run>, max: usize) -> Vec<Run> {
+    let used: usize = runs.iter().map(|(t, _)| width(t)).sum();
+    let mut out = Vec::new();
+    if used + 2 <= max || max == 0 {
+        out = runs;
+        push_run(&mut out, if max == 0 { "…" } else { " …" }, false);
+        return out;
+    }
+    let mut used = 0;
+    'runs: for (t, marked) in runs {
+        for g in t.graphemes(true) {
+            let w = g.width();
+            if used + w > max - 1 {
+                break 'runs;
+            }
+            push_run(&mut out, g, marked);
+            used += w;
         }
     }
-    all
+    push_run(&mut out, "…", false);
+    out
 }
 
 /// How long ago `then` was, from `now` (both ms since the epoch): `now`,
@@ -271,6 +385,55 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[1].ends_with('…'), "{lines:?}");
         assert!(lines.iter().all(|l| width(l) <= 9));
+    }
+
+    #[test]
+    fn marked_wrapping_is_wrapping_with_the_marks_kept() {
+        let texts = [
+            "see ssb:message/classic/abc= and more text after it",
+            "日本語 ssb:feed/x 🐟🐟 end",
+            "averyveryveryverylongwordwithoutanyspaceatall",
+            "one two\n\nthree four five six seven",
+        ];
+        for t in texts {
+            // The second word marked.
+            let start = t.find(' ').map_or(0, |i| i + 1);
+            let end = t[start..]
+                .find(char::is_whitespace)
+                .map_or(t.len(), |i| start + i);
+            let mark = start..end;
+            let marks = std::slice::from_ref(&mark);
+            for w in 1..30 {
+                for lines in [1, 2, 40] {
+                    let runs = wrap_marked(t, w, lines, marks);
+                    let joined: Vec<String> = runs
+                        .iter()
+                        .map(|l| l.iter().map(|(s, _)| s.as_str()).collect())
+                        .collect();
+                    assert_eq!(joined, wrap_max(t, w, lines), "{t:?} at {w}");
+                    let marked: String = runs
+                        .iter()
+                        .flatten()
+                        .filter(|(_, m)| *m)
+                        .map(|(s, _)| s.as_str())
+                        .collect();
+                    if wrap(t, w).len() <= lines {
+                        assert_eq!(marked, t[start..end], "{t:?} at {w}");
+                    }
+                }
+            }
+        }
+        // A link broken over two lines is marked on both.
+        let mark = 3..15;
+        let runs = wrap_marked("go ssb:abcdefgh now", 8, 9, std::slice::from_ref(&mark));
+        assert_eq!(
+            runs,
+            vec![
+                vec![("go".to_string(), false)],
+                vec![("ssb:abcd".to_string(), true)],
+                vec![("efgh".to_string(), true), (" now".to_string(), false)],
+            ]
+        );
     }
 
     #[test]

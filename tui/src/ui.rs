@@ -1,6 +1,6 @@
 //! Drawing the whole client from `&App`: tab bar, the current screen,
 //! status bar, hint line, and what lies over them (compose pane, help,
-//! raw JSON, questions). Drawing never changes state.
+//! raw JSON, questions, choices). Drawing never changes state.
 //!
 //! Imports `app`, `screens`, `layout` and `text`; never the backend, the
 //! terminal or I/O. Every string from the network is drawn through `text`.
@@ -43,7 +43,27 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
         Some(Overlay::Confirm { question, .. }) => confirm(f, areas.body, question),
         Some(Overlay::Choose {
             members, selected, ..
-        }) => choose(f, areas.body, app, members, *selected),
+        }) => {
+            let ctx = app.ctx();
+            let names: Vec<String> = members.iter().map(|m| ctx.who(m, None)).collect();
+            choose(
+                f,
+                areas.body,
+                " Remove whom? ⏎ choose · Esc cancel ",
+                &names,
+                *selected,
+            );
+        }
+        Some(Overlay::Links { links, selected }) => {
+            let names: Vec<String> = links.iter().map(|(_, shown)| shown.clone()).collect();
+            choose(
+                f,
+                areas.body,
+                " Follow which link? ⏎ follow · Esc cancel ",
+                &names,
+                *selected,
+            );
+        }
     }
 }
 
@@ -187,7 +207,7 @@ fn hints(app: &App) -> &'static str {
             " j/k move · ⏎ thread · c post · r reply · f like · m message · F follow · / search · ? help · q quit"
         }
         Tab::Thread => {
-            " j/k move · h back · r reply · f like · m message · u raw · ? help · q quit"
+            " j/k move · h back · r reply · f like · m message · L link · u raw · ? help · q quit"
         }
         Tab::Messages if app.messages.open.is_some() => {
             " j/k move · h back · m write · r reply · ⏎ thread · ? help · q quit"
@@ -332,6 +352,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("p", "the author's profile"),
     ("/ n N", "search what is loaded, next, previous"),
     ("y / u", "copy the id / raw JSON"),
+    ("L", "follow a link in the message (or pick one)"),
     (
         "c a x (groups)",
         "post to the group, add a member, remove one",
@@ -412,11 +433,9 @@ fn raw(
     f.render_widget(Paragraph::new(shown), inner);
 }
 
-/// The members of a group to remove one of.
-fn choose(f: &mut Frame<'_>, area: Rect, app: &App, members: &[String], selected: usize) {
-    let ctx = app.ctx();
-    let names: Vec<String> = members.iter().map(|m| ctx.who(m, None)).collect();
-    let title = " Remove whom? ⏎ choose · Esc cancel ";
+/// A list to choose one of (already clean, one line each): the members of
+/// a group to remove one of, the links of a message to follow one of.
+fn choose(f: &mut Frame<'_>, area: Rect, title: &str, names: &[String], selected: usize) {
     let widest = names.iter().map(|n| text::width(n)).max().unwrap_or(0);
     let w = ((widest.max(text::width(title)) + 4) as u16).min(area.width);
     let h = (names.len() as u16 + 2).min(area.height);

@@ -3,17 +3,24 @@
 //! opening (the selection, a thread, a conversation, a person, back),
 //! writing (the compose pane for a post, a reply, a private message),
 //! publishing (like, follow, block), groups (post to one, add or remove a
-//! member, make one) and the rest (profile, copy, raw JSON, help, quit).
+//! member, make one), the rest (profile, copy, raw JSON, help, quit) and
+//! links (following one in the selected message: a thread, a profile, or
+//! a word on what it is).
 //!
-//! Part of the pure core: imports `event`, `keys`, `compose`, `model`,
-//! `screens`, `text`; never the backend, the terminal, tokio or the node.
+//! Part of the pure core: imports `event`, `keys`, `compose`, `links`,
+//! `model`, `screens`, `text`; never the backend, the terminal, tokio or
+//! the node.
+
+use std::collections::HashSet;
 
 use super::{App, Ask, Asking, Confirmed, Overlay};
-use crate::compose::Target;
+use crate::compose::Target as Draft;
 use crate::event::Effect;
 use crate::keys::Action;
+use crate::links::{self, Target};
+use crate::model::PostView as _;
 use crate::model::Publish;
-use crate::screens::{Move, Tab};
+use crate::screens::{Ctx, Move, Tab};
 use crate::text;
 
 impl App {
@@ -60,6 +67,7 @@ impl App {
             Action::NextMatch => self.find(false, false),
             Action::PrevMatch => self.find(true, false),
             Action::CopyId => self.copy_id(),
+            Action::FollowLink => self.follow_link(),
             Action::Raw => self.raw(),
             Action::Reload => self.reload(),
             Action::Help => {
@@ -217,7 +225,7 @@ impl App {
         if self.tab == Tab::Groups {
             self.compose_group()
         } else {
-            self.open_compose(Target::Post, "New post".into());
+            self.open_compose(Draft::Post, "New post".into());
             true
         }
     }
@@ -247,7 +255,7 @@ impl App {
             if p.private { " (private)" } else { "" }
         );
         let to = p.key.clone();
-        self.open_compose(Target::Reply { to }, title);
+        self.open_compose(Draft::Reply { to }, title);
         Vec::new()
     }
 
@@ -269,7 +277,7 @@ impl App {
         to.sort();
         let names: Vec<String> = to.iter().map(|f| self.who(f, None)).collect();
         let title = format!("Private message to {}", names.join(", "));
-        self.open_compose(Target::Dm { to }, title);
+        self.open_compose(Draft::Dm { to }, title);
         Vec::new()
     }
 
@@ -348,7 +356,7 @@ impl App {
             return false;
         }
         let title = format!("Post to {} (private group)", crate::model::group_title(&g));
-        self.open_compose(Target::Group(g.id), title);
+        self.open_compose(Draft::Group(g.id), title);
         true
     }
 
@@ -450,6 +458,95 @@ impl App {
             self.quit = true;
         }
     }
+
+    // Links.
+
+    /// Follows the link of the selected message, or offers a choice when
+    /// it has several.
+    fn follow_link(&mut self) -> Vec<Effect> {
+        let Some(p) = self.selected_post() else {
+            self.notify("select a message to follow a link in it");
+            return Vec::new();
+        };
+        let body = text::clean(&p.body());
+        let ctx = self.ctx();
+        let mut seen = HashSet::new();
+        let mut links: Vec<(Target, String)> = Vec::new();
+        for l in links::find(&body) {
+            if seen.insert(l.target.clone()) {
+                let shown = listed(&l, &ctx);
+                links.push((l.target, shown));
+            }
+        }
+        match links.len() {
+            0 => {
+                self.notify("no links in this message");
+                Vec::new()
+            }
+            1 => {
+                let (target, _) = links.remove(0);
+                self.go(target)
+            }
+            _ => {
+                self.overlay = Some(Overlay::Links { links, selected: 0 });
+                Vec::new()
+            }
+        }
+    }
+
+    /// Goes where a link leads: a message's thread, a person's profile;
+    /// says what any other link is.
+    pub(super) fn go(&mut self, target: Target) -> Vec<Effect> {
+        match target {
+            Target::Message(id) => self.open_thread(&id),
+            Target::Feed(id) => {
+                let back = match self.tab {
+                    Tab::Contacts => self.contacts.person.as_ref().and_then(|v| v.back_to),
+                    tab => Some(tab),
+                };
+                self.tab = Tab::Contacts;
+                self.contacts.open_person(&id, back)
+            }
+            Target::Blob(id) => {
+                self.notify(format!(
+                    "a blob ({}): blob links are not supported yet",
+                    text::short_id(&id)
+                ));
+                Vec::new()
+            }
+            Target::Address(address) => {
+                self.notify("a peer's address, copied: connect to it with `shoal connect`");
+                vec![Effect::Copy(address)]
+            }
+            Target::Invite(link) => {
+                self.notify("an invite, copied: redeem it with `shoal invite accept`");
+                vec![Effect::Copy(link)]
+            }
+            Target::Experimental(action) => {
+                self.notify(format!(
+                    "an ssb: link for “{}”: not supported here",
+                    text::fit(&text::one_line(&action), 40)
+                ));
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// How a link is listed in the choice: what it is, and its text or who
+/// or what it names.
+fn listed(l: &links::Link, ctx: &Ctx<'_>) -> String {
+    let what = match (&l.label, &l.target) {
+        (Some(label), _) if !text::one_line(label).is_empty() => {
+            text::fit(&text::one_line(label), 60)
+        }
+        (_, Target::Feed(id)) => ctx.who(id, None),
+        (_, Target::Message(id) | Target::Blob(id)) => text::short_id(id),
+        (_, Target::Address(a)) => text::fit(&text::one_line(a), 60),
+        (_, Target::Invite(_)) => "a pub's invite".into(),
+        (_, Target::Experimental(action)) => text::fit(&text::one_line(action), 60),
+    };
+    format!("{:<8} {what}", l.target.kind())
 }
 
 /// The `ssb:` link of an id, as other Scuttlebutt apps open it (the id

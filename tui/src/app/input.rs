@@ -1,11 +1,13 @@
-//! Keys, by input mode: an open overlay (help, raw JSON, a member to
-//! choose, a yes / no question) takes them first, then the compose pane,
-//! a one-line question, the search prompt; otherwise a key is an
-//! [`Action`] for `actions`. Also what ends those modes: sending a draft,
-//! taking an answer, and the search (next / previous match) on a tab.
+//! Keys, by input mode: an open overlay (help, raw JSON, a member or a
+//! link to choose, a yes / no question) takes them first, then the
+//! compose pane, a one-line question, the search prompt; otherwise a key
+//! is an [`Action`] for `actions`. Also what ends those modes: sending a
+//! draft, taking an answer, and the search (next / previous match) on a
+//! tab.
 //!
-//! Part of the pure core: imports `event`, `keys`, `compose`, `model`,
-//! `screens`, `text`; never the backend, the terminal, tokio or the node.
+//! Part of the pure core: imports `event`, `keys`, `compose`, `links`,
+//! `model`, `screens`, `text`; never the backend, the terminal, tokio or
+//! the node.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -13,6 +15,7 @@ use super::{App, Ask, Asking, Confirmed, Overlay, is_feed_id};
 use crate::compose::Target;
 use crate::event::Effect;
 use crate::keys::{self, Action, Edit};
+use crate::links;
 use crate::model::Publish;
 use crate::screens::Tab;
 use crate::text;
@@ -68,6 +71,7 @@ impl App {
                 members,
                 selected,
             }) => self.on_choose_key(action, group, members, selected),
+            Some(Overlay::Links { links, selected }) => self.on_links_key(action, links, selected),
             Some(Overlay::Confirm { yes, .. }) => self.on_confirm_key(key, yes),
             Some(Overlay::Raw { id, text, offset }) => self.on_raw_key(action, id, text, offset),
         }
@@ -110,6 +114,30 @@ impl App {
             members,
             selected,
         });
+        Vec::new()
+    }
+
+    /// A key in the choice of a link to follow (the overlay is taken).
+    fn on_links_key(
+        &mut self,
+        action: Option<Action>,
+        mut links: Vec<(links::Target, String)>,
+        selected: usize,
+    ) -> Vec<Effect> {
+        let last = links.len().saturating_sub(1);
+        let selected = match action {
+            Some(Action::Down) => (selected + 1).min(last),
+            Some(Action::Up) => selected.saturating_sub(1),
+            Some(Action::Top) => 0,
+            Some(Action::Bottom) => last,
+            Some(Action::Open | Action::FollowLink) if selected < links.len() => {
+                let (target, _) = links.swap_remove(selected);
+                return self.go(target);
+            }
+            Some(Action::Back | Action::Quit) => return Vec::new(),
+            _ => selected,
+        };
+        self.overlay = Some(Overlay::Links { links, selected });
         Vec::new()
     }
 

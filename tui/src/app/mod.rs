@@ -18,7 +18,7 @@
 //! - `loading`: loaded pages and node notes applied; reloads.
 //!
 //! Imports `event`, `keys`, `compose`, `model`, `screens`, `layout`,
-//! `text`; never the backend, the terminal, tokio or the node.
+//! `links`, `text`; never the backend, the terminal, tokio or the node.
 
 mod actions;
 mod input;
@@ -32,6 +32,7 @@ use crate::compose::{Editor, Target};
 use crate::event::{Effect, Event};
 use crate::keys;
 use crate::layout;
+use crate::links;
 use crate::model::EntryView as _;
 use crate::model::{Post, Status};
 use crate::screens::contacts::Contacts;
@@ -77,6 +78,13 @@ pub enum Overlay {
         group: String,
         /// The members to choose from.
         members: Vec<String>,
+        /// The one selected.
+        selected: usize,
+    },
+    /// A choice among the links of a message, to follow one.
+    Links {
+        /// Each link: what it names, and how it is listed.
+        links: Vec<(links::Target, String)>,
         /// The one selected.
         selected: usize,
     },

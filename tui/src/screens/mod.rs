@@ -1,12 +1,12 @@
 //! The screens, one module each, and what they share: the tab list, the
 //! drawing context, list navigation and scrolling, paged post lists, and
-//! how a post is drawn as a card or in full.
+//! how a post is drawn as a card or in full (its links drawn as links).
 //!
 //! A screen owns its state, answers movement and its own loaded data with
 //! effects, and draws itself from `&self` (drawing never changes state).
 //! Adding a screen (the groups screen) is one module here, one [`Tab`]
-//! variant, and its arms in `app` and `ui`. Imports `event`, `model` and
-//! `text`; never the backend, the terminal or I/O.
+//! variant, and its arms in `app` and `ui`. Imports `event`, `model`,
+//! `links` and `text`; never the backend, the terminal or I/O.
 //!
 //! Kept as one file past 600 lines: about 100 of them are its unit tests,
 //! and the rest are small pieces every screen uses together.
@@ -166,6 +166,10 @@ pub mod style {
     /// The selected item's text.
     pub fn selected() -> Style {
         Style::default().add_modifier(Modifier::BOLD)
+    }
+    /// Links in a post's text (over the text's own style).
+    pub fn link() -> Style {
+        Style::default().add_modifier(Modifier::UNDERLINED)
     }
 }
 
@@ -435,18 +439,15 @@ pub fn card(p: &Post, ctx: &Ctx<'_>, width: u16, selected: bool) -> Vec<Line<'st
     // or more): a huge post is not cleaned and wrapped whole every frame.
     let room = width.saturating_sub(3) * (CARD - 1) + 8;
     let body: String = p.body().chars().take(room).collect();
-    let body = text::clean(&body);
-    let text_style = if selected {
-        style::selected()
-    } else {
-        Style::default()
-    };
-    for l in text::wrap_max(&body, width.saturating_sub(3).max(1), CARD - 1) {
-        lines.push(Line::from(vec![
-            marker(selected),
-            Span::raw("  "),
-            Span::styled(l, text_style),
-        ]));
+    for l in body_lines(
+        &text::clean(&body),
+        width.saturating_sub(3),
+        CARD - 1,
+        selected,
+    ) {
+        let mut spans = vec![marker(selected), Span::raw("  ")];
+        spans.extend(l);
+        lines.push(Line::from(spans));
     }
     while lines.len() < CARD {
         lines.push(Line::from(marker(selected)));
@@ -459,6 +460,41 @@ pub fn card(p: &Post, ctx: &Ctx<'_>, width: u16, selected: bool) -> Vec<Line<'st
 /// to `width`.
 pub fn full_body(p: &Post, width: usize) -> Vec<String> {
     text::wrap_max(&text::clean(&p.body()), width.max(1), text::MAX_SHOWN_LINES)
+}
+
+/// Clean text wrapped to `width` in at most `lines` lines, as spans: its
+/// links (see [`links`](crate::links)) drawn as links, bold when
+/// `selected`. Joined, the lines are those of [`text::wrap_max`].
+pub fn body_lines(
+    clean: &str,
+    width: usize,
+    lines: usize,
+    selected: bool,
+) -> Vec<Vec<Span<'static>>> {
+    let text_style = if selected {
+        style::selected()
+    } else {
+        Style::default()
+    };
+    let marks: Vec<_> = crate::links::find(clean)
+        .into_iter()
+        .map(|l| l.range)
+        .collect();
+    text::wrap_marked(clean, width.max(1), lines, &marks)
+        .into_iter()
+        .map(|runs| {
+            runs.into_iter()
+                .map(|(t, link)| {
+                    let s = if link {
+                        text_style.patch(style::link())
+                    } else {
+                        text_style
+                    };
+                    Span::styled(t, s)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// A post in full, indented: header, every line of its text (up to
@@ -490,17 +526,15 @@ pub fn full(
     ];
     head.extend(post_meta(p, ctx));
     let mut lines = vec![Line::from(head)];
-    let text_style = if selected {
-        style::selected()
-    } else {
-        Style::default()
-    };
-    for l in full_body(p, width.saturating_sub(3 + indent)) {
-        lines.push(Line::from(vec![
-            marker(selected),
-            Span::raw(format!("{pad}  ")),
-            Span::styled(l, text_style),
-        ]));
+    for l in body_lines(
+        &text::clean(&p.body()),
+        width.saturating_sub(3 + indent),
+        text::MAX_SHOWN_LINES,
+        selected,
+    ) {
+        let mut spans = vec![marker(selected), Span::raw(format!("{pad}  "))];
+        spans.extend(l);
+        lines.push(Line::from(spans));
     }
     lines.push(Line::from(""));
     lines
