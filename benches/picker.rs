@@ -1,7 +1,7 @@
 //! The peer picker on loopback: 50 feeds followed, 10 peers in the peer
 //! table (announced by `pub` messages of ours), each holding a random
-//! subset of the feeds (each feed on each peer with probability 0.3, and
-//! on at least one; fixed seed). Eleven real `shoal serve` processes.
+//! subset of the feeds (each feed on each peer with a given probability,
+//! and on at least one; fixed seed). Eleven real `shoal serve` processes.
 //!
 //! Measures how long until the node holds every feed in full, how many
 //! connections it keeps (at most at once, when every feed is current, and
@@ -10,7 +10,8 @@
 //! every peer (10).
 //!
 //! Run: `cargo bench --bench picker`. `SHOAL_BENCH_MSGS_PER_FEED` changes
-//! the feeds' length (default 100). Prints one table.
+//! the feeds' length (default 100), `SHOAL_BENCH_HOLD` the probability
+//! that a peer holds a feed (default 0.3). Prints one table.
 
 mod common;
 
@@ -26,7 +27,6 @@ use shoal::feed::Value;
 
 const FEEDS: usize = 50;
 const PEERS: usize = 10;
-const HOLD_PROBABILITY: f64 = 0.3;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_shoal")
@@ -161,6 +161,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
+    let hold: f64 = std::env::var("SHOAL_BENCH_HOLD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.3);
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
 
@@ -192,7 +196,7 @@ fn main() {
     for f in 0..FEEDS {
         let mut any = false;
         for h in holds.iter_mut() {
-            if rng.next() < HOLD_PROBABILITY {
+            if rng.next() < hold {
                 h.push(f);
                 any = true;
             }
@@ -277,7 +281,9 @@ fn main() {
     let current_at = current_at.unwrap();
     let sizes: Vec<usize> = holds.iter().map(Vec::len).collect();
 
-    println!("peer picker, {FEEDS} feeds of {per_feed} messages followed, {PEERS} peers announced");
+    println!(
+        "peer picker, {FEEDS} feeds of {per_feed} messages followed, {PEERS} peers announced, each holding a feed with probability {hold}"
+    );
     println!("feeds each peer holds: {sizes:?}");
     println!("| measure | value |");
     println!("|---|---|");
