@@ -79,6 +79,14 @@ pub struct Config {
     /// Bytes of one feed taken from peers in one UTC day; past it, the
     /// feed's messages from peers are refused that day (0: no limit).
     pub max_feed_bytes_per_day: u64,
+    /// The largest blob taken, from peers or added.
+    pub max_blob_bytes: u64,
+    /// Blobs mentioned by feeds this many follows away (0: ours only) are
+    /// fetched as their messages arrive; others when shown or asked for.
+    pub blob_hops: u8,
+    /// Bytes of blobs fetched automatically: past it, no more are fetched
+    /// that way (those shown or asked for still are).
+    pub blob_budget: u64,
 }
 
 impl Config {
@@ -110,6 +118,9 @@ impl Default for Config {
             max_bytes_per_day: 0,
             max_feed_bytes: 0,
             max_feed_bytes_per_day: crate::ingest::limits::DEFAULT_MAX_FEED_BYTES_PER_DAY,
+            max_blob_bytes: crate::blobs::DEFAULT_MAX_BLOB_BYTES,
+            blob_hops: 1,
+            blob_budget: 500 * 1024 * 1024,
         }
     }
 }
@@ -270,6 +281,11 @@ impl Home {
                 path: self.dir.join("config.toml"),
                 why: "network_key must be base64 of 32 bytes".into(),
             })
+    }
+
+    /// Opens the blob store (`blobs/` in the home).
+    pub fn blobs(&self) -> Result<crate::blobs::Blobs, crate::blobs::BlobError> {
+        crate::blobs::Blobs::open(&self.dir.join("blobs"), self.config.max_blob_bytes)
     }
 
     /// The HMAC sign-cap for messages, if the network uses one.

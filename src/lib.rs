@@ -16,6 +16,7 @@
 //! - [`feed`]: pure; JavaScript-exact JSON, classic messages, the validator.
 //! - [`private`]: pure; private-box for direct messages and the private groups' core.
 //! - [`store`]: redb; the log, the content indexes, groups' keys, one transaction per batch.
+//! - [`blobs`]: the blob store: content-addressed files, whole or absent.
 //! - [`social`]: read models (timeline, threads, profiles, contacts, inbox) and the content of social actions.
 //! - [`text`]: how the CLI writes the read models for people.
 //! - [`ingest`]: how messages get in: checking, file import, the pipeline, the limits on peers, and a node's one writer.
@@ -38,7 +39,7 @@
 //! 1. `crypto`
 //! 2. `feed`
 //! 3. `private`
-//! 4. `store`
+//! 4. `store`, `blobs`
 //! 5. `social`
 //! 6. `text`
 //! 7. `ingest`
@@ -54,6 +55,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod blobs;
 pub mod crypto;
 pub mod dialer;
 pub mod feed;

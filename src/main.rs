@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use shoal::api::{self, ApiError, Local, Request, Response, Sink};
-use shoal::crypto::{FeedId, MsgId};
+use shoal::api::{self, ApiError, BlobState, Local, Request, Response, Sink};
+use shoal::crypto::{BlobId, FeedId, MsgId};
 use shoal::home::{Home, HomeError};
 
 #[derive(Parser)]
@@ -47,6 +47,14 @@ enum Cmd {
     Post {
         /// The text.
         text: String,
+        /// Files to attach (added as blobs, linked and listed in `mentions`).
+        #[arg(long, num_args = 1..)]
+        attach: Vec<PathBuf>,
+    },
+    /// Blobs: files shared by their sha256, fetched from peers.
+    Blob {
+        #[command(subcommand)]
+        cmd: BlobSub,
     },
     #[command(flatten)]
     Social(SocialCmd),
@@ -120,6 +128,35 @@ enum Cmd {
         #[command(subcommand)]
         cmd: InviteSub,
     },
+}
+
+/// The blob commands (`shoal blob …`).
+#[derive(Subcommand)]
+enum BlobSub {
+    /// Add a file as a blob; prints its id &….sha256.
+    Add {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print where a blob is held (or copy it with --out); with a running
+    /// node, a blob not held is asked of peers and waited for.
+    Get {
+        /// The blob id &….sha256 (or its ssb: URI).
+        id: String,
+        /// Copy it here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seconds to wait for it from peers.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+    /// Say whether we hold a blob (its size), without asking peers.
+    Has {
+        /// The blob id.
+        id: String,
+    },
+    /// List the blobs held: id and size.
+    Ls,
 }
 
 /// The invite commands (`shoal invite …`).
@@ -399,6 +436,20 @@ fn parse_msg_id(s: &str) -> Res<MsgId> {
     })
 }
 
+/// A blob id, as a sigil or an `ssb:` URI.
+fn parse_blob(s: &str) -> Res<BlobId> {
+    shoal::uri::parse_blob(s).ok_or_else(|| {
+        Fail::usage(format!(
+            "not a blob id: {s} (expected &….sha256 or ssb:blob/classic/…)"
+        ))
+    })
+}
+
+/// A path as a running node (whatever its working directory) reads it.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
 /// Writes to stdout; a closed pipe (`shoal log | head`) ends quietly.
 fn out_line(w: &mut impl Write, line: &[u8]) -> Res {
     quiet_pipe(w.write_all(line).and_then(|()| w.write_all(b"\n")))
@@ -464,7 +515,28 @@ fn request_of(cmd: &Cmd) -> Res<Request> {
         Cmd::Publish { content } => Request::Publish {
             content: content.clone(),
         },
-        Cmd::Post { text } => Request::Post { text: text.clone() },
+        Cmd::Post { text, attach } => Request::Post {
+            text: text.clone(),
+            attach: attach.iter().map(|p| absolute(p)).collect(),
+        },
+        Cmd::Blob {
+            cmd: BlobSub::Add { file },
+        } => Request::BlobAdd {
+            path: absolute(file),
+        },
+        Cmd::Blob {
+            cmd: BlobSub::Get { id, out, wait },
+        } => Request::BlobGet {
+            id: parse_blob(id)?,
+            out: out.as_deref().map(absolute),
+            wait_secs: *wait,
+        },
+        Cmd::Blob {
+            cmd: BlobSub::Has { id },
+        } => Request::BlobHas {
+            id: parse_blob(id)?,
+        },
+        Cmd::Blob { cmd: BlobSub::Ls } => Request::BlobList,
         Cmd::Social(cmd) => social_request(cmd)?,
         Cmd::Group { cmd } => group_request(cmd)?,
         Cmd::Log {
@@ -572,6 +644,41 @@ impl Sink for Output {
 }
 
 /// Prints the answer of a command.
+/// What a blob command prints: `add` the id, `get` the file holding it
+/// (or nothing with `--out`), `has` its size; a blob not held is a
+/// problem (exit 1) for `get` and `has`.
+fn print_blob(cmd: &BlobSub, state: &BlobState, v: &serde_json::Value, json_out: bool) -> Res {
+    if json_out {
+        print_json(v)?;
+        let missing = state.size.is_none() && !matches!(cmd, BlobSub::Add { .. });
+        return if missing {
+            Err(Fail::problem(String::new()))
+        } else {
+            Ok(())
+        };
+    }
+    let mut out = io::stdout();
+    match (cmd, state.size) {
+        (BlobSub::Add { .. }, _) => out_line(&mut out, state.id.to_string().as_bytes()),
+        (BlobSub::Get { out: Some(_), .. }, Some(_)) => Ok(()),
+        (BlobSub::Get { .. }, Some(_)) => {
+            let path = state.path.as_deref().unwrap_or(Path::new(""));
+            out_line(&mut out, path.display().to_string().as_bytes())
+        }
+        (BlobSub::Has { .. }, Some(size)) => out_line(&mut out, size.to_string().as_bytes()),
+        (_, None) => Err(Fail::problem(format!(
+            "blob {} is not here{}",
+            state.id,
+            if state.wanted {
+                " (asked the peers for it)"
+            } else {
+                ""
+            }
+        ))),
+        (BlobSub::Ls, _) => Ok(()),
+    }
+}
+
 fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
     let v = answer.body();
     match (cmd, answer) {
@@ -588,6 +695,18 @@ fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
         (Cmd::Publish { .. } | Cmd::Post { .. }, _) => print_value(&v, "key", json_out),
         (Cmd::Connect { .. }, _) => print_value(&v, "connected", json_out),
         (Cmd::Uri { .. }, _) => print_value(&v, "uri", json_out),
+        (Cmd::Blob { cmd }, Response::Blob(state)) => print_blob(cmd, state, &v, json_out),
+        (Cmd::Blob { .. }, Response::Blobs { blobs }) => {
+            if json_out {
+                return print_json(&v);
+            }
+            let mut out = io::stdout();
+            for b in blobs {
+                let line = format!("{} {}", b.id, b.size.unwrap_or(0));
+                out_line(&mut out, line.as_bytes())?;
+            }
+            Ok(())
+        }
         (_, Response::Why(w)) if !json_out => print_why(w),
         (Cmd::Why { .. }, _) => print_json(&v),
         (Cmd::Peers, _) => print_peers(&v, json_out),

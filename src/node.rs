@@ -80,6 +80,8 @@ pub enum NodeEvent {
     Disconnected(FeedId),
     /// Something worth a line in a log view.
     Log(String),
+    /// A blob was stored.
+    Blob(crate::crypto::BlobId),
 }
 
 /// Why a node operation failed.
@@ -341,6 +343,14 @@ impl Node {
                 .map_err(|e| NodeError::Invalid(format!("cannot start the checker: {e}")))?;
         let idle_timeout = (home.config().idle_timeout > 0)
             .then(|| Duration::from_secs(home.config().idle_timeout));
+        let blobs = Arc::new(
+            home.blobs()
+                .map_err(|e| NodeError::Invalid(format!("cannot open the blob store: {e}")))?,
+        );
+        let blob_events = events.clone();
+        let blob_sync = Arc::new(crate::replicate::blobs::BlobSync::new(blobs, move |id| {
+            let _ = blob_events.send(NodeEvent::Blob(id));
+        }));
         let repl = Arc::new(Replicator {
             store: store.clone(),
             pipeline,
@@ -352,6 +362,7 @@ impl Node {
             ping_every: idle_timeout.map(|t| t / PINGS_PER_IDLE_TIMEOUT),
             watch: Arc::default(),
             wanted_now: Default::default(),
+            blobs: blob_sync,
         });
         let (shutdown, _) = watch::channel(false);
         Ok(Node {
@@ -428,6 +439,39 @@ impl Node {
                 PublishError::Store(e) => NodeError::Store(e),
                 other => NodeError::Invalid(other.to_string()),
             })
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &crate::blobs::Blobs {
+        self.inner.repl.blobs.store()
+    }
+
+    /// Asks peers for a blob (unless we hold it) and waits up to `within`
+    /// for it: whether it is here.
+    pub async fn want_blob(&self, id: crate::crypto::BlobId, within: Duration) -> bool {
+        let sync = &self.inner.repl.blobs;
+        let mut stored = sync.subscribe();
+        sync.want(id);
+        let arrived = async {
+            loop {
+                if sync.store().size(&id).is_some() {
+                    return;
+                }
+                match stored.recv().await {
+                    Ok(got) if got == id => return,
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                    _ => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(within, arrived).await;
+        sync.store().size(&id).is_some()
+    }
+
+    /// A blob of ours was added: peers are told.
+    pub fn blob_added(&self, id: crate::crypto::BlobId, size: u64) {
+        self.inner.repl.blobs.added(id, size);
+        let _ = self.inner.events.send(NodeEvent::Blob(id));
     }
 
     /// Publishes a group operation of ours (with any forward it needs

@@ -14,7 +14,7 @@
 //! URI: what every command accepts where an id or an address goes. Pure;
 //! imports `crypto` and `net` (addresses), nothing else.
 
-use crate::crypto::{FeedId, MsgId, b64_decode, b64_encode};
+use crate::crypto::{BlobId, FeedId, MsgId, b64_decode, b64_encode};
 use crate::net::MultiAddr;
 
 /// What an `ssb:` URI names.
@@ -192,6 +192,14 @@ pub fn parse_feed(text: &str) -> Option<FeedId> {
 pub fn parse_msg(text: &str) -> Option<MsgId> {
     MsgId::parse(text).or_else(|| match parse(text) {
         Ok(Uri::Message(m)) => Some(m),
+        _ => None,
+    })
+}
+
+/// A blob id given as a sigil id (`&….sha256`) or an `ssb:` URI.
+pub fn parse_blob(text: &str) -> Option<BlobId> {
+    BlobId::parse(text).or_else(|| match parse(text) {
+        Ok(Uri::Blob(b)) => Some(BlobId(b)),
         _ => None,
     })
 }

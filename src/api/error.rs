@@ -24,6 +24,9 @@ pub enum ApiError {
     /// The message is not in the store.
     #[error("message {0} is not in the store")]
     NotFound(MsgId),
+    /// The blob is not here (and did not arrive in the time given).
+    #[error("blob {0} is not here{1}")]
+    BlobMissing(crate::crypto::BlobId, String),
     /// A group epoch's key has not reached us.
     #[error(
         "cannot post yet: the key of epoch {0} has not reached us (it is asked for; an admin answers)"
@@ -57,6 +60,15 @@ impl ApiError {
 
     fn failed(e: impl std::fmt::Display) -> ApiError {
         ApiError::Failed(e.to_string())
+    }
+}
+
+impl From<crate::blobs::BlobError> for ApiError {
+    fn from(e: crate::blobs::BlobError) -> Self {
+        match e {
+            crate::blobs::BlobError::Missing(id) => ApiError::BlobMissing(id, String::new()),
+            other => ApiError::Failed(other.to_string()),
+        }
     }
 }
 

@@ -10,7 +10,10 @@ use std::io::BufRead;
 use std::path::Path;
 
 use super::{ApiError, KnownPeer, Response, Status};
-use crate::crypto::FeedId;
+use std::time::Duration;
+
+use crate::blobs::Blobs;
+use crate::crypto::{BlobId, FeedId};
 use crate::feed::{Value, VerifiedMsg};
 use crate::home::Home;
 use crate::ingest::Summary;
@@ -51,6 +54,13 @@ pub trait Host {
     /// Remembers the pub of a redeemed invite and keeps it connected;
     /// answers whether a running node dials it now.
     fn keep_invited(&self, address: &str) -> Result<bool, ApiError>;
+    /// The blob store (opened when first needed).
+    fn blobs(&self) -> Result<&Blobs, ApiError>;
+    /// Asks peers for a blob and waits up to `wait` for it to arrive:
+    /// whether anyone is asked (a running node; without one, nobody).
+    fn want_blob(&self, id: &BlobId, wait: Duration) -> bool;
+    /// A blob of ours was added: a running node tells its peers.
+    fn blob_added(&self, id: &BlobId, size: u64);
     /// Makes an invite this node redeems.
     fn create_invite(
         &self,
@@ -87,6 +97,7 @@ fn redeem_on_own_runtime(code: &Code, net_key: &[u8; 32], feed: &FeedId) -> Resu
 pub struct Local {
     home: Home,
     store: std::sync::OnceLock<Store>,
+    blobs: std::sync::OnceLock<Blobs>,
 }
 
 impl Local {
@@ -95,6 +106,7 @@ impl Local {
         Ok(Local {
             home: Home::open(dir)?,
             store: std::sync::OnceLock::new(),
+            blobs: std::sync::OnceLock::new(),
         })
     }
 
@@ -136,6 +148,20 @@ impl Host for Local {
             .append_local(self.home.keys(), content, self.home.sign_cap())?)
     }
 
+    fn blobs(&self) -> Result<&Blobs, ApiError> {
+        if let Some(b) = self.blobs.get() {
+            return Ok(b);
+        }
+        let blobs = self.home.blobs()?;
+        Ok(self.blobs.get_or_init(|| blobs))
+    }
+
+    fn want_blob(&self, _: &BlobId, _: Duration) -> bool {
+        false
+    }
+
+    fn blob_added(&self, _: &BlobId, _: u64) {}
+
     fn group_write(&self, op: &GroupOp) -> Result<Vec<VerifiedMsg>, ApiError> {
         Ok(self
             .store()?
@@ -160,6 +186,12 @@ impl Host for Local {
     fn address(&self) -> Option<String> {
         let listen = &self.home.config().listen;
         let (host, port) = listen.rsplit_once(':')?;
+        // As a running node says it (see `Node::address`).
+        let host = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) if ip.is_unspecified() => crate::lan::this_host_for_peers()
+                .map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string()),
+            _ => host.to_string(),
+        };
         Some(format!(
             "net:{host}:{port}~shs:{}",
             self.home.keys().id().b64()
@@ -270,6 +302,19 @@ impl Host for Node {
 
     fn publish(&self, content: Value) -> Result<VerifiedMsg, ApiError> {
         Ok(wait(Node::publish(self, content))??)
+    }
+
+    fn blobs(&self) -> Result<&Blobs, ApiError> {
+        Ok(Node::blobs(self))
+    }
+
+    fn want_blob(&self, id: &BlobId, within: Duration) -> bool {
+        let _ = wait(Node::want_blob(self, *id, within));
+        true
+    }
+
+    fn blob_added(&self, id: &BlobId, size: u64) {
+        Node::blob_added(self, *id, size);
     }
 
     fn group_write(&self, op: &GroupOp) -> Result<Vec<VerifiedMsg>, ApiError> {

@@ -22,8 +22,11 @@ mod types;
 
 pub use error::ApiError;
 pub use host::{Host, Local};
-pub use types::{Behind, Event, FeedProblem, KnownPeer, PeerClaim, Request, Response, Status, Why};
+pub use types::{
+    Behind, BlobState, Event, FeedProblem, KnownPeer, PeerClaim, Request, Response, Status, Why,
+};
 
+use crate::crypto::BlobId;
 use crate::feed::VerifiedMsg;
 use crate::feed::json::{self as sjson, Value};
 use crate::social::{View, compose};
@@ -60,6 +63,44 @@ impl Sink for Discard {
     fn note(&mut self, _: &str) {}
 }
 
+/// Adds the file at `path` to the blob store; a running node tells its
+/// peers.
+fn add_blob(host: &dyn Host, path: &std::path::Path) -> Result<(BlobId, u64), ApiError> {
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| ApiError::Failed(format!("cannot open {}: {e}", path.display())))?;
+    let (id, size) = host.blobs()?.add(&mut f)?;
+    host.blob_added(&id, size);
+    Ok((id, size))
+}
+
+/// What the store holds of a blob.
+fn blob_state(host: &dyn Host, id: &BlobId) -> Result<BlobState, ApiError> {
+    let blobs = host.blobs()?;
+    let size = blobs.size(id);
+    Ok(BlobState {
+        id: *id,
+        size,
+        path: size.map(|_| blobs.path(id)),
+        wanted: false,
+    })
+}
+
+/// Copies a blob to `out`, whole or not at all (a temporary file beside it,
+/// renamed).
+fn copy_blob(
+    blobs: &crate::blobs::Blobs,
+    id: &BlobId,
+    out: &std::path::Path,
+) -> Result<(), ApiError> {
+    let fail = |e: std::io::Error| ApiError::Failed(format!("cannot write {}: {e}", out.display()));
+    let tmp = out.with_extension("shoal-partial");
+    let mut from = blobs.open_blob(id)?;
+    let mut to = std::fs::File::create(&tmp).map_err(fail)?;
+    std::io::copy(&mut from, &mut to).map_err(fail)?;
+    to.sync_data().map_err(fail)?;
+    std::fs::rename(&tmp, out).map_err(fail)
+}
+
 /// Answers a request on a host: the one dispatcher of every command.
 pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Response, ApiError> {
     req.check()?;
@@ -78,7 +119,65 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
             address: host.address(),
         }),
         Request::Publish { content } => publish(parse_content(&content)?),
-        Request::Post { text } => publish(compose::post(&text)),
+        Request::Post { text, attach } => {
+            let mut attached = Vec::with_capacity(attach.len());
+            for path in &attach {
+                let (id, size) = add_blob(host, path)?;
+                let name = path
+                    .file_name()
+                    .map_or_else(|| id.to_string(), |n| n.to_string_lossy().into_owned());
+                attached.push(compose::Attachment {
+                    id,
+                    mime: compose::media_type(&name),
+                    name,
+                    size,
+                });
+            }
+            publish(compose::post_with(&text, &attached))
+        }
+        Request::BlobAdd { path } => {
+            let (id, _) = add_blob(host, &path)?;
+            Ok(Response::Blob(blob_state(host, &id)?))
+        }
+        Request::BlobHas { id } => Ok(Response::Blob(blob_state(host, &id)?)),
+        Request::BlobList => {
+            let blobs = host.blobs()?;
+            let list = blobs
+                .list()?
+                .into_iter()
+                .map(|(id, size)| BlobState {
+                    id,
+                    size: Some(size),
+                    path: Some(blobs.path(&id)),
+                    wanted: false,
+                })
+                .collect();
+            Ok(Response::Blobs { blobs: list })
+        }
+        Request::BlobGet { id, out, wait_secs } => {
+            let blobs = host.blobs()?;
+            let asked = blobs.size(&id).is_none()
+                && host.want_blob(&id, std::time::Duration::from_secs(wait_secs));
+            let state = BlobState {
+                wanted: asked && blobs.size(&id).is_none(),
+                ..blob_state(host, &id)?
+            };
+            match (&out, state.size) {
+                (Some(out), Some(_)) => copy_blob(blobs, &id, out)?,
+                (Some(_), None) => {
+                    return Err(ApiError::BlobMissing(
+                        id,
+                        if asked {
+                            format!(" (asked the peers for it; not there within {wait_secs} s)")
+                        } else {
+                            " (and no node runs to ask peers for it)".into()
+                        },
+                    ));
+                }
+                _ => {}
+            }
+            Ok(Response::Blob(state))
+        }
         Request::Name { name } => publish(compose::name(&me()?, &name)),
         Request::Follow { id } => {
             publish(compose::contact(&id, crate::feed::content::Edge::Follow))

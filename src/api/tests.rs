@@ -53,7 +53,10 @@ fn every_request_crosses_the_wire_unchanged() {
         Request::Publish {
             content: r#"{"type":"x","n":1.5e300}"#.into(),
         },
-        Request::Post { text: "hi".into() },
+        Request::Post {
+            text: "hi".into(),
+            attach: Vec::new(),
+        },
         Request::Reply {
             id: msg(1),
             text: "re".into(),
@@ -331,7 +334,14 @@ fn what_can_be_checked_without_the_store_is_a_usage_error() {
         let e = req.check().unwrap_err();
         assert_eq!(e.exit_code(), 2, "{req:?}: {e}");
     }
-    assert!(Request::Post { text: "".into() }.check().is_ok());
+    assert!(
+        Request::Post {
+            text: "".into(),
+            attach: Vec::new(),
+        }
+        .check()
+        .is_ok()
+    );
 }
 
 #[test]
@@ -346,6 +356,7 @@ fn execute_publishes_reads_marks_read_and_streams() {
         &host,
         Request::Post {
             text: "first".into(),
+            attach: Vec::new(),
         },
     )
     .unwrap() else {

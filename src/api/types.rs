@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Contacts, Cursor, GroupInfo, Item, PeerInfo, PeerRecord, Profile, Thread};
-use crate::crypto::{FeedId, MsgId};
+use crate::crypto::{BlobId, FeedId, MsgId};
 use crate::feed::json::{self as sjson, Value};
 
 /// Everything a user can ask of shoal. On the wire: `{"cmd": NAME, …}`,
@@ -27,7 +27,36 @@ pub enum Request {
     Post {
         /// Its text.
         text: String,
+        /// Files to attach: each is added as a blob, linked from the text
+        /// and listed in `mentions`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attach: Vec<std::path::PathBuf>,
     },
+    /// Add a file to the blob store.
+    BlobAdd {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// A blob: where it is, when we hold it; else, with a running node,
+    /// it is wanted from peers and waited for up to `wait_secs`. With
+    /// `out`, its bytes are also copied there.
+    BlobGet {
+        /// The blob.
+        id: BlobId,
+        /// Where to copy it.
+        #[serde(default)]
+        out: Option<std::path::PathBuf>,
+        /// How long to wait for it (0: answer at once).
+        #[serde(default)]
+        wait_secs: u64,
+    },
+    /// Whether we hold a blob, without asking peers for it.
+    BlobHas {
+        /// The blob.
+        id: BlobId,
+    },
+    /// The blobs we hold.
+    BlobList,
     /// Reply in the thread of a message (private when it is).
     Reply {
         /// The message replied to.
@@ -325,12 +354,32 @@ pub(super) fn parse_content(text: &str) -> Result<Value, ApiError> {
     Ok(value)
 }
 
+/// What we know of a blob.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobState {
+    /// The blob.
+    pub id: BlobId,
+    /// Its size, when we hold it.
+    pub size: Option<u64>,
+    /// The file holding it, when we do (read it; never write it).
+    pub path: Option<std::path::PathBuf>,
+    /// Whether a running node is asking peers for it.
+    pub wanted: bool,
+}
+
 /// What a request is answered with. On the wire `{"kind": NAME, "body":
 /// …}`; [`Response::body`] is what `shoal --json` prints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "body", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Response {
+    /// A blob, held or not.
+    Blob(BlobState),
+    /// The blobs we hold.
+    Blobs {
+        /// Each, in id order.
+        blobs: Vec<BlobState>,
+    },
     /// Our feed id (`whoami`).
     Id {
         /// It.
@@ -630,6 +679,11 @@ pub enum Event {
         /// The line.
         line: String,
     },
+    /// A blob was stored (ours or fetched from a peer).
+    Blob {
+        /// It.
+        id: BlobId,
+    },
     /// The watcher fell behind and missed events: whatever it shows may
     /// be stale.
     Lagged,
@@ -643,6 +697,7 @@ impl From<crate::node::NodeEvent> for Event {
             N::Connected(peer) => Event::Connected { peer },
             N::Disconnected(peer) => Event::Disconnected { peer },
             N::Log(line) => Event::Log { line },
+            N::Blob(id) => Event::Blob { id },
         }
     }
 }

@@ -117,6 +117,36 @@ impl fmt::Debug for MsgId {
     }
 }
 
+/// A blob id: the sha256 of the blob's bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobId(pub [u8; 32]);
+
+impl BlobId {
+    /// Parses `&<base64 of 32 bytes>.sha256` (canonical base64 only).
+    pub fn parse(s: &str) -> Option<BlobId> {
+        let b = s.strip_prefix('&')?.strip_suffix(".sha256")?;
+        let bytes: [u8; 32] = b64_decode(b)?.try_into().ok()?;
+        Some(BlobId(bytes))
+    }
+
+    /// The id of these bytes.
+    pub fn of(bytes: &[u8]) -> BlobId {
+        BlobId(sha256(bytes))
+    }
+}
+
+impl fmt::Display for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "&{}.sha256", b64_encode(&self.0))
+    }
+}
+
+impl fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 /// Ids travel in their text form (`@….ed25519`, `%….sha256`), as in
 /// every Scuttlebutt JSON; anything else is refused when read.
 macro_rules! serde_as_text {
@@ -140,6 +170,7 @@ macro_rules! serde_as_text {
 
 serde_as_text!(FeedId, "feed id");
 serde_as_text!(MsgId, "message id");
+serde_as_text!(BlobId, "blob id");
 
 /// An ed25519 signature as 64 raw bytes.
 pub type SigBytes = [u8; 64];
@@ -315,6 +346,28 @@ pub fn verify_batch(data: &[&[u8]], sigs: &[SigBytes], keys: &[VerifyKey]) -> bo
 /// SHA-256.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(data).into()
+}
+
+/// SHA-256 over bytes given in pieces: a blob hashed while it streams.
+#[derive(Clone, Default)]
+pub struct Sha256Stream(sha2::Sha256);
+
+impl fmt::Debug for Sha256Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sha256Stream")
+    }
+}
+
+impl Sha256Stream {
+    /// Hashes the next piece.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.0.update(piece);
+    }
+
+    /// The blob id of everything given.
+    pub fn finish(self) -> BlobId {
+        BlobId(self.0.finalize().into())
+    }
 }
 
 /// HMAC-SHA-512-256 (libsodium `crypto_auth`), as used for sign-caps and the

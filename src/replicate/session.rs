@@ -2,7 +2,8 @@
 //!
 //! Owns what happens on a connection once it is authenticated: answering the
 //! peer's requests (`createHistoryStream`, `ebt.replicate`, `gossip.ping`,
-//! `whoami`, anything else "no such method"), opening EBT when we dialled,
+//! `whoami`, `blobs.*` through [`super::blobs`], anything else "no such
+//! method"), opening EBT when we dialled,
 //! pinging the peer on a quiet connection (`gossip.ping`),
 //! falling back to legacy `createHistoryStream` pulls, streaming old and
 //! live messages, and handing what arrives to the shared ingest
@@ -90,6 +91,8 @@ pub struct Replicator {
     /// The feeds to replicate as of the latest contact graph, shared by
     /// every session: computed once per change of the graph.
     pub wanted_now: WantedNow,
+    /// The blobs protocol, on every connection.
+    pub blobs: Arc<super::blobs::BlobSync>,
 }
 
 /// The feeds to replicate, with the contact-graph generation they were
@@ -199,10 +202,15 @@ impl Replicator {
             }
             std::future::pending::<()>().await
         };
+        let blobs = async {
+            self.blobs.clone().run(peer, rpc.clone()).await;
+            std::future::pending::<()>().await
+        };
         tokio::select! {
             _ = serve => {}
             _ = async { pull.await; std::future::pending::<()>().await } => {}
             _ = keep_alive => {}
+            _ = blobs => {}
             _ = rpc.closing() => {}
         }
         self.watch.forget_peer(&peer);
@@ -217,6 +225,9 @@ impl Replicator {
         limits: &ConnLimits,
         rpc: &RpcHandle,
     ) {
+        if req.name.first().is_some_and(|n| n == "blobs") {
+            return self.blobs.clone().answer(peer, req).await;
+        }
         let name: Vec<&str> = req.name.iter().map(String::as_str).collect();
         match (name.as_slice(), req.responder) {
             (["createHistoryStream"], Responder::Stream(s)) => {

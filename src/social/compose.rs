@@ -9,7 +9,7 @@
 //! A reply or like to a private message stays private: it is boxed to the
 //! same recipients.
 
-use crate::crypto::{FeedId, MsgId};
+use crate::crypto::{BlobId, FeedId, MsgId};
 use crate::feed::content::{self, Content, Edge};
 use crate::feed::json::{self, Object, Value};
 use crate::private::{self, BoxError};
@@ -48,6 +48,80 @@ fn object(kind: &str) -> Object {
 pub fn post(text: &str) -> Value {
     let mut c = object("post");
     c.insert("text", Value::from(text));
+    Value::Object(c)
+}
+
+/// A file attached to a post: a blob of ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The blob.
+    pub id: BlobId,
+    /// The file's name.
+    pub name: String,
+    /// Its size.
+    pub size: u64,
+    /// Its media type, when its name tells (`image/png`, …).
+    pub mime: Option<&'static str>,
+}
+
+/// The media type a file name's extension says, for the few kinds a post
+/// carries (images first: they are drawn inline).
+pub fn media_type(name: &str) -> Option<&'static str> {
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "svg" => "image/svg+xml",
+        "txt" | "md" => "text/plain",
+        "pdf" => "application/pdf",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        _ => return None,
+    })
+}
+
+/// `{type: post, text, mentions}` with files attached as Patchwork and
+/// Manyverse write them: each is linked at the end of the text
+/// (`![name](&id)` for an image, `[name](&id)` otherwise) and listed in
+/// `mentions` as `{link, name, size, type}`.
+pub fn post_with(text: &str, attached: &[Attachment]) -> Value {
+    if attached.is_empty() {
+        return post(text);
+    }
+    let mut text = text.to_string();
+    let mut mentions = Vec::new();
+    for a in attached {
+        // Brackets in a name would end the link text early.
+        let label: String = a
+            .name
+            .chars()
+            .map(|c| if matches!(c, '[' | ']') { '_' } else { c })
+            .collect();
+        let image = a.mime.is_some_and(|m| m.starts_with("image/"));
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&format!(
+            "{}[{label}]({})",
+            if image { "!" } else { "" },
+            a.id
+        ));
+        let mut m = Object::new();
+        m.insert("link", Value::from(a.id.to_string()));
+        m.insert("name", Value::from(a.name.as_str()));
+        m.insert("size", Value::from(a.size as f64));
+        if let Some(t) = a.mime {
+            m.insert("type", Value::from(t));
+        }
+        mentions.push(Value::Object(m));
+    }
+    let mut c = object("post");
+    c.insert("text", Value::from(text));
+    c.insert("mentions", Value::Array(mentions));
     Value::Object(c)
 }
 

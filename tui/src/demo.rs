@@ -228,6 +228,7 @@ pub async fn start() -> Result<Demo, DemoError> {
             &node,
             Request::Post {
                 text: first.to_string(),
+                attach: Vec::new(),
             },
         )
         .await?;
@@ -421,6 +422,7 @@ async fn perform(peers: &[Node], me: &FeedId, act: Act, rng: &mut Rng) -> Result
             peer,
             Request::Post {
                 text: pick(rng, POSTS),
+                attach: Vec::new(),
             },
         ),
         Act::Dm { peer } => (

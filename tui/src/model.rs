@@ -201,7 +201,10 @@ impl Publish {
         let msg = |s: &str| MsgId::parse(s).ok_or_else(|| format!("not a message id: {s}"));
         let feed = |s: &str| FeedId::parse(s).ok_or_else(|| format!("not a feed id: {s}"));
         Ok(match self {
-            Publish::Post { text } => Request::Post { text: text.clone() },
+            Publish::Post { text } => Request::Post {
+                text: text.clone(),
+                attach: Vec::new(),
+            },
             Publish::Reply { to, text } => Request::Reply {
                 id: msg(to)?,
                 text: text.clone(),
