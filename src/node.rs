@@ -276,6 +276,12 @@ struct Inner {
     lan: bool,
     /// The peers heard on the LAN lately.
     heard: Arc<Mutex<crate::lan::Heard>>,
+    /// Blobs of feeds this many hops away are fetched as their messages
+    /// arrive (`blob_hops`), within `blob_budget` bytes of blobs held.
+    blob_hops: u8,
+    blob_budget: u64,
+    /// Whether the blob fetcher's task runs.
+    blobs_fetched: std::sync::atomic::AtomicBool,
     shutdown: watch::Sender<bool>,
     listen_addr: Mutex<Option<SocketAddr>>,
     /// Makes every store write of the node, one at a time.
@@ -389,6 +395,9 @@ impl Node {
                 pick_now: Arc::default(),
                 lan: home.config().lan,
                 heard: Arc::default(),
+                blob_hops: home.config().blob_hops,
+                blob_budget: home.config().blob_budget,
+                blobs_fetched: std::sync::atomic::AtomicBool::new(false),
                 shutdown,
                 listen_addr: Mutex::new(None),
                 writer,
@@ -651,6 +660,121 @@ impl Node {
             self.keep_connected(addr, Duration::ZERO);
         }
         self.start_picker();
+        self.start_blob_fetcher();
+    }
+
+    /// Starts (once) the task that wants the blobs linked by messages of
+    /// feeds within `blob_hops` as they are stored, while the blobs held
+    /// stay within `blob_budget` bytes. Messages it misses (it fell behind
+    /// a burst) have their blobs fetched when shown.
+    fn start_blob_fetcher(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.blobs_fetched.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let node = self.clone();
+        let mut events = self.subscribe();
+        tokio::spawn(async move {
+            // (contacts generation, feeds within blob_hops)
+            let mut near: Option<(u64, Arc<std::collections::HashSet<FeedId>>)> = None;
+            let mut held: Option<(Instant, u64)> = None;
+            loop {
+                let first = match events.recv().await {
+                    Ok(e) => e,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                let mut stored = Vec::new();
+                let mut next = Some(first);
+                while let Some(e) = next.take() {
+                    if let NodeEvent::Appended { author, seq } = e {
+                        stored.push((author, seq));
+                    }
+                    if stored.len() < 1024 {
+                        next = futures::FutureExt::now_or_never(events.recv()).and_then(Result::ok);
+                    }
+                }
+                if stored.is_empty() {
+                    continue;
+                }
+                let n = node.clone();
+                let (cached, bytes) = (near.clone(), held);
+                let found =
+                    tokio::task::spawn_blocking(move || n.blobs_to_fetch(&stored, cached, bytes))
+                        .await;
+                let Ok((set, bytes, ids)) = found else {
+                    continue;
+                };
+                near = Some(set);
+                held = Some(bytes);
+                for id in ids {
+                    node.inner.repl.blobs.want(id);
+                }
+            }
+        });
+    }
+
+    /// Of the messages `stored`, the blobs linked by those of feeds within
+    /// `blob_hops` that we do not hold, while the blobs held stay within
+    /// the budget (their size is counted again at most once a minute).
+    #[allow(clippy::type_complexity)]
+    fn blobs_to_fetch(
+        &self,
+        stored: &[(FeedId, u64)],
+        near: Option<(u64, Arc<std::collections::HashSet<FeedId>>)>,
+        held: Option<(Instant, u64)>,
+    ) -> (
+        (u64, Arc<std::collections::HashSet<FeedId>>),
+        (Instant, u64),
+        Vec<crate::crypto::BlobId>,
+    ) {
+        let store = &self.inner.store;
+        let generation = store.contacts_generation();
+        let near = match near {
+            Some((g, set)) if g == generation => (g, set),
+            _ => {
+                let set = store
+                    .replication_set(&self.id(), self.inner.blob_hops)
+                    .map(|m| m.into_keys().collect())
+                    .unwrap_or_default();
+                (generation, Arc::new(set))
+            }
+        };
+        let blobs = self.blobs();
+        let held = match held {
+            Some((at, bytes)) if at.elapsed() < Duration::from_secs(60) => (at, bytes),
+            _ => {
+                let bytes = blobs
+                    .list()
+                    .map(|l| l.iter().map(|(_, s)| s).sum())
+                    .unwrap_or(0);
+                (Instant::now(), bytes)
+            }
+        };
+        let mut ids = Vec::new();
+        if held.1 >= self.inner.blob_budget {
+            return (near, held, ids);
+        }
+        for (author, seq) in stored {
+            if !near.1.contains(author) {
+                continue;
+            }
+            let Ok(msgs) = store.feed(author, seq.saturating_sub(1), 1) else {
+                continue;
+            };
+            for m in msgs {
+                let Ok(value) = m.value() else { continue };
+                let Some(content) = value.get("content") else {
+                    continue;
+                };
+                for id in crate::social::blob_links(content) {
+                    if blobs.size(&id).is_none() && !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        (near, held, ids)
     }
 
     /// Starts (once) the peer picker's task: a round every

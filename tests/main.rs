@@ -4,6 +4,7 @@
 //! (never skip) when the vectors cannot be found.
 
 mod bad_input;
+mod blobs;
 mod cli;
 mod common;
 mod conformance;

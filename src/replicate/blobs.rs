@@ -152,6 +152,7 @@ impl BlobSync {
         };
         match rpc.call_source(&["blobs", "createWants"], json!([])).await {
             Ok(mut source) => {
+                tracing::debug!("{peer}: reading its blob wants");
                 while let Some(Ok(body)) = source.recv().await {
                     let Body::Json(bytes) = body else { continue };
                     let Ok(Json::Object(map)) = serde_json::from_slice::<Json>(&bytes) else {
@@ -169,6 +170,7 @@ impl BlobSync {
 
     /// One object of `peer`'s want stream.
     fn heard(self: &Arc<Self>, peer: FeedId, map: &Map<String, Json>) {
+        tracing::debug!("{peer}: {} blob wants and haves", map.len());
         let mut replies = Vec::new();
         let mut forward = Vec::new();
         let mut fetch = Vec::new();

@@ -553,3 +553,36 @@ pub fn to_serde(v: &Value) -> serde_json::Value {
         ),
     }
 }
+
+/// Most blob links taken from one message.
+pub const MAX_BLOB_LINKS: usize = 32;
+
+/// The blobs a message's content links to: the `link` of each `mentions`
+/// entry that is a blob id, then each `&….sha256` in its `text`, in order,
+/// without repeats, at most [`MAX_BLOB_LINKS`].
+pub fn blob_links(content: &Value) -> Vec<crate::crypto::BlobId> {
+    use crate::crypto::BlobId;
+    let mut out: Vec<BlobId> = Vec::new();
+    let mut take = |id: BlobId| {
+        if out.len() < MAX_BLOB_LINKS && !out.contains(&id) {
+            out.push(id);
+        }
+    };
+    if let Some(Value::Array(mentions)) = content.get("mentions") {
+        for m in mentions.iter().take(MAX_BLOB_LINKS * 4) {
+            let link = m.get("link").and_then(Value::as_str).or_else(|| m.as_str());
+            if let Some(id) = link.and_then(BlobId::parse) {
+                take(id);
+            }
+        }
+    }
+    if let Some(text) = content.get("text").and_then(Value::as_str) {
+        // A blob id is `&`, 44 base64 characters, `.sha256`: 52 bytes.
+        for (at, _) in text.match_indices('&').take(MAX_BLOB_LINKS * 16) {
+            if let Some(id) = text.get(at..at + 52).and_then(BlobId::parse) {
+                take(id);
+            }
+        }
+    }
+    out
+}

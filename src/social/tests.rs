@@ -903,3 +903,26 @@ fn version_1_stores_get_their_indexes_back() {
     drop(store);
     assert_eq!(schema_version(&path), crate::store::schema::SCHEMA_VERSION);
 }
+
+#[test]
+fn blob_links_come_from_mentions_and_text_once_each_and_bounded() {
+    use crate::crypto::BlobId;
+    let a = BlobId::of(b"a");
+    let b = BlobId::of(b"b");
+    let c = BlobId::of(b"c");
+    let content = crate::feed::json::parse(
+        format!(
+            r#"{{"type":"post","text":"look ![a]({a}) and {c}, &not-a-blob.sha256 &","mentions":[{{"link":"{a}","name":"a.png","size":1,"type":"image/png"}},{{"link":"{b}"}},{{"link":"@AAAA.ed25519"}},"{b}",5]}}"#
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(super::blob_links(&content), [a, b, c]);
+    let many: String = (0..100u32)
+        .map(|i| format!("{} ", BlobId::of(&i.to_be_bytes())))
+        .collect();
+    let content =
+        crate::feed::json::parse(format!(r#"{{"type":"post","text":"{many}"}}"#).as_bytes())
+            .unwrap();
+    assert_eq!(super::blob_links(&content).len(), super::MAX_BLOB_LINKS);
+}
