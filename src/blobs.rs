@@ -288,14 +288,14 @@ mod tests {
 
     #[test]
     fn a_wrong_or_oversized_blob_leaves_nothing() {
-        let (_d, blobs) = store(10);
+        let (_d, blobs) = store(16);
         let want = BlobId::of(b"the real one");
         let mut w = blobs.writer(Some(want)).unwrap();
         w.write(b"forged").unwrap();
         assert!(matches!(w.finish(), Err(BlobError::Mismatch { .. })));
         let mut w = blobs.writer(None).unwrap();
-        w.write(b"0123456789").unwrap();
-        assert!(matches!(w.write(b"x"), Err(BlobError::TooBig { max: 10 })));
+        w.write(b"0123456789abcdef").unwrap();
+        assert!(matches!(w.write(b"x"), Err(BlobError::TooBig { max: 16 })));
         drop(w);
         // Dropped half-written: nothing half-written anywhere.
         let mut w = blobs.writer(Some(want)).unwrap();
