@@ -9,6 +9,8 @@
 //        REFPEER_HOME=<dir> node tests/js/blobs.js <peer> want ID OUT [timeoutSec=60]
 //          asks for the blob (blobs.want: from the peers it is connected to), then reads it
 //          with blobs.get into OUT; prints {id, size, ms}, or exits 1 on timeout
+//        REFPEER_HOME=<dir> node tests/js/blobs.js <peer> want-all ID...
+//          blobs.want of each in turn (no read back); prints {count, ms}
 'use strict'
 const path = require('path')
 const fs = require('fs')
@@ -52,6 +54,17 @@ connect(peer, (err, sbot) => {
         done({ id: a, size: all.length, ms: Date.now() - t0 })
       }))
     })
+  } else if (cmd === 'want-all') {
+    const ids = process.argv.slice(4)
+    const t0 = Date.now()
+    ;(function next (i) {
+      if (i === ids.length) return done({ count: ids.length, ms: Date.now() - t0 })
+      sbot.blobs.want(ids[i], (err, has) => {
+        if (err) fail(err)
+        if (!has) fail(new Error('blobs.want answered false'))
+        next(i + 1)
+      })
+    })(0)
   } else {
     fail(new Error('usage: blobs.js <peer> add FILE | want ID OUT [timeoutSec]'))
   }
