@@ -78,7 +78,8 @@ impl Serve {
 
     /// Peak resident memory so far (VmHWM), MiB.
     fn peak_mib(&self) -> f64 {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
+        let status =
+            fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -202,8 +203,16 @@ fn main() {
     drop((sa, sb));
 
     // 2. ssb-server to shoal, 3. ssb-server to ssb-server.
-    js(&kit, &rp, &["bin/mkpeer.sh", "src", &free_port().to_string()]);
-    js(&kit, &rp, &["bin/mkpeer.sh", "dst", &free_port().to_string()]);
+    js(
+        &kit,
+        &rp,
+        &["bin/mkpeer.sh", "src", &free_port().to_string()],
+    );
+    js(
+        &kit,
+        &rp,
+        &["bin/mkpeer.sh", "dst", &free_port().to_string()],
+    );
     js(&kit, &rp, &["bin/start.sh", "src", "900"]);
     js(&kit, &rp, &["bin/start.sh", "dst", "900"]);
     let js_ids: Vec<String> = files
@@ -222,7 +231,11 @@ fn main() {
     let js_shoal = fetch_all(&c, &js_ids);
     let peak_from_js = sc.peak_mib();
     drop(sc);
-    js(&kit, &rp, &["bin/sbot.sh", "dst", "gossip.connect", &src_addr]);
+    js(
+        &kit,
+        &rp,
+        &["bin/sbot.sh", "dst", "gossip.connect", &src_addr],
+    );
     let mut args = vec!["want-all"];
     args.extend(js_ids.iter().map(String::as_str));
     let out = blobs_js(&kit, &rp, "dst", &args);

@@ -8,6 +8,12 @@
 //! limit): a blob that exists is whole and is what its id says, and a
 //! crash leaves at most a temporary file, removed when the store is next
 //! opened. Knows nothing of peers or messages; imports `crypto` only.
+//!
+//! The store also keeps which blobs are ours (added here: a marker file
+//! in `blobs/ours`) and when each was last used (its file's modification
+//! time, set when it is written or shown), so that [`Blobs::evict_to`] can
+//! bring it within a budget by removing the least recently used blobs
+//! that are not ours.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -73,6 +79,7 @@ impl Blobs {
         }
         fs::create_dir_all(&tmp)?;
         fs::create_dir_all(dir.join("sha256"))?;
+        fs::create_dir_all(dir.join("ours"))?;
         Ok(Blobs {
             dir: dir.to_path_buf(),
             max,
@@ -115,7 +122,7 @@ impl Blobs {
         })
     }
 
-    /// Adds the bytes `reader` gives as a blob of ours.
+    /// Adds the bytes `reader` gives as a blob of ours (never evicted).
     pub fn add(&self, reader: &mut impl Read) -> Result<(BlobId, u64), BlobError> {
         let mut w = self.writer(None)?;
         let mut buf = vec![0u8; 64 * 1024];
@@ -126,7 +133,49 @@ impl Blobs {
             }
             w.write(&buf[..n])?;
         }
-        w.finish()
+        let (id, size) = w.finish()?;
+        File::create(self.dir.join("ours").join(hex::encode(id.0)))?;
+        Ok((id, size))
+    }
+
+    /// Whether blob `id` is ours (added here).
+    pub fn is_ours(&self, id: &BlobId) -> bool {
+        self.dir.join("ours").join(hex::encode(id.0)).exists()
+    }
+
+    /// Blob `id` was used (shown, read): the last to be evicted.
+    pub fn touch(&self, id: &BlobId) {
+        if let Ok(f) = File::options().append(true).open(self.path(id)) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+    }
+
+    /// Removes the least recently used blobs that are not ours until the
+    /// blobs held take at most `budget` bytes (or only ours are left):
+    /// what it removed.
+    pub fn evict_to(&self, budget: u64) -> Result<Vec<(BlobId, u64)>, BlobError> {
+        let mut all = Vec::new();
+        let mut total = 0u64;
+        for (id, size) in self.list()? {
+            total += size;
+            if !self.is_ours(&id) {
+                let used = fs::metadata(self.path(&id))
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                all.push((used, id, size));
+            }
+        }
+        all.sort();
+        let mut removed = Vec::new();
+        for (_, id, size) in all {
+            if total <= budget {
+                break;
+            }
+            self.remove(&id)?;
+            total -= size;
+            removed.push((id, size));
+        }
+        Ok(removed)
     }
 
     /// Opens blob `id` for reading.
@@ -308,6 +357,41 @@ mod tests {
         let mut w = blobs.writer(Some(want)).unwrap();
         w.write(b"the real one").unwrap();
         assert_eq!(w.finish().unwrap(), (want, 12));
+    }
+
+    #[test]
+    fn eviction_takes_the_least_recently_used_and_never_ours() {
+        let (_d, blobs) = store(1000);
+        let ours = blobs.add(&mut &[1u8; 100][..]).unwrap().0;
+        let mut theirs = Vec::new();
+        for i in 0..4u8 {
+            let bytes = [i + 10; 100];
+            let mut w = blobs.writer(Some(BlobId::of(&bytes))).unwrap();
+            w.write(&bytes).unwrap();
+            theirs.push(w.finish().unwrap().0);
+            // Modification times a second apart, oldest first.
+            let at =
+                std::time::SystemTime::now() - std::time::Duration::from_secs(100 - u64::from(i));
+            File::options()
+                .append(true)
+                .open(blobs.path(&theirs[i as usize]))
+                .unwrap()
+                .set_modified(at)
+                .unwrap();
+        }
+        assert!(blobs.is_ours(&ours) && !blobs.is_ours(&theirs[0]));
+        // The oldest is shown again: the second oldest goes first.
+        blobs.touch(&theirs[0]);
+        let removed: Vec<BlobId> = blobs
+            .evict_to(300)
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(removed, [theirs[1], theirs[2]]);
+        // However small the budget, ours stays.
+        blobs.evict_to(0).unwrap();
+        assert_eq!(blobs.list().unwrap(), [(ours, 100)]);
     }
 
     #[test]

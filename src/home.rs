@@ -84,8 +84,8 @@ pub struct Config {
     /// Blobs mentioned by feeds this many follows away (0: ours only) are
     /// fetched as their messages arrive; others when shown or asked for.
     pub blob_hops: u8,
-    /// Bytes of blobs fetched automatically: past it, no more are fetched
-    /// that way (those shown or asked for still are).
+    /// Bytes of blobs held: past it, the least recently used that are not
+    /// ours are removed as new ones arrive.
     pub blob_budget: u64,
 }
 

@@ -664,9 +664,10 @@ impl Node {
     }
 
     /// Starts (once) the task that wants the blobs linked by messages of
-    /// feeds within `blob_hops` as they are stored, while the blobs held
-    /// stay within `blob_budget` bytes. Messages it misses (it fell behind
-    /// a burst) have their blobs fetched when shown.
+    /// feeds within `blob_hops` as they are stored, and, when blobs arrive,
+    /// evicts the least recently used blobs not ours past `blob_budget`
+    /// bytes (at most every 5 s). Messages it misses (it fell behind a
+    /// burst) have their blobs fetched when shown.
     fn start_blob_fetcher(&self) {
         use std::sync::atomic::Ordering;
         if self.inner.blobs_fetched.swap(true, Ordering::SeqCst) {
@@ -677,7 +678,7 @@ impl Node {
         tokio::spawn(async move {
             // (contacts generation, feeds within blob_hops)
             let mut near: Option<(u64, Arc<std::collections::HashSet<FeedId>>)> = None;
-            let mut held: Option<(Instant, u64)> = None;
+            let mut evicted: Option<Instant> = None;
             loop {
                 let first = match events.recv().await {
                     Ok(e) => e,
@@ -685,28 +686,33 @@ impl Node {
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
                 let mut stored = Vec::new();
+                let mut fetched = false;
                 let mut next = Some(first);
                 while let Some(e) = next.take() {
-                    if let NodeEvent::Appended { author, seq } = e {
-                        stored.push((author, seq));
+                    match e {
+                        NodeEvent::Appended { author, seq } => stored.push((author, seq)),
+                        NodeEvent::Blob(_) => fetched = true,
+                        _ => {}
                     }
                     if stored.len() < 1024 {
                         next = futures::FutureExt::now_or_never(events.recv()).and_then(Result::ok);
                     }
                 }
+                if fetched && evicted.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+                    evicted = Some(Instant::now());
+                    node.evict_blobs().await;
+                }
                 if stored.is_empty() {
                     continue;
                 }
                 let n = node.clone();
-                let (cached, bytes) = (near.clone(), held);
+                let cached = near.clone();
                 let found =
-                    tokio::task::spawn_blocking(move || n.blobs_to_fetch(&stored, cached, bytes))
-                        .await;
-                let Ok((set, bytes, ids)) = found else {
+                    tokio::task::spawn_blocking(move || n.blobs_to_fetch(&stored, cached)).await;
+                let Ok((set, ids)) = found else {
                     continue;
                 };
                 near = Some(set);
-                held = Some(bytes);
                 for id in ids {
                     node.inner.repl.blobs.want(id);
                 }
@@ -714,18 +720,34 @@ impl Node {
         });
     }
 
+    /// Brings the blobs held within `blob_budget`: the least recently used
+    /// that are not ours go.
+    async fn evict_blobs(&self) {
+        let n = self.clone();
+        let budget = self.inner.blob_budget;
+        let removed = tokio::task::spawn_blocking(move || n.blobs().evict_to(budget)).await;
+        match removed {
+            Ok(Ok(removed)) if !removed.is_empty() => {
+                let bytes: u64 = removed.iter().map(|(_, s)| s).sum();
+                tracing::info!(
+                    "evicted {} blobs ({bytes} bytes), the least recently used, to stay within blob_budget",
+                    removed.len()
+                );
+            }
+            Ok(Err(e)) => tracing::warn!("cannot evict blobs: {e}"),
+            _ => {}
+        }
+    }
+
     /// Of the messages `stored`, the blobs linked by those of feeds within
-    /// `blob_hops` that we do not hold, while the blobs held stay within
-    /// the budget (their size is counted again at most once a minute).
+    /// `blob_hops` that we do not hold.
     #[allow(clippy::type_complexity)]
     fn blobs_to_fetch(
         &self,
         stored: &[(FeedId, u64)],
         near: Option<(u64, Arc<std::collections::HashSet<FeedId>>)>,
-        held: Option<(Instant, u64)>,
     ) -> (
         (u64, Arc<std::collections::HashSet<FeedId>>),
-        (Instant, u64),
         Vec<crate::crypto::BlobId>,
     ) {
         let store = &self.inner.store;
@@ -741,20 +763,7 @@ impl Node {
             }
         };
         let blobs = self.blobs();
-        let held = match held {
-            Some((at, bytes)) if at.elapsed() < Duration::from_secs(60) => (at, bytes),
-            _ => {
-                let bytes = blobs
-                    .list()
-                    .map(|l| l.iter().map(|(_, s)| s).sum())
-                    .unwrap_or(0);
-                (Instant::now(), bytes)
-            }
-        };
         let mut ids = Vec::new();
-        if held.1 >= self.inner.blob_budget {
-            return (near, held, ids);
-        }
         for (author, seq) in stored {
             if !near.1.contains(author) {
                 continue;
@@ -774,7 +783,7 @@ impl Node {
                 }
             }
         }
-        (near, held, ids)
+        (near, ids)
     }
 
     /// Starts (once) the peer picker's task: a round every

@@ -162,6 +162,9 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
                 wanted: asked && blobs.size(&id).is_none(),
                 ..blob_state(host, &id)?
             };
+            if state.size.is_some() {
+                blobs.touch(&id);
+            }
             match (&out, state.size) {
                 (Some(out), Some(_)) => copy_blob(blobs, &id, out)?,
                 (Some(_), None) => {
