@@ -11,7 +11,9 @@
 //!   blob the node wants and serving other bytes, or more bytes than
 //!   `max_blob_bytes`, stores nothing and is logged; a flood of ten
 //!   thousand made-up wants leaves the node answering and its memory
-//!   bounded; a bad id in `blobs.get` is refused.
+//!   bounded. What the node serves: `blobs.get`, `getSlice`, `has` and
+//!   `size` right, and a bad id, a slice out of range, a blob over `max`
+//!   or not of the `size` given refused with an error.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -310,4 +312,78 @@ fn forged_or_oversized_blobs_store_nothing_and_a_want_flood_is_bounded() {
         .unwrap()
         .collect();
     assert!(tmp.is_empty(), "nothing half-written: {tmp:?}");
+
+    // What the node serves, asked wrongly and rightly.
+    let (small, small_bytes) = file(dir.path(), "small.txt", 1000, 9);
+    let id = node
+        .ok(["blob", "add", small.to_str().unwrap()])
+        .text()
+        .trim()
+        .to_string();
+    rt.block_on(async {
+        let addr = node.address().parse().unwrap();
+        let (r, w, _) = shoal::net::connect_to(&addr, &main_net_key(), &test_key(0xcf))
+            .await
+            .unwrap();
+        let (rpc, _incoming, _task) = rpc::start(r, w, rpc::Options::default());
+        let collect = |args: serde_json::Value, method: &'static str| {
+            let rpc = rpc.clone();
+            async move {
+                let mut source = rpc.call_source(&["blobs", method], args).await.unwrap();
+                let mut got = Vec::new();
+                while let Some(item) = source.recv().await {
+                    match item {
+                        Ok(Body::Binary(b)) => got.extend_from_slice(&b),
+                        Ok(other) => panic!("not bytes: {other:?}"),
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+                Ok(got)
+            }
+        };
+        assert_eq!(collect(json!([id]), "get").await.unwrap(), small_bytes);
+        let slice = collect(json!([{"key": id, "start": 10, "end": 20}]), "getSlice").await;
+        assert_eq!(slice.unwrap(), &small_bytes[10..20]);
+        for (args, method, why) in [
+            (
+                json!([{"key": id, "start": 20, "end": 10}]),
+                "getSlice",
+                "out of range",
+            ),
+            (
+                json!([{"key": id, "start": 5000}]),
+                "getSlice",
+                "out of range",
+            ),
+            (json!(["&short.sha256"]), "get", "invalid blob id"),
+            (json!([{"key": id, "max": 10}]), "get", "too long"),
+            (
+                json!([{"key": id, "size": 999}]),
+                "get",
+                "incorrect file length",
+            ),
+        ] {
+            let err = collect(args.clone(), method).await.unwrap_err();
+            assert!(err.contains(why), "{method} {args}: {err}");
+        }
+        let has = rpc
+            .call_async(
+                &["blobs", "has"],
+                json!([[id, BlobId::of(b"none").to_string()]]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(has, Body::Json(Bytes::from("[true,false]")));
+        let size = rpc
+            .call_async(&["blobs", "size"], json!([id]))
+            .await
+            .unwrap();
+        assert_eq!(size, Body::Json(Bytes::from("1000")));
+        assert!(
+            rpc.call_async(&["blobs", "has"], json!(["nonsense"]))
+                .await
+                .is_err()
+        );
+    });
+    assert_eq!(node.status()["id"], node.id.to_string());
 }

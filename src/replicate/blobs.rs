@@ -440,8 +440,17 @@ impl BlobSync {
             let _ = sink.error("file too long").await;
             return;
         }
-        let start = ask.start.min(size);
         let end = ask.end.map_or(size, |e| e.min(size));
+        if ask.start > end {
+            let _ = sink
+                .error(&format!(
+                    "slice {}..{end} is out of range ({size} bytes)",
+                    ask.start
+                ))
+                .await;
+            return;
+        }
+        let start = ask.start;
         if file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
             let _ = sink.error("cannot read the blob").await;
             return;
