@@ -87,6 +87,8 @@ pub struct Config {
     /// Bytes of blobs held: past it, the least recently used that are not
     /// ours are removed as new ones arrive.
     pub blob_budget: u64,
+    /// The name of the room this node runs (none: it runs no room).
+    pub room: Option<String>,
 }
 
 impl Config {
@@ -121,6 +123,7 @@ impl Default for Config {
             max_blob_bytes: crate::blobs::DEFAULT_MAX_BLOB_BYTES,
             blob_hops: 1,
             blob_budget: 500 * 1024 * 1024,
+            room: None,
         }
     }
 }

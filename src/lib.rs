@@ -28,6 +28,7 @@
 //! - [`lan`]: LAN discovery as `ssb-local` does it: what a LAN packet may make the node dial.
 //! - [`replicate`]: EBT (a pure state machine) and legacy replication sessions.
 //! - [`home`]: the home directory: identity, config, store file.
+//! - [`room`]: rooms: the server relaying tunnels between attendants, and a tunnel as a byte stream.
 //! - [`node`]: the running peer: listener, dials, connections, replication sessions, events.
 //! - [`api`]: the typed API: `Request`, `Response`, `ApiError` and the one `execute`.
 //! - [`local`]: the control socket carrying the API, and a node started for a home.
@@ -46,7 +47,7 @@
 //! 8. `net`, `rpc`
 //! 9. `dialer`, `invite`, `lan`, `uri`
 //! 10. `replicate`
-//! 11. `home`
+//! 11. `home`, `room`
 //! 12. `node`
 //! 13. `api`
 //! 14. `local`
@@ -71,6 +72,7 @@ pub mod net;
 pub mod node;
 pub mod private;
 pub mod replicate;
+pub mod room;
 pub mod rpc;
 pub mod social;
 pub mod store;

@@ -352,20 +352,31 @@ impl Running {
         listen: Option<String>,
         must_listen: bool,
     ) -> Result<Running, StartError> {
-        let listen = match listen {
-            Some(l) => l,
-            None => crate::home::Home::open(home)
-                .map_err(NodeError::from)?
-                .config()
-                .listen
-                .clone(),
-        };
+        Running::start_with(home, listen, must_listen, None).await
+    }
+
+    /// [`Running::start`], running a room named `room` too (else the
+    /// config's `room`, when it names one): see [`crate::room`].
+    pub async fn start_with(
+        home: &Path,
+        listen: Option<String>,
+        must_listen: bool,
+        room: Option<String>,
+    ) -> Result<Running, StartError> {
+        let config = crate::home::Home::open(home)
+            .map_err(NodeError::from)?
+            .config()
+            .clone();
+        let listen = listen.unwrap_or(config.listen);
         let node = {
             let home = home.to_owned();
             tokio::task::spawn_blocking(move || Node::open(&home))
                 .await
                 .map_err(|e| NodeError::Invalid(format!("opening the node: {e}")))??
         };
+        if let Some(name) = room.or(config.room) {
+            node.serve_room(name);
+        }
         let first_events = std::sync::Mutex::new(Some(node.subscribe()));
         let mut tasks = Vec::new();
         let listen_error = match tokio::net::TcpListener::bind(&listen).await {

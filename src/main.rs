@@ -51,6 +51,11 @@ enum Cmd {
         #[arg(long, num_args = 1..)]
         attach: Vec<PathBuf>,
     },
+    /// Rooms: run one, or meet peers through one.
+    Room {
+        #[command(subcommand)]
+        cmd: RoomSub,
+    },
     /// Blobs: files shared by their sha256, fetched from peers.
     Blob {
         #[command(subcommand)]
@@ -127,6 +132,27 @@ enum Cmd {
     Invite {
         #[command(subcommand)]
         cmd: InviteSub,
+    },
+}
+
+/// The room commands (`shoal room …`).
+#[derive(Subcommand)]
+enum RoomSub {
+    /// Run the node as a room too: peers that connect attend it and meet
+    /// each other through tunnels it relays (and cannot read).
+    Serve {
+        /// Address to listen on (default: `listen` in config.toml).
+        #[arg(long)]
+        listen: Option<String>,
+        /// The room's name, as attendants see it.
+        #[arg(long, default_value = "shoal room")]
+        name: String,
+    },
+    /// Join a room by its address: the node keeps it connected and meets,
+    /// through it, the attendants whose feeds it replicates.
+    Join {
+        /// The room's multiserver address (or its `ssb:address` URI).
+        address: String,
     },
 }
 
@@ -490,7 +516,10 @@ fn run(cli: Cli) -> Res {
                 out_line(&mut io::stdout(), home.keys().id().to_string().as_bytes())
             };
         }
-        Cmd::Serve { listen } => return serve(&dir, listen.clone()),
+        Cmd::Serve { listen } => return serve(&dir, listen.clone(), None),
+        Cmd::Room {
+            cmd: RoomSub::Serve { listen, name },
+        } => return serve(&dir, listen.clone(), Some(name.clone())),
         Cmd::Export {
             file: Some(path), ..
         } => return export_to_file(&dir, &request_of(&cli.cmd)?, path),
@@ -509,7 +538,16 @@ fn run(cli: Cli) -> Res {
 /// anything is opened).
 fn request_of(cmd: &Cmd) -> Res<Request> {
     let req = match cmd {
-        Cmd::Init { .. } | Cmd::Serve { .. } => unreachable!("not requests"),
+        Cmd::Init { .. }
+        | Cmd::Serve { .. }
+        | Cmd::Room {
+            cmd: RoomSub::Serve { .. },
+        } => unreachable!("not requests"),
+        Cmd::Room {
+            cmd: RoomSub::Join { address },
+        } => Request::Connect {
+            address: shoal::uri::parse_address(address).unwrap_or_else(|| address.clone()),
+        },
         Cmd::Whoami => Request::Whoami,
         Cmd::Address => Request::Address,
         Cmd::Publish { content } => Request::Publish {
@@ -693,7 +731,7 @@ fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
         (Cmd::Whoami, _) => print_value(&v, "id", json_out),
         (Cmd::Address, _) => print_value(&v, "address", json_out),
         (Cmd::Publish { .. } | Cmd::Post { .. }, _) => print_value(&v, "key", json_out),
-        (Cmd::Connect { .. }, _) => print_value(&v, "connected", json_out),
+        (Cmd::Connect { .. } | Cmd::Room { .. }, _) => print_value(&v, "connected", json_out),
         (Cmd::Uri { .. }, _) => print_value(&v, "uri", json_out),
         (Cmd::Blob { cmd }, Response::Blob(state)) => print_blob(cmd, state, &v, json_out),
         (Cmd::Blob { .. }, Response::Blobs { blobs }) => {
@@ -1164,7 +1202,7 @@ fn print_social(cmd: &SocialCmd, v: &serde_json::Value, json_out: bool) -> Res {
 }
 
 /// `shoal serve`: the node in the foreground until Ctrl-C or SIGTERM.
-fn serve(dir: &Path, listen: Option<String>) -> Res {
+fn serve(dir: &Path, listen: Option<String>, room: Option<String>) -> Res {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
@@ -1174,7 +1212,7 @@ fn serve(dir: &Path, listen: Option<String>) -> Res {
         .init();
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(async move {
-        let running = shoal::local::Running::start(dir, listen, true)
+        let running = shoal::local::Running::start_with(dir, listen, true, room)
             .await
             .map_err(|e| match e {
                 shoal::local::StartError::Node(shoal::node::NodeError::Store(s)) => {

