@@ -277,15 +277,28 @@ async fn pipe(
     mut b_in: SourceStream,
     a_out: DuplexSink,
 ) {
+    // What the room sees: at trace level (`SHOAL_LOG=shoal::room=trace`),
+    // every relayed item in hex, so that anyone can check it is ciphertext.
+    let seen = |dir: &str, body: &Body| {
+        if tracing::enabled!(tracing::Level::TRACE) {
+            tracing::trace!("relayed {dir} {}", hex::encode(body.bytes()));
+        }
+    };
     loop {
         let moved = tokio::time::timeout(TUNNEL_IDLE, async {
             tokio::select! {
                 item = a_in.recv() => match item {
-                    Some(Ok(body)) => b_out.send(body).await.is_ok(),
+                    Some(Ok(body)) => {
+                        seen(">", &body);
+                        b_out.send(body).await.is_ok()
+                    }
                     _ => false,
                 },
                 item = b_in.recv() => match item {
-                    Some(Ok(body)) => a_out.send(body).await.is_ok(),
+                    Some(Ok(body)) => {
+                        seen("<", &body);
+                        a_out.send(body).await.is_ok()
+                    }
                     _ => false,
                 },
             }

@@ -77,6 +77,8 @@ pub struct ServeNode {
     /// The network namespace it runs in, and its address there (see
     /// [`ServeNode::in_netns`]); none: the test's own, on loopback.
     pub netns: Option<(String, String)>,
+    /// Its `SHOAL_LOG` filter.
+    pub log_filter: String,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -92,6 +94,7 @@ impl ServeNode {
             id: keys.id(),
             port: free_port(),
             netns: None,
+            log_filter: "info,shoal=debug".into(),
             child: None,
         }
     }
@@ -152,7 +155,7 @@ impl ServeNode {
             .arg("--listen")
             .arg(format!("{listen}:{}", self.port))
             .env_remove("SHOAL_HOME")
-            .env("SHOAL_LOG", "info,shoal=debug")
+            .env("SHOAL_LOG", &self.log_filter)
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

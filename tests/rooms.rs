@@ -20,6 +20,8 @@ fn two_nodes_meet_through_a_shoal_room_and_replicate_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let mut room = ServeNode::init(dir.path(), "room", &test_key(0xd0));
     room.configure("room", "\"test room\"");
+    // Every item the room relays, in hex, in its log.
+    room.log_filter = "info,shoal=debug,shoal::room=trace".into();
     let mut a = ServeNode::init(dir.path(), "a", &test_key(0xd1));
     let mut b = ServeNode::init(dir.path(), "b", &test_key(0xd2));
     let (a_id, b_id) = (a.id.to_string(), b.id.to_string());
@@ -45,10 +47,55 @@ fn two_nodes_meet_through_a_shoal_room_and_replicate_both_ways() {
         addr.starts_with(&format!("tunnel:{}:{b_id}~shs:", room.id)),
         "{addr}"
     );
-    // The room holds nothing of theirs.
+    // The room holds nothing of theirs, and what it relayed is
+    // ciphertext: none of their posts' text, message ids, feed ids or keys.
     let status = room.status();
     assert_eq!(status["messages"], 0, "{status}");
-    assert!(room.log_text().contains("tunnel"), "{}", room.log_tail(20));
+    let log = room.log_text();
+    // Each direction's bytes in order, so that nothing straddling two
+    // items is missed.
+    let direction = |dir: &str| -> String {
+        log.lines()
+            .filter_map(|l| l.split_once("relayed ").map(|(_, r)| r))
+            .filter_map(|r| r.split_once(' '))
+            .filter(|(d, _)| *d == dir)
+            .map(|(_, hex)| hex.trim())
+            .collect()
+    };
+    let (there, back) = (direction(">"), direction("<"));
+    // Not a vacuous check: the room relayed at least the messages' bytes.
+    let carried: usize = [&a, &b]
+        .iter()
+        .flat_map(|n| n.log_of(&n.id.to_string()))
+        .map(|l| l.value_raw.len())
+        .sum();
+    assert!(
+        (there.len() + back.len()) / 2 >= carried,
+        "the room relayed {} bytes, the messages are {carried}",
+        (there.len() + back.len()) / 2
+    );
+    let mut secrets: Vec<Vec<u8>> = vec![
+        b"a, through the room".to_vec(),
+        b"b, through the room".to_vec(),
+        b"a, later".to_vec(),
+        a.id.0.to_vec(),
+        b.id.0.to_vec(),
+        a_id.clone().into_bytes(),
+        b_id.clone().into_bytes(),
+    ];
+    for node in [&a, &b] {
+        for line in node.log_of(&node.id.to_string()) {
+            secrets.push(line.key.clone().into_bytes());
+        }
+    }
+    for secret in secrets {
+        let hex = hex::encode(&secret);
+        assert!(
+            !there.contains(&hex) && !back.contains(&hex),
+            "the room saw {:?} in the clear",
+            String::from_utf8_lossy(&secret)
+        );
+    }
 }
 
 #[test]
