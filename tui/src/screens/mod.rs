@@ -1,12 +1,14 @@
 //! The screens, one module each, and what they share: the tab list, the
 //! drawing context, list navigation and scrolling, paged post lists, and
-//! how a post is drawn as a card or in full (its links drawn as links).
+//! how a post is drawn as a card or in full (its markdown laid out by
+//! [`markdown`](crate::markdown), links drawn as links, pictures placed).
 //!
 //! A screen owns its state, answers movement and its own loaded data with
 //! effects, and draws itself from `&self` (drawing never changes state).
 //! Adding a screen (the groups screen) is one module here, one [`Tab`]
 //! variant, and its arms in `app` and `ui`. Imports `event`, `model`,
-//! `links` and `text`; never the backend, the terminal or I/O.
+//! `links`, `markdown`, `images` and `text`; never the backend, the
+//! terminal or I/O.
 //!
 //! Kept as one file past 600 lines: about 100 of them are its unit tests,
 //! and the rest are small pieces every screen uses together.
@@ -24,6 +26,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use crate::event::Page;
+use crate::images::Images;
+use crate::markdown::{self, Look, Slot};
 use crate::model::PostView as _;
 use crate::model::{Cursor, Post};
 use crate::text;
@@ -105,6 +109,8 @@ pub struct Ctx<'a> {
     pub following: &'a HashSet<String>,
     /// Names we know, by feed id.
     pub names: &'a HashMap<String, String>,
+    /// Pictures of posts.
+    pub images: &'a Images,
 }
 
 impl Ctx<'_> {
@@ -170,6 +176,33 @@ pub mod style {
     /// Links in a post's text (over the text's own style).
     pub fn link() -> Style {
         Style::default().add_modifier(Modifier::UNDERLINED)
+    }
+    /// Code in a post's text.
+    pub fn code() -> Style {
+        Style::default().fg(Color::Green)
+    }
+    /// How a run of a post's text looks, over `base`.
+    pub fn look(base: Style, look: Look) -> Style {
+        let mut s = base;
+        if look.strong {
+            s = s.add_modifier(Modifier::BOLD);
+        }
+        if look.emphasis {
+            s = s.add_modifier(Modifier::ITALIC);
+        }
+        if look.strike {
+            s = s.add_modifier(Modifier::CROSSED_OUT);
+        }
+        if look.code {
+            s = s.patch(code());
+        }
+        if look.mark {
+            s = s.patch(dim());
+        }
+        if look.link {
+            s = s.patch(link());
+        }
+        s
     }
 }
 
@@ -417,6 +450,86 @@ fn post_meta(p: &Post, ctx: &Ctx<'_>) -> Vec<Span<'static>> {
     out
 }
 
+/// The blobs a post's mentions say are images (`type` image/…).
+pub fn image_mentions(p: &Post) -> Vec<String> {
+    let Some(list) = p.content.get("mentions").and_then(|m| m.as_array()) else {
+        return Vec::new();
+    };
+    list.iter()
+        .take(crate::links::MAX_LINKS)
+        .filter(|m| {
+            m.get("type")
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| t.starts_with("image/"))
+        })
+        .filter_map(|m| m.get("link").and_then(|l| l.as_str()))
+        .filter(|l| l.starts_with('&'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A post's body laid out for `width` columns in at most `lines` lines:
+/// compact (a card) or in full, with its pictures when `pictures`.
+pub fn layout(
+    p: &Post,
+    ctx: &Ctx<'_>,
+    width: usize,
+    lines: usize,
+    compact: bool,
+    pictures: bool,
+) -> markdown::Doc {
+    let images = image_mentions(p);
+    let name = |id: &str| {
+        if id == ctx.me {
+            return None;
+        }
+        ctx.names.get(id).cloned()
+    };
+    let picture = |id: &str| {
+        if pictures {
+            ctx.images.shown(id)
+        } else {
+            markdown::Picture::Placeholder
+        }
+    };
+    let body = p.body();
+    // A card shows a few lines: a huge post is not laid out whole every
+    // frame.
+    let src: String = if compact {
+        body.chars().take((width + 8) * lines * 4 + 400).collect()
+    } else {
+        body
+    };
+    markdown::render(
+        &src,
+        &markdown::Layout {
+            width: width.max(1),
+            max_lines: lines,
+            compact,
+            name: &name,
+            picture: &picture,
+            images: &images,
+        },
+    )
+}
+
+/// Laid-out lines as spans, bold when `selected`.
+fn doc_lines(doc: markdown::Doc, selected: bool) -> Vec<Vec<Span<'static>>> {
+    let base = if selected {
+        style::selected()
+    } else {
+        Style::default()
+    };
+    doc.lines
+        .into_iter()
+        .map(|runs| {
+            runs.into_iter()
+                .map(|(t, look)| Span::styled(t, style::look(base, look)))
+                .collect()
+        })
+        .collect()
+}
+
 /// A post as a card of [`CARD`] rows: selection bar, unread dot, name,
 /// time, counts, then the start of its text.
 pub fn card(p: &Post, ctx: &Ctx<'_>, width: u16, selected: bool) -> Vec<Line<'static>> {
@@ -435,16 +548,8 @@ pub fn card(p: &Post, ctx: &Ctx<'_>, width: u16, selected: bool) -> Vec<Line<'st
     ];
     head.extend(post_meta(p, ctx));
     let mut lines = vec![Line::from(head)];
-    // Two lines show at most this many characters (each takes a column
-    // or more): a huge post is not cleaned and wrapped whole every frame.
-    let room = width.saturating_sub(3) * (CARD - 1) + 8;
-    let body: String = p.body().chars().take(room).collect();
-    for l in body_lines(
-        &text::clean(&body),
-        width.saturating_sub(3),
-        CARD - 1,
-        selected,
-    ) {
+    let doc = layout(p, ctx, width.saturating_sub(3), CARD - 1, true, false);
+    for l in doc_lines(doc, selected) {
         let mut spans = vec![marker(selected), Span::raw("  ")];
         spans.extend(l);
         lines.push(Line::from(spans));
@@ -456,56 +561,26 @@ pub fn card(p: &Post, ctx: &Ctx<'_>, width: u16, selected: bool) -> Vec<Line<'st
     lines
 }
 
-/// The body of a post in full (up to [`text::MAX_SHOWN_LINES`]) wrapped
-/// to `width`.
-pub fn full_body(p: &Post, width: usize) -> Vec<String> {
-    text::wrap_max(&text::clean(&p.body()), width.max(1), text::MAX_SHOWN_LINES)
+/// A post drawn in full: its lines, and where its pictures go (lines of
+/// the post, columns from the left of the screen area).
+pub struct Drawn {
+    /// The lines.
+    pub lines: Vec<Line<'static>>,
+    /// The pictures among them.
+    pub slots: Vec<Slot>,
 }
 
-/// Clean text wrapped to `width` in at most `lines` lines, as spans: its
-/// links (see [`links`](crate::links)) drawn as links, bold when
-/// `selected`. Joined, the lines are those of [`text::wrap_max`].
-pub fn body_lines(
-    clean: &str,
-    width: usize,
-    lines: usize,
-    selected: bool,
-) -> Vec<Vec<Span<'static>>> {
-    let text_style = if selected {
-        style::selected()
-    } else {
-        Style::default()
-    };
-    let marks: Vec<_> = crate::links::find(clean)
-        .into_iter()
-        .map(|l| l.range)
-        .collect();
-    text::wrap_marked(clean, width.max(1), lines, &marks)
-        .into_iter()
-        .map(|runs| {
-            runs.into_iter()
-                .map(|(t, link)| {
-                    let s = if link {
-                        text_style.patch(style::link())
-                    } else {
-                        text_style
-                    };
-                    Span::styled(t, s)
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// A post in full, indented: header, every line of its text (up to
-/// [`text::MAX_SHOWN_LINES`]), then a blank line.
-pub fn full(
+/// A post in full, indented: header, its text laid out (up to
+/// [`text::MAX_SHOWN_LINES`] lines, and its pictures when `pictures`),
+/// then a blank line.
+pub fn full_drawn(
     p: &Post,
     ctx: &Ctx<'_>,
     width: u16,
     indent: usize,
     selected: bool,
-) -> Vec<Line<'static>> {
+    pictures: bool,
+) -> Drawn {
     let width = width as usize;
     let pad = " ".repeat(indent);
     let unread = ctx.unread.contains(&p.key);
@@ -526,23 +601,50 @@ pub fn full(
     ];
     head.extend(post_meta(p, ctx));
     let mut lines = vec![Line::from(head)];
-    for l in body_lines(
-        &text::clean(&p.body()),
+    let doc = layout(
+        p,
+        ctx,
         width.saturating_sub(3 + indent),
         text::MAX_SHOWN_LINES,
-        selected,
-    ) {
+        false,
+        pictures,
+    );
+    let slots = doc
+        .slots
+        .iter()
+        .map(|s| Slot {
+            line: s.line + 1,
+            col: s.col + 3 + indent,
+            ..s.clone()
+        })
+        .collect();
+    for l in doc_lines(doc, selected) {
         let mut spans = vec![marker(selected), Span::raw(format!("{pad}  "))];
         spans.extend(l);
         lines.push(Line::from(spans));
     }
     lines.push(Line::from(""));
-    lines
+    Drawn { lines, slots }
 }
 
-/// Rows [`full`] takes.
-pub fn full_height(p: &Post, width: u16, indent: usize) -> usize {
-    2 + full_body(p, (width as usize).saturating_sub(3 + indent)).len()
+/// A post in full, indented: header, every line of its text (up to
+/// [`text::MAX_SHOWN_LINES`]), then a blank line. Images are placeholders.
+pub fn full(
+    p: &Post,
+    ctx: &Ctx<'_>,
+    width: u16,
+    indent: usize,
+    selected: bool,
+) -> Vec<Line<'static>> {
+    full_drawn(p, ctx, width, indent, selected, false).lines
+}
+
+/// Rows [`full_drawn`] takes.
+pub fn full_height(p: &Post, ctx: &Ctx<'_>, width: u16, indent: usize, pictures: bool) -> usize {
+    let width = (width as usize).saturating_sub(3 + indent);
+    2 + layout(p, ctx, width, text::MAX_SHOWN_LINES, false, pictures)
+        .lines
+        .len()
 }
 
 /// The next (or, with `back`, previous) item after `from` whose text
