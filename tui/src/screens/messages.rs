@@ -15,7 +15,6 @@ use ratatui::widgets::Paragraph;
 use super::{Ctx, Move, Nav, Paged, full, full_height, style, view_lines};
 use crate::event::{Effect, Page};
 use crate::model::Post;
-use crate::model::PostView as _;
 use crate::text;
 
 /// Messages grouped by who takes part.
@@ -388,7 +387,7 @@ impl Messages {
             ];
             let who = ctx.who(&newest.author, newest.name.as_deref());
             let preview = text::fit(
-                &format!("{who}: {}", text::one_line(&newest.body())),
+                &format!("{who}: {}", super::preview(newest, ctx, width)),
                 width.saturating_sub(3),
             );
             vec![
