@@ -126,8 +126,8 @@ impl Editor {
         self.col = 0;
     }
 
-    /// Applies an editing key; `Send`, `Close` and `External` are for the
-    /// caller and change nothing here.
+    /// Applies an editing key; `Send`, `Close`, `External` and `Attach`
+    /// are for the caller and change nothing here.
     pub fn apply(&mut self, e: Edit) {
         match e {
             Edit::Char(c) => {
@@ -193,7 +193,7 @@ impl Editor {
             }
             Edit::Home => self.col = 0,
             Edit::End => self.col = self.line_len(),
-            Edit::Send | Edit::Close | Edit::External => {}
+            Edit::Send | Edit::Close | Edit::External | Edit::Attach => {}
         }
     }
 

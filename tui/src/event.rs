@@ -7,8 +7,11 @@
 
 use ratatui::crossterm::event::KeyEvent;
 
+use std::path::PathBuf;
+
 use crate::compose::Target;
-use crate::model::{Cursor, GroupInfo, Post, Profile, Publish, Status, ThreadView, Why};
+use crate::images::Ready;
+use crate::model::{BlobState, Cursor, GroupInfo, Post, Profile, Publish, Status, ThreadView, Why};
 
 /// A page to load: entries older than `before` (from the newest when
 /// `None`, a refresh), at most `limit`.
@@ -50,6 +53,8 @@ pub enum Note {
     Status(Result<Box<Status>, String>),
     /// Something wrong with the node the user should see.
     Problem(String),
+    /// A blob was stored (fetched from a peer, or added).
+    Blob(String),
 }
 
 /// The result of a backend call, with what was asked.
@@ -115,6 +120,32 @@ pub enum Loaded {
         /// The posts.
         result: Result<Vec<Post>, String>,
     },
+    /// What the node knows of a blob shown as a picture.
+    Blob {
+        /// The blob.
+        id: String,
+        /// Held (where) or on its way, or why it could not be asked.
+        result: Result<BlobState, String>,
+    },
+    /// A picture decoded for the terminal, or why it cannot be shown.
+    Picture {
+        /// The blob.
+        id: String,
+        /// The picture.
+        result: Result<Ready, String>,
+    },
+    /// Something was handed to the system opener.
+    Opened {
+        /// What (a file name, a web address), for the notice.
+        what: String,
+        /// Done, or why not.
+        result: Result<(), String>,
+    },
+    /// A file to attach, checked.
+    Attached {
+        /// The file, as found, or why it cannot be attached.
+        result: Result<PathBuf, String>,
+    },
     /// A publish finished.
     Published {
         /// What was published.
@@ -168,4 +199,27 @@ pub enum Effect {
     Copy(String),
     /// Edit a draft in `$EDITOR`.
     Editor(String),
+    /// Ask the node for a blob shown as a picture (it fetches it from
+    /// peers when it does not hold it).
+    GetBlob(String),
+    /// Decode a held blob into a picture.
+    Decode {
+        /// The blob.
+        id: String,
+        /// Its file.
+        path: PathBuf,
+    },
+    /// Hand a blob or a web page to the system opener.
+    Open(Openable),
+    /// Check a file to attach to the new post (a path as typed).
+    Attach(String),
+}
+
+/// What the system opener is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Openable {
+    /// A blob: its file, once held.
+    Blob(String),
+    /// A web page (`http:` or `https:`).
+    Web(String),
 }

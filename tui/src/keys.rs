@@ -56,6 +56,9 @@ pub enum Action {
     /// `L`: follow a link in the selected message (a choice when it has
     /// several).
     FollowLink,
+    /// `O`: open the selected message's blob (an image, a file) or web
+    /// link with the system opener (a choice when it has several).
+    OpenExternal,
     /// `u`: raw JSON of the selected message.
     Raw,
     /// `a`: add a member to the selected group.
@@ -122,6 +125,7 @@ pub fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('N') => PrevMatch,
         KeyCode::Char('y') => CopyId,
         KeyCode::Char('L') => FollowLink,
+        KeyCode::Char('O') => OpenExternal,
         KeyCode::Char('u') => Raw,
         KeyCode::Char('a') => AddMember,
         KeyCode::Char('x') => RemoveMember,
@@ -164,6 +168,9 @@ pub enum Edit {
     Close,
     /// Ctrl-e: continue in `$EDITOR`.
     External,
+    /// Ctrl-t: attach a file (typed letters are text here, so `a` is
+    /// taken).
+    Attach,
 }
 
 /// The editing action of a key press, if any.
@@ -173,6 +180,7 @@ pub fn edit(key: KeyEvent) -> Option<Edit> {
         return match key.code {
             KeyCode::Char('s') => Some(Send),
             KeyCode::Char('e') => Some(External),
+            KeyCode::Char('t') => Some(Attach),
             KeyCode::Char('c') => Some(Close),
             KeyCode::Char('a') => Some(Home),
             KeyCode::Char('h') => Some(Backspace),
@@ -249,6 +257,7 @@ mod tests {
             ('N', Action::PrevMatch),
             ('y', Action::CopyId),
             ('L', Action::FollowLink),
+            ('O', Action::OpenExternal),
             ('a', Action::AddMember),
             ('x', Action::RemoveMember),
             ('u', Action::Raw),
@@ -288,6 +297,7 @@ mod tests {
     fn editor_keys() {
         assert_eq!(edit(ctrl('s')), Some(Edit::Send));
         assert_eq!(edit(ctrl('e')), Some(Edit::External));
+        assert_eq!(edit(ctrl('t')), Some(Edit::Attach));
         assert_eq!(edit(key(KeyCode::Esc)), Some(Edit::Close));
         assert_eq!(edit(key(KeyCode::Enter)), Some(Edit::Newline));
         // Letters that are commands elsewhere are text here.

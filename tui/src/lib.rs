@@ -9,10 +9,12 @@
 //!
 //! Modules:
 //! - pure: [`text`] (sanitising, widths, wrapping), [`links`] (`ssb:`
-//!   links and ids in what peers wrote), [`model`], [`event`], [`keys`],
-//!   [`compose`], [`layout`], [`screens`] (one module per tab), [`app`],
-//!   [`ui`];
-//! - I/O: [`backend`], [`runtime`], [`term`], [`demo`].
+//!   links and ids in what peers wrote), [`markdown`] (post bodies laid
+//!   out), [`images`] (pictures asked for, ready, failed), [`model`],
+//!   [`event`], [`keys`], [`compose`], [`layout`], [`screens`] (one module
+//!   per tab), [`app`], [`ui`];
+//! - I/O: [`backend`], [`runtime`], [`term`], [`picture`] (decoding
+//!   blobs for the terminal), [`opener`] (the system opener), [`demo`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -21,10 +23,14 @@ pub mod backend;
 pub mod compose;
 pub mod demo;
 pub mod event;
+pub mod images;
 pub mod keys;
 pub mod layout;
 pub mod links;
+pub mod markdown;
 pub mod model;
+pub mod opener;
+pub mod picture;
 pub mod runtime;
 pub mod screens;
 pub mod term;

@@ -9,6 +9,8 @@
 use serde_json::Value as Json;
 use shoal::api::Request;
 
+/// What we know of a blob: held (and where) or on its way.
+pub use shoal::api::BlobState;
 /// A page position: entries strictly older than `(time, rx)`.
 pub use shoal::api::Cursor;
 /// One line of a thread.
@@ -130,6 +132,8 @@ pub enum Publish {
     Post {
         /// Its text.
         text: String,
+        /// Files to attach (added as blobs; images shown in the post).
+        attach: Vec<std::path::PathBuf>,
     },
     /// A reply in the thread of `to` (private when `to` is).
     Reply {
@@ -201,9 +205,9 @@ impl Publish {
         let msg = |s: &str| MsgId::parse(s).ok_or_else(|| format!("not a message id: {s}"));
         let feed = |s: &str| FeedId::parse(s).ok_or_else(|| format!("not a feed id: {s}"));
         Ok(match self {
-            Publish::Post { text } => Request::Post {
+            Publish::Post { text, attach } => Request::Post {
                 text: text.clone(),
-                attach: Vec::new(),
+                attach: attach.clone(),
             },
             Publish::Reply { to, text } => Request::Reply {
                 id: msg(to)?,

@@ -3,9 +3,12 @@
 //! draws: immediately after input, at most ten times a second otherwise.
 //!
 //! Nothing slow runs on the UI loop: every backend call is a
-//! `spawn_blocking` task whose result comes back as an event. Only
-//! `$EDITOR` holds the loop, since it holds the terminal. Imports `app`,
-//! `event`, `backend`, `term` and `ui`; the only module with the loop.
+//! `spawn_blocking` task whose result comes back as an event, and pictures
+//! are decoded one at a time on a thread of their own (each given up after
+//! [`picture::TIME`]). Only `$EDITOR` holds the loop, since it holds the
+//! terminal. How the terminal draws pictures is found once, at the start
+//! (see [`picture::picker`]). Imports `app`, `event`, `backend`, `term`, `picture`,
+//! `opener` and `ui`; the only module with the loop.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,12 +16,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ratatui::crossterm::event::{self as cevent, Event as CEvent};
+use ratatui_image::picker::Picker;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::app::{App, update};
 use crate::backend::Backend;
-use crate::event::{Effect, Event, Loaded, Note};
-use crate::{term, ui};
+use crate::event::{Effect, Event, Loaded, Note, Openable};
+use crate::{opener, picture, term, ui};
 use shoal::api::Event as NodeEvent;
 
 /// The shortest time between two frames drawn without input.
@@ -156,6 +160,11 @@ async fn watch_node(
                 Ok(NodeEvent::Connected { .. } | NodeEvent::Disconnected { .. }) => {
                     changed = Some(Instant::now());
                 }
+                Ok(NodeEvent::Blob { id }) => {
+                    if tx.send(Event::Node(Note::Blob(id.to_string()))).await.is_err() {
+                        return;
+                    }
+                }
                 Ok(NodeEvent::Log { line }) => {
                     if tx.send(Event::Node(Note::Log(line))).await.is_err() {
                         return;
@@ -247,15 +256,86 @@ fn spawn_effect(effect: Effect, backend: &Arc<dyn Backend>, tx: &mpsc::Sender<Ev
                 what,
                 draft,
             }),
+            Effect::GetBlob(id) => Event::Loaded(Loaded::Blob {
+                result: b.blob(&id).map_err(s),
+                id,
+            }),
+            Effect::Open(item) => {
+                let (what, result) = open(&*b, &item);
+                Event::Loaded(Loaded::Opened { what, result })
+            }
+            Effect::Attach(typed) => Event::Loaded(Loaded::Attached {
+                result: opener::attachable(&typed),
+            }),
             Effect::MarkRead(rxs) => match b.mark_read(&rxs) {
                 Ok(()) => return,
                 Err(e) => Event::Node(Note::Log(format!("could not mark messages read: {e}"))),
             },
             // Handled on the loop.
-            Effect::Copy(_) | Effect::Editor(_) => return,
+            Effect::Copy(_) | Effect::Editor(_) | Effect::Decode { .. } => return,
         };
         let _ = tx.blocking_send(event);
     });
+}
+
+/// Hands a blob (its file, once held) or a web page to the system opener;
+/// answers what it was, for the notice, and whether that worked.
+fn open(b: &dyn Backend, item: &Openable) -> (String, Result<(), String>) {
+    match item {
+        Openable::Web(url) => (url.clone(), opener::open(url.as_ref())),
+        Openable::Blob(id) => {
+            let what = format!("the blob {}", crate::text::short_id(id));
+            let result = match b.blob(id) {
+                Err(e) => Err(e.to_string()),
+                Ok(state) => match state.path {
+                    Some(path) => opener::open(path.as_os_str()),
+                    None if state.wanted => {
+                        Err("not held yet: asked peers for it; try again when it arrives".into())
+                    }
+                    None => Err("not held, and no node runs to ask peers for it".into()),
+                },
+            };
+            (what, result)
+        }
+    }
+}
+
+/// The picture decoder: a thread taking one blob at a time (at most
+/// [`DECODES_QUEUED`] waiting), its results sent back as events.
+struct Decoder {
+    jobs: std::sync::mpsc::SyncSender<(String, std::path::PathBuf)>,
+}
+
+/// The most pictures waiting to be decoded.
+const DECODES_QUEUED: usize = 64;
+
+impl Decoder {
+    fn spawn(picker: Picker, tx: mpsc::Sender<Event>) -> Decoder {
+        let (jobs, rx) =
+            std::sync::mpsc::sync_channel::<(String, std::path::PathBuf)>(DECODES_QUEUED);
+        std::thread::spawn(move || {
+            while let Ok((id, path)) = rx.recv() {
+                let result = picture::prepare_within(&picker, &path, picture::TIME);
+                if tx
+                    .blocking_send(Event::Loaded(Loaded::Picture { id, result }))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Decoder { jobs }
+    }
+
+    /// Queues a blob; when the queue is full, answers why not at once.
+    fn decode(&self, id: String, path: std::path::PathBuf, tx: &mpsc::Sender<Event>) {
+        if let Err(std::sync::mpsc::TrySendError::Full((id, _))) = self.jobs.try_send((id, path)) {
+            let _ = tx.try_send(Event::Loaded(Loaded::Picture {
+                id,
+                result: Err("too many pictures at once; reload to try again".into()),
+            }));
+        }
+    }
 }
 
 /// Edits `text` in `$VISUAL` / `$EDITOR` (else `vi`); answers the result.
@@ -293,15 +373,21 @@ fn run_editor(text: &str) -> Result<String, String> {
 /// comes, or a thread panics.
 pub async fn run(backend: Arc<dyn Backend>) -> Result<(), RunError> {
     let mut terminal = term::enter()?;
-    let result = run_on(&mut terminal, backend).await;
+    let picker = picture::picker();
+    let result = run_on(&mut terminal, backend, picker).await;
     term::restore();
     result
 }
 
-async fn run_on(terminal: &mut term::Term, backend: Arc<dyn Backend>) -> Result<(), RunError> {
+async fn run_on(
+    terminal: &mut term::Term,
+    backend: Arc<dyn Backend>,
+    picker: Picker,
+) -> Result<(), RunError> {
     let (input_tx, mut input_rx) = mpsc::channel::<CEvent>(256);
     let input = Input::spawn(input_tx);
     let (tx, mut events) = mpsc::channel::<Event>(1024);
+    let decoder = Decoder::spawn(picker, tx.clone());
 
     let size = terminal.size()?;
     let mut app = App::new(backend.me(), now_ms(), (size.width, size.height));
@@ -349,6 +435,7 @@ async fn run_on(terminal: &mut term::Term, backend: Arc<dyn Backend>) -> Result<
                     now_please = true;
                     dirty = true;
                 }
+                Effect::Decode { id, path } => decoder.decode(id, path, &tx),
                 other => spawn_effect(other, &backend, &tx),
             }
         }

@@ -210,38 +210,44 @@ pub fn wrap_max(s: &str, max: usize, lines: usize) -> Vec<String> {
 /// marked ranges.
 pub type Run = (String, bool);
 
-/// Appends `text` to `runs`, joining it to the last run when both are
-/// marked alike.
-fn push_run(runs: &mut Vec<Run>, text: &str, marked: bool) {
+/// Appends `text` to `runs`, joining it to the last run when both look
+/// alike.
+fn push_run<A: Copy + PartialEq>(runs: &mut Vec<(String, A)>, text: &str, look: A) {
     if text.is_empty() {
         return;
     }
     match runs.last_mut() {
-        Some((t, m)) if *m == marked => t.push_str(text),
-        _ => runs.push((text.to_string(), marked)),
+        Some((t, l)) if *l == look => t.push_str(text),
+        _ => runs.push((text.to_string(), look)),
     }
 }
 
-/// Splits one piece (starting at byte `at` of the text) where the marked
-/// ranges (sorted, not overlapping) begin and end.
-fn mark_piece(runs: &mut Vec<Run>, (at, piece): Piece<'_>, marks: &[Range<usize>]) {
+/// Splits one piece (starting at byte `at` of the text) where the ranges
+/// (sorted, not overlapping) begin and end; text outside them looks
+/// `plain`.
+fn mark_piece<A: Copy + PartialEq>(
+    runs: &mut Vec<(String, A)>,
+    (at, piece): Piece<'_>,
+    marks: &[(Range<usize>, A)],
+    plain: A,
+) {
     let end = at + piece.len();
     // The first range that ends after the piece starts.
-    let mut i = marks.partition_point(|r| r.end <= at);
+    let mut i = marks.partition_point(|(r, _)| r.end <= at);
     let mut from = at;
     while from < end {
-        let Some(r) = marks.get(i).filter(|r| r.start < end) else {
-            push_run(runs, &piece[from - at..], false);
+        let Some((r, look)) = marks.get(i).filter(|(r, _)| r.start < end) else {
+            push_run(runs, &piece[from - at..], plain);
             return;
         };
         let (start, stop) = (r.start.max(from), r.end.min(end));
         let cut = |b: usize| piece.is_char_boundary(b - at);
         if start > from && cut(start) {
-            push_run(runs, &piece[from - at..start - at], false);
+            push_run(runs, &piece[from - at..start - at], plain);
             from = start;
         }
         let stop = if cut(stop) { stop } else { end };
-        push_run(runs, &piece[from - at..stop - at], true);
+        push_run(runs, &piece[from - at..stop - at], *look);
         from = stop;
         i += 1;
     }
@@ -252,47 +258,67 @@ fn mark_piece(runs: &mut Vec<Run>, (at, piece): Piece<'_>, marks: &[Range<usize>
 /// broken over two lines is marked on both. Joined, the runs of each line
 /// are the lines [`wrap_max`] gives.
 pub fn wrap_marked(s: &str, max: usize, lines: usize, marks: &[Range<usize>]) -> Vec<Vec<Run>> {
+    let marks: Vec<(Range<usize>, bool)> = marks.iter().map(|r| (r.clone(), true)).collect();
+    wrap_styled(s, max, lines, &marks, false)
+}
+
+/// [`wrap_max`] with ranges of `s` (sorted, not overlapping) that look a
+/// certain way (emphasis, code, a link): each line is runs of text with
+/// their look, text outside every range looking `plain`. Joined, the runs
+/// of each line are the lines [`wrap_max`] gives.
+pub fn wrap_styled<A: Copy + PartialEq>(
+    s: &str,
+    max: usize,
+    lines: usize,
+    marks: &[(Range<usize>, A)],
+    plain: A,
+) -> Vec<Vec<(String, A)>> {
     let mut all = wrap_pieces(s, max);
     let cut = all.len() > lines;
     all.truncate(lines);
-    let mut out: Vec<Vec<Run>> = all
+    let mut out: Vec<Vec<(String, A)>> = all
         .into_iter()
         .map(|line| {
             let mut runs = Vec::new();
             for piece in line {
-                mark_piece(&mut runs, piece, marks);
+                mark_piece(&mut runs, piece, marks, plain);
             }
             runs
         })
         .collect();
     if cut && let Some(last) = out.last_mut() {
-        *last = cut_runs(std::mem::take(last), max);
+        *last = cut_runs(std::mem::take(last), max, plain);
     }
     out
 }
 
 /// The last line kept of a longer text, marked as cut: ` …` after it when
-/// that fits in `max` columns, else as much of it as fits before a `…`.
-fn cut_runs(runs: Vec<Run>, max: usize) -> Vec<Run> {
+/// that fits in `max` columns, else as much of it as fits before a `…`
+/// (which looks `plain`).
+pub fn cut_runs<A: Copy + PartialEq>(
+    runs: Vec<(String, A)>,
+    max: usize,
+    plain: A,
+) -> Vec<(String, A)> {
     let used: usize = runs.iter().map(|(t, _)| width(t)).sum();
     let mut out = Vec::new();
     if used + 2 <= max || max == 0 {
         out = runs;
-        push_run(&mut out, if max == 0 { "…" } else { " …" }, false);
+        push_run(&mut out, if max == 0 { "…" } else { " …" }, plain);
         return out;
     }
     let mut used = 0;
-    'runs: for (t, marked) in runs {
+    'runs: for (t, look) in runs {
         for g in t.graphemes(true) {
             let w = g.width();
             if used + w > max - 1 {
                 break 'runs;
             }
-            push_run(&mut out, g, marked);
+            push_run(&mut out, g, look);
             used += w;
         }
     }
-    push_run(&mut out, "…", false);
+    push_run(&mut out, "…", plain);
     out
 }
 

@@ -1,6 +1,7 @@
 //! Drawing the whole client from `&App`: tab bar, the current screen,
-//! status bar, hint line, and what lies over them (compose pane, help,
-//! raw JSON, questions, choices). Drawing never changes state.
+//! status bar, hint line, and what lies over them (compose pane with its
+//! attached files, help, raw JSON, questions, choices). Drawing never
+//! changes state.
 //!
 //! Imports `app`, `screens`, `layout` and `text`; never the backend, the
 //! terminal or I/O. Every string from the network is drawn through `text`.
@@ -34,7 +35,12 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
     status(f, areas.status, app);
     hint(f, areas.hint, app);
     if let Some(c) = &app.compose {
-        compose(f, layout::compose(areas.body), c);
+        let files: &[std::path::PathBuf] = if c.target == crate::compose::Target::Post {
+            &app.attached
+        } else {
+            &[]
+        };
+        compose(f, layout::compose(areas.body), c, files);
     }
     match &app.overlay {
         None => {}
@@ -50,6 +56,16 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
                 f,
                 areas.body,
                 " Remove whom? ⏎ choose · Esc cancel ",
+                &names,
+                *selected,
+            );
+        }
+        Some(Overlay::Open { items, selected }) => {
+            let names: Vec<String> = items.iter().map(|(_, shown)| shown.clone()).collect();
+            choose(
+                f,
+                areas.body,
+                " Open which? ⏎ open · Esc cancel ",
                 &names,
                 *selected,
             );
@@ -200,14 +216,14 @@ fn status(f: &mut Frame<'_>, area: Rect, app: &App) {
 /// The hints of the current tab.
 fn hints(app: &App) -> &'static str {
     if app.compose.is_some() {
-        return " Ctrl-s send · Esc close, keeping the draft · Ctrl-e $EDITOR";
+        return " Ctrl-s send · Esc close, keeping the draft · Ctrl-e $EDITOR · Ctrl-t attach";
     }
     match app.tab {
         Tab::Timeline => {
             " j/k move · ⏎ thread · c post · r reply · f like · m message · F follow · / search · ? help · q quit"
         }
         Tab::Thread => {
-            " j/k move · h back · r reply · f like · m message · L link · u raw · ? help · q quit"
+            " j/k move · h back · r reply · f like · m message · L link · O open · u raw · ? help · q quit"
         }
         Tab::Messages if app.messages.open.is_some() => {
             " j/k move · h back · m write · r reply · ⏎ thread · ? help · q quit"
@@ -297,7 +313,7 @@ fn hint(f: &mut Frame<'_>, area: Rect, app: &App) {
     f.render_widget(Paragraph::new(line), area);
 }
 
-fn compose(f: &mut Frame<'_>, area: Rect, c: &Compose) {
+fn compose(f: &mut Frame<'_>, area: Rect, c: &Compose, files: &[std::path::PathBuf]) {
     if area.height < 3 || area.width < 4 {
         return;
     }
@@ -316,10 +332,27 @@ fn compose(f: &mut Frame<'_>, area: Rect, c: &Compose) {
             ),
             style::dim(),
         ));
-    let inner = block.inner(area);
+    let mut inner = block.inner(area);
     f.render_widget(block, area);
     if inner.height == 0 || inner.width == 0 {
         return;
+    }
+    if !files.is_empty() && inner.height >= 2 {
+        // The files attached, on the pane's last row.
+        inner.height -= 1;
+        let names: Vec<String> = files.iter().map(|p| crate::app::file_name(p)).collect();
+        let line = format!("+ {}", names.join(", "));
+        f.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                text::fit(&line, inner.width as usize),
+                style::dim(),
+            ))),
+            Rect {
+                y: inner.bottom(),
+                height: 1,
+                ..inner
+            },
+        );
     }
     let (rows, (cy, cx)) = c.editor.layout(inner.width.saturating_sub(1) as usize);
     let h = inner.height as usize;
@@ -353,6 +386,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("/ n N", "search what is loaded, next, previous"),
     ("y / u", "copy the id / raw JSON"),
     ("L", "follow a link in the message (or pick one)"),
+    ("O", "open its image, file or web link outside"),
     (
         "c a x (groups)",
         "post to the group, add a member, remove one",
@@ -360,6 +394,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("n (groups)", "a new group"),
     ("R", "reload this view"),
     ("Ctrl-s / Esc", "send / close keeping the draft"),
+    ("Ctrl-t (compose)", "attach a file to a new post"),
     ("q, Ctrl-c", "quit (q asks when a draft would be lost)"),
 ];
 

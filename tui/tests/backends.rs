@@ -156,6 +156,7 @@ async fn embedded_and_attached_agree_and_both_publish() {
         let k1 = a
             .publish(&Publish::Post {
                 text: "through the socket".into(),
+                attach: Vec::new(),
             })
             .expect("attached publish");
         let k2 = e

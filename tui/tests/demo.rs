@@ -80,6 +80,7 @@ async fn the_demo_peers_reach_a_new_home_and_answer() {
     let key = tokio::task::spawn_blocking(move || {
         n.publish(&Publish::Post {
             text: "hello, demo".into(),
+            attach: Vec::new(),
         })
     })
     .await

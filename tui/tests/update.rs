@@ -161,7 +161,8 @@ fn compose_send_and_the_draft_kept_until_published() {
         effects,
         vec![Effect::Publish {
             what: Publish::Post {
-                text: "hi qj\nx".into()
+                text: "hi qj\nx".into(),
+                attach: Vec::new(),
             },
             draft: draft.clone(),
         }]
@@ -173,6 +174,7 @@ fn compose_send_and_the_draft_kept_until_published() {
         Event::Loaded(Loaded::Published {
             what: Publish::Post {
                 text: "hi qj\nx".into(),
+                attach: Vec::new(),
             },
             draft,
             result: Ok(msg("new")),

@@ -5,19 +5,21 @@
 //! publishing (like, follow, block), groups (post to one, add or remove a
 //! member, make one), the rest (profile, copy, raw JSON, help, quit) and
 //! links (following one in the selected message: a thread, a profile, or
-//! a word on what it is).
+//! a word on what it is; opening its blobs and web links with the system
+//! opener).
 //!
 //! Part of the pure core: imports `event`, `keys`, `compose`, `links`,
-//! `model`, `screens`, `text`; never the backend, the terminal, tokio or
-//! the node.
+//! `markdown`, `model`, `screens`, `text`; never the backend, the
+//! terminal, tokio or the node.
 
 use std::collections::HashSet;
 
 use super::{App, Ask, Asking, Confirmed, Overlay};
 use crate::compose::Target as Draft;
-use crate::event::Effect;
+use crate::event::{Effect, Openable};
 use crate::keys::Action;
-use crate::links::{self, Target};
+use crate::links::Target;
+use crate::markdown::{self, Dest, Found};
 use crate::model::PostView as _;
 use crate::model::Publish;
 use crate::screens::{Ctx, Move, Tab};
@@ -68,6 +70,7 @@ impl App {
             Action::PrevMatch => self.find(true, false),
             Action::CopyId => self.copy_id(),
             Action::FollowLink => self.follow_link(),
+            Action::OpenExternal => self.open_external(),
             Action::Raw => self.raw(),
             Action::Reload => self.reload(),
             Action::Help => {
@@ -96,13 +99,10 @@ impl App {
         match self.tab {
             Tab::Timeline => self.timeline.on_move(m, body),
             Tab::Thread => {
-                self.thread.on_move(m, body);
+                self.thread.on_move(m, body, &ctx!(self));
                 Vec::new()
             }
-            Tab::Messages => {
-                let me = self.me.clone();
-                self.messages.on_move(m, &me, body)
-            }
+            Tab::Messages => self.messages.on_move(m, &ctx!(self), body),
             Tab::Groups => self.groups.on_move(m, body),
             Tab::Contacts => self.contacts.on_move(m, body),
             Tab::Log => {
@@ -163,8 +163,7 @@ impl App {
     /// Opens the selected conversation and marks its messages read.
     fn open_conversation(&mut self) -> Vec<Effect> {
         let body = self.body();
-        let me = self.me.clone();
-        let rxs: Vec<u64> = self.messages.open_selected(&me, body);
+        let rxs: Vec<u64> = self.messages.open_selected(&ctx!(self), body);
         let keys: Vec<String> = self
             .messages
             .list
@@ -461,21 +460,32 @@ impl App {
 
     // Links.
 
+    /// The links of the selected message (its markdown read), or a
+    /// notice saying why there are none.
+    fn links_of_selected(&mut self, what: &str) -> Option<Vec<Found>> {
+        let Some(p) = self.selected_post() else {
+            self.notify(format!("select a message to {what}"));
+            return None;
+        };
+        let mentioned = crate::screens::image_mentions(p);
+        Some(markdown::links(&p.body(), &mentioned))
+    }
+
     /// Follows the link of the selected message, or offers a choice when
     /// it has several.
     fn follow_link(&mut self) -> Vec<Effect> {
-        let Some(p) = self.selected_post() else {
-            self.notify("select a message to follow a link in it");
+        let Some(found) = self.links_of_selected("follow a link in it") else {
             return Vec::new();
         };
-        let body = text::clean(&p.body());
         let ctx = self.ctx();
         let mut seen = HashSet::new();
         let mut links: Vec<(Target, String)> = Vec::new();
-        for l in links::find(&body) {
-            if seen.insert(l.target.clone()) {
-                let shown = listed(&l, &ctx);
-                links.push((l.target, shown));
+        for f in found {
+            if let Dest::Ssb(t) = f.dest
+                && seen.insert(t.clone())
+            {
+                let shown = listed(&t, f.label.as_deref(), &ctx);
+                links.push((t, shown));
             }
         }
         match links.len() {
@@ -494,6 +504,60 @@ impl App {
         }
     }
 
+    /// Hands the selected message's blob or web link to the system
+    /// opener, or offers a choice when it has several.
+    fn open_external(&mut self) -> Vec<Effect> {
+        let Some(found) = self.links_of_selected("open what it links to") else {
+            return Vec::new();
+        };
+        let mut items: Vec<(Openable, String)> = Vec::new();
+        for f in found {
+            let (item, what) = match f.dest {
+                Dest::Ssb(Target::Blob(id)) => {
+                    let what = if f.image { "image" } else { "blob" };
+                    let name = f.label.clone().unwrap_or_else(|| text::short_id(&id));
+                    (
+                        Openable::Blob(id),
+                        format!("{what:<8} {}", text::fit(&name, 60)),
+                    )
+                }
+                Dest::Web(url) => {
+                    let shown = format!("{:<8} {}", "web", text::fit(&text::one_line(&url), 60));
+                    (Openable::Web(url), shown)
+                }
+                Dest::Ssb(_) => continue,
+            };
+            if !items.iter().any(|(i, _)| *i == item) {
+                items.push((item, what));
+            }
+        }
+        match items.len() {
+            0 => {
+                self.notify(
+                    "nothing to open here: O opens a message's files, images and web links",
+                );
+                Vec::new()
+            }
+            1 => {
+                let (item, _) = items.remove(0);
+                self.open_item(item)
+            }
+            _ => {
+                self.overlay = Some(Overlay::Open { items, selected: 0 });
+                Vec::new()
+            }
+        }
+    }
+
+    /// Hands one blob or web page to the system opener.
+    pub(super) fn open_item(&mut self, item: Openable) -> Vec<Effect> {
+        self.notify(match &item {
+            Openable::Blob(id) => format!("opening the blob {}…", text::short_id(id)),
+            Openable::Web(url) => format!("opening {}…", text::fit(&text::one_line(url), 60)),
+        });
+        vec![Effect::Open(item)]
+    }
+
     /// Goes where a link leads: a message's thread, a person's profile;
     /// says what any other link is.
     pub(super) fn go(&mut self, target: Target) -> Vec<Effect> {
@@ -507,13 +571,7 @@ impl App {
                 self.tab = Tab::Contacts;
                 self.contacts.open_person(&id, back)
             }
-            Target::Blob(id) => {
-                self.notify(format!(
-                    "a blob ({}): blob links are not supported yet",
-                    text::short_id(&id)
-                ));
-                Vec::new()
-            }
+            Target::Blob(id) => self.open_item(Openable::Blob(id)),
             Target::Address(address) => {
                 self.notify("a peer's address, copied: connect to it with `shoal connect`");
                 vec![Effect::Copy(address)]
@@ -535,8 +593,8 @@ impl App {
 
 /// How a link is listed in the choice: what it is, and its text or who
 /// or what it names.
-fn listed(l: &links::Link, ctx: &Ctx<'_>) -> String {
-    let what = match (&l.label, &l.target) {
+fn listed(target: &Target, label: Option<&str>, ctx: &Ctx<'_>) -> String {
+    let what = match (label, target) {
         (Some(label), _) if !text::one_line(label).is_empty() => {
             text::fit(&text::one_line(label), 60)
         }
@@ -546,7 +604,7 @@ fn listed(l: &links::Link, ctx: &Ctx<'_>) -> String {
         (_, Target::Invite(_)) => "a pub's invite".into(),
         (_, Target::Experimental(action)) => text::fit(&text::one_line(action), 60),
     };
-    format!("{:<8} {what}", l.target.kind())
+    format!("{:<8} {what}", target.kind())
 }
 
 /// The `ssb:` link of an id, as other Scuttlebutt apps open it (the id

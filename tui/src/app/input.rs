@@ -1,6 +1,7 @@
-//! Keys, by input mode: an open overlay (help, raw JSON, a member or a
-//! link to choose, a yes / no question) takes them first, then the
-//! compose pane, a one-line question, the search prompt; otherwise a key
+//! Keys, by input mode: an open overlay (help, raw JSON, a member, a link
+//! or something to open to choose, a yes / no question) takes them first,
+//! then a one-line question (over the compose pane when it asks for a file
+//! to attach), the compose pane, the search prompt; otherwise a key
 //! is an [`Action`] for `actions`. Also what ends those modes: sending a
 //! draft, taking an answer, and the search (next / previous match) on a
 //! tab.
@@ -13,7 +14,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{App, Ask, Asking, Confirmed, Overlay, is_feed_id};
 use crate::compose::Target;
-use crate::event::Effect;
+use crate::event::{Effect, Openable};
 use crate::keys::{self, Action, Edit};
 use crate::links;
 use crate::model::Publish;
@@ -33,11 +34,11 @@ impl App {
         if self.overlay.is_some() {
             return self.on_overlay_key(key);
         }
-        if self.compose.is_some() {
-            return self.on_compose_key(key);
-        }
         if self.ask.is_some() {
             return self.on_ask_key(key);
+        }
+        if self.compose.is_some() {
+            return self.on_compose_key(key);
         }
         if self.prompt.is_some() {
             return self.on_prompt_key(key);
@@ -72,6 +73,7 @@ impl App {
                 selected,
             }) => self.on_choose_key(action, group, members, selected),
             Some(Overlay::Links { links, selected }) => self.on_links_key(action, links, selected),
+            Some(Overlay::Open { items, selected }) => self.on_open_key(action, items, selected),
             Some(Overlay::Confirm { yes, .. }) => self.on_confirm_key(key, yes),
             Some(Overlay::Raw { id, text, offset }) => self.on_raw_key(action, id, text, offset),
         }
@@ -138,6 +140,30 @@ impl App {
             _ => selected,
         };
         self.overlay = Some(Overlay::Links { links, selected });
+        Vec::new()
+    }
+
+    /// A key in the choice of something to open (the overlay is taken).
+    fn on_open_key(
+        &mut self,
+        action: Option<Action>,
+        mut items: Vec<(Openable, String)>,
+        selected: usize,
+    ) -> Vec<Effect> {
+        let last = items.len().saturating_sub(1);
+        let selected = match action {
+            Some(Action::Down) => (selected + 1).min(last),
+            Some(Action::Up) => selected.saturating_sub(1),
+            Some(Action::Top) => 0,
+            Some(Action::Bottom) => last,
+            Some(Action::Open | Action::OpenExternal) if selected < items.len() => {
+                let (item, _) = items.swap_remove(selected);
+                return self.open_item(item);
+            }
+            Some(Action::Back | Action::Quit) => return Vec::new(),
+            _ => selected,
+        };
+        self.overlay = Some(Overlay::Open { items, selected });
         Vec::new()
     }
 
@@ -229,6 +255,22 @@ impl App {
                 .into_iter()
                 .collect(),
             Edit::Send => self.send(),
+            Edit::Attach => {
+                if self
+                    .compose
+                    .as_ref()
+                    .is_some_and(|c| c.target == Target::Post)
+                {
+                    self.ask = Some(Ask {
+                        what: Asking::Attach,
+                        text: String::new(),
+                        error: None,
+                    });
+                } else {
+                    self.notify("files go with new posts (c): this one carries text only");
+                }
+                Vec::new()
+            }
             other => {
                 if let Some(c) = &mut self.compose {
                     c.editor.apply(other);
@@ -239,7 +281,11 @@ impl App {
     }
 
     fn send(&mut self) -> Vec<Effect> {
-        if self.compose.as_ref().is_some_and(|c| c.editor.is_blank()) {
+        let files = self
+            .compose
+            .as_ref()
+            .is_some_and(|c| c.target == Target::Post && !self.attached.is_empty());
+        if !files && self.compose.as_ref().is_some_and(|c| c.editor.is_blank()) {
             self.notify("nothing to send: type something, or Esc to close");
             return Vec::new();
         }
@@ -249,7 +295,10 @@ impl App {
         let sent = c.editor.text();
         let text = sent.trim_end().to_string();
         let what = match &c.target {
-            Target::Post => Publish::Post { text },
+            Target::Post => Publish::Post {
+                text,
+                attach: self.attached.clone(),
+            },
             Target::Reply { to } => Publish::Reply {
                 to: to.clone(),
                 text,
@@ -360,6 +409,16 @@ impl App {
                     draft: None,
                 }]
             }
+            Asking::Attach => {
+                if !answer.is_empty() {
+                    return vec![Effect::Attach(answer)];
+                }
+                match self.attached.pop() {
+                    Some(p) => self.notify(format!("dropped {}", file_name(&p))),
+                    None => self.notify("nothing attached"),
+                }
+                Vec::new()
+            }
             Asking::NewGroup => {
                 if answer.is_empty() {
                     return refuse(self, "a group needs a name".into());
@@ -429,8 +488,8 @@ impl App {
         let mut effects = Vec::new();
         match self.tab {
             Tab::Timeline => self.timeline.select(i, body),
-            Tab::Thread => self.thread.select(i, body),
-            Tab::Messages => self.messages.select(i, &self.me.clone(), body),
+            Tab::Thread => self.thread.select(i, body, &ctx!(self)),
+            Tab::Messages => self.messages.select(i, &ctx!(self), body),
             Tab::Groups => effects = self.groups.select(i, body),
             Tab::Contacts => self.contacts.select(i, body),
             Tab::Log => self.log.select(i, body),
@@ -443,4 +502,12 @@ impl App {
         effects.extend(self.read_selected());
         effects
     }
+}
+
+/// A file's name as shown (clean, one line).
+pub fn file_name(p: &std::path::Path) -> String {
+    let name = p
+        .file_name()
+        .map_or_else(|| p.to_string_lossy(), |n| n.to_string_lossy());
+    text::one_line(&name)
 }

@@ -1,7 +1,9 @@
 //! What comes back: loaded pages applied to their screens (and the unread
-//! marks and names they teach), the answer to a publish, node notes (log
-//! lines, status samples, problems, "everything is stale"), and what asks
-//! for loads again: a reload of the current tab, a refresh of everything.
+//! marks and names they teach), blobs and pictures for the thread, files
+//! handed to the opener or to attach, the answer to a publish, node notes
+//! (log lines, status samples, problems, blobs that arrived, "everything
+//! is stale"), and what asks for loads again: a reload of the current tab,
+//! a refresh of everything.
 //!
 //! Part of the pure core: imports `event`, `model`, `screens`, `text`;
 //! never the backend, the terminal, tokio or the node.
@@ -13,6 +15,9 @@ use crate::model::EntryView as _;
 use crate::model::{Post, Profile, Publish};
 use crate::screens::Tab;
 use crate::text;
+
+/// The most files attached to one post.
+const MAX_ATTACHED: usize = 8;
 
 /// How far back status samples go for rates, ms.
 const RATE_WINDOW_MS: u64 = 10_000;
@@ -74,8 +79,7 @@ impl App {
             }
             Loaded::Inbox { page, result } => {
                 self.take_posts("loading private messages", &result);
-                let me = self.me.clone();
-                self.messages.on_page(page, result, &me, body)
+                self.messages.on_page(page, result, &ctx!(self), body)
             }
             Loaded::Thread { id, result } => {
                 match &result {
@@ -86,10 +90,11 @@ impl App {
                     }
                     Err(e) => self.fail("loading the thread", e),
                 }
-                let mut effects = self.thread.on_loaded(&id, result, body);
+                let mut effects = self.thread.on_loaded(&id, result, body, &ctx!(self));
                 if self.tab == Tab::Thread {
                     effects.extend(self.read_thread());
                 }
+                effects.extend(self.want_pictures());
                 effects
             }
             Loaded::Profile { id, result, why } => {
@@ -129,6 +134,43 @@ impl App {
                 draft,
                 result,
             } => self.on_published(what, draft, result),
+            Loaded::Blob { id, result } => {
+                let decode = self.images.on_blob(&id, result);
+                self.thread.fit(body, &ctx!(self));
+                decode
+                    .map(|path| Effect::Decode { id, path })
+                    .into_iter()
+                    .collect()
+            }
+            Loaded::Picture { id, result } => {
+                self.images.on_decoded(&id, result);
+                self.thread.fit(body, &ctx!(self));
+                Vec::new()
+            }
+            Loaded::Opened { what, result } => {
+                match result {
+                    Ok(()) => self.notify(format!("opened {}", text::one_line(&what))),
+                    Err(e) => self.fail(&format!("opening {}", text::one_line(&what)), &e),
+                }
+                Vec::new()
+            }
+            Loaded::Attached { result } => {
+                match result {
+                    Ok(path) => {
+                        let name = super::input::file_name(&path);
+                        if self.attached.contains(&path) {
+                            self.notify(format!("{name} is attached already"));
+                        } else if self.attached.len() >= MAX_ATTACHED {
+                            self.notify(format!("at most {MAX_ATTACHED} files a post"));
+                        } else {
+                            self.attached.push(path);
+                            self.notify(format!("attached {name}"));
+                        }
+                    }
+                    Err(e) => self.notify(format!("cannot attach: {}", text::one_line(&e))),
+                }
+                Vec::new()
+            }
         }
     }
 
@@ -176,6 +218,9 @@ impl App {
     ) -> Vec<Effect> {
         match result {
             Ok(key) => {
+                if let Publish::Post { attach, .. } = &what {
+                    self.attached.retain(|a| !attach.contains(a));
+                }
                 if let Some((target, sent)) = draft
                     && self.drafts.get(&target).is_some_and(|e| e.text() == sent)
                 {
@@ -238,6 +283,13 @@ impl App {
             Note::Problem(e) => {
                 self.fail("node", &e);
                 Vec::new()
+            }
+            Note::Blob(id) => {
+                if self.images.on_arrived(&id) {
+                    vec![Effect::GetBlob(id)]
+                } else {
+                    Vec::new()
+                }
             }
         }
     }

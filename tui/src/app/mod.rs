@@ -17,23 +17,47 @@
 //! - `actions`: what each [`keys::Action`] does, by family;
 //! - `loading`: loaded pages and node notes applied; reloads.
 //!
+//! Pictures in posts are asked for (once each) when a thread shows them,
+//! and decoded when held; see [`Images`].
+//!
 //! Imports `event`, `keys`, `compose`, `model`, `screens`, `layout`,
-//! `links`, `text`; never the backend, the terminal, tokio or the node.
+//! `links`, `markdown`, `images`, `text`; never the backend, the terminal,
+//! tokio or the node.
+
+/// What drawing needs ([`Ctx`]), borrowing only the fields it reads, so
+/// that a screen beside it can be changed.
+macro_rules! ctx {
+    ($app:expr) => {
+        $crate::screens::Ctx {
+            now: $app.now,
+            me: &$app.me,
+            unread: &$app.unread,
+            following: &$app.following,
+            names: &$app.names,
+            images: &$app.images,
+        }
+    };
+}
 
 mod actions;
 mod input;
 mod loading;
 
+pub use input::file_name;
+
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
 
 use ratatui::layout::Rect;
 
 use crate::compose::{Editor, Target};
-use crate::event::{Effect, Event};
+use crate::event::{Effect, Event, Openable};
+use crate::images::Images;
 use crate::keys;
 use crate::layout;
 use crate::links;
 use crate::model::EntryView as _;
+use crate::model::PostView as _;
 use crate::model::{Post, Status};
 use crate::screens::contacts::Contacts;
 use crate::screens::groups::Groups;
@@ -78,6 +102,14 @@ pub enum Overlay {
         group: String,
         /// The members to choose from.
         members: Vec<String>,
+        /// The one selected.
+        selected: usize,
+    },
+    /// A choice among the blobs and web links of a message, to hand one
+    /// to the system opener.
+    Open {
+        /// Each: what is opened, and how it is listed.
+        items: Vec<(Openable, String)>,
         /// The one selected.
         selected: usize,
     },
@@ -126,6 +158,8 @@ pub enum Asking {
     },
     /// The name of a new group.
     NewGroup,
+    /// A file to attach to the new post.
+    Attach,
 }
 
 /// A one-line question being answered in the hint line.
@@ -145,6 +179,7 @@ impl Ask {
         match self.what {
             Asking::AddMember { .. } => "Add member (@….ed25519): ",
             Asking::NewGroup => "New group's name: ",
+            Asking::Attach => "Attach a file (empty: drop the last one): ",
         }
     }
 }
@@ -261,6 +296,10 @@ pub struct App {
     pub following: HashSet<String>,
     /// Names we know, by feed id.
     pub names: HashMap<String, String>,
+    /// Pictures of posts: asked for, on their way, ready, failed.
+    pub images: Images,
+    /// Files attached to the new post's draft.
+    pub attached: Vec<PathBuf>,
     /// A passing message for the hint line, and when it came.
     pub notice: Option<(u64, String)>,
     /// How the client reaches its node (shown in the log view).
@@ -294,6 +333,8 @@ impl App {
             unread: HashSet::new(),
             following: HashSet::new(),
             names: HashMap::new(),
+            images: Images::default(),
+            attached: Vec::new(),
             notice: None,
             describe: String::new(),
             quit: false,
@@ -315,13 +356,7 @@ impl App {
 
     /// What drawing needs besides the screens.
     pub fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            now: self.now,
-            me: &self.me,
-            unread: &self.unread,
-            following: &self.following,
-            names: &self.names,
-        }
+        ctx!(self)
     }
 
     /// Whether some draft holds text (quitting would lose it).
@@ -454,6 +489,29 @@ impl App {
         }
     }
 
+    /// Asks the node for the pictures the open thread shows that were not
+    /// asked for yet.
+    fn want_pictures(&mut self) -> Vec<Effect> {
+        /// The most blobs asked for at once.
+        const AT_ONCE: usize = 32;
+        let Some(view) = &self.thread.view else {
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        for p in view.entries.iter().filter_map(|e| e.post()) {
+            let mentioned = crate::screens::image_mentions(p);
+            ids.extend(crate::markdown::images(&p.body(), &mentioned));
+            if ids.len() >= AT_ONCE {
+                break;
+            }
+        }
+        ids.into_iter()
+            .take(AT_ONCE)
+            .filter(|id| self.images.ask(id))
+            .map(Effect::GetBlob)
+            .collect()
+    }
+
     fn open_thread(&mut self, key: &str) -> Vec<Effect> {
         if self.tab != Tab::Thread {
             self.thread_back = Some(self.tab);
@@ -475,9 +533,8 @@ impl App {
     fn refit(&mut self) {
         let body = self.body();
         self.timeline.fit(body);
-        self.thread.fit(body);
-        let me = self.me.clone();
-        self.messages.fit(&me, body);
+        self.thread.fit(body, &ctx!(self));
+        self.messages.fit(&ctx!(self), body);
         self.groups.fit(body);
         self.contacts.fit(body);
         self.log.fit(body);
@@ -495,11 +552,11 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
             }
         }
         Event::Paste(s) => {
-            if let Some(c) = &mut app.compose {
-                c.editor.insert_str(&s);
-            } else if let Some(a) = &mut app.ask {
+            if let Some(a) = &mut app.ask {
                 a.text.push_str(text::one_line(&s).trim());
                 a.error = None;
+            } else if let Some(c) = &mut app.compose {
+                c.editor.insert_str(&s);
             } else if let Some(p) = &mut app.prompt {
                 p.push_str(&text::one_line(&s));
             }

@@ -24,7 +24,7 @@ pub use embedded::Embedded;
 use shoal::api::{ApiError, Event, Request, Response};
 use tokio::sync::broadcast;
 
-use crate::model::{Cursor, GroupInfo, Post, Profile, Publish, Status, ThreadView};
+use crate::model::{BlobState, Cursor, GroupInfo, Post, Profile, Publish, Status, ThreadView};
 
 /// Why a backend call failed.
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +158,20 @@ pub trait Backend: Send + Sync + 'static {
         match answer.key() {
             Some(k) => Ok(k.to_string()),
             None => Err(unexpected(answer)),
+        }
+    }
+    /// What we know of a blob: its file when held; when not, a running
+    /// node starts asking peers for it (and says so when it arrives).
+    fn blob(&self, id: &str) -> Result<BlobState> {
+        let id = shoal::crypto::BlobId::parse(id)
+            .ok_or_else(|| BackendError::BadId(format!("not a blob id: {id}")))?;
+        match self.call(Request::BlobGet {
+            id,
+            out: None,
+            wait_secs: 0,
+        })? {
+            Response::Blob(b) => Ok(b),
+            other => Err(unexpected(other)),
         }
     }
     /// Marks messages (by receive sequence) read.

@@ -15,7 +15,6 @@ use ratatui::widgets::Paragraph;
 use super::{Ctx, Move, Nav, Paged, full, full_height, style, view_lines};
 use crate::event::{Effect, Page};
 use crate::model::Post;
-use crate::model::PostView as _;
 use crate::text;
 
 /// Messages grouped by who takes part.
@@ -153,44 +152,48 @@ impl Messages {
         Vec::new()
     }
 
-    fn open_heights(&self, me: &str, width: u16) -> Vec<usize> {
-        self.open_posts(me)
+    fn open_heights(&self, ctx: &Ctx<'_>, width: u16) -> Vec<usize> {
+        self.open_posts(ctx.me)
             .iter()
-            .map(|p| full_height(p, width, 0))
+            .map(|p| full_height(p, ctx, width, 0, false))
             .collect()
     }
 
     /// Keeps the selections in view of `body`.
-    pub fn fit(&mut self, me: &str, body: Rect) {
+    pub fn fit(&mut self, ctx: &Ctx<'_>, body: Rect) {
         let rows = Self::rows(body);
-        let n = self.conversations(me).len();
+        let n = self.conversations(ctx.me).len();
         self.nav.fit(n, &vec![ROW; n], rows);
-        let h = self.open_heights(me, body.width);
+        let h = self.open_heights(ctx, body.width);
         if let Some(open) = &mut self.open {
             open.nav.fit(h.len(), &h, rows);
         }
     }
 
     /// Moves the selection among conversations or within the open one.
-    pub fn on_move(&mut self, m: Move, me: &str, body: Rect) -> Vec<Effect> {
+    pub fn on_move(&mut self, m: Move, ctx: &Ctx<'_>, body: Rect) -> Vec<Effect> {
         let rows = Self::rows(body);
         if self.open.is_some() {
-            let n = self.open_posts(me).len();
+            let n = self.open_posts(ctx.me).len();
             if let Some(open) = &mut self.open {
                 open.nav.apply(m, n, (rows / 6).max(1));
             }
         } else {
-            let n = self.conversations(me).len();
+            let n = self.conversations(ctx.me).len();
             self.nav.apply(m, n, (rows / ROW / 2).max(1));
         }
-        self.fit(me, body);
-        self.more_if_near_end(me)
+        self.fit(ctx, body);
+        self.more_if_near_end(ctx.me)
     }
 
     /// Opens the selected conversation at its newest message; answers the
     /// messages to mark read.
-    pub fn open_selected(&mut self, me: &str, body: Rect) -> Vec<u64> {
-        let Some(c) = self.conversations(me).into_iter().nth(self.nav.selected) else {
+    pub fn open_selected(&mut self, ctx: &Ctx<'_>, body: Rect) -> Vec<u64> {
+        let Some(c) = self
+            .conversations(ctx.me)
+            .into_iter()
+            .nth(self.nav.selected)
+        else {
             return Vec::new();
         };
         let rxs = c.posts.iter().map(|&i| self.list.posts[i].rx).collect();
@@ -201,7 +204,7 @@ impl Messages {
             },
             people: c.people,
         });
-        self.fit(me, body);
+        self.fit(ctx, body);
         rxs
     }
 
@@ -215,11 +218,11 @@ impl Messages {
         &mut self,
         page: Page,
         result: Result<Vec<Post>, String>,
-        me: &str,
+        ctx: &Ctx<'_>,
         body: Rect,
     ) -> Vec<Effect> {
-        let people = self.selected_people(me);
-        let selected_key = self.selected(me).map(|p| p.key.clone());
+        let people = self.selected_people(ctx.me);
+        let selected_key = self.selected(ctx.me).map(|p| p.key.clone());
         let mut effects: Vec<Effect> = self
             .list
             .apply(page, result)
@@ -229,30 +232,34 @@ impl Messages {
         // Keep the same conversation (and message) selected.
         if let Some(people) = people
             && let Some(i) = self
-                .conversations(me)
+                .conversations(ctx.me)
                 .iter()
                 .position(|c| c.people == people)
         {
             self.nav.selected = i;
         }
-        let posts: Vec<String> = self.open_posts(me).iter().map(|p| p.key.clone()).collect();
+        let posts: Vec<String> = self
+            .open_posts(ctx.me)
+            .iter()
+            .map(|p| p.key.clone())
+            .collect();
         if let (Some(open), Some(key)) = (&mut self.open, selected_key)
             && let Some(i) = posts.iter().position(|k| *k == key)
         {
             open.nav.selected = i;
         }
-        self.fit(me, body);
-        effects.extend(self.more_if_near_end(me));
+        self.fit(ctx, body);
+        effects.extend(self.more_if_near_end(ctx.me));
         effects
     }
 
     /// Selects the `i`th row of the current list (a search match).
-    pub fn select(&mut self, i: usize, me: &str, body: Rect) {
+    pub fn select(&mut self, i: usize, ctx: &Ctx<'_>, body: Rect) {
         match &mut self.open {
             Some(open) => open.nav.selected = i,
             None => self.nav.selected = i,
         }
-        self.fit(me, body);
+        self.fit(ctx, body);
     }
 
     /// Search texts, one per row of the current list.
@@ -305,7 +312,7 @@ impl Messages {
             let posts = self.open_posts(ctx.me);
             let heights: Vec<usize> = posts
                 .iter()
-                .map(|p| full_height(p, area.width, 0))
+                .map(|p| full_height(p, ctx, area.width, 0, false))
                 .collect();
             let offset = super::scroll(open.nav.offset, &heights, open.nav.selected, rows);
             let mut lines = vec![Line::from(title)];
@@ -380,7 +387,7 @@ impl Messages {
             ];
             let who = ctx.who(&newest.author, newest.name.as_deref());
             let preview = text::fit(
-                &format!("{who}: {}", text::one_line(&newest.body())),
+                &format!("{who}: {}", super::preview(newest, ctx, width)),
                 width.saturating_sub(3),
             );
             vec![

@@ -1,29 +1,34 @@
 //! The screens, one module each, and what they share: the tab list, the
-//! drawing context, list navigation and scrolling, paged post lists, and
-//! how a post is drawn as a card or in full (its links drawn as links).
+//! drawing context, the styles, list navigation and scrolling, paged post
+//! lists, and (in `post`, re-exported here) how a post is drawn as a card
+//! or in full (its markdown laid out by [`markdown`](crate::markdown),
+//! links drawn as links, pictures placed).
 //!
 //! A screen owns its state, answers movement and its own loaded data with
 //! effects, and draws itself from `&self` (drawing never changes state).
 //! Adding a screen (the groups screen) is one module here, one [`Tab`]
 //! variant, and its arms in `app` and `ui`. Imports `event`, `model`,
-//! `links` and `text`; never the backend, the terminal or I/O.
-//!
-//! Kept as one file past 600 lines: about 100 of them are its unit tests,
-//! and the rest are small pieces every screen uses together.
+//! `links`, `markdown`, `images` and `text`; never the backend, the
+//! terminal or I/O.
 
 pub mod contacts;
 pub mod groups;
 pub mod log;
 pub mod messages;
+mod post;
 pub mod thread;
 pub mod timeline;
 
 use std::collections::{HashMap, HashSet};
 
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
+
+pub use post::{CARD, Drawn, card, full, full_drawn, full_height, image_mentions, layout, preview};
 
 use crate::event::Page;
+use crate::images::Images;
+use crate::markdown::Look;
 use crate::model::PostView as _;
 use crate::model::{Cursor, Post};
 use crate::text;
@@ -105,6 +110,8 @@ pub struct Ctx<'a> {
     pub following: &'a HashSet<String>,
     /// Names we know, by feed id.
     pub names: &'a HashMap<String, String>,
+    /// Pictures of posts.
+    pub images: &'a Images,
 }
 
 impl Ctx<'_> {
@@ -170,6 +177,33 @@ pub mod style {
     /// Links in a post's text (over the text's own style).
     pub fn link() -> Style {
         Style::default().add_modifier(Modifier::UNDERLINED)
+    }
+    /// Code in a post's text.
+    pub fn code() -> Style {
+        Style::default().fg(Color::Green)
+    }
+    /// How a run of a post's text looks, over `base`.
+    pub fn look(base: Style, look: Look) -> Style {
+        let mut s = base;
+        if look.strong {
+            s = s.add_modifier(Modifier::BOLD);
+        }
+        if look.emphasis {
+            s = s.add_modifier(Modifier::ITALIC);
+        }
+        if look.strike {
+            s = s.add_modifier(Modifier::CROSSED_OUT);
+        }
+        if look.code {
+            s = s.patch(code());
+        }
+        if look.mark {
+            s = s.patch(dim());
+        }
+        if look.link {
+            s = s.patch(link());
+        }
+        s
     }
 }
 
@@ -383,166 +417,6 @@ impl Paged {
     pub fn index_of(&self, key: &str) -> Option<usize> {
         self.posts.iter().position(|p| p.key == key)
     }
-}
-
-/// Rows of a post card: a header and two lines of text.
-pub const CARD: usize = 3;
-
-fn marker(selected: bool) -> Span<'static> {
-    if selected {
-        Span::styled(style::MARK, style::mark())
-    } else {
-        Span::raw(" ")
-    }
-}
-
-/// The header spans after the name: time, reply mark, counts, privacy.
-fn post_meta(p: &Post, ctx: &Ctx<'_>) -> Vec<Span<'static>> {
-    let mut out = vec![Span::styled(
-        format!(" · {}", text::ago(ctx.now, p.time)),
-        style::dim(),
-    )];
-    if p.root.is_some() {
-        out.push(Span::styled(" · ↪ reply", style::dim()));
-    }
-    if p.replies > 0 {
-        out.push(Span::styled(format!(" · ↩ {}", p.replies), style::dim()));
-    }
-    if p.likes > 0 {
-        out.push(Span::styled(format!(" · ♥ {}", p.likes), style::dim()));
-    }
-    if p.private {
-        out.push(Span::styled(" · private", style::private()));
-    }
-    out
-}
-
-/// A post as a card of [`CARD`] rows: selection bar, unread dot, name,
-/// time, counts, then the start of its text.
-pub fn card(p: &Post, ctx: &Ctx<'_>, width: u16, selected: bool) -> Vec<Line<'static>> {
-    let width = width as usize;
-    let unread = ctx.unread.contains(&p.key);
-    let name = text::fit(&ctx.who(&p.author, p.name.as_deref()), (width / 2).max(4));
-    let mut head = vec![
-        marker(selected),
-        if unread {
-            Span::styled("●", style::unread())
-        } else {
-            Span::raw(" ")
-        },
-        Span::raw(" "),
-        Span::styled(name, style::name()),
-    ];
-    head.extend(post_meta(p, ctx));
-    let mut lines = vec![Line::from(head)];
-    // Two lines show at most this many characters (each takes a column
-    // or more): a huge post is not cleaned and wrapped whole every frame.
-    let room = width.saturating_sub(3) * (CARD - 1) + 8;
-    let body: String = p.body().chars().take(room).collect();
-    for l in body_lines(
-        &text::clean(&body),
-        width.saturating_sub(3),
-        CARD - 1,
-        selected,
-    ) {
-        let mut spans = vec![marker(selected), Span::raw("  ")];
-        spans.extend(l);
-        lines.push(Line::from(spans));
-    }
-    while lines.len() < CARD {
-        lines.push(Line::from(marker(selected)));
-    }
-    lines.truncate(CARD);
-    lines
-}
-
-/// The body of a post in full (up to [`text::MAX_SHOWN_LINES`]) wrapped
-/// to `width`.
-pub fn full_body(p: &Post, width: usize) -> Vec<String> {
-    text::wrap_max(&text::clean(&p.body()), width.max(1), text::MAX_SHOWN_LINES)
-}
-
-/// Clean text wrapped to `width` in at most `lines` lines, as spans: its
-/// links (see [`links`](crate::links)) drawn as links, bold when
-/// `selected`. Joined, the lines are those of [`text::wrap_max`].
-pub fn body_lines(
-    clean: &str,
-    width: usize,
-    lines: usize,
-    selected: bool,
-) -> Vec<Vec<Span<'static>>> {
-    let text_style = if selected {
-        style::selected()
-    } else {
-        Style::default()
-    };
-    let marks: Vec<_> = crate::links::find(clean)
-        .into_iter()
-        .map(|l| l.range)
-        .collect();
-    text::wrap_marked(clean, width.max(1), lines, &marks)
-        .into_iter()
-        .map(|runs| {
-            runs.into_iter()
-                .map(|(t, link)| {
-                    let s = if link {
-                        text_style.patch(style::link())
-                    } else {
-                        text_style
-                    };
-                    Span::styled(t, s)
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// A post in full, indented: header, every line of its text (up to
-/// [`text::MAX_SHOWN_LINES`]), then a blank line.
-pub fn full(
-    p: &Post,
-    ctx: &Ctx<'_>,
-    width: u16,
-    indent: usize,
-    selected: bool,
-) -> Vec<Line<'static>> {
-    let width = width as usize;
-    let pad = " ".repeat(indent);
-    let unread = ctx.unread.contains(&p.key);
-    let name = text::fit(
-        &ctx.who(&p.author, p.name.as_deref()),
-        (width.saturating_sub(indent) / 2).max(4),
-    );
-    let mut head = vec![
-        marker(selected),
-        Span::raw(pad.clone()),
-        if unread {
-            Span::styled("●", style::unread())
-        } else {
-            Span::raw(" ")
-        },
-        Span::raw(" "),
-        Span::styled(name, style::name()),
-    ];
-    head.extend(post_meta(p, ctx));
-    let mut lines = vec![Line::from(head)];
-    for l in body_lines(
-        &text::clean(&p.body()),
-        width.saturating_sub(3 + indent),
-        text::MAX_SHOWN_LINES,
-        selected,
-    ) {
-        let mut spans = vec![marker(selected), Span::raw(format!("{pad}  "))];
-        spans.extend(l);
-        lines.push(Line::from(spans));
-    }
-    lines.push(Line::from(""));
-    lines
-}
-
-/// Rows [`full`] takes.
-pub fn full_height(p: &Post, width: u16, indent: usize) -> usize {
-    2 + full_body(p, (width as usize).saturating_sub(3 + indent)).len()
 }
 
 /// The next (or, with `back`, previous) item after `from` whose text

@@ -1,16 +1,19 @@
 //! Tab 2, the thread: the root and every reply found through backlinks,
-//! in thread order, indented by depth, each message in full; a placeholder
-//! where a reply points at a message we do not hold.
+//! in thread order, indented by depth, each message in full with its
+//! pictures; a placeholder where a reply points at a message we do not
+//! hold.
 //!
-//! Imports the shared screen parts, `event`, `model` and `text`; never the
-//! backend or I/O.
+//! Imports the shared screen parts, `event`, `model`, `text` and
+//! `ratatui-image`'s widget (pictures are drawn from what `images` holds);
+//! never the backend or I/O.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+use ratatui_image::sliced::{SignedPosition, SlicedImage};
 
-use super::{Ctx, Move, Nav, full, full_height, style, view_lines};
+use super::{Ctx, Drawn, Move, Nav, full_drawn, full_height, in_view, style};
 use crate::event::Effect;
 use crate::model::EntryView as _;
 use crate::model::{Post, ThreadEntry, ThreadView};
@@ -66,12 +69,12 @@ impl Thread {
         body.height.saturating_sub(1) as usize
     }
 
-    fn heights(&self, width: u16) -> Vec<usize> {
+    fn heights(&self, width: u16, ctx: &Ctx<'_>) -> Vec<usize> {
         self.entries()
             .iter()
             .map(|e| match e {
                 ThreadEntry::Message { depth, item: post } => {
-                    full_height(post, width, indent(*depth, width))
+                    full_height(post, ctx, width, indent(*depth, width), true)
                 }
                 ThreadEntry::Missing { .. } => 2,
             })
@@ -109,6 +112,7 @@ impl Thread {
         id: &str,
         result: Result<ThreadView, String>,
         body: Rect,
+        ctx: &Ctx<'_>,
     ) -> Vec<Effect> {
         if self.id.as_deref() != Some(id) {
             return Vec::new();
@@ -131,7 +135,7 @@ impl Thread {
                 {
                     self.nav.selected = i;
                 }
-                self.fit(body);
+                self.fit(body, ctx);
             }
         }
         if std::mem::take(&mut self.reload_wanted) {
@@ -141,14 +145,14 @@ impl Thread {
     }
 
     /// Keeps the selection in view of `body`.
-    pub fn fit(&mut self, body: Rect) {
-        let h = self.heights(body.width);
+    pub fn fit(&mut self, body: Rect, ctx: &Ctx<'_>) {
+        let h = self.heights(body.width, ctx);
         self.nav.fit(h.len(), &h, Self::rows(body));
     }
 
     /// Moves the selection.
-    pub fn on_move(&mut self, m: Move, body: Rect) {
-        let h = self.heights(body.width);
+    pub fn on_move(&mut self, m: Move, body: Rect, ctx: &Ctx<'_>) {
+        let h = self.heights(body.width, ctx);
         let rows = Self::rows(body);
         let avg = (h.iter().sum::<usize>() / h.len().max(1)).max(1);
         self.nav.apply(m, h.len(), (rows / avg / 2).max(1));
@@ -156,9 +160,9 @@ impl Thread {
     }
 
     /// Selects the `i`th entry (a search match).
-    pub fn select(&mut self, i: usize, body: Rect) {
+    pub fn select(&mut self, i: usize, body: Rect, ctx: &Ctx<'_>) {
         self.nav.selected = i;
-        self.fit(body);
+        self.fit(body, ctx);
     }
 
     /// Search texts, one per entry.
@@ -205,46 +209,79 @@ impl Thread {
         }
         let mut lines = vec![Line::from(title)];
         let rows = Self::rows(area);
-        let heights = self.heights(area.width);
+        let heights = self.heights(area.width, ctx);
         let offset = super::scroll(self.nav.offset, &heights, self.nav.selected, rows);
         let entries = self.entries();
-        lines.extend(view_lines(&heights, offset, rows, |i| {
-            let selected = i == self.nav.selected;
-            match &entries[i] {
-                ThreadEntry::Message { depth, item: post } => {
-                    let pad = indent(*depth, area.width);
-                    let mut l = full(post, ctx, area.width, pad, selected);
-                    if *depth > 0
-                        && let Some(first) = l.first_mut()
-                        && let Some(span) = first.spans.get_mut(2)
-                    {
-                        // The unread dot's place shows the reply arrow
-                        // when the message is read.
-                        if span.content == " " {
-                            *span = Span::styled("↳", style::dim());
-                        }
+        // Pictures in view: where they go, in rows from the list's top.
+        let mut pictures = Vec::new();
+        let mut shown: Vec<Line<'static>> = Vec::with_capacity(rows);
+        for (i, skip) in in_view(&heights, offset, rows) {
+            let d = self.entry(&entries[i], i == self.nav.selected, area.width, ctx);
+            let top = shown.len() as i32 - skip as i32;
+            for s in d.slots {
+                pictures.push((top + s.line as i32, s));
+            }
+            shown.extend(d.lines.into_iter().skip(skip));
+        }
+        shown.truncate(rows);
+        lines.extend(shown);
+        f.render_widget(Paragraph::new(lines), area);
+        let list = Rect {
+            y: area.y.saturating_add(1),
+            height: rows as u16,
+            ..area
+        };
+        for (y, s) in pictures {
+            let (Some(p), Ok(y), Ok(x)) = (
+                ctx.images.ready(&s.id),
+                i16::try_from(y),
+                i16::try_from(s.col),
+            ) else {
+                continue;
+            };
+            if s.col + p.cols as usize <= list.width as usize {
+                f.render_widget(SlicedImage::new(&p.proto, SignedPosition { x, y }), list);
+            }
+        }
+    }
+
+    /// One entry drawn: a message in full with its pictures, or the
+    /// placeholder of one we do not hold.
+    fn entry(&self, e: &ThreadEntry, selected: bool, width: u16, ctx: &Ctx<'_>) -> Drawn {
+        match e {
+            ThreadEntry::Message { depth, item: post } => {
+                let pad = indent(*depth, width);
+                let mut d = full_drawn(post, ctx, width, pad, selected, true);
+                if *depth > 0
+                    && let Some(first) = d.lines.first_mut()
+                    && let Some(span) = first.spans.get_mut(2)
+                {
+                    // The unread dot's place shows the reply arrow when
+                    // the message is read.
+                    if span.content == " " {
+                        *span = Span::styled("↳", style::dim());
                     }
-                    l
                 }
-                ThreadEntry::Missing { depth, key } => {
-                    let pad = " ".repeat(indent(*depth, area.width));
-                    vec![
-                        Line::from(vec![
-                            Span::styled(if selected { style::MARK } else { " " }, style::mark()),
-                            Span::raw(pad),
-                            Span::styled(
-                                format!(
-                                    "↳ (a message we do not have yet: {})",
-                                    text::short_id(key)
-                                ),
-                                style::dim(),
-                            ),
-                        ]),
-                        Line::from(""),
-                    ]
+                d
+            }
+            ThreadEntry::Missing { depth, key } => {
+                let pad = " ".repeat(indent(*depth, width));
+                let lines = vec![
+                    Line::from(vec![
+                        Span::styled(if selected { style::MARK } else { " " }, style::mark()),
+                        Span::raw(pad),
+                        Span::styled(
+                            format!("↳ (a message we do not have yet: {})", text::short_id(key)),
+                            style::dim(),
+                        ),
+                    ]),
+                    Line::from(""),
+                ];
+                Drawn {
+                    lines,
+                    slots: Vec::new(),
                 }
             }
-        }));
-        f.render_widget(Paragraph::new(lines), area);
+        }
     }
 }
