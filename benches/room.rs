@@ -86,7 +86,12 @@ impl Serve {
         let stat = fs::read_to_string(format!("/proc/{}/stat", self.0.id())).unwrap_or_default();
         let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
         let fields: Vec<&str> = rest.split(' ').collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         // utime and stime are fields 14 and 15 of stat, 11 and 12 after
         // the command; clock ticks are 100 a second on Linux.
         (ticks(11) + ticks(12)) / 100.0
@@ -116,14 +121,18 @@ fn messages_of(home: &Path) -> u64 {
 fn wait_for(home: &Path, target: u64) -> Duration {
     let t0 = Instant::now();
     while messages_of(home) < target {
-        assert!(t0.elapsed() < Duration::from_secs(600), "replication stalled");
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "replication stalled"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     t0.elapsed()
 }
 
 /// A fetching home following every author of the dump and the node that
-/// serves them (`source`): a room tunnels only to feeds we replicate.
+/// serves them (`source`): a node opens tunnels only to feeds it
+/// replicates.
 fn fetcher(work: &Path, name: &str, source: &str) -> PathBuf {
     let home = work.join(name);
     shoal(&home, &["init"]);
@@ -233,13 +242,29 @@ fn main() {
     // Through a room.
     let r = work.join("room");
     shoal(&r, &["init"]);
+    // A room's many attendants all come from 127.0.0.1 here.
+    let config: String = fs::read_to_string(r.join("config.toml"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("max_connections"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     fs::write(
         r.join("config.toml"),
-        fs::read_to_string(r.join("config.toml")).unwrap() + "room = \"bench room\"\n",
+        config + "room = \"bench room\"\nmax_connections = 1200\nmax_connections_per_ip = 0\n",
     )
     .unwrap();
     let room = Serve::start(&r, free_port());
     let c = fetcher(&work, "c", &a_id);
+    // A node accepts tunnels only from feeds within its hops.
+    let c_id = shoal(&c, &["whoami"]);
+    shoal(
+        &a,
+        &[
+            "publish",
+            &format!(r#"{{"type":"contact","contact":"{c_id}","following":true}}"#),
+        ],
+    );
     let before = messages_of(&c);
     let node_c = Serve::start(&c, free_port());
     let room_addr = shoal(&r, &["address"]);
