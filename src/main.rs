@@ -154,6 +154,14 @@ enum RoomSub {
         /// The room's multiserver address (or its `ssb:address` URI).
         address: String,
     },
+    /// The rooms the running node is in, with how many attend each.
+    List,
+    /// Who attends the rooms we are in (or one of them): id, name, whether
+    /// we follow them, whether we are connected.
+    Attendants {
+        /// Only this room.
+        room: Option<String>,
+    },
 }
 
 /// The blob commands (`shoal blob …`).
@@ -544,6 +552,9 @@ fn request_of(cmd: &Cmd) -> Res<Request> {
             cmd: RoomSub::Serve { .. },
         } => unreachable!("not requests"),
         Cmd::Room {
+            cmd: RoomSub::List | RoomSub::Attendants { .. },
+        } => Request::Rooms,
+        Cmd::Room {
             cmd: RoomSub::Join { address },
         } => Request::Connect {
             address: shoal::uri::parse_address(address).unwrap_or_else(|| address.clone()),
@@ -682,6 +693,44 @@ impl Sink for Output {
 }
 
 /// Prints the answer of a command.
+/// `shoal room list` (a room a line: its id, how many attend) and `shoal
+/// room attendants [ROOM]` (an attendant a line: room, id, name, whether
+/// we follow and are connected).
+fn print_rooms(
+    cmd: &RoomSub,
+    rooms: &[shoal::api::RoomView],
+    v: &serde_json::Value,
+    json_out: bool,
+) -> Res {
+    if json_out {
+        return print_json(v);
+    }
+    let only = match cmd {
+        RoomSub::Attendants { room: Some(r) } => Some(parse_feed(r)?),
+        _ => None,
+    };
+    let mut out = io::stdout();
+    for r in rooms.iter().filter(|r| only.is_none_or(|o| o == r.room)) {
+        if matches!(cmd, RoomSub::List) {
+            let line = format!("{} {} attending", r.room, r.attendants.len());
+            out_line(&mut out, line.as_bytes())?;
+            continue;
+        }
+        for a in &r.attendants {
+            let line = format!(
+                "{} {} {}{}{}",
+                r.room,
+                a.id,
+                a.name.as_deref().unwrap_or("-"),
+                if a.following { " following" } else { "" },
+                if a.connected { " connected" } else { "" },
+            );
+            out_line(&mut out, line.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
 /// What a blob command prints: `add` the id, `get` the file holding it
 /// (or nothing with `--out`), `has` its size; a blob not held is a
 /// problem (exit 1) for `get` and `has`.
@@ -731,6 +780,7 @@ fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
         (Cmd::Whoami, _) => print_value(&v, "id", json_out),
         (Cmd::Address, _) => print_value(&v, "address", json_out),
         (Cmd::Publish { .. } | Cmd::Post { .. }, _) => print_value(&v, "key", json_out),
+        (Cmd::Room { cmd }, Response::Rooms { rooms }) => print_rooms(cmd, rooms, &v, json_out),
         (Cmd::Connect { .. } | Cmd::Room { .. }, _) => print_value(&v, "connected", json_out),
         (Cmd::Uri { .. }, _) => print_value(&v, "uri", json_out),
         (Cmd::Blob { cmd }, Response::Blob(state)) => print_blob(cmd, state, &v, json_out),

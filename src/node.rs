@@ -285,9 +285,9 @@ struct Inner {
     blobs_fetched: std::sync::atomic::AtomicBool,
     /// The room this node runs, once [`Node::serve_room`] is called.
     room: std::sync::OnceLock<Arc<crate::room::RoomServer>>,
-    /// The connected peers that are rooms: only they may open tunnels to
-    /// us.
-    rooms: Mutex<std::collections::HashSet<FeedId>>,
+    /// The connected peers that are rooms, and who attends each: only
+    /// they may open tunnels to us.
+    rooms: Mutex<HashMap<FeedId, std::collections::BTreeSet<FeedId>>>,
     shutdown: watch::Sender<bool>,
     listen_addr: Mutex<Option<SocketAddr>>,
     /// Makes every store write of the node, one at a time.
@@ -349,7 +349,7 @@ impl crate::replicate::session::Service for Tunnels {
                 body,
                 responder,
             } = req;
-            let from_room = node.inner.rooms.lock().expect("lock").contains(&peer);
+            let from_room = node.inner.rooms.lock().expect("lock").contains_key(&peer);
             match (connect && from_room, origin, responder) {
                 (true, Some(origin), rpc::Responder::Stream(s)) => {
                     node.accept_tunnel(peer, origin, s).await;
@@ -374,6 +374,9 @@ impl crate::replicate::session::Service for Tunnels {
         .boxed()
     }
 }
+
+/// Attendants remembered per room we are in.
+const MAX_ATTENDANTS_KEPT: usize = 4096;
 
 /// How many times a connection pings its peer within the idle timeout:
 /// enough that a ping or its answer lost or late does not close it.
@@ -558,7 +561,11 @@ impl Node {
         self.log(format!(
             "{room} is a room: meeting its attendants through it"
         ));
-        self.inner.rooms.lock().expect("lock").insert(room);
+        self.inner
+            .rooms
+            .lock()
+            .expect("lock")
+            .insert(room, Default::default());
         // Forgotten when the connection ends (this future is dropped).
         struct Left(Node, FeedId);
         impl Drop for Left {
@@ -592,6 +599,24 @@ impl Node {
                     .collect(),
                 _ => Vec::new(),
             };
+            {
+                let mut rooms = self.inner.rooms.lock().expect("lock");
+                let attending = rooms.entry(room).or_default();
+                match v.get("type").and_then(|t| t.as_str()) {
+                    Some("state") => *attending = ids.iter().copied().collect(),
+                    Some("joined") => attending.extend(ids.iter().copied()),
+                    Some("left") => {
+                        if let Some(gone) = v["id"].as_str().and_then(FeedId::parse) {
+                            attending.remove(&gone);
+                        }
+                    }
+                    _ => {}
+                }
+                // Bounded whatever the room says.
+                while attending.len() > MAX_ATTENDANTS_KEPT {
+                    attending.pop_last();
+                }
+            }
             let wanted = self.inner.repl.wanted_now().1;
             for target in ids {
                 let connected = self.inner.conns.lock().expect("lock").contains_key(&target);
@@ -606,6 +631,17 @@ impl Node {
                 });
             }
         }
+    }
+
+    /// The rooms we are in, and who attends each.
+    pub fn rooms(&self) -> Vec<(FeedId, Vec<FeedId>)> {
+        let rooms = self.inner.rooms.lock().expect("lock");
+        let mut out: Vec<(FeedId, Vec<FeedId>)> = rooms
+            .iter()
+            .map(|(r, a)| (*r, a.iter().copied().collect()))
+            .collect();
+        out.sort_by_key(|(r, _)| *r);
+        out
     }
 
     /// Opens a tunnel to `target` through the room on `rpc` and runs a

@@ -47,6 +47,20 @@ fn two_nodes_meet_through_a_shoal_room_and_replicate_both_ways() {
         addr.starts_with(&format!("tunnel:{}:{b_id}~shs:", room.id)),
         "{addr}"
     );
+    // Who attends, as a sees it.
+    let listed = a.ok(["room", "list"]).text();
+    assert_eq!(
+        listed.trim(),
+        format!("{} 1 attending", room.id),
+        "{listed}"
+    );
+    let attendants = a.ok(["room", "attendants"]).text();
+    assert!(
+        attendants
+            .lines()
+            .any(|l| l.contains(&b_id) && l.ends_with("following connected")),
+        "{attendants}"
+    );
     // The room holds nothing of theirs, and what it relayed is
     // ciphertext: none of their posts' text, message ids, feed ids or keys.
     let status = room.status();

@@ -49,6 +49,9 @@ pub trait Host {
     fn hops(&self) -> u8;
     /// What a running node's sessions saw of each feed (none without one).
     fn watch(&self) -> Option<&Watch>;
+    /// The rooms a running node is in, and who attends each (none
+    /// without a node).
+    fn rooms(&self) -> Vec<(FeedId, Vec<FeedId>)>;
     /// Redeems an invite at its pub for our feed (nothing is stored).
     fn use_invite(&self, code: &Code) -> Result<(), ApiError>;
     /// Remembers the pub of a redeemed invite and keeps it connected;
@@ -266,6 +269,10 @@ impl Host for Local {
         None
     }
 
+    fn rooms(&self) -> Vec<(FeedId, Vec<FeedId>)> {
+        Vec::new()
+    }
+
     fn use_invite(&self, code: &Code) -> Result<(), ApiError> {
         redeem_on_own_runtime(code, &self.home.network_key()?, &self.id())
     }
@@ -421,6 +428,10 @@ impl Host for Node {
 
     fn watch(&self) -> Option<&Watch> {
         Some(Node::watch(self))
+    }
+
+    fn rooms(&self) -> Vec<(FeedId, Vec<FeedId>)> {
+        Node::rooms(self)
     }
 }
 

@@ -23,7 +23,8 @@ mod types;
 pub use error::ApiError;
 pub use host::{Host, Local};
 pub use types::{
-    Behind, BlobState, Event, FeedProblem, KnownPeer, PeerClaim, Request, Response, Status, Why,
+    Attendant, Behind, BlobState, Event, FeedProblem, KnownPeer, PeerClaim, Request, Response,
+    RoomView, Status, Why,
 };
 
 use crate::crypto::BlobId;
@@ -361,6 +362,7 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
         }
         Request::Connect { address } => host.connect(&address),
         Request::Peers => host.peers(),
+        Request::Rooms => rooms(host),
         Request::Status => Ok(Response::Status(host.status()?)),
         Request::Uri { text } => uri(&text),
         Request::Why { id } => why(host, &id),
@@ -413,6 +415,43 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
 /// Why a feed replicates or not: the store says whether we want it and
 /// what we hold; a running node adds what its peers claim and the last
 /// error.
+/// The rooms we are in, each attendant with a name, whether we follow
+/// them and whether we are connected to them.
+fn rooms(host: &dyn Host) -> Result<Response, ApiError> {
+    let rooms = host.rooms();
+    if rooms.is_empty() {
+        return Ok(Response::Rooms { rooms: Vec::new() });
+    }
+    let store = host.store()?;
+    let me = host.id();
+    let following: std::collections::HashSet<crate::crypto::FeedId> = store
+        .contacts_of(&me)?
+        .into_iter()
+        .filter(|(_, c)| *c == crate::store::Contact::Follow)
+        .map(|(f, _)| f)
+        .collect();
+    let connected: std::collections::HashSet<String> = match host.peers()? {
+        Response::Peers { connected, .. } => connected.into_iter().map(|p| p.id).collect(),
+        _ => Default::default(),
+    };
+    let reader = store.reader()?;
+    let mut view = View::new(&reader)?;
+    let mut out = Vec::new();
+    for (room, ids) in rooms {
+        let mut attendants = Vec::new();
+        for id in ids.into_iter().filter(|id| *id != me) {
+            attendants.push(Attendant {
+                name: view.name(&id)?,
+                following: following.contains(&id),
+                connected: connected.contains(&id.to_string()),
+                id,
+            });
+        }
+        out.push(RoomView { room, attendants });
+    }
+    Ok(Response::Rooms { rooms: out })
+}
+
 fn why(host: &dyn Host, feed: &crate::crypto::FeedId) -> Result<Response, ApiError> {
     let store = host.store()?;
     let me = host.id();

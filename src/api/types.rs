@@ -240,6 +240,8 @@ pub enum Request {
     },
     /// Known peers and live connections.
     Peers,
+    /// The rooms we are in (connected to), and who attends each.
+    Rooms,
     /// Replication progress and limits.
     Status,
     /// Why a feed replicates or not: whether we want it and through
@@ -352,6 +354,28 @@ pub(super) fn parse_content(text: &str) -> Result<Value, ApiError> {
         ));
     }
     Ok(value)
+}
+
+/// A room we are in, and who attends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomView {
+    /// The room's feed id.
+    pub room: FeedId,
+    /// Its attendants besides us, by id.
+    pub attendants: Vec<Attendant>,
+}
+
+/// Someone attending a room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attendant {
+    /// Their feed.
+    pub id: FeedId,
+    /// Their name, when we know it.
+    pub name: Option<String>,
+    /// Whether we follow them (then we meet them through the room).
+    pub following: bool,
+    /// Whether we are connected to them now.
+    pub connected: bool,
 }
 
 /// What we know of a blob.
@@ -479,6 +503,11 @@ pub enum Response {
         connected: Vec<PeerInfo>,
         /// The peer table.
         known: Vec<KnownPeer>,
+    },
+    /// The rooms we are in.
+    Rooms {
+        /// Each, by id.
+        rooms: Vec<RoomView>,
     },
     /// Replication progress.
     Status(Status),
