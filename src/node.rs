@@ -375,6 +375,14 @@ impl crate::replicate::session::Service for Tunnels {
     }
 }
 
+/// How often the attendants of a room we are in that we are not
+/// connected to are tried again.
+const ROOM_RECHECK: Duration = Duration::from_secs(10);
+
+/// How long the peer with the larger key waits before opening a tunnel to
+/// a peer that may be opening one to it.
+const TUNNEL_SECOND_DIAL: Duration = Duration::from_secs(3);
+
 /// Attendants remembered per room we are in.
 const MAX_ATTENDANTS_KEPT: usize = 4096;
 
@@ -580,56 +588,103 @@ impl Node {
         else {
             return;
         };
-        while let Some(Ok(rpc::Body::Json(b))) = events.recv().await {
-            let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
-            let ids: Vec<FeedId> = match v.get("type").and_then(|t| t.as_str()) {
-                Some("state") => v["ids"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|i| i.as_str())
-                            .filter_map(FeedId::parse)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                Some("joined") => v["id"]
-                    .as_str()
-                    .and_then(FeedId::parse)
-                    .into_iter()
-                    .collect(),
-                _ => Vec::new(),
-            };
-            {
-                let mut rooms = self.inner.rooms.lock().expect("lock");
-                let attending = rooms.entry(room).or_default();
-                match v.get("type").and_then(|t| t.as_str()) {
-                    Some("state") => *attending = ids.iter().copied().collect(),
-                    Some("joined") => attending.extend(ids.iter().copied()),
-                    Some("left") => {
-                        if let Some(gone) = v["id"].as_str().and_then(FeedId::parse) {
-                            attending.remove(&gone);
+        // Tunnels being opened or open from here, so that none is opened
+        // twice.
+        let busy: Arc<Mutex<std::collections::HashSet<FeedId>>> = Arc::default();
+        let mut recheck = tokio::time::interval(ROOM_RECHECK);
+        recheck.tick().await;
+        loop {
+            let ids: Vec<FeedId> = tokio::select! {
+                got = events.recv() => {
+                    let Some(Ok(rpc::Body::Json(b))) = got else { break };
+                    let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
+                    let ids: Vec<FeedId> = match v.get("type").and_then(|t| t.as_str()) {
+                        Some("state") => v["ids"]
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|i| i.as_str())
+                                    .filter_map(FeedId::parse)
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        Some("joined") => v["id"]
+                            .as_str()
+                            .and_then(FeedId::parse)
+                            .into_iter()
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    {
+                        let mut rooms = self.inner.rooms.lock().expect("lock");
+                        let attending = rooms.entry(room).or_default();
+                        match v.get("type").and_then(|t| t.as_str()) {
+                            Some("state") => *attending = ids.iter().copied().collect(),
+                            Some("joined") => attending.extend(ids.iter().copied()),
+                            Some("left") => {
+                                if let Some(gone) = v["id"].as_str().and_then(FeedId::parse) {
+                                    attending.remove(&gone);
+                                }
+                            }
+                            _ => {}
+                        }
+                        // Bounded whatever the room says.
+                        while attending.len() > MAX_ATTENDANTS_KEPT {
+                            attending.pop_last();
                         }
                     }
-                    _ => {}
+                    ids
                 }
-                // Bounded whatever the room says.
-                while attending.len() > MAX_ATTENDANTS_KEPT {
-                    attending.pop_last();
-                }
+                // Whoever attends and is not connected (a tunnel that
+                // failed or ended) is tried again.
+                _ = recheck.tick() => self
+                    .inner
+                    .rooms
+                    .lock()
+                    .expect("lock")
+                    .get(&room)
+                    .map(|a| a.iter().copied().collect())
+                    .unwrap_or_default(),
+            };
+            self.meet(room, &rpc, ids, &busy);
+        }
+    }
+
+    /// Opens tunnels through `room` to those of `ids` we replicate and are
+    /// not connected to. Of two peers that replicate each other, the one
+    /// with the smaller key dials at once and the other a few seconds
+    /// later if still unconnected, so that they do not open two tunnels at
+    /// once and each close the other's.
+    fn meet(
+        &self,
+        room: FeedId,
+        rpc: &rpc::RpcHandle,
+        ids: Vec<FeedId>,
+        busy: &Arc<Mutex<std::collections::HashSet<FeedId>>>,
+    ) {
+        let wanted = self.inner.repl.wanted_now().1;
+        for target in ids {
+            let connected = self.inner.conns.lock().expect("lock").contains_key(&target);
+            if target == self.id() || target == room || connected || !wanted.contains(&target) {
+                continue;
             }
-            let wanted = self.inner.repl.wanted_now().1;
-            for target in ids {
-                let connected = self.inner.conns.lock().expect("lock").contains_key(&target);
-                if target == self.id() || target == room || connected || !wanted.contains(&target) {
-                    continue;
-                }
-                let (node, rpc) = (self.clone(), rpc.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = node.dial_tunnel(room, &rpc, target).await {
-                        tracing::info!("{target} through the room {room}: {e}");
-                    }
-                });
+            if !busy.lock().expect("lock").insert(target) {
+                continue;
             }
+            let (node, rpc, busy) = (self.clone(), rpc.clone(), busy.clone());
+            let wait = if node.id() < target {
+                Duration::ZERO
+            } else {
+                TUNNEL_SECOND_DIAL
+            };
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                let connected = node.inner.conns.lock().expect("lock").contains_key(&target);
+                if !connected && let Err(e) = node.dial_tunnel(room, &rpc, target).await {
+                    tracing::info!("{target} through the room {room}: {e}");
+                }
+                busy.lock().expect("lock").remove(&target);
+            });
         }
     }
 

@@ -4,14 +4,19 @@
 //! both ways; the room stores none of their messages. Against the room on
 //! the wire: a tunnel to a feed not attending, to oneself, or with an
 //! `origin` (a tunnel inside a tunnel) is refused with an error, not a
-//! hang.
+//! hang. And in network namespaces the test makes (as root): two nodes on
+//! separate networks that only the room's host joins (it forwards
+//! nothing) replicate through the room.
 
 use std::time::Duration;
 
 use serde_json::json;
 use shoal::rpc;
 
+use std::process::{Command, Stdio};
+
 use crate::common::test_key;
+use crate::jsenv::run;
 use crate::multinode::main_net_key;
 use crate::nodes::{ServeNode, wait_for};
 
@@ -174,4 +179,90 @@ fn tunnels_to_the_absent_to_oneself_or_inside_a_tunnel_are_refused() {
         || (room.status()["id"] == room.id.to_string()).then_some(()),
         || room.log_tail(20),
     );
+}
+
+/// Three network namespaces, `a - room - b`: the room's host is on both
+/// networks and forwards nothing, so `a` and `b` cannot reach each other.
+struct Apart {
+    ns: [String; 3],
+}
+
+impl Apart {
+    fn new() -> Apart {
+        let id = std::process::id();
+        let ns = ["a", "room", "b"].map(|n| format!("shoal-apart-{id}-{n}"));
+        let ip = |args: &[&str]| {
+            run(
+                Command::new("ip").args(args),
+                "iproute2 (this test needs root for network namespaces)",
+            );
+        };
+        for n in &ns {
+            ip(&["netns", "add", n]);
+            ip(&["-n", n, "link", "set", "lo", "up"]);
+        }
+        ip(&[
+            "link", "add", "lan0", "netns", &ns[0], "type", "veth", "peer", "name", "lana",
+            "netns", &ns[1],
+        ]);
+        ip(&[
+            "link", "add", "lan0", "netns", &ns[2], "type", "veth", "peer", "name", "lanb",
+            "netns", &ns[1],
+        ]);
+        for (n, dev, addr) in [
+            (&ns[0], "lan0", "10.81.1.2/24"),
+            (&ns[1], "lana", "10.81.1.1/24"),
+            (&ns[1], "lanb", "10.81.2.1/24"),
+            (&ns[2], "lan0", "10.81.2.2/24"),
+        ] {
+            ip(&["-n", n, "addr", "add", addr, "dev", dev]);
+            ip(&["-n", n, "link", "set", dev, "up"]);
+        }
+        Apart { ns }
+    }
+}
+
+impl Drop for Apart {
+    fn drop(&mut self) {
+        for n in &self.ns {
+            let _ = Command::new("ip")
+                .args(["netns", "del", n])
+                .stdin(Stdio::null())
+                .output();
+        }
+    }
+}
+
+#[test]
+fn nodes_that_cannot_reach_each_other_replicate_through_a_room() {
+    let apart = Apart::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut room = ServeNode::init(dir.path(), "room", &test_key(0xd6));
+    room.configure("room", "\"apart\"");
+    let mut a = ServeNode::init(dir.path(), "a", &test_key(0xd7));
+    let mut b = ServeNode::init(dir.path(), "b", &test_key(0xd8));
+    for n in [&room, &a, &b] {
+        n.configure("lan", "false");
+    }
+    let (a_id, b_id) = (a.id.to_string(), b.id.to_string());
+    a.follow(&b_id);
+    b.follow(&a_id);
+    a.post("a, on its own network");
+    b.post("b, on its own network");
+    room.in_netns(&apart.ns[1], "10.81.1.1", 8008);
+    a.in_netns(&apart.ns[0], "10.81.1.2", 8008);
+    b.in_netns(&apart.ns[2], "10.81.2.2", 8008);
+    room.start();
+    a.start();
+    b.start();
+    // Not reachable from a: b's own address.
+    let direct = a.run(["connect", b.address().as_str()]);
+    assert_ne!(direct.code, 0, "a reached b directly: {}", direct.text());
+    let key = room.id.b64();
+    a.ok(["room", "join", &format!("net:10.81.1.1:8008~shs:{key}")]);
+    b.ok(["room", "join", &format!("net:10.81.2.1:8008~shs:{key}")]);
+    a.wait_count(&b_id, 2, 30);
+    b.wait_count(&a_id, 2, 30);
+    b.post("b, later");
+    a.wait_count(&b_id, 3, 30);
 }
