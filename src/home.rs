@@ -89,6 +89,10 @@ pub struct Config {
     pub blob_budget: u64,
     /// The name of the room this node runs (none: it runs no room).
     pub room: Option<String>,
+    /// Who may attend that room: `open`, `community` or `restricted`.
+    pub room_mode: String,
+    /// Where the room takes invite claims over HTTP (none: it does not).
+    pub room_http: Option<String>,
 }
 
 impl Config {
@@ -124,6 +128,8 @@ impl Default for Config {
             blob_hops: 1,
             blob_budget: 500 * 1024 * 1024,
             room: None,
+            room_mode: "open".into(),
+            room_http: None,
         }
     }
 }

@@ -340,6 +340,18 @@ pub struct Running {
     first_events: std::sync::Mutex<Option<broadcast::Receiver<crate::node::NodeEvent>>>,
 }
 
+/// How `shoal room serve` runs its room (what is not given comes from the
+/// config).
+#[derive(Clone, Debug, Default)]
+pub struct RoomOptions {
+    /// The room's name.
+    pub name: String,
+    /// Who may attend: `open`, `community` or `restricted`.
+    pub mode: Option<String>,
+    /// Where invites are claimed over HTTP.
+    pub http: Option<String>,
+}
+
 impl Running {
     /// Opens the node on `home` and starts it: listens on `listen` (else
     /// the configured address), serves the control socket (so `shoal`
@@ -355,13 +367,14 @@ impl Running {
         Running::start_with(home, listen, must_listen, None).await
     }
 
-    /// [`Running::start`], running a room named `room` too (else the
-    /// config's `room`, when it names one): see [`crate::room`].
+    /// [`Running::start`], running a room too, as `room` says (else as
+    /// the config's `room`, `room_mode` and `room_http` say, when `room`
+    /// names one): see [`crate::room`].
     pub async fn start_with(
         home: &Path,
         listen: Option<String>,
         must_listen: bool,
-        room: Option<String>,
+        room: Option<RoomOptions>,
     ) -> Result<Running, StartError> {
         let config = crate::home::Home::open(home)
             .map_err(NodeError::from)?
@@ -374,8 +387,16 @@ impl Running {
                 .await
                 .map_err(|e| NodeError::Invalid(format!("opening the node: {e}")))??
         };
-        if let Some(name) = room.or(config.room) {
-            node.serve_room(name);
+        let room = room.or(config.room.map(|name| RoomOptions {
+            name,
+            mode: None,
+            http: None,
+        }));
+        if let Some(room) = room {
+            let mode = room.mode.unwrap_or(config.room_mode);
+            let mode: crate::room::Mode = mode.parse().map_err(NodeError::Invalid)?;
+            let http = room.http.or(config.room_http);
+            node.serve_room(room.name, mode, http.as_deref())?;
         }
         let first_events = std::sync::Mutex::new(Some(node.subscribe()));
         let mut tasks = Vec::new();

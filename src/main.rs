@@ -147,11 +147,23 @@ enum RoomSub {
         /// The room's name, as attendants see it.
         #[arg(long, default_value = "shoal room")]
         name: String,
+        /// Who may attend: open (anyone), community or restricted (members,
+        /// who join with an invite).
+        #[arg(long)]
+        mode: Option<String>,
+        /// Where invites are claimed over HTTP, HOST:PORT.
+        #[arg(long)]
+        http: Option<String>,
     },
-    /// Join a room by its address: the node keeps it connected and meets,
-    /// through it, the attendants whose feeds it replicates.
+    /// Make an invite to the room this node runs (through the running
+    /// node); prints its `ssb:experimental?action=claim-http-invite` link.
+    Invite,
+    /// Join a room by its address or an invite of it: the node keeps it
+    /// connected and meets, through it, the attendants whose feeds it
+    /// replicates.
     Join {
-        /// The room's multiserver address (or its `ssb:address` URI).
+        /// The room's multiserver address (or its `ssb:address` URI), or a
+        /// `claim-http-invite` link.
         address: String,
     },
     /// The rooms the running node is in, with how many attend each.
@@ -526,8 +538,21 @@ fn run(cli: Cli) -> Res {
         }
         Cmd::Serve { listen } => return serve(&dir, listen.clone(), None),
         Cmd::Room {
-            cmd: RoomSub::Serve { listen, name },
-        } => return serve(&dir, listen.clone(), Some(name.clone())),
+            cmd:
+                RoomSub::Serve {
+                    listen,
+                    name,
+                    mode,
+                    http,
+                },
+        } => {
+            let room = shoal::local::RoomOptions {
+                name: name.clone(),
+                mode: mode.clone(),
+                http: http.clone(),
+            };
+            return serve(&dir, listen.clone(), Some(room));
+        }
         Cmd::Export {
             file: Some(path), ..
         } => return export_to_file(&dir, &request_of(&cli.cmd)?, path),
@@ -556,9 +581,12 @@ fn request_of(cmd: &Cmd) -> Res<Request> {
         } => Request::Rooms,
         Cmd::Room {
             cmd: RoomSub::Join { address },
-        } => Request::Connect {
-            address: shoal::uri::parse_address(address).unwrap_or_else(|| address.clone()),
+        } => Request::RoomJoin {
+            target: shoal::uri::parse_address(address).unwrap_or_else(|| address.clone()),
         },
+        Cmd::Room {
+            cmd: RoomSub::Invite,
+        } => Request::RoomInvite,
         Cmd::Whoami => Request::Whoami,
         Cmd::Address => Request::Address,
         Cmd::Publish { content } => Request::Publish {
@@ -781,6 +809,7 @@ fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
         (Cmd::Address, _) => print_value(&v, "address", json_out),
         (Cmd::Publish { .. } | Cmd::Post { .. }, _) => print_value(&v, "key", json_out),
         (Cmd::Room { cmd }, Response::Rooms { rooms }) => print_rooms(cmd, rooms, &v, json_out),
+        (Cmd::Room { .. }, Response::RoomInvite { .. }) => print_value(&v, "invite", json_out),
         (Cmd::Connect { .. } | Cmd::Room { .. }, _) => print_value(&v, "connected", json_out),
         (Cmd::Uri { .. }, _) => print_value(&v, "uri", json_out),
         (Cmd::Blob { cmd }, Response::Blob(state)) => print_blob(cmd, state, &v, json_out),
@@ -1252,7 +1281,7 @@ fn print_social(cmd: &SocialCmd, v: &serde_json::Value, json_out: bool) -> Res {
 }
 
 /// `shoal serve`: the node in the foreground until Ctrl-C or SIGTERM.
-fn serve(dir: &Path, listen: Option<String>, room: Option<String>) -> Res {
+fn serve(dir: &Path, listen: Option<String>, room: Option<shoal::local::RoomOptions>) -> Res {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")

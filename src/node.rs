@@ -285,6 +285,9 @@ struct Inner {
     blobs_fetched: std::sync::atomic::AtomicBool,
     /// The room this node runs, once [`Node::serve_room`] is called.
     room: std::sync::OnceLock<Arc<crate::room::RoomServer>>,
+    /// Where the room this node runs takes invite claims (its HTTP
+    /// endpoint), when it does.
+    room_post_to: Mutex<Option<String>>,
     /// The connected peers that are rooms, and who attends each: only
     /// they may open tunnels to us.
     rooms: Mutex<HashMap<FeedId, std::collections::BTreeSet<FeedId>>>,
@@ -484,6 +487,7 @@ impl Node {
                 blobs_fetched: std::sync::atomic::AtomicBool::new(false),
                 room: std::sync::OnceLock::new(),
                 rooms: Mutex::default(),
+                room_post_to: Mutex::default(),
                 shutdown,
                 listen_addr: Mutex::new(None),
                 writer,
@@ -542,10 +546,67 @@ impl Node {
     }
 
     /// Runs a room here (see [`crate::room`]): peers that connect attend
-    /// it and may open tunnels to each other. Call before peers connect.
-    pub fn serve_room(&self, name: String) {
-        let room = Arc::new(crate::room::RoomServer::new(self.id(), name));
-        let _ = self.inner.room.set(room);
+    /// it (all of them, or members only, as `mode` says) and may open
+    /// tunnels to each other; with `http`, invites are claimed there. Call
+    /// before peers connect.
+    pub fn serve_room(
+        &self,
+        name: String,
+        mode: crate::room::Mode,
+        http: Option<&str>,
+    ) -> Result<(), NodeError> {
+        if let Some(addr) = http {
+            let server = tiny_http::Server::http(addr).map_err(|e| {
+                NodeError::Invalid(format!("the room cannot listen for HTTP on {addr}: {e}"))
+            })?;
+            let local = server
+                .server_addr()
+                .to_ip()
+                .ok_or_else(|| NodeError::Invalid(format!("{addr} is not an IP address")))?;
+            let host = if local.ip().is_unspecified() {
+                crate::lan::this_host_for_peers().map_or(IpAddr::from([127, 0, 0, 1]), IpAddr::V4)
+            } else {
+                local.ip()
+            };
+            *self.inner.room_post_to.lock().expect("lock") = Some(format!(
+                "http://{}/invite/consume",
+                SocketAddr::new(host, local.port())
+            ));
+            let node = self.clone();
+            crate::room::serve_http(server, self.inner.store.clone(), move || node.address());
+        }
+        let room = crate::room::RoomServer::new(
+            self.id(),
+            name,
+            mode,
+            self.inner.store.clone(),
+            http.is_some(),
+        );
+        let _ = self.inner.room.set(Arc::new(room));
+        Ok(())
+    }
+
+    /// Makes an invite to the room this node runs: its rooms 2.0 link.
+    pub fn room_invite(&self) -> Result<String, NodeError> {
+        if self.inner.room.get().is_none() {
+            return Err(NodeError::Invalid(
+                "this node runs no room: start it with `shoal room serve`".into(),
+            ));
+        }
+        let post_to = self.inner.room_post_to.lock().expect("lock").clone();
+        let Some(post_to) = post_to else {
+            return Err(NodeError::Invalid(
+                "the room takes no invites over HTTP: start it with `shoal room serve --http HOST:PORT`"
+                    .into(),
+            ));
+        };
+        let token = crate::room::new_token();
+        let expires =
+            crate::store::now_ms() as u64 + crate::room::INVITE_LIFETIME.as_millis() as u64;
+        self.inner
+            .store
+            .add_room_invite(&crate::room::token_hash(&token), expires)?;
+        Ok(crate::room::invite_link(&token, &post_to))
     }
 
     /// Whether `peer` is a room, and if so, meets the attendants we

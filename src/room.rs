@@ -11,6 +11,13 @@
 //! The room relays the inner connection's box-stream bytes and nothing
 //! else: it cannot read them, and it stores nothing of anyone.
 //!
+//! Membership ([`Mode`]): an open room admits anyone who connects; a
+//! community or restricted one only members, who join by claiming an
+//! invite (rooms 2.0 `claim-http-invite`) at the room's HTTP endpoint
+//! ([`serve_http`]); a non-member is told so and attends nothing. Members
+//! and invites are kept in the store (only a token's sha256), so a
+//! restart keeps them.
+//!
 //! Bounded: at most [`MAX_TUNNELS_PER_ATTENDANT`] tunnels opened by one
 //! attendant at once, a tunnel silent both ways for [`TUNNEL_IDLE`] is
 //! closed, and a tunnel to ourselves, to a peer not attending, or opened
@@ -68,13 +75,130 @@ pub fn byte_stream(sink: DuplexSink, mut source: SourceStream) -> tokio::io::Dup
     ours
 }
 
-/// What the room says of itself (`tunnel.isRoom`, `room.metadata`).
-fn metadata(name: &str) -> Json {
+/// Who may attend a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Anyone who connects.
+    Open,
+    /// Members only (who joined with an invite).
+    Community,
+    /// Members only; invites only from the room's operator.
+    Restricted,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "open" => Ok(Mode::Open),
+            "community" => Ok(Mode::Community),
+            "restricted" => Ok(Mode::Restricted),
+            other => Err(format!(
+                "room mode {other:?}: expected open, community or restricted"
+            )),
+        }
+    }
+}
+
+/// What the room says of itself to `peer` (`tunnel.isRoom`,
+/// `room.metadata`).
+fn metadata(name: &str, member: bool, http: bool) -> Json {
+    let mut features = vec!["tunnel", "room1", "room2"];
+    if http {
+        features.push("httpInvite");
+    }
     json!({
         "name": name,
-        "membership": false,
-        "features": ["tunnel", "room1", "room2"],
+        "membership": member,
+        "features": features,
     })
+}
+
+/// How long an invite of the room may be claimed.
+pub const INVITE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A new invite token: 32 random bytes, base64url without padding.
+pub fn new_token() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<32>())
+}
+
+/// What is kept of a token: its sha256.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    crate::crypto::sha256(token.as_bytes())
+}
+
+/// The rooms 2.0 invite link for `token`, claimed at `post_to`.
+pub fn invite_link(token: &str, post_to: &str) -> String {
+    format!(
+        "ssb:experimental?action=claim-http-invite&invite={}&postTo={}",
+        crate::uri::encode_component(token),
+        crate::uri::encode_component(post_to)
+    )
+}
+
+/// Serves the room's HTTP endpoint on `listener` until the process ends:
+/// `POST /invite/consume` with `{"id": FEED, "invite": TOKEN}` claims the
+/// invite for FEED (see [`crate::store::Store::claim_room_invite`]) and
+/// answers `{"status":"successful","multiserverAddress":…}`; anything
+/// else, an error with a reason. Bodies are read up to 4 KiB.
+pub fn serve_http(
+    server: tiny_http::Server,
+    store: Arc<crate::store::Store>,
+    address: impl Fn() -> Option<String> + Send + 'static,
+) {
+    std::thread::spawn(move || {
+        for mut req in server.incoming_requests() {
+            let answer = |status: u16, body: Json| {
+                let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
+                    .expect("a valid header");
+                tiny_http::Response::from_string(body.to_string())
+                    .with_status_code(status)
+                    .with_header(header)
+            };
+            let fail =
+                |status: u16, why: &str| answer(status, json!({"status": "error", "error": why}));
+            if req.method() != &tiny_http::Method::Post || req.url() != "/invite/consume" {
+                let _ = req.respond(fail(404, "not found"));
+                continue;
+            }
+            let mut body = Vec::new();
+            let read = std::io::Read::read_to_end(
+                &mut std::io::Read::take(req.as_reader(), 4096),
+                &mut body,
+            );
+            let asked: Option<(FeedId, String)> = read
+                .ok()
+                .and_then(|_| serde_json::from_slice::<Json>(&body).ok())
+                .and_then(|v| {
+                    let id = v.get("id")?.as_str().and_then(FeedId::parse)?;
+                    let token = v.get("invite")?.as_str()?.to_string();
+                    Some((id, token))
+                });
+            let Some((id, token)) = asked else {
+                let _ = req.respond(fail(400, "expected {\"id\": FEED, \"invite\": TOKEN}"));
+                continue;
+            };
+            let now = crate::store::now_ms() as u64;
+            let response = match store.claim_room_invite(&token_hash(&token), &id, now) {
+                Ok(Ok(())) => {
+                    tracing::info!("{id} joined the room with an invite");
+                    answer(
+                        200,
+                        json!({"status": "successful", "multiserverAddress": address()}),
+                    )
+                }
+                Ok(Err(why)) => fail(403, &why.to_string()),
+                Err(e) => {
+                    tracing::warn!("room invite: {e}");
+                    fail(500, "the room cannot read its store")
+                }
+            };
+            let _ = req.respond(response);
+        }
+    });
 }
 
 struct Attendant {
@@ -86,17 +210,32 @@ struct Attendant {
 pub struct RoomServer {
     me: FeedId,
     name: String,
+    mode: Mode,
+    store: Arc<crate::store::Store>,
+    /// Whether invites are claimed over HTTP here.
+    http: bool,
     attendants: Mutex<HashMap<FeedId, Attendant>>,
     /// (joined, who).
     changes: broadcast::Sender<(bool, FeedId)>,
 }
 
 impl RoomServer {
-    /// A room named `name`, run by `me`.
-    pub fn new(me: FeedId, name: String) -> RoomServer {
+    /// A room named `name`, run by `me`, who may attend as `mode` says
+    /// (members in `store`); `http`: whether its invites are claimed over
+    /// HTTP.
+    pub fn new(
+        me: FeedId,
+        name: String,
+        mode: Mode,
+        store: Arc<crate::store::Store>,
+        http: bool,
+    ) -> RoomServer {
         RoomServer {
             me,
             name,
+            mode,
+            store,
+            http,
             attendants: Mutex::default(),
             changes: broadcast::channel(1024).0,
         }
@@ -108,8 +247,17 @@ impl RoomServer {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A peer connected: it attends until [`RoomServer::left`].
+    /// Whether `peer` may attend: anyone in an open room, members else.
+    pub fn admits(&self, peer: &FeedId) -> bool {
+        self.mode == Mode::Open || self.store.is_room_member(peer).unwrap_or(false)
+    }
+
+    /// A peer connected: it attends until [`RoomServer::left`], if it may.
     pub fn arrived(&self, peer: FeedId, rpc: RpcHandle) {
+        if !self.admits(&peer) {
+            tracing::info!("{peer}: not a member of the room: not attending");
+            return;
+        }
         self.lock().insert(peer, Attendant { rpc, tunnels: 0 });
         let _ = self.changes.send((true, peer));
     }
@@ -133,8 +281,14 @@ impl RoomServer {
         let arg = req.args.get(0).cloned().unwrap_or(Json::Null);
         match (name.as_slice(), req.responder) {
             (["tunnel", "isRoom"] | ["room", "metadata"], Responder::Async(a)) => {
-                let body = Body::Json(Bytes::from(metadata(&self.name).to_string()));
-                let _ = a.ok(body).await;
+                let member = self.mode != Mode::Open && self.admits(&peer);
+                let meta = metadata(&self.name, member, self.http);
+                let _ = a.ok(Body::Json(Bytes::from(meta.to_string()))).await;
+            }
+            (_, responder) if !self.admits(&peer) => {
+                let _ = responder
+                    .error("not a member of this room: join it with an invite")
+                    .await;
             }
             (["tunnel", "announce" | "leave"], Responder::Async(a)) => {
                 let _ = a.ok(Body::json_true()).await;

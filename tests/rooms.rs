@@ -266,3 +266,77 @@ fn nodes_that_cannot_reach_each_other_replicate_through_a_room() {
     b.post("b, later");
     a.wait_count(&b_id, 3, 30);
 }
+
+#[test]
+fn a_community_room_admits_only_members_who_claimed_an_invite_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut room = ServeNode::init(dir.path(), "room", &test_key(0xe0));
+    room.configure("room", "\"members\"");
+    room.configure("room_mode", "\"community\"");
+    let http = format!("127.0.0.1:{}", crate::nodes::free_port());
+    room.configure("room_http", &format!("\"{http}\""));
+    let mut a = ServeNode::init(dir.path(), "a", &test_key(0xe1));
+    let mut b = ServeNode::init(dir.path(), "b", &test_key(0xe2));
+    let mut stranger = ServeNode::init(dir.path(), "stranger", &test_key(0xe3));
+    let (a_id, b_id) = (a.id.to_string(), b.id.to_string());
+    a.follow(&b_id);
+    b.follow(&a_id);
+    stranger.follow(&a_id);
+    a.post("for members");
+    room.start();
+    for n in [&mut a, &mut b, &mut stranger] {
+        n.start();
+    }
+    // Only the room's node makes invites.
+    let refused = a.run(["room", "invite"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    let invite_a = room.ok(["room", "invite"]).text().trim().to_string();
+    let invite_b = room.ok(["room", "invite"]).text().trim().to_string();
+    assert!(
+        invite_a.starts_with("ssb:experimental?action=claim-http-invite&invite="),
+        "{invite_a}"
+    );
+    assert!(
+        invite_a.contains("postTo=http%3A%2F%2F127.0.0.1"),
+        "{invite_a}"
+    );
+    a.ok(["room", "join", invite_a.as_str()]);
+    b.ok(["room", "join", invite_b.as_str()]);
+    // An invite is claimed once.
+    let again = stranger.run(["room", "join", invite_a.as_str()]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(again.stderr.contains("used already"), "{}", again.stderr);
+    // A forged one is refused too.
+    let forged = invite_a.replace("invite=", "invite=x");
+    let out = stranger.run(["room", "join", forged.as_str()]);
+    assert!(out.stderr.contains("no such invite"), "{}", out.stderr);
+    // The stranger connects by address: it attends nothing.
+    stranger.ok(["room", "join", room.address().as_str()]);
+    a.wait_count(&b_id, 1, 30);
+    b.wait_count(&a_id, 2, 30);
+    wait_for(
+        10,
+        Duration::from_millis(100),
+        "a to see b attending",
+        || {
+            a.ok(["room", "attendants"])
+                .text()
+                .contains(&b_id)
+                .then_some(())
+        },
+        || a.explain(),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let attending = a.ok(["room", "attendants"]).text();
+    assert!(!attending.contains(&stranger.id.to_string()), "{attending}");
+    assert_eq!(
+        stranger.count(&a_id),
+        0,
+        "the stranger met a through the room"
+    );
+    assert!(
+        room.log_text().contains("not a member of the room"),
+        "{}",
+        room.log_tail(20)
+    );
+}

@@ -52,6 +52,8 @@ pub trait Host {
     /// The rooms a running node is in, and who attends each (none
     /// without a node).
     fn rooms(&self) -> Vec<(FeedId, Vec<FeedId>)>;
+    /// Makes an invite to the room a running node runs.
+    fn room_invite(&self) -> Result<String, ApiError>;
     /// Redeems an invite at its pub for our feed (nothing is stored).
     fn use_invite(&self, code: &Code) -> Result<(), ApiError>;
     /// Remembers the pub of a redeemed invite and keeps it connected;
@@ -273,6 +275,12 @@ impl Host for Local {
         Vec::new()
     }
 
+    fn room_invite(&self) -> Result<String, ApiError> {
+        Err(ApiError::Failed(
+            "invites to a room are made by the running room: start `shoal room serve`".into(),
+        ))
+    }
+
     fn use_invite(&self, code: &Code) -> Result<(), ApiError> {
         redeem_on_own_runtime(code, &self.home.network_key()?, &self.id())
     }
@@ -432,6 +440,10 @@ impl Host for Node {
 
     fn rooms(&self) -> Vec<(FeedId, Vec<FeedId>)> {
         Node::rooms(self)
+    }
+
+    fn room_invite(&self) -> Result<String, ApiError> {
+        Ok(Node::room_invite(self)?)
     }
 }
 

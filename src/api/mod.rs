@@ -363,6 +363,20 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
         Request::Connect { address } => host.connect(&address),
         Request::Peers => host.peers(),
         Request::Rooms => rooms(host),
+        Request::RoomInvite => Ok(Response::RoomInvite {
+            invite: host.room_invite()?,
+        }),
+        Request::RoomJoin { target } => {
+            let address = match crate::uri::parse(&target) {
+                Ok(crate::uri::Uri::Experimental { action, params })
+                    if action == "claim-http-invite" =>
+                {
+                    claim_room_invite(&host.id(), &params)?
+                }
+                _ => target,
+            };
+            host.connect(&address)
+        }
         Request::Status => Ok(Response::Status(host.status()?)),
         Request::Uri { text } => uri(&text),
         Request::Why { id } => why(host, &id),
@@ -415,6 +429,49 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
 /// Why a feed replicates or not: the store says whether we want it and
 /// what we hold; a running node adds what its peers claim and the last
 /// error.
+/// Claims a rooms 2.0 invite (`invite` and `postTo` of its link) for
+/// `me`: POSTs `{id, invite}` to `postTo` and answers the room's
+/// multiserver address.
+fn claim_room_invite(
+    me: &crate::crypto::FeedId,
+    params: &[(String, String)],
+) -> Result<String, ApiError> {
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let (Some(token), Some(post_to)) = (param("invite"), param("postTo")) else {
+        return Err(ApiError::Usage(
+            "a claim-http-invite link needs `invite` and `postTo`".into(),
+        ));
+    };
+    if !(post_to.starts_with("http://") || post_to.starts_with("https://")) {
+        return Err(ApiError::Usage(format!(
+            "postTo is not an http(s) URL: {post_to}"
+        )));
+    }
+    let body = serde_json::json!({"id": me.to_string(), "invite": token});
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut answer = agent
+        .post(&post_to)
+        .send_json(&body)
+        .map_err(|e| ApiError::Failed(format!("cannot reach the room at {post_to}: {e}")))?;
+    let answer: serde_json::Value = answer
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_json()
+        .map_err(|e| ApiError::Failed(format!("the room's answer is not JSON: {e}")))?;
+    match answer.get("multiserverAddress").and_then(|a| a.as_str()) {
+        Some(address) if answer["status"] == "successful" => Ok(address.to_string()),
+        _ => Err(ApiError::Failed(format!(
+            "the room refused the invite: {}",
+            answer["error"].as_str().unwrap_or("no reason given")
+        ))),
+    }
+}
+
 /// The rooms we are in, each attendant with a name, whether we follow
 /// them and whether we are connected to them.
 fn rooms(host: &dyn Host) -> Result<Response, ApiError> {

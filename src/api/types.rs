@@ -242,6 +242,16 @@ pub enum Request {
     Peers,
     /// The rooms we are in (connected to), and who attends each.
     Rooms,
+    /// Join a room: by its multiserver address, or by claiming a rooms
+    /// 2.0 invite (`ssb:experimental?action=claim-http-invite&…`) at its
+    /// HTTP endpoint, which makes us a member and gives its address; then
+    /// the node keeps it connected.
+    RoomJoin {
+        /// The address or the invite link.
+        target: String,
+    },
+    /// Make an invite to the room this node runs.
+    RoomInvite,
     /// Replication progress and limits.
     Status,
     /// Why a feed replicates or not: whether we want it and through
@@ -503,6 +513,11 @@ pub enum Response {
         connected: Vec<PeerInfo>,
         /// The peer table.
         known: Vec<KnownPeer>,
+    },
+    /// An invite to our room.
+    RoomInvite {
+        /// Its `ssb:experimental?action=claim-http-invite&…` link.
+        invite: String,
     },
     /// The rooms we are in.
     Rooms {

@@ -10,6 +10,8 @@
 mod groups;
 mod index;
 mod invites;
+mod rooms;
+pub use rooms::RoomInviteRefusal;
 mod query;
 pub mod schema;
 

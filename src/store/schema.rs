@@ -232,3 +232,12 @@ pub fn feed_key(author: &[u8; 32], seq: u64) -> [u8; 40] {
     k[32..].copy_from_slice(&seq.to_be_bytes());
     k
 }
+
+/// The members of the room this node runs: feed (32) -> `joined ms u64 BE`.
+/// Created when first written; a store without it has no members.
+pub const ROOM_MEMBERS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("room_members");
+
+/// The room's invites, by the sha256 of their token (the token itself is
+/// never stored): `expires ms u64 BE (8) | claimed by feed (32, zeros while
+/// unclaimed)`.
+pub const ROOM_INVITES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("room_invites");
