@@ -4,7 +4,7 @@
 //! both ways; the room stores none of their messages. Against the room on
 //! the wire: a tunnel to a feed not attending, to oneself, or with an
 //! `origin` (a tunnel inside a tunnel) is refused with an error, not a
-//! hang. And in network namespaces the test makes (as root): two nodes on
+//! hang, and so is one past the tunnels one attendant may hold open. And in network namespaces the test makes (as root): two nodes on
 //! separate networks that only the room's host joins (it forwards
 //! nothing) replicate through the room.
 
@@ -170,6 +170,43 @@ fn tunnels_to_the_absent_to_oneself_or_inside_a_tunnel_are_refused() {
                 other => panic!("{args}: {other:?}"),
             };
             assert!(err.contains(why), "{args}: {err}");
+        }
+        // A target that holds every tunnel open: the origin gets
+        // MAX_TUNNELS_PER_ATTENDANT, and the next is refused.
+        let target = test_key(0xd9);
+        let (r, w, _) = shoal::net::connect_to(&addr, &main_net_key(), &target)
+            .await
+            .unwrap();
+        let (_t_rpc, mut t_incoming, _t_task) = rpc::start(r, w, rpc::Options::default());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(req) = t_incoming.recv().await {
+                if let rpc::Responder::Stream(s) = req.responder {
+                    held.push(s.into_parts());
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let cap = shoal::room::MAX_TUNNELS_PER_ATTENDANT;
+        let args = json!([{"portal": room.id.to_string(), "target": target.id().to_string()}]);
+        let mut open = Vec::new();
+        for _ in 0..cap {
+            open.push(
+                rpc.call_duplex(&["tunnel", "connect"], args.clone())
+                    .await
+                    .unwrap(),
+            );
+        }
+        let (_sink, mut source) = rpc
+            .call_duplex(&["tunnel", "connect"], args.clone())
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(10), source.recv())
+            .await
+            .expect("an answer, not a hang");
+        match got {
+            Some(Err(e)) => assert!(e.to_string().contains("tunnels are open"), "{e}"),
+            other => panic!("tunnel {} of {cap}: {other:?}", cap + 1),
         }
     });
     wait_for(
