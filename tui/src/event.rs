@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 use crate::compose::Target;
 use crate::images::Ready;
-use crate::model::{BlobState, Cursor, GroupInfo, Post, Profile, Publish, Status, ThreadView, Why};
+use crate::model::{
+    BlobState, Cursor, GroupInfo, Post, Profile, Publish, RoomView, Status, ThreadView, Why,
+};
 
 /// A page to load: entries older than `before` (from the newest when
 /// `None`, a refresh), at most `limit`.
@@ -55,6 +57,8 @@ pub enum Note {
     Problem(String),
     /// A blob was stored (fetched from a peer, or added).
     Blob(String),
+    /// Peers connected or disconnected: who is reachable may have changed.
+    Peers,
 }
 
 /// The result of a backend call, with what was asked.
@@ -119,6 +123,11 @@ pub enum Loaded {
         page: Page,
         /// The posts.
         result: Result<Vec<Post>, String>,
+    },
+    /// The rooms we are in and who attends each.
+    Rooms {
+        /// The rooms.
+        result: Result<Vec<RoomView>, String>,
     },
     /// What the node knows of a blob shown as a picture.
     Blob {
@@ -186,6 +195,8 @@ pub enum Effect {
         /// The page.
         page: Page,
     },
+    /// Load the rooms we are in and their attendants.
+    LoadRooms,
     /// Publish.
     Publish {
         /// What.

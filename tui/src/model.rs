@@ -23,6 +23,8 @@ pub use shoal::api::Status;
 pub use shoal::api::Thread as ThreadView;
 /// Why a feed replicates or not (`shoal why`).
 pub use shoal::api::Why;
+/// A room we are in and who attends it; someone attending a room.
+pub use shoal::api::{Attendant, RoomView};
 /// A private group as the node knows it, and its epochs.
 pub use shoal::api::{Contacts, EpochInfo, GroupInfo, Person, Profile};
 

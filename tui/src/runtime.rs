@@ -136,16 +136,18 @@ impl Drop for Input {
 }
 
 /// Turns node events into notes: log lines as they come, at most one
-/// "stale" note per [`STALE_EVERY`] however many messages arrive, and the
-/// node's status asked for (at most every [`STATUS_EVERY`]) while things
-/// change and for [`SETTLE`] after, so that rates fall back to zero. A
-/// quiet node is not asked anything.
+/// "stale" note per [`STALE_EVERY`] however many messages arrive, at most
+/// one "peers" note per [`STALE_EVERY`] however many peers come and go,
+/// and the node's status asked for (at most every [`STATUS_EVERY`]) while
+/// things change and for [`SETTLE`] after, so that rates fall back to
+/// zero. A quiet node is not asked anything.
 async fn watch_node(
     mut rx: broadcast::Receiver<NodeEvent>,
     backend: Arc<dyn Backend>,
     tx: mpsc::Sender<Event>,
 ) {
     let mut stale = false;
+    let mut peers = false;
     let mut changed = Some(Instant::now());
     let mut every = tokio::time::interval(STALE_EVERY);
     let mut status_every = tokio::time::interval(STATUS_EVERY);
@@ -158,6 +160,7 @@ async fn watch_node(
                     changed = Some(Instant::now());
                 }
                 Ok(NodeEvent::Connected { .. } | NodeEvent::Disconnected { .. }) => {
+                    peers = true;
                     changed = Some(Instant::now());
                 }
                 Ok(NodeEvent::Blob { id }) => {
@@ -180,6 +183,11 @@ async fn watch_node(
             _ = every.tick() => {
                 if std::mem::take(&mut stale)
                     && tx.send(Event::Node(Note::Stale)).await.is_err()
+                {
+                    return;
+                }
+                if std::mem::take(&mut peers)
+                    && tx.send(Event::Node(Note::Peers)).await.is_err()
                 {
                     return;
                 }
@@ -250,6 +258,9 @@ fn spawn_effect(effect: Effect, backend: &Arc<dyn Backend>, tx: &mpsc::Sender<Ev
                 result: b.group_posts(&group, page.before, page.limit).map_err(s),
                 group,
                 page,
+            }),
+            Effect::LoadRooms => Event::Loaded(Loaded::Rooms {
+                result: b.rooms().map_err(s),
             }),
             Effect::Publish { what, draft } => Event::Loaded(Loaded::Published {
                 result: b.publish(&what).map_err(s),

@@ -144,7 +144,7 @@ fn status(f: &mut Frame<'_>, area: Rect, app: &App) {
         None => spans.push(Span::styled(" ○ starting…", style::dim())),
         Some(p) => {
             let dot = if p.peers > 0 {
-                Span::styled(" ●", Style::default().fg(ratatui::style::Color::Green))
+                Span::styled(" ●", style::online())
             } else {
                 Span::styled(" ○", style::dim())
             };
@@ -382,6 +382,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("f", "like"),
     ("m", "private message to the author"),
     ("F / B", "follow or unfollow / block the author"),
+    ("F (rooms)", "follow an attendant: meet them there"),
     ("p", "the author's profile"),
     ("/ n N", "search what is loaded, next, previous"),
     ("y / u", "copy the id / raw JSON"),

@@ -9,12 +9,13 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 
-use shoal::crypto::{Keypair, MsgId, sha256};
+use shoal::crypto::{FeedId, Keypair, MsgId, sha256};
 use shoal_tui::app::{App, update};
 use shoal_tui::event::{Effect, Event, Loaded, Note, Page};
 use shoal_tui::model::PostView as _;
 use shoal_tui::model::{
-    Contacts, EpochInfo, GroupInfo, Person, Post, Profile, Status, ThreadEntry, ThreadView,
+    Attendant, Contacts, EpochInfo, GroupInfo, Person, Post, Profile, RoomView, Status,
+    ThreadEntry, ThreadView,
 };
 
 /// "Now" in every screen test: 2023-11-14 22:13:20 UTC.
@@ -401,6 +402,38 @@ pub fn group_posts() -> Vec<Post> {
     ]
 }
 
+/// A room we are in.
+pub fn room() -> String {
+    feed(6)
+}
+/// Kai, whom we meet only in the room and do not follow.
+pub fn kai() -> String {
+    feed(7)
+}
+
+/// The rooms we are in: one, attended by Ada (followed, connected through
+/// it) and Kai (not followed).
+pub fn rooms() -> Vec<RoomView> {
+    let id = |s: String| FeedId::parse(&s).expect("a feed id");
+    vec![RoomView {
+        room: id(room()),
+        attendants: vec![
+            Attendant {
+                id: id(ada()),
+                name: Some("Ada".into()),
+                following: true,
+                connected: true,
+            },
+            Attendant {
+                id: id(kai()),
+                name: Some("Kai".into()),
+                following: false,
+                connected: false,
+            },
+        ],
+    }]
+}
+
 /// The node's status.
 pub fn status() -> Status {
     Status {
@@ -458,6 +491,9 @@ pub fn answer(timeline: &[Post], effect: &Effect) -> Option<Event> {
                 "timestamp": NOW,
             }))
             .expect("json")),
+        },
+        Effect::LoadRooms => Loaded::Rooms {
+            result: Ok(rooms()),
         },
         Effect::LoadGroups => Loaded::Groups {
             result: Ok(groups()),

@@ -71,6 +71,17 @@ fn contacts_and_profile() {
 }
 
 #[test]
+fn contacts_with_rooms() {
+    let mut app = app(80, 16);
+    let posts = timeline();
+    // To Kai, a room's attendant we do not follow.
+    press(&mut app, &posts, "5jjjjjjj");
+    let t = draw(&app);
+    assert_no_controls(&t);
+    assert_snapshot!("contacts_rooms", t.backend());
+}
+
+#[test]
 fn groups_screen() {
     let mut app = app(100, 30);
     let posts = timeline();

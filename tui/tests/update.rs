@@ -812,3 +812,73 @@ fn group_keys_elsewhere_only_say_where_they_work() {
     press(&mut app, &posts, "c");
     assert_eq!(app.compose.map(|c| c.target), Some(Target::Post));
 }
+
+#[test]
+fn contacts_list_rooms_and_f_follows_an_attendant_to_meet_them() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    assert_eq!(app.contacts.rooms, None);
+    // Showing the screen asks for the rooms we are in.
+    let effects = update(&mut app, key(KeyCode::Char('5')));
+    assert!(effects.contains(&Effect::LoadRooms), "{effects:?}");
+    for e in &effects {
+        if let Some(ev) = answer(&posts, e) {
+            settle(&mut app, &posts, ev);
+        }
+    }
+    assert_eq!(app.contacts.rooms, Some(rooms()));
+    // Past the contacts (3 following, 2 followers, 1 blocked): Ada then
+    // Kai, the room's attendants.
+    press(&mut app, &posts, "jjjjjj");
+    let a = app.contacts.selected_attendant().expect("an attendant");
+    assert_eq!(a.id.to_string(), ada());
+    press(&mut app, &posts, "j");
+    let a = app.contacts.selected_attendant().expect("an attendant");
+    assert_eq!((a.id.to_string(), a.following), (kai(), false));
+    // F on one we do not follow follows them: the node then meets them
+    // through the room.
+    let effects = press(&mut app, &posts, "F");
+    assert_eq!(
+        effects,
+        vec![Effect::Publish {
+            what: Publish::Follow { id: kai() },
+            draft: None
+        }]
+    );
+    let notice = &app.notice.as_ref().expect("a notice").1;
+    assert!(notice.contains("through the room"), "{notice}");
+    // Once published, the rooms are read again.
+    let effects = update(
+        &mut app,
+        Event::Loaded(Loaded::Published {
+            what: Publish::Follow { id: kai() },
+            draft: None,
+            result: Ok(msg("follow kai")),
+        }),
+    );
+    assert!(effects.contains(&Effect::LoadRooms), "{effects:?}");
+    // On Ada, whom we follow, F unfollows as elsewhere.
+    press(&mut app, &posts, "k");
+    let effects = press(&mut app, &posts, "F");
+    assert_eq!(
+        effects,
+        vec![Effect::Publish {
+            what: Publish::Unfollow { id: ada() },
+            draft: None
+        }]
+    );
+    // Peers coming and going reload the rooms, here and on other tabs
+    // once loaded.
+    assert_eq!(
+        update(&mut app, Event::Node(Note::Peers)),
+        vec![Effect::LoadRooms]
+    );
+    press(&mut app, &posts, "1");
+    assert_eq!(
+        update(&mut app, Event::Node(Note::Peers)),
+        vec![Effect::LoadRooms]
+    );
+    // Never shown: nothing to reload.
+    let mut fresh = crate::fixture::app(100, 30);
+    assert_eq!(update(&mut fresh, Event::Node(Note::Peers)), vec![]);
+}

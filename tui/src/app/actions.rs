@@ -304,6 +304,12 @@ impl App {
         let what = if self.following.contains(&id) {
             self.notify(format!("unfollowing {who}…"));
             Publish::Unfollow { id }
+        } else if self.tab == Tab::Contacts
+            && self.contacts.person.is_none()
+            && self.contacts.selected_attendant().is_some()
+        {
+            self.notify(format!("following {who}: meeting them through the room…"));
+            Publish::Follow { id }
         } else {
             self.notify(format!("following {who}…"));
             Publish::Follow { id }

@@ -46,7 +46,7 @@ impl App {
                 self.groups.refresh()
             }
             Tab::Contacts => {
-                let mut e = vec![Effect::LoadProfile(self.me.clone())];
+                let mut e = vec![Effect::LoadProfile(self.me.clone()), Effect::LoadRooms];
                 e.extend(self.contacts.refresh_person());
                 e
             }
@@ -105,6 +105,13 @@ impl App {
             Loaded::PostsBy { id, page, result } => {
                 self.take_posts("loading posts", &result);
                 self.contacts.on_posts(&id, page, result, body)
+            }
+            Loaded::Rooms { result } => {
+                if let Err(e) = &result {
+                    self.fail("loading rooms", e);
+                }
+                self.contacts.on_rooms(result, body);
+                Vec::new()
             }
             Loaded::Groups { result } => {
                 if let Err(e) = &result {
@@ -237,6 +244,7 @@ impl App {
                 }
                 if what.is_contact() {
                     e.push(Effect::LoadProfile(self.me.clone()));
+                    e.extend(self.load_rooms());
                 }
                 e
             }
@@ -249,6 +257,16 @@ impl App {
                 self.fail(&format!("not {}{kept}", what.done()), &err);
                 Vec::new()
             }
+        }
+    }
+
+    /// Reloads the rooms and their attendants when they are shown or were
+    /// loaded before.
+    pub(super) fn load_rooms(&mut self) -> Vec<Effect> {
+        if self.tab == Tab::Contacts || self.contacts.rooms.is_some() {
+            vec![Effect::LoadRooms]
+        } else {
+            Vec::new()
         }
     }
 
@@ -284,6 +302,7 @@ impl App {
                 self.fail("node", &e);
                 Vec::new()
             }
+            Note::Peers => self.load_rooms(),
             Note::Blob(id) => {
                 if self.images.on_arrived(&id) {
                     vec![Effect::GetBlob(id)]

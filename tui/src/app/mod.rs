@@ -485,6 +485,7 @@ impl App {
         match tab {
             Tab::Thread => self.read_thread(),
             Tab::Groups if !self.groups.loaded && !self.groups.loading => self.groups.refresh(),
+            Tab::Contacts => vec![Effect::LoadRooms],
             _ => Vec::new(),
         }
     }

@@ -24,7 +24,9 @@ pub use embedded::Embedded;
 use shoal::api::{ApiError, Event, Request, Response};
 use tokio::sync::broadcast;
 
-use crate::model::{BlobState, Cursor, GroupInfo, Post, Profile, Publish, Status, ThreadView};
+use crate::model::{
+    BlobState, Cursor, GroupInfo, Post, Profile, Publish, RoomView, Status, ThreadView,
+};
 
 /// Why a backend call failed.
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +180,13 @@ pub trait Backend: Send + Sync + 'static {
     fn mark_read(&self, rxs: &[u64]) -> Result<()> {
         self.call(Request::MarkRead { rxs: rxs.to_vec() })?;
         Ok(())
+    }
+    /// The rooms the node is in and who attends each (us excluded).
+    fn rooms(&self) -> Result<Vec<RoomView>> {
+        match self.call(Request::Rooms)? {
+            Response::Rooms { rooms } => Ok(rooms),
+            other => Err(unexpected(other)),
+        }
     }
     /// What the node says about itself.
     fn status(&self) -> Result<Status> {

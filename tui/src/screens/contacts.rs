@@ -1,5 +1,6 @@
-//! Tab 5, contacts: whom we follow, who follows us, whom we block; and a
-//! person's profile (name, feed id, description, how we relate, their
+//! Tab 5, contacts: whom we follow, who follows us, whom we block, the
+//! rooms we are in and who attends each (whether we follow them, whether
+//! they are connected); and a person's profile (name, feed id, description, how we relate, their
 //! posts a page at a time).
 //!
 //! Imports the shared screen parts, `event`, `model` and `text`; never the
@@ -12,7 +13,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{CARD, Ctx, Move, Nav, Paged, Tab, card, style, view_lines};
 use crate::event::{Effect, Page};
-use crate::model::{Person, Post, Profile, Why};
+use crate::model::{Attendant, Person, Post, Profile, RoomView, Why};
 use crate::text;
 
 /// One row of the contacts list.
@@ -22,8 +23,23 @@ pub enum Row {
     Header(&'static str, usize),
     /// A person.
     Person(Person),
+    /// A room we are in (its feed id), with how many attend it.
+    Room(String, usize),
+    /// Someone attending the room above.
+    Attendant(Attendant),
     /// An empty section.
     Empty,
+}
+
+impl Row {
+    /// The feed of a selectable row.
+    fn feed(&self) -> Option<(String, Option<String>)> {
+        match self {
+            Row::Person(p) => Some((p.id.clone(), p.name.clone())),
+            Row::Attendant(a) => Some((a.id.to_string(), a.name.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// The contacts screen's state.
@@ -33,7 +49,11 @@ pub struct Contacts {
     pub mine: Option<Profile>,
     /// Why loading it failed.
     pub error: Option<String>,
-    /// Selection among the people listed.
+    /// The rooms we are in, once loaded.
+    pub rooms: Option<Vec<RoomView>>,
+    /// Why loading the rooms failed.
+    pub rooms_error: Option<String>,
+    /// Selection among the people listed (attendants included).
     pub nav: Nav,
     /// The profile open, if any.
     pub person: Option<PersonView>,
@@ -81,43 +101,89 @@ const PROFILE_HEAD: u16 = 5;
 const NEAR_END: usize = 10;
 
 impl Contacts {
-    /// The rows of the list: following, followers, blocked.
+    /// The rows of the list: following, followers, blocked; then the
+    /// rooms, each with its attendants, once loaded.
     pub fn rows(&self) -> Vec<Row> {
-        let Some(p) = &self.mine else {
-            return Vec::new();
-        };
         let mut out = Vec::new();
-        for (title, list) in [
-            ("Following", &p.contacts.follows),
-            ("Followers", &p.contacts.followers),
-            ("Blocked", &p.contacts.blocks),
-        ] {
-            out.push(Row::Header(title, list.len()));
-            if list.is_empty() {
+        if let Some(p) = &self.mine {
+            for (title, list) in [
+                ("Following", &p.contacts.follows),
+                ("Followers", &p.contacts.followers),
+                ("Blocked", &p.contacts.blocks),
+            ] {
+                out.push(Row::Header(title, list.len()));
+                if list.is_empty() {
+                    out.push(Row::Empty);
+                }
+                out.extend(list.iter().cloned().map(Row::Person));
+            }
+        }
+        if let Some(rooms) = &self.rooms {
+            out.push(Row::Header("Rooms", rooms.len()));
+            if rooms.is_empty() {
                 out.push(Row::Empty);
             }
-            out.extend(list.iter().cloned().map(Row::Person));
+            for r in rooms {
+                out.push(Row::Room(r.room.to_string(), r.attendants.len()));
+                if r.attendants.is_empty() {
+                    out.push(Row::Empty);
+                }
+                out.extend(r.attendants.iter().cloned().map(Row::Attendant));
+            }
         }
         out
     }
 
-    /// Row indices of the people in [`Contacts::rows`].
+    /// Row indices of the people in [`Contacts::rows`] (attendants too).
     fn person_rows(rows: &[Row]) -> Vec<usize> {
         rows.iter()
             .enumerate()
-            .filter(|(_, r)| matches!(r, Row::Person(_)))
+            .filter(|(_, r)| r.feed().is_some())
             .map(|(i, _)| i)
             .collect()
     }
 
-    /// The selected person in the list.
+    /// The selected person in the list (a contact or an attendant).
     pub fn selected_person(&self) -> Option<Person> {
         let rows = self.rows();
         let i = *Self::person_rows(&rows).get(self.nav.selected)?;
+        rows[i].feed().map(|(id, name)| Person { id, name })
+    }
+
+    /// The selected row, when it is a room's attendant.
+    pub fn selected_attendant(&self) -> Option<Attendant> {
+        let rows = self.rows();
+        let i = *Self::person_rows(&rows).get(self.nav.selected)?;
         match &rows[i] {
-            Row::Person(p) => Some(p.clone()),
+            Row::Attendant(a) => Some(a.clone()),
             _ => None,
         }
+    }
+
+    /// Selects the `nth` row showing `id` again after the rows changed
+    /// (the same section when it is still there).
+    fn reselect(&mut self, was: Option<(usize, String)>) {
+        let Some((row, id)) = was else {
+            return;
+        };
+        let rows = self.rows();
+        let people = Self::person_rows(&rows);
+        let same = |r: &usize| rows[*r].feed().is_some_and(|(f, _)| f == id);
+        // The nearest row showing the same feed: a person can be listed as
+        // a contact and as an attendant.
+        if let Some(i) = (0..people.len())
+            .filter(|i| same(&people[*i]))
+            .min_by_key(|i| people[*i].abs_diff(row))
+        {
+            self.nav.selected = i;
+        }
+    }
+
+    /// The selected row and its feed, to select it again.
+    fn selection(&self) -> Option<(usize, String)> {
+        let rows = self.rows();
+        let row = *Self::person_rows(&rows).get(self.nav.selected)?;
+        rows[row].feed().map(|(id, _)| (row, id))
     }
 
     /// The selected post of the open profile.
@@ -169,21 +235,26 @@ impl Contacts {
     pub fn on_mine(&mut self, result: Result<Profile, String>, body: Rect) {
         match result {
             Ok(p) => {
-                let was = self.selected_person().map(|p| p.id);
+                let was = self.selection();
                 self.mine = Some(p);
                 self.error = None;
-                if let Some(id) = was {
-                    let rows = self.rows();
-                    let people = Self::person_rows(&rows);
-                    if let Some(i) = people
-                        .iter()
-                        .position(|&r| matches!(&rows[r], Row::Person(p) if p.id == id))
-                    {
-                        self.nav.selected = i;
-                    }
-                }
+                self.reselect(was);
             }
             Err(e) => self.error = Some(e),
+        }
+        self.fit(body);
+    }
+
+    /// Takes the rooms we are in and their attendants.
+    pub fn on_rooms(&mut self, result: Result<Vec<RoomView>, String>, body: Rect) {
+        match result {
+            Ok(rooms) => {
+                let was = self.selection();
+                self.rooms = Some(rooms);
+                self.rooms_error = None;
+                self.reselect(was);
+            }
+            Err(e) => self.rooms_error = Some(e),
         }
         self.fit(body);
     }
@@ -328,12 +399,8 @@ impl Contacts {
             None => self
                 .rows()
                 .into_iter()
-                .filter_map(|r| match r {
-                    Row::Person(p) => {
-                        Some(format!("{} {}", ctx.who(&p.id, p.name.as_deref()), p.id))
-                    }
-                    _ => None,
-                })
+                .filter_map(|r| r.feed())
+                .map(|(id, name)| format!("{} {id}", ctx.who(&id, name.as_deref())))
                 .collect(),
         }
     }
@@ -360,7 +427,7 @@ impl Contacts {
         if self.mine.is_none() && self.error.is_none() {
             title.push(Span::styled(" · loading…", style::dim()));
         }
-        if let Some(e) = &self.error {
+        for e in [&self.error, &self.rooms_error].into_iter().flatten() {
             title.push(Span::styled(
                 format!(" · {}", text::one_line(e)),
                 style::error(),
@@ -384,6 +451,56 @@ impl Contacts {
                     Line::from(Span::styled(format!(" {t} ({count})"), style::title()))
                 }
                 Row::Empty => Line::from(Span::styled("    (none)", style::dim())),
+                Row::Room(id, count) => {
+                    // Its name when known, else the start of its id.
+                    let name = ctx.who(id, None);
+                    let short = text::short_id(id);
+                    let id_part = if name == short {
+                        String::new()
+                    } else {
+                        format!("  {short}")
+                    };
+                    Line::from(vec![
+                        Span::raw("  "),
+                        Span::styled(text::fit(&name, (width / 3).max(4)), style::name()),
+                        Span::styled(format!("{id_part} · {count} attending"), style::dim()),
+                    ])
+                }
+                Row::Attendant(a) => {
+                    let id = a.id.to_string();
+                    let mut spans = vec![
+                        if Some(i) == selected_row {
+                            Span::styled(style::MARK, style::mark())
+                        } else {
+                            Span::raw(" ")
+                        },
+                        Span::raw("   "),
+                        if a.connected {
+                            Span::styled("●", style::online())
+                        } else {
+                            Span::styled("○", style::dim())
+                        },
+                        Span::raw(" "),
+                        Span::styled(
+                            text::fit(&ctx.who(&id, a.name.as_deref()), (width / 3).max(4)),
+                            style::name(),
+                        ),
+                        Span::styled(format!("  {}", text::short_id(&id)), style::dim()),
+                    ];
+                    let follows = a.following || ctx.following.contains(&id);
+                    spans.push(Span::styled(
+                        if follows {
+                            " · following"
+                        } else {
+                            " · not followed"
+                        },
+                        style::dim(),
+                    ));
+                    if a.connected {
+                        spans.push(Span::styled(" · connected", style::dim()));
+                    }
+                    Line::from(spans)
+                }
                 Row::Person(p) => {
                     let selected = Some(i) == selected_row;
                     let mut spans = vec![

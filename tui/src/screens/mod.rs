@@ -166,6 +166,10 @@ pub mod style {
     pub fn title() -> Style {
         Style::default().add_modifier(Modifier::BOLD)
     }
+    /// Connected peers.
+    pub fn online() -> Style {
+        Style::default().fg(Color::Green)
+    }
     /// Errors.
     pub fn error() -> Style {
         Style::default().fg(Color::Red)
