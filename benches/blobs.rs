@@ -15,112 +15,22 @@
 //! `SHOAL_REFPEER`, default `../shared/refpeer`). Prints one table.
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod nodes;
+
+use nodes::{Serve, free_port, js, kit, shoal};
+
+/// Both ssb-servers run with TCP_NODELAY.
+const NODELAY: &[(&str, &str)] = &[("NODELAY", "1")];
 
 const BLOBS: usize = 8;
 const SIZE: usize = 5 * 1024 * 1024 - 1;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_shoal")
-}
-
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn shoal(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin())
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()
-        .expect("run shoal");
-    assert!(
-        out.status.success(),
-        "shoal {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `shoal serve` child process, killed on drop.
-struct Serve(Child);
-
-impl Serve {
-    fn start(home: &Path, port: u16) -> Serve {
-        let child = Command::new(bin())
-            .arg("--home")
-            .arg(home)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("SHOAL_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start shoal serve");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !home.join("shoal.sock").exists() {
-            assert!(Instant::now() < deadline, "shoal serve did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Serve(child)
-    }
-
-    /// Peak resident memory so far (VmHWM), MiB.
-    fn peak_mib(&self) -> f64 {
-        let status =
-            fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn kit() -> PathBuf {
-    let dir = std::env::var_os("SHOAL_REFPEER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/refpeer"));
-    assert!(
-        dir.join("bin/start.sh").exists(),
-        "refpeer kit not found at {}",
-        dir.display()
-    );
-    dir
-}
-
-fn js(kit: &Path, home: &Path, args: &[&str]) -> String {
-    let out = Command::new(kit.join(args[0]))
-        .args(&args[1..])
-        .env("REFPEER_HOME", home)
-        .env("NODELAY", "1")
-        .output()
-        .expect("run kit command");
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// `tests/js/blobs.js PEER ARGS…`: its JSON answer.
@@ -184,7 +94,7 @@ fn main() {
     let kit = kit();
     let rp = work.join("refpeer");
     fs::create_dir_all(&rp).unwrap();
-    js(&kit, &rp, &["bin/install.sh"]);
+    js(&kit, &rp, &["bin/install.sh"], NODELAY);
 
     // 1. shoal to shoal.
     let (a, b) = (work.join("a"), work.join("b"));
@@ -207,14 +117,16 @@ fn main() {
         &kit,
         &rp,
         &["bin/mkpeer.sh", "src", &free_port().to_string()],
+        NODELAY,
     );
     js(
         &kit,
         &rp,
         &["bin/mkpeer.sh", "dst", &free_port().to_string()],
+        NODELAY,
     );
-    js(&kit, &rp, &["bin/start.sh", "src", "900"]);
-    js(&kit, &rp, &["bin/start.sh", "dst", "900"]);
+    js(&kit, &rp, &["bin/start.sh", "src", "900"], NODELAY);
+    js(&kit, &rp, &["bin/start.sh", "dst", "900"], NODELAY);
     let js_ids: Vec<String> = files
         .iter()
         .map(|f| {
@@ -223,7 +135,7 @@ fn main() {
         })
         .collect();
     assert_eq!(js_ids, ids, "the same bytes, the same ids");
-    let src_addr = js(&kit, &rp, &["bin/info.sh", "src", "address"]);
+    let src_addr = js(&kit, &rp, &["bin/info.sh", "src", "address"], NODELAY);
     let c = work.join("c");
     shoal(&c, &["init"]);
     let sc = Serve::start(&c, free_port());
@@ -235,13 +147,14 @@ fn main() {
         &kit,
         &rp,
         &["bin/sbot.sh", "dst", "gossip.connect", &src_addr],
+        NODELAY,
     );
     let mut args = vec!["want-all"];
     args.extend(js_ids.iter().map(String::as_str));
     let out = blobs_js(&kit, &rp, "dst", &args);
     let js_js = Duration::from_millis(out["ms"].as_u64().unwrap());
-    js(&kit, &rp, &["bin/stop.sh", "src"]);
-    js(&kit, &rp, &["bin/stop.sh", "dst"]);
+    js(&kit, &rp, &["bin/stop.sh", "src"], NODELAY);
+    js(&kit, &rp, &["bin/stop.sh", "dst"], NODELAY);
 
     println!(
         "blobs: {BLOBS} blobs of {SIZE} bytes ({:.1} MB) fetched one after the other on loopback",

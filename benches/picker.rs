@@ -14,78 +14,19 @@
 //! that a peer holds a feed (default 0.3). Prints one table.
 
 mod common;
+mod nodes;
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{author_key, sign_feed};
+use nodes::{Serve, free_port, shoal};
 use shoal::crypto::Keypair;
 use shoal::feed::Value;
 
 const FEEDS: usize = 50;
 const PEERS: usize = 10;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_shoal")
-}
-
-fn shoal(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin())
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()
-        .expect("run shoal");
-    assert!(
-        out.status.success(),
-        "shoal {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `shoal serve` child process, killed on drop.
-struct Serve(Child);
-
-impl Serve {
-    /// Its log goes to `serve.log` in the home.
-    fn start(home: &Path, port: u16) -> Serve {
-        let log = fs::File::create(home.join("serve.log")).unwrap();
-        let child = Command::new(bin())
-            .arg("--home")
-            .arg(home)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("SHOAL_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start shoal serve");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !home.join("shoal.sock").exists() {
-            assert!(Instant::now() < deadline, "shoal serve did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Serve(child)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A home with identity `seed`, its config lines appended.
 fn home(root: &Path, name: &str, seed: u8, config: &str) -> PathBuf {
@@ -243,10 +184,10 @@ fn main() {
 
     let _running: Vec<Serve> = peers
         .iter()
-        .map(|(d, port)| Serve::start(d, *port))
+        .map(|(d, port)| Serve::start_logged(d, *port, "info"))
         .collect();
     let start = Instant::now();
-    let _node = Serve::start(&me, free_port());
+    let _node = Serve::start_logged(&me, free_port(), "info");
     let (mut most, mut current_at, mut at_current) = (0u64, None, 0u64);
     let mut samples = Vec::new();
     loop {

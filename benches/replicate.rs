@@ -13,137 +13,15 @@
 //! `SHOAL_BENCH_JS_MSGS` change the counts. Prints one table.
 
 mod common;
+mod nodes;
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::{AUTHORS, author_key, generate};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_shoal")
-}
-
-fn shoal(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin())
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()
-        .expect("run shoal");
-    assert!(
-        out.status.success(),
-        "shoal {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `shoal serve` child process.
-struct Serve {
-    child: Child,
-}
-
-impl Serve {
-    fn start(home: &Path, port: u16) -> Serve {
-        let child = Command::new(bin())
-            .arg("--home")
-            .arg(home)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("SHOAL_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start shoal serve");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !home.join("shoal.sock").exists() {
-            assert!(Instant::now() < deadline, "shoal serve did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Serve { child }
-    }
-
-    /// Peak memory so far (VmHWM), then stops the node with SIGTERM.
-    fn stop(mut self) -> f64 {
-        let status =
-            fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        let peak_kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0.0);
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-        peak_kb / 1024.0
-    }
-}
-
-fn messages_of(home: &Path) -> u64 {
-    let out = Command::new(bin())
-        .arg("--home")
-        .arg(home)
-        .args(["--json", "status"])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v.get("messages")
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(0)
-}
-
-fn wait_for(home: &Path, target: u64, limit: Duration) -> Duration {
-    let t0 = Instant::now();
-    loop {
-        let n = messages_of(home);
-        if n >= target {
-            return t0.elapsed();
-        }
-        assert!(
-            t0.elapsed() < limit,
-            "timed out at {n} of {target} messages"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn kit() -> PathBuf {
-    let dir = std::env::var_os("SHOAL_REFPEER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/refpeer"));
-    assert!(
-        dir.join("bin/start.sh").exists(),
-        "refpeer kit not found at {}",
-        dir.display()
-    );
-    dir
-}
-
-fn js(kit: &Path, home: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
-    let mut cmd = Command::new(kit.join(args[0]));
-    cmd.args(&args[1..]).env("REFPEER_HOME", home);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run kit command");
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use nodes::{Serve, free_port, js, kit, messages_of, shoal, wait_messages as wait_for};
 
 fn node_script(kit: &Path, home: &Path, script: &str, args: &[&str]) -> String {
     let out = Command::new("node")

@@ -12,123 +12,16 @@
 //! Prints one table.
 
 mod common;
+mod nodes;
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{AUTHORS, author_key, generate};
+use nodes::{Serve, free_port, messages_of, shoal, wait_messages};
 use shoal::crypto::Keypair;
 use shoal::rpc;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_shoal")
-}
-
-fn shoal(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin())
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()
-        .expect("run shoal");
-    assert!(
-        out.status.success(),
-        "shoal {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `shoal serve` child, killed on drop.
-struct Serve(Child);
-
-impl Serve {
-    fn start(home: &Path, port: u16) -> Serve {
-        let child = Command::new(bin())
-            .arg("--home")
-            .arg(home)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("SHOAL_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start shoal serve");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !home.join("shoal.sock").exists() {
-            assert!(Instant::now() < deadline, "shoal serve did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Serve(child)
-    }
-
-    fn status(&self) -> String {
-        fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default()
-    }
-
-    /// Resident memory now (VmRSS), MiB.
-    fn rss_mib(&self) -> f64 {
-        kib(&self.status(), "VmRSS:") / 1024.0
-    }
-
-    /// CPU time used so far (user + system), seconds.
-    fn cpu_secs(&self) -> f64 {
-        let stat = fs::read_to_string(format!("/proc/{}/stat", self.0.id())).unwrap_or_default();
-        let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = rest.split(' ').collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15 of stat, 11 and 12 after
-        // the command; clock ticks are 100 a second on Linux.
-        (ticks(11) + ticks(12)) / 100.0
-    }
-}
-
-fn kib(status: &str, field: &str) -> f64 {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn messages_of(home: &Path) -> u64 {
-    let s: serde_json::Value = serde_json::from_str(&shoal(home, &["--json", "status"])).unwrap();
-    s["messages"].as_u64().unwrap()
-}
-
-fn wait_for(home: &Path, target: u64) -> Duration {
-    let t0 = Instant::now();
-    while messages_of(home) < target {
-        assert!(
-            t0.elapsed() < Duration::from_secs(600),
-            "replication stalled"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    t0.elapsed()
-}
 
 /// A fetching home following every author of the dump and the node that
 /// serves them (`source`): a node opens tunnels only to feeds it
@@ -236,7 +129,7 @@ fn main() {
     let node_a = Serve::start(&a, free_port());
     let node_b = Serve::start(&b, free_port());
     shoal(&b, &["connect", &shoal(&a, &["address"])]);
-    let direct = wait_for(&b, before + total as u64);
+    let direct = wait_messages(&b, before + total as u64, Duration::from_secs(600));
     drop(node_b);
 
     // Through a room.
@@ -271,7 +164,7 @@ fn main() {
     let cpu0 = room.cpu_secs();
     shoal(&a, &["room", "join", &room_addr]);
     shoal(&c, &["room", "join", &room_addr]);
-    let through = wait_for(&c, before + total as u64);
+    let through = wait_messages(&c, before + total as u64, Duration::from_secs(600));
     let cpu = room.cpu_secs() - cpu0;
     let payload_mb = fs::metadata(&dump).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
     drop((node_a, node_c));
