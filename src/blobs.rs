@@ -263,11 +263,6 @@ impl BlobWriter<'_> {
         Ok(())
     }
 
-    /// Bytes written so far.
-    pub fn written(&self) -> u64 {
-        self.size
-    }
-
     /// Checks the hash and puts the blob in place: its id and size.
     pub fn finish(mut self) -> Result<(BlobId, u64), BlobError> {
         let id = std::mem::take(&mut self.hash).finish();

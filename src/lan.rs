@@ -209,13 +209,6 @@ impl Heard {
         out
     }
 
-    /// Whether `key` was heard within [`FORGET_AFTER`] of `now`.
-    pub fn has(&self, key: &FeedId, now: Instant) -> bool {
-        self.peers
-            .get(key)
-            .is_some_and(|(_, at)| now.saturating_duration_since(*at) < FORGET_AFTER)
-    }
-
     /// The packets refused since the last time this answered, and the
     /// last reason, at most once every [`LOG_REFUSED_EVERY`].
     pub fn refusals_to_log(&mut self, now: Instant) -> Option<(u64, Refused)> {
@@ -243,9 +236,14 @@ pub fn host_for_peers(interfaces: &[Interface]) -> Option<Ipv4Addr> {
     public.or(lan).map(|i| i.ip)
 }
 
-/// [`host_for_peers`] of this machine's interfaces.
-pub fn this_host_for_peers() -> Option<Ipv4Addr> {
-    host_for_peers(&interfaces())
+/// The address to give peers for a listener at `ip`: `ip` itself, or for
+/// a listener on every address [`host_for_peers`] of this machine's
+/// interfaces (loopback when it has no other).
+pub fn reachable_at(ip: IpAddr) -> IpAddr {
+    if !ip.is_unspecified() {
+        return ip;
+    }
+    host_for_peers(&interfaces()).map_or(IpAddr::from([127, 0, 0, 1]), IpAddr::V4)
 }
 
 /// The node's IPv4 interfaces, as the OS lists them.
@@ -445,9 +443,8 @@ mod tests {
         // Not heard for FORGET_AFTER: forgotten, and room for new ones.
         let later = t0 + FORGET_AFTER;
         assert!(heard.current(later).is_empty());
-        assert!(!heard.has(&id(2), later));
         assert!(heard.hear(packet(2).as_bytes(), from(2), &me, later));
-        assert!(heard.has(&id(2), later));
+        assert_eq!(heard.current(later).len(), 1);
     }
 
     #[test]

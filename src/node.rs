@@ -563,11 +563,7 @@ impl Node {
                 .server_addr()
                 .to_ip()
                 .ok_or_else(|| NodeError::Invalid(format!("{addr} is not an IP address")))?;
-            let host = if local.ip().is_unspecified() {
-                crate::lan::this_host_for_peers().map_or(IpAddr::from([127, 0, 0, 1]), IpAddr::V4)
-            } else {
-                local.ip()
-            };
+            let host = crate::lan::reachable_at(local.ip());
             *self.inner.room_post_to.lock().expect("lock") = Some(format!(
                 "http://{}/invite/consume",
                 SocketAddr::new(host, local.port())
@@ -1151,22 +1147,22 @@ impl Node {
         };
         let blobs = self.blobs();
         let mut ids = Vec::new();
-        for (author, seq) in stored {
-            if !near.1.contains(author) {
-                continue;
-            }
-            let Ok(msgs) = store.feed(author, seq.saturating_sub(1), 1) else {
+        let near_ones: Vec<(FeedId, u64)> = stored
+            .iter()
+            .filter(|(author, _)| near.1.contains(author))
+            .copied()
+            .collect();
+        let Ok(msgs) = store.messages_at(&near_ones) else {
+            return (near, ids);
+        };
+        for m in msgs {
+            let Ok(value) = m.value() else { continue };
+            let Some(content) = value.get("content") else {
                 continue;
             };
-            for m in msgs {
-                let Ok(value) = m.value() else { continue };
-                let Some(content) = value.get("content") else {
-                    continue;
-                };
-                for id in crate::social::blob_links(content) {
-                    if blobs.size(&id).is_none() && !ids.contains(&id) {
-                        ids.push(id);
-                    }
+            for id in crate::social::blob_links(content) {
+                if blobs.size(&id).is_none() && !ids.contains(&id) {
+                    ids.push(id);
                 }
             }
         }
@@ -1379,15 +1375,10 @@ impl Node {
 
     /// The address peers dial: `net:HOST:PORT~shs:KEY`, once listening.
     /// For a listener on every address, HOST is this machine's public
-    /// address, else its LAN one (see [`crate::lan::host_for_peers`]).
+    /// address, else its LAN one (see [`crate::lan::reachable_at`]).
     pub fn address(&self) -> Option<String> {
         let addr = (*self.inner.listen_addr.lock().expect("lock"))?;
-        let host = match addr.ip() {
-            ip if ip.is_unspecified() => {
-                crate::lan::this_host_for_peers().map_or(IpAddr::from([127, 0, 0, 1]), IpAddr::V4)
-            }
-            ip => ip,
-        };
+        let host = crate::lan::reachable_at(addr.ip());
         Some(
             MultiAddr {
                 host: host.to_string(),

@@ -193,9 +193,8 @@ impl Host for Local {
         let (host, port) = listen.rsplit_once(':')?;
         // As a running node says it (see `Node::address`).
         let host = match host.parse::<std::net::IpAddr>() {
-            Ok(ip) if ip.is_unspecified() => crate::lan::this_host_for_peers()
-                .map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string()),
-            _ => host.to_string(),
+            Ok(ip) => crate::lan::reachable_at(ip).to_string(),
+            Err(_) => host.to_string(),
         };
         Some(format!(
             "net:{host}:{port}~shs:{}",

@@ -101,11 +101,6 @@ impl BlobSync {
         self.stored.subscribe()
     }
 
-    /// Whether we are asking peers for `id`.
-    pub fn wanted(&self, id: &BlobId) -> bool {
-        self.lock().want.contains_key(id)
-    }
-
     /// Wants (`hops` < 0) and haves (`hops` > 0) told to every peer.
     fn tell_all(&self, items: Vec<(BlobId, i64)>) {
         if !items.is_empty() {
@@ -175,14 +170,18 @@ impl BlobSync {
         let mut forward = Vec::new();
         let mut fetch = Vec::new();
         let max = self.blobs.max();
+        // Read, and the store asked what it holds, before the lock.
+        let items: Vec<(BlobId, i64, Option<u64>)> = map
+            .iter()
+            .take(MAX_IDS_PER_OBJECT)
+            .filter_map(|(key, n)| Some((BlobId::parse(key)?, n.as_i64()?)))
+            .map(|(id, n)| (id, n, if n < 0 { self.blobs.size(&id) } else { None }))
+            .collect();
         {
             let mut st = self.lock();
-            for (key, n) in map.iter().take(MAX_IDS_PER_OBJECT) {
-                let (Some(id), Some(n)) = (BlobId::parse(key), n.as_i64()) else {
-                    continue;
-                };
+            for (id, n, held) in items {
                 if n < 0 {
-                    if let Some(size) = self.blobs.size(&id) {
+                    if let Some(size) = held {
                         replies.push((id, size.max(1) as i64));
                         continue;
                     }

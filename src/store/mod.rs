@@ -147,6 +147,29 @@ impl StoredMsg {
     }
 }
 
+/// Appends to `out` the messages of `author` with sequence > `since`, at
+/// most `limit`, in feed order.
+fn feed_range(
+    feeds: &impl redb::ReadableTable<&'static [u8; 40], u64>,
+    log: &impl redb::ReadableTable<u64, &'static [u8]>,
+    author: &FeedId,
+    since: u64,
+    limit: usize,
+    out: &mut Vec<StoredMsg>,
+) -> Result<()> {
+    let from = feed_key(&author.0, since.saturating_add(1));
+    let to = feed_key(&author.0, u64::MAX);
+    for entry in feeds.range::<&[u8; 40]>(&from..=&to)?.take(limit) {
+        let (_, rx) = entry?;
+        let rx = rx.value();
+        let rec = log.get(rx)?.ok_or(StoreError::Corrupt(
+            "feed index points at a missing log entry",
+        ))?;
+        out.push(StoredMsg::decode(rx, rec.value())?);
+    }
+    Ok(())
+}
+
 /// What became of one message handed to [`Store::ingest`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
@@ -775,16 +798,20 @@ impl Store {
         let txn = self.db.begin_read()?;
         let feeds = txn.open_table(FEEDS)?;
         let log = txn.open_table(LOG)?;
-        let from = feed_key(&author.0, since.saturating_add(1));
-        let to = feed_key(&author.0, u64::MAX);
         let mut out = Vec::new();
-        for entry in feeds.range::<&[u8; 40]>(&from..=&to)?.take(limit) {
-            let (_, rx) = entry?;
-            let rx = rx.value();
-            let rec = log.get(rx)?.ok_or(StoreError::Corrupt(
-                "feed index points at a missing log entry",
-            ))?;
-            out.push(StoredMsg::decode(rx, rec.value())?);
+        feed_range(&feeds, &log, author, since, limit, &mut out)?;
+        Ok(out)
+    }
+
+    /// The messages at these (feed, sequence) positions that we hold, in
+    /// one read transaction.
+    pub fn messages_at(&self, at: &[(FeedId, u64)]) -> Result<Vec<StoredMsg>> {
+        let txn = self.db.begin_read()?;
+        let feeds = txn.open_table(FEEDS)?;
+        let log = txn.open_table(LOG)?;
+        let mut out = Vec::with_capacity(at.len());
+        for (author, seq) in at {
+            feed_range(&feeds, &log, author, seq.saturating_sub(1), 1, &mut out)?;
         }
         Ok(out)
     }
