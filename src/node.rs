@@ -764,6 +764,12 @@ impl Node {
         rpc: &rpc::RpcHandle,
         target: FeedId,
     ) -> Result<(), NodeError> {
+        let _permit = self
+            .inner
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| NodeError::TooManyConnections(self.inner.max_connections))?;
         let args = serde_json::json!([{"portal": room.to_string(), "target": target.to_string()}]);
         let (sink, source) = rpc
             .call_duplex(&["tunnel", "connect"], args)
@@ -807,16 +813,27 @@ impl Node {
             let _ = s.error("no tunnels inside a tunnel").await;
             return;
         }
+        // Counted as TCP connections are: a room cannot make us hold more
+        // handshakes or connections than strangers dialling us could.
+        let Ok(handshake) = self.inner.handshakes.clone().try_acquire_owned() else {
+            tracing::warn!(
+                "a tunnel from {origin} through {room}: refused, {} handshakes in progress",
+                self.inner.max_connections
+            );
+            let _ = s.error("too many handshakes in progress").await;
+            return;
+        };
         let (sink, source) = s.into_parts();
         let stream = crate::room::byte_stream(sink, source);
-        let (r, w, peer) =
-            match net::handshake(stream, &self.inner.net_key, &self.inner.keys, None).await {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::info!("a tunnel from {origin} through {room}: {e}");
-                    return;
-                }
-            };
+        let shaken = net::handshake(stream, &self.inner.net_key, &self.inner.keys, None).await;
+        drop(handshake);
+        let (r, w, peer) = match shaken {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::info!("a tunnel from {origin} through {room}: {e}");
+                return;
+            }
+        };
         if peer != origin {
             tracing::warn!(
                 "a tunnel through {room} claimed to be from {origin} but is {peer}: refused"
@@ -829,6 +846,20 @@ impl Node {
             );
             return;
         }
+        let Ok(_incoming) = self.inner.incoming.clone().try_acquire_owned() else {
+            tracing::warn!(
+                "{peer} through the room {room}: refused, {} incoming connections open (the rest of max_connections is kept for dialling)",
+                incoming_limit(self.inner.max_connections)
+            );
+            return;
+        };
+        let Ok(_permit) = self.inner.slots.clone().try_acquire_owned() else {
+            tracing::warn!(
+                "{peer} through the room {room}: refused, {} connections open",
+                self.inner.max_connections
+            );
+            return;
+        };
         let addr = format!("tunnel:{room}:{peer}~shs:{}", peer.b64());
         self.run_conn_boxed(peer, addr, r, w, false).await;
     }

@@ -377,3 +377,103 @@ fn a_community_room_admits_only_members_who_claimed_an_invite_once() {
         room.log_tail(20)
     );
 }
+
+#[test]
+fn a_room_opening_many_tunnels_gets_no_more_connections_than_strangers_could() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = ServeNode::init(dir.path(), "node", &test_key(0xe4));
+    node.configure("max_connections", "8");
+    let origins: Vec<shoal::crypto::Keypair> = (0..12).map(|i| test_key(0xf0 + i)).collect();
+    for o in &origins {
+        node.follow(&o.id().to_string());
+    }
+    node.start();
+    let node_id = node.id;
+    let room_keys = test_key(0xe5);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let room_addr = format!(
+        "net:127.0.0.1:{}~shs:{}",
+        listener.local_addr().unwrap().port(),
+        room_keys.id().b64()
+    );
+    // A hostile room: it says it is one, then opens a tunnel from each
+    // origin and completes each inner handshake.
+    let room = rt.spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (r, w, _) = shoal::net::accept(stream, &main_net_key(), &room_keys)
+            .await
+            .unwrap();
+        let (rpc, mut incoming, _task) = rpc::start(r, w, rpc::Options::default());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(req) = incoming.recv().await {
+                let name = req.name.join(".");
+                match (name.as_str(), req.responder) {
+                    ("tunnel.isRoom", rpc::Responder::Async(a)) => {
+                        let _ = a.ok(rpc::Body::Json(bytes::Bytes::from("{}"))).await;
+                    }
+                    ("room.attendants", rpc::Responder::Stream(s)) => {
+                        let (sink, source) = s.into_parts();
+                        let state = json!({"type": "state", "ids": []}).to_string();
+                        let _ = sink.send(rpc::Body::Json(bytes::Bytes::from(state))).await;
+                        held.push((sink, source));
+                    }
+                    (_, responder) => {
+                        let _ = responder.not_found().await;
+                    }
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut inner = Vec::new();
+        for o in &origins {
+            let args = json!([{
+                "portal": test_key(0xe5).id().to_string(),
+                "target": node_id.to_string(),
+                "origin": o.id().to_string(),
+            }]);
+            let Ok((sink, source)) = rpc.call_duplex(&["tunnel", "connect"], args).await else {
+                continue;
+            };
+            let stream = shoal::room::byte_stream(sink, source);
+            if let Ok(c) = shoal::net::handshake(stream, &main_net_key(), o, Some(&node_id)).await {
+                inner.push(c);
+            }
+        }
+        inner
+    });
+    node.ok(["room", "join", room_addr.as_str()]);
+    let inner = rt.block_on(room).unwrap();
+    assert!(inner.len() >= 6, "the inner handshakes: {}", inner.len());
+    wait_for(
+        10,
+        Duration::from_millis(100),
+        "the node to refuse the tunnels past its incoming connections",
+        || {
+            node.log_text()
+                .contains("through the room")
+                .then_some(())
+                .filter(|_| node.log_text().contains("incoming connections open"))
+        },
+        || node.log_tail(30),
+    );
+    let connected = node.connected();
+    let most = 1 + shoal::node::incoming_limit(8);
+    assert!(
+        connected.len() <= most,
+        "{} connections, at most {most}: {connected:?}",
+        connected.len()
+    );
+    assert!(
+        connected.len() >= 2,
+        "some tunnels are taken: {connected:?}"
+    );
+    drop(inner);
+}
