@@ -477,3 +477,71 @@ fn a_room_opening_many_tunnels_gets_no_more_connections_than_strangers_could() {
     );
     drop(inner);
 }
+
+/// One HTTP/1.1 request to `addr`: the status code and the body.
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let code = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (code, body)
+}
+
+#[test]
+fn the_room_http_endpoint_refuses_what_is_not_a_claim_and_so_does_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut room = ServeNode::init(dir.path(), "room", &test_key(0xe6));
+    room.configure("room", "\"members\"");
+    room.configure("room_mode", "\"restricted\"");
+    let addr = format!("127.0.0.1:{}", crate::nodes::free_port());
+    room.configure("room_http", &format!("\"{addr}\""));
+    room.start();
+    let someone = test_key(0xe7).id().to_string();
+    let claim = |token: &str| json!({"id": someone, "invite": token}).to_string();
+    for (method, path, body, code) in [
+        ("GET", "/", b"".to_vec(), 404),
+        ("GET", "/invite/consume", b"".to_vec(), 404),
+        ("POST", "/invite/consume", b"not json".to_vec(), 400),
+        ("POST", "/invite/consume", br#"{"id":"@nope","invite":"x"}"#.to_vec(), 400),
+        ("POST", "/invite/consume", vec![b'{'; 100_000], 400),
+        ("POST", "/invite/consume", claim("forged").into_bytes(), 403),
+    ] {
+        let (got, answer) = http(&addr, method, path, &body);
+        assert_eq!(got, code, "{method} {path}: {answer}");
+        assert!(answer.contains("\"status\":\"error\""), "{answer}");
+    }
+    // A real invite still works after all that.
+    let invite = room.ok(["room", "invite"]).text().trim().to_string();
+    let token = invite
+        .split("invite=")
+        .nth(1)
+        .and_then(|t| t.split('&').next())
+        .unwrap();
+    let (got, answer) = http(&addr, "POST", "/invite/consume", claim(token).as_bytes());
+    assert_eq!(got, 200, "{answer}");
+    assert!(answer.contains(&room.address()), "{answer}");
+    // A link whose postTo is not http(s) is not followed.
+    let other = ServeNode::init(dir.path(), "other", &test_key(0xe8));
+    let out = other.run([
+        "room",
+        "join",
+        "ssb:experimental?action=claim-http-invite&invite=x&postTo=file%3A%2F%2F%2Fetc%2Fpasswd",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("not an http"), "{}", out.stderr);
+    assert_eq!(room.status()["id"], room.id.to_string());
+}
