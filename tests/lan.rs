@@ -26,35 +26,67 @@ use crate::nodes::{ServeNode, wait_for};
 /// The port every node listens on: each has a namespace of its own.
 const PORT: u16 = 8008;
 
-/// Two network namespaces joined by a veth pair; deleted on drop.
+/// Network namespaces a test makes, each with its loopback up; deleted on
+/// drop, whatever happened.
+pub struct Namespaces {
+    /// Their names, in the order asked.
+    pub names: Vec<String>,
+}
+
+impl Namespaces {
+    /// Makes `shoal-TAG-PID-NAME` for each of `names`.
+    pub fn new(tag: &str, names: &[&str]) -> Namespaces {
+        let id = std::process::id();
+        let made = Namespaces {
+            names: names
+                .iter()
+                .map(|n| format!("shoal-{tag}-{id}-{n}"))
+                .collect(),
+        };
+        for ns in &made.names {
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        made
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in &self.names {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stdin(Stdio::null())
+                .output();
+        }
+    }
+}
+
+/// Two network namespaces joined by a veth pair.
 struct Lan {
-    ns: [String; 2],
+    ns: Namespaces,
     subnet: u8,
 }
 
 impl Lan {
     /// Makes the pair for subnet 10.`subnet`.0.0/24.
     fn new(tag: &str, subnet: u8) -> Lan {
-        let id = std::process::id();
         let lan = Lan {
-            ns: [format!("shoal-{tag}-{id}-a"), format!("shoal-{tag}-{id}-b")],
+            ns: Namespaces::new(tag, &["a", "b"]),
             subnet,
         };
-        for ns in &lan.ns {
-            ip(&["netns", "add", ns]);
-        }
+        let ns = &lan.ns.names;
         ip(&[
-            "link", "add", "lan0", "netns", &lan.ns[0], "type", "veth", "peer", "name", "lan0",
-            "netns", &lan.ns[1],
+            "link", "add", "lan0", "netns", &ns[0], "type", "veth", "peer", "name", "lan0",
+            "netns", &ns[1],
         ]);
-        for (i, ns) in lan.ns.iter().enumerate() {
+        for (i, ns) in ns.iter().enumerate() {
             let addr = format!("{}/24", lan.ip(i));
-            in_ns(ns, &["ip", "addr", "add", &addr, "brd", "+", "dev", "lan0"]);
-            in_ns(ns, &["ip", "link", "set", "lan0", "up"]);
-            in_ns(ns, &["ip", "link", "set", "lo", "up"]);
+            ip(&["-n", ns, "addr", "add", &addr, "brd", "+", "dev", "lan0"]);
+            ip(&["-n", ns, "link", "set", "lan0", "up"]);
             // As on a real LAN: ssb-local sends to 255.255.255.255, which
             // goes out by the default route (here the pair's only link).
-            in_ns(ns, &["ip", "route", "add", "default", "dev", "lan0"]);
+            ip(&["-n", ns, "route", "add", "default", "dev", "lan0"]);
         }
         lan
     }
@@ -65,30 +97,13 @@ impl Lan {
     }
 }
 
-impl Drop for Lan {
-    fn drop(&mut self) {
-        for ns in &self.ns {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stdin(Stdio::null())
-                .output();
-        }
-    }
-}
-
+/// Runs `ip ARGS…` (iproute2), failing the test when it fails.
 #[track_caller]
-fn ip(args: &[&str]) {
+pub fn ip(args: &[&str]) {
     run(
         Command::new("ip").args(args),
         "iproute2 (these tests need root for network namespaces)",
     );
-}
-
-#[track_caller]
-fn in_ns(ns: &str, args: &[&str]) {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns]).args(args);
-    run(&mut cmd, "a command in a test namespace");
 }
 
 /// Whether `node` runs a connection with `peer`.
@@ -119,8 +134,8 @@ fn two_shoal_nodes_on_a_lan_find_each_other_and_replicate() {
     b.follow(&a_id);
     a.post("from a, on the LAN");
     b.post("from b, on the LAN");
-    a.in_netns(&lan.ns[0], &lan.ip(0), PORT);
-    b.in_netns(&lan.ns[1], &lan.ip(1), PORT);
+    a.in_netns(&lan.ns.names[0], &lan.ip(0), PORT);
+    b.in_netns(&lan.ns.names[1], &lan.ip(1), PORT);
     a.start();
     b.start();
     wait_for(
@@ -148,7 +163,7 @@ fn shoal_and_ssb_server_on_a_lan_find_each_other_and_replicate_both_ways() {
     let preload = format!("--require={}", shim.display());
     let js_ip = lan.ip(1);
     let js = JsPeer::start_in(
-        Some(&lan.ns[1]),
+        Some(&lan.ns.names[1]),
         PORT,
         "lanjs",
         300,
@@ -187,7 +202,7 @@ fn shoal_and_ssb_server_on_a_lan_find_each_other_and_replicate_both_ways() {
         "--text",
         "ssb-server on the LAN",
     ]);
-    alice.in_netns(&lan.ns[0], &lan.ip(0), PORT);
+    alice.in_netns(&lan.ns.names[0], &lan.ip(0), PORT);
     alice.start();
     wait_for(
         30,
@@ -215,13 +230,13 @@ fn a_lan_flood_keeps_the_node_up_and_its_dials_within_the_budget() {
     let lan = Lan::new("flood", 79);
     let dir = tempfile::tempdir().unwrap();
     let mut node = ServeNode::init(dir.path(), "node", &test_key(0x64));
-    node.in_netns(&lan.ns[0], &lan.ip(0), PORT);
+    node.in_netns(&lan.ns.names[0], &lan.ip(0), PORT);
     node.start();
     let kit = crate::jsenv::refpeer();
     let flood = crate::jsenv::repo_dir().join("tests/js/lan-flood.js");
     let neighbour = lan.ip(1);
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &lan.ns[1], "timeout", "60", "node"])
+    cmd.args(["netns", "exec", &lan.ns.names[1], "timeout", "60", "node"])
         .arg(&flood)
         .args([neighbour.as_str(), &lan.ip(0), &PORT.to_string(), "1000"])
         .current_dir(kit)

@@ -13,10 +13,8 @@ use std::time::Duration;
 use serde_json::json;
 use shoal::rpc;
 
-use std::process::{Command, Stdio};
-
 use crate::common::test_key;
-use crate::jsenv::run;
+use crate::lan::{Namespaces, ip};
 use crate::multinode::main_net_key;
 use crate::nodes::{ServeNode, wait_for};
 
@@ -220,59 +218,32 @@ fn tunnels_to_the_absent_to_oneself_or_inside_a_tunnel_are_refused() {
 
 /// Three network namespaces, `a - room - b`: the room's host is on both
 /// networks and forwards nothing, so `a` and `b` cannot reach each other.
-struct Apart {
-    ns: [String; 3],
-}
-
-impl Apart {
-    fn new() -> Apart {
-        let id = std::process::id();
-        let ns = ["a", "room", "b"].map(|n| format!("shoal-apart-{id}-{n}"));
-        let ip = |args: &[&str]| {
-            run(
-                Command::new("ip").args(args),
-                "iproute2 (this test needs root for network namespaces)",
-            );
-        };
-        for n in &ns {
-            ip(&["netns", "add", n]);
-            ip(&["-n", n, "link", "set", "lo", "up"]);
-        }
-        ip(&[
-            "link", "add", "lan0", "netns", &ns[0], "type", "veth", "peer", "name", "lana",
-            "netns", &ns[1],
-        ]);
-        ip(&[
-            "link", "add", "lan0", "netns", &ns[2], "type", "veth", "peer", "name", "lanb",
-            "netns", &ns[1],
-        ]);
-        for (n, dev, addr) in [
-            (&ns[0], "lan0", "10.81.1.2/24"),
-            (&ns[1], "lana", "10.81.1.1/24"),
-            (&ns[1], "lanb", "10.81.2.1/24"),
-            (&ns[2], "lan0", "10.81.2.2/24"),
-        ] {
-            ip(&["-n", n, "addr", "add", addr, "dev", dev]);
-            ip(&["-n", n, "link", "set", dev, "up"]);
-        }
-        Apart { ns }
+fn apart() -> Namespaces {
+    let made = Namespaces::new("apart", &["a", "room", "b"]);
+    let ns = &made.names;
+    ip(&[
+        "link", "add", "lan0", "netns", &ns[0], "type", "veth", "peer", "name", "lana", "netns",
+        &ns[1],
+    ]);
+    ip(&[
+        "link", "add", "lan0", "netns", &ns[2], "type", "veth", "peer", "name", "lanb", "netns",
+        &ns[1],
+    ]);
+    for (n, dev, addr) in [
+        (&ns[0], "lan0", "10.81.1.2/24"),
+        (&ns[1], "lana", "10.81.1.1/24"),
+        (&ns[1], "lanb", "10.81.2.1/24"),
+        (&ns[2], "lan0", "10.81.2.2/24"),
+    ] {
+        ip(&["-n", n, "addr", "add", addr, "dev", dev]);
+        ip(&["-n", n, "link", "set", dev, "up"]);
     }
-}
-
-impl Drop for Apart {
-    fn drop(&mut self) {
-        for n in &self.ns {
-            let _ = Command::new("ip")
-                .args(["netns", "del", n])
-                .stdin(Stdio::null())
-                .output();
-        }
-    }
+    made
 }
 
 #[test]
 fn nodes_that_cannot_reach_each_other_replicate_through_a_room() {
-    let apart = Apart::new();
+    let apart = apart();
     let dir = tempfile::tempdir().unwrap();
     let mut room = ServeNode::init(dir.path(), "room", &test_key(0xd6));
     room.configure("room", "\"apart\"");
@@ -286,9 +257,9 @@ fn nodes_that_cannot_reach_each_other_replicate_through_a_room() {
     b.follow(&a_id);
     a.post("a, on its own network");
     b.post("b, on its own network");
-    room.in_netns(&apart.ns[1], "10.81.1.1", 8008);
-    a.in_netns(&apart.ns[0], "10.81.1.2", 8008);
-    b.in_netns(&apart.ns[2], "10.81.2.2", 8008);
+    room.in_netns(&apart.names[1], "10.81.1.1", 8008);
+    a.in_netns(&apart.names[0], "10.81.1.2", 8008);
+    b.in_netns(&apart.names[2], "10.81.2.2", 8008);
     room.start();
     a.start();
     b.start();
@@ -497,7 +468,10 @@ fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (code, body)
 }
 
@@ -516,7 +490,12 @@ fn the_room_http_endpoint_refuses_what_is_not_a_claim_and_so_does_the_client() {
         ("GET", "/", b"".to_vec(), 404),
         ("GET", "/invite/consume", b"".to_vec(), 404),
         ("POST", "/invite/consume", b"not json".to_vec(), 400),
-        ("POST", "/invite/consume", br#"{"id":"@nope","invite":"x"}"#.to_vec(), 400),
+        (
+            "POST",
+            "/invite/consume",
+            br#"{"id":"@nope","invite":"x"}"#.to_vec(),
+            400,
+        ),
         ("POST", "/invite/consume", vec![b'{'; 100_000], 400),
         ("POST", "/invite/consume", claim("forged").into_bytes(), 403),
     ] {
