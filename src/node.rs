@@ -645,6 +645,11 @@ impl Node {
         else {
             return;
         };
+        // A rooms 1.0 server (the JavaScript `ssb-room`) has no
+        // `room.attendants`: there we announce ourselves and read
+        // `tunnel.endpoints`, whose items are whole lists of attendants.
+        let mut whole_lists = false;
+        let mut heard = false;
         // Tunnels being opened or open from here, so that none is opened
         // twice.
         let busy: Arc<Mutex<std::collections::HashSet<FeedId>>> = Arc::default();
@@ -653,8 +658,32 @@ impl Node {
         loop {
             let ids: Vec<FeedId> = tokio::select! {
                 got = events.recv() => {
-                    let Some(Ok(rpc::Body::Json(b))) = got else { break };
+                    let b = match got {
+                        Some(Ok(rpc::Body::Json(b))) => b,
+                        Some(Err(_)) if !heard && !whole_lists => {
+                            whole_lists = true;
+                            let _ = rpc
+                                .call_async(&["tunnel", "announce"], serde_json::json!([]))
+                                .await;
+                            match rpc
+                                .call_source(&["tunnel", "endpoints"], serde_json::json!([]))
+                                .await
+                            {
+                                Ok(e) => events = e,
+                                Err(_) => break,
+                            }
+                            continue;
+                        }
+                        _ => break,
+                    };
+                    heard = true;
                     let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
+                    let v = match v {
+                        serde_json::Value::Array(ids) if whole_lists => {
+                            serde_json::json!({"type": "state", "ids": ids})
+                        }
+                        v => v,
+                    };
                     let ids: Vec<FeedId> = match v.get("type").and_then(|t| t.as_str()) {
                         Some("state") => v["ids"]
                             .as_array()
