@@ -144,7 +144,7 @@ fn main() {
         .collect();
     fs::write(
         r.join("config.toml"),
-        config + "room = \"bench room\"\nmax_connections = 1200\nmax_connections_per_ip = 0\n",
+        config + "room = { name = \"bench room\" }\nmax_connections = 1200\nmax_connections_per_ip = 0\n",
     )
     .unwrap();
     let room = Serve::start(&r, free_port());

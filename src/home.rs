@@ -29,6 +29,9 @@ pub const MAIN_NETWORK_KEY: &str = "1KHLiKZvAvjbY1ziZEHMXawbCEIM6qwjCDm3VYRan/s=
 /// closed (a healthy one is pinged every 40 s).
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 120;
 
+/// The default of `[room] tunnel_idle_secs`: ten minutes.
+pub const DEFAULT_ROOM_TUNNEL_IDLE_SECS: u64 = 600;
+
 /// The default of `max_connections_per_ip`.
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 4;
 
@@ -87,12 +90,40 @@ pub struct Config {
     /// Bytes of blobs held: past it, the least recently used that are not
     /// ours are removed as new ones arrive.
     pub blob_budget: u64,
-    /// The name of the room this node runs (none: it runs no room).
-    pub room: Option<String>,
-    /// Who may attend that room: `open`, `community` or `restricted`.
-    pub room_mode: String,
-    /// Where the room takes invite claims over HTTP (none: it does not).
-    pub room_http: Option<String>,
+    /// The room this node runs (the `[room]` section; none: it runs no
+    /// room).
+    pub room: Option<RoomConfig>,
+}
+
+/// The `[room]` section of `config.toml`: the room this node runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomConfig {
+    /// The room's name, as attendants see it.
+    pub name: String,
+    /// Who may attend: `open`, `community` or `restricted`.
+    pub mode: String,
+    /// Where the room takes invite claims and answers aliases over HTTP,
+    /// `HOST:PORT` (none: it does not).
+    pub http: Option<String>,
+    /// Feeds that may make invites from afar (`room.createInvite`) in a
+    /// restricted room, besides the room's own operator.
+    pub admins: Vec<String>,
+    /// Seconds a tunnel may carry nothing either way before the room
+    /// closes it.
+    pub tunnel_idle_secs: u64,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        RoomConfig {
+            name: "shoal room".into(),
+            mode: "open".into(),
+            http: None,
+            admins: Vec::new(),
+            tunnel_idle_secs: DEFAULT_ROOM_TUNNEL_IDLE_SECS,
+        }
+    }
 }
 
 impl Config {
@@ -128,8 +159,6 @@ impl Default for Config {
             blob_hops: 1,
             blob_budget: 500 * 1024 * 1024,
             room: None,
-            room_mode: "open".into(),
-            room_http: None,
         }
     }
 }

@@ -345,7 +345,7 @@ pub struct Running {
 #[derive(Clone, Debug, Default)]
 pub struct RoomOptions {
     /// The room's name.
-    pub name: String,
+    pub name: Option<String>,
     /// Who may attend: `open`, `community` or `restricted`.
     pub mode: Option<String>,
     /// Where invites are claimed over HTTP.
@@ -367,9 +367,9 @@ impl Running {
         Running::start_with(home, listen, must_listen, None).await
     }
 
-    /// [`Running::start`], running a room too, as `room` says (else as
-    /// the config's `room`, `room_mode` and `room_http` say, when `room`
-    /// names one): see [`crate::room`].
+    /// [`Running::start`], running a room too when `room` is given (its
+    /// settings over the config's `[room]`) or the config has a `[room]`:
+    /// see [`crate::room`].
     pub async fn start_with(
         home: &Path,
         listen: Option<String>,
@@ -387,16 +387,19 @@ impl Running {
                 .await
                 .map_err(|e| NodeError::Invalid(format!("opening the node: {e}")))??
         };
-        let room = room.or(config.room.map(|name| RoomOptions {
-            name,
-            mode: None,
-            http: None,
-        }));
+        // What the command line says, over the config's `[room]`.
+        let room = match (room, config.room) {
+            (None, config) => config,
+            (Some(given), config) => {
+                let mut room = config.unwrap_or_default();
+                room.name = given.name.unwrap_or(room.name);
+                room.mode = given.mode.unwrap_or(room.mode);
+                room.http = given.http.or(room.http);
+                Some(room)
+            }
+        };
         if let Some(room) = room {
-            let mode = room.mode.unwrap_or(config.room_mode);
-            let mode: crate::room::Mode = mode.parse().map_err(NodeError::Invalid)?;
-            let http = room.http.or(config.room_http);
-            node.serve_room(room.name, mode, http.as_deref())?;
+            node.serve_room(&room)?;
         }
         let first_events = std::sync::Mutex::new(Some(node.subscribe()));
         let mut tasks = Vec::new();

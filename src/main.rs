@@ -144,9 +144,10 @@ enum RoomSub {
         /// Address to listen on (default: `listen` in config.toml).
         #[arg(long)]
         listen: Option<String>,
-        /// The room's name, as attendants see it.
-        #[arg(long, default_value = "shoal room")]
-        name: String,
+        /// The room's name, as attendants see it (default: `[room] name`
+        /// in config.toml, else "shoal room").
+        #[arg(long)]
+        name: Option<String>,
         /// Who may attend: open (anyone), community or restricted (members,
         /// who join with an invite).
         #[arg(long)]
@@ -156,8 +157,27 @@ enum RoomSub {
         http: Option<String>,
     },
     /// Make an invite to the room this node runs (through the running
-    /// node); prints its `ssb:experimental?action=claim-http-invite` link.
-    Invite,
+    /// node), or ask a room we are in for one (`--room`: its members may
+    /// in a community room, its admins in a restricted one); prints its
+    /// `ssb:experimental?action=claim-http-invite` link.
+    Invite {
+        /// A room we are in, by feed id, to ask for the invite.
+        #[arg(long)]
+        room: Option<String>,
+    },
+    /// Register an alias for us at a room we are in (signed by us, so the
+    /// room cannot forge it); prints its `consume-alias` link, which
+    /// `shoal connect` takes.
+    Alias {
+        /// The alias: a-z, 0-9 and '-', up to 63.
+        alias: String,
+        /// The room (default: the only one we are in).
+        #[arg(long)]
+        room: Option<String>,
+        /// Remove the alias instead.
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Join a room by its address or an invite of it: the node keeps it
     /// connected and meets, through it, the attendants whose feeds it
     /// replicates.
@@ -585,8 +605,22 @@ fn request_of(cmd: &Cmd) -> Res<Request> {
             target: shoal::uri::parse_address(address).unwrap_or_else(|| address.clone()),
         },
         Cmd::Room {
-            cmd: RoomSub::Invite,
-        } => Request::RoomInvite,
+            cmd: RoomSub::Invite { room },
+        } => Request::RoomInvite {
+            room: room.as_deref().map(parse_feed).transpose()?,
+        },
+        Cmd::Room {
+            cmd:
+                RoomSub::Alias {
+                    alias,
+                    room,
+                    revoke,
+                },
+        } => Request::RoomAlias {
+            alias: alias.clone(),
+            room: room.as_deref().map(parse_feed).transpose()?,
+            revoke: *revoke,
+        },
         Cmd::Whoami => Request::Whoami,
         Cmd::Address => Request::Address,
         Cmd::Publish { content } => Request::Publish {
@@ -810,6 +844,18 @@ fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
         (Cmd::Publish { .. } | Cmd::Post { .. }, _) => print_value(&v, "key", json_out),
         (Cmd::Room { cmd }, Response::Rooms { rooms }) => print_rooms(cmd, rooms, &v, json_out),
         (Cmd::Room { .. }, Response::RoomInvite { .. }) => print_value(&v, "invite", json_out),
+        (
+            Cmd::Room { .. },
+            Response::RoomAlias {
+                link: None, alias, ..
+            },
+        ) => {
+            if json_out {
+                return print_json(&v);
+            }
+            out_line(&mut io::stdout(), format!("revoked {alias}").as_bytes())
+        }
+        (Cmd::Room { .. }, Response::RoomAlias { .. }) => print_value(&v, "link", json_out),
         (Cmd::Connect { .. } | Cmd::Room { .. }, _) => print_value(&v, "connected", json_out),
         (Cmd::Uri { .. }, _) => print_value(&v, "uri", json_out),
         (Cmd::Blob { cmd }, Response::Blob(state)) => print_blob(cmd, state, &v, json_out),

@@ -285,9 +285,6 @@ struct Inner {
     blobs_fetched: std::sync::atomic::AtomicBool,
     /// The room this node runs, once [`Node::serve_room`] is called.
     room: std::sync::OnceLock<Arc<crate::room::RoomServer>>,
-    /// Where the room this node runs takes invite claims (its HTTP
-    /// endpoint), when it does.
-    room_post_to: Mutex<Option<String>>,
     /// The connected peers that are rooms, and who attends each: only
     /// they may open tunnels to us.
     rooms: Mutex<HashMap<FeedId, std::collections::BTreeSet<FeedId>>>,
@@ -487,7 +484,6 @@ impl Node {
                 blobs_fetched: std::sync::atomic::AtomicBool::new(false),
                 room: std::sync::OnceLock::new(),
                 rooms: Mutex::default(),
-                room_post_to: Mutex::default(),
                 shutdown,
                 listen_addr: Mutex::new(None),
                 writer,
@@ -545,64 +541,209 @@ impl Node {
             })
     }
 
-    /// Runs a room here (see [`crate::room`]): peers that connect attend
-    /// it (all of them, or members only, as `mode` says) and may open
-    /// tunnels to each other; with `http`, invites are claimed there. Call
-    /// before peers connect.
-    pub fn serve_room(
-        &self,
-        name: String,
-        mode: crate::room::Mode,
-        http: Option<&str>,
-    ) -> Result<(), NodeError> {
-        if let Some(addr) = http {
-            let server = tiny_http::Server::http(addr).map_err(|e| {
+    /// Runs a room here (see [`crate::room`]) as `config` says: peers that
+    /// connect attend it (all of them, or members only, as its mode says)
+    /// and may open tunnels to each other; with `http`, invites are claimed
+    /// and aliases resolved there. Call before peers connect.
+    pub fn serve_room(&self, config: &crate::home::RoomConfig) -> Result<(), NodeError> {
+        let mode: crate::room::Mode = config.mode.parse().map_err(NodeError::Invalid)?;
+        let admins = config
+            .admins
+            .iter()
+            .map(|a| {
+                crate::uri::parse_feed(a).ok_or_else(|| {
+                    NodeError::Invalid(format!("[room] admins: {a:?} is not a feed id"))
+                })
+            })
+            .collect::<Result<Vec<FeedId>, NodeError>>()?;
+        let mut server = None;
+        let mut post_to = None;
+        if let Some(addr) = &config.http {
+            let http = tiny_http::Server::http(addr.as_str()).map_err(|e| {
                 NodeError::Invalid(format!("the room cannot listen for HTTP on {addr}: {e}"))
             })?;
-            let local = server
+            let local = http
                 .server_addr()
                 .to_ip()
                 .ok_or_else(|| NodeError::Invalid(format!("{addr} is not an IP address")))?;
             let host = crate::lan::reachable_at(local.ip());
-            *self.inner.room_post_to.lock().expect("lock") = Some(format!(
+            post_to = Some(format!(
                 "http://{}/invite/consume",
                 SocketAddr::new(host, local.port())
             ));
-            let node = self.clone();
-            crate::room::serve_http(server, self.inner.store.clone(), move || node.address());
+            server = Some(http);
         }
-        let room = crate::room::RoomServer::new(
-            self.id(),
-            name,
+        let settings = crate::room::Settings {
+            name: config.name.clone(),
             mode,
+            admins,
+            tunnel_idle: Duration::from_secs(config.tunnel_idle_secs.max(1)),
+            post_to,
+        };
+        let node = self.clone();
+        let room = Arc::new(crate::room::RoomServer::new(
+            self.id(),
+            settings,
             self.inner.store.clone(),
-            http.is_some(),
-        );
-        let _ = self.inner.room.set(Arc::new(room));
+            move || node.address(),
+        ));
+        if let Some(http) = server {
+            room.clone().serve_http(http);
+        }
+        let _ = self.inner.room.set(room);
         Ok(())
     }
 
-    /// Makes an invite to the room this node runs: its rooms 2.0 link.
-    pub fn room_invite(&self) -> Result<String, NodeError> {
-        if self.inner.room.get().is_none() {
-            return Err(NodeError::Invalid(
-                "this node runs no room: start it with `shoal room serve`".into(),
-            ));
-        }
-        let post_to = self.inner.room_post_to.lock().expect("lock").clone();
-        let Some(post_to) = post_to else {
-            return Err(NodeError::Invalid(
-                "the room takes no invites over HTTP: start it with `shoal room serve --http HOST:PORT`"
-                    .into(),
-            ));
+    /// Makes an invite: to the room this node runs (`room` none), or,
+    /// asked of a room we are in, to that one (`room.createInvite`, which
+    /// it allows its members, or only its admins, as its mode says). Its
+    /// rooms 2.0 link.
+    pub async fn room_invite(&self, room: Option<FeedId>) -> Result<String, NodeError> {
+        let Some(room) = room else {
+            let Some(ours) = self.inner.room.get() else {
+                return Err(NodeError::Invalid(
+                    "this node runs no room: start it with `shoal room serve` (or name a room we are in with --room)".into(),
+                ));
+            };
+            return ours.make_invite(None).map_err(NodeError::Invalid);
         };
-        let token = crate::room::new_token();
-        let expires =
-            crate::store::now_ms() as u64 + crate::room::INVITE_LIFETIME.as_millis() as u64;
-        self.inner
-            .store
-            .add_room_invite(&crate::room::token_hash(&token), expires)?;
-        Ok(crate::room::invite_link(&token, &post_to))
+        let rpc = self.room_rpc(Some(room))?.1;
+        let answer = rpc
+            .call_async(&["room", "createInvite"], serde_json::json!([]))
+            .await
+            .map_err(|e| NodeError::Invalid(format!("the room made no invite: {e}")))?;
+        match answer {
+            rpc::Body::Json(b) => serde_json::from_slice::<String>(&b)
+                .map_err(|_| NodeError::Invalid("the room's answer is not an invite link".into())),
+            _ => Err(NodeError::Invalid(
+                "the room's answer is not an invite link".into(),
+            )),
+        }
+    }
+
+    /// The connection to `room` (a peer we are connected to, which may
+    /// be a room that does not let us attend), or to the only room we
+    /// are in.
+    fn room_rpc(&self, room: Option<FeedId>) -> Result<(FeedId, rpc::RpcHandle), NodeError> {
+        let rooms: Vec<FeedId> = self
+            .inner
+            .rooms
+            .lock()
+            .expect("lock")
+            .keys()
+            .copied()
+            .collect();
+        let room = match (room, rooms.as_slice()) {
+            (Some(r), _) => r,
+            (None, [only]) => *only,
+            (None, []) => {
+                return Err(NodeError::Invalid(
+                    "we are connected to no room (`shoal room join` one)".into(),
+                ));
+            }
+            (None, _) => {
+                return Err(NodeError::Invalid(
+                    "we are in several rooms: name one with --room".into(),
+                ));
+            }
+        };
+        let rpc = self
+            .inner
+            .conns
+            .lock()
+            .expect("lock")
+            .get(&room)
+            .map(|c| c.rpc.clone())
+            .ok_or_else(|| {
+                NodeError::Invalid(format!(
+                    "{room} is not connected (`shoal room join` it first)"
+                ))
+            })?;
+        Ok((room, rpc))
+    }
+
+    /// Registers `alias` for us at a room we are in (`room`, or the only
+    /// one), signed by us; or, with `revoke`, removes it. The alias's
+    /// `consume-alias` link.
+    pub async fn room_alias(
+        &self,
+        room: Option<FeedId>,
+        alias: &str,
+        revoke: bool,
+    ) -> Result<Option<String>, NodeError> {
+        crate::room::check_alias(alias).map_err(NodeError::Invalid)?;
+        let (room, rpc) = self.room_rpc(room)?;
+        if revoke {
+            rpc.call_async(&["room", "revokeAlias"], serde_json::json!([alias]))
+                .await
+                .map_err(|e| NodeError::Invalid(format!("the room kept the alias: {e}")))?;
+            return Ok(None);
+        }
+        let sig = crate::room::sign_alias(&self.inner.keys, &room, alias);
+        let answer = rpc
+            .call_async(&["room", "registerAlias"], serde_json::json!([alias, sig]))
+            .await
+            .map_err(|e| NodeError::Invalid(format!("the room refused the alias: {e}")))?;
+        let link = match answer {
+            rpc::Body::Json(b) => serde_json::from_slice::<String>(&b).ok(),
+            _ => None,
+        };
+        Ok(link)
+    }
+
+    /// Connects to `target` through the room at `room_address`: dials the
+    /// room (and keeps it, as a room joined), then opens a tunnel to
+    /// `target` through it and runs a peer connection inside. Answers once
+    /// the connection is up, or why it is not.
+    pub async fn connect_through(
+        &self,
+        room_address: &str,
+        target: FeedId,
+    ) -> Result<FeedId, NodeError> {
+        if self.inner.conns.lock().expect("lock").contains_key(&target) {
+            return Ok(target);
+        }
+        let room = self.connect(room_address).await?;
+        self.remember(room_address);
+        // The connection asks whether the peer is a room as it starts.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let rpc = loop {
+            if let Ok((_, rpc)) = self.room_rpc(Some(room)) {
+                break rpc;
+            }
+            if Instant::now() > deadline {
+                return Err(NodeError::Invalid(format!(
+                    "{room} did not answer as a room"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let (up_tx, up_rx) = tokio::sync::oneshot::channel();
+        let node = self.clone();
+        tokio::spawn(async move {
+            let outcome = node.dial_tunnel(room, &rpc, target).await;
+            let _ = up_tx.send(outcome);
+        });
+        let mut up_rx = up_rx;
+        loop {
+            if self.inner.conns.lock().expect("lock").contains_key(&target) {
+                return Ok(target);
+            }
+            if Instant::now() > deadline {
+                return Err(NodeError::Invalid(format!(
+                    "no connection to {target} through {room} in time"
+                )));
+            }
+            match tokio::time::timeout(Duration::from_millis(50), &mut up_rx).await {
+                Ok(Ok(Err(e))) => return Err(e),
+                Ok(Ok(Ok(()))) | Ok(Err(_)) => {
+                    return Err(NodeError::Invalid(format!(
+                        "{target} closed the tunnel through {room} (a peer takes tunnels only from feeds it replicates)"
+                    )));
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     /// Whether `peer` is a room, and if so, meets the attendants we

@@ -18,11 +18,23 @@
 //! and invites are kept in the store (only a token's sha256), so a
 //! restart keeps them.
 //!
+//! Who may make invites: in an open room anyone attending, in a community
+//! room its members, in a restricted one only its admins (`[room] admins`
+//! and the operator, locally); from afar with `room.createInvite`.
+//!
+//! Aliases (rooms 2.0, not in restricted rooms): a member registers a name
+//! with `room.registerAlias(alias, signature)`, its signature of
+//! [`alias_confirmation`], which the room checks and keeps with the alias,
+//! so that whoever resolves the alias (`GET /ALIAS?encoding=json` at the
+//! HTTP endpoint, or an [`AliasLink`]) can check that the member chose it:
+//! the room can withhold an alias but not forge one.
+//!
 //! Bounded: at most [`MAX_TUNNELS_PER_ATTENDANT`] tunnels opened by one
-//! attendant at once, a tunnel silent both ways for [`TUNNEL_IDLE`] is
-//! closed, and a tunnel to ourselves, to a peer not attending, or opened
-//! inside a tunnel is refused with an error. Imports `crypto`, `store`
-//! (the clock), `rpc` and `replicate` (the [`Service`] a node mounts).
+//! attendant at once, a tunnel silent both ways for `[room]
+//! tunnel_idle_secs` (10 minutes) is closed, and a tunnel to ourselves, to
+//! a peer not attending, or opened inside a tunnel is refused with an
+//! error. Imports `crypto`, `store`, `uri`, `rpc` and `replicate` (the
+//! [`Service`] a node mounts).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -40,8 +52,6 @@ use crate::rpc::{Body, DuplexSink, Incoming, Responder, RpcHandle, SourceStream}
 
 /// Tunnels one attendant may have open at once through the room.
 pub const MAX_TUNNELS_PER_ATTENDANT: usize = 16;
-/// A tunnel that carries nothing either way for this long is closed.
-pub const TUNNEL_IDLE: Duration = Duration::from_secs(600);
 
 /// Turns a muxrpc duplex stream carrying bytes (a tunnel) into a byte
 /// stream: what is written to it goes out as binary items, and the items
@@ -104,8 +114,11 @@ impl std::str::FromStr for Mode {
 
 /// What the room says of itself to `peer` (`tunnel.isRoom`,
 /// `room.metadata`).
-fn metadata(name: &str, member: bool, http: bool) -> Json {
+fn metadata(name: &str, member: bool, http: bool, aliases: bool) -> Json {
     let mut features = vec!["tunnel", "room1", "room2"];
+    if aliases {
+        features.push("alias");
+    }
     if http {
         features.push("httpInvite");
     }
@@ -139,66 +152,180 @@ pub fn invite_link(token: &str, post_to: &str) -> String {
     )
 }
 
-/// Serves the room's HTTP endpoint on `listener` until the process ends:
-/// `POST /invite/consume` with `{"id": FEED, "invite": TOKEN}` claims the
-/// invite for FEED (see [`crate::store::Store::claim_room_invite`]) and
-/// answers `{"status":"successful","multiserverAddress":…}`; anything
-/// else, an error with a reason. Bodies are read up to 4 KiB.
-pub fn serve_http(
-    server: tiny_http::Server,
-    store: Arc<crate::store::Store>,
-    address: impl Fn() -> Option<String> + Send + 'static,
-) {
-    std::thread::spawn(move || {
-        for mut req in server.incoming_requests() {
-            let answer = |status: u16, body: Json| {
-                let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
-                    .expect("a valid header");
-                tiny_http::Response::from_string(body.to_string())
-                    .with_status_code(status)
-                    .with_header(header)
-            };
-            let fail =
-                |status: u16, why: &str| answer(status, json!({"status": "error", "error": why}));
-            if req.method() != &tiny_http::Method::Post || req.url() != "/invite/consume" {
-                let _ = req.respond(fail(404, "not found"));
-                continue;
-            }
-            let mut body = Vec::new();
-            let read = std::io::Read::read_to_end(
-                &mut std::io::Read::take(req.as_reader(), 4096),
-                &mut body,
-            );
-            let asked: Option<(FeedId, String)> = read
-                .ok()
-                .and_then(|_| serde_json::from_slice::<Json>(&body).ok())
-                .and_then(|v| {
-                    let id = v.get("id")?.as_str().and_then(FeedId::parse)?;
-                    let token = v.get("invite")?.as_str()?.to_string();
-                    Some((id, token))
-                });
-            let Some((id, token)) = asked else {
-                let _ = req.respond(fail(400, "expected {\"id\": FEED, \"invite\": TOKEN}"));
-                continue;
-            };
-            let now = crate::store::now_ms() as u64;
-            let response = match store.claim_room_invite(&token_hash(&token), &id, now) {
-                Ok(Ok(())) => {
-                    tracing::info!("{id} joined the room with an invite");
-                    answer(
-                        200,
-                        json!({"status": "successful", "multiserverAddress": address()}),
-                    )
-                }
-                Ok(Err(why)) => fail(403, &why.to_string()),
-                Err(e) => {
-                    tracing::warn!("room invite: {e}");
-                    fail(500, "the room cannot read its store")
-                }
-            };
-            let _ = req.respond(response);
+/// The string a member signs to register `alias` for `user` at `room`
+/// (rooms 2.0's alias confirmation).
+pub fn alias_confirmation(room: &FeedId, user: &FeedId, alias: &str) -> String {
+    format!("=room-alias-registration:{room}:{user}:{alias}")
+}
+
+/// Whether `alias` may be an alias: a domain label (RFC 1035), lower
+/// case: 1 to 63 of `a-z`, `0-9` and `-`, neither first nor last a `-`.
+pub fn check_alias(alias: &str) -> Result<(), String> {
+    let ok_chars = alias
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if alias.is_empty() || alias.len() > 63 {
+        Err(format!("an alias has 1 to 63 characters: {alias:?}"))
+    } else if !ok_chars {
+        Err(format!(
+            "an alias is made of a-z, 0-9 and '-' (a domain label, lower case): {alias:?}"
+        ))
+    } else if alias.starts_with('-') || alias.ends_with('-') {
+        Err(format!(
+            "an alias neither starts nor ends with '-': {alias:?}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// `keys`'s signature registering `alias` at `room`, as written on the
+/// wire (`BASE64.sig.ed25519`).
+pub fn sign_alias(keys: &crate::crypto::Keypair, room: &FeedId, alias: &str) -> String {
+    let sig = keys.sign(alias_confirmation(room, &keys.id(), alias).as_bytes());
+    format!("{}.sig.ed25519", crate::crypto::b64_encode(&sig))
+}
+
+/// A signature as written on the wire (`BASE64.sig.ed25519`, or bare
+/// base64), if it is 64 bytes.
+pub fn parse_signature(text: &str) -> Option<[u8; 64]> {
+    let b64 = text.strip_suffix(".sig.ed25519").unwrap_or(text);
+    crate::crypto::b64_decode(b64)?.try_into().ok()
+}
+
+/// Whether `signature` is `user`'s of the confirmation of `alias` at `room`.
+pub fn alias_signed(room: &FeedId, user: &FeedId, alias: &str, signature: &[u8; 64]) -> bool {
+    crate::crypto::VerifyKey::new(user).is_some_and(|key| {
+        crate::crypto::verify(
+            &key,
+            alias_confirmation(room, user, alias).as_bytes(),
+            signature,
+        )
+    })
+}
+
+/// An alias as others learn it: which room, where it is, whom it names
+/// and their signature. Made only with the signature checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AliasLink {
+    /// The alias.
+    pub alias: String,
+    /// Whom it names.
+    pub user: FeedId,
+    /// The room.
+    pub room: FeedId,
+    /// The room's multiserver address.
+    pub address: String,
+    signature: [u8; 64],
+}
+
+impl AliasLink {
+    /// Checks the parts of an alias (as a `consume-alias` URI or the
+    /// alias endpoint's JSON names them): the alias well formed, the
+    /// address the room's, and the signature the user's.
+    pub fn new(
+        alias: &str,
+        user: &str,
+        room: &str,
+        address: &str,
+        signature: &str,
+    ) -> Result<AliasLink, String> {
+        check_alias(alias)?;
+        let user =
+            FeedId::parse(user).ok_or_else(|| format!("userId {user:?} is not a feed id"))?;
+        let room =
+            FeedId::parse(room).ok_or_else(|| format!("roomId {room:?} is not a feed id"))?;
+        let ma: crate::net::MultiAddr = address
+            .parse()
+            .map_err(|e| format!("multiserverAddress {address:?}: {e}"))?;
+        if ma.key != room {
+            return Err(format!(
+                "the multiserverAddress is not the room's ({} is not {room})",
+                ma.key
+            ));
         }
-    });
+        let signature = parse_signature(signature)
+            .ok_or_else(|| "the signature is not 64 bytes".to_string())?;
+        if !alias_signed(&room, &user, alias, &signature) {
+            return Err(format!(
+                "the signature is not {user}'s registration of {alias:?} at {room}: the alias may be forged"
+            ));
+        }
+        Ok(AliasLink {
+            alias: alias.to_string(),
+            user,
+            room,
+            address: address.to_string(),
+            signature,
+        })
+    }
+
+    /// From the query parameters of a `consume-alias` URI.
+    pub fn from_params(params: &[(String, String)]) -> Result<AliasLink, String> {
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+                .ok_or_else(|| format!("the alias link has no {k}"))
+        };
+        AliasLink::new(
+            get("alias")?,
+            get("userId")?,
+            get("roomId")?,
+            get("multiserverAddress")?,
+            get("signature")?,
+        )
+    }
+
+    /// From the alias endpoint's JSON (`GET /ALIAS?encoding=json`).
+    pub fn from_json(v: &Json) -> Result<AliasLink, String> {
+        if v["status"] != "successful" {
+            let why = v["error"].as_str().unwrap_or("no reason given");
+            return Err(format!("the room did not resolve the alias: {why}"));
+        }
+        let get = |k: &str| {
+            v[k].as_str()
+                .ok_or_else(|| format!("the room's answer has no {k}"))
+        };
+        AliasLink::new(
+            get("alias")?,
+            get("userId")?,
+            get("roomId")?,
+            get("multiserverAddress")?,
+            get("signature")?,
+        )
+    }
+
+    /// The signature, as written on the wire.
+    pub fn signature(&self) -> String {
+        format!("{}.sig.ed25519", crate::crypto::b64_encode(&self.signature))
+    }
+
+    /// Its `ssb:experimental?action=consume-alias&…` URI.
+    pub fn uri(&self) -> String {
+        let e = crate::uri::encode_component;
+        format!(
+            "ssb:experimental?action=consume-alias&alias={}&userId={}&signature={}&roomId={}&multiserverAddress={}",
+            e(&self.alias),
+            e(&self.user.to_string()),
+            e(&self.signature()),
+            e(&self.room.to_string()),
+            e(&self.address)
+        )
+    }
+
+    /// The JSON the alias endpoint answers.
+    fn json(&self) -> Json {
+        json!({
+            "status": "successful",
+            "multiserverAddress": self.address,
+            "roomId": self.room.to_string(),
+            "userId": self.user.to_string(),
+            "alias": self.alias,
+            "signature": self.signature(),
+        })
+    }
 }
 
 struct Attendant {
@@ -206,38 +333,224 @@ struct Attendant {
     tunnels: usize,
 }
 
+/// How a room is run.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Its name, as attendants see it.
+    pub name: String,
+    /// Who may attend.
+    pub mode: Mode,
+    /// Who may make invites from afar in a restricted room.
+    pub admins: Vec<FeedId>,
+    /// A tunnel that carries nothing either way for this long is closed.
+    pub tunnel_idle: Duration,
+    /// Where invites are claimed (`http://HOST:PORT/invite/consume`;
+    /// none: the room makes no invites).
+    pub post_to: Option<String>,
+}
+
 /// A room: who attends, and the tunnels between them.
 pub struct RoomServer {
     me: FeedId,
-    name: String,
-    mode: Mode,
+    settings: Settings,
     store: Arc<crate::store::Store>,
-    /// Whether invites are claimed over HTTP here.
-    http: bool,
+    /// The room's multiserver address, as peers reach it.
+    address: Box<dyn Fn() -> Option<String> + Send + Sync>,
     attendants: Mutex<HashMap<FeedId, Attendant>>,
     /// (joined, who).
     changes: broadcast::Sender<(bool, FeedId)>,
 }
 
 impl RoomServer {
-    /// A room named `name`, run by `me`, who may attend as `mode` says
-    /// (members in `store`); `http`: whether its invites are claimed over
-    /// HTTP.
+    /// A room run by `me` as `settings` say, keeping members, invites and
+    /// aliases in `store`, reached at `address()`.
     pub fn new(
         me: FeedId,
-        name: String,
-        mode: Mode,
+        settings: Settings,
         store: Arc<crate::store::Store>,
-        http: bool,
+        address: impl Fn() -> Option<String> + Send + Sync + 'static,
     ) -> RoomServer {
         RoomServer {
             me,
-            name,
-            mode,
+            settings,
             store,
-            http,
+            address: Box::new(address),
             attendants: Mutex::default(),
             changes: broadcast::channel(1024).0,
+        }
+    }
+
+    /// Makes an invite (as its operator, or for `peer` who may): its
+    /// rooms 2.0 link, valid for [`INVITE_LIFETIME`], of which the store
+    /// keeps only the token's sha256.
+    pub fn make_invite(&self, peer: Option<&FeedId>) -> Result<String, String> {
+        if let Some(peer) = peer
+            && !self.may_invite(peer)
+        {
+            return Err(match self.settings.mode {
+                Mode::Restricted => "only the room's admins make invites to a restricted room",
+                _ => "only members make invites to this room: join it with an invite",
+            }
+            .into());
+        }
+        let Some(post_to) = &self.settings.post_to else {
+            return Err(
+                "the room takes no invites over HTTP: it runs without `[room] http` (`--http`)"
+                    .into(),
+            );
+        };
+        let token = new_token();
+        let expires = crate::store::now_ms() as u64 + INVITE_LIFETIME.as_millis() as u64;
+        self.store
+            .add_room_invite(&token_hash(&token), expires)
+            .map_err(|e| format!("the room cannot write its store: {e}"))?;
+        Ok(invite_link(&token, post_to))
+    }
+
+    /// Whether `peer` may make invites from afar: anyone in an open room,
+    /// members and admins in a community one, admins in a restricted one.
+    fn may_invite(&self, peer: &FeedId) -> bool {
+        let admin = self.settings.admins.contains(peer);
+        match self.settings.mode {
+            Mode::Open => true,
+            Mode::Community => admin || self.admits(peer),
+            Mode::Restricted => admin,
+        }
+    }
+
+    /// Whether the room keeps aliases: not a restricted one.
+    fn has_aliases(&self) -> bool {
+        self.settings.mode != Mode::Restricted
+    }
+
+    /// `room.registerAlias(alias, signature)` from `peer`: the alias's
+    /// link, or why not.
+    fn register_alias(&self, peer: &FeedId, alias: &str, signature: &str) -> Result<Json, String> {
+        if !self.has_aliases() {
+            return Err("a restricted room keeps no aliases".into());
+        }
+        check_alias(alias)?;
+        let sig = parse_signature(signature)
+            .ok_or_else(|| "the signature is not 64 bytes of base64".to_string())?;
+        if !alias_signed(&self.me, peer, alias, &sig) {
+            return Err(format!(
+                "the signature is not yours of {:?}",
+                alias_confirmation(&self.me, peer, alias)
+            ));
+        }
+        match self.store.register_room_alias(alias, peer, &sig) {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return Err(why.to_string()),
+            Err(e) => return Err(format!("the room cannot write its store: {e}")),
+        }
+        tracing::info!("{peer} registered the alias {alias:?}");
+        let link = self.alias_link(alias)?;
+        Ok(json!(link.uri()))
+    }
+
+    /// What `alias` resolves to here.
+    fn alias_link(&self, alias: &str) -> Result<AliasLink, String> {
+        let found = self
+            .store
+            .room_alias(alias)
+            .map_err(|e| format!("the room cannot read its store: {e}"))?;
+        let found = found.ok_or_else(|| format!("no alias {alias:?} in this room"))?;
+        let address = (self.address)().ok_or("the room does not know its own address")?;
+        Ok(AliasLink {
+            alias: alias.to_string(),
+            user: found.feed,
+            room: self.me,
+            address,
+            signature: found.signature,
+        })
+    }
+
+    /// Serves the room's HTTP endpoint on `server` until the process ends:
+    /// `POST /invite/consume` with `{"id": FEED, "invite": TOKEN}` claims
+    /// the invite for FEED (see [`crate::store::Store::claim_room_invite`])
+    /// and answers `{"status":"successful","multiserverAddress":…}`; `GET
+    /// /ALIAS?encoding=json` answers what the alias resolves to, `GET
+    /// /ALIAS` a page with its `consume-alias` link; anything else, an
+    /// error with a reason. Bodies are read up to 4 KiB.
+    pub fn serve_http(self: Arc<Self>, server: tiny_http::Server) {
+        std::thread::spawn(move || {
+            for req in server.incoming_requests() {
+                self.answer_http(req);
+            }
+        });
+    }
+
+    fn answer_http(&self, mut req: tiny_http::Request) {
+        let respond = |req: tiny_http::Request, status: u16, kind: &str, body: String| {
+            let header =
+                tiny_http::Header::from_bytes("Content-Type", kind).expect("a valid header");
+            let response = tiny_http::Response::from_string(body)
+                .with_status_code(status)
+                .with_header(header);
+            let _ = req.respond(response);
+        };
+        let answer = |req, status: u16, body: Json| {
+            respond(req, status, "application/json", body.to_string());
+        };
+        let fail = |req, status: u16, why: &str| {
+            answer(req, status, json!({"status": "error", "error": why}));
+        };
+        let url = req.url().to_string();
+        let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+        if req.method() == &tiny_http::Method::Get && self.has_aliases() {
+            let alias = path.trim_start_matches('/');
+            if check_alias(alias).is_err() {
+                return fail(req, 404, "not found");
+            }
+            let json_wanted = query.split('&').any(|kv| kv == "encoding=json");
+            return match self.alias_link(alias) {
+                Ok(link) if json_wanted => answer(req, 200, link.json()),
+                Ok(link) => {
+                    let uri = link.uri();
+                    let page = format!(
+                        "<!doctype html><meta charset=utf-8><title>{alias}</title>\
+                         <p>{alias} at this room is {user}.</p>\
+                         <p><a href=\"{href}\">Connect with {alias}</a> in a Scuttlebutt app.</p>\n",
+                        user = link.user,
+                        href = uri.replace('&', "&amp;")
+                    );
+                    respond(req, 200, "text/html; charset=utf-8", page)
+                }
+                Err(why) => fail(req, 404, &why),
+            };
+        }
+        if req.method() != &tiny_http::Method::Post || path != "/invite/consume" {
+            return fail(req, 404, "not found");
+        }
+        let mut body = Vec::new();
+        let read =
+            std::io::Read::read_to_end(&mut std::io::Read::take(req.as_reader(), 4096), &mut body);
+        let asked: Option<(FeedId, String)> = read
+            .ok()
+            .and_then(|_| serde_json::from_slice::<Json>(&body).ok())
+            .and_then(|v| {
+                let id = v.get("id")?.as_str().and_then(FeedId::parse)?;
+                let token = v.get("invite")?.as_str()?.to_string();
+                Some((id, token))
+            });
+        let Some((id, token)) = asked else {
+            return fail(req, 400, "expected {\"id\": FEED, \"invite\": TOKEN}");
+        };
+        let now = crate::store::now_ms() as u64;
+        match self.store.claim_room_invite(&token_hash(&token), &id, now) {
+            Ok(Ok(())) => {
+                tracing::info!("{id} joined the room with an invite");
+                answer(
+                    req,
+                    200,
+                    json!({"status": "successful", "multiserverAddress": (self.address)()}),
+                )
+            }
+            Ok(Err(why)) => fail(req, 403, &why.to_string()),
+            Err(e) => {
+                tracing::warn!("room invite: {e}");
+                fail(req, 500, "the room cannot read its store")
+            }
         }
     }
 
@@ -249,7 +562,7 @@ impl RoomServer {
 
     /// Whether `peer` may attend: anyone in an open room, members else.
     pub fn admits(&self, peer: &FeedId) -> bool {
-        self.mode == Mode::Open || self.store.is_room_member(peer).unwrap_or(false)
+        self.settings.mode == Mode::Open || self.store.is_room_member(peer).unwrap_or(false)
     }
 
     /// A peer connected: it attends until [`RoomServer::left`], if it may.
@@ -279,10 +592,16 @@ impl RoomServer {
     async fn answer_request(self: Arc<Self>, peer: FeedId, req: Incoming) {
         let name: Vec<&str> = req.name.iter().map(String::as_str).collect();
         let arg = req.args.get(0).cloned().unwrap_or(Json::Null);
+        let second = req.args.get(1).cloned().unwrap_or(Json::Null);
         match (name.as_slice(), req.responder) {
             (["tunnel", "isRoom"] | ["room", "metadata"], Responder::Async(a)) => {
-                let member = self.mode != Mode::Open && self.admits(&peer);
-                let meta = metadata(&self.name, member, self.http);
+                let member = self.settings.mode != Mode::Open && self.admits(&peer);
+                let meta = metadata(
+                    &self.settings.name,
+                    member,
+                    self.settings.post_to.is_some(),
+                    self.has_aliases(),
+                );
                 let _ = a.ok(Body::Json(Bytes::from(meta.to_string()))).await;
             }
             (_, responder) if !self.admits(&peer) => {
@@ -307,6 +626,60 @@ impl RoomServer {
             }
             (["tunnel", "connect"], Responder::Stream(s)) => {
                 self.relay(peer, &arg, s).await;
+            }
+            (["room", "createInvite"], Responder::Async(a)) => {
+                match self.make_invite(Some(&peer)) {
+                    Ok(link) => {
+                        tracing::info!("{peer} made an invite");
+                        let _ = a.ok(Body::Json(Bytes::from(json!(link).to_string()))).await;
+                    }
+                    Err(why) => {
+                        let _ = a.err(&why).await;
+                    }
+                }
+            }
+            (["room", "registerAlias"], Responder::Async(a)) => {
+                let alias = arg.as_str().unwrap_or_default();
+                let sig = second.as_str().unwrap_or_default();
+                match self.register_alias(&peer, alias, sig) {
+                    Ok(answer) => {
+                        let _ = a.ok(Body::Json(Bytes::from(answer.to_string()))).await;
+                    }
+                    Err(why) => {
+                        let _ = a.err(&why).await;
+                    }
+                }
+            }
+            (["room", "revokeAlias"], Responder::Async(a)) => {
+                let alias = arg.as_str().unwrap_or_default();
+                match self.store.revoke_room_alias(alias, &peer) {
+                    Ok(true) => {
+                        tracing::info!("{peer} revoked the alias {alias:?}");
+                        let _ = a.ok(Body::json_true()).await;
+                    }
+                    Ok(false) => {
+                        let _ = a.err(&format!("you have no alias {alias:?} here")).await;
+                    }
+                    Err(e) => {
+                        let _ = a
+                            .err(&format!("the room cannot write its store: {e}"))
+                            .await;
+                    }
+                }
+            }
+            (["room", "listAliases"], Responder::Async(a)) => {
+                let who = arg.as_str().and_then(FeedId::parse).unwrap_or(peer);
+                let aliases: Vec<String> = self
+                    .store
+                    .room_alias_of(&who)
+                    .ok()
+                    .flatten()
+                    .filter(|_| self.has_aliases())
+                    .into_iter()
+                    .collect();
+                let _ = a
+                    .ok(Body::Json(Bytes::from(json!(aliases).to_string())))
+                    .await;
             }
             (_, responder) => {
                 let _ = responder.not_found().await;
@@ -359,7 +732,7 @@ impl RoomServer {
 
     /// `tunnel.connect({portal, target})` from `origin`: asks the target
     /// for a tunnel from `origin` and relays bytes between the two until
-    /// either ends or the tunnel is idle for [`TUNNEL_IDLE`].
+    /// either ends or the tunnel is idle for `tunnel_idle`.
     async fn relay(self: Arc<Self>, origin: FeedId, arg: &Json, s: crate::rpc::StreamResponder) {
         let target = arg
             .get("target")
@@ -410,7 +783,14 @@ impl RoomServer {
             Ok((t_sink, t_source)) => {
                 let (o_sink, o_source) = s.into_parts();
                 tracing::debug!("tunnel {origin} -> {target} open");
-                pipe(o_source, t_sink, t_source, o_sink).await;
+                pipe(
+                    o_source,
+                    t_sink,
+                    t_source,
+                    o_sink,
+                    self.settings.tunnel_idle,
+                )
+                .await;
                 tracing::debug!("tunnel {origin} -> {target} closed");
             }
             Err(e) => {
@@ -424,12 +804,13 @@ impl RoomServer {
 }
 
 /// Relays items both ways between two duplex streams until either side
-/// ends or nothing moves for [`TUNNEL_IDLE`]; then ends both.
+/// ends or nothing moves for `idle`; then ends both.
 async fn pipe(
     mut a_in: SourceStream,
     b_out: DuplexSink,
     mut b_in: SourceStream,
     a_out: DuplexSink,
+    idle: Duration,
 ) {
     // What the room sees: at trace level (`SHOAL_LOG=shoal::room=trace`),
     // every relayed item in hex, so that anyone can check it is ciphertext.
@@ -439,7 +820,7 @@ async fn pipe(
         }
     };
     loop {
-        let moved = tokio::time::timeout(TUNNEL_IDLE, async {
+        let moved = tokio::time::timeout(idle, async {
             tokio::select! {
                 item = a_in.recv() => match item {
                     Some(Ok(body)) => {
@@ -476,7 +857,15 @@ impl Service for RoomServer {
             [
                 "tunnel",
                 "isRoom" | "announce" | "leave" | "ping" | "endpoints" | "connect"
-            ] | ["room", "metadata" | "attendants"]
+            ] | [
+                "room",
+                "metadata"
+                    | "attendants"
+                    | "createInvite"
+                    | "registerAlias"
+                    | "revokeAlias"
+                    | "listAliases"
+            ]
         )
     }
 
@@ -487,5 +876,81 @@ impl Service for RoomServer {
         req: Incoming,
     ) -> futures::future::BoxFuture<'static, ()> {
         self.answer_request(peer, req).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Keypair;
+
+    #[test]
+    fn an_alias_is_a_lower_case_domain_label() {
+        for ok in ["alice", "a", "bob-1994", "0day", &"x".repeat(63)] {
+            assert_eq!(check_alias(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "Alice",
+            "-bob",
+            "bob-",
+            "a.b",
+            "a b",
+            "ålice",
+            "a/b",
+            &"x".repeat(64),
+        ] {
+            assert!(check_alias(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_alias_link_holds_only_with_its_owners_signature_of_room_user_and_alias() {
+        let room = Keypair::from_seed(&[0x50; 32]);
+        let bob = Keypair::from_seed(&[0x51; 32]);
+        let mallory = Keypair::from_seed(&[0x52; 32]);
+        let address = format!("net:room.example:8008~shs:{}", room.id().b64());
+        let sig = sign_alias(&bob, &room.id(), "bob");
+        let (r, b, m) = (
+            room.id().to_string(),
+            bob.id().to_string(),
+            mallory.id().to_string(),
+        );
+        let link = AliasLink::new("bob", &b, &r, &address, &sig).unwrap();
+        // Through its URI and back.
+        let Ok(crate::uri::Uri::Experimental { action, params }) = crate::uri::parse(&link.uri())
+        else {
+            panic!("{}", link.uri())
+        };
+        assert_eq!(action, "consume-alias");
+        assert_eq!(AliasLink::from_params(&params), Ok(link.clone()));
+        assert_eq!(AliasLink::from_json(&link.json()), Ok(link));
+        // The confirmation as rooms 2.0 writes it.
+        assert_eq!(
+            alias_confirmation(&room.id(), &bob.id(), "bob"),
+            format!("=room-alias-registration:{r}:{b}:bob")
+        );
+        // Another user, alias or room under the same signature; another's
+        // signature; an address that is not the room's.
+        let other_room = format!("net:room.example:8008~shs:{}", mallory.id().b64());
+        for (alias, user, room_id, addr, sig) in [
+            ("bob", m.as_str(), r.as_str(), address.as_str(), sig.clone()),
+            ("bobby", &b, &r, &address, sig.clone()),
+            ("bob", &b, &m, &other_room, sig.clone()),
+            (
+                "bob",
+                &b,
+                &r,
+                &address,
+                sign_alias(&mallory, &room.id(), "bob"),
+            ),
+            ("bob", &b, &r, &other_room, sig.clone()),
+            ("bob", &b, &r, &address, "AAAA.sig.ed25519".into()),
+        ] {
+            assert!(
+                AliasLink::new(alias, user, room_id, addr, &sig).is_err(),
+                "{alias} {user} {room_id} {addr}"
+            );
+        }
     }
 }

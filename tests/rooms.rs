@@ -1,4 +1,4 @@
-//! Rooms on loopback: a shoal node runs a room (`room = "…"` in its
+//! Rooms on loopback: a shoal node runs a room (`[room]` in its
 //! config, as `shoal room serve` does), two shoal nodes that know only the
 //! room's address join it, meet through tunnels it relays, and replicate
 //! both ways; the room stores none of their messages. Against the room on
@@ -22,7 +22,7 @@ use crate::nodes::{ServeNode, wait_for};
 fn two_nodes_meet_through_a_shoal_room_and_replicate_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let mut room = ServeNode::init(dir.path(), "room", &test_key(0xd0));
-    room.configure("room", "\"test room\"");
+    room.configure("room", "{ name = \"test room\" }");
     // Every item the room relays, in hex, in its log.
     room.log_filter = "info,shoal=debug,shoal::room=trace".into();
     let mut a = ServeNode::init(dir.path(), "a", &test_key(0xd1));
@@ -119,7 +119,7 @@ fn two_nodes_meet_through_a_shoal_room_and_replicate_both_ways() {
 fn tunnels_to_the_absent_to_oneself_or_inside_a_tunnel_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut room = ServeNode::init(dir.path(), "room", &test_key(0xd3));
-    room.configure("room", "\"test room\"");
+    room.configure("room", "{ name = \"test room\" }");
     room.start();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -246,7 +246,7 @@ fn nodes_that_cannot_reach_each_other_replicate_through_a_room() {
     let apart = apart();
     let dir = tempfile::tempdir().unwrap();
     let mut room = ServeNode::init(dir.path(), "room", &test_key(0xd6));
-    room.configure("room", "\"apart\"");
+    room.configure("room", "{ name = \"apart\" }");
     let mut a = ServeNode::init(dir.path(), "a", &test_key(0xd7));
     let mut b = ServeNode::init(dir.path(), "b", &test_key(0xd8));
     for n in [&room, &a, &b] {
@@ -279,10 +279,11 @@ fn nodes_that_cannot_reach_each_other_replicate_through_a_room() {
 fn a_community_room_admits_only_members_who_claimed_an_invite_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut room = ServeNode::init(dir.path(), "room", &test_key(0xe0));
-    room.configure("room", "\"members\"");
-    room.configure("room_mode", "\"community\"");
     let http = format!("127.0.0.1:{}", crate::nodes::free_port());
-    room.configure("room_http", &format!("\"{http}\""));
+    room.configure(
+        "room",
+        &format!("{{ name = \"members\", mode = \"community\", http = \"{http}\" }}"),
+    );
     let mut a = ServeNode::init(dir.path(), "a", &test_key(0xe1));
     let mut b = ServeNode::init(dir.path(), "b", &test_key(0xe2));
     let mut stranger = ServeNode::init(dir.path(), "stranger", &test_key(0xe3));
@@ -479,10 +480,11 @@ fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
 fn the_room_http_endpoint_refuses_what_is_not_a_claim_and_so_does_the_client() {
     let dir = tempfile::tempdir().unwrap();
     let mut room = ServeNode::init(dir.path(), "room", &test_key(0xe6));
-    room.configure("room", "\"members\"");
-    room.configure("room_mode", "\"restricted\"");
     let addr = format!("127.0.0.1:{}", crate::nodes::free_port());
-    room.configure("room_http", &format!("\"{addr}\""));
+    room.configure(
+        "room",
+        &format!("{{ name = \"members\", mode = \"restricted\", http = \"{addr}\" }}"),
+    );
     room.start();
     let someone = test_key(0xe7).id().to_string();
     let claim = |token: &str| json!({"id": someone, "invite": token}).to_string();
@@ -523,4 +525,297 @@ fn the_room_http_endpoint_refuses_what_is_not_a_claim_and_so_does_the_client() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("not an http"), "{}", out.stderr);
     assert_eq!(room.status()["id"], room.id.to_string());
+}
+
+/// A room's `[room]` config: `name`, then `key = value` pairs as written.
+fn room_config(name: &str, rest: &[(&str, String)]) -> String {
+    let mut parts = vec![format!("name = \"{name}\"")];
+    parts.extend(rest.iter().map(|(k, v)| format!("{k} = {v}")));
+    format!("{{ {} }}", parts.join(", "))
+}
+
+#[test]
+fn members_make_invites_to_a_community_room_and_only_admins_to_a_restricted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let community_http = format!("127.0.0.1:{}", crate::nodes::free_port());
+    let restricted_http = format!("127.0.0.1:{}", crate::nodes::free_port());
+    let mut community = ServeNode::init(dir.path(), "community", &test_key(0x40));
+    let mut restricted = ServeNode::init(dir.path(), "restricted", &test_key(0x41));
+    let mut member = ServeNode::init(dir.path(), "member", &test_key(0x42));
+    let mut newcomer = ServeNode::init(dir.path(), "newcomer", &test_key(0x43));
+    let mut admin = ServeNode::init(dir.path(), "admin", &test_key(0x44));
+    community.configure(
+        "room",
+        &room_config(
+            "community",
+            &[
+                ("mode", "\"community\"".into()),
+                ("http", format!("\"{community_http}\"")),
+            ],
+        ),
+    );
+    restricted.configure(
+        "room",
+        &room_config(
+            "restricted",
+            &[
+                ("mode", "\"restricted\"".into()),
+                ("http", format!("\"{restricted_http}\"")),
+                ("admins", format!("[\"{}\"]", admin.id)),
+            ],
+        ),
+    );
+    for n in [
+        &mut community,
+        &mut restricted,
+        &mut member,
+        &mut newcomer,
+        &mut admin,
+    ] {
+        n.start();
+    }
+    let (community_id, restricted_id) = (community.id.to_string(), restricted.id.to_string());
+    // Not yet a member: connected by address, it may not make invites.
+    newcomer.ok(["room", "join", community.address().as_str()]);
+    wait_for(
+        10,
+        Duration::from_millis(100),
+        "the newcomer to be connected to the room",
+        || newcomer.connection(&community_id).map(drop),
+        || newcomer.explain(),
+    );
+    let refused = newcomer.run(["room", "invite", "--room", &community_id]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("not a member of this room"),
+        "{}",
+        refused.stderr
+    );
+    // A member, who joined with the operator's invite, makes one, and the
+    // newcomer who claims it becomes a member and attends.
+    let first = community.ok(["room", "invite"]).text().trim().to_string();
+    member.ok(["room", "join", first.as_str()]);
+    wait_for(
+        10,
+        Duration::from_millis(100),
+        "the member to be in the room",
+        || (member.ok(["room", "list"]).text().contains(&community_id)).then_some(()),
+        || member.explain(),
+    );
+    let second = member
+        .ok(["room", "invite", "--room", &community_id])
+        .text()
+        .trim()
+        .to_string();
+    assert!(
+        second.starts_with("ssb:experimental?action=claim-http-invite&invite="),
+        "{second}"
+    );
+    newcomer.ok(["room", "join", second.as_str()]);
+    assert!(
+        community
+            .log_text()
+            .contains(&format!("{} made an invite", member.id)),
+        "{}",
+        community.log_tail(20)
+    );
+    assert!(
+        community
+            .log_text()
+            .contains(&format!("{} joined the room with an invite", newcomer.id)),
+        "{}",
+        community.log_tail(20)
+    );
+    // A member may invite now.
+    newcomer.ok(["room", "invite", "--room", &community_id]);
+
+    // Restricted: a member may not make invites, an admin may; and the
+    // room keeps no aliases.
+    let for_member = restricted.ok(["room", "invite"]).text().trim().to_string();
+    let for_admin = restricted.ok(["room", "invite"]).text().trim().to_string();
+    member.ok(["room", "join", for_member.as_str()]);
+    admin.ok(["room", "join", for_admin.as_str()]);
+    for n in [&member, &admin] {
+        wait_for(
+            10,
+            Duration::from_millis(100),
+            "the restricted room to be joined",
+            || (n.ok(["room", "list"]).text().contains(&restricted_id)).then_some(()),
+            || n.explain(),
+        );
+    }
+    let refused = member.run(["room", "invite", "--room", &restricted_id]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("admins"), "{}", refused.stderr);
+    let made = admin
+        .ok(["room", "invite", "--room", &restricted_id])
+        .text()
+        .trim()
+        .to_string();
+    assert!(
+        made.contains(&shoal::uri::encode_component(&restricted_http)),
+        "{made}"
+    );
+    let alias = admin.run(["room", "alias", "admin", "--room", &restricted_id]);
+    assert_eq!(alias.code, 1, "{}", alias.stderr);
+    assert!(alias.stderr.contains("no aliases"), "{}", alias.stderr);
+}
+
+#[test]
+fn an_alias_connects_others_to_whom_it_names_and_a_forged_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = format!("127.0.0.1:{}", crate::nodes::free_port());
+    let mut room = ServeNode::init(dir.path(), "room", &test_key(0x45));
+    room.configure(
+        "room",
+        &room_config("aliases", &[("http", format!("\"{http}\""))]),
+    );
+    let mut a = ServeNode::init(dir.path(), "a", &test_key(0x46));
+    let mut b = ServeNode::init(dir.path(), "b", &test_key(0x47));
+    let mut c = ServeNode::init(dir.path(), "c", &test_key(0x48));
+    // b takes tunnels from a (b follows a), not from c; a does not follow
+    // b, so nothing but the alias brings them together.
+    b.follow(&a.id.to_string());
+    for n in [&mut room, &mut a, &mut b, &mut c] {
+        n.start();
+    }
+    let room_id = room.id.to_string();
+    for n in [&a, &b, &c] {
+        n.ok(["room", "join", room.address().as_str()]);
+        wait_for(
+            10,
+            Duration::from_millis(100),
+            "the room to be joined",
+            || (n.ok(["room", "list"]).text().contains(&room_id)).then_some(()),
+            || n.explain(),
+        );
+    }
+    // Not a domain label: refused before anything is asked.
+    let bad = b.run(["room", "alias", "Bob!"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    let link = b.ok(["room", "alias", "bob"]).text().trim().to_string();
+    assert!(
+        link.starts_with("ssb:experimental?action=consume-alias&alias=bob&userId="),
+        "{link}"
+    );
+    // Taken: c cannot have it.
+    let taken = c.run(["room", "alias", "bob"]);
+    assert_eq!(taken.code, 1, "{}", taken.stderr);
+    assert!(taken.stderr.contains("taken"), "{}", taken.stderr);
+    // The room's alias endpoint says the same, signature and all.
+    let (code, answer) = http_get(&http, "/bob?encoding=json");
+    assert_eq!(code, 200, "{answer}");
+    let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(v["userId"], b.id.to_string(), "{v}");
+    assert_eq!(v["roomId"], room_id, "{v}");
+    assert!(link.contains(&shoal::uri::encode_component(
+        v["signature"].as_str().unwrap()
+    )));
+    let (code, page) = http_get(&http, "/bob");
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("consume-alias"), "{page}");
+    assert_eq!(http_get(&http, "/nobody?encoding=json").0, 404);
+    // A link whose user was swapped (the room or anyone forging it) is
+    // refused: the signature is b's, of b.
+    let forged = link.replace(
+        &shoal::uri::encode_component(&b.id.to_string()),
+        &shoal::uri::encode_component(&c.id.to_string()),
+    );
+    assert_ne!(forged, link);
+    let out = a.run(["connect", forged.as_str()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("forged"), "{}", out.stderr);
+    // The real one: a meets b through the room.
+    assert!(a.connection(&b.id.to_string()).is_none());
+    let out = a.run(["connect", link.as_str()]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stderr, a.log_tail(30));
+    assert!(
+        out.stderr
+            .contains(&format!("bob at {room_id} is {} (signed by them)", b.id)),
+        "{}",
+        out.stderr
+    );
+    let tunnel = a
+        .connection(&b.id.to_string())
+        .unwrap_or_else(|| panic!("a connection to b: {}", a.explain()));
+    assert!(
+        tunnel["addr"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("tunnel:{room_id}:{}", b.id)),
+        "{tunnel}"
+    );
+    // By the alias's web address too; b takes no tunnel from c, and c is
+    // told so, not left waiting.
+    let out = c.run(["connect", &format!("http://{http}/bob")]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("closed the tunnel"), "{}", out.stderr);
+    // Revoked, it is gone.
+    b.ok(["room", "alias", "bob", "--revoke"]);
+    assert_eq!(http_get(&http, "/bob?encoding=json").0, 404);
+}
+
+#[test]
+fn a_tunnel_that_carries_nothing_is_closed_after_the_idle_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut room = ServeNode::init(dir.path(), "room", &test_key(0x49));
+    room.configure(
+        "room",
+        &room_config("idle", &[("tunnel_idle_secs", "2".into())]),
+    );
+    room.start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let addr: shoal::net::MultiAddr = room.address().parse().unwrap();
+        let origin = test_key(0x4a);
+        let target = test_key(0x4b);
+        let (r, w, _) = shoal::net::connect_to(&addr, &main_net_key(), &origin)
+            .await
+            .unwrap();
+        let (rpc, _incoming, _task) = rpc::start(r, w, rpc::Options::default());
+        // A target that takes every tunnel and sends nothing.
+        let (r, w, _) = shoal::net::connect_to(&addr, &main_net_key(), &target)
+            .await
+            .unwrap();
+        let (_t_rpc, mut t_incoming, _t_task) = rpc::start(r, w, rpc::Options::default());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(req) = t_incoming.recv().await {
+                if let rpc::Responder::Stream(s) = req.responder {
+                    held.push(s.into_parts());
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let args = json!([{"portal": room.id.to_string(), "target": target.id().to_string()}]);
+        // Every tunnel one may hold, all silent: each is closed by the
+        // room, and then as many can be opened again.
+        for round in 0..2 {
+            let mut open = Vec::new();
+            for _ in 0..shoal::room::MAX_TUNNELS_PER_ATTENDANT {
+                open.push(
+                    rpc.call_duplex(&["tunnel", "connect"], args.clone())
+                        .await
+                        .unwrap(),
+                );
+            }
+            for (_sink, source) in &mut open {
+                let ended = tokio::time::timeout(Duration::from_secs(20), source.recv())
+                    .await
+                    .unwrap_or_else(|_| panic!("round {round}: a silent tunnel still open"));
+                assert!(
+                    !matches!(ended, Some(Ok(_))),
+                    "round {round}: the tunnel carried {ended:?}"
+                );
+            }
+        }
+    });
+}
+
+/// `GET path` at `addr`: the status code and the body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http(addr, "GET", path, b"")
 }

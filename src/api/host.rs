@@ -52,8 +52,20 @@ pub trait Host {
     /// The rooms a running node is in, and who attends each (none
     /// without a node).
     fn rooms(&self) -> Vec<(FeedId, Vec<FeedId>)>;
-    /// Makes an invite to the room a running node runs.
-    fn room_invite(&self) -> Result<String, ApiError>;
+    /// Makes an invite to the room a running node runs, or asks a room
+    /// it is in (`room`) for one.
+    fn room_invite(&self, room: Option<FeedId>) -> Result<String, ApiError>;
+    /// Registers (or revokes) our alias at a room a running node is in:
+    /// the alias's link.
+    fn room_alias(
+        &self,
+        room: Option<FeedId>,
+        alias: &str,
+        revoke: bool,
+    ) -> Result<Option<String>, ApiError>;
+    /// Connects to `target` through the room at `room_address` (a running
+    /// node).
+    fn connect_through(&self, room_address: &str, target: FeedId) -> Result<Response, ApiError>;
     /// Redeems an invite at its pub for our feed (nothing is stored).
     fn use_invite(&self, code: &Code) -> Result<(), ApiError>;
     /// Remembers the pub of a redeemed invite and keeps it connected;
@@ -274,9 +286,26 @@ impl Host for Local {
         Vec::new()
     }
 
-    fn room_invite(&self) -> Result<String, ApiError> {
+    fn room_invite(&self, _room: Option<FeedId>) -> Result<String, ApiError> {
         Err(ApiError::Failed(
             "invites to a room are made by the running room: start `shoal room serve`".into(),
+        ))
+    }
+
+    fn room_alias(
+        &self,
+        _room: Option<FeedId>,
+        _alias: &str,
+        _revoke: bool,
+    ) -> Result<Option<String>, ApiError> {
+        Err(ApiError::Failed(
+            "aliases are registered at a room the running node is in: start `shoal serve`".into(),
+        ))
+    }
+
+    fn connect_through(&self, _room_address: &str, _target: FeedId) -> Result<Response, ApiError> {
+        Err(ApiError::Failed(
+            "connecting through a room needs the running node: start `shoal serve`".into(),
         ))
     }
 
@@ -441,8 +470,22 @@ impl Host for Node {
         Node::rooms(self)
     }
 
-    fn room_invite(&self) -> Result<String, ApiError> {
-        Ok(Node::room_invite(self)?)
+    fn room_invite(&self, room: Option<FeedId>) -> Result<String, ApiError> {
+        Ok(wait(Node::room_invite(self, room))??)
+    }
+
+    fn room_alias(
+        &self,
+        room: Option<FeedId>,
+        alias: &str,
+        revoke: bool,
+    ) -> Result<Option<String>, ApiError> {
+        Ok(wait(Node::room_alias(self, room, alias, revoke))??)
+    }
+
+    fn connect_through(&self, room_address: &str, target: FeedId) -> Result<Response, ApiError> {
+        let peer = wait(Node::connect_through(self, room_address, target))??;
+        Ok(Response::Connected { connected: peer })
     }
 }
 

@@ -360,12 +360,34 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
             host.mark_read(&rxs)?;
             Ok(Response::Done)
         }
+        Request::Connect { address } if types::is_alias_link(&address) => {
+            let link = resolve_alias(&address)?;
+            if link.user == me()? {
+                return Err(ApiError::Usage(format!(
+                    "{} is your own alias at {}",
+                    link.alias, link.room
+                )));
+            }
+            sink.note(&format!(
+                "{} at {} is {} (signed by them): connecting through the room",
+                link.alias, link.room, link.user
+            ));
+            host.connect_through(&link.address, link.user)
+        }
         Request::Connect { address } => host.connect(&address),
         Request::Peers => host.peers(),
         Request::Rooms => rooms(host),
-        Request::RoomInvite => Ok(Response::RoomInvite {
-            invite: host.room_invite()?,
+        Request::RoomInvite { room } => Ok(Response::RoomInvite {
+            invite: host.room_invite(room)?,
         }),
+        Request::RoomAlias {
+            alias,
+            room,
+            revoke,
+        } => {
+            let link = host.room_alias(room, &alias, revoke)?;
+            Ok(Response::RoomAlias { alias, room, link })
+        }
         Request::RoomJoin { target } => {
             let address = match crate::uri::parse(&target) {
                 Ok(crate::uri::Uri::Experimental { action, params })
@@ -470,6 +492,36 @@ fn claim_room_invite(
             answer["error"].as_str().unwrap_or("no reason given")
         ))),
     }
+}
+
+/// What a room alias names, its signature checked: from its
+/// `consume-alias` link, or from its room's alias page (`http(s)://…`,
+/// asked for `?encoding=json`).
+fn resolve_alias(text: &str) -> Result<crate::room::AliasLink, ApiError> {
+    if let Ok(crate::uri::Uri::Experimental { params, .. }) = crate::uri::parse(text) {
+        return crate::room::AliasLink::from_params(&params).map_err(ApiError::Usage);
+    }
+    let url = if text.contains('?') {
+        format!("{text}&encoding=json")
+    } else {
+        format!("{text}?encoding=json")
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut answer = agent
+        .get(&url)
+        .call()
+        .map_err(|e| ApiError::Failed(format!("cannot reach the room at {text}: {e}")))?;
+    let answer: serde_json::Value = answer
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_json()
+        .map_err(|e| ApiError::Failed(format!("the room's answer is not JSON: {e}")))?;
+    crate::room::AliasLink::from_json(&answer).map_err(ApiError::Failed)
 }
 
 /// The rooms we are in, each attendant with a name, whether we follow

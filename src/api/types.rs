@@ -233,9 +233,11 @@ pub enum Request {
         /// Their receive sequences.
         rxs: Vec<u64>,
     },
-    /// Dial a peer and keep it connected (without a node: remember it).
+    /// Dial a peer and keep it connected (without a node: remember it);
+    /// or, given a room alias (its `consume-alias` link, or its
+    /// `http(s)://` page), connect to whom it names through its room.
     Connect {
-        /// Its multiserver address.
+        /// Its multiserver address, or an alias link.
         address: String,
     },
     /// Known peers and live connections.
@@ -250,8 +252,25 @@ pub enum Request {
         /// The address or the invite link.
         target: String,
     },
-    /// Make an invite to the room this node runs.
-    RoomInvite,
+    /// Make an invite: to the room this node runs, or (`room`) asked of a
+    /// room we are in (its members, or admins, may).
+    RoomInvite {
+        /// The room we are in to ask (none: ours).
+        #[serde(default)]
+        room: Option<FeedId>,
+    },
+    /// Register (or, with `revoke`, remove) our alias at a room we are in
+    /// (`room`, or the only one).
+    RoomAlias {
+        /// The alias: a domain label, lower case.
+        alias: String,
+        /// The room (none: the only one we are in).
+        #[serde(default)]
+        room: Option<FeedId>,
+        /// Remove it instead.
+        #[serde(default)]
+        revoke: bool,
+    },
     /// Replication progress and limits.
     Status,
     /// Why a feed replicates or not: whether we want it and through
@@ -308,10 +327,15 @@ impl Request {
             Request::Uri { text } => {
                 crate::uri::of(text).map_err(|e| ApiError::Usage(e.to_string()))?;
             }
-            Request::Connect { address } => {
+            Request::Connect { address } if !is_alias_link(address) => {
                 address.parse::<crate::net::MultiAddr>().map_err(|e| {
-                    ApiError::Usage(format!("not a multiserver address {address}: {e}"))
+                    ApiError::Usage(format!(
+                        "not a multiserver address or a room alias link {address}: {e}"
+                    ))
                 })?;
+            }
+            Request::RoomAlias { alias, .. } => {
+                crate::room::check_alias(alias).map_err(ApiError::Usage)?;
             }
             Request::InviteAccept { code } => {
                 parse_code(code)?;
@@ -364,6 +388,17 @@ pub(super) fn parse_content(text: &str) -> Result<Value, ApiError> {
         ));
     }
     Ok(value)
+}
+
+/// Whether `text` names a room alias: a `consume-alias` link, or an
+/// `http(s)://` alias page.
+pub fn is_alias_link(text: &str) -> bool {
+    text.starts_with("http://")
+        || text.starts_with("https://")
+        || matches!(
+            crate::uri::parse(text),
+            Ok(crate::uri::Uri::Experimental { action, .. }) if action == "consume-alias"
+        )
 }
 
 /// A room we are in, and who attends it.
@@ -514,10 +549,20 @@ pub enum Response {
         /// The peer table.
         known: Vec<KnownPeer>,
     },
-    /// An invite to our room.
+    /// An invite to a room.
     RoomInvite {
         /// Its `ssb:experimental?action=claim-http-invite&…` link.
         invite: String,
+    },
+    /// Our alias at a room, registered (or revoked: no link).
+    RoomAlias {
+        /// The alias.
+        alias: String,
+        /// The room.
+        room: Option<FeedId>,
+        /// Its `ssb:experimental?action=consume-alias&…` link, as the
+        /// room answered it (none when revoked).
+        link: Option<String>,
     },
     /// The rooms we are in.
     Rooms {

@@ -11,7 +11,7 @@ mod groups;
 mod index;
 mod invites;
 mod rooms;
-pub use rooms::RoomInviteRefusal;
+pub use rooms::{AliasRefusal, RoomAlias, RoomInviteRefusal};
 mod query;
 pub mod schema;
 

@@ -241,3 +241,11 @@ pub const ROOM_MEMBERS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("
 /// never stored): `expires ms u64 BE (8) | claimed by feed (32, zeros while
 /// unclaimed)`.
 pub const ROOM_INVITES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("room_invites");
+
+/// The room's aliases: alias -> `feed (32) | its signature of the alias
+/// confirmation (64)`. Created when first written.
+pub const ROOM_ALIASES: TableDefinition<&str, &[u8]> = TableDefinition::new("room_aliases");
+
+/// The alias of each feed that has one (the index of [`ROOM_ALIASES`] by
+/// feed): feed (32) -> alias.
+pub const ROOM_ALIAS_OF: TableDefinition<&[u8; 32], &str> = TableDefinition::new("room_alias_of");
