@@ -266,6 +266,7 @@ impl Home {
         // identity free to publish.
         {
             let store = Store::open(&dir.join("store.redb"))?;
+            store.stamp_home(crate::store::now_ms() as u64)?;
             if restoring {
                 store.set_restoring()?;
             }

@@ -4,7 +4,11 @@
 //! peer that claims more of our feed than it serves holds publishing with
 //! a reason naming it, until the person lifts it; a phrase with a wrong
 //! word is refused naming it, and one for a home that exists overwrites
-//! nothing.
+//! nothing; the real ssb-server's copy of our feed (claimed over EBT, sent
+//! only by history stream) comes back before a restored home publishes;
+//! and two homes of one identity, over random schedules of publishes
+//! (also while cut off from each other), meetings and restarts, never
+//! publish two messages at one sequence.
 
 use std::time::Duration;
 
@@ -243,12 +247,20 @@ fn a_feed_held_by_the_real_ssb_server_is_fetched_before_a_restored_home_publishe
         60,
         Duration::from_millis(200),
         "the restore from ssb-server to complete",
-        || phone.status().get("publishing_held").is_none().then_some(()),
+        || {
+            phone
+                .status()
+                .get("publishing_held")
+                .is_none()
+                .then_some(())
+        },
         || format!("{}\n{}", phone.status(), phone.log_tail(40)),
     );
     assert_eq!(phone.count(&id), 3);
     assert!(
-        phone.log_text().contains("claims our own feed up to 3, we hold 0"),
+        phone
+            .log_text()
+            .contains("claims our own feed up to 3, we hold 0"),
         "{}",
         phone.log_tail(40)
     );
@@ -256,4 +268,138 @@ fn a_feed_held_by_the_real_ssb_server_is_fetched_before_a_restored_home_publishe
     js.wait_seq(&id, 4);
     let theirs = js.dump(Some(&id), false);
     assert_eq!(theirs.lines().count(), 4, "{theirs}");
+}
+
+/// One step of a schedule run by two homes of one identity. A home that
+/// is stopped still publishes (`shoal post` writes to its store), so a
+/// stopped home is one cut off from the other.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    PostA,
+    PostB,
+    Meet,
+    ToggleA,
+    ToggleB,
+}
+
+/// Our feed as a home holds it: sequence -> message id.
+fn feed_of(node: &ServeNode, id: &str) -> std::collections::BTreeMap<u64, String> {
+    node.log_of(id)
+        .into_iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_slice(&l.value_raw).unwrap();
+            (v["sequence"].as_u64().unwrap(), l.key)
+        })
+        .collect()
+}
+
+/// A publish: made, or refused with the reason it is held.
+fn try_post(node: &ServeNode, text: &str) -> bool {
+    let out = node.run(["post", text]);
+    if out.code == 0 {
+        return true;
+    }
+    assert!(
+        out.stderr.contains("not published"),
+        "{}: a publish failed for another reason: {}",
+        node.name,
+        out.stderr
+    );
+    false
+}
+
+#[test]
+fn two_homes_of_one_identity_never_publish_the_same_sequence_over_random_schedules() {
+    let steps = [
+        Step::PostA,
+        Step::PostB,
+        Step::Meet,
+        Step::ToggleA,
+        Step::ToggleB,
+    ];
+    for seed in [0x5eed_u64, 0xfeed, 0xbead, 0xc0de, 0xd1ce] {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = test_key(0x37);
+        let id = keys.id().to_string();
+        let mut a = ServeNode::init(dir.path(), "a", &keys);
+        a.post("before the second home");
+        let phrase = shoal::crypto::phrase_of(&keys).to_string();
+        let mut b = ServeNode::restore(dir.path(), "b", keys.id(), &phrase);
+        a.start();
+        b.start();
+        let mut state = seed;
+        let mut schedule = Vec::new();
+        let (mut made_a, mut made_b) = (0, 0);
+        for n in 0..20 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let step = steps[(state >> 33) as usize % steps.len()];
+            schedule.push(step);
+            match step {
+                Step::PostA => made_a += usize::from(try_post(&a, &format!("a {n}"))),
+                Step::PostB => made_b += usize::from(try_post(&b, &format!("b {n}"))),
+                Step::Meet => {
+                    for node in [&mut a, &mut b] {
+                        if !node.running() {
+                            node.start();
+                        }
+                    }
+                    b.ok(["connect", a.address().as_str()]);
+                    // Until each holds what the other does, or a while.
+                    let _ = wait_until(10, || feed_of(&a, &id) == feed_of(&b, &id));
+                }
+                Step::ToggleA if a.running() => drop(a.stop()),
+                Step::ToggleA => a.start(),
+                Step::ToggleB if b.running() => drop(b.stop()),
+                Step::ToggleB => b.start(),
+            }
+            let (fa, fb) = (feed_of(&a, &id), feed_of(&b, &id));
+            for (seq, key) in &fa {
+                if let Some(other) = fb.get(seq) {
+                    assert_eq!(
+                        key, other,
+                        "seed {seed:#x}: sequence {seq} forked after {schedule:?}"
+                    );
+                }
+            }
+            for node in [&a, &b] {
+                assert_eq!(
+                    node.status()["forks"],
+                    0,
+                    "seed {seed:#x}, {}: a fork after {schedule:?}",
+                    node.name
+                );
+            }
+        }
+        // Met at last, they agree on the whole feed.
+        for node in [&mut a, &mut b] {
+            if !node.running() {
+                node.start();
+            }
+        }
+        b.ok(["connect", a.address().as_str()]);
+        let agreed = wait_until(20, || feed_of(&a, &id) == feed_of(&b, &id));
+        assert!(
+            agreed,
+            "seed {seed:#x}: after {schedule:?}:\na {:?}\nb {:?}\n{}\n{}",
+            feed_of(&a, &id),
+            feed_of(&b, &id),
+            a.log_tail(30),
+            b.log_tail(30)
+        );
+        assert_eq!(feed_of(&a, &id).len(), 1 + made_a + made_b);
+    }
+}
+
+/// Polls `cond` every 100 ms for up to `secs`: whether it came true.
+fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
 }

@@ -223,6 +223,9 @@ impl Replicator {
             self.blobs.clone().run(peer, rpc.clone()).await;
             std::future::pending::<()>().await
         };
+        if peer == self.me {
+            tokio::spawn(self.clone().met_twin(rpc.clone()));
+        }
         tokio::select! {
             _ = serve => {}
             _ = async { pull.await; std::future::pending::<()>().await } => {}
@@ -289,6 +292,12 @@ impl Replicator {
                     }
                 }
                 let _ = sink.end().await;
+            }
+            // Only to another home of our own identity: when it was made.
+            (["shoal", "home"], Responder::Async(a)) if peer == self.me => {
+                let stamp = self.store.home_stamp().unwrap_or([0; 16]);
+                let body = json!({"made": hex::encode(stamp)}).to_string();
+                let _ = a.ok(Body::Json(Bytes::from(body))).await;
             }
             (["whoami"], Responder::Async(a)) => {
                 let body = Body::Json(Bytes::from(json!({"id": self.me.to_string()}).to_string()));
@@ -502,6 +511,47 @@ impl Replicator {
                 self.watch.served(peer, feed, stored, now_ms());
             }
             self.own_served(peer, &has);
+        }
+    }
+
+    /// Connected to another home of our own identity: of the two, the one
+    /// made later publishes from now on, the other no more (kept in the
+    /// store), so that the two never both publish the next message.
+    async fn met_twin(self: Arc<Self>, rpc: RpcHandle) {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(30),
+            rpc.call_async(&["shoal", "home"], json!([])),
+        )
+        .await;
+        let theirs = match answer {
+            Ok(Ok(Body::Json(b))) => serde_json::from_slice::<Json>(&b)
+                .ok()
+                .and_then(|v| v["made"].as_str().and_then(|h| hex::decode(h).ok())),
+            _ => None,
+        };
+        let ours = self.store.home_stamp().unwrap_or([0; 16]);
+        match theirs {
+            Some(theirs) if theirs.as_slice() > ours.as_slice() => {
+                tracing::warn!(
+                    "another home of our identity, made later, is connected: it publishes from now on, this home no more"
+                );
+                if let Err(e) = self.store.note_moved(now_ms()) {
+                    tracing::error!("cannot keep that another home publishes: {e}");
+                }
+            }
+            Some(_) => tracing::warn!(
+                "another home of our identity, made earlier, is connected: this home publishes, that one no more"
+            ),
+            // Another client running our identity, or a home that did
+            // not answer: it may publish, so this home does not.
+            None => {
+                tracing::warn!(
+                    "another peer with our own identity is connected and did not say when it was made: this home publishes no more"
+                );
+                if let Err(e) = self.store.note_moved(now_ms()) {
+                    tracing::error!("cannot keep that another home publishes: {e}");
+                }
+            }
         }
     }
 

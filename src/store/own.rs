@@ -10,9 +10,12 @@
 //! - a peer has claimed more of our feed than we hold (an EBT note, a
 //!   message of ours that does not chain), until we hold that much;
 //! - a peer sent a message of ours that conflicts with one we hold (a
-//!   real fork, kept in `forks`): the person decides.
+//!   real fork, kept in `forks`): the person decides;
+//! - another home of our identity, made later than this one, has met it
+//!   (a connection whose peer is ourselves): the later home publishes, so
+//!   that two homes of one identity that have met never both do.
 //!
-//! The person may lift all three (`shoal restore --done`), which records
+//! The person may lift them all (`shoal restore --done`), which records
 //! the claim it overrode so that the same claim does not hold us again.
 //! Imports `crypto` only.
 
@@ -39,6 +42,13 @@ pub enum OwnHold {
         held: u64,
         /// The claim.
         claim: Claim,
+    },
+    /// Another home of our identity, made later than this one, has met
+    /// it: that one publishes now, this one no more (two homes that both
+    /// publish fork the feed).
+    Moved {
+        /// When they met (ms since the epoch).
+        at_ms: u64,
     },
     /// A peer sent a message of ours that conflicts with ours.
     Forked {
@@ -70,6 +80,10 @@ impl std::fmt::Display for OwnHold {
                 f,
                 "{} claims our feed up to {}, we hold {held}: fetching it before we publish again",
                 claim.peer, claim.sequence
+            ),
+            OwnHold::Moved { .. } => write!(
+                f,
+                "another home of this identity, made later than this one, has met it: that home publishes now, this one no more (`shoal restore --done --yes` takes it back, and then the other must stop)"
             ),
             OwnHold::Forked { sequence, .. } => write!(
                 f,
@@ -106,6 +120,10 @@ fn decode_claim(v: &[u8]) -> Option<Claim> {
 }
 
 const RESTORING: &str = "restoring";
+/// When this home was made and a random tie-break: `ms u64 BE | 8 bytes`.
+const MADE: &str = "made";
+/// When a later home of our identity met this one: `ms u64 BE`.
+const MOVED: &str = "moved";
 const CLAIM: &str = "claim";
 /// The claim the person overrode: claims up to it hold us no more.
 const WAIVED: &str = "waived";
@@ -115,6 +133,50 @@ impl Store {
     pub fn set_restoring(&self) -> Result<()> {
         let txn = self.db.begin_write()?;
         txn.open_table(OWN_FEED)?.insert(RESTORING, &[][..])?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Records when this home was made (once; at `shoal init`): of two
+    /// homes of one identity that meet, the later one publishes.
+    pub fn stamp_home(&self, now_ms: u64) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(OWN_FEED)?;
+            if t.get(MADE)?.is_none() {
+                let mut v = now_ms.to_be_bytes().to_vec();
+                v.extend_from_slice(&crate::crypto::random_bytes::<8>());
+                t.insert(MADE, v.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// When this home was made, with its tie-break (a home made before
+    /// stamps were kept: zeros, the earliest).
+    pub fn home_stamp(&self) -> Result<[u8; 16]> {
+        let txn = self.db.begin_read()?;
+        match txn.open_table(OWN_FEED) {
+            Ok(t) => Ok(t
+                .get(MADE)?
+                .and_then(|v| v.value().try_into().ok())
+                .unwrap_or([0; 16])),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok([0; 16]),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Another home of our identity, made later, met this one: this one
+    /// publishes no more (until the person lifts it).
+    pub fn note_moved(&self, at_ms: u64) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(OWN_FEED)?;
+            if t.get(MOVED)?.is_none() {
+                t.insert(MOVED, &at_ms.to_be_bytes()[..])?;
+            }
+        }
         txn.commit()?;
         Ok(())
     }
@@ -181,6 +243,7 @@ impl Store {
             let was = state.hold();
             let mut t = txn.open_table(OWN_FEED)?;
             t.remove(RESTORING)?;
+            t.remove(MOVED)?;
             let removed = t.remove(CLAIM)?.and_then(|v| decode_claim(v.value()));
             if let Some(c) = removed {
                 let waived = c.sequence.max(state.waived);
@@ -232,6 +295,7 @@ fn own_range(me: &FeedId) -> ([u8; 40], [u8; 40]) {
 struct OwnState {
     held: u64,
     restoring: bool,
+    moved: Option<u64>,
     claim: Option<Claim>,
     waived: u64,
     fork: Option<(u64, Vec<u8>)>,
@@ -240,6 +304,9 @@ struct OwnState {
 
 impl OwnState {
     fn hold(&self) -> Option<OwnHold> {
+        if let Some(at_ms) = self.moved {
+            return Some(OwnHold::Moved { at_ms });
+        }
         if let Some((sequence, theirs)) = &self.fork {
             return Some(OwnHold::Forked {
                 sequence: *sequence,
@@ -283,15 +350,17 @@ macro_rules! own_reads {
                 let held = latest.map_or(0, |v| {
                     u64::from_le_bytes(v[..8].try_into().expect("8 bytes"))
                 });
-                let (restoring, claim, waived) = match self.open_table(OWN_FEED) {
+                let (restoring, moved, claim, waived) = match self.open_table(OWN_FEED) {
                     Ok(t) => (
                         t.get(RESTORING)?.is_some(),
+                        t.get(MOVED)?
+                            .and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes)),
                         t.get(CLAIM)?.and_then(|v| decode_claim(v.value())),
                         t.get(WAIVED)?
                             .and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes))
                             .unwrap_or(0),
                     ),
-                    Err(redb::TableError::TableDoesNotExist(_)) => (false, None, 0),
+                    Err(redb::TableError::TableDoesNotExist(_)) => (false, None, None, 0),
                     Err(e) => return Err(e.into()),
                 };
                 let fork = match self.open_table(FORKS) {
@@ -327,6 +396,7 @@ macro_rules! own_reads {
                 Ok(OwnState {
                     held,
                     restoring,
+                    moved,
                     claim,
                     waived,
                     fork,
