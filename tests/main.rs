@@ -31,5 +31,6 @@ mod nodes;
 mod private_box;
 mod properties;
 mod rooms;
+mod rooms_js;
 mod social;
 mod wire_abuse;

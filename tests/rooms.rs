@@ -216,10 +216,13 @@ fn tunnels_to_the_absent_to_oneself_or_inside_a_tunnel_are_refused() {
     );
 }
 
-/// Three network namespaces, `a - room - b`: the room's host is on both
-/// networks and forwards nothing, so `a` and `b` cannot reach each other.
-fn apart() -> Namespaces {
-    let made = Namespaces::new("apart", &["a", "room", "b"]);
+/// Three network namespaces, `a - room - b` (named after `tag`, which
+/// tests running at once must not share): the room's host is on both
+/// networks (10.81.1.1 towards `a` at 10.81.1.2, 10.81.2.1 towards `b`
+/// at 10.81.2.2) and forwards nothing, so `a` and `b` cannot reach each
+/// other.
+pub(crate) fn apart(tag: &str) -> Namespaces {
+    let made = Namespaces::new(tag, &["a", "room", "b"]);
     let ns = &made.names;
     ip(&[
         "link", "add", "lan0", "netns", &ns[0], "type", "veth", "peer", "name", "lana", "netns",
@@ -243,7 +246,7 @@ fn apart() -> Namespaces {
 
 #[test]
 fn nodes_that_cannot_reach_each_other_replicate_through_a_room() {
-    let apart = apart();
+    let apart = apart("apart");
     let dir = tempfile::tempdir().unwrap();
     let mut room = ServeNode::init(dir.path(), "room", &test_key(0xd6));
     room.configure("room", "{ name = \"apart\" }");
