@@ -34,6 +34,7 @@ fn home(root: &Path, name: &str, seed: u8, config: &str) -> PathBuf {
     let secret = root.join(format!("{name}.secret"));
     shoal::crypto::write_secret_file(&secret, &Keypair::from_seed(&[seed; 32])).unwrap();
     shoal(&dir, &["init", "--secret", secret.to_str().unwrap()]);
+    shoal(&dir, &["restore", "--done", "--yes"]);
     let path = dir.join("config.toml");
     let set: Vec<&str> = config
         .lines()

@@ -163,6 +163,17 @@ impl Default for Config {
     }
 }
 
+/// Whose identity a new home holds.
+#[derive(Clone, Copy, Debug)]
+pub enum Identity<'a> {
+    /// A new one.
+    New,
+    /// The one in this secret file (ssb-keys format).
+    SecretFile(&'a Path),
+    /// The one this recovery phrase spells.
+    Phrase(&'a str),
+}
+
 /// Why a home cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -192,6 +203,9 @@ pub enum HomeError {
     /// The secret file.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The recovery phrase.
+    #[error(transparent)]
+    Phrase(#[from] crypto::PhraseError),
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -212,9 +226,13 @@ impl Home {
         dir.join("secret")
     }
 
-    /// Creates a home with a new identity (or the one in `import_secret`),
-    /// a default config and an empty store.
-    pub fn init(dir: &Path, import_secret: Option<&Path>) -> Result<Home, HomeError> {
+    /// Creates a home with a new identity, or an existing one (from a
+    /// secret file or a recovery phrase), a default config and an empty
+    /// store. A home made with an existing identity starts *restoring*: it
+    /// publishes nothing until its feed has come back from a peer that
+    /// holds it (or the person says none does), so that it cannot fork
+    /// the feed (see [`crate::store::OwnHold`]).
+    pub fn init(dir: &Path, identity: Identity<'_>) -> Result<Home, HomeError> {
         let io = |source| HomeError::Io {
             path: dir.to_owned(),
             source,
@@ -223,9 +241,10 @@ impl Home {
         if secret.exists() {
             return Err(HomeError::AlreadyInitialised(dir.to_owned()));
         }
-        let keys = match import_secret {
-            Some(p) => crypto::read_secret_file(p)?,
-            None => Keypair::generate(),
+        let (keys, restoring) = match identity {
+            Identity::New => (Keypair::generate(), false),
+            Identity::SecretFile(p) => (crypto::read_secret_file(p)?, true),
+            Identity::Phrase(words) => (crypto::keys_from_phrase(words)?, true),
         };
         make_private_dir(dir).map_err(io)?;
         let config_path = dir.join("config.toml");
@@ -242,11 +261,19 @@ impl Home {
                 .and_then(|mut f| f.write_all(text.as_bytes()))
                 .map_err(config_io)?;
         }
+        // The store first: until the secret is written the home is not
+        // made, so a crash between the two cannot leave a restored
+        // identity free to publish.
+        {
+            let store = Store::open(&dir.join("store.redb"))?;
+            if restoring {
+                store.set_restoring()?;
+            }
+        }
         crypto::write_secret_file(&secret, &keys).map_err(|e| match e {
             SecretError::Exists(_) => HomeError::AlreadyInitialised(dir.to_owned()),
             other => other.into(),
         })?;
-        Store::open(&dir.join("store.redb"))?;
         Home::open(dir)
     }
 
@@ -412,7 +439,7 @@ mod tests {
     fn a_home_is_its_owners_alone() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("a/home");
-        Home::init(&dir, None).unwrap();
+        Home::init(&dir, Identity::New).unwrap();
         assert_eq!(mode(&dir), 0o700);
         for f in ["secret", "config.toml", "store.redb"] {
             assert_eq!(mode(&dir.join(f)), 0o600, "{f}");

@@ -66,7 +66,7 @@ enum Reply {
     /// A line for a person.
     Note(String),
     /// The answer.
-    Ok(Response),
+    Ok(Box<Response>),
     /// The failure.
     Error(ApiError),
     /// An event of the node.
@@ -187,7 +187,7 @@ async fn handle(node: Node, stream: UnixStream) -> std::io::Result<()> {
                 let job = tokio::task::spawn_blocking(move || {
                     let mut sink = ToClient(tx.clone());
                     let reply = match api::execute(&node, req, &mut sink) {
-                        Ok(r) => Reply::Ok(r),
+                        Ok(r) => Reply::Ok(Box::new(r)),
                         Err(e) => Reply::Error(e),
                     };
                     let _ = tx.blocking_send(reply);
@@ -211,7 +211,7 @@ async fn push_events(
 ) -> std::io::Result<()> {
     let mut events = node.subscribe();
     // Live from here on: say so, so the client knows what it will see.
-    w.write_all(&line_of(&Reply::Ok(Response::Done))).await?;
+    w.write_all(&line_of(&Reply::Ok(Box::new(Response::Done)))).await?;
     loop {
         let event = tokio::select! {
             e = events.recv() => match e {
@@ -247,7 +247,7 @@ pub fn call(
                 }
             }
             Reply::Note(t) => sink.note(&t),
-            Reply::Ok(r) => return Ok(Some(Ok(r))),
+            Reply::Ok(r) => return Ok(Some(Ok(*r))),
             Reply::Error(e) => return Ok(Some(Err(e))),
             Reply::Event(_) => {}
         }

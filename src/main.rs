@@ -32,9 +32,30 @@ struct Cli {
 enum Cmd {
     /// Create the home directory with an identity, store and config.
     Init {
-        /// Import an existing SSB secret (ssb-keys format) instead of making one.
-        #[arg(long)]
+        /// Use an existing SSB secret (ssb-keys format) instead of making
+        /// one: the home starts restoring (see `shoal restore`).
+        #[arg(long, conflicts_with = "phrase")]
         secret: Option<PathBuf>,
+        /// Use the identity of a 24-word recovery phrase (`-`: read it
+        /// from stdin): the home starts restoring.
+        #[arg(long)]
+        phrase: Option<String>,
+    },
+    /// Our identity: `shoal identity phrase` prints its recovery phrase.
+    Identity {
+        #[command(subcommand)]
+        cmd: IdentitySub,
+    },
+    /// A home made from an existing identity publishes nothing until its
+    /// feed has come back from a peer; `shoal restore --done --yes` says
+    /// that no peer has it (or lifts a peer's claim or a fork).
+    Restore {
+        /// Lift what holds publishing.
+        #[arg(long, required = true)]
+        done: bool,
+        /// Confirm, after the warning that this can fork the feed.
+        #[arg(long)]
+        yes: bool,
     },
     /// Print our feed id.
     Whoami,
@@ -133,6 +154,14 @@ enum Cmd {
         #[command(subcommand)]
         cmd: InviteSub,
     },
+}
+
+/// The identity commands (`shoal identity …`).
+#[derive(Subcommand)]
+enum IdentitySub {
+    /// Print the identity's secret as a 24-word recovery phrase (BIP39,
+    /// English): whoever has it is you; `shoal init --phrase` restores it.
+    Phrase,
 }
 
 /// The room commands (`shoal room …`).
@@ -548,8 +577,26 @@ fn run(cli: Cli) -> Res {
     let dir = home_dir(&cli)?;
     let json_out = cli.json;
     let req = match &cli.cmd {
-        Cmd::Init { secret } => {
-            let home = Home::init(&dir, secret.as_deref())?;
+        Cmd::Init { secret, phrase } => {
+            let read;
+            let identity = match (secret, phrase) {
+                (Some(file), _) => shoal::home::Identity::SecretFile(file),
+                (None, Some(p)) if p == "-" => {
+                    let mut text = String::new();
+                    io::Read::read_to_string(&mut io::stdin(), &mut text)?;
+                    read = zeroize::Zeroizing::new(text);
+                    shoal::home::Identity::Phrase(&read)
+                }
+                (None, Some(p)) => shoal::home::Identity::Phrase(p),
+                (None, None) => shoal::home::Identity::New,
+            };
+            let restoring = !matches!(identity, shoal::home::Identity::New);
+            let home = Home::init(&dir, identity)?;
+            if restoring && !json_out {
+                eprintln!(
+                    "restoring: this home publishes nothing until its feed has come back from a peer that holds it (`shoal serve` and connect to one; `shoal status` says how far), or `shoal restore --done --yes` if no peer has it"
+                );
+            }
             return if json_out {
                 print_json(&serde_json::json!({"id": home.keys().id().to_string(), "home": dir}))
             } else {
@@ -557,6 +604,16 @@ fn run(cli: Cli) -> Res {
             };
         }
         Cmd::Serve { listen } => return serve(&dir, listen.clone(), None),
+        Cmd::Identity {
+            cmd: IdentitySub::Phrase,
+        } => {
+            let home = Home::open(&dir)?;
+            let phrase = shoal::crypto::phrase_of(home.keys());
+            eprintln!(
+                "These 24 words are your identity: anyone who reads them can post as you. Write them down, keep them offline, and never type them anywhere but `shoal init --phrase`."
+            );
+            return out_line(&mut io::stdout(), phrase.as_bytes());
+        }
         Cmd::Room {
             cmd:
                 RoomSub::Serve {
@@ -686,6 +743,8 @@ fn request_of(cmd: &Cmd) -> Res<Request> {
         },
         Cmd::Peers => Request::Peers,
         Cmd::Status => Request::Status,
+        Cmd::Restore { yes, .. } => Request::RestoreDone { confirmed: *yes },
+        Cmd::Identity { .. } => unreachable!("not a request"),
         Cmd::Invite {
             cmd: InviteSub::Accept { code },
         } => Request::InviteAccept { code: code.clone() },
@@ -888,6 +947,19 @@ fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
         }
         (_, Response::Invite { .. }) => print_value(&v, "code", json_out),
         (Cmd::Status, _) => print_status(&v, json_out),
+        (Cmd::Restore { .. }, Response::Restored { was: None }) => {
+            if json_out {
+                return print_json(&v);
+            }
+            out_line(&mut io::stdout(), b"publishing was not held")
+        }
+        (Cmd::Restore { .. }, Response::Restored { was: Some(was) }) => {
+            if json_out {
+                return print_json(&v);
+            }
+            let line = format!("publishing is no longer held (it was: {was})");
+            out_line(&mut io::stdout(), line.as_bytes())
+        }
         (_, Response::Message { line }) => out_line(&mut io::stdout(), line.as_bytes()),
         (
             _,
@@ -1056,6 +1128,19 @@ fn print_status(v: &serde_json::Value, json_out: bool) -> Res {
         n("unread")
     );
     out_line(&mut io::stdout(), line.as_bytes())?;
+    if let Some(why) = v.get("publishing_held").and_then(|w| w.as_str()) {
+        out_line(
+            &mut io::stdout(),
+            format!("publishing held: {why}").as_bytes(),
+        )?;
+    }
+    if let Some(fork) = v.get("own_fork") {
+        let line = format!(
+            "our feed forked at {}:\n  ours:   {}\n  theirs: {}",
+            fork["sequence"], fork["ours"], fork["theirs"]
+        );
+        out_line(&mut io::stdout(), line.as_bytes())?;
+    }
     let limit = |v: Option<&serde_json::Value>, unit: &str| match v.and_then(|x| x.as_u64()) {
         Some(0) | None => "none".to_string(),
         Some(x) => format!("{x}{unit}"),

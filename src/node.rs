@@ -1986,7 +1986,7 @@ mod tests {
     #[test]
     fn concurrent_writes_are_all_made_and_each_announced_once() {
         let dir = tempfile::tempdir().unwrap();
-        Home::init(dir.path(), None).unwrap();
+        Home::init(dir.path(), crate::home::Identity::New).unwrap();
         let node = Node::open(dir.path()).unwrap();
         let mut events = node.subscribe();
         let mut appended = node.inner.repl.appended.subscribe();

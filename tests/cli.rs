@@ -172,11 +172,14 @@ pub fn write_secret(dir: &Path, name: &str, keys: &Keypair) -> PathBuf {
 pub fn init_home(dir: &Path, name: &str, keys: &Keypair) -> PathBuf {
     let secret = write_secret(dir, &format!("{name}.secret"), keys);
     let home = dir.join(name);
-    let out = ok(
+    let out = shoal(
         &home,
         [OsStr::new("init"), "--secret".as_ref(), secret.as_ref()],
     );
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.text(), format!("{}\n", keys.id()));
+    // A test identity has published nothing anywhere: nothing to restore.
+    ok(&home, ["restore", "--done", "--yes"]);
     home
 }
 
@@ -371,12 +374,29 @@ fn init_imports_an_ssb_keys_secret() {
     let keys = test_key(41);
     let file = write_secret(tmp.path(), "secret.json", &keys);
     let home = tmp.path().join("h");
-    let out = ok(
+    let out = shoal(
         &home,
         [OsStr::new("init"), "--secret".as_ref(), file.as_ref()],
     );
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.text(), format!("{}\n", keys.id()));
+    assert!(out.stderr.starts_with("restoring: "), "{}", out.stderr);
     assert_eq!(ok(&home, ["whoami"]).text(), format!("{}\n", keys.id()));
+    // Restoring: nothing is published until the person says so.
+    let held = one_line_error(&shoal(&home, ["post", "too early"]), 1);
+    assert!(held.contains("not published: restoring"), "{held}");
+    let out = shoal(&home, ["restore", "--done"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("can fork it"), "{}", out.stderr);
+    let done = ok(&home, ["restore", "--done", "--yes"]).text();
+    assert!(
+        done.starts_with("publishing is no longer held (it was: restoring:"),
+        "{done}"
+    );
+    assert_eq!(
+        ok(&home, ["restore", "--done", "--yes"]).text(),
+        "publishing was not held\n"
+    );
     let copy = home.join("secret");
     assert_eq!(
         std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777,

@@ -30,6 +30,7 @@ mod multinode;
 mod nodes;
 mod private_box;
 mod properties;
+mod restore;
 mod rooms;
 mod rooms_js;
 mod social;

@@ -99,6 +99,26 @@ impl ServeNode {
         }
     }
 
+    /// Makes a home `dir/name` restoring the identity `id` from its
+    /// recovery `phrase` (not running; restoring until its feed comes
+    /// back from a peer).
+    pub fn restore(dir: &Path, name: &str, id: FeedId, phrase: &str) -> ServeNode {
+        let home = dir.join(name);
+        let out = crate::cli::shoal(&home, ["init", "--phrase", phrase]);
+        assert_eq!(out.code, 0, "init --phrase: {}", out.stderr);
+        assert_eq!(out.text(), format!("{id}\n"));
+        ServeNode {
+            name: name.to_string(),
+            log: dir.join(format!("{name}.serve.log")),
+            home,
+            id,
+            port: free_port(),
+            netns: None,
+            log_filter: "info,shoal=debug".into(),
+            child: None,
+        }
+    }
+
     /// Runs the node (from its next start) in network namespace `ns`,
     /// listening on every address there at `port`, where `ip` is its one
     /// address besides loopback.

@@ -252,6 +252,7 @@ impl Host for Local {
         let store = self.store()?;
         let stats = store.stats()?;
         let held = store.feeds()?;
+        let own = own_status(store)?;
         Ok(Status {
             id: self.home.keys().id().to_string(),
             address: None,
@@ -271,6 +272,9 @@ impl Host for Local {
             hops: config.hops,
             limits: config.limits().to_json(),
             behind: Vec::new(),
+            publishing_held: own.publishing_held,
+            restoring: own.restoring,
+            own_fork: own.own_fork,
         })
     }
 
@@ -419,6 +423,7 @@ impl Host for Node {
     fn status(&self) -> Result<Status, ApiError> {
         let p = self.progress()?;
         let stats = Node::store(self).stats()?;
+        let own = own_status(Node::store(self))?;
         Ok(Status {
             id: self.id().to_string(),
             address: Node::address(self),
@@ -435,6 +440,9 @@ impl Host for Node {
             hops: p.hops,
             limits: p.limits,
             behind: behind(self)?,
+            publishing_held: own.publishing_held,
+            restoring: own.restoring,
+            own_fork: own.own_fork,
         })
     }
 
@@ -487,6 +495,41 @@ impl Host for Node {
         let peer = wait(Node::connect_through(self, room_address, target))??;
         Ok(Response::Connected { connected: peer })
     }
+}
+
+/// What `shoal status` says of our own feed's safety.
+struct OwnStatus {
+    publishing_held: Option<String>,
+    restoring: bool,
+    own_fork: Option<super::OwnFork>,
+}
+
+fn own_status(store: &crate::store::Store) -> Result<OwnStatus, ApiError> {
+    let hold = store.own_hold()?;
+    let json = |b: &[u8]| serde_json::from_slice(b).unwrap_or(serde_json::Value::Null);
+    let own_fork = match &hold {
+        Some(crate::store::OwnHold::Forked {
+            sequence,
+            ours,
+            theirs,
+        }) => {
+            let ours = match ours {
+                Some(id) => store.get(id)?.map(|m| json(&m.json)),
+                None => None,
+            };
+            Some(super::OwnFork {
+                sequence: *sequence,
+                ours,
+                theirs: json(theirs),
+            })
+        }
+        _ => None,
+    };
+    Ok(OwnStatus {
+        restoring: matches!(hold, Some(crate::store::OwnHold::Restoring { .. })),
+        publishing_held: hold.map(|h| h.to_string()),
+        own_fork,
+    })
 }
 
 /// How long a peer's claim must stand above what we hold before `shoal

@@ -23,8 +23,8 @@ mod types;
 pub use error::ApiError;
 pub use host::{Host, Local};
 pub use types::{
-    Attendant, Behind, BlobState, Event, FeedProblem, KnownPeer, PeerClaim, Request, Response,
-    RoomView, Status, Why,
+    Attendant, Behind, BlobState, Event, FeedProblem, KnownPeer, OwnFork, PeerClaim, Request,
+    Response, RoomView, Status, Why,
 };
 
 use crate::crypto::BlobId;
@@ -400,6 +400,19 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
             host.connect(&address)
         }
         Request::Status => Ok(Response::Status(host.status()?)),
+        Request::RestoreDone { confirmed } => {
+            let store = host.store()?;
+            let hold = store.own_hold()?;
+            if let Some(hold) = hold.filter(|_| !confirmed) {
+                return Err(ApiError::Failed(format!(
+                    "publishing is held ({hold}). Publishing now, before our feed has come back from a peer that holds it, can fork it for good if this identity published before: say `--yes` only if it never did, or every peer that had it is gone"
+                )));
+            }
+            let was = store.release_own_holds()?;
+            Ok(Response::Restored {
+                was: was.map(|w| w.to_string()),
+            })
+        }
         Request::Uri { text } => uri(&text),
         Request::Why { id } => why(host, &id),
         Request::InviteAccept { code } => {

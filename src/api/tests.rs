@@ -19,7 +19,12 @@ fn home() -> (tempfile::TempDir, Local) {
     let secret = dir.path().join("me.secret");
     crate::crypto::write_secret_file(&secret, &Keypair::from_seed(&[1; 32])).unwrap();
     let home = dir.path().join("home");
-    crate::home::Home::init(&home, Some(&secret)).unwrap();
+    crate::home::Home::init(&home, crate::home::Identity::SecretFile(&secret))
+        .unwrap()
+        .store()
+        .unwrap()
+        .release_own_holds()
+        .unwrap();
     let local = Local::open(&home).unwrap();
     (dir, local)
 }

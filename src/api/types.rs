@@ -273,6 +273,14 @@ pub enum Request {
     },
     /// Replication progress and limits.
     Status,
+    /// Lift what holds publishing (restoring, a peer's claim, a fork of
+    /// our feed): with `confirmed`, after the person was warned that
+    /// publishing before our feed came back may fork it.
+    RestoreDone {
+        /// The person has seen the warning.
+        #[serde(default)]
+        confirmed: bool,
+    },
     /// Why a feed replicates or not: whether we want it and through
     /// whom, what we hold, what each connected peer claims, the last error.
     Why {
@@ -571,6 +579,11 @@ pub enum Response {
     },
     /// Replication progress.
     Status(Status),
+    /// Publishing is no longer held; what held it.
+    Restored {
+        /// What held it (none: nothing did).
+        was: Option<String>,
+    },
     /// An `ssb:` URI.
     Uri {
         /// It.
@@ -675,6 +688,30 @@ pub struct Status {
     /// minute (a running node; listed only when there are some).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub behind: Vec<Behind>,
+    /// Why we may not publish now, so that our feed does not fork
+    /// (restoring, a peer claims more of it, or it is forked); none: we
+    /// may.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishing_held: Option<String>,
+    /// Whether the home is restoring (made from an existing identity and
+    /// waiting for its feed from a peer).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restoring: bool,
+    /// Our feed's fork, when a peer has another message of ours at a
+    /// sequence we hold: both messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_fork: Option<OwnFork>,
+}
+
+/// Our feed forked: two messages of ours at one sequence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnFork {
+    /// The sequence.
+    pub sequence: u64,
+    /// Ours there (its JSON), if we still hold it.
+    pub ours: Option<serde_json::Value>,
+    /// The other one, as a peer sent it.
+    pub theirs: serde_json::Value,
 }
 
 /// Why a feed replicates or not (`shoal why`).

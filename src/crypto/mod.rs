@@ -9,6 +9,7 @@
 //! [`secret`]; imports nothing else from shoal.
 
 pub mod boxes;
+pub mod phrase;
 pub mod secret;
 pub mod symmetric;
 
@@ -26,6 +27,7 @@ pub use boxes::{
     sealed_box_open, sealed_box_seal, secretbox_open, secretbox_open_detached, secretbox_seal,
     secretbox_seal_detached,
 };
+pub use phrase::{PhraseError, keys_from_phrase, phrase_of};
 pub use secret::{SecretError, read_secret_file, write_secret_file};
 pub use symmetric::{
     AEAD_NONCE_LEN, AEAD_TAG_LEN, aead_open, aead_seal, blake2b, blake2b_keyed, kdf_subkey,

@@ -477,14 +477,18 @@ impl Replicator {
             }
             let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
             let mut stored = 0u64;
+            let mut has = Vec::new();
             for r in self
                 .pipeline
                 .submit_from(&refs, Some(refused.clone()), Some(wanted.clone()))
                 .await
             {
                 match r {
-                    LineResult::Stored(..) => stored += 1,
-                    LineResult::Duplicate(..) => {}
+                    LineResult::Stored(f, seq) => {
+                        stored += 1;
+                        has.push((f, seq));
+                    }
+                    LineResult::Duplicate(f, seq) => has.push((f, seq)),
                     LineResult::Rejected(reason) => {
                         tracing::warn!(
                             "{peer}: rejected a message of {feed}: {reason}; ending that feed's stream"
@@ -497,6 +501,68 @@ impl Replicator {
             if stored > 0 {
                 self.watch.served(peer, feed, stored, now_ms());
             }
+            self.own_served(peer, &has);
+        }
+    }
+
+    /// `peer` claims our own feed up to `seq`: kept in the store (which
+    /// then holds our publishing until we have that much, see
+    /// [`crate::store::OwnHold`]); answers whether we should fetch it.
+    fn own_claimed(&self, peer: FeedId, seq: u64) -> bool {
+        if let Err(e) = self.store.note_own_claim(&peer, seq, now_ms()) {
+            tracing::error!("cannot keep {peer}'s claim of our feed: {e}");
+        }
+        let held = self
+            .store
+            .latest(&self.me)
+            .ok()
+            .flatten()
+            .map_or(0, |s| s.sequence);
+        if seq > held {
+            tracing::warn!(
+                "{peer} claims our own feed up to {seq}, we hold {held}: publishing waits until we have it"
+            );
+        }
+        seq > held
+    }
+
+    /// What `peer` gave us (stored or already held) of our own feed counts
+    /// as its claim: so a restore completes once a peer that holds our
+    /// feed has given it.
+    fn own_served(&self, peer: FeedId, has: &[(FeedId, u64)]) {
+        let most = has
+            .iter()
+            .filter(|(f, _)| *f == self.me)
+            .map(|(_, s)| *s)
+            .max();
+        if let Some(seq) = most
+            && let Err(e) = self.store.note_own_claim(&peer, seq, now_ms())
+        {
+            tracing::error!("cannot keep what {peer} gave of our feed: {e}");
+        }
+    }
+
+    /// Fetches our own feed from `peer` with a history stream from what we
+    /// hold: what a peer claims over EBT it may not send there (ssb-server
+    /// remembers the clock it last saw of a feed, so it believes a
+    /// restored home holds what it held before).
+    async fn fetch_own(self: Arc<Self>, peer: FeedId, rpc: RpcHandle) {
+        let held = self
+            .store
+            .latest(&self.me)
+            .ok()
+            .flatten()
+            .map_or(0, |s| s.sequence);
+        let args =
+            json!([{"id": self.me.to_string(), "seq": held + 1, "live": false, "keys": false}]);
+        match rpc.call_source(&["createHistoryStream"], args).await {
+            Ok(source) => {
+                let rate = Mutex::new(Rate::new(self.limits.peer_rate));
+                if !self.receive_stream(peer, self.me, source, &rate).await {
+                    rpc.goodbye().await;
+                }
+            }
+            Err(e) => tracing::debug!("{peer}: createHistoryStream of our feed: {e}"),
         }
     }
 
@@ -563,6 +629,10 @@ impl Replicator {
         // Feeds this peer sent an invalid message of: nothing more of them
         // is taken from it, even from batches already submitted.
         let refused = Arc::new(Mutex::new(HashSet::new()));
+        // The most this peer claims of our own feed in a packet, and our
+        // fetch of what it claims beyond what we hold (see `own_claimed`).
+        let own_claim = std::sync::atomic::AtomicU64::new(0);
+        let mut own_fetch: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
                 item = source.recv(), if in_flight.len() < 2 => {
@@ -594,6 +664,9 @@ impl Replicator {
                                     Note::Have { seq, .. } => Some(*seq),
                                     Note::Skip => None,
                                 };
+                                if *feed == self.me {
+                                    own_claim.fetch_max(seq.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+                                }
                                 watch.claim(peer, *feed, seq, now);
                             }
                             Some(state.on_notes(&notes))
@@ -622,6 +695,13 @@ impl Replicator {
                     }
                     for a in actions {
                         outbox.apply(a);
+                    }
+                    let claimed_own = own_claim.swap(0, std::sync::atomic::Ordering::Relaxed);
+                    if claimed_own > 0
+                        && self.own_claimed(peer, claimed_own)
+                        && own_fetch.as_ref().is_none_or(|f| f.is_finished())
+                    {
+                        own_fetch = Some(tokio::spawn(self.clone().fetch_own(peer, rpc.clone())));
                     }
                     if !batch.is_empty() && !self.admit(peer, &batch, &rate).await {
                         rpc.goodbye().await;
@@ -686,6 +766,7 @@ impl Replicator {
                     for (feed, n) in served {
                         self.watch.served(peer, feed, n, now);
                     }
+                    self.own_served(peer, &has);
                     outbox.peer_has(has);
                     let bad = refused.lock().unwrap_or_else(PoisonError::into_inner).len();
                     if bad > MAX_REFUSED_FEEDS {

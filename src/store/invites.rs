@@ -110,6 +110,7 @@ impl Store {
         content: impl FnOnce(&str) -> Value,
     ) -> Result<Result<VerifiedMsg, InviteRefusal>> {
         let txn = self.db.begin_write()?;
+        self.check_own_hold(&txn, &keys.id())?;
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
             let Some(mut rec) = w

@@ -10,6 +10,8 @@
 mod groups;
 mod index;
 mod invites;
+mod own;
+pub use own::{Claim, OwnHold};
 mod rooms;
 pub use rooms::{AliasRefusal, RoomAlias, RoomInviteRefusal};
 mod query;
@@ -71,6 +73,10 @@ pub enum StoreError {
     /// write was not made.
     #[error("the node's store writer has stopped")]
     WriterStopped,
+    /// Publishing is held so that our feed does not fork (see
+    /// [`OwnHold`]): why.
+    #[error("not published: {0}")]
+    Held(String),
 }
 
 macro_rules! redb_from {
@@ -529,6 +535,7 @@ impl Store {
         hmac: Option<&[u8; 32]>,
     ) -> Result<Vec<Result<VerifiedMsg>>> {
         let txn = self.db.begin_write()?;
+        self.check_own_hold(&txn, &keys.id())?;
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
             let mut out = Vec::with_capacity(contents.len());
@@ -585,6 +592,7 @@ impl Store {
         make: impl FnOnce(Option<&groups::Book>, &Position) -> Result<Option<Value>>,
     ) -> Result<Option<VerifiedMsg>> {
         let txn = self.db.begin_write()?;
+        self.check_own_hold(&txn, &keys.id())?;
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
             let author = keys.id();

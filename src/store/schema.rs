@@ -30,6 +30,13 @@ pub const LATEST: TableDefinition<&[u8; 32], &[u8; 40]> = TableDefinition::new("
 /// refused because the feed already holds a different one at that sequence.
 pub const FORKS: TableDefinition<&[u8; 40], &[u8]> = TableDefinition::new("forks");
 
+/// What keeps our own feed from forking (see `store::own`): `restoring` ->
+/// empty while the home waits for its feed from a peer; `claim` -> `seq
+/// u64 BE | peer (32) | at ms u64 BE`, the highest a peer claims of our
+/// feed; `waived` -> `seq u64 BE`, the claim the person overrode. Created
+/// when first written.
+pub const OWN_FEED: TableDefinition<&str, &[u8]> = TableDefinition::new("own_feed");
+
 /// `author (32) | target (32)` -> `state (1) | receive sequence u64 BE (8)`
 /// of the contact message that set it: who follows and blocks whom.
 /// States are [`CONTACT_NONE`], [`CONTACT_FOLLOW`], [`CONTACT_BLOCK`].

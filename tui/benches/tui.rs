@@ -53,7 +53,12 @@ fn generate(home: &Path) {
     let secret = home.with_extension("secret");
     let _ = std::fs::remove_file(&secret);
     shoal::crypto::write_secret_file(&secret, &me).expect("secret");
-    Home::init(home, Some(&secret)).expect("init");
+    Home::init(home, shoal::home::Identity::SecretFile(&secret))
+        .expect("init")
+        .store()
+        .expect("store")
+        .release_own_holds()
+        .expect("a bench identity has nothing to restore");
     std::fs::write(home.join("config.toml"), "listen = \"127.0.0.1:0\"\n").expect("config");
     let per = TOTAL / AUTHORS - 1;
     let feeds: Vec<Vec<VerifiedMsg>> = (0..AUTHORS)

@@ -214,7 +214,7 @@ pub async fn start() -> Result<Demo, DemoError> {
     let mut peers = Vec::new();
     for (i, (name, first)) in PEERS.iter().enumerate() {
         let home = dir.path().join(format!("peer{i}"));
-        Home::init(&home, None)?;
+        Home::init(&home, shoal::home::Identity::New)?;
         let running = Running::start(&home, Some("127.0.0.1:0".into()), true).await?;
         let node = running.node().clone();
         ask(
@@ -245,7 +245,7 @@ pub async fn start() -> Result<Demo, DemoError> {
     // Your home: it follows the peers, has a name, and dials them.
     let home = dir.path().join("you");
     let me = {
-        Home::init(&home, None)?;
+        Home::init(&home, shoal::home::Identity::New)?;
         let you = api::Local::open(&home)?;
         let ask_here = |req| api::execute(&you, req, &mut api::Discard);
         ask_here(Request::Name {

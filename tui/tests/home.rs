@@ -66,7 +66,12 @@ pub fn fixture_home() -> FixtureHome {
     let secret = dir.path().join("me.secret");
     shoal::crypto::write_secret_file(&secret, &me).expect("secret");
     let home = dir.path().join("home");
-    Home::init(&home, Some(&secret)).expect("init");
+    Home::init(&home, shoal::home::Identity::SecretFile(&secret))
+        .expect("init")
+        .store()
+        .expect("store")
+        .release_own_holds()
+        .expect("a fixture identity has nothing to restore");
     quiet_config(&home);
 
     let alice_feed = feed_of(
