@@ -326,3 +326,66 @@ fn a_js_peer_joins_a_shoal_room_and_replicates_with_a_shoal_node_both_ways() {
         holds(&node_id, 3),
     );
 }
+
+#[test]
+fn a_js_peer_and_a_shoal_node_replicate_through_the_js_room_server() {
+    // On loopback: the JavaScript peer listens for no connections at
+    // all, so the only way between the two is a tunnel through ssb-room.
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::nodes::free_port();
+    let (_room, room_id) = js_room(dir.path(), None, "127.0.0.1", port);
+    let key = room_id
+        .strip_prefix('@')
+        .and_then(|k| k.strip_suffix(".ed25519"))
+        .expect("an ed25519 feed id");
+    let room_addr = format!("net:127.0.0.1:{port}~shs:{key}");
+    let mut node = ServeNode::init(dir.path(), "node", &test_key(0x3f));
+    let js_id = test_key(0x39).id().to_string();
+    let node_id = node.id.to_string();
+    node.configure("lan", "false");
+    node.follow(&js_id);
+    node.post("from shoal, through ssb-room");
+    node.start();
+    node.ok(["room", "join", room_addr.as_str()]);
+    let mut js = JsProcess::start(
+        "js-peer",
+        None,
+        dir.path(),
+        "room-peer.js",
+        &[
+            dir.path().join("js-peer").display().to_string(),
+            JS_TTL_SECS.to_string(),
+            "--seed".into(),
+            seed_hex(0x39),
+            "--follow".into(),
+            node_id.clone(),
+            "--post".into(),
+            "from js, through ssb-room".into(),
+            "--room".into(),
+            room_addr.clone(),
+            "--watch".into(),
+            node_id.clone(),
+        ],
+    );
+    // Its contact message and its post.
+    node.wait_count(&js_id, 2, WAIT_SECS);
+    let got = js.wait_line(WAIT_SECS, "to hold the node's post", holds(&node_id, 1));
+    assert_eq!(
+        got["texts"],
+        serde_json::json!(["from shoal, through ssb-room"])
+    );
+    let tunnel = node
+        .connection(&js_id)
+        .unwrap_or_else(|| panic!("a connection to the js peer: {}", node.explain()));
+    let addr = tunnel["addr"].as_str().unwrap();
+    assert!(
+        addr.starts_with(&format!("tunnel:{room_id}:{js_id}~shs:")),
+        "{addr}"
+    );
+    node.post("from shoal, later");
+    js.wait_line(
+        WAIT_SECS,
+        "to hold the node's second post",
+        holds(&node_id, 2),
+    );
+}
