@@ -211,7 +211,8 @@ async fn push_events(
 ) -> std::io::Result<()> {
     let mut events = node.subscribe();
     // Live from here on: say so, so the client knows what it will see.
-    w.write_all(&line_of(&Reply::Ok(Box::new(Response::Done)))).await?;
+    w.write_all(&line_of(&Reply::Ok(Box::new(Response::Done))))
+        .await?;
     loop {
         let event = tokio::select! {
             e = events.recv() => match e {

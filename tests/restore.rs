@@ -208,3 +208,52 @@ fn a_phrase_with_a_wrong_word_is_refused_naming_it_and_an_existing_home_is_kept(
         test_key(0x35).id().to_string()
     );
 }
+
+#[test]
+fn a_feed_held_by_the_real_ssb_server_is_fetched_before_a_restored_home_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = test_key(0x36);
+    let id = keys.id().to_string();
+    let mut laptop = ServeNode::init(dir.path(), "laptop", &keys);
+    for text in ["one", "two", "three"] {
+        laptop.post(text);
+    }
+    laptop.start();
+    let js = crate::jsenv::JsPeer::start("restore", 300);
+    js.sbot(&[
+        "publish",
+        "--type",
+        "contact",
+        "--contact",
+        &id,
+        "--following",
+    ]);
+    let js_addr = js.info("address");
+    laptop.ok(["connect", js_addr.as_str()]);
+    js.wait_seq(&id, 3);
+    laptop.stop();
+
+    let phrase = shoal::crypto::phrase_of(&keys).to_string();
+    let mut phone = ServeNode::restore(dir.path(), "phone", keys.id(), &phrase);
+    phone.start();
+    phone.ok(["connect", js_addr.as_str()]);
+    // ssb-server remembers the clock it saw of this feed, so over EBT it
+    // claims 3 and sends nothing: the feed comes by a history stream.
+    wait_for(
+        60,
+        Duration::from_millis(200),
+        "the restore from ssb-server to complete",
+        || phone.status().get("publishing_held").is_none().then_some(()),
+        || format!("{}\n{}", phone.status(), phone.log_tail(40)),
+    );
+    assert_eq!(phone.count(&id), 3);
+    assert!(
+        phone.log_text().contains("claims our own feed up to 3, we hold 0"),
+        "{}",
+        phone.log_tail(40)
+    );
+    phone.post("four, after the restore");
+    js.wait_seq(&id, 4);
+    let theirs = js.dump(Some(&id), false);
+    assert_eq!(theirs.lines().count(), 4, "{theirs}");
+}

@@ -190,6 +190,23 @@ fn status(f: &mut Frame<'_>, area: Rect, app: &App) {
             ));
         }
     }
+    // Restoring, or publishing held so that our feed does not fork: said
+    // first, as the one thing the person must know before posting.
+    if let Some(why) = app
+        .status
+        .status
+        .as_ref()
+        .and_then(|s| s.publishing_held.as_deref())
+    {
+        let used: usize = spans.iter().map(|s| text::width(&s.content)).sum();
+        let room = width.saturating_sub(used + 5);
+        if room >= 8 {
+            spans.push(Span::styled(
+                format!(" · ⏸ {}", text::fit(&text::one_line(why), room)),
+                style::error(),
+            ));
+        }
+    }
     let drafts = app.drafts.values().filter(|e| !e.is_blank()).count();
     if drafts > 0 && app.compose.is_none() {
         spans.push(Span::raw(format!(

@@ -212,3 +212,30 @@ fn every_size_draws() {
         }
     }
 }
+
+#[test]
+fn a_restoring_home_says_so_in_the_status_bar_with_its_progress() {
+    let mut app = app(120, 20);
+    let mut s = status();
+    s.restoring = true;
+    s.publishing_held =
+        Some("restoring: @peer holds our feed up to 500, we have 120 of it so far".into());
+    let _ = shoal_tui::app::update(&mut app, Event::Node(Note::Status(Ok(Box::new(s)))));
+    let t = draw(&app);
+    let buf = t.backend().buffer();
+    let rows: Vec<String> = (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect()
+        })
+        .collect();
+    let bar = rows
+        .iter()
+        .find(|r| r.contains("feeds 4/5"))
+        .expect("the status bar");
+    assert!(
+        bar.contains("⏸ restoring: @peer holds our feed up to 500, we have 120"),
+        "{bar}"
+    );
+}
