@@ -1,5 +1,6 @@
-//! Helpers for the tests that run real JavaScript: finding `node` and the
-//! refpeer kit, and running external commands under a time bound.
+//! Helpers for the tests that run real JavaScript: finding `node`, the
+//! refpeer kit and the room kit (`tests/js/rooms`), and running external
+//! commands under a time bound.
 //!
 //! Nothing here skips: a missing `node`, `timeout` or kit fails the test that
 //! asked for it, with a message saying what is missing.
@@ -103,6 +104,23 @@ pub fn refpeer() -> &'static Path {
         run(
             &mut bounded(900, kit.join("bin/install.sh")),
             "refpeer bin/install.sh",
+        );
+        kit
+    })
+}
+
+/// The room kit (`tests/js/rooms`: ssb-room and a Manyverse-style peer)
+/// with its node modules installed: runs its `install.sh` once per test
+/// run (a cheap check when they are up to date, `npm ci` from the
+/// committed lockfile else).
+pub fn room_kit() -> &'static Path {
+    static KIT: OnceLock<PathBuf> = OnceLock::new();
+    KIT.get_or_init(|| {
+        require_node();
+        let kit = repo_dir().join("tests/js/rooms");
+        run(
+            &mut bounded(900, kit.join("install.sh")),
+            "tests/js/rooms/install.sh (the room kit's npm modules; is the npm registry reachable?)",
         );
         kit
     })

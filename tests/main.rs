@@ -32,5 +32,6 @@ mod private_box;
 mod properties;
 mod restore;
 mod rooms;
+mod rooms_js;
 mod social;
 mod wire_abuse;

@@ -216,10 +216,13 @@ fn tunnels_to_the_absent_to_oneself_or_inside_a_tunnel_are_refused() {
     );
 }
 
-/// Three network namespaces, `a - room - b`: the room's host is on both
-/// networks and forwards nothing, so `a` and `b` cannot reach each other.
-fn apart() -> Namespaces {
-    let made = Namespaces::new("apart", &["a", "room", "b"]);
+/// Three network namespaces, `a - room - b` (named after `tag`, which
+/// tests running at once must not share): the room's host is on both
+/// networks (10.81.1.1 towards `a` at 10.81.1.2, 10.81.2.1 towards `b`
+/// at 10.81.2.2) and forwards nothing, so `a` and `b` cannot reach each
+/// other.
+pub(crate) fn apart(tag: &str) -> Namespaces {
+    let made = Namespaces::new(tag, &["a", "room", "b"]);
     let ns = &made.names;
     ip(&[
         "link", "add", "lan0", "netns", &ns[0], "type", "veth", "peer", "name", "lana", "netns",
@@ -243,7 +246,7 @@ fn apart() -> Namespaces {
 
 #[test]
 fn nodes_that_cannot_reach_each_other_replicate_through_a_room() {
-    let apart = apart();
+    let apart = apart("apart");
     let dir = tempfile::tempdir().unwrap();
     let mut room = ServeNode::init(dir.path(), "room", &test_key(0xd6));
     room.configure("room", "{ name = \"apart\" }");
@@ -818,4 +821,96 @@ fn a_tunnel_that_carries_nothing_is_closed_after_the_idle_time() {
 /// `GET path` at `addr`: the status code and the body.
 fn http_get(addr: &str, path: &str) -> (u16, String) {
     http(addr, "GET", path, b"")
+}
+
+/// Regression: two peers that meet in a room may each open a tunnel to
+/// the other at once. shoal keeps one connection and closes the other,
+/// but ssb-ebt keeps one EBT stream per peer: the stream the closed
+/// connection opened had already replaced the one on the connection that
+/// lives on, which ssb-ebt ends with "reconnected to peer". shoal, the
+/// dialler there, took that for a refusal and pulled with history streams
+/// (a peer running ssb-ebt alone serves none), or, had anything arrived, stopped
+/// replicating: neither side got the other's messages until they met
+/// again. Now the dialler opens EBT again on that connection. Here a
+/// peer written with the library ends shoal's first `ebt.replicate` as
+/// ssb-ebt does, and serves its feed on the next.
+#[test]
+fn an_ebt_stream_the_peer_replaced_is_opened_again() {
+    use bytes::Bytes;
+    use shoal::feed::json as sjson;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = ServeNode::init(dir.path(), "node", &test_key(0x38));
+    let peer_keys = test_key(0x37);
+    let peer_id = peer_keys.id();
+    let items: Vec<Bytes> = crate::cli::make_feed(&peer_keys, 3, "replaced")
+        .iter()
+        .map(|(v, _)| Bytes::from(sjson::to_compact(v)))
+        .collect();
+    node.follow(&peer_id.to_string());
+    node.start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = format!(
+        "net:127.0.0.1:{}~shs:{}",
+        listener.local_addr().unwrap().port(),
+        peer_id.b64()
+    );
+    let opened = Arc::new(AtomicUsize::new(0));
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let (opened2, pulled2) = (opened.clone(), pulled.clone());
+    rt.spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (r, w, _) = shoal::net::accept(stream, &main_net_key(), &peer_keys)
+            .await
+            .unwrap();
+        let (_rpc, mut incoming, _task) = rpc::start(r, w, rpc::Options::default());
+        while let Some(req) = incoming.recv().await {
+            let name = req.method();
+            match (name.as_str(), req.responder) {
+                ("ebt.replicate", rpc::Responder::Stream(s)) => {
+                    if opened2.fetch_add(1, Ordering::SeqCst) == 0 {
+                        let _ = s.error("Error: reconnected to peer").await;
+                        continue;
+                    }
+                    let items = items.clone();
+                    tokio::spawn(async move {
+                        let (sink, mut source) = s.into_parts();
+                        // shoal's clock first, then ours and the feed.
+                        let _ = source.recv().await;
+                        let ours = json!({ peer_id.to_string(): 3 << 1 });
+                        let _ = sink.send(rpc::Body::json(&ours).unwrap()).await;
+                        for item in items {
+                            let _ = sink.send(rpc::Body::Json(item)).await;
+                        }
+                        while let Some(Ok(_)) = source.recv().await {}
+                    });
+                }
+                ("createHistoryStream", rpc::Responder::Stream(s)) => {
+                    pulled2.fetch_add(1, Ordering::SeqCst);
+                    let _ = s.into_parts().0.end().await;
+                }
+                (_, responder) => {
+                    let _ = responder.not_found().await;
+                }
+            }
+        }
+    });
+    node.ok(["connect", addr.as_str()]);
+    node.wait_count(&peer_id.to_string(), 3, 30);
+    assert_eq!(opened.load(Ordering::SeqCst), 2, "ebt.replicate opened");
+    assert_eq!(
+        pulled.load(Ordering::SeqCst),
+        0,
+        "no history streams: the peer serves EBT"
+    );
+    rt.shutdown_timeout(Duration::from_secs(1));
 }

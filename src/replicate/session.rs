@@ -195,14 +195,27 @@ impl Replicator {
             let rpc = rpc.clone();
             async move {
                 if dialer {
-                    let args = json!([{"version": 3, "format": "classic"}]);
-                    match rpc.call_duplex(&["ebt", "replicate"], args).await {
-                        Ok((sink, source)) => {
-                            if this.clone().ebt(peer, sink, source, true, &rpc).await {
-                                return;
+                    let mut reopened = 0;
+                    loop {
+                        let args = json!([{"version": 3, "format": "classic"}]);
+                        match rpc.call_duplex(&["ebt", "replicate"], args).await {
+                            Ok((sink, source)) => {
+                                match this.clone().ebt(peer, sink, source, true, &rpc).await {
+                                    EbtEnd::Refused => {}
+                                    EbtEnd::Replaced if reopened < EBT_REOPENS => {
+                                        reopened += 1;
+                                        tracing::debug!(
+                                            "{peer}: our ebt stream was replaced by another connection's; opening it again"
+                                        );
+                                        tokio::time::sleep(EBT_REOPEN_WAIT).await;
+                                        continue;
+                                    }
+                                    EbtEnd::Replaced | EbtEnd::Ended => return,
+                                }
                             }
+                            Err(e) => tracing::debug!("{peer}: ebt.replicate refused: {e}"),
                         }
-                        Err(e) => tracing::debug!("{peer}: ebt.replicate refused: {e}"),
+                        break;
                     }
                     this.legacy_pull(peer, &rpc).await;
                 } else {
@@ -642,10 +655,9 @@ impl Replicator {
         true
     }
 
-    /// Runs EBT on an open duplex stream. Returns false when the peer
-    /// refused it at once (no such method), so the caller falls back.
-    /// Closes the connection (`rpc`) when the peer sends invalid messages
-    /// of more than [`MAX_REFUSED_FEEDS`] feeds.
+    /// Runs EBT on an open duplex stream, and says how it ended (see
+    /// [`EbtEnd`]). Closes the connection (`rpc`) when the peer sends
+    /// invalid messages of more than [`MAX_REFUSED_FEEDS`] feeds.
     async fn ebt(
         self: Arc<Self>,
         peer: FeedId,
@@ -653,7 +665,7 @@ impl Replicator {
         mut source: SourceStream,
         we_opened: bool,
         rpc: &RpcHandle,
-    ) -> bool {
+    ) -> EbtEnd {
         // What we ask this peer for: nothing else is taken from it.
         let (mut generation, mut wanted) = self.wanted_now();
         let local = self.latest_all();
@@ -675,6 +687,7 @@ impl Replicator {
         )));
         outbox.apply(state.start());
         let mut got_anything = false;
+        let mut end = EbtEnd::Ended;
         let mut in_flight = futures::stream::FuturesOrdered::new();
         // Feeds this peer sent an invalid message of: nothing more of them
         // is taken from it, even from batches already submitted.
@@ -690,8 +703,12 @@ impl Replicator {
                         Some(Ok(b)) => b,
                         Some(Err(e)) => {
                             tracing::debug!("{peer}: ebt ended: {e}");
+                            if e.to_string().contains(EBT_REPLACED) {
+                                end = EbtEnd::Replaced;
+                                break;
+                            }
                             if we_opened && !got_anything {
-                                return false;
+                                return EbtEnd::Refused;
                             }
                             break;
                         }
@@ -830,9 +847,36 @@ impl Replicator {
             }
         }
         while futures::StreamExt::next(&mut in_flight).await.is_some() {}
-        true
+        end
     }
 }
+
+/// How an EBT stream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EbtEnd {
+    /// The peer refused the stream we opened at once (no such method):
+    /// we pull with `createHistoryStream` instead.
+    Refused,
+    /// The peer ended it because another connection of ours opened one
+    /// (see [`EBT_REPLACED`]).
+    Replaced,
+    /// It ended otherwise: the peer ended it or the connection closes.
+    Ended,
+}
+
+/// What ssb-ebt ends a peer's EBT stream with when another connection
+/// of the same peer opens one (it keeps one stream per peer): "Error:
+/// reconnected to peer". Two connections opened at once, as two peers
+/// meeting in a room each open a tunnel, leave one stream on the
+/// connection that lives on ended this way after the other closed; the
+/// dialler opens it again there, or neither side replicates for the rest
+/// of the connection.
+const EBT_REPLACED: &str = "reconnected to peer";
+/// How long the dialler waits before opening an EBT stream the peer
+/// replaced (the other connection is closing meanwhile).
+const EBT_REOPEN_WAIT: Duration = Duration::from_secs(1);
+/// How many times one connection opens a replaced EBT stream again.
+const EBT_REOPENS: u32 = 3;
 
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
