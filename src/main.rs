@@ -41,6 +41,11 @@ enum Cmd {
         #[arg(long)]
         phrase: Option<String>,
     },
+    /// Linked devices: one person, a feed on each device.
+    Device {
+        #[command(subcommand)]
+        cmd: DeviceSub,
+    },
     /// Our identity: `shoal identity phrase` prints its recovery phrase.
     Identity {
         #[command(subcommand)]
@@ -153,6 +158,27 @@ enum Cmd {
     Invite {
         #[command(subcommand)]
         cmd: InviteSub,
+    },
+}
+
+/// The device commands (`shoal device …`).
+#[derive(Subcommand)]
+enum DeviceSub {
+    /// Say FEED is another device of ours; run it on both devices (each
+    /// naming the other): the link counts once both said it.
+    Link {
+        /// The other device's feed id.
+        feed: String,
+    },
+    /// End a device link (either side may).
+    Unlink {
+        /// The other device's feed id.
+        feed: String,
+    },
+    /// A person's devices (ours by default), and links one side made.
+    List {
+        /// Whose.
+        feed: Option<String>,
     },
 }
 
@@ -744,6 +770,21 @@ fn request_of(cmd: &Cmd) -> Res<Request> {
         Cmd::Peers => Request::Peers,
         Cmd::Status => Request::Status,
         Cmd::Restore { yes, .. } => Request::RestoreDone { confirmed: *yes },
+        Cmd::Device {
+            cmd: DeviceSub::Link { feed },
+        } => Request::DeviceLink {
+            feed: parse_feed(feed)?,
+        },
+        Cmd::Device {
+            cmd: DeviceSub::Unlink { feed },
+        } => Request::DeviceUnlink {
+            feed: parse_feed(feed)?,
+        },
+        Cmd::Device {
+            cmd: DeviceSub::List { feed },
+        } => Request::Devices {
+            feed: feed.as_deref().map(parse_feed).transpose()?,
+        },
         Cmd::Identity { .. } => unreachable!("not a request"),
         Cmd::Invite {
             cmd: InviteSub::Accept { code },
@@ -947,6 +988,25 @@ fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
         }
         (_, Response::Invite { .. }) => print_value(&v, "code", json_out),
         (Cmd::Status, _) => print_status(&v, json_out),
+        (Cmd::Device { .. }, Response::Devices { devices, one_sided }) => {
+            if json_out {
+                return print_json(&v);
+            }
+            let mut out = io::stdout();
+            for d in devices {
+                let line = format!("{} {}", d.id, d.name.as_deref().unwrap_or("-"));
+                out_line(&mut out, shoal::text::clean(&line).as_bytes())?;
+            }
+            for (by, of) in one_sided {
+                let line = format!(
+                    "claimed by one side: {} says {} is its device",
+                    by.id, of.id
+                );
+                out_line(&mut out, line.as_bytes())?;
+            }
+            Ok(())
+        }
+        (Cmd::Device { .. }, _) => print_value(&v, "key", json_out),
         (Cmd::Restore { .. }, Response::Restored { was: None }) => {
             if json_out {
                 return print_json(&v);

@@ -11,6 +11,7 @@ mod conformance;
 mod control;
 mod conversation;
 mod crash;
+mod devices;
 #[path = "../benches/common/mod.rs"]
 mod dumps;
 mod fuzz_corpus;

@@ -204,7 +204,43 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
             };
             publish(content)
         }
-        Request::Dm { to, text } => publish(compose::dm(&me()?, &to, &text)?),
+        Request::Dm { to, text } => {
+            // To every device of each recipient, and of ours.
+            let me = me()?;
+            let mut all = devices_of(host, &to)?;
+            all.extend(devices_of(host, &[me])?.into_iter().filter(|d| *d != me));
+            publish(compose::dm(&me, &all, &text)?)
+        }
+        Request::DeviceLink { feed } => {
+            if feed == me()? {
+                return Err(ApiError::Usage(
+                    "that is this device: link the other device's feed".into(),
+                ));
+            }
+            publish(compose::same_as(&feed, true))
+        }
+        Request::DeviceUnlink { feed } => publish(compose::same_as(&feed, false)),
+        Request::Devices { feed } => {
+            let feed = match feed {
+                Some(f) => f,
+                None => me()?,
+            };
+            let store = host.store()?;
+            let r = store.reader()?;
+            let found = r.devices(&feed)?;
+            let mut view = crate::social::View::new(&r)?;
+            let devices = found
+                .person
+                .iter()
+                .map(|d| view.person(d))
+                .collect::<Result<_, _>>()?;
+            let one_sided = found
+                .one_sided
+                .iter()
+                .map(|(a, b)| Ok((view.person(a)?, view.person(b)?)))
+                .collect::<Result<_, crate::store::StoreError>>()?;
+            Ok(Response::Devices { devices, one_sided })
+        }
         Request::Feed { before, limit } => page(host, |v| v.timeline(before, limit.min(MAX_PAGE))),
         Request::Inbox { before, limit } => page(host, |v| v.inbox(before, limit.min(MAX_PAGE))),
         Request::PostsBy { id, before, limit } => {
@@ -311,14 +347,18 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
             group,
             members,
             admin,
-        } => group_op(
-            host,
-            GroupOp::Add {
-                group,
-                admins: if admin { members.clone() } else { Vec::new() },
-                members,
-            },
-        ),
+        } => {
+            // Every device of each person added.
+            let members = devices_of(host, &members)?;
+            group_op(
+                host,
+                GroupOp::Add {
+                    group,
+                    admins: if admin { members.clone() } else { Vec::new() },
+                    members,
+                },
+            )
+        }
         Request::GroupRemove { group, members } => {
             group_op(host, GroupOp::Remove { group, members })
         }
@@ -505,6 +545,23 @@ fn claim_room_invite(
             answer["error"].as_str().unwrap_or("no reason given")
         ))),
     }
+}
+
+/// Each of `feeds` and its linked devices, each once, in order.
+fn devices_of(
+    host: &dyn Host,
+    feeds: &[crate::crypto::FeedId],
+) -> Result<Vec<crate::crypto::FeedId>, ApiError> {
+    let r = host.store()?.reader()?;
+    let mut out: Vec<crate::crypto::FeedId> = Vec::new();
+    for f in feeds {
+        for d in r.devices(f)?.person {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// What a room alias names, its signature checked: from its

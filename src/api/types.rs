@@ -273,6 +273,24 @@ pub enum Request {
     },
     /// Replication progress and limits.
     Status,
+    /// Say `feed` is another device of ours (a contact message with
+    /// `sameAs: true`, which also follows it); it counts once `feed` says
+    /// the same of us.
+    DeviceLink {
+        /// The other device's feed.
+        feed: FeedId,
+    },
+    /// End a device link (`sameAs: false`; the follow stays).
+    DeviceUnlink {
+        /// The other device's feed.
+        feed: FeedId,
+    },
+    /// The devices of a person (ours when `feed` is none).
+    Devices {
+        /// Whose.
+        #[serde(default)]
+        feed: Option<FeedId>,
+    },
     /// Lift what holds publishing (restoring, a peer's claim, a fork of
     /// our feed): with `confirmed`, after the person was warned that
     /// publishing before our feed came back may fork it.
@@ -579,6 +597,14 @@ pub enum Response {
     },
     /// Replication progress.
     Status(Status),
+    /// A person's devices.
+    Devices {
+        /// Its feeds, the one asked about first.
+        devices: Vec<crate::social::Person>,
+        /// Feeds one of them says are its devices that have not said so
+        /// back (not honoured): `(claimant, claimed)`.
+        one_sided: Vec<(crate::social::Person, crate::social::Person)>,
+    },
     /// Publishing is no longer held; what held it.
     Restored {
         /// What held it (none: nothing did).

@@ -121,6 +121,10 @@ pub struct ContactChange {
     pub following: Option<bool>,
     /// `blocking`, when given.
     pub blocking: Option<bool>,
+    /// `sameAs`, when a boolean: whether `contact` is another device of
+    /// the author's (the `sameAs` contact field proposed for ssb-friends;
+    /// any other value is ignored, the follow still read).
+    pub same_as: Option<bool>,
 }
 
 /// The follow / block edge a contact message leaves.
@@ -494,6 +498,10 @@ fn contact(c: &Value) -> Res<ContactChange> {
         contact,
         following: opt_bool(c, K, "following")?,
         blocking: opt_bool(c, K, "blocking")?,
+        same_as: match c.get("sameAs") {
+            Some(Value::Bool(b)) => Some(*b),
+            _ => None,
+        },
     })
 }
 

@@ -149,6 +149,17 @@ pub fn contact(target: &FeedId, edge: Edge) -> Value {
     Value::Object(c)
 }
 
+/// A device link (`linked`) or its end: a contact message that follows
+/// `other` and says, with `sameAs`, whether it is another device of ours
+/// (the field proposed for ssb-friends; other clients see a follow).
+pub fn same_as(other: &FeedId, linked: bool) -> Value {
+    let mut c = object("contact");
+    c.insert("contact", Value::from(other.to_string()));
+    c.insert("following", Value::Bool(true));
+    c.insert("sameAs", Value::Bool(linked));
+    Value::Object(c)
+}
+
 /// The follow a pub publishes when `feed` redeems one of its invites, as
 /// ssb-invite writes it: `{type: contact, contact, following: true, pub:
 /// true, note}` (no `note` when the invite has none).

@@ -109,8 +109,16 @@ pub struct Profile {
     pub description: Option<String>,
     /// Its own image blob.
     pub image: Option<String>,
-    /// Its contacts.
+    /// Its contacts (with linked devices: the person's, followers
+    /// counted once for the person).
     pub contacts: Contacts,
+    /// Its person's other feeds (devices linked both ways).
+    #[serde(default)]
+    pub devices: Vec<Person>,
+    /// Feeds it says are its devices that have not said so back (not
+    /// honoured): "claimed by one side".
+    #[serde(default)]
+    pub claimed_devices: Vec<Person>,
 }
 
 /// Whom a feed follows and blocks, and who follows and blocks it.
@@ -176,14 +184,32 @@ impl<'r> View<'r> {
         self.blocked.contains(feed)
     }
 
-    /// The name shown for a feed: its own latest, else the one we gave it,
-    /// else the latest given by anyone.
+    /// The name shown for a feed: its person's own latest (the latest any
+    /// of its linked devices gave itself), else the one we gave it, else
+    /// the latest given by anyone.
     pub fn name(&mut self, feed: &FeedId) -> Result<Option<String>> {
         if let Some(n) = self.names.get(feed) {
             return Ok(n.clone());
         }
         let fields = self.r.about_fields(&Link::Feed(*feed))?;
         let names: Vec<_> = fields.iter().filter(|f| f.field == ABOUT_NAME).collect();
+        let devices = self.r.devices(feed)?.person;
+        if devices.len() > 1 {
+            let mut own = Vec::new();
+            for d in &devices {
+                own.extend(
+                    self.r
+                        .about_fields(&Link::Feed(*d))?
+                        .into_iter()
+                        .filter(|f| f.field == ABOUT_NAME && f.namer == *d),
+                );
+            }
+            if let Some(latest) = own.into_iter().max_by_key(|f| f.rx) {
+                let name = Some(latest.text);
+                self.names.insert(*feed, name.clone());
+                return Ok(name);
+            }
+        }
         let own = names.iter().find(|f| f.namer == *feed);
         let mine = self.me.and_then(|me| names.iter().find(|f| f.namer == me));
         let latest = names.iter().max_by_key(|f| f.rx);
@@ -489,11 +515,20 @@ impl<'r> View<'r> {
                 Contact::Block => c.blocks.push(p),
             }
         }
-        for (f, kind) in self.r.followers_of(feed)? {
-            let p = self.person(&f)?;
-            match kind {
-                Contact::Follow => c.followers.push(p),
-                Contact::Block => c.blocked_by.push(p),
+        // Who follows or blocks the person: any of its devices, each
+        // follower once, the devices themselves left out.
+        let devices = self.r.devices(feed)?.person;
+        let mut seen = HashSet::new();
+        for d in &devices {
+            for (f, kind) in self.r.followers_of(d)? {
+                if devices.contains(&f) || !seen.insert((f, kind == Contact::Follow)) {
+                    continue;
+                }
+                let p = self.person(&f)?;
+                match kind {
+                    Contact::Follow => c.followers.push(p),
+                    Contact::Block => c.blocked_by.push(p),
+                }
             }
         }
         Ok(c)
@@ -502,6 +537,7 @@ impl<'r> View<'r> {
     /// A feed's profile.
     pub fn profile(&mut self, feed: &FeedId) -> Result<Profile> {
         let fields = self.r.about_fields(&Link::Feed(*feed))?;
+        let devices = self.r.devices(feed)?;
         let own = |field: u8| {
             fields
                 .iter()
@@ -519,6 +555,18 @@ impl<'r> View<'r> {
             description: own(ABOUT_DESCRIPTION),
             image: own(ABOUT_IMAGE),
             contacts: self.contacts(feed)?,
+            devices: devices
+                .person
+                .iter()
+                .filter(|d| *d != feed)
+                .map(|d| self.person(d))
+                .collect::<Result<_>>()?,
+            claimed_devices: devices
+                .one_sided
+                .iter()
+                .filter(|(by, _)| by == feed)
+                .map(|(_, d)| self.person(d))
+                .collect::<Result<_>>()?,
         })
     }
 }

@@ -181,6 +181,16 @@ impl Writer<'_> {
                 if private && Some(m.author) != self.me {
                     return Ok(());
                 }
+                // A device link is public or nothing: others must see it.
+                if let Some(linked) = c.same_as.filter(|_| !private)
+                    && c.contact != m.author
+                {
+                    let mut v = [0u8; 9];
+                    v[0] = u8::from(linked);
+                    v[1..].copy_from_slice(&m.rx.to_be_bytes());
+                    self.same_as
+                        .insert(&contact_key(&m.author.0, &c.contact.0), &v)?;
+                }
                 if let Some(edge) = c.edge() {
                     let state = match edge {
                         Edge::None => CONTACT_NONE,

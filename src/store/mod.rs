@@ -7,6 +7,7 @@
 //! crash sees all of it or none of it. Imports `crypto` and `feed`; never
 //! imports networking or UI code.
 
+mod devices;
 mod groups;
 mod index;
 mod invites;
@@ -17,6 +18,7 @@ pub use rooms::{AliasRefusal, RoomAlias, RoomInviteRefusal};
 mod query;
 pub mod schema;
 
+pub use devices::{Devices, MAX_DEVICES};
 pub use groups::{EpochInfo, GroupInfo, GroupOp, GroupWriteError};
 pub use index::sort_time;
 pub use invites::{Invite, InviteRefusal};
@@ -1013,6 +1015,7 @@ struct Writer<'t> {
     forks: redb::Table<'t, &'static [u8; 40], &'static [u8]>,
     contacts: redb::Table<'t, &'static [u8; 64], &'static [u8; 9]>,
     followers: redb::Table<'t, &'static [u8; 64], u8>,
+    same_as: redb::Table<'t, &'static [u8; 64], &'static [u8; 9]>,
     links: redb::Table<'t, &'static [u8; 42], &'static [u8; 33]>,
     posts: redb::Table<'t, &'static [u8; 48], u8>,
     abouts: redb::Table<'t, &'static [u8; 66], &'static [u8]>,
@@ -1058,6 +1061,7 @@ impl<'t> Writer<'t> {
             forks: txn.open_table(FORKS)?,
             contacts: txn.open_table(CONTACTS)?,
             followers: txn.open_table(FOLLOWERS)?,
+            same_as: txn.open_table(SAME_AS)?,
             links: txn.open_table(LINKS)?,
             posts: txn.open_table(POSTS)?,
             abouts: txn.open_table(ABOUTS)?,

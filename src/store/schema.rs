@@ -49,6 +49,12 @@ pub const CONTACT_FOLLOW: u8 = 1;
 /// Contact state: blocking.
 pub const CONTACT_BLOCK: u8 = 2;
 
+/// `author (32) | target (32)` -> `linked (1: 1 or 0) | receive sequence
+/// u64 BE (8)` of the latest public contact message of `author` with a
+/// `sameAs` about `target`: who says which feed is another device of
+/// theirs. A link counts only when both feeds say it (`store::devices`).
+pub const SAME_AS: TableDefinition<&[u8; 64], &[u8; 9]> = TableDefinition::new("same_as");
+
 /// Peer address (multiserver form) -> JSON record of what we know of it.
 pub const PEERS: TableDefinition<&str, &[u8]> = TableDefinition::new("peers");
 
