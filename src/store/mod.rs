@@ -362,6 +362,11 @@ impl Store {
                 true
             }
             Some(1..=3) => false,
+            // Version 4 did not index device links: read them from the log.
+            Some(4) => {
+                store.index_same_as(&txn)?;
+                true
+            }
             Some(found) => return Err(StoreError::Schema { found }),
         };
         if upgrade {
@@ -373,6 +378,36 @@ impl Store {
     }
 
     /// Rebuilds the content indexes from the log, inside `txn`.
+    /// Indexes the device links (`sameAs`) of the public contact messages
+    /// in the log: the upgrade from version 4, which kept none.
+    fn index_same_as(&self, txn: &redb::WriteTransaction) -> Result<()> {
+        let log = txn.open_table(LOG)?;
+        let mut same_as = txn.open_table(SAME_AS)?;
+        for e in log.iter()? {
+            let (rx, rec) = e?;
+            let m = StoredMsg::decode(rx.value(), rec.value())?;
+            let value = m.value()?;
+            let Some(author) = value
+                .get("author")
+                .and_then(Value::as_str)
+                .and_then(FeedId::parse)
+            else {
+                continue;
+            };
+            let content = value.get("content").unwrap_or(&Value::Null);
+            if let crate::feed::content::Content::Contact(c) = crate::feed::content::parse(content)
+                && let Some(linked) = c.same_as
+                && c.contact != author
+            {
+                let mut v = [0u8; 9];
+                v[0] = u8::from(linked);
+                v[1..].copy_from_slice(&m.rx.to_be_bytes());
+                same_as.insert(&schema::contact_key(&author.0, &c.contact.0), &v)?;
+            }
+        }
+        Ok(())
+    }
+
     fn reindex(&self, txn: &redb::WriteTransaction) -> Result<()> {
         let mut w = Writer::open(txn, self.me.as_ref())?;
         let mut book = self.me.as_ref().map(|me| groups::Book::new(&me.keys));
@@ -1458,5 +1493,38 @@ mod tests {
             Store::open(&path),
             Err(StoreError::Schema { found: 99 })
         ));
+    }
+
+    #[test]
+    fn the_upgrade_from_version_4_indexes_the_device_links_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let (a, b) = (Keypair::from_seed(&[4; 32]), Keypair::from_seed(&[5; 32]));
+        let same_as = |to: &Keypair| {
+            let c = format!(
+                r#"{{"type":"contact","contact":"{}","following":true,"sameAs":true}}"#,
+                to.id()
+            );
+            crate::feed::json::parse(c.as_bytes()).unwrap()
+        };
+        {
+            let store = Store::open_as(&path, &a).unwrap();
+            store.append_local(&a, same_as(&b), None).unwrap();
+            store.append_local(&b, same_as(&a), None).unwrap();
+            assert_eq!(store.devices(&a.id()).unwrap().person.len(), 2);
+        }
+        // As version 4 left it: the same log, no device links indexed.
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(SAME_AS).unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert("schema_version", 4)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Store::open_as(&path, &a).unwrap();
+        assert_eq!(store.devices(&a.id()).unwrap().person, vec![a.id(), b.id()]);
     }
 }

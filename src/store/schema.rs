@@ -7,7 +7,7 @@
 use redb::TableDefinition;
 
 /// Version of the layouts below, kept in [`META`] under `"schema_version"`.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// Store-wide counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
