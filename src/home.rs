@@ -463,3 +463,73 @@ mod tests {
         assert!(outside.is_file());
     }
 }
+
+/// The accounts list: the homes `shoal-tui` holds at once and `shoal
+/// accounts` lists, in `SHOAL_ACCOUNTS`, else `accounts.toml` in the
+/// platform config directory (`~/.config/shoal/`): `homes = ["DIR", …]`.
+pub fn accounts_file() -> Option<PathBuf> {
+    match std::env::var_os("SHOAL_ACCOUNTS") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => dirs::config_dir().map(|d| d.join("shoal").join("accounts.toml")),
+    }
+}
+
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Accounts {
+    #[serde(default)]
+    homes: Vec<PathBuf>,
+}
+
+/// The homes in the accounts list (none when there is no list).
+pub fn accounts() -> Result<Vec<PathBuf>, HomeError> {
+    let Some(path) = accounts_file() else {
+        return Ok(Vec::new());
+    };
+    match fs::read_to_string(&path) {
+        Ok(text) => toml::from_str::<Accounts>(&text)
+            .map(|a| a.homes)
+            .map_err(|e| HomeError::Config {
+                path,
+                why: e.message().to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(HomeError::Io { path, source }),
+    }
+}
+
+/// Adds (`add`) or removes a home in the accounts list: the list after.
+/// Only an initialised home is added, by its absolute path.
+pub fn change_accounts(dir: &Path, add: bool) -> Result<Vec<PathBuf>, HomeError> {
+    let path = accounts_file().ok_or_else(|| HomeError::Config {
+        path: PathBuf::from("accounts.toml"),
+        why: "no config directory: set SHOAL_ACCOUNTS".into(),
+    })?;
+    let io = |source| HomeError::Io {
+        path: path.clone(),
+        source,
+    };
+    let dir = if add {
+        Home::open(dir)?;
+        fs::canonicalize(dir).map_err(|source| HomeError::Io {
+            path: dir.to_owned(),
+            source,
+        })?
+    } else {
+        fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())
+    };
+    let mut homes = accounts()?;
+    homes.retain(|h| *h != dir);
+    if add {
+        homes.push(dir);
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io)?;
+    }
+    let text = toml::to_string(&Accounts {
+        homes: homes.clone(),
+    })
+    .expect("a list of paths serialises");
+    fs::write(&path, text).map_err(io)?;
+    Ok(homes)
+}

@@ -46,6 +46,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: DeviceSub,
     },
+    /// The accounts list (the homes `shoal-tui` holds at once): each home,
+    /// its feed id, and whether a node runs there.
+    Accounts {
+        #[command(subcommand)]
+        cmd: Option<AccountsSub>,
+    },
     /// Our identity: `shoal identity phrase` prints its recovery phrase.
     Identity {
         #[command(subcommand)]
@@ -179,6 +185,21 @@ enum DeviceSub {
     List {
         /// Whose.
         feed: Option<String>,
+    },
+}
+
+/// Changes to the accounts list (`shoal accounts …`).
+#[derive(Subcommand)]
+enum AccountsSub {
+    /// Add a home (initialised) to the list.
+    Add {
+        /// The home directory.
+        home: PathBuf,
+    },
+    /// Remove a home from the list (the home itself is untouched).
+    Remove {
+        /// The home directory.
+        home: PathBuf,
     },
 }
 
@@ -630,6 +651,14 @@ fn run(cli: Cli) -> Res {
             };
         }
         Cmd::Serve { listen } => return serve(&dir, listen.clone(), None),
+        Cmd::Accounts { cmd } => {
+            let homes = match cmd {
+                None => shoal::home::accounts()?,
+                Some(AccountsSub::Add { home }) => shoal::home::change_accounts(home, true)?,
+                Some(AccountsSub::Remove { home }) => shoal::home::change_accounts(home, false)?,
+            };
+            return print_accounts(&homes, json_out);
+        }
         Cmd::Identity {
             cmd: IdentitySub::Phrase,
         } => {
@@ -785,7 +814,7 @@ fn request_of(cmd: &Cmd) -> Res<Request> {
         } => Request::Devices {
             feed: feed.as_deref().map(parse_feed).transpose()?,
         },
-        Cmd::Identity { .. } => unreachable!("not a request"),
+        Cmd::Identity { .. } | Cmd::Accounts { .. } => unreachable!("not a request"),
         Cmd::Invite {
             cmd: InviteSub::Accept { code },
         } => Request::InviteAccept { code: code.clone() },
@@ -1060,6 +1089,38 @@ fn print_value(v: &serde_json::Value, key: &str, json_out: bool) -> Res {
         };
         out_line(&mut io::stdout(), text.as_bytes())
     }
+}
+
+/// `shoal accounts`: a home a line, `DIR ID running|stopped` (`-` for a
+/// home that cannot be opened).
+fn print_accounts(homes: &[PathBuf], json_out: bool) -> Res {
+    let rows: Vec<serde_json::Value> = homes
+        .iter()
+        .map(|h| {
+            let id = Home::open(h).ok().map(|home| home.keys().id().to_string());
+            let running = shoal::local::socket_path(h).exists()
+                && std::os::unix::net::UnixStream::connect(shoal::local::socket_path(h)).is_ok();
+            serde_json::json!({"home": h, "id": id, "running": running})
+        })
+        .collect();
+    if json_out {
+        return print_json(&serde_json::Value::Array(rows));
+    }
+    let mut out = io::stdout();
+    for r in rows {
+        let line = format!(
+            "{} {} {}",
+            r["home"].as_str().unwrap_or_default(),
+            r["id"].as_str().unwrap_or("-"),
+            if r["running"] == true {
+                "running"
+            } else {
+                "stopped"
+            }
+        );
+        out_line(&mut out, line.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// `shoal why`, for a person.

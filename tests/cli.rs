@@ -1068,3 +1068,65 @@ fn why_without_a_node_says_what_the_store_knows() {
     assert_eq!(v["path"], serde_json::json!([keys.id().to_string()]));
     one_line_error(&shoal(&home, ["why", "@nope"]), 2);
 }
+
+#[test]
+fn accounts_lists_the_homes_added_with_their_ids_and_whether_they_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("accounts.toml");
+    let a = init_home(tmp.path(), "a", &test_key(0x24));
+    let b = init_home(tmp.path(), "b", &test_key(0x25));
+    let accounts = |args: &[&OsStr]| {
+        let out = command(&a)
+            .env("SHOAL_ACCOUNTS", &list)
+            .arg("accounts")
+            .args(args)
+            .output()
+            .expect("shoal runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(accounts(&[]), "");
+    accounts(&["add".as_ref(), a.as_os_str()]);
+    let listed = accounts(&["add".as_ref(), b.as_os_str()]);
+    let (a, b) = (a.canonicalize().unwrap(), b.canonicalize().unwrap());
+    assert_eq!(
+        listed,
+        format!(
+            "{} {} stopped\n{} {} stopped\n",
+            a.display(),
+            test_key(0x24).id(),
+            b.display(),
+            test_key(0x25).id()
+        )
+    );
+    // Adding again keeps one entry; removing leaves the home alone.
+    accounts(&["add".as_ref(), a.as_os_str()]);
+    let listed = accounts(&["remove".as_ref(), b.as_os_str()]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(b.join("secret").exists());
+    // Only a home is added.
+    let out = command(&a)
+        .env("SHOAL_ACCOUNTS", &list)
+        .args(["accounts", "add"])
+        .arg(tmp.path().join("nothing"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}
+
+#[test]
+fn init_reads_a_recovery_phrase_from_stdin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = test_key(0x26);
+    let phrase = shoal::crypto::phrase_of(&keys);
+    let home = tmp.path().join("h");
+    let out = shoal_stdin(&home, ["init", "--phrase", "-"], phrase.as_bytes());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.text(), format!("{}\n", keys.id()));
+    // The phrase printed back is the same.
+    ok(&home, ["restore", "--done", "--yes"]);
+    assert_eq!(
+        shoal(&home, ["identity", "phrase"]).text().trim(),
+        phrase.as_str()
+    );
+}

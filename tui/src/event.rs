@@ -169,6 +169,9 @@ pub enum Loaded {
 /// Work for the runtime.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
+    /// Switch to the next account (the runtime's; a single home ignores
+    /// it).
+    NextAccount,
     /// Load a timeline page.
     LoadTimeline(Page),
     /// Load a page of private messages.

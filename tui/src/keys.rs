@@ -67,6 +67,8 @@ pub enum Action {
     RemoveMember,
     /// `R`: reload the current view from the start.
     Reload,
+    /// `A`: the next account (with several homes).
+    NextAccount,
     /// `?`: help.
     Help,
     /// `q`: quit (asks first when a draft would be lost).
@@ -130,6 +132,7 @@ pub fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('a') => AddMember,
         KeyCode::Char('x') => RemoveMember,
         KeyCode::Char('R') => Reload,
+        KeyCode::Char('A') => NextAccount,
         KeyCode::Char('?') => Help,
         KeyCode::Char('q') => Quit,
         KeyCode::Char(']') | KeyCode::Tab => NextTab,

@@ -1,8 +1,9 @@
-//! `shoal-tui [--home DIR] [--demo]`: the terminal client.
+//! `shoal-tui [--home DIR]… [--demo]`: the terminal client.
 //!
-//! Finds the home (same rules as `shoal`: `--home`, `SHOAL_HOME`, else the
-//! platform data directory), attaches to the node running there or runs one
-//! itself, and hands over to the runtime. With `--demo`, a throwaway home
+//! Finds the homes (`--home`, repeated for several accounts; else
+//! `SHOAL_HOME`; else the accounts list, `shoal accounts`; else the
+//! platform data directory), attaches to the node running in each or runs
+//! one itself, and hands over to the runtime (`A` switches accounts). With `--demo`, a throwaway home
 //! with demo peers instead. Errors are one line on stderr, after the
 //! terminal is restored; exit 1 (2 for bad arguments).
 //!
@@ -28,9 +29,10 @@ use shoal_tui::term;
     about = "The shoal terminal client: timeline, threads, private messages, contacts"
 )]
 struct Args {
-    /// Home directory (identity, config, store).
-    #[arg(long, env = "SHOAL_HOME")]
-    home: Option<PathBuf>,
+    /// Home directory (identity, config, store); repeated, several
+    /// accounts, each with its own node (`A` switches).
+    #[arg(long)]
+    home: Vec<PathBuf>,
     /// A throwaway home and demo peers on loopback, to see shoal work.
     #[arg(long)]
     demo: bool,
@@ -40,6 +42,8 @@ struct Args {
 enum Fail {
     #[error("no home directory: pass --home DIR or set SHOAL_HOME")]
     NoHome,
+    #[error(transparent)]
+    Accounts(#[from] shoal::home::HomeError),
     #[error(transparent)]
     Demo(#[from] DemoError),
     #[error(transparent)]
@@ -68,12 +72,15 @@ fn main() -> ExitCode {
     rt.shutdown_timeout(Duration::from_secs(2));
     term::restore();
     let result = result.map(|owned| {
-        // With every task gone the node lets go of its store: wait for
-        // that, so the store is closed cleanly before the process ends.
-        if let Some(home) = owned
-            && !Embedded::wait_closed(&home, Duration::from_secs(3))
-        {
-            eprintln!("warning: the store was still in use at exit");
+        // With every task gone a node lets go of its store: wait for
+        // that, so each store is closed cleanly before the process ends.
+        for home in owned {
+            if !Embedded::wait_closed(&home, Duration::from_secs(3)) {
+                eprintln!(
+                    "warning: the store of {} was still in use at exit",
+                    home.display()
+                );
+            }
         }
     });
     match result {
@@ -85,35 +92,54 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the client; answers the home whose node this process ran.
-async fn run(args: Args) -> Result<Option<PathBuf>, Fail> {
+/// Runs the client; answers the homes whose nodes this process ran.
+async fn run(args: Args) -> Result<Vec<PathBuf>, Fail> {
     let demo = if args.demo {
         eprintln!("starting the demo peers…");
         Some(demo::start().await?)
     } else {
         None
     };
-    let home = match (&demo, args.home) {
-        (Some(d), _) => d.home().to_owned(),
-        (None, Some(h)) => h,
-        (None, None) => dirs::data_dir()
-            .map(|d| d.join("shoal"))
-            .ok_or(Fail::NoHome)?,
-    };
-    let (backend, embedded): (Arc<dyn Backend>, Option<Arc<Embedded>>) =
-        match tokio::task::block_in_place(|| Attached::probe(&home))? {
-            Some(a) => (Arc::new(a), None),
+    let homes = match (&demo, args.home) {
+        (Some(d), _) => vec![d.home().to_owned()],
+        (None, given) if !given.is_empty() => given,
+        (None, _) => match std::env::var_os("SHOAL_HOME") {
+            Some(h) => vec![PathBuf::from(h)],
             None => {
-                let e = Arc::new(Embedded::start(&home).await?);
-                (e.clone(), Some(e))
+                let listed = shoal::home::accounts()?;
+                if listed.is_empty() {
+                    vec![
+                        dirs::data_dir()
+                            .map(|d| d.join("shoal"))
+                            .ok_or(Fail::NoHome)?,
+                    ]
+                } else {
+                    listed
+                }
             }
-        };
-    let result = runtime::run(backend).await;
+        },
+    };
+    let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
+    let mut embedded: Vec<(PathBuf, Arc<Embedded>)> = Vec::new();
+    for home in &homes {
+        match tokio::task::block_in_place(|| Attached::probe(home))? {
+            Some(a) => backends.push(Arc::new(a)),
+            None => {
+                let e = Arc::new(Embedded::start(home).await?);
+                backends.push(e.clone());
+                embedded.push((home.clone(), e));
+            }
+        }
+    }
+    let result = runtime::run_accounts(backends).await;
     term::restore();
-    // A demo home goes with the demo: nothing to close cleanly.
-    let owned = (embedded.is_some() && demo.is_none()).then(|| home.clone());
-    if let Some(e) = embedded {
+    let mut owned = Vec::new();
+    for (home, e) in embedded {
         e.stop().await;
+        // A demo home goes with the demo: nothing to close cleanly.
+        if demo.is_none() {
+            owned.push(home);
+        }
     }
     if let Some(d) = demo {
         d.stop().await;

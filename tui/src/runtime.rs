@@ -283,7 +283,9 @@ fn spawn_effect(effect: Effect, backend: &Arc<dyn Backend>, tx: &mpsc::Sender<Ev
                 Err(e) => Event::Node(Note::Log(format!("could not mark messages read: {e}"))),
             },
             // Handled on the loop.
-            Effect::Copy(_) | Effect::Editor(_) | Effect::Decode { .. } => return,
+            Effect::Copy(_) | Effect::Editor(_) | Effect::Decode { .. } | Effect::NextAccount => {
+                return;
+            }
         };
         let _ = tx.blocking_send(event);
     });
@@ -383,30 +385,85 @@ fn run_editor(text: &str) -> Result<String, String> {
 /// Runs the client on the real terminal until the user quits, a signal
 /// comes, or a thread panics.
 pub async fn run(backend: Arc<dyn Backend>) -> Result<(), RunError> {
+    run_accounts(vec![backend]).await
+}
+
+/// [`run`] over several accounts (homes, each with its own node): `A`
+/// goes to the next. Each account keeps its screen state while another
+/// is shown, and reloads what it shows when it comes back.
+pub async fn run_accounts(backends: Vec<Arc<dyn Backend>>) -> Result<(), RunError> {
     let mut terminal = term::enter()?;
     let picker = picture::picker();
-    let result = run_on(&mut terminal, backend, picker).await;
+    let mut apps: Vec<Option<App>> = backends.iter().map(|_| None).collect();
+    let mut at = 0;
+    let result = loop {
+        let shown = at + 1;
+        let of = backends.len();
+        match run_on(
+            &mut terminal,
+            backends[at].clone(),
+            picker.clone(),
+            &mut apps[at],
+            (shown, of),
+        )
+        .await
+        {
+            Ok(Outcome::Quit) => break Ok(()),
+            Ok(Outcome::NextAccount) => at = (at + 1) % backends.len(),
+            Err(e) => break Err(e),
+        }
+    };
     term::restore();
     result
+}
+
+/// How one account's run ended.
+enum Outcome {
+    Quit,
+    NextAccount,
 }
 
 async fn run_on(
     terminal: &mut term::Term,
     backend: Arc<dyn Backend>,
     picker: Picker,
-) -> Result<(), RunError> {
+    kept: &mut Option<App>,
+    (account, accounts): (usize, usize),
+) -> Result<Outcome, RunError> {
     let (input_tx, mut input_rx) = mpsc::channel::<CEvent>(256);
     let input = Input::spawn(input_tx);
     let (tx, mut events) = mpsc::channel::<Event>(1024);
     let decoder = Decoder::spawn(picker, tx.clone());
 
     let size = terminal.size()?;
-    let mut app = App::new(backend.me(), now_ms(), (size.width, size.height));
-    app.describe = backend.describe();
-    let body = app.body();
-    app.log.push(app.now, app.describe.clone(), false, body);
-    if let Some(w) = backend.warning() {
-        update(&mut app, Event::Node(Note::Problem(w)));
+    let mut app = match kept.take() {
+        Some(mut app) => {
+            // Back to this account: the screen as it was, at this size.
+            update(&mut app, Event::Resize(size.width, size.height));
+            app
+        }
+        None => {
+            let mut app = App::new(backend.me(), now_ms(), (size.width, size.height));
+            app.describe = backend.describe();
+            if accounts > 1 {
+                app.describe = format!(
+                    "account {account} of {accounts} (A: next) · {}",
+                    app.describe
+                );
+            }
+            let body = app.body();
+            app.log.push(app.now, app.describe.clone(), false, body);
+            if let Some(w) = backend.warning() {
+                update(&mut app, Event::Node(Note::Problem(w)));
+            }
+            app
+        }
+    };
+    if accounts > 1 {
+        app.notice = Some((
+            now_ms(),
+            format!("account {account} of {accounts}: {}", app.describe),
+        ));
     }
 
     let tasks = vec![tokio::spawn(watch_node(
@@ -422,6 +479,7 @@ async fn run_on(
     let mut dirty = true;
     let mut now_please = true;
     let mut last_draw = Instant::now();
+    let mut switch = false;
 
     let result = loop {
         for effect in pending.drain(..) {
@@ -447,6 +505,15 @@ async fn run_on(
                     dirty = true;
                 }
                 Effect::Decode { id, path } => decoder.decode(id, path, &tx),
+                Effect::NextAccount if accounts > 1 => {
+                    switch = true;
+                }
+                Effect::NextAccount => {
+                    app.notice = Some((
+                        app.now,
+                        "one account: shoal-tui --home A --home B holds several".into(),
+                    ));
+                }
                 other => spawn_effect(other, &backend, &tx),
             }
         }
@@ -454,7 +521,10 @@ async fn run_on(
             break Err(RunError::Panicked);
         }
         if app.quit {
-            break Ok(());
+            break Ok(Outcome::Quit);
+        }
+        if switch {
+            break Ok(Outcome::NextAccount);
         }
         if dirty && (now_please || last_draw.elapsed() >= FRAME) {
             terminal.draw(|f| ui::draw(f, &app))?;
@@ -469,7 +539,7 @@ async fn run_on(
         };
         tokio::select! {
             ev = input_rx.recv() => {
-                let Some(ev) = ev else { break Ok(()) };
+                let Some(ev) = ev else { break Ok(Outcome::Quit) };
                 let mut batch = vec![ev];
                 // Keys typed or pasted in a burst are applied together.
                 while let Ok(ev) = input_rx.try_recv() {
@@ -499,14 +569,15 @@ async fn run_on(
                 dirty = true;
             }
             _ = tokio::time::sleep(wait) => {}
-            _ = tokio::signal::ctrl_c() => break Ok(()),
-            _ = sigterm.recv() => break Ok(()),
-            _ = sighup.recv() => break Ok(()),
+            _ = tokio::signal::ctrl_c() => break Ok(Outcome::Quit),
+            _ = sigterm.recv() => break Ok(Outcome::Quit),
+            _ = sighup.recv() => break Ok(Outcome::Quit),
         }
     };
     for t in tasks {
         t.abort();
     }
     drop(input);
+    *kept = Some(app);
     result
 }

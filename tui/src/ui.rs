@@ -411,6 +411,7 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("n (groups)", "a new group"),
     ("R", "reload this view"),
+    ("A", "next account (shoal-tui --home A --home B)"),
     ("Ctrl-s / Esc", "send / close keeping the draft"),
     ("Ctrl-t (compose)", "attach a file to a new post"),
     ("q, Ctrl-c", "quit (q asks when a draft would be lost)"),

@@ -396,3 +396,45 @@ fn the_client_ends_when_its_terminal_goes_away() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Two homes, each with its own node, in one client: `A` shows the other
+/// account and comes back to the first as it was.
+#[test]
+fn two_accounts_in_one_client_switch_with_a() {
+    let fx = fixture_home();
+    let second = fx.dir.path().join("second");
+    {
+        let home = shoal::home::Home::init(&second, shoal::home::Identity::New).expect("init");
+        crate::home::quiet_config(&second);
+        let store = home.store().expect("store");
+        let post =
+            shoal::feed::json::parse(br#"{"type":"post","text":"The second account's own post"}"#)
+                .expect("json");
+        store
+            .append_local(home.keys(), post, None)
+            .expect("a post of the second account");
+    }
+    let bin = env!("CARGO_BIN_EXE_shoal-tui");
+    let tmux = Tmux::start(
+        fx.dir.path(),
+        &format!(
+            "'{bin}' --home '{}' --home '{}'",
+            fx.home.display(),
+            second.display()
+        ),
+    );
+    tmux.wait("the first account's timeline", |s| {
+        s.contains("Bob's own post")
+    });
+    tmux.keys(&["A"]);
+    let s = tmux.wait("the second account's timeline", |s| {
+        s.contains("The second account's own post")
+    });
+    assert!(!s.contains("Bob's own post"), "{s}");
+    tmux.keys(&["A"]);
+    tmux.wait("the first account again", |s| {
+        s.contains("Bob's own post") && !s.contains("The second account's own post")
+    });
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), Some(0));
+}

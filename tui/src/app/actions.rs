@@ -73,6 +73,7 @@ impl App {
             Action::OpenExternal => self.open_external(),
             Action::Raw => self.raw(),
             Action::Reload => self.reload(),
+            Action::NextAccount => vec![Effect::NextAccount],
             Action::Help => {
                 self.overlay = Some(Overlay::Help);
                 Vec::new()
