@@ -358,6 +358,17 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let state = match self.states.get(&author) {
+                // Our own feed also grows by our publishes, which do not
+                // pass here: when the store is ahead of what was assumed,
+                // it is read again (else a peer's next message of ours
+                // would be refused as out of sequence).
+                Some(s) if Some(author) == self.store.me() => {
+                    let stored = self.store.latest(&author)?;
+                    let newer = stored.map(|x| x.sequence) > s.map(|x| x.sequence);
+                    let s = if newer { stored } else { *s };
+                    self.states.insert(author, s);
+                    s
+                }
                 Some(s) => *s,
                 None => {
                     let s = self.store.latest(&author)?;
@@ -452,6 +463,42 @@ mod tests {
             b.lines.push((i as u64 + 1, Ok(start..b.text.len())));
         }
         b
+    }
+
+    /// The bug: two homes of one identity; one took message 1 of its
+    /// feed from the other (through the long-lived checker), published 2
+    /// itself (not through the checker), then was sent 3 and refused it,
+    /// "expected sequence 2 but got 3", and took no more of its own feed
+    /// from that peer.
+    #[test]
+    fn our_own_publishes_do_not_leave_the_checker_behind_on_our_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keypair::from_seed(&[0x31; 32]);
+        let store = Store::open_as(&dir.path().join("store.redb"), &keys).unwrap();
+        let post = |t: &str| {
+            feed::json::parse(format!(r#"{{"type":"post","text":"{t}"}}"#).as_bytes()).unwrap()
+        };
+        let first = feed::build(&keys, None, 1.0, post("one"), None);
+        let first = feed::validate(None, None, first).unwrap();
+        let mut checker = Checker::new(&store, None);
+        let (b, _) = checker
+            .check(batch_of(&[feed::json::to_compact(first.value())]))
+            .unwrap();
+        assert_eq!(b.fresh.len(), 1);
+        store.ingest(b.fresh).unwrap();
+        // Ours, published here.
+        let second = store.append_local(&keys, post("two"), None).unwrap();
+        // The other home's next, on top of it.
+        let state = FeedState {
+            sequence: 2,
+            id: second.id(),
+        };
+        let third = feed::build(&keys, Some(&state), 3.0, post("three"), None);
+        let (b, _) = checker
+            .check(batch_of(&[feed::json::to_compact(&third)]))
+            .unwrap();
+        assert!(b.rejections.is_empty(), "{:?}", b.rejections);
+        assert_eq!(b.fresh.len(), 1);
     }
 
     #[test]
