@@ -239,3 +239,44 @@ fn a_restoring_home_says_so_in_the_status_bar_with_its_progress() {
         "{bar}"
     );
 }
+
+#[test]
+fn a_profile_says_which_feeds_are_the_same_person() {
+    let mut app = app(120, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "5");
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    let id = app.contacts.person.as_ref().expect("a profile").id.clone();
+    let mut p = profile(&id);
+    p.devices = vec![shoal::social::Person {
+        id: misaki(),
+        name: None,
+    }];
+    p.claimed_devices = vec![shoal::social::Person {
+        id: bjorn(),
+        name: None,
+    }];
+    let _ = shoal_tui::app::update(
+        &mut app,
+        Event::Loaded(shoal_tui::event::Loaded::Profile {
+            id: id.clone(),
+            result: Ok(Box::new(p)),
+            why: None,
+        }),
+    );
+    let t = draw(&app);
+    let buf = t.backend().buffer();
+    let screen: String = (0..buf.area.height)
+        .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
+        .map(|(x, y)| buf[(x, y)].symbol().to_string())
+        .collect();
+    let short = &misaki()[..8];
+    assert!(
+        screen.contains(&format!("one person with {short}")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("claims 1 device (claimed by one side)"),
+        "{screen}"
+    );
+}

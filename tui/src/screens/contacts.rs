@@ -558,6 +558,23 @@ impl Contacts {
                 if p.contacts.follows.iter().any(|f| f.id == ctx.me) && v.id != ctx.me {
                     relation.push("they follow you".into());
                 }
+                // Linked devices: one person; links only one side made.
+                if !p.devices.is_empty() {
+                    let ids: Vec<String> =
+                        p.devices.iter().map(|d| text::short_id(&d.id)).collect();
+                    relation.push(format!("one person with {}", ids.join(", ")));
+                }
+                if !p.claimed_devices.is_empty() {
+                    relation.push(format!(
+                        "claims {} device{} (claimed by one side)",
+                        p.claimed_devices.len(),
+                        if p.claimed_devices.len() == 1 {
+                            ""
+                        } else {
+                            "s"
+                        }
+                    ));
+                }
                 relation.extend(v.why.as_ref().map(replication));
                 lines.push(Line::from(Span::styled(
                     format!("   {}", relation.join(" · ")),
