@@ -67,6 +67,10 @@ struct ConnLimits {
     ebt: Arc<Semaphore>,
 }
 
+/// How long a claim of our own feed is left to EBT before it is fetched
+/// by history stream instead (when nothing of it came meanwhile).
+const OWN_FETCH_GRACE: Duration = Duration::from_secs(2);
+
 /// What the sessions of one node share.
 pub struct Replicator {
     /// The store (reads; writes go through the pipeline).
@@ -609,13 +613,28 @@ impl Replicator {
     /// hold: what a peer claims over EBT it may not send there (ssb-server
     /// remembers the clock it last saw of a feed, so it believes a
     /// restored home holds what it held before).
-    async fn fetch_own(self: Arc<Self>, peer: FeedId, rpc: RpcHandle) {
-        let held = self
-            .store
-            .latest(&self.me)
-            .ok()
-            .flatten()
-            .map_or(0, |s| s.sequence);
+    async fn fetch_own(self: Arc<Self>, peer: FeedId, rpc: RpcHandle, claim: u64) {
+        let held_now = || {
+            self.store
+                .latest(&self.me)
+                .ok()
+                .flatten()
+                .map_or(0, |s| s.sequence)
+        };
+        // Over EBT it may come after all (a peer that saw our clock of 0):
+        // the history stream is asked for only once nothing more comes
+        // there while we lack some of what the peer claims.
+        let held = loop {
+            let before = held_now();
+            tokio::time::sleep(OWN_FETCH_GRACE).await;
+            let held = held_now();
+            if held >= claim {
+                return;
+            }
+            if held == before {
+                break held;
+            }
+        };
         let args =
             json!([{"id": self.me.to_string(), "seq": held + 1, "live": false, "keys": false}]);
         match rpc.call_source(&["createHistoryStream"], args).await {
@@ -768,7 +787,8 @@ impl Replicator {
                         && self.own_claimed(peer, claimed_own)
                         && own_fetch.as_ref().is_none_or(|f| f.is_finished())
                     {
-                        own_fetch = Some(tokio::spawn(self.clone().fetch_own(peer, rpc.clone())));
+                        let fetch = self.clone().fetch_own(peer, rpc.clone(), claimed_own);
+                        own_fetch = Some(tokio::spawn(fetch));
                     }
                     if !batch.is_empty() && !self.admit(peer, &batch, &rate).await {
                         rpc.goodbye().await;
