@@ -705,7 +705,7 @@ impl Node {
         }
         let room = self.connect(room_address).await?;
         self.remember(room_address);
-        // The connection asks whether the peer is a room as it starts.
+        // The connection is in the table once its session starts.
         let deadline = Instant::now() + Duration::from_secs(15);
         let rpc = loop {
             if let Ok((_, rpc)) = self.room_rpc(Some(room)) {
@@ -713,18 +713,17 @@ impl Node {
             }
             if Instant::now() > deadline {
                 return Err(NodeError::Invalid(format!(
-                    "{room} did not answer as a room"
+                    "the connection to {room} did not stay up"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let (up_tx, up_rx) = tokio::sync::oneshot::channel();
+        let (up_tx, mut up_rx) = tokio::sync::oneshot::channel();
         let node = self.clone();
         tokio::spawn(async move {
             let outcome = node.dial_tunnel(room, &rpc, target).await;
             let _ = up_tx.send(outcome);
         });
-        let mut up_rx = up_rx;
         loop {
             if self.inner.conns.lock().expect("lock").contains_key(&target) {
                 return Ok(target);
