@@ -11,12 +11,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc: messages are parsed into many small values and freed in
-/// batches; the system allocator spent about a seventh of an import's CPU
-/// time on that (see the README's import profile).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use shoal::api::{self, ApiError, BlobState, Local, Request, Response, Sink};
 use shoal::crypto::{BlobId, FeedId, MsgId};
 use shoal::home::{Home, HomeError};

@@ -17,11 +17,6 @@ use std::time::Duration;
 
 use clap::Parser;
 
-/// mimalloc, as the `shoal` binary: the node this client may run parses
-/// many small values and frees them in batches.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use shoal_tui::backend::{Attached, Backend, BackendError, Embedded};
 use shoal_tui::demo::{self, DemoError};
 use shoal_tui::runtime::{self, RunError};
