@@ -61,6 +61,7 @@ fn run(mut cmd: Command, what: &str) -> String {
 /// Builds `shoal-validators` (release, from its committed lockfile, into
 /// `target_dir`) and runs it on `dump`: one [`Rate`] per measure.
 pub fn rust_crates(dump: &Path, target_dir: &Path) -> Vec<Rate> {
+    eprintln!("building and running benches/validators (the first build takes a minute or two)");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build
@@ -86,6 +87,7 @@ pub fn rust_crates(dump: &Path, target_dir: &Path) -> Vec<Rate> {
 /// Runs the JavaScript `ssb-validate` loop on `dump` with the oracle of the
 /// refpeer kit at `kit`.
 pub fn js_ssb_validate(dump: &Path, kit: &Path) -> Rate {
+    eprintln!("running benches/js/validate-loop.js");
     let mut node = Command::new("node");
     node.arg(repo().join("benches/js/validate-loop.js"))
         .arg(dump)
