@@ -2,7 +2,11 @@
 //! from 100 authors (parse + validate + store), measured on the release
 //! binary, beside the raw `verify_batch` rate on the same signatures in
 //! chunks of 128 to 2,048 (the best chunk size is the ceiling compared
-//! against).
+//! against), and beside the validation-only rates (no storage) of other
+//! SSB validators on the same dump: the Rust crates `ssb-validate` and
+//! `ssb-verify-signatures` (`benches/validators`, built on demand) and the
+//! JavaScript `ssb-validate` loop (`benches/js/validate-loop.js`, needs
+//! `node` and the refpeer kit's oracle).
 //!
 //! Run: `cargo bench --bench import` (env `SHOAL_BENCH_MSGS` to change the
 //! count). Prints one table; the README quotes it.
@@ -15,7 +19,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 use shoal::feed;
 
+mod baselines;
 mod common;
+mod nodes;
 
 use common::{AUTHORS, generate};
 
@@ -150,6 +156,22 @@ fn main() {
         *runs.iter().find(|r| r.0 == times[1]).unwrap();
     let rate = n as f64 / secs;
 
+    // The other validators, on the same dump, after the imports.
+    let mut others = baselines::rust_crates(
+        &dump,
+        &Path::new(env!("CARGO_TARGET_TMPDIR")).join("validators"),
+    );
+    others.push(baselines::js_ssb_validate(&dump, &nodes::kit()));
+    for o in &others {
+        assert_eq!(o.count, n as u64, "{} validated another count", o.name);
+    }
+    let other = |name: &str| {
+        others
+            .iter()
+            .find(|o| o.name == name)
+            .unwrap_or_else(|| panic!("no rate for {name}"))
+    };
+
     println!("| measure | value |");
     println!("|---|---|");
     println!("| messages (authors) | {n} ({AUTHORS}) |");
@@ -170,6 +192,33 @@ fn main() {
         100.0 * rate / single,
         100.0 * rate / parallel
     );
+    for o in &others {
+        println!(
+            "| {}, validation only, best of 3 | {:.2} s, {:.0} msg/s |",
+            o.label,
+            o.ms / 1e3,
+            o.per_sec()
+        );
+    }
+    for (name, versus, target) in [
+        (
+            "ssb-validate",
+            "ssb-validate (Rust), hash chains",
+            " (target: 1.5x)",
+        ),
+        ("ssb-verify-signatures", "ssb-verify-signatures", ""),
+        (
+            "ssb-validate+ssb-verify-signatures",
+            "both Rust crates in turn",
+            "",
+        ),
+        ("js-ssb-validate", "JS ssb-validate loop", " (target: 5x)"),
+    ] {
+        println!(
+            "| `shoal import` / {versus}{target} | **{:.2}x** |",
+            rate / other(name).per_sec()
+        );
+    }
     println!(
         "| store on disk / dump size | {:.1} MB / {:.1} MB = **{:.2}x** (apparent file length {:.1} MB, sparse) |",
         store_bytes as f64 / 1e6,
