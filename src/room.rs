@@ -884,6 +884,49 @@ mod tests {
     use super::*;
     use crate::crypto::Keypair;
 
+    /// What a hostile member sends as `room.registerAlias`: another's
+    /// signature, its own for another alias or room, or no signature.
+    #[test]
+    fn a_room_registers_an_alias_only_with_the_members_own_signature_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let room = Keypair::from_seed(&[0x53; 32]);
+        let store =
+            Arc::new(crate::store::Store::open_as(&dir.path().join("s.redb"), &room).unwrap());
+        let settings = Settings {
+            name: "test".into(),
+            mode: Mode::Open,
+            admins: Vec::new(),
+            tunnel_idle: Duration::from_secs(600),
+            post_to: None,
+        };
+        let address = format!("net:127.0.0.1:8008~shs:{}", room.id().b64());
+        let server = RoomServer::new(room.id(), settings, store, move || Some(address.clone()));
+        let (bob, mallory) = (
+            Keypair::from_seed(&[0x54; 32]),
+            Keypair::from_seed(&[0x55; 32]),
+        );
+        let other_room = Keypair::from_seed(&[0x56; 32]).id();
+        for (alias, sig) in [
+            ("bob", sign_alias(&mallory, &room.id(), "bob")),
+            ("bob", sign_alias(&bob, &room.id(), "bobby")),
+            ("bob", sign_alias(&bob, &other_room, "bob")),
+            ("bob", String::new()),
+            ("Bob", sign_alias(&bob, &room.id(), "Bob")),
+        ] {
+            assert!(
+                server.register_alias(&bob.id(), alias, &sig).is_err(),
+                "{alias} {sig}"
+            );
+        }
+        assert!(server.alias_link("bob").is_err(), "nothing was kept");
+        let uri = server
+            .register_alias(&bob.id(), "bob", &sign_alias(&bob, &room.id(), "bob"))
+            .unwrap();
+        let link = server.alias_link("bob").unwrap();
+        assert_eq!(link.user, bob.id());
+        assert_eq!(uri, json!(link.uri()));
+    }
+
     #[test]
     fn an_alias_is_a_lower_case_domain_label() {
         for ok in ["alice", "a", "bob-1994", "0day", &"x".repeat(63)] {

@@ -523,21 +523,7 @@ fn claim_room_invite(
         )));
     }
     let body = serde_json::json!({"id": me.to_string(), "invite": token});
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut answer = agent
-        .post(&post_to)
-        .send_json(&body)
-        .map_err(|e| ApiError::Failed(format!("cannot reach the room at {post_to}: {e}")))?;
-    let answer: serde_json::Value = answer
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024)
-        .read_json()
-        .map_err(|e| ApiError::Failed(format!("the room's answer is not JSON: {e}")))?;
+    let answer = room_json(&post_to, |agent| agent.post(&post_to).send_json(&body))?;
     match answer.get("multiserverAddress").and_then(|a| a.as_str()) {
         Some(address) if answer["status"] == "successful" => Ok(address.to_string()),
         _ => Err(ApiError::Failed(format!(
@@ -576,22 +562,29 @@ fn resolve_alias(text: &str) -> Result<crate::room::AliasLink, ApiError> {
     } else {
         format!("{text}?encoding=json")
     };
+    let answer = room_json(text, |agent| agent.get(&url).call())?;
+    crate::room::AliasLink::from_json(&answer).map_err(ApiError::Failed)
+}
+
+/// One request to a room's HTTP endpoint at `at` (made by `send`, within
+/// 30 s, whatever its status): its answer, JSON of at most 64 KiB.
+fn room_json(
+    at: &str,
+    send: impl FnOnce(&ureq::Agent) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<serde_json::Value, ApiError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(std::time::Duration::from_secs(30)))
         .http_status_as_error(false)
         .build()
         .into();
-    let mut answer = agent
-        .get(&url)
-        .call()
-        .map_err(|e| ApiError::Failed(format!("cannot reach the room at {text}: {e}")))?;
-    let answer: serde_json::Value = answer
+    let mut answer = send(&agent)
+        .map_err(|e| ApiError::Failed(format!("cannot reach the room at {at}: {e}")))?;
+    answer
         .body_mut()
         .with_config()
         .limit(64 * 1024)
         .read_json()
-        .map_err(|e| ApiError::Failed(format!("the room's answer is not JSON: {e}")))?;
-    crate::room::AliasLink::from_json(&answer).map_err(ApiError::Failed)
+        .map_err(|e| ApiError::Failed(format!("the room's answer is not JSON: {e}")))
 }
 
 /// The rooms we are in, each attendant with a name, whether we follow

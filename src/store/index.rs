@@ -182,14 +182,8 @@ impl Writer<'_> {
                     return Ok(());
                 }
                 // A device link is public or nothing: others must see it.
-                if let Some(linked) = c.same_as.filter(|_| !private)
-                    && c.contact != m.author
-                {
-                    let mut v = [0u8; 9];
-                    v[0] = u8::from(linked);
-                    v[1..].copy_from_slice(&m.rx.to_be_bytes());
-                    self.same_as
-                        .insert(&contact_key(&m.author.0, &c.contact.0), &v)?;
+                if !private && let Some((k, v)) = same_as_entry(&m.author, &c, m.rx) {
+                    self.same_as.insert(&k, &v)?;
                 }
                 if let Some(edge) = c.edge() {
                     let state = match edge {
@@ -258,6 +252,21 @@ impl Writer<'_> {
 pub(super) fn opened_content(plain: Vec<u8>) -> Option<(Vec<u8>, Value)> {
     let v = json::parse(&plain).ok()?;
     matches!(v, Value::Object(_)).then_some((plain, v))
+}
+
+/// The [`SAME_AS`] entry of a public contact message of `author` with a
+/// `sameAs` (none for one without, or about the author itself), received
+/// at `rx`.
+pub(super) fn same_as_entry(
+    author: &FeedId,
+    c: &crate::feed::content::ContactChange,
+    rx: u64,
+) -> Option<([u8; 64], [u8; 9])> {
+    let linked = c.same_as.filter(|_| c.contact != *author)?;
+    let mut v = [0u8; 9];
+    v[0] = u8::from(linked);
+    v[1..].copy_from_slice(&rx.to_be_bytes());
+    Some((contact_key(&author.0, &c.contact.0), v))
 }
 
 #[cfg(test)]

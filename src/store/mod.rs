@@ -377,7 +377,6 @@ impl Store {
         Ok(store)
     }
 
-    /// Rebuilds the content indexes from the log, inside `txn`.
     /// Indexes the device links (`sameAs`) of the public contact messages
     /// in the log: the upgrade from version 4, which kept none.
     fn index_same_as(&self, txn: &redb::WriteTransaction) -> Result<()> {
@@ -396,18 +395,15 @@ impl Store {
             };
             let content = value.get("content").unwrap_or(&Value::Null);
             if let crate::feed::content::Content::Contact(c) = crate::feed::content::parse(content)
-                && let Some(linked) = c.same_as
-                && c.contact != author
+                && let Some((k, v)) = index::same_as_entry(&author, &c, m.rx)
             {
-                let mut v = [0u8; 9];
-                v[0] = u8::from(linked);
-                v[1..].copy_from_slice(&m.rx.to_be_bytes());
-                same_as.insert(&schema::contact_key(&author.0, &c.contact.0), &v)?;
+                same_as.insert(&k, &v)?;
             }
         }
         Ok(())
     }
 
+    /// Rebuilds the content indexes from the log, inside `txn`.
     fn reindex(&self, txn: &redb::WriteTransaction) -> Result<()> {
         let mut w = Writer::open(txn, self.me.as_ref())?;
         let mut book = self.me.as_ref().map(|me| groups::Book::new(&me.keys));

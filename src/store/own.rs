@@ -194,8 +194,9 @@ impl Store {
             let txn = self.db.begin_read()?;
             self.own_state(&txn, &me)?
         };
-        // Restoring, what a peer gave us counts too: it holds our feed.
-        if (sequence <= known.held && !known.restoring)
+        // Restoring, what a peer gave us counts too (it holds our feed),
+        // once: a claim within what we hold already completes the restore.
+        if (sequence <= known.held && (!known.restoring || known.claim.is_some()))
             || known.claim.is_some_and(|c| c.sequence >= sequence)
             || known.waived >= sequence
         {
