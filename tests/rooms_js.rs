@@ -309,14 +309,24 @@ fn a_js_peer_joins_a_shoal_room_and_replicates_with_a_shoal_node_both_ways() {
         addr.starts_with(&format!("tunnel:{}:{js_id}~shs:", room.id)),
         "{addr}"
     );
-    let report = js.last(|l| l["event"] == "report").expect("a report");
-    let peers = report["peers"].as_array().expect("peers");
-    assert!(
-        peers.iter().any(|p| p["key"] == node_id
-            && p["address"]
-                .as_str()
-                .is_some_and(|a| a.starts_with(&format!("tunnel:{}:{node_id}", room.id)))),
-        "the js peer's connections: {report}"
+    // Its reports come every few hundred ms and may predate the tunnel
+    // (or catch one of two tunnels opened at once being closed): the next
+    // ones are waited for.
+    let tunnel_to_node = |report: &Json| {
+        report["event"] == "report"
+            && report["peers"].as_array().is_some_and(|peers| {
+                peers.iter().any(|p| {
+                    p["key"] == node_id
+                        && p["address"].as_str().is_some_and(|a| {
+                            a.starts_with(&format!("tunnel:{}:{node_id}", room.id))
+                        })
+                })
+            })
+    };
+    js.wait_line(
+        30,
+        "a report with a tunnel to the shoal node",
+        tunnel_to_node,
     );
     // Live, through the same tunnel.
     node.post("from shoal, 3");
