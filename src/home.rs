@@ -51,6 +51,10 @@ pub struct Config {
     pub sign_cap: Option<String>,
     /// How far along follows to replicate: 1 = those we follow, 2 = and whom they follow.
     pub hops: u8,
+    /// How many of a followed feed's newest messages are fetched first when
+    /// nothing of it is held (its older history then fills in behind); 0
+    /// fetches every feed from its first message.
+    pub newest_first: u64,
     /// Peers `shoal serve` keeps connected to (multiserver addresses), besides
     /// those remembered with `shoal connect`.
     pub peers: Vec<String>,
@@ -146,6 +150,7 @@ impl Default for Config {
             network_key: MAIN_NETWORK_KEY.into(),
             sign_cap: None,
             hops: 2,
+            newest_first: 50,
             peers: Vec::new(),
             max_connections: 64,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,

@@ -1288,6 +1288,21 @@ fn print_status(v: &serde_json::Value, json_out: bool) -> Res {
         );
         out_line(&mut io::stdout(), line.as_bytes())?;
     }
+    for p in v
+        .get("partial")
+        .and_then(|p| p.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let n = |k: &str| p.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+        let line = format!(
+            "partial: {} held from {} to {} (fetched newest first; its older history is on its way)",
+            p["feed"].as_str().unwrap_or("?"),
+            n("from"),
+            n("to"),
+        );
+        out_line(&mut io::stdout(), line.as_bytes())?;
+    }
     for b in v
         .get("behind")
         .and_then(|b| b.as_array())
@@ -1475,6 +1490,19 @@ fn print_items(out: &mut impl Write, v: &serde_json::Value, json_out: bool, none
     }
     if items.is_empty() && !json_out {
         eprintln!("{none}");
+    }
+    let partial: std::collections::BTreeSet<&str> = items
+        .iter()
+        .filter(|i| i.get("partial").and_then(|p| p.as_bool()) == Some(true))
+        .filter_map(|i| i.get("author").and_then(|a| a.as_str()))
+        .collect();
+    if !partial.is_empty() && !json_out {
+        let line = format!(
+            "(older posts of {} feed{} here still arriving: fetched newest first)",
+            partial.len(),
+            if partial.len() == 1 { "" } else { "s" }
+        );
+        out_line(out, line.as_bytes())?;
     }
     Ok(())
 }

@@ -451,6 +451,8 @@ impl Node {
             ping_every: idle_timeout.map(|t| t / PINGS_PER_IDLE_TIMEOUT),
             watch: Arc::default(),
             wanted_now: Default::default(),
+            newest_count: home.config().newest_first,
+            fetching: Default::default(),
             blobs: blob_sync,
             services: Default::default(),
         });
@@ -1940,7 +1942,7 @@ impl Node {
     /// Replication progress: feeds wanted and held, connections, limits
     /// and today's usage.
     pub fn progress(&self) -> Result<Progress, NodeError> {
-        let wanted = self.inner.repl.wanted();
+        let wanted = self.inner.repl.wanted_now().1;
         let feeds = self.inner.store.feeds()?;
         let held: HashMap<FeedId, u64> = feeds.iter().map(|(f, s)| (*f, s.sequence)).collect();
         Ok(Progress {

@@ -223,13 +223,21 @@ fn check_store(home: &Path, keys: &Keypair, cast: &Cast, what: &str) -> BTreeMap
         .unwrap_or_else(|e| panic!("{what}: the store does not open: {e}"));
     let feeds = store.feeds().expect("feeds");
     let stats = store.stats().expect("stats");
-    let held: BTreeMap<FeedId, u64> = feeds.iter().map(|(f, s)| (*f, s.sequence)).collect();
+    // A feed fetched newest first is held from above its first message.
+    let from: BTreeMap<FeedId, u64> = feeds
+        .iter()
+        .map(|(f, _)| (*f, store.held_from(f).expect("held from")))
+        .collect();
+    let held: BTreeMap<FeedId, u64> = feeds
+        .iter()
+        .map(|(f, s)| (*f, s.sequence + 1 - from[f]))
+        .collect();
     assert_eq!(stats.forks, 0, "{what}: no forks");
     assert_eq!(stats.feeds as usize, feeds.len(), "{what}: feeds counted");
     assert_eq!(
         stats.messages,
         held.values().sum::<u64>(),
-        "{what}: the log holds exactly the feeds' messages"
+        "{what}: the log holds exactly the feeds' held messages"
     );
     assert_eq!(
         status["messages"], stats.messages,
@@ -239,7 +247,7 @@ fn check_store(home: &Path, keys: &Keypair, cast: &Cast, what: &str) -> BTreeMap
     // messages set and how many of them are to be unread.
     let per_feed: Vec<(Vec<(FeedId, FeedId)>, u64)> = feeds
         .par_iter()
-        .map(|(feed, state)| check_feed(&store, feed, state, cast, what))
+        .map(|(feed, state)| check_feed(&store, feed, state, from[feed], cast, what))
         .collect();
     let edges: BTreeSet<(FeedId, FeedId)> = per_feed
         .iter()
@@ -278,20 +286,33 @@ fn check_feed(
     store: &Store,
     feed: &FeedId,
     state: &FeedState,
+    from: u64,
     cast: &Cast,
     what: &str,
 ) -> (Vec<(FeedId, FeedId)>, u64) {
     let r = store.reader().expect("reader");
-    let msgs = store.feed(feed, 0, usize::MAX).expect("a feed reads");
+    let msgs = store
+        .feed(feed, from - 1, usize::MAX)
+        .expect("a feed reads");
     assert_eq!(
         msgs.len() as u64,
-        state.sequence,
-        "{what}: {feed}: the latest sequence is the number of its messages"
+        state.sequence + 1 - from,
+        "{what}: {feed}: held from {from} to its latest, without a gap"
     );
+    // Below a feed held from above its first message, the message its
+    // lowest one names: what its older history must end in.
+    let below = store
+        .held_range(feed)
+        .expect("held range")
+        .map(|h| h.previous.to_string());
+    assert_eq!(below.is_some(), from > 1, "{what}: {feed}: its held range");
     for (i, m) in msgs.iter().enumerate() {
         let (previous, seq) = head(&m.json);
-        assert_eq!(seq, i as u64 + 1, "{what}: {feed}: sequences 1..n");
-        let want_prev = i.checked_sub(1).map(|p| msgs[p].key.to_string());
+        assert_eq!(seq, from + i as u64, "{what}: {feed}: sequences from..n");
+        let want_prev = match i.checked_sub(1) {
+            Some(p) => Some(msgs[p].key.to_string()),
+            None => below.clone(),
+        };
         assert_eq!(
             previous,
             want_prev.as_deref(),
@@ -327,10 +348,12 @@ fn check_feed(
         .get(feed)
         .unwrap_or_else(|| panic!("{what}: a feed not of the dump: {feed}"));
     let n = msgs.len();
+    // Index in the whole feed (from 0) of the message at `i` held.
+    let base = (from - 1) as usize;
     let mut want_posts = BTreeMap::new();
     let mut want_edges = BTreeMap::new();
     for (s, m) in msgs.iter().enumerate() {
-        match kind_at(a, s) {
+        match kind_at(a, base + s) {
             Kind::Post { reply } => {
                 want_posts.insert(m.rx, reply);
             }
@@ -357,7 +380,7 @@ fn check_feed(
     // Backlinks and likes: message s is linked by s + 1 when that one is a
     // stored reply (root) or vote, and by nothing else.
     for (s, m) in msgs.iter().enumerate() {
-        let next = (s + 1 < n).then(|| kind_at(a, s + 1));
+        let next = (s + 1 < n).then(|| kind_at(a, base + s + 1));
         let link = Link::Msg(m.key);
         let roots: Vec<u64> = r
             .backlinks(&link, LINK_ROOT)

@@ -28,6 +28,7 @@ mod layers;
 mod limits;
 mod load;
 mod multinode;
+mod newest_first;
 mod nodes;
 mod private_box;
 mod properties;

@@ -418,7 +418,7 @@ async fn fake_connection(
                 tokio::spawn(async move {
                     let (sink, mut source) = s.into_parts();
                     // Wait for shoal's clock, say what we hold, send it all.
-                    let mut asked = false;
+                    let (mut told, mut asked) = (false, false);
                     while let Some(Ok(body)) = source.recv().await {
                         let notes: serde_json::Value =
                             body.parse_json().unwrap_or(serde_json::Value::Null);
@@ -426,14 +426,20 @@ async fn fake_connection(
                         let Some(n) = notes.get(feed.to_string()).and_then(|n| n.as_i64()) else {
                             continue;
                         };
+                        if !told {
+                            // Say what we hold, as an EBT peer does, whether
+                            // or not shoal asks for it yet (it asks for a feed
+                            // it fetches newest first only once it knows).
+                            told = true;
+                            let ours = json!({ feed.to_string(): (10 << 1) | 1 });
+                            let _ = sink.send(Body::json(&ours).unwrap()).await;
+                        }
                         if !asked {
-                            asked = true;
                             if n < 0 || n & 1 == 1 {
                                 let _ = tx.send(format!("shoal does not ask for the feed: {n}"));
                                 continue;
                             }
-                            let ours = json!({ feed.to_string(): (10 << 1) | 1 });
-                            let _ = sink.send(Body::json(&ours).unwrap()).await;
+                            asked = true;
                             for item in items.iter() {
                                 if sink.send(Body::Json(item.clone())).await.is_err() {
                                     break;

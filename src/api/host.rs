@@ -272,6 +272,7 @@ impl Host for Local {
             hops: config.hops,
             limits: config.limits().to_json(),
             behind: Vec::new(),
+            partial: partial(store)?,
             publishing_held: own.publishing_held,
             restoring: own.restoring,
             own_fork: own.own_fork,
@@ -440,6 +441,7 @@ impl Host for Node {
             hops: p.hops,
             limits: p.limits,
             behind: behind(self)?,
+            partial: partial(Node::store(self))?,
             publishing_held: own.publishing_held,
             restoring: own.restoring,
             own_fork: own.own_fork,
@@ -502,6 +504,19 @@ struct OwnStatus {
     publishing_held: Option<String>,
     restoring: bool,
     own_fork: Option<super::OwnFork>,
+}
+
+/// The feeds held from above their first message.
+fn partial(store: &crate::store::Store) -> Result<Vec<super::Partial>, ApiError> {
+    Ok(store
+        .partial_feeds()?
+        .into_iter()
+        .map(|(f, r)| super::Partial {
+            feed: f.to_string(),
+            from: r.from,
+            to: r.to,
+        })
+        .collect())
 }
 
 fn own_status(store: &crate::store::Store) -> Result<OwnStatus, ApiError> {

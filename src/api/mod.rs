@@ -23,8 +23,8 @@ mod types;
 pub use error::ApiError;
 pub use host::{Host, Local};
 pub use types::{
-    Attendant, Behind, BlobState, Event, FeedProblem, KnownPeer, OwnFork, PeerClaim, Request,
-    Response, RoomView, Status, Why,
+    Attendant, Behind, BlobState, Event, FeedProblem, KnownPeer, OwnFork, Partial, PeerClaim,
+    Request, Response, RoomView, Status, Why,
 };
 
 use crate::crypto::BlobId;

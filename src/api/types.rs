@@ -714,6 +714,10 @@ pub struct Status {
     /// minute (a running node; listed only when there are some).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub behind: Vec<Behind>,
+    /// Feeds held from above their first message: fetched newest first,
+    /// their older history still to come (listed only when there are some).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partial: Vec<Partial>,
     /// Why we may not publish now, so that our feed does not fork
     /// (restoring, a peer claims more of it, or it is forked); none: we
     /// may.
@@ -801,6 +805,17 @@ pub struct Behind {
     pub held: u64,
     /// The peer's claim.
     pub claim: PeerClaim,
+}
+
+/// A feed held from above its first message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partial {
+    /// The feed.
+    pub feed: String,
+    /// The lowest sequence held.
+    pub from: u64,
+    /// The latest sequence held.
+    pub to: u64,
 }
 
 /// What a running node tells its watchers: ids only, a watcher asks for

@@ -122,6 +122,25 @@ pub enum ValidationError {
     /// An earlier message of the same feed was rejected.
     #[error("depends on a rejected earlier message of the same feed")]
     BrokenChain,
+    /// A range of a feed ([`chain_range`]) holds a message of another feed.
+    #[error("a range of one feed holds a message of another")]
+    RangeAuthor,
+    /// A range of a feed holds no message.
+    #[error("an empty range")]
+    RangeEmpty,
+    /// The lowest message of a range that does not start the feed names
+    /// no previous message, so nothing older can chain to it.
+    #[error("message {0} names no previous message")]
+    RangeNoPrevious(u64),
+    /// A range fetched below what we hold does not end in the message our
+    /// lowest one names as previous: a fork, or not this feed's history.
+    #[error("the range ends in {got}, but the message above it names {expected} as previous")]
+    RangeTop {
+        /// The `previous` of the lowest message we hold.
+        expected: MsgId,
+        /// The id of the range's highest message.
+        got: MsgId,
+    },
 }
 
 /// A message whose format, size and signature are checked, but not yet its
@@ -546,6 +565,68 @@ pub fn chain(state: Option<&FeedState>, msg: SignedMsg) -> Result<VerifiedMsg, V
     Ok(VerifiedMsg(msg))
 }
 
+/// Where a range of a feed ([`chain_range`]) is to sit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeAnchor {
+    /// The newest messages of a feed of which nothing is held: the range
+    /// stands on its own (its lowest message's `previous` is taken as it
+    /// claims, to be met by the range below it later).
+    Newest,
+    /// Just below the lowest message held, at `sequence`, which names
+    /// `previous`: the range must end in exactly that message.
+    Below {
+        /// Sequence of the lowest message held.
+        sequence: u64,
+        /// Its `previous`.
+        previous: MsgId,
+    },
+}
+
+/// Places signature-checked messages of one feed, in ascending order, as a
+/// range of it: consecutive sequences, each naming the one before as
+/// `previous`; the lowest one either starts the feed ([`chain`]'s rules for
+/// sequence 1) or names a previous message; and, below what is held, the
+/// highest one is the message the held range names. The whole range is
+/// refused on the first break: a part of it is never placed.
+pub fn chain_range(
+    anchor: RangeAnchor,
+    msgs: Vec<SignedMsg>,
+) -> Result<Vec<VerifiedMsg>, ValidationError> {
+    let first = msgs.first().ok_or(ValidationError::RangeEmpty)?;
+    let author = first.author;
+    if msgs.iter().any(|m| m.author != author) {
+        return Err(ValidationError::RangeAuthor);
+    }
+    if let RangeAnchor::Below { sequence, previous } = anchor {
+        let last = msgs.last().expect("not empty");
+        if last.sequence + 1 != sequence {
+            return Err(ValidationError::SeqMismatch {
+                expected: sequence - 1,
+                got: last.sequence,
+            });
+        }
+        if last.id != previous {
+            return Err(ValidationError::RangeTop {
+                expected: previous,
+                got: last.id,
+            });
+        }
+    }
+    let mut out: Vec<VerifiedMsg> = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        let placed = match out.last() {
+            Some(before) => chain(Some(&before.state()), m)?,
+            None if m.sequence == 1 => chain(None, m)?,
+            None if m.previous.is_none() => {
+                return Err(ValidationError::RangeNoPrevious(m.sequence));
+            }
+            None => VerifiedMsg(m),
+        };
+        out.push(placed);
+    }
+    Ok(out)
+}
+
 /// Validates one message value against its feed's state: every rule.
 pub fn validate(
     state: Option<&FeedState>,
@@ -608,6 +689,93 @@ mod tests {
         c.insert("type", Value::from("post"));
         c.insert("text", Value::from(text));
         Value::Object(c)
+    }
+
+    /// A feed of `n` messages of `seed`'s key, signature-checked.
+    fn signed_feed(seed: u8, n: u64) -> Vec<SignedMsg> {
+        let kp = Keypair::from_seed(&[seed; 32]);
+        let mut state: Option<FeedState> = None;
+        let mut out = Vec::new();
+        for i in 1..=n {
+            let v = build(&kp, state.as_ref(), i as f64, post(&format!("m{i}")), None);
+            let m = validate(state.as_ref(), None, v).unwrap();
+            state = Some(m.state());
+            out.push(m.0);
+        }
+        out
+    }
+
+    #[test]
+    fn a_newest_range_chains_among_itself_and_is_refused_whole_on_a_break() {
+        let feed = signed_feed(3, 10);
+        let top = chain_range(RangeAnchor::Newest, feed[6..].to_vec()).unwrap();
+        assert_eq!(top.len(), 4);
+        assert_eq!(top[0].sequence(), 7);
+        // A gap: one message left out.
+        let mut gap = feed[5..].to_vec();
+        gap.remove(2);
+        assert!(matches!(
+            chain_range(RangeAnchor::Newest, gap),
+            Err(ValidationError::SeqMismatch { .. })
+        ));
+        // A message of another feed inside it.
+        let mut mixed = feed[6..].to_vec();
+        mixed[1] = signed_feed(4, 8)[7].clone();
+        assert_eq!(
+            chain_range(RangeAnchor::Newest, mixed).unwrap_err(),
+            ValidationError::RangeAuthor
+        );
+        // A fork of the same feed: same key, other messages from 8 on.
+        let kp = Keypair::from_seed(&[3; 32]);
+        let seventh = VerifiedMsg(feed[6].clone()).state();
+        let other = build(&kp, Some(&seventh), 99.0, post("fork"), None);
+        let other = validate(Some(&seventh), None, other).unwrap();
+        let mut forked = feed[5..7].to_vec();
+        forked.push(other.0.clone());
+        forked.push(feed[8].clone());
+        assert!(matches!(
+            chain_range(RangeAnchor::Newest, forked),
+            Err(ValidationError::PreviousMismatch { .. })
+        ));
+        assert_eq!(
+            chain_range(RangeAnchor::Newest, Vec::new()).unwrap_err(),
+            ValidationError::RangeEmpty
+        );
+    }
+
+    #[test]
+    fn a_range_below_must_end_in_the_message_the_held_range_names() {
+        let feed = signed_feed(5, 10);
+        let held = VerifiedMsg(feed[6].clone());
+        let below = RangeAnchor::Below {
+            sequence: held.sequence(),
+            previous: held.previous().unwrap(),
+        };
+        // Down to sequence 1: the first message's own rules apply.
+        let all = chain_range(below, feed[..6].to_vec()).unwrap();
+        assert_eq!(all.len(), 6);
+        assert_eq!(chain_range(below, feed[3..6].to_vec()).unwrap().len(), 3);
+        // Not reaching the held range.
+        assert!(matches!(
+            chain_range(below, feed[..5].to_vec()),
+            Err(ValidationError::SeqMismatch { .. })
+        ));
+        // A fork below: a valid message 6 of the same key that is not the
+        // one message 7 names.
+        let kp = Keypair::from_seed(&[5; 32]);
+        let fifth = VerifiedMsg(feed[4].clone()).state();
+        let other = validate(
+            Some(&fifth),
+            None,
+            build(&kp, Some(&fifth), 50.0, post("other"), None),
+        )
+        .unwrap();
+        let mut forked = feed[3..5].to_vec();
+        forked.push(other.0);
+        assert!(matches!(
+            chain_range(below, forked),
+            Err(ValidationError::RangeTop { .. })
+        ));
     }
 
     #[test]

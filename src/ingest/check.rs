@@ -17,7 +17,9 @@ use rayon::prelude::*;
 
 use super::limits::{FeedCap, FeedDay, utc_day};
 use crate::crypto::FeedId;
-use crate::feed::{self, FeedState, KeyCache, SignedMsg, Unverified, ValidationError, Value};
+use crate::feed::{
+    self, FeedState, KeyCache, RangeAnchor, SignedMsg, Unverified, ValidationError, Value,
+};
 use crate::store::{Store, StoreError};
 
 /// Lines per batch: one write transaction each.
@@ -118,6 +120,9 @@ fn parse_value(v: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, LineErro
 
 /// One batch, checked and placed, ready for the store.
 pub(super) struct Batch {
+    /// For a range of one feed (see [`Checker::check_range`]): where it
+    /// sits; `fresh` then holds the whole range, to be written together.
+    pub(super) range: Option<RangeAnchor>,
     pub(super) fresh: Vec<feed::VerifiedMsg>,
     pub(super) fresh_lines: Vec<u64>,
     pub(super) known: Vec<SignedMsg>,
@@ -247,6 +252,97 @@ impl<'a> Checker<'a> {
     ///
     /// With `wanted`, messages of other feeds are refused before their
     /// signature is checked: a peer sends only the feeds we asked it for.
+    /// Checks a range of `feed` (its messages in ascending order) to be
+    /// placed at `anchor`: every message parsed and signature-checked, the
+    /// whole chained by [`feed::chain_range`], within the feed's byte cap
+    /// and its bytes for the day (a range comes from a peer).
+    /// Any failure refuses the whole range, every line with the reason.
+    /// A newest range becomes the feed's state here at once (the store
+    /// tells the checker to forget it if it does not take it).
+    pub(super) fn check_range(
+        &mut self,
+        feed: FeedId,
+        anchor: RangeAnchor,
+        mut batch: LineBatch,
+    ) -> Result<Batch, ImportError> {
+        let hmac = self.hmac;
+        let text = &batch.text;
+        let lines: Vec<u64> = batch.lines.iter().map(|(n, _)| *n).collect();
+        let parsed: Result<Vec<Unverified>, String> = batch
+            .lines
+            .par_drain(..)
+            .map(|(_, l)| {
+                let range = l.map_err(|e| e.to_string())?;
+                parse_line(&text[range], hmac).map_err(|(_, e)| e.to_string())
+            })
+            .collect();
+        let placed = parsed.and_then(|todo| {
+            if todo.iter().any(|u| u.author() != feed) {
+                return Err(ValidationError::RangeAuthor.to_string());
+            }
+            self.keys.prime(&[feed]);
+            let keys = &self.keys;
+            let mut chunks: Vec<Vec<Unverified>> = Vec::new();
+            let mut it = todo.into_iter().peekable();
+            while it.peek().is_some() {
+                chunks.push(it.by_ref().take(VERIFY_CHUNK).collect());
+            }
+            let signed: Result<Vec<SignedMsg>, ValidationError> = chunks
+                .into_par_iter()
+                .flat_map_iter(|c| feed::verify_many(c, keys))
+                .collect();
+            feed::chain_range(anchor, signed.map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+        });
+        let placed = match placed {
+            Ok(range) => {
+                let bytes = range.iter().map(|m| m.json().len() as u64).sum();
+                if !self.fits_day(feed, bytes) {
+                    Err(format!(
+                        "the feed is over max_feed_bytes_per_day ({} bytes today)",
+                        self.cap.max_bytes_per_day
+                    ))
+                } else if self.fits_cap(feed, bytes)? {
+                    Ok(range)
+                } else {
+                    Err(format!(
+                        "the feed is over max_feed_bytes ({} bytes)",
+                        self.cap.max_bytes
+                    ))
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let mut b = Batch {
+            range: Some(anchor),
+            fresh: Vec::new(),
+            fresh_lines: Vec::new(),
+            known: Vec::new(),
+            known_lines: Vec::new(),
+            rejections: Vec::new(),
+        };
+        match placed {
+            Ok(range) => {
+                if anchor == RangeAnchor::Newest
+                    && let Some(last) = range.last()
+                {
+                    self.states.insert(feed, Some(last.state()));
+                }
+                b.fresh_lines = lines;
+                b.fresh = range;
+            }
+            Err(reason) => {
+                b.rejections = lines
+                    .into_iter()
+                    .map(|line| Rejection {
+                        line,
+                        reason: reason.clone(),
+                    })
+                    .collect();
+            }
+        }
+        Ok(b)
+    }
+
     pub(super) fn check_from(
         &mut self,
         batch: LineBatch,
@@ -321,6 +417,7 @@ impl<'a> Checker<'a> {
             .collect();
         // 4. Place each message in its feed, in line order.
         let mut b = Batch {
+            range: None,
             fresh: Vec::with_capacity(verified.len()),
             fresh_lines: Vec::with_capacity(verified.len()),
             known: Vec::new(),

@@ -18,6 +18,7 @@ use super::check::{Checker, LineBatch, LineError, LineResult, MAX_LINE_BYTES};
 use super::limits::FeedCap;
 use super::writer::{Checked, Writer};
 use crate::crypto::FeedId;
+use crate::feed::RangeAnchor;
 use crate::store::Store;
 
 /// Feeds the long-lived checker of a [`Pipeline`] may remember besides
@@ -32,6 +33,8 @@ struct Job {
     count: usize,
     refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
     wanted: Option<Arc<HashSet<FeedId>>>,
+    /// A range of one feed to place whole (see [`Pipeline::submit_range`]).
+    range: Option<(FeedId, RangeAnchor)>,
     reply: tokio::sync::oneshot::Sender<Vec<LineResult>>,
 }
 
@@ -61,12 +64,14 @@ impl Pipeline {
                         checker.forget(&f);
                     }
                     checker.trim(PIPELINE_CACHED_FEEDS);
-                    match checker.check_from(
-                        job.batch,
-                        job.refused.as_deref(),
-                        job.wanted.as_deref(),
-                    ) {
-                        Ok((batch, _)) => {
+                    let checked = match job.range {
+                        Some((feed, anchor)) => checker.check_range(feed, anchor, job.batch),
+                        None => checker
+                            .check_from(job.batch, job.refused.as_deref(), job.wanted.as_deref())
+                            .map(|(batch, _)| batch),
+                    };
+                    match checked {
+                        Ok(batch) => {
                             let checked = Checked {
                                 batch,
                                 count: job.count,
@@ -108,6 +113,42 @@ impl Pipeline {
         refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
         wanted: Option<Arc<HashSet<FeedId>>>,
     ) -> Vec<LineResult> {
+        self.submit_job(items, refused, wanted, None).await
+    }
+
+    /// Checks and stores a range of `feed`, its messages in ascending
+    /// order, placed at `anchor` (see [`crate::feed::chain_range`]): all of
+    /// it, in one transaction, or none (every result then says why). The
+    /// lowest sequence now held, or why the range was refused.
+    pub async fn submit_range(
+        &self,
+        feed: FeedId,
+        anchor: RangeAnchor,
+        items: &[&[u8]],
+    ) -> Result<u64, String> {
+        let results = self
+            .submit_job(items, None, None, Some((feed, anchor)))
+            .await;
+        let mut from = None;
+        for r in results {
+            match r {
+                LineResult::Stored(_, seq) => {
+                    from = Some(from.map_or(seq, |f: u64| f.min(seq)));
+                }
+                LineResult::Duplicate(..) => {}
+                LineResult::Rejected(why) => return Err(why),
+            }
+        }
+        from.ok_or_else(|| "an empty range".to_string())
+    }
+
+    async fn submit_job(
+        &self,
+        items: &[&[u8]],
+        refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
+        wanted: Option<Arc<HashSet<FeedId>>>,
+        range: Option<(FeedId, RangeAnchor)>,
+    ) -> Vec<LineResult> {
         let mut batch = LineBatch {
             text: Vec::with_capacity(items.iter().map(|i| i.len()).sum()),
             lines: Vec::with_capacity(items.len()),
@@ -129,6 +170,7 @@ impl Pipeline {
             count: items.len(),
             refused,
             wanted,
+            range,
             reply,
         };
         if self.jobs.send(job).await.is_err() {

@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 use super::check::{BATCH_LINES, Batch, LineResult, Rejection};
 use crate::crypto::{FeedId, Keypair};
 use crate::feed::{Value, VerifiedMsg};
-use crate::store::{GroupOp, InviteRefusal, Outcome, PeerRecord, Store, StoreError};
+use crate::store::{GroupOp, InviteRefusal, Outcome, PeerRecord, RangeOutcome, Store, StoreError};
 
 /// Most publishes appended in one transaction.
 pub const PUBLISH_BATCH: usize = 512;
@@ -488,12 +488,66 @@ impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
         }
     }
 
+    /// Writes a checked range of one feed (see [`Store::ingest_range`]).
+    fn write_range(&self, c: Checked) {
+        let Checked {
+            batch,
+            count,
+            reply,
+            invalidate,
+        } = c;
+        let refused = |why: String| vec![LineResult::Rejected(why); count];
+        if !batch.rejections.is_empty() || batch.fresh.is_empty() {
+            let mut out = refused("refused with its range".into());
+            for r in batch.rejections {
+                if let Some(slot) = out.get_mut(r.line as usize - 1) {
+                    *slot = LineResult::Rejected(r.reason);
+                }
+            }
+            let _ = reply.send(out);
+            return;
+        }
+        let anchor = batch.range.expect("a range batch");
+        let author = batch.fresh[0].author();
+        let out = match self.store.ingest_range(anchor, &batch.fresh) {
+            Ok(RangeOutcome::Stored { .. }) => {
+                let stored: Vec<(FeedId, u64)> =
+                    batch.fresh.iter().map(|m| (author, m.sequence())).collect();
+                (self.on_stored)(&stored);
+                stored
+                    .into_iter()
+                    .map(|(f, s)| LineResult::Stored(f, s))
+                    .collect()
+            }
+            Ok(RangeOutcome::Stale) => {
+                let _ = invalidate.send(author);
+                refused("the store no longer holds the feed as this range expected".into())
+            }
+            Err(e) => {
+                let _ = invalidate.send(author);
+                tracing::error!("store write failed: {e}");
+                refused(e.to_string())
+            }
+        };
+        let _ = reply.send(out);
+    }
+
     /// Group commit of checked batches: everything the checker had ready
     /// goes into one transaction, so small batches from many sessions share
     /// a fsync. Then the group duties what arrived may give us.
     fn write_checked(&self, jobs: Vec<Checked>) {
+        // Ranges of one feed are written each on its own, whole or not at all.
+        let (ranges, jobs): (Vec<Checked>, Vec<Checked>) =
+            jobs.into_iter().partition(|c| c.batch.range.is_some());
+        for c in ranges {
+            self.write_range(c);
+        }
+        if jobs.is_empty() {
+            return;
+        }
         // Line numbers become (job << 32 | line) in the merged batch.
         let mut merged = Batch {
+            range: None,
             fresh: Vec::new(),
             fresh_lines: Vec::new(),
             known: Vec::new(),

@@ -73,6 +73,9 @@ pub struct Actions {
     pub send_from: Vec<(FeedId, u64)>,
     /// Feeds the peer no longer wants: stop streaming them.
     pub stop: Vec<FeedId>,
+    /// Feeds to fetch newest first (see [`Ebt::newest_first`]), each with
+    /// the latest sequence the peer holds.
+    pub fetch_newest: Vec<(FeedId, u64)>,
 }
 
 /// The state of one EBT session with one peer.
@@ -92,6 +95,13 @@ pub struct Ebt {
     /// How many feeds the peer named that we neither replicate nor held
     /// when it first named them (at most [`MAX_UNKNOWN_FEEDS`]).
     unknown: usize,
+    /// Feeds of which we hold nothing that are to be fetched newest first:
+    /// we tell the peer we replicate them but want nothing streamed yet,
+    /// until their newest messages are in (or that failed).
+    newest: HashSet<FeedId>,
+    /// How many messages a newest-first fetch takes: a peer holding no more
+    /// than this of a feed streams it from the start instead.
+    newest_count: u64,
 }
 
 impl Ebt {
@@ -107,7 +117,7 @@ impl Ebt {
 
     fn our_note(&self, feed: &FeedId) -> Note {
         let seq = self.local.get(feed).copied().unwrap_or(0);
-        if self.refused.contains(feed) {
+        if self.refused.contains(feed) || self.newest.contains(feed) {
             // Ask for nothing more from this peer, but keep serving it.
             return Note::Have {
                 seq,
@@ -124,6 +134,59 @@ impl Ebt {
         } else {
             Note::Skip
         }
+    }
+
+    /// Marks wanted feeds of which we hold nothing to be fetched newest
+    /// first, `count` messages: call before [`Ebt::start`] (or
+    /// [`Ebt::want`], for feeds that become wanted). When the peer's note
+    /// says it holds more than `count` of one, [`Actions::fetch_newest`]
+    /// names it; the session fetches its newest messages and calls
+    /// [`Ebt::newest_held`] (or [`Ebt::newest_failed`]). A peer holding
+    /// less streams it from the start, as any feed.
+    pub fn newest_first(&mut self, feeds: impl IntoIterator<Item = FeedId>, count: u64) {
+        self.newest_count = count;
+        for f in feeds {
+            if self.local.get(&f).is_none_or(|s| *s == 0) {
+                self.newest.insert(f);
+            }
+        }
+    }
+
+    /// Whether `feed` waits for its newest messages.
+    pub fn waits_newest(&self, feed: &FeedId) -> bool {
+        self.newest.contains(feed)
+    }
+
+    /// The feeds that wait for their newest messages.
+    pub fn waiting_newest(&self) -> Vec<FeedId> {
+        self.newest.iter().copied().collect()
+    }
+
+    /// The newest messages of `feed` are held, up to `seq` (fetched by this
+    /// session or another): ask the peer for what comes after.
+    pub fn newest_held(&mut self, feed: &FeedId, seq: u64) -> Actions {
+        self.newest.remove(feed);
+        let held = self.local.entry(*feed).or_insert(0);
+        *held = (*held).max(seq);
+        self.tell(feed)
+    }
+
+    /// Fetching `feed` newest first from this peer failed: ask the peer
+    /// for it from what we hold, as any feed.
+    pub fn newest_failed(&mut self, feed: &FeedId) -> Actions {
+        self.newest.remove(feed);
+        self.tell(feed)
+    }
+
+    /// Our note about `feed`, when it changed.
+    fn tell(&mut self, feed: &FeedId) -> Actions {
+        let note = self.our_note(feed);
+        let mut out = Actions::default();
+        if self.told.get(feed) != Some(&note) {
+            self.told.insert(*feed, note);
+            out.notes.push((*feed, note));
+        }
+        out
     }
 
     /// Our opening clock: every feed we replicate.
@@ -155,6 +218,17 @@ impl Ebt {
                 let ours = self.our_note(feed);
                 self.told.insert(*feed, ours);
                 out.notes.push((*feed, ours));
+            }
+            if self.newest.contains(feed)
+                && let Note::Have { seq, .. } = *note
+                && seq > 0
+            {
+                if seq > self.newest_count {
+                    out.fetch_newest.push((*feed, seq));
+                } else {
+                    let plain = self.newest_failed(feed);
+                    out.notes.extend(plain.notes);
+                }
             }
             match *note {
                 Note::Have { seq, receive: true } => {
@@ -252,6 +326,82 @@ mod tests {
 
     fn id(n: u8) -> FeedId {
         FeedId([n; 32])
+    }
+
+    #[test]
+    fn a_feed_fetched_newest_first_is_asked_for_only_once_its_newest_are_held() {
+        let (a, b) = (id(1), id(2));
+        let mut s = Ebt::new(HashSet::from([a, b]), HashMap::new());
+        s.newest_first([a, b], 50);
+        let start = s.start();
+        // We replicate both, but want nothing streamed yet.
+        for (_, n) in &start.notes {
+            assert_eq!(
+                *n,
+                Note::Have {
+                    seq: 0,
+                    receive: false
+                }
+            );
+        }
+        // The peer holds 500 of `a` (fetch it newest first) and 20 of `b`
+        // (stream it from the start).
+        let act = s.on_notes(&[
+            (
+                a,
+                Note::Have {
+                    seq: 500,
+                    receive: true,
+                },
+            ),
+            (
+                b,
+                Note::Have {
+                    seq: 20,
+                    receive: true,
+                },
+            ),
+        ]);
+        assert_eq!(act.fetch_newest, vec![(a, 500)]);
+        assert_eq!(
+            act.notes,
+            vec![(
+                b,
+                Note::Have {
+                    seq: 0,
+                    receive: true
+                }
+            )]
+        );
+        assert!(s.waits_newest(&a) && !s.waits_newest(&b));
+        // Held: now ask for what comes after.
+        let act = s.newest_held(&a, 500);
+        assert_eq!(
+            act.notes,
+            vec![(
+                a,
+                Note::Have {
+                    seq: 500,
+                    receive: true
+                }
+            )]
+        );
+        assert!(s.waiting_newest().is_empty());
+        // A failed fetch falls back to the whole feed from what we hold.
+        let mut s = Ebt::new(HashSet::from([a]), HashMap::new());
+        s.newest_first([a], 50);
+        s.start();
+        let act = s.newest_failed(&a);
+        assert_eq!(
+            act.notes,
+            vec![(
+                a,
+                Note::Have {
+                    seq: 0,
+                    receive: true
+                }
+            )]
+        );
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! blocked ones). Uses `store` for what we hold, `ingest::Pipeline` to check
 //! and store what arrives and `ingest::limits` for what peers may make us
 //! take, `rpc` to talk; never touches sockets directly. [`watch`] keeps
-//! what the sessions saw of each feed, for diagnostics. [`blobs`] runs the
+//! what the sessions saw of each feed, for diagnostics. [`newest`] fetches
+//! a followed feed's newest messages first and its older history behind. [`blobs`] runs the
 //! blobs protocol on the same connections.
 
 pub mod blobs;
 pub mod ebt;
+pub mod newest;
 pub mod session;
 pub mod watch;

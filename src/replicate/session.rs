@@ -29,6 +29,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 
 use super::ebt::{Actions, Ebt, Note};
+use super::newest::Want;
 use crate::crypto::FeedId;
 use crate::feed;
 use crate::ingest::limits::{Limits, Rate, Usage};
@@ -97,6 +98,12 @@ pub struct Replicator {
     pub wanted_now: WantedNow,
     /// The blobs protocol, on every connection.
     pub blobs: Arc<super::blobs::BlobSync>,
+    /// How many of a followed feed's newest messages are fetched first
+    /// when we hold nothing of it (0: feeds are fetched from the start).
+    pub newest_count: u64,
+    /// Feeds a session is fetching a range of (see [`super::newest`]): one
+    /// session at a time per feed.
+    pub fetching: Mutex<HashSet<FeedId>>,
     /// Services of later layers (a room, tunnels through one) answering
     /// requests replication does not: set once, when the node starts.
     pub services: std::sync::OnceLock<Vec<Arc<dyn Service>>>,
@@ -119,20 +126,40 @@ pub trait Service: Send + Sync {
 /// The feeds to replicate, with the contact-graph generation they were
 /// computed at (see [`Replicator::wanted_now`]).
 #[derive(Default)]
-pub struct WantedNow(Mutex<Option<(u64, Arc<HashSet<FeedId>>)>>);
+pub struct WantedNow(Mutex<Option<(u64, Wanted)>>);
+
+/// The feeds to replicate, and those of them we follow directly.
+#[derive(Clone, Default)]
+pub struct Wanted {
+    /// Every feed to replicate.
+    pub all: Arc<HashSet<FeedId>>,
+    /// Those at one hop: the feeds we follow.
+    pub direct: Arc<HashSet<FeedId>>,
+}
 
 fn now_ms() -> u64 {
     crate::store::now_ms() as u64
 }
 
 impl Replicator {
-    /// The feeds we replicate and their distance.
-    pub fn wanted(&self) -> HashSet<FeedId> {
+    /// The feeds we replicate, and those we follow directly.
+    fn wanted(&self) -> Wanted {
         match self.store.replication_set(&self.me, self.hops) {
-            Ok(set) => set.into_keys().collect(),
+            Ok(set) => Wanted {
+                direct: Arc::new(
+                    set.iter()
+                        .filter(|(_, h)| **h == 1)
+                        .map(|(f, _)| *f)
+                        .collect(),
+                ),
+                all: Arc::new(set.into_keys().collect()),
+            },
             Err(e) => {
                 tracing::error!("cannot read the contact graph: {e}");
-                HashSet::from([self.me])
+                Wanted {
+                    all: Arc::new(HashSet::from([self.me])),
+                    direct: Arc::default(),
+                }
             }
         }
     }
@@ -141,6 +168,12 @@ impl Replicator {
     /// generation: one computation per change of the graph, however many
     /// sessions (and the peer picker) ask.
     pub fn wanted_now(&self) -> (u64, Arc<HashSet<FeedId>>) {
+        let (generation, w) = self.wanted_now_all();
+        (generation, w.all)
+    }
+
+    /// [`Replicator::wanted_now`], with the feeds we follow directly.
+    pub fn wanted_now_all(&self) -> (u64, Wanted) {
         let generation = self.store.contacts_generation();
         let mut cache = self
             .wanted_now
@@ -148,11 +181,11 @@ impl Replicator {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         match cache.as_ref() {
-            Some((g, set)) if *g == generation => (generation, set.clone()),
+            Some((g, w)) if *g == generation => (generation, w.clone()),
             _ => {
-                let set = Arc::new(self.wanted());
-                *cache = Some((generation, set.clone()));
-                (generation, set)
+                let w = self.wanted();
+                *cache = Some((generation, w.clone()));
+                (generation, w)
             }
         }
     }
@@ -652,7 +685,7 @@ impl Replicator {
     /// over its rate (we read nothing more from it meanwhile, so it is
     /// slowed), and answers `false` when the batch would go past the
     /// day's byte budget (the peer is then dropped; nothing is taken).
-    async fn admit(&self, peer: FeedId, batch: &[Bytes], rate: &Mutex<Rate>) -> bool {
+    pub(super) async fn admit(&self, peer: FeedId, batch: &[Bytes], rate: &Mutex<Rate>) -> bool {
         let bytes: u64 = batch.iter().map(|b| b.len() as u64).sum();
         if !self.usage.charge_day(bytes, self.limits.max_bytes_per_day) {
             tracing::warn!(
@@ -686,10 +719,35 @@ impl Replicator {
         rpc: &RpcHandle,
     ) -> EbtEnd {
         // What we ask this peer for: nothing else is taken from it.
-        let (mut generation, mut wanted) = self.wanted_now();
+        let (mut generation, all) = self.wanted_now_all();
+        let mut wanted = all.all.clone();
         let local = self.latest_all();
         let rate = Mutex::new(Rate::new(self.limits.peer_rate));
         let mut state = Ebt::new((*wanted).clone(), local.clone());
+        // Feeds we follow and hold nothing of: their newest messages first
+        // (see `super::newest`); and the older history of those held from
+        // above sequence 1.
+        let newest_first = |state: &mut Ebt, direct: &HashSet<FeedId>| {
+            if self.newest_count > 0 {
+                let fresh = direct.iter().filter(|f| **f != self.me).copied();
+                state.newest_first(fresh, self.newest_count);
+            }
+        };
+        newest_first(&mut state, &all.direct);
+        let partial: HashSet<FeedId> = self
+            .store
+            .partial_feeds()
+            .map(|p| p.into_iter().map(|(f, _)| f).collect())
+            .unwrap_or_default();
+        let (wants, wants_rx) = mpsc::channel(super::newest::QUEUED);
+        let (fetched_tx, mut fetched) = mpsc::channel(super::newest::QUEUED);
+        let _fetcher = AbortOnDrop(tokio::spawn(super::newest::run(
+            self.clone(),
+            peer,
+            rpc.clone(),
+            wants_rx,
+            fetched_tx,
+        )));
         // The contact graph is looked at this often: a feed that becomes
         // wanted is asked for in this session, not the next.
         let mut graph = tokio::time::interval(WANTED_CHECK);
@@ -753,6 +811,9 @@ impl Replicator {
                                 if *feed == self.me {
                                     own_claim.fetch_max(seq.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
                                 }
+                                if seq.is_some_and(|s| s > 0) && partial.contains(feed) {
+                                    let _ = wants.try_send(Want::Older(*feed));
+                                }
                                 watch.claim(peer, *feed, seq, now);
                             }
                             Some(state.on_notes(&notes))
@@ -780,6 +841,9 @@ impl Replicator {
                         }
                     }
                     for a in actions {
+                        for (feed, seq) in &a.fetch_newest {
+                            let _ = wants.try_send(Want::Newest(*feed, *seq));
+                        }
                         outbox.apply(a);
                     }
                     let claimed_own = own_claim.swap(0, std::sync::atomic::Ordering::Relaxed);
@@ -818,9 +882,24 @@ impl Replicator {
                 }
                 _ = graph.tick() => {
                     if self.store.contacts_generation() != generation {
-                        (generation, wanted) = self.wanted_now();
+                        let all;
+                        (generation, all) = self.wanted_now_all();
+                        wanted = all.all.clone();
+                        newest_first(&mut state, &all.direct);
                         outbox.apply(state.want((*wanted).clone()));
                     }
+                    // Newest messages another session fetched meanwhile.
+                    for feed in state.waiting_newest() {
+                        if let Ok(Some(s)) = self.store.latest(&feed) {
+                            outbox.apply(state.newest_held(&feed, s.sequence));
+                        }
+                    }
+                }
+                Some((feed, held)) = fetched.recv() => {
+                    outbox.apply(match held {
+                        Some(seq) => state.newest_held(&feed, seq),
+                        None => state.newest_failed(&feed),
+                    });
                 }
                 Some((items, results)) = futures::StreamExt::next(&mut in_flight) => {
                     let mut has = Vec::new();
@@ -1065,7 +1144,7 @@ async fn send_notes(
         .await
 }
 
-fn body_bytes(b: Body) -> Bytes {
+pub(super) fn body_bytes(b: Body) -> Bytes {
     match b {
         Body::Json(b) | Body::Text(b) | Body::Binary(b) => b,
     }

@@ -57,6 +57,10 @@ pub struct Item {
     pub unread: bool,
     /// For content of a known type that is malformed: why.
     pub invalid: Option<String>,
+    /// Its author's feed is held from above its first message: fetched
+    /// newest first, its older history still arriving.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     /// The content as JSON (decrypted when private): how to show what
     /// is not a post.
     pub content: serde_json::Value,
@@ -290,6 +294,7 @@ impl<'r> View<'r> {
             likes: self.likes(&m.key)?,
             unread: self.r.is_unread(m.rx)?,
             invalid: None,
+            partial: self.r.is_partial(&author)?,
             content: to_serde(content_value),
         };
         let mut branch = Vec::new();

@@ -147,6 +147,9 @@ impl Writer<'_> {
                 // The like count follows each voter's latest vote.
                 let target = target_key(&v.link);
                 let key = vote_key(&target, &m.author.0);
+                if self.keeps_newer_vote(&key)? {
+                    return Ok(());
+                }
                 let before = self.votes.insert(&key, flag)?.map_or(0, |g| g.value());
                 if before != flag {
                     let n = self.likes.get(&target)?.map_or(0, |g| g.value());
@@ -167,11 +170,18 @@ impl Writer<'_> {
                     (ABOUT_IMAGE, &a.image),
                 ] {
                     if let Some(text) = text {
+                        let key = about_key(&target, &m.author.0, field);
+                        if let Some(old) = self.abouts.get(&key)? {
+                            let old = old.value();
+                            let rx = u64::from_be_bytes(old[..8].try_into().unwrap_or([0; 8]));
+                            if self.keeps_newer(rx) {
+                                continue;
+                            }
+                        }
                         let mut rec = Vec::with_capacity(8 + text.len());
                         rec.extend_from_slice(&m.rx.to_be_bytes());
                         rec.extend_from_slice(text.as_bytes());
-                        self.abouts
-                            .insert(&about_key(&target, &m.author.0, field), rec.as_slice())?;
+                        self.abouts.insert(&key, rec.as_slice())?;
                     }
                 }
             }
@@ -183,7 +193,15 @@ impl Writer<'_> {
                 }
                 // A device link is public or nothing: others must see it.
                 if !private && let Some((k, v)) = same_as_entry(&m.author, &c, m.rx) {
-                    self.same_as.insert(&k, &v)?;
+                    let newer = self.same_as.get(&k)?.map(|old| entry_rx(old.value()));
+                    if !newer.is_some_and(|rx| self.keeps_newer(rx)) {
+                        self.same_as.insert(&k, &v)?;
+                    }
+                }
+                let key = contact_key(&m.author.0, &c.contact.0);
+                let newer = self.contacts.get(&key)?.map(|old| entry_rx(old.value()));
+                if newer.is_some_and(|rx| self.keeps_newer(rx)) {
+                    return Ok(());
                 }
                 if let Some(edge) = c.edge() {
                     let state = match edge {
@@ -194,8 +212,7 @@ impl Writer<'_> {
                     let mut v = [0u8; 9];
                     v[0] = state;
                     v[1..].copy_from_slice(&m.rx.to_be_bytes());
-                    self.contacts
-                        .insert(&contact_key(&m.author.0, &c.contact.0), &v)?;
+                    self.contacts.insert(&key, &v)?;
                     self.followers
                         .insert(&contact_key(&c.contact.0, &m.author.0), state)?;
                     self.contacts_touched = true;
@@ -215,6 +232,11 @@ impl Writer<'_> {
         }
         Ok(())
     }
+}
+
+/// The receive sequence kept in a contact edge or device link entry.
+fn entry_rx(v: &[u8; 9]) -> u64 {
+    u64::from_be_bytes(v[1..].try_into().expect("8 bytes"))
 }
 
 impl Writer<'_> {

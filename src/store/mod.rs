@@ -9,6 +9,8 @@
 
 mod devices;
 mod groups;
+mod held;
+pub use held::{HeldRange, RangeOutcome};
 mod index;
 mod invites;
 mod own;
@@ -367,6 +369,8 @@ impl Store {
                 store.index_same_as(&txn)?;
                 true
             }
+            // Version 5 held every feed from sequence 1: no held ranges.
+            Some(5) => true,
             Some(found) => return Err(StoreError::Schema { found }),
         };
         if upgrade {
@@ -834,9 +838,18 @@ impl Store {
     }
 
     /// Messages of one feed with sequence > `since`, in feed order, at most
-    /// `limit`.
+    /// `limit`: a run that continues from `since`, so nothing when the feed
+    /// is held only from above `since + 1` (its history there is not in
+    /// yet; what we hold would not chain for whoever asked).
     pub fn feed(&self, author: &FeedId, since: u64, limit: usize) -> Result<Vec<StoredMsg>> {
         let txn = self.db.begin_read()?;
+        let held = txn.open_table(HELD)?;
+        if let Some(v) = held.get(&author.0)? {
+            let from = u64::from_be_bytes(v.value()[..8].try_into().expect("8 bytes"));
+            if since.saturating_add(1) < from {
+                return Ok(Vec::new());
+            }
+        }
         let feeds = txn.open_table(FEEDS)?;
         let log = txn.open_table(LOG)?;
         let mut out = Vec::new();
@@ -880,6 +893,10 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<(Vec<StoredMsg>, u64)> {
+        let after = match author {
+            Some(a) => after.max(self.held_from(a)? - 1),
+            None => after,
+        };
         let page = match author {
             Some(a) => self.feed(a, after, limit)?,
             None => self.log(after, limit)?,
@@ -1043,6 +1060,7 @@ struct Writer<'t> {
     ids: redb::Table<'t, &'static [u8; 32], u64>,
     feeds: redb::Table<'t, &'static [u8; 40], u64>,
     latest: redb::Table<'t, &'static [u8; 32], &'static [u8; 40]>,
+    held: redb::Table<'t, &'static [u8; 32], &'static [u8; 40]>,
     forks: redb::Table<'t, &'static [u8; 40], &'static [u8]>,
     contacts: redb::Table<'t, &'static [u8; 64], &'static [u8; 9]>,
     followers: redb::Table<'t, &'static [u8; 64], u8>,
@@ -1073,6 +1091,14 @@ struct Writer<'t> {
     /// Whether this write changed the contact graph.
     contacts_touched: bool,
     states: HashMap<FeedId, Option<FeedState>>,
+    /// Writing a range below what a feed held (see `held`): the first
+    /// receive sequence of this write. Entries that keep an author's latest
+    /// (contact edges, profile fields, device links, votes) written before
+    /// it came from newer messages of that author and are kept.
+    older_than: Option<u64>,
+    /// The votes written by the range of `older_than` (a vote entry keeps
+    /// no receive sequence).
+    older_votes: HashSet<[u8; 65]>,
     /// Feeds whose latest entry changed in this transaction, written once
     /// by [`Writer::finish`] instead of once per message.
     dirty: HashSet<FeedId>,
@@ -1089,6 +1115,7 @@ impl<'t> Writer<'t> {
             ids: txn.open_table(IDS)?,
             feeds: txn.open_table(FEEDS)?,
             latest: txn.open_table(LATEST)?,
+            held: txn.open_table(HELD)?,
             forks: txn.open_table(FORKS)?,
             contacts: txn.open_table(CONTACTS)?,
             followers: txn.open_table(FOLLOWERS)?,
@@ -1115,6 +1142,8 @@ impl<'t> Writer<'t> {
             my_edges: HashMap::new(),
             contacts_touched: false,
             states: HashMap::new(),
+            older_than: None,
+            older_votes: HashSet::new(),
             dirty: HashSet::new(),
             next_rx,
             rec: Vec::with_capacity(1024),
@@ -1178,6 +1207,21 @@ impl<'t> Writer<'t> {
             };
             return Ok(Outcome::Refused(err));
         }
+        self.store_msg(msg, received, opened, true)?;
+        Ok(Outcome::Stored)
+    }
+
+    /// Writes `msg`, placed by the caller, with its index entries (marked
+    /// unread when `fresh` and for us), and makes it its feed's latest
+    /// (unless it is written below what the feed held: `older_than`).
+    fn store_msg(
+        &mut self,
+        msg: &VerifiedMsg,
+        received: f64,
+        opened: Option<&(Vec<u8>, Value)>,
+        fresh: bool,
+    ) -> Result<u64> {
+        let author = msg.author();
         let rx = self.next_rx;
         self.next_rx += 1;
         self.rec.clear();
@@ -1188,8 +1232,10 @@ impl<'t> Writer<'t> {
         self.ids.insert(&msg.id().0, rx)?;
         self.feeds
             .insert(&feed_key(&author.0, msg.sequence()), rx)?;
-        self.states.insert(author, Some(msg.state()));
-        self.dirty.insert(author);
+        if self.older_than.is_none() {
+            self.states.insert(author, Some(msg.state()));
+            self.dirty.insert(author);
+        }
         self.index(&index::Indexed {
             rx,
             id: msg.id(),
@@ -1198,7 +1244,7 @@ impl<'t> Writer<'t> {
             received,
             content: msg.content(),
             opened: opened.map(|(b, v)| (b.as_slice(), v)),
-            fresh: true,
+            fresh,
         })?;
         if self.me.is_some()
             && let Some(s) = msg.content().as_str()
@@ -1217,7 +1263,7 @@ impl<'t> Writer<'t> {
                 content: s.to_string(),
             });
         }
-        Ok(Outcome::Stored)
+        Ok(rx)
     }
 
     /// Writes the latest entry of every feed changed in this transaction.

@@ -72,6 +72,7 @@ pub struct Reader {
     pub(super) same_as: ReadOnlyTable<&'static [u8; 64], &'static [u8; 9]>,
     group_posts: ReadOnlyTable<&'static [u8; 48], &'static [u8; 32]>,
     group_names: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
+    held: ReadOnlyTable<&'static [u8; 32], &'static [u8; 40]>,
     me: Option<FeedId>,
 }
 
@@ -102,6 +103,7 @@ impl Store {
             same_as: txn.open_table(SAME_AS)?,
             group_posts: txn.open_table(GROUP_POSTS)?,
             group_names: txn.open_table(GROUP_NAMES)?,
+            held: txn.open_table(HELD)?,
             me: self.me(),
         })
     }
@@ -121,6 +123,12 @@ impl Store {
 }
 
 impl Reader {
+    /// Whether `feed` is held from above its first message (fetched
+    /// newest first, its older history still to come).
+    pub fn is_partial(&self, feed: &FeedId) -> Result<bool> {
+        Ok(self.held.get(&feed.0)?.is_some())
+    }
+
     /// Whose store this is.
     pub fn me(&self) -> Option<FeedId> {
         self.me

@@ -7,7 +7,7 @@
 use redb::TableDefinition;
 
 /// Version of the layouts below, kept in [`META`] under `"schema_version"`.
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// Store-wide counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -25,6 +25,12 @@ pub const FEEDS: TableDefinition<&[u8; 40], u64> = TableDefinition::new("feeds")
 
 /// Author -> `sequence u64 LE (8) | id (32)` of its latest message.
 pub const LATEST: TableDefinition<&[u8; 32], &[u8; 40]> = TableDefinition::new("latest");
+
+/// Author -> `sequence u64 BE (8) | previous (32)` of the lowest message
+/// held, for a feed held from above sequence 1 (fetched newest first, its
+/// older history not yet in): the held range is from there to its
+/// [`LATEST`]. A feed held from sequence 1 has no entry. (Version 6.)
+pub const HELD: TableDefinition<&[u8; 32], &[u8; 40]> = TableDefinition::new("held");
 
 /// `author (32) | sequence u64 BE (8)` -> compact JSON of a valid message we
 /// refused because the feed already holds a different one at that sequence.

@@ -1,0 +1,297 @@
+//! Newest first: a followed feed's latest messages at once, its older
+//! history behind them.
+//!
+//! Owns the fetches one session makes besides EBT: for a feed we follow
+//! directly and hold nothing of, its newest [`Replicator::newest_count`]
+//! messages by `createHistoryStream` (`seq: latest - N + 1, limit: N`),
+//! checked as a range that chains among itself; then, for each feed held
+//! from above sequence 1, its older history a [`BACKFILL_CHUNK`] at a time,
+//! downwards, each chunk checked to end in the message the held range
+//! names as `previous`. What the pure state machine ([`super::ebt::Ebt`])
+//! asks for comes in through a channel; what became of each newest fetch
+//! goes back through another, so that the session asks EBT for what comes
+//! after it. One fetch of a feed at a time in the whole node. A peer that
+//! serves a range that does not chain, less than it claims, or nothing
+//! within [`FETCH_TIMEOUT`] has the range discarded and is noted in the
+//! [`super::watch::Watch`] with the reason; nothing of the range is
+//! stored or shown. Uses `rpc`, the ingest `Pipeline` and `store` reads.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::session::Replicator;
+use crate::crypto::FeedId;
+use crate::feed::RangeAnchor;
+use crate::ingest::limits::Rate;
+use crate::rpc::RpcHandle;
+
+/// Messages asked for per chunk of older history.
+pub const BACKFILL_CHUNK: u64 = 500;
+/// Newest-first fetches one session runs at once.
+const NEWEST_AT_ONCE: usize = 8;
+/// How long one range may take to arrive.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests one session may have queued for its fetcher.
+pub const QUEUED: usize = 4096;
+
+/// What a session asks its fetcher for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// The newest messages of a feed we hold nothing of; the peer holds
+    /// it up to this sequence.
+    Newest(FeedId, u64),
+    /// The older history of a feed held from above sequence 1.
+    Older(FeedId),
+}
+
+/// What became of a newest-first fetch: the feed and, when its newest
+/// messages are held, the latest sequence held.
+pub type Fetched = (FeedId, Option<u64>);
+
+/// One feed being fetched, in the whole node: released when dropped.
+struct Busy<'a> {
+    set: &'a Mutex<HashSet<FeedId>>,
+    feed: FeedId,
+}
+
+impl<'a> Busy<'a> {
+    fn take(set: &'a Mutex<HashSet<FeedId>>, feed: FeedId) -> Option<Busy<'a>> {
+        let fresh = set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(feed);
+        fresh.then_some(Busy { set, feed })
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.feed);
+    }
+}
+
+fn now_ms() -> u64 {
+    crate::store::now_ms() as u64
+}
+
+/// Runs the fetches of one session with `peer` until `wants` closes (the
+/// session ended): newest ranges first, several at once; then older
+/// history, a chunk of one feed at a time, the feeds in turn.
+pub async fn run(
+    repl: Arc<Replicator>,
+    peer: FeedId,
+    rpc: RpcHandle,
+    mut wants: mpsc::Receiver<Want>,
+    fetched: mpsc::Sender<Fetched>,
+) {
+    let rate = Mutex::new(Rate::new(repl.limits.peer_rate));
+    let mut newest: VecDeque<(FeedId, u64)> = VecDeque::new();
+    let mut older: VecDeque<FeedId> = VecDeque::new();
+    // Feeds this peer failed to serve: not asked of it again.
+    let mut failed: HashSet<FeedId> = HashSet::new();
+    loop {
+        while let Ok(w) = wants.try_recv() {
+            take(w, &mut newest, &mut older);
+        }
+        if !newest.is_empty() {
+            let round: Vec<(FeedId, u64)> = newest
+                .drain(..newest.len().min(NEWEST_AT_ONCE))
+                .filter(|(f, _)| !failed.contains(f))
+                .collect();
+            let results = futures::future::join_all(
+                round
+                    .iter()
+                    .map(|(f, seq)| fetch_newest(&repl, peer, &rpc, *f, *seq, &rate)),
+            )
+            .await;
+            for ((f, _), r) in round.into_iter().zip(results) {
+                match r {
+                    Outcome::Held(seq) => {
+                        older.push_back(f);
+                        if fetched.send((f, Some(seq))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Outcome::Busy => {}
+                    Outcome::Failed => {
+                        failed.insert(f);
+                        if fetched.send((f, None)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        if let Some(f) = older.pop_front() {
+            if failed.contains(&f) {
+                continue;
+            }
+            match fetch_older(&repl, peer, &rpc, f, &rate).await {
+                Outcome::Held(1) => {}
+                Outcome::Held(_) => older.push_back(f),
+                Outcome::Busy => {}
+                Outcome::Failed => {
+                    failed.insert(f);
+                }
+            }
+            continue;
+        }
+        match wants.recv().await {
+            Some(w) => take(w, &mut newest, &mut older),
+            None => return,
+        }
+    }
+}
+
+/// Queues what a session asks for, once per feed.
+fn take(w: Want, newest: &mut VecDeque<(FeedId, u64)>, older: &mut VecDeque<FeedId>) {
+    match w {
+        Want::Newest(f, seq) if !newest.iter().any(|(g, _)| *g == f) => newest.push_back((f, seq)),
+        Want::Older(f) if !older.contains(&f) => older.push_back(f),
+        _ => {}
+    }
+}
+
+/// What one fetch came to.
+enum Outcome {
+    /// Stored: for a newest range, the latest sequence now held; for older
+    /// history, the lowest.
+    Held(u64),
+    /// Another session fetches this feed, or there is nothing to fetch.
+    Busy,
+    /// The peer did not serve a range that chains (noted in the watch).
+    Failed,
+}
+
+/// Reads a range of `feed` from `peer`: `createHistoryStream` from `seq`,
+/// at most `limit` messages, within [`FETCH_TIMEOUT`]; charged to the
+/// peer's limits. `Err` says why, for a person.
+async fn read_range(
+    repl: &Replicator,
+    peer: FeedId,
+    rpc: &RpcHandle,
+    feed: FeedId,
+    seq: u64,
+    limit: u64,
+    rate: &Mutex<Rate>,
+) -> Result<Vec<Bytes>, String> {
+    let args =
+        json!([{"id": feed.to_string(), "seq": seq, "limit": limit, "live": false, "keys": false}]);
+    let read = async {
+        let mut source = rpc
+            .call_source(&["createHistoryStream"], args)
+            .await
+            .map_err(|e| format!("createHistoryStream refused: {e}"))?;
+        let mut items = Vec::new();
+        while let Some(item) = source.recv().await {
+            let b = item.map_err(|e| format!("the history stream failed: {e}"))?;
+            if items.len() as u64 >= limit {
+                return Err(format!("served more than the {limit} messages asked for"));
+            }
+            items.push(super::session::body_bytes(b));
+        }
+        Ok(items)
+    };
+    let items = tokio::time::timeout(FETCH_TIMEOUT, read)
+        .await
+        .map_err(|_| format!("served no whole range within {FETCH_TIMEOUT:?}"))??;
+    if (items.len() as u64) < limit {
+        return Err(format!(
+            "claimed messages {seq} to {} but served {}",
+            seq + limit - 1,
+            items.len()
+        ));
+    }
+    if !repl.admit(peer, &items, rate).await {
+        return Err("over the day's byte budget".into());
+    }
+    Ok(items)
+}
+
+/// Fetches the newest [`Replicator::newest_count`] messages of `feed`,
+/// which `peer` holds up to `latest`, and stores them as a range.
+async fn fetch_newest(
+    repl: &Replicator,
+    peer: FeedId,
+    rpc: &RpcHandle,
+    feed: FeedId,
+    latest: u64,
+    rate: &Mutex<Rate>,
+) -> Outcome {
+    let Some(_busy) = Busy::take(&repl.fetching, feed) else {
+        return Outcome::Busy;
+    };
+    if repl.store.latest(&feed).ok().flatten().is_some() {
+        return Outcome::Busy;
+    }
+    let n = repl.newest_count.min(latest);
+    let from = latest - n + 1;
+    let stored = match read_range(repl, peer, rpc, feed, from, n, rate).await {
+        Ok(items) => {
+            let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
+            repl.pipeline
+                .submit_range(feed, RangeAnchor::Newest, &refs)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(_) => {
+            tracing::debug!("{peer}: fetched {feed} newest first: {from} to {latest}");
+            Outcome::Held(latest)
+        }
+        Err(reason) => {
+            let reason = format!("newest messages discarded: {reason}");
+            tracing::warn!("{peer}: {feed}: {reason}");
+            repl.watch.error(feed, peer, &reason, now_ms());
+            Outcome::Failed
+        }
+    }
+}
+
+/// Fetches the chunk of `feed`'s history just below what we hold, and
+/// stores it if it ends in the message our lowest one names.
+async fn fetch_older(
+    repl: &Replicator,
+    peer: FeedId,
+    rpc: &RpcHandle,
+    feed: FeedId,
+    rate: &Mutex<Rate>,
+) -> Outcome {
+    let Some(_busy) = Busy::take(&repl.fetching, feed) else {
+        return Outcome::Busy;
+    };
+    let Ok(Some(held)) = repl.store.held_range(&feed) else {
+        return Outcome::Held(1);
+    };
+    let start = held.from.saturating_sub(BACKFILL_CHUNK).max(1);
+    let limit = held.from - start;
+    let stored = match read_range(repl, peer, rpc, feed, start, limit, rate).await {
+        Ok(items) => {
+            let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
+            repl.pipeline.submit_range(feed, held.anchor(), &refs).await
+        }
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(from) => Outcome::Held(from),
+        Err(reason) => {
+            let reason = format!(
+                "older history {start} to {} discarded: {reason}",
+                held.from - 1
+            );
+            tracing::warn!("{peer}: {feed}: {reason}");
+            repl.watch.error(feed, peer, &reason, now_ms());
+            Outcome::Failed
+        }
+    }
+}

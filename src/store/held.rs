@@ -1,0 +1,343 @@
+//! Held ranges: feeds held from above sequence 1.
+//!
+//! A feed fetched newest first is held from some sequence on, its older
+//! history filled in later, a range at a time, downwards. Owns the
+//! [`HELD`] table (the lowest message held and the `previous` it names,
+//! for each such feed) and the writes of such ranges: the newest range of
+//! a feed of which nothing is held, and each range just below the lowest
+//! held. Ranges come placed by [`crate::feed::chain_range`]; here they are
+//! checked against what the store holds at the moment of the write, and
+//! written whole in one transaction or not at all. Imports `crypto`,
+//! `feed` and the store's own tables; nothing else.
+
+use redb::{ReadableDatabase as _, ReadableTable as _};
+
+use super::schema::*;
+use super::{Result, Store, Writer, now_ms};
+use crate::crypto::{FeedId, MsgId};
+use crate::feed::{RangeAnchor, VerifiedMsg};
+
+/// What we hold of a feed that is held from above sequence 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldRange {
+    /// The lowest sequence held.
+    pub from: u64,
+    /// The `previous` its message names: what the range below must end in.
+    pub previous: MsgId,
+    /// The latest sequence held.
+    pub to: u64,
+}
+
+impl HeldRange {
+    /// Where the range just below it is to sit.
+    pub fn anchor(&self) -> RangeAnchor {
+        RangeAnchor::Below {
+            sequence: self.from,
+            previous: self.previous,
+        }
+    }
+}
+
+/// What became of a range handed to [`Store::ingest_range`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RangeOutcome {
+    /// Written: the feed is now held from `from` (1 when whole).
+    Stored {
+        /// The lowest sequence now held.
+        from: u64,
+    },
+    /// Not written: the store no longer holds the feed as the range
+    /// expected (a newest range of a feed something of which arrived
+    /// meanwhile, or a range below that no longer meets the held range).
+    Stale,
+}
+
+fn encode(from: u64, previous: &MsgId) -> [u8; 40] {
+    let mut v = [0u8; 40];
+    v[..8].copy_from_slice(&from.to_be_bytes());
+    v[8..].copy_from_slice(&previous.0);
+    v
+}
+
+fn decode(v: &[u8; 40]) -> (u64, MsgId) {
+    (
+        u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+        MsgId(v[8..].try_into().expect("32 bytes")),
+    )
+}
+
+impl Store {
+    /// The range held of `feed`, when it is held from above sequence 1.
+    pub fn held_range(&self, feed: &FeedId) -> Result<Option<HeldRange>> {
+        let txn = self.db.begin_read()?;
+        let held = txn.open_table(HELD)?;
+        let Some((from, previous)) = held.get(&feed.0)?.map(|v| decode(v.value())) else {
+            return Ok(None);
+        };
+        let to = txn
+            .open_table(LATEST)?
+            .get(&feed.0)?
+            .map_or(from, |v| super::decode_latest(v.value()).sequence);
+        Ok(Some(HeldRange { from, previous, to }))
+    }
+
+    /// Every feed held from above sequence 1, with its range.
+    pub fn partial_feeds(&self) -> Result<Vec<(FeedId, HeldRange)>> {
+        let txn = self.db.begin_read()?;
+        let held = txn.open_table(HELD)?;
+        let latest = txn.open_table(LATEST)?;
+        let mut out = Vec::new();
+        for e in held.iter()? {
+            let (k, v) = e?;
+            let (from, previous) = decode(v.value());
+            let to = latest
+                .get(k.value())?
+                .map_or(from, |v| super::decode_latest(v.value()).sequence);
+            out.push((FeedId(*k.value()), HeldRange { from, previous, to }));
+        }
+        Ok(out)
+    }
+
+    /// The lowest sequence held of `feed` (1 for a whole feed, and for a
+    /// feed not held at all).
+    pub fn held_from(&self, feed: &FeedId) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let held = txn.open_table(HELD)?;
+        Ok(held.get(&feed.0)?.map_or(1, |v| decode(v.value()).0))
+    }
+
+    /// Writes a range of one feed, placed by
+    /// [`chain_range`](crate::feed::chain_range) at `anchor`, in ONE write
+    /// transaction: the newest messages of a feed of which nothing is held
+    /// ([`RangeAnchor::Newest`]; they become its latest), or the messages
+    /// just below the lowest held ([`RangeAnchor::Below`]; never replacing
+    /// a contact edge, profile field, device link or vote of a newer
+    /// message of the same author). Either is marked unread as any message
+    /// that arrives is. The held range is recorded with it. When the
+    /// store does not hold the feed as `anchor` says (something changed
+    /// since), nothing is written: [`RangeOutcome::Stale`].
+    pub fn ingest_range(&self, anchor: RangeAnchor, msgs: &[VerifiedMsg]) -> Result<RangeOutcome> {
+        let (Some(first), Some(last)) = (msgs.first(), msgs.last()) else {
+            return Ok(RangeOutcome::Stale);
+        };
+        let author = first.author();
+        let received = now_ms();
+        let opened: Vec<_> = msgs.iter().map(|m| self.open_box(m.content())).collect();
+        let txn = self.db.begin_write()?;
+        self.with_book(|book| {
+            let mut w = Writer::open(&txn, self.me.as_ref())?;
+            let held = w.held.get(&author.0)?.map(|v| decode(v.value()));
+            let latest = w.latest(&author)?;
+            let fits = match anchor {
+                RangeAnchor::Newest => latest.is_none(),
+                RangeAnchor::Below { sequence, previous } => {
+                    held == Some((sequence, previous)) && last.sequence() + 1 == sequence
+                }
+            };
+            if !fits {
+                return Ok(RangeOutcome::Stale);
+            }
+            if anchor != RangeAnchor::Newest {
+                w.older_than = Some(w.next_rx);
+            }
+            for (m, o) in msgs.iter().zip(&opened) {
+                w.store_msg(m, received, o.as_ref(), true)?;
+            }
+            let from = first.sequence();
+            match first.previous() {
+                Some(previous) if from > 1 => {
+                    w.held.insert(&author.0, &encode(from, &previous))?;
+                }
+                _ => {
+                    w.held.remove(&author.0)?;
+                }
+            }
+            self.process_groups(&mut w, book)?;
+            let touched = w.contacts_touched;
+            w.finish()?;
+            txn.commit()?;
+            self.committed(touched);
+            Ok(RangeOutcome::Stored { from })
+        })
+    }
+}
+
+impl Writer<'_> {
+    /// Whether an author's latest-wins entry written at `rx` is to be kept
+    /// over the message being written: it is when this write is a range
+    /// below what the feed held and the entry is older than the write
+    /// (so it came from a newer message of the author).
+    pub(super) fn keeps_newer(&self, rx: u64) -> bool {
+        self.older_than.is_some_and(|first| rx < first)
+    }
+
+    /// Whether a vote entry (which keeps no receive sequence) is to be
+    /// kept over the vote being written: see [`Writer::keeps_newer`].
+    pub(super) fn keeps_newer_vote(&mut self, key: &[u8; 65]) -> Result<bool> {
+        if self.older_than.is_none() {
+            return Ok(false);
+        }
+        if self.older_votes.contains(key) {
+            return Ok(false);
+        }
+        let exists = self.votes.get(key)?.is_some();
+        if !exists {
+            self.older_votes.insert(*key);
+        }
+        Ok(exists)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Keypair;
+    use crate::feed::{self, FeedState, Value};
+
+    fn json(s: &str) -> Value {
+        feed::json::parse(s.as_bytes()).unwrap()
+    }
+
+    /// A feed of `kp` whose contents are `contents`, each message placed
+    /// on its own (as a peer would serve it).
+    fn feed_of(kp: &Keypair, contents: &[Value]) -> Vec<VerifiedMsg> {
+        let mut state: Option<FeedState> = None;
+        contents
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let v = feed::build(kp, state.as_ref(), 1000.0 + i as f64, c.clone(), None);
+                let m = feed::validate(state.as_ref(), None, v).unwrap();
+                state = Some(m.state());
+                m
+            })
+            .collect()
+    }
+
+    fn posts(n: usize) -> Vec<Value> {
+        (1..=n)
+            .map(|i| json(&format!(r#"{{"type":"post","text":"m{i}"}}"#)))
+            .collect()
+    }
+
+    #[test]
+    fn a_feed_fetched_newest_first_is_held_from_its_range_and_filled_downwards() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let kp = Keypair::from_seed(&[0x61; 32]);
+        let feed = feed_of(&kp, &posts(10));
+        let id = kp.id();
+        assert_eq!(
+            store.ingest_range(RangeAnchor::Newest, &feed[6..]).unwrap(),
+            RangeOutcome::Stored { from: 7 }
+        );
+        let held = store.held_range(&id).unwrap().unwrap();
+        assert_eq!((held.from, held.to), (7, 10));
+        assert_eq!(held.previous, feed[5].id());
+        assert_eq!(store.latest(&id).unwrap().unwrap().sequence, 10);
+        // Nothing is served from below what is held: it would not chain.
+        assert!(store.feed(&id, 0, 100).unwrap().is_empty());
+        assert_eq!(store.feed(&id, 6, 100).unwrap().len(), 4);
+        // The log of the feed starts where it is held.
+        let (page, next) = store.messages_after(Some(&id), 0, 100).unwrap();
+        assert_eq!((page.len(), next), (4, 10));
+        // A second newest range, or one that does not meet the held one,
+        // is stale: nothing written.
+        assert_eq!(
+            store.ingest_range(RangeAnchor::Newest, &feed[8..]).unwrap(),
+            RangeOutcome::Stale
+        );
+        assert_eq!(
+            store.ingest_range(held.anchor(), &feed[2..5]).unwrap(),
+            RangeOutcome::Stale
+        );
+        assert_eq!(
+            store.ingest_range(held.anchor(), &feed[3..6]).unwrap(),
+            RangeOutcome::Stored { from: 4 }
+        );
+        let held = store.held_range(&id).unwrap().unwrap();
+        assert_eq!(store.partial_feeds().unwrap(), vec![(id, held)]);
+        assert_eq!(
+            store.ingest_range(held.anchor(), &feed[..3]).unwrap(),
+            RangeOutcome::Stored { from: 1 }
+        );
+        assert_eq!(store.held_range(&id).unwrap(), None);
+        assert!(store.partial_feeds().unwrap().is_empty());
+        let all = store.feed(&id, 0, 100).unwrap();
+        let seqs: Vec<MsgId> = all.iter().map(|m| m.key).collect();
+        let want: Vec<MsgId> = feed.iter().map(VerifiedMsg::id).collect();
+        assert_eq!(seqs, want);
+        // The feed continues from its latest as any other.
+        let next = feed::build(
+            &kp,
+            Some(&feed[9].state()),
+            2000.0,
+            json(r#"{"type":"post","text":"m11"}"#),
+            None,
+        );
+        let next = feed::validate(Some(&feed[9].state()), None, next).unwrap();
+        assert_eq!(
+            store.ingest(vec![next]).unwrap(),
+            vec![super::super::Outcome::Stored]
+        );
+    }
+
+    #[test]
+    fn older_history_never_replaces_what_newer_messages_of_the_author_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let kp = Keypair::from_seed(&[0x62; 32]);
+        let friend = Keypair::from_seed(&[0x63; 32]).id();
+        let follow = |on: bool| {
+            json(&format!(
+                r#"{{"type":"contact","contact":"{friend}","following":{on}}}"#
+            ))
+        };
+        let name = |n: &str| {
+            json(&format!(
+                r#"{{"type":"about","about":"{}","name":"{n}"}}"#,
+                kp.id()
+            ))
+        };
+        let target = "%AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=.sha256";
+        let vote = |v: u8| {
+            json(&format!(
+                r#"{{"type":"vote","vote":{{"link":"{target}","value":{v},"expression":"Like"}}}}"#
+            ))
+        };
+        // Old: follows, is called "old", likes; later (within the old
+        // range) likes again. New: unfollows, is called "new", unlikes.
+        let contents = vec![
+            follow(true),
+            name("old"),
+            vote(1),
+            vote(1),
+            follow(false),
+            name("new"),
+            vote(0),
+        ];
+        let feed = feed_of(&kp, &contents);
+        store.ingest_range(RangeAnchor::Newest, &feed[4..]).unwrap();
+        let held = store.held_range(&kp.id()).unwrap().unwrap();
+        store.ingest_range(held.anchor(), &feed[..4]).unwrap();
+        assert!(
+            store.contacts_of(&kp.id()).unwrap().is_empty(),
+            "the newer unfollow stands"
+        );
+        let reader = store.reader().unwrap();
+        let names: Vec<String> = reader
+            .about_fields(&crate::feed::content::Link::Feed(kp.id()))
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.field == ABOUT_NAME)
+            .map(|f| f.text)
+            .collect();
+        assert_eq!(names, vec!["new".to_string()]);
+        let likes = reader
+            .likes(&crate::feed::content::Link::Msg(
+                MsgId::parse(target).unwrap(),
+            ))
+            .unwrap();
+        assert_eq!(likes, 0, "the newer unlike stands");
+    }
+}
