@@ -273,6 +273,15 @@ fn exchange(mode: Mode, dialler: Dialler, n_js: usize, n_shoal: usize, seed: u8)
 
     // ssb-server -> shoal: the whole feed.
     node.wait_count(&js_id, n_js, 60);
+    if let Mode::Ebt = mode {
+        // Newest first: its latest 50 by history stream once EBT told us
+        // how far it goes, then the older history downwards.
+        let id = shoal::crypto::FeedId::parse(&js_id).unwrap();
+        let order = crate::newest_first::arrival_order(&node, &id);
+        let newest: Vec<u64> = (n_js as u64 - 49..=n_js as u64).collect();
+        assert_eq!(order[..50], newest[..], "{label}: newest 50 first");
+        assert_eq!(order[50], n_js as u64 - 549, "{label}: then 500 below them");
+    }
 
     // shoal -> ssb-server: shoal's contact message and its posts.
     for i in 1..=n_shoal {

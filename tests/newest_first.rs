@@ -41,7 +41,7 @@ fn line(m: &VerifiedMsg) -> Bytes {
 
 /// The sequences of `feed`'s messages in the order the node stored them
 /// (`shoal log` lists the store in receive order).
-fn arrival_order(node: &ServeNode, feed: &FeedId) -> Vec<u64> {
+pub(crate) fn arrival_order(node: &ServeNode, feed: &FeedId) -> Vec<u64> {
     let out = node.ok(["log"]);
     let author = feed.to_string();
     String::from_utf8(out.stdout)
