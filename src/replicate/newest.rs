@@ -36,6 +36,9 @@ pub const BACKFILL_CHUNK: u64 = 500;
 const NEWEST_AT_ONCE: usize = 8;
 /// How long one range may take to arrive.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a session waits before looking again at a feed whose older
+/// history another session is fetching.
+const BUSY_WAIT: Duration = Duration::from_secs(1);
 /// Requests one session may have queued for its fetcher.
 pub const QUEUED: usize = 4096;
 
@@ -138,7 +141,12 @@ pub async fn run(
             match fetch_older(&repl, peer, &rpc, f, &rate).await {
                 Outcome::Held(1) => {}
                 Outcome::Held(_) => older.push_back(f),
-                Outcome::Busy => {}
+                // Another session fetches it: this one takes over should
+                // that one end first.
+                Outcome::Busy => {
+                    older.push_back(f);
+                    tokio::time::sleep(BUSY_WAIT).await;
+                }
                 Outcome::Failed => {
                     failed.insert(f);
                 }

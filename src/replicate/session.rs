@@ -892,6 +892,9 @@ impl Replicator {
                     for feed in state.waiting_newest() {
                         if let Ok(Some(s)) = self.store.latest(&feed) {
                             outbox.apply(state.newest_held(&feed, s.sequence));
+                            // Its older history, should that session end
+                            // before it is in.
+                            let _ = wants.try_send(Want::Older(feed));
                         }
                     }
                 }
