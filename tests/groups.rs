@@ -597,6 +597,71 @@ mod store_level {
         assert_eq!(a.texts(&g), ["still here"]);
     }
 
+    /// Regression: an admin demoted while it adds someone (neither has
+    /// seen the other's message) writes a void add whose slot still gives
+    /// the new feed the key of the heads, which a demotion does not
+    /// change. Every member posted under that key, so the feed, which
+    /// never was a member, read them. Now nobody posts under it, and the
+    /// senior admin's node refreshes the group by itself.
+    #[test]
+    fn a_void_add_by_a_demoted_admin_makes_the_admin_refresh() {
+        let (a, d, m, z) = (person(106), person(107), person(108), person(109));
+        let g = a.write(GroupOp::Create).unwrap();
+        a.write(GroupOp::Add {
+            group: g,
+            members: vec![d.keys.id(), m.keys.id()],
+            admins: vec![d.keys.id()],
+        })
+        .unwrap();
+        d.take_feed(&a);
+        m.take_feed(&a);
+        a.write(GroupOp::Demote {
+            group: g,
+            members: vec![d.keys.id()],
+        })
+        .unwrap();
+        d.write(GroupOp::Add {
+            group: g,
+            members: vec![z.keys.id()],
+            admins: vec![],
+        })
+        .unwrap();
+        for p in [&m, &z] {
+            p.take_feed(&a);
+            p.take_feed(&d);
+        }
+        let info = m.store.group(&g).unwrap();
+        assert!(!info.members.contains(&z.keys.id().to_string()));
+        assert!(info.rejected.iter().any(|r| r.contains("not an admin")));
+        assert!(!info.can_post);
+        let err = m
+            .write(GroupOp::Post {
+                group: g,
+                content: shoal::social::compose::post("under the old key"),
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("must refresh"), "{err}");
+        // A, the admin, refreshes as soon as it sees the add.
+        a.take_feed(&d);
+        let duties = a.store.group_duties(&a.keys, None, None).unwrap();
+        assert_eq!(duties.len(), 1, "one refresh");
+        assert!(
+            a.store
+                .group_duties(&a.keys, None, None)
+                .unwrap()
+                .is_empty()
+        );
+        for p in [&m, &z] {
+            p.take_feed(&a);
+        }
+        assert!(m.store.group(&g).unwrap().can_post);
+        m.post(g, "after the refresh");
+        a.take_feed(&m);
+        z.take_feed(&m);
+        assert_eq!(a.texts(&g), ["after the refresh"]);
+        assert!(z.texts(&g).is_empty());
+    }
+
     #[test]
     fn a_version_2_store_gets_its_groups_on_upgrade() {
         use redb::ReadableDatabase as _;

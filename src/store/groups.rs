@@ -100,7 +100,8 @@ pub struct GroupInfo {
     pub admins: Vec<String>,
     /// Whether we are a member now.
     pub member: bool,
-    /// Whether we hold every head key, so we may post.
+    /// Whether we hold every head key, so we may post (and no non-member
+    /// holds them, or we are an admin, who refreshes the group first).
     pub can_post: bool,
     /// The epochs whose key we miss among the current heads.
     pub missing: Vec<String>,
@@ -783,8 +784,9 @@ impl Book {
 
     /// A message we owe a group before acting in it (`group`) or at any
     /// time (`None`): a request for head keys we miss and have not asked
-    /// for, or, as an admin, the answer to a member's request. `None` when
-    /// we owe nothing.
+    /// for, or, as an admin, a refresh when a non-member holds the head
+    /// keys ([`GroupState::exposed_to`]) or the answer to a member's
+    /// request. `None` when we owe nothing.
     pub(super) fn duty(&self, group: Option<&MsgId>, pos: &Position) -> Option<String> {
         let mut groups: Vec<&MsgId> = match group {
             Some(g) => vec![g],
@@ -806,6 +808,13 @@ impl Book {
             }
             if !s.admins().contains(&self.me) {
                 continue;
+            }
+            // A void operation gave a non-member every head key: nobody
+            // seals anything under them until an admin refreshes.
+            if !s.exposed_to().is_empty()
+                && let Ok(e) = s.rekey(&self.keys, pos, &[])
+            {
+                return Some(e.content);
             }
             for (request, to, epochs) in s.open_requests(&self.me) {
                 let held: Vec<MsgId> = epochs.into_iter().filter(|e| self.keys.has(e)).collect();
@@ -850,7 +859,9 @@ impl Book {
             members: ids(s.members()),
             admins: ids(s.admins()),
             member,
-            can_post: member && missing.is_empty(),
+            can_post: member
+                && missing.is_empty()
+                && (s.exposed_to().is_empty() || s.admins().contains(&self.me)),
             missing,
             heads: heads.iter().map(ToString::to_string).collect(),
             epochs: s

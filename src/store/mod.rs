@@ -683,7 +683,8 @@ impl Store {
     }
 
     /// Publishes what we owe our groups (`group`, or all): requests for
-    /// head keys we miss, and, as an admin, answers to members' requests.
+    /// head keys we miss, and, as an admin, a refresh of a group whose head
+    /// keys a non-member holds and answers to members' requests.
     /// Each in its own transaction; bounded.
     pub fn group_duties(
         &self,

@@ -150,4 +150,12 @@ pub enum GroupError {
     /// An add without members.
     #[error("an add needs at least one new member")]
     NoNewMembers,
+    /// The messages gave every key the current post key is merged from to
+    /// this feed, which is not a member (a void add or epoch by an admin
+    /// that had not seen its own removal or demotion): nothing may be
+    /// sealed under it until an admin refreshes the group.
+    #[error(
+        "the current key was given to {0}, who is not a member: an admin must refresh the group"
+    )]
+    KeyExposed(FeedId),
 }

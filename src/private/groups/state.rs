@@ -24,6 +24,12 @@
 //! until the set of cutting operations is stable. An operation arriving at
 //! the end of the order is applied in place: a chain of operations costs a
 //! constant amount each.
+//!
+//! Voiding an operation decides membership, not who holds a key: the slots
+//! of a void add or epoch still open for the feeds they name. When that
+//! leaves a feed that is not a member holding every head key
+//! ([`GroupState::exposed_to`]), nothing is sealed under the heads (posts,
+//! adds, role changes) until an admin refreshes the group.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -146,6 +152,9 @@ struct Eval {
 pub struct GroupState {
     group: MsgId,
     nodes: HashMap<MsgId, Node>,
+    /// An operation -> the operations (valid or void) that name it: where
+    /// its key went on to (see [`GroupState::exposed_to`]).
+    children: HashMap<MsgId, Vec<MsgId>>,
     /// The canonical order: (depth, id).
     order: BTreeSet<(u32, MsgId)>,
     /// Waiting for a predecessor.
@@ -221,6 +230,7 @@ impl GroupState {
         GroupState {
             group,
             nodes: HashMap::new(),
+            children: HashMap::new(),
             order: BTreeSet::new(),
             pending: BTreeMap::new(),
             waiting: HashMap::new(),
@@ -359,6 +369,9 @@ impl GroupState {
                     Ok(node) => {
                         fresh.push((node.depth, id));
                         self.order.insert((node.depth, id));
+                        for d in &node.deps {
+                            self.children.entry(*d).or_default().push(id);
+                        }
                         self.nodes.insert(id, node);
                     }
                     Err(err) => {
@@ -635,6 +648,100 @@ impl GroupState {
             }
         }
         blake2b(&[b"heads", &input])
+    }
+
+    /// The feeds that are not members but were given, by the messages
+    /// here, every key the current post key is merged from (or that merged
+    /// key itself): nothing may be sealed under the heads while this is not
+    /// empty, and an admin's refresh (an epoch sealed to the members alone)
+    /// closes it.
+    ///
+    /// The heads' keys reach a feed through the slots of the heads
+    /// themselves and, since no valid epoch names a head, through
+    /// operations the rules void: an add's slots carry the keys of the
+    /// heads it names, and an epoch's `back` its parents' keys, to whoever
+    /// holds that epoch's key. An admin that has not yet seen its own
+    /// removal or demotion writes such operations in good faith, and
+    /// removal wins does not take back a key once sealed. Only operations
+    /// and forwards by feeds that have been admins are counted (honest
+    /// plain members write none, and a member can leak a key by other means
+    /// anyway). Costs a walk over what names the heads: the void operations
+    /// and the loose ones.
+    pub fn exposed_to(&self) -> BTreeSet<FeedId> {
+        let heads = &self.eval.heads;
+        let Some(first) = heads.first() else {
+            return BTreeSet::new();
+        };
+        let by_admin = |author: &FeedId| self.eval.ever_admin.contains_key(author);
+        // Everything that names a head, directly or through others.
+        let mut below: Vec<(u32, MsgId)> = Vec::new();
+        let mut seen: HashSet<MsgId> = HashSet::new();
+        let mut work: Vec<MsgId> = heads.iter().copied().collect();
+        while let Some(id) = work.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            below.push((self.nodes[&id].depth, id));
+            work.extend(self.children.get(&id).into_iter().flatten().copied());
+        }
+        // Who holds each key: its recipients, those a forward gave it to,
+        // and those the operations naming it gave it to. What names an
+        // operation is deeper, so it is done first.
+        let mut holders: HashMap<MsgId, BTreeSet<FeedId>> = HashMap::new();
+        for ((author, to), epochs) in &self.forwarded {
+            if by_admin(author) {
+                for e in epochs.iter().filter(|e| seen.contains(*e)) {
+                    holders.entry(*e).or_default().insert(*to);
+                }
+            }
+        }
+        below.sort_unstable_by(|x, y| y.cmp(x));
+        for (_, id) in &below {
+            let mut got = holders.remove(id).unwrap_or_default();
+            if let Body::Create { recipients, .. } | Body::Epoch { recipients, .. } =
+                &self.nodes[id].body
+            {
+                got.extend(recipients);
+            }
+            for c in self.children.get(id).into_iter().flatten() {
+                let child = &self.nodes[c];
+                if !by_admin(&child.author) {
+                    continue;
+                }
+                match &child.body {
+                    Body::Create { .. } | Body::Epoch { .. } => got.extend(&holders[c]),
+                    Body::Add { members, .. } => got.extend(members),
+                    Body::Roles { .. } => {}
+                }
+            }
+            holders.insert(*id, got);
+        }
+        let mut out = holders[first].clone();
+        for h in heads {
+            out.retain(|f| holders[h].contains(f));
+        }
+        // The merged key of the heads itself, as an add or `back` gives it
+        // for an operation written under exactly these heads.
+        for (_, id) in &below {
+            let node = &self.nodes[id];
+            if !node.is_epoch()
+                && node.parents == heads.len()
+                && node.deps[..node.parents].iter().all(|p| heads.contains(p))
+            {
+                out.extend(&holders[id]);
+            }
+        }
+        out.retain(|f| !self.is_member(f));
+        out
+    }
+
+    /// Refuses to seal anything under the current heads while a feed that
+    /// is not a member holds their key (see [`GroupState::exposed_to`]).
+    fn check_not_exposed(&self) -> Result<(), GroupError> {
+        match self.exposed_to().first() {
+            Some(f) => Err(GroupError::KeyExposed(*f)),
+            None => Ok(()),
+        }
     }
 
     /// The recipients of a known epoch.
@@ -950,6 +1057,7 @@ impl GroupState {
         if let Some(h) = self.eval.heads.iter().find(|h| !keys.has(h)) {
             return Err(GroupError::MissingKey(*h));
         }
+        self.check_not_exposed()?;
         let key = keys
             .post_key(&self.eval.heads)
             .ok_or(GroupError::NoParents)?;
@@ -1034,7 +1142,8 @@ impl GroupState {
 
     /// Encrypts a post body (compact JSON of the inner content) for the
     /// group at `pos`, under the merged key of the current heads. Refused
-    /// unless the author is a member holding every head key.
+    /// unless the author is a member holding every head key, and while a
+    /// non-member holds them too ([`GroupState::exposed_to`]).
     pub fn seal_post(
         &self,
         keys: &KeyStore,
@@ -1048,6 +1157,7 @@ impl GroupState {
         if let Some(h) = heads.iter().find(|h| !keys.has(h)) {
             return Err(GroupError::MissingKey(*h));
         }
+        self.check_not_exposed()?;
         let key = keys.post_key(&heads).ok_or(GroupError::NoParents)?;
         Ok(post_content(&seal_post_with(&key, pos, plain)))
     }

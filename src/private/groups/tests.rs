@@ -732,6 +732,7 @@ struct Summary {
     commitment: [u8; 32],
     rejected: Vec<MsgId>,
     accepted: usize,
+    exposed: BTreeSet<FeedId>,
 }
 
 fn summary(s: &GroupState) -> Summary {
@@ -741,6 +742,7 @@ fn summary(s: &GroupState) -> Summary {
         commitment: s.heads_commitment(),
         rejected: s.rejected().keys().copied().collect(),
         accepted: s.accepted_len(),
+        exposed: s.exposed_to(),
     }
 }
 
@@ -912,14 +914,37 @@ proptest! {
             let _ = s.members();
         }
         prop_assert_eq!(summary(&s), reference.clone());
-        // Every member that holds all head keys derives the same merged key.
-        let s = w.state();
+        // Property 1 under concurrency. A void add or epoch (by an admin
+        // that had not seen its own removal) can hand a non-member every
+        // head key; the state then says so, and nothing is sealed under
+        // the heads until an admin refreshes (what a node does).
+        let mut s = w.state();
+        let holds_all = |msgs: &[ControlMsg], s: &GroupState, person: &Keypair| {
+            let mut keys = KeyStore::new(person);
+            keys.absorb(msgs);
+            keys.post_key(&s.heads())
+        };
+        for (i, person) in people.iter().enumerate() {
+            if holds_all(&w.msgs, &s, person).is_some() && !s.is_member(&person.id()) {
+                prop_assert!(s.exposed_to().contains(&person.id()), "non-member {} holds every head key unnoticed", i);
+            }
+        }
+        if let Some(f) = s.exposed_to().first() {
+            let member = admins.iter().find(|a| s.is_member(a)).unwrap();
+            let pos = w.next(*member);
+            prop_assert_eq!(
+                s.seal_post(&w.keys[member], &pos, b"{}"),
+                Err(GroupError::KeyExposed(*f))
+            );
+            w.rekey(admins[0], &s, &[]);
+            s = w.state();
+            prop_assert!(s.exposed_to().is_empty());
+        }
+        // Every member that holds all head keys derives the same merged
+        // key, and no one else does.
         let mut merged = BTreeSet::new();
         for (i, person) in people.iter().enumerate() {
-            let mut keys = KeyStore::new(person);
-            keys.absorb(&w.msgs);
-            if let Some(k) = keys.post_key(&s.heads()) {
-                // Property 1 under concurrency: only members derive it.
+            if let Some(k) = holds_all(&w.msgs, &s, person) {
                 prop_assert!(s.is_member(&person.id()), "non-member {} holds every head key", i);
                 merged.insert(*k.key().bytes());
             }
@@ -993,6 +1018,94 @@ fn removing_a_feed_whose_add_was_void_keeps_the_epoch() {
     assert!(!s.rejected().contains_key(&e), "{:?}", s.rejected());
     assert!(s.heads().contains(&e));
     assert_eq!(s.members(), ids(&[&a, &c]).into_iter().collect());
+}
+
+/// Regression (found by `convergence_over_delivery_orders`): a removed
+/// admin that has not seen its removal re-adds a feed, and that void add
+/// still hands the feed the key of a head. Admins a, b, c; members x, y.
+/// c removes x (epoch e1); a, not having seen e1, removes c, cut after e1,
+/// so e1 counts, and seals its epoch e2 to x (a did not know x was out); c,
+/// not having seen e2, re-adds x under e1. The add is void (c wrote it
+/// after its cut), so x is not a member, but its slot gave x the key of
+/// e1, and e2 gave x its own: x held both head keys and derived the post
+/// key every member used. No zero-message rule can help (x holds every
+/// epoch key there is): the heads are exposed, nobody may encrypt under
+/// them, and an admin's refresh closes them.
+#[test]
+fn a_void_readd_that_hands_out_a_head_key_is_closed_by_a_refresh() {
+    let (a, b, c, x, y) = (kp(1), kp(2), kp(3), kp(4), kp(5));
+    let mut w = World::new(&[&a, &b, &c, &x, &y]);
+    w.create(a.id(), &[x.id(), y.id()], &[b.id(), c.id()]);
+    let s0 = w.state();
+    let e1 = w.rekey(c.id(), &s0, &[x.id()]);
+    let e2 = w.rekey(a.id(), &s0, &[c.id()]);
+    let seen_by_c = GroupState::from_messages(w.group(), &w.msgs[..2]);
+    assert!(!seen_by_c.is_member(&x.id()));
+    let add = w.add(c.id(), &seen_by_c, &[x.id()]);
+    let s = w.state();
+    assert_eq!(
+        s.rejected().get(&add),
+        Some(&GroupError::AfterRemoval(c.id()))
+    );
+    assert_eq!(s.heads(), BTreeSet::from([e1, e2]));
+    assert_eq!(s.members(), ids(&[&a, &b, &y]).into_iter().collect());
+    // What the keys are: x holds every head key.
+    assert!(w.keys[&x.id()].post_key(&s.heads()).is_some());
+    // What the state makes of it: the heads are exposed to x, so no post,
+    // add or role change is sealed under them.
+    assert_eq!(s.exposed_to(), BTreeSet::from([x.id()]));
+    let pos = w.next(b.id());
+    assert_eq!(
+        s.seal_post(&w.keys[&b.id()], &pos, b"{}"),
+        Err(GroupError::KeyExposed(x.id()))
+    );
+    assert_eq!(
+        s.add(&w.keys[&a.id()], &w.next(a.id()), &[kp(6).id()], &[]),
+        Err(GroupError::KeyExposed(x.id()))
+    );
+    // An admin's refresh closes them: one message, sealed to the members.
+    let r = w.rekey(a.id(), &s, &[]);
+    let s = w.state();
+    assert_eq!(s.heads(), BTreeSet::from([r]));
+    assert!(s.exposed_to().is_empty());
+    assert!(w.keys[&x.id()].post_key(&s.heads()).is_none());
+    let p = w.post(y.id(), "after the refresh");
+    assert_eq!(w.reads(x.id(), &p), Err(GroupError::NoKeyForTag));
+    assert_eq!(w.reads(b.id(), &p).unwrap(), b"after the refresh");
+    assert_eq!(
+        summary(&GroupState::from_messages(w.group(), w.msgs.iter().rev())),
+        summary(&s)
+    );
+}
+
+/// The same leak without a removal epoch: a demotion does not change the
+/// heads, so an add by the demoted admin, written before it saw its
+/// demotion, is void and still gives the new feed every head key.
+#[test]
+fn a_void_add_by_a_demoted_admin_exposes_the_heads() {
+    let (a, d, m, z) = (kp(1), kp(2), kp(5), kp(7));
+    let mut w = World::new(&[&a, &d, &m, &z]);
+    w.create(a.id(), &[m.id()], &[d.id()]);
+    let s0 = w.state();
+    let pos = w.next(a.id());
+    let demote = s0
+        .roles(&w.keys[&a.id()], &pos, &[], &w.cuts(&[d.id()]))
+        .unwrap();
+    w.publish_control(pos, &demote);
+    let add = w.add(d.id(), &s0, &[z.id()]);
+    let s = w.state();
+    assert_eq!(s.rejected().get(&add), Some(&GroupError::NotAdmin(d.id())));
+    assert!(!s.is_member(&z.id()));
+    assert!(w.keys[&z.id()].post_key(&s.heads()).is_some());
+    assert_eq!(s.exposed_to(), BTreeSet::from([z.id()]));
+    assert_eq!(
+        s.seal_post(&w.keys[&m.id()], &w.next(m.id()), b"{}"),
+        Err(GroupError::KeyExposed(z.id()))
+    );
+    w.rekey(a.id(), &s, &[]);
+    let s = w.state();
+    assert!(s.exposed_to().is_empty());
+    assert!(w.keys[&z.id()].post_key(&s.heads()).is_none());
 }
 
 /// Attack 4 in the core: a chain of operations, each on the last, is judged
