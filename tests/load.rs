@@ -21,6 +21,10 @@
 //! - once the peers have left, the node holds no connection and, within a
 //!   few seconds, no more file descriptors than before the load (a small
 //!   slack for what the runtime opens lazily).
+//!
+//! And one regression test found by `cargo bench --bench pub_load`: a peer
+//! whose `ebt.replicate` reaches a busy node after its grace is replicated by
+//! EBT alone from then on.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -423,5 +427,78 @@ fn two_hundred_peers_at_once_leave_the_cli_answering_and_nothing_behind() {
         "the node panicked:\n{}",
         node.log_tail(40)
     );
+    node.stop();
+}
+
+/// Regression, found by `cargo bench --bench pub_load` when the pub ran
+/// slowly: a node that accepts a connection and hears no `ebt.replicate`
+/// within its 1.5 s grace pulls every feed it replicates with a live
+/// `createHistoryStream`, and it kept all those streams open after the
+/// peer's EBT request arrived late. A pub following 1,000 members, slowed
+/// by a crowd of new connections, held 1,001 history streams beside EBT on
+/// each late connection (about 2 MB of its memory per connection, and as
+/// many requests for each peer to answer). Now a late `ebt.replicate` ends
+/// the pull: the node ends every history stream it opened.
+#[test]
+fn a_late_ebt_request_ends_the_history_stream_pull() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = ServeNode::init(dir.path(), "node", &test_key(0x90));
+    // Feeds to replicate, so that the pull opens a stream for each.
+    let followed = 5;
+    for f in 0..followed {
+        node.follow(&test_key(0x91 + f).id().to_string());
+    }
+    node.start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let addr = format!("127.0.0.1:{}", node.port);
+        let (r, w, _) =
+            shoal::net::connect(addr.as_str(), &main_net_key(), &peer_key(0x90), &node.id)
+                .await
+                .expect("connect");
+        let (rpc, mut incoming, _conn) = shoal::rpc::start(r, w, Options::default());
+        // Every history stream the node opens is held, never answered.
+        let (tx, mut opened) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(req) = incoming.recv().await {
+                match req.responder {
+                    shoal::rpc::Responder::Stream(s) if req.name == ["createHistoryStream"] => {
+                        let _ = tx.send(s.into_parts());
+                    }
+                    other => {
+                        let _ = other.not_found().await;
+                    }
+                }
+            }
+        });
+        // Past the grace: one stream per feed it replicates (those it
+        // follows and its own).
+        let mut held = Vec::new();
+        while held.len() < usize::from(followed) + 1 {
+            let stream = tokio::time::timeout(Duration::from_secs(10), opened.recv())
+                .await
+                .expect("the node pulls with history streams after its grace")
+                .expect("the connection lives");
+            held.push(stream);
+        }
+        // Now EBT, late.
+        let _ebt = rpc
+            .call_duplex(
+                &["ebt", "replicate"],
+                json!([{"version": 3, "format": "classic"}]),
+            )
+            .await
+            .expect("ebt.replicate");
+        for (_sink, mut source) in held {
+            let ended = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Some(Ok(_)) = source.recv().await {}
+            })
+            .await;
+            assert!(ended.is_ok(), "a history stream stayed open beside EBT");
+        }
+    });
     node.stop();
 }

@@ -105,6 +105,11 @@ impl Serve {
         Serve { child }
     }
 
+    /// The process id of the node.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn status_kib(&self, field: &str) -> f64 {
         fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default()

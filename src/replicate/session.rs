@@ -258,7 +258,17 @@ impl Replicator {
                 } else {
                     let opened = tokio::time::timeout(EBT_GRACE, ebt_started.recv()).await;
                     if opened.is_err() {
-                        this.legacy_pull(peer, &rpc).await;
+                        // A peer whose EBT request reaches us late (a
+                        // busy node answers a crowd of new connections
+                        // slowly) is replicated by EBT from then on: the
+                        // pull's history streams, one per feed we
+                        // replicate, are closed rather than kept beside it.
+                        tokio::select! {
+                            () = this.legacy_pull(peer, &rpc) => {}
+                            Some(()) = ebt_started.recv() => {
+                                tracing::debug!("{peer}: opened ebt late; ending our history-stream pull");
+                            }
+                        }
                     }
                 }
             }
