@@ -31,7 +31,10 @@ use crate::ingest::limits::Rate;
 use crate::rpc::RpcHandle;
 
 /// Messages asked for per chunk of older history.
-pub const BACKFILL_CHUNK: u64 = 500;
+pub const BACKFILL_CHUNK: u64 = 1000;
+/// Chunks of older history (of as many feeds) one session fetches at once:
+/// with [`BACKFILL_CHUNK`] and the largest message, at most 32 MiB held.
+const OLDER_AT_ONCE: usize = 4;
 /// Newest-first fetches one session runs at once.
 const NEWEST_AT_ONCE: usize = 8;
 /// How long one range may take to arrive.
@@ -87,7 +90,7 @@ fn now_ms() -> u64 {
 
 /// Runs the fetches of one session with `peer` until `wants` closes (the
 /// session ended): newest ranges first, several at once; then older
-/// history, a chunk of one feed at a time, the feeds in turn.
+/// history, a chunk each of several feeds at once, the feeds in turn.
 pub async fn run(
     repl: Arc<Replicator>,
     peer: FeedId,
@@ -134,22 +137,35 @@ pub async fn run(
             }
             continue;
         }
-        if let Some(f) = older.pop_front() {
-            if failed.contains(&f) {
-                continue;
+        if !older.is_empty() {
+            let round: Vec<FeedId> = older
+                .drain(..older.len().min(OLDER_AT_ONCE))
+                .filter(|f| !failed.contains(f))
+                .collect();
+            let results = futures::future::join_all(
+                round
+                    .iter()
+                    .map(|f| fetch_older(&repl, peer, &rpc, *f, &rate)),
+            )
+            .await;
+            let mut busy = false;
+            for (f, r) in round.into_iter().zip(results) {
+                match r {
+                    Outcome::Held(1) => {}
+                    Outcome::Held(_) => older.push_back(f),
+                    // Another session fetches it: this one takes over
+                    // should that one end first.
+                    Outcome::Busy => {
+                        older.push_back(f);
+                        busy = true;
+                    }
+                    Outcome::Failed => {
+                        failed.insert(f);
+                    }
+                }
             }
-            match fetch_older(&repl, peer, &rpc, f, &rate).await {
-                Outcome::Held(1) => {}
-                Outcome::Held(_) => older.push_back(f),
-                // Another session fetches it: this one takes over should
-                // that one end first.
-                Outcome::Busy => {
-                    older.push_back(f);
-                    tokio::time::sleep(BUSY_WAIT).await;
-                }
-                Outcome::Failed => {
-                    failed.insert(f);
-                }
+            if busy {
+                tokio::time::sleep(BUSY_WAIT).await;
             }
             continue;
         }
