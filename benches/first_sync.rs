@@ -369,7 +369,14 @@ fn status(home: &Path) -> Status {
 /// One first sync of a fresh shoal node from the pub at `pub_addr`:
 /// seconds to the first full page, to every message, and the mean time
 /// between two polls.
-fn shoal_run(home: &Path, pub_addr: &str, net: &Network, want: &Want) -> (f64, f64, f64) {
+/// `newest` is the node's `newest_first` (0: every feed from its start).
+fn shoal_run(
+    home: &Path,
+    pub_addr: &str,
+    net: &Network,
+    want: &Want,
+    newest: u64,
+) -> (f64, f64, f64) {
     shoal(home, &["init"]);
     let config = home.join("config.toml");
     let text = fs::read_to_string(&config).unwrap();
@@ -378,6 +385,8 @@ fn shoal_run(home: &Path, pub_addr: &str, net: &Network, want: &Want) -> (f64, f
         .map(|l| {
             if l.starts_with("hops =") {
                 "hops = 1".to_string()
+            } else if l.starts_with("newest_first =") {
+                format!("newest_first = {newest}")
             } else {
                 l.to_string()
             }
@@ -661,16 +670,20 @@ fn main() {
     );
     let pub_node = Serve::start(&pub_home, free_port());
     let pub_addr = shoal(&pub_home, &["address"]);
-    let mut shoal_runs = Vec::new();
+    // Newest first (the default) and from each feed's start, alternately.
+    let (mut shoal_runs, mut start_runs) = (Vec::new(), Vec::new());
     for run in 0..runs {
-        let r = shoal_run(&work.join(format!("fresh{run}")), &pub_addr, &net, &want);
-        eprintln!(
-            "shoal first sync {run}: page {:.2} s, all {:.2} s, a poll every {:.0} ms",
-            r.0,
-            r.1,
-            r.2 * 1000.0
-        );
-        shoal_runs.push(r);
+        for (newest, into) in [(50, &mut shoal_runs), (0, &mut start_runs)] {
+            let home = work.join(format!("fresh{run}-{newest}"));
+            let r = shoal_run(&home, &pub_addr, &net, &want, newest);
+            eprintln!(
+                "shoal first sync {run} (newest_first = {newest}): page {:.2} s, all {:.2} s, a poll every {:.0} ms",
+                r.0,
+                r.1,
+                r.2 * 1000.0
+            );
+            into.push(r);
+        }
     }
     pub_node.stop();
 
@@ -727,10 +740,12 @@ fn main() {
         load.split(' ').take(3).collect::<Vec<_>>().join(" ")
     );
     println!();
-    println!("| measure | shoal | ssb-server |");
-    println!("|---|---|---|");
     println!(
-        "| load the pub with the {total} messages | {import_s:.2} s (`shoal import`) | {} |",
+        "| measure | shoal, newest first | shoal, each feed from its start (`newest_first = 0`) | ssb-server |"
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| load the pub with the {total} messages | {import_s:.2} s (`shoal import`) | the same pub | {} |",
         if with_js {
             format!("{js_load:.2} s (`add` RPC, 20 in flight, until indexed)")
         } else {
@@ -738,24 +753,28 @@ fn main() {
         }
     );
     println!(
-        "| first full timeline page ({PAGE} newest posts and replies of the {FOLLOWED} feeds), median of {runs} | {} | {} |",
+        "| first full timeline page ({PAGE} newest posts and replies of the {FOLLOWED} feeds), median of {runs} | {} | {} | {} |",
         cell(&shoal_runs, |r| r.0),
+        cell(&start_runs, |r| r.0),
         cell(&js_runs, |r| r.0)
     );
     println!(
-        "| every message of the {FOLLOWED} feeds ({}), median of {runs} | {} | {} |",
+        "| every message of the {FOLLOWED} feeds ({}), median of {runs} | {} | {} | {} |",
         want.messages,
         cell(&shoal_runs, |r| r.1),
+        cell(&start_runs, |r| r.1),
         cell(&js_runs, |r| r.1)
     );
     println!(
-        "| rate to complete | {} | {} |",
+        "| rate to complete | {} | {} | {} |",
         rate(&shoal_runs),
+        rate(&start_runs),
         rate(&js_runs)
     );
     println!(
-        "| time between two polls (resolution) | {} | {} |",
+        "| time between two polls (resolution) | {} | {} | {} |",
         poll(&shoal_runs),
+        poll(&start_runs),
         poll(&js_runs)
     );
 }
