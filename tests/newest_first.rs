@@ -101,6 +101,43 @@ fn a_followed_feed_arrives_newest_first_then_its_history_downwards() {
     fresh.wait_count(&id, 2121, 30);
 }
 
+#[test]
+fn two_peers_holding_a_feed_fetch_each_range_once_between_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let author = test_key(0x7a);
+    let msgs = feed_of(&author, 3050, "twice");
+    let dump = dir.path().join("feed.jsonl");
+    let text: Vec<u8> = msgs
+        .iter()
+        .flat_map(|m| m.json().iter().copied().chain([b'\n']))
+        .collect();
+    std::fs::write(&dump, text).unwrap();
+    let mut pubs = Vec::new();
+    for (i, seed) in [0x7b, 0x7c].into_iter().enumerate() {
+        let mut p = ServeNode::init(dir.path(), &format!("pub{i}"), &test_key(seed));
+        p.ok(["import", dump.to_str().unwrap()]);
+        p.start();
+        pubs.push(p);
+    }
+    let mut fresh = ServeNode::init(dir.path(), "fresh", &test_key(0x7d));
+    let id = author.id().to_string();
+    fresh.follow(&id);
+    fresh.start();
+    for p in &pubs {
+        fresh.ok(["connect", p.address().as_str()]);
+    }
+    fresh.wait_count(&id, 3050, 60);
+    // Whole, newest first, whichever session fetched which range.
+    let order = arrival_order(&fresh, &author.id());
+    assert_eq!(order.len(), 3050);
+    let newest: Vec<u64> = (3001..=3050).collect();
+    assert_eq!(order[..50], newest[..], "newest 50 first");
+    let ours: Vec<String> = fresh.log_of(&id).into_iter().map(|l| l.key).collect();
+    let want: Vec<String> = msgs.iter().map(|m| m.id().to_string()).collect();
+    assert_eq!(ours, want);
+    assert!(fresh.status().get("partial").is_none());
+}
+
 /// What the fake peer serves of its one feed.
 #[derive(Clone)]
 struct Serves {

@@ -17,10 +17,14 @@
 //! stored or shown. Uses `rpc`, the ingest `Pipeline` and `store` reads.
 
 use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -89,8 +93,9 @@ fn now_ms() -> u64 {
 }
 
 /// Runs the fetches of one session with `peer` until `wants` closes (the
-/// session ended): newest ranges first, several at once; then older
-/// history, a chunk each of several feeds at once, the feeds in turn.
+/// session ended) and its fetches are done: newest ranges first, several
+/// under way at once; then older history, a chunk each of several feeds
+/// under way at once, the feeds in turn.
 pub async fn run(
     repl: Arc<Replicator>,
     peer: FeedId,
@@ -99,82 +104,97 @@ pub async fn run(
     fetched: mpsc::Sender<Fetched>,
 ) {
     let rate = Mutex::new(Rate::new(repl.limits.peer_rate));
+    let (repl, rpc, rate) = (&*repl, &rpc, &rate);
     let mut newest: VecDeque<(FeedId, u64)> = VecDeque::new();
     let mut older: VecDeque<FeedId> = VecDeque::new();
     // Feeds this peer failed to serve: not asked of it again.
     let mut failed: HashSet<FeedId> = HashSet::new();
+    // Fetches under way (kept full as each ends, so that fetching,
+    // checking and writing overlap), and the feeds they are of.
+    let mut running = FuturesUnordered::new();
+    let mut busy_feeds: HashSet<FeedId> = HashSet::new();
+    let (mut newest_running, mut older_running) = (0usize, 0usize);
+    let mut open = true;
     loop {
         while let Ok(w) = wants.try_recv() {
             take(w, &mut newest, &mut older);
         }
-        if !newest.is_empty() {
-            let round: Vec<(FeedId, u64)> = newest
-                .drain(..newest.len().min(NEWEST_AT_ONCE))
-                .filter(|(f, _)| !failed.contains(f))
-                .collect();
-            let results = futures::future::join_all(
-                round
-                    .iter()
-                    .map(|(f, seq)| fetch_newest(&repl, peer, &rpc, *f, *seq, &rate)),
-            )
-            .await;
-            for ((f, _), r) in round.into_iter().zip(results) {
-                match r {
-                    Outcome::Held(seq) => {
+        // Newest ranges first; older history once none waits.
+        while newest_running < NEWEST_AT_ONCE
+            && let Some((f, seq)) = newest.pop_front()
+        {
+            if failed.contains(&f) || !busy_feeds.insert(f) {
+                continue;
+            }
+            newest_running += 1;
+            let fetch: Fetch<'_> =
+                Box::pin(
+                    async move { (true, f, fetch_newest(repl, peer, rpc, f, seq, rate).await) },
+                );
+            running.push(fetch);
+        }
+        while newest.is_empty() && older_running < OLDER_AT_ONCE {
+            let Some(f) = older.pop_front() else { break };
+            if failed.contains(&f) || !busy_feeds.insert(f) {
+                continue;
+            }
+            older_running += 1;
+            let fetch: Fetch<'_> =
+                Box::pin(async move { (false, f, fetch_older(repl, peer, rpc, f, rate).await) });
+            running.push(fetch);
+        }
+        if running.is_empty() && !open {
+            return;
+        }
+        tokio::select! {
+            w = wants.recv(), if open => match w {
+                Some(w) => take(w, &mut newest, &mut older),
+                None => open = false,
+            },
+            Some((was_newest, f, outcome)) = running.next(), if !running.is_empty() => {
+                busy_feeds.remove(&f);
+                if was_newest {
+                    newest_running -= 1;
+                } else {
+                    older_running -= 1;
+                }
+                match (was_newest, outcome) {
+                    (true, Outcome::Held(seq)) => {
                         older.push_back(f);
                         if fetched.send((f, Some(seq))).await.is_err() {
                             return;
                         }
                     }
-                    Outcome::Busy => {}
-                    Outcome::Failed => {
+                    (true, Outcome::Failed) => {
                         failed.insert(f);
                         if fetched.send((f, None)).await.is_err() {
                             return;
                         }
                     }
-                }
-            }
-            continue;
-        }
-        if !older.is_empty() {
-            let round: Vec<FeedId> = older
-                .drain(..older.len().min(OLDER_AT_ONCE))
-                .filter(|f| !failed.contains(f))
-                .collect();
-            let results = futures::future::join_all(
-                round
-                    .iter()
-                    .map(|f| fetch_older(&repl, peer, &rpc, *f, &rate)),
-            )
-            .await;
-            let mut busy = false;
-            for (f, r) in round.into_iter().zip(results) {
-                match r {
-                    Outcome::Held(1) => {}
-                    Outcome::Held(_) => older.push_back(f),
+                    (true, Outcome::Busy | Outcome::Again) | (false, Outcome::Held(1)) => {}
+                    (false, Outcome::Held(_) | Outcome::Again) => older.push_back(f),
                     // Another session fetches it: this one takes over
                     // should that one end first.
-                    Outcome::Busy => {
-                        older.push_back(f);
-                        busy = true;
+                    (false, Outcome::Busy) => {
+                        older_running += 1;
+                        busy_feeds.insert(f);
+                        running.push(Box::pin(async move {
+                            tokio::time::sleep(BUSY_WAIT).await;
+                            (false, f, Outcome::Again)
+                        }));
                     }
-                    Outcome::Failed => {
+                    (false, Outcome::Failed) => {
                         failed.insert(f);
                     }
                 }
             }
-            if busy {
-                tokio::time::sleep(BUSY_WAIT).await;
-            }
-            continue;
-        }
-        match wants.recv().await {
-            Some(w) => take(w, &mut newest, &mut older),
-            None => return,
         }
     }
 }
+
+/// A fetch under way: whether it is of newest messages, the feed, and
+/// what it came to.
+type Fetch<'a> = Pin<Box<dyn Future<Output = (bool, FeedId, Outcome)> + Send + 'a>>;
 
 /// Queues what a session asks for, once per feed.
 fn take(w: Want, newest: &mut VecDeque<(FeedId, u64)>, older: &mut VecDeque<FeedId>) {
@@ -194,6 +214,8 @@ enum Outcome {
     Busy,
     /// The peer did not serve a range that chains (noted in the watch).
     Failed,
+    /// A wait for another session's fetch is over: look again.
+    Again,
 }
 
 /// Reads a range of `feed` from `peer`: `createHistoryStream` from `seq`,
