@@ -337,13 +337,23 @@ fn exchange(mode: Mode, dialler: Dialler, n_js: usize, n_shoal: usize, seed: u8)
 
     if let Mode::Ebt = mode {
         // ssb-server really replicated shoal's feed over an EBT session.
-        let text = js.sbot(&["ebt.peerStatus", &shoal_id]);
-        let status: serde_json::Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{label}: ebt.peerStatus is not JSON ({e}): {text}"));
-        let peer = &status["peers"][&shoal_id];
-        assert!(
-            peer.is_object() && peer["seq"] == n_shoal + 2,
-            "{label}: ssb-server has no EBT session with shoal holding its feed: {text}"
+        // (Its EBT state learns of a message after its store has it: a
+        // loaded machine showed the clock one behind at first.)
+        let last = std::cell::RefCell::new(String::new());
+        crate::nodes::wait_for(
+            20,
+            std::time::Duration::from_millis(200),
+            &format!("{label}: ssb-server's EBT session with shoal holding its feed"),
+            || {
+                let text = js.sbot(&["ebt.peerStatus", &shoal_id]);
+                let status: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+                    panic!("{label}: ebt.peerStatus is not JSON ({e}): {text}")
+                });
+                *last.borrow_mut() = text;
+                let peer = &status["peers"][&shoal_id];
+                (peer.is_object() && peer["seq"] == n_shoal + 2).then_some(())
+            },
+            || format!("ebt.peerStatus: {}", last.borrow()),
         );
     }
 
