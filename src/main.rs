@@ -1152,6 +1152,12 @@ fn print_why(w: &api::Why) -> Res {
         (n, Some(t)) => format!("held: up to sequence {n}, last received {}", date(t)),
         (n, None) => format!("held: up to sequence {n}"),
     };
+    let held = match w.held_from {
+        Some(from) => format!(
+            "{held}; from sequence {from} only (fetched newest first: its older history is on its way)"
+        ),
+        None => held,
+    };
     out_line(&mut out, held.as_bytes())?;
     if !w.running {
         out_line(

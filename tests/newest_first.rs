@@ -355,6 +355,12 @@ fn older_history_that_forks_below_the_newest_is_discarded_and_the_feed_stays_par
         text.contains(&format!("partial: {id} held from 151 to 200")),
         "{text}"
     );
+    let why = node.ok(["why", id.as_str()]).text();
+    assert!(
+        why.contains("held: up to sequence 200")
+            && why.contains("from sequence 151 only (fetched newest first"),
+        "{why}"
+    );
     // The timeline says so too.
     let feed = node.ok(["feed", "--limit", "5"]).text();
     assert!(

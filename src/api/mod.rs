@@ -663,6 +663,7 @@ fn why(host: &dyn Host, feed: &crate::crypto::FeedId) -> Result<Response, ApiErr
         path: path.iter().map(|f| f.to_string()).collect(),
         hops,
         held: latest.map_or(0, |s| s.sequence),
+        held_from: host.store()?.held_range(feed)?.map(|r| r.from),
         last_moved_ms,
         running: watch.is_some(),
         peers,

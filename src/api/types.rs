@@ -761,6 +761,10 @@ pub struct Why {
     pub hops: u8,
     /// The latest sequence we hold (0: none).
     pub held: u64,
+    /// The lowest sequence we hold, when the feed is held from above its
+    /// first message (fetched newest first, its older history to come).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_from: Option<u64>,
     /// When the latest message we hold of it arrived (ms since the epoch).
     pub last_moved_ms: Option<u64>,
     /// Whether a node runs (without one, nothing is known of peers).
