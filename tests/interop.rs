@@ -336,9 +336,12 @@ fn exchange(mode: Mode, dialler: Dialler, n_js: usize, n_shoal: usize, seed: u8)
     assert_same_feed(&ours, &theirs, &format!("{label}: ssb-server's feed"));
 
     if let Mode::Ebt = mode {
-        // ssb-server really replicated shoal's feed over an EBT session.
-        // (Its EBT state learns of a message after its store has it: a
-        // loaded machine showed the clock one behind at first.)
+        // ssb-server really replicated shoal's feed over an EBT session:
+        // its EBT clock of shoal holds shoal's feed up to the posts and
+        // contact message at least. (ssb-server 16 runs legacy replication
+        // beside EBT; on a loaded machine the one live post sometimes
+        // reaches it that way, its store holding it while the EBT clock
+        // stays one behind, so the live post is not required here.)
         let last = std::cell::RefCell::new(String::new());
         crate::nodes::wait_for(
             20,
@@ -351,7 +354,8 @@ fn exchange(mode: Mode, dialler: Dialler, n_js: usize, n_shoal: usize, seed: u8)
                 });
                 *last.borrow_mut() = text;
                 let peer = &status["peers"][&shoal_id];
-                (peer.is_object() && peer["seq"] == n_shoal + 2).then_some(())
+                let seq = peer["seq"].as_u64().unwrap_or(0) as usize;
+                (peer.is_object() && seq >= n_shoal + 1).then_some(())
             },
             || format!("ebt.peerStatus: {}", last.borrow()),
         );
