@@ -3,14 +3,17 @@
 //! 1. Read models on a store of 1,000,000 messages (1,000 feeds of 1,000;
 //!    posts, replies, votes, names; we follow 200 feeds): a timeline page
 //!    of 50 (first page and a page 20 pages deep), and a thread of 1,000
-//!    replies. Each query opens its own read snapshot, as the CLI and the
+//!    replies of which 100 are forked (each the root of a reply of its
+//!    own: the thread counts each one's own thread), and one fork opened.
+//!    Each query opens its own read snapshot, as the CLI and the
 //!    terminal client do. Median and worst of many runs.
 //! 2. `shoal import` of 100,000 messages of which 20% are private boxes
 //!    not meant for us (1 to 7 recipient slots each), beside the same
 //!    import with no boxes, in one run.
 //!
 //! Run: `cargo bench --bench social` (env `SHOAL_BENCH_SOCIAL_FEEDS`,
-//! `SHOAL_BENCH_SOCIAL_PER_FEED` to change the store size). Prints one
+//! `SHOAL_BENCH_SOCIAL_PER_FEED` to change the store size,
+//! `SHOAL_BENCH_SOCIAL_FORKS` the forked replies). Prints one
 //! table; the README quotes it.
 
 use std::fs;
@@ -55,8 +58,16 @@ fn median_and_max(mut d: Vec<Duration>) -> (f64, f64) {
     )
 }
 
-/// Builds the big store; returns (store, thread root, messages stored).
-fn build_store(path: &Path, me: &Keypair, feeds: usize, per: usize) -> (Store, MsgId, u64) {
+/// Builds the big store; returns (store, thread root, a forked reply,
+/// messages stored). The first `forks` feeds fork their reply: their next
+/// message names it as its root.
+fn build_store(
+    path: &Path,
+    me: &Keypair,
+    feeds: usize,
+    per: usize,
+    forks: usize,
+) -> (Store, MsgId, Option<MsgId>, u64) {
     let store = Store::open_as(path, me).unwrap();
     let t = Instant::now();
     // The thread root: the only message of a feed of its own.
@@ -83,7 +94,7 @@ fn build_store(path: &Path, me: &Keypair, feeds: usize, per: usize) -> (Store, M
                     &kp,
                     per,
                     |s| t0 + (s * feeds) as f64,
-                    |s, _| {
+                    |s, st| {
                         let i = a * per + s;
                         match s {
                             0 => obj(vec![
@@ -97,6 +108,15 @@ fn build_store(path: &Path, me: &Keypair, feeds: usize, per: usize) -> (Store, M
                                 ("root", root.to_string().into()),
                                 ("branch", root.to_string().into()),
                             ]),
+                            3 if a < forks => {
+                                let reply = st.expect("after the reply").id.to_string();
+                                obj(vec![
+                                    ("type", "post".into()),
+                                    ("text", text_for(i).into()),
+                                    ("root", reply.clone().into()),
+                                    ("branch", reply.into()),
+                                ])
+                            }
                             _ if s % 10 == 7 => obj(vec![
                                 ("type", "vote".into()),
                                 (
@@ -139,10 +159,14 @@ fn build_store(path: &Path, me: &Keypair, feeds: usize, per: usize) -> (Store, M
         store.append_local(me, post(text_for(i)), None).unwrap();
         stored += 1;
     }
-    (store, root, stored)
+    // A forked reply: the reply of the first feed.
+    let fork = (forks > 0 && per > 3)
+        .then(|| store.feed(&author_key(0).id(), 2, 1).unwrap())
+        .and_then(|m| m.first().map(|m| m.key));
+    (store, root, fork, stored)
 }
 
-fn queries(store: &Store, root: &MsgId) -> Vec<(String, f64, f64, usize)> {
+fn queries(store: &Store, root: &MsgId, fork: Option<&MsgId>) -> Vec<(String, f64, f64, usize)> {
     let mut rows = Vec::new();
     // Warm the page cache the way a running client would be.
     for _ in 0..3 {
@@ -196,7 +220,26 @@ fn queries(store: &Store, root: &MsgId) -> Vec<(String, f64, f64, usize)> {
         times.push(t.elapsed());
     }
     let (med, max) = median_and_max(times);
-    rows.push(("thread of 1,000 replies".to_string(), med, max, n));
+    rows.push((
+        "thread of 1,000 replies, 100 forked".to_string(),
+        med,
+        max,
+        n,
+    ));
+    if let Some(fork) = fork {
+        let mut times = Vec::new();
+        for _ in 0..50 {
+            let t = Instant::now();
+            let r = store.reader().unwrap();
+            let mut v = View::new(&r).unwrap();
+            let th = v.thread(fork).unwrap();
+            assert!(th.forked_from.is_some(), "a forked thread");
+            n = th.entries.len() - 1;
+            times.push(t.elapsed());
+        }
+        let (med, max) = median_and_max(times);
+        rows.push(("a forked thread of that thread".to_string(), med, max, n));
+    }
     rows
 }
 
@@ -266,6 +309,7 @@ fn import_rate(work: &Path, name: &str, dump: &Path, n: usize) -> f64 {
 fn main() {
     let feeds = env_num("SHOAL_BENCH_SOCIAL_FEEDS", 1000);
     let per = env_num("SHOAL_BENCH_SOCIAL_PER_FEED", 1000);
+    let forks = env_num("SHOAL_BENCH_SOCIAL_FORKS", 100);
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-social");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).unwrap();
@@ -286,9 +330,9 @@ fn main() {
     // 1.
     let me = Keypair::from_seed(&[42; 32]);
     let t = Instant::now();
-    let (store, root, stored) = build_store(&work.join("big.redb"), &me, feeds, per);
+    let (store, root, fork, stored) = build_store(&work.join("big.redb"), &me, feeds, per, forks);
     let build = t.elapsed().as_secs_f64();
-    let rows = queries(&store, &root);
+    let rows = queries(&store, &root, fork.as_ref());
     let size = fs::metadata(work.join("big.redb")).unwrap().len();
 
     println!("| measure | value |");

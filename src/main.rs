@@ -1526,28 +1526,30 @@ fn print_social(cmd: &SocialCmd, v: &serde_json::Value, json_out: bool) -> Res {
             };
             print_items(&mut out, v, json_out, none)?;
         }
+        SocialCmd::Thread { .. } if !json_out => {
+            for line in shoal::text::thread(v) {
+                out_line(&mut out, line.as_bytes())?;
+            }
+        }
         SocialCmd::Thread { .. } => {
+            // One JSON line each: where it forked from, the entries, then
+            // what is not shown.
+            let count = |k: &str| v.get(k).and_then(|h| h.as_u64()).unwrap_or(0);
+            if let Some(from) = v.get("forked_from").and_then(|f| f.as_str()) {
+                let line = serde_json::json!({"entry": "forked", "from": from});
+                out_line(&mut out, line.to_string().as_bytes())?;
+            }
             let entries = v
                 .get("entries")
                 .and_then(|i| i.as_array())
                 .unwrap_or(&empty);
-            let hidden = v.get("hidden").and_then(|h| h.as_u64()).unwrap_or(0);
             for e in entries {
-                if json_out {
-                    out_line(&mut out, e.to_string().as_bytes())?;
-                } else {
-                    out_line(&mut out, shoal::text::entry(e).as_bytes())?;
-                }
+                out_line(&mut out, e.to_string().as_bytes())?;
             }
-            if hidden > 0 {
-                if json_out {
-                    let line = serde_json::json!({"entry": "hidden", "count": hidden});
+            for kind in ["more", "hidden"] {
+                if count(kind) > 0 {
+                    let line = serde_json::json!({"entry": kind, "count": count(kind)});
                     out_line(&mut out, line.to_string().as_bytes())?;
-                } else {
-                    out_line(
-                        &mut out,
-                        format!("({hidden} hidden: replies of feeds you block)").as_bytes(),
-                    )?;
                 }
             }
         }

@@ -73,6 +73,11 @@ fn who(v: &Json) -> String {
 
 /// One timeline or inbox item, indented by `indent` spaces.
 pub fn item(v: &Json, indent: usize) -> String {
+    item_in(v, indent, indent == 0)
+}
+
+/// An item; `in_reply` says whether to name the root of a reply.
+fn item_in(v: &Json, indent: usize, in_reply: bool) -> String {
     let pad = " ".repeat(indent);
     let mark = if v.get("unread").and_then(Json::as_bool) == Some(true) {
         "* "
@@ -98,7 +103,7 @@ pub fn item(v: &Json, indent: usize) -> String {
         }
     }
     if let Some(root) = s(v, "root")
-        && indent == 0
+        && in_reply
     {
         out.push_str(&format!("\n{pad}  in reply to {root}"));
     }
@@ -118,6 +123,14 @@ pub fn item(v: &Json, indent: usize) -> String {
             "\n{pad}  {} · {}",
             plural(replies, "reply", "replies"),
             plural(likes, "like", "likes")
+        ));
+    }
+    let own = n(v, "own_thread");
+    if own > 0 {
+        out.push_str(&format!(
+            "\n{pad}  {own} {} in its own thread: shoal thread {}",
+            if own == 1 { "reply" } else { "replies" },
+            s(v, "key").unwrap_or("?")
         ));
     }
     out
@@ -165,6 +178,38 @@ pub fn entry(e: &Json) -> String {
         ),
         _ => item(e, depth * 2),
     }
+}
+
+/// A whole thread: where it forked from, its entries, then what is not
+/// shown (replies past the cap, replies of feeds we block).
+pub fn thread(v: &Json) -> Vec<String> {
+    let mut out = Vec::new();
+    let forked = s(v, "forked_from");
+    if let Some(from) = forked {
+        out.push(format!("forked from {from}"));
+    }
+    for e in v
+        .get("entries")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if forked.is_some() && n(e, "depth") == 0 && s(e, "entry") != Some("missing") {
+            // The root's root is the line above.
+            out.push(item_in(e, 0, false));
+        } else {
+            out.push(entry(e));
+        }
+    }
+    let more = n(v, "more");
+    if more > 0 {
+        out.push(format!("({more} more: replies past the first shown)"));
+    }
+    let hidden = n(v, "hidden");
+    if hidden > 0 {
+        out.push(format!("({hidden} hidden: replies of feeds you block)"));
+    }
+    out
 }
 
 fn people(title: &str, list: Option<&Json>) -> String {
@@ -231,6 +276,29 @@ mod tests {
         assert_eq!(
             item(&v, 0),
             "* al (@abcdefgh…) · 1970-01-01 00:00 · %k\n  one\n  two\n  2 replies · 1 like"
+        );
+    }
+
+    #[test]
+    fn forked_threads_say_where_they_forked_and_entries_their_own_threads() {
+        let v = serde_json::json!({
+            "root": "%f", "forked_from": "%r", "hidden": 1, "more": 3,
+            "entries": [
+                {"entry": "message", "depth": 0, "key": "%f", "author": "@abcdefghijklmnop",
+                 "time": 0, "root": "%r", "text": "fork", "replies": 1},
+                {"entry": "message", "depth": 1, "key": "%g", "author": "@abcdefghijklmnop",
+                 "time": 0, "root": "%f", "text": "in it", "own_thread": 2},
+            ],
+        });
+        assert_eq!(
+            thread(&v),
+            [
+                "forked from %r",
+                "@abcdefgh… · 1970-01-01 00:00 · %f\n  fork\n  1 reply · 0 likes",
+                "  @abcdefgh… · 1970-01-01 00:00 · %g\n    in it\n    2 replies in its own thread: shoal thread %g",
+                "(3 more: replies past the first shown)",
+                "(1 hidden: replies of feeds you block)",
+            ]
         );
     }
 

@@ -8,6 +8,9 @@
 //! - `dm` reaches its recipients (up to 7 besides the author) and nobody
 //!   else: `inbox` and `get` with `"decrypted"`; too many recipients or a
 //!   recipient that is not a feed id is a usage error (exit 2, one line);
+//! - a reply that other messages name as their root opens as a forked
+//!   thread (its replies, "forked from" its root), and the thread it is
+//!   in says it has replies of its own;
 //! - a reply to a message we do not hold shows a placeholder in `thread`;
 //!   replies of a blocked feed are hidden with a note; `contacts` shows
 //!   follows, blocks and followers; malformed content is shown raw with the
@@ -340,6 +343,61 @@ fn private_messages_reach_their_recipients_only() {
     assert!(err.contains("recipient"), "{err}");
     one_line_error(&shoal(&a.dir, ["dm", "x"]), 2);
     assert_eq!(a.ok(["log"]).lines().len(), before);
+}
+
+/// Issue 19: `thread` of a reply with replies of its own (a forked
+/// thread) showed its root's thread, so those replies could not be
+/// reached.
+#[test]
+fn a_forked_thread_shows_its_replies_and_where_it_forked_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Home::new(tmp.path(), "a", 76);
+    let root = a.id_of(["post", "the first thread"]);
+    let fork = a.id_of(["reply", &root, "a reply that grows its own thread"]);
+    let f1 = a.id_of([
+        "publish",
+        &format!(r#"{{"type":"post","text":"in the fork","root":"{fork}","branch":"{fork}"}}"#),
+    ]);
+    // A reply to a reply in the fork stays in the fork.
+    let f2 = a.id_of(["reply", &f1, "deeper in the fork"]);
+
+    let t = a.text(["thread", &fork]);
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines[0], format!("forked from {root}"), "{t}");
+    assert!(lines[1].ends_with(&fork), "{t}");
+    assert_eq!(lines[2], "  a reply that grows its own thread", "{t}");
+    assert_eq!(lines[3], "  2 replies · 0 likes", "{t}");
+    assert!(lines[line_of(&t, &f1)].starts_with("  "), "{t}");
+    assert!(lines[line_of(&t, &f2)].starts_with("    "), "{t}");
+    assert!(
+        t.contains("deeper in the fork") && !t.contains("the first thread"),
+        "{t}"
+    );
+    // From any of its replies, the same.
+    assert_eq!(a.text(["thread", &f2]), t);
+    let entries = json_lines(&a.ok(["--json", "thread", &fork]));
+    assert_eq!(entries[0]["entry"], "forked");
+    assert_eq!(entries[0]["from"], root.as_str());
+    assert_eq!(entries[1]["key"], fork.as_str());
+    assert_eq!(entries.len(), 4);
+
+    // The root thread: the fork is an entry that says it has replies of
+    // its own, and how to open them.
+    let t = a.text(["thread", &root]);
+    assert!(
+        !t.contains("forked from") && !t.contains("in the fork"),
+        "{t}"
+    );
+    let l = line_of(&t, &fork);
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(
+        lines[l + 2],
+        format!("    2 replies in its own thread: shoal thread {fork}"),
+        "{t}"
+    );
+    let entries = json_lines(&a.ok(["--json", "thread", &root]));
+    assert_eq!(entries[1]["own_thread"], 2);
+    assert_eq!(entries[1]["replies"], 0);
 }
 
 #[test]

@@ -222,6 +222,8 @@ fn answers_cross_the_wire_unchanged_threads_with_both_kinds_of_entry() {
                 },
             ],
             hidden: 1,
+            forked_from: Some(msg(4).to_string()),
+            more: 2,
         }),
         Response::Items { items: vec![item] },
         Response::Published {

@@ -49,8 +49,16 @@ pub struct Item {
     pub private: bool,
     /// Recipients of a private message.
     pub recps: Vec<String>,
-    /// Replies in its thread (backlinks by root).
+    /// The replies a person sees under it. On its own (timeline, inbox):
+    /// those in its own thread, the messages naming it as their root,
+    /// which opening it shows. As an entry of a thread: those nested
+    /// under it there.
     pub replies: usize,
+    /// As an entry of a thread other than its root: replies in its own
+    /// thread (a forked thread, messages naming it as their root), which
+    /// opening it shows.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub own_thread: usize,
     /// Feeds that like it now.
     pub likes: usize,
     /// Not yet opened by us.
@@ -66,6 +74,16 @@ pub struct Item {
     pub content: serde_json::Value,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Most replies one thread shows; the rest are counted in [`Thread::more`].
+pub const MAX_THREAD_REPLIES: usize = 5_000;
+
+/// Deepest nesting a thread gives; deeper replies line up at it.
+pub const MAX_THREAD_DEPTH: usize = 64;
+
 /// A thread: its root, then every reply we know of, in reply order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -76,6 +94,13 @@ pub struct Thread {
     pub entries: Vec<Entry>,
     /// Replies hidden because we block their authors.
     pub hidden: usize,
+    /// A forked thread (its root is itself a reply that other messages
+    /// name as their root): the root of the thread it forked from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<String>,
+    /// Replies not shown: past [`MAX_THREAD_REPLIES`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub more: usize,
 }
 
 /// One line of a thread.
@@ -235,18 +260,34 @@ impl<'r> View<'r> {
         Ok(self.r.likes(&Link::Msg(*id))? as usize)
     }
 
-    /// Replies in the thread of `id`, not counting those of feeds we block.
+    /// Replies in the thread of `id`: messages naming it as their root
+    /// (not itself), not counting those of feeds we block.
     pub fn reply_count(&self, id: &MsgId) -> Result<usize> {
-        let root = Link::Msg(*id);
-        if self.blocked.is_empty() {
-            return self.r.backlink_count(&root, LINK_ROOT);
+        let own = self.r.rx_of(id)?;
+        self.own_replies(id, own)
+    }
+
+    /// [`reply_count`](View::reply_count) of `id`, stored at `rx`.
+    fn own_replies(&self, id: &MsgId, rx: Option<u64>) -> Result<usize> {
+        let mut n = 0;
+        for b in self.r.backlink_range(&Link::Msg(*id), LINK_ROOT)? {
+            let b = b?;
+            if Some(b.rx) != rx && !self.blocks(&b.author) {
+                n += 1;
+            }
         }
-        Ok(self
-            .r
-            .backlinks(&root, LINK_ROOT)?
-            .iter()
-            .filter(|b| !self.blocks(&b.author))
-            .count())
+        Ok(n)
+    }
+
+    /// Whether any message but itself (blocked or not) names `id`, stored
+    /// at `rx`, as its root.
+    fn named_as_root(&self, id: &MsgId, rx: Option<u64>) -> Result<bool> {
+        for b in self.r.backlink_range(&Link::Msg(*id), LINK_ROOT)? {
+            if Some(b?.rx) != rx {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The item for a stored message.
@@ -290,7 +331,8 @@ impl<'r> View<'r> {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
-            replies: self.reply_count(&m.key)?,
+            replies: self.own_replies(&m.key, Some(m.rx))?,
+            own_thread: 0,
             likes: self.likes(&m.key)?,
             unread: self.r.is_unread(m.rx)?,
             invalid: None,
@@ -403,110 +445,122 @@ impl<'r> View<'r> {
         FeedId::parse(&item.author).is_some_and(|a| self.blocks(&a))
     }
 
-    /// The thread `id` belongs to: if `id` is a reply, its root's thread.
+    /// The thread of `id`: its own when it is not a reply or when other
+    /// messages name it as their root (a forked thread, which says where
+    /// it forked from), else the thread of its root.
+    ///
+    /// Bounded whatever feeds claim: a message is never its own reply,
+    /// each reply is placed once (replies whose branches go round in a
+    /// circle go under the root), at most [`MAX_THREAD_REPLIES`] replies
+    /// are read (the rest counted in `more`) and nesting stops at
+    /// [`MAX_THREAD_DEPTH`]. Each entry's `replies` counts the replies
+    /// nested under it here; `own_thread` those of its own thread.
     pub fn thread(&mut self, id: &MsgId) -> Result<Thread> {
-        let first = match self.r.get(id)? {
+        self.thread_within(id, MAX_THREAD_REPLIES)
+    }
+
+    /// [`thread`](View::thread), reading at most `cap` replies.
+    fn thread_within(&mut self, id: &MsgId, cap: usize) -> Result<Thread> {
+        let r = self.r;
+        let first = match r.get(id)? {
             Some(m) => Some(self.item(&m)?),
             None => None,
         };
-        let root = first
+        let its_root = first
             .as_ref()
             .and_then(|i| i.root.as_deref())
             .and_then(MsgId::parse)
-            .unwrap_or(*id);
+            .filter(|k| k != id);
+        let root = match its_root {
+            Some(k) if !self.named_as_root(id, first.as_ref().map(|i| i.rx))? => k,
+            _ => *id,
+        };
         let root_item = if root == *id {
             first
         } else {
-            match self.r.get(&root)? {
+            match r.get(&root)? {
                 Some(m) => Some(self.item(&m)?),
                 None => None,
             }
         };
-        let mut hidden = 0;
+        let root_key = root.to_string();
+        let forked_from = root_item
+            .as_ref()
+            .and_then(|i| i.root.clone())
+            .filter(|k| *k != root_key);
+        let root_rx = root_item.as_ref().map(|i| i.rx);
+        let (mut hidden, mut more) = (0, 0);
         // Replies: by their root backlink, each read once.
         let (mut ids, mut items, mut branches) = (Vec::new(), Vec::new(), Vec::new());
-        for b in self.r.backlinks(&Link::Msg(root), LINK_ROOT)? {
+        for b in r.backlink_range(&Link::Msg(root), LINK_ROOT)? {
+            let b = b?;
+            if Some(b.rx) == root_rx {
+                // It names itself as its root.
+                continue;
+            }
             if self.blocks(&b.author) {
                 hidden += 1;
                 continue;
             }
-            let Some(m) = self.r.at(b.rx)? else { continue };
+            if items.len() == cap {
+                more += 1;
+                continue;
+            }
+            let Some(m) = r.at(b.rx)? else { continue };
             let (item, branch) = self.item_and_branch(&m)?;
             ids.push(m.key);
             items.push(Some(item));
             branches.push(branch);
         }
-        // Parent of each reply: the first branch we hold in this thread;
-        // a branch we do not hold at all becomes a placeholder.
-        let in_thread: HashSet<MsgId> = ids.iter().copied().chain([root]).collect();
-        let mut children: HashMap<MsgId, Vec<usize>> = HashMap::new();
-        let mut missing: Vec<MsgId> = Vec::new();
-        for (i, branch) in branches.iter().enumerate() {
-            let mut parent = branch.iter().find(|k| in_thread.contains(*k)).copied();
-            if parent.is_none() {
-                for k in branch {
-                    if self.r.rx_of(k)?.is_none() {
-                        if !missing.contains(k) {
-                            missing.push(*k);
-                        }
-                        parent = Some(*k);
-                        break;
-                    }
+        let keys: Vec<(u64, u64)> = items
+            .iter()
+            .map(|i| i.as_ref().map_or((0, 0), |i: &Item| (i.time, i.rx)))
+            .collect();
+        let Arranged {
+            order,
+            under,
+            shown,
+        } = arrange(root, &ids, &branches, &keys, |k| Ok(r.rx_of(k)?.is_some()))?;
+        let mut entries = Vec::with_capacity(order.len() + 1);
+        entries.push(match root_item {
+            Some(mut item) => {
+                item.replies = shown;
+                Entry::Message {
+                    depth: 0,
+                    item: Box::new(item),
                 }
             }
-            children.entry(parent.unwrap_or(root)).or_default().push(i);
-        }
-        let order_key = |i: &usize| items[*i].as_ref().map(|it: &Item| (it.time, it.rx));
-        for list in children.values_mut() {
-            list.sort_by_key(order_key);
-        }
-        let root_key = root.to_string();
-        let mut entries = Vec::with_capacity(items.len() + 1);
-        entries.push(match root_item {
-            Some(item) => Entry::Message {
-                depth: 0,
-                item: Box::new(item),
-            },
             None => Entry::Missing {
                 depth: 0,
                 key: root_key.clone(),
             },
         });
-        // Depth-first from the root: placeholders first, then replies;
-        // siblings oldest first. Each reply is placed once.
-        let mut todo: Vec<(Node, usize)> = missing.iter().map(|k| (Node::Missing(*k), 1)).collect();
-        if let Some(list) = children.get(&root) {
-            todo.extend(list.iter().map(|&i| (Node::Reply(i), 1)));
-        }
-        todo.reverse();
-        while let Some((node, depth)) = todo.pop() {
-            let key = match node {
+        for (j, (node, depth)) in order.into_iter().enumerate() {
+            let depth = depth.min(MAX_THREAD_DEPTH);
+            entries.push(match node {
                 Node::Reply(i) => {
-                    let Some(item) = items[i].take() else {
+                    let Some(mut item) = items[i].take() else {
                         continue;
                     };
-                    entries.push(Entry::Message {
+                    item.own_thread = item.replies;
+                    item.replies = under[j];
+                    Entry::Message {
                         depth,
                         item: Box::new(item),
-                    });
-                    ids[i]
+                    }
                 }
-                Node::Missing(k) => {
-                    entries.push(Entry::Missing {
-                        depth,
-                        key: k.to_string(),
-                    });
-                    k
-                }
-            };
-            if let Some(list) = children.get(&key) {
-                todo.extend(list.iter().rev().map(|&i| (Node::Reply(i), depth + 1)));
-            }
+                Node::Missing(k) => Entry::Missing {
+                    depth,
+                    key: k.to_string(),
+                },
+            });
         }
         Ok(Thread {
             root: root_key,
             entries,
             hidden,
+            forked_from,
+            more,
         })
     }
 
@@ -574,6 +628,114 @@ impl<'r> View<'r> {
                 .collect::<Result<_>>()?,
         })
     }
+}
+
+/// Places the replies `ids` of `root` (with their `branches` and sort
+/// `keys`) in thread order. `held` says
+/// whether we hold a message (a branch we do not hold becomes a
+/// placeholder). Pure and bounded whatever the links say: each reply is
+/// placed exactly once, a reply is never its own parent, and replies
+/// whose branches only lead round in a circle go under the root.
+fn arrange(
+    root: MsgId,
+    ids: &[MsgId],
+    branches: &[Vec<MsgId>],
+    keys: &[(u64, u64)],
+    mut held: impl FnMut(&MsgId) -> Result<bool>,
+) -> Result<Arranged> {
+    // Parent of each reply: the first branch we hold in this thread;
+    // a branch we do not hold at all becomes a placeholder.
+    let in_thread: HashSet<MsgId> = ids.iter().copied().chain([root]).collect();
+    let mut children: HashMap<MsgId, Vec<usize>> = HashMap::new();
+    let mut missing: Vec<MsgId> = Vec::new();
+    for (i, branch) in branches.iter().enumerate() {
+        let mut parent = branch
+            .iter()
+            .find(|k| in_thread.contains(*k) && **k != ids[i])
+            .copied();
+        if parent.is_none() {
+            for k in branch {
+                if !held(k)? {
+                    if !missing.contains(k) {
+                        missing.push(*k);
+                    }
+                    parent = Some(*k);
+                    break;
+                }
+            }
+        }
+        children.entry(parent.unwrap_or(root)).or_default().push(i);
+    }
+    for list in children.values_mut() {
+        list.sort_by_key(|i| keys[*i]);
+    }
+    // Depth-first from the root: placeholders first, then replies;
+    // siblings oldest first. Each reply is placed once; replies only
+    // reachable through a circle of branches go under the root.
+    let mut order: Vec<(Node, usize)> = Vec::with_capacity(ids.len() + missing.len());
+    let mut placed = vec![false; ids.len()];
+    let mut todo: Vec<(Node, usize)> = missing.iter().map(|k| (Node::Missing(*k), 1)).collect();
+    if let Some(list) = children.get(&root) {
+        todo.extend(list.iter().map(|&i| (Node::Reply(i), 1)));
+    }
+    todo.reverse();
+    let mut unplaced = 0;
+    loop {
+        while let Some((node, depth)) = todo.pop() {
+            let key = match node {
+                Node::Reply(i) if std::mem::replace(&mut placed[i], true) => continue,
+                Node::Reply(i) => ids[i],
+                Node::Missing(k) => k,
+            };
+            order.push((node, depth));
+            if let Some(list) = children.get(&key) {
+                todo.extend(list.iter().rev().map(|&i| (Node::Reply(i), depth + 1)));
+            }
+        }
+        while unplaced < placed.len() && placed[unplaced] {
+            unplaced += 1;
+        }
+        if unplaced == placed.len() {
+            break;
+        }
+        todo.push((Node::Reply(unplaced), 1));
+    }
+    // Replies nested under each entry: those after it, deeper, up to
+    // the next entry at its depth or above.
+    let mut held_before = Vec::with_capacity(order.len() + 1);
+    held_before.push(0);
+    for (node, _) in &order {
+        let n = held_before.last().copied().unwrap_or(0);
+        held_before.push(n + usize::from(matches!(node, Node::Reply(_))));
+    }
+    let mut under = vec![0; order.len()];
+    let mut open: Vec<usize> = Vec::new();
+    for j in 0..=order.len() {
+        let depth = order.get(j).map_or(0, |(_, d)| *d);
+        while let Some(&i) = open.last() {
+            if order[i].1 < depth {
+                break;
+            }
+            open.pop();
+            under[i] = held_before[j] - held_before[i + 1];
+        }
+        open.push(j);
+    }
+    Ok(Arranged {
+        shown: held_before[order.len()],
+        order,
+        under,
+    })
+}
+
+/// A thread's replies placed by [`arrange`].
+struct Arranged {
+    /// Each place and its depth, depth-first.
+    order: Vec<(Node, usize)>,
+    /// Replies nested under each place.
+    under: Vec<usize>,
+    /// Replies placed.
+    shown: usize,
 }
 
 /// A place in a thread being assembled.

@@ -926,3 +926,211 @@ fn blob_links_come_from_mentions_and_text_once_each_and_bounded() {
             .unwrap();
     assert_eq!(super::blob_links(&content).len(), super::MAX_BLOB_LINKS);
 }
+
+/// An entry's item, by id.
+fn entry_of<'t>(t: &'t Thread, id: &MsgId) -> &'t Item {
+    t.entries
+        .iter()
+        .find_map(|e| match e {
+            Entry::Message { item, .. } if item.key == id.to_string() => Some(&**item),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{id} in the thread"))
+}
+
+/// A reply naming `root` as its root and nothing as its branch.
+fn rooted(root: &MsgId, text: &str) -> Value {
+    c(&format!(
+        r#"{{"type":"post","text":"{text}","root":"{root}"}}"#
+    ))
+}
+
+/// Issue 19: a reply that other messages name as their root (a forked
+/// thread, as Patchwork makes) showed its root's thread instead, so the
+/// replies of the fork could not be reached; and the count beside it
+/// counted the fork, not what was nested under it.
+#[test]
+fn a_reply_named_as_root_opens_its_own_forked_thread() {
+    let mut w = World::new(1);
+    let (a, b, c) = (key(2), key(3), key(4));
+    let root = w.got(&a, T0 + 1.0, post("root"));
+    let r1 = w.got(&b, T0 + 2.0, reply(&root, &root, "reply"));
+    let fork = w.got(&c, T0 + 3.0, reply(&root, &r1, "the reply that forks"));
+    let under = w.got(
+        &a,
+        T0 + 4.0,
+        reply(&root, &fork, "in the root thread, under it"),
+    );
+    let f1 = w.got(&a, T0 + 5.0, reply(&fork, &fork, "in the fork"));
+    let f2 = w.got(&b, T0 + 6.0, reply(&fork, &fork, "also in the fork"));
+    let f3 = w.got(
+        &c,
+        T0 + 7.0,
+        reply(&fork, &f1, "a reply to a reply in the fork"),
+    );
+
+    // The root thread: the fork is an entry with replies of its own.
+    let t = w.thread(&root);
+    assert_eq!(
+        shape(&t),
+        vec![
+            held(0, &root),
+            held(1, &r1),
+            held(2, &fork),
+            held(3, &under)
+        ]
+    );
+    assert_eq!(t.forked_from, None);
+    assert_eq!(entry_of(&t, &root).replies, 3);
+    assert_eq!(entry_of(&t, &r1).replies, 2);
+    assert_eq!(entry_of(&t, &fork).replies, 1, "what is nested under it");
+    assert_eq!(entry_of(&t, &fork).own_thread, 3, "what opening it shows");
+    assert_eq!(entry_of(&t, &under).own_thread, 0);
+    // Opening any reply without replies of its own: the root's thread.
+    assert_eq!(shape(&w.thread(&under)), shape(&t));
+    assert_eq!(shape(&w.thread(&r1)), shape(&t));
+
+    // The fork, from itself or any of its replies: its replies, and
+    // where it forked from.
+    let want = vec![held(0, &fork), held(1, &f1), held(2, &f3), held(1, &f2)];
+    for id in [&fork, &f1, &f2, &f3] {
+        let t = w.thread(id);
+        assert_eq!(shape(&t), want, "thread of {id}");
+        assert_eq!(t.root, fork.to_string());
+        assert_eq!(t.forked_from, Some(root.to_string()));
+        assert_eq!(entry_of(&t, &fork).replies, 3);
+        assert_eq!(entry_of(&t, &f1).replies, 1);
+    }
+    // On its own, a message counts the replies opening it shows.
+    assert_eq!(w.item(&fork).replies, 3);
+    assert_eq!(w.item(&root).replies, 3);
+    assert_eq!(w.item(&under).replies, 0);
+}
+
+#[test]
+fn forks_nest_and_each_level_links_back_one_level() {
+    let mut w = World::new(1);
+    let a = key(2);
+    let root = w.got(&a, T0 + 1.0, post("root"));
+    let mut parent = root;
+    let mut levels = vec![root];
+    // Each level forks from the one above it.
+    for i in 0..5 {
+        let r = w.got(
+            &a,
+            T0 + 2.0 + i as f64 * 2.0,
+            reply(&parent, &parent, "forks"),
+        );
+        w.got(&a, T0 + 3.0 + i as f64 * 2.0, reply(&r, &r, "in the fork"));
+        levels.push(r);
+        parent = r;
+    }
+    for (i, pair) in levels.windows(2).enumerate() {
+        let t = w.thread(&pair[1]);
+        assert_eq!(t.root, pair[1].to_string());
+        assert_eq!(t.forked_from, Some(pair[0].to_string()));
+        // Its own thread: its reply, and the next level forking from it.
+        let deeper = usize::from(i + 2 < levels.len());
+        assert_eq!(t.entries.len(), 2 + deeper);
+        let t = w.thread(&pair[0]);
+        assert_eq!(entry_of(&t, &pair[1]).own_thread, 1 + deeper);
+    }
+}
+
+/// Thread order of synthetic links as `(depth, reply index or
+/// placeholder id byte, replies under it)`.
+fn arranged(ids: &[MsgId], branches: &[Vec<MsgId>]) -> (Vec<(usize, String, usize)>, usize) {
+    let keys: Vec<(u64, u64)> = (0..ids.len() as u64).map(|i| (i, i)).collect();
+    let Arranged {
+        order,
+        under,
+        shown,
+    } = arrange(absent(0), ids, branches, &keys, |k| Ok(ids.contains(k))).unwrap();
+    let lines = order
+        .iter()
+        .zip(under)
+        .map(|((node, depth), n)| match node {
+            Node::Reply(i) => (*depth, format!("r{i}"), n),
+            Node::Missing(k) => (*depth, format!("lost {}", k.0[0]), n),
+        })
+        .collect();
+    (lines, shown)
+}
+
+/// Message ids cannot name themselves or later messages, but the view
+/// does not lean on that: branches that name themselves or each other in
+/// a circle still place every reply exactly once, and it ends.
+#[test]
+fn circles_of_branches_place_each_reply_once() {
+    let ids: Vec<MsgId> = (1..=5).map(absent).collect();
+    let root = absent(0);
+    let branches = vec![
+        vec![ids[1]],         // r0 under r1
+        vec![ids[0]],         // r1 under r0: a circle
+        vec![ids[2]],         // r2 names itself: under the root
+        vec![root],           // r3 under the root
+        vec![ids[3], ids[4]], // r4 under r3 (itself skipped)
+    ];
+    let (lines, shown) = arranged(&ids, &branches);
+    assert_eq!(
+        lines,
+        vec![
+            (1, "r2".into(), 0),
+            (1, "r3".into(), 1),
+            (2, "r4".into(), 0),
+            (1, "r0".into(), 1),
+            (2, "r1".into(), 0),
+        ]
+    );
+    assert_eq!(shown, 5);
+    // A long circle and a placeholder: still each once.
+    let ids: Vec<MsgId> = (1..=100).map(absent).collect();
+    let mut branches: Vec<Vec<MsgId>> = (0..100).map(|i| vec![ids[(i + 1) % 100]]).collect();
+    branches[50] = vec![absent(200)];
+    let (lines, shown) = arranged(&ids, &branches);
+    assert_eq!(shown, 100);
+    assert_eq!(lines.len(), 101);
+    assert_eq!(lines[0], (1, "lost 200".into(), 100));
+    let mut seen: Vec<&String> = lines.iter().map(|l| &l.1).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 101);
+}
+
+#[test]
+fn deep_and_wide_forks_stay_bounded() {
+    let mut w = World::new(1);
+    let (a, b) = (key(2), key(3));
+    let root = w.got(&a, T0, post("root"));
+    // A chain deeper than the deepest nesting shown.
+    let mut parent = root;
+    let mut chain = Vec::new();
+    for i in 0..(MAX_THREAD_DEPTH + 6) {
+        parent = w.got(&a, T0 + 1.0 + i as f64, reply(&root, &parent, "deeper"));
+        chain.push(parent);
+    }
+    let t = w.thread(&root);
+    assert_eq!(t.entries.len(), chain.len() + 1);
+    let depths: Vec<usize> = shape(&t).iter().map(|l| l.0).collect();
+    assert_eq!(*depths.iter().max().unwrap(), MAX_THREAD_DEPTH);
+    assert_eq!(entry_of(&t, &root).replies, chain.len());
+    assert_eq!(entry_of(&t, &chain[0]).replies, chain.len() - 1);
+    // Each link of the chain forks: every entry knows its own thread and
+    // each fork opens to itself.
+    for (i, r) in chain.iter().enumerate() {
+        w.got(&b, T0 + 1000.0 + i as f64, rooted(r, "a fork"));
+    }
+    let t = w.thread(&root);
+    assert_eq!(t.entries.len(), chain.len() + 1);
+    for r in &chain {
+        assert_eq!(entry_of(&t, r).own_thread, 1);
+    }
+    let f = w.thread(&chain[40]);
+    assert_eq!(f.entries.len(), 2);
+    assert_eq!(f.forked_from, Some(root.to_string()));
+    // Past the cap, the rest is counted, not read.
+    let capped = w.view(|v| v.thread_within(&root, 10).unwrap());
+    assert_eq!(capped.entries.len(), 11);
+    assert_eq!(capped.more, chain.len() - 10);
+    assert_eq!(entry_of(&capped, &root).replies, 10);
+}

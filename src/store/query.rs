@@ -212,8 +212,9 @@ impl Reader {
         }
     }
 
-    /// The backlinks of `target` with `kind`, in receive order (reversible).
-    fn backlink_range(
+    /// The backlinks of `target` with `kind`, in receive order (reversible),
+    /// read as they are needed.
+    pub fn backlink_range(
         &self,
         target: &Link,
         kind: u8,

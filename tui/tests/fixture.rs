@@ -195,10 +195,12 @@ pub fn wide() -> Vec<Post> {
     ]
 }
 
-/// The thread of post "a": nested replies and one message we lack.
+/// The thread of post "a": nested replies and one message we lack; the
+/// reply "b" has a thread of its own ([`forked_thread`]).
 pub fn thread() -> ThreadView {
     let root = timeline().remove(0);
-    let b = timeline().remove(1);
+    let mut b = timeline().remove(1);
+    b.own_thread = 2;
     let mut c = post(
         "ta",
         &misaki(),
@@ -232,6 +234,35 @@ pub fn thread() -> ThreadView {
             entry(2, d),
         ],
         hidden: 1,
+        ..ThreadView::default()
+    }
+}
+
+/// The thread of reply "b", forked from "a": two replies naming it as
+/// their root, one under the other.
+pub fn forked_thread() -> ThreadView {
+    let mut root = timeline().remove(1);
+    root.replies = 2;
+    let mut f1 = post(
+        "fa",
+        &ada(),
+        3 * MIN,
+        23,
+        "Forking this: what about deletions?",
+    );
+    f1.root = Some(msg("b"));
+    f1.replies = 1;
+    let mut f2 = post("fb", &misaki(), MIN, 24, "Deletions are just new messages.");
+    f2.root = Some(msg("b"));
+    let entry = |depth, post: Post| ThreadEntry::Message {
+        depth,
+        item: Box::new(post),
+    };
+    ThreadView {
+        root: msg("b"),
+        entries: vec![entry(0, root), entry(1, f1), entry(2, f2)],
+        forked_from: Some(msg("a")),
+        ..ThreadView::default()
     }
 }
 
@@ -468,7 +499,11 @@ pub fn answer(timeline: &[Post], effect: &Effect) -> Option<Event> {
         },
         Effect::LoadThread(id) => Loaded::Thread {
             id: id.clone(),
-            result: Ok(thread()),
+            result: Ok(if *id == msg("b") {
+                forked_thread()
+            } else {
+                thread()
+            }),
         },
         Effect::LoadProfile(id) => Loaded::Profile {
             id: id.clone(),

@@ -277,7 +277,7 @@ fn hostile_links_neither_panic_nor_stall() {
     let view = ThreadView {
         root: msg("many"),
         entries,
-        hidden: 0,
+        ..ThreadView::default()
     };
     update(
         &mut app,

@@ -55,7 +55,7 @@ pub fn thread_of(posts: &[Post], width: u16, height: u16) -> (App, Vec<Effect>) 
     let view = ThreadView {
         root: posts[0].key.clone(),
         entries,
-        hidden: 0,
+        ..ThreadView::default()
     };
     let effects = update(
         &mut app,

@@ -51,6 +51,23 @@ fn draws_thread() {
     assert_snapshot!("thread", draw(&app).backend());
 }
 
+/// A reply with a thread of its own says so; Enter opens that forked
+/// thread, which says where it forked from; Enter on its first entry
+/// goes back there.
+#[test]
+fn draws_a_forked_thread_and_moves_between_forks() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    press(&mut app, &posts, "j");
+    let opened = settle(&mut app, &posts, key(KeyCode::Enter));
+    assert_eq!(app.thread.id, Some(msg("b")), "{opened:?}");
+    assert_snapshot!("thread_forked", draw(&app).backend());
+    press(&mut app, &posts, "g");
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    assert_eq!(app.thread.id, Some(msg("a")));
+}
+
 #[test]
 fn draws_messages() {
     let mut app = app(100, 30);

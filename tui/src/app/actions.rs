@@ -114,7 +114,8 @@ impl App {
     }
 
     /// Opens the selection: a thread, a conversation, a group's posts, a
-    /// person.
+    /// person. In a thread: the own thread of an entry that has one (a
+    /// fork), or from a forked thread's root, the thread it forked from.
     fn open(&mut self) -> Vec<Effect> {
         match self.tab {
             Tab::Timeline => match self.timeline.selected() {
@@ -126,7 +127,25 @@ impl App {
                 }
                 None => Vec::new(),
             },
-            Tab::Thread => Vec::new(),
+            Tab::Thread => {
+                let fork = self.thread.selected().filter(|p| p.own_thread > 0);
+                let back = self
+                    .thread
+                    .view
+                    .as_ref()
+                    .and_then(|v| v.forked_from.as_ref());
+                match (fork, back) {
+                    (Some(p), _) => {
+                        let key = p.key.clone();
+                        self.open_thread(&key)
+                    }
+                    (None, Some(from)) if self.thread.nav.selected == 0 => {
+                        let key = from.clone();
+                        self.open_thread(&key)
+                    }
+                    _ => Vec::new(),
+                }
+            }
             Tab::Groups => {
                 self.groups.open();
                 Vec::new()

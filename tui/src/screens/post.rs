@@ -41,6 +41,13 @@ fn post_meta(p: &Post, ctx: &Ctx<'_>) -> Vec<Span<'static>> {
     if p.likes > 0 {
         out.push(Span::styled(format!(" · ♥ {}", p.likes), style::dim()));
     }
+    if p.own_thread > 0 {
+        // A reply with a forked thread of its own: Enter opens it.
+        out.push(Span::styled(
+            format!(" · {} in its own thread", p.own_thread),
+            style::dim(),
+        ));
+    }
     if p.private {
         out.push(Span::styled(" · private", style::private()));
     }

@@ -1,7 +1,8 @@
 //! Tab 2, the thread: the root and every reply found through backlinks,
 //! in thread order, indented by depth, each message in full with its
 //! pictures; a placeholder where a reply points at a message we do not
-//! hold.
+//! hold. A forked thread says where it forked from; a reply with a thread
+//! of its own says how many replies it holds.
 //!
 //! Imports the shared screen parts, `event`, `model`, `text` and
 //! `ratatui-image`'s widget (pictures are drawn from what `images` holds);
@@ -195,8 +196,17 @@ impl Thread {
             (Some(_), Some(v)) => {
                 let n = v.entries.iter().filter(|e| e.post().is_some()).count();
                 let mut s = format!(" · {n} message{}", if n == 1 { "" } else { "s" });
+                if v.more > 0 {
+                    s.push_str(&format!(" · {} more not shown", v.more));
+                }
                 if v.hidden > 0 {
                     s.push_str(&format!(" · {} hidden (blocked authors)", v.hidden));
+                }
+                if let Some(from) = &v.forked_from {
+                    s.push_str(&format!(
+                        " · forked from {} (Enter on the first)",
+                        text::short_id(from)
+                    ));
                 }
                 title.push(Span::styled(s, style::dim()));
             }
