@@ -355,7 +355,7 @@ fn exchange(mode: Mode, dialler: Dialler, n_js: usize, n_shoal: usize, seed: u8)
                 *last.borrow_mut() = text;
                 let peer = &status["peers"][&shoal_id];
                 let seq = peer["seq"].as_u64().unwrap_or(0) as usize;
-                (peer.is_object() && seq >= n_shoal + 1).then_some(())
+                (peer.is_object() && seq > n_shoal).then_some(())
             },
             || format!("ebt.peerStatus: {}", last.borrow()),
         );
