@@ -453,6 +453,7 @@ impl Node {
             wanted_now: Default::default(),
             newest_count: home.config().newest_first,
             fetching: Default::default(),
+            range_budget: Default::default(),
             blobs: blob_sync,
             services: Default::default(),
         });

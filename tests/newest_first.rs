@@ -303,6 +303,31 @@ fn a_newest_range_that_does_not_chain_is_discarded_whole() {
 }
 
 #[test]
+fn a_range_with_a_message_larger_than_any_valid_one_is_discarded_as_it_arrives() {
+    let author = test_key(0x7e);
+    let msgs = feed_of(&author, 200, "real");
+    let mut history: Vec<Option<Bytes>> = msgs.iter().map(|m| Some(line(m))).collect();
+    // 30,000 bytes: no valid message is that large.
+    let big = json!({"padding": "x".repeat(30_000)}).to_string();
+    history[179] = Some(Bytes::from(big));
+    let serves = Serves {
+        feed: author.id(),
+        claim: 200,
+        history,
+    };
+    let (_dir, node, reason) = discarded(0x7f, &author, serves, "newest messages discarded");
+    assert!(
+        reason.contains("bytes as one message, more than any valid message"),
+        "{reason}"
+    );
+    assert_eq!(
+        node.count(&author.id().to_string()),
+        0,
+        "nothing of it is stored"
+    );
+}
+
+#[test]
 fn a_peer_claiming_more_than_it_serves_has_its_range_discarded() {
     let author = test_key(0x76);
     let msgs = feed_of(&author, 200, "real");

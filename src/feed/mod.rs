@@ -11,6 +11,7 @@ pub mod msg;
 
 pub use json::{JsString, JsonError, Object, Value};
 pub use msg::{
-    FeedState, KeyCache, RangeAnchor, SignedMsg, Unverified, ValidationError, VerifiedMsg, build,
-    chain, chain_range, parse_hmac_key, prepare, validate, verify_many, verify_one,
+    FeedState, KeyCache, MAX_MESSAGE_BYTES, RangeAnchor, SignedMsg, Unverified, ValidationError,
+    VerifiedMsg, build, chain, chain_range, parse_hmac_key, prepare, validate, verify_many,
+    verify_one,
 };

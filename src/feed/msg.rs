@@ -27,6 +27,10 @@ use crate::crypto::{self, FeedId, Keypair, MsgId, SigBytes, VerifyKey};
 
 /// Largest signed message, in UTF-16 code units.
 pub const MAX_MESSAGE_UTF16: usize = 8192;
+/// The most bytes a valid message's JSON takes, as a peer sends it: each
+/// UTF-16 unit of its signed text is at most 3 bytes of UTF-8, and the
+/// compact form is no longer than the signed one.
+pub const MAX_MESSAGE_BYTES: usize = 3 * MAX_MESSAGE_UTF16;
 
 /// What the validator needs to know about a feed: its latest message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -26,11 +26,11 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::session::Replicator;
 use crate::crypto::FeedId;
-use crate::feed::RangeAnchor;
+use crate::feed::{MAX_MESSAGE_BYTES, RangeAnchor};
 use crate::ingest::limits::Rate;
 use crate::rpc::RpcHandle;
 
@@ -46,6 +46,21 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a session waits before looking again at a feed whose older
 /// history another session is fetching.
 const BUSY_WAIT: Duration = Duration::from_secs(1);
+/// Bytes of ranges read and not yet stored, in the whole node, in KiB.
+const RANGE_BUDGET_KIB: u32 = 64 * 1024;
+
+/// What the ranges read and not yet stored may take, in the whole node
+/// (see [`RANGE_BUDGET_KIB`]): a read waits for room, so however many
+/// peers serve ranges of messages at the largest valid size, they hold
+/// at most this much memory.
+pub struct RangeBudget(Arc<Semaphore>);
+
+impl Default for RangeBudget {
+    fn default() -> Self {
+        RangeBudget(Arc::new(Semaphore::new(RANGE_BUDGET_KIB as usize)))
+    }
+}
+
 /// Requests one session may have queued for its fetcher.
 pub const QUEUED: usize = 4096;
 
@@ -220,7 +235,9 @@ enum Outcome {
 
 /// Reads a range of `feed` from `peer`: `createHistoryStream` from `seq`,
 /// at most `limit` messages, within [`FETCH_TIMEOUT`]; charged to the
-/// peer's limits. `Err` says why, for a person.
+/// peer's limits, and held within the node's [`RangeBudget`] (the permit
+/// comes with the messages: keep it until they are stored). `Err` says
+/// why, for a person.
 async fn read_range(
     repl: &Replicator,
     peer: FeedId,
@@ -229,7 +246,7 @@ async fn read_range(
     seq: u64,
     limit: u64,
     rate: &Mutex<Rate>,
-) -> Result<Vec<Bytes>, String> {
+) -> Result<(Vec<Bytes>, Option<OwnedSemaphorePermit>), String> {
     let args =
         json!([{"id": feed.to_string(), "seq": seq, "limit": limit, "live": false, "keys": false}]);
     let read = async {
@@ -238,16 +255,36 @@ async fn read_range(
             .await
             .map_err(|e| format!("createHistoryStream refused: {e}"))?;
         let mut items = Vec::new();
+        let mut held: Option<OwnedSemaphorePermit> = None;
         while let Some(item) = source.recv().await {
             let b = item.map_err(|e| format!("the history stream failed: {e}"))?;
             if items.len() as u64 >= limit {
                 return Err(format!("served more than the {limit} messages asked for"));
             }
-            items.push(super::session::body_bytes(b));
+            let b = super::session::body_bytes(b);
+            if b.len() > MAX_MESSAGE_BYTES {
+                return Err(format!(
+                    "served {} bytes as one message, more than any valid message",
+                    b.len()
+                ));
+            }
+            let kib = (b.len() / 1024 + 1) as u32;
+            let permit = repl
+                .range_budget
+                .0
+                .clone()
+                .acquire_many_owned(kib)
+                .await
+                .map_err(|_| "the node is shutting down".to_string())?;
+            match held.as_mut() {
+                Some(h) => h.merge(permit),
+                None => held = Some(permit),
+            }
+            items.push(b);
         }
-        Ok(items)
+        Ok((items, held))
     };
-    let items = tokio::time::timeout(FETCH_TIMEOUT, read)
+    let (items, held) = tokio::time::timeout(FETCH_TIMEOUT, read)
         .await
         .map_err(|_| format!("served no whole range within {FETCH_TIMEOUT:?}"))??;
     if (items.len() as u64) < limit {
@@ -260,7 +297,7 @@ async fn read_range(
     if !repl.admit(peer, &items, rate).await {
         return Err("over the day's byte budget".into());
     }
-    Ok(items)
+    Ok((items, held))
 }
 
 /// Fetches the newest [`Replicator::newest_count`] messages of `feed`,
@@ -282,7 +319,7 @@ async fn fetch_newest(
     let n = repl.newest_count.min(latest);
     let from = latest - n + 1;
     let stored = match read_range(repl, peer, rpc, feed, from, n, rate).await {
-        Ok(items) => {
+        Ok((items, _held)) => {
             let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
             repl.pipeline
                 .submit_range(feed, RangeAnchor::Newest, &refs)
@@ -322,7 +359,7 @@ async fn fetch_older(
     let start = held.from.saturating_sub(BACKFILL_CHUNK).max(1);
     let limit = held.from - start;
     let stored = match read_range(repl, peer, rpc, feed, start, limit, rate).await {
-        Ok(items) => {
+        Ok((items, _held)) => {
             let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
             repl.pipeline.submit_range(feed, held.anchor(), &refs).await
         }

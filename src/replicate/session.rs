@@ -104,6 +104,8 @@ pub struct Replicator {
     /// Feeds a session is fetching a range of (see [`super::newest`]): one
     /// session at a time per feed.
     pub fetching: Mutex<HashSet<FeedId>>,
+    /// What ranges read and not yet stored may take in memory.
+    pub range_budget: super::newest::RangeBudget,
     /// Services of later layers (a room, tunnels through one) answering
     /// requests replication does not: set once, when the node starts.
     pub services: std::sync::OnceLock<Vec<Arc<dyn Service>>>,
