@@ -38,14 +38,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{author_key, text_for};
+use common::{AUTHORS, Rng, author_key, text_for};
 use nodes::{Serve, free_port, js, kit, messages_of, shoal};
 use shoal::api::{Request, Response, Status};
 use shoal::crypto::{FeedId, MsgId};
 use shoal::feed::{self, FeedState, Object, Value};
 
-/// Authors in the network.
-const AUTHORS: usize = 100;
 /// Authors the fresh node follows.
 const FOLLOWED: usize = 20;
 /// The timeline page waited for.
@@ -61,39 +59,6 @@ fn env_num(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
-}
-
-/// splitmix64: a small seeded generator, so the network is the same every
-/// run (except the boxes' random nonces).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// `k` distinct values of `0..n`, none equal to `not`.
-    fn pick(&mut self, n: usize, k: usize, not: Option<usize>) -> Vec<usize> {
-        let mut out = Vec::with_capacity(k);
-        while out.len() < k {
-            let x = self.below(n);
-            if Some(x) != not && !out.contains(&x) {
-                out.push(x);
-            }
-        }
-        out
-    }
 }
 
 fn obj(pairs: Vec<(&str, Value)>) -> Value {

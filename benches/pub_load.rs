@@ -59,7 +59,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use common::{author_key, sign_feed, text_for, write_interleaved};
+use common::{Rng, author_key, kvt_line, sign_feed, text_for, write_interleaved};
 use nodes::{Serve, free_port, shoal};
 
 /// Feeds the pub holds, and messages in each.
@@ -114,23 +114,6 @@ fn client_key(i: usize) -> Keypair {
     seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
     seed[31] = 0xc1;
     Keypair::from_seed(&seed)
-}
-
-/// Splitmix64: the fixed-seed choices of the benchmark.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// What one client will do.
@@ -495,12 +478,7 @@ fn write_dump(path: &Path) {
             })
             .iter()
             .enumerate()
-            .map(|(s, m)| {
-                let mut line = format!("{{\"key\":\"{}\",\"value\":", m.id()).into_bytes();
-                line.extend_from_slice(m.json());
-                line.extend_from_slice(format!(",\"timestamp\":{}}}", ts(s)).as_bytes());
-                line
-            })
+            .map(|(s, m)| kvt_line(m, ts(s)))
             .collect()
         })
         .collect();

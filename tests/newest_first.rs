@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{Value as Json, json};
 use shoal::crypto::{FeedId, Keypair};
-use shoal::feed::{self, FeedState, VerifiedMsg};
+use shoal::feed::VerifiedMsg;
 use shoal::rpc::{self, Body, Responder};
 
 use crate::common::test_key;
@@ -20,19 +20,10 @@ use crate::nodes::{ServeNode, wait_for};
 
 /// `n` posts of `kp`, each a valid message of its feed.
 fn feed_of(kp: &Keypair, n: usize, tag: &str) -> Vec<VerifiedMsg> {
-    let mut state: Option<FeedState> = None;
-    (1..=n)
-        .map(|i| {
-            let text = format!("{tag} post {i}");
-            let content =
-                feed::json::parse(json!({"type": "post", "text": text}).to_string().as_bytes())
-                    .unwrap();
-            let v = feed::build(kp, state.as_ref(), 1_000_000.0 + i as f64, content, None);
-            let m = feed::validate(state.as_ref(), None, v).unwrap();
-            state = Some(m.state());
-            m
-        })
-        .collect()
+    let ts = |s: usize| 1_000_001.0 + s as f64;
+    crate::dumps::sign_feed(kp, n, ts, |s, _| {
+        shoal::social::compose::post(&format!("{tag} post {}", s + 1))
+    })
 }
 
 fn line(m: &VerifiedMsg) -> Bytes {
@@ -280,6 +271,16 @@ fn discarded(
     (dir, node, reason)
 }
 
+/// The node holds nothing of `author`'s feed.
+#[track_caller]
+fn nothing_stored(node: &ServeNode, author: &Keypair) {
+    assert_eq!(
+        node.count(&author.id().to_string()),
+        0,
+        "nothing of the feed is stored"
+    );
+}
+
 #[test]
 fn a_newest_range_that_does_not_chain_is_discarded_whole() {
     let author = test_key(0x74);
@@ -295,11 +296,7 @@ fn a_newest_range_that_does_not_chain_is_discarded_whole() {
     };
     let (_dir, node, reason) = discarded(0x75, &author, serves, "newest messages discarded");
     assert!(reason.contains("previous must be"), "{reason}");
-    assert_eq!(
-        node.count(&author.id().to_string()),
-        0,
-        "nothing of it is stored"
-    );
+    nothing_stored(&node, &author);
 }
 
 #[test]
@@ -320,11 +317,7 @@ fn a_range_with_a_message_larger_than_any_valid_one_is_discarded_as_it_arrives()
         reason.contains("bytes as one message, more than any valid message"),
         "{reason}"
     );
-    assert_eq!(
-        node.count(&author.id().to_string()),
-        0,
-        "nothing of it is stored"
-    );
+    nothing_stored(&node, &author);
 }
 
 #[test]
@@ -342,11 +335,7 @@ fn a_peer_claiming_more_than_it_serves_has_its_range_discarded() {
         reason.contains("claimed messages 251 to 300 but served 0"),
         "{reason}"
     );
-    assert_eq!(
-        node.count(&author.id().to_string()),
-        0,
-        "nothing of it is stored"
-    );
+    nothing_stored(&node, &author);
 }
 
 #[test]

@@ -95,18 +95,58 @@ pub fn generate(path: &Path, total: usize) {
             });
             msgs.iter()
                 .enumerate()
-                .map(|(s, m)| {
-                    let mut line = b"{\"key\":\"".to_vec();
-                    line.extend_from_slice(m.id().to_string().as_bytes());
-                    line.extend_from_slice(b"\",\"value\":");
-                    line.extend_from_slice(m.json());
-                    line.extend_from_slice(format!(",\"timestamp\":{}}}", ts(s)).as_bytes());
-                    line
-                })
+                .map(|(s, m)| kvt_line(m, ts(s)))
                 .collect()
         })
         .collect();
     write_interleaved(path, &feeds);
+}
+
+/// A dump line: `{"key":ID,"value":MESSAGE,"timestamp":TIME}`.
+pub fn kvt_line(m: &VerifiedMsg, timestamp: f64) -> Vec<u8> {
+    let mut line = b"{\"key\":\"".to_vec();
+    line.extend_from_slice(m.id().to_string().as_bytes());
+    line.extend_from_slice(b"\",\"value\":");
+    line.extend_from_slice(m.json());
+    line.extend_from_slice(format!(",\"timestamp\":{timestamp}}}").as_bytes());
+    line
+}
+
+/// splitmix64: a small seeded generator, so that what a benchmark
+/// chooses is the same every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// `k` distinct values of `0..n`, none equal to `not`.
+    pub fn pick(&mut self, n: usize, k: usize, not: Option<usize>) -> Vec<usize> {
+        let mut out = Vec::with_capacity(k);
+        while out.len() < k {
+            let x = self.below(n);
+            if Some(x) != not && !out.contains(&x) {
+                out.push(x);
+            }
+        }
+        out
+    }
 }
 
 /// The deterministic identity of author `a` of a generated dump.

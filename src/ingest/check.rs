@@ -118,6 +118,26 @@ fn parse_value(v: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, LineErro
     Ok(u)
 }
 
+/// Batch-verifies the signatures of `todo` on the rayon pool, split so
+/// that every core gets a share however small the batch (messages from
+/// peers arrive in batches of a few hundred): each message's result, in
+/// order.
+fn verify_all(todo: Vec<Unverified>, keys: &KeyCache) -> Vec<Result<SignedMsg, ValidationError>> {
+    let per_chunk = todo
+        .len()
+        .div_ceil(rayon::current_num_threads())
+        .clamp(MIN_VERIFY_CHUNK, VERIFY_CHUNK);
+    let mut chunks: Vec<Vec<Unverified>> = Vec::new();
+    let mut it = todo.into_iter().peekable();
+    while it.peek().is_some() {
+        chunks.push(it.by_ref().take(per_chunk).collect());
+    }
+    chunks
+        .into_par_iter()
+        .flat_map_iter(|c| feed::verify_many(c, keys))
+        .collect()
+}
+
 /// One batch, checked and placed, ready for the store.
 pub(super) struct Batch {
     /// For a range of one feed (see [`Checker::check_range`]): where it
@@ -281,16 +301,8 @@ impl<'a> Checker<'a> {
                 return Err(ValidationError::RangeAuthor.to_string());
             }
             self.keys.prime(&[feed]);
-            let keys = &self.keys;
-            let mut chunks: Vec<Vec<Unverified>> = Vec::new();
-            let mut it = todo.into_iter().peekable();
-            while it.peek().is_some() {
-                chunks.push(it.by_ref().take(VERIFY_CHUNK).collect());
-            }
-            let signed: Result<Vec<SignedMsg>, ValidationError> = chunks
-                .into_par_iter()
-                .flat_map_iter(|c| feed::verify_many(c, keys))
-                .collect();
+            let signed: Result<Vec<SignedMsg>, ValidationError> =
+                verify_all(todo, &self.keys).into_iter().collect();
             feed::chain_range(anchor, signed.map_err(|e| e.to_string())?).map_err(|e| e.to_string())
         });
         let placed = match placed {
@@ -399,22 +411,7 @@ impl<'a> Checker<'a> {
                 Err(e) => order.push((n, Err(e))),
             }
         }
-        // Split so that every core gets a share, however small the batch
-        // (messages from peers arrive in batches of a few hundred).
-        let per_chunk = todo
-            .len()
-            .div_ceil(rayon::current_num_threads())
-            .clamp(MIN_VERIFY_CHUNK, VERIFY_CHUNK);
-        let mut chunks: Vec<Vec<Unverified>> = Vec::new();
-        let mut it = todo.into_iter().peekable();
-        while it.peek().is_some() {
-            chunks.push(it.by_ref().take(per_chunk).collect());
-        }
-        let keys = &self.keys;
-        let verified: Vec<Result<SignedMsg, ValidationError>> = chunks
-            .into_par_iter()
-            .flat_map_iter(|c| feed::verify_many(c, keys))
-            .collect();
+        let verified = verify_all(todo, &self.keys);
         // 4. Place each message in its feed, in line order.
         let mut b = Batch {
             range: None,

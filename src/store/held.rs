@@ -59,7 +59,7 @@ fn encode(from: u64, previous: &MsgId) -> [u8; 40] {
     v
 }
 
-fn decode(v: &[u8; 40]) -> (u64, MsgId) {
+pub(super) fn decode(v: &[u8; 40]) -> (u64, MsgId) {
     (
         u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
         MsgId(v[8..].try_into().expect("32 bytes")),
@@ -122,7 +122,7 @@ impl Store {
         };
         let author = first.author();
         let received = now_ms();
-        let opened: Vec<_> = msgs.iter().map(|m| self.open_box(m.content())).collect();
+        let opened = self.open_boxes(msgs);
         let txn = self.db.begin_write()?;
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
@@ -140,8 +140,9 @@ impl Store {
             if anchor != RangeAnchor::Newest {
                 w.older_than = Some(w.next_rx);
             }
-            for (m, o) in msgs.iter().zip(&opened) {
-                w.store_msg(m, received, o.as_ref(), true)?;
+            for (i, m) in msgs.iter().enumerate() {
+                let o = opened.get(i).and_then(Option::as_ref);
+                w.store_msg(m, received, o, true)?;
             }
             let from = first.sequence();
             match first.previous() {

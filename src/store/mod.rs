@@ -509,6 +509,32 @@ impl Store {
     }
 
     /// Opens a boxed content string with our key, when it is one for us.
+    /// The opened content of each box of `batch` we can open (an empty
+    /// list when there is none), before a write transaction, on every
+    /// core: one key agreement each. A batch without boxes does not touch
+    /// the thread pool, whose workers may be busy verifying the next batch.
+    fn open_boxes(&self, batch: &[VerifiedMsg]) -> Vec<Option<(Vec<u8>, Value)>> {
+        use rayon::prelude::*;
+        let mut opened = Vec::new();
+        if self.me.is_none() {
+            return opened;
+        }
+        let boxed: Vec<usize> = (0..batch.len())
+            .filter(|&i| batch[i].content().as_str().is_some_and(private::is_boxed))
+            .collect();
+        if !boxed.is_empty() {
+            opened.resize_with(batch.len(), || None);
+            let got: Vec<_> = boxed
+                .par_iter()
+                .map(|&i| (i, self.open_box(batch[i].content())))
+                .collect();
+            for (i, o) in got {
+                opened[i] = o;
+            }
+        }
+        opened
+    }
+
     fn open_box(&self, content: &Value) -> Option<(Vec<u8>, Value)> {
         let me = self.me.as_ref()?;
         let s = content.as_str()?;
@@ -770,26 +796,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let received = now_ms();
-        // Boxes are opened before the write transaction, on every core: one
-        // key agreement each. A batch without boxes does not touch the
-        // thread pool, whose workers may be busy verifying the next batch.
-        let mut opened: Vec<Option<(Vec<u8>, Value)>> = Vec::new();
-        if self.me.is_some() {
-            use rayon::prelude::*;
-            let boxed: Vec<usize> = (0..batch.len())
-                .filter(|&i| batch[i].content().as_str().is_some_and(private::is_boxed))
-                .collect();
-            if !boxed.is_empty() {
-                opened.resize_with(batch.len(), || None);
-                let got: Vec<_> = boxed
-                    .par_iter()
-                    .map(|&i| (i, self.open_box(batch[i].content())))
-                    .collect();
-                for (i, o) in got {
-                    opened[i] = o;
-                }
-            }
-        }
+        let opened = self.open_boxes(&batch);
         let txn = self.db.begin_write()?;
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
@@ -846,7 +853,7 @@ impl Store {
         let txn = self.db.begin_read()?;
         let held = txn.open_table(HELD)?;
         if let Some(v) = held.get(&author.0)? {
-            let from = u64::from_be_bytes(v.value()[..8].try_into().expect("8 bytes"));
+            let (from, _) = held::decode(v.value());
             if since.saturating_add(1) < from {
                 return Ok(Vec::new());
             }
