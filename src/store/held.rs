@@ -66,10 +66,16 @@ pub(super) fn decode(v: &[u8; 40]) -> (u64, MsgId) {
     )
 }
 
+/// Whether `feed` is held from above sequence 1 by pruning: what was
+/// pruned is not taken back.
+fn was_pruned(txn: &redb::WriteTransaction, feed: &FeedId) -> Result<bool> {
+    Ok(txn.open_table(PRUNED)?.get(&feed.0)?.is_some())
+}
+
 impl Store {
     /// The range held of `feed`, when it is held from above sequence 1.
     pub fn held_range(&self, feed: &FeedId) -> Result<Option<HeldRange>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let held = txn.open_table(HELD)?;
         let Some((from, previous)) = held.get(&feed.0)?.map(|v| decode(v.value())) else {
             return Ok(None);
@@ -81,14 +87,25 @@ impl Store {
         Ok(Some(HeldRange { from, previous, to }))
     }
 
-    /// Every feed held from above sequence 1, with its range.
+    /// Every feed held from above sequence 1 whose older history is still
+    /// to come, with its range: not the feeds pruned (held so by choice).
     pub fn partial_feeds(&self) -> Result<Vec<(FeedId, HeldRange)>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let held = txn.open_table(HELD)?;
         let latest = txn.open_table(LATEST)?;
+        let pruned = match txn.open_table(PRUNED) {
+            Ok(t) => Some(t),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
         let mut out = Vec::new();
         for e in held.iter()? {
             let (k, v) = e?;
+            if let Some(p) = &pruned
+                && p.get(k.value())?.is_some()
+            {
+                continue;
+            }
             let (from, previous) = decode(v.value());
             let to = latest
                 .get(k.value())?
@@ -101,7 +118,7 @@ impl Store {
     /// The lowest sequence held of `feed` (1 for a whole feed, and for a
     /// feed not held at all).
     pub fn held_from(&self, feed: &FeedId) -> Result<u64> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let held = txn.open_table(HELD)?;
         Ok(held.get(&feed.0)?.map_or(1, |v| decode(v.value()).0))
     }
@@ -123,7 +140,7 @@ impl Store {
         let author = first.author();
         let received = now_ms();
         let opened = self.open_boxes(msgs);
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
             let held = w.held.get(&author.0)?.map(|v| decode(v.value()));
@@ -131,7 +148,9 @@ impl Store {
             let fits = match anchor {
                 RangeAnchor::Newest => latest.is_none(),
                 RangeAnchor::Below { sequence, previous } => {
-                    held == Some((sequence, previous)) && last.sequence() + 1 == sequence
+                    held == Some((sequence, previous))
+                        && last.sequence() + 1 == sequence
+                        && !was_pruned(&txn, &author)?
                 }
             };
             if !fits {

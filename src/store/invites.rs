@@ -72,7 +72,7 @@ impl Store {
     /// seed. Refuses a key already recorded (keys come from fresh random
     /// seeds, so this does not happen): its uses are never reset.
     pub fn add_invite(&self, key: &FeedId, uses: u32, note: &str, created: u64) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         {
             let mut t = txn.open_table(INVITES)?;
             if t.get(&key.0)?.is_some() {
@@ -91,7 +91,7 @@ impl Store {
 
     /// The invite whose seed's public key is `key`, used up or not.
     pub fn invite(&self, key: &FeedId) -> Result<Option<Invite>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let t = txn.open_table(INVITES)?;
         t.get(&key.0)?
             .map(|v| Invite::decode(v.value()))
@@ -109,7 +109,7 @@ impl Store {
         feed: &FeedId,
         content: impl FnOnce(&str) -> Value,
     ) -> Result<Result<VerifiedMsg, InviteRefusal>> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         self.check_own_hold(&txn, &keys.id())?;
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;

@@ -15,6 +15,8 @@ mod index;
 mod invites;
 mod own;
 pub use own::{Claim, OwnHold};
+mod prune;
+pub use prune::{FeedPrune, PRUNE_CHUNK, PrunePlan, Pruned, Retention, StorageReport};
 mod rooms;
 pub use rooms::{AliasRefusal, RoomAlias, RoomInviteRefusal};
 mod query;
@@ -81,6 +83,10 @@ pub enum StoreError {
     /// [`OwnHold`]): why.
     #[error("not published: {0}")]
     Held(String),
+    /// Compaction waited this long for the transactions in progress to
+    /// end, and they did not.
+    #[error("the store stayed busy for {0} s; compaction not done, nothing changed")]
+    Busy(u64),
 }
 
 macro_rules! redb_from {
@@ -261,7 +267,10 @@ pub struct Stats {
 
 /// The store: one redb database file, and the identity it indexes for.
 pub struct Store {
-    db: Database,
+    /// The database, behind a lock only [`Store::compact`] takes for
+    /// writing: every transaction begins under a read lock, released as
+    /// soon as it has begun.
+    db: std::sync::RwLock<Database>,
     me: Option<Me>,
     /// A write processed group messages since [`Store::take_groups_changed`]
     /// last looked: we may owe a group a request or an answer.
@@ -305,6 +314,38 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 impl Store {
+    /// Gives the space pruning freed back to the file system (redb
+    /// compaction), also in a running node: new transactions wait while it
+    /// runs (writes wait, none is lost), and it starts once those in
+    /// progress have ended, waiting at most `wait` for them.
+    pub fn compact(&self, wait: std::time::Duration) -> Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            {
+                let mut db = self
+                    .db
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match db.compact() {
+                    Ok(_) => return Ok(()),
+                    Err(redb::CompactionError::TransactionInProgress) => {}
+                    Err(e) => return Err(redb::Error::from(e).into()),
+                }
+            }
+            if started.elapsed() >= wait {
+                return Err(StoreError::Busy(wait.as_secs()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The database, to begin a transaction on (see [`Store::compact`]).
+    fn db(&self) -> std::sync::RwLockReadGuard<'_, Database> {
+        self.db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Opens (creating if needed) the store at `path`, indexing for nobody
     /// in particular: boxes stay closed and nothing is marked unread. A
     /// version-1 store is upgraded only by [`Store::open_as`].
@@ -331,12 +372,12 @@ impl Store {
             .set_cache_size(CACHE_BYTES)
             .create_file(private_file(path).map_err(redb::Error::Io)?)?;
         let store = Store {
-            db,
+            db: std::sync::RwLock::new(db),
             me,
             groups_changed: std::sync::atomic::AtomicBool::new(true),
             contacts_generation: std::sync::atomic::AtomicU64::new(0),
         };
-        let txn = store.db.begin_write()?;
+        let txn = store.db().begin_write()?;
         let found = txn
             .open_table(META)?
             .get("schema_version")?
@@ -465,7 +506,7 @@ impl Store {
         };
         let mut guard = me.book.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            *guard = Some(groups::Book::load(&self.db, &me.keys)?);
+            *guard = Some(groups::Book::load(&self.db(), &me.keys)?);
         }
         let r = f(guard.as_mut());
         if r.is_err() {
@@ -551,7 +592,7 @@ impl Store {
 
     /// The bytes of a feed's messages we hold (their JSON).
     pub fn feed_bytes(&self, author: &FeedId) -> Result<u64> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let feeds = txn.open_table(FEEDS)?;
         let log = txn.open_table(LOG)?;
         let mut total = 0u64;
@@ -568,7 +609,7 @@ impl Store {
 
     /// The latest message of a feed, if we hold any.
     pub fn latest(&self, author: &FeedId) -> Result<Option<FeedState>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let t = txn.open_table(LATEST)?;
         Ok(t.get(&author.0)?.map(|v| decode_latest(v.value())))
     }
@@ -597,7 +638,7 @@ impl Store {
         contents: Vec<Value>,
         hmac: Option<&[u8; 32]>,
     ) -> Result<Vec<Result<VerifiedMsg>>> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         self.check_own_hold(&txn, &keys.id())?;
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
@@ -654,7 +695,7 @@ impl Store {
         hmac: Option<&[u8; 32]>,
         make: impl FnOnce(Option<&groups::Book>, &Position) -> Result<Option<Value>>,
     ) -> Result<Option<VerifiedMsg>> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         self.check_own_hold(&txn, &keys.id())?;
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
@@ -734,7 +775,7 @@ impl Store {
     /// The control messages of `group` we opened, in the order we stored
     /// them: what our view of the group is computed from.
     pub fn group_controls(&self, group: &MsgId) -> Result<Vec<crate::private::groups::ControlMsg>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let ctrl = txn.open_table(GROUP_CTRL)?;
         let opened = txn.open_table(GROUP_OPENED)?;
         let log = txn.open_table(LOG)?;
@@ -797,7 +838,7 @@ impl Store {
         }
         let received = now_ms();
         let opened = self.open_boxes(&batch);
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
             let mut out = Vec::with_capacity(batch.len());
@@ -818,7 +859,7 @@ impl Store {
     /// holds: `Duplicate` when identical, else a fork, recorded in the forks
     /// table (one write transaction) and refused.
     pub fn check_known(&self, msgs: &[SignedMsg]) -> Result<Vec<Outcome>> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         let outcomes = {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
             let mut out = Vec::with_capacity(msgs.len());
@@ -833,7 +874,7 @@ impl Store {
 
     /// One message by id.
     pub fn get(&self, id: &MsgId) -> Result<Option<StoredMsg>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let ids = txn.open_table(IDS)?;
         let Some(rx) = ids.get(&id.0)?.map(|v| v.value()) else {
             return Ok(None);
@@ -850,7 +891,7 @@ impl Store {
     /// is held only from above `since + 1` (its history there is not in
     /// yet; what we hold would not chain for whoever asked).
     pub fn feed(&self, author: &FeedId, since: u64, limit: usize) -> Result<Vec<StoredMsg>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let held = txn.open_table(HELD)?;
         if let Some(v) = held.get(&author.0)? {
             let (from, _) = held::decode(v.value());
@@ -868,7 +909,7 @@ impl Store {
     /// The messages at these (feed, sequence) positions that we hold, in
     /// one read transaction.
     pub fn messages_at(&self, at: &[(FeedId, u64)]) -> Result<Vec<StoredMsg>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let feeds = txn.open_table(FEEDS)?;
         let log = txn.open_table(LOG)?;
         let mut out = Vec::with_capacity(at.len());
@@ -881,7 +922,7 @@ impl Store {
     /// Messages in local receive order with receive sequence > `after_rx`,
     /// at most `limit`.
     pub fn log(&self, after_rx: u64, limit: usize) -> Result<Vec<StoredMsg>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let log = txn.open_table(LOG)?;
         let mut out = Vec::new();
         for entry in log.range(after_rx.saturating_add(1)..)?.take(limit) {
@@ -920,7 +961,7 @@ impl Store {
 
     /// Every feed we hold with its latest state.
     pub fn feeds(&self) -> Result<Vec<(FeedId, FeedState)>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let t = txn.open_table(LATEST)?;
         let mut out = Vec::new();
         for entry in t.iter()? {
@@ -932,7 +973,7 @@ impl Store {
 
     /// Recorded forks: author, sequence and the refused message's JSON.
     pub fn forks(&self) -> Result<Vec<(FeedId, u64, Vec<u8>)>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let t = txn.open_table(FORKS)?;
         let mut out = Vec::new();
         for entry in t.iter()? {
@@ -1020,7 +1061,7 @@ impl Store {
         addr: &str,
         update: impl FnOnce(&mut PeerRecord),
     ) -> Result<PeerRecord> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         let rec = {
             let mut t = txn.open_table(PEERS)?;
             let mut rec: PeerRecord = t
@@ -1038,7 +1079,7 @@ impl Store {
 
     /// Every known peer address with its record.
     pub fn peers(&self) -> Result<Vec<(String, PeerRecord)>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let t = txn.open_table(PEERS)?;
         let mut out = Vec::new();
         for entry in t.iter()? {
@@ -1051,7 +1092,7 @@ impl Store {
 
     /// How much the store holds.
     pub fn stats(&self) -> Result<Stats> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         Ok(Stats {
             messages: txn.open_table(LOG)?.len()?,
             feeds: txn.open_table(LATEST)?.len()?,
@@ -1117,7 +1158,9 @@ struct Writer<'t> {
 impl<'t> Writer<'t> {
     fn open(txn: &'t redb::WriteTransaction, me: Option<&Me>) -> Result<Writer<'t>> {
         let log = txn.open_table(LOG)?;
-        let next_rx = log.last()?.map_or(1, |(k, _)| k.value() + 1);
+        let after_log = log.last()?.map_or(1, |(k, _)| k.value() + 1);
+        let after_pruned = txn.open_table(META)?.get(NEXT_RX)?.map_or(0, |v| v.value());
+        let next_rx = after_log.max(after_pruned);
         Ok(Writer {
             log,
             ids: txn.open_table(IDS)?,

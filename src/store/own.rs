@@ -131,7 +131,7 @@ const WAIVED: &str = "waived";
 impl Store {
     /// Marks the home as restoring (made from an existing identity).
     pub fn set_restoring(&self) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         txn.open_table(OWN_FEED)?.insert(RESTORING, &[][..])?;
         txn.commit()?;
         Ok(())
@@ -140,7 +140,7 @@ impl Store {
     /// Records when this home was made (once; at `shoal init`): of two
     /// homes of one identity that meet, the later one publishes.
     pub fn stamp_home(&self, now_ms: u64) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         {
             let mut t = txn.open_table(OWN_FEED)?;
             if t.get(MADE)?.is_none() {
@@ -156,7 +156,7 @@ impl Store {
     /// When this home was made, with its tie-break (a home made before
     /// stamps were kept: zeros, the earliest).
     pub fn home_stamp(&self) -> Result<[u8; 16]> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         match txn.open_table(OWN_FEED) {
             Ok(t) => Ok(t
                 .get(MADE)?
@@ -170,7 +170,7 @@ impl Store {
     /// Another home of our identity, made later, met this one: this one
     /// publishes no more (until the person lifts it).
     pub fn note_moved(&self, at_ms: u64) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         {
             let mut t = txn.open_table(OWN_FEED)?;
             if t.get(MOVED)?.is_none() {
@@ -191,7 +191,7 @@ impl Store {
             .map(|m| m.id)
             .ok_or(StoreError::NoIdentity)?;
         let known = {
-            let txn = self.db.begin_read()?;
+            let txn = self.db().begin_read()?;
             self.own_state(&txn, &me)?
         };
         // Restoring, what a peer gave us counts too (it holds our feed),
@@ -202,7 +202,7 @@ impl Store {
         {
             return Ok(());
         }
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         {
             let mut t = txn.open_table(OWN_FEED)?;
             let kept = t.get(CLAIM)?.and_then(|v| decode_claim(v.value()));
@@ -224,7 +224,7 @@ impl Store {
         let Some(me) = self.me.as_ref().map(|m| m.id) else {
             return Ok(None);
         };
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         Ok(self.own_state(&txn, &me)?.hold())
     }
 
@@ -238,7 +238,7 @@ impl Store {
             .as_ref()
             .map(|m| m.id)
             .ok_or(StoreError::NoIdentity)?;
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         let was = {
             let state = self.own_state(&txn, &me)?;
             let was = state.hold();

@@ -87,7 +87,7 @@ fn contact_of(state: u8) -> Option<Contact> {
 impl Store {
     /// A read snapshot for queries of the content indexes.
     pub fn reader(&self) -> Result<Reader> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         Ok(Reader {
             log: txn.open_table(LOG)?,
             ids: txn.open_table(IDS)?,
@@ -110,7 +110,7 @@ impl Store {
 
     /// Marks messages (by receive sequence) as read, in one transaction.
     pub fn mark_read(&self, rxs: &[u64]) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         {
             let mut t = txn.open_table(UNREAD)?;
             for rx in rxs {

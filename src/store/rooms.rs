@@ -64,7 +64,7 @@ impl Store {
         feed: &FeedId,
         signature: &[u8; 64],
     ) -> Result<std::result::Result<(), AliasRefusal>> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         let outcome = {
             let mut aliases = txn.open_table(ROOM_ALIASES)?;
             let mut of = txn.open_table(ROOM_ALIAS_OF)?;
@@ -93,7 +93,7 @@ impl Store {
 
     /// Removes `feed`'s alias `alias`: whether it had it.
     pub fn revoke_room_alias(&self, alias: &str, feed: &FeedId) -> Result<bool> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         let had = {
             let mut aliases = txn.open_table(ROOM_ALIASES)?;
             let owned = aliases
@@ -113,7 +113,7 @@ impl Store {
 
     /// Whom `alias` names in the room this node runs.
     pub fn room_alias(&self, alias: &str) -> Result<Option<RoomAlias>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let t = match txn.open_table(ROOM_ALIASES) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -130,7 +130,7 @@ impl Store {
 
     /// The alias `feed` has in the room this node runs.
     pub fn room_alias_of(&self, feed: &FeedId) -> Result<Option<String>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         match txn.open_table(ROOM_ALIAS_OF) {
             Ok(t) => Ok(t.get(&feed.0)?.map(|v| v.value().to_string())),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
@@ -141,7 +141,7 @@ impl Store {
     /// Records a room invite by the sha256 of its token, valid until
     /// `expires_ms`.
     pub fn add_room_invite(&self, token_hash: &[u8; 32], expires_ms: u64) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         {
             let mut t = txn.open_table(ROOM_INVITES)?;
             let mut rec = expires_ms.to_be_bytes().to_vec();
@@ -160,7 +160,7 @@ impl Store {
         feed: &FeedId,
         now_ms: u64,
     ) -> Result<std::result::Result<(), RoomInviteRefusal>> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db().begin_write()?;
         let outcome = {
             let mut invites = txn.open_table(ROOM_INVITES)?;
             let rec = invites.get(token_hash)?.map(|v| v.value().to_vec());
@@ -193,7 +193,7 @@ impl Store {
 
     /// Whether `feed` is a member of the room this node runs.
     pub fn is_room_member(&self, feed: &FeedId) -> Result<bool> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         match txn.open_table(ROOM_MEMBERS) {
             Ok(t) => Ok(t.get(&feed.0)?.is_some()),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),

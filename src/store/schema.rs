@@ -32,6 +32,15 @@ pub const LATEST: TableDefinition<&[u8; 32], &[u8; 40]> = TableDefinition::new("
 /// [`LATEST`]. A feed held from sequence 1 has no entry. (Version 6.)
 pub const HELD: TableDefinition<&[u8; 32], &[u8; 40]> = TableDefinition::new("held");
 
+/// Feeds held from above sequence 1 by pruning (see `store::prune`):
+/// author -> the lowest sequence kept. Their older history is not fetched
+/// again. Created when first written.
+pub const PRUNED: TableDefinition<&[u8; 32], u64> = TableDefinition::new("pruned");
+
+/// The [`META`] key of the next receive sequence, once pruning deleted the
+/// highest: receive sequences are never given twice.
+pub const NEXT_RX: &str = "next_rx";
+
 /// `author (32) | sequence u64 BE (8)` -> compact JSON of a valid message we
 /// refused because the feed already holds a different one at that sequence.
 pub const FORKS: TableDefinition<&[u8; 40], &[u8]> = TableDefinition::new("forks");
