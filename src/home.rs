@@ -97,6 +97,59 @@ pub struct Config {
     /// The room this node runs (the `[room]` section; none: it runs no
     /// room).
     pub room: Option<RoomConfig>,
+    /// What of the feeds far from us is kept (the `[retention]` section;
+    /// none, or none of its limits: everything is kept).
+    pub retention: Option<RetentionConfig>,
+}
+
+/// The `[retention]` section of `config.toml`: which messages `shoal
+/// prune` and the running node prune (see `store::prune`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Feeds within this many follows are never pruned (0: our own feed
+    /// only; ours is never pruned).
+    pub keep_hops: i64,
+    /// Messages of the other feeds older than this many days are pruned.
+    pub max_age_days: Option<f64>,
+    /// A feed beyond `keep_hops` keeps at most this many MiB, newest first.
+    pub max_feed_mb: Option<f64>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            keep_hops: 1,
+            max_age_days: None,
+            max_feed_mb: None,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// The rules, or why they are refused (one line for a person).
+    pub fn rules(&self) -> Result<crate::store::Retention, String> {
+        if self.keep_hops < 0 {
+            return Err(format!(
+                "retention keep_hops = {} would prune our own feed; 0 keeps only ours",
+                self.keep_hops
+            ));
+        }
+        let keep_hops = u8::try_from(self.keep_hops).unwrap_or(u8::MAX);
+        let positive = |name: &str, v: Option<f64>| match v {
+            Some(v) if !v.is_finite() || v < 0.0 => {
+                Err(format!("retention {name} must be a number of 0 or more"))
+            }
+            _ => Ok(v),
+        };
+        let days = positive("max_age_days", self.max_age_days)?;
+        let mb = positive("max_feed_mb", self.max_feed_mb)?;
+        Ok(crate::store::Retention {
+            keep_hops,
+            max_age_ms: days.map(|d| (d * 86_400_000.0) as u64),
+            max_feed_bytes: mb.map(|m| (m * 1024.0 * 1024.0) as u64),
+        })
+    }
 }
 
 /// The `[room]` section of `config.toml`: the room this node runs.
@@ -164,6 +217,7 @@ impl Default for Config {
             blob_hops: 1,
             blob_budget: 500 * 1024 * 1024,
             room: None,
+            retention: None,
         }
     }
 }
@@ -310,6 +364,12 @@ impl Home {
                 });
             }
         };
+        if let Some(r) = &config.retention {
+            r.rules().map_err(|why| HomeError::Config {
+                path: config_path.clone(),
+                why,
+            })?;
+        }
         let sign_cap =
             match &config.sign_cap {
                 None => None,
@@ -342,6 +402,16 @@ impl Home {
     /// The settings.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The retention rules of the config (checked when the home opened;
+    /// none: nothing is pruned).
+    pub fn retention(&self) -> crate::store::Retention {
+        self.config
+            .retention
+            .as_ref()
+            .and_then(|r| r.rules().ok())
+            .unwrap_or_default()
     }
 
     /// The network key of the secret handshake (`network_key`).

@@ -154,6 +154,19 @@ enum Cmd {
         /// The feed id (or its ssb: URI).
         id: String,
     },
+    /// Bytes the store holds: messages, indexes, blobs; by distance in
+    /// follows; the largest feeds.
+    Storage,
+    /// Delete what the `[retention]` rules of config.toml say: older
+    /// messages of feeds beyond `keep_hops` (each keeps its latest).
+    Prune {
+        /// Only say what would go.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Give the space pruning freed back to the file system (also while
+    /// the node runs: its writes wait meanwhile).
+    Compact,
     /// Print the `ssb:` URI of a feed, message or blob id or a multiserver
     /// address, as other Scuttlebutt apps link them.
     Uri {
@@ -798,6 +811,9 @@ fn request_of(cmd: &Cmd) -> Res<Request> {
         },
         Cmd::Peers => Request::Peers,
         Cmd::Status => Request::Status,
+        Cmd::Storage => Request::Storage,
+        Cmd::Prune { dry_run } => Request::Prune { dry_run: *dry_run },
+        Cmd::Compact => Request::Compact,
         Cmd::Restore { yes, .. } => Request::RestoreDone { confirmed: *yes },
         Cmd::Device {
             cmd: DeviceSub::Link { feed },
@@ -1000,6 +1016,26 @@ fn print_answer(cmd: &Cmd, answer: &Response, json_out: bool) -> Res {
             Ok(())
         }
         (_, Response::Why(w)) if !json_out => print_why(w),
+        (_, Response::Storage(st)) if !json_out => print_storage(st),
+        (_, Response::Pruned(p)) if !json_out => print_pruned(p),
+        (
+            _,
+            Response::Compacted {
+                before,
+                after,
+                millis,
+            },
+        ) if !json_out => out_line(
+            &mut io::stdout(),
+            format!(
+                "compacted the store: {} -> {} in {:.1} s",
+                shoal::text::bytes(*before),
+                shoal::text::bytes(*after),
+                *millis as f64 / 1000.0
+            )
+            .as_bytes(),
+        ),
+        (Cmd::Storage | Cmd::Prune { .. } | Cmd::Compact, _) => print_json(&v),
         (Cmd::Why { .. }, _) => print_json(&v),
         (Cmd::Peers, _) => print_peers(&v, json_out),
         (
@@ -1123,6 +1159,119 @@ fn print_accounts(homes: &[PathBuf], json_out: bool) -> Res {
     Ok(())
 }
 
+/// Who a feed is, in a line: its name, else its short id.
+fn who(p: &shoal::social::Person) -> String {
+    match &p.name {
+        Some(n) => format!("{} ({})", shoal::text::clean(n), shoal::text::short(&p.id)),
+        None => shoal::text::short(&p.id),
+    }
+}
+
+/// A distance in follows, in words.
+fn hops_word(h: Option<u8>) -> String {
+    match h {
+        Some(0) => "you".into(),
+        Some(1) => "1 hop".into(),
+        Some(h) => format!("{h} hops"),
+        None => "further".into(),
+    }
+}
+
+/// `shoal storage`, for a person.
+fn print_storage(st: &api::Storage) -> Res {
+    use shoal::text::bytes;
+    let mut out = io::stdout().lock();
+    let mut lines = vec![
+        format!(
+            "store {}: messages {}, indexes {}, free {} ({} messages)",
+            bytes(st.file_bytes),
+            bytes(st.message_bytes),
+            bytes(st.index_bytes),
+            bytes(st.free_bytes),
+            st.messages
+        ),
+        format!("blobs {}", bytes(st.blob_bytes)),
+    ];
+    for (name, b) in &st.beside {
+        lines.push(format!("{name} index {}", bytes(*b)));
+    }
+    lines.push("by distance:".into());
+    for h in &st.by_hops {
+        lines.push(format!(
+            "  {:>8}: {} feeds, {} messages, {}",
+            hops_word(h.hops),
+            h.feeds,
+            h.messages,
+            bytes(h.bytes)
+        ));
+    }
+    lines.push("largest feeds:".into());
+    for f in &st.largest {
+        let from = f
+            .from
+            .map(|s| format!(", held from {s}"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "  {:>10}  {} messages  {}  {}{from}",
+            bytes(f.bytes),
+            f.messages,
+            hops_word(f.hops),
+            who(&f.feed)
+        ));
+    }
+    lines.push(match &st.retention {
+        Some(r) => format!("retention: {r}"),
+        None => "retention: none set, nothing is pruned ([retention] in config.toml)".into(),
+    });
+    for l in lines {
+        out_line(&mut out, l.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// `shoal prune`, for a person.
+fn print_pruned(p: &api::PruneReport) -> Res {
+    use shoal::text::bytes;
+    let mut out = io::stdout().lock();
+    let head = if p.dry_run {
+        format!(
+            "would prune {} messages ({}) of {} feeds",
+            p.messages,
+            bytes(p.bytes),
+            p.feeds.len()
+        )
+    } else {
+        format!(
+            "pruned {} messages ({}) of {} feeds; `shoal compact` gives the space back",
+            p.messages,
+            bytes(p.bytes),
+            p.feeds.len()
+        )
+    };
+    out_line(&mut out, head.as_bytes())?;
+    if let Some(r) = &p.retention {
+        out_line(&mut out, format!("retention: {r}").as_bytes())?;
+    }
+    for f in p.feeds.iter().take(20) {
+        let line = format!(
+            "  {:>10}  {} messages, keeps from {}  {}  {}",
+            bytes(f.bytes),
+            f.messages,
+            f.keep_from,
+            hops_word(f.hops),
+            who(&f.feed)
+        );
+        out_line(&mut out, line.as_bytes())?;
+    }
+    if p.feeds.len() > 20 {
+        out_line(
+            &mut out,
+            format!("  and {} more feeds", p.feeds.len() - 20).as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
 /// `shoal why`, for a person.
 fn print_why(w: &api::Why) -> Res {
     use shoal::text::{clean, date, short};
@@ -1153,6 +1302,9 @@ fn print_why(w: &api::Why) -> Res {
         (n, None) => format!("held: up to sequence {n}"),
     };
     let held = match w.held_from {
+        Some(from) if w.pruned => format!(
+            "{held}; from sequence {from} only (older messages pruned by the [retention] rules)"
+        ),
         Some(from) => format!(
             "{held}; from sequence {from} only (fetched newest first: its older history is on its way)"
         ),

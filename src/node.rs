@@ -244,6 +244,12 @@ struct Conn {
 
 struct Inner {
     keys: Keypair,
+    /// The home directory.
+    dir: std::path::PathBuf,
+    /// What of the feeds far from us is kept (the `[retention]` section).
+    retention: crate::store::Retention,
+    /// Whether the pruning task runs.
+    pruner_started: std::sync::atomic::AtomicBool,
     net_key: [u8; 32],
     store: Arc<Store>,
     repl: Arc<Replicator>,
@@ -390,6 +396,12 @@ const MAX_ATTENDANTS_KEPT: usize = 4096;
 /// enough that a ping or its answer lost or late does not close it.
 const PINGS_PER_IDLE_TIMEOUT: u32 = 3;
 
+/// How long after it starts a node with retention limits first prunes.
+pub const PRUNE_FIRST: Duration = Duration::from_secs(5);
+
+/// How often a node with retention limits prunes after that.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// A running Scuttlebutt peer. Cheap to clone.
 #[derive(Clone)]
 pub struct Node {
@@ -461,6 +473,9 @@ impl Node {
         let node = Node {
             inner: Arc::new(Inner {
                 keys,
+                dir: home.dir().to_owned(),
+                retention: home.retention(),
+                pruner_started: std::sync::atomic::AtomicBool::new(false),
                 net_key,
                 store,
                 repl,
@@ -1247,6 +1262,69 @@ impl Node {
         }
         self.start_picker();
         self.start_blob_fetcher();
+        self.start_pruner();
+    }
+
+    /// The home directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The retention rules of the config.
+    pub fn retention(&self) -> crate::store::Retention {
+        self.inner.retention
+    }
+
+    /// Prunes what the retention rules say now (see `store::prune`), or
+    /// with `dry_run` only says what would go. Blocking.
+    pub fn prune_now(
+        &self,
+        dry_run: bool,
+    ) -> Result<(crate::store::PrunePlan, Option<crate::store::Pruned>), StoreError> {
+        let (plan, done) =
+            self.inner
+                .store
+                .apply_retention(&self.id(), &self.inner.retention, dry_run)?;
+        if let Some(done) = &done
+            && done.messages > 0
+        {
+            self.log(format!(
+                "pruned {} messages ({} bytes) of {} feeds",
+                done.messages,
+                done.bytes,
+                done.feeds.len()
+            ));
+        }
+        Ok((plan, done))
+    }
+
+    /// Starts (once, when the config sets retention limits) the task that
+    /// prunes [`PRUNE_FIRST`] after the node starts and every
+    /// [`PRUNE_EVERY`] after that.
+    fn start_pruner(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.inner.retention.prunes() || self.inner.pruner_started.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let node = self.clone();
+        let mut shutdown = self.inner.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut wait = PRUNE_FIRST;
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = PRUNE_EVERY;
+                let n = node.clone();
+                match tokio::task::spawn_blocking(move || n.prune_now(false)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!("pruning failed: {e}"),
+                    Err(e) => tracing::warn!("pruning stopped: {e}"),
+                }
+            }
+        });
     }
 
     /// Starts (once) the task that wants the blobs linked by messages of

@@ -44,6 +44,21 @@ fn lines(text: &str, prefix: &str) -> String {
         .collect()
 }
 
+/// A byte count for a person: `512 B`, `3.4 KiB`, `12.0 MiB`, `1.20 GiB`.
+pub fn bytes(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = n as f64;
+    if f < K {
+        format!("{n} B")
+    } else if f < K * K {
+        format!("{:.1} KiB", f / K)
+    } else if f < K * K * K {
+        format!("{:.1} MiB", f / (K * K))
+    } else {
+        format!("{:.2} GiB", f / (K * K * K))
+    }
+}
+
 /// A feed id cut to its first characters: `@FCX/tsDL…`.
 pub fn short(id: &str) -> String {
     let cut: String = id.chars().take(9).collect();

@@ -11,7 +11,11 @@
 //!   before what the store holds, so duplicates are met too;
 //! - ten times the receiving `shoal serve` while it replicates 40 of those
 //!   feeds from a node holding the imported store; it is restarted each time,
-//!   redials by itself and resumes.
+//!   redials by itself and resumes;
+//! - up to six times `shoal prune` of the imported store under retention rules
+//!   that take most of every feed (a pruned feed must then be held from
+//!   one sequence to its latest, chained, its indexes matching, and keep
+//!   the contact edges its pruned messages set).
 //!
 //! After each kill, the process gone, `shoal status` opens the store left
 //! by the crash (shoal's own recovery), then the library opens it and
@@ -51,6 +55,8 @@ const TOTAL: usize = AUTHORS * PER_FEED;
 const KILLS: usize = 10;
 /// Feeds (the first authors of the dump) the receiving node follows.
 const FOLLOWED: usize = 40;
+/// Kills during `shoal prune`.
+const PRUNE_KILLS: usize = 6;
 /// Messages of each feed a resumed import is given again.
 const OVERLAP: u64 = 3;
 /// The seed of the kill moments; `SHOAL_CRASH_SEED` (decimal) draws others.
@@ -353,14 +359,17 @@ fn check_feed(
     let mut want_posts = BTreeMap::new();
     let mut want_edges = BTreeMap::new();
     for (s, m) in msgs.iter().enumerate() {
-        match kind_at(a, base + s) {
-            Kind::Post { reply } => {
-                want_posts.insert(m.rx, reply);
-            }
-            Kind::Contact { target, following } => {
-                want_edges.insert(target, following);
-            }
-            Kind::Vote => {}
+        if let Kind::Post { reply } = kind_at(a, base + s) {
+            want_posts.insert(m.rx, reply);
+        }
+    }
+    // The contact graph holds what the messages held set; a pruned feed
+    // keeps what its pruned messages set too.
+    let pruned = r.is_pruned(feed).expect("pruned");
+    let first = if pruned { 0 } else { base };
+    for s in first..base + n {
+        if let Kind::Contact { target, following } = kind_at(a, s) {
+            want_edges.insert(target, following);
         }
     }
     // Posts by time: exactly the stored posts, with their reply flag.
@@ -639,5 +648,60 @@ fn sigkill_during_import_and_replication_leaves_a_whole_store_that_resumes() {
         "b holds the followed feeds and its own"
     );
     a.stop();
+    eprintln!("crash: replication done at {:?}", t0.elapsed());
+
+    // 3. `shoal prune` of a's store (it follows nobody: every feed goes
+    // down to its newest ~50 KB), killed at random moments.
+    let config = a.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config.toml");
+    text.push_str("\n[retention]\nkeep_hops = 1\nmax_feed_mb = 0.05\n");
+    std::fs::write(&config, text).expect("config.toml");
+    let out = dir.path().join("prune.out");
+    // Kill moments: between when the dry run (start-up and the plan) ends
+    // and a guess at the end, narrowed by what each kill found.
+    let t = Instant::now();
+    let dry = ok(&a.home, ["prune", "--dry-run"]);
+    assert!(dry.text().starts_with("would prune "), "{}", dry.text());
+    let mut lo = t.elapsed().as_secs_f64();
+    let mut hi = 4.0 * lo + 0.5;
+    let mut landed = 0;
+    let mut before = TOTAL as u64;
+    for kill in 1..=PRUNE_KILLS {
+        let delay = rng.random_range(lo..hi);
+        let mut child = spawn_shoal(&a.home, &["prune".as_ref()], &out);
+        std::thread::sleep(Duration::from_secs_f64(delay));
+        let finished = child.try_wait().expect("try_wait").is_some();
+        child.kill().expect("SIGKILL");
+        child.wait().expect("wait");
+        let what = format!("prune kill {kill} at {delay:.2} s (seed {seed})");
+        let held = check_store(&a.home, &a_keys, &a_cast, &what);
+        let left = held.values().sum::<u64>();
+        let partly = !finished && held.values().any(|&n| n == PER_FEED as u64);
+        landed += usize::from(partly && left < before);
+        eprintln!("crash: {what}: {left} messages left, finished: {finished}");
+        if finished {
+            break;
+        }
+        if left == before {
+            lo = delay;
+            hi = hi.max(2.0 * delay);
+        }
+        before = left;
+    }
+    assert!(landed > 0, "at least one kill fell during pruning");
+    let done = ok(&a.home, ["prune"]);
+    assert!(done.text().starts_with("pruned "), "{}", done.text());
+    let held = check_store(&a.home, &a_keys, &a_cast, "after pruning");
+    assert_eq!(held.len(), AUTHORS, "every feed keeps its latest");
+    assert!(
+        held.values().all(|&n| n > 0 && n < PER_FEED as u64),
+        "{held:?}"
+    );
+    let again = ok(&a.home, ["prune", "--dry-run"]);
+    assert!(
+        again.text().starts_with("would prune 0 messages"),
+        "{}",
+        again.text()
+    );
     eprintln!("crash: done in {:?}", t0.elapsed());
 }

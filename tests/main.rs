@@ -33,6 +33,7 @@ mod nodes;
 mod private_box;
 mod properties;
 mod restore;
+mod retention;
 mod rooms;
 mod rooms_js;
 mod social;

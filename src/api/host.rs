@@ -78,6 +78,15 @@ pub trait Host {
     fn want_blob(&self, id: &BlobId, wait: Duration) -> bool;
     /// A blob of ours was added: a running node tells its peers.
     fn blob_added(&self, id: &BlobId, size: u64);
+    /// The home directory.
+    fn dir(&self) -> std::path::PathBuf;
+    /// The retention rules of the config.
+    fn retention(&self) -> crate::store::Retention;
+    /// Prunes what the retention rules say (with `dry_run`, only plans).
+    fn prune(
+        &self,
+        dry_run: bool,
+    ) -> Result<(crate::store::PrunePlan, Option<crate::store::Pruned>), ApiError>;
     /// Makes an invite this node redeems.
     fn create_invite(
         &self,
@@ -330,6 +339,23 @@ impl Host for Local {
     fn create_invite(&self, _: u32, _: &str, _: Option<&External>) -> Result<Code, ApiError> {
         Err(ApiError::Failed(INVITES_NEED_A_NODE.into()))
     }
+
+    fn dir(&self) -> std::path::PathBuf {
+        self.home.dir().to_owned()
+    }
+
+    fn retention(&self) -> crate::store::Retention {
+        self.home.retention()
+    }
+
+    fn prune(
+        &self,
+        dry_run: bool,
+    ) -> Result<(crate::store::PrunePlan, Option<crate::store::Pruned>), ApiError> {
+        Ok(self
+            .store()?
+            .apply_retention(&self.id(), &self.home.retention(), dry_run)?)
+    }
 }
 
 /// Waits for a node's future on this (blocking) thread.
@@ -342,6 +368,21 @@ fn wait<T>(f: impl std::future::Future<Output = T>) -> Result<T, ApiError> {
 impl Host for Node {
     fn id(&self) -> FeedId {
         Node::id(self)
+    }
+
+    fn dir(&self) -> std::path::PathBuf {
+        Node::dir(self).to_owned()
+    }
+
+    fn retention(&self) -> crate::store::Retention {
+        Node::retention(self)
+    }
+
+    fn prune(
+        &self,
+        dry_run: bool,
+    ) -> Result<(crate::store::PrunePlan, Option<crate::store::Pruned>), ApiError> {
+        Ok(self.prune_now(dry_run)?)
     }
 
     fn store(&self) -> Result<&Store, ApiError> {

@@ -18,13 +18,14 @@
 
 mod error;
 mod host;
+mod storage;
 mod types;
 
 pub use error::ApiError;
 pub use host::{Host, Local};
 pub use types::{
-    Attendant, Behind, BlobState, Event, FeedProblem, KnownPeer, OwnFork, Partial, PeerClaim,
-    Request, Response, RoomView, Status, Why,
+    Attendant, Behind, BlobState, Event, FeedBytes, FeedProblem, FeedPruned, HopBytes, KnownPeer,
+    OwnFork, Partial, PeerClaim, PruneReport, Request, Response, RoomView, Status, Storage, Why,
 };
 
 use crate::crypto::BlobId;
@@ -455,6 +456,9 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
         }
         Request::Uri { text } => uri(&text),
         Request::Why { id } => why(host, &id),
+        Request::Storage => storage::storage(host),
+        Request::Prune { dry_run } => storage::prune(host, dry_run),
+        Request::Compact => storage::compact(host),
         Request::InviteAccept { code } => {
             let code = types::parse_code(&code)?;
             if code.pub_addr.key == me()? {
@@ -664,6 +668,7 @@ fn why(host: &dyn Host, feed: &crate::crypto::FeedId) -> Result<Response, ApiErr
         hops,
         held: latest.map_or(0, |s| s.sequence),
         held_from: host.store()?.held_range(feed)?.map(|r| r.from),
+        pruned: host.store()?.reader()?.is_pruned(feed)?,
         last_moved_ms,
         running: watch.is_some(),
         peers,

@@ -305,6 +305,18 @@ pub enum Request {
         /// The feed.
         id: FeedId,
     },
+    /// Bytes held by kind (messages, indexes, blobs), by distance in
+    /// follows, and the largest feeds.
+    Storage,
+    /// Prunes what the `[retention]` rules of the config say (with
+    /// `dry_run`, only says what would go).
+    Prune {
+        /// Only say what would go.
+        #[serde(default)]
+        dry_run: bool,
+    },
+    /// Gives the space pruning freed back to the file system.
+    Compact,
     /// The `ssb:` URI of an id or address (or a URI, made canonical).
     Uri {
         /// A feed, message or blob id, a multiserver address or a URI.
@@ -617,6 +629,19 @@ pub enum Response {
     },
     /// Why a feed replicates or not.
     Why(Why),
+    /// What the store holds, by kind, distance and feed.
+    Storage(Storage),
+    /// What pruning took (or would take).
+    Pruned(PruneReport),
+    /// The store compacted.
+    Compacted {
+        /// The store file's bytes before.
+        before: u64,
+        /// And after.
+        after: u64,
+        /// How long it took, ms.
+        millis: u64,
+    },
     /// An invite redeemed: the pub follows us, we follow it and announced
     /// it.
     InviteAccepted {
@@ -765,6 +790,10 @@ pub struct Why {
     /// first message (fetched newest first, its older history to come).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_from: Option<u64>,
+    /// Whether what is below `held_from` was pruned by the retention
+    /// rules (else it is still to come).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pruned: bool,
     /// When the latest message we hold of it arrived (ms since the epoch).
     pub last_moved_ms: Option<u64>,
     /// Whether a node runs (without one, nothing is known of peers).
@@ -809,6 +838,92 @@ pub struct Behind {
     pub held: u64,
     /// The peer's claim.
     pub claim: PeerClaim,
+}
+
+/// What the store holds (`shoal storage`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Storage {
+    /// The store file's bytes.
+    pub file_bytes: u64,
+    /// Of which messages (the log and the tables placing them in feeds).
+    pub message_bytes: u64,
+    /// Of which indexes (every other table).
+    pub index_bytes: u64,
+    /// Of which free pages (what `shoal compact` gives back).
+    pub free_bytes: u64,
+    /// Other indexes kept beside the store, by name (bytes on disk).
+    pub beside: Vec<(String, u64)>,
+    /// The blobs' bytes on disk.
+    pub blob_bytes: u64,
+    /// Messages held.
+    pub messages: u64,
+    /// By distance in follows, nearest first.
+    pub by_hops: Vec<HopBytes>,
+    /// The largest feeds, largest first.
+    pub largest: Vec<FeedBytes>,
+    /// The retention rules in force, in words (none: everything is kept).
+    pub retention: Option<String>,
+}
+
+/// What the feeds at one distance hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HopBytes {
+    /// Follows away (none: further than counted, or followed by nobody
+    /// replicated).
+    pub hops: Option<u8>,
+    /// Feeds.
+    pub feeds: u64,
+    /// Their messages.
+    pub messages: u64,
+    /// Their bytes in the log.
+    pub bytes: u64,
+}
+
+/// What one feed holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedBytes {
+    /// The feed, named.
+    pub feed: crate::social::Person,
+    /// Follows away.
+    pub hops: Option<u8>,
+    /// Messages held.
+    pub messages: u64,
+    /// Their bytes in the log.
+    pub bytes: u64,
+    /// The lowest sequence held, when held from above 1.
+    pub from: Option<u64>,
+}
+
+/// What pruning took, or would take (`shoal prune`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PruneReport {
+    /// Only planned: nothing was deleted.
+    pub dry_run: bool,
+    /// The rules, in words.
+    pub retention: Option<String>,
+    /// Messages that went (or would go).
+    pub messages: u64,
+    /// Their bytes in the log.
+    pub bytes: u64,
+    /// The feeds pruned, most bytes first: each with what it keeps.
+    pub feeds: Vec<FeedPruned>,
+}
+
+/// One feed's part of a prune.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedPruned {
+    /// The feed, named.
+    pub feed: crate::social::Person,
+    /// Follows away.
+    pub hops: Option<u8>,
+    /// Messages that go.
+    pub messages: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// The lowest sequence kept.
+    pub keep_from: u64,
 }
 
 /// A feed held from above its first message.

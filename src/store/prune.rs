@@ -274,6 +274,27 @@ impl super::Store {
         Ok(done)
     }
 
+    /// What `shoal prune` and a running node's pruning do: feeds that
+    /// came within `keep_hops` are no longer held pruned (their history
+    /// is fetched again), then what `rules` take now goes (unless
+    /// `dry_run`: then it is only planned).
+    pub fn apply_retention(
+        &self,
+        me: &FeedId,
+        rules: &Retention,
+        dry_run: bool,
+    ) -> Result<(PrunePlan, Option<Pruned>)> {
+        if !dry_run {
+            self.unprune_kept(me, rules.keep_hops)?;
+        }
+        let plan = self.prune_plan(me, rules, super::now_ms())?;
+        if dry_run {
+            return Ok((plan, None));
+        }
+        let done = self.prune(&plan)?;
+        Ok((plan, Some(done)))
+    }
+
     /// Feeds held from above sequence 1 by pruning: their older history
     /// is not fetched again.
     pub fn pruned_feeds(&self) -> Result<Vec<(FeedId, u64)>> {

@@ -73,6 +73,8 @@ pub struct Reader {
     group_posts: ReadOnlyTable<&'static [u8; 48], &'static [u8; 32]>,
     group_names: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     held: ReadOnlyTable<&'static [u8; 32], &'static [u8; 40]>,
+    /// None while nothing was ever pruned.
+    pruned: Option<ReadOnlyTable<&'static [u8; 32], u64>>,
     me: Option<FeedId>,
 }
 
@@ -104,6 +106,11 @@ impl Store {
             group_posts: txn.open_table(GROUP_POSTS)?,
             group_names: txn.open_table(GROUP_NAMES)?,
             held: txn.open_table(HELD)?,
+            pruned: match txn.open_table(PRUNED) {
+                Ok(t) => Some(t),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            },
             me: self.me(),
         })
     }
@@ -124,9 +131,17 @@ impl Store {
 
 impl Reader {
     /// Whether `feed` is held from above its first message (fetched
-    /// newest first, its older history still to come).
+    /// newest first, its older history still to come); not a feed pruned.
     pub fn is_partial(&self, feed: &FeedId) -> Result<bool> {
-        Ok(self.held.get(&feed.0)?.is_some())
+        Ok(self.held.get(&feed.0)?.is_some() && !self.is_pruned(feed)?)
+    }
+
+    /// Whether `feed`'s older messages were pruned (see `store::prune`).
+    pub fn is_pruned(&self, feed: &FeedId) -> Result<bool> {
+        Ok(match &self.pruned {
+            Some(t) => t.get(&feed.0)?.is_some(),
+            None => false,
+        })
     }
 
     /// Whose store this is.
