@@ -13,11 +13,15 @@ mod held;
 pub use held::{HeldRange, RangeOutcome};
 mod index;
 mod invites;
+mod mutes;
+pub use mutes::{MAX_MUTE_WORD, MAX_MUTES, Mute, MuteError, Mutes};
 mod own;
 pub use own::{Claim, OwnHold};
 mod rooms;
 pub use rooms::{AliasRefusal, RoomAlias, RoomInviteRefusal};
 mod query;
+mod revisions;
+pub use revisions::{MAX_REVISIONS, RevisionRef};
 pub mod schema;
 
 pub use devices::{Devices, MAX_DEVICES};
@@ -81,6 +85,9 @@ pub enum StoreError {
     /// [`OwnHold`]): why.
     #[error("not published: {0}")]
     Held(String),
+    /// A mute was refused.
+    #[error("{0}")]
+    Mute(#[from] MuteError),
 }
 
 macro_rules! redb_from {
@@ -367,10 +374,16 @@ impl Store {
             // Version 4 did not index device links: read them from the log.
             Some(4) => {
                 store.index_same_as(&txn)?;
+                revisions::index_revisions(&txn)?;
                 true
             }
             // Version 5 held every feed from sequence 1: no held ranges.
-            Some(5) => true,
+            // Versions 5 and 6 indexed revisions as posts: moved to their
+            // own index.
+            Some(5 | 6) => {
+                revisions::index_revisions(&txn)?;
+                true
+            }
             Some(found) => return Err(StoreError::Schema { found }),
         };
         if upgrade {
@@ -1090,6 +1103,7 @@ struct Writer<'t> {
     group_queue: Vec<groups::GroupItem>,
     votes: redb::Table<'t, &'static [u8; 65], u8>,
     likes: redb::Table<'t, &'static [u8; 33], u64>,
+    revisions: redb::Table<'t, &'static [u8; 40], &'static [u8; 32]>,
     peers: redb::Table<'t, &'static str, &'static [u8]>,
     invites: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     /// Whose store this is, for unread marks.
@@ -1144,6 +1158,7 @@ impl<'t> Writer<'t> {
             group_queue: Vec::new(),
             votes: txn.open_table(VOTES)?,
             likes: txn.open_table(LIKES)?,
+            revisions: txn.open_table(REVISIONS)?,
             peers: txn.open_table(PEERS)?,
             invites: txn.open_table(INVITES)?,
             me: me.map(|m| m.id),

@@ -73,6 +73,8 @@ pub struct Reader {
     group_posts: ReadOnlyTable<&'static [u8; 48], &'static [u8; 32]>,
     group_names: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     held: ReadOnlyTable<&'static [u8; 32], &'static [u8; 40]>,
+    pub(super) revisions: ReadOnlyTable<&'static [u8; 40], &'static [u8; 32]>,
+    mutes: super::Mutes,
     me: Option<FeedId>,
 }
 
@@ -104,6 +106,8 @@ impl Store {
             group_posts: txn.open_table(GROUP_POSTS)?,
             group_names: txn.open_table(GROUP_NAMES)?,
             held: txn.open_table(HELD)?,
+            revisions: txn.open_table(REVISIONS)?,
+            mutes: Store::mute_set(&txn)?,
             me: self.me(),
         })
     }
@@ -132,6 +136,11 @@ impl Reader {
     /// Whose store this is.
     pub fn me(&self) -> Option<FeedId> {
         self.me
+    }
+
+    /// What the person muted, as of this snapshot.
+    pub fn mutes(&self) -> &super::Mutes {
+        &self.mutes
     }
 
     /// A group's name, from the latest `about` of it posted inside it.

@@ -7,7 +7,7 @@
 use redb::TableDefinition;
 
 /// Version of the layouts below, kept in [`META`] under `"schema_version"`.
-pub const SCHEMA_VERSION: u64 = 6;
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// Store-wide counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -83,6 +83,33 @@ pub const LINK_MENTION: u8 = 3;
 pub const LINK_VOTE: u8 = 4;
 /// An about's `about`.
 pub const LINK_ABOUT: u8 = 5;
+
+/// Revisions (the `ssb-revisions` convention: a post with
+/// `revisionRoot`): `revision root (32) | receive sequence u64 BE (8)` ->
+/// author (32) of the revision. Every revision is listed, whoever wrote
+/// it; the read models count only those by the root's own author. A
+/// revision is indexed here only: never among posts, the inbox or the
+/// backlinks, so it never shows as a post or a reply of its own.
+/// (Version 7.)
+pub const REVISIONS: TableDefinition<&[u8; 40], &[u8; 32]> = TableDefinition::new("revisions");
+
+/// The composite key of a revision.
+pub fn revision_key(root: &[u8; 32], rx: u64) -> [u8; 40] {
+    feed_key(root, rx)
+}
+
+/// What the person muted, locally (never published, never sent to
+/// peers): `kind (1: MUTE_*) | key` -> when it was muted, ms. The key is
+/// a lower-case word's UTF-8, or the 32 bytes of a feed or of a thread's
+/// root. Created when first written; a store without it mutes nothing.
+pub const MUTES: TableDefinition<&[u8], u64> = TableDefinition::new("mutes");
+
+/// Mute kind: a word.
+pub const MUTE_WORD: u8 = 1;
+/// Mute kind: a feed.
+pub const MUTE_FEED: u8 = 2;
+/// Mute kind: a thread, by its root.
+pub const MUTE_THREAD: u8 = 3;
 
 /// The latest vote of each voter: `target (33) | voter (32)` -> 1 when it
 /// likes, else 0.
