@@ -176,7 +176,6 @@ pub trait Backend: Send + Sync + 'static {
             other => Err(unexpected(other)),
         }
     }
-    /// Marks messages (by receive sequence) read.
     /// Mutes `target` (a feed id, or a message id: its thread), locally;
     /// unmutes it when it was muted already. Answers whether it is muted
     /// now.
@@ -230,6 +229,7 @@ pub trait Backend: Send + Sync + 'static {
             other => Err(unexpected(other)),
         }
     }
+    /// Marks messages (by receive sequence) read.
     fn mark_read(&self, rxs: &[u64]) -> Result<()> {
         self.call(Request::MarkRead { rxs: rxs.to_vec() })?;
         Ok(())
