@@ -111,9 +111,8 @@ impl From<compose::ComposeError> for ApiError {
         use compose::ComposeError::*;
         match e {
             NotFound(id) => ApiError::NotFound(id),
-            NoRecipients | TooManyRecipients(_) | NotOurs(_) | NotAPost(_) | EmptyText => {
-                ApiError::Usage(e.to_string())
-            }
+            NoRecipients | TooManyRecipients(_) | NotOurs(_) | NotAPost(_) | EmptyText
+            | GroupPost(_) => ApiError::Usage(e.to_string()),
             _ => ApiError::failed(e),
         }
     }

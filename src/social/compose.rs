@@ -50,6 +50,9 @@ pub enum ComposeError {
     /// An edit without text.
     #[error("the new text is empty")]
     EmptyText,
+    /// The message to edit is a private group's post.
+    #[error("message {0} is a group post: group posts are not edited")]
+    GroupPost(MsgId),
 }
 
 fn object(kind: &str) -> Object {
@@ -322,13 +325,21 @@ pub fn edit(r: &Reader, me: &FeedId, id: &MsgId, text: &str) -> Result<Value, Co
     let Some(m) = r.get(&root)? else {
         return Err(ComposeError::NotFound(root));
     };
-    let author = m
-        .value()?
+    let value = m.value()?;
+    let author = value
         .get("author")
         .and_then(Value::as_str)
         .and_then(FeedId::parse);
     if author != Some(*me) {
         return Err(ComposeError::NotOurs(root));
+    }
+    // Its revision would have to go to the group, not to feeds.
+    if value
+        .get("content")
+        .and_then(Value::as_str)
+        .is_some_and(private::groups::is_group_content)
+    {
+        return Err(ComposeError::GroupPost(root));
     }
     let Content::Post(post) = content::parse(&content) else {
         return Err(ComposeError::NotAPost(root));
