@@ -7,6 +7,9 @@
 //! - `edit` publishes a revision as `ssb-revisions` writes it; `feed` and
 //!   `thread` show the new text marked edited, never the revision as a
 //!   post of its own; `history` lists the original then the revision;
+//! - through two running, connected nodes: the mute goes through the
+//!   node's writer and stays home (the peer holds exactly the messages
+//!   published), the edit replicates and shows edited there;
 //! - bad input is a one-line error: an empty or huge word, an id that is
 //!   none, editing someone else's post, an unknown id or an empty text.
 
@@ -18,6 +21,10 @@ use shoal::crypto::{Keypair, MsgId};
 
 use crate::cli::{Out, init_home, ok, one_line_error, shoal};
 use crate::common::test_key;
+use crate::nodes::ServeNode;
+
+/// How long two connected nodes get to replicate a few messages.
+const REPLICATION_SECS: u64 = 60;
 
 struct Home {
     dir: PathBuf,
@@ -250,4 +257,52 @@ fn edits_show_the_latest_text_marked_edited_with_their_history() {
     assert!(e.contains("empty"), "{e}");
     let e = one_line_error(&a.run(["history", &unknown]), 1);
     assert!(e.contains("not in the store"), "{e}");
+}
+
+#[test]
+fn through_running_nodes_a_mute_stays_home_and_an_edit_replicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = ServeNode::init(dir.path(), "a", &test_key(0x75));
+    let mut b = ServeNode::init(dir.path(), "b", &test_key(0x76));
+    let (a_id, b_id) = (a.id.to_string(), b.id.to_string());
+    a.follow(&b_id);
+    b.follow(&a_id);
+    b.post("b says hi");
+    let root = a.post("helo");
+    a.start();
+    b.start();
+    a.ok(["connect", b.address().as_str()]);
+    a.wait_count(&b_id, 2, REPLICATION_SECS);
+    b.wait_count(&a_id, 2, REPLICATION_SECS);
+
+    let out = a.ok(["mute", &b_id]).text();
+    assert!(out.starts_with("muted feed "), "{out}");
+    let feed = a.ok(["feed"]).text();
+    assert!(
+        !feed.contains("b says hi") && feed.contains("helo"),
+        "{feed}"
+    );
+    assert_eq!(a.count(&a_id), 2, "a mute is no message");
+
+    let rev = a.ok(["edit", &root, "hello"]).text().trim().to_string();
+    assert!(MsgId::parse(&rev).is_some(), "{rev}");
+    b.wait_count(&a_id, 3, REPLICATION_SECS);
+    assert_eq!(b.count(&a_id), 3, "b holds exactly what a published");
+    let line = b.ok(["--json", "feed"]).text();
+    let items: Vec<Json> = line
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let edited = items.iter().find(|i| i["key"] == root.as_str()).unwrap();
+    assert_eq!(
+        (edited["text"].as_str(), edited["edited"].as_bool()),
+        (Some("hello"), Some(true))
+    );
+    assert!(!items.iter().any(|i| i["key"] == rev.as_str()), "{line}");
+    assert_eq!(b.run(["mutes"]).text(), "");
+    assert_eq!(a.ok(["mutes"]).text().lines().count(), 1);
+    a.ok(["unmute", &b_id]);
+    assert!(a.ok(["feed"]).text().contains("b says hi"));
+    a.stop();
+    b.stop();
 }
