@@ -430,11 +430,8 @@ impl<'r> View<'r> {
     /// time, its `revisionBranch` and its content.
     fn revisions_by(&self, root: &MsgId, author: &FeedId) -> Result<Vec<Revision>> {
         let mut out = Vec::new();
-        for rev in self.r.revisions_of(root)? {
-            if rev.author != *author {
-                continue;
-            }
-            let Some(m) = self.r.at(rev.rx)? else {
+        for rx in self.r.revisions_of(root, author)? {
+            let Some(m) = self.r.at(rx)? else {
                 continue;
             };
             let value = m.value()?;
@@ -506,12 +503,7 @@ impl<'r> View<'r> {
         let Some(author) = FeedId::parse(&first.author) else {
             return Ok(None);
         };
-        let ignored = self
-            .r
-            .revisions_of(&root)?
-            .iter()
-            .filter(|r| r.author != author)
-            .count();
+        let ignored = self.r.others_revisions(&root, &author)?;
         let mut versions = vec![first];
         for rev in self.revisions_by(&root, &author)? {
             versions.push(self.item_as_written(&rev.msg)?.0);

@@ -1502,3 +1502,28 @@ fn the_upgrade_from_version_6_moves_revisions_out_of_the_posts() {
     }
     assert_eq!(schema_version(&path), crate::store::schema::SCHEMA_VERSION);
 }
+
+/// Revisions are indexed by author: a flood of revisions by another feed
+/// neither hides the author's own nor costs reading them.
+#[test]
+fn a_flood_of_others_revisions_does_not_hide_the_authors() {
+    let mut w = World::new(1);
+    let (b, c) = (key(2), key(3));
+    let orig = w.got(&b, T0, post("v0"));
+    let flood: Vec<_> = (0..crate::store::MAX_REVISIONS + 5)
+        .map(|i| {
+            w.msg(
+                &c,
+                T0 + 1.0,
+                revision(&orig, &[orig], &format!("spam {i}"), ""),
+            )
+        })
+        .collect();
+    w.store.ingest(flood).unwrap();
+    w.got(&b, T0 + 2.0, revision(&orig, &[orig], "v1", ""));
+    let item = w.item(&orig);
+    assert_eq!((item.text.as_deref(), item.revisions), (Some("v1"), 1));
+    let h = w.view(|v| v.history(&orig).unwrap().unwrap());
+    assert_eq!(texts(&h.versions), ["v0", "v1"]);
+    assert_eq!(h.ignored, crate::store::MAX_REVISIONS);
+}

@@ -129,7 +129,7 @@ impl Writer<'_> {
             Content::Post(p) if p.revision_root.is_some() => {
                 if let Some(root) = p.revision_root {
                     self.revisions
-                        .insert(&revision_key(&root.0, m.rx), &m.author.0)?;
+                        .insert(&revision_key(&root.0, &m.author.0, m.rx), 0)?;
                 }
             }
             Content::Post(p) => {

@@ -21,7 +21,7 @@ mod rooms;
 pub use rooms::{AliasRefusal, RoomAlias, RoomInviteRefusal};
 mod query;
 mod revisions;
-pub use revisions::{MAX_REVISIONS, RevisionRef};
+pub use revisions::MAX_REVISIONS;
 pub mod schema;
 
 pub use devices::{Devices, MAX_DEVICES};
@@ -1103,7 +1103,7 @@ struct Writer<'t> {
     group_queue: Vec<groups::GroupItem>,
     votes: redb::Table<'t, &'static [u8; 65], u8>,
     likes: redb::Table<'t, &'static [u8; 33], u64>,
-    revisions: redb::Table<'t, &'static [u8; 40], &'static [u8; 32]>,
+    revisions: redb::Table<'t, &'static [u8; 72], u8>,
     peers: redb::Table<'t, &'static str, &'static [u8]>,
     invites: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     /// Whose store this is, for unread marks.

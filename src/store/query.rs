@@ -73,7 +73,7 @@ pub struct Reader {
     group_posts: ReadOnlyTable<&'static [u8; 48], &'static [u8; 32]>,
     group_names: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     held: ReadOnlyTable<&'static [u8; 32], &'static [u8; 40]>,
-    pub(super) revisions: ReadOnlyTable<&'static [u8; 40], &'static [u8; 32]>,
+    pub(super) revisions: ReadOnlyTable<&'static [u8; 72], u8>,
     mutes: super::Mutes,
     me: Option<FeedId>,
 }

@@ -15,37 +15,45 @@ use crate::crypto::{FeedId, MsgId};
 use crate::feed::content::{self, Content, Link};
 use crate::feed::json::{self, Value};
 
-/// Most revisions of one message read: past them, later ones are not seen.
+/// Most revisions of one message by one author read (and most by others
+/// counted): past them, later ones are not seen.
 pub const MAX_REVISIONS: usize = 1_000;
 
-/// One revision listed for a root.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RevisionRef {
-    /// Its receive sequence.
-    pub rx: u64,
-    /// Its author.
-    pub author: FeedId,
-}
-
 impl Reader {
-    /// The revisions naming `root` as their `revisionRoot`, by anyone, in
+    /// The receive sequences of the revisions of `root` by `author`, in
     /// receive order (at most [`MAX_REVISIONS`]).
-    pub fn revisions_of(&self, root: &MsgId) -> Result<Vec<RevisionRef>> {
-        let from = revision_key(&root.0, 0);
-        let to = revision_key(&root.0, u64::MAX);
+    pub fn revisions_of(&self, root: &MsgId, author: &FeedId) -> Result<Vec<u64>> {
+        let from = revision_key(&root.0, &author.0, 0);
+        let to = revision_key(&root.0, &author.0, u64::MAX);
         let mut out = Vec::new();
         for e in self
             .revisions
-            .range::<&[u8; 40]>(&from..=&to)?
+            .range::<&[u8; 72]>(&from..=&to)?
             .take(MAX_REVISIONS)
         {
-            let (k, v) = e?;
-            out.push(RevisionRef {
-                rx: u64::from_be_bytes(k.value()[32..].try_into().expect("8 bytes")),
-                author: FeedId(*v.value()),
-            });
+            let (k, _) = e?;
+            out.push(u64::from_be_bytes(
+                k.value()[64..].try_into().expect("8 bytes"),
+            ));
         }
         Ok(out)
+    }
+
+    /// How many revisions of `root` feeds other than `author` wrote (at
+    /// most [`MAX_REVISIONS`] counted).
+    pub fn others_revisions(&self, root: &MsgId, author: &FeedId) -> Result<usize> {
+        let from = revision_key(&root.0, &[0; 32], 0);
+        let to = revision_key(&root.0, &[0xff; 32], u64::MAX);
+        let mut n = 0;
+        for e in self.revisions.range::<&[u8; 72]>(&from..=&to)? {
+            if e?.0.value()[32..64] != author.0 {
+                n += 1;
+                if n == MAX_REVISIONS {
+                    break;
+                }
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -109,7 +117,7 @@ pub(super) fn index_revisions(txn: &redb::WriteTransaction) -> Result<()> {
             links.remove(&link_key(&target_key(&target), kind, m.rx))?;
         }
         unread.remove(m.rx)?;
-        revisions.insert(&revision_key(&root.0, m.rx), &author.0)?;
+        revisions.insert(&revision_key(&root.0, &author.0, m.rx), 0)?;
     }
     Ok(())
 }

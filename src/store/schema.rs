@@ -85,17 +85,21 @@ pub const LINK_VOTE: u8 = 4;
 pub const LINK_ABOUT: u8 = 5;
 
 /// Revisions (the `ssb-revisions` convention: a post with
-/// `revisionRoot`): `revision root (32) | receive sequence u64 BE (8)` ->
-/// author (32) of the revision. Every revision is listed, whoever wrote
-/// it; the read models count only those by the root's own author. A
-/// revision is indexed here only: never among posts, the inbox or the
-/// backlinks, so it never shows as a post or a reply of its own.
-/// (Version 7.)
-pub const REVISIONS: TableDefinition<&[u8; 40], &[u8; 32]> = TableDefinition::new("revisions");
+/// `revisionRoot`): `revision root (32) | author (32) | receive sequence
+/// u64 BE (8)` -> 0. Every revision is listed, whoever wrote it, by
+/// author, so the read models read those of the root's own author alone
+/// (however many others wrote). A revision is indexed here only: never
+/// among posts, the inbox or the backlinks, so it never shows as a post
+/// or a reply of its own. (Version 7.)
+pub const REVISIONS: TableDefinition<&[u8; 72], u8> = TableDefinition::new("revisions");
 
 /// The composite key of a revision.
-pub fn revision_key(root: &[u8; 32], rx: u64) -> [u8; 40] {
-    feed_key(root, rx)
+pub fn revision_key(root: &[u8; 32], author: &[u8; 32], rx: u64) -> [u8; 72] {
+    let mut k = [0u8; 72];
+    k[..32].copy_from_slice(root);
+    k[32..64].copy_from_slice(author);
+    k[64..].copy_from_slice(&rx.to_be_bytes());
+    k
 }
 
 /// What the person muted, locally (never published, never sent to
