@@ -1,7 +1,10 @@
 //! Read models over the store: the timeline, threads assembled from
 //! backlinks, profiles and names, contacts and followers, the inbox of
-//! private messages, unread marks; and [`compose`], the content of the
-//! social actions (reply, like, name, follow, block, direct message).
+//! private messages, unread marks; what the person muted hidden from the
+//! timeline and the inbox and collapsed in threads; a post its author
+//! revised (`ssb-revisions`) shown as its latest revision, with its
+//! history; and [`compose`], the content of the social actions (reply,
+//! like, edit, name, follow, block, direct message).
 //!
 //! Synchronous, served from the store's indexes through one
 //! [`Reader`] snapshot; never scans the log. Imports `crypto`, `feed`,
@@ -520,8 +523,8 @@ impl<'r> View<'r> {
         self.r.mutes()
     }
 
-    /// Why a listed item is hidden, if it is muted: by its author, its
-    /// thread (its root, or itself as a root) or a word of its text.
+    /// Whether a listed item is muted: by its author, its thread (its
+    /// root, or itself as a root) or a word of its (latest) text.
     pub fn muted(&self, item: &Item) -> bool {
         let mutes = self.r.mutes();
         if mutes.is_empty() {
