@@ -470,6 +470,37 @@ enum SocialCmd {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Mute a word, a feed or a thread: hidden from the timeline and the
+    /// inbox, collapsed in threads; local, never published, nothing deleted.
+    Mute {
+        /// A feed id (or ssb: URI), a message id (its thread), or a word.
+        target: String,
+        /// Take it as a word whatever it looks like.
+        #[arg(long)]
+        word: bool,
+    },
+    /// Take a mute back: what it hid shows again.
+    Unmute {
+        /// As given to `mute`.
+        target: String,
+        /// Take it as a word whatever it looks like.
+        #[arg(long)]
+        word: bool,
+    },
+    /// Everything muted.
+    Mutes,
+    /// Edit one of your posts: publish a revision (ssb-revisions).
+    Edit {
+        /// The post (or one of its revisions).
+        id: String,
+        /// The new text.
+        text: String,
+    },
+    /// A post and its revisions by its author, oldest first.
+    History {
+        /// The post (or one of its revisions).
+        id: String,
+    },
     /// Whom a feed follows and blocks, and its followers (default: you).
     Contacts {
         /// The feed id.
@@ -1521,6 +1552,22 @@ fn social_request(cmd: &SocialCmd) -> Res<Request> {
         SocialCmd::Thread { id } => Request::Thread {
             id: parse_msg_id(id)?,
         },
+        SocialCmd::Mute { target, word } => Request::Mute {
+            target: target.clone(),
+            word: *word,
+        },
+        SocialCmd::Unmute { target, word } => Request::Unmute {
+            target: target.clone(),
+            word: *word,
+        },
+        SocialCmd::Mutes => Request::Mutes,
+        SocialCmd::Edit { id, text } => Request::Edit {
+            id: parse_msg_id(id)?,
+            text: text.clone(),
+        },
+        SocialCmd::History { id } => Request::History {
+            id: parse_msg_id(id)?,
+        },
         SocialCmd::Contacts { id } => Request::Contacts {
             id: id.as_deref().map(parse_feed).transpose()?,
         },
@@ -1698,14 +1745,47 @@ fn print_social(cmd: &SocialCmd, v: &serde_json::Value, json_out: bool) -> Res {
             for e in entries {
                 out_line(&mut out, e.to_string().as_bytes())?;
             }
-            for kind in ["more", "hidden"] {
+            for kind in ["more", "hidden", "muted"] {
                 if count(kind) > 0 {
                     let line = serde_json::json!({"entry": kind, "count": count(kind)});
                     out_line(&mut out, line.to_string().as_bytes())?;
                 }
             }
         }
-        SocialCmd::Contacts { .. } | SocialCmd::Profile { .. } => {
+        SocialCmd::Mute { .. } | SocialCmd::Unmute { .. } if !json_out => {
+            let mute = v.get("mute").cloned().unwrap_or_default();
+            let on = v.get("on").and_then(|o| o.as_bool()) == Some(true);
+            let changed = v.get("changed").and_then(|o| o.as_bool()) == Some(true);
+            let what = shoal::text::mute(&mute);
+            let line = match (on, changed) {
+                (true, true) => {
+                    format!("muted {what} (local: never published; `shoal unmute` shows it again)")
+                }
+                (true, false) => format!("{what} was muted already"),
+                (false, true) => format!("unmuted {what}"),
+                (false, false) => format!("{what} was not muted"),
+            };
+            out_line(&mut out, line.as_bytes())?;
+        }
+        SocialCmd::Mutes => {
+            let mutes = v.get("mutes").and_then(|m| m.as_array()).unwrap_or(&empty);
+            for m in mutes {
+                if json_out {
+                    out_line(&mut out, m.to_string().as_bytes())?;
+                } else {
+                    out_line(&mut out, shoal::text::mute(m).as_bytes())?;
+                }
+            }
+            if mutes.is_empty() && !json_out {
+                eprintln!("nothing is muted");
+            }
+        }
+        SocialCmd::History { .. } if !json_out => {
+            for line in shoal::text::history(v) {
+                out_line(&mut out, line.as_bytes())?;
+            }
+        }
+        SocialCmd::Contacts { .. } | SocialCmd::Profile { .. } | SocialCmd::History { .. } => {
             if json_out {
                 out_line(&mut out, v.to_string().as_bytes())?;
             } else {

@@ -1099,6 +1099,12 @@ impl Node {
         self.inner.writer.mark_read(rxs)
     }
 
+    /// Mutes (`on`) or unmutes something, locally, through the writer:
+    /// answers whether it changed.
+    pub fn set_mute(&self, what: &crate::store::Mute, on: bool) -> Result<bool, StoreError> {
+        self.inner.writer.set_mute(what, on)
+    }
+
     /// Checks and stores messages from outside (an import through the
     /// control socket) with the same pipeline as peers' messages.
     pub async fn submit(&self, items: &[&[u8]]) -> Vec<LineResult> {

@@ -99,8 +99,13 @@ fn item_in(v: &Json, indent: usize, in_reply: bool) -> String {
     } else {
         ""
     };
+    let edited = if v.get("edited").and_then(Json::as_bool) == Some(true) {
+        " · edited"
+    } else {
+        ""
+    };
     let mut out = format!(
-        "{pad}{mark}{} · {} · {}",
+        "{pad}{mark}{} · {} · {}{edited}",
         who(v),
         date(n(v, "time")),
         s(v, "key").unwrap_or("?")
@@ -121,6 +126,11 @@ fn item_in(v: &Json, indent: usize, in_reply: bool) -> String {
         && in_reply
     {
         out.push_str(&format!("\n{pad}  in reply to {root}"));
+    }
+    if let Some(of) = s(v, "revises")
+        && in_reply
+    {
+        out.push_str(&format!("\n{pad}  a revision of {of}"));
     }
     match (s(v, "text"), t(v, "invalid")) {
         (Some(text), _) => out.push_str(&lines(text, &format!("{pad}  "))),
@@ -191,6 +201,7 @@ pub fn entry(e: &Json) -> String {
             "  ".repeat(depth),
             s(e, "key").unwrap_or("?")
         ),
+        Some("muted") => format!("{}({} muted)", "  ".repeat(depth), n(e, "count")),
         _ => item(e, depth * 2),
     }
 }
@@ -199,6 +210,9 @@ pub fn entry(e: &Json) -> String {
 /// shown (replies past the cap, replies of feeds we block).
 pub fn thread(v: &Json) -> Vec<String> {
     let mut out = Vec::new();
+    if v.get("muted_thread").and_then(Json::as_bool) == Some(true) {
+        out.push("(this thread is muted: it does not show in the timeline or the inbox)".into());
+    }
     let forked = s(v, "forked_from");
     if let Some(from) = forked {
         out.push(format!("forked from {from}"));
@@ -225,6 +239,47 @@ pub fn thread(v: &Json) -> Vec<String> {
         out.push(format!("({hidden} hidden: replies of feeds you block)"));
     }
     out
+}
+
+/// A post's history: the original, then each revision, oldest first.
+pub fn history(v: &Json) -> Vec<String> {
+    let mut out = Vec::new();
+    let versions = v.get("versions").and_then(Json::as_array);
+    for (i, e) in versions.into_iter().flatten().enumerate() {
+        let label = if i == 0 {
+            "original".to_string()
+        } else {
+            format!("revision {i}")
+        };
+        out.push(format!(
+            "{label} · {} · {}{}",
+            date(n(e, "time")),
+            s(e, "key").unwrap_or("?"),
+            lines(s(e, "text").unwrap_or(""), "  ")
+        ));
+    }
+    let ignored = n(v, "ignored");
+    if ignored > 0 {
+        out.push(format!(
+            "({ignored} ignored: revisions by feeds other than its author)"
+        ));
+    }
+    out
+}
+
+/// One mute: `word "cat"`, `feed @…`, `thread %…`.
+pub fn mute(v: &Json) -> String {
+    let kind = s(v, "kind").unwrap_or("?");
+    let value = t(v, "value").unwrap_or_default();
+    let what = if kind == "word" {
+        format!("word {value:?}")
+    } else {
+        format!("{kind} {value}")
+    };
+    match n(v, "since") {
+        0 => what,
+        at => format!("{what}  (since {})", date(at)),
+    }
 }
 
 fn people(title: &str, list: Option<&Json>) -> String {

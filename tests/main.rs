@@ -28,6 +28,7 @@ mod layers;
 mod limits;
 mod load;
 mod multinode;
+mod mute_edit;
 mod newest_first;
 mod nodes;
 mod private_box;

@@ -78,6 +78,7 @@ impl From<StoreError> for ApiError {
         use crate::store::GroupWriteError as W;
         match &e {
             StoreError::Locked => ApiError::Locked,
+            StoreError::Mute(_) => ApiError::Usage(e.to_string()),
             StoreError::Group(W::Rule(
                 G::NotAdmin(_) | G::NotSenior(_) | G::RemovesAuthor | G::NoNewMembers,
             )) => ApiError::Refused(e.to_string()),
@@ -109,7 +110,9 @@ impl From<compose::ComposeError> for ApiError {
     fn from(e: compose::ComposeError) -> Self {
         use compose::ComposeError::*;
         match e {
-            NoRecipients | TooManyRecipients(_) => ApiError::Usage(e.to_string()),
+            NotFound(id) => ApiError::NotFound(id),
+            NoRecipients | TooManyRecipients(_) | NotOurs(_) | NotAPost(_) | EmptyText
+            | GroupPost(_) => ApiError::Usage(e.to_string()),
             _ => ApiError::failed(e),
         }
     }

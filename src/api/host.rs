@@ -20,7 +20,7 @@ use crate::ingest::Summary;
 use crate::invite::{self, Code, External};
 use crate::node::Node;
 use crate::replicate::watch::Watch;
-use crate::store::{GroupOp, Store};
+use crate::store::{GroupOp, Mute, Store};
 
 /// What `execute` needs of whoever owns the home.
 pub trait Host {
@@ -34,6 +34,9 @@ pub trait Host {
     fn group_write(&self, op: &GroupOp) -> Result<Vec<VerifiedMsg>, ApiError>;
     /// Marks messages read.
     fn mark_read(&self, rxs: &[u64]) -> Result<(), ApiError>;
+    /// Mutes (`on`) or unmutes something, locally: answers whether it
+    /// changed.
+    fn set_mute(&self, what: &Mute, on: bool) -> Result<bool, ApiError>;
     /// Verifies and stores the JSON lines of a file; each rejection is
     /// told to `reject` with its line number.
     fn import(&self, path: &Path, reject: &mut dyn FnMut(u64, &str)) -> Result<Summary, ApiError>;
@@ -199,6 +202,15 @@ impl Host for Local {
             self.store()?.mark_read(rxs)?;
         }
         Ok(())
+    }
+
+    fn set_mute(&self, what: &Mute, on: bool) -> Result<bool, ApiError> {
+        let store = self.store()?;
+        Ok(if on {
+            store.mute(what, crate::store::now_ms() as u64)?
+        } else {
+            store.unmute(what)?
+        })
     }
 
     fn import(&self, path: &Path, reject: &mut dyn FnMut(u64, &str)) -> Result<Summary, ApiError> {
@@ -415,6 +427,10 @@ impl Host for Node {
             Node::mark_read(self, rxs)?;
         }
         Ok(())
+    }
+
+    fn set_mute(&self, what: &Mute, on: bool) -> Result<bool, ApiError> {
+        Ok(Node::set_mute(self, what, on)?)
     }
 
     fn import(&self, path: &Path, reject: &mut dyn FnMut(u64, &str)) -> Result<Summary, ApiError> {

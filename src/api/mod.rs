@@ -25,18 +25,19 @@ pub use error::ApiError;
 pub use host::{Host, Local};
 pub use types::{
     Attendant, Behind, BlobState, Event, FeedBytes, FeedProblem, FeedPruned, HopBytes, KnownPeer,
-    OwnFork, Partial, PeerClaim, PruneReport, Request, Response, RoomView, Status, Storage, Why,
+    MuteInfo, OwnFork, Partial, PeerClaim, PruneReport, Request, Response, RoomView, Status,
+    Storage, Why,
 };
 
 use crate::crypto::BlobId;
 use crate::feed::VerifiedMsg;
 use crate::feed::json::{self as sjson, Value};
 use crate::social::{View, compose};
-use crate::store::{GroupOp, Store, StoredMsg};
+use crate::store::{GroupOp, Mute, Store, StoredMsg};
 use types::parse_content;
 
 pub use crate::node::PeerInfo;
-pub use crate::social::{Contacts, Entry, Item, Person, Profile, Thread};
+pub use crate::social::{Contacts, Entry, History, Item, Person, Profile, Thread};
 pub use crate::store::{Cursor, EpochInfo, GroupInfo, PeerRecord};
 
 /// The version of the wire form of requests and answers (the control
@@ -101,6 +102,51 @@ fn copy_blob(
     std::io::copy(&mut from, &mut to).map_err(fail)?;
     to.sync_data().map_err(fail)?;
     std::fs::rename(&tmp, out).map_err(fail)
+}
+
+/// What `target` mutes: with `word`, or when it is no id, a word; a feed
+/// id (or URI) its feed; a message id the thread it is in (by its root:
+/// the message itself when it is a root, or a forked thread's). A blob id,
+/// or what looks like an id and is none, is refused.
+fn mute_of(store: &Store, target: &str, word: bool) -> Result<Mute, ApiError> {
+    let usage = |e: crate::store::MuteError| ApiError::Usage(e.to_string());
+    if word {
+        return Mute::word(target).map_err(usage);
+    }
+    let t = target.trim();
+    if let Some(feed) = crate::uri::parse_feed(t) {
+        return Ok(Mute::Feed(feed));
+    }
+    if let Some(id) = crate::uri::parse_msg(t) {
+        let r = store.reader()?;
+        return Ok(Mute::Thread(View::new(&r)?.thread_root(&id)?));
+    }
+    if crate::uri::parse_blob(t).is_some() {
+        return Err(ApiError::Usage(format!(
+            "{t} is a blob: mute a word, a feed or a thread (a message id)"
+        )));
+    }
+    let looks_like_id = t.starts_with("ssb:")
+        || ((t.starts_with('@') || t.starts_with('%') || t.starts_with('&'))
+            && t.contains('=')
+            && t.contains('.'));
+    if looks_like_id {
+        return Err(ApiError::Usage(format!(
+            "{t:?} is no feed or message id shoal knows (give --word to mute it as a word)"
+        )));
+    }
+    Mute::word(t).map_err(usage)
+}
+
+/// Mutes (`on`) or unmutes what `target` names.
+fn set_mute(host: &dyn Host, target: &str, word: bool, on: bool) -> Result<Response, ApiError> {
+    let mute = mute_of(host.store()?, target, word)?;
+    let changed = host.set_mute(&mute, on)?;
+    Ok(Response::Muted {
+        mute: MuteInfo::of(&mute, 0),
+        on,
+        changed,
+    })
 }
 
 /// Answers a request on a host: the one dispatcher of every command.
@@ -250,7 +296,8 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
             let mut items = Vec::new();
             for p in r.posts_before(&[id], before, limit.min(MAX_PAGE))? {
                 if let Some(m) = r.at(p.rx)? {
-                    items.push(view.item(&m)?);
+                    let item = view.item(&m)?;
+                    items.push(view.listed(item)?);
                 }
             }
             Ok(Response::Items { items })
@@ -265,11 +312,34 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
                 .iter()
                 .filter_map(|e| match e {
                     Entry::Message { item, .. } => Some(item.rx),
-                    Entry::Missing { .. } => None,
+                    Entry::Missing { .. } | Entry::Muted { .. } => None,
                 })
                 .collect();
             host.mark_read(&shown)?;
             Ok(Response::Thread(thread))
+        }
+        Request::Mute { target, word } => set_mute(host, &target, word, true),
+        Request::Unmute { target, word } => set_mute(host, &target, word, false),
+        Request::Mutes => Ok(Response::Mutes {
+            mutes: store()?
+                .mutes()?
+                .iter()
+                .map(|(m, at)| MuteInfo::of(m, *at))
+                .collect(),
+        }),
+        Request::Edit { id, text } => {
+            let content = {
+                let r = store()?.reader()?;
+                compose::edit(&r, &me()?, &id, &text)?
+            };
+            publish(content)
+        }
+        Request::History { id } => {
+            let r = store()?.reader()?;
+            match View::new(&r)?.history(&id)? {
+                Some(h) => Ok(Response::History(h)),
+                None => Err(ApiError::NotFound(id)),
+            }
         }
         Request::Contacts { id } => {
             let feed = match id {

@@ -220,10 +220,13 @@ fn answers_cross_the_wire_unchanged_threads_with_both_kinds_of_entry() {
                     depth: 1,
                     key: msg(9).to_string(),
                 },
+                Entry::Muted { depth: 1, count: 3 },
             ],
             hidden: 1,
             forked_from: Some(msg(4).to_string()),
             more: 2,
+            muted: 3,
+            muted_thread: true,
         }),
         Response::Items { items: vec![item] },
         Response::Published {

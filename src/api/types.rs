@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Contacts, Cursor, GroupInfo, Item, PeerInfo, PeerRecord, Profile, Thread};
+use super::{
+    ApiError, Contacts, Cursor, GroupInfo, History, Item, PeerInfo, PeerRecord, Profile, Thread,
+};
 use crate::crypto::{BlobId, FeedId, MsgId};
 use crate::feed::json::{self as sjson, Value};
 
@@ -118,6 +120,39 @@ pub enum Request {
     /// The thread of a message.
     Thread {
         /// Any message of it.
+        id: MsgId,
+    },
+    /// Mute a word, a feed or a thread, locally (never published).
+    /// `target` is a feed id (or `ssb:` URI of one), a message id (its
+    /// thread is muted) or else a word; with `word`, always a word.
+    Mute {
+        /// What to mute.
+        target: String,
+        /// Take `target` as a word whatever it looks like.
+        #[serde(default)]
+        word: bool,
+    },
+    /// Take a mute back (`target` as for [`Request::Mute`]).
+    Unmute {
+        /// What to unmute.
+        target: String,
+        /// Take `target` as a word whatever it looks like.
+        #[serde(default)]
+        word: bool,
+    },
+    /// Everything muted.
+    Mutes,
+    /// Publish a revision of our post `id` with a new text (as
+    /// `ssb-revisions` writes one).
+    Edit {
+        /// The post (or one of its revisions).
+        id: MsgId,
+        /// The new text.
+        text: String,
+    },
+    /// A post and its revisions by its author, oldest first.
+    History {
+        /// The post (or one of its revisions).
         id: MsgId,
     },
     /// Whom a feed follows and blocks, and its followers (default: us).
@@ -356,6 +391,12 @@ impl Request {
             Request::Publish { content } => {
                 parse_content(content)?;
             }
+            Request::Edit { text, .. } if text.trim().is_empty() => {
+                return Err(ApiError::Usage("the new text is empty".into()));
+            }
+            Request::Mute { target, word: true } | Request::Unmute { target, word: true } => {
+                crate::store::Mute::word(target).map_err(|e| ApiError::Usage(e.to_string()))?;
+            }
             Request::Name { name } if name.trim().is_empty() => {
                 return Err(ApiError::Usage("the name is empty".into()));
             }
@@ -511,6 +552,22 @@ pub enum Response {
     },
     /// A thread.
     Thread(Thread),
+    /// A mute set or taken back.
+    Muted {
+        /// What.
+        mute: MuteInfo,
+        /// Muted (else unmuted).
+        on: bool,
+        /// Whether anything changed (not already so).
+        changed: bool,
+    },
+    /// Everything muted.
+    Mutes {
+        /// Words first, then feeds, then threads.
+        mutes: Vec<MuteInfo>,
+    },
+    /// A post's history.
+    History(History),
     /// A feed's contacts.
     Contacts {
         /// The feed.
@@ -984,6 +1041,35 @@ impl From<crate::node::NodeEvent> for Event {
             N::Disconnected(peer) => Event::Disconnected { peer },
             N::Log(line) => Event::Log { line },
             N::Blob(id) => Event::Blob { id },
+        }
+    }
+}
+
+/// One thing muted, as answered and listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MuteInfo {
+    /// `word`, `feed` or `thread`.
+    pub kind: String,
+    /// The word, the feed's id or the thread root's id.
+    pub value: String,
+    /// When it was muted, ms (0 when not known).
+    #[serde(default)]
+    pub since: u64,
+}
+
+impl MuteInfo {
+    /// The info of a mute.
+    pub fn of(m: &crate::store::Mute, since: u64) -> MuteInfo {
+        use crate::store::Mute;
+        let (kind, value) = match m {
+            Mute::Word(w) => ("word", w.clone()),
+            Mute::Feed(f) => ("feed", f.to_string()),
+            Mute::Thread(t) => ("thread", t.to_string()),
+        };
+        MuteInfo {
+            kind: kind.into(),
+            value,
+            since,
         }
     }
 }

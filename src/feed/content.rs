@@ -79,6 +79,12 @@ pub struct Post {
     pub recps: Vec<FeedId>,
     /// A channel name, if any.
     pub channel: Option<String>,
+    /// For a revision (the `ssb-revisions` convention): the message it
+    /// revises, `revisionRoot`.
+    pub revision_root: Option<MsgId>,
+    /// For a revision: the revision(s) it replaces, `revisionBranch` (the
+    /// root itself for a first edit; a string, or a list for a merge).
+    pub revision_branch: Vec<MsgId>,
 }
 
 /// A vote: `value > 0` likes, `0` takes a like back.
@@ -325,6 +331,9 @@ fn msg_link(v: &Value, kind: &'static str, field: &'static str) -> Res<MsgId> {
         })
 }
 
+/// Most `revisionBranch` entries read from one revision.
+pub const MAX_REVISION_BRANCHES: usize = 16;
+
 fn post(c: &Value) -> Res<Post> {
     const K: &str = "post";
     let text = match c.get("text") {
@@ -367,6 +376,19 @@ fn post(c: &Value) -> Res<Post> {
             .collect(),
         _ => Vec::new(),
     };
+    let revision_root = match c.get("revisionRoot") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(msg_link(v, K, "revisionRoot")?),
+    };
+    let revision_branch = match c.get("revisionBranch") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .take(MAX_REVISION_BRANCHES)
+            .map(|v| msg_link(v, K, "revisionBranch"))
+            .collect::<Res<Vec<_>>>()?,
+        Some(v) => vec![msg_link(v, K, "revisionBranch")?],
+    };
     Ok(Post {
         text,
         root,
@@ -374,6 +396,8 @@ fn post(c: &Value) -> Res<Post> {
         mentions,
         recps: recps(c),
         channel: opt_string(c, K, "channel").ok().flatten(),
+        revision_root,
+        revision_branch,
     })
 }
 

@@ -158,6 +158,11 @@ enum Job {
         oneshot::Sender<Result<PeerRecord, StoreError>>,
     ),
     MarkRead(Vec<u64>, oneshot::Sender<Result<(), StoreError>>),
+    Mute(
+        crate::store::Mute,
+        bool,
+        oneshot::Sender<Result<bool, StoreError>>,
+    ),
     AddInvite(FeedId, u32, String, oneshot::Sender<Result<(), StoreError>>),
     RedeemInvite(Box<Redeem>, oneshot::Sender<Redeemed>),
     Flush(oneshot::Sender<()>),
@@ -303,6 +308,19 @@ impl Writer {
             .map_err(|_| StoreError::WriterStopped)?
     }
 
+    /// Mutes (`on`) or unmutes something (see [`Store::mute`]): answers
+    /// whether it changed.
+    pub fn set_mute(&self, what: &crate::store::Mute, on: bool) -> Result<bool, StoreError> {
+        refuse_async_worker();
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Mute(what.clone(), on, reply))
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer
+            .blocking_recv()
+            .map_err(|_| StoreError::WriterStopped)?
+    }
+
     /// Records a new invite of `uses` uses under the public key of its
     /// seed (see [`Store::add_invite`]).
     pub async fn add_invite(&self, key: FeedId, uses: u32, note: &str) -> Result<(), StoreError> {
@@ -416,6 +434,14 @@ impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
                 }
                 Job::MarkRead(rxs, reply) => {
                     let _ = reply.send(self.store.mark_read(&rxs));
+                }
+                Job::Mute(what, on, reply) => {
+                    let r = if on {
+                        self.store.mute(&what, crate::store::now_ms() as u64)
+                    } else {
+                        self.store.unmute(&what)
+                    };
+                    let _ = reply.send(r);
                 }
                 Job::AddInvite(key, uses, note, reply) => {
                     let created = crate::store::now_ms() as u64;

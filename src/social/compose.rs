@@ -7,7 +7,9 @@
 //! what these return.
 //!
 //! A reply or like to a private message stays private: it is boxed to the
-//! same recipients.
+//! same recipients. So is an edit: a revision as `ssb-revisions` writes
+//! it, the original's content with the new `text`, its `revisionRoot`
+//! and `revisionBranch`.
 
 use crate::crypto::{BlobId, FeedId, MsgId};
 use crate::feed::content::{self, Content, Edge};
@@ -36,6 +38,21 @@ pub enum ComposeError {
     /// Reading the store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The message to edit is not in the store.
+    #[error("message {0} is not in the store")]
+    NotFound(MsgId),
+    /// The message to edit is someone else's.
+    #[error("message {0} is not yours: only its author can edit it")]
+    NotOurs(MsgId),
+    /// The message to edit is not a post.
+    #[error("message {0} is not a post: only posts are edited")]
+    NotAPost(MsgId),
+    /// An edit without text.
+    #[error("the new text is empty")]
+    EmptyText,
+    /// The message to edit is a private group's post.
+    #[error("message {0} is a group post: group posts are not edited")]
+    GroupPost(MsgId),
 }
 
 fn object(kind: &str) -> Object {
@@ -285,4 +302,77 @@ pub fn dm(me: &FeedId, to: &[FeedId], text: &str) -> Result<Value, ComposeError>
     let mut c = object("post");
     c.insert("text", Value::from(text));
     seal(c, &recps)
+}
+
+/// A revision of our post `id` (or of the post a revision `id` revises)
+/// with the new `text`, as `ssb-revisions` writes one: the original's
+/// content as it was (type, root, branch, channel, recps, …) with the new
+/// `text` (its old `mentions` dropped: they were the old text's), then
+/// `revisionRoot` (the original) and `revisionBranch` (the latest
+/// revision it replaces, or the original for a first edit). Private to
+/// the same recipients when the original is.
+pub fn edit(r: &Reader, me: &FeedId, id: &MsgId, text: &str) -> Result<Value, ComposeError> {
+    if text.trim().is_empty() {
+        return Err(ComposeError::EmptyText);
+    }
+    let (mut root, mut content, mut private) = held_content(r, id)?;
+    if let Content::Post(p) = content::parse(&content)
+        && let Some(original) = p.revision_root
+    {
+        root = original;
+        (_, content, private) = held_content(r, &root)?;
+    }
+    let Some(m) = r.get(&root)? else {
+        return Err(ComposeError::NotFound(root));
+    };
+    let value = m.value()?;
+    let author = value
+        .get("author")
+        .and_then(Value::as_str)
+        .and_then(FeedId::parse);
+    if author != Some(*me) {
+        return Err(ComposeError::NotOurs(root));
+    }
+    // Its revision would have to go to the group, not to feeds.
+    if value
+        .get("content")
+        .and_then(Value::as_str)
+        .is_some_and(private::groups::is_group_content)
+    {
+        return Err(ComposeError::GroupPost(root));
+    }
+    let Content::Post(post) = content::parse(&content) else {
+        return Err(ComposeError::NotAPost(root));
+    };
+    let Value::Object(mut c) = content else {
+        return Err(ComposeError::NotAPost(root));
+    };
+    let branch = super::View::new(r)?
+        .latest_revision(&root, me)?
+        .unwrap_or(root);
+    c.insert("text", Value::from(text));
+    c.remove("mentions");
+    c.remove("recps");
+    c.insert("revisionRoot", Value::from(root.to_string()));
+    c.insert("revisionBranch", Value::from(branch.to_string()));
+    if private {
+        seal(c, &recipients(me, post.recps)?)
+    } else {
+        Ok(Value::Object(c))
+    }
+}
+
+/// The id, content (opened when private) and privacy of a message we hold.
+fn held_content(r: &Reader, id: &MsgId) -> Result<(MsgId, Value, bool), ComposeError> {
+    let Some(m) = r.get(id)? else {
+        return Err(ComposeError::NotFound(*id));
+    };
+    Ok(match r.private_content(id)? {
+        Some(c) => (*id, c, true),
+        None => (
+            *id,
+            m.value()?.get("content").cloned().unwrap_or(Value::Null),
+            false,
+        ),
+    })
 }

@@ -1,7 +1,10 @@
 //! Read models over the store: the timeline, threads assembled from
 //! backlinks, profiles and names, contacts and followers, the inbox of
-//! private messages, unread marks; and [`compose`], the content of the
-//! social actions (reply, like, name, follow, block, direct message).
+//! private messages, unread marks; what the person muted hidden from the
+//! timeline and the inbox and collapsed in threads; a post its author
+//! revised (`ssb-revisions`) shown as its latest revision, with its
+//! history; and [`compose`], the content of the social actions (reply,
+//! like, edit, name, follow, block, direct message).
 //!
 //! Synchronous, served from the store's indexes through one
 //! [`Reader`] snapshot; never scans the log. Imports `crypto`, `feed`,
@@ -69,6 +72,17 @@ pub struct Item {
     /// newest first, its older history still arriving.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// Its author revised it (`ssb-revisions`): `text` is the latest
+    /// revision's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub edited: bool,
+    /// How many revisions of it its author published.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub revisions: usize,
+    /// For a revision itself (shown in a history, or opened by its id):
+    /// the message it revises.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revises: Option<String>,
     /// The content as JSON (decrypted when private): how to show what
     /// is not a post.
     pub content: serde_json::Value,
@@ -101,6 +115,14 @@ pub struct Thread {
     /// Replies not shown: past [`MAX_THREAD_REPLIES`].
     #[serde(skip_serializing_if = "is_zero")]
     pub more: usize,
+    /// Replies collapsed because they are muted (by author, word or
+    /// thread), each counted in an [`Entry::Muted`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub muted: usize,
+    /// The thread itself is muted: it shows when opened, but not in the
+    /// timeline or the inbox.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub muted_thread: bool,
 }
 
 /// One line of a thread.
@@ -122,7 +144,42 @@ pub enum Entry {
         /// Its id.
         key: String,
     },
+    /// Muted replies collapsed: a muted reply and those nested under it.
+    Muted {
+        /// Nesting of the muted reply.
+        depth: usize,
+        /// How many replies it hides.
+        count: usize,
+    },
 }
+
+impl Entry {
+    /// Its nesting under the root.
+    pub fn depth(&self) -> usize {
+        match self {
+            Entry::Message { depth, .. }
+            | Entry::Missing { depth, .. }
+            | Entry::Muted { depth, .. } => *depth,
+        }
+    }
+}
+
+/// A message and its revisions, oldest first: what `shoal history` shows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct History {
+    /// The original's id.
+    pub root: String,
+    /// The original (with its own text), then each revision by its
+    /// author in the order they published them.
+    pub versions: Vec<Item>,
+    /// Revisions by other feeds, ignored.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ignored: usize,
+}
+
+/// Most muted posts the timeline or the inbox reads past for one page.
+pub const MAX_MUTED_SKIP: usize = 10_000;
 
 /// A profile: names, description, image, and the contact graph around it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -180,6 +237,9 @@ pub struct View<'r> {
     me: Option<FeedId>,
     names: HashMap<FeedId, Option<String>>,
     blocked: HashSet<FeedId>,
+    /// Replies nested under each reply of a thread, by thread root: what
+    /// a listed reply's count says (its place in its root's thread).
+    nested: HashMap<MsgId, HashMap<MsgId, usize>>,
 }
 
 impl<'r> View<'r> {
@@ -200,6 +260,7 @@ impl<'r> View<'r> {
             me,
             names: HashMap::new(),
             blocked,
+            nested: HashMap::new(),
         })
     }
 
@@ -290,13 +351,24 @@ impl<'r> View<'r> {
         Ok(false)
     }
 
-    /// The item for a stored message.
+    /// The item for a stored message (a post its author revised shows
+    /// the latest revision's text).
     pub fn item(&mut self, m: &StoredMsg) -> Result<Item> {
         Ok(self.item_and_branch(m)?.0)
     }
 
     /// The item for a stored message and, for a post, its `branch` ids.
     fn item_and_branch(&mut self, m: &StoredMsg) -> Result<(Item, Vec<MsgId>)> {
+        let (mut item, branch) = self.item_as_written(m)?;
+        if item.kind.as_deref() == Some("post") && item.revises.is_none() && item.invalid.is_none()
+        {
+            self.revise(&mut item, &m.key)?;
+        }
+        Ok((item, branch))
+    }
+
+    /// The item of a stored message as it was written (no revision applied).
+    fn item_as_written(&mut self, m: &StoredMsg) -> Result<(Item, Vec<MsgId>)> {
         let value = m.value()?;
         let author = value
             .get("author")
@@ -337,6 +409,9 @@ impl<'r> View<'r> {
             unread: self.r.is_unread(m.rx)?,
             invalid: None,
             partial: self.r.is_partial(&author)?,
+            edited: false,
+            revisions: 0,
+            revises: None,
             content: to_serde(content_value),
         };
         let mut branch = Vec::new();
@@ -344,12 +419,226 @@ impl<'r> View<'r> {
             Content::Post(p) => {
                 item.text = Some(p.text);
                 item.root = p.root.map(|r| r.to_string());
+                item.revises = p.revision_root.map(|r| r.to_string());
                 branch = p.branch;
             }
             Content::Invalid { reason, .. } => item.invalid = Some(reason.to_string()),
             _ => {}
         }
         Ok((item, branch))
+    }
+
+    /// The revisions of `root` by `author`, oldest first (by their
+    /// sequence in the author's feed): each with its id, its claimed
+    /// time, its `revisionBranch` and its content.
+    fn revisions_by(&self, root: &MsgId, author: &FeedId) -> Result<Vec<Revision>> {
+        let mut out = Vec::new();
+        for rx in self.r.revisions_of(root, author)? {
+            let Some(m) = self.r.at(rx)? else {
+                continue;
+            };
+            let value = m.value()?;
+            let content = match self.r.private_content(&m.key)? {
+                Some(c) => c,
+                None => value.get("content").cloned().unwrap_or(Value::Null),
+            };
+            let Content::Post(p) = content::parse(&content) else {
+                continue;
+            };
+            if p.revision_root != Some(*root) {
+                continue;
+            }
+            out.push(Revision {
+                id: m.key,
+                sequence: value.get("sequence").and_then(Value::as_f64).unwrap_or(0.0) as u64,
+                claimed: value
+                    .get("timestamp")
+                    .and_then(Value::as_f64)
+                    .filter(|t| t.is_finite())
+                    .unwrap_or(0.0),
+                branch: p.revision_branch,
+                text: p.text,
+                msg: m,
+            });
+        }
+        out.sort_by_key(|r| r.sequence);
+        Ok(out)
+    }
+
+    /// Shows the latest revision of a post by its author, if any: the
+    /// head of its revisions (one no other revision names in its
+    /// `revisionBranch`); of several heads (concurrent edits), the one
+    /// claiming the latest time, then the greater id, as `ssb-revisions`
+    /// breaks the tie.
+    fn revise(&mut self, item: &mut Item, id: &MsgId) -> Result<()> {
+        let Some(author) = FeedId::parse(&item.author) else {
+            return Ok(());
+        };
+        let revs = self.revisions_by(id, &author)?;
+        if let Some(latest) = latest_revision(&revs) {
+            item.text = Some(latest.text.clone());
+            item.edited = true;
+            item.revisions = revs.len();
+        }
+        Ok(())
+    }
+
+    /// The latest revision of `id` by `author` (see [`View::item`]), if any.
+    pub fn latest_revision(&self, id: &MsgId, author: &FeedId) -> Result<Option<MsgId>> {
+        Ok(latest_revision(&self.revisions_by(id, author)?).map(|r| r.id))
+    }
+
+    /// `id` and its revisions by its author, oldest first: the original
+    /// with its own text. The id of a revision gives the history of the
+    /// message it revises.
+    pub fn history(&mut self, id: &MsgId) -> Result<Option<History>> {
+        let Some(m) = self.r.get(id)? else {
+            return Ok(None);
+        };
+        let (first, _) = self.item_as_written(&m)?;
+        let (root, first) = match first.revises.as_deref().and_then(MsgId::parse) {
+            Some(root) => match self.r.get(&root)? {
+                Some(m) => (root, self.item_as_written(&m)?.0),
+                None => return Ok(None),
+            },
+            None => (*id, first),
+        };
+        let Some(author) = FeedId::parse(&first.author) else {
+            return Ok(None);
+        };
+        let ignored = self.r.others_revisions(&root, &author)?;
+        let mut versions = vec![first];
+        for rev in self.revisions_by(&root, &author)? {
+            versions.push(self.item_as_written(&rev.msg)?.0);
+        }
+        Ok(Some(History {
+            root: root.to_string(),
+            versions,
+            ignored,
+        }))
+    }
+
+    /// What the person muted.
+    pub fn mutes(&self) -> &crate::store::Mutes {
+        self.r.mutes()
+    }
+
+    /// Whether a listed item is muted: by its author, its thread (its
+    /// root, or itself as a root) or a word of its (latest) text.
+    pub fn muted(&self, item: &Item) -> bool {
+        let mutes = self.r.mutes();
+        if mutes.is_empty() {
+            return false;
+        }
+        let thread = item
+            .root
+            .as_deref()
+            .and_then(MsgId::parse)
+            .or_else(|| MsgId::parse(&item.key));
+        FeedId::parse(&item.author).is_some_and(|a| mutes.feeds.contains(&a))
+            || thread.is_some_and(|t| mutes.threads.contains(&t))
+            || MsgId::parse(&item.key).is_some_and(|k| mutes.threads.contains(&k))
+            || item
+                .text
+                .as_deref()
+                .and_then(|t| mutes.word_in(t))
+                .is_some()
+    }
+
+    /// Whether a reply of the thread of `root` collapses as muted: by its
+    /// author, a word, or as the root of a muted thread of its own (the
+    /// thread opened shows whatever muted it).
+    fn muted_in_thread(&self, item: &Item, root: &MsgId) -> bool {
+        let mutes = self.r.mutes();
+        if mutes.is_empty() {
+            return false;
+        }
+        FeedId::parse(&item.author).is_some_and(|a| mutes.feeds.contains(&a))
+            || MsgId::parse(&item.key).is_some_and(|k| k != *root && mutes.threads.contains(&k))
+            || item
+                .text
+                .as_deref()
+                .and_then(|t| mutes.word_in(t))
+                .is_some()
+    }
+
+    /// A listed item's reply count made what opening it shows: a reply
+    /// that is not a forked thread opens its root's thread, where the
+    /// replies nested under it are what it shows.
+    pub fn listed(&mut self, mut item: Item) -> Result<Item> {
+        let (Some(root), Some(id)) = (
+            item.root.as_deref().and_then(MsgId::parse),
+            MsgId::parse(&item.key),
+        ) else {
+            return Ok(item);
+        };
+        if root == id || self.named_as_root(&id, Some(item.rx))? {
+            return Ok(item);
+        }
+        if !self.nested.contains_key(&root) {
+            let root_rx = self.r.rx_of(&root)?;
+            let replies = self.replies(&root, root_rx, MAX_THREAD_REPLIES)?;
+            let ids: Vec<MsgId> = replies.msgs.iter().map(|m| m.key).collect();
+            let r = self.r;
+            let arranged = arrange(root, &ids, &replies.branches, &replies.keys, |k| {
+                Ok(r.rx_of(k)?.is_some())
+            })?;
+            let mut counts = HashMap::new();
+            for (j, (node, _)) in arranged.order.iter().enumerate() {
+                if let Node::Reply(i) = node {
+                    counts.insert(ids[*i], arranged.under[j]);
+                }
+            }
+            self.nested.insert(root, counts);
+        }
+        item.replies = self
+            .nested
+            .get(&root)
+            .and_then(|c| c.get(&id))
+            .copied()
+            .unwrap_or(0);
+        Ok(item)
+    }
+
+    /// The replies in the thread of `root` (stored at `root_rx`): those
+    /// naming it as their root, not of feeds we block (counted in
+    /// `hidden`), at most `cap` (the rest counted in `more`), with their
+    /// branches and sort keys.
+    fn replies(&self, root: &MsgId, root_rx: Option<u64>, cap: usize) -> Result<Replies> {
+        let mut out = Replies::default();
+        for b in self.r.backlink_range(&Link::Msg(*root), LINK_ROOT)? {
+            let b = b?;
+            if Some(b.rx) == root_rx {
+                // It names itself as its root.
+                continue;
+            }
+            if self.blocks(&b.author) {
+                out.hidden += 1;
+                continue;
+            }
+            if out.msgs.len() == cap {
+                out.more += 1;
+                continue;
+            }
+            let Some(m) = self.r.at(b.rx)? else { continue };
+            let value = m.value()?;
+            let content = match self.r.private_content(&m.key)? {
+                Some(c) => c,
+                None => value.get("content").cloned().unwrap_or(Value::Null),
+            };
+            let branch = match content::parse(&content) {
+                Content::Post(p) => p.branch,
+                _ => Vec::new(),
+            };
+            let claimed = value
+                .get("timestamp")
+                .and_then(Value::as_f64)
+                .filter(|t| t.is_finite());
+            out.keys.push((sort_time(claimed, m.received), m.rx));
+            out.branches.push(branch);
+            out.msgs.push(m);
+        }
+        Ok(out)
     }
 
     fn item_at(&mut self, rx: u64) -> Result<Option<Item>> {
@@ -371,11 +660,27 @@ impl<'r> View<'r> {
                 authors.push(f);
             }
         }
-        let page = self.r.posts_before(&authors, before, limit)?;
-        let mut out = Vec::with_capacity(page.len());
-        for p in page {
-            if let Some(item) = self.item_at(p.rx)? {
-                out.push(item);
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let (mut cursor, mut skipped) = (before, 0);
+        // Muted posts are skipped, so read on until the page is full
+        // (past at most MAX_MUTED_SKIP of them).
+        while out.len() < limit {
+            let want = limit - out.len();
+            let page = self.r.posts_before(&authors, cursor, want)?;
+            let Some(last) = page.last() else { break };
+            cursor = Some((last.time, last.rx));
+            let ended = page.len() < want;
+            for p in page {
+                if let Some(item) = self.item_at(p.rx)? {
+                    if self.muted(&item) {
+                        skipped += 1;
+                    } else {
+                        out.push(self.listed(item)?);
+                    }
+                }
+            }
+            if ended || skipped >= MAX_MUTED_SKIP {
+                break;
             }
         }
         Ok(out)
@@ -384,8 +689,9 @@ impl<'r> View<'r> {
     /// Private posts we can read, newest first (not those of feeds we block).
     pub fn inbox(&mut self, before: Option<Cursor>, limit: usize) -> Result<Vec<Item>> {
         let mut out = Vec::new();
-        let mut cursor = before;
-        // Blocked authors are skipped, so read until the page is full.
+        let (mut cursor, mut skipped) = (before, 0);
+        // Blocked authors and muted posts are skipped, so read until the
+        // page is full (past at most MAX_MUTED_SKIP muted ones).
         while out.len() < limit {
             let page = self.r.inbox_before(cursor, limit - out.len())?;
             let Some((last, _)) = page.last() else { break };
@@ -393,10 +699,18 @@ impl<'r> View<'r> {
             for (_, id) in page {
                 if let Some(m) = self.r.get(&id)? {
                     let item = self.item(&m)?;
-                    if !self.blocked_author(&item) {
-                        out.push(item);
+                    if self.blocked_author(&item) {
+                        continue;
+                    }
+                    if self.muted(&item) {
+                        skipped += 1;
+                    } else {
+                        out.push(self.listed(item)?);
                     }
                 }
+            }
+            if skipped >= MAX_MUTED_SKIP {
+                break;
             }
         }
         Ok(out)
@@ -435,7 +749,7 @@ impl<'r> View<'r> {
                 continue;
             }
             if let Some(item) = self.item_at(b.rx)? {
-                out.push(item);
+                out.push(self.listed(item)?);
             }
         }
         Ok(out)
@@ -457,6 +771,20 @@ impl<'r> View<'r> {
     /// nested under it here; `own_thread` those of its own thread.
     pub fn thread(&mut self, id: &MsgId) -> Result<Thread> {
         self.thread_within(id, MAX_THREAD_REPLIES)
+    }
+
+    /// The root of the thread [`thread`](View::thread) shows for `id`:
+    /// itself when it is no reply, or a forked thread's root; else its
+    /// root. `id` itself when we do not hold it.
+    pub fn thread_root(&mut self, id: &MsgId) -> Result<MsgId> {
+        let Some(m) = self.r.get(id)? else {
+            return Ok(*id);
+        };
+        let (first, _) = self.item_as_written(&m)?;
+        Ok(match first.root.as_deref().and_then(MsgId::parse) {
+            Some(k) if k != *id && !self.named_as_root(id, Some(m.rx))? => k,
+            _ => *id,
+        })
     }
 
     /// [`thread`](View::thread), reading at most `cap` replies.
@@ -489,38 +817,28 @@ impl<'r> View<'r> {
             .and_then(|i| i.root.clone())
             .filter(|k| *k != root_key);
         let root_rx = root_item.as_ref().map(|i| i.rx);
-        let (mut hidden, mut more) = (0, 0);
         // Replies: by their root backlink, each read once.
-        let (mut ids, mut items, mut branches) = (Vec::new(), Vec::new(), Vec::new());
-        for b in r.backlink_range(&Link::Msg(root), LINK_ROOT)? {
-            let b = b?;
-            if Some(b.rx) == root_rx {
-                // It names itself as its root.
-                continue;
-            }
-            if self.blocks(&b.author) {
-                hidden += 1;
-                continue;
-            }
-            if items.len() == cap {
-                more += 1;
-                continue;
-            }
-            let Some(m) = r.at(b.rx)? else { continue };
-            let (item, branch) = self.item_and_branch(&m)?;
-            ids.push(m.key);
-            items.push(Some(item));
-            branches.push(branch);
+        let Replies {
+            msgs,
+            branches,
+            keys,
+            hidden,
+            more,
+        } = self.replies(&root, root_rx, cap)?;
+        let ids: Vec<MsgId> = msgs.iter().map(|m| m.key).collect();
+        let mut items = Vec::with_capacity(msgs.len());
+        for m in &msgs {
+            items.push(Some(self.item(m)?));
         }
-        let keys: Vec<(u64, u64)> = items
-            .iter()
-            .map(|i| i.as_ref().map_or((0, 0), |i: &Item| (i.time, i.rx)))
-            .collect();
         let Arranged {
             order,
             under,
             shown,
         } = arrange(root, &ids, &branches, &keys, |k| Ok(r.rx_of(k)?.is_some()))?;
+        let muted_thread = self.r.mutes().threads.contains(&root);
+        let mut muted = 0;
+        // While inside a muted reply's collapsed replies: its depth.
+        let mut collapsed: Option<usize> = None;
         let mut entries = Vec::with_capacity(order.len() + 1);
         entries.push(match root_item {
             Some(mut item) => {
@@ -536,6 +854,23 @@ impl<'r> View<'r> {
             },
         });
         for (j, (node, depth)) in order.into_iter().enumerate() {
+            match collapsed {
+                Some(d) if depth > d => continue,
+                _ => collapsed = None,
+            }
+            if let Node::Reply(i) = node
+                && items[i]
+                    .as_ref()
+                    .is_some_and(|item| self.muted_in_thread(item, &root))
+            {
+                collapsed = Some(depth);
+                muted += 1 + under[j];
+                entries.push(Entry::Muted {
+                    depth: depth.min(MAX_THREAD_DEPTH),
+                    count: 1 + under[j],
+                });
+                continue;
+            }
             let depth = depth.min(MAX_THREAD_DEPTH);
             entries.push(match node {
                 Node::Reply(i) => {
@@ -561,6 +896,8 @@ impl<'r> View<'r> {
             hidden,
             forked_from,
             more,
+            muted,
+            muted_thread,
         })
     }
 
@@ -726,6 +1063,43 @@ fn arrange(
         order,
         under,
     })
+}
+
+/// The replies of a thread as read: each message, its branches and its
+/// sort key (time, receive sequence); blocked and past-the-cap counts.
+#[derive(Default)]
+struct Replies {
+    msgs: Vec<StoredMsg>,
+    branches: Vec<Vec<MsgId>>,
+    keys: Vec<(u64, u64)>,
+    hidden: usize,
+    more: usize,
+}
+
+/// One revision of a message by its author.
+struct Revision {
+    id: MsgId,
+    sequence: u64,
+    claimed: f64,
+    branch: Vec<MsgId>,
+    text: String,
+    msg: StoredMsg,
+}
+
+/// The revision shown: of the heads (revisions no other one names in its
+/// `revisionBranch`), the one claiming the latest time, then the greater
+/// id (as `ssb-revisions` breaks the tie). Ids are hashes, so a branch
+/// never names a later revision and there is always a head.
+fn latest_revision(revs: &[Revision]) -> Option<&Revision> {
+    let named: HashSet<MsgId> = revs.iter().flat_map(|r| r.branch.iter().copied()).collect();
+    revs.iter()
+        .filter(|r| !named.contains(&r.id))
+        .max_by(|a, b| {
+            a.claimed
+                .total_cmp(&b.claimed)
+                .then_with(|| a.id.to_string().cmp(&b.id.to_string()))
+        })
+        .or(revs.last())
 }
 
 /// A thread's replies placed by [`arrange`].

@@ -151,6 +151,7 @@ fn shape(t: &Thread) -> Vec<(usize, String, bool)> {
         .map(|e| match e {
             Entry::Message { depth, item } => (*depth, item.key.clone(), true),
             Entry::Missing { depth, key } => (*depth, key.clone(), false),
+            Entry::Muted { depth, count } => (*depth, format!("({count} muted)"), false),
         })
         .collect()
 }
@@ -1133,4 +1134,396 @@ fn deep_and_wide_forks_stay_bounded() {
     assert_eq!(capped.entries.len(), 11);
     assert_eq!(capped.more, chain.len() - 10);
     assert_eq!(entry_of(&capped, &root).replies, 10);
+}
+
+// Mutes and edits.
+
+fn mute(w: &World, m: crate::store::Mute) {
+    assert!(w.store.mute(&m, 1).unwrap());
+}
+
+fn texts(items: &[Item]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i.text.clone().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn muted_feeds_threads_and_words_are_hidden_from_timeline_and_inbox_until_unmuted() {
+    use crate::store::Mute;
+    let mut w = World::new(1);
+    let me = w.id();
+    let (b, c) = (key(2), key(3));
+    w.mine(follow(&b.id()));
+    w.mine(follow(&c.id()));
+    let b1 = w.got(&b, T0 + 1.0, post("b one"));
+    w.got(&c, T0 + 2.0, post("c one"));
+    w.got(&c, T0 + 3.0, reply(&b1, &b1, "c in b's thread"));
+    w.got(&c, T0 + 4.0, post("Cats are FINE"));
+    w.got(&c, T0 + 5.0, post("concatenate"));
+    w.got(
+        &b,
+        T0 + 6.0,
+        compose::dm(&b.id(), &[me], "psst from b").unwrap(),
+    );
+    w.got(
+        &c,
+        T0 + 7.0,
+        compose::dm(&c.id(), &[me], "a cats dm").unwrap(),
+    );
+    let all = texts(&w.timeline(50));
+    assert_eq!(all.len(), 5);
+
+    mute(&w, Mute::Feed(b.id()));
+    mute(&w, Mute::Thread(b1));
+    mute(&w, Mute::word("cats").unwrap());
+    assert_eq!(texts(&w.timeline(50)), ["concatenate", "c one"]);
+    assert!(
+        w.inbox().is_empty(),
+        "b muted, the other holds a muted word"
+    );
+    // Following is untouched; the profile still opens.
+    let r = w.store.reader().unwrap();
+    assert!(
+        r.contacts_of(&me)
+            .unwrap()
+            .contains(&(b.id(), crate::store::Contact::Follow))
+    );
+    drop(r);
+    assert_eq!(
+        w.view(|v| v.profile(&b.id()).unwrap()).id,
+        b.id().to_string()
+    );
+
+    // Nothing was deleted: unmuting brings it all back.
+    for m in w.store.mutes().unwrap() {
+        assert!(w.store.unmute(&m.0).unwrap());
+    }
+    assert_eq!(texts(&w.timeline(50)), all);
+    assert_eq!(w.inbox().len(), 2);
+}
+
+#[test]
+fn timeline_pages_stay_full_past_muted_posts() {
+    use crate::store::Mute;
+    let mut w = World::new(1);
+    let (b, c) = (key(2), key(3));
+    w.mine(follow(&b.id()));
+    w.mine(follow(&c.id()));
+    w.got(&c, T0, post("old 1"));
+    w.got(&c, T0 + 1.0, post("old 2"));
+    for i in 0..30 {
+        w.got(&b, T0 + 10.0 + f64::from(i), post(&format!("noise {i}")));
+    }
+    w.got(&c, T0 + 100.0, post("new 1"));
+    mute(&w, Mute::Feed(b.id()));
+    let page = w.view(|v| v.timeline(None, 2).unwrap());
+    assert_eq!(texts(&page), ["new 1", "old 2"]);
+    let last = page.last().unwrap();
+    let next = w.view(|v| v.timeline(Some((last.time, last.rx)), 2).unwrap());
+    assert_eq!(texts(&next), ["old 1"]);
+}
+
+#[test]
+fn muted_replies_collapse_in_threads_with_what_they_hide() {
+    use crate::store::Mute;
+    let mut w = World::new(1);
+    let (b, c, d) = (key(2), key(3), key(4));
+    let root = w.got(&b, T0, post("root"));
+    let r1 = w.got(&c, T0 + 1.0, reply(&root, &root, "from c"));
+    w.got(&d, T0 + 2.0, reply(&root, &r1, "under c's"));
+    w.got(&d, T0 + 3.0, reply(&root, &root, "a Spoiler here"));
+    let kept = w.got(&d, T0 + 4.0, reply(&root, &root, "kept"));
+    mute(&w, Mute::Feed(c.id()));
+    mute(&w, Mute::word("spoiler").unwrap());
+    let t = w.thread(&root);
+    let lines: Vec<String> = t
+        .entries
+        .iter()
+        .map(|e| match e {
+            Entry::Message { depth, item } => format!("{depth} {}", item.text.clone().unwrap()),
+            Entry::Muted { depth, count } => format!("{depth} ({count} muted)"),
+            Entry::Missing { depth, .. } => format!("{depth} missing"),
+        })
+        .collect();
+    assert_eq!(lines, ["0 root", "1 (2 muted)", "1 (1 muted)", "1 kept"]);
+    assert_eq!(t.muted, 3);
+    assert!(!t.muted_thread);
+    assert_eq!(entry_of(&t, &kept).text.as_deref(), Some("kept"));
+    // The root still counts every reply: they are there, collapsed.
+    assert_eq!(entry_of(&t, &root).replies, 4);
+
+    // A muted thread opened directly shows, with a note.
+    mute(&w, Mute::Thread(root));
+    let t = w.thread(&root);
+    assert!(t.muted_thread);
+    assert_eq!(t.entries.len(), 4);
+}
+
+#[test]
+fn a_reply_listed_counts_the_replies_its_thread_shows_under_it() {
+    let mut w = World::new(1);
+    let (b, c) = (key(2), key(3));
+    w.mine(follow(&b.id()));
+    let root = w.got(&c, T0, post("root"));
+    let mid = w.got(&b, T0 + 1.0, reply(&root, &root, "mid"));
+    let under = w.got(&c, T0 + 2.0, reply(&root, &mid, "under mid"));
+    w.got(&c, T0 + 3.0, reply(&root, &under, "deeper"));
+    w.got(&c, T0 + 4.0, reply(&root, &root, "beside"));
+    let listed = w.timeline(10);
+    let item = listed.iter().find(|i| i.key == mid.to_string()).unwrap();
+    // Opening it shows its root's thread, with two replies under it.
+    let t = w.thread(&mid);
+    assert_eq!(t.root, root.to_string());
+    assert_eq!(entry_of(&t, &mid).replies, 2);
+    assert_eq!(item.replies, 2);
+}
+
+/// `{type: post, text, revisionRoot, revisionBranch}` (with `extra` fields).
+fn revision(root: &MsgId, branch: &[MsgId], text: &str, extra: &str) -> Value {
+    let branch = match branch {
+        [one] => format!("\"{one}\""),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(|b| format!("\"{b}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
+    c(&format!(
+        r#"{{"type":"post","text":"{text}"{extra},"revisionRoot":"{root}","revisionBranch":{branch}}}"#
+    ))
+}
+
+#[test]
+fn the_latest_revision_by_the_author_shows_edited_and_others_are_ignored() {
+    let mut w = World::new(1);
+    let (b, c) = (key(2), key(3));
+    w.mine(follow(&b.id()));
+    w.mine(follow(&c.id()));
+    let root = w.got(&b, T0, post("root"));
+    let orig = w.got(&b, T0 + 1.0, reply(&root, &root, "tpyo"));
+    let r1 = w.got(
+        &b,
+        T0 + 2.0,
+        revision(
+            &orig,
+            &[orig],
+            "typo",
+            &format!(r#","root":"{root}","branch":"{root}""#),
+        ),
+    );
+    // Someone else's revision: ignored whatever it claims.
+    w.got(&c, T0 + 9.0, revision(&orig, &[r1], "hijacked", ""));
+    let r2 = w.got(&b, T0 + 3.0, revision(&orig, &[r1], "typo fixed", ""));
+
+    let item = w.item(&orig);
+    assert_eq!(item.text.as_deref(), Some("typo fixed"));
+    assert!(item.edited);
+    assert_eq!(item.revisions, 2);
+    // Revisions are no posts of their own: not in the timeline, not
+    // replies in the thread.
+    let tl = w.timeline(10);
+    assert_eq!(texts(&tl), ["typo fixed", "root"]);
+    let t = w.thread(&root);
+    assert_eq!(t.entries.len(), 2);
+    assert_eq!(entry_of(&t, &orig).text.as_deref(), Some("typo fixed"));
+    assert_eq!(entry_of(&t, &root).replies, 1);
+    // The history: original, then the author's revisions in order.
+    let h = w.view(|v| v.history(&r2).unwrap().unwrap());
+    assert_eq!(h.root, orig.to_string());
+    assert_eq!(texts(&h.versions), ["tpyo", "typo", "typo fixed"]);
+    assert_eq!(h.ignored, 1);
+    assert_eq!(
+        h.versions[2].revises.as_deref(),
+        Some(orig.to_string().as_str())
+    );
+    // Hostile revisions of an unedited post change nothing.
+    let plain = w.got(&b, T0 + 4.0, post("untouched"));
+    w.got(&c, T0 + 10.0, revision(&plain, &[plain], "mine now", ""));
+    let item = w.item(&plain);
+    assert_eq!(
+        (item.text.as_deref(), item.edited),
+        (Some("untouched"), false)
+    );
+}
+
+#[test]
+fn concurrent_revisions_resolve_to_the_head_claiming_the_latest_time() {
+    let mut w = World::new(1);
+    let b = key(2);
+    let orig = w.got(&b, T0, post("v0"));
+    let r1 = w.got(&b, T0 + 5.0, revision(&orig, &[orig], "late head", ""));
+    // Same branch as r1 (a fork), claiming an earlier time: r1 stays.
+    let r2 = w.got(&b, T0 + 3.0, revision(&orig, &[orig], "early head", ""));
+    assert_eq!(w.item(&orig).text.as_deref(), Some("late head"));
+    // A merge of both heads wins.
+    w.got(&b, T0 + 6.0, revision(&orig, &[r1, r2], "merged", ""));
+    assert_eq!(w.item(&orig).text.as_deref(), Some("merged"));
+    assert_eq!(w.item(&orig).revisions, 3);
+}
+
+#[test]
+fn edits_are_written_as_ssb_revisions_does_and_refused_for_others_posts() {
+    let mut w = World::new(1);
+    let me = w.id();
+    let b = key(2);
+    let root = w.got(&b, T0, post("theirs"));
+    let mine = w.mine(reply(&root, &root, "first"));
+    let r = w.store.reader().unwrap();
+    let e1 = compose::edit(&r, &me, &mine, "second").unwrap();
+    drop(r);
+    assert_eq!(
+        String::from_utf8(json::to_compact(&e1)).unwrap(),
+        format!(
+            r#"{{"type":"post","text":"second","root":"{root}","branch":"{root}","revisionRoot":"{mine}","revisionBranch":"{mine}"}}"#
+        )
+    );
+    let r1 = w.mine(e1);
+    let r = w.store.reader().unwrap();
+    // A later edit branches from the latest revision (given the original
+    // or a revision).
+    let e2 = compose::edit(&r, &me, &r1, "third").unwrap();
+    assert_eq!(
+        e2.get("revisionRoot").and_then(Value::as_str),
+        Some(mine.to_string().as_str())
+    );
+    assert_eq!(
+        e2.get("revisionBranch").and_then(Value::as_str),
+        Some(r1.to_string().as_str())
+    );
+    // Refused: someone else's post, one we do not hold, no text, no post.
+    assert!(matches!(
+        compose::edit(&r, &me, &root, "x"),
+        Err(compose::ComposeError::NotOurs(_))
+    ));
+    assert!(matches!(
+        compose::edit(&r, &me, &absent(9), "x"),
+        Err(compose::ComposeError::NotFound(_))
+    ));
+    assert!(matches!(
+        compose::edit(&r, &me, &mine, "  "),
+        Err(compose::ComposeError::EmptyText)
+    ));
+    drop(r);
+    let like = w.mine(vote(&root.to_string(), 1));
+    let r = w.store.reader().unwrap();
+    assert!(matches!(
+        compose::edit(&r, &me, &like, "x"),
+        Err(compose::ComposeError::NotAPost(_))
+    ));
+}
+
+#[test]
+fn a_private_post_gets_a_private_revision_shown_in_the_inbox() {
+    let w = World::new(1);
+    let me = w.id();
+    let b = key(2);
+    let dm = w.mine(compose::dm(&me, &[b.id()], "hello tehre").unwrap());
+    let r = w.store.reader().unwrap();
+    let e = compose::edit(&r, &me, &dm, "hello there").unwrap();
+    drop(r);
+    assert!(
+        e.as_str().unwrap().ends_with(".box"),
+        "private stays private"
+    );
+    let rev = w.mine(e);
+    let r = w.store.reader().unwrap();
+    let opened = r.private_content(&rev).unwrap().unwrap();
+    let mut recps = content::recps(&opened);
+    recps.sort();
+    let mut want = vec![me, b.id()];
+    want.sort();
+    assert_eq!(recps, want);
+    drop(r);
+    let inbox = w.inbox();
+    assert_eq!(texts(&inbox), ["hello there"]);
+    assert!(inbox[0].edited && inbox[0].private);
+}
+
+#[test]
+fn the_upgrade_from_version_6_moves_revisions_out_of_the_posts() {
+    use crate::store::schema::*;
+    let mut w = World::new(1);
+    let b = key(2);
+    w.mine(follow(&b.id()));
+    let root = w.got(&b, T0, post("root"));
+    let orig = w.got(&b, T0 + 1.0, reply(&root, &root, "old"));
+    let rev = w.got(
+        &b,
+        T0 + 2.0,
+        revision(
+            &orig,
+            &[orig],
+            "new",
+            &format!(r#","root":"{root}","branch":"{orig}""#),
+        ),
+    );
+    let rx = w.store.reader().unwrap().rx_of(&rev).unwrap().unwrap();
+    let received = w.store.get(&rev).unwrap().unwrap().received;
+    let path = w.path.clone();
+    drop(w.store);
+    {
+        // As version 6 left it: the revision indexed as a reply.
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("schema_version", 6)
+            .unwrap();
+        txn.delete_table(REVISIONS).unwrap();
+        let time = crate::store::sort_time(Some(T0 + 2.0), received);
+        txn.open_table(POSTS)
+            .unwrap()
+            .insert(&post_key(&b.id().0, time, rx), 1)
+            .unwrap();
+        let mut links = txn.open_table(LINKS).unwrap();
+        let mut v = [0u8; 33];
+        v[..32].copy_from_slice(&b.id().0);
+        for (target, kind) in [(root, LINK_ROOT), (orig, LINK_BRANCH)] {
+            links
+                .insert(&link_key(&target_key(&Link::Msg(target)), kind, rx), &v)
+                .unwrap();
+        }
+        drop(links);
+        txn.commit().unwrap();
+    }
+    {
+        let store = Store::open_as(&path, &w.me).unwrap();
+        let r = store.reader().unwrap();
+        let mut v = View::new(&r).unwrap();
+        assert_eq!(texts(&v.timeline(None, 10).unwrap()), ["new", "root"]);
+        let t = v.thread(&root).unwrap();
+        assert_eq!(t.entries.len(), 2);
+        assert!(entry_of(&t, &orig).edited);
+        assert_eq!(r.backlink_count(&Link::Msg(orig), LINK_BRANCH).unwrap(), 0);
+    }
+    assert_eq!(schema_version(&path), crate::store::schema::SCHEMA_VERSION);
+}
+
+/// Revisions are indexed by author: a flood of revisions by another feed
+/// neither hides the author's own nor costs reading them.
+#[test]
+fn a_flood_of_others_revisions_does_not_hide_the_authors() {
+    let mut w = World::new(1);
+    let (b, c) = (key(2), key(3));
+    let orig = w.got(&b, T0, post("v0"));
+    let flood: Vec<_> = (0..crate::store::MAX_REVISIONS + 5)
+        .map(|i| {
+            w.msg(
+                &c,
+                T0 + 1.0,
+                revision(&orig, &[orig], &format!("spam {i}"), ""),
+            )
+        })
+        .collect();
+    w.store.ingest(flood).unwrap();
+    w.got(&b, T0 + 2.0, revision(&orig, &[orig], "v1", ""));
+    let item = w.item(&orig);
+    assert_eq!((item.text.as_deref(), item.revisions), (Some("v1"), 1));
+    let h = w.view(|v| v.history(&orig).unwrap().unwrap());
+    assert_eq!(texts(&h.versions), ["v0", "v1"]);
+    assert_eq!(h.ignored, crate::store::MAX_REVISIONS);
 }

@@ -124,6 +124,14 @@ impl Writer<'_> {
         time: u64,
     ) -> Result<()> {
         match content::parse(value) {
+            // A revision is listed as one, nothing else: the read models
+            // show it in place of what it revises.
+            Content::Post(p) if p.revision_root.is_some() => {
+                if let Some(root) = p.revision_root {
+                    self.revisions
+                        .insert(&revision_key(&root.0, &m.author.0, m.rx), 0)?;
+                }
+            }
             Content::Post(p) => {
                 self.post_by_time(m, private, p.root.is_some(), time)?;
                 if let Some(root) = p.root {

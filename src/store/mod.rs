@@ -13,6 +13,8 @@ mod held;
 pub use held::{HeldRange, RangeOutcome};
 mod index;
 mod invites;
+mod mutes;
+pub use mutes::{MAX_MUTE_WORD, MAX_MUTES, Mute, MuteError, Mutes};
 mod own;
 pub use own::{Claim, OwnHold};
 mod prune;
@@ -20,6 +22,8 @@ pub use prune::{FeedPrune, PRUNE_CHUNK, PrunePlan, Pruned, Retention, StorageRep
 mod rooms;
 pub use rooms::{AliasRefusal, RoomAlias, RoomInviteRefusal};
 mod query;
+mod revisions;
+pub use revisions::MAX_REVISIONS;
 pub mod schema;
 
 pub use devices::{Devices, MAX_DEVICES};
@@ -87,6 +91,9 @@ pub enum StoreError {
     /// end, and they did not.
     #[error("the store stayed busy for {0} s; compaction not done, nothing changed")]
     Busy(u64),
+    /// A mute was refused.
+    #[error("{0}")]
+    Mute(#[from] MuteError),
 }
 
 macro_rules! redb_from {
@@ -408,10 +415,16 @@ impl Store {
             // Version 4 did not index device links: read them from the log.
             Some(4) => {
                 store.index_same_as(&txn)?;
+                revisions::index_revisions(&txn)?;
                 true
             }
             // Version 5 held every feed from sequence 1: no held ranges.
-            Some(5) => true,
+            // Versions 5 and 6 indexed revisions as posts: moved to their
+            // own index.
+            Some(5 | 6) => {
+                revisions::index_revisions(&txn)?;
+                true
+            }
             Some(found) => return Err(StoreError::Schema { found }),
         };
         if upgrade {
@@ -1131,6 +1144,7 @@ struct Writer<'t> {
     group_queue: Vec<groups::GroupItem>,
     votes: redb::Table<'t, &'static [u8; 65], u8>,
     likes: redb::Table<'t, &'static [u8; 33], u64>,
+    revisions: redb::Table<'t, &'static [u8; 72], u8>,
     peers: redb::Table<'t, &'static str, &'static [u8]>,
     invites: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     /// Whose store this is, for unread marks.
@@ -1187,6 +1201,7 @@ impl<'t> Writer<'t> {
             group_queue: Vec::new(),
             votes: txn.open_table(VOTES)?,
             likes: txn.open_table(LIKES)?,
+            revisions: txn.open_table(REVISIONS)?,
             peers: txn.open_table(PEERS)?,
             invites: txn.open_table(INVITES)?,
             me: me.map(|m| m.id),

@@ -414,6 +414,7 @@ struct PruneTables<'t> {
     forks: redb::Table<'t, &'static [u8; 40], &'static [u8]>,
     links: redb::Table<'t, &'static [u8; 42], &'static [u8; 33]>,
     posts: redb::Table<'t, &'static [u8; 48], u8>,
+    revisions: redb::Table<'t, &'static [u8; 72], u8>,
     unread: redb::Table<'t, u64, u8>,
     private: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     group_opened: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
@@ -440,6 +441,7 @@ impl<'t> PruneTables<'t> {
             forks: txn.open_table(FORKS)?,
             links: txn.open_table(LINKS)?,
             posts: txn.open_table(POSTS)?,
+            revisions: txn.open_table(REVISIONS)?,
             unread: txn.open_table(UNREAD)?,
             private: txn.open_table(PRIVATE)?,
             group_opened: txn.open_table(GROUP_OPENED)?,
@@ -511,6 +513,13 @@ impl<'t> PruneTables<'t> {
         let content = value.get("content").unwrap_or(&Value::Null);
         let link = |target: &Link, kind: u8| link_key(&target_key(target), kind, m.rx);
         match content::parse(content) {
+            // A revision is listed as one, nothing else (as `index` does).
+            Content::Post(p) if p.revision_root.is_some() => {
+                if let Some(root) = p.revision_root {
+                    self.revisions
+                        .remove(&revision_key(&root.0, &feed.0, m.rx))?;
+                }
+            }
             Content::Post(p) => {
                 self.posts.remove(&post_key(&feed.0, time, m.rx))?;
                 if let Some(root) = p.root {
@@ -811,6 +820,69 @@ mod tests {
             vec![w.stranger.id()]
         );
         assert_eq!(s.partial_feeds().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn every_listing_of_a_pruned_message_goes_with_it() {
+        let w = world();
+        let s = &w.store;
+        let odd = Keypair::from_seed(&[0x75; 32]);
+        let now = (super::super::now_ms() / DAY).floor() * DAY;
+        let old = now - 60.0 * DAY;
+        let first = feed_of(&odd, &[(old, json(r#"{"type":"post","text":"first"}"#))]);
+        let root = first[0].id();
+        let me = w.me.id();
+        let contents = [
+            r#"{"type":"post","text":"first"}"#.to_string(),
+            format!(r#"{{"type":"post","text":"re","root":"{root}","branch":"{root}"}}"#),
+            format!(
+                r#"{{"type":"vote","vote":{{"link":"{root}","value":1,"expression":"Like"}}}}"#
+            ),
+            format!(r#"{{"type":"about","about":"{}","name":"odd"}}"#, odd.id()),
+            format!(
+                r#"{{"type":"post","text":"edited","revisionRoot":"{root}","revisionBranch":"{root}"}}"#
+            ),
+            format!(r#"{{"type":"post","text":"hi","mentions":[{{"link":"{me}"}}]}}"#),
+            r#"{"type":"post","text":"young"}"#.to_string(),
+        ];
+        let items: Vec<(f64, Value)> = contents
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (if i < 6 { old + i as f64 } else { now - DAY }, json(c)))
+            .collect();
+        s.ingest(feed_of(&odd, &items)).unwrap();
+        let plan = s.prune_plan(&me, &month(), super::super::now_ms()).unwrap();
+        s.prune(&plan).unwrap();
+        assert_eq!(s.held_range(&odd.id()).unwrap().unwrap().from, 7);
+        let txn = s.db().begin_read().unwrap();
+        let log = txn.open_table(LOG).unwrap();
+        let held = |rx: u64| log.get(rx).unwrap().is_some();
+        let rx_at = |k: &[u8]| u64::from_be_bytes(k[k.len() - 8..].try_into().unwrap());
+        for e in txn.open_table(POSTS).unwrap().iter().unwrap() {
+            assert!(held(rx_at(e.unwrap().0.value())), "a post listed is held");
+        }
+        for e in txn.open_table(LINKS).unwrap().iter().unwrap() {
+            assert!(
+                held(rx_at(e.unwrap().0.value())),
+                "a backlink's message is held"
+            );
+        }
+        for e in txn.open_table(REVISIONS).unwrap().iter().unwrap() {
+            assert!(
+                held(rx_at(e.unwrap().0.value())),
+                "a revision listed is held"
+            );
+        }
+        for e in txn.open_table(UNREAD).unwrap().iter().unwrap() {
+            assert!(
+                held(e.unwrap().0.value()),
+                "an unread mark's message is held"
+            );
+        }
+        // What the pruned messages set stays: the name, the like.
+        drop((log, txn));
+        let r = s.reader().unwrap();
+        assert_eq!(r.likes(&Link::Msg(root)).unwrap(), 1);
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct Reader {
     held: ReadOnlyTable<&'static [u8; 32], &'static [u8; 40]>,
     /// None while nothing was ever pruned.
     pruned: Option<ReadOnlyTable<&'static [u8; 32], u64>>,
+    pub(super) revisions: ReadOnlyTable<&'static [u8; 72], u8>,
+    mutes: super::Mutes,
     me: Option<FeedId>,
 }
 
@@ -111,6 +113,8 @@ impl Store {
                 Err(redb::TableError::TableDoesNotExist(_)) => None,
                 Err(e) => return Err(e.into()),
             },
+            revisions: txn.open_table(REVISIONS)?,
+            mutes: Store::mute_set(&txn)?,
             me: self.me(),
         })
     }
@@ -147,6 +151,11 @@ impl Reader {
     /// Whose store this is.
     pub fn me(&self) -> Option<FeedId> {
         self.me
+    }
+
+    /// What the person muted, as of this snapshot.
+    pub fn mutes(&self) -> &super::Mutes {
+        &self.mutes
     }
 
     /// A group's name, from the latest `about` of it posted inside it.

@@ -7,7 +7,7 @@
 use redb::TableDefinition;
 
 /// Version of the layouts below, kept in [`META`] under `"schema_version"`.
-pub const SCHEMA_VERSION: u64 = 6;
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// Store-wide counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -92,6 +92,37 @@ pub const LINK_MENTION: u8 = 3;
 pub const LINK_VOTE: u8 = 4;
 /// An about's `about`.
 pub const LINK_ABOUT: u8 = 5;
+
+/// Revisions (the `ssb-revisions` convention: a post with
+/// `revisionRoot`): `revision root (32) | author (32) | receive sequence
+/// u64 BE (8)` -> 0. Every revision is listed, whoever wrote it, by
+/// author, so the read models read those of the root's own author alone
+/// (however many others wrote). A revision is indexed here only: never
+/// among posts, the inbox or the backlinks, so it never shows as a post
+/// or a reply of its own. (Version 7.)
+pub const REVISIONS: TableDefinition<&[u8; 72], u8> = TableDefinition::new("revisions");
+
+/// The composite key of a revision.
+pub fn revision_key(root: &[u8; 32], author: &[u8; 32], rx: u64) -> [u8; 72] {
+    let mut k = [0u8; 72];
+    k[..32].copy_from_slice(root);
+    k[32..64].copy_from_slice(author);
+    k[64..].copy_from_slice(&rx.to_be_bytes());
+    k
+}
+
+/// What the person muted, locally (never published, never sent to
+/// peers): `kind (1: MUTE_*) | key` -> when it was muted, ms. The key is
+/// a lower-case word's UTF-8, or the 32 bytes of a feed or of a thread's
+/// root. Created when first written; a store without it mutes nothing.
+pub const MUTES: TableDefinition<&[u8], u64> = TableDefinition::new("mutes");
+
+/// Mute kind: a word.
+pub const MUTE_WORD: u8 = 1;
+/// Mute kind: a feed.
+pub const MUTE_FEED: u8 = 2;
+/// Mute kind: a thread, by its root.
+pub const MUTE_THREAD: u8 = 3;
 
 /// The latest vote of each voter: `target (33) | voter (32)` -> 1 when it
 /// likes, else 0.

@@ -155,6 +155,13 @@ pub enum Loaded {
         /// The file, as found, or why it cannot be attached.
         result: Result<PathBuf, String>,
     },
+    /// A mute toggled (local, never published).
+    Muted {
+        /// What, for the notice (`the thread`, `Alice`).
+        what: String,
+        /// Muted now (else unmuted), or why it failed.
+        result: Result<bool, String>,
+    },
     /// A publish finished.
     Published {
         /// What was published.
@@ -209,6 +216,16 @@ pub enum Effect {
     },
     /// Mark messages (by receive sequence) read.
     MarkRead(Vec<u64>),
+    /// Mute `target` (a feed id, or a message id for its thread), or
+    /// unmute it when it is muted already.
+    ToggleMute {
+        /// The feed or message id.
+        target: String,
+        /// What it is, for the notice.
+        what: String,
+    },
+    /// Load a message's history (its revisions), shown like raw JSON.
+    LoadHistory(String),
     /// Put text on the clipboard (OSC 52).
     Copy(String),
     /// Edit a draft in `$EDITOR`.

@@ -67,6 +67,12 @@ pub enum Action {
     RemoveMember,
     /// `R`: reload the current view from the start.
     Reload,
+    /// `z`: mute the selected message's thread (again: unmute it).
+    MuteThread,
+    /// `M`: mute the selected message's author (again: unmute them).
+    MuteAuthor,
+    /// `H`: the history of an edited message (its revisions).
+    History,
     /// `A`: the next account (with several homes).
     NextAccount,
     /// `?`: help.
@@ -132,6 +138,9 @@ pub fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('a') => AddMember,
         KeyCode::Char('x') => RemoveMember,
         KeyCode::Char('R') => Reload,
+        KeyCode::Char('z') => MuteThread,
+        KeyCode::Char('M') => MuteAuthor,
+        KeyCode::Char('H') => History,
         KeyCode::Char('A') => NextAccount,
         KeyCode::Char('?') => Help,
         KeyCode::Char('q') => Quit,
@@ -264,6 +273,9 @@ mod tests {
             ('a', Action::AddMember),
             ('x', Action::RemoveMember),
             ('u', Action::Raw),
+            ('z', Action::MuteThread),
+            ('M', Action::MuteAuthor),
+            ('H', Action::History),
             ('?', Action::Help),
             ('q', Action::Quit),
         ];
@@ -275,7 +287,7 @@ mod tests {
     #[test]
     fn ctrl_c_interrupts_and_unknown_keys_do_nothing() {
         assert_eq!(action(ctrl('c')), Some(Action::Interrupt));
-        assert_eq!(action(ch('z')), None);
+        assert_eq!(action(ch('Z')), None);
         assert_eq!(action(ctrl('z')), None);
         assert_eq!(
             action(KeyEvent::new(KeyCode::Char('j'), KeyModifiers::ALT)),

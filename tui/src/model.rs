@@ -86,14 +86,16 @@ pub trait EntryView {
 impl EntryView for ThreadEntry {
     fn depth(&self) -> usize {
         match self {
-            ThreadEntry::Message { depth, .. } | ThreadEntry::Missing { depth, .. } => *depth,
+            ThreadEntry::Message { depth, .. }
+            | ThreadEntry::Missing { depth, .. }
+            | ThreadEntry::Muted { depth, .. } => *depth,
         }
     }
 
     fn post(&self) -> Option<&Post> {
         match self {
             ThreadEntry::Message { item, .. } => Some(item),
-            ThreadEntry::Missing { .. } => None,
+            ThreadEntry::Missing { .. } | ThreadEntry::Muted { .. } => None,
         }
     }
 }

@@ -278,6 +278,14 @@ fn spawn_effect(effect: Effect, backend: &Arc<dyn Backend>, tx: &mpsc::Sender<Ev
             Effect::Attach(typed) => Event::Loaded(Loaded::Attached {
                 result: opener::attachable(&typed),
             }),
+            Effect::ToggleMute { target, what } => Event::Loaded(Loaded::Muted {
+                result: b.toggle_mute(&target).map_err(s),
+                what,
+            }),
+            Effect::LoadHistory(id) => Event::Loaded(Loaded::Raw {
+                result: b.history(&id).map_err(s),
+                id,
+            }),
             Effect::MarkRead(rxs) => match b.mark_read(&rxs) {
                 Ok(()) => return,
                 Err(e) => Event::Node(Note::Log(format!("could not mark messages read: {e}"))),

@@ -475,3 +475,34 @@ mod tests {
         assert_eq!(ago(now, now - 800 * 86_400_000), "2y");
     }
 }
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a time in ms since the epoch.
+pub fn date(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod date_tests {
+    #[test]
+    fn dates_are_utc_civil_dates() {
+        assert_eq!(super::date(0), "1970-01-01 00:00");
+        assert_eq!(super::date(1_600_000_000_000), "2020-09-13 12:26");
+        assert_eq!(super::date(951_782_400_000), "2000-02-29 00:00");
+    }
+}

@@ -410,6 +410,8 @@ pub const HELP: &[(&str, &str)] = &[
         "post to the group, add a member, remove one",
     ),
     ("n (groups)", "a new group"),
+    ("z / M", "mute or unmute the thread / the author"),
+    ("H", "history of an edited message"),
     ("R", "reload this view"),
     ("A", "next account (shoal-tui --home A --home B)"),
     ("Ctrl-s / Esc", "send / close keeping the draft"),

@@ -438,3 +438,61 @@ fn two_accounts_in_one_client_switch_with_a() {
     tmux.keys(&["q"]);
     assert_eq!(tmux.wait_exit(), Some(0));
 }
+
+/// `M` mutes the selected post's author and `z` the selected post's
+/// thread: their posts leave the timeline at once, the status bar says so,
+/// and the mutes are kept in the store without anything published.
+#[test]
+fn mute_keys_hide_an_author_and_a_thread_and_publish_nothing() {
+    let fx = fixture_home();
+    let bin = env!("CARGO_BIN_EXE_shoal-tui");
+    let tmux = Tmux::start(
+        fx.dir.path(),
+        &format!("'{bin}' --home '{}'", fx.home.display()),
+    );
+    tmux.wait("the timeline", |s| {
+        line_with(s, "Bob's own post").is_some_and(|l| l.starts_with('▌'))
+    });
+    tmux.keys(&["M"]);
+    let s = tmux.wait("Bob muted", |s| {
+        s.contains("muted Bob")
+            && !s.contains("Bob's own post")
+            && !s.contains("Replying to Alice: welcome!")
+            && s.contains("A second post from Alice")
+    });
+    assert!(s.contains("never published"), "{s}");
+    tmux.wait("the newest left selected", |s| {
+        line_with(s, "A second post from Alice").is_some_and(|l| l.starts_with('▌'))
+    });
+    tmux.keys(&["z"]);
+    tmux.wait("the thread muted", |s| {
+        s.contains("muted the thread")
+            && !s.contains("A second post from Alice")
+            && s.contains("Hello from Alice, the first post")
+    });
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), Some(0));
+
+    let texts = timeline_texts(&fx.home);
+    assert_eq!(
+        texts,
+        [(
+            fx.alice.to_string(),
+            "Hello from Alice, the first post".to_string()
+        )]
+    );
+    let h = shoal::home::Home::open(&fx.home).expect("open home");
+    let store = h.store().expect("store");
+    let mutes = store.mutes().expect("mutes");
+    assert_eq!(mutes.len(), 2, "{mutes:?}");
+    assert!(
+        mutes
+            .iter()
+            .any(|(m, _)| *m == shoal::store::Mute::Feed(fx.bob))
+    );
+    // Our feed is as the fixture left it: name and two follows.
+    assert_eq!(
+        store.latest(&fx.me).expect("latest").map(|s| s.sequence),
+        Some(3)
+    );
+}

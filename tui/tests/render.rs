@@ -297,3 +297,35 @@ fn a_profile_says_which_feeds_are_the_same_person() {
         "{screen}"
     );
 }
+
+/// A thread with muted replies collapsed to one line each, a note that
+/// the thread itself is muted, and an edited reply marked.
+#[test]
+fn draws_a_thread_with_muted_replies_and_an_edited_one() {
+    use shoal_tui::event::Loaded;
+    use shoal_tui::model::ThreadEntry;
+    let mut app = app(100, 20);
+    let posts = timeline();
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    let mut t = thread();
+    t.entries.truncate(2);
+    if let ThreadEntry::Message { item, .. } = &mut t.entries[1] {
+        item.edited = true;
+        item.revisions = 2;
+        item.own_thread = 0;
+    }
+    t.entries.push(ThreadEntry::Muted { depth: 1, count: 3 });
+    t.hidden = 0;
+    t.muted = 3;
+    t.muted_thread = true;
+    settle(
+        &mut app,
+        &posts,
+        Event::Loaded(Loaded::Thread {
+            id: msg("a"),
+            result: Ok(t),
+        }),
+    );
+    let drawn = draw(&app);
+    assert_snapshot!("thread_muted", drawn.backend());
+}

@@ -882,3 +882,75 @@ fn contacts_list_rooms_and_f_follows_an_attendant_to_meet_them() {
     let mut fresh = crate::fixture::app(100, 30);
     assert_eq!(update(&mut fresh, Event::Node(Note::Peers)), vec![]);
 }
+
+/// `z` mutes the selected message's thread and `M` its author, each a
+/// toggle the node answers; the answer says so in the status bar and
+/// reloads the view (muted content leaves it). `H` on an edited message
+/// asks for its history, shown in the raw overlay.
+#[test]
+fn mute_keys_toggle_and_reload_and_history_opens_on_edited_posts() {
+    let posts = timeline();
+    let mut app = app_with(&posts, 100, 30);
+    let selected = app.timeline.selected().cloned().expect("a post");
+    assert_eq!(
+        press(&mut app, &posts, "z"),
+        vec![Effect::ToggleMute {
+            target: selected.key.clone(),
+            what: "the thread".into(),
+        }]
+    );
+    let effects = press(&mut app, &posts, "M");
+    assert!(
+        matches!(&effects[..], [Effect::ToggleMute { target, .. }] if *target == selected.author),
+        "{effects:?}"
+    );
+    let reloads = update(
+        &mut app,
+        Event::Loaded(Loaded::Muted {
+            what: "the thread".into(),
+            result: Ok(true),
+        }),
+    );
+    assert!(
+        reloads
+            .iter()
+            .any(|e| matches!(e, Effect::LoadTimeline(p) if p.before.is_none())),
+        "{reloads:?}"
+    );
+    let notice = app.notice.clone().expect("a notice").1;
+    assert!(notice.starts_with("muted the thread"), "{notice}");
+    for e in &reloads {
+        if let Some(ev) = answer(&posts, e) {
+            settle(&mut app, &posts, ev);
+        }
+    }
+    settle(
+        &mut app,
+        &posts,
+        Event::Loaded(Loaded::Muted {
+            what: "the thread".into(),
+            result: Ok(false),
+        }),
+    );
+    assert_eq!(
+        app.notice.clone().expect("a notice").1,
+        "unmuted the thread"
+    );
+
+    // History: only for an edited message.
+    assert!(press(&mut app, &posts, "H").is_empty());
+    assert_eq!(
+        app.notice.clone().unwrap().1,
+        "not edited: no history to show"
+    );
+    let mut edited = posts.clone();
+    edited[0].edited = true;
+    edited[0].revisions = 1;
+    let mut app = app_with(&edited, 100, 30);
+    let id = edited[0].key.clone();
+    assert_eq!(
+        press(&mut app, &edited, "H"),
+        vec![Effect::LoadHistory(id.clone())]
+    );
+    assert!(matches!(&app.overlay, Some(Overlay::Raw { id: shown, .. }) if *shown == id));
+}

@@ -73,6 +73,9 @@ impl App {
             Action::OpenExternal => self.open_external(),
             Action::Raw => self.raw(),
             Action::Reload => self.reload(),
+            Action::MuteThread => self.mute_thread(),
+            Action::MuteAuthor => self.mute_author(),
+            Action::History => self.history(),
             Action::NextAccount => vec![Effect::NextAccount],
             Action::Help => {
                 self.overlay = Some(Overlay::Help);
@@ -335,6 +338,52 @@ impl App {
             Publish::Follow { id }
         };
         vec![Effect::Publish { what, draft: None }]
+    }
+
+    // Muting (local, never published) and history.
+
+    /// Mutes the selected message's thread, or unmutes it when muted.
+    fn mute_thread(&mut self) -> Vec<Effect> {
+        let Some(p) = self.selected_post() else {
+            self.notify("select a message: z mutes its thread");
+            return Vec::new();
+        };
+        let target = p.key.clone();
+        vec![Effect::ToggleMute {
+            target,
+            what: "the thread".into(),
+        }]
+    }
+
+    /// Mutes the selected message's author (or the selected person), or
+    /// unmutes them when muted.
+    fn mute_author(&mut self) -> Vec<Effect> {
+        let Some((id, who)) = self.selected_other() else {
+            return Vec::new();
+        };
+        vec![Effect::ToggleMute {
+            target: id,
+            what: who,
+        }]
+    }
+
+    /// Shows the selected message's history (its revisions).
+    fn history(&mut self) -> Vec<Effect> {
+        let Some(p) = self.selected_post() else {
+            self.notify("select a message first");
+            return Vec::new();
+        };
+        if !p.edited && p.revises.is_none() {
+            self.notify("not edited: no history to show");
+            return Vec::new();
+        }
+        let id = p.key.clone();
+        self.overlay = Some(Overlay::Raw {
+            id: id.clone(),
+            text: None,
+            offset: 0,
+        });
+        vec![Effect::LoadHistory(id)]
     }
 
     /// Asks before blocking the selected person.

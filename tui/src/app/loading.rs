@@ -136,6 +136,23 @@ impl App {
                 }
                 Vec::new()
             }
+            Loaded::Muted { what, result } => match result {
+                Ok(true) => {
+                    self.notify(format!(
+                        "muted {} (here only, never published; the same key unmutes)",
+                        text::one_line(&what)
+                    ));
+                    self.reload()
+                }
+                Ok(false) => {
+                    self.notify(format!("unmuted {}", text::one_line(&what)));
+                    self.reload()
+                }
+                Err(e) => {
+                    self.fail("could not mute", &e);
+                    Vec::new()
+                }
+            },
             Loaded::Published {
                 what,
                 draft,

@@ -176,6 +176,59 @@ pub trait Backend: Send + Sync + 'static {
             other => Err(unexpected(other)),
         }
     }
+    /// Mutes `target` (a feed id, or a message id: its thread), locally;
+    /// unmutes it when it was muted already. Answers whether it is muted
+    /// now.
+    fn toggle_mute(&self, target: &str) -> Result<bool> {
+        let mute = Request::Mute {
+            target: target.to_string(),
+            word: false,
+        };
+        match self.call(mute)? {
+            Response::Muted { changed: true, .. } => Ok(true),
+            Response::Muted { .. } => {
+                self.call(Request::Unmute {
+                    target: target.to_string(),
+                    word: false,
+                })?;
+                Ok(false)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+    /// A message's history, as lines: the original, then each revision
+    /// by its author, oldest first.
+    fn history(&self, id: &str) -> Result<String> {
+        match self.call(Request::History { id: msg_id(id)? })? {
+            Response::History(h) => {
+                let mut out = String::new();
+                for (i, v) in h.versions.iter().enumerate() {
+                    let label = if i == 0 {
+                        "original".to_string()
+                    } else {
+                        format!("revision {i}")
+                    };
+                    out.push_str(&format!(
+                        "{label} · {} · {}\n",
+                        crate::text::date(v.time),
+                        v.key
+                    ));
+                    for line in v.text.as_deref().unwrap_or("").lines() {
+                        out.push_str(&format!("  {line}\n"));
+                    }
+                    out.push('\n');
+                }
+                if h.ignored > 0 {
+                    out.push_str(&format!(
+                        "({} ignored: revisions by feeds other than its author)\n",
+                        h.ignored
+                    ));
+                }
+                Ok(out)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
     /// Marks messages (by receive sequence) read.
     fn mark_read(&self, rxs: &[u64]) -> Result<()> {
         self.call(Request::MarkRead { rxs: rxs.to_vec() })?;

@@ -48,6 +48,10 @@ fn post_meta(p: &Post, ctx: &Ctx<'_>) -> Vec<Span<'static>> {
             style::dim(),
         ));
     }
+    if p.edited {
+        // Its latest revision by its author: H shows the history.
+        out.push(Span::styled(" · edited", style::dim()));
+    }
     if p.private {
         out.push(Span::styled(" · private", style::private()));
     }

@@ -77,7 +77,7 @@ impl Thread {
                 ThreadEntry::Message { depth, item: post } => {
                     full_height(post, ctx, width, indent(*depth, width), true)
                 }
-                ThreadEntry::Missing { .. } => 2,
+                ThreadEntry::Missing { .. } | ThreadEntry::Muted { .. } => 2,
             })
             .collect()
     }
@@ -172,7 +172,7 @@ impl Thread {
             .iter()
             .map(|e| match e {
                 ThreadEntry::Message { item: post, .. } => super::haystack(post, ctx),
-                ThreadEntry::Missing { .. } => String::new(),
+                ThreadEntry::Missing { .. } | ThreadEntry::Muted { .. } => String::new(),
             })
             .collect()
     }
@@ -201,6 +201,12 @@ impl Thread {
                 }
                 if v.hidden > 0 {
                     s.push_str(&format!(" · {} hidden (blocked authors)", v.hidden));
+                }
+                if v.muted > 0 {
+                    s.push_str(&format!(" · {} muted", v.muted));
+                }
+                if v.muted_thread {
+                    s.push_str(" · thread muted (z unmutes)");
                 }
                 if let Some(from) = &v.forked_from {
                     s.push_str(&format!(
@@ -273,6 +279,21 @@ impl Thread {
                     }
                 }
                 d
+            }
+            ThreadEntry::Muted { depth, count } => {
+                let pad = " ".repeat(indent(*depth, width));
+                let lines = vec![
+                    Line::from(vec![
+                        Span::styled(if selected { style::MARK } else { " " }, style::mark()),
+                        Span::raw(pad),
+                        Span::styled(format!("↳ ({count} muted)"), style::dim()),
+                    ]),
+                    Line::from(""),
+                ];
+                Drawn {
+                    lines,
+                    slots: Vec::new(),
+                }
             }
             ThreadEntry::Missing { depth, key } => {
                 let pad = " ".repeat(indent(*depth, width));
