@@ -363,21 +363,34 @@ impl super::Store {
             }
         }
         report.free_bytes = report.file_bytes.saturating_sub(used);
-        let feeds = txn.open_table(FEEDS)?;
+        // The log in its order (sequential pages), each message's author
+        // read from its head.
         let log = txn.open_table(LOG)?;
-        let mut per_feed: Vec<(FeedId, u64, u64)> = Vec::new();
-        for e in feeds.iter()? {
-            let (k, rx) = e?;
-            let feed = FeedId(k.value()[..32].try_into().expect("32 bytes"));
-            let len = log.get(rx.value())?.map_or(0, |r| r.value().len() as u64);
-            match per_feed.last_mut() {
-                Some((f, n, b)) if *f == feed => {
-                    *n += 1;
-                    *b += len;
+        let mut sizes: HashMap<FeedId, (u64, u64)> = HashMap::new();
+        for e in log.iter()? {
+            let (rx, rec) = e?;
+            let rec = rec.value();
+            let author = match author_of(rec) {
+                Some(a) => a,
+                None => {
+                    let m = StoredMsg::decode(rx.value(), rec)?;
+                    let v = m.value()?;
+                    match v
+                        .get("author")
+                        .and_then(Value::as_str)
+                        .and_then(FeedId::parse)
+                    {
+                        Some(a) => a,
+                        None => continue,
+                    }
                 }
-                _ => per_feed.push((feed, 1, len)),
-            }
+            };
+            let e = sizes.entry(author).or_default();
+            e.0 += 1;
+            e.1 += rec.len() as u64;
         }
+        let mut per_feed: Vec<(FeedId, u64, u64)> =
+            sizes.into_iter().map(|(f, (n, b))| (f, n, b)).collect();
         let mut by_hops: HashMap<Option<u8>, (u64, u64, u64)> = HashMap::new();
         for (f, n, b) in &per_feed {
             report.messages += n;
@@ -401,6 +414,18 @@ impl super::Store {
             .collect();
         Ok(report)
     }
+}
+
+/// The author of a log record, read from the head of its JSON (classic
+/// messages name it within their first fields); `None` when it is not
+/// found there.
+fn author_of(rec: &[u8]) -> Option<FeedId> {
+    const KEY: &[u8] = b"\"author\":\"";
+    let head = &rec[40.min(rec.len())..rec.len().min(40 + 256)];
+    let at = head.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let rest = &head[at..];
+    let end = rest.iter().position(|&b| b == b'"')?;
+    FeedId::parse(std::str::from_utf8(&rest[..end]).ok()?)
 }
 
 /// The tables a pruning transaction writes.
