@@ -735,7 +735,7 @@ impl<'r> View<'r> {
     }
 
     /// The latest messages that mention us, newest first (not those of
-    /// feeds we block).
+    /// feeds we block, nor muted ones).
     pub fn mentions(&mut self, limit: usize) -> Result<Vec<Item>> {
         let Some(me) = self.me else {
             return Ok(Vec::new());
@@ -748,7 +748,9 @@ impl<'r> View<'r> {
             if self.blocks(&b.author) {
                 continue;
             }
-            if let Some(item) = self.item_at(b.rx)? {
+            if let Some(item) = self.item_at(b.rx)?
+                && !self.muted(&item)
+            {
                 out.push(self.listed(item)?);
             }
         }

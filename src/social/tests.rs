@@ -1172,8 +1172,16 @@ fn muted_feeds_threads_and_words_are_hidden_from_timeline_and_inbox_until_unmute
         T0 + 7.0,
         compose::dm(&c.id(), &[me], "a cats dm").unwrap(),
     );
+    let mut hi = post("hi you").as_object().unwrap().clone();
+    hi.insert(
+        "mentions",
+        Value::Array(vec![json::parse(format!(r#"{{"link":"{me}"}}"#).as_bytes()).unwrap()]),
+    );
+    w.got(&b, T0 + 8.0, Value::Object(hi));
+    let mentions = |w: &World| w.view(|v| v.mentions(10).unwrap()).len();
+    assert_eq!(mentions(&w), 1);
     let all = texts(&w.timeline(50));
-    assert_eq!(all.len(), 5);
+    assert_eq!(all.len(), 6);
 
     mute(&w, Mute::Feed(b.id()));
     mute(&w, Mute::Thread(b1));
@@ -1183,6 +1191,7 @@ fn muted_feeds_threads_and_words_are_hidden_from_timeline_and_inbox_until_unmute
         w.inbox().is_empty(),
         "b muted, the other holds a muted word"
     );
+    assert_eq!(mentions(&w), 0, "a muted feed's mention of us is hidden too");
     // Following is untouched; the profile still opens.
     let r = w.store.reader().unwrap();
     assert!(
@@ -1202,6 +1211,7 @@ fn muted_feeds_threads_and_words_are_hidden_from_timeline_and_inbox_until_unmute
     }
     assert_eq!(texts(&w.timeline(50)), all);
     assert_eq!(w.inbox().len(), 2);
+    assert_eq!(mentions(&w), 1);
 }
 
 #[test]
