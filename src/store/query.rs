@@ -73,6 +73,7 @@ pub struct Reader {
     group_posts: ReadOnlyTable<&'static [u8; 48], &'static [u8; 32]>,
     group_names: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     held: ReadOnlyTable<&'static [u8; 32], &'static [u8; 40]>,
+    opened: ReadOnlyTable<u64, u64>,
     me: Option<FeedId>,
 }
 
@@ -104,6 +105,7 @@ impl Store {
             group_posts: txn.open_table(GROUP_POSTS)?,
             group_names: txn.open_table(GROUP_NAMES)?,
             held: txn.open_table(HELD)?,
+            opened: txn.open_table(OPENED)?,
             me: self.me(),
         })
     }
@@ -185,6 +187,30 @@ impl Reader {
             Some(rec) => Ok(Some(StoredMsg::decode(rx, rec.value())?)),
             None => Ok(None),
         }
+    }
+
+    /// Messages in receive order after receive sequence `after`, at most
+    /// `limit`.
+    pub fn log_after(&self, after: u64, limit: usize) -> Result<Vec<StoredMsg>> {
+        let mut out = Vec::new();
+        for e in self.log.range(after.saturating_add(1)..)?.take(limit) {
+            let (rx, rec) = e?;
+            out.push(StoredMsg::decode(rx.value(), rec.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The group posts opened after position `after` of the [`OPENED`]
+    /// list, at most `limit`: `(position, receive sequence)`.
+    pub fn opened_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, u64)>> {
+        self.opened
+            .range(after.saturating_add(1)..)?
+            .take(limit)
+            .map(|e| {
+                let (k, v) = e?;
+                Ok((k.value(), v.value()))
+            })
+            .collect()
     }
 
     /// The receive sequence of a message id.
