@@ -97,6 +97,24 @@ pub struct Config {
     /// The room this node runs (the `[room]` section; none: it runs no
     /// room).
     pub room: Option<RoomConfig>,
+    /// The full-text search index (the `[search]` section).
+    pub search: SearchConfig,
+}
+
+/// The `[search]` section of `config.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Whether a running node keeps the search index (`search/` in the
+    /// home) in step with its store. Off, `shoal search` still works: it
+    /// catches the index up first.
+    pub enabled: bool,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig { enabled: true }
+    }
 }
 
 /// The `[room]` section of `config.toml`: the room this node runs.
@@ -164,9 +182,16 @@ impl Default for Config {
             blob_hops: 1,
             blob_budget: 500 * 1024 * 1024,
             room: None,
+            search: SearchConfig::default(),
         }
     }
 }
+
+/// The file of the saved searches in a home.
+const SAVED_SEARCHES: &str = "searches.json";
+
+/// The most saved searches kept.
+pub const MAX_SAVED_SEARCHES: usize = 20;
 
 /// Whose identity a new home holds.
 #[derive(Clone, Copy, Debug)]
@@ -357,6 +382,50 @@ impl Home {
     /// Opens the blob store (`blobs/` in the home).
     pub fn blobs(&self) -> Result<crate::blobs::Blobs, crate::blobs::BlobError> {
         crate::blobs::Blobs::open(&self.dir.join("blobs"), self.config.max_blob_bytes)
+    }
+
+    /// Opens the search index (`search/` in the home) of `store`,
+    /// rebuilding it when it is lost or of another store; not caught up.
+    pub fn search(
+        &self,
+        store: &Store,
+    ) -> Result<crate::search::SearchIndex, crate::search::SearchError> {
+        crate::search::SearchIndex::open(&self.dir.join("search"), store)
+    }
+
+    /// The saved searches (`searches.json` in the home), oldest first.
+    pub fn saved_searches(&self) -> Vec<String> {
+        std::fs::read(self.dir.join(SAVED_SEARCHES))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Replaces the saved searches (at most [`MAX_SAVED_SEARCHES`], each
+    /// at most [`crate::search::MAX_QUERY_BYTES`]: the rest are dropped).
+    pub fn save_searches(&self, searches: &[String]) -> Result<(), HomeError> {
+        let kept: Vec<&String> = searches
+            .iter()
+            .filter(|s| !s.trim().is_empty() && s.len() <= crate::search::MAX_QUERY_BYTES)
+            .take(MAX_SAVED_SEARCHES)
+            .collect();
+        let text = serde_json::to_vec_pretty(&kept).expect("strings serialise");
+        let path = self.dir.join(SAVED_SEARCHES);
+        let tmp = self.dir.join(format!("{SAVED_SEARCHES}.tmp"));
+        let io = |e: std::io::Error| HomeError::Io {
+            path: path.clone(),
+            source: e,
+        };
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        f.write_all(&text).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        fs::rename(&tmp, &path).map_err(io)
     }
 
     /// The HMAC sign-cap for messages, if the network uses one.

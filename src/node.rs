@@ -292,6 +292,9 @@ struct Inner {
     listen_addr: Mutex<Option<SocketAddr>>,
     /// Makes every store write of the node, one at a time.
     writer: Writer,
+    /// The search index, kept in step by the `shoal-search` thread (none
+    /// when `[search] enabled` is off or the index could not be opened).
+    search: Option<Arc<crate::search::SearchIndex>>,
 }
 
 /// Tells the replication sessions and the event subscribers of each
@@ -307,6 +310,55 @@ impl Announce {
         let _ = self.appended.send((author, seq));
         let _ = self.events.send(NodeEvent::Appended { author, seq });
     }
+}
+
+/// How long the search index waits at least between two commits: what
+/// arrives meanwhile is committed together.
+const SEARCH_COMMIT_EVERY: Duration = Duration::from_millis(500);
+
+/// How often the search index looks at the store without being woken.
+const SEARCH_RECHECK: Duration = Duration::from_secs(10);
+
+/// Starts the thread (`shoal-search`) that keeps `index` in step with the
+/// store: it catches up when it starts, then whenever the writer wakes it
+/// after a commit (and every [`SEARCH_RECHECK`] regardless), committing
+/// at most every [`SEARCH_COMMIT_EVERY`], so a stored message is
+/// searchable within a second. It ends once the node and its store are
+/// gone. Answers the waker.
+fn start_indexer(
+    index: Arc<crate::search::SearchIndex>,
+    store: std::sync::Weak<Store>,
+) -> std::sync::mpsc::SyncSender<()> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    let spawned = std::thread::Builder::new()
+        .name("shoal-search".into())
+        .spawn(move || {
+            let mut last: Option<Instant> = None;
+            loop {
+                if let Some(last) = last {
+                    match woken.recv_timeout(SEARCH_RECHECK) {
+                        Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                    let since = last.elapsed();
+                    if since < SEARCH_COMMIT_EVERY {
+                        std::thread::sleep(SEARCH_COMMIT_EVERY - since);
+                    }
+                    while woken.try_recv().is_ok() {}
+                }
+                let Some(store) = store.upgrade() else { return };
+                if let Err(e) = index.catch_up(&store) {
+                    tracing::warn!(error = %e, "search index: cannot catch up");
+                }
+                drop(store);
+                last = Some(Instant::now());
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the search indexer");
+    }
+    wake
 }
 
 /// The node's answers to `tunnel.*` and `room.*`: a tunnel a room opens
@@ -411,6 +463,19 @@ impl Node {
             events: events.clone(),
         };
         let keys = home.keys().clone();
+        let search = match home.config().search.enabled {
+            true => match home.search(&store) {
+                Ok(ix) => Some(Arc::new(ix)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "search index unavailable: search is off");
+                    None
+                }
+            },
+            false => None,
+        };
+        let wake_search = search
+            .as_ref()
+            .map(|ix| start_indexer(ix.clone(), Arc::downgrade(&store)));
         let writer = Writer::start(
             store.clone(),
             keys.clone(),
@@ -418,6 +483,10 @@ impl Node {
             move |stored| {
                 for (author, seq) in stored {
                     announce.stored(*author, *seq);
+                }
+                if let Some(wake) = &wake_search {
+                    // Full: a wake is already queued.
+                    let _ = wake.try_send(());
                 }
             },
         )
@@ -490,6 +559,7 @@ impl Node {
                 shutdown,
                 listen_addr: Mutex::new(None),
                 writer,
+                search,
             }),
         };
         let tunnels: Arc<dyn crate::replicate::session::Service> = Arc::new(Tunnels {
@@ -507,6 +577,12 @@ impl Node {
     /// The store, for reads.
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
+    }
+
+    /// The search index the node keeps in step with its store (none when
+    /// search is off).
+    pub fn search_index(&self) -> Option<&Arc<crate::search::SearchIndex>> {
+        self.inner.search.as_ref()
     }
 
     /// How many hops of follows the node replicates.

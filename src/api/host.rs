@@ -78,6 +78,9 @@ pub trait Host {
     fn want_blob(&self, id: &BlobId, wait: Duration) -> bool;
     /// A blob of ours was added: a running node tells its peers.
     fn blob_added(&self, id: &BlobId, size: u64);
+    /// Searches the store's full-text index (caught up first when no
+    /// node keeps it in step).
+    fn search(&self, q: &crate::search::SearchQuery) -> Result<crate::search::Results, ApiError>;
     /// Makes an invite this node redeems.
     fn create_invite(
         &self,
@@ -114,6 +117,7 @@ fn redeem_on_own_runtime(code: &Code, net_key: &[u8; 32], feed: &FeedId) -> Resu
 pub struct Local {
     home: Home,
     store: std::sync::OnceLock<Store>,
+    search: std::sync::OnceLock<crate::search::SearchIndex>,
     blobs: std::sync::OnceLock<Blobs>,
 }
 
@@ -123,6 +127,7 @@ impl Local {
         Ok(Local {
             home: Home::open(dir)?,
             store: std::sync::OnceLock::new(),
+            search: std::sync::OnceLock::new(),
             blobs: std::sync::OnceLock::new(),
         })
     }
@@ -157,6 +162,19 @@ impl Host for Local {
         }
         let store = self.home.store()?;
         Ok(self.store.get_or_init(|| store))
+    }
+
+    fn search(&self, q: &crate::search::SearchQuery) -> Result<crate::search::Results, ApiError> {
+        let store = self.store()?;
+        let index = match self.search.get() {
+            Some(ix) => ix,
+            None => {
+                let ix = self.home.search(store)?;
+                self.search.get_or_init(|| ix)
+            }
+        };
+        index.catch_up(store)?;
+        Ok(index.search(store, q)?)
     }
 
     fn publish(&self, content: Value) -> Result<VerifiedMsg, ApiError> {
@@ -346,6 +364,15 @@ impl Host for Node {
 
     fn store(&self) -> Result<&Store, ApiError> {
         Ok(Node::store(self))
+    }
+
+    fn search(&self, q: &crate::search::SearchQuery) -> Result<crate::search::Results, ApiError> {
+        let Some(index) = self.search_index() else {
+            return Err(ApiError::Failed(
+                "search is off in this running node (`[search] enabled` in config.toml, or its index could not be opened: see its log)".into(),
+            ));
+        };
+        Ok(index.search(Node::store(self), q)?)
     }
 
     fn publish(&self, content: Value) -> Result<VerifiedMsg, ApiError> {

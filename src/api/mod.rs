@@ -35,6 +35,9 @@ use crate::store::{GroupOp, Store, StoredMsg};
 use types::parse_content;
 
 pub use crate::node::PeerInfo;
+pub use crate::search::{
+    Hit as SearchHit, Kind as SearchKind, Results as SearchResults, SearchQuery,
+};
 pub use crate::social::{Contacts, Entry, Item, Person, Profile, Thread};
 pub use crate::store::{Cursor, EpochInfo, GroupInfo, PeerRecord};
 
@@ -254,6 +257,7 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
             }
             Ok(Response::Items { items })
         }
+        Request::Search(q) => Ok(Response::Search(host.search(&q)?)),
         Request::Thread { id } => {
             let thread = {
                 let r = store()?.reader()?;

@@ -4,7 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Contacts, Cursor, GroupInfo, Item, PeerInfo, PeerRecord, Profile, Thread};
+use super::{
+    ApiError, Contacts, Cursor, GroupInfo, Item, PeerInfo, PeerRecord, Profile, SearchQuery,
+    SearchResults, Thread,
+};
 use crate::crypto::{BlobId, FeedId, MsgId};
 use crate::feed::json::{self as sjson, Value};
 
@@ -115,6 +118,8 @@ pub enum Request {
         /// At most this many.
         limit: usize,
     },
+    /// A full-text search of everything we can read.
+    Search(SearchQuery),
     /// The thread of a message.
     Thread {
         /// Any message of it.
@@ -497,6 +502,8 @@ pub enum Response {
         /// Newest first.
         items: Vec<Item>,
     },
+    /// What a search found.
+    Search(SearchResults),
     /// A thread.
     Thread(Thread),
     /// A feed's contacts.

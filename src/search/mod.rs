@@ -104,6 +104,9 @@ pub enum SearchError {
         "the word {0:?} is longer than {MAX_WORD_BYTES} bytes: words that long are not indexed"
     )]
     WordTooLong(String),
+    /// Another holder in this process keeps the index open.
+    #[error("the search index is in use")]
+    Busy,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -395,6 +398,8 @@ impl SearchIndex {
                 }
                 tracing::info!(dir = %dir.display(), "search index is of another store or layout: rebuilding it");
             }
+            // Another holder (in this process) has it: never wiped.
+            Err(SearchError::Busy) => return Err(SearchError::Busy),
             Err(e) => {
                 tracing::warn!(dir = %dir.display(), error = %e, "search index unreadable: rebuilding it");
             }
@@ -431,7 +436,16 @@ impl SearchIndex {
                 .map_err(|e| SearchError::Index(format!("bad progress record: {e}")))?,
             None => Progress::default(),
         };
-        let writer = index.writer_with_num_threads(1, WRITER_HEAP)?;
+        let writer = match index.writer_with_num_threads(1, WRITER_HEAP) {
+            Ok(w) => w,
+            Err(tantivy::TantivyError::LockFailure(
+                tantivy::directory::error::LockError::LockBusy,
+                _,
+            )) => {
+                return Err(SearchError::Busy);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -538,8 +552,8 @@ impl SearchIndex {
     }
 
     fn commit(&self, w: &mut Writing) -> Result<()> {
-        let payload = serde_json::to_string(&w.progress)
-            .map_err(|e| SearchError::Index(e.to_string()))?;
+        let payload =
+            serde_json::to_string(&w.progress).map_err(|e| SearchError::Index(e.to_string()))?;
         let mut prepared = w.writer.prepare_commit()?;
         prepared.set_payload(&payload);
         prepared.commit()?;

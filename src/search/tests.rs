@@ -173,7 +173,10 @@ fn long_text_is_cut_and_long_words_dropped() {
     // A message is at most 8192 bytes of JSON, so the cut is checked on
     // the text alone.
     assert_eq!(cap("ab\u{e9}cd", 3), "ab");
-    assert_eq!(cap(&"x".repeat(MAX_TEXT_BYTES * 2), MAX_TEXT_BYTES).len(), MAX_TEXT_BYTES);
+    assert_eq!(
+        cap(&"x".repeat(MAX_TEXT_BYTES * 2), MAX_TEXT_BYTES).len(),
+        MAX_TEXT_BYTES
+    );
     let mut w = World::new();
     let long = "c".repeat(MAX_WORD_BYTES + 5);
     w.post(&key(2), T0, &format!("early {long} late"));
