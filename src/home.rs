@@ -187,6 +187,51 @@ impl Default for Config {
     }
 }
 
+/// The saved searches of the home in `dir` (`searches.json`), oldest
+/// first; none when the file is missing or unreadable.
+pub fn saved_searches(dir: &Path) -> Vec<String> {
+    fs::read(dir.join(SAVED_SEARCHES))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Replaces the saved searches of the home in `dir` (at most
+/// [`MAX_SAVED_SEARCHES`], each at most
+/// [`crate::search::MAX_QUERY_BYTES`], blank ones and repeats dropped);
+/// answers what was kept.
+pub fn save_searches(dir: &Path, searches: &[String]) -> Result<Vec<String>, HomeError> {
+    let mut kept: Vec<String> = Vec::new();
+    for s in searches {
+        let s = s.trim();
+        if !s.is_empty()
+            && s.len() <= crate::search::MAX_QUERY_BYTES
+            && !kept.iter().any(|k| k == s)
+            && kept.len() < MAX_SAVED_SEARCHES
+        {
+            kept.push(s.to_owned());
+        }
+    }
+    let text = serde_json::to_vec_pretty(&kept).expect("strings serialise");
+    let path = dir.join(SAVED_SEARCHES);
+    let tmp = dir.join(format!("{SAVED_SEARCHES}.tmp"));
+    let io = |e: std::io::Error| HomeError::Io {
+        path: path.clone(),
+        source: e,
+    };
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(&text).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    fs::rename(&tmp, &path).map_err(io)?;
+    Ok(kept)
+}
+
 /// The file of the saved searches in a home.
 const SAVED_SEARCHES: &str = "searches.json";
 
@@ -391,41 +436,6 @@ impl Home {
         store: &Store,
     ) -> Result<crate::search::SearchIndex, crate::search::SearchError> {
         crate::search::SearchIndex::open(&self.dir.join("search"), store)
-    }
-
-    /// The saved searches (`searches.json` in the home), oldest first.
-    pub fn saved_searches(&self) -> Vec<String> {
-        std::fs::read(self.dir.join(SAVED_SEARCHES))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    }
-
-    /// Replaces the saved searches (at most [`MAX_SAVED_SEARCHES`], each
-    /// at most [`crate::search::MAX_QUERY_BYTES`]: the rest are dropped).
-    pub fn save_searches(&self, searches: &[String]) -> Result<(), HomeError> {
-        let kept: Vec<&String> = searches
-            .iter()
-            .filter(|s| !s.trim().is_empty() && s.len() <= crate::search::MAX_QUERY_BYTES)
-            .take(MAX_SAVED_SEARCHES)
-            .collect();
-        let text = serde_json::to_vec_pretty(&kept).expect("strings serialise");
-        let path = self.dir.join(SAVED_SEARCHES);
-        let tmp = self.dir.join(format!("{SAVED_SEARCHES}.tmp"));
-        let io = |e: std::io::Error| HomeError::Io {
-            path: path.clone(),
-            source: e,
-        };
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io)?;
-        f.write_all(&text).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        fs::rename(&tmp, &path).map_err(io)
     }
 
     /// The HMAC sign-cap for messages, if the network uses one.

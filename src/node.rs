@@ -243,6 +243,8 @@ struct Conn {
 }
 
 struct Inner {
+    /// The home directory.
+    dir: std::path::PathBuf,
     keys: Keypair,
     net_key: [u8; 32],
     store: Arc<Store>,
@@ -529,6 +531,7 @@ impl Node {
         let (shutdown, _) = watch::channel(false);
         let node = Node {
             inner: Arc::new(Inner {
+                dir: dir.to_owned(),
                 keys,
                 net_key,
                 store,
@@ -577,6 +580,11 @@ impl Node {
     /// The store, for reads.
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
+    }
+
+    /// The home directory.
+    pub fn home_dir(&self) -> &Path {
+        &self.inner.dir
     }
 
     /// The search index the node keeps in step with its store (none when

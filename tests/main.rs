@@ -35,5 +35,6 @@ mod properties;
 mod restore;
 mod rooms;
 mod rooms_js;
+mod search;
 mod social;
 mod wire_abuse;

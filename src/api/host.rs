@@ -81,6 +81,8 @@ pub trait Host {
     /// Searches the store's full-text index (caught up first when no
     /// node keeps it in step).
     fn search(&self, q: &crate::search::SearchQuery) -> Result<crate::search::Results, ApiError>;
+    /// The home directory.
+    fn home_dir(&self) -> &Path;
     /// Makes an invite this node redeems.
     fn create_invite(
         &self,
@@ -136,6 +138,15 @@ impl Local {
     pub fn home(&self) -> &Home {
         &self.home
     }
+
+    /// The search index (opened when first needed; not caught up).
+    fn search_index(&self) -> Result<&crate::search::SearchIndex, ApiError> {
+        if let Some(ix) = self.search.get() {
+            return Ok(ix);
+        }
+        let ix = self.home.search(self.store()?)?;
+        Ok(self.search.get_or_init(|| ix))
+    }
 }
 
 /// Opens a file to import, or standard input for `-`.
@@ -164,15 +175,13 @@ impl Host for Local {
         Ok(self.store.get_or_init(|| store))
     }
 
+    fn home_dir(&self) -> &Path {
+        self.home.dir()
+    }
+
     fn search(&self, q: &crate::search::SearchQuery) -> Result<crate::search::Results, ApiError> {
         let store = self.store()?;
-        let index = match self.search.get() {
-            Some(ix) => ix,
-            None => {
-                let ix = self.home.search(store)?;
-                self.search.get_or_init(|| ix)
-            }
-        };
+        let index = self.search_index()?;
         index.catch_up(store)?;
         Ok(index.search(store, q)?)
     }
@@ -212,10 +221,15 @@ impl Host for Local {
 
     fn import(&self, path: &Path, reject: &mut dyn FnMut(u64, &str)) -> Result<Summary, ApiError> {
         let input = open_input(path)?;
-        crate::ingest::import(self.store()?, input, self.home.sign_cap(), |r| {
+        let summary = crate::ingest::import(self.store()?, input, self.home.sign_cap(), |r| {
             reject(r.line, &r.reason)
         })
-        .map_err(|e| ApiError::Failed(e.to_string()))
+        .map_err(|e| ApiError::Failed(e.to_string()))?;
+        // What was imported is made searchable before the command ends.
+        if self.home.config().search.enabled {
+            self.search_index()?.catch_up(self.store()?)?;
+        }
+        Ok(summary)
     }
 
     fn address(&self) -> Option<String> {
@@ -364,6 +378,10 @@ impl Host for Node {
 
     fn store(&self) -> Result<&Store, ApiError> {
         Ok(Node::store(self))
+    }
+
+    fn home_dir(&self) -> &Path {
+        Node::home_dir(self)
     }
 
     fn search(&self, q: &crate::search::SearchQuery) -> Result<crate::search::Results, ApiError> {

@@ -120,6 +120,16 @@ pub enum Request {
     },
     /// A full-text search of everything we can read.
     Search(SearchQuery),
+    /// The saved searches, after saving `save` (added last) and
+    /// forgetting `forget`, when given.
+    Searches {
+        /// A query to save.
+        #[serde(default)]
+        save: Option<String>,
+        /// A saved query to forget.
+        #[serde(default)]
+        forget: Option<String>,
+    },
     /// The thread of a message.
     Thread {
         /// Any message of it.
@@ -504,6 +514,11 @@ pub enum Response {
     },
     /// What a search found.
     Search(SearchResults),
+    /// The saved searches, oldest first.
+    Searches {
+        /// Each query.
+        searches: Vec<String>,
+    },
     /// A thread.
     Thread(Thread),
     /// A feed's contacts.
