@@ -517,12 +517,7 @@ fn search(
     literal: bool,
     selected: usize,
 ) {
-    let r = Rect {
-        x: area.x + 1,
-        y: area.y,
-        width: area.width.saturating_sub(2),
-        height: area.height,
-    };
+    let r = area;
     if r.width < 8 || r.height < 4 {
         return;
     }
@@ -598,7 +593,12 @@ fn snippet_line<'a>(snippet: &str, marks: &[(usize, usize)], width: usize) -> Li
     let mut used = 0;
     let mut at = 0;
     let mut push = |piece: &str, marked: bool, spans: &mut Vec<Span<'a>>| {
-        let piece = text::one_line(&text::clean(piece));
+        // Cleaned piece by piece (the marks are byte ranges of the raw
+        // snippet); spaces at the ends stay.
+        let piece: String = text::clean(piece)
+            .chars()
+            .map(|c| if c == '\n' { ' ' } else { c })
+            .collect();
         let left = width.saturating_sub(used);
         if left == 0 || piece.is_empty() {
             return;
