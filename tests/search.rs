@@ -75,7 +75,7 @@ fn a_post_from_another_node_is_found_within_a_second_and_a_dm_only_by_its_recipi
     );
     // The recipient finds the private message, marked private.
     let out = b.ok(["--json", "search", "quince", "--in", "private"]);
-    assert_eq!(keys(&out), [dm.clone()]);
+    assert_eq!(keys(&out), [dm]);
     assert_eq!(hits(&out)[0]["kind"], "private");
     // A node that holds the box but cannot open it never finds it.
     c.wait_count(&a_id, 4, 30);
@@ -103,7 +103,7 @@ fn filters_marks_bad_queries_and_rebuilding_without_a_node() {
     let both = keys(&ok(&home, ["--json", "search", "slate"]));
     assert_eq!(both.len(), 2);
     let granite = keys(&ok(&home, ["--json", "search", "granite slate"]));
-    assert_eq!(granite, [first.clone()]);
+    assert_eq!(granite, [first]);
     // Marks, in the plain output.
     let text = ok(&home, ["search", "roofs"]).text();
     assert!(text.contains("slate [roofs]"), "{text}");
