@@ -623,6 +623,14 @@ impl SearchIndex {
         let top = searcher.search(&query, &TopDocs::with_limit(limit + 16))?;
         let mut snippets = SnippetGenerator::create(&searcher, &query, f.text)?;
         snippets.set_max_num_chars(SNIPPET_CHARS);
+        let mut terms = std::collections::HashSet::new();
+        query.query_terms(&mut |t, _| {
+            if t.field() == f.text
+                && let Some(s) = t.value().as_str()
+            {
+                terms.insert(s.to_owned());
+            }
+        });
         let r = store.reader()?;
         let mut view = crate::social::View::new(&r)?;
         let mut hits = Vec::new();
@@ -647,7 +655,7 @@ impl SearchIndex {
             let Some(doc) = readable(&value, opened.as_ref()) else {
                 continue;
             };
-            let snippet = snippets.snippet(cap(&doc.text, MAX_TEXT_BYTES));
+            let (snippet, marks) = snippet(&snippets, &terms, cap(&doc.text, MAX_TEXT_BYTES));
             let claimed = value
                 .get("timestamp")
                 .and_then(Value::as_f64)
@@ -662,12 +670,8 @@ impl SearchIndex {
                 content_type: doc.content_type.to_owned(),
                 root: doc.root.map(|r| r.to_string()),
                 score,
-                snippet: snippet.fragment().to_owned(),
-                marks: snippet
-                    .highlighted()
-                    .iter()
-                    .map(|h| (h.start, h.end))
-                    .collect(),
+                snippet,
+                marks,
             });
         }
         // Best score first; among equal scores, the newest.
@@ -718,6 +722,34 @@ impl SearchIndex {
             }
         }
     }
+}
+
+/// The part of `text` to show and its matching words (byte ranges in
+/// it): a short text whole, with every word of `terms` marked; of a long
+/// one, the part tantivy finds best (or its start when no word shows).
+fn snippet(
+    generator: &SnippetGenerator,
+    terms: &std::collections::HashSet<String>,
+    text: &str,
+) -> (String, Vec<(usize, usize)>) {
+    if text.chars().count() <= SNIPPET_CHARS {
+        let mut marks = Vec::new();
+        let mut a = analyzer();
+        let mut stream = a.token_stream(text);
+        while let Some(t) = stream.next() {
+            if terms.contains(&t.text) {
+                marks.push((t.offset_from, t.offset_to));
+            }
+        }
+        return (text.to_owned(), marks);
+    }
+    let s = generator.snippet(text);
+    if s.fragment().is_empty() {
+        let start: String = text.chars().take(SNIPPET_CHARS).collect();
+        return (start, Vec::new());
+    }
+    let marks = s.highlighted().iter().map(|h| (h.start, h.end)).collect();
+    (s.fragment().to_owned(), marks)
 }
 
 /// Whether every term of `q` is of the text field (a query naming the

@@ -216,6 +216,17 @@ fn every_word_must_match_and_words_are_marked() {
     assert_eq!(marked, ["Quick", "fox"]);
     assert_eq!(h.kind, "public");
     assert_eq!(h.content_type, "post");
+    // A short text is shown whole, its end too.
+    let r = ix.search(&w.store, &q("lunch")).unwrap();
+    assert_eq!(r.hits[0].snippet, "a quick lunch");
+    // Of a long one, the part around the match, the word marked.
+    let long = format!("{} needle {}", "hay ".repeat(100), "straw ".repeat(100));
+    w.post(&key(3), T0, &long);
+    ix.catch_up(&w.store).unwrap();
+    let h = &ix.search(&w.store, &q("needle")).unwrap().hits[0];
+    assert!(h.snippet.len() < long.len());
+    let marked: Vec<&str> = h.marks.iter().map(|&(a, b)| &h.snippet[a..b]).collect();
+    assert_eq!(marked, ["needle"]);
     // `OR` widens.
     assert_eq!(
         ix.search(&w.store, &q("lunch OR fox")).unwrap().hits.len(),
