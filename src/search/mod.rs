@@ -78,6 +78,9 @@ const WRITER_HEAP: usize = 32 * 1024 * 1024;
 /// Messages read from the store per step of a catch-up.
 const PAGE: usize = 2_000;
 
+/// Messages a long catch-up reads between two commits.
+const COMMIT_EVERY: usize = 100_000;
+
 /// The longest snippet (characters).
 const SNIPPET_CHARS: usize = 200;
 
@@ -471,6 +474,7 @@ impl SearchIndex {
         let mut w = self.lock();
         let mut added = 0u64;
         let mut changed = false;
+        let mut uncommitted = 0usize;
         loop {
             let r = store.reader()?;
             let opened = r.opened_after(w.progress.opened, PAGE)?;
@@ -491,9 +495,17 @@ impl SearchIndex {
                     added += u64::from(self.add(&mut w, &r, &m)?);
                 }
             }
+            uncommitted += log.len();
             for m in log {
                 w.progress.rx = m.rx;
                 added += u64::from(self.add(&mut w, &r, &m)?);
+            }
+            // A long catch-up (a rebuild) is committed as it goes: searches
+            // see it grow, and a stop loses little of it.
+            if uncommitted >= COMMIT_EVERY {
+                self.commit(&mut w)?;
+                uncommitted = 0;
+                changed = false;
             }
         }
         if changed {
