@@ -343,3 +343,103 @@ fn catches_up_rebuilds_and_removes() {
     ix.catch_up(&store2).unwrap();
     assert!(ix.search(&store2, &q("kelp")).unwrap().hits.is_empty());
 }
+
+/// A store of its own for `n`, with its index.
+struct Person {
+    keys: Keypair,
+    store: Store,
+    dir: tempfile::TempDir,
+}
+
+fn person(n: u8) -> Person {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = key(n);
+    Person {
+        store: Store::open_as(&dir.path().join("s.redb"), &keys).unwrap(),
+        keys,
+        dir,
+    }
+}
+
+impl Person {
+    fn write(&self, op: crate::store::GroupOp) -> MsgId {
+        let msgs = self.store.group_write(&self.keys, &op, None).unwrap();
+        msgs.last().unwrap().id()
+    }
+
+    /// Every message of `from`'s own feed, in order, into this store.
+    fn take_feed(&self, from: &Person) {
+        let msgs = from.store.feed(&from.keys.id(), 0, usize::MAX).unwrap();
+        let mut state: Option<FeedState> = None;
+        let mut batch = Vec::new();
+        for m in msgs {
+            let v = json::parse(&m.json).unwrap();
+            let msg = feed::validate(state.as_ref(), None, v).unwrap();
+            state = Some(msg.state());
+            batch.push(msg);
+        }
+        self.store.ingest(batch).unwrap();
+    }
+
+    fn find(&self, ix: &SearchIndex, text: &str) -> Vec<(String, String)> {
+        ix.catch_up(&self.store).unwrap();
+        ix.search(&self.store, &q(text))
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|h| (h.key, h.kind))
+            .collect()
+    }
+}
+
+#[test]
+fn group_posts_are_found_by_members_even_when_their_key_comes_later() {
+    use crate::store::GroupOp;
+    let (a, b, c) = (person(101), person(102), person(103));
+    let ix = |p: &Person| SearchIndex::open(&p.dir.path().join("search"), &p.store).unwrap();
+    let (ixb, ixc) = (ix(&b), ix(&c));
+    let g = a.write(GroupOp::Create);
+    a.write(GroupOp::Add {
+        group: g,
+        members: vec![c.keys.id()],
+        admins: vec![],
+    });
+    c.take_feed(&a);
+    let post = c.write(GroupOp::Post {
+        group: g,
+        content: compose::post("the lighthouse keeper's log"),
+    });
+    // A member finds it, as a group post.
+    assert_eq!(
+        c.find(&ixc, "lighthouse"),
+        [(post.to_string(), "group".to_string())]
+    );
+    let public = SearchQuery {
+        kind: Some(Kind::Public),
+        ..q("lighthouse")
+    };
+    assert!(ixc.search(&c.store, &public).unwrap().hits.is_empty());
+    // B holds the box before it may read it: not found, not indexed.
+    b.take_feed(&c);
+    assert!(b.find(&ixb, "lighthouse").is_empty());
+    let docs = ixb.stats().unwrap().docs;
+    // Added, B gets the key: the post it passed opens, and is found.
+    a.write(GroupOp::Add {
+        group: g,
+        members: vec![b.keys.id()],
+        admins: vec![],
+    });
+    b.take_feed(&a);
+    assert_eq!(
+        b.find(&ixb, "lighthouse"),
+        [(post.to_string(), "group".to_string())]
+    );
+    assert_eq!(ixb.stats().unwrap().docs, docs + 1);
+    // Rebuilt from scratch, the same.
+    drop(ixb);
+    std::fs::remove_dir_all(b.dir.path().join("search")).unwrap();
+    assert_eq!(
+        b.find(&ix(&b), "lighthouse"),
+        [(post.to_string(), "group".to_string())]
+    );
+}
