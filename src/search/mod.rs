@@ -39,6 +39,7 @@ use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::{
     LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenStream as _, Tokenizer as _,
 };
+use tantivy::indexer::UserOperation;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
 use crate::crypto::{FeedId, MsgId};
@@ -85,7 +86,7 @@ const COMMIT_EVERY: usize = 100_000;
 const SNIPPET_CHARS: usize = 200;
 
 /// Version of the documents' layout; a different one is rebuilt.
-const LAYOUT: u32 = 1;
+const LAYOUT: u32 = 2;
 
 const DAY_MS: f64 = 86_400_000.0;
 
@@ -313,13 +314,15 @@ fn analyzer() -> TextAnalyzer {
         .build()
 }
 
+/// The fields of a document. The message's id and thread root are not
+/// among them: they are read back from the store by receive sequence, and
+/// a unique term per message would make every segment's term dictionary
+/// (and so indexing) markedly costlier.
 struct Fields {
     rx: Field,
-    id: Field,
     author: Field,
     kind: Field,
     time: Field,
-    root: Field,
     text: Field,
 }
 
@@ -327,11 +330,9 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let f = Fields {
         rx: b.add_u64_field("rx", INDEXED | FAST),
-        id: b.add_text_field("id", STRING),
         author: b.add_text_field("author", STRING),
         kind: b.add_u64_field("kind", INDEXED),
-        time: b.add_u64_field("time", INDEXED | FAST),
-        root: b.add_text_field("root", STRING),
+        time: b.add_u64_field("time", FAST),
         text: b.add_text_field(
             "text",
             TextOptions::default().set_indexing_options(
@@ -366,6 +367,9 @@ struct Progress {
 struct Writing {
     writer: IndexWriter,
     progress: Progress,
+    /// Operations not yet handed to the writer: handed over a page at a
+    /// time, which costs far less than one hand-over each.
+    ops: Vec<UserOperation>,
 }
 
 /// The search index of one store.
@@ -458,7 +462,11 @@ impl SearchIndex {
             index,
             reader,
             fields,
-            writing: Mutex::new(Writing { writer, progress }),
+            writing: Mutex::new(Writing {
+                writer,
+                progress,
+                ops: Vec::new(),
+            }),
             feed_budget,
         })
     }
@@ -490,8 +498,10 @@ impl SearchIndex {
                     continue;
                 }
                 if let Some(m) = r.at(rx)? {
-                    w.writer
-                        .delete_term(Term::from_field_u64(self.fields.rx, rx));
+                    w.ops.push(UserOperation::Delete(Term::from_field_u64(
+                        self.fields.rx,
+                        rx,
+                    )));
                     added += u64::from(self.add(&mut w, &r, &m)?);
                 }
             }
@@ -499,6 +509,10 @@ impl SearchIndex {
             for m in log {
                 w.progress.rx = m.rx;
                 added += u64::from(self.add(&mut w, &r, &m)?);
+            }
+            let ops = std::mem::take(&mut w.ops);
+            if !ops.is_empty() {
+                w.writer.run(ops)?;
             }
             // A long catch-up (a rebuild) is committed as it goes: searches
             // see it grow, and a stop loses little of it.
@@ -551,15 +565,11 @@ impl SearchIndex {
         let f = &self.fields;
         let mut d = TantivyDocument::default();
         d.add_u64(f.rx, m.rx);
-        d.add_text(f.id, m.key.to_string());
         d.add_text(f.author, author);
         d.add_u64(f.kind, doc.kind.code());
         d.add_u64(f.time, sort_time(claimed, m.received));
-        if let Some(root) = doc.root {
-            d.add_text(f.root, root.to_string());
-        }
         d.add_text(f.text, text);
-        w.writer.add_document(d)?;
+        w.ops.push(UserOperation::Add(d));
         Ok(true)
     }
 
