@@ -221,13 +221,39 @@ impl Host for Local {
 
     fn import(&self, path: &Path, reject: &mut dyn FnMut(u64, &str)) -> Result<Summary, ApiError> {
         let input = open_input(path)?;
-        let summary = crate::ingest::import(self.store()?, input, self.home.sign_cap(), |r| {
-            reject(r.line, &r.reason)
+        let store = self.store()?;
+        let index = match self.home.config().search.enabled {
+            true => Some(self.search_index()?),
+            false => None,
+        };
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let summary = std::thread::scope(|s| {
+            // What is imported is indexed as it is stored, beside the
+            // import (on the cores it leaves idle), and committed once.
+            let follower = index.map(|ix| {
+                s.spawn(|| {
+                    while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        if let Err(e) = ix.index_new(store) {
+                            tracing::warn!(error = %e, "search index: cannot follow the import");
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                })
+            });
+            let summary = crate::ingest::import(store, input, self.home.sign_cap(), |r| {
+                reject(r.line, &r.reason)
+            });
+            done.store(true, std::sync::atomic::Ordering::Release);
+            if let Some(f) = follower {
+                let _ = f.join();
+            }
+            summary
         })
         .map_err(|e| ApiError::Failed(e.to_string()))?;
-        // What was imported is made searchable before the command ends.
-        if self.home.config().search.enabled {
-            self.search_index()?.catch_up(self.store()?)?;
+        // What was imported is searchable before the command ends.
+        if let Some(ix) = index {
+            ix.catch_up(store)?;
         }
         Ok(summary)
     }

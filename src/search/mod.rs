@@ -370,6 +370,10 @@ struct Writing {
     /// Operations not yet handed to the writer: handed over a page at a
     /// time, which costs far less than one hand-over each.
     ops: Vec<UserOperation>,
+    /// Documents were added or deleted since the last commit.
+    dirty: bool,
+    /// Messages read since the last commit.
+    uncommitted: usize,
 }
 
 /// The search index of one store.
@@ -466,6 +470,8 @@ impl SearchIndex {
                 writer,
                 progress,
                 ops: Vec::new(),
+                dirty: false,
+                uncommitted: 0,
             }),
             feed_budget,
         })
@@ -479,10 +485,20 @@ impl SearchIndex {
     /// commits: the messages after the last one indexed, and the group
     /// posts opened since. Answers how many documents it added.
     pub fn catch_up(&self, store: &Store) -> Result<u64> {
+        self.step(store, true)
+    }
+
+    /// Indexes what the store holds that the index does not yet, without
+    /// committing (but every [`COMMIT_EVERY`] messages): for a caller
+    /// following a store being written (an import), which commits with
+    /// [`SearchIndex::catch_up`] when the writing ends.
+    pub fn index_new(&self, store: &Store) -> Result<u64> {
+        self.step(store, false)
+    }
+
+    fn step(&self, store: &Store, commit: bool) -> Result<u64> {
         let mut w = self.lock();
         let mut added = 0u64;
-        let mut changed = false;
-        let mut uncommitted = 0usize;
         loop {
             let r = store.reader()?;
             let opened = r.opened_after(w.progress.opened, PAGE)?;
@@ -490,7 +506,7 @@ impl SearchIndex {
             if opened.is_empty() && log.is_empty() {
                 break;
             }
-            changed = true;
+            w.dirty = true;
             for (pos, rx) in opened {
                 w.progress.opened = pos;
                 if rx > w.progress.rx {
@@ -505,7 +521,7 @@ impl SearchIndex {
                     added += u64::from(self.add(&mut w, &r, &m)?);
                 }
             }
-            uncommitted += log.len();
+            w.uncommitted += log.len();
             for m in log {
                 w.progress.rx = m.rx;
                 added += u64::from(self.add(&mut w, &r, &m)?);
@@ -516,13 +532,11 @@ impl SearchIndex {
             }
             // A long catch-up (a rebuild) is committed as it goes: searches
             // see it grow, and a stop loses little of it.
-            if uncommitted >= COMMIT_EVERY {
+            if w.uncommitted >= COMMIT_EVERY {
                 self.commit(&mut w)?;
-                uncommitted = 0;
-                changed = false;
             }
         }
-        if changed {
+        if commit && w.dirty {
             self.commit(&mut w)?;
         }
         Ok(added)
@@ -574,6 +588,8 @@ impl SearchIndex {
     }
 
     fn commit(&self, w: &mut Writing) -> Result<()> {
+        w.dirty = false;
+        w.uncommitted = 0;
         let payload =
             serde_json::to_string(&w.progress).map_err(|e| SearchError::Index(e.to_string()))?;
         let mut prepared = w.writer.prepare_commit()?;
