@@ -292,12 +292,11 @@ fn import_rate(work: &Path, name: &str, dump: &Path, n: usize, search: bool) -> 
             .output()
             .unwrap();
         assert!(st.status.success());
-        let config = home.join("config.toml");
-        let text = fs::read_to_string(&config).unwrap();
-        let on = "[search]\nenabled = true";
-        assert!(text.contains(on), "the config has a [search] section");
         if !search {
-            fs::write(&config, text.replace(on, "[search]\nenabled = false")).unwrap();
+            let config = home.join("config.toml");
+            let text = fs::read_to_string(&config).unwrap();
+            assert!(!text.contains("[search]"), "search is on by default");
+            fs::write(&config, text + "\n[search]\nenabled = false\n").unwrap();
         }
         let t = Instant::now();
         let out = Command::new(bin)

@@ -97,7 +97,10 @@ pub struct Config {
     /// The room this node runs (the `[room]` section; none: it runs no
     /// room).
     pub room: Option<RoomConfig>,
-    /// The full-text search index (the `[search]` section).
+    /// The full-text search index (the `[search]` section; not written
+    /// while it holds the defaults, so that settings appended to a new
+    /// config stay top-level).
+    #[serde(skip_serializing_if = "SearchConfig::is_default")]
     pub search: SearchConfig,
 }
 
@@ -109,6 +112,12 @@ pub struct SearchConfig {
     /// home) in step with its store. Off, `shoal search` still works: it
     /// catches the index up first.
     pub enabled: bool,
+}
+
+impl SearchConfig {
+    fn is_default(&self) -> bool {
+        *self == SearchConfig::default()
+    }
 }
 
 impl Default for SearchConfig {
