@@ -89,12 +89,33 @@ fn syntax_errors_are_read_literally() {
         "[a TO",
         "^2 pears",
         "pears~",
+        "-pears",
+        "AND",
+        "OR OR pears",
+        "pears^",
+        "a:b:c pears",
+        "\"\"\" pears",
+        "pears*",
+        "{a TO b}",
     ] {
         let r = ix.search(&w.store, &q(bad)).unwrap_or_else(|e| {
             panic!("{bad:?}: {e}");
         });
         // Those whose only word is one of the post's find it.
-        if !matches!(bad, "rx:1" | "[a TO" | "pears AND" | "^2 pears") {
+        if !matches!(
+            bad,
+            "rx:1"
+                | "[a TO"
+                | "pears AND"
+                | "^2 pears"
+                | "-pears"
+                | "AND"
+                | "OR OR pears"
+                | "a:b:c pears"
+                | "pears*"
+                | "*"
+                | "{a TO b}"
+        ) {
             assert_eq!(keys(&r), [id.to_string()], "{bad:?}");
         }
     }
@@ -123,7 +144,7 @@ fn enormous_queries_and_words_are_refused() {
         ix.search(&w.store, &q(&many)),
         Err(SearchError::TooManyWords(_))
     ));
-    for empty in ["", "   ", "!!! ---", "\"\""] {
+    for empty in ["", "   ", "!!! ---", "\"\"", "*"] {
         assert!(
             matches!(ix.search(&w.store, &q(empty)), Err(SearchError::Empty)),
             "{empty:?}"
