@@ -1,9 +1,10 @@
 //! A shoal home directory: identity, configuration and store.
 //!
-//! Owns the layout `secret` (ssb-keys, 0600), `config.toml` and
-//! `store.redb`, and turns the config file into typed settings. Imports
-//! `crypto`, `feed`, `store` and the limits type of `ingest`; never
-//! `replicate`.
+//! Owns the layout `secret` (ssb-keys, 0600), `config.toml`,
+//! `store.redb`, the search index's directory `search/` and the saved
+//! searches `searches.json`, and turns the config file into typed
+//! settings. Imports `crypto`, `feed`, `store`, `search` and the limits
+//! type of `ingest`; never `replicate`.
 //!
 //! The store holds opened private messages and group keys, so the home is
 //! its owner's alone: the directory is made 0700 and every file shoal

@@ -9,8 +9,9 @@
 //! the listener, outgoing connections with reconnect and backoff, the
 //! connection table and limits, and the events the UI and the CLI watch.
 //! The writer announces each message it stores to the replication sessions
-//! and to [`NodeEvent`] subscribers. Everything slow runs off the async
-//! threads. Imports every lower layer; only `api` and `local` import it.
+//! and to [`NodeEvent`] subscribers, and wakes the thread that keeps the
+//! search index ([`crate::search`]) in step with the store. Everything slow
+//! runs off the async threads. Imports every lower layer; only `api` and `local` import it.
 //!
 //! Connection limits: `max_connections` in all, of which incoming ones may
 //! take all but a quarter ([`incoming_limit`]), so strangers who connect to
