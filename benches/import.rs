@@ -8,6 +8,9 @@
 //! JavaScript `ssb-validate` loop (`benches/js/validate-loop.js`, needs
 //! `node` and the refpeer kit's oracle).
 //!
+//! Imports run with `[search] enabled = false`: the import alone (the
+//! social benchmark measures what indexing adds).
+//!
 //! Run: `cargo bench --bench import` (env `SHOAL_BENCH_MSGS` to change the
 //! count). Prints one table; the README quotes it.
 
@@ -119,6 +122,11 @@ fn main() {
             .output()
             .unwrap();
         assert!(st.status.success(), "init failed: {st:?}");
+        // The import alone, as it was measured before search: the social
+        // benchmark measures what indexing adds.
+        let config = home.join("config.toml");
+        let text = fs::read_to_string(&config).unwrap();
+        fs::write(&config, text + "\n[search]\nenabled = false\n").unwrap();
         let t = Instant::now();
         let out = Command::new("/usr/bin/time")
             .args(["-f", "maxrss_kb=%M"])

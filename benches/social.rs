@@ -11,6 +11,13 @@
 //!    not meant for us (1 to 7 recipient slots each), beside the same
 //!    import with no boxes, in one run.
 //!
+//! 3. Full-text search on the store of 1.: indexing it whole (time,
+//!    index bytes per message), then a one-word and a three-word query
+//!    (top 20, read back from the store with snippets), median and worst
+//!    of many runs; and the import of 2. (no boxes) with `[search]
+//!    enabled` off and on (on: the command indexes what it imported
+//!    before it ends), same dump, same run.
+//!
 //! Run: `cargo bench --bench social` (env `SHOAL_BENCH_SOCIAL_FEEDS`,
 //! `SHOAL_BENCH_SOCIAL_PER_FEED` to change the store size,
 //! `SHOAL_BENCH_SOCIAL_FORKS` the forked replies). Prints one
@@ -273,7 +280,7 @@ fn boxed_dump(path: &Path, total: usize, boxed: bool) -> usize {
     per * authors
 }
 
-fn import_rate(work: &Path, name: &str, dump: &Path, n: usize) -> f64 {
+fn import_rate(work: &Path, name: &str, dump: &Path, n: usize, search: bool) -> f64 {
     let bin = env!("CARGO_BIN_EXE_shoal");
     let mut secs = Vec::new();
     for run in 0..3 {
@@ -285,6 +292,12 @@ fn import_rate(work: &Path, name: &str, dump: &Path, n: usize) -> f64 {
             .output()
             .unwrap();
         assert!(st.status.success());
+        if !search {
+            let config = home.join("config.toml");
+            let text = fs::read_to_string(&config).unwrap();
+            assert!(!text.contains("[search]"), "search is on by default");
+            fs::write(&config, text + "\n[search]\nenabled = false\n").unwrap();
+        }
         let t = Instant::now();
         let out = Command::new(bin)
             .arg("--home")
@@ -318,12 +331,13 @@ fn main() {
     let total = env_num("SHOAL_BENCH_SOCIAL_IMPORT", 100_000);
     let plain = work.join("plain.jsonl");
     let boxed = work.join("boxed.jsonl");
-    let (mut rate_plain, mut rate_boxed, mut n) = (0.0, 0.0, 0);
+    let (mut rate_plain, mut rate_search, mut rate_boxed, mut n) = (0.0, 0.0, 0.0, 0);
     if total > 0 {
         n = boxed_dump(&plain, total, false);
         boxed_dump(&boxed, total, true);
-        rate_plain = import_rate(&work, "plain", &plain, n);
-        rate_boxed = import_rate(&work, "boxed", &boxed, n);
+        rate_plain = import_rate(&work, "plain", &plain, n, false);
+        rate_search = import_rate(&work, "search", &plain, n, true);
+        rate_boxed = import_rate(&work, "boxed", &boxed, n, false);
         eprintln!("import: {rate_plain:.0} msg/s plain, {rate_boxed:.0} msg/s with 20% boxes");
     }
 
@@ -334,6 +348,7 @@ fn main() {
     let build = t.elapsed().as_secs_f64();
     let rows = queries(&store, &root, fork.as_ref());
     let size = fs::metadata(work.join("big.redb")).unwrap().len();
+    let search = search_figures(&work.join("search"), &store, stored);
 
     println!("| measure | value |");
     println!("|---|---|");
@@ -349,4 +364,56 @@ fn main() {
     println!(
         "| `shoal import`, {n} messages, 20% boxes not for us | **{rate_boxed:.0} msg/s** (median of 3) |"
     );
+    for line in search {
+        println!("{line}");
+    }
+    if rate_plain > 0.0 {
+        println!(
+            "| `shoal import`, {n} messages, no boxes, search on (indexed before it ends) | **{rate_search:.0} msg/s** (median of 3): {:.0}% slower than search off |",
+            (1.0 - rate_search / rate_plain) * 100.0
+        );
+    }
+}
+
+/// 3.: indexes the big store whole, then times queries; the table rows.
+fn search_figures(dir: &Path, store: &Store, stored: u64) -> Vec<String> {
+    use shoal::search::{SearchIndex, SearchQuery};
+    let t = Instant::now();
+    let index = SearchIndex::open(dir, store).unwrap();
+    let docs = index.catch_up(store).unwrap();
+    let took = t.elapsed().as_secs_f64();
+    let stats = index.stats().unwrap();
+    eprintln!("indexed {docs} documents in {took:.1} s");
+    let mut rows = vec![format!(
+        "| search index of the store | {docs} documents in {took:.1} s ({:.0} msg/s), {:.1} MB: **{:.0} bytes per message** stored ({:.0} per document) |",
+        stored as f64 / took,
+        stats.bytes as f64 / 1e6,
+        stats.bytes as f64 / stored as f64,
+        stats.bytes as f64 / docs.max(1) as f64
+    )];
+    let words = &common::WORDS;
+    for (what, text) in [
+        ("one-word", words[3].to_string()),
+        (
+            "three-word",
+            format!("{} {} {}", words[1], words[5], words[9]),
+        ),
+    ] {
+        let q = SearchQuery {
+            text: text.clone(),
+            ..SearchQuery::default()
+        };
+        let mut times = Vec::new();
+        let mut n = 0;
+        for _ in 0..100 {
+            let t = Instant::now();
+            n = index.search(store, &q).unwrap().hits.len();
+            times.push(t.elapsed());
+        }
+        let (med, max) = median_and_max(times);
+        rows.push(format!(
+            "| search, {what} query `{text}`, top 20 with snippets ({n} hits) | **{med:.2} ms** median, {max:.2} ms worst |"
+        ));
+    }
+    rows
 }

@@ -1,9 +1,10 @@
 //! A shoal home directory: identity, configuration and store.
 //!
-//! Owns the layout `secret` (ssb-keys, 0600), `config.toml` and
-//! `store.redb`, and turns the config file into typed settings. Imports
-//! `crypto`, `feed`, `store` and the limits type of `ingest`; never
-//! `replicate`.
+//! Owns the layout `secret` (ssb-keys, 0600), `config.toml`,
+//! `store.redb`, the search index's directory `search/` and the saved
+//! searches `searches.json`, and turns the config file into typed
+//! settings. Imports `crypto`, `feed`, `store`, `search` and the limits
+//! type of `ingest`; never `replicate`.
 //!
 //! The store holds opened private messages and group keys, so the home is
 //! its owner's alone: the directory is made 0700 and every file shoal
@@ -100,6 +101,11 @@ pub struct Config {
     /// What of the feeds far from us is kept (the `[retention]` section;
     /// none, or none of its limits: everything is kept).
     pub retention: Option<RetentionConfig>,
+    /// The full-text search index (the `[search]` section; not written
+    /// while it holds the defaults, so that settings appended to a new
+    /// config stay top-level).
+    #[serde(skip_serializing_if = "SearchConfig::is_default")]
+    pub search: SearchConfig,
 }
 
 /// The `[retention]` section of `config.toml`: which messages `shoal
@@ -149,6 +155,28 @@ impl RetentionConfig {
             max_age_ms: days.map(|d| (d * 86_400_000.0) as u64),
             max_feed_bytes: mb.map(|m| (m * 1024.0 * 1024.0) as u64),
         })
+    }
+}
+
+/// The `[search]` section of `config.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Whether a running node keeps the search index (`search/` in the
+    /// home) in step with its store. Off, `shoal search` still works: it
+    /// catches the index up first.
+    pub enabled: bool,
+}
+
+impl SearchConfig {
+    fn is_default(&self) -> bool {
+        *self == SearchConfig::default()
+    }
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig { enabled: true }
     }
 }
 
@@ -218,9 +246,61 @@ impl Default for Config {
             blob_budget: 500 * 1024 * 1024,
             room: None,
             retention: None,
+            search: SearchConfig::default(),
         }
     }
 }
+
+/// The saved searches of the home in `dir` (`searches.json`), oldest
+/// first; none when the file is missing or unreadable.
+pub fn saved_searches(dir: &Path) -> Vec<String> {
+    fs::read(dir.join(SAVED_SEARCHES))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Replaces the saved searches of the home in `dir` (at most
+/// [`MAX_SAVED_SEARCHES`], each at most
+/// [`crate::search::MAX_QUERY_BYTES`], blank ones and repeats dropped);
+/// answers what was kept.
+pub fn save_searches(dir: &Path, searches: &[String]) -> Result<Vec<String>, HomeError> {
+    let mut kept: Vec<String> = Vec::new();
+    for s in searches {
+        let s = s.trim();
+        if !s.is_empty()
+            && s.len() <= crate::search::MAX_QUERY_BYTES
+            && !kept.iter().any(|k| k == s)
+            && kept.len() < MAX_SAVED_SEARCHES
+        {
+            kept.push(s.to_owned());
+        }
+    }
+    let text = serde_json::to_vec_pretty(&kept).expect("strings serialise");
+    let path = dir.join(SAVED_SEARCHES);
+    let tmp = dir.join(format!("{SAVED_SEARCHES}.tmp"));
+    let io = |e: std::io::Error| HomeError::Io {
+        path: path.clone(),
+        source: e,
+    };
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(&text).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    fs::rename(&tmp, &path).map_err(io)?;
+    Ok(kept)
+}
+
+/// The file of the saved searches in a home.
+const SAVED_SEARCHES: &str = "searches.json";
+
+/// The most saved searches kept.
+pub const MAX_SAVED_SEARCHES: usize = 20;
 
 /// Whose identity a new home holds.
 #[derive(Clone, Copy, Debug)]
@@ -427,6 +507,15 @@ impl Home {
     /// Opens the blob store (`blobs/` in the home).
     pub fn blobs(&self) -> Result<crate::blobs::Blobs, crate::blobs::BlobError> {
         crate::blobs::Blobs::open(&self.dir.join("blobs"), self.config.max_blob_bytes)
+    }
+
+    /// Opens the search index (`search/` in the home) of `store`,
+    /// rebuilding it when it is lost or of another store; not caught up.
+    pub fn search(
+        &self,
+        store: &Store,
+    ) -> Result<crate::search::SearchIndex, crate::search::SearchError> {
+        crate::search::SearchIndex::open(&self.dir.join("search"), store)
     }
 
     /// The HMAC sign-cap for messages, if the network uses one.

@@ -18,6 +18,7 @@
 //! - [`store`]: redb; the log, the content indexes, groups' keys, one transaction per batch.
 //! - [`blobs`]: the blob store: content-addressed files, whole or absent.
 //! - [`social`]: read models (timeline, threads, profiles, contacts, inbox) and the content of social actions.
+//! - [`search`]: the full-text index (tantivy) of what we can read, kept in step with the store, and its queries.
 //! - [`text`]: how the CLI writes the read models for people.
 //! - [`ingest`]: how messages get in: checking, file import, the pipeline, the limits on peers, and a node's one writer.
 //! - [`net`]: secret handshake, box stream, multiserver addresses, which IPs are public.
@@ -42,16 +43,17 @@
 //! 3. `private`
 //! 4. `store`, `blobs`
 //! 5. `social`
-//! 6. `text`
-//! 7. `ingest`
-//! 8. `net`, `rpc`
-//! 9. `dialer`, `invite`, `lan`, `uri`
-//! 10. `replicate`
-//! 11. `home`, `room`
-//! 12. `node`
-//! 13. `api`
-//! 14. `local`
-//! 15. `fuzzing`: the fuzz targets' bodies, built only with the `fuzzing` feature.
+//! 6. `search`
+//! 7. `text`
+//! 8. `ingest`
+//! 9. `net`, `rpc`
+//! 10. `dialer`, `invite`, `lan`, `uri`
+//! 11. `replicate`
+//! 12. `home`, `room`
+//! 13. `node`
+//! 14. `api`
+//! 15. `local`
+//! 16. `fuzzing`: the fuzz targets' bodies, built only with the `fuzzing` feature.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -74,6 +76,7 @@ pub mod private;
 pub mod replicate;
 pub mod room;
 pub mod rpc;
+pub mod search;
 pub mod social;
 pub mod store;
 pub mod text;

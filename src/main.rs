@@ -464,6 +464,26 @@ enum SocialCmd {
         /// Any message of the thread.
         id: String,
     },
+    /// Search everything we can read (posts, replies, names and
+    /// descriptions, private messages and group posts we opened): best
+    /// match first, matching words marked `[like this]`.
+    Search {
+        /// The words; all must match. `a OR b`, `-word` and `"a phrase"`
+        /// work too; a query that does not parse is read word by word.
+        query: String,
+        /// Only messages of this feed (@….ed25519 or ssb:feed/…).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only `public`, `private` or `group` messages.
+        #[arg(long = "in", value_name = "public|private|group")]
+        kind: Option<String>,
+        /// Only messages from this day on (YYYY-MM-DD, UTC).
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// How many hits (at most 500).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Private messages we can read, newest first.
     Inbox {
         /// How many messages.
@@ -1568,6 +1588,33 @@ fn social_request(cmd: &SocialCmd) -> Res<Request> {
         SocialCmd::History { id } => Request::History {
             id: parse_msg_id(id)?,
         },
+        SocialCmd::Search {
+            query,
+            from,
+            kind,
+            since,
+            limit,
+        } => Request::Search(shoal::api::SearchQuery {
+            text: query.clone(),
+            from: from.as_deref().map(parse_feed).transpose()?,
+            kind: kind
+                .as_deref()
+                .map(|k| {
+                    shoal::api::SearchKind::parse(k).ok_or_else(|| {
+                        Fail::usage(format!("--in {k}: expected public, private or group"))
+                    })
+                })
+                .transpose()?,
+            since: since
+                .as_deref()
+                .map(|d| {
+                    shoal::text::parse_day(d).ok_or_else(|| {
+                        Fail::usage(format!("--since {d}: expected a date YYYY-MM-DD"))
+                    })
+                })
+                .transpose()?,
+            limit: Some(*limit),
+        }),
         SocialCmd::Contacts { id } => Request::Contacts {
             id: id.as_deref().map(parse_feed).transpose()?,
         },
@@ -1724,6 +1771,26 @@ fn print_social(cmd: &SocialCmd, v: &serde_json::Value, json_out: bool) -> Res {
                 "no private messages"
             };
             print_items(&mut out, v, json_out, none)?;
+        }
+        SocialCmd::Search { .. } => {
+            let hits = v.get("hits").and_then(|h| h.as_array()).unwrap_or(&empty);
+            for hit in hits {
+                if json_out {
+                    out_line(&mut out, hit.to_string().as_bytes())?;
+                } else {
+                    out_line(&mut out, shoal::text::search_hit(hit).as_bytes())?;
+                }
+            }
+            if !json_out {
+                if v.get("literal").and_then(|l| l.as_bool()) == Some(true) {
+                    eprintln!(
+                        "(the query is not valid query syntax: its words were looked for as they are)"
+                    );
+                }
+                if hits.is_empty() {
+                    eprintln!("nothing found");
+                }
+            }
         }
         SocialCmd::Thread { .. } if !json_out => {
             for line in shoal::text::thread(v) {

@@ -9,8 +9,9 @@
 //! the listener, outgoing connections with reconnect and backoff, the
 //! connection table and limits, and the events the UI and the CLI watch.
 //! The writer announces each message it stores to the replication sessions
-//! and to [`NodeEvent`] subscribers. Everything slow runs off the async
-//! threads. Imports every lower layer; only `api` and `local` import it.
+//! and to [`NodeEvent`] subscribers, and wakes the thread that keeps the
+//! search index ([`crate::search`]) in step with the store. Everything slow
+//! runs off the async threads. Imports every lower layer; only `api` and `local` import it.
 //!
 //! Connection limits: `max_connections` in all, of which incoming ones may
 //! take all but a quarter ([`incoming_limit`]), so strangers who connect to
@@ -243,9 +244,9 @@ struct Conn {
 }
 
 struct Inner {
-    keys: Keypair,
     /// The home directory.
     dir: std::path::PathBuf,
+    keys: Keypair,
     /// What of the feeds far from us is kept (the `[retention]` section).
     retention: crate::store::Retention,
     /// Whether the pruning task runs.
@@ -298,6 +299,9 @@ struct Inner {
     listen_addr: Mutex<Option<SocketAddr>>,
     /// Makes every store write of the node, one at a time.
     writer: Writer,
+    /// The search index, kept in step by the `shoal-search` thread (none
+    /// when `[search] enabled` is off or the index could not be opened).
+    search: Option<Arc<crate::search::SearchIndex>>,
 }
 
 /// Tells the replication sessions and the event subscribers of each
@@ -313,6 +317,55 @@ impl Announce {
         let _ = self.appended.send((author, seq));
         let _ = self.events.send(NodeEvent::Appended { author, seq });
     }
+}
+
+/// How long the search index waits at least between two commits: what
+/// arrives meanwhile is committed together.
+const SEARCH_COMMIT_EVERY: Duration = Duration::from_millis(500);
+
+/// How often the search index looks at the store without being woken.
+const SEARCH_RECHECK: Duration = Duration::from_secs(10);
+
+/// Starts the thread (`shoal-search`) that keeps `index` in step with the
+/// store: it catches up when it starts, then whenever the writer wakes it
+/// after a commit (and every [`SEARCH_RECHECK`] regardless), committing
+/// at most every [`SEARCH_COMMIT_EVERY`], so a stored message is
+/// searchable within a second. It ends once the node and its store are
+/// gone. Answers the waker.
+fn start_indexer(
+    index: Arc<crate::search::SearchIndex>,
+    store: std::sync::Weak<Store>,
+) -> std::sync::mpsc::SyncSender<()> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    let spawned = std::thread::Builder::new()
+        .name("shoal-search".into())
+        .spawn(move || {
+            let mut last: Option<Instant> = None;
+            loop {
+                if let Some(last) = last {
+                    match woken.recv_timeout(SEARCH_RECHECK) {
+                        Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                    let since = last.elapsed();
+                    if since < SEARCH_COMMIT_EVERY {
+                        std::thread::sleep(SEARCH_COMMIT_EVERY - since);
+                    }
+                    while woken.try_recv().is_ok() {}
+                }
+                let Some(store) = store.upgrade() else { return };
+                if let Err(e) = index.catch_up(&store) {
+                    tracing::warn!(error = %e, "search index: cannot catch up");
+                }
+                drop(store);
+                last = Some(Instant::now());
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the search indexer");
+    }
+    wake
 }
 
 /// The node's answers to `tunnel.*` and `room.*`: a tunnel a room opens
@@ -423,6 +476,19 @@ impl Node {
             events: events.clone(),
         };
         let keys = home.keys().clone();
+        let search = match home.config().search.enabled {
+            true => match home.search(&store) {
+                Ok(ix) => Some(Arc::new(ix)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "search index unavailable: search is off");
+                    None
+                }
+            },
+            false => None,
+        };
+        let wake_search = search
+            .as_ref()
+            .map(|ix| start_indexer(ix.clone(), Arc::downgrade(&store)));
         let writer = Writer::start(
             store.clone(),
             keys.clone(),
@@ -430,6 +496,10 @@ impl Node {
             move |stored| {
                 for (author, seq) in stored {
                     announce.stored(*author, *seq);
+                }
+                if let Some(wake) = &wake_search {
+                    // Full: a wake is already queued.
+                    let _ = wake.try_send(());
                 }
             },
         )
@@ -472,8 +542,8 @@ impl Node {
         let (shutdown, _) = watch::channel(false);
         let node = Node {
             inner: Arc::new(Inner {
+                dir: dir.to_owned(),
                 keys,
-                dir: home.dir().to_owned(),
                 retention: home.retention(),
                 pruner_started: std::sync::atomic::AtomicBool::new(false),
                 net_key,
@@ -505,6 +575,7 @@ impl Node {
                 shutdown,
                 listen_addr: Mutex::new(None),
                 writer,
+                search,
             }),
         };
         let tunnels: Arc<dyn crate::replicate::session::Service> = Arc::new(Tunnels {
@@ -522,6 +593,17 @@ impl Node {
     /// The store, for reads.
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
+    }
+
+    /// The home directory.
+    pub fn home_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The search index the node keeps in step with its store (none when
+    /// search is off).
+    pub fn search_index(&self) -> Option<&Arc<crate::search::SearchIndex>> {
+        self.inner.search.as_ref()
     }
 
     /// How many hops of follows the node replicates.
@@ -1271,11 +1353,6 @@ impl Node {
         self.start_pruner();
     }
 
-    /// The home directory.
-    pub fn dir(&self) -> &Path {
-        &self.inner.dir
-    }
-
     /// The retention rules of the config.
     pub fn retention(&self) -> crate::store::Retention {
         self.inner.retention
@@ -1294,6 +1371,11 @@ impl Node {
         if let Some(done) = &done
             && done.messages > 0
         {
+            if let Some(ix) = self.search_index()
+                && let Err(e) = ix.remove(&done.rxs)
+            {
+                tracing::warn!("the search index keeps pruned messages: {e}");
+            }
             self.log(format!(
                 "pruned {} messages ({} bytes) of {} feeds",
                 done.messages,

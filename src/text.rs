@@ -16,6 +16,64 @@ pub fn date(ms: u64) -> String {
         .unwrap_or_else(|| "????-??-?? ??:??".into())
 }
 
+/// The start (00:00 UTC) of a day given as `YYYY-MM-DD`, in ms since the
+/// epoch.
+pub fn parse_day(s: &str) -> Option<u64> {
+    let mut parts = s.trim().splitn(3, '-');
+    let year: i32 = parts.next()?.parse().ok()?;
+    let month: u8 = parts.next()?.parse().ok()?;
+    let day: u8 = parts.next()?.parse().ok()?;
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
+    let secs = date.midnight().assume_utc().unix_timestamp();
+    u64::try_from(secs).ok()?.checked_mul(1000)
+}
+
+/// One hit of a search: who, when, where, and the snippet with its
+/// matching words marked `[like this]`, then the message id.
+pub fn search_hit(hit: &Json) -> String {
+    let snippet = s(hit, "snippet").unwrap_or("");
+    let mut marked = String::new();
+    let mut at = 0;
+    if let Some(marks) = hit.get("marks").and_then(Json::as_array) {
+        for m in marks {
+            let (Some(a), Some(b)) = (
+                m.get(0).and_then(Json::as_u64),
+                m.get(1).and_then(Json::as_u64),
+            ) else {
+                continue;
+            };
+            let (a, b) = (a as usize, b as usize);
+            if a < at || b > snippet.len() || a > b {
+                continue;
+            }
+            let (Some(before), Some(word)) = (snippet.get(at..a), snippet.get(a..b)) else {
+                continue;
+            };
+            marked.push_str(before);
+            marked.push('[');
+            marked.push_str(word);
+            marked.push(']');
+            at = b;
+        }
+    }
+    marked.push_str(snippet.get(at..).unwrap_or(""));
+    let who = t(hit, "name").unwrap_or_else(|| short(s(hit, "author").unwrap_or("?")));
+    let when = date(hit.get("time").and_then(Json::as_u64).unwrap_or(0));
+    let kind = s(hit, "kind").unwrap_or("public");
+    let what = match s(hit, "content_type") {
+        Some("about") => " about",
+        Some(_) if hit.get("root").is_some_and(|r| !r.is_null()) => " reply",
+        _ => "",
+    };
+    let text: Vec<String> = marked.lines().map(clean).collect();
+    format!(
+        "{who}  {when}  {kind}{what}\n  {}\n  {}",
+        text.join(" "),
+        s(hit, "key").unwrap_or("")
+    )
+}
+
 /// Text from the network made safe for one terminal line: control
 /// characters (so escape sequences), bidirectional overrides and line
 /// separators become `�`; tabs stay.

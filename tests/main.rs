@@ -37,5 +37,6 @@ mod restore;
 mod retention;
 mod rooms;
 mod rooms_js;
+mod search;
 mod social;
 mod wire_abuse;

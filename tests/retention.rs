@@ -82,6 +82,12 @@ fn storage_prune_and_compact_on_a_stopped_home() {
         out.stderr
     );
 
+    // The search index, built before pruning, follows it.
+    let found = |node: &ServeNode| {
+        let out = node.ok(["--json", "search", "far", "--limit", "500"]);
+        out.stdout.iter().filter(|&&b| b == b'\n').count()
+    };
+    assert_eq!(found(&node), 500);
     retention(&node, "keep_hops = 1\nmax_age_days = 30");
     let dry = node.ok(["prune", "--dry-run"]).text();
     assert!(dry.starts_with("would prune 599 messages"), "{dry}");
@@ -92,6 +98,7 @@ fn storage_prune_and_compact_on_a_stopped_home() {
     // The far feed keeps its latest message; the followed one is whole.
     assert_eq!(node.count(&far.to_string()), 1);
     assert_eq!(node.count(&friend.to_string()), 600);
+    assert_eq!(found(&node), 1, "only the far feed's latest post is found");
     let why = node.ok(["why", &far.to_string()]).text();
     assert!(
         why.contains("from sequence 600 only (older messages pruned"),

@@ -15,7 +15,7 @@ use shoal::feed::{self, FeedState, Object, Value, VerifiedMsg};
 pub const AUTHORS: usize = 100;
 
 /// Deterministic words for post texts (mixed lengths, some non-ASCII).
-const WORDS: &[&str] = &[
+pub const WORDS: &[&str] = &[
     "shoal", "gossip", "feed", "peer", "sea", "tide", "boat", "harbour", "käse", "über", "signal",
     "trust", "log", "append", "verify", "🐟", "波", "reef", "current", "drift",
 ];

@@ -72,6 +72,19 @@ impl From<crate::blobs::BlobError> for ApiError {
     }
 }
 
+impl From<crate::search::SearchError> for ApiError {
+    fn from(e: crate::search::SearchError) -> Self {
+        use crate::search::SearchError as S;
+        match e {
+            S::Empty | S::TooLong(_) | S::TooManyWords(_) | S::WordTooLong(_) => {
+                ApiError::Usage(e.to_string())
+            }
+            S::Store(e) => e.into(),
+            other => ApiError::Failed(other.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         use crate::private::groups::GroupError as G;

@@ -81,8 +81,6 @@ pub trait Host {
     fn want_blob(&self, id: &BlobId, wait: Duration) -> bool;
     /// A blob of ours was added: a running node tells its peers.
     fn blob_added(&self, id: &BlobId, size: u64);
-    /// The home directory.
-    fn dir(&self) -> std::path::PathBuf;
     /// The retention rules of the config.
     fn retention(&self) -> crate::store::Retention;
     /// Prunes what the retention rules say (with `dry_run`, only plans).
@@ -90,6 +88,11 @@ pub trait Host {
         &self,
         dry_run: bool,
     ) -> Result<(crate::store::PrunePlan, Option<crate::store::Pruned>), ApiError>;
+    /// Searches the store's full-text index (caught up first when no
+    /// node keeps it in step).
+    fn search(&self, q: &crate::search::SearchQuery) -> Result<crate::search::Results, ApiError>;
+    /// The home directory.
+    fn home_dir(&self) -> &Path;
     /// Makes an invite this node redeems.
     fn create_invite(
         &self,
@@ -126,6 +129,7 @@ fn redeem_on_own_runtime(code: &Code, net_key: &[u8; 32], feed: &FeedId) -> Resu
 pub struct Local {
     home: Home,
     store: std::sync::OnceLock<Store>,
+    search: std::sync::OnceLock<crate::search::SearchIndex>,
     blobs: std::sync::OnceLock<Blobs>,
 }
 
@@ -135,6 +139,7 @@ impl Local {
         Ok(Local {
             home: Home::open(dir)?,
             store: std::sync::OnceLock::new(),
+            search: std::sync::OnceLock::new(),
             blobs: std::sync::OnceLock::new(),
         })
     }
@@ -142,6 +147,15 @@ impl Local {
     /// The home.
     pub fn home(&self) -> &Home {
         &self.home
+    }
+
+    /// The search index (opened when first needed; not caught up).
+    fn search_index(&self) -> Result<&crate::search::SearchIndex, ApiError> {
+        if let Some(ix) = self.search.get() {
+            return Ok(ix);
+        }
+        let ix = self.home.search(self.store()?)?;
+        Ok(self.search.get_or_init(|| ix))
     }
 }
 
@@ -169,6 +183,17 @@ impl Host for Local {
         }
         let store = self.home.store()?;
         Ok(self.store.get_or_init(|| store))
+    }
+
+    fn home_dir(&self) -> &Path {
+        self.home.dir()
+    }
+
+    fn search(&self, q: &crate::search::SearchQuery) -> Result<crate::search::Results, ApiError> {
+        let store = self.store()?;
+        let index = self.search_index()?;
+        index.catch_up(store)?;
+        Ok(index.search(store, q)?)
     }
 
     fn publish(&self, content: Value) -> Result<VerifiedMsg, ApiError> {
@@ -215,10 +240,41 @@ impl Host for Local {
 
     fn import(&self, path: &Path, reject: &mut dyn FnMut(u64, &str)) -> Result<Summary, ApiError> {
         let input = open_input(path)?;
-        crate::ingest::import(self.store()?, input, self.home.sign_cap(), |r| {
-            reject(r.line, &r.reason)
+        let store = self.store()?;
+        let index = match self.home.config().search.enabled {
+            true => Some(self.search_index()?),
+            false => None,
+        };
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let summary = std::thread::scope(|s| {
+            // What is imported is indexed as it is stored, beside the
+            // import (on the cores it leaves idle), and committed once.
+            let follower = index.map(|ix| {
+                s.spawn(|| {
+                    while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        if let Err(e) = ix.index_new(store) {
+                            tracing::warn!(error = %e, "search index: cannot follow the import");
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                })
+            });
+            let summary = crate::ingest::import(store, input, self.home.sign_cap(), |r| {
+                reject(r.line, &r.reason)
+            });
+            done.store(true, std::sync::atomic::Ordering::Release);
+            if let Some(f) = follower {
+                let _ = f.join();
+            }
+            summary
         })
-        .map_err(|e| ApiError::Failed(e.to_string()))
+        .map_err(|e| ApiError::Failed(e.to_string()))?;
+        // What was imported is searchable before the command ends.
+        if let Some(ix) = index {
+            ix.catch_up(store)?;
+        }
+        Ok(summary)
     }
 
     fn address(&self) -> Option<String> {
@@ -352,10 +408,6 @@ impl Host for Local {
         Err(ApiError::Failed(INVITES_NEED_A_NODE.into()))
     }
 
-    fn dir(&self) -> std::path::PathBuf {
-        self.home.dir().to_owned()
-    }
-
     fn retention(&self) -> crate::store::Retention {
         self.home.retention()
     }
@@ -364,9 +416,18 @@ impl Host for Local {
         &self,
         dry_run: bool,
     ) -> Result<(crate::store::PrunePlan, Option<crate::store::Pruned>), ApiError> {
-        Ok(self
-            .store()?
-            .apply_retention(&self.id(), &self.home.retention(), dry_run)?)
+        let (plan, done) =
+            self.store()?
+                .apply_retention(&self.id(), &self.home.retention(), dry_run)?;
+        // An index built earlier forgets what went (searches skip it
+        // anyway: this gives its space back).
+        if let Some(done) = &done
+            && !done.rxs.is_empty()
+            && self.home.dir().join("search").exists()
+        {
+            self.search_index()?.remove(&done.rxs)?;
+        }
+        Ok((plan, done))
     }
 }
 
@@ -382,10 +443,6 @@ impl Host for Node {
         Node::id(self)
     }
 
-    fn dir(&self) -> std::path::PathBuf {
-        Node::dir(self).to_owned()
-    }
-
     fn retention(&self) -> crate::store::Retention {
         Node::retention(self)
     }
@@ -399,6 +456,19 @@ impl Host for Node {
 
     fn store(&self) -> Result<&Store, ApiError> {
         Ok(Node::store(self))
+    }
+
+    fn home_dir(&self) -> &Path {
+        Node::home_dir(self)
+    }
+
+    fn search(&self, q: &crate::search::SearchQuery) -> Result<crate::search::Results, ApiError> {
+        let Some(index) = self.search_index() else {
+            return Err(ApiError::Failed(
+                "search is off in this running node (`[search] enabled` in config.toml, or its index could not be opened: see its log)".into(),
+            ));
+        };
+        Ok(index.search(Node::store(self), q)?)
     }
 
     fn publish(&self, content: Value) -> Result<VerifiedMsg, ApiError> {

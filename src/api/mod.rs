@@ -37,6 +37,9 @@ use crate::store::{GroupOp, Mute, Store, StoredMsg};
 use types::parse_content;
 
 pub use crate::node::PeerInfo;
+pub use crate::search::{
+    Hit as SearchHit, Kind as SearchKind, Results as SearchResults, SearchQuery,
+};
 pub use crate::social::{Contacts, Entry, History, Item, Person, Profile, Thread};
 pub use crate::store::{Cursor, EpochInfo, GroupInfo, PeerRecord};
 
@@ -301,6 +304,28 @@ pub fn execute(host: &dyn Host, req: Request, sink: &mut dyn Sink) -> Result<Res
                 }
             }
             Ok(Response::Items { items })
+        }
+        Request::Search(q) => Ok(Response::Search(host.search(&q)?)),
+        Request::Searches { save, forget } => {
+            let dir = host.home_dir();
+            let mut searches = crate::home::saved_searches(dir);
+            if save.is_some() || forget.is_some() {
+                searches.retain(|s| Some(s) != forget.as_ref() && Some(s) != save.as_ref());
+                if let Some(q) = save {
+                    if q.len() > crate::search::MAX_QUERY_BYTES {
+                        return Err(crate::search::SearchError::TooLong(q.len()).into());
+                    }
+                    searches.push(q);
+                    // The oldest go first past the limit.
+                    let over = searches
+                        .len()
+                        .saturating_sub(crate::home::MAX_SAVED_SEARCHES);
+                    searches.drain(..over);
+                }
+                searches = crate::home::save_searches(dir, &searches)
+                    .map_err(|e| ApiError::Failed(e.to_string()))?;
+            }
+            Ok(Response::Searches { searches })
         }
         Request::Thread { id } => {
             let thread = {

@@ -69,7 +69,7 @@ pub(super) fn storage(host: &dyn Host) -> Result<Response, ApiError> {
             from: store.held_range(&feed)?.map(|h| h.from),
         });
     }
-    let dir = host.dir();
+    let dir = host.home_dir();
     let beside = ["search"]
         .iter()
         .map(|name| (name.to_string(), dir_bytes(&dir.join(name))))
@@ -134,7 +134,7 @@ pub(super) fn prune(host: &dyn Host, dry_run: bool) -> Result<Response, ApiError
 }
 
 pub(super) fn compact(host: &dyn Host) -> Result<Response, ApiError> {
-    let path = host.dir().join("store.redb");
+    let path = host.home_dir().join("store.redb");
     let size = || std::fs::metadata(&path).map_or(0, |m| m.len());
     let store = host.store()?;
     let before = size();

@@ -87,6 +87,17 @@ fn every_request_crosses_the_wire_unchanged() {
             limit: 3,
         },
         Request::Thread { id: msg(3) },
+        Request::Search(SearchQuery {
+            text: "tide OR \"sea wall\"".into(),
+            from: Some(feed(2)),
+            kind: Some(SearchKind::Group),
+            since: Some(1_600_000_000_000),
+            limit: Some(5),
+        }),
+        Request::Searches {
+            save: Some("tide".into()),
+            forget: None,
+        },
         Request::Contacts { id: None },
         Request::Profile { id: Some(feed(4)) },
         Request::PostsBy {
@@ -229,6 +240,25 @@ fn answers_cross_the_wire_unchanged_threads_with_both_kinds_of_entry() {
             muted_thread: true,
         }),
         Response::Items { items: vec![item] },
+        Response::Search(SearchResults {
+            hits: vec![SearchHit {
+                key: msg(2).to_string(),
+                rx: 3,
+                author: feed(1).to_string(),
+                name: Some("Ada".into()),
+                time: 5,
+                kind: "private".into(),
+                content_type: "post".into(),
+                root: None,
+                score: 1.5,
+                snippet: "a tide".into(),
+                marks: vec![(2, 6)],
+            }],
+            literal: true,
+        }),
+        Response::Searches {
+            searches: vec!["tide".into()],
+        },
         Response::Published {
             key: msg(3),
             sequence: 4,

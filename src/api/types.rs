@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApiError, Contacts, Cursor, GroupInfo, History, Item, PeerInfo, PeerRecord, Profile, Thread,
+    ApiError, Contacts, Cursor, GroupInfo, History, Item, PeerInfo, PeerRecord, Profile,
+    SearchQuery, SearchResults, Thread,
 };
 use crate::crypto::{BlobId, FeedId, MsgId};
 use crate::feed::json::{self as sjson, Value};
@@ -116,6 +117,18 @@ pub enum Request {
         before: Option<Cursor>,
         /// At most this many.
         limit: usize,
+    },
+    /// A full-text search of everything we can read.
+    Search(SearchQuery),
+    /// The saved searches, after saving `save` (added last) and
+    /// forgetting `forget`, when given.
+    Searches {
+        /// A query to save.
+        #[serde(default)]
+        save: Option<String>,
+        /// A saved query to forget.
+        #[serde(default)]
+        forget: Option<String>,
     },
     /// The thread of a message.
     Thread {
@@ -549,6 +562,13 @@ pub enum Response {
     Items {
         /// Newest first.
         items: Vec<Item>,
+    },
+    /// What a search found.
+    Search(SearchResults),
+    /// The saved searches, oldest first.
+    Searches {
+        /// Each query.
+        searches: Vec<String>,
     },
     /// A thread.
     Thread(Thread),

@@ -1175,7 +1175,9 @@ fn muted_feeds_threads_and_words_are_hidden_from_timeline_and_inbox_until_unmute
     let mut hi = post("hi you").as_object().unwrap().clone();
     hi.insert(
         "mentions",
-        Value::Array(vec![json::parse(format!(r#"{{"link":"{me}"}}"#).as_bytes()).unwrap()]),
+        Value::Array(vec![
+            json::parse(format!(r#"{{"link":"{me}"}}"#).as_bytes()).unwrap(),
+        ]),
     );
     w.got(&b, T0 + 8.0, Value::Object(hi));
     let mentions = |w: &World| w.view(|v| v.mentions(10).unwrap()).len();
@@ -1191,7 +1193,11 @@ fn muted_feeds_threads_and_words_are_hidden_from_timeline_and_inbox_until_unmute
         w.inbox().is_empty(),
         "b muted, the other holds a muted word"
     );
-    assert_eq!(mentions(&w), 0, "a muted feed's mention of us is hidden too");
+    assert_eq!(
+        mentions(&w),
+        0,
+        "a muted feed's mention of us is hidden too"
+    );
     // Following is untouched; the profile still opens.
     let r = w.store.reader().unwrap();
     assert!(

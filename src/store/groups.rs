@@ -923,6 +923,8 @@ fn store_post(w: &mut Writer<'_>, group: &MsgId, it: &GroupItem, plain: Vec<u8>)
     };
     w.private.insert(&it.id.0, bytes.as_slice())?;
     w.group_posts.insert(&post_key(group, it), &it.id.0)?;
+    let next = w.opened.last()?.map_or(1, |(k, _)| k.value() + 1);
+    w.opened.insert(next, it.rx)?;
     if value.get("type").and_then(Value::as_str) == Some("about")
         && value.get("about").and_then(Value::as_str) == Some(group.to_string().as_str())
         && let Some(name) = value.get("name").and_then(Value::as_str)

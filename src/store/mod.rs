@@ -431,6 +431,13 @@ impl Store {
             txn.open_table(META)?
                 .insert("schema_version", SCHEMA_VERSION)?;
         }
+        {
+            let mut meta = txn.open_table(META)?;
+            if meta.get(STORE_ID)?.is_none() {
+                let id = u64::from_le_bytes(crate::crypto::random_bytes::<8>());
+                meta.insert(STORE_ID, id)?;
+            }
+        }
         txn.commit()?;
         Ok(store)
     }
@@ -932,6 +939,23 @@ impl Store {
         Ok(out)
     }
 
+    /// A random number drawn when the store file was made: what an index
+    /// kept beside the store (the search index) checks that it follows
+    /// this very store and not an older or a replaced one.
+    pub fn store_id(&self) -> Result<u64> {
+        let txn = self.db().begin_read()?;
+        Ok(txn
+            .open_table(META)?
+            .get(STORE_ID)?
+            .map_or(0, |v| v.value()))
+    }
+
+    /// The highest receive sequence in the log (0 when it is empty).
+    pub fn last_rx(&self) -> Result<u64> {
+        let txn = self.db().begin_read()?;
+        Ok(txn.open_table(LOG)?.last()?.map_or(0, |(k, _)| k.value()))
+    }
+
     /// Messages in local receive order with receive sequence > `after_rx`,
     /// at most `limit`.
     pub fn log(&self, after_rx: u64, limit: usize) -> Result<Vec<StoredMsg>> {
@@ -1140,6 +1164,7 @@ struct Writer<'t> {
     group_authored: redb::Table<'t, &'static [u8; 72], &'static [u8]>,
     group_opened: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     group_names: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
+    opened: redb::Table<'t, u64, u64>,
     /// Group messages stored by this write, processed before it finishes.
     group_queue: Vec<groups::GroupItem>,
     votes: redb::Table<'t, &'static [u8; 65], u8>,
@@ -1198,6 +1223,7 @@ impl<'t> Writer<'t> {
             group_authored: txn.open_table(GROUP_AUTHORED)?,
             group_opened: txn.open_table(GROUP_OPENED)?,
             group_names: txn.open_table(GROUP_NAMES)?,
+            opened: txn.open_table(OPENED)?,
             group_queue: Vec::new(),
             votes: txn.open_table(VOTES)?,
             likes: txn.open_table(LIKES)?,

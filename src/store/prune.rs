@@ -97,6 +97,8 @@ pub struct Pruned {
     pub messages: u64,
     /// Their bytes in the log.
     pub bytes: u64,
+    /// Their receive sequences (for indexes kept beside the store).
+    pub rxs: Vec<u64>,
 }
 
 /// Bytes of the store by kind, by distance and by feed.
@@ -254,7 +256,8 @@ impl super::Store {
                 let Some((feed, keep_from)) = work.peek().copied() else {
                     break;
                 };
-                let (n, bytes, now_from, finished) = t.prune_feed(&feed, keep_from, budget)?;
+                let (n, bytes, now_from, finished) =
+                    t.prune_feed(&feed, keep_from, budget, &mut done.rxs)?;
                 budget = budget.saturating_sub(n.max(1));
                 done.messages += n;
                 done.bytes += bytes;
@@ -483,6 +486,7 @@ impl<'t> PruneTables<'t> {
         feed: &FeedId,
         keep_from: u64,
         budget: u64,
+        rxs: &mut Vec<u64>,
     ) -> Result<(u64, u64, u64, bool)> {
         let Some(top) = self
             .latest
@@ -514,6 +518,7 @@ impl<'t> PruneTables<'t> {
                 break;
             }
             self.unindex(feed, seq, &m)?;
+            rxs.push(m.rx);
             bytes += 40 + m.json.len() as u64;
             n += 1;
             last_id = Some(m.key);

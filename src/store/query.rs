@@ -77,6 +77,7 @@ pub struct Reader {
     pruned: Option<ReadOnlyTable<&'static [u8; 32], u64>>,
     pub(super) revisions: ReadOnlyTable<&'static [u8; 72], u8>,
     mutes: super::Mutes,
+    opened: ReadOnlyTable<u64, u64>,
     me: Option<FeedId>,
 }
 
@@ -115,6 +116,7 @@ impl Store {
             },
             revisions: txn.open_table(REVISIONS)?,
             mutes: Store::mute_set(&txn)?,
+            opened: txn.open_table(OPENED)?,
             me: self.me(),
         })
     }
@@ -209,6 +211,30 @@ impl Reader {
             Some(rec) => Ok(Some(StoredMsg::decode(rx, rec.value())?)),
             None => Ok(None),
         }
+    }
+
+    /// Messages in receive order after receive sequence `after`, at most
+    /// `limit`.
+    pub fn log_after(&self, after: u64, limit: usize) -> Result<Vec<StoredMsg>> {
+        let mut out = Vec::new();
+        for e in self.log.range(after.saturating_add(1)..)?.take(limit) {
+            let (rx, rec) = e?;
+            out.push(StoredMsg::decode(rx.value(), rec.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The group posts opened after position `after` of the [`OPENED`]
+    /// list, at most `limit`: `(position, receive sequence)`.
+    pub fn opened_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, u64)>> {
+        self.opened
+            .range(after.saturating_add(1)..)?
+            .take(limit)
+            .map(|e| {
+                let (k, v) = e?;
+                Ok((k.value(), v.value()))
+            })
+            .collect()
     }
 
     /// The receive sequence of a message id.

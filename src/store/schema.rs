@@ -12,6 +12,10 @@ pub const SCHEMA_VERSION: u64 = 7;
 /// Store-wide counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
+/// The key in [`META`] of the store's random identity (see
+/// `Store::store_id`).
+pub const STORE_ID: &str = "store_id";
+
 /// Local receive sequence -> the message: `id (32) | receive time ms, f64 LE
 /// (8) | compact JSON of the value`. Keys only grow, so the table is filled
 /// by appends (dense pages) and iterates in receive order.
@@ -205,6 +209,14 @@ pub const GROUP_AUTHORED: TableDefinition<&[u8; 72], &[u8]> =
 /// same) no key we hold opens yet: `author (32) | sequence u64 BE (8)` ->
 /// receive sequence. Retried when a group we read gains a key or a member.
 pub const GROUP_PENDING: TableDefinition<&[u8; 40], u64> = TableDefinition::new("group_pending");
+
+/// Group posts in the order they were opened: a counter (from 1) ->
+/// receive sequence. A post opened when it is stored and one a later key
+/// opens alike, so that a follower of the log (the search index) learns of
+/// content that became readable after it passed the post. Created when
+/// first written, without a version bump: a store without it simply lists
+/// nothing opened late.
+pub const OPENED: TableDefinition<u64, u64> = TableDefinition::new("opened");
 
 /// A group's name, from the latest `about` of it posted inside the group:
 /// group (32) -> `receive sequence u64 BE (8) | UTF-8 name`.

@@ -110,6 +110,20 @@ pub enum Loaded {
         /// Its JSON, pretty-printed.
         result: Result<String, String>,
     },
+    /// What a search of the whole store found.
+    Search {
+        /// The query.
+        query: String,
+        /// The hits.
+        result: Result<shoal::api::SearchResults, String>,
+    },
+    /// The saved searches (after a change, when one was asked).
+    Searches {
+        /// A query just saved, if one was.
+        saved: Option<String>,
+        /// The saved searches.
+        result: Result<Vec<String>, String>,
+    },
     /// Our groups.
     Groups {
         /// The groups.
@@ -196,6 +210,15 @@ pub enum Effect {
     },
     /// Load a message's raw JSON.
     LoadRaw(String),
+    /// Search the whole store.
+    Search(String),
+    /// Load the saved searches, saving or forgetting one first.
+    Searches {
+        /// A query to save.
+        save: Option<String>,
+        /// A saved query to forget.
+        forget: Option<String>,
+    },
     /// Load our groups.
     LoadGroups,
     /// Load a page of a group's posts.

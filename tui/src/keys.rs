@@ -45,8 +45,14 @@ pub enum Action {
     Block,
     /// `p`: the author's profile.
     Profile,
-    /// `/`: search the current view.
+    /// `/`: search the whole store.
     Search,
+    /// `s`: find in what the current view has loaded.
+    Find,
+    /// `S`: the saved searches.
+    Saved,
+    /// `w`: save the search shown.
+    Save,
     /// `n`: next match (on the groups screen: a new group).
     NextMatch,
     /// `N`: previous match.
@@ -129,6 +135,9 @@ pub fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('B') => Block,
         KeyCode::Char('p') => Profile,
         KeyCode::Char('/') => Search,
+        KeyCode::Char('s') => Find,
+        KeyCode::Char('S') => Saved,
+        KeyCode::Char('w') => Save,
         KeyCode::Char('n') => NextMatch,
         KeyCode::Char('N') => PrevMatch,
         KeyCode::Char('y') => CopyId,
@@ -265,6 +274,9 @@ mod tests {
             ('F', Action::Follow),
             ('B', Action::Block),
             ('/', Action::Search),
+            ('s', Action::Find),
+            ('S', Action::Saved),
+            ('w', Action::Save),
             ('n', Action::NextMatch),
             ('N', Action::PrevMatch),
             ('y', Action::CopyId),

@@ -251,6 +251,14 @@ fn spawn_effect(effect: Effect, backend: &Arc<dyn Backend>, tx: &mpsc::Sender<Ev
                 result: b.raw(&id).map_err(s),
                 id,
             }),
+            Effect::Search(query) => Event::Loaded(Loaded::Search {
+                result: b.search(&query).map_err(s),
+                query,
+            }),
+            Effect::Searches { save, forget } => Event::Loaded(Loaded::Searches {
+                result: b.searches(save.clone(), forget).map_err(s),
+                saved: save,
+            }),
             Effect::LoadGroups => Event::Loaded(Loaded::Groups {
                 result: b.groups().map_err(s),
             }),

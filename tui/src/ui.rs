@@ -45,6 +45,22 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
     match &app.overlay {
         None => {}
         Some(Overlay::Help) => help(f, f.area()),
+        Some(Overlay::Search {
+            query,
+            hits,
+            literal,
+            selected,
+        }) => search(f, areas.body, app, query, hits, *literal, *selected),
+        Some(Overlay::Saved { searches, selected }) => {
+            let shown: Vec<String> = searches.iter().map(|s| text::one_line(s)).collect();
+            choose(
+                f,
+                areas.body,
+                " Saved searches · ⏎ run · x forget · Esc close ",
+                &shown,
+                *selected,
+            );
+        }
         Some(Overlay::Raw { id, text, offset }) => raw(f, areas.body, id, text, *offset),
         Some(Overlay::Confirm { question, .. }) => confirm(f, areas.body, question),
         Some(Overlay::Choose {
@@ -318,7 +334,8 @@ fn hint(f: &mut Frame<'_>, area: Rect, app: &App) {
         if x < area.right() {
             f.set_cursor_position(Position::new(x, area.y));
         }
-        Line::from(vec![Span::styled("/", style::title()), Span::raw(shown)])
+        let sign = if app.store_search { "/" } else { "s/" };
+        Line::from(vec![Span::styled(sign, style::title()), Span::raw(shown)])
     } else if let Some((_, n)) = &app.notice {
         Line::from(Span::raw(format!(
             " {}",
@@ -401,7 +418,9 @@ pub const HELP: &[(&str, &str)] = &[
     ("F / B", "follow or unfollow / block the author"),
     ("F (rooms)", "follow an attendant: meet them there"),
     ("p", "the author's profile"),
-    ("/ n N", "search what is loaded, next, previous"),
+    ("/", "search everything stored: ⏎ opens a hit's thread"),
+    ("w / S", "save the search shown / the saved searches"),
+    ("s n N", "find in what is loaded, next, previous"),
     ("y / u", "copy the id / raw JSON"),
     ("L", "follow a link in the message (or pick one)"),
     ("O", "open its image, file or web link outside"),
@@ -487,6 +506,126 @@ fn raw(
             .collect(),
     };
     f.render_widget(Paragraph::new(shown), inner);
+}
+
+/// The results of a whole-store search: for each hit, who, when and
+/// where, then the best part of its text with the matching words in bold.
+fn search(
+    f: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    query: &str,
+    hits: &Option<Result<Vec<crate::app::Found>, String>>,
+    literal: bool,
+    selected: usize,
+) {
+    let r = area;
+    if r.width < 8 || r.height < 4 {
+        return;
+    }
+    clear(f, r);
+    let count = match hits {
+        Some(Ok(h)) => format!(" · {} found", h.len()),
+        _ => String::new(),
+    };
+    let title = format!(
+        " Search “{}”{count}{} · ⏎ thread · w save · S saved · / new · Esc close ",
+        text::one_line(query),
+        if literal { " (read word by word)" } else { "" }
+    );
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(
+        text::fit(&title, (r.width as usize).saturating_sub(2)),
+        style::title(),
+    ));
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let w = inner.width as usize;
+    let hits = match hits {
+        None => {
+            f.render_widget(
+                Paragraph::new(Span::styled("searching…", style::dim())),
+                inner,
+            );
+            return;
+        }
+        Some(Err(e)) => {
+            let line = Span::styled(text::fit(&text::one_line(e), w), style::error());
+            f.render_widget(Paragraph::new(line), inner);
+            return;
+        }
+        Some(Ok(h)) if h.is_empty() => {
+            f.render_widget(
+                Paragraph::new(Span::styled("nothing found", style::dim())),
+                inner,
+            );
+            return;
+        }
+        Some(Ok(h)) => h,
+    };
+    // Three rows a hit: who and when, the snippet, a blank.
+    let per = 3;
+    let rows = (inner.height as usize / per).max(1);
+    let top = (selected + 1).saturating_sub(rows);
+    let ctx = app.ctx();
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    for (i, h) in hits.iter().enumerate().skip(top).take(rows) {
+        let who = ctx.who(&h.author, h.name.as_deref());
+        let head = format!("{who} · {} · {}", text::ago(app.now, h.time), h.kind);
+        let mark = if i == selected { style::MARK } else { " " };
+        let head_style = if i == selected {
+            style::selected()
+        } else {
+            Style::default().add_modifier(Modifier::BOLD)
+        };
+        lines.push(Line::from(vec![
+            Span::styled(mark, style::mark()),
+            Span::raw(" "),
+            Span::styled(text::fit(&head, w.saturating_sub(2)), head_style),
+        ]));
+        lines.push(snippet_line(&h.snippet, &h.marks, w.saturating_sub(2)));
+        lines.push(Line::from(""));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// A snippet on one line, cleaned, its marked words in bold and
+/// underlined, cut to `width` columns.
+fn snippet_line<'a>(snippet: &str, marks: &[(usize, usize)], width: usize) -> Line<'a> {
+    let mut spans: Vec<Span<'a>> = vec![Span::raw("  ")];
+    let mut used = 0;
+    let mut at = 0;
+    let mut push = |piece: &str, marked: bool, spans: &mut Vec<Span<'a>>| {
+        // Cleaned piece by piece (the marks are byte ranges of the raw
+        // snippet); spaces at the ends stay.
+        let piece: String = text::clean(piece)
+            .chars()
+            .map(|c| if c == '\n' { ' ' } else { c })
+            .collect();
+        let left = width.saturating_sub(used);
+        if left == 0 || piece.is_empty() {
+            return;
+        }
+        let piece = text::fit(&piece, left);
+        used += text::width(&piece);
+        let style = if marked {
+            Style::default()
+                .add_modifier(Modifier::BOLD)
+                .add_modifier(Modifier::UNDERLINED)
+        } else {
+            Style::default()
+        };
+        spans.push(Span::styled(piece, style));
+    };
+    for &(a, b) in marks {
+        let (Some(before), Some(word)) = (snippet.get(at..a), snippet.get(a..b)) else {
+            continue;
+        };
+        push(before, false, &mut spans);
+        push(word, true, &mut spans);
+        at = b;
+    }
+    push(snippet.get(at..).unwrap_or(""), false, &mut spans);
+    Line::from(spans)
 }
 
 /// A list to choose one of (already clean, one line each): the members of

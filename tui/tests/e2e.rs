@@ -397,6 +397,45 @@ fn the_client_ends_when_its_terminal_goes_away() {
     }
 }
 
+/// `/` searches the whole store: the results window marks what matched,
+/// `w` saves the query, `Enter` opens the hit's thread, `S` lists the
+/// saved searches.
+#[test]
+fn slash_searches_the_whole_store_in_tmux() {
+    let fx = fixture_home();
+    let bin = env!("CARGO_BIN_EXE_shoal-tui");
+    let tmux = Tmux::start(
+        fx.dir.path(),
+        &format!("'{bin}' --home '{}'", fx.home.display()),
+    );
+    tmux.wait("the timeline", |s| s.contains("Bob's own post"));
+    tmux.keys(&["/"]);
+    tmux.type_text("welcome");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait("the results", |s| {
+        s.contains("Search “welcome” · 1 found") && s.contains("Replying to Alice: welcome!")
+    });
+    assert!(s.contains("Bob"), "the author's name:\n{s}");
+    tmux.keys(&["w"]);
+    tmux.wait("saved", |s| s.contains("saved “welcome”"));
+    tmux.keys(&["Enter"]);
+    tmux.wait("the hit's thread", |s| {
+        s.contains("Thread · 2 messages") && s.contains("Hello from Alice, the first post")
+    });
+    tmux.keys(&["S"]);
+    tmux.wait("the saved searches", |s| {
+        s.contains("Saved searches") && s.contains("welcome")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait("the list closed", |s| !s.contains("Saved searches"));
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), Some(0));
+    assert_eq!(
+        shoal::home::saved_searches(&fx.home),
+        ["welcome".to_string()]
+    );
+}
+
 /// Two homes, each with its own node, in one client: `A` shows the other
 /// account and comes back to the first as it was.
 #[test]

@@ -527,6 +527,18 @@ pub fn answer(timeline: &[Post], effect: &Effect) -> Option<Event> {
             }))
             .expect("json")),
         },
+        Effect::Search(q) => Loaded::Search {
+            query: q.clone(),
+            result: Ok(search(timeline, q)),
+        },
+        Effect::Searches { save, forget } => Loaded::Searches {
+            saved: save.clone(),
+            result: Ok(["tide".to_string()]
+                .into_iter()
+                .chain(save.clone())
+                .filter(|s| Some(s) != forget.as_ref())
+                .collect()),
+        },
         Effect::LoadRooms => Loaded::Rooms {
             result: Ok(rooms()),
         },
@@ -544,6 +556,42 @@ pub fn answer(timeline: &[Post], effect: &Effect) -> Option<Event> {
         },
         _ => return None,
     }))
+}
+
+/// A whole-store search of the fixture's posts, as the index would
+/// answer it: posts holding every word (any case), each word marked.
+pub fn search(timeline: &[Post], q: &str) -> shoal::api::SearchResults {
+    let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
+    let mut hits = Vec::new();
+    for p in timeline {
+        let text = p.text.clone().unwrap_or_default();
+        let lower = text.to_lowercase();
+        if words.is_empty() || !words.iter().all(|w| lower.contains(w.as_str())) {
+            continue;
+        }
+        let mut marks: Vec<(usize, usize)> = words
+            .iter()
+            .filter_map(|w| lower.find(w.as_str()).map(|a| (a, a + w.len())))
+            .collect();
+        marks.sort();
+        hits.push(shoal::api::SearchHit {
+            key: p.key.clone(),
+            rx: p.rx,
+            author: p.author.clone(),
+            name: p.name.clone(),
+            time: p.time,
+            kind: "public".into(),
+            content_type: "post".into(),
+            root: p.root.clone(),
+            score: 1.0,
+            snippet: text,
+            marks,
+        });
+    }
+    shoal::api::SearchResults {
+        hits,
+        literal: false,
+    }
 }
 
 /// Applies an event and answers every load it leads to, until none is

@@ -156,6 +156,17 @@ fn help_overlay() {
 }
 
 #[test]
+fn search_results_overlay() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "/harbour chain");
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    let t = draw(&app);
+    assert_no_controls(&t);
+    assert_snapshot!("search_results", t.backend());
+}
+
+#[test]
 fn raw_json_overlay() {
     let mut app = app(100, 30);
     press(&mut app, &timeline(), "u");

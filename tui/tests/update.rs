@@ -400,7 +400,7 @@ fn opening_a_conversation_marks_it_read() {
 fn search_selects_matches_and_n_moves_on() {
     let mut app = app(100, 30);
     let posts = timeline();
-    press(&mut app, &posts, "/");
+    press(&mut app, &posts, "s");
     assert!(app.prompt.is_some());
     // Typed letters are the query, not commands.
     press(&mut app, &posts, "the");
@@ -418,10 +418,57 @@ fn search_selects_matches_and_n_moves_on() {
     press(&mut app, &posts, "N");
     assert_eq!(app.timeline.nav.selected, 3);
     // Esc in the prompt cancels it.
-    press(&mut app, &posts, "/x");
+    press(&mut app, &posts, "sx");
     settle(&mut app, &posts, key(KeyCode::Esc));
     assert!(app.prompt.is_none());
     assert_eq!(app.query.as_deref(), Some("the"));
+}
+
+#[test]
+fn slash_searches_the_whole_store_and_saved_searches_rerun() {
+    let mut app = app(100, 30);
+    let posts = timeline();
+    press(&mut app, &posts, "/");
+    assert!(app.prompt.is_some() && app.store_search);
+    press(&mut app, &posts, "CHAIN");
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    let Some(Overlay::Search { query, hits, .. }) = &app.overlay else {
+        panic!("results shown: {:?}", app.overlay);
+    };
+    assert_eq!(query, "CHAIN");
+    let hits = hits.clone().unwrap().unwrap();
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    // The filter of what is loaded is left alone.
+    assert_eq!(app.query, None);
+    // w saves it.
+    let effects = settle(&mut app, &posts, key(KeyCode::Char('w')));
+    assert!(effects.is_empty(), "{effects:?}");
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|(_, n)| n.contains("saved “CHAIN”")),
+        "{:?}",
+        app.notice
+    );
+    // j then Enter opens the second hit's thread.
+    press(&mut app, &posts, "j");
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    assert_eq!(app.overlay, None);
+    assert_eq!(app.tab, Tab::Thread);
+    // S lists the saved searches; Enter runs the one selected.
+    settle(&mut app, &posts, key(KeyCode::Char('S')));
+    let Some(Overlay::Saved { searches, .. }) = &app.overlay else {
+        panic!("saved searches shown: {:?}", app.overlay);
+    };
+    assert_eq!(searches, &["tide".to_string()]);
+    settle(&mut app, &posts, key(KeyCode::Enter));
+    assert!(matches!(
+        &app.overlay,
+        Some(Overlay::Search { query, hits: Some(Ok(_)), .. }) if query == "tide"
+    ));
+    // Esc closes.
+    settle(&mut app, &posts, key(KeyCode::Esc));
+    assert_eq!(app.overlay, None);
 }
 
 #[test]

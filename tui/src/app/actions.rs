@@ -64,6 +64,20 @@ impl App {
             Action::Profile => self.profile(),
             Action::Search => {
                 self.prompt = Some(String::new());
+                self.store_search = true;
+                Vec::new()
+            }
+            Action::Find => {
+                self.prompt = Some(String::new());
+                self.store_search = false;
+                Vec::new()
+            }
+            Action::Saved => vec![Effect::Searches {
+                save: None,
+                forget: None,
+            }],
+            Action::Save => {
+                self.notify("w saves a search from its results: / to search");
                 Vec::new()
             }
             Action::NextMatch => self.find(false, false),

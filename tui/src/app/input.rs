@@ -12,7 +12,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::{App, Ask, Asking, Confirmed, Overlay, is_feed_id};
+use super::{App, Ask, Asking, Confirmed, Found, Overlay, is_feed_id};
 use crate::compose::Target;
 use crate::event::{Effect, Openable};
 use crate::keys::{self, Action, Edit};
@@ -76,7 +76,130 @@ impl App {
             Some(Overlay::Open { items, selected }) => self.on_open_key(action, items, selected),
             Some(Overlay::Confirm { yes, .. }) => self.on_confirm_key(key, yes),
             Some(Overlay::Raw { id, text, offset }) => self.on_raw_key(action, id, text, offset),
+            Some(Overlay::Search {
+                query,
+                hits,
+                literal,
+                selected,
+            }) => self.on_search_key(action, query, hits, literal, selected),
+            Some(Overlay::Saved { searches, selected }) => {
+                self.on_saved_key(action, searches, selected)
+            }
         }
+    }
+
+    /// Searches the whole store for `q` into the results window.
+    pub(super) fn search_store(&mut self, q: String) -> Vec<Effect> {
+        let q = q.trim().to_string();
+        if q.is_empty() {
+            return Vec::new();
+        }
+        self.overlay = Some(Overlay::Search {
+            query: q.clone(),
+            hits: None,
+            literal: false,
+            selected: 0,
+        });
+        vec![Effect::Search(q)]
+    }
+
+    /// A key in the results of a whole-store search (the overlay is
+    /// taken).
+    fn on_search_key(
+        &mut self,
+        action: Option<Action>,
+        query: String,
+        hits: Option<Result<Vec<Found>, String>>,
+        literal: bool,
+        selected: usize,
+    ) -> Vec<Effect> {
+        let n = match &hits {
+            Some(Ok(h)) => h.len(),
+            _ => 0,
+        };
+        let last = n.saturating_sub(1);
+        let selected = match action {
+            Some(Action::Down) => (selected + 1).min(last),
+            Some(Action::Up) => selected.saturating_sub(1),
+            Some(Action::Top) => 0,
+            Some(Action::Bottom) => last,
+            Some(Action::Open) => {
+                if let Some(Ok(h)) = &hits
+                    && let Some(hit) = h.get(selected)
+                {
+                    let key = hit.key.clone();
+                    return self.open_thread(&key);
+                }
+                selected
+            }
+            Some(Action::Save) => {
+                self.overlay = Some(Overlay::Search {
+                    query: query.clone(),
+                    hits,
+                    literal,
+                    selected,
+                });
+                return vec![Effect::Searches {
+                    save: Some(query),
+                    forget: None,
+                }];
+            }
+            Some(Action::Search) => {
+                self.prompt = Some(query);
+                self.store_search = true;
+                return Vec::new();
+            }
+            Some(Action::Saved) => {
+                return vec![Effect::Searches {
+                    save: None,
+                    forget: None,
+                }];
+            }
+            Some(Action::Back | Action::Quit) => return Vec::new(),
+            _ => selected,
+        };
+        self.overlay = Some(Overlay::Search {
+            query,
+            hits,
+            literal,
+            selected,
+        });
+        Vec::new()
+    }
+
+    /// A key in the list of saved searches (the overlay is taken).
+    fn on_saved_key(
+        &mut self,
+        action: Option<Action>,
+        searches: Vec<String>,
+        selected: usize,
+    ) -> Vec<Effect> {
+        let last = searches.len().saturating_sub(1);
+        let selected = match action {
+            Some(Action::Down) => (selected + 1).min(last),
+            Some(Action::Up) => selected.saturating_sub(1),
+            Some(Action::Top) => 0,
+            Some(Action::Bottom) => last,
+            Some(Action::Open) => {
+                let Some(q) = searches.get(selected).cloned() else {
+                    return Vec::new();
+                };
+                return self.search_store(q);
+            }
+            Some(Action::RemoveMember) => {
+                let Some(q) = searches.get(selected).cloned() else {
+                    return Vec::new();
+                };
+                return vec![Effect::Searches {
+                    save: None,
+                    forget: Some(q),
+                }];
+            }
+            Some(Action::Back | Action::Quit) => return Vec::new(),
+            _ => selected,
+        };
+        self.overlay = Some(Overlay::Saved { searches, selected });
+        Vec::new()
     }
 
     /// A key in the choice of a member to remove (the overlay is taken).
@@ -336,6 +459,9 @@ impl App {
             Edit::Close => self.prompt = None,
             Edit::Newline | Edit::Send => {
                 let q = self.prompt.take().unwrap_or_default();
+                if self.store_search {
+                    return self.search_store(q);
+                }
                 if q.is_empty() {
                     self.query = None;
                 } else {

@@ -127,6 +127,50 @@ impl App {
                 self.take_posts("loading group posts", &result);
                 self.groups.on_posts(&group, page, result, body)
             }
+            Loaded::Search { query, result } => {
+                if let Some(Overlay::Search {
+                    query: want,
+                    hits,
+                    literal,
+                    ..
+                }) = &mut self.overlay
+                    && *want == query
+                {
+                    *literal = result.as_ref().is_ok_and(|r| r.literal);
+                    *hits =
+                        Some(result.map(|r| r.hits.into_iter().map(super::Found::from).collect()));
+                }
+                Vec::new()
+            }
+            Loaded::Searches { saved, result } => {
+                match result {
+                    Err(e) => self.fail("saved searches", &e),
+                    Ok(searches) => {
+                        if let Some(q) = saved {
+                            self.notify(format!(
+                                "saved “{}”: S lists saved searches",
+                                text::one_line(&q)
+                            ));
+                        } else if searches.is_empty() {
+                            self.notify("no saved searches: / to search, then w to save it");
+                            if matches!(self.overlay, Some(Overlay::Saved { .. })) {
+                                self.overlay = None;
+                            }
+                        } else if self.overlay.is_none()
+                            || matches!(self.overlay, Some(Overlay::Saved { .. }))
+                        {
+                            let selected = match &self.overlay {
+                                Some(Overlay::Saved { selected, .. }) => {
+                                    (*selected).min(searches.len() - 1)
+                                }
+                                _ => 0,
+                            };
+                            self.overlay = Some(Overlay::Saved { searches, selected });
+                        }
+                    }
+                }
+                Vec::new()
+            }
             Loaded::Raw { id, result } => {
                 if let Some(Overlay::Raw { id: want, text, .. }) = &mut self.overlay
                     && *want == id

@@ -82,9 +82,60 @@ pub struct Compose {
     pub editor: Editor,
 }
 
+/// One hit of a whole-store search, as the results window lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// Message id.
+    pub key: String,
+    /// Author's feed id.
+    pub author: String,
+    /// Author's name, when known.
+    pub name: Option<String>,
+    /// Its time, ms.
+    pub time: u64,
+    /// `public`, `private` or `group`.
+    pub kind: String,
+    /// The best part of its text.
+    pub snippet: String,
+    /// The matching words in `snippet` (byte ranges).
+    pub marks: Vec<(usize, usize)>,
+}
+
+impl From<shoal::api::SearchHit> for Found {
+    fn from(h: shoal::api::SearchHit) -> Found {
+        Found {
+            key: h.key,
+            author: h.author,
+            name: h.name,
+            time: h.time,
+            kind: h.kind,
+            snippet: h.snippet,
+            marks: h.marks,
+        }
+    }
+}
+
 /// A window over the screen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Overlay {
+    /// What a whole-store search found (`/`).
+    Search {
+        /// The query.
+        query: String,
+        /// The hits once loaded, or why not.
+        hits: Option<Result<Vec<Found>, String>>,
+        /// The query was read word by word (it did not parse).
+        literal: bool,
+        /// The one selected.
+        selected: usize,
+    },
+    /// The saved searches (`S`).
+    Saved {
+        /// Each query.
+        searches: Vec<String>,
+        /// The one selected.
+        selected: usize,
+    },
     /// The key help.
     Help,
     /// A message's raw JSON.
@@ -284,6 +335,9 @@ pub struct App {
     pub drafts: HashMap<Target, Editor>,
     /// The search being typed.
     pub prompt: Option<String>,
+    /// Whether the prompt searches the whole store (`/`), not what is
+    /// loaded (`s`).
+    pub store_search: bool,
     /// A one-line question being answered (a member to add, a name).
     pub ask: Option<Ask>,
     /// The last search.
@@ -327,6 +381,7 @@ impl App {
             compose: None,
             drafts: HashMap::new(),
             prompt: None,
+            store_search: false,
             ask: None,
             query: None,
             status: StatusBar::default(),

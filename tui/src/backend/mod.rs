@@ -136,6 +136,24 @@ pub trait Backend: Send + Sync + 'static {
             other => Err(unexpected(other)),
         }
     }
+    /// A search of the whole store (default limit).
+    fn search(&self, query: &str) -> Result<shoal::api::SearchResults> {
+        match self.call(Request::Search(shoal::api::SearchQuery {
+            text: query.to_string(),
+            limit: Some(50),
+            ..Default::default()
+        }))? {
+            Response::Search(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
+    /// The saved searches, saving or forgetting one first.
+    fn searches(&self, save: Option<String>, forget: Option<String>) -> Result<Vec<String>> {
+        match self.call(Request::Searches { save, forget })? {
+            Response::Searches { searches } => Ok(searches),
+            other => Err(unexpected(other)),
+        }
+    }
     /// Our private groups (and those we were removed from).
     fn groups(&self) -> Result<Vec<GroupInfo>> {
         match self.call(Request::GroupList)? {
