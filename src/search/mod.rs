@@ -55,11 +55,13 @@ pub const MAX_TEXT_BYTES: usize = 8 * 1024;
 /// is refused.
 pub const MAX_WORD_BYTES: usize = 40;
 
-/// The most text one feed gets indexed per UTC day of receipt (bytes):
-/// past it, that feed's further messages received that day are not
-/// indexed (they stay in the store and in every other view). What one
-/// feed adds to the index is so bounded by this budget, whatever it posts.
-pub const FEED_BYTES_PER_DAY: u64 = 256 * 1024;
+/// The most text one feed gets indexed in all (bytes; about 25,000 posts
+/// of a usual length, more than nearly any feed holds): past it, that
+/// feed's further messages are not indexed (they stay in the store and in
+/// every other view). What one feed adds to the index is so bounded by
+/// this budget, whatever it posts, and a feed's whole history, however
+/// fast it arrives, is searchable up to it.
+pub const FEED_TEXT_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The longest query (bytes).
 pub const MAX_QUERY_BYTES: usize = 1_000;
@@ -86,9 +88,7 @@ const COMMIT_EVERY: usize = 100_000;
 const SNIPPET_CHARS: usize = 200;
 
 /// Version of the documents' layout; a different one is rebuilt.
-const LAYOUT: u32 = 2;
-
-const DAY_MS: f64 = 86_400_000.0;
+const LAYOUT: u32 = 3;
 
 /// Everything that can go wrong in a search.
 #[derive(Debug, thiserror::Error)]
@@ -358,9 +358,7 @@ struct Progress {
     rx: u64,
     /// Positions of the store's opened list up to this one are indexed.
     opened: u64,
-    /// The UTC day (since the epoch) of the budgets in `spent`.
-    day: u64,
-    /// Bytes indexed per feed on `day`.
+    /// Bytes indexed per feed.
     spent: HashMap<String, u64>,
 }
 
@@ -391,10 +389,10 @@ impl SearchIndex {
     /// when it is unreadable, of another layout or store, or ahead of the
     /// store. It is not caught up here: call [`SearchIndex::catch_up`].
     pub fn open(dir: &Path, store: &Store) -> Result<SearchIndex> {
-        Self::open_with_budget(dir, store, FEED_BYTES_PER_DAY)
+        Self::open_with_budget(dir, store, FEED_TEXT_BYTES)
     }
 
-    /// [`SearchIndex::open`] with another per-feed daily budget (bytes).
+    /// [`SearchIndex::open`] with another per-feed budget (bytes).
     pub fn open_with_budget(dir: &Path, store: &Store, feed_budget: u64) -> Result<SearchIndex> {
         let store_id = store.store_id()?;
         let last_rx = store.last_rx()?;
@@ -561,13 +559,7 @@ impl SearchIndex {
             return Ok(false);
         };
         let text = cap(&doc.text, MAX_TEXT_BYTES);
-        let day = (m.received / DAY_MS).max(0.0) as u64;
-        let p = &mut w.progress;
-        if day > p.day {
-            p.day = day;
-            p.spent.clear();
-        }
-        let spent = p.spent.entry(author.to_owned()).or_default();
+        let spent = w.progress.spent.entry(author.to_owned()).or_default();
         if *spent + text.len() as u64 > self.feed_budget {
             return Ok(false);
         }
