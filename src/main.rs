@@ -1234,11 +1234,12 @@ fn print_storage(st: &api::Storage) -> Res {
     let mut out = io::stdout().lock();
     let mut lines = vec![
         format!(
-            "store {}: messages {}, indexes {}, free {} ({} messages)",
+            "store {}: messages {}, indexes {}, free pages {}, not yet allocated {} ({} messages)",
             bytes(st.file_bytes),
             bytes(st.message_bytes),
             bytes(st.index_bytes),
             bytes(st.free_bytes),
+            bytes(st.unallocated_bytes),
             st.messages
         ),
         format!("blobs {}", bytes(st.blob_bytes)),

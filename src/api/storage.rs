@@ -75,9 +75,11 @@ pub(super) fn storage(host: &dyn Host) -> Result<Response, ApiError> {
         .map(|name| (name.to_string(), dir_bytes(&dir.join(name))))
         .filter(|(_, b)| *b > 0)
         .collect();
+    let file_bytes =
+        std::fs::metadata(dir.join("store.redb")).map_or(report.file_bytes, |m| m.len());
     Ok(Response::Storage(Storage {
-        file_bytes: std::fs::metadata(dir.join("store.redb"))
-            .map_or(report.file_bytes, |m| m.len()),
+        file_bytes,
+        unallocated_bytes: file_bytes.saturating_sub(report.file_bytes),
         message_bytes: report.message_bytes,
         index_bytes: report.index_bytes,
         free_bytes: report.free_bytes,

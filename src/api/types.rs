@@ -929,6 +929,9 @@ pub struct Storage {
     pub index_bytes: u64,
     /// Of which free pages (what `shoal compact` gives back).
     pub free_bytes: u64,
+    /// Of which not yet allocated (redb grows the file in steps ahead of
+    /// its use).
+    pub unallocated_bytes: u64,
     /// Other indexes kept beside the store, by name (bytes on disk).
     pub beside: Vec<(String, u64)>,
     /// The blobs' bytes on disk.
