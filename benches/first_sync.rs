@@ -38,11 +38,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{AUTHORS, Rng, author_key, text_for};
+use common::{AUTHORS, Rng, author_key, env_num, obj, text_for};
 use nodes::{Serve, free_port, js, kit, messages_of, shoal};
 use shoal::api::{Request, Response, Status};
 use shoal::crypto::{FeedId, MsgId};
-use shoal::feed::{self, FeedState, Object, Value};
+use shoal::feed::{self, FeedState, Value};
 
 /// Authors the fresh node follows.
 const FOLLOWED: usize = 20;
@@ -53,21 +53,6 @@ const POLL: Duration = Duration::from_millis(20);
 /// The newest message is just before 2026-12-01 00:00 UTC (ms).
 const END_MS: u64 = 1_796_083_200_000;
 const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn obj(pairs: Vec<(&str, Value)>) -> Value {
-    let mut o = Object::new();
-    for (k, v) in pairs {
-        o.insert(k, v);
-    }
-    Value::Object(o)
-}
 
 /// What the generated network holds.
 #[derive(Default)]

@@ -15,29 +15,14 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use shoal::crypto::Keypair;
-use shoal::feed::{Object, Value, VerifiedMsg};
+use shoal::feed::{Value, VerifiedMsg};
 use shoal::store::{Retention, Store};
 
 mod common;
 
-use common::{author_key, sign_feed, text_for};
+use common::{author_key, env_num, obj, sign_feed, text_for};
 
 const DAY: f64 = 86_400_000.0;
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn obj(pairs: Vec<(&str, Value)>) -> Value {
-    let mut o = Object::new();
-    for (k, v) in pairs {
-        o.insert(k, v);
-    }
-    Value::Object(o)
-}
 
 fn mb(b: u64) -> f64 {
     b as f64 / 1e6

@@ -30,28 +30,13 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use shoal::crypto::{FeedId, Keypair, MsgId};
-use shoal::feed::{self, Object, Value, VerifiedMsg};
+use shoal::feed::{self, Value, VerifiedMsg};
 use shoal::social::View;
 use shoal::store::Store;
 
 mod common;
 
-use common::{author_key, sign_feed, text_for, write_interleaved};
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn obj(pairs: Vec<(&str, Value)>) -> Value {
-    let mut o = Object::new();
-    for (k, v) in pairs {
-        o.insert(k, v);
-    }
-    Value::Object(o)
-}
+use common::{author_key, env_num, obj, sign_feed, text_for, write_interleaved};
 
 fn post(text: String) -> Value {
     obj(vec![("type", "post".into()), ("text", text.into())])

@@ -14,6 +14,23 @@ use shoal::feed::{self, FeedState, Object, Value, VerifiedMsg};
 /// Authors in a generated dump.
 pub const AUTHORS: usize = 100;
 
+/// A number from the environment variable `name`, else `default`.
+pub fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A JSON object of these fields, in this order.
+pub fn obj(pairs: Vec<(&str, Value)>) -> Value {
+    let mut o = Object::new();
+    for (k, v) in pairs {
+        o.insert(k, v);
+    }
+    Value::Object(o)
+}
+
 /// Deterministic words for post texts (mixed lengths, some non-ASCII).
 pub const WORDS: &[&str] = &[
     "shoal", "gossip", "feed", "peer", "sea", "tide", "boat", "harbour", "käse", "über", "signal",
