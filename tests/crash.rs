@@ -652,10 +652,7 @@ fn sigkill_during_import_and_replication_leaves_a_whole_store_that_resumes() {
 
     // 3. `shoal prune` of a's store (it follows nobody: every feed goes
     // down to its newest ~50 KB), killed at random moments.
-    let config = a.home.join("config.toml");
-    let mut text = std::fs::read_to_string(&config).expect("config.toml");
-    text.push_str("\n[retention]\nkeep_hops = 1\nmax_feed_mb = 0.05\n");
-    std::fs::write(&config, text).expect("config.toml");
+    a.append_config("[retention]\nkeep_hops = 1\nmax_feed_mb = 0.05");
     let out = dir.path().join("prune.out");
     // Kill moments: between when the dry run (start-up and the plan) ends
     // and a guess at the end, narrowed by what each kill found.

@@ -53,13 +53,7 @@ fn a_followed_feed_arrives_newest_first_then_its_history_downwards() {
     // 2,120 messages: the newest 50, then three chunks of 1,000 below
     // (the last one shorter).
     let msgs = feed_of(&author, 2120, "history");
-    let dump = dir.path().join("feed.jsonl");
-    let text: Vec<u8> = msgs
-        .iter()
-        .flat_map(|m| m.json().iter().copied().chain([b'\n']))
-        .collect();
-    std::fs::write(&dump, text).unwrap();
-    pub_.ok(["import", dump.to_str().unwrap()]);
+    pub_.import_msgs("feed", &msgs);
     let id = author.id().to_string();
     fresh.follow(&id);
     pub_.start();
@@ -97,16 +91,10 @@ fn two_peers_holding_a_feed_fetch_each_range_once_between_them() {
     let dir = tempfile::tempdir().unwrap();
     let author = test_key(0x7a);
     let msgs = feed_of(&author, 3050, "twice");
-    let dump = dir.path().join("feed.jsonl");
-    let text: Vec<u8> = msgs
-        .iter()
-        .flat_map(|m| m.json().iter().copied().chain([b'\n']))
-        .collect();
-    std::fs::write(&dump, text).unwrap();
     let mut pubs = Vec::new();
     for (i, seed) in [0x7b, 0x7c].into_iter().enumerate() {
         let mut p = ServeNode::init(dir.path(), &format!("pub{i}"), &test_key(seed));
-        p.ok(["import", dump.to_str().unwrap()]);
+        p.import_msgs("feed", &msgs);
         p.start();
         pubs.push(p);
     }

@@ -365,6 +365,29 @@ impl ServeNode {
         out
     }
 
+    /// Writes `msgs` (one JSON line each) to `NAME.jsonl` in the home and
+    /// `shoal import`s it.
+    pub fn import_msgs(&self, name: &str, msgs: &[shoal::feed::VerifiedMsg]) {
+        let path = self.home.join(format!("{name}.jsonl"));
+        let text: Vec<u8> = msgs
+            .iter()
+            .flat_map(|m| m.json().iter().copied().chain([b'\n']))
+            .collect();
+        std::fs::write(&path, text).expect("write the dump");
+        self.ok(["import".as_ref(), path.as_os_str()]);
+    }
+
+    /// Appends `text` to config.toml: a section, after the top-level
+    /// settings ([`ServeNode::configure`] sets those).
+    pub fn append_config(&self, text: &str) {
+        let path = self.home.join("config.toml");
+        let mut config = std::fs::read_to_string(&path).unwrap_or_default();
+        config.push('\n');
+        config.push_str(text);
+        config.push('\n');
+        std::fs::write(&path, config).expect("write config.toml");
+    }
+
     /// Publishes a contact message following `feed`.
     pub fn follow(&self, feed: &str) {
         let content = format!(r#"{{"type":"contact","contact":"{feed}","following":true}}"#);

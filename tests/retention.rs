@@ -25,21 +25,8 @@ fn old_feed(kp: &Keypair, n: usize, tag: &str) -> Vec<VerifiedMsg> {
     )
 }
 
-fn import(node: &ServeNode, name: &str, msgs: &[VerifiedMsg]) {
-    let path = node.home.join(format!("{name}.jsonl"));
-    let text: Vec<u8> = msgs
-        .iter()
-        .flat_map(|m| m.json().iter().copied().chain([b'\n']))
-        .collect();
-    std::fs::write(&path, text).unwrap();
-    node.ok(["import", path.to_str().unwrap()]);
-}
-
 fn retention(node: &ServeNode, rules: &str) {
-    let config = node.home.join("config.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap_or_default();
-    text.push_str(&format!("\n[retention]\n{rules}\n"));
-    std::fs::write(&config, text).unwrap();
+    node.append_config(&format!("[retention]\n{rules}"));
 }
 
 fn messages(node: &ServeNode) -> u64 {
@@ -49,8 +36,8 @@ fn messages(node: &ServeNode) -> u64 {
 /// We follow `friend`; `far` is followed by nobody: 600 old posts each.
 fn two_feeds(node: &ServeNode) -> (FeedId, FeedId) {
     let (friend, far) = (test_key(0x91), test_key(0x92));
-    import(node, "friend", &old_feed(&friend, 600, "friend"));
-    import(node, "far", &old_feed(&far, 600, "far"));
+    node.import_msgs("friend", &old_feed(&friend, 600, "friend"));
+    node.import_msgs("far", &old_feed(&far, 600, "far"));
     node.follow(&friend.id().to_string());
     (friend.id(), far.id())
 }
@@ -156,8 +143,8 @@ fn a_running_node_prunes_by_itself_and_a_pruned_feed_replicates_on_from_its_late
         |_| 2_000_000.0,
         |_, _| shoal::social::compose::contact(&x.id(), shoal::feed::content::Edge::Follow),
     );
-    import(&pub_, "x", &xs[..300]);
-    import(&pub_, "f", &fs);
+    pub_.import_msgs("x", &xs[..300]);
+    pub_.import_msgs("f", &fs);
     me.follow(&f.id().to_string());
     me.configure("hops", "2");
     me.configure("newest_first", "0");
@@ -180,7 +167,7 @@ fn a_running_node_prunes_by_itself_and_a_pruned_feed_replicates_on_from_its_late
         me.log_tail(20)
     );
     // X's next message arrives on top of the latest kept.
-    import(&pub_, "x-next", &xs[300..]);
+    pub_.import_msgs("x-next", &xs[300..]);
     me.wait_count(&xid, 2, 30);
     let seqs: Vec<f64> = me
         .log_of(&xid)

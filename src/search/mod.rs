@@ -671,11 +671,7 @@ impl SearchIndex {
             };
             let Some(m) = r.at(rx)? else { continue };
             let value = m.value()?;
-            let Some(author) = value
-                .get("author")
-                .and_then(Value::as_str)
-                .and_then(FeedId::parse)
-            else {
+            let Some(author) = crate::store::StoredMsg::author_in(&value) else {
                 continue;
             };
             if view.blocks(&author) {

@@ -164,6 +164,14 @@ impl StoredMsg {
         out
     }
 
+    /// The author a parsed message value names (`None`: not a feed id).
+    pub fn author_in(value: &Value) -> Option<FeedId> {
+        value
+            .get("author")
+            .and_then(Value::as_str)
+            .and_then(FeedId::parse)
+    }
+
     /// The parsed value.
     pub fn value(&self) -> Result<Value> {
         feed::json::parse(&self.json).map_err(|_| StoreError::Corrupt("stored JSON does not parse"))
@@ -451,11 +459,7 @@ impl Store {
             let (rx, rec) = e?;
             let m = StoredMsg::decode(rx.value(), rec.value())?;
             let value = m.value()?;
-            let Some(author) = value
-                .get("author")
-                .and_then(Value::as_str)
-                .and_then(FeedId::parse)
-            else {
+            let Some(author) = StoredMsg::author_in(&value) else {
                 continue;
             };
             let content = value.get("content").unwrap_or(&Value::Null);
@@ -485,10 +489,7 @@ impl Store {
             for (rx, rec) in page {
                 let m = StoredMsg::decode(rx, &rec)?;
                 let value = m.value()?;
-                let author = value
-                    .get("author")
-                    .and_then(Value::as_str)
-                    .and_then(FeedId::parse)
+                let author = StoredMsg::author_in(&value)
                     .ok_or(StoreError::Corrupt("stored message without an author"))?;
                 let content = value.get("content").unwrap_or(&Value::Null);
                 let opened = self.open_box(content);

@@ -378,11 +378,7 @@ impl super::Store {
                 None => {
                     let m = StoredMsg::decode(rx.value(), rec)?;
                     let v = m.value()?;
-                    match v
-                        .get("author")
-                        .and_then(Value::as_str)
-                        .and_then(FeedId::parse)
-                    {
+                    match StoredMsg::author_in(&v) {
                         Some(a) => a,
                         None => continue,
                     }

@@ -79,11 +79,7 @@ pub(super) fn index_revisions(txn: &redb::WriteTransaction) -> Result<()> {
             continue;
         }
         let value = m.value()?;
-        let Some(author) = value
-            .get("author")
-            .and_then(Value::as_str)
-            .and_then(FeedId::parse)
-        else {
+        let Some(author) = StoredMsg::author_in(&value) else {
             continue;
         };
         let opened = opened.and_then(|b| json::parse(&b).ok());
