@@ -1,8 +1,9 @@
 //! Import benchmark: `shoal import` of a generated dump of 100,000 messages
 //! from 100 authors (parse + validate + store), measured on the release
-//! binary, beside the raw `verify_batch` rate on the same signatures in
-//! chunks of 128 to 2,048 (the best chunk size is the ceiling compared
-//! against), and beside the validation-only rates (no storage) of other
+//! binary, beside the raw ed25519-dalek `verify_batch` rate on the same
+//! signatures in chunks of 128 to 2,048 (the best chunk size is the ceiling
+//! compared against), beside shoal's own batch equation (each key's terms
+//! summed first, `shoal::crypto::verify_batch`) on the same chunks, and beside the validation-only rates (no storage) of other
 //! SSB validators on the same dump: the Rust crates `ssb-validate` and
 //! `ssb-verify-signatures` (`benches/validators`, built on demand) and the
 //! JavaScript `ssb-validate` loop (`benches/js/validate-loop.js`, needs
@@ -14,6 +15,7 @@
 //! Run: `cargo bench --bench import` (env `SHOAL_BENCH_MSGS` to change the
 //! count). Prints one table; the README quotes it.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -31,11 +33,18 @@ use common::{AUTHORS, generate};
 /// Chunk sizes of the raw baseline: the best of them is the ceiling.
 const CHUNKS: [usize; 5] = [128, 256, 512, 1024, 2048];
 
+/// A batch verifier: how many of a chunk's signatures it accepts.
+type Verifier<'a> = &'a (dyn Fn(Vec<feed::Unverified>) -> usize + Sync);
+
 /// Raw batch verification of the dump's signatures (no parsing, no
-/// storage), in chunks of each of [`CHUNKS`], on one thread and on every
-/// core: `(chunk, 1-thread rate, all-cores rate)` for each, the best of
-/// `rounds` runs, and the message count.
-fn raw_verify_rates(path: &Path, rounds: usize) -> (Vec<(usize, f64, f64)>, usize) {
+/// storage) by `verify`, in chunks of each of [`CHUNKS`], on one thread and
+/// on every core: `(chunk, 1-thread rate, all-cores rate)` for each, the
+/// best of `rounds` runs, and the message count.
+fn raw_verify_rates(
+    path: &Path,
+    rounds: usize,
+    verify: Verifier<'_>,
+) -> (Vec<(usize, f64, f64)>, usize) {
     let text = fs::read(path).unwrap();
     let all = || -> Vec<feed::Unverified> {
         text.split(|&b| b == b'\n')
@@ -54,35 +63,42 @@ fn raw_verify_rates(path: &Path, rounds: usize) -> (Vec<(usize, f64, f64)>, usiz
         }
         chunks
     };
-    let mut keys = feed::KeyCache::default();
-    let first = all();
-    let n = first.len();
-    let authors: Vec<_> = first.iter().map(|u| u.author()).collect();
-    keys.prime(&authors);
-    drop(first);
-    let ok = |c: Vec<feed::Unverified>| {
-        feed::verify_many(c, &keys)
-            .iter()
-            .filter(|r| r.is_ok())
-            .count()
-    };
+    let n = all().len();
     let mut out: Vec<(usize, f64, f64)> = CHUNKS.iter().map(|&c| (c, 0.0, 0.0)).collect();
     // Alternating rounds, so that no chunk size gets the quiet moments.
     for _ in 0..rounds {
         for (size, single, parallel) in &mut out {
             let chunks = chunked(*size);
             let t = Instant::now();
-            let good: usize = chunks.into_iter().map(ok).sum();
+            let good: usize = chunks.into_iter().map(verify).sum();
             *single = single.max(n as f64 / t.elapsed().as_secs_f64());
             assert_eq!(good, n);
             let chunks = chunked(*size);
             let t = Instant::now();
-            let good: usize = chunks.into_par_iter().map(ok).sum();
+            let good: usize = chunks.into_par_iter().map(verify).sum();
             *parallel = parallel.max(n as f64 / t.elapsed().as_secs_f64());
             assert_eq!(good, n);
         }
     }
     (out, n)
+}
+
+/// ed25519-dalek's `verify_batch` on a chunk, keys prepared once per
+/// author (as shoal keeps them): the ceiling the import is compared with.
+fn dalek_verifier(
+    keys: &HashMap<[u8; 32], ed25519_dalek::VerifyingKey>,
+) -> impl Fn(Vec<feed::Unverified>) -> usize + Sync + '_ {
+    move |chunk| {
+        let data: Vec<&[u8]> = chunk.iter().map(|u| u.signed().0).collect();
+        let sigs: Vec<ed25519_dalek::Signature> = chunk
+            .iter()
+            .map(|u| ed25519_dalek::Signature::from_bytes(u.signed().1))
+            .collect();
+        let vks: Vec<ed25519_dalek::VerifyingKey> =
+            chunk.iter().map(|u| keys[&u.author().0]).collect();
+        assert!(ed25519_dalek::verify_batch(&data, &sigs, &vks).is_ok());
+        chunk.len()
+    }
 }
 
 fn main() {
@@ -103,7 +119,33 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let (raw, n) = raw_verify_rates(&dump, 3);
+    let authors: Vec<shoal::crypto::FeedId> = fs::read(&dump)
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let v = feed::json::parse(l).unwrap();
+            feed::prepare(v.get("value").unwrap().clone(), None)
+                .unwrap()
+                .author()
+        })
+        .collect();
+    let dalek_keys: HashMap<[u8; 32], ed25519_dalek::VerifyingKey> = authors
+        .iter()
+        .map(|a| (a.0, ed25519_dalek::VerifyingKey::from_bytes(&a.0).unwrap()))
+        .collect();
+    let mut shoal_keys = feed::KeyCache::default();
+    shoal_keys.prime(&authors);
+    drop(authors);
+    let (raw, n) = raw_verify_rates(&dump, 3, &dalek_verifier(&dalek_keys));
+    // shoal's own batch equation (each key's terms summed first), beside it.
+    let own_verify = |c: Vec<feed::Unverified>| {
+        feed::verify_many(c, &shoal_keys)
+            .iter()
+            .filter(|r| r.is_ok())
+            .count()
+    };
+    let (own, _) = raw_verify_rates(&dump, 3, &own_verify);
     let (best_chunk, single, parallel) = raw
         .iter()
         .copied()
@@ -186,10 +228,16 @@ fn main() {
     println!("| dump size | {:.1} MB |", dump_bytes as f64 / 1e6);
     for (chunk, one, all) in &raw {
         println!(
-            "| raw verify_batch in chunks of {chunk}, 1 thread / all {} cores, best of 3 | {one:.0} / {all:.0} msg/s |",
+            "| raw ed25519-dalek verify_batch in chunks of {chunk}, 1 thread / all {} cores, best of 3 | {one:.0} / {all:.0} msg/s |",
             rayon::current_num_threads(),
         );
     }
+    for (chunk, one, all) in &own {
+        println!(
+            "| raw shoal batch equation (keys summed) in chunks of {chunk}, 1 thread / all cores, best of 3 | {one:.0} / {all:.0} msg/s |",
+        );
+    }
+    let own_best = own.iter().map(|o| o.2).fold(0.0, f64::max);
     println!(
         "| `shoal import` (parse + validate + store), wall, median of 3 | {secs:.2} s (runs {:.2} / {:.2} / {:.2} s) |",
         runs[0].0, runs[1].0, runs[2].0
@@ -199,6 +247,10 @@ fn main() {
         "| import / raw verify_batch at its best chunk ({best_chunk}), 1 thread / all cores | {:.0}% / **{:.0}%** |",
         100.0 * rate / single,
         100.0 * rate / parallel
+    );
+    println!(
+        "| import / shoal's own batch equation at its best chunk, all cores | {:.0}% |",
+        100.0 * rate / own_best
     );
     for o in &others {
         println!(

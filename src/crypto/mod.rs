@@ -297,10 +297,15 @@ const SMALL_ORDER: [[u8; 32]; 7] = [
 ];
 
 /// The cheap per-signature checks libsodium makes before the curve equation:
-/// `S` reduced below the group order and `R` not of small order.
+/// `S` reduced below the group order and `R` not of small order; and `R`
+/// canonically encoded, which libsodium's final comparison of encodings
+/// implies (a batch equation compares points, not encodings).
 pub fn signature_well_formed(sig: &SigBytes) -> bool {
     let mut r = [0u8; 32];
     r.copy_from_slice(&sig[..32]);
+    if !is_canonical_point(&r) {
+        return false;
+    }
     r[31] &= 0x7f;
     if SMALL_ORDER.contains(&r) {
         return false;
@@ -336,13 +341,91 @@ pub fn verify(key: &VerifyKey, data: &[u8], sig: &SigBytes) -> bool {
 /// Verifies many signatures at once. `true` means every one is valid; on
 /// `false` the caller finds the bad one with [`verify`]. Each signature must
 /// already have passed [`signature_well_formed`].
+///
+/// The equation is ed25519-dalek's `verify_batch`: with a random 128-bit
+/// weight `z` per signature, `Σ z·R + Σ z·h·A − (Σ z·s)·B = 0`, where
+/// `h = SHA-512(R ‖ A ‖ data) mod l`. The terms of one public key are summed
+/// first, `Σ_A (Σ z·h)·A`: the same equation, so the same signatures pass,
+/// but its multiscalar multiplication has one point per signature and one
+/// per author instead of two per signature (a feed's messages arrive
+/// together, so a batch has few authors). The weights are a hash of every
+/// input and of a secret drawn once per process: neither a signer nor a
+/// sender can choose or predict them.
 pub fn verify_batch(data: &[&[u8]], sigs: &[SigBytes], keys: &[VerifyKey]) -> bool {
-    if data.is_empty() {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::scalar::Scalar;
+    use curve25519_dalek::traits::{IsIdentity as _, VartimeMultiscalarMul as _};
+    static SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+
+    let n = data.len();
+    assert!(
+        sigs.len() == n && keys.len() == n,
+        "one signature and key per datum"
+    );
+    if n == 0 {
         return true;
     }
-    let sigs: Vec<DalekSig> = sigs.iter().map(DalekSig::from_bytes).collect();
-    let keys: Vec<VerifyingKey> = keys.iter().map(|k| k.0).collect();
-    ed25519_dalek::verify_batch(data, &sigs, &keys).is_ok()
+    let mut seed = sha2::Sha512::new();
+    seed.update(SECRET.get_or_init(random_bytes));
+    let mut hrams = Vec::with_capacity(n);
+    let mut ss = Vec::with_capacity(n);
+    for ((sig, key), data) in sigs.iter().zip(keys).zip(data) {
+        let s_bytes: [u8; 32] = sig[32..].try_into().expect("64-byte signature");
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
+            return false;
+        };
+        let h: [u8; 64] = sha2::Sha512::new()
+            .chain_update(&sig[..32])
+            .chain_update(key.0.as_bytes())
+            .chain_update(data)
+            .finalize()
+            .into();
+        seed.update(h);
+        seed.update(s_bytes);
+        hrams.push(Scalar::from_bytes_mod_order_wide(&h));
+        ss.push(s);
+    }
+    let seed = seed.finalize();
+
+    let mut scalars: Vec<Scalar> = Vec::with_capacity(n + 1);
+    let mut points: Vec<EdwardsPoint> = Vec::with_capacity(n + 1);
+    let mut slots: std::collections::HashMap<[u8; 32], usize> = Default::default();
+    let mut a_scalars: Vec<Scalar> = Vec::new();
+    let mut a_points: Vec<EdwardsPoint> = Vec::new();
+    let mut b_coefficient = Scalar::ZERO;
+    let mut block = [0u8; 64];
+    for (i, ((sig, key), (h, s))) in sigs.iter().zip(keys).zip(hrams.iter().zip(&ss)).enumerate() {
+        if i % 4 == 0 {
+            block = sha2::Sha512::new()
+                .chain_update(seed)
+                .chain_update((i as u64).to_le_bytes())
+                .finalize()
+                .into();
+        }
+        let at = 16 * (i % 4);
+        let z = Scalar::from(u128::from_le_bytes(
+            block[at..at + 16].try_into().expect("16 bytes"),
+        ));
+        let r_bytes: [u8; 32] = sig[..32].try_into().expect("64-byte signature");
+        let Some(r) = CompressedEdwardsY(r_bytes).decompress() else {
+            return false;
+        };
+        b_coefficient += z * s;
+        scalars.push(z);
+        points.push(r);
+        let slot = *slots.entry(*key.0.as_bytes()).or_insert_with(|| {
+            a_scalars.push(Scalar::ZERO);
+            a_points.push(key.0.to_edwards());
+            a_points.len() - 1
+        });
+        a_scalars[slot] += z * h;
+    }
+    scalars.push(-b_coefficient);
+    points.push(ED25519_BASEPOINT_POINT);
+    scalars.extend(a_scalars);
+    points.extend(a_points);
+    EdwardsPoint::vartime_multiscalar_mul(scalars, points).is_identity()
 }
 
 /// SHA-256.
@@ -414,6 +497,80 @@ mod tests {
         let mut high_s = sig;
         high_s[63] |= 0xf0;
         assert!(!signature_well_formed(&high_s));
+    }
+
+    /// The batch equation sums each key's terms first: with many signatures
+    /// of few keys in any order, it passes exactly when every signature
+    /// verifies alone, as ed25519-dalek's own `verify_batch` does.
+    #[test]
+    fn batch_with_keys_summed_agrees_with_each_signature() {
+        let pairs: Vec<Keypair> = (0..5u8)
+            .map(|i| Keypair::from_seed(&[i + 40; 32]))
+            .collect();
+        let keys: Vec<VerifyKey> = pairs
+            .iter()
+            .map(|k| VerifyKey::new(&k.id()).unwrap())
+            .collect();
+        let data: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| format!("message {i}").into_bytes())
+            .collect();
+        // Interleaved authors, and runs of one author.
+        let who = |i: usize| if i < 200 { (i * 7) % 5 } else { i % 2 };
+        let sigs: Vec<SigBytes> = data
+            .iter()
+            .enumerate()
+            .map(|(i, d)| pairs[who(i)].sign(d))
+            .collect();
+        let ks: Vec<VerifyKey> = (0..data.len()).map(|i| keys[who(i)]).collect();
+        let dalek = |data: &[&[u8]], sigs: &[SigBytes], ks: &[VerifyKey]| {
+            let sigs: Vec<DalekSig> = sigs.iter().map(DalekSig::from_bytes).collect();
+            let ks: Vec<VerifyingKey> = ks.iter().map(|k| k.0).collect();
+            ed25519_dalek::verify_batch(data, &sigs, &ks).is_ok()
+        };
+        let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+        assert!(verify_batch(&refs, &sigs, &ks));
+        assert!(dalek(&refs, &sigs, &ks));
+        for bad in [0, 57, 199, 299] {
+            // Another datum, another key, another S (still canonical).
+            let mut altered = refs.clone();
+            altered[bad] = b"forged";
+            assert!(!verify_batch(&altered, &sigs, &ks), "datum {bad}");
+            assert!(!dalek(&altered, &sigs, &ks));
+            let mut wrong_key = ks.clone();
+            wrong_key[bad] = keys[(who(bad) + 1) % 5];
+            assert!(!verify_batch(&refs, &sigs, &wrong_key), "key {bad}");
+            let mut wrong_s = sigs.clone();
+            wrong_s[bad][32] ^= 1;
+            assert!(signature_well_formed(&wrong_s[bad]));
+            assert!(!verify_batch(&refs, &wrong_s, &ks), "S {bad}");
+            assert!(!verify(&ks[bad], refs[bad], &wrong_s[bad]));
+            // Two signatures swapped between messages of one key.
+            let twin = (bad + 5) % 300;
+            if who(twin) == who(bad) {
+                let mut swapped = sigs.clone();
+                swapped.swap(bad, twin);
+                assert!(!verify_batch(&refs, &swapped, &ks), "swap {bad}");
+            }
+        }
+        assert!(verify_batch(&[], &[], &[]));
+    }
+
+    /// libsodium compares the encoding of `R`, so an `R` whose y is not
+    /// reduced below p never verifies there; the batch equation compares
+    /// points, so such an `R` is refused before it.
+    #[test]
+    fn a_non_canonical_r_is_refused_before_the_batch() {
+        let kp = Keypair::from_seed(&[3; 32]);
+        let mut sig = kp.sign(b"hello");
+        assert!(signature_well_formed(&sig));
+        // y = p + 2: an encoding of y = 2 that is not reduced.
+        sig[..32].copy_from_slice(&{
+            let mut r = [0xff; 32];
+            r[0] = 0xef;
+            r[31] = 0x7f;
+            r
+        });
+        assert!(!signature_well_formed(&sig));
     }
 
     /// The hashers that see key material (the secret handshake's shared

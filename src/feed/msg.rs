@@ -248,6 +248,10 @@ impl Unverified {
     pub fn id(&self) -> MsgId {
         self.msg.id
     }
+    /// The bytes its signature is over, and the signature.
+    pub fn signed(&self) -> (&[u8], &SigBytes) {
+        (&self.signed_data, &self.sig)
+    }
 }
 
 /// Parses an HMAC sign-cap given as base64, as ssb-validate checks it.
