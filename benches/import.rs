@@ -9,6 +9,9 @@
 //! JavaScript `ssb-validate` loop (`benches/js/validate-loop.js`, needs
 //! `node` and the refpeer kit's oracle).
 //!
+//! In the same run, a shoal node replicates the imported dump from another
+//! (EBT over loopback): the replication rate beside the import's.
+//!
 //! Imports run with `[search] enabled = false`: the import alone (the
 //! social benchmark measures what indexing adds).
 //!
@@ -206,6 +209,42 @@ fn main() {
         *runs.iter().find(|r| r.0 == times[1]).unwrap();
     let rate = n as f64 / secs;
 
+    // shoal -> shoal replication of the same dump, in the same run: a node
+    // serving an imported home, and a fresh node following every author
+    // (search off on both, as in the imports). Median of 3.
+    let mut repl: Vec<f64> = Vec::new();
+    for run in 0..3 {
+        let a = work.join("home0");
+        let b = work.join(format!("follower{run}"));
+        nodes::shoal(&b, &["init"]);
+        let config = b.join("config.toml");
+        let text = fs::read_to_string(&config).unwrap();
+        fs::write(&config, text + "\n[search]\nenabled = false\n").unwrap();
+        for i in 0..AUTHORS {
+            let id = common::author_key(i).id();
+            nodes::shoal(
+                &b,
+                &[
+                    "publish",
+                    &format!(r#"{{"type":"contact","contact":"{id}","following":true}}"#),
+                ],
+            );
+        }
+        let before = nodes::messages_of(&b);
+        let node_a = nodes::Serve::start(&a, nodes::free_port());
+        let node_b = nodes::Serve::start(&b, nodes::free_port());
+        let a_addr = nodes::shoal(&a, &["address"]);
+        nodes::shoal(&b, &["connect", &a_addr]);
+        let took = nodes::wait_messages(&b, before + n as u64, std::time::Duration::from_secs(600));
+        node_b.stop();
+        node_a.stop();
+        eprintln!("replication run {run}: {:.2} s", took.as_secs_f64());
+        repl.push(took.as_secs_f64());
+    }
+    let repl_runs = repl.clone();
+    repl.sort_by(f64::total_cmp);
+    let repl_rate = n as f64 / repl[1];
+
     // The other validators, on the same dump, after the imports.
     let mut others = baselines::rust_crates(
         &dump,
@@ -251,6 +290,14 @@ fn main() {
     println!(
         "| import / shoal's own batch equation at its best chunk, all cores | {:.0}% |",
         100.0 * rate / own_best
+    );
+    println!(
+        "| shoal -> shoal replication of the same dump (EBT over loopback, both nodes on this machine), median of 3 | {:.2} s (runs {:.2} / {:.2} / {:.2} s), **{repl_rate:.0} msg/s** |",
+        repl[1], repl_runs[0], repl_runs[1], repl_runs[2]
+    );
+    println!(
+        "| replication / import | **{:.0}%** |",
+        100.0 * repl_rate / rate
     );
     for o in &others {
         println!(

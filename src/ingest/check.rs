@@ -150,6 +150,37 @@ pub(super) struct Batch {
     pub(super) rejections: Vec<Rejection>,
 }
 
+impl Batch {
+    /// A batch holding nothing.
+    pub(super) fn empty() -> Batch {
+        Batch {
+            range: None,
+            fresh: Vec::new(),
+            fresh_lines: Vec::new(),
+            known: Vec::new(),
+            known_lines: Vec::new(),
+            rejections: Vec::new(),
+        }
+    }
+
+    /// Moves `other` (not a range) to the end of this batch, its line
+    /// numbers renamed by `tag`: batches written in one transaction.
+    pub(super) fn append(&mut self, other: Batch, tag: impl Fn(u64) -> u64) {
+        debug_assert!(other.range.is_none(), "a range is written on its own");
+        self.fresh.extend(other.fresh);
+        self.fresh_lines
+            .extend(other.fresh_lines.into_iter().map(&tag));
+        self.known.extend(other.known);
+        self.known_lines
+            .extend(other.known_lines.into_iter().map(&tag));
+        self.rejections
+            .extend(other.rejections.into_iter().map(|r| Rejection {
+                line: tag(r.line),
+                reason: r.reason,
+            }));
+    }
+}
+
 /// What became of one line (or one message from a peer).
 #[derive(Clone, Debug, PartialEq)]
 pub enum LineResult {

@@ -32,7 +32,7 @@ use std::sync::mpsc;
 
 use tokio::sync::oneshot;
 
-use super::check::{BATCH_LINES, Batch, LineResult, Rejection};
+use super::check::{BATCH_LINES, Batch, LineResult};
 use crate::crypto::{FeedId, Keypair};
 use crate::feed::{Value, VerifiedMsg};
 use crate::store::{GroupOp, InviteRefusal, Outcome, PeerRecord, RangeOutcome, Store, StoreError};
@@ -572,33 +572,11 @@ impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
             return;
         }
         // Line numbers become (job << 32 | line) in the merged batch.
-        let mut merged = Batch {
-            range: None,
-            fresh: Vec::new(),
-            fresh_lines: Vec::new(),
-            known: Vec::new(),
-            known_lines: Vec::new(),
-            rejections: Vec::new(),
-        };
+        let mut merged = Batch::empty();
         let mut replies = Vec::with_capacity(jobs.len());
         let mut invalidate = Vec::with_capacity(jobs.len());
         for (j, c) in jobs.into_iter().enumerate() {
-            let tag = |line: u64| ((j as u64) << 32) | line;
-            let batch = c.batch;
-            merged.fresh.extend(batch.fresh);
-            merged
-                .fresh_lines
-                .extend(batch.fresh_lines.into_iter().map(tag));
-            merged.known.extend(batch.known);
-            merged
-                .known_lines
-                .extend(batch.known_lines.into_iter().map(tag));
-            merged
-                .rejections
-                .extend(batch.rejections.into_iter().map(|r| Rejection {
-                    line: tag(r.line),
-                    reason: r.reason,
-                }));
+            merged.append(c.batch, |line| ((j as u64) << 32) | line);
             replies.push((c.count, c.reply));
             invalidate.push(c.invalidate);
         }
