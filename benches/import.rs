@@ -48,25 +48,19 @@ fn raw_verify_rates(
     rounds: usize,
     verify: Verifier<'_>,
 ) -> (Vec<(usize, f64, f64)>, usize) {
-    let text = fs::read(path).unwrap();
-    let all = || -> Vec<feed::Unverified> {
-        text.split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let v = feed::json::parse(l).unwrap();
-                feed::prepare(v.get("value").unwrap().clone(), None).unwrap()
-            })
-            .collect()
-    };
+    let all: Vec<feed::Unverified> = fs::read(path)
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let v = feed::json::parse(l).unwrap();
+            feed::prepare(v.get("value").unwrap().clone(), None).unwrap()
+        })
+        .collect();
     let chunked = |size: usize| -> Vec<Vec<feed::Unverified>> {
-        let mut chunks = Vec::new();
-        let mut it = all().into_iter().peekable();
-        while it.peek().is_some() {
-            chunks.push(it.by_ref().take(size).collect());
-        }
-        chunks
+        all.chunks(size).map(<[_]>::to_vec).collect()
     };
-    let n = all().len();
+    let n = all.len();
     let mut out: Vec<(usize, f64, f64)> = CHUNKS.iter().map(|&c| (c, 0.0, 0.0)).collect();
     // Alternating rounds, so that no chunk size gets the quiet moments.
     for _ in 0..rounds {

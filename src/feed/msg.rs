@@ -155,8 +155,6 @@ pub struct SignedMsg {
     author: FeedId,
     sequence: u64,
     previous: Option<MsgId>,
-    previous_raw: Value,
-    timestamp: Value,
     value: Value,
     json: Vec<u8>,
 }
@@ -177,6 +175,10 @@ impl SignedMsg {
     /// Compact JSON of the whole message value.
     pub fn json(&self) -> &[u8] {
         &self.json
+    }
+    /// A field of the message value (null when absent).
+    fn field(&self, name: &str) -> &Value {
+        self.value.get(name).unwrap_or(&Value::Null)
     }
 }
 
@@ -205,7 +207,7 @@ impl VerifiedMsg {
     /// The claimed creation time in ms, when it is a finite number. Authors
     /// choose it freely; never trust it for ordering beyond display.
     pub fn timestamp(&self) -> Option<f64> {
-        self.0.timestamp.as_f64().filter(|t| t.is_finite())
+        self.0.field("timestamp").as_f64().filter(|t| t.is_finite())
     }
     /// The whole message value, keys in received order.
     pub fn value(&self) -> &Value {
@@ -232,7 +234,7 @@ impl VerifiedMsg {
 
 /// A message with everything but the signature checked: the input to
 /// (batch) signature verification.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Unverified {
     msg: SignedMsg,
     signed_data: Vec<u8>,
@@ -362,9 +364,7 @@ pub fn prepare(value: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, Vali
         }
         other => return Err(ValidationError::BadContent(other.kind())),
     }
-    let previous_raw = field("previous").clone();
-    let previous = loose_string(&previous_raw).and_then(MsgId::parse);
-    let timestamp = field("timestamp").clone();
+    let previous = loose_string(field("previous")).and_then(MsgId::parse);
 
     // JSON.stringify(msg without signature, null, 2): the first six entries.
     let mut unsigned = Vec::with_capacity(600);
@@ -388,11 +388,16 @@ pub fn prepare(value: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, Vali
     json::write_compact(&mut signed, field("signature"));
     signed.extend_from_slice(b"\n}");
 
-    let units = json::utf16_len_wtf8(&signed);
+    let ascii = signed.is_ascii();
+    let units = if ascii {
+        signed.len()
+    } else {
+        json::utf16_len_wtf8(&signed)
+    };
     if units > MAX_MESSAGE_UTF16 {
         return Err(ValidationError::TooLarge(units));
     }
-    let id = if signed.is_ascii() {
+    let id = if ascii {
         MsgId(crypto::sha256(&signed))
     } else {
         let mut latin1 = Vec::with_capacity(signed.len());
@@ -411,8 +416,6 @@ pub fn prepare(value: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, Vali
             author,
             sequence,
             previous,
-            previous_raw,
-            timestamp,
             value,
             json,
         },
@@ -542,7 +545,7 @@ pub fn verify_many(
 pub fn chain(state: Option<&FeedState>, msg: SignedMsg) -> Result<VerifiedMsg, ValidationError> {
     match state {
         None => {
-            if msg.previous_raw != Value::Null {
+            if *msg.field("previous") != Value::Null {
                 return Err(ValidationError::FirstPrevious);
             }
             if msg.sequence != 1 {
@@ -551,7 +554,7 @@ pub fn chain(state: Option<&FeedState>, msg: SignedMsg) -> Result<VerifiedMsg, V
                     got: msg.sequence,
                 });
             }
-            if msg.timestamp.as_f64().is_none() {
+            if msg.field("timestamp").as_f64().is_none() {
                 return Err(ValidationError::BadTimestamp);
             }
         }
@@ -565,7 +568,8 @@ pub fn chain(state: Option<&FeedState>, msg: SignedMsg) -> Result<VerifiedMsg, V
             if msg.previous != Some(st.id) {
                 return Err(ValidationError::PreviousMismatch {
                     expected: st.id,
-                    got: String::from_utf8_lossy(&json::to_compact(&msg.previous_raw)).into_owned(),
+                    got: String::from_utf8_lossy(&json::to_compact(msg.field("previous")))
+                        .into_owned(),
                 });
             }
         }

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::limits::{FeedCap, FeedDay, utc_day};
-use crate::crypto::FeedId;
+use crate::crypto::{FeedId, MsgId};
 use crate::feed::{
     self, FeedState, KeyCache, RangeAnchor, SignedMsg, Unverified, ValidationError, Value,
 };
@@ -109,11 +109,15 @@ fn parse_value(v: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, LineErro
         other => (other, None),
     };
     let u = feed::prepare(value, hmac).map_err(LineError::Invalid)?;
-    if let Some(key) = key {
-        let id = u.id().to_string();
-        if key != id {
-            return Err(LineError::KeyMismatch { key, id });
-        }
+    if let Some(key) = key
+        && MsgId::parse(&key) != Some(u.id())
+    {
+        // The parse is strict (canonical base64 only): a key that parses
+        // to the id is the id's one spelling.
+        return Err(LineError::KeyMismatch {
+            key,
+            id: u.id().to_string(),
+        });
     }
     Ok(u)
 }
