@@ -19,8 +19,9 @@
 //! ([`Writer::note_peer`]); the calls that block ([`Writer::group_write`],
 //! [`Writer::mark_read`]) panic on a thread that drives async tasks, as
 //! tokio's own blocking calls do, so no async worker ever waits on a
-//! write. Checked batches wait for room: at most one queued besides the one
-//! being written, which holds the checker back when the disk is slower.
+//! write. Checked batches wait for room: at most [`CHECKED_QUEUE`] queued
+//! besides the ones being written, which holds the checker back when the
+//! disk is slower; what is queued is written together.
 //!
 //! Also owns how a checked batch is written ([`store_batch`]), which the
 //! file import's own writer thread shares. Imports `crypto`, `feed`,
@@ -34,11 +35,15 @@ use tokio::sync::oneshot;
 
 use super::check::{BATCH_LINES, Batch, LineResult};
 use crate::crypto::{FeedId, Keypair};
-use crate::feed::{Value, VerifiedMsg};
+use crate::feed::{RangeAnchor, Value, VerifiedMsg};
 use crate::store::{GroupOp, InviteRefusal, Outcome, PeerRecord, RangeOutcome, Store, StoreError};
 
 /// Most publishes appended in one transaction.
 pub const PUBLISH_BATCH: usize = 512;
+/// Checked batches queued for the writer at most: a round writes what is
+/// queued (up to [`BATCH_LINES`] messages) in one transaction, so the more
+/// may queue while it writes, the fewer commits when peers stream.
+const CHECKED_QUEUE: usize = 3;
 
 /// Why a publish was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -238,7 +243,7 @@ impl Writer {
         on_stored: impl Fn(&[(FeedId, u64)]) + Send + 'static,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel();
-        let (room, taken) = mpsc::sync_channel(1);
+        let (room, taken) = mpsc::sync_channel(CHECKED_QUEUE);
         let thread = Thread {
             store,
             keys,
@@ -514,59 +519,81 @@ impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
         }
     }
 
-    /// Writes a checked range of one feed (see [`Store::ingest_range`]).
-    fn write_range(&self, c: Checked) {
-        let Checked {
-            batch,
-            count,
-            reply,
-            invalidate,
-        } = c;
-        let refused = |why: String| vec![LineResult::Rejected(why); count];
-        if !batch.rejections.is_empty() || batch.fresh.is_empty() {
-            let mut out = refused("refused with its range".into());
-            for r in batch.rejections {
-                if let Some(slot) = out.get_mut(r.line as usize - 1) {
-                    *slot = LineResult::Rejected(r.reason);
+    /// Writes checked ranges (see [`Store::ingest_ranges`]) in one
+    /// transaction, each whole or not at all; a range refused while it was
+    /// checked is answered without being written.
+    fn write_ranges(&self, ranges: Vec<Checked>) {
+        let refused = |why: String, count: usize| vec![LineResult::Rejected(why); count];
+        let mut to_write = Vec::with_capacity(ranges.len());
+        for c in ranges {
+            if !c.batch.rejections.is_empty() || c.batch.fresh.is_empty() {
+                let mut out = refused("refused with its range".into(), c.count);
+                for r in c.batch.rejections {
+                    if let Some(slot) = out.get_mut(r.line as usize - 1) {
+                        *slot = LineResult::Rejected(r.reason);
+                    }
                 }
+                let _ = c.reply.send(out);
+            } else {
+                to_write.push(c);
             }
-            let _ = reply.send(out);
+        }
+        if to_write.is_empty() {
             return;
         }
-        let anchor = batch.range.expect("a range batch");
-        let author = batch.fresh[0].author();
-        let out = match self.store.ingest_range(anchor, &batch.fresh) {
-            Ok(RangeOutcome::Stored { .. }) => {
-                let stored: Vec<(FeedId, u64)> =
-                    batch.fresh.iter().map(|m| (author, m.sequence())).collect();
-                (self.on_stored)(&stored);
-                stored
-                    .into_iter()
-                    .map(|(f, s)| LineResult::Stored(f, s))
-                    .collect()
-            }
-            Ok(RangeOutcome::Stale) => {
-                let _ = invalidate.send(author);
-                refused("the store no longer holds the feed as this range expected".into())
-            }
-            Err(e) => {
-                let _ = invalidate.send(author);
-                tracing::error!("store write failed: {e}");
-                refused(e.to_string())
-            }
-        };
-        let _ = reply.send(out);
+        let placed: Vec<(RangeAnchor, &[VerifiedMsg])> = to_write
+            .iter()
+            .map(|c| {
+                (
+                    c.batch.range.expect("a range batch"),
+                    c.batch.fresh.as_slice(),
+                )
+            })
+            .collect();
+        let outcomes = self.store.ingest_ranges(&placed);
+        drop(placed);
+        for (i, c) in to_write.into_iter().enumerate() {
+            let author = c.batch.fresh[0].author();
+            let out = match outcomes.as_ref().map(|o| o.get(i)) {
+                Ok(Some(RangeOutcome::Stored { .. })) => {
+                    let stored: Vec<(FeedId, u64)> = c
+                        .batch
+                        .fresh
+                        .iter()
+                        .map(|m| (author, m.sequence()))
+                        .collect();
+                    (self.on_stored)(&stored);
+                    stored
+                        .into_iter()
+                        .map(|(f, s)| LineResult::Stored(f, s))
+                        .collect()
+                }
+                Ok(_) => {
+                    let _ = c.invalidate.send(author);
+                    refused(
+                        "the store no longer holds the feed as this range expected".into(),
+                        c.count,
+                    )
+                }
+                Err(e) => {
+                    let _ = c.invalidate.send(author);
+                    tracing::error!("store write failed: {e}");
+                    refused(e.to_string(), c.count)
+                }
+            };
+            let _ = c.reply.send(out);
+        }
     }
 
     /// Group commit of checked batches: everything the checker had ready
     /// goes into one transaction, so small batches from many sessions share
     /// a fsync. Then the group duties what arrived may give us.
     fn write_checked(&self, jobs: Vec<Checked>) {
-        // Ranges of one feed are written each on its own, whole or not at all.
+        // Ranges of one feed are written whole or not at all.
         let (ranges, jobs): (Vec<Checked>, Vec<Checked>) =
             jobs.into_iter().partition(|c| c.batch.range.is_some());
-        for c in ranges {
-            self.write_range(c);
+        if !ranges.is_empty() {
+            self.write_ranges(ranges);
         }
         if jobs.is_empty() {
             return;

@@ -134,55 +134,88 @@ impl Store {
     /// store does not hold the feed as `anchor` says (something changed
     /// since), nothing is written: [`RangeOutcome::Stale`].
     pub fn ingest_range(&self, anchor: RangeAnchor, msgs: &[VerifiedMsg]) -> Result<RangeOutcome> {
-        let (Some(first), Some(last)) = (msgs.first(), msgs.last()) else {
-            return Ok(RangeOutcome::Stale);
-        };
-        let author = first.author();
+        let mut out = self.ingest_ranges(&[(anchor, msgs)])?;
+        Ok(out.pop().unwrap_or(RangeOutcome::Stale))
+    }
+
+    /// [`Store::ingest_range`] for several ranges (of one feed or of
+    /// several) in one write transaction, in order: each is placed against
+    /// what the store holds with the ranges before it, and written whole or,
+    /// when stale, not at all; what became of each, in order.
+    pub fn ingest_ranges(
+        &self,
+        ranges: &[(RangeAnchor, &[VerifiedMsg])],
+    ) -> Result<Vec<RangeOutcome>> {
         let received = now_ms();
-        let opened = self.open_boxes(msgs);
+        let opened: Vec<_> = ranges.iter().map(|(_, m)| self.open_boxes(m)).collect();
         let txn = self.db().begin_write()?;
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
-            let held = w.held.get(&author.0)?.map(|v| decode(v.value()));
-            let latest = w.latest(&author)?;
-            let fits = match anchor {
-                RangeAnchor::Newest => latest.is_none(),
-                RangeAnchor::Below { sequence, previous } => {
-                    held == Some((sequence, previous))
-                        && last.sequence() + 1 == sequence
-                        && !was_pruned(&txn, &author)?
-                }
-            };
-            if !fits {
-                return Ok(RangeOutcome::Stale);
+            let mut out = Vec::with_capacity(ranges.len());
+            for ((anchor, msgs), opened) in ranges.iter().zip(&opened) {
+                out.push(w.put_range(&txn, *anchor, msgs, opened, received)?);
             }
-            if anchor != RangeAnchor::Newest {
-                w.older_than = Some(w.next_rx);
-            }
-            for (i, m) in msgs.iter().enumerate() {
-                let o = opened.get(i).and_then(Option::as_ref);
-                w.store_msg(m, received, o, true)?;
-            }
-            let from = first.sequence();
-            match first.previous() {
-                Some(previous) if from > 1 => {
-                    w.held.insert(&author.0, &encode(from, &previous))?;
-                }
-                _ => {
-                    w.held.remove(&author.0)?;
-                }
+            if !out.iter().any(|o| matches!(o, RangeOutcome::Stored { .. })) {
+                return Ok(out);
             }
             self.process_groups(&mut w, book)?;
             let touched = w.contacts_touched;
             w.finish()?;
             txn.commit()?;
             self.committed(touched);
-            Ok(RangeOutcome::Stored { from })
+            Ok(out)
         })
     }
 }
 
 impl Writer<'_> {
+    /// Writes one range at `anchor` when the store holds its feed as the
+    /// anchor says; else nothing ([`RangeOutcome::Stale`]).
+    fn put_range(
+        &mut self,
+        txn: &redb::WriteTransaction,
+        anchor: RangeAnchor,
+        msgs: &[VerifiedMsg],
+        opened: &[Option<(Vec<u8>, crate::feed::json::Value)>],
+        received: f64,
+    ) -> Result<RangeOutcome> {
+        let (Some(first), Some(last)) = (msgs.first(), msgs.last()) else {
+            return Ok(RangeOutcome::Stale);
+        };
+        let author = first.author();
+        let held = self.held.get(&author.0)?.map(|v| decode(v.value()));
+        let latest = self.latest(&author)?;
+        let fits = match anchor {
+            RangeAnchor::Newest => latest.is_none(),
+            RangeAnchor::Below { sequence, previous } => {
+                held == Some((sequence, previous))
+                    && last.sequence() + 1 == sequence
+                    && !was_pruned(txn, &author)?
+            }
+        };
+        if !fits {
+            return Ok(RangeOutcome::Stale);
+        }
+        self.older_than = match anchor {
+            RangeAnchor::Newest => None,
+            RangeAnchor::Below { .. } => Some(self.next_rx),
+        };
+        for (i, m) in msgs.iter().enumerate() {
+            let o = opened.get(i).and_then(Option::as_ref);
+            self.store_msg(m, received, o, true)?;
+        }
+        self.older_than = None;
+        let from = first.sequence();
+        match first.previous() {
+            Some(previous) if from > 1 => {
+                self.held.insert(&author.0, &encode(from, &previous))?;
+            }
+            _ => {
+                self.held.remove(&author.0)?;
+            }
+        }
+        Ok(RangeOutcome::Stored { from })
+    }
     /// Whether an author's latest-wins entry written at `rx` is to be kept
     /// over the message being written: it is when this write is a range
     /// below what the feed held and the entry is older than the write
@@ -300,6 +333,57 @@ mod tests {
             store.ingest(vec![next]).unwrap(),
             vec![super::super::Outcome::Stored]
         );
+    }
+
+    /// Ranges written together are each placed against what the ones
+    /// before them wrote, and a stale one among them writes nothing while
+    /// the others are stored.
+    #[test]
+    fn ranges_written_together_are_placed_in_order_and_each_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let a = Keypair::from_seed(&[0x62; 32]);
+        let b = Keypair::from_seed(&[0x63; 32]);
+        let fa = feed_of(&a, &posts(8));
+        let fb = feed_of(&b, &posts(4));
+        let below_a = RangeAnchor::Below {
+            sequence: 5,
+            previous: fa[3].id(),
+        };
+        let stale_b = RangeAnchor::Below {
+            sequence: 3,
+            previous: fb[1].id(),
+        };
+        let out = store
+            .ingest_ranges(&[
+                (RangeAnchor::Newest, &fa[4..]),
+                (below_a, &fa[..4]),
+                (stale_b, &fb[..2]),
+                (RangeAnchor::Newest, &fb[2..]),
+            ])
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                RangeOutcome::Stored { from: 5 },
+                RangeOutcome::Stored { from: 1 },
+                RangeOutcome::Stale,
+                RangeOutcome::Stored { from: 3 },
+            ]
+        );
+        assert_eq!(store.held_range(&a.id()).unwrap(), None);
+        assert_eq!(store.feed(&a.id(), 0, 100).unwrap().len(), 8);
+        assert_eq!(store.latest(&a.id()).unwrap().unwrap().sequence, 8);
+        // b's stale range wrote nothing: b is held from 3 only.
+        assert_eq!(store.held_range(&b.id()).unwrap().unwrap().from, 3);
+        assert_eq!(store.feed(&b.id(), 2, 100).unwrap().len(), 2);
+        // A newest range after a range below is its feed's latest.
+        assert_eq!(store.latest(&b.id()).unwrap().unwrap().sequence, 4);
+        // Nothing stored: nothing committed, every range answered.
+        let again = store
+            .ingest_ranges(&[(RangeAnchor::Newest, &fa[6..])])
+            .unwrap();
+        assert_eq!(again, vec![RangeOutcome::Stale]);
     }
 
     #[test]
