@@ -30,16 +30,17 @@ pub const MAX_DEPTH: usize = 256;
 #[derive(Clone)]
 pub struct JsString(Repr);
 
-/// Common message keys are shared static bytes: most keys of most messages
-/// then cost no allocation.
+/// Common message keys (and the two most common values, `"sha256"` and
+/// `"post"`) are shared static bytes: most keys of most messages then cost
+/// no allocation.
 #[derive(Clone)]
 enum Repr {
     Static(&'static [u8]),
     Heap(Box<[u8]>),
 }
 
-/// Keys that nearly every message has.
-const COMMON_KEYS: [&str; 24] = [
+/// Keys that nearly every message has, and its most common values.
+const COMMON_KEYS: [&str; 26] = [
     "previous",
     "author",
     "sequence",
@@ -64,6 +65,8 @@ const COMMON_KEYS: [&str; 24] = [
     "expression",
     "recps",
     "key",
+    "sha256",
+    "post",
 ];
 
 impl JsString {
