@@ -174,3 +174,22 @@ fn the_terminal_client_uses_the_api_not_the_internals() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Every call to the cryptography crates stays in `src/crypto`, so that
+/// each (sodiumoxide above all, unmaintained upstream) can be swapped
+/// there alone.
+#[test]
+fn only_crypto_names_the_cryptography_crates() {
+    let mut wrong = Vec::new();
+    for (file, code) in code_of(&src()) {
+        if file.starts_with(src().join("crypto")) {
+            continue;
+        }
+        for banned in ["sodiumoxide", "ed25519_dalek", "curve25519_dalek"] {
+            if code.contains(banned) {
+                wrong.push(format!("{}: {banned}", file.display()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -3,10 +3,12 @@
 //! BLAKE2b and key derivation for groups in [`symmetric`]).
 //!
 //! Owns: ed25519 keys and feed ids, signing and (batch) verification with
-//! ed25519-dalek, hashes and MACs (sha256, HMAC, BLAKE2b), the ssb-keys secret file. This is the ONLY
-//! module that calls `sodiumoxide` or `ed25519-dalek`, so either can be swapped
-//! without touching the rest. Pure apart from the secret file's I/O in
-//! [`secret`]; imports nothing else from shoal.
+//! ed25519-dalek (the batch equation on curve25519-dalek), hashes and MACs
+//! (sha256, HMAC, BLAKE2b), the ssb-keys secret file. This is the ONLY
+//! module that calls `sodiumoxide`, `ed25519-dalek` or `curve25519-dalek`
+//! (checked by `tests/layers.rs`), so each can be swapped without touching
+//! the rest. Pure apart from the secret file's I/O in [`secret`]; imports
+//! nothing else from shoal.
 
 pub mod boxes;
 pub mod phrase;
