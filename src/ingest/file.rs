@@ -150,9 +150,14 @@ pub fn import(
             Ok(())
         })();
         drop(to_writer);
-        let _ = writer.join();
+        // A writer that stopped before writing everything (it panicked)
+        // leaves results missing: the import failed, whatever it counted.
+        let finished = writer.join().is_ok();
         // What the writer stored after the last batch was handed over.
         result.and_then(|()| {
+            if !finished {
+                return Err(std::io::Error::other("store writer stopped").into());
+            }
             for stored in results.try_iter() {
                 tally(&mut summary, stored)?;
             }
