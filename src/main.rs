@@ -1682,14 +1682,7 @@ fn print_group(cmd: &GroupSub, v: &serde_json::Value, json_out: bool) -> Res {
     };
     match cmd {
         GroupSub::List => {
-            let groups = v.get("groups").and_then(|g| g.as_array()).unwrap_or(&empty);
-            for g in groups {
-                if json_out {
-                    out_line(&mut out, g.to_string().as_bytes())?;
-                    continue;
-                }
-                out_line(&mut out, shoal::text::group(g).as_bytes())?;
-            }
+            let groups = print_list(&mut out, v, "groups", json_out, shoal::text::group)?;
             if groups.is_empty() && !json_out {
                 eprintln!("no groups: `shoal group create NAME` makes one");
             }
@@ -1731,16 +1724,29 @@ fn print_group(cmd: &GroupSub, v: &serde_json::Value, json_out: bool) -> Res {
 
 /// Prints the `items` of an answer, one a line (JSON or text); says `none`
 /// on stderr when there are none.
-fn print_items(out: &mut impl Write, v: &serde_json::Value, json_out: bool, none: &str) -> Res {
-    let items = v.get("items").and_then(|i| i.as_array());
-    let items = items.map(Vec::as_slice).unwrap_or_default();
-    for item in items {
+/// Prints the array `v[key]`, one line each: its JSON with `--json`, else
+/// what `text` makes of it. The entries printed.
+fn print_list<'v>(
+    out: &mut impl Write,
+    v: &'v serde_json::Value,
+    key: &str,
+    json_out: bool,
+    text: impl Fn(&serde_json::Value) -> String,
+) -> Res<&'v [serde_json::Value]> {
+    let list = v.get(key).and_then(|i| i.as_array());
+    let list = list.map(Vec::as_slice).unwrap_or_default();
+    for entry in list {
         if json_out {
-            out_line(out, item.to_string().as_bytes())?;
+            out_line(out, entry.to_string().as_bytes())?;
         } else {
-            out_line(out, shoal::text::item(item, 0).as_bytes())?;
+            out_line(out, text(entry).as_bytes())?;
         }
     }
+    Ok(list)
+}
+
+fn print_items(out: &mut impl Write, v: &serde_json::Value, json_out: bool, none: &str) -> Res {
+    let items = print_list(out, v, "items", json_out, |i| shoal::text::item(i, 0))?;
     if items.is_empty() && !json_out {
         eprintln!("{none}");
     }
@@ -1774,14 +1780,7 @@ fn print_social(cmd: &SocialCmd, v: &serde_json::Value, json_out: bool) -> Res {
             print_items(&mut out, v, json_out, none)?;
         }
         SocialCmd::Search { .. } => {
-            let hits = v.get("hits").and_then(|h| h.as_array()).unwrap_or(&empty);
-            for hit in hits {
-                if json_out {
-                    out_line(&mut out, hit.to_string().as_bytes())?;
-                } else {
-                    out_line(&mut out, shoal::text::search_hit(hit).as_bytes())?;
-                }
-            }
+            let hits = print_list(&mut out, v, "hits", json_out, shoal::text::search_hit)?;
             if !json_out {
                 if v.get("literal").and_then(|l| l.as_bool()) == Some(true) {
                     eprintln!(
@@ -1836,14 +1835,7 @@ fn print_social(cmd: &SocialCmd, v: &serde_json::Value, json_out: bool) -> Res {
             out_line(&mut out, line.as_bytes())?;
         }
         SocialCmd::Mutes => {
-            let mutes = v.get("mutes").and_then(|m| m.as_array()).unwrap_or(&empty);
-            for m in mutes {
-                if json_out {
-                    out_line(&mut out, m.to_string().as_bytes())?;
-                } else {
-                    out_line(&mut out, shoal::text::mute(m).as_bytes())?;
-                }
-            }
+            let mutes = print_list(&mut out, v, "mutes", json_out, shoal::text::mute)?;
             if mutes.is_empty() && !json_out {
                 eprintln!("nothing is muted");
             }
