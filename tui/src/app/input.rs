@@ -117,13 +117,9 @@ impl App {
             Some(Ok(h)) => h.len(),
             _ => 0,
         };
-        let last = n.saturating_sub(1);
-        let selected = match action {
-            Some(Action::Down) => (selected + 1).min(last),
-            Some(Action::Up) => selected.saturating_sub(1),
-            Some(Action::Top) => 0,
-            Some(Action::Bottom) => last,
-            Some(Action::Open) => {
+        let selected = match (moved(action, selected, n), action) {
+            (Some(moved), _) => moved,
+            (None, Some(Action::Open)) => {
                 if let Some(Ok(h)) = &hits
                     && let Some(hit) = h.get(selected)
                 {
@@ -132,7 +128,7 @@ impl App {
                 }
                 selected
             }
-            Some(Action::Save) => {
+            (None, Some(Action::Save)) => {
                 self.overlay = Some(Overlay::Search {
                     query: query.clone(),
                     hits,
@@ -144,18 +140,18 @@ impl App {
                     forget: None,
                 }];
             }
-            Some(Action::Search) => {
+            (None, Some(Action::Search)) => {
                 self.prompt = Some(query);
                 self.store_search = true;
                 return Vec::new();
             }
-            Some(Action::Saved) => {
+            (None, Some(Action::Saved)) => {
                 return vec![Effect::Searches {
                     save: None,
                     forget: None,
                 }];
             }
-            Some(Action::Back | Action::Quit) => return Vec::new(),
+            (None, Some(Action::Back | Action::Quit)) => return Vec::new(),
             _ => selected,
         };
         self.overlay = Some(Overlay::Search {
@@ -174,19 +170,15 @@ impl App {
         searches: Vec<String>,
         selected: usize,
     ) -> Vec<Effect> {
-        let last = searches.len().saturating_sub(1);
-        let selected = match action {
-            Some(Action::Down) => (selected + 1).min(last),
-            Some(Action::Up) => selected.saturating_sub(1),
-            Some(Action::Top) => 0,
-            Some(Action::Bottom) => last,
-            Some(Action::Open) => {
+        let selected = match (moved(action, selected, searches.len()), action) {
+            (Some(moved), _) => moved,
+            (None, Some(Action::Open)) => {
                 let Some(q) = searches.get(selected).cloned() else {
                     return Vec::new();
                 };
                 return self.search_store(q);
             }
-            Some(Action::RemoveMember) => {
+            (None, Some(Action::RemoveMember)) => {
                 let Some(q) = searches.get(selected).cloned() else {
                     return Vec::new();
                 };
@@ -195,7 +187,7 @@ impl App {
                     forget: Some(q),
                 }];
             }
-            Some(Action::Back | Action::Quit) => return Vec::new(),
+            (None, Some(Action::Back | Action::Quit)) => return Vec::new(),
             _ => selected,
         };
         self.overlay = Some(Overlay::Saved { searches, selected });
@@ -210,12 +202,9 @@ impl App {
         members: Vec<String>,
         selected: usize,
     ) -> Vec<Effect> {
-        let selected = match action {
-            Some(Action::Down) => (selected + 1).min(members.len().saturating_sub(1)),
-            Some(Action::Up) => selected.saturating_sub(1),
-            Some(Action::Top) => 0,
-            Some(Action::Bottom) => members.len().saturating_sub(1),
-            Some(Action::Open) => {
+        let selected = match (moved(action, selected, members.len()), action) {
+            (Some(moved), _) => moved,
+            (None, Some(Action::Open)) => {
                 let Some(id) = members.get(selected).cloned() else {
                     return Vec::new();
                 };
@@ -228,7 +217,7 @@ impl App {
                 });
                 return Vec::new();
             }
-            Some(Action::Back) | Some(Action::Quit) => {
+            (None, Some(Action::Back | Action::Quit)) => {
                 self.notify("cancelled");
                 return Vec::new();
             }
@@ -249,17 +238,13 @@ impl App {
         mut links: Vec<(links::Target, String)>,
         selected: usize,
     ) -> Vec<Effect> {
-        let last = links.len().saturating_sub(1);
-        let selected = match action {
-            Some(Action::Down) => (selected + 1).min(last),
-            Some(Action::Up) => selected.saturating_sub(1),
-            Some(Action::Top) => 0,
-            Some(Action::Bottom) => last,
-            Some(Action::Open | Action::FollowLink) if selected < links.len() => {
+        let selected = match (moved(action, selected, links.len()), action) {
+            (Some(moved), _) => moved,
+            (None, Some(Action::Open | Action::FollowLink)) if selected < links.len() => {
                 let (target, _) = links.swap_remove(selected);
                 return self.go(target);
             }
-            Some(Action::Back | Action::Quit) => return Vec::new(),
+            (None, Some(Action::Back | Action::Quit)) => return Vec::new(),
             _ => selected,
         };
         self.overlay = Some(Overlay::Links { links, selected });
@@ -273,17 +258,13 @@ impl App {
         mut items: Vec<(Openable, String)>,
         selected: usize,
     ) -> Vec<Effect> {
-        let last = items.len().saturating_sub(1);
-        let selected = match action {
-            Some(Action::Down) => (selected + 1).min(last),
-            Some(Action::Up) => selected.saturating_sub(1),
-            Some(Action::Top) => 0,
-            Some(Action::Bottom) => last,
-            Some(Action::Open | Action::OpenExternal) if selected < items.len() => {
+        let selected = match (moved(action, selected, items.len()), action) {
+            (Some(moved), _) => moved,
+            (None, Some(Action::Open | Action::OpenExternal)) if selected < items.len() => {
                 let (item, _) = items.swap_remove(selected);
                 return self.open_item(item);
             }
-            Some(Action::Back | Action::Quit) => return Vec::new(),
+            (None, Some(Action::Back | Action::Quit)) => return Vec::new(),
             _ => selected,
         };
         self.overlay = Some(Overlay::Open { items, selected });
@@ -636,4 +617,17 @@ pub fn file_name(p: &std::path::Path) -> String {
         .file_name()
         .map_or_else(|| p.to_string_lossy(), |n| n.to_string_lossy());
     text::one_line(&name)
+}
+
+/// Where the cursor of a list of `len` entries goes for a movement key
+/// (down, up, top, bottom); `None` for any other key.
+fn moved(action: Option<Action>, selected: usize, len: usize) -> Option<usize> {
+    let last = len.saturating_sub(1);
+    match action? {
+        Action::Down => Some((selected + 1).min(last)),
+        Action::Up => Some(selected.saturating_sub(1)),
+        Action::Top => Some(0),
+        Action::Bottom => Some(last),
+        _ => None,
+    }
 }
