@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::home::{fixture_home, timeline_texts};
+use crate::home::{FixtureHome, fixture_home, timeline_texts};
 
 /// How long any screen may take to appear.
 const SCREEN_SECS: u64 = 30;
@@ -31,6 +31,15 @@ fn tmux_available() -> Result<(), String> {
 }
 
 impl Tmux {
+    /// `shoal-tui` on the fixture's home.
+    fn client(fx: &FixtureHome) -> Tmux {
+        let bin = env!("CARGO_BIN_EXE_shoal-tui");
+        Tmux::start(
+            fx.dir.path(),
+            &format!("'{bin}' --home '{}'", fx.home.display()),
+        )
+    }
+
     fn start(dir: &Path, command: &str) -> Tmux {
         if let Err(e) = tmux_available() {
             panic!(
@@ -220,11 +229,7 @@ fn line_with<'a>(screen: &'a str, text: &str) -> Option<&'a str> {
 #[test]
 fn the_binary_in_tmux_reads_moves_threads_posts_and_quits() {
     let fx = fixture_home();
-    let bin = env!("CARGO_BIN_EXE_shoal-tui");
-    let tmux = Tmux::start(
-        fx.dir.path(),
-        &format!("'{bin}' --home '{}'", fx.home.display()),
-    );
+    let tmux = Tmux::client(&fx);
 
     // The timeline, newest first, the newest selected.
     let s = tmux.wait("the timeline", |s| {
@@ -323,11 +328,9 @@ fn the_binary_in_tmux_reads_moves_threads_posts_and_quits() {
 #[test]
 fn ctrl_c_and_sigterm_restore_the_terminal() {
     let fx = fixture_home();
-    let bin = env!("CARGO_BIN_EXE_shoal-tui");
-    let command = format!("'{bin}' --home '{}'", fx.home.display());
     let ready = |s: &str| s.contains("Bob's own post");
 
-    let tmux = Tmux::start(fx.dir.path(), &command);
+    let tmux = Tmux::client(&fx);
     tmux.wait("the timeline", ready);
     // Ctrl-c ends it even with a draft kept.
     tmux.keys(&["c"]);
@@ -340,7 +343,7 @@ fn ctrl_c_and_sigterm_restore_the_terminal() {
     assert!(tmux.restored(), "restored after Ctrl-c");
     drop(tmux);
 
-    let tmux = Tmux::start(fx.dir.path(), &command);
+    let tmux = Tmux::client(&fx);
     tmux.wait("the timeline", ready);
     let pid = String::from_utf8_lossy(
         &tmux
@@ -363,11 +366,7 @@ fn ctrl_c_and_sigterm_restore_the_terminal() {
 #[test]
 fn the_client_ends_when_its_terminal_goes_away() {
     let fx = fixture_home();
-    let bin = env!("CARGO_BIN_EXE_shoal-tui");
-    let tmux = Tmux::start(
-        fx.dir.path(),
-        &format!("'{bin}' --home '{}'", fx.home.display()),
-    );
+    let tmux = Tmux::client(&fx);
     tmux.wait("the timeline", |s| s.contains("Bob's own post"));
     let pid = String::from_utf8_lossy(
         &tmux
@@ -403,11 +402,7 @@ fn the_client_ends_when_its_terminal_goes_away() {
 #[test]
 fn slash_searches_the_whole_store_in_tmux() {
     let fx = fixture_home();
-    let bin = env!("CARGO_BIN_EXE_shoal-tui");
-    let tmux = Tmux::start(
-        fx.dir.path(),
-        &format!("'{bin}' --home '{}'", fx.home.display()),
-    );
+    let tmux = Tmux::client(&fx);
     tmux.wait("the timeline", |s| s.contains("Bob's own post"));
     tmux.keys(&["/"]);
     tmux.type_text("welcome");
@@ -484,11 +479,7 @@ fn two_accounts_in_one_client_switch_with_a() {
 #[test]
 fn mute_keys_hide_an_author_and_a_thread_and_publish_nothing() {
     let fx = fixture_home();
-    let bin = env!("CARGO_BIN_EXE_shoal-tui");
-    let tmux = Tmux::start(
-        fx.dir.path(),
-        &format!("'{bin}' --home '{}'", fx.home.display()),
-    );
+    let tmux = Tmux::client(&fx);
     tmux.wait("the timeline", |s| {
         line_with(s, "Bob's own post").is_some_and(|l| l.starts_with('▌'))
     });
