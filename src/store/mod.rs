@@ -10,6 +10,7 @@
 mod devices;
 mod groups;
 mod held;
+mod ids;
 pub use held::{HeldRange, RangeOutcome};
 mod index;
 mod invites;
@@ -397,6 +398,9 @@ impl Store {
             .open_table(META)?
             .get("schema_version")?
             .map(|v| v.value());
+        // Version 7 and before kept ids whole (in every version's store,
+        // also one that stays at its version below).
+        ids::upgrade(&txn)?;
         // Creates every table that does not exist yet.
         Writer::open(&txn, None)?.finish()?;
         let upgrade = match found {
@@ -433,6 +437,8 @@ impl Store {
                 revisions::index_revisions(&txn)?;
                 true
             }
+            // Version 7 differs only in its id index, moved above.
+            Some(7) => true,
             Some(found) => return Err(StoreError::Schema { found }),
         };
         if upgrade {
@@ -896,11 +902,10 @@ impl Store {
     /// One message by id.
     pub fn get(&self, id: &MsgId) -> Result<Option<StoredMsg>> {
         let txn = self.db().begin_read()?;
-        let ids = txn.open_table(IDS)?;
-        let Some(rx) = ids.get(&id.0)?.map(|v| v.value()) else {
+        let log = txn.open_table(LOG)?;
+        let Some(rx) = ids::IdsRead::open(&txn)?.find(&log, id)? else {
             return Ok(None);
         };
-        let log = txn.open_table(LOG)?;
         let rec = log.get(rx)?.ok_or(StoreError::Corrupt(
             "id index points at a missing log entry",
         ))?;
@@ -1144,7 +1149,7 @@ impl Store {
 /// so a batch reads each feed's latest entry once.
 struct Writer<'t> {
     log: redb::Table<'t, u64, &'static [u8]>,
-    ids: redb::Table<'t, &'static [u8; 32], u64>,
+    ids: ids::IdsMut<'t>,
     feeds: redb::Table<'t, &'static [u8; 40], u64>,
     latest: redb::Table<'t, &'static [u8; 32], &'static [u8; 40]>,
     held: redb::Table<'t, &'static [u8; 32], &'static [u8; 40]>,
@@ -1203,7 +1208,7 @@ impl<'t> Writer<'t> {
         let next_rx = after_log.max(after_pruned);
         Ok(Writer {
             log,
-            ids: txn.open_table(IDS)?,
+            ids: ids::IdsMut::open(txn)?,
             feeds: txn.open_table(FEEDS)?,
             latest: txn.open_table(LATEST)?,
             held: txn.open_table(HELD)?,
@@ -1259,7 +1264,7 @@ impl<'t> Writer<'t> {
         let Some(state) = self.latest(author)? else {
             return Ok(None);
         };
-        let Some(rx) = self.ids.get(&state.id.0)?.map(|v| v.value()) else {
+        let Some(rx) = self.ids.find(&self.log, &state.id)? else {
             return Ok(None);
         };
         let Some(rec) = self.log.get(rx)? else {
@@ -1322,7 +1327,7 @@ impl<'t> Writer<'t> {
         self.rec.extend_from_slice(&received.to_le_bytes());
         self.rec.extend_from_slice(msg.json());
         self.log.insert(rx, self.rec.as_slice())?;
-        self.ids.insert(&msg.id().0, rx)?;
+        self.ids.insert(&msg.id(), rx)?;
         self.feeds
             .insert(&feed_key(&author.0, msg.sequence()), rx)?;
         if self.older_than.is_none() {

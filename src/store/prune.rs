@@ -123,7 +123,7 @@ pub struct StorageReport {
 }
 
 /// The tables placing messages in their feeds: the rest are indexes.
-const MESSAGE_TABLES: [&str; 5] = ["log", "ids", "feeds", "latest", "held"];
+const MESSAGE_TABLES: [&str; 6] = ["log", "ids8", "ids_more", "feeds", "latest", "held"];
 
 impl super::Store {
     /// The feeds never pruned: ours, our other devices', and those within
@@ -430,7 +430,7 @@ fn author_of(rec: &[u8]) -> Option<FeedId> {
 /// The tables a pruning transaction writes.
 struct PruneTables<'t> {
     log: redb::Table<'t, u64, &'static [u8]>,
-    ids: redb::Table<'t, &'static [u8; 32], u64>,
+    ids: super::ids::IdsMut<'t>,
     feeds: redb::Table<'t, &'static [u8; 40], u64>,
     latest: redb::Table<'t, &'static [u8; 32], &'static [u8; 40]>,
     held: redb::Table<'t, &'static [u8; 32], &'static [u8; 40]>,
@@ -457,7 +457,7 @@ impl<'t> PruneTables<'t> {
         }
         Ok(PruneTables {
             log,
-            ids: txn.open_table(IDS)?,
+            ids: super::ids::IdsMut::open(txn)?,
             feeds: txn.open_table(FEEDS)?,
             latest: txn.open_table(LATEST)?,
             held: txn.open_table(HELD)?,
@@ -574,7 +574,7 @@ impl<'t> PruneTables<'t> {
         self.forks.remove(&key)?;
         self.unread.remove(m.rx)?;
         self.feeds.remove(&key)?;
-        self.ids.remove(&m.key.0)?;
+        self.ids.remove(&m.key, m.rx)?;
         self.log.remove(m.rx)?;
         Ok(())
     }

@@ -59,7 +59,7 @@ pub struct AboutField {
 /// A read snapshot of the store with its index tables open.
 pub struct Reader {
     log: ReadOnlyTable<u64, &'static [u8]>,
-    ids: ReadOnlyTable<&'static [u8; 32], u64>,
+    ids: super::ids::IdsRead,
     links: ReadOnlyTable<&'static [u8; 42], &'static [u8; 33]>,
     posts: ReadOnlyTable<&'static [u8; 48], u8>,
     abouts: ReadOnlyTable<&'static [u8; 66], &'static [u8]>,
@@ -95,7 +95,7 @@ impl Store {
         let txn = self.db().begin_read()?;
         Ok(Reader {
             log: txn.open_table(LOG)?,
-            ids: txn.open_table(IDS)?,
+            ids: super::ids::IdsRead::open(&txn)?,
             links: txn.open_table(LINKS)?,
             posts: txn.open_table(POSTS)?,
             abouts: txn.open_table(ABOUTS)?,
@@ -239,7 +239,7 @@ impl Reader {
 
     /// The receive sequence of a message id.
     pub fn rx_of(&self, id: &MsgId) -> Result<Option<u64>> {
-        Ok(self.ids.get(&id.0)?.map(|v| v.value()))
+        self.ids.find(&self.log, id)
     }
 
     /// A message by id.

@@ -7,7 +7,7 @@
 use redb::TableDefinition;
 
 /// Version of the layouts below, kept in [`META`] under `"schema_version"`.
-pub const SCHEMA_VERSION: u64 = 7;
+pub const SCHEMA_VERSION: u64 = 8;
 
 /// Store-wide counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -21,8 +21,18 @@ pub const STORE_ID: &str = "store_id";
 /// by appends (dense pages) and iterates in receive order.
 pub const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 
-/// Message id -> receive sequence.
-pub const IDS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("ids");
+/// The first 8 bytes of a message id, big-endian -> the receive sequence
+/// of the first message stored with that prefix (see `store::ids`).
+/// (Version 8; version 7 and before kept [`IDS_V7`].)
+pub const IDS: TableDefinition<u64, u64> = TableDefinition::new("ids8");
+
+/// Message id -> receive sequence, for a message whose id's first 8 bytes
+/// [`IDS`] already gives to another (see `store::ids`). (Version 8.)
+pub const IDS_MORE: TableDefinition<&[u8; 32], u64> = TableDefinition::new("ids_more");
+
+/// Message id -> receive sequence: the id index up to version 7, moved
+/// into [`IDS`] and [`IDS_MORE`] when the store is opened.
+pub const IDS_V7: TableDefinition<&[u8; 32], u64> = TableDefinition::new("ids");
 
 /// `author (32) | sequence u64 BE (8)` -> receive sequence: a feed in order.
 pub const FEEDS: TableDefinition<&[u8; 40], u64> = TableDefinition::new("feeds");
