@@ -12,7 +12,7 @@
 
 use crate::crypto::{FeedId, MsgId};
 
-use super::json::Value;
+use super::json::{JsString, Value};
 
 /// Something a message can point at.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -67,8 +67,9 @@ pub struct Mention {
 /// A post or a reply.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Post {
-    /// The text (markdown).
-    pub text: String,
+    /// The text (markdown), as JavaScript has it: [`JsString::to_string_lossy`]
+    /// for display (the indexer never needs it as a `String`).
+    pub text: JsString,
     /// The thread's first message, for replies.
     pub root: Option<MsgId>,
     /// The message(s) this one answers directly.
@@ -337,7 +338,7 @@ pub const MAX_REVISION_BRANCHES: usize = 16;
 fn post(c: &Value) -> Res<Post> {
     const K: &str = "post";
     let text = match c.get("text") {
-        Some(Value::String(s)) => s.to_string_lossy(),
+        Some(Value::String(s)) => s.clone(),
         None => {
             return Err(ContentError::Missing {
                 kind: K,
@@ -614,7 +615,7 @@ mod tests {
         let Content::Post(p) = got else {
             panic!("not a post: {got:?}")
         };
-        assert_eq!(p.text, "hi");
+        assert_eq!(p.text.to_string_lossy(), "hi");
         assert_eq!(p.root.unwrap().to_string(), MSG);
         assert_eq!(p.branch.len(), 1);
         assert_eq!(p.mentions.len(), 2, "the hashtag is skipped");

@@ -366,50 +366,51 @@ pub fn prepare(value: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, Vali
     }
     let previous = loose_string(field("previous")).and_then(MsgId::parse);
 
-    // JSON.stringify(msg without signature, null, 2): the first six entries.
-    let mut unsigned = Vec::with_capacity(600);
-    unsigned.push(b'{');
+    // The signed text, JSON.stringify(msg, null, 2), is built first; the
+    // text the signature covers, the same without the signature, is then
+    // cut from it in place (no second copy).
+    let mut text = Vec::with_capacity(700);
+    text.push(b'{');
     for i in 0..6 {
         let (k, v) = obj.entry_at(i).expect("order checked");
         if i > 0 {
-            unsigned.push(b',');
+            text.push(b',');
         }
-        unsigned.extend_from_slice(b"\n  ");
-        json::write_string(&mut unsigned, k.as_wtf8());
-        unsigned.extend_from_slice(b": ");
-        json::write_pretty(&mut unsigned, v, 1);
+        text.extend_from_slice(b"\n  ");
+        json::write_string(&mut text, k.as_wtf8());
+        text.extend_from_slice(b": ");
+        json::write_pretty(&mut text, v, 1);
     }
-    unsigned.extend_from_slice(b"\n}");
+    let body = text.len();
+    text.extend_from_slice(b",\n  \"signature\": ");
+    json::write_compact(&mut text, field("signature"));
+    text.extend_from_slice(b"\n}");
 
-    // The signed text adds the signature as the seventh entry.
-    let mut signed = Vec::with_capacity(unsigned.len() + 120);
-    signed.extend_from_slice(&unsigned[..unsigned.len() - 2]);
-    signed.extend_from_slice(b",\n  \"signature\": ");
-    json::write_compact(&mut signed, field("signature"));
-    signed.extend_from_slice(b"\n}");
-
-    let ascii = signed.is_ascii();
+    let ascii = text.is_ascii();
     let units = if ascii {
-        signed.len()
+        text.len()
     } else {
-        json::utf16_len_wtf8(&signed)
+        json::utf16_len_wtf8(&text)
     };
     if units > MAX_MESSAGE_UTF16 {
         return Err(ValidationError::TooLarge(units));
     }
     let id = if ascii {
-        MsgId(crypto::sha256(&signed))
+        MsgId(crypto::sha256(&text))
     } else {
-        let mut latin1 = Vec::with_capacity(signed.len());
-        json::latin1_bytes(&signed, &mut latin1);
+        let mut latin1 = Vec::with_capacity(text.len());
+        json::latin1_bytes(&text, &mut latin1);
         MsgId(crypto::sha256(&latin1))
     };
+    let mut json = Vec::with_capacity(text.len());
+    json::minify_pretty(&text, &mut json);
+    // JSON.stringify(msg without signature, null, 2): the first six entries.
+    text.truncate(body);
+    text.extend_from_slice(b"\n}");
     let signed_data = match hmac {
-        Some(key) => crypto::hmac_sha512_256(key, &unsigned).to_vec(),
-        None => unsigned,
+        Some(key) => crypto::hmac_sha512_256(key, &text).to_vec(),
+        None => text,
     };
-    let mut json = Vec::with_capacity(signed.len());
-    json::minify_pretty(&signed, &mut json);
     Ok(Unverified {
         msg: SignedMsg {
             id,
@@ -425,19 +426,36 @@ pub fn prepare(value: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, Vali
 }
 
 fn check_order(obj: &Object) -> Result<(), ValidationError> {
-    let keys: Vec<&JsString> = obj.keys().collect();
-    let is = |i: usize, name: &str| keys.get(i).is_some_and(|k| **k == *name);
-    let ok = keys.len() == 7
-        && is(0, "previous")
-        && ((is(1, "author") && is(2, "sequence")) || (is(1, "sequence") && is(2, "author")))
-        && is(3, "timestamp")
-        && is(4, "hash")
-        && is(5, "content")
-        && is(6, "signature");
+    // The two orders JavaScript clients write (no list built: this runs
+    // for every message).
+    const ORDERS: [[&str; 7]; 2] = [
+        [
+            "previous",
+            "author",
+            "sequence",
+            "timestamp",
+            "hash",
+            "content",
+            "signature",
+        ],
+        [
+            "previous",
+            "sequence",
+            "author",
+            "timestamp",
+            "hash",
+            "content",
+            "signature",
+        ],
+    ];
+    let ok = obj.len() == 7
+        && ORDERS
+            .iter()
+            .any(|order| obj.keys().zip(order).all(|(k, name)| *k == **name));
     if ok {
         Ok(())
     } else {
-        let names: Vec<String> = keys.iter().map(|k| k.to_string_lossy()).collect();
+        let names: Vec<String> = obj.keys().map(|k| k.to_string_lossy()).collect();
         Err(ValidationError::FieldOrder(names.join(", ")))
     }
 }

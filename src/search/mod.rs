@@ -270,7 +270,7 @@ pub fn readable(value: &Value, opened: Option<&Value>) -> Option<Readable> {
         Content::Post(p) => Some(Readable {
             kind,
             content_type: "post",
-            text: p.text,
+            text: p.text.to_string_lossy(),
             root: p.root,
         }),
         Content::About(a) if a.name.is_some() || a.description.is_some() => {

@@ -417,7 +417,7 @@ impl<'r> View<'r> {
         let mut branch = Vec::new();
         match content::parse(content_value) {
             Content::Post(p) => {
-                item.text = Some(p.text);
+                item.text = Some(p.text.to_string_lossy());
                 item.root = p.root.map(|r| r.to_string());
                 item.revises = p.revision_root.map(|r| r.to_string());
                 branch = p.branch;
@@ -457,7 +457,7 @@ impl<'r> View<'r> {
                     .filter(|t| t.is_finite())
                     .unwrap_or(0.0),
                 branch: p.revision_branch,
-                text: p.text,
+                text: p.text.to_string_lossy(),
                 msg: m,
             });
         }
