@@ -1525,6 +1525,12 @@ impl Node {
             return (near, ids);
         };
         for m in msgs {
+            // Every blob id starts with `&`, which JSON.stringify never
+            // escapes: a message without one links no blob, and is not
+            // parsed (most are not).
+            if !m.json.contains(&b'&') {
+                continue;
+            }
             let Ok(value) = m.value() else { continue };
             let Some(content) = value.get("content") else {
                 continue;

@@ -69,12 +69,16 @@ impl Writer<'_> {
     /// we block: that is never shown, so it never waits to be read.
     fn mark_unread(&mut self, m: &Indexed<'_>, why: u8) -> Result<()> {
         let Some(me) = self.me else { return Ok(()) };
+        // A fresh message has a receive sequence new in this write: only
+        // its own indexing can have marked it already (the first reason
+        // stays).
         if m.fresh
+            && self.unread_marked != Some(m.rx)
             && m.author != me
             && self.my_edge(&m.author)? != Some(CONTACT_BLOCK)
-            && self.unread.get(m.rx)?.is_none()
         {
             self.unread.insert(m.rx, why)?;
+            self.unread_marked = Some(m.rx);
         }
         Ok(())
     }

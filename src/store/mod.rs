@@ -1180,6 +1180,8 @@ struct Writer<'t> {
     invites: redb::Table<'t, &'static [u8; 32], &'static [u8]>,
     /// Whose store this is, for unread marks.
     me: Option<FeedId>,
+    /// The receive sequence last marked unread in this write.
+    unread_marked: Option<u64>,
     /// Our contact states read or written in this transaction.
     my_edges: HashMap<FeedId, Option<u8>>,
     /// Whether this write changed the contact graph.
@@ -1237,6 +1239,7 @@ impl<'t> Writer<'t> {
             peers: txn.open_table(PEERS)?,
             invites: txn.open_table(INVITES)?,
             me: me.map(|m| m.id),
+            unread_marked: None,
             my_edges: HashMap::new(),
             contacts_touched: false,
             states: HashMap::new(),
