@@ -5,12 +5,14 @@
 //! random pages, and a transaction of thousands of them copies and writes
 //! nearly every page of the index. Keyed by an id's first 8 bytes instead
 //! of all 32, an entry takes 16 bytes instead of 40 and the index as many
-//! fewer pages (README "Import": the import took about 8% less time).
+//! fewer pages (README "Import": about 4% off the import in alternating
+//! runs, and a smaller store).
 //!
 //! A prefix names a message only when the log record it points at carries
 //! the whole id. A second message with the same prefix (its author can grind
 //! for one in about 2^32 hashes) is kept under its whole id in [`IDS_MORE`],
-//! so no message ever hides another. Imports only the store's schema.
+//! so no message ever hides another. Imports the store's schema and
+//! `crypto`.
 
 use redb::{ReadableTable, ReadableTableMetadata as _, Table, TableHandle as _};
 
