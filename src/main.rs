@@ -1731,8 +1731,6 @@ fn print_group(cmd: &GroupSub, v: &serde_json::Value, json_out: bool) -> Res {
     flush(&mut out)
 }
 
-/// Prints the `items` of an answer, one a line (JSON or text); says `none`
-/// on stderr when there are none.
 /// Prints the array `v[key]`, one line each: its JSON with `--json`, else
 /// what `text` makes of it. The entries printed.
 fn print_list<'v>(
@@ -1754,6 +1752,8 @@ fn print_list<'v>(
     Ok(list)
 }
 
+/// Prints the `items` of an answer, one a line (JSON or text); says `none`
+/// on stderr when there are none.
 fn print_items(out: &mut impl Write, v: &serde_json::Value, json_out: bool, none: &str) -> Res {
     let items = print_list(out, v, "items", json_out, |i| shoal::text::item(i, 0))?;
     if items.is_empty() && !json_out {

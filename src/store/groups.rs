@@ -516,7 +516,7 @@ impl Book {
                 if self.opened.contains(&id) || !self.awaited.contains_key(&id) {
                     continue;
                 }
-                let Some(rx) = w.ids.find(&w.log, &id)? else {
+                let Some(rx) = w.ids.find(&w.log, &id)?.map(|(rx, _)| rx) else {
                     continue;
                 };
                 let Some((item, bytes)) = stored_item(w, rx)? else {

@@ -216,6 +216,7 @@ impl Writer<'_> {
         }
         Ok(RangeOutcome::Stored { from })
     }
+
     /// Whether an author's latest-wins entry written at `rx` is to be kept
     /// over the message being written: it is when this write is a range
     /// below what the feed held and the entry is older than the write

@@ -14,16 +14,19 @@
 //! so no message ever hides another. Imports the store's schema and
 //! `crypto`.
 
-use redb::{ReadableTable, ReadableTableMetadata as _, Table, TableHandle as _};
+use redb::{AccessGuard, ReadableTable, ReadableTableMetadata as _, Table, TableHandle as _};
 
-use super::Result;
 use super::schema::{IDS, IDS_MORE, IDS_V7};
+use super::{Result, StoreError};
 use crate::crypto::MsgId;
 
 /// The key of an id in [`IDS`].
 fn prefix(id: &MsgId) -> u64 {
     u64::from_be_bytes(id.0[..8].try_into().expect("8 bytes"))
 }
+
+/// A message found by id: its receive sequence and its log record.
+pub(super) type Found<'l> = (u64, AccessGuard<'l, &'static [u8]>);
 
 /// The id index of one transaction: its tables, read-only or writable.
 pub(super) struct Ids<P, M> {
@@ -43,24 +46,31 @@ where
     P: ReadableTable<u64, u64>,
     M: ReadableTable<&'static [u8; 32], u64>,
 {
-    /// The receive sequence of `id`, checked against the record `log` holds
-    /// there.
-    pub(super) fn find(
+    /// The receive sequence of `id` and its record in `log` (read once:
+    /// the record is what proves a prefix names this very id).
+    pub(super) fn find<'l>(
         &self,
-        log: &impl ReadableTable<u64, &'static [u8]>,
+        log: &'l impl ReadableTable<u64, &'static [u8]>,
         id: &MsgId,
-    ) -> Result<Option<u64>> {
-        if let Some(rx) = self.prefix.get(prefix(id))?.map(|v| v.value())
-            && log
-                .get(rx)?
-                .is_some_and(|rec| rec.value().get(..32) == Some(&id.0[..]))
-        {
-            return Ok(Some(rx));
+    ) -> Result<Option<Found<'l>>> {
+        let record = |rx: u64| {
+            log.get(rx)?.ok_or(StoreError::Corrupt(
+                "id index points at a missing log entry",
+            ))
+        };
+        if let Some(rx) = self.prefix.get(prefix(id))?.map(|v| v.value()) {
+            let rec = record(rx)?;
+            if rec.value().get(..32) == Some(&id.0[..]) {
+                return Ok(Some((rx, rec)));
+            }
         }
         if self.more.is_empty()? {
             return Ok(None);
         }
-        Ok(self.more.get(&id.0)?.map(|v| v.value()))
+        match self.more.get(&id.0)?.map(|v| v.value()) {
+            Some(rx) => Ok(Some((rx, record(rx)?))),
+            None => Ok(None),
+        }
     }
 }
 
@@ -184,7 +194,11 @@ mod tests {
     fn find(db: &redb::Database, id: &MsgId) -> Option<u64> {
         let txn = db.begin_read().unwrap();
         let log = txn.open_table(LOG).unwrap();
-        IdsRead::open(&txn).unwrap().find(&log, id).unwrap()
+        let found = IdsRead::open(&txn).unwrap().find(&log, id).unwrap();
+        found.map(|(rx, rec)| {
+            assert_eq!(&rec.value()[..32], &id.0[..], "the record of another id");
+            rx
+        })
     }
 
     #[test]

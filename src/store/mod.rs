@@ -903,13 +903,10 @@ impl Store {
     pub fn get(&self, id: &MsgId) -> Result<Option<StoredMsg>> {
         let txn = self.db().begin_read()?;
         let log = txn.open_table(LOG)?;
-        let Some(rx) = ids::IdsRead::open(&txn)?.find(&log, id)? else {
-            return Ok(None);
-        };
-        let rec = log.get(rx)?.ok_or(StoreError::Corrupt(
-            "id index points at a missing log entry",
-        ))?;
-        Ok(Some(StoredMsg::decode(rx, rec.value())?))
+        match ids::IdsRead::open(&txn)?.find(&log, id)? {
+            Some((rx, rec)) => Ok(Some(StoredMsg::decode(rx, rec.value())?)),
+            None => Ok(None),
+        }
     }
 
     /// Messages of one feed with sequence > `since`, in feed order, at most
@@ -1267,10 +1264,7 @@ impl<'t> Writer<'t> {
         let Some(state) = self.latest(author)? else {
             return Ok(None);
         };
-        let Some(rx) = self.ids.find(&self.log, &state.id)? else {
-            return Ok(None);
-        };
-        let Some(rec) = self.log.get(rx)? else {
+        let Some((rx, rec)) = self.ids.find(&self.log, &state.id)? else {
             return Ok(None);
         };
         let msg = StoredMsg::decode(rx, rec.value())?;

@@ -239,15 +239,13 @@ impl Reader {
 
     /// The receive sequence of a message id.
     pub fn rx_of(&self, id: &MsgId) -> Result<Option<u64>> {
-        self.ids.find(&self.log, id)
+        Ok(self.ids.find(&self.log, id)?.map(|(rx, _)| rx))
     }
 
     /// A message by id.
     pub fn get(&self, id: &MsgId) -> Result<Option<StoredMsg>> {
-        match self.rx_of(id)? {
-            Some(rx) => self.at(rx)?.map(Some).ok_or(StoreError::Corrupt(
-                "id index points at a missing log entry",
-            )),
+        match self.ids.find(&self.log, id)? {
+            Some((rx, rec)) => Ok(Some(StoredMsg::decode(rx, rec.value())?)),
             None => Ok(None),
         }
     }
