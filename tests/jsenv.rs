@@ -152,10 +152,7 @@ impl JsPeer {
         ttl_secs: u32,
         configure: impl FnOnce(&mut serde_json::Value),
     ) -> JsPeer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
+        let port = crate::nodes::free_port();
         JsPeer::start_in(None, port, name, ttl_secs, &[], configure)
     }
 

@@ -27,12 +27,35 @@ const COMMAND_SECS: u32 = 30;
 /// Seconds a `shoal serve` process may live at most.
 const SERVE_TTL_SECS: u32 = 300;
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
+/// A free TCP port on 127.0.0.1 for a server a test starts later (bound,
+/// then released).
+///
+/// Regression (port race, a CI failure in `restore`): a port the kernel
+/// hands out for `bind(0)` lies in the ephemeral range, so between this call
+/// and the server's start any outgoing connection of the test run could
+/// take it as its local port ("Address already in use"). Ports are
+/// therefore taken below the ephemeral range, from a counter this process
+/// owns (so no two tests of one run get the same port), starting at a place
+/// derived from the process id (so two test processes rarely walk the same
+/// ports), each checked free by binding it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u32, ephemeral_low.clamp(12_000, 65_536));
+    let span = high - low;
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (low + (start + n) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below the ephemeral range")
 }
 
 /// Polls `check` every `every` until it returns `Some`, for at most `secs`
