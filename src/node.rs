@@ -74,6 +74,8 @@ pub enum NodeEvent {
         author: FeedId,
         /// Its sequence.
         seq: u64,
+        /// Whether it may link a blob (see [`crate::ingest::Appended`]).
+        may_link_blob: bool,
     },
     /// A peer connected.
     Connected(FeedId),
@@ -313,9 +315,13 @@ struct Announce {
 }
 
 impl Announce {
-    fn stored(&self, author: FeedId, seq: u64) {
-        let _ = self.appended.send((author, seq));
-        let _ = self.events.send(NodeEvent::Appended { author, seq });
+    fn stored(&self, a: &crate::ingest::Appended) {
+        let _ = self.appended.send((a.author, a.seq));
+        let _ = self.events.send(NodeEvent::Appended {
+            author: a.author,
+            seq: a.seq,
+            may_link_blob: a.may_link_blob,
+        });
     }
 }
 
@@ -494,8 +500,8 @@ impl Node {
             keys.clone(),
             home.sign_cap().copied(),
             move |stored| {
-                for (author, seq) in stored {
-                    announce.stored(*author, *seq);
+                for a in stored {
+                    announce.stored(a);
                 }
                 if let Some(wake) = &wake_search {
                     // Full: a wake is already queued.
@@ -1442,7 +1448,13 @@ impl Node {
                 let mut next = Some(first);
                 while let Some(e) = next.take() {
                     match e {
-                        NodeEvent::Appended { author, seq } => stored.push((author, seq)),
+                        // Only a message with an `&` can link a blob: the
+                        // others are not read back.
+                        NodeEvent::Appended {
+                            author,
+                            seq,
+                            may_link_blob: true,
+                        } => stored.push((author, seq)),
                         NodeEvent::Blob(_) => fetched = true,
                         _ => {}
                     }
@@ -1491,8 +1503,9 @@ impl Node {
         }
     }
 
-    /// Of the messages `stored`, the blobs linked by those of feeds within
-    /// `blob_hops` that we do not hold.
+    /// Of the messages `stored` (those that may link a blob, see
+    /// [`crate::ingest::Appended`]), the blobs linked by those of feeds
+    /// within `blob_hops` that we do not hold.
     #[allow(clippy::type_complexity)]
     fn blobs_to_fetch(
         &self,
@@ -1525,12 +1538,6 @@ impl Node {
             return (near, ids);
         };
         for m in msgs {
-            // Every blob id starts with `&`, which JSON.stringify never
-            // escapes: a message without one links no blob, and is not
-            // parsed (most are not).
-            if !m.json.contains(&b'&') {
-                continue;
-            }
             let Ok(value) = m.value() else { continue };
             let Some(content) = value.get("content") else {
                 continue;
@@ -2218,7 +2225,7 @@ mod tests {
         }
         let mut from_events = Vec::new();
         while let Ok(e) = events.try_recv() {
-            if let NodeEvent::Appended { author, seq } = e {
+            if let NodeEvent::Appended { author, seq, .. } = e {
                 from_events.push((author, seq));
             }
         }

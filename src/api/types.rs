@@ -1059,7 +1059,7 @@ impl From<crate::node::NodeEvent> for Event {
     fn from(e: crate::node::NodeEvent) -> Event {
         use crate::node::NodeEvent as N;
         match e {
-            N::Appended { author, seq } => Event::Appended { author, seq },
+            N::Appended { author, seq, .. } => Event::Appended { author, seq },
             N::Connected(peer) => Event::Connected { peer },
             N::Disconnected(peer) => Event::Disconnected { peer },
             N::Log(line) => Event::Log { line },

@@ -34,4 +34,4 @@ pub use check::{BATCH_LINES, ImportError, LineResult, MAX_LINE_BYTES, Rejection}
 pub use file::{Summary, import, import_through};
 pub use limits::FeedCap;
 pub use pipeline::Pipeline;
-pub use writer::{InviteContent, PUBLISH_BATCH, PublishError, Redeemed, Writer};
+pub use writer::{Appended, InviteContent, PUBLISH_BATCH, PublishError, Redeemed, Writer};

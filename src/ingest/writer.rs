@@ -28,6 +28,7 @@
 //! `store` and `check`; never `replicate`, `node`, `home` or
 //! `local`: the node hands it the announcer as a callback.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::mpsc;
 
@@ -130,6 +131,29 @@ pub(super) struct Checked {
     /// Where to name the feeds the store refused a placed message of, so
     /// that the checker reads their state again.
     pub(super) invalidate: mpsc::Sender<FeedId>,
+}
+
+/// One message the writer stored, as it tells the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Its feed.
+    pub author: FeedId,
+    /// Its sequence.
+    pub seq: u64,
+    /// Whether its text holds an `&`: every blob id starts with one, and
+    /// JSON.stringify never escapes it, so a message without one links no
+    /// blob (the blob fetcher reads only the others back).
+    pub may_link_blob: bool,
+}
+
+impl Appended {
+    fn of(m: &VerifiedMsg) -> Appended {
+        Appended {
+            author: m.author(),
+            seq: m.sequence(),
+            may_link_blob: m.json().contains(&b'&'),
+        }
+    }
 }
 
 /// What a peer-table note changes in the record.
@@ -240,7 +264,7 @@ impl Writer {
         store: Arc<Store>,
         keys: Keypair,
         sign_cap: Option<[u8; 32]>,
-        on_stored: impl Fn(&[(FeedId, u64)]) + Send + 'static,
+        on_stored: impl Fn(&[Appended]) + Send + 'static,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel();
         let (room, taken) = mpsc::sync_channel(CHECKED_QUEUE);
@@ -380,7 +404,7 @@ impl Writer {
     }
 }
 
-impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
+impl<F: Fn(&[Appended])> Thread<F> {
     /// Writes rounds of jobs until every handle is gone.
     fn run(self) {
         let mut next: Option<Job> = None;
@@ -481,8 +505,7 @@ impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
     /// Tells the node of messages we wrote ourselves.
     fn announce(&self, msgs: &[VerifiedMsg]) {
         if !msgs.is_empty() {
-            let stored: Vec<(FeedId, u64)> =
-                msgs.iter().map(|m| (m.author(), m.sequence())).collect();
+            let stored: Vec<Appended> = msgs.iter().map(Appended::of).collect();
             (self.on_stored)(&stored);
         }
     }
@@ -498,10 +521,10 @@ impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
             .append_local_many(&self.keys, contents, self.sign_cap.as_ref())
         {
             Ok(results) => {
-                let stored: Vec<(FeedId, u64)> = results
+                let stored: Vec<Appended> = results
                     .iter()
                     .filter_map(|r| r.as_ref().ok())
-                    .map(|m| (m.author(), m.sequence()))
+                    .map(Appended::of)
                     .collect();
                 if !stored.is_empty() {
                     (self.on_stored)(&stored);
@@ -556,16 +579,11 @@ impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
             let author = c.batch.fresh[0].author();
             let out = match outcomes.as_ref().map(|o| o.get(i)) {
                 Ok(Some(RangeOutcome::Stored { .. })) => {
-                    let stored: Vec<(FeedId, u64)> = c
-                        .batch
-                        .fresh
-                        .iter()
-                        .map(|m| (author, m.sequence()))
-                        .collect();
+                    let stored: Vec<Appended> = c.batch.fresh.iter().map(Appended::of).collect();
                     (self.on_stored)(&stored);
                     stored
                         .into_iter()
-                        .map(|(f, s)| LineResult::Stored(f, s))
+                        .map(|a| LineResult::Stored(a.author, a.seq))
                         .collect()
                 }
                 Ok(_) => {
@@ -607,6 +625,14 @@ impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
             replies.push((c.count, c.reply));
             invalidate.push(c.invalidate);
         }
+        // The few fresh messages with an `&` (see [`Appended`]), noted before
+        // the batch goes to the store.
+        let with_amp: HashSet<(FeedId, u64)> = merged
+            .fresh
+            .iter()
+            .filter(|m| m.json().contains(&b'&'))
+            .map(|m| (m.author(), m.sequence()))
+            .collect();
         let results = match store_batch(&self.store, merged) {
             Ok(s) => s,
             Err(e) => {
@@ -629,8 +655,12 @@ impl<F: Fn(&[(FeedId, u64)])> Thread<F> {
             .collect();
         let mut stored = Vec::new();
         for (key, r) in results.results {
-            if let LineResult::Stored(a, s) = &r {
-                stored.push((*a, *s));
+            if let LineResult::Stored(author, seq) = &r {
+                stored.push(Appended {
+                    author: *author,
+                    seq: *seq,
+                    may_link_blob: with_amp.contains(&(*author, *seq)),
+                });
             }
             let (j, line) = ((key >> 32) as usize, key & 0xffff_ffff);
             if let Some(slot) = outs.get_mut(j).and_then(|o| o.get_mut(line as usize - 1)) {
@@ -674,8 +704,8 @@ mod tests {
         let writer = Writer::start(store.clone(), keys.clone(), None, move |stored| {
             let thread = std::thread::current().name().unwrap_or("").to_string();
             let mut seen = seen.lock().unwrap();
-            for (f, s) in stored {
-                seen.push((thread.clone(), *f, *s));
+            for a in stored {
+                seen.push((thread.clone(), a.author, a.seq));
             }
         })
         .unwrap();
@@ -731,6 +761,51 @@ mod tests {
         );
         assert_eq!(store.latest(&keys.id()).unwrap().unwrap().sequence, 2);
         assert_eq!(store.peers().unwrap().len(), 1);
+    }
+
+    /// The writer tells which stored messages may link a blob (their text
+    /// holds an `&`), so that the blob fetcher reads back only those; a
+    /// message naming a blob is never announced as one that cannot.
+    #[test]
+    fn a_stored_message_is_announced_as_linking_a_blob_only_when_it_may() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keypair::from_seed(&[7; 32]);
+        let store = Arc::new(Store::open_as(&dir.path().join("store.redb"), &keys).unwrap());
+        let seen: Arc<Mutex<Vec<Appended>>> = Arc::default();
+        let into = seen.clone();
+        let writer = Writer::start(store, keys.clone(), None, move |stored| {
+            into.lock().unwrap().extend_from_slice(stored);
+        })
+        .unwrap();
+        let blob = format!("&{}.sha256", crate::crypto::b64_encode(&[9; 32]));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            writer.publish(post("no link here")).await.unwrap();
+            writer
+                .publish(post(&format!("a photo {blob}")))
+                .await
+                .unwrap();
+            writer.flush().await;
+        });
+        let me = keys.id();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                Appended {
+                    author: me,
+                    seq: 1,
+                    may_link_blob: false
+                },
+                Appended {
+                    author: me,
+                    seq: 2,
+                    may_link_blob: true
+                },
+            ]
+        );
     }
 
     /// A blocking write asked for on a thread that drives async tasks is
