@@ -43,8 +43,9 @@ use crate::store::{GroupOp, InviteRefusal, Outcome, PeerRecord, RangeOutcome, St
 pub const PUBLISH_BATCH: usize = 512;
 /// Checked batches queued for the writer at most: a round writes what is
 /// queued (up to [`BATCH_LINES`] messages) in one transaction, so the more
-/// may queue while it writes, the fewer commits when peers stream.
-const CHECKED_QUEUE: usize = 3;
+/// may queue while it writes, the fewer commits when peers stream (with
+/// ranges of at most a thousand messages, six can fill a round).
+const CHECKED_QUEUE: usize = 6;
 
 /// Why a publish was not stored.
 #[derive(Debug, thiserror::Error)]
