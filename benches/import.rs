@@ -3,14 +3,19 @@
 //! binary, beside the raw ed25519-dalek `verify_batch` rate on the same
 //! signatures in chunks of 128 to 2,048 (the best chunk size is the ceiling
 //! compared against), beside shoal's own batch equation (each key's terms
-//! summed first, `shoal::crypto::verify_batch`) on the same chunks, and beside the validation-only rates (no storage) of other
-//! SSB validators on the same dump: the Rust crates `ssb-validate` and
+//! summed first, `shoal::crypto::verify_batch`) on the same chunks, and
+//! beside the validation-only rates (no storage) of other SSB validators
+//! on the same dump: the Rust crates `ssb-validate` and
 //! `ssb-verify-signatures` (`benches/validators`, built on demand) and the
 //! JavaScript `ssb-validate` loop (`benches/js/validate-loop.js`, needs
 //! `node` and the refpeer kit's oracle).
 //!
 //! In the same run, a shoal node replicates the imported dump from another
-//! (EBT over loopback): the replication rate beside the import's.
+//! over loopback (a fresh node following every author: newest messages
+//! first, then the older history): the replication rate beside the
+//! import's. Imports and replications alternate, [`ROUNDS`] of each, and
+//! their medians are compared, so that the machine's drift during the run
+//! does not fall on one of them only.
 //!
 //! Imports run with `[search] enabled = false`: the import alone (the
 //! social benchmark measures what indexing adds).
@@ -32,6 +37,23 @@ mod common;
 mod nodes;
 
 use common::{AUTHORS, generate};
+
+/// Rounds of one import and one replication; medians are reported.
+const ROUNDS: usize = 7;
+
+/// Copies a directory tree (a home that is not running).
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_type().unwrap().is_file() {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
 
 /// Chunk sizes of the raw baseline: the best of them is the ceiling.
 const CHUNKS: [usize; 5] = [128, 256, 512, 1024, 2048];
@@ -150,9 +172,29 @@ fn main() {
         .expect("chunk sizes");
 
     let bin = env!("CARGO_BIN_EXE_shoal");
-    // Three imports into fresh homes; the median is reported.
+    // A fresh node following every author (search off, as in the imports),
+    // copied for each replication run.
+    let follower = work.join("follower");
+    nodes::shoal(&follower, &["init"]);
+    let config = follower.join("config.toml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text + "\n[search]\nenabled = false\n").unwrap();
+    for i in 0..AUTHORS {
+        let id = common::author_key(i).id();
+        nodes::shoal(
+            &follower,
+            &[
+                "publish",
+                &format!(r#"{{"type":"contact","contact":"{id}","following":true}}"#),
+            ],
+        );
+    }
+    // Rounds of one import into a fresh home and one shoal -> shoal
+    // replication of the same dump, alternating, so that the ratio of
+    // their medians is not the machine's drift between two series.
     let mut runs: Vec<(f64, u64, u64, u64)> = Vec::new();
-    for run in 0..3 {
+    let mut repl: Vec<f64> = Vec::new();
+    for run in 0..ROUNDS {
         let home = work.join(format!("home{run}"));
         let st = Command::new(bin)
             .arg("--home")
@@ -196,34 +238,12 @@ fn main() {
         };
         runs.push((secs, rss_kb, on_disk, meta.len()));
         eprintln!("import run {run}: {secs:.2} s");
-    }
-    let mut times: Vec<f64> = runs.iter().map(|r| r.0).collect();
-    times.sort_by(f64::total_cmp);
-    let (secs, rss_kb, store_bytes, store_apparent) =
-        *runs.iter().find(|r| r.0 == times[1]).unwrap();
-    let rate = n as f64 / secs;
 
-    // shoal -> shoal replication of the same dump, in the same run: a node
-    // serving an imported home, and a fresh node following every author
-    // (search off on both, as in the imports). Median of 3.
-    let mut repl: Vec<f64> = Vec::new();
-    for run in 0..3 {
+        // shoal -> shoal replication of the same dump: a node serving the
+        // first imported home, and a copy of the fresh follower.
         let a = work.join("home0");
         let b = work.join(format!("follower{run}"));
-        nodes::shoal(&b, &["init"]);
-        let config = b.join("config.toml");
-        let text = fs::read_to_string(&config).unwrap();
-        fs::write(&config, text + "\n[search]\nenabled = false\n").unwrap();
-        for i in 0..AUTHORS {
-            let id = common::author_key(i).id();
-            nodes::shoal(
-                &b,
-                &[
-                    "publish",
-                    &format!(r#"{{"type":"contact","contact":"{id}","following":true}}"#),
-                ],
-            );
-        }
+        copy_dir(&follower, &b);
         let before = nodes::messages_of(&b);
         let node_a = nodes::Serve::start(&a, nodes::free_port());
         let node_b = nodes::Serve::start(&b, nodes::free_port());
@@ -235,9 +255,21 @@ fn main() {
         eprintln!("replication run {run}: {:.2} s", took.as_secs_f64());
         repl.push(took.as_secs_f64());
     }
-    let repl_runs = repl.clone();
+    let mut times: Vec<f64> = runs.iter().map(|r| r.0).collect();
+    times.sort_by(f64::total_cmp);
+    let median = times[ROUNDS / 2];
+    let (secs, rss_kb, store_bytes, store_apparent) = *runs.iter().find(|r| r.0 == median).unwrap();
+    let rate = n as f64 / secs;
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|t| format!("{t:.2}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let import_runs = list(&runs.iter().map(|r| r.0).collect::<Vec<_>>());
+    let repl_runs = list(&repl);
     repl.sort_by(f64::total_cmp);
-    let repl_rate = n as f64 / repl[1];
+    let repl_rate = n as f64 / repl[ROUNDS / 2];
 
     // The other validators, on the same dump, after the imports.
     let mut others = baselines::rust_crates(
@@ -272,8 +304,7 @@ fn main() {
     }
     let own_best = own.iter().map(|o| o.2).fold(0.0, f64::max);
     println!(
-        "| `shoal import` (parse + validate + store), wall, median of 3 | {secs:.2} s (runs {:.2} / {:.2} / {:.2} s) |",
-        runs[0].0, runs[1].0, runs[2].0
+        "| `shoal import` (parse + validate + store), wall, median of {ROUNDS} (alternating with the replications) | {secs:.2} s (runs {import_runs} s) |",
     );
     println!("| `shoal import` rate | **{rate:.0} msg/s** |");
     println!(
@@ -286,8 +317,8 @@ fn main() {
         100.0 * rate / own_best
     );
     println!(
-        "| shoal -> shoal replication of the same dump (EBT over loopback, both nodes on this machine), median of 3 | {:.2} s (runs {:.2} / {:.2} / {:.2} s), **{repl_rate:.0} msg/s** |",
-        repl[1], repl_runs[0], repl_runs[1], repl_runs[2]
+        "| shoal -> shoal replication of the same dump (newest first, then backfill, over loopback; both nodes on this machine), median of {ROUNDS} | {:.2} s (runs {repl_runs} s), **{repl_rate:.0} msg/s** |",
+        repl[ROUNDS / 2]
     );
     println!(
         "| replication / import | **{:.0}%** |",
