@@ -631,8 +631,9 @@ impl<F: Fn(&[Appended])> Thread<F> {
         let with_amp: HashSet<(FeedId, u64)> = merged
             .fresh
             .iter()
-            .filter(|m| m.json().contains(&b'&'))
-            .map(|m| (m.author(), m.sequence()))
+            .map(Appended::of)
+            .filter(|a| a.may_link_blob)
+            .map(|a| (a.author, a.seq))
             .collect();
         let results = match store_batch(&self.store, merged) {
             Ok(s) => s,
@@ -766,7 +767,8 @@ mod tests {
 
     /// The writer tells which stored messages may link a blob (their text
     /// holds an `&`), so that the blob fetcher reads back only those; a
-    /// message naming a blob is never announced as one that cannot.
+    /// message naming a blob is never announced as one that cannot, not
+    /// even when the sigil came written as an escape.
     #[test]
     fn a_stored_message_is_announced_as_linking_a_blob_only_when_it_may() {
         let dir = tempfile::tempdir().unwrap();
@@ -789,6 +791,10 @@ mod tests {
                 .publish(post(&format!("a photo {blob}")))
                 .await
                 .unwrap();
+            // The sigil written as an escape in the text given: the stored
+            // text is JSON.stringify's, which never escapes `&`.
+            let escaped = format!("another \\u0026{}", &blob[1..]);
+            writer.publish(post(&escaped)).await.unwrap();
             writer.flush().await;
         });
         let me = keys.id();
@@ -803,6 +809,11 @@ mod tests {
                 Appended {
                     author: me,
                     seq: 2,
+                    may_link_blob: true
+                },
+                Appended {
+                    author: me,
+                    seq: 3,
                     may_link_blob: true
                 },
             ]
