@@ -153,7 +153,7 @@ fn main() {
         .iter()
         .map(|a| (a.0, ed25519_dalek::VerifyingKey::from_bytes(&a.0).unwrap()))
         .collect();
-    let mut shoal_keys = feed::KeyCache::default();
+    let shoal_keys = feed::KeyCache::default();
     shoal_keys.prime(&authors);
     drop(authors);
     let (raw, n) = raw_verify_rates(&dump, 3, &dalek_verifier(&dalek_keys));

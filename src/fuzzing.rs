@@ -283,7 +283,7 @@ pub fn validate(data: &[u8]) {
     let batch = msg::verify_many(vec![again], &KeyCache::default())
         .pop()
         .expect("one result per message");
-    let single = msg::verify_one(prepared, &mut KeyCache::default());
+    let single = msg::verify_one(prepared, &KeyCache::default());
     assert_eq!(
         single.as_ref().err(),
         batch.as_ref().err(),

@@ -587,6 +587,8 @@ impl From<io::Error> for Fail {
 type Res<T = ()> = Result<T, Fail>;
 
 fn main() -> ExitCode {
+    // Before anything uses rayon; it cannot have started yet.
+    let _ = shoal::ingest::start_check_pool();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -94,7 +94,7 @@ fn weird_hash_uses_latin1() {
     let v = json::parse(&read_vector("ssb-keys/weird-hash.json")).unwrap();
     let message = v.get("message").unwrap().clone();
     let u = feed::prepare(message, None).unwrap();
-    let msg = feed::verify_one(u, &mut feed::KeyCache::default()).unwrap();
+    let msg = feed::verify_one(u, &feed::KeyCache::default()).unwrap();
     assert_eq!(
         msg.id().to_string(),
         v.get("expected_id").and_then(Value::as_str).unwrap()

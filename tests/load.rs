@@ -24,7 +24,9 @@
 //!
 //! And one regression test found by `cargo bench --bench pub_load`: a peer
 //! whose `ebt.replicate` reaches a busy node after its grace is replicated by
-//! EBT alone from then on.
+//! EBT alone from then on; and one that a node checks messages on threads
+//! below its own priority (README "Import": without it, its writer fell
+//! behind two busy checking threads).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -500,5 +502,59 @@ fn a_late_ebt_request_ends_the_history_stream_pull() {
             assert!(ended.is_ok(), "a history stream stayed open beside EBT");
         }
     });
+    node.stop();
+}
+
+/// The name and nice value of each thread of process `pid`, from
+/// `/proc/PID/task/*/stat` (the nice value is the 19th field).
+fn thread_nices(pid: u32) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        // Fields after the name in parentheses, which may hold spaces.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice = after.split(' ').nth(16).unwrap().parse().unwrap();
+        out.push((name.trim().to_string(), nice));
+    }
+    out
+}
+
+/// A running node checks messages on threads at nice 5, below its other
+/// threads (its writer, its network), so that those run as soon as they
+/// have work.
+#[test]
+fn a_node_checks_messages_below_the_priority_of_its_writer_and_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = crate::nodes::ServeNode::init(dir.path(), "a", &test_key(0x9c));
+    node.start();
+    let threads = thread_nices(node.pid());
+    let checking: Vec<_> = threads
+        .iter()
+        .filter(|(name, _)| name.starts_with("shoal-check-"))
+        .collect();
+    assert!(!checking.is_empty(), "no checking threads: {threads:?}");
+    assert!(
+        checking.iter().all(|(_, nice)| *nice == 5),
+        "checking threads not at nice 5: {threads:?}"
+    );
+    assert!(
+        threads
+            .iter()
+            .any(|(name, nice)| name == "shoal-writer" && *nice == 0),
+        "the writer is not at nice 0: {threads:?}"
+    );
+    assert!(
+        threads
+            .iter()
+            .filter(|(name, _)| !name.starts_with("shoal-check-"))
+            .all(|(_, nice)| *nice == 0),
+        "{threads:?}"
+    );
     node.stop();
 }

@@ -462,44 +462,57 @@ fn check_order(obj: &Object) -> Result<(), ValidationError> {
 
 /// Public keys prepared for verification, remembered per author: the
 /// decompression of a key costs as much as a quarter of a verification.
-/// Prime it with [`KeyCache::prime`], then share it read-only across threads.
+/// Shared by the threads that verify (behind an `Arc`): a key not yet
+/// remembered is prepared by whichever thread needs it first.
 #[derive(Default)]
-pub struct KeyCache(HashMap<FeedId, Option<VerifyKey>>);
+pub struct KeyCache(std::sync::RwLock<HashMap<FeedId, Option<VerifyKey>>>);
 
 impl KeyCache {
-    /// The prepared key of an author, or `None` when libsodium would refuse it.
-    pub fn get(&mut self, id: &FeedId) -> Option<VerifyKey> {
-        *self.0.entry(*id).or_insert_with(|| VerifyKey::new(id))
+    /// The prepared key of an author, or `None` when libsodium would refuse
+    /// it; remembered from now on.
+    pub fn get(&self, id: &FeedId) -> Option<VerifyKey> {
+        let known = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .copied();
+        match known {
+            Some(k) => k,
+            None => {
+                let k = VerifyKey::new(id);
+                self.0
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(*id, k);
+                k
+            }
+        }
     }
 
     /// Prepares the keys of these authors.
-    pub fn prime<'a>(&mut self, ids: impl IntoIterator<Item = &'a FeedId>) {
+    pub fn prime<'a>(&self, ids: impl IntoIterator<Item = &'a FeedId>) {
         for id in ids {
             self.get(id);
         }
     }
 
-    /// The key of an author without caching (computed when not primed).
-    pub fn lookup(&self, id: &FeedId) -> Option<VerifyKey> {
-        match self.0.get(id) {
-            Some(k) => *k,
-            None => VerifyKey::new(id),
-        }
-    }
-
     /// Number of authors remembered.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     /// Whether no author is remembered.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 }
 
 /// Verifies the signature of one prepared message.
-pub fn verify_one(u: Unverified, keys: &mut KeyCache) -> Result<SignedMsg, ValidationError> {
+pub fn verify_one(u: Unverified, keys: &KeyCache) -> Result<SignedMsg, ValidationError> {
     let key = keys
         .get(&u.msg.author)
         .ok_or(ValidationError::UnusableKey)?;
@@ -520,7 +533,7 @@ pub fn verify_many(
     let mut early: Vec<Option<ValidationError>> = Vec::with_capacity(batch.len());
     let mut vkeys = Vec::with_capacity(batch.len());
     for u in &batch {
-        match keys.lookup(&u.msg.author) {
+        match keys.get(&u.msg.author) {
             None => early.push(Some(ValidationError::UnusableKey)),
             Some(_) if !crypto::signature_well_formed(&u.sig) => {
                 early.push(Some(ValidationError::SignatureInvalid))
@@ -664,7 +677,7 @@ pub fn validate(
     value: Value,
 ) -> Result<VerifiedMsg, ValidationError> {
     let u = prepare(value, hmac)?;
-    let signed = verify_one(u, &mut KeyCache::default())?;
+    let signed = verify_one(u, &KeyCache::default())?;
     chain(state, signed)
 }
 

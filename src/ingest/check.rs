@@ -1,19 +1,19 @@
 //! Checking: lines parsed, messages verified and placed in their feeds.
 //!
 //! Owns what a line may be (a message value or a `{key, value,
-//! timestamp}` wrapper, at most [`MAX_LINE_BYTES`]), the [`Checker`] that
-//! parses and checks a batch of lines in parallel, batch-verifies their
-//! signatures on the rayon pool and places each message in its feed in
-//! line order (refusing what goes past a [`FeedCap`]), and what becomes of
-//! each line ([`LineResult`], [`Rejection`]). Reads the store (feed states,
-//! feed sizes); never writes it: a checked [`Batch`] is written by
-//! `writer`. Imports `crypto`, `feed`, `store` and
-//! `limits`.
+//! timestamp}` wrapper, at most [`MAX_LINE_BYTES`]), the rayon pool that
+//! checks ([`start_check_pool`]), and the [`Checker`] in its two halves:
+//! [`Checker::precheck`] parses a batch of lines and batch-verifies their
+//! signatures on the pool, in parts, needing no feed state, so that it can
+//! run ahead; [`Checker::place`] then places each message in its feed in
+//! line order (refusing what goes past a [`FeedCap`]), batches in the order
+//! they were prechecked. Also what becomes of each line ([`LineResult`],
+//! [`Rejection`]). Reads the store (feed states, feed sizes); never writes
+//! it: a checked [`Batch`] is written by `writer`. Imports `crypto`,
+//! `feed`, `store` and `limits`.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-
-use rayon::prelude::*;
+use std::sync::{Arc, Mutex};
 
 use super::limits::{FeedCap, FeedDay, utc_day};
 use crate::crypto::{FeedId, MsgId};
@@ -122,24 +122,99 @@ fn parse_value(v: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, LineErro
     Ok(u)
 }
 
-/// Batch-verifies the signatures of `todo` on the rayon pool, split so
-/// that every core gets a share however small the batch (messages from
-/// peers arrive in batches of a few hundred): each message's result, in
-/// order.
-fn verify_all(todo: Vec<Unverified>, keys: &KeyCache) -> Vec<Result<SignedMsg, ValidationError>> {
-    let per_chunk = todo
-        .len()
-        .div_ceil(rayon::current_num_threads())
-        .clamp(MIN_VERIFY_CHUNK, VERIFY_CHUNK);
-    let mut chunks: Vec<Vec<Unverified>> = Vec::new();
-    let mut it = todo.into_iter().peekable();
-    while it.peek().is_some() {
-        chunks.push(it.by_ref().take(per_chunk).collect());
+/// How far below the rest of the process the threads that check messages
+/// run: the value [`thread_priority`] maps to nice 5 on Linux.
+const CHECK_PRIORITY: u8 = 35;
+
+/// Starts the rayon pool that checks messages, its threads at nice 5,
+/// below the rest of the process: the store's writer (and a node's
+/// network) then run as soon as they have work, and checking fills the
+/// cores' remaining time. Without it, a writer that competes with two busy
+/// checking threads for two cores falls behind, and is left with a backlog
+/// to write alone at the end. Call before anything uses rayon; an error
+/// when the pool has started already.
+pub fn start_check_pool() -> Result<(), rayon::ThreadPoolBuildError> {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
+    rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("shoal-check-{i}"))
+        .start_handler(|_| {
+            // A lower priority needs no privilege; if the system refuses
+            // it anyway, checking runs at the normal one.
+            if let Ok(p) = ThreadPriorityValue::try_from(CHECK_PRIORITY) {
+                let _ = set_current_thread_priority(ThreadPriority::Crossplatform(p));
+            }
+        })
+        .build_global()
+}
+
+/// One line after the half of checking that needs no feed state: its
+/// message, signature checked, or why it failed.
+type Prechecked = (u64, Result<SignedMsg, Failed>);
+
+/// Parses, prepares and signature-checks one part of a batch with one batch
+/// equation: each line's result, in line order. With `wanted`, messages of
+/// other feeds fail before their signature is checked.
+fn precheck_part(
+    text: &[u8],
+    lines: Vec<(u64, Result<std::ops::Range<usize>, LineError>)>,
+    hmac: Option<&[u8; 32]>,
+    keys: &KeyCache,
+    wanted: Option<&HashSet<FeedId>>,
+) -> Vec<Prechecked> {
+    let mut out: Vec<Prechecked> = Vec::with_capacity(lines.len());
+    let mut todo = Vec::with_capacity(lines.len());
+    let mut places = Vec::with_capacity(lines.len());
+    for (n, line) in lines {
+        match line
+            .map_err(|e| (None, e))
+            .and_then(|r| parse_line(&text[r], hmac))
+        {
+            Ok(u) if wanted.is_some_and(|w| !w.contains(&u.author())) => out.push((
+                n,
+                Err((
+                    None,
+                    LineError::Shape("a feed we did not ask this peer for"),
+                )),
+            )),
+            Ok(u) => {
+                places.push((out.len(), u.author()));
+                // A place for the verdict, filled in below.
+                out.push((n, Err((None, LineError::Shape("")))));
+                todo.push(u);
+            }
+            Err(e) => out.push((n, Err(e))),
+        }
     }
-    chunks
-        .into_par_iter()
-        .flat_map_iter(|c| feed::verify_many(c, keys))
-        .collect()
+    for ((at, author), verdict) in places.into_iter().zip(feed::verify_many(todo, keys)) {
+        out[at].1 = verdict.map_err(|e| (Some(author), LineError::Invalid(e)));
+    }
+    out
+}
+
+/// A batch whose lines are being prechecked ([`precheck_part`]) on the
+/// rayon pool, one task per part, while the checker places earlier ones.
+pub(super) struct Prechecking {
+    parts: Vec<std::sync::mpsc::Receiver<Vec<Prechecked>>>,
+    text: Arc<Vec<u8>>,
+    /// Whether the lines came from a peer (a `wanted` set was given).
+    from_peer: bool,
+}
+
+impl Prechecking {
+    /// Waits for every part: the lines in order, and the batch's text
+    /// buffer for reuse (a new one if a part still holds it).
+    fn wait(self) -> Result<(Vec<Prechecked>, Vec<u8>), ImportError> {
+        let mut lines = Vec::new();
+        for part in self.parts {
+            // A part's task that panicked dropped its sender.
+            let done = part
+                .recv()
+                .map_err(|_| std::io::Error::other("checking a batch failed"))?;
+            lines.extend(done);
+        }
+        let text = Arc::try_unwrap(self.text).unwrap_or_default();
+        Ok((lines, text))
+    }
 }
 
 /// One batch, checked and placed, ready for the store.
@@ -185,6 +260,13 @@ impl Batch {
     }
 }
 
+impl AsRef<[feed::VerifiedMsg]> for Batch {
+    /// The messages to write.
+    fn as_ref(&self) -> &[feed::VerifiedMsg] {
+        &self.fresh
+    }
+}
+
 /// What became of one line (or one message from a peer).
 #[derive(Clone, Debug, PartialEq)]
 pub enum LineResult {
@@ -198,6 +280,7 @@ pub enum LineResult {
 
 /// A batch of lines in one buffer: each numbered line is a range of `text`,
 /// or why it was not kept.
+#[derive(Default)]
 pub(super) struct LineBatch {
     pub(super) text: Vec<u8>,
     pub(super) lines: Vec<(u64, Result<std::ops::Range<usize>, LineError>)>,
@@ -207,7 +290,7 @@ pub(super) struct LineBatch {
 pub(super) struct Checker<'a> {
     store: &'a Store,
     hmac: Option<&'a [u8; 32]>,
-    keys: KeyCache,
+    keys: Arc<KeyCache>,
     states: HashMap<FeedId, Option<FeedState>>,
     /// Feeds with a rejected message in this import: author -> its line.
     broken: HashMap<FeedId, u64>,
@@ -224,7 +307,7 @@ impl<'a> Checker<'a> {
         Checker {
             store,
             hmac,
-            keys: KeyCache::default(),
+            keys: Arc::default(),
             states: HashMap::new(),
             broken: HashMap::new(),
             cap: FeedCap::default(),
@@ -286,7 +369,7 @@ impl<'a> Checker<'a> {
     /// messages of, which the store may not hold yet.
     pub(super) fn trim(&mut self, max: usize) {
         if self.keys.len() > max {
-            self.keys = KeyCache::default();
+            self.keys = Arc::default();
         }
         if self.broken.len() > max {
             self.broken = HashMap::new();
@@ -299,46 +382,83 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Checks a batch of lines; gives the emptied line batch back for reuse.
-    /// With `refused` (messages from one peer), once a message of a feed is
-    /// rejected every later one of that feed is rejected too, in this batch
-    /// and in later ones: a peer that sent one invalid message of a feed is
-    /// not trusted for the rest of it.
-    ///
-    /// With `wanted`, messages of other feeds are refused before their
+    /// Starts the half of checking `batch` that needs no feed state on the
+    /// rayon pool: lines parsed and prepared, signatures batch-verified,
+    /// in parts that every core shares however small the batch (messages
+    /// from peers arrive a few hundred at a time). With `wanted` (messages
+    /// from a peer), messages of other feeds are refused before their
     /// signature is checked: a peer sends only the feeds we asked it for.
-    /// Checks a range of `feed` (its messages in ascending order) to be
-    /// placed at `anchor`: every message parsed and signature-checked, the
-    /// whole chained by [`feed::chain_range`], within the feed's byte cap
-    /// and its bytes for the day (a range comes from a peer).
-    /// Any failure refuses the whole range, every line with the reason.
+    /// [`Checker::place`] or [`Checker::place_range`] finishes it, in the
+    /// order batches were started.
+    pub(super) fn precheck(
+        &self,
+        batch: LineBatch,
+        wanted: Option<Arc<HashSet<FeedId>>>,
+    ) -> Prechecking {
+        let per_part = batch
+            .lines
+            .len()
+            .div_ceil(rayon::current_num_threads())
+            .clamp(MIN_VERIFY_CHUNK, VERIFY_CHUNK);
+        let text = Arc::new(batch.text);
+        let hmac = self.hmac.copied();
+        let mut parts = Vec::new();
+        let mut lines = batch.lines.into_iter();
+        loop {
+            let part: Vec<_> = lines.by_ref().take(per_part).collect();
+            if part.is_empty() {
+                break;
+            }
+            let (done, result) = std::sync::mpsc::sync_channel(1);
+            let (text, keys, wanted) = (text.clone(), self.keys.clone(), wanted.clone());
+            rayon::spawn(move || {
+                let out = precheck_part(&text, part, hmac.as_ref(), &keys, wanted.as_deref());
+                // The buffer goes back to the reader once no part holds it.
+                drop(text);
+                let _ = done.send(out);
+            });
+            parts.push(result);
+        }
+        Prechecking {
+            parts,
+            text,
+            from_peer: wanted.is_some(),
+        }
+    }
+
+    /// Checks a batch of lines at once: [`Checker::precheck`], then
+    /// [`Checker::place`].
+    #[cfg(test)]
+    pub(super) fn check(&mut self, batch: LineBatch) -> Result<(Batch, LineBatch), ImportError> {
+        let pre = self.precheck(batch, None);
+        self.place(pre, None)
+    }
+
+    /// Places a range of `feed` (its messages in ascending order), once
+    /// prechecked, at `anchor`: every message signature-checked and of
+    /// `feed`, the whole chained by [`feed::chain_range`], within the feed's
+    /// byte cap and its bytes for the day (a range comes from a peer).
+    /// Any failure refuses the whole range, every line with the reason (the
+    /// first failing line's, in order).
     /// A newest range becomes the feed's state here at once (the store
     /// tells the checker to forget it if it does not take it).
-    pub(super) fn check_range(
+    pub(super) fn place_range(
         &mut self,
         feed: FeedId,
         anchor: RangeAnchor,
-        mut batch: LineBatch,
+        pre: Prechecking,
     ) -> Result<Batch, ImportError> {
-        let hmac = self.hmac;
-        let text = &batch.text;
-        let lines: Vec<u64> = batch.lines.iter().map(|(n, _)| *n).collect();
-        let parsed: Result<Vec<Unverified>, String> = batch
-            .lines
-            .par_drain(..)
-            .map(|(_, l)| {
-                let range = l.map_err(|e| e.to_string())?;
-                parse_line(&text[range], hmac).map_err(|(_, e)| e.to_string())
-            })
+        let (checked, _) = pre.wait()?;
+        let lines: Vec<u64> = checked.iter().map(|(n, _)| *n).collect();
+        let signed: Result<Vec<SignedMsg>, String> = checked
+            .into_iter()
+            .map(|(_, r)| r.map_err(|(_, e)| e.to_string()))
             .collect();
-        let placed = parsed.and_then(|todo| {
-            if todo.iter().any(|u| u.author() != feed) {
+        let placed = signed.and_then(|msgs| {
+            if msgs.iter().any(|m| m.author() != feed) {
                 return Err(ValidationError::RangeAuthor.to_string());
             }
-            self.keys.prime(&[feed]);
-            let signed: Result<Vec<SignedMsg>, ValidationError> =
-                verify_all(todo, &self.keys).into_iter().collect();
-            feed::chain_range(anchor, signed.map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+            feed::chain_range(anchor, msgs).map_err(|e| e.to_string())
         });
         let placed = match placed {
             Ok(range) => {
@@ -390,91 +510,43 @@ impl<'a> Checker<'a> {
         Ok(b)
     }
 
-    pub(super) fn check_from(
+    /// Places a prechecked batch: each message in its feed, in line order.
+    /// Gives the emptied line batch back for reuse.
+    /// With `refused` (messages from one peer), once a message of a feed is
+    /// rejected every later one of that feed is rejected too, in this batch
+    /// and in later ones: a peer that sent one invalid message of a feed is
+    /// not trusted for the rest of it.
+    pub(super) fn place(
         &mut self,
-        batch: LineBatch,
+        pre: Prechecking,
         refused: Option<&Mutex<HashSet<FeedId>>>,
-        wanted: Option<&HashSet<FeedId>>,
     ) -> Result<(Batch, LineBatch), ImportError> {
+        let from_peer = pre.from_peer;
+        let (checked, text) = pre.wait()?;
         let mut refused = refused.map(|m| m.lock().expect("refused feeds lock"));
-        self.check_inner(batch, refused.as_deref_mut(), wanted)
-    }
-
-    pub(super) fn check(&mut self, batch: LineBatch) -> Result<(Batch, LineBatch), ImportError> {
-        self.check_inner(batch, None, None)
-    }
-
-    fn check_inner(
-        &mut self,
-        mut batch: LineBatch,
-        mut refused: Option<&mut HashSet<FeedId>>,
-        wanted: Option<&HashSet<FeedId>>,
-    ) -> Result<(Batch, LineBatch), ImportError> {
-        let hmac = self.hmac;
-        let text = &batch.text;
-        // 2. Parse and check in parallel.
-        let parsed: Vec<(u64, Result<Unverified, Failed>)> = batch
-            .lines
-            .par_drain(..)
-            .map(|(n, l)| {
-                let r = l.map_err(|e| (None, e));
-                (n, r.and_then(|range| parse_line(&text[range], hmac)))
-            })
-            .collect();
-        let authors: Vec<FeedId> = parsed
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().ok().map(Unverified::author))
-            .collect();
-        self.keys.prime(&authors);
-        // 3. Batch signature verification in parallel chunks. `order` keeps
-        // every line in input order: a parse failure, or a place in `todo`.
-        let mut order: Vec<(u64, Result<FeedId, Failed>)> = Vec::with_capacity(parsed.len());
-        let mut todo = Vec::with_capacity(parsed.len());
-        for (n, r) in parsed {
-            match r {
-                Ok(u) if wanted.is_some_and(|w| !w.contains(&u.author())) => order.push((
-                    n,
-                    Err((
-                        None,
-                        LineError::Shape("a feed we did not ask this peer for"),
-                    )),
-                )),
-                Ok(u) => {
-                    order.push((n, Ok(u.author())));
-                    todo.push(u);
-                }
-                Err(e) => order.push((n, Err(e))),
-            }
-        }
-        let verified = verify_all(todo, &self.keys);
-        // 4. Place each message in its feed, in line order.
+        let mut refused = refused.as_deref_mut();
         let mut b = Batch {
             range: None,
-            fresh: Vec::with_capacity(verified.len()),
-            fresh_lines: Vec::with_capacity(verified.len()),
+            fresh: Vec::with_capacity(checked.len()),
+            fresh_lines: Vec::with_capacity(checked.len()),
             known: Vec::new(),
             known_lines: Vec::new(),
             rejections: Vec::new(),
         };
-        let mut verified = verified.into_iter();
-        for (n, slot) in order {
-            let result = match slot {
-                Err((author, e)) => Err((author, e.to_string())),
-                Ok(author) => verified
-                    .next()
-                    .expect("one result per parsed line")
-                    .map_err(|e| (Some(author), e.to_string())),
-            };
+        for (n, result) in checked {
             let signed = match result {
                 Ok(s) => s,
-                Err((author, reason)) => {
+                Err((author, e)) => {
                     if let Some(a) = author {
                         self.broken.entry(a).or_insert(n);
                         if let Some(r) = refused.as_deref_mut() {
                             r.insert(a);
                         }
                     }
-                    b.rejections.push(Rejection { line: n, reason });
+                    b.rejections.push(Rejection {
+                        line: n,
+                        reason: e.to_string(),
+                    });
                     continue;
                 }
             };
@@ -515,7 +587,7 @@ impl<'a> Checker<'a> {
                     let len = v.json().len() as u64;
                     // Only what peers send counts against the day's budget:
                     // their messages come with the feeds we asked for.
-                    let over = if wanted.is_some() && !self.fits_day(author, len) {
+                    let over = if from_peer && !self.fits_day(author, len) {
                         Some(format!(
                             "the feed is over max_feed_bytes_per_day ({} bytes today)",
                             self.cap.max_bytes_per_day
@@ -554,7 +626,13 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        Ok((b, batch))
+        Ok((
+            b,
+            LineBatch {
+                text,
+                lines: Vec::new(),
+            },
+        ))
     }
 }
 

@@ -3,9 +3,9 @@
 //!
 //! Owns reading the input in bounded lines ([`read_line_bounded`], at most
 //! [`MAX_LINE_BYTES`] each, blank lines skipped) and batches of
-//! [`BATCH_LINES`], the three overlapping stages of [`import`] (a reader
-//! thread, the checker on the caller's thread, a short-lived writer thread
-//! of its own: there is no node), and [`import_through`], the same reading
+//! [`BATCH_LINES`], the overlapping stages of [`import`] (a reader
+//! thread, checking on the rayon pool and placement on the caller's thread,
+//! a short-lived writer thread of its own: there is no node), and [`import_through`], the same reading
 //! and counting for an import handed to a running node's pipeline. Memory is
 //! bounded by the batch size, never by the file. Imports `store` and the
 //! sibling modules `check` and `writer` (for how a
@@ -17,9 +17,13 @@ use super::check::{
     BATCH_LINES, Batch, Checker, ImportError, LineBatch, LineError, LineResult, MAX_LINE_BYTES,
     Rejection,
 };
-use super::writer::{Stored, store_batch};
+use super::writer::{Stored, finish_batch};
 use crate::store::{Store, StoreError};
 
+/// Batches prechecked (parsed, signature-checked) on the rayon pool while
+/// the checker places the one before them in its feeds: the pool's threads
+/// then do not wait for each other at the end of each batch.
+const CHECK_AHEAD: usize = 1;
 /// Checked batches an import writes in one transaction: fewer commits, and
 /// fewer copies of the pages each commit rewrites.
 const IMPORT_GROUP: usize = 2;
@@ -84,13 +88,16 @@ pub(crate) fn read_line_bounded(
 /// `on_reject` in line order. A rejected message does not stop other feeds;
 /// later messages of its own feed are rejected as depending on it.
 ///
-/// Three stages overlap: a reader thread reads batch k+2, the caller's
-/// thread and the rayon pool check batch k+1, and a writer thread writes
-/// batch k (its fsync costs no CPU), committing every [`IMPORT_GROUP`]
-/// batches. The reader hands over at most one batch ahead; up to
-/// [`WRITER_QUEUE`] checked batches wait for the writer, so that the checker
-/// keeps both cores busy while the writer waits for its fsync; the writer
-/// holds at most [`IMPORT_GROUP`].
+/// Four stages overlap: a reader thread reads the next batch; the rayon
+/// pool prechecks (parses, signature-checks) the batch after the one the
+/// caller's thread places in its feeds ([`CHECK_AHEAD`]); and a writer
+/// thread writes each placed batch as it comes, committing every
+/// [`IMPORT_GROUP`] batches. The reader hands over at most one batch ahead;
+/// up to [`WRITER_QUEUE`] placed batches wait for the writer, so that
+/// checking keeps both cores busy while the writer waits for its fsync. The
+/// checking threads run below the writer in priority
+/// ([`super::start_check_pool`], in the `shoal` binary), so the writer
+/// keeps up instead of being left a backlog to write alone at the end.
 pub fn import(
     store: &Store,
     input: impl BufRead + Send,
@@ -117,12 +124,21 @@ pub fn import(
         let writer = scope.spawn(move || {
             let mut jobs = jobs.into_iter().peekable();
             while jobs.peek().is_some() {
-                let mut merged = Batch::empty();
-                for job in jobs.by_ref().take(IMPORT_GROUP) {
-                    // Line numbers are the file's, unique already.
-                    merged.append(job, |line| line);
-                }
-                if done.send(store_batch(store, merged)).is_err() {
+                // Each batch is written as it comes; the group is
+                // committed once it is whole (or the input ends).
+                let written = store
+                    .ingest_stream(jobs.by_ref().take(IMPORT_GROUP))
+                    .and_then(|group| {
+                        group
+                            .into_iter()
+                            .map(|(b, outcomes)| finish_batch(store, b, outcomes))
+                            .collect::<Result<Vec<Stored>, StoreError>>()
+                    });
+                let sent = match written {
+                    Ok(group) => group.into_iter().all(|s| done.send(Ok(s)).is_ok()),
+                    Err(e) => done.send(Err(e)).is_ok(),
+                };
+                if !sent {
                     break;
                 }
             }
@@ -143,8 +159,17 @@ pub fn import(
         };
         let mut checker = Checker::new(store, hmac);
         let result = (|| {
-            for lines in line_batches.iter() {
-                let (batch, used) = checker.check(lines?)?;
+            let mut ahead = std::collections::VecDeque::new();
+            let mut lines = line_batches.iter();
+            loop {
+                if let Some(next) = lines.next() {
+                    ahead.push_back(checker.precheck(next?, None));
+                    if ahead.len() <= CHECK_AHEAD {
+                        continue;
+                    }
+                }
+                let Some(pre) = ahead.pop_front() else { break };
+                let (batch, used) = checker.place(pre, None)?;
                 let _ = recycle.try_send(used);
                 to_writer
                     .send(batch)

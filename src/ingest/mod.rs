@@ -30,7 +30,9 @@ mod pipeline;
 mod writer;
 
 pub(crate) use check::claimed_author;
-pub use check::{BATCH_LINES, ImportError, LineResult, MAX_LINE_BYTES, Rejection};
+pub use check::{
+    BATCH_LINES, ImportError, LineResult, MAX_LINE_BYTES, Rejection, start_check_pool,
+};
 pub use file::{Summary, import, import_through};
 pub use limits::FeedCap;
 pub use pipeline::Pipeline;

@@ -3,18 +3,19 @@
 //! one [`Writer`].
 //!
 //! Owns the checker thread (`shoal-checker`) and its queue: submissions
-//! from every replication session are checked in the order they come, so
-//! that each feed is placed by one thread, with the same stages as the file
-//! import (parallel parse and batch verification, feed placement). The
+//! from every replication session are placed in their feeds in the order
+//! they come, by one thread, with the same stages as the file import: the
+//! rayon pool prechecks (parses, batch-verifies) up to [`CHECK_AHEAD`]
+//! submissions at once while the checker places the oldest. The
 //! checker reads the store; its checked batches go to the writer, which
 //! commits them (several at once when they queue) and answers each
 //! submission. Imports `crypto`, `store` and the sibling modules
 //! `check`, `limits` and `writer`.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use super::check::{Checker, LineBatch, LineError, LineResult, MAX_LINE_BYTES};
+use super::check::{Checker, LineBatch, LineError, LineResult, MAX_LINE_BYTES, Prechecking};
 use super::limits::FeedCap;
 use super::writer::{Checked, Writer};
 use crate::crypto::FeedId;
@@ -26,6 +27,12 @@ use crate::store::Store;
 /// them (see [`Checker::trim`]), so that peers naming ever new feeds cannot
 /// make it grow without bound.
 const PIPELINE_CACHED_FEEDS: usize = 1 << 16;
+
+/// Submissions whose lines are prechecked (parsed, signature-checked) on
+/// the rayon pool at once, while the checker places the oldest in its
+/// feeds: the pool's threads then never wait for each other at the end of
+/// one small submission.
+const CHECK_AHEAD: usize = 4;
 
 /// One submission to a [`Pipeline`].
 struct Job {
@@ -59,15 +66,35 @@ impl Pipeline {
             .name("shoal-checker".into())
             .spawn(move || {
                 let mut checker = Checker::with_cap(&store, hmac.as_ref(), cap);
-                while let Some(job) = incoming.blocking_recv() {
+                // Jobs whose precheck runs while the one in front is placed.
+                let mut ahead: VecDeque<(Job, Prechecking)> = VecDeque::new();
+                let start = |checker: &Checker, mut job: Job| {
+                    let batch = std::mem::take(&mut job.batch);
+                    let pre = checker.precheck(batch, job.wanted.clone());
+                    (job, pre)
+                };
+                loop {
+                    if ahead.is_empty() {
+                        match incoming.blocking_recv() {
+                            Some(job) => ahead.push_back(start(&checker, job)),
+                            None => break,
+                        }
+                    }
+                    while ahead.len() < CHECK_AHEAD {
+                        match incoming.try_recv() {
+                            Ok(job) => ahead.push_back(start(&checker, job)),
+                            Err(_) => break,
+                        }
+                    }
+                    let (job, pre) = ahead.pop_front().expect("a job was queued");
                     while let Ok(f) = invalidated.try_recv() {
                         checker.forget(&f);
                     }
                     checker.trim(PIPELINE_CACHED_FEEDS);
                     let checked = match job.range {
-                        Some((feed, anchor)) => checker.check_range(feed, anchor, job.batch),
+                        Some((feed, anchor)) => checker.place_range(feed, anchor, pre),
                         None => checker
-                            .check_from(job.batch, job.refused.as_deref(), job.wanted.as_deref())
+                            .place(pre, job.refused.as_deref())
                             .map(|(batch, _)| batch),
                     };
                     match checked {

@@ -71,19 +71,26 @@ pub(super) struct Stored {
 /// Writes one checked batch: fresh messages in one transaction, and what
 /// the store already held (or refuses) checked against it.
 pub(super) fn store_batch(store: &Store, b: Batch) -> Result<Stored, StoreError> {
+    let (b, outcomes) = store.ingest_stream([b])?.pop().expect("one batch");
+    finish_batch(store, b, outcomes)
+}
+
+/// What became of each line of a checked batch whose fresh messages were
+/// written with these `outcomes`: what the store already held (or
+/// refuses) is checked against it now.
+pub(super) fn finish_batch(
+    store: &Store,
+    b: Batch,
+    outcomes: Vec<Outcome>,
+) -> Result<Stored, StoreError> {
     let mut results: Vec<(u64, LineResult)> = b
         .rejections
         .into_iter()
         .map(|r| (r.line, LineResult::Rejected(r.reason)))
         .collect();
     let mut refused_feeds = Vec::new();
-    let places: Vec<(FeedId, u64)> = b.fresh.iter().map(|m| (m.author(), m.sequence())).collect();
-    for ((n, (author, seq)), o) in b
-        .fresh_lines
-        .into_iter()
-        .zip(places)
-        .zip(store.ingest(b.fresh)?)
-    {
+    for ((n, m), o) in b.fresh_lines.into_iter().zip(&b.fresh).zip(outcomes) {
+        let (author, seq) = (m.author(), m.sequence());
         results.push((
             n,
             match o {

@@ -866,22 +866,42 @@ impl Store {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let received = now_ms();
-        let opened = self.open_boxes(&batch);
+        let (_, outcomes) = self
+            .ingest_stream([batch])?
+            .pop()
+            .expect("one batch, one outcome list");
+        Ok(outcomes)
+    }
+
+    /// [`Store::ingest`] for batches that come one after another (an
+    /// import's checked batches): each is written as soon as the iterator
+    /// yields it, all of them in ONE write transaction, committed once the
+    /// iterator ends. Each batch back with its outcomes, in order.
+    pub fn ingest_stream<B: AsRef<[VerifiedMsg]>>(
+        &self,
+        batches: impl IntoIterator<Item = B>,
+    ) -> Result<Vec<(B, Vec<Outcome>)>> {
         let txn = self.db().begin_write()?;
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
-            let mut out = Vec::with_capacity(batch.len());
-            for (i, msg) in batch.iter().enumerate() {
-                let opened = opened.get(i).and_then(Option::as_ref);
-                out.push(w.put(msg, received, opened)?);
+            let mut all = Vec::new();
+            for batch in batches {
+                let msgs = batch.as_ref();
+                let received = now_ms();
+                let opened = self.open_boxes(msgs);
+                let mut out = Vec::with_capacity(msgs.len());
+                for (i, msg) in msgs.iter().enumerate() {
+                    let opened = opened.get(i).and_then(Option::as_ref);
+                    out.push(w.put(msg, received, opened)?);
+                }
+                all.push((batch, out));
             }
             self.process_groups(&mut w, book)?;
             let touched = w.contacts_touched;
             w.finish()?;
             txn.commit()?;
             self.committed(touched);
-            Ok(out)
+            Ok(all)
         })
     }
 
