@@ -43,14 +43,15 @@ pub struct Summary {
     pub rejected: u64,
 }
 
-/// Reads one line of at most [`MAX_LINE_BYTES`] into `buf` (without the
-/// newline). Returns `None` at end of input, `Some(false)` for a line that was
-/// too long (its bytes are skipped, not kept).
+/// Reads one line of at most [`MAX_LINE_BYTES`] onto the end of `buf`
+/// (without the newline). Returns `None` at end of input, `Some(false)`
+/// for a line that was too long (its bytes are skipped, not kept: `buf` is
+/// as it was).
 pub(crate) fn read_line_bounded(
     r: &mut impl BufRead,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<Option<bool>> {
-    buf.clear();
+    let start = buf.len();
     let mut too_long = false;
     let mut any = false;
     loop {
@@ -59,14 +60,14 @@ pub(crate) fn read_line_bounded(
             return Ok(if any { Some(!too_long) } else { None });
         }
         any = true;
-        let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+        let (part, done) = match memchr::memchr(b'\n', chunk) {
             Some(i) => (&chunk[..i], Some(i + 1)),
             None => (chunk, None),
         };
         if !too_long {
-            if buf.len() + part.len() > MAX_LINE_BYTES {
+            if buf.len() - start + part.len() > MAX_LINE_BYTES {
                 too_long = true;
-                buf.clear();
+                buf.truncate(start);
             } else {
                 buf.extend_from_slice(part);
             }
@@ -74,7 +75,7 @@ pub(crate) fn read_line_bounded(
         let used = done.unwrap_or(chunk.len());
         r.consume(used);
         if done.is_some() {
-            if buf.last() == Some(&b'\r') {
+            if buf.len() > start && buf.last() == Some(&b'\r') {
                 buf.pop();
             }
             return Ok(Some(!too_long));
@@ -251,7 +252,6 @@ pub fn import_through(
 struct Lines<R> {
     input: R,
     line_no: u64,
-    buf: Vec<u8>,
     eof: bool,
     /// Batches the checker is done with, reused so that their memory is not
     /// returned to the system and faulted in again for every batch.
@@ -263,7 +263,6 @@ impl<R: BufRead> Lines<R> {
         Lines {
             input,
             line_no: 0,
-            buf: Vec::new(),
             eof: false,
             recycled,
         }
@@ -282,15 +281,16 @@ impl<R: BufRead> Lines<R> {
             },
         };
         while !self.eof && b.lines.len() < BATCH_LINES {
-            match read_line_bounded(&mut self.input, &mut self.buf)? {
+            let start = b.text.len();
+            match read_line_bounded(&mut self.input, &mut b.text)? {
                 None => self.eof = true,
                 Some(ok) => {
                     self.line_no += 1;
                     if !ok {
                         b.lines.push((self.line_no, Err(LineError::TooLong)));
-                    } else if !self.buf.iter().all(u8::is_ascii_whitespace) {
-                        let start = b.text.len();
-                        b.text.extend_from_slice(&self.buf);
+                    } else if b.text[start..].iter().all(u8::is_ascii_whitespace) {
+                        b.text.truncate(start);
+                    } else {
                         b.lines.push((self.line_no, Ok(start..b.text.len())));
                     }
                 }
