@@ -22,8 +22,12 @@ use crate::feed::{
 };
 use crate::store::{Store, StoreError};
 
-/// Lines per batch: one write transaction each.
-pub const BATCH_LINES: usize = 4096;
+/// Lines per batch: what is read, checked and handed to the writer at
+/// once (an import commits `IMPORT_GROUP`, four, of them
+/// together). The smaller, the less the writer has left to do alone after
+/// the last batch is checked (README "Import": 2,048 instead of 4,096 took
+/// about 2% off the import and 14 MB off its peak memory).
+pub const BATCH_LINES: usize = 2048;
 /// Most messages per batch-verification equation.
 const VERIFY_CHUNK: usize = 1024;
 /// Fewest messages per batch-verification equation.

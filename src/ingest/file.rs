@@ -24,9 +24,9 @@ use crate::store::{Store, StoreError};
 /// the checker places the one before them in its feeds: the pool's threads
 /// then do not wait for each other at the end of each batch.
 const CHECK_AHEAD: usize = 1;
-/// Checked batches an import writes in one transaction: fewer commits, and
-/// fewer copies of the pages each commit rewrites.
-const IMPORT_GROUP: usize = 2;
+/// Checked batches an import writes in one transaction (8,192 lines):
+/// fewer commits, and fewer copies of the pages each commit rewrites.
+const IMPORT_GROUP: usize = 4;
 /// Checked batches that may wait for the import's writer: with one, the
 /// checker stopped whenever the writer was in a commit (README "Import":
 /// about 5% of the import's time).
