@@ -154,7 +154,9 @@ fn main() {
         .map(|a| (a.0, ed25519_dalek::VerifyingKey::from_bytes(&a.0).unwrap()))
         .collect();
     let shoal_keys = feed::KeyCache::default();
-    shoal_keys.prime(&authors);
+    for a in &authors {
+        shoal_keys.get(a);
+    }
     drop(authors);
     let (raw, n) = raw_verify_rates(&dump, 3, &dalek_verifier(&dalek_keys));
     // shoal's own batch equation (each key's terms summed first), beside it.

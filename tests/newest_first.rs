@@ -1,9 +1,9 @@
 //! Newest first, on real nodes: a followed feed we hold nothing of arrives
 //! newest messages first, then its older history, downwards, until it is
 //! whole and identical to the peer's; and a peer (written with the
-//! library) that serves a newest range that does not chain, less than it
-//! claims, or older history that forks has the range discarded, is named
-//! with the reason, and nothing of the range is stored.
+//! library) that serves a newest range that does not chain, is of another
+//! feed, is less than it claims, or older history that forks has the range
+//! discarded, is named with the reason, and nothing of the range is stored.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -285,6 +285,31 @@ fn a_newest_range_that_does_not_chain_is_discarded_whole() {
     let (_dir, node, reason) = discarded(0x75, &author, serves, "newest messages discarded");
     assert!(reason.contains("previous must be"), "{reason}");
     nothing_stored(&node, &author);
+}
+
+/// The peer answers for the followed feed with valid messages of another
+/// feed, chained among themselves: every signature checks (the range's
+/// author is checked once they are), yet nothing of either feed is kept.
+#[test]
+fn a_newest_range_of_another_feed_is_discarded_whole() {
+    let author = test_key(0x60);
+    let other = test_key(0x61);
+    let history = feed_of(&other, 200, "other")
+        .iter()
+        .map(|m| Some(line(m)))
+        .collect();
+    let serves = Serves {
+        feed: author.id(),
+        claim: 200,
+        history,
+    };
+    let (_dir, node, reason) = discarded(0x62, &author, serves, "newest messages discarded");
+    assert!(
+        reason.contains("a range of one feed holds a message of another"),
+        "{reason}"
+    );
+    nothing_stored(&node, &author);
+    nothing_stored(&node, &other);
 }
 
 #[test]

@@ -490,13 +490,6 @@ impl KeyCache {
         }
     }
 
-    /// Prepares the keys of these authors.
-    pub fn prime<'a>(&self, ids: impl IntoIterator<Item = &'a FeedId>) {
-        for id in ids {
-            self.get(id);
-        }
-    }
-
     /// Number of authors remembered.
     pub fn len(&self) -> usize {
         self.0

@@ -165,15 +165,16 @@ fn precheck_part(
     keys: &KeyCache,
     wanted: Option<&HashSet<FeedId>>,
 ) -> Vec<Prechecked> {
-    let mut out: Vec<Prechecked> = Vec::with_capacity(lines.len());
+    // Each line in order: why it failed, or the author of a message whose
+    // verdict is the next of `verified`.
+    let mut order: Vec<(u64, Result<FeedId, Failed>)> = Vec::with_capacity(lines.len());
     let mut todo = Vec::with_capacity(lines.len());
-    let mut places = Vec::with_capacity(lines.len());
     for (n, line) in lines {
         match line
             .map_err(|e| (None, e))
             .and_then(|r| parse_line(&text[r], hmac))
         {
-            Ok(u) if wanted.is_some_and(|w| !w.contains(&u.author())) => out.push((
+            Ok(u) if wanted.is_some_and(|w| !w.contains(&u.author())) => order.push((
                 n,
                 Err((
                     None,
@@ -181,18 +182,25 @@ fn precheck_part(
                 )),
             )),
             Ok(u) => {
-                places.push((out.len(), u.author()));
-                // A place for the verdict, filled in below.
-                out.push((n, Err((None, LineError::Shape("")))));
+                order.push((n, Ok(u.author())));
                 todo.push(u);
             }
-            Err(e) => out.push((n, Err(e))),
+            Err(e) => order.push((n, Err(e))),
         }
     }
-    for ((at, author), verdict) in places.into_iter().zip(feed::verify_many(todo, keys)) {
-        out[at].1 = verdict.map_err(|e| (Some(author), LineError::Invalid(e)));
-    }
-    out
+    let mut verified = feed::verify_many(todo, keys).into_iter();
+    order
+        .into_iter()
+        .map(|(n, slot)| {
+            let result = slot.and_then(|author| {
+                verified
+                    .next()
+                    .expect("one verdict per message")
+                    .map_err(|e| (Some(author), LineError::Invalid(e)))
+            });
+            (n, result)
+        })
+        .collect()
 }
 
 /// A batch whose lines are being prechecked ([`precheck_part`]) on the
