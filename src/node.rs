@@ -235,6 +235,28 @@ impl Drop for AddressSlot {
     }
 }
 
+/// Marks a peer's tunnel to us as in its handshake while it lives.
+struct Arriving<'a> {
+    set: &'a Mutex<std::collections::HashSet<FeedId>>,
+    peer: FeedId,
+    marked: bool,
+}
+
+impl<'a> Arriving<'a> {
+    fn new(set: &'a Mutex<std::collections::HashSet<FeedId>>, peer: FeedId) -> Self {
+        let marked = set.lock().expect("lock").insert(peer);
+        Arriving { set, peer, marked }
+    }
+}
+
+impl Drop for Arriving<'_> {
+    fn drop(&mut self) {
+        if self.marked {
+            self.set.lock().expect("lock").remove(&self.peer);
+        }
+    }
+}
+
 struct Conn {
     /// Where it is: a socket address, or `tunnel:@ROOM:@PEER~shs:KEY`.
     addr: String,
@@ -297,6 +319,9 @@ struct Inner {
     /// The connected peers that are rooms, and who attends each: only
     /// they may open tunnels to us.
     rooms: Mutex<HashMap<FeedId, std::collections::BTreeSet<FeedId>>>,
+    /// Peers whose tunnel to us is in its handshake: we do not open one
+    /// to them meanwhile.
+    tunnels_arriving: Mutex<std::collections::HashSet<FeedId>>,
     shutdown: watch::Sender<bool>,
     listen_addr: Mutex<Option<SocketAddr>>,
     /// Makes every store write of the node, one at a time.
@@ -445,8 +470,13 @@ impl crate::replicate::session::Service for Tunnels {
 const ROOM_RECHECK: Duration = Duration::from_secs(10);
 
 /// How long the peer with the larger key waits before opening a tunnel to
-/// a peer that may be opening one to it.
-const TUNNEL_SECOND_DIAL: Duration = Duration::from_secs(3);
+/// a peer that may be opening one to it. Past the window in which the
+/// JavaScript connection scheduler dials a new attendant (its updates come
+/// every 2 s, each delayed 0.5 to 1.5 s): at 3 s, a shoal node and a
+/// JavaScript peer could open two tunnels to each other at once, and
+/// `ssb-conn-hub`, which keys connections by address (the same for both),
+/// forgets the survivor when the other is closed.
+const TUNNEL_SECOND_DIAL: Duration = Duration::from_secs(6);
 
 /// Attendants remembered per room we are in.
 const MAX_ATTENDANTS_KEPT: usize = 4096;
@@ -578,6 +608,7 @@ impl Node {
                 blobs_fetched: std::sync::atomic::AtomicBool::new(false),
                 room: std::sync::OnceLock::new(),
                 rooms: Mutex::default(),
+                tunnels_arriving: Mutex::default(),
                 shutdown,
                 listen_addr: Mutex::new(None),
                 writer,
@@ -1011,7 +1042,13 @@ impl Node {
             };
             tokio::spawn(async move {
                 tokio::time::sleep(wait).await;
-                let connected = node.inner.conns.lock().expect("lock").contains_key(&target);
+                let connected = node.inner.conns.lock().expect("lock").contains_key(&target)
+                    || node
+                        .inner
+                        .tunnels_arriving
+                        .lock()
+                        .expect("lock")
+                        .contains(&target);
                 if !connected && let Err(e) = node.dial_tunnel(room, &rpc, target).await {
                     tracing::info!("{target} through the room {room}: {e}");
                 }
@@ -1100,6 +1137,7 @@ impl Node {
         };
         let (sink, source) = s.into_parts();
         let stream = crate::room::byte_stream(sink, source);
+        let arriving = Arriving::new(&self.inner.tunnels_arriving, origin);
         let shaken = net::handshake(stream, &self.inner.net_key, &self.inner.keys, None).await;
         drop(handshake);
         let (r, w, peer) = match shaken {
@@ -1136,6 +1174,7 @@ impl Node {
             return;
         };
         let addr = format!("tunnel:{room}:{peer}~shs:{}", peer.b64());
+        drop(arriving);
         self.run_conn_boxed(peer, addr, r, w, false).await;
     }
 

@@ -914,3 +914,80 @@ fn an_ebt_stream_the_peer_replaced_is_opened_again() {
     );
     rt.shutdown_timeout(Duration::from_secs(1));
 }
+
+/// Regression: a shoal node and a JavaScript peer opened tunnels to each
+/// other at once (the node's second dial, 3 s after a new attendant, fell
+/// in the window where `ssb-conn`'s scheduler dials one), and the
+/// JavaScript side forgot the tunnel that survived. The node with the
+/// larger key now does not dial a peer whose tunnel to it is in its
+/// handshake. Here `p` opens a tunnel to the node and stalls its handshake
+/// past the node's second dial; `q`, attending alike, is dialled, `p` not.
+#[test]
+fn a_node_does_not_dial_a_peer_whose_tunnel_to_it_is_arriving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut room = ServeNode::init(dir.path(), "room", &test_key(0x61));
+    room.configure("room", "{ name = \"crossing room\" }");
+    let (p, q) = (test_key(0x63), test_key(0x64));
+    // The node has the larger key, so that it waits before dialling.
+    let node_key = (0x70..=0xff)
+        .map(test_key)
+        .find(|k| k.id() > p.id() && k.id() > q.id())
+        .unwrap();
+    let mut node = ServeNode::init(dir.path(), "node", &node_key);
+    node.configure("lan", "false");
+    node.follow(&p.id().to_string());
+    node.follow(&q.id().to_string());
+    room.start();
+    node.start();
+    node.ok(["room", "join", room.address().as_str()]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let addr: shoal::net::MultiAddr = room.address().parse().unwrap();
+        // Each attendant reports the tunnels the room brings it.
+        let (dialled, mut dials) = tokio::sync::mpsc::unbounded_channel();
+        let mut rpcs = Vec::new();
+        for k in [&p, &q] {
+            let (r, w, _) = shoal::net::connect_to(&addr, &main_net_key(), k)
+                .await
+                .unwrap();
+            let (rpc, mut incoming, task) = rpc::start(r, w, rpc::Options::default());
+            let (dialled, who) = (dialled.clone(), k.id());
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Some(req) = incoming.recv().await {
+                    if req.name == ["tunnel", "connect"] {
+                        let _ = dialled.send((who, req.args.to_string()));
+                    }
+                    if let rpc::Responder::Stream(s) = req.responder {
+                        held.push(s.into_parts());
+                    }
+                }
+            });
+            rpcs.push((rpc, task));
+        }
+        // `p` opens a tunnel to the node and says nothing in it: the
+        // node's handshake waits for it (up to HANDSHAKE_TIMEOUT, 10 s).
+        let args = json!([{"portal": room.id.to_string(), "target": node.id.to_string()}]);
+        let _stalled = rpcs[0]
+            .0
+            .call_duplex(&["tunnel", "connect"], args)
+            .await
+            .unwrap();
+        let (who, args) = tokio::time::timeout(Duration::from_secs(9), dials.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the node dialled no one: {}", node.log_tail(30)))
+            .unwrap();
+        assert_eq!(
+            who,
+            q.id(),
+            "the node dialled the peer whose tunnel was arriving: {args}"
+        );
+        assert!(args.contains(&node.id.to_string()), "{args}");
+        // And not `p` a moment later either.
+        let more = tokio::time::timeout(Duration::from_millis(1500), dials.recv()).await;
+        assert!(more.is_err(), "{more:?}");
+    });
+}
