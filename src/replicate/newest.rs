@@ -36,14 +36,21 @@ use crate::rpc::RpcHandle;
 
 /// Messages asked for per chunk of older history.
 pub const BACKFILL_CHUNK: u64 = 1000;
-/// Chunks of older history (of as many feeds) one session fetches at once:
-/// with [`BACKFILL_CHUNK`] and the largest message, at most 64 MiB held (and
-/// never more than [`RANGE_BUDGET_KIB`] in the whole node). Eight in flight
-/// (instead of four) keep the checker fed, so the writer finds more ranges
-/// queued and commits less often (README "Import").
-const OLDER_AT_ONCE: usize = 8;
-/// Newest-first fetches one session runs at once.
-const NEWEST_AT_ONCE: usize = 8;
+/// Ranges one session reads from its peer at once (newest or older): with
+/// [`BACKFILL_CHUNK`] and the largest message, at most 64 MiB being read
+/// (and never more than [`RANGE_BUDGET_KIB`] held in the whole node).
+const READS_AT_ONCE: usize = 8;
+/// Chunks of older history (of as many feeds) one session has under way
+/// at once: being read, or read and waiting to be checked and stored. A
+/// range's read slot is given back as soon as it is read, so the next
+/// range crosses the network while the ones before it are checked: when
+/// a fetch held its slot until its range was stored, every commit left
+/// the checker idle for the next ranges' round trip (about a tenth of a
+/// first sync, README "Replication"). What waits is bounded by
+/// [`RANGE_BUDGET_KIB`] and the pipeline's queue.
+const OLDER_AT_ONCE: usize = 32;
+/// Newest-first fetches one session has under way at once.
+const NEWEST_AT_ONCE: usize = 32;
 /// How long one range may take to arrive.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a session waits before looking again at a feed whose older
@@ -122,7 +129,8 @@ pub async fn run(
     fetched: mpsc::Sender<Fetched>,
 ) {
     let rate = Mutex::new(Rate::new(repl.limits.peer_rate));
-    let (repl, rpc, rate) = (&*repl, &rpc, &rate);
+    let reads = Semaphore::new(READS_AT_ONCE);
+    let (repl, rpc, rate, reads) = (&*repl, &rpc, &rate, &reads);
     let mut newest: VecDeque<(FeedId, u64)> = VecDeque::new();
     let mut older: VecDeque<FeedId> = VecDeque::new();
     // Feeds this peer failed to serve: not asked of it again.
@@ -145,10 +153,13 @@ pub async fn run(
                 continue;
             }
             newest_running += 1;
-            let fetch: Fetch<'_> =
-                Box::pin(
-                    async move { (true, f, fetch_newest(repl, peer, rpc, f, seq, rate).await) },
-                );
+            let fetch: Fetch<'_> = Box::pin(async move {
+                (
+                    true,
+                    f,
+                    fetch_newest(repl, peer, rpc, f, seq, rate, reads).await,
+                )
+            });
             running.push(fetch);
         }
         while newest.is_empty() && older_running < OLDER_AT_ONCE {
@@ -158,7 +169,9 @@ pub async fn run(
             }
             older_running += 1;
             let fetch: Fetch<'_> =
-                Box::pin(async move { (false, f, fetch_older(repl, peer, rpc, f, rate).await) });
+                Box::pin(
+                    async move { (false, f, fetch_older(repl, peer, rpc, f, rate, reads).await) },
+                );
             running.push(fetch);
         }
         if running.is_empty() && !open {
@@ -239,8 +252,9 @@ enum Outcome {
 /// Reads a range of `feed` from `peer`: `createHistoryStream` from `seq`,
 /// at most `limit` messages, within [`FETCH_TIMEOUT`]; charged to the
 /// peer's limits, and held within the node's [`RangeBudget`] (the permit
-/// comes with the messages: keep it until they are stored). `Err` says
-/// why, for a person.
+/// comes with the messages: keep it until they are stored), one of the
+/// session's `reads` at once. `Err` says why, for a person.
+#[allow(clippy::too_many_arguments)]
 async fn read_range(
     repl: &Replicator,
     peer: FeedId,
@@ -249,7 +263,12 @@ async fn read_range(
     seq: u64,
     limit: u64,
     rate: &Mutex<Rate>,
+    reads: &Semaphore,
 ) -> Result<(Vec<Bytes>, Option<OwnedSemaphorePermit>), String> {
+    let _reading = reads
+        .acquire()
+        .await
+        .map_err(|_| "the session is ending".to_string())?;
     let args =
         json!([{"id": feed.to_string(), "seq": seq, "limit": limit, "live": false, "keys": false}]);
     let read = async {
@@ -312,6 +331,7 @@ async fn fetch_newest(
     feed: FeedId,
     latest: u64,
     rate: &Mutex<Rate>,
+    reads: &Semaphore,
 ) -> Outcome {
     let Some(_busy) = Busy::take(&repl.fetching, feed) else {
         return Outcome::Busy;
@@ -321,7 +341,7 @@ async fn fetch_newest(
     }
     let n = repl.newest_count.min(latest);
     let from = latest - n + 1;
-    let stored = match read_range(repl, peer, rpc, feed, from, n, rate).await {
+    let stored = match read_range(repl, peer, rpc, feed, from, n, rate, reads).await {
         Ok((items, _held)) => {
             let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
             repl.pipeline
@@ -352,6 +372,7 @@ async fn fetch_older(
     rpc: &RpcHandle,
     feed: FeedId,
     rate: &Mutex<Rate>,
+    reads: &Semaphore,
 ) -> Outcome {
     let Some(_busy) = Busy::take(&repl.fetching, feed) else {
         return Outcome::Busy;
@@ -361,7 +382,7 @@ async fn fetch_older(
     };
     let start = held.from.saturating_sub(BACKFILL_CHUNK).max(1);
     let limit = held.from - start;
-    let stored = match read_range(repl, peer, rpc, feed, start, limit, rate).await {
+    let stored = match read_range(repl, peer, rpc, feed, start, limit, rate, reads).await {
         Ok((items, _held)) => {
             let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
             repl.pipeline.submit_range(feed, held.anchor(), &refs).await
