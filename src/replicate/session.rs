@@ -429,15 +429,16 @@ impl Replicator {
                             return;
                         }
                     };
-                for m in &page {
-                    let body = if keys { m.to_kvt() } else { m.json.clone() };
+                let got = page.len();
+                for m in page {
+                    let body = if keys { m.to_kvt() } else { m.json };
                     if sink.send(Body::Json(Bytes::from(body))).await.is_err() {
                         return;
                     }
                 }
-                after += page.len() as u64;
-                limit -= page.len() as u64;
-                if page.len() < n {
+                after += got as u64;
+                limit -= got as u64;
+                if got < n {
                     break;
                 }
             }
@@ -1114,12 +1115,9 @@ async fn send_loop(
                 Ok(Ok(p)) => p,
                 _ => return,
             };
-            for m in &page {
-                if sink
-                    .send(Body::Json(Bytes::from(m.json.clone())))
-                    .await
-                    .is_err()
-                {
+            let got = page.len();
+            for m in page {
+                if sink.send(Body::Json(Bytes::from(m.json))).await.is_err() {
                     return;
                 }
             }
@@ -1129,10 +1127,10 @@ async fn send_loop(
                 if let Some(c) = t.cursors.get_mut(&feed)
                     && *c >= next
                 {
-                    *c = (*c).max(next + page.len() as u64);
+                    *c = (*c).max(next + got as u64);
                 }
             }
-            if page.is_empty() {
+            if got == 0 {
                 // The store holds less than we thought.
                 latest.insert(feed, next - 1);
             }
