@@ -6,6 +6,7 @@
 //! discarded, is named with the reason, and nothing of the range is stored.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -129,16 +130,25 @@ struct Serves {
 }
 
 /// A peer written with the library on 127.0.0.1: over EBT it claims
-/// `claim` of its feed and streams nothing; `createHistoryStream` gets
-/// what `history` holds in the range asked for. Runs until dropped.
+/// `claim` of each of its feeds and streams nothing; `createHistoryStream`
+/// gets what `history` holds in the range asked for. Runs until dropped.
 struct FakePeer {
     rt: Option<tokio::runtime::Runtime>,
     id: FeedId,
     port: u16,
+    /// History streams from sequence 1 open now, and the most at once
+    /// (counted only when they are held open, see [`FakePeer::start_many`]).
+    from_first: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
 impl FakePeer {
     fn start(keys: Keypair, serves: Serves) -> FakePeer {
+        Self::start_many(keys, vec![serves], false)
+    }
+
+    /// Serves several feeds; with `hold_first`, a history stream from
+    /// sequence 1 sends nothing and is never ended (and is counted).
+    fn start_many(keys: Keypair, serves: Vec<Serves>, hold_first: bool) -> FakePeer {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -151,9 +161,11 @@ impl FakePeer {
         let id = keys.id();
         let keys = Arc::new(keys);
         let serves = Arc::new(serves);
+        let from_first: Arc<(AtomicUsize, AtomicUsize)> = Arc::default();
+        let counts = from_first.clone();
         rt.spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (keys, serves) = (keys.clone(), serves.clone());
+                let (keys, serves, counts) = (keys.clone(), serves.clone(), counts.clone());
                 tokio::spawn(async move {
                     let Ok((r, w, _)) = shoal::net::accept(stream, &main_net_key(), &keys).await
                     else {
@@ -163,13 +175,15 @@ impl FakePeer {
                     while let Some(req) = incoming.recv().await {
                         let name = req.method();
                         let args = req.args.clone();
-                        let serves = serves.clone();
+                        let (serves, counts) = (serves.clone(), counts.clone());
                         match (name.as_str(), req.responder) {
                             ("ebt.replicate", Responder::Stream(s)) => {
                                 tokio::spawn(async move {
                                     let (sink, mut source) = s.into_parts();
-                                    let ours =
-                                        json!({ serves.feed.to_string(): serves.claim << 1 });
+                                    let ours: serde_json::Map<String, Json> = serves
+                                        .iter()
+                                        .map(|f| (f.feed.to_string(), json!(f.claim << 1)))
+                                        .collect();
                                     let _ = sink.send(Body::json(&ours).unwrap()).await;
                                     while let Some(Ok(_)) = source.recv().await {}
                                 });
@@ -179,6 +193,22 @@ impl FakePeer {
                                     let (sink, _source) = s.into_parts();
                                     let from = args[0]["seq"].as_u64().unwrap_or(1).max(1);
                                     let limit = args[0]["limit"].as_u64().unwrap_or(u64::MAX);
+                                    let Some(serves) = serves
+                                        .iter()
+                                        .find(|f| args[0]["id"] == f.feed.to_string().as_str())
+                                    else {
+                                        let _ = sink.end().await;
+                                        return;
+                                    };
+                                    if hold_first && from == 1 {
+                                        let (now, most) = &*counts;
+                                        let open = now.fetch_add(1, Ordering::SeqCst) + 1;
+                                        most.fetch_max(open, Ordering::SeqCst);
+                                        // Held open (the sink kept) until the
+                                        // connection ends.
+                                        std::future::pending::<()>().await;
+                                        return;
+                                    }
                                     let end = from
                                         .saturating_add(limit)
                                         .min(serves.history.len() as u64 + 1);
@@ -206,6 +236,7 @@ impl FakePeer {
             rt: Some(rt),
             id,
             port,
+            from_first,
         }
     }
 
@@ -395,4 +426,49 @@ fn older_history_that_forks_below_the_newest_is_discarded_and_the_feed_stays_par
             && feed.contains("(older posts of 1 feed here still arriving: fetched newest first)"),
         "{feed}"
     );
+}
+
+/// A session reads at most eight ranges from its peer at once, however
+/// many feeds wait for their older history: a peer that holds every
+/// older range open (and so holds the node's memory for each) gets eight
+/// such streams open from one node, never more.
+#[test]
+fn a_session_reads_at_most_eight_ranges_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Twenty feeds of 60: the newest 50 of each are served, the older 10
+    // (asked from sequence 1) are held open.
+    let authors: Vec<Keypair> = (0..20).map(|i| test_key(0x90 + i)).collect();
+    let serves: Vec<Serves> = authors
+        .iter()
+        .map(|a| Serves {
+            feed: a.id(),
+            claim: 60,
+            history: feed_of(a, 60, "held")
+                .iter()
+                .map(|m| Some(line(m)))
+                .collect(),
+        })
+        .collect();
+    let fake = FakePeer::start_many(test_key(0xb0), serves, true);
+    let mut node = ServeNode::init(dir.path(), "fresh", &test_key(0xb1));
+    for a in &authors {
+        node.follow(&a.id().to_string());
+    }
+    node.start();
+    node.ok(["connect", fake.address().as_str()]);
+    for a in &authors {
+        node.wait_count(&a.id().to_string(), 50, 30);
+    }
+    let (now, most) = &*fake.from_first;
+    wait_for(
+        10,
+        Duration::from_millis(50),
+        "eight older ranges asked for",
+        || (now.load(Ordering::SeqCst) >= 8).then_some(()),
+        || node.explain(),
+    );
+    // Time for more to be asked, were they allowed.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(most.load(Ordering::SeqCst), 8, "older ranges read at once");
+    assert_eq!(now.load(Ordering::SeqCst), 8);
 }
