@@ -263,10 +263,7 @@ fn forged_or_oversized_blobs_store_nothing_and_a_want_flood_is_bounded() {
     let mut node = ServeNode::init(dir.path(), "node", &test_key(0xb4));
     node.configure("max_blob_bytes", "131072");
     node.start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::common::runtime();
     for (i, how) in [Serve::Forged, Serve::Oversized].into_iter().enumerate() {
         let wanted = BlobId::of(format!("wanted {i}").as_bytes());
         let id = wanted.to_string();

@@ -30,6 +30,16 @@ pub fn read_vector(rel: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// A current-thread tokio runtime, for a client on the wire written with
+/// the library.
+#[allow(dead_code)]
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A deterministic identity from a small seed number.
 #[allow(dead_code)]
 pub fn test_key(n: u8) -> Keypair {

@@ -36,16 +36,10 @@ use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::cli::{next_msg, write_lines};
+use crate::common::runtime;
 use crate::common::test_key;
 use crate::multinode::main_net_key;
 use crate::nodes::{ServeNode, free_port, wait_for};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A secret handshake with `node` as `keys`, from the loopback address
 /// `from`; the error says where it failed.

@@ -39,6 +39,7 @@ use shoal::invite::Code;
 use shoal::rpc::{self, RpcError};
 
 use crate::cli::{LogLine, init_home, one_line_error, shoal};
+use crate::common::runtime;
 use crate::common::test_key;
 use crate::jsenv::JsPeer;
 use crate::multinode::main_net_key;
@@ -89,14 +90,6 @@ fn create(node: &ServeNode, args: &[&str]) -> String {
         "{code}"
     );
     code
-}
-
-/// A current-thread tokio runtime for a client on the wire.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// Dials `node` as `keys` and starts muxrpc on the connection.

@@ -281,10 +281,7 @@ fn two_hundred_peers_at_once_leave_the_cli_answering_and_nothing_behind() {
     let rss_before = node.rss_kib();
     let (port, id) = (node.port, node.id);
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::common::runtime();
     let probe = CliProbe::start(&node.home);
     let rss = RssPeak::start(pid);
     let t0 = Instant::now();
@@ -451,10 +448,7 @@ fn a_late_ebt_request_ends_the_history_stream_pull() {
         node.follow(&test_key(0x91 + f).id().to_string());
     }
     node.start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::common::runtime();
     rt.block_on(async {
         let addr = format!("127.0.0.1:{}", node.port);
         let (r, w, _) =

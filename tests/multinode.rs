@@ -719,10 +719,7 @@ fn garbage_on_the_wire_leaves_the_node_working() {
         .expect("the node answers a valid hello with its own");
     drop(s);
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::common::runtime();
     rt.block_on(async {
         let stranger = test_key(0xb3);
         // Another network key: the handshake fails, nothing is connected.

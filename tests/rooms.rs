@@ -121,10 +121,7 @@ fn tunnels_to_the_absent_to_oneself_or_inside_a_tunnel_are_refused() {
     let mut room = ServeNode::init(dir.path(), "room", &test_key(0xd3));
     room.configure("room", "{ name = \"test room\" }");
     room.start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::common::runtime();
     rt.block_on(async {
         let me = test_key(0xd4);
         let addr = room.address().parse().unwrap();
@@ -767,10 +764,7 @@ fn a_tunnel_that_carries_nothing_is_closed_after_the_idle_time() {
         &room_config("idle", &[("tunnel_idle_secs", "2".into())]),
     );
     room.start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::common::runtime();
     rt.block_on(async {
         let addr: shoal::net::MultiAddr = room.address().parse().unwrap();
         let origin = test_key(0x4a);
@@ -940,10 +934,7 @@ fn a_node_does_not_dial_a_peer_whose_tunnel_to_it_is_arriving() {
     room.start();
     node.start();
     node.ok(["room", "join", room.address().as_str()]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::common::runtime();
     rt.block_on(async {
         let addr: shoal::net::MultiAddr = room.address().parse().unwrap();
         // Each attendant reports the tunnels the room brings it.

@@ -55,6 +55,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_util::codec::{Decoder as _, Encoder as _};
 
 use crate::cli::{msg_id, next_msg, post, write_lines};
+use crate::common::runtime;
 use crate::common::test_key;
 use crate::multinode::{StatusPoller, assert_closed_by_node, main_net_key, noise};
 use crate::nodes::{ServeNode, rss_kib, wait_for};
@@ -68,14 +69,6 @@ const REPLICATION_SECS: u64 = 30;
 /// about 20 MiB more once it indexes after start (measured: 22 MiB of
 /// growth with search off, 42 MiB on; what a flood adds is unbounded).
 const RSS_GROWTH_KIB: u64 = 64 << 10;
-
-/// A current-thread tokio runtime for the hostile client.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A node and a good peer that follow each other, each with one post,
 /// connected (the good peer dialled) and caught up.
