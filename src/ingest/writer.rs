@@ -49,8 +49,9 @@ const CHECKED_QUEUE: usize = 6;
 /// import commits. With ranges of a thousand messages a round was three
 /// of them (about 35 commits in a first sync of 100,000 messages); it now
 /// takes all six that may queue. Each commit's fsync holds the writer,
-/// and a first sync's fetches wait on their writes: 4 times the lines
-/// took about a tenth off a first sync (README "Replication").
+/// and a first sync's fetches wait on their writes: with the fetches'
+/// read slots given back once read, about a tenth off a first sync
+/// (README "Import").
 const ROUND_LINES: usize = 4 * BATCH_LINES;
 
 /// Why a publish was not stored.

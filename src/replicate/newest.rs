@@ -45,9 +45,9 @@ const READS_AT_ONCE: usize = 8;
 /// range's read slot is given back as soon as it is read, so the next
 /// range crosses the network while the ones before it are checked: when
 /// a fetch held its slot until its range was stored, every commit left
-/// the checker idle for the next ranges' round trip (about a tenth of a
-/// first sync, README "Replication"). What waits is bounded by
-/// [`RANGE_BUDGET_KIB`] and the pipeline's queue.
+/// the checker idle for the next ranges' round trip. With the writer's
+/// larger rounds, about a tenth off a first sync (README "Import"). What
+/// waits is bounded by [`RANGE_BUDGET_KIB`] and the pipeline's queue.
 const OLDER_AT_ONCE: usize = 32;
 /// Newest-first fetches one session has under way at once.
 const NEWEST_AT_ONCE: usize = 32;
