@@ -128,9 +128,11 @@ pub async fn run(
     mut wants: mpsc::Receiver<Want>,
     fetched: mpsc::Sender<Fetched>,
 ) {
-    let rate = Mutex::new(Rate::new(repl.limits.peer_rate));
-    let reads = Semaphore::new(READS_AT_ONCE);
-    let (repl, rpc, rate, reads) = (&*repl, &rpc, &rate, &reads);
+    let gate = Gate {
+        rate: Mutex::new(Rate::new(repl.limits.peer_rate)),
+        reads: Semaphore::new(READS_AT_ONCE),
+    };
+    let (repl, rpc, gate) = (&*repl, &rpc, &gate);
     let mut newest: VecDeque<(FeedId, u64)> = VecDeque::new();
     let mut older: VecDeque<FeedId> = VecDeque::new();
     // Feeds this peer failed to serve: not asked of it again.
@@ -153,13 +155,10 @@ pub async fn run(
                 continue;
             }
             newest_running += 1;
-            let fetch: Fetch<'_> = Box::pin(async move {
-                (
-                    true,
-                    f,
-                    fetch_newest(repl, peer, rpc, f, seq, rate, reads).await,
-                )
-            });
+            let fetch: Fetch<'_> =
+                Box::pin(
+                    async move { (true, f, fetch_newest(repl, peer, rpc, f, seq, gate).await) },
+                );
             running.push(fetch);
         }
         while newest.is_empty() && older_running < OLDER_AT_ONCE {
@@ -169,9 +168,7 @@ pub async fn run(
             }
             older_running += 1;
             let fetch: Fetch<'_> =
-                Box::pin(
-                    async move { (false, f, fetch_older(repl, peer, rpc, f, rate, reads).await) },
-                );
+                Box::pin(async move { (false, f, fetch_older(repl, peer, rpc, f, gate).await) });
             running.push(fetch);
         }
         if running.is_empty() && !open {
@@ -223,6 +220,13 @@ pub async fn run(
     }
 }
 
+/// What one session's fetches take from its peer: messages at most at the
+/// peer's rate, and at most [`READS_AT_ONCE`] ranges being read.
+struct Gate {
+    rate: Mutex<Rate>,
+    reads: Semaphore,
+}
+
 /// A fetch under way: whether it is of newest messages, the feed, and
 /// what it came to.
 type Fetch<'a> = Pin<Box<dyn Future<Output = (bool, FeedId, Outcome)> + Send + 'a>>;
@@ -253,8 +257,7 @@ enum Outcome {
 /// at most `limit` messages, within [`FETCH_TIMEOUT`]; charged to the
 /// peer's limits, and held within the node's [`RangeBudget`] (the permit
 /// comes with the messages: keep it until they are stored), one of the
-/// session's `reads` at once. `Err` says why, for a person.
-#[allow(clippy::too_many_arguments)]
+/// session's reads at once ([`Gate`]). `Err` says why, for a person.
 async fn read_range(
     repl: &Replicator,
     peer: FeedId,
@@ -262,10 +265,10 @@ async fn read_range(
     feed: FeedId,
     seq: u64,
     limit: u64,
-    rate: &Mutex<Rate>,
-    reads: &Semaphore,
+    gate: &Gate,
 ) -> Result<(Vec<Bytes>, Option<OwnedSemaphorePermit>), String> {
-    let _reading = reads
+    let _reading = gate
+        .reads
         .acquire()
         .await
         .map_err(|_| "the session is ending".to_string())?;
@@ -316,7 +319,7 @@ async fn read_range(
             items.len()
         ));
     }
-    if !repl.admit(peer, &items, rate).await {
+    if !repl.admit(peer, &items, &gate.rate).await {
         return Err("over the day's byte budget".into());
     }
     Ok((items, held))
@@ -330,8 +333,7 @@ async fn fetch_newest(
     rpc: &RpcHandle,
     feed: FeedId,
     latest: u64,
-    rate: &Mutex<Rate>,
-    reads: &Semaphore,
+    gate: &Gate,
 ) -> Outcome {
     let Some(_busy) = Busy::take(&repl.fetching, feed) else {
         return Outcome::Busy;
@@ -341,7 +343,7 @@ async fn fetch_newest(
     }
     let n = repl.newest_count.min(latest);
     let from = latest - n + 1;
-    let stored = match read_range(repl, peer, rpc, feed, from, n, rate, reads).await {
+    let stored = match read_range(repl, peer, rpc, feed, from, n, gate).await {
         Ok((items, _held)) => {
             let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
             repl.pipeline
@@ -371,8 +373,7 @@ async fn fetch_older(
     peer: FeedId,
     rpc: &RpcHandle,
     feed: FeedId,
-    rate: &Mutex<Rate>,
-    reads: &Semaphore,
+    gate: &Gate,
 ) -> Outcome {
     let Some(_busy) = Busy::take(&repl.fetching, feed) else {
         return Outcome::Busy;
@@ -382,7 +383,7 @@ async fn fetch_older(
     };
     let start = held.from.saturating_sub(BACKFILL_CHUNK).max(1);
     let limit = held.from - start;
-    let stored = match read_range(repl, peer, rpc, feed, start, limit, rate, reads).await {
+    let stored = match read_range(repl, peer, rpc, feed, start, limit, gate).await {
         Ok((items, _held)) => {
             let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
             repl.pipeline.submit_range(feed, held.anchor(), &refs).await
