@@ -876,7 +876,10 @@ impl Store {
     /// [`Store::ingest`] for batches that come one after another (an
     /// import's checked batches): each is written as soon as the iterator
     /// yields it, all of them in ONE write transaction, committed once the
-    /// iterator ends. Each batch back with its outcomes, in order.
+    /// iterator ends. Each batch back with its outcomes, in order. When no
+    /// batch holds a message (everything was known or refused before it
+    /// came here) the transaction is dropped: nothing is committed, no
+    /// fsync.
     pub fn ingest_stream<B: AsRef<[VerifiedMsg]>>(
         &self,
         batches: impl IntoIterator<Item = B>,
@@ -885,8 +888,10 @@ impl Store {
         self.with_book(|book| {
             let mut w = Writer::open(&txn, self.me.as_ref())?;
             let mut all = Vec::new();
+            let mut any = false;
             for batch in batches {
                 let msgs = batch.as_ref();
+                any |= !msgs.is_empty();
                 let received = now_ms();
                 let opened = self.open_boxes(msgs);
                 let mut out = Vec::with_capacity(msgs.len());
@@ -895,6 +900,9 @@ impl Store {
                     out.push(w.put(msg, received, opened)?);
                 }
                 all.push((batch, out));
+            }
+            if !any {
+                return Ok(all);
             }
             self.process_groups(&mut w, book)?;
             let touched = w.contacts_touched;
@@ -1457,6 +1465,38 @@ mod tests {
         );
         assert_eq!(store.feed(&kp.id(), 1, 10).unwrap().len(), 1);
         assert_eq!(store.log(0, 10).unwrap().len(), 2);
+    }
+
+    /// Regression: writing a checked batch with no message in it (all
+    /// known or refused before it came to the store) opened a write
+    /// transaction and committed it, with its fsync, for nothing.
+    #[test]
+    fn batches_with_no_message_commit_nothing() {
+        let (d, store) = open();
+        let kp = Keypair::from_seed(&[3; 32]);
+        store.append_local(&kp, post("one"), None).unwrap();
+        let path = d.path().join("store.redb");
+        let modified = || std::fs::metadata(&path).unwrap().modified().unwrap();
+        let before = modified();
+        // Past the file system's timestamp granularity, so that a write
+        // would show.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let out = store
+            .ingest_stream([Vec::<VerifiedMsg>::new(), Vec::new()])
+            .unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|(_, o)| o.is_empty()));
+        assert_eq!(modified(), before, "the store file was written");
+        // A batch with a message is written as before.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let m = feed::validate(
+            None,
+            None,
+            feed::build(&Keypair::from_seed(&[4; 32]), None, 1.0, post("a"), None),
+        )
+        .unwrap();
+        assert_eq!(store.ingest(vec![m]).unwrap(), vec![Outcome::Stored]);
+        assert_ne!(modified(), before);
     }
 
     #[test]
