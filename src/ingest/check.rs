@@ -214,7 +214,10 @@ pub(super) struct Prechecking {
 
 impl Prechecking {
     /// Waits for every part: the lines in order, and the batch's text
-    /// buffer for reuse (a new one if a part still holds it).
+    /// buffer for reuse (a new one if a part still holds it). Blocks: never
+    /// called on the rayon pool itself (the import's caller and the
+    /// pipeline's `shoal-checker` thread call it), where a wait for parts
+    /// queued behind it could take every thread of the pool.
     fn wait(self) -> Result<(Vec<Prechecked>, Vec<u8>), ImportError> {
         let mut lines = Vec::new();
         for part in self.parts {
