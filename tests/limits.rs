@@ -102,7 +102,7 @@ fn a_feed_past_its_bytes_for_the_day_stops_growing_from_peers() {
     let mut b = ServeNode::init(dir.path(), "b", &test_key(125));
     // The defaults of a new home are limits, not "none".
     let config = std::fs::read_to_string(b.home.join("config.toml")).unwrap();
-    assert!(config.contains("peer_rate = 50000"), "{config}");
+    assert!(config.contains("peer_rate = 100000"), "{config}");
     assert!(
         config.contains("max_feed_bytes_per_day = 67108864"),
         "{config}"
@@ -113,7 +113,7 @@ fn a_feed_past_its_bytes_for_the_day_stops_growing_from_peers() {
     b.start();
     let text = b.ok(["status"]).text();
     assert!(
-        text.contains("per peer 50000 msg/s") && text.contains("per feed a day 20000 bytes"),
+        text.contains("per peer 100000 msg/s") && text.contains("per feed a day 20000 bytes"),
         "{text}"
     );
     b.ok(["connect", a.address().as_str()]);
