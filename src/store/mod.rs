@@ -1394,6 +1394,7 @@ impl<'t> Writer<'t> {
 
     /// Writes the latest entry of every feed changed in this transaction.
     fn finish(mut self) -> Result<()> {
+        self.ids.flush()?;
         for author in std::mem::take(&mut self.dirty) {
             if let Some(Some(state)) = self.states.get(&author) {
                 self.latest.insert(&author.0, &encode_latest(state))?;
