@@ -111,8 +111,8 @@ impl Writer<'_> {
             self.inbox.insert(&time_key(time, m.rx), &m.id.0)?;
             self.mark_unread(m, UNREAD_PRIVATE)?;
         } else {
-            self.posts
-                .insert(&post_key(&m.author.0, time, m.rx), u8::from(reply))?;
+            self.posts_pending
+                .push((post_key(&m.author.0, time, m.rx), u8::from(reply)));
             if self.my_edge(&m.author)? == Some(CONTACT_FOLLOW) {
                 self.mark_unread(m, UNREAD_POST)?;
             }

@@ -1228,6 +1228,11 @@ struct Writer<'t> {
     dirty: HashSet<FeedId>,
     next_rx: u64,
     rec: Vec<u8>,
+    /// Feed index entries of this write not yet in [`FEEDS`]: written in
+    /// key order by [`Writer::flush_feeds`].
+    feeds_pending: Vec<([u8; 40], u64)>,
+    /// Post index entries of this write not yet in [`POSTS`], likewise.
+    posts_pending: Vec<([u8; 48], u8)>,
 }
 
 impl<'t> Writer<'t> {
@@ -1276,6 +1281,8 @@ impl<'t> Writer<'t> {
             dirty: HashSet::new(),
             next_rx,
             rec: Vec::with_capacity(1024),
+            feeds_pending: Vec::new(),
+            posts_pending: Vec::new(),
         })
     }
 
@@ -1356,8 +1363,8 @@ impl<'t> Writer<'t> {
         self.rec.extend_from_slice(msg.json());
         self.log.insert(rx, self.rec.as_slice())?;
         self.ids.insert(&msg.id(), rx)?;
-        self.feeds
-            .insert(&feed_key(&author.0, msg.sequence()), rx)?;
+        self.feeds_pending
+            .push((feed_key(&author.0, msg.sequence()), rx));
         if self.older_than.is_none() {
             self.states.insert(author, Some(msg.state()));
             self.dirty.insert(author);
@@ -1395,6 +1402,12 @@ impl<'t> Writer<'t> {
     /// Writes the latest entry of every feed changed in this transaction.
     fn finish(mut self) -> Result<()> {
         self.ids.flush()?;
+        self.flush_feeds()?;
+        let mut posts = std::mem::take(&mut self.posts_pending);
+        posts.sort_unstable();
+        for (key, reply) in posts {
+            self.posts.insert(&key, reply)?;
+        }
         for author in std::mem::take(&mut self.dirty) {
             if let Some(Some(state)) = self.states.get(&author) {
                 self.latest.insert(&author.0, &encode_latest(state))?;
@@ -1403,8 +1416,19 @@ impl<'t> Writer<'t> {
         Ok(())
     }
 
+    /// Writes the feed index entries of this write, in key order.
+    fn flush_feeds(&mut self) -> Result<()> {
+        let mut pending = std::mem::take(&mut self.feeds_pending);
+        pending.sort_unstable();
+        for (key, rx) in pending {
+            self.feeds.insert(&key, rx)?;
+        }
+        Ok(())
+    }
+
     /// A message at a sequence we already hold: duplicate or fork.
     fn known(&mut self, author: FeedId, seq: u64, id: MsgId, json: &[u8]) -> Result<Outcome> {
+        self.flush_feeds()?;
         let key = feed_key(&author.0, seq);
         let Some(rx) = self.feeds.get(&key)?.map(|v| v.value()) else {
             let expected = self.latest(&author)?.map_or(1, |s| s.sequence + 1);
@@ -1526,6 +1550,9 @@ mod tests {
             })
         ));
         assert_eq!(store.stats().unwrap().messages, 0);
+        // The third is found a duplicate through the feed index entry the
+        // first wrote in the same transaction (entries wait to be written
+        // in key order; a lookup writes them first).
         let out = store
             .ingest(vec![m1.clone(), m2.clone(), m1.clone()])
             .unwrap();
