@@ -23,7 +23,7 @@ use crate::feed::{
 use crate::store::{Store, StoreError};
 
 /// Lines per batch: what is read, checked and handed to the writer at
-/// once (an import commits `IMPORT_GROUP`, four, of them
+/// once (an import commits `IMPORT_GROUP`, eight, of them
 /// together). The smaller, the less the writer has left to do alone after
 /// the last batch is checked (README "Import": 2,048 instead of 4,096 took
 /// about 2% off the import and 14 MB off its peak memory).

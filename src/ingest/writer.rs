@@ -45,8 +45,8 @@ pub const PUBLISH_BATCH: usize = 512;
 /// queued (up to [`ROUND_LINES`] messages) in one transaction, so the more
 /// may queue while it writes, the fewer commits when peers stream.
 const CHECKED_QUEUE: usize = 6;
-/// Messages one round writes at most: four import batches, as the file
-/// import commits. With ranges of a thousand messages a round was three
+/// Messages one round writes at most: four import batches (the file
+/// import commits eight). With ranges of a thousand messages a round was three
 /// of them (about 35 commits in a first sync of 100,000 messages); it now
 /// takes all six that may queue. Each commit's fsync holds the writer,
 /// and a first sync's fetches wait on their writes: with the fetches'
