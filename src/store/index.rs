@@ -113,6 +113,9 @@ impl Writer<'_> {
         } else {
             self.posts_pending
                 .push((post_key(&m.author.0, time, m.rx), u8::from(reply)));
+            if self.posts_pending.len() >= super::PENDING_ENTRIES {
+                self.flush_posts()?;
+            }
             if self.my_edge(&m.author)? == Some(CONTACT_FOLLOW) {
                 self.mark_unread(m, UNREAD_POST)?;
             }

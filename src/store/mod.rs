@@ -1173,6 +1173,10 @@ impl Store {
     }
 }
 
+/// Index entries of one kind that wait in a write transaction, at most,
+/// before they go in (sorted) together.
+const PENDING_ENTRIES: usize = 1 << 16;
+
 /// The tables of one write transaction, with a small cache of feed states
 /// so a batch reads each feed's latest entry once.
 struct Writer<'t> {
@@ -1229,7 +1233,8 @@ struct Writer<'t> {
     next_rx: u64,
     rec: Vec<u8>,
     /// Feed index entries of this write not yet in [`FEEDS`]: written in
-    /// key order by [`Writer::flush_feeds`].
+    /// key order by [`Writer::flush_feeds`] (at the latest once
+    /// [`PENDING_ENTRIES`] wait: a reindex writes the whole log at once).
     feeds_pending: Vec<([u8; 40], u64)>,
     /// Post index entries of this write not yet in [`POSTS`], likewise.
     posts_pending: Vec<([u8; 48], u8)>,
@@ -1365,6 +1370,9 @@ impl<'t> Writer<'t> {
         self.ids.insert(&msg.id(), rx)?;
         self.feeds_pending
             .push((feed_key(&author.0, msg.sequence()), rx));
+        if self.feeds_pending.len() >= PENDING_ENTRIES {
+            self.flush_feeds()?;
+        }
         if self.older_than.is_none() {
             self.states.insert(author, Some(msg.state()));
             self.dirty.insert(author);
@@ -1403,11 +1411,7 @@ impl<'t> Writer<'t> {
     fn finish(mut self) -> Result<()> {
         self.ids.flush()?;
         self.flush_feeds()?;
-        let mut posts = std::mem::take(&mut self.posts_pending);
-        posts.sort_unstable();
-        for (key, reply) in posts {
-            self.posts.insert(&key, reply)?;
-        }
+        self.flush_posts()?;
         for author in std::mem::take(&mut self.dirty) {
             if let Some(Some(state)) = self.states.get(&author) {
                 self.latest.insert(&author.0, &encode_latest(state))?;
@@ -1422,6 +1426,16 @@ impl<'t> Writer<'t> {
         pending.sort_unstable();
         for (key, rx) in pending {
             self.feeds.insert(&key, rx)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the post index entries of this write, in key order.
+    fn flush_posts(&mut self) -> Result<()> {
+        let mut pending = std::mem::take(&mut self.posts_pending);
+        pending.sort_unstable();
+        for (key, reply) in pending {
+            self.posts.insert(&key, reply)?;
         }
         Ok(())
     }
