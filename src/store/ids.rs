@@ -19,7 +19,7 @@
 use redb::{AccessGuard, ReadableTable, ReadableTableMetadata as _, Table, TableHandle as _};
 
 use super::schema::{IDS, IDS_MORE, IDS_V7};
-use super::{Result, StoreError};
+use super::{PENDING_ENTRIES, Result, StoreError};
 use crate::crypto::MsgId;
 
 /// The key of an id in [`IDS`].
@@ -35,10 +35,6 @@ pub(super) struct Ids<P, M> {
     prefix: P,
     more: M,
 }
-
-/// Ids inserted in a write transaction that wait at most for the next
-/// [`IdsMut::flush`] (40 bytes each).
-const PENDING_IDS: usize = 1 << 16;
 
 /// The id index of a write transaction: its tables, and the ids inserted
 /// and not yet written to them. Inserts wait and go in together, in key
@@ -110,10 +106,10 @@ impl<'t> IdsMut<'t> {
 
     /// Records that `id`, a message not yet in the index, is at `rx`. It
     /// is written by the next [`IdsMut::flush`] (or read through the index),
-    /// at the latest once [`PENDING_IDS`] wait.
+    /// at the latest once [`PENDING_ENTRIES`] wait (40 bytes each).
     pub(super) fn insert(&mut self, id: &MsgId, rx: u64) -> Result<()> {
         self.pending.push((prefix(id), rx, *id));
-        if self.pending.len() >= PENDING_IDS {
+        if self.pending.len() >= PENDING_ENTRIES {
             self.flush()?;
         }
         Ok(())

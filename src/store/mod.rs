@@ -1177,6 +1177,23 @@ impl Store {
 /// before they go in (sorted) together.
 const PENDING_ENTRIES: usize = 1 << 16;
 
+/// Writes the index entries that waited in `pending` (emptying it) into
+/// `table`, in key order, so that they walk its pages in order.
+fn insert_sorted<const N: usize, V>(
+    table: &mut redb::Table<'_, &'static [u8; N], V>,
+    pending: &mut Vec<([u8; N], V)>,
+) -> Result<()>
+where
+    V: redb::Value + Ord + 'static + for<'v> std::borrow::Borrow<V::SelfType<'v>>,
+{
+    let mut entries = std::mem::take(pending);
+    entries.sort_unstable();
+    for (key, value) in entries {
+        table.insert(&key, value)?;
+    }
+    Ok(())
+}
+
 /// The tables of one write transaction, with a small cache of feed states
 /// so a batch reads each feed's latest entry once.
 struct Writer<'t> {
@@ -1422,22 +1439,12 @@ impl<'t> Writer<'t> {
 
     /// Writes the feed index entries of this write, in key order.
     fn flush_feeds(&mut self) -> Result<()> {
-        let mut pending = std::mem::take(&mut self.feeds_pending);
-        pending.sort_unstable();
-        for (key, rx) in pending {
-            self.feeds.insert(&key, rx)?;
-        }
-        Ok(())
+        insert_sorted(&mut self.feeds, &mut self.feeds_pending)
     }
 
     /// Writes the post index entries of this write, in key order.
     fn flush_posts(&mut self) -> Result<()> {
-        let mut pending = std::mem::take(&mut self.posts_pending);
-        pending.sort_unstable();
-        for (key, reply) in pending {
-            self.posts.insert(&key, reply)?;
-        }
-        Ok(())
+        insert_sorted(&mut self.posts, &mut self.posts_pending)
     }
 
     /// A message at a sequence we already hold: duplicate or fork.
