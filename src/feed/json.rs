@@ -33,9 +33,20 @@ pub struct JsString(Repr);
 /// Common message keys (and the two most common values, `"sha256"` and
 /// `"post"`) are shared static bytes: most keys of most messages then cost
 /// no allocation.
+///
+/// A string is *plain* when its bytes print inside the quotes as they are
+/// (`JSON.stringify` escapes none of them): no `"`, `\\`, control
+/// character or lone surrogate. The parser knows it of every literal it
+/// read without an escape (the input is valid UTF-8, which holds no
+/// surrogate), and the printer then copies it without looking at it again.
+/// The common keys are plain.
 #[derive(Clone)]
 enum Repr {
+    /// A common key or value (plain).
     Static(&'static [u8]),
+    /// A plain string.
+    Plain(Box<[u8]>),
+    /// Any other string.
     Heap(Box<[u8]>),
 }
 
@@ -70,9 +81,12 @@ const COMMON_KEYS: [&str; 26] = [
 ];
 
 impl JsString {
-    fn from_parsed(b: &[u8]) -> JsString {
+    /// The string of `b`; `plain` only when `b` is known to be plain (see
+    /// [`Repr`]).
+    fn from_parsed(b: &[u8], plain: bool) -> JsString {
         match COMMON_KEYS.iter().find(|k| k.as_bytes() == b) {
             Some(k) => JsString(Repr::Static(k.as_bytes())),
+            None if plain => JsString(Repr::Plain(b.into())),
             None => JsString(Repr::Heap(b.into())),
         }
     }
@@ -80,8 +94,13 @@ impl JsString {
     fn bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Static(b) => b,
-            Repr::Heap(b) => b,
+            Repr::Plain(b) | Repr::Heap(b) => b,
         }
+    }
+
+    /// Whether the bytes are known to print as they are (see [`Repr`]).
+    fn is_plain(&self) -> bool {
+        matches!(self.0, Repr::Static(_) | Repr::Plain(_))
     }
 
     /// The string as `&str` when it holds no lone surrogate.
@@ -139,7 +158,7 @@ impl Ord for JsString {
 
 impl From<&str> for JsString {
     fn from(s: &str) -> Self {
-        JsString::from_parsed(s.as_bytes())
+        JsString::from_parsed(s.as_bytes(), false)
     }
 }
 
@@ -598,7 +617,9 @@ impl Parser<'_> {
         match self.s.get(self.i) {
             None => return Err(JsonError::UnexpectedEnd),
             Some(b'"') => {
-                let out = JsString::from_parsed(&self.s[start..self.i]);
+                // No escape, quote or control character, and no surrogate
+                // (the input is valid UTF-8): plain.
+                let out = JsString::from_parsed(&self.s[start..self.i], true);
                 self.i += 1;
                 return Ok(out);
             }
@@ -609,7 +630,7 @@ impl Parser<'_> {
         buf.clear();
         buf.extend_from_slice(&self.s[start..self.i]);
         let result = self.string_slow(&mut buf);
-        let out = result.map(|()| JsString::from_parsed(&buf));
+        let out = result.map(|()| JsString::from_parsed(&buf, false));
         self.buf = buf;
         out
     }
@@ -848,6 +869,20 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// Prints `s` as [`write_string`] does, copying a plain string (see
+/// [`Repr`]) without looking at its bytes.
+pub fn write_js_string(out: &mut Vec<u8>, s: &JsString) {
+    if s.is_plain() {
+        let b = s.bytes();
+        out.reserve(b.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(b);
+        out.push(b'"');
+    } else {
+        write_string(out, s.bytes());
+    }
+}
+
 /// Turns `JSON.stringify(v, null, 2)` output into `JSON.stringify(v)` by
 /// dropping the whitespace between tokens (the two differ in nothing else).
 pub fn minify_pretty(pretty: &[u8], out: &mut Vec<u8>) {
@@ -895,7 +930,7 @@ pub fn write_compact(out: &mut Vec<u8>, v: &Value) {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => write_number(out, *n),
-        Value::String(s) => write_string(out, s.bytes()),
+        Value::String(s) => write_js_string(out, s),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -912,7 +947,7 @@ pub fn write_compact(out: &mut Vec<u8>, v: &Value) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_string(out, k.bytes());
+                write_js_string(out, k);
                 out.push(b':');
                 write_compact(out, item);
             }
@@ -955,7 +990,7 @@ pub fn write_pretty(out: &mut Vec<u8>, v: &Value, level: usize) {
                     out.push(b',');
                 }
                 indent(out, level + 1);
-                write_string(out, k.bytes());
+                write_js_string(out, k);
                 out.extend_from_slice(b": ");
                 write_pretty(out, item, level + 1);
             }
@@ -1013,6 +1048,48 @@ mod tests {
         assert_eq!(roundtrip(r#""\ud83d\ude00""#), "\"😀\"");
         // A high surrogate followed by a non-low escape stays lone.
         assert_eq!(roundtrip(r#""\ud83d\u0041""#), r#""\ud83dA""#);
+    }
+
+    #[test]
+    fn plain_strings_print_as_the_escaping_printer_prints_them() {
+        // Read without an escape, a string is copied as it is: the copy must
+        // be what the escaping printer writes. Hangul (ED 80..9F in UTF-8)
+        // shares its lead byte with the surrogates the printer escapes.
+        let samples = [
+            "",
+            "plain",
+            "한국어 텍스트 \u{d7ff}",
+            "é😀\u{7f}\u{2028}\u{2029}\u{fffd}",
+            "/slashes/ and 'quotes'",
+        ];
+        for text in samples {
+            let literal = format!("\"{text}\"");
+            let v = parse(literal.as_bytes()).unwrap();
+            let Value::String(js) = &v else { panic!() };
+            assert!(js.is_plain(), "{text:?} read without escapes is plain");
+            let mut escaped = Vec::new();
+            write_string(&mut escaped, text.as_bytes());
+            assert_eq!(to_compact(&v), escaped, "{text:?}");
+            assert_eq!(escaped, literal.as_bytes(), "{text:?}");
+        }
+        // A literal with an escape is printed by the escaping printer, which
+        // may spell it differently from the input.
+        for (literal, printed) in [
+            (r#""a\/b""#, r#""a/b""#),
+            (r#""\u0041""#, r#""A""#),
+            (r#""\ud800""#, r#""\ud800""#),
+            (r#""\"\\""#, r#""\"\\""#),
+        ] {
+            let v = parse(literal.as_bytes()).unwrap();
+            let Value::String(js) = &v else { panic!() };
+            assert!(!js.is_plain(), "{literal} holds an escape");
+            assert_eq!(String::from_utf8(to_compact(&v)).unwrap(), printed);
+        }
+        // Strings made in Rust are printed by the escaping printer.
+        let made = Value::String(JsString::from("a\"b\n"));
+        assert_eq!(to_compact(&made), br#""a\"b\n""#);
+        let made = Value::String(JsString::from(String::from("x\u{1}")));
+        assert_eq!(to_compact(&made), br#""x\u0001""#);
     }
 
     #[test]

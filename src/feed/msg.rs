@@ -377,7 +377,7 @@ pub fn prepare(value: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, Vali
             text.push(b',');
         }
         text.extend_from_slice(b"\n  ");
-        json::write_string(&mut text, k.as_wtf8());
+        json::write_js_string(&mut text, k);
         text.extend_from_slice(b": ");
         json::write_pretty(&mut text, v, 1);
     }
