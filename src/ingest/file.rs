@@ -12,6 +12,7 @@
 //! checked batch is written).
 
 use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::check::{
     BATCH_LINES, Batch, Checker, ImportError, LineBatch, LineError, LineResult, MAX_LINE_BYTES,
@@ -34,6 +35,30 @@ const IMPORT_GROUP: usize = 8;
 /// checker stopped whenever the writer was in a commit (README "Import":
 /// about 5% of the import's time).
 const WRITER_QUEUE: usize = 3;
+
+/// When the import's writer commits: every [`IMPORT_GROUP`] batches, until
+/// the reader reaches the end of the input. Then the group in progress is
+/// committed at once, while the last batches are still being checked, and
+/// those last batches (however many: no more than the stages between the
+/// reader and the writer hold) make the final group. Only their small
+/// commit is then left to do alone once checking ends (README "Import").
+#[derive(Default)]
+struct Grouping {
+    /// Whether the group in progress when the input ended was cut.
+    cut_at_end: bool,
+}
+
+impl Grouping {
+    /// Whether the group holding `taken` batches ends before the next
+    /// batch, the input having `ended` or not.
+    fn ends(&mut self, taken: usize, ended: bool) -> bool {
+        if ended && !self.cut_at_end {
+            self.cut_at_end = true;
+            return taken > 0;
+        }
+        taken >= IMPORT_GROUP && !ended
+    }
+}
 
 /// Totals of one import.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,7 +121,9 @@ pub(crate) fn read_line_bounded(
 /// pool prechecks (parses, signature-checks) the batch after the one the
 /// caller's thread places in its feeds ([`CHECK_AHEAD`]); and a writer
 /// thread writes each placed batch as it comes, committing every
-/// [`IMPORT_GROUP`] batches. The reader hands over at most one batch ahead;
+/// [`IMPORT_GROUP`] batches, and once more when the reader reaches the end
+/// of the input (the last batches then make one final, small,
+/// transaction). The reader hands over at most one batch ahead;
 /// up to [`WRITER_QUEUE`] placed batches wait for the writer, so that
 /// checking keeps both cores busy while the writer waits for its fsync. The
 /// checking threads run below the writer in priority
@@ -108,6 +135,10 @@ pub fn import(
     hmac: Option<&[u8; 32]>,
     mut on_reject: impl FnMut(Rejection),
 ) -> Result<Summary, ImportError> {
+    // Set by the reader at the end of the input, a few batches before the
+    // writer has them all.
+    let input_ended = AtomicBool::new(false);
+    let input_ended = &input_ended;
     std::thread::scope(|scope| {
         let (to_checker, line_batches) =
             std::sync::mpsc::sync_channel::<std::io::Result<LineBatch>>(1);
@@ -116,7 +147,10 @@ pub fn import(
             let mut lines = Lines::new(input, recycled);
             loop {
                 let next = lines.next_batch().transpose();
-                let Some(next) = next else { break };
+                let Some(next) = next else {
+                    input_ended.store(true, Ordering::Relaxed);
+                    break;
+                };
                 let failed = next.is_err();
                 if to_checker.send(next).is_err() || failed {
                     break;
@@ -127,17 +161,24 @@ pub fn import(
         let (done, results) = std::sync::mpsc::channel::<Result<Stored, StoreError>>();
         let writer = scope.spawn(move || {
             let mut jobs = jobs.into_iter().peekable();
+            let mut grouping = Grouping::default();
             while jobs.peek().is_some() {
                 // Each batch is written as it comes; the group is
-                // committed once it is whole (or the input ends).
-                let written = store
-                    .ingest_stream(jobs.by_ref().take(IMPORT_GROUP))
-                    .and_then(|group| {
-                        group
-                            .into_iter()
-                            .map(|(b, outcomes)| finish_batch(store, b, outcomes))
-                            .collect::<Result<Vec<Stored>, StoreError>>()
-                    });
+                // committed when it ends.
+                let mut taken = 0;
+                let group = std::iter::from_fn(|| {
+                    if grouping.ends(taken, input_ended.load(Ordering::Relaxed)) {
+                        return None;
+                    }
+                    taken += 1;
+                    jobs.next()
+                });
+                let written = store.ingest_stream(group).and_then(|group| {
+                    group
+                        .into_iter()
+                        .map(|(b, outcomes)| finish_batch(store, b, outcomes))
+                        .collect::<Result<Vec<Stored>, StoreError>>()
+                });
                 let sent = match written {
                     Ok(group) => group.into_iter().all(|s| done.send(Ok(s)).is_ok()),
                     Err(e) => done.send(Err(e)).is_ok(),
@@ -307,6 +348,42 @@ impl<R: BufRead> Lines<R> {
 mod tests {
     use super::*;
     use crate::crypto::FeedId;
+
+    /// The sizes of the groups the writer commits, for `batches` batches of
+    /// which the reader has read them all once the writer has taken
+    /// `taken_at_end`.
+    fn groups(batches: usize, taken_at_end: usize) -> Vec<usize> {
+        let mut grouping = Grouping::default();
+        let (mut sizes, mut given) = (Vec::new(), 0);
+        while given < batches {
+            let mut taken = 0;
+            while given < batches && !grouping.ends(taken, given >= taken_at_end) {
+                taken += 1;
+                given += 1;
+            }
+            sizes.push(taken);
+        }
+        sizes
+    }
+
+    #[test]
+    fn the_writer_commits_whole_groups_and_what_it_holds_when_the_input_ends() {
+        // Whole groups while the input lasts.
+        assert_eq!(groups(2 * IMPORT_GROUP, usize::MAX), [IMPORT_GROUP; 2]);
+        // The end of the input read in the middle of the third group: what
+        // the writer holds is committed, then the rest in one group, however
+        // many batches that is (more than a group here).
+        let held = 3;
+        let rest = IMPORT_GROUP + 2;
+        assert_eq!(
+            groups(2 * IMPORT_GROUP + held + rest, 2 * IMPORT_GROUP + held),
+            [IMPORT_GROUP, IMPORT_GROUP, held, rest]
+        );
+        // Read between two groups: nothing is cut, the rest is one group.
+        assert_eq!(groups(IMPORT_GROUP + 3, IMPORT_GROUP), [IMPORT_GROUP, 3]);
+        // Read before the writer took anything: one group of everything.
+        assert_eq!(groups(IMPORT_GROUP + 1, 0), [IMPORT_GROUP + 1]);
+    }
 
     /// `import_through` skips blank lines, rejects over-long ones unread
     /// with the file import's wording, batches at most `BATCH_LINES`, and
