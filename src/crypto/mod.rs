@@ -350,15 +350,17 @@ pub fn verify(key: &VerifyKey, data: &[u8], sig: &SigBytes) -> bool {
 /// first, `Σ_A (Σ z·h)·A`: the same equation, so the same signatures pass,
 /// but its multiscalar multiplication has one point per signature and one
 /// per author instead of two per signature (a feed's messages arrive
-/// together, so a batch has few authors). The weights are a hash of every
-/// input and of a secret drawn once per process: neither a signer nor a
-/// sender can choose or predict them.
+/// together, so a batch has few authors). The weights are SHA-512 of a
+/// secret drawn once per process, the batch's number in the process and the
+/// signature's place: neither a signer nor a sender can choose or predict
+/// them, and no two batches share them.
 pub fn verify_batch(data: &[&[u8]], sigs: &[SigBytes], keys: &[VerifyKey]) -> bool {
     use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
     use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
     use curve25519_dalek::scalar::Scalar;
     use curve25519_dalek::traits::{IsIdentity as _, VartimeMultiscalarMul as _};
     static SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    static BATCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
     let n = data.len();
     assert!(
@@ -368,8 +370,10 @@ pub fn verify_batch(data: &[&[u8]], sigs: &[SigBytes], keys: &[VerifyKey]) -> bo
     if n == 0 {
         return true;
     }
-    let mut seed = sha2::Sha512::new();
-    seed.update(SECRET.get_or_init(random_bytes));
+    let batch = BATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let weights = sha2::Sha512::new()
+        .chain_update(SECRET.get_or_init(random_bytes))
+        .chain_update(batch.to_le_bytes());
     let mut hrams = Vec::with_capacity(n);
     let mut ss = Vec::with_capacity(n);
     for ((sig, key), data) in sigs.iter().zip(keys).zip(data) {
@@ -383,12 +387,9 @@ pub fn verify_batch(data: &[&[u8]], sigs: &[SigBytes], keys: &[VerifyKey]) -> bo
             .chain_update(data)
             .finalize()
             .into();
-        seed.update(h);
-        seed.update(s_bytes);
         hrams.push(Scalar::from_bytes_mod_order_wide(&h));
         ss.push(s);
     }
-    let seed = seed.finalize();
 
     let mut scalars: Vec<Scalar> = Vec::with_capacity(n + 1);
     let mut points: Vec<EdwardsPoint> = Vec::with_capacity(n + 1);
@@ -399,8 +400,8 @@ pub fn verify_batch(data: &[&[u8]], sigs: &[SigBytes], keys: &[VerifyKey]) -> bo
     let mut block = [0u8; 64];
     for (i, ((sig, key), (h, s))) in sigs.iter().zip(keys).zip(hrams.iter().zip(&ss)).enumerate() {
         if i % 4 == 0 {
-            block = sha2::Sha512::new()
-                .chain_update(seed)
+            block = weights
+                .clone()
                 .chain_update((i as u64).to_le_bytes())
                 .finalize()
                 .into();
