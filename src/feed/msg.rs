@@ -20,10 +20,8 @@
 //!
 //! Pure: imports `crypto` and `feed::json` only.
 
-use std::collections::HashMap;
-
 use super::json::{self, JsString, Object, Value};
-use crate::crypto::{self, FeedId, Keypair, MsgId, SigBytes, VerifyKey};
+use crate::crypto::{self, FeedId, FeedMap, Keypair, MsgId, SigBytes, VerifyKey};
 
 /// Largest signed message, in UTF-16 code units.
 pub const MAX_MESSAGE_UTF16: usize = 8192;
@@ -465,7 +463,7 @@ fn check_order(obj: &Object) -> Result<(), ValidationError> {
 /// Shared by the threads that verify (behind an `Arc`): a key not yet
 /// remembered is prepared by whichever thread needs it first.
 #[derive(Default)]
-pub struct KeyCache(std::sync::RwLock<HashMap<FeedId, Option<VerifyKey>>>);
+pub struct KeyCache(std::sync::RwLock<FeedMap<Option<VerifyKey>>>);
 
 impl KeyCache {
     /// The prepared key of an author, or `None` when libsodium would refuse

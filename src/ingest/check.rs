@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use super::limits::{FeedCap, FeedDay, utc_day};
-use crate::crypto::{FeedId, MsgId};
+use crate::crypto::{FeedId, FeedMap, MsgId};
 use crate::feed::{
     self, FeedState, KeyCache, RangeAnchor, SignedMsg, Unverified, ValidationError, Value,
 };
@@ -306,7 +306,7 @@ pub(super) struct Checker<'a> {
     store: &'a Store,
     hmac: Option<&'a [u8; 32]>,
     keys: Arc<KeyCache>,
-    states: HashMap<FeedId, Option<FeedState>>,
+    states: FeedMap<Option<FeedState>>,
     /// Feeds with a rejected message in this import: author -> its line.
     broken: HashMap<FeedId, u64>,
     cap: FeedCap,
@@ -323,7 +323,7 @@ impl<'a> Checker<'a> {
             store,
             hmac,
             keys: Arc::default(),
-            states: HashMap::new(),
+            states: FeedMap::default(),
             broken: HashMap::new(),
             cap: FeedCap::default(),
             feed_bytes: HashMap::new(),

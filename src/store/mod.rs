@@ -40,7 +40,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _};
 
-use crate::crypto::{FeedId, Keypair, MsgId};
+use crate::crypto::{FeedId, FeedMap, FeedSet, Keypair, MsgId};
 use crate::feed::{self, FeedState, SignedMsg, ValidationError, Value, VerifiedMsg};
 use crate::private::groups::Position;
 use crate::private::{self, Unboxer};
@@ -1235,7 +1235,7 @@ struct Writer<'t> {
     my_edges: HashMap<FeedId, Option<u8>>,
     /// Whether this write changed the contact graph.
     contacts_touched: bool,
-    states: HashMap<FeedId, Option<FeedState>>,
+    states: FeedMap<Option<FeedState>>,
     /// Writing a range below what a feed held (see `held`): the first
     /// receive sequence of this write. Entries that keep an author's latest
     /// (contact edges, profile fields, device links, votes) written before
@@ -1246,7 +1246,7 @@ struct Writer<'t> {
     older_votes: HashSet<[u8; 65]>,
     /// Feeds whose latest entry changed in this transaction, written once
     /// by [`Writer::finish`] instead of once per message.
-    dirty: HashSet<FeedId>,
+    dirty: FeedSet,
     next_rx: u64,
     rec: Vec<u8>,
     /// Feed index entries of this write not yet in [`FEEDS`]: written in
@@ -1297,10 +1297,10 @@ impl<'t> Writer<'t> {
             unread_marked: None,
             my_edges: HashMap::new(),
             contacts_touched: false,
-            states: HashMap::new(),
+            states: FeedMap::default(),
             older_than: None,
             older_votes: HashSet::new(),
-            dirty: HashSet::new(),
+            dirty: FeedSet::default(),
             next_rx,
             rec: Vec::with_capacity(1024),
             feeds_pending: Vec::new(),
