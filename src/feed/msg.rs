@@ -523,8 +523,14 @@ pub fn verify_many(
 ) -> Vec<Result<SignedMsg, ValidationError>> {
     let mut early: Vec<Option<ValidationError>> = Vec::with_capacity(batch.len());
     let mut vkeys = Vec::with_capacity(batch.len());
+    // Each author's key from the shared cache once per call: the checking
+    // threads then do not take its lock for every message.
+    let mut mine: FeedMap<Option<VerifyKey>> = FeedMap::default();
     for u in &batch {
-        match keys.get(&u.msg.author) {
+        let key = *mine
+            .entry(u.msg.author)
+            .or_insert_with(|| keys.get(&u.msg.author));
+        match key {
             None => early.push(Some(ValidationError::UnusableKey)),
             Some(_) if !crypto::signature_well_formed(&u.sig) => {
                 early.push(Some(ValidationError::SignatureInvalid))
