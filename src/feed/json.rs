@@ -1101,6 +1101,23 @@ mod tests {
     }
 
     #[test]
+    fn the_latin1_view_has_one_byte_per_utf16_unit() {
+        // A message's size in UTF-16 units is read off its latin-1 view.
+        let lone = parse(br#""a\ud800b""#).unwrap();
+        let Value::String(lone) = lone else { panic!() };
+        for text in [
+            "ascii".as_bytes(),
+            "é ñ 한국어".as_bytes(),
+            "😀 two units each 🎉".as_bytes(),
+            lone.as_wtf8(),
+        ] {
+            let mut latin1 = Vec::new();
+            latin1_bytes(text, &mut latin1);
+            assert_eq!(latin1.len(), utf16_len_wtf8(text), "{text:?}");
+        }
+    }
+
+    #[test]
     fn keys_follow_v8_order() {
         assert_eq!(
             roundtrip(r#"{"b":1,"2":2,"a":3,"1":4,"01":5,"4294967295":6,"4294967294":7,"-1":8}"#),

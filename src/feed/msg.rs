@@ -384,22 +384,20 @@ pub fn prepare(value: Value, hmac: Option<&[u8; 32]>) -> Result<Unverified, Vali
     json::write_compact(&mut text, field("signature"));
     text.extend_from_slice(b"\n}");
 
-    let ascii = text.is_ascii();
-    let units = if ascii {
-        text.len()
-    } else {
-        json::utf16_len_wtf8(&text)
-    };
-    if units > MAX_MESSAGE_UTF16 {
-        return Err(ValidationError::TooLarge(units));
-    }
-    let id = if ascii {
-        MsgId(crypto::sha256(&text))
+    // The id hashes the text's latin-1 view (one byte per UTF-16 unit), so
+    // that view's length is also the text's length in UTF-16 units.
+    let latin1 = if text.is_ascii() {
+        None
     } else {
         let mut latin1 = Vec::with_capacity(text.len());
         json::latin1_bytes(&text, &mut latin1);
-        MsgId(crypto::sha256(&latin1))
+        Some(latin1)
     };
+    let units = latin1.as_ref().map_or(text.len(), Vec::len);
+    if units > MAX_MESSAGE_UTF16 {
+        return Err(ValidationError::TooLarge(units));
+    }
+    let id = MsgId(crypto::sha256(latin1.as_deref().unwrap_or(&text)));
     let mut json = Vec::with_capacity(text.len());
     json::minify_pretty(&text, &mut json);
     // JSON.stringify(msg without signature, null, 2): the first six entries.
