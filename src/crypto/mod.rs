@@ -570,6 +570,50 @@ mod tests {
         assert!(verify_batch(&[], &[], &[]));
     }
 
+    /// A signature whose R carries a torsion component T of order 2 fails
+    /// the equation by z·T, which vanishes for an even weight z: a batch
+    /// holding it passes half the time (the known difference from
+    /// libsodium). The weights must differ from batch to batch, so that
+    /// the same batch checked again is refused some of the time; with
+    /// weights that repeated (a counter left out of them), it would pass
+    /// every time or never.
+    #[test]
+    fn the_weights_differ_from_batch_to_batch() {
+        use curve25519_dalek::constants::ED25519_BASEPOINT_POINT as B;
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        use curve25519_dalek::scalar::Scalar;
+        let a = Scalar::from_bytes_mod_order([21; 32]);
+        let public = (a * B).compress().to_bytes();
+        let key = VerifyKey::new(&FeedId(public)).expect("a usable key");
+        // T = (0, -1), of order 2.
+        let mut minus_one = [0xff; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        let t = CompressedEdwardsY(minus_one).decompress().unwrap();
+        let r = Scalar::from_bytes_mod_order([5; 32]);
+        let r_bytes = (r * B + t).compress().to_bytes();
+        let data = b"torsion";
+        let h: [u8; 64] = sha2::Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(public)
+            .chain_update(data)
+            .finalize()
+            .into();
+        let s = r + Scalar::from_bytes_mod_order_wide(&h) * a;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&r_bytes);
+        sig[32..].copy_from_slice(s.as_bytes());
+        assert!(signature_well_formed(&sig));
+        assert!(!verify(&key, data, &sig), "libsodium's check refuses it");
+        let passed = (0..64)
+            .filter(|_| verify_batch(&[data], &[sig], &[key]))
+            .count();
+        assert!(
+            (1..64).contains(&passed),
+            "passed {passed} of 64 batches: the weights did not change"
+        );
+    }
+
     /// libsodium compares the encoding of `R`, so an `R` whose y is not
     /// reduced below p never verifies there; the batch equation compares
     /// points, so such an `R` is refused before it.
