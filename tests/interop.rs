@@ -338,8 +338,9 @@ fn exchange(mode: Mode, dialler: Dialler, n_js: usize, n_shoal: usize, seed: u8)
 
     if let Mode::Ebt = mode {
         // ssb-server replicates shoal's feed in an EBT session with shoal
-        // (not a fallback to legacy replication), which has carried it up
-        // to the posts and contact message at least.
+        // (not a fallback to legacy replication): its EBT clock of shoal
+        // holds the posts and contact message at least, or the session told
+        // shoal it holds them already (below).
         //
         // ssb-server 16 also runs legacy replication beside EBT on this
         // connection: ssb-replicate starts it once the other side calls
