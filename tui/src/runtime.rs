@@ -410,6 +410,11 @@ pub async fn run(backend: Arc<dyn Backend>) -> Result<(), RunError> {
 pub async fn run_accounts(backends: Vec<Arc<dyn Backend>>) -> Result<(), RunError> {
     let mut terminal = term::enter()?;
     let picker = picture::picker();
+    // One input thread for the whole run: a thread per account would, for
+    // the moment it takes to see its stop flag, still read keys meant for
+    // the next account, and drop them.
+    let (input_tx, mut input_rx) = mpsc::channel::<CEvent>(256);
+    let input = Input::spawn(input_tx);
     let mut apps: Vec<Option<App>> = backends.iter().map(|_| None).collect();
     let mut at = 0;
     let result = loop {
@@ -417,6 +422,7 @@ pub async fn run_accounts(backends: Vec<Arc<dyn Backend>>) -> Result<(), RunErro
         let of = backends.len();
         match run_on(
             &mut terminal,
+            (&input, &mut input_rx),
             backends[at].clone(),
             picker.clone(),
             &mut apps[at],
@@ -429,6 +435,7 @@ pub async fn run_accounts(backends: Vec<Arc<dyn Backend>>) -> Result<(), RunErro
             Err(e) => break Err(e),
         }
     };
+    drop(input);
     term::restore();
     result
 }
@@ -441,13 +448,12 @@ enum Outcome {
 
 async fn run_on(
     terminal: &mut term::Term,
+    (input, input_rx): (&Input, &mut mpsc::Receiver<CEvent>),
     backend: Arc<dyn Backend>,
     picker: Picker,
     kept: &mut Option<App>,
     (account, accounts): (usize, usize),
 ) -> Result<Outcome, RunError> {
-    let (input_tx, mut input_rx) = mpsc::channel::<CEvent>(256);
-    let input = Input::spawn(input_tx);
     let (tx, mut events) = mpsc::channel::<Event>(1024);
     let decoder = Decoder::spawn(picker, tx.clone());
 
@@ -593,7 +599,6 @@ async fn run_on(
     for t in tasks {
         t.abort();
     }
-    drop(input);
     *kept = Some(app);
     result
 }

@@ -431,10 +431,9 @@ fn slash_searches_the_whole_store_in_tmux() {
     );
 }
 
-/// Two homes, each with its own node, in one client: `A` shows the other
-/// account and comes back to the first as it was.
-#[test]
-fn two_accounts_in_one_client_switch_with_a() {
+/// The fixture's home and a second one with a post of its own, in one
+/// client (`--home` twice).
+fn two_accounts() -> (FixtureHome, Tmux) {
     let fx = fixture_home();
     let second = fx.dir.path().join("second");
     {
@@ -460,6 +459,14 @@ fn two_accounts_in_one_client_switch_with_a() {
     tmux.wait("the first account's timeline", |s| {
         s.contains("Bob's own post")
     });
+    (fx, tmux)
+}
+
+/// Two homes, each with its own node, in one client: `A` shows the other
+/// account and comes back to the first as it was.
+#[test]
+fn two_accounts_in_one_client_switch_with_a() {
+    let (_fx, tmux) = two_accounts();
     tmux.keys(&["A"]);
     let s = tmux.wait("the second account's timeline", |s| {
         s.contains("The second account's own post")
@@ -469,6 +476,28 @@ fn two_accounts_in_one_client_switch_with_a() {
     tmux.wait("the first account again", |s| {
         s.contains("Bob's own post") && !s.contains("The second account's own post")
     });
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), Some(0));
+}
+
+/// Regression: each account had its own input thread, and the one left
+/// behind by a switch went on reading for up to 50 ms, dropping what it
+/// read. A key typed just after `A` was lost: here a lost `A` leaves the
+/// wrong account shown, and a lost `q` leaves the client running.
+#[test]
+fn keys_typed_just_after_a_switch_are_not_lost() {
+    let (_fx, tmux) = two_accounts();
+    // An even number of switches, a few milliseconds apart.
+    for gap in 1..=20 {
+        tmux.keys(&["A"]);
+        std::thread::sleep(Duration::from_millis(gap));
+    }
+    let s = tmux.wait("the first account after twenty switches", |s| {
+        s.contains("account 1 of 2")
+    });
+    assert!(s.contains("Bob's own post"), "{s}");
+    tmux.keys(&["A"]);
+    std::thread::sleep(Duration::from_millis(5));
     tmux.keys(&["q"]);
     assert_eq!(tmux.wait_exit(), Some(0));
 }
