@@ -492,10 +492,17 @@ fn keys_typed_just_after_a_switch_are_not_lost() {
         tmux.keys(&["A"]);
         std::thread::sleep(Duration::from_millis(gap));
     }
-    let s = tmux.wait("the first account after twenty switches", |s| {
+    tmux.wait("the first account after twenty switches", |s| {
         s.contains("account 1 of 2")
     });
-    assert!(s.contains("Bob's own post"), "{s}");
+    // Settled there, not passing through it: every key was sent at least
+    // 20 ms before, and a lost one would leave the second account shown.
+    std::thread::sleep(Duration::from_millis(300));
+    let s = tmux.screen();
+    assert!(
+        s.contains("account 1 of 2") && s.contains("Bob's own post"),
+        "{s}"
+    );
     tmux.keys(&["A"]);
     std::thread::sleep(Duration::from_millis(5));
     tmux.keys(&["q"]);
