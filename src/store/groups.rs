@@ -516,6 +516,7 @@ impl Book {
                 if self.opened.contains(&id) || !self.awaited.contains_key(&id) {
                     continue;
                 }
+                w.flush_log()?;
                 let Some(rx) = w.ids.find(&w.log, &id)?.map(|(rx, _)| rx) else {
                     continue;
                 };
@@ -886,7 +887,8 @@ impl Book {
 
 /// The group message stored at `rx`, and its envelope's bytes (`None`
 /// when it is not a well-formed group message).
-fn stored_item(w: &Writer<'_>, rx: u64) -> Result<Option<(GroupItem, Vec<u8>)>> {
+fn stored_item(w: &mut Writer<'_>, rx: u64) -> Result<Option<(GroupItem, Vec<u8>)>> {
+    w.flush_log()?;
     let rec = w.log.get(rx)?.ok_or(StoreError::Corrupt(
         "group index points at a missing message",
     ))?;

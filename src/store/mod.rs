@@ -110,7 +110,8 @@ redb_from!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::CursorError
 );
 
 impl From<redb::DatabaseError> for StoreError {
@@ -1177,19 +1178,45 @@ impl Store {
 /// before they go in (sorted) together.
 const PENDING_ENTRIES: usize = 1 << 16;
 
+/// Bytes of log records that wait in a write transaction, at most,
+/// before they go in together (see [`Writer::flush_log`]).
+const PENDING_LOG_BYTES: usize = 16 << 20;
+
 /// Writes the index entries that waited in `pending` (emptying it) into
-/// `table`, in key order, so that they walk its pages in order.
+/// `table`, in key order. The keys that fall between the same two stored
+/// entries (a feed's new sequences, an author's new posts) go in as one
+/// run through a cursor, which redb splices into the tree at once instead
+/// of walking it from the root for every key (README "Import"). A key the
+/// table already holds is replaced, as `insert` replaces it.
 fn insert_sorted<const N: usize, V>(
     table: &mut redb::Table<'_, &'static [u8; N], V>,
     pending: &mut Vec<([u8; N], V)>,
 ) -> Result<()>
 where
-    V: redb::Value + Ord + 'static + for<'v> std::borrow::Borrow<V::SelfType<'v>>,
+    V: redb::Value + Ord + Copy + 'static + for<'v> std::borrow::Borrow<V::SelfType<'v>>,
 {
     let mut entries = std::mem::take(pending);
     entries.sort_unstable();
-    for (key, value) in entries {
-        table.insert(&key, value)?;
+    let mut next = 0;
+    while next < entries.len() {
+        let first = next;
+        let mut cursor = table.lower_bound_mut(std::ops::Bound::Included(&entries[first].0))?;
+        while let Some((key, value)) = entries.get(next) {
+            match cursor.insert_before(key, *value) {
+                Ok(()) => next += 1,
+                // Past the stored entry after the gap: a new run.
+                Err(redb::CursorError::UnorderedKey) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        cursor.close()?;
+        if next == first {
+            // Not even the first key fits the gap before the entry at or
+            // after it: the table holds that key already.
+            let (key, value) = &entries[first];
+            table.insert(key, *value)?;
+            next += 1;
+        }
     }
     Ok(())
 }
@@ -1248,7 +1275,12 @@ struct Writer<'t> {
     /// by [`Writer::finish`] instead of once per message.
     dirty: FeedSet,
     next_rx: u64,
-    rec: Vec<u8>,
+    /// Log records of this write not yet in [`LOG`], one after another in
+    /// `log_bytes`: each receive sequence with where its record ends. They
+    /// go in together at the end of the log ([`Writer::flush_log`]); every
+    /// read of the log in a write flushes them first.
+    log_pending: Vec<(u64, usize)>,
+    log_bytes: Vec<u8>,
     /// Feed index entries of this write not yet in [`FEEDS`]: written in
     /// key order by [`Writer::flush_feeds`] (at the latest once
     /// [`PENDING_ENTRIES`] wait: a reindex writes the whole log at once).
@@ -1302,7 +1334,8 @@ impl<'t> Writer<'t> {
             older_votes: HashSet::new(),
             dirty: FeedSet::default(),
             next_rx,
-            rec: Vec::with_capacity(1024),
+            log_pending: Vec::new(),
+            log_bytes: Vec::new(),
             feeds_pending: Vec::new(),
             posts_pending: Vec::new(),
         })
@@ -1324,6 +1357,7 @@ impl<'t> Writer<'t> {
         let Some(state) = self.latest(author)? else {
             return Ok(None);
         };
+        self.flush_log()?;
         let Some((rx, rec)) = self.ids.find(&self.log, &state.id)? else {
             return Ok(None);
         };
@@ -1379,11 +1413,13 @@ impl<'t> Writer<'t> {
         let author = msg.author();
         let rx = self.next_rx;
         self.next_rx += 1;
-        self.rec.clear();
-        self.rec.extend_from_slice(&msg.id().0);
-        self.rec.extend_from_slice(&received.to_le_bytes());
-        self.rec.extend_from_slice(msg.json());
-        self.log.insert(rx, self.rec.as_slice())?;
+        self.log_bytes.extend_from_slice(&msg.id().0);
+        self.log_bytes.extend_from_slice(&received.to_le_bytes());
+        self.log_bytes.extend_from_slice(msg.json());
+        self.log_pending.push((rx, self.log_bytes.len()));
+        if self.log_bytes.len() >= PENDING_LOG_BYTES {
+            self.flush_log()?;
+        }
         self.ids.insert(&msg.id(), rx)?;
         self.feeds_pending
             .push((feed_key(&author.0, msg.sequence()), rx));
@@ -1426,6 +1462,7 @@ impl<'t> Writer<'t> {
 
     /// Writes the latest entry of every feed changed in this transaction.
     fn finish(mut self) -> Result<()> {
+        self.flush_log()?;
         self.ids.flush()?;
         self.flush_feeds()?;
         self.flush_posts()?;
@@ -1434,6 +1471,37 @@ impl<'t> Writer<'t> {
                 self.latest.insert(&author.0, &encode_latest(state))?;
             }
         }
+        Ok(())
+    }
+
+    /// Writes the log records of this write. Receive sequences only grow,
+    /// so they all go after the last record, as one run through a cursor
+    /// at the end of the log: redb builds their pages at once instead of
+    /// walking the tree for each (README "Import").
+    fn flush_log(&mut self) -> Result<()> {
+        if self.log_pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.log_pending);
+        let mut cursor = self
+            .log
+            .upper_bound_mut(std::ops::Bound::<u64>::Unbounded)?;
+        let mut start = 0;
+        for (rx, end) in pending {
+            let rec = &self.log_bytes[start..end];
+            start = end;
+            match cursor.insert_before(rx, rec) {
+                Ok(()) => {}
+                Err(redb::CursorError::UnorderedKey) => {
+                    return Err(StoreError::Corrupt(
+                        "a new receive sequence is not after the log's last",
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        cursor.close()?;
+        self.log_bytes.clear();
         Ok(())
     }
 
@@ -1449,6 +1517,7 @@ impl<'t> Writer<'t> {
 
     /// A message at a sequence we already hold: duplicate or fork.
     fn known(&mut self, author: FeedId, seq: u64, id: MsgId, json: &[u8]) -> Result<Outcome> {
+        self.flush_log()?;
         self.flush_feeds()?;
         let key = feed_key(&author.0, seq);
         let Some(rx) = self.feeds.get(&key)?.map(|v| v.value()) else {
@@ -1543,6 +1612,96 @@ mod tests {
         .unwrap();
         assert_eq!(store.ingest(vec![m]).unwrap(), vec![Outcome::Stored]);
         assert_ne!(modified(), before);
+    }
+
+    /// Sorted index entries go in as runs through a cursor: what the
+    /// table holds afterwards is what inserting them one by one gives,
+    /// with runs in several gaps, keys before and after every stored one,
+    /// a key the table holds already (replaced) and a key given twice.
+    #[test]
+    fn sorted_index_entries_end_as_inserted_one_by_one() {
+        const T: redb::TableDefinition<&[u8; 4], u64> = redb::TableDefinition::new("t");
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("t.redb")).unwrap();
+        let key = |feed: u8, seq: u16| [feed, 0, (seq >> 8) as u8, seq as u8];
+        let mut model = std::collections::BTreeMap::new();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(T).unwrap();
+            for feed in [2u8, 4, 6] {
+                for seq in 1..=300u16 {
+                    table.insert(&key(feed, seq), u64::from(seq)).unwrap();
+                    model.insert(key(feed, seq), u64::from(seq));
+                }
+            }
+            let mut pending = Vec::new();
+            for feed in 1u8..=7 {
+                for seq in 301..=700u16 {
+                    pending.push((key(feed, seq), 1000 + u64::from(seq)));
+                }
+            }
+            // Held already, and given twice: the later insert wins.
+            pending.push((key(4, 150), 7));
+            pending.push((key(5, 500), 3));
+            pending.push((key(5, 500), 9));
+            pending.reverse();
+            let mut one_by_one = pending.clone();
+            one_by_one.sort_unstable();
+            for (k, v) in one_by_one {
+                model.insert(k, v);
+            }
+            insert_sorted(&mut table, &mut pending).unwrap();
+            assert!(pending.is_empty());
+        }
+        txn.commit().unwrap();
+        let txn = db.begin_read().unwrap();
+        let table = txn.open_table(T).unwrap();
+        let got: Vec<([u8; 4], u64)> = table
+            .iter()
+            .unwrap()
+            .map(|e| e.map(|(k, v)| (*k.value(), v.value())).unwrap())
+            .collect();
+        assert_eq!(got, model.into_iter().collect::<Vec<_>>());
+    }
+
+    /// Log records wait in the write and go in at its end; every read of
+    /// the log in the same write sees them: a message given again in the
+    /// batch that stores it is found a duplicate through its record, and
+    /// many feeds' records read back in receive order.
+    #[test]
+    fn log_records_waiting_in_a_write_are_read_back() {
+        let (_d, store) = open();
+        let keys: Vec<Keypair> = (0..5u8)
+            .map(|n| Keypair::from_seed(&[40 + n; 32]))
+            .collect();
+        let mut states: Vec<Option<FeedState>> = vec![None; keys.len()];
+        let mut batch = Vec::new();
+        for round in 0..40 {
+            for (kp, state) in keys.iter().zip(&mut states) {
+                let m = feed::validate(
+                    state.as_ref(),
+                    None,
+                    feed::build(kp, state.as_ref(), 1.0 + round as f64, post("x"), None),
+                )
+                .unwrap();
+                *state = Some(m.state());
+                batch.push(m);
+            }
+        }
+        let again = batch[7].clone();
+        batch.push(again);
+        let out = store.ingest(batch.clone()).unwrap();
+        assert_eq!(out.iter().filter(|o| **o == Outcome::Stored).count(), 200);
+        assert_eq!(out.last(), Some(&Outcome::Duplicate));
+        let log = store.log(0, 1000).unwrap();
+        assert_eq!(
+            log.iter().map(|m| m.key).collect::<Vec<_>>(),
+            batch[..200].iter().map(|m| m.id()).collect::<Vec<_>>()
+        );
+        for (i, m) in log.iter().enumerate() {
+            assert_eq!(m.rx, i as u64 + 1);
+            assert_eq!(m.json, batch[i].json());
+        }
     }
 
     #[test]
