@@ -272,7 +272,7 @@ impl Decoder for PacketCodec {
         let body = match flags & TYPE_MASK {
             TYPE_BINARY => Body::Binary(bytes),
             ty => {
-                if std::str::from_utf8(&bytes).is_err() {
+                if simdutf8::basic::from_utf8(&bytes).is_err() {
                     return Err(CodecError::InvalidUtf8 { req });
                 }
                 if ty == TYPE_TEXT {
