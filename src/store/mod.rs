@@ -1180,7 +1180,7 @@ const PENDING_ENTRIES: usize = 1 << 16;
 
 /// Bytes of log records that wait in a write transaction, at most,
 /// before they go in together (see [`Writer::flush_log`]).
-const PENDING_LOG_BYTES: usize = 16 << 20;
+const PENDING_LOG_BYTES: usize = 2 << 20;
 
 /// Writes the index entries that waited in `pending` (emptying it) into
 /// `table`, in key order. The keys that fall between the same two stored
