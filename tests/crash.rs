@@ -475,9 +475,16 @@ fn sigkill_during_import_and_replication_leaves_a_whole_store_that_resumes() {
     let a_cast = Cast::new(&a_keys, Vec::new());
     let ids: Vec<FeedId> = (0..AUTHORS).map(|a| author_key(a).id()).collect();
     let mut held: BTreeMap<FeedId, u64> = BTreeMap::new();
-    // Messages stored per second of an import's life: a low first guess,
+    // How long a whole import of the dump takes here, into a home of its
+    // own: the kills are timed from it. (Regression: timed from a guessed
+    // rate, the first kill fell after the end once the import got faster.)
+    let scratch = ServeNode::init(dir.path(), "scratch", &test_key(0xa1));
+    let t = Instant::now();
+    ok(&scratch.home, ["import".as_ref(), dump.as_os_str()]);
+    let whole = t.elapsed().as_secs_f64();
+    // Messages stored per second of an import's life: the whole import's,
     // then the best seen (a life includes start-up and the batch in flight).
-    let mut rate: f64 = 4000.0;
+    let mut rate: f64 = TOTAL as f64 / whole;
     let part = dir.path().join("part.jsonl");
     let out = dir.path().join("import.out");
     // The rest of the dump: every line from OVERLAP messages before what
@@ -505,10 +512,15 @@ fn sigkill_during_import_and_replication_leaves_a_whole_store_that_resumes() {
         std::fs::write(&part, &buf).unwrap();
         // Kill at a random moment of what is left, spread so that the ten
         // kills fall all along the import and never after its end.
-        let left = new as f64 / rate;
-        let kills_left = (KILLS - kill + 1) as f64;
-        let hi = (1.6 * left / kills_left).min(0.4 * left).max(0.15);
-        let delay = rng.random_range(0.05..hi);
+        let delay = if kill == 1 {
+            // Mid-way: after the first commits, well before the end.
+            rng.random_range(0.3 * whole..0.6 * whole)
+        } else {
+            let left = new as f64 / rate;
+            let kills_left = (KILLS - kill + 1) as f64;
+            let hi = (1.6 * left / kills_left).min(0.4 * left).max(0.15);
+            rng.random_range(0.05..hi)
+        };
         let started = Instant::now();
         let mut child = spawn_shoal(&a.home, &["import".as_ref(), part.as_os_str()], &out);
         std::thread::sleep(Duration::from_secs_f64(delay));
@@ -573,6 +585,12 @@ fn sigkill_during_import_and_replication_leaves_a_whole_store_that_resumes() {
     ok(&b.home, ["import".as_ref(), own_file.as_os_str()]);
     // Only the followed feeds, not the feeds they follow.
     b.configure("hops", "1");
+    // Taken from `a` at a steady 4,000 messages a second (a second's worth
+    // at once), so that the store grows a range or two per commit and a
+    // kill can fall between any two of them. (Regression: unlimited, the
+    // writer took the last few ranges in one commit, from below the last
+    // kill's target straight to the end, and the kill fell after it.)
+    b.configure("peer_rate", "4000");
     let want = (FOLLOWED * PER_FEED) as u64;
     let replicated = |held: &BTreeMap<FeedId, u64>| -> u64 {
         follows
@@ -604,7 +622,9 @@ fn sigkill_during_import_and_replication_leaves_a_whole_store_that_resumes() {
             || b.explain(),
         );
         let kills_left = (KILLS - kill + 1) as f64;
-        let span = (0.6 * want.saturating_sub(resumed) as f64 / kills_left).max(1.0);
+        // At least two older-history ranges are left after the target.
+        let margin = 2 * shoal::replicate::newest::BACKFILL_CHUNK;
+        let span = (0.6 * want.saturating_sub(resumed + margin) as f64 / kills_left).max(1.0);
         let target = resumed + rng.random_range(0.0..span) as u64;
         wait_for(
             60,
