@@ -2,8 +2,9 @@
 //! from 100 authors (parse + validate + store), measured on the release
 //! binary, beside the raw ed25519-dalek `verify_batch` rate on the same
 //! signatures in chunks of 128 to 8,192 (the chunk size with the best
-//! median is the ceiling compared against), beside shoal's own batch equation (each key's terms
-//! summed first, `shoal::crypto::verify_batch`) on the same chunks, and
+//! median is the ceiling compared against), beside shoal's own batch
+//! equation (each key's terms summed first, `shoal::crypto::verify_batch`)
+//! on the same chunks, and
 //! beside the validation-only rates (no storage) of other SSB validators
 //! on the same dump: the Rust crates `ssb-validate` and
 //! `ssb-verify-signatures` (`benches/validators`, built on demand) and the
@@ -56,9 +57,9 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Chunk sizes of the raw baseline: the best of them is the ceiling. They
-/// go past 2,048, where `verify_batch` was still getting faster, so that
-/// the best is not the largest one tried.
+/// Chunk sizes of the raw baseline: the one with the best median is the
+/// ceiling. They go past 2,048, where `verify_batch` was still getting
+/// faster, so that the best is not the largest one tried.
 const CHUNKS: [usize; 7] = [128, 256, 512, 1024, 2048, 4096, 8192];
 
 /// A batch verifier: how many of a chunk's signatures it accepts.
@@ -163,28 +164,21 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let authors: Vec<shoal::crypto::FeedId> = fs::read(&dump)
-        .unwrap()
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let v = feed::json::parse(l).unwrap();
-            feed::prepare(v.get("value").unwrap().clone(), None)
-                .unwrap()
-                .author()
-        })
-        .collect();
-    let dalek_keys: HashMap<[u8; 32], ed25519_dalek::VerifyingKey> = authors
-        .iter()
-        .map(|a| (a.0, ed25519_dalek::VerifyingKey::from_bytes(&a.0).unwrap()))
-        .collect();
-    let shoal_keys = feed::KeyCache::default();
-    for a in &authors {
-        shoal_keys.get(a);
-    }
-    drop(authors);
+    // The dump parsed once: its authors' keys, and the messages the raw
+    // baselines verify.
     let all = prepared(&dump);
     let n = all.len();
+    let dalek_keys: HashMap<[u8; 32], ed25519_dalek::VerifyingKey> = all
+        .iter()
+        .map(|u| {
+            let a = u.author();
+            (a.0, ed25519_dalek::VerifyingKey::from_bytes(&a.0).unwrap())
+        })
+        .collect();
+    let shoal_keys = feed::KeyCache::default();
+    for u in &all {
+        shoal_keys.get(&u.author());
+    }
     let dalek_verify = dalek_verifier(&dalek_keys);
     // shoal's own batch equation (each key's terms summed first), beside it.
     let own_verify = |c: Vec<feed::Unverified>| {
@@ -312,8 +306,8 @@ fn main() {
     };
     let import_runs = list(&runs.iter().map(|r| r.0).collect::<Vec<_>>());
     let repl_runs = list(&repl);
-    repl.sort_by(f64::total_cmp);
-    let repl_rate = n as f64 / repl[ROUNDS / 2];
+    let repl_median = median(&repl);
+    let repl_rate = n as f64 / repl_median;
 
     // The other validators, on the same dump, after the imports.
     let mut others = baselines::rust_crates(
@@ -366,7 +360,7 @@ fn main() {
     );
     println!(
         "| shoal -> shoal replication of the same dump (newest first, then backfill, over loopback; both nodes on this machine), median of {ROUNDS} | {:.2} s (runs {repl_runs} s), **{repl_rate:.0} msg/s** |",
-        repl[ROUNDS / 2]
+        repl_median
     );
     println!(
         "| replication / import | **{:.0}%** |",

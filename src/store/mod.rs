@@ -1655,7 +1655,8 @@ mod tests {
                     pending.push((key(feed, seq), 1000 + u64::from(seq)));
                 }
             }
-            // Held already, and given twice: the later insert wins.
+            // Held already, and given twice (entries go in sorted by key,
+            // then value: of the two, the one sorted last wins).
             pending.push((key(4, 150), 7));
             pending.push((key(5, 500), 3));
             pending.push((key(5, 500), 9));
