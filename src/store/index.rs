@@ -77,7 +77,10 @@ impl Writer<'_> {
             && m.author != me
             && self.my_edge(&m.author)? != Some(CONTACT_BLOCK)
         {
-            self.unread.insert(m.rx, why)?;
+            self.unread_pending.push((m.rx, why));
+            if self.unread_pending.len() >= super::PENDING_ENTRIES {
+                self.flush_unread()?;
+            }
             self.unread_marked = Some(m.rx);
         }
         Ok(())

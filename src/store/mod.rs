@@ -142,14 +142,14 @@ pub struct StoredMsg {
 
 impl StoredMsg {
     fn decode(rx: u64, rec: &[u8]) -> Result<StoredMsg> {
-        if rec.len() < 40 {
+        if rec.len() < LOG_RECORD_HEAD {
             return Err(StoreError::Corrupt("log record shorter than its header"));
         }
         Ok(StoredMsg {
             key: MsgId(rec[..32].try_into().expect("32 bytes")),
             rx,
             received: f64::from_le_bytes(rec[32..40].try_into().expect("8 bytes")),
-            json: rec[40..].to_vec(),
+            json: rec[LOG_RECORD_HEAD..].to_vec(),
         })
     }
 
@@ -1182,6 +1182,9 @@ const PENDING_ENTRIES: usize = 1 << 16;
 /// before they go in together (see [`Writer::flush_log`]).
 const PENDING_LOG_BYTES: usize = 2 << 20;
 
+/// A log record's head: the message id, then the time it was received.
+const LOG_RECORD_HEAD: usize = 40;
+
 /// Writes the index entries that waited in `pending` (emptying it) into
 /// `table`, in key order. The keys that fall between the same two stored
 /// entries (a feed's new sequences, an author's new posts) go in as one
@@ -1258,6 +1261,11 @@ struct Writer<'t> {
     me: Option<FeedId>,
     /// The receive sequence last marked unread in this write.
     unread_marked: Option<u64>,
+    /// Unread marks of this write not yet in [`UNREAD`], in the order they
+    /// were made: written by [`Writer::flush_unread`]. Only fresh messages
+    /// are marked, so they all go after the table's last entry; a first
+    /// sync of followed feeds marks nearly every message.
+    unread_pending: Vec<(u64, u8)>,
     /// Our contact states read or written in this transaction.
     my_edges: HashMap<FeedId, Option<u8>>,
     /// Whether this write changed the contact graph.
@@ -1327,6 +1335,7 @@ impl<'t> Writer<'t> {
             invites: txn.open_table(INVITES)?,
             me: me.map(|m| m.id),
             unread_marked: None,
+            unread_pending: Vec::new(),
             my_edges: HashMap::new(),
             contacts_touched: false,
             states: FeedMap::default(),
@@ -1428,6 +1437,12 @@ impl<'t> Writer<'t> {
         let author = msg.author();
         let rx = self.next_rx;
         self.next_rx += 1;
+        if self.log_bytes.capacity() == 0 {
+            // About the most it holds before a flush, at once: grown by
+            // doubling, it copied about twice its size again in every write.
+            self.log_bytes
+                .reserve(PENDING_LOG_BYTES + LOG_RECORD_HEAD + feed::MAX_MESSAGE_BYTES);
+        }
         self.log_bytes.extend_from_slice(&msg.id().0);
         self.log_bytes.extend_from_slice(&received.to_le_bytes());
         self.log_bytes.extend_from_slice(msg.json());
@@ -1481,6 +1496,7 @@ impl<'t> Writer<'t> {
         self.ids.flush()?;
         self.flush_feeds()?;
         self.flush_posts()?;
+        self.flush_unread()?;
         for author in std::mem::take(&mut self.dirty) {
             if let Some(Some(state)) = self.states.get(&author) {
                 self.latest.insert(&author.0, &encode_latest(state))?;
@@ -1517,6 +1533,43 @@ impl<'t> Writer<'t> {
         }
         cursor.close()?;
         self.log_bytes.clear();
+        Ok(())
+    }
+
+    /// Writes the unread marks of this write. A message marked twice keeps
+    /// the reason marked last, as two inserts would leave it. The marks are
+    /// of receive sequences new in this write, so they go in as one run
+    /// through a cursor at the end of the table; one that does not fit
+    /// there (marked after an earlier flush of larger ones) goes in alone.
+    fn flush_unread(&mut self) -> Result<()> {
+        if self.unread_pending.is_empty() {
+            return Ok(());
+        }
+        let mut marks = std::mem::take(&mut self.unread_pending);
+        // Stable: of the marks of one message, the last made stays last.
+        marks.sort_by_key(|&(rx, _)| rx);
+        marks.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
+            }
+            same
+        });
+        let mut alone = Vec::new();
+        let mut cursor = self
+            .unread
+            .upper_bound_mut(std::ops::Bound::<u64>::Unbounded)?;
+        for &(rx, why) in &marks {
+            match cursor.insert_before(rx, why) {
+                Ok(()) => {}
+                Err(redb::CursorError::UnorderedKey) => alone.push((rx, why)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        cursor.close()?;
+        for (rx, why) in alone {
+            self.unread.insert(rx, why)?;
+        }
         Ok(())
     }
 
@@ -1718,6 +1771,49 @@ mod tests {
             assert_eq!(m.rx, i as u64 + 1);
             assert_eq!(m.json, batch[i].json());
         }
+    }
+
+    /// Unread marks wait and go in together: in order of receive sequence,
+    /// after what the table holds, and one below the table's last entry
+    /// (marked after an earlier flush) goes in too. A message marked twice
+    /// keeps the reason marked last, as two inserts left it.
+    #[test]
+    fn unread_marks_go_in_together_and_the_last_reason_stays() {
+        let (_d, store) = open();
+        let txn = store.db().begin_write().unwrap();
+        {
+            let mut w = Writer::open(&txn, None).unwrap();
+            w.unread.insert(10, UNREAD_POST).unwrap();
+            w.unread_pending = vec![
+                (12, UNREAD_POST),
+                (5, UNREAD_MENTION),
+                (12, UNREAD_PRIVATE),
+                (11, UNREAD_POST),
+                (5, UNREAD_POST),
+            ];
+            w.finish().unwrap();
+        }
+        txn.commit().unwrap();
+        let read = store.db().begin_read().unwrap();
+        let marks: Vec<(u64, u8)> = read
+            .open_table(UNREAD)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (k.value(), v.value())
+            })
+            .collect();
+        assert_eq!(
+            marks,
+            vec![
+                (5, UNREAD_POST),
+                (10, UNREAD_POST),
+                (11, UNREAD_POST),
+                (12, UNREAD_PRIVATE)
+            ]
+        );
     }
 
     /// Past `PENDING_LOG_BYTES`, waiting records go in during the write
