@@ -1439,7 +1439,7 @@ impl<'t> Writer<'t> {
         self.next_rx += 1;
         if self.log_bytes.capacity() == 0 {
             // About the most it holds before a flush, at once: grown by
-            // doubling, it copied about twice its size again in every write.
+            // doubling, it copied up to twice that again in every write.
             self.log_bytes
                 .reserve(PENDING_LOG_BYTES + LOG_RECORD_HEAD + feed::MAX_MESSAGE_BYTES);
         }
