@@ -173,11 +173,13 @@ fn tunnels_to_the_absent_to_oneself_or_inside_a_tunnel_are_refused() {
             .await
             .unwrap();
         let (_t_rpc, mut t_incoming, _t_task) = rpc::start(r, w, rpc::Options::default());
+        let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut held = Vec::new();
             while let Some(req) = t_incoming.recv().await {
                 if let rpc::Responder::Stream(s) = req.responder {
                     held.push(s.into_parts());
+                    let _ = arrived_tx.send(());
                 }
             }
         });
@@ -191,6 +193,16 @@ fn tunnels_to_the_absent_to_oneself_or_inside_a_tunnel_are_refused() {
                     .await
                     .unwrap(),
             );
+        }
+        // The room answers each request in a task of its own, so the next
+        // is sent only once all `cap` have reached the target: sent at
+        // once, any one of the `cap + 1` could be the one refused (the
+        // race that once failed this test in CI).
+        for n in 0..cap {
+            tokio::time::timeout(Duration::from_secs(10), arrived.recv())
+                .await
+                .unwrap_or_else(|_| panic!("tunnel {} of {cap} reaches the target", n + 1))
+                .expect("the target's task runs");
         }
         let (_sink, mut source) = rpc
             .call_duplex(&["tunnel", "connect"], args.clone())
