@@ -183,7 +183,7 @@ fn tunnels_to_the_absent_to_oneself_or_inside_a_tunnel_are_refused() {
                 }
             }
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        until_attending(&rpc, &target.id()).await;
         let cap = shoal::room::MAX_TUNNELS_PER_ATTENDANT;
         let args = json!([{"portal": room.id.to_string(), "target": target.id().to_string()}]);
         let mut open = Vec::new();
@@ -798,7 +798,7 @@ fn a_tunnel_that_carries_nothing_is_closed_after_the_idle_time() {
                 }
             }
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        until_attending(&rpc, &target.id()).await;
         let args = json!([{"portal": room.id.to_string(), "target": target.id().to_string()}]);
         // Every tunnel one may hold, all silent: each is closed by the
         // room, and then as many can be opened again.
@@ -822,6 +822,31 @@ fn a_tunnel_that_carries_nothing_is_closed_after_the_idle_time() {
             }
         }
     });
+}
+
+/// Waits until the room that `rpc` is connected to lists `who` among
+/// its attendants (through `room.attendants`, whose first item is the
+/// whole list and the rest each one change).
+async fn until_attending(rpc: &rpc::RpcHandle, who: &shoal::crypto::FeedId) {
+    let mut changes = rpc
+        .call_source(&["room", "attendants"], json!([]))
+        .await
+        .unwrap();
+    let who = who.to_string();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(item)) = changes.recv().await {
+            let item: serde_json::Value = serde_json::from_slice(item.bytes()).unwrap();
+            let listed = item["ids"]
+                .as_array()
+                .is_some_and(|ids| ids.iter().any(|i| *i == who));
+            if listed || (item["type"] == "joined" && item["id"] == who) {
+                return;
+            }
+        }
+        panic!("the room's list of attendants ended without {who}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{who} is attending the room"));
 }
 
 /// `GET path` at `addr`: the status code and the body.
