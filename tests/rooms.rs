@@ -846,7 +846,7 @@ async fn until_attending(rpc: &rpc::RpcHandle, who: &shoal::crypto::FeedId) {
         panic!("the room's list of attendants ended without {who}");
     })
     .await
-    .unwrap_or_else(|_| panic!("{who} is attending the room"));
+    .unwrap_or_else(|_| panic!("{who} not listed as attending the room within 10 s"));
 }
 
 /// `GET path` at `addr`: the status code and the body.
