@@ -17,6 +17,10 @@
 //! import's. Imports, replications and rounds of the raw verification
 //! alternate, [`ROUNDS`] of each, and their medians are compared, so that
 //! the machine's drift during the run does not fall on one of them only.
+//! Beside the times, the CPU each takes (the import's process; both nodes
+//! of a first sync, and the machine's idle time meanwhile): the ratio of
+//! the two says how near replication can come to the import while both
+//! nodes share the machine's cores.
 //!
 //! Imports run with `[search] enabled = false`: the import alone (the
 //! social benchmark measures what indexing adds).
@@ -104,6 +108,22 @@ fn raw_round(all: &[feed::Unverified], verify: Verifier<'_>) -> Vec<(usize, f64,
             (size, single, parallel)
         })
         .collect()
+}
+
+/// Time all the machine's cores have been idle (or waiting on the disk)
+/// since boot, core-seconds, from `/proc/stat` (ticks of 1/100 s).
+fn idle_secs() -> f64 {
+    let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait ...
+    (fields.get(3).unwrap_or(&0.0) + fields.get(4).unwrap_or(&0.0)) / 100.0
 }
 
 /// The median of some rates (or times).
@@ -213,6 +233,10 @@ fn main() {
     // their medians is not the machine's drift between two series.
     let mut runs: Vec<(f64, u64, u64, u64)> = Vec::new();
     let mut repl: Vec<f64> = Vec::new();
+    // CPU, core-seconds: of each import; of each first sync's sending and
+    // receiving node, and the machine's idle time meanwhile.
+    let mut import_cpu: Vec<f64> = Vec::new();
+    let mut repl_cpu: Vec<(f64, f64, f64)> = Vec::new();
     for run in 0..ROUNDS {
         let home = work.join(format!("home{run}"));
         let st = Command::new(bin)
@@ -229,7 +253,7 @@ fn main() {
         fs::write(&config, text + "\n[search]\nenabled = false\n").unwrap();
         let t = Instant::now();
         let out = Command::new("/usr/bin/time")
-            .args(["-f", "maxrss_kb=%M"])
+            .args(["-f", "maxrss_kb=%M\ncpu_s=%U %S"])
             .arg(bin)
             .arg("--home")
             .arg(&home)
@@ -244,6 +268,17 @@ fn main() {
             out.status.success() && stdout.contains(&format!("imported {n}, rejected 0")),
             "import failed: {stdout} {stderr}"
         );
+        // User and system CPU of the import, in core-seconds.
+        let cpu: f64 = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("cpu_s="))
+            .map(|v| {
+                v.split_whitespace()
+                    .filter_map(|x| x.parse::<f64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0.0);
+        import_cpu.push(cpu);
         let rss_kb: u64 = stderr
             .lines()
             .find_map(|l| l.strip_prefix("maxrss_kb="))
@@ -267,8 +302,14 @@ fn main() {
         let node_a = nodes::Serve::start(&a, nodes::free_port());
         let node_b = nodes::Serve::start(&b, nodes::free_port());
         let a_addr = nodes::shoal(&a, &["address"]);
+        let (a0, b0, idle0) = (node_a.cpu_secs(), node_b.cpu_secs(), idle_secs());
         nodes::shoal(&b, &["connect", &a_addr]);
         let took = nodes::wait_messages(&b, before + n as u64, std::time::Duration::from_secs(600));
+        repl_cpu.push((
+            node_a.cpu_secs() - a0,
+            node_b.cpu_secs() - b0,
+            idle_secs() - idle0,
+        ));
         node_b.stop();
         node_a.stop();
         eprintln!("replication run {run}: {:.2} s", took.as_secs_f64());
@@ -308,6 +349,11 @@ fn main() {
     let repl_runs = list(&repl);
     let repl_median = median(&repl);
     let repl_rate = n as f64 / repl_median;
+    let import_cpu = median(&import_cpu);
+    let sender_cpu = median(&repl_cpu.iter().map(|c| c.0).collect::<Vec<_>>());
+    let receiver_cpu = median(&repl_cpu.iter().map(|c| c.1).collect::<Vec<_>>());
+    let pair_cpu = median(&repl_cpu.iter().map(|c| c.0 + c.1).collect::<Vec<_>>());
+    let idle = median(&repl_cpu.iter().map(|c| c.2).collect::<Vec<_>>());
 
     // The other validators, on the same dump, after the imports.
     let mut others = baselines::rust_crates(
@@ -365,6 +411,14 @@ fn main() {
     println!(
         "| replication / import | **{:.0}%** |",
         100.0 * repl_rate / rate
+    );
+    println!("| CPU of one import (user + system), median | {import_cpu:.2} core-s |",);
+    println!(
+        "| CPU of one first sync, medians: sending node + receiving node (both together) | {sender_cpu:.2} + {receiver_cpu:.2} ({pair_cpu:.2}) core-s; the machine idle meanwhile {idle:.2} core-s |",
+    );
+    println!(
+        "| replication / import if a first sync kept the cores as busy as the import does (import CPU / first sync CPU) | {:.0}% |",
+        100.0 * import_cpu / pair_cpu
     );
     for o in &others {
         println!(
