@@ -412,7 +412,7 @@ fn main() {
         "| replication / import | **{:.0}%** |",
         100.0 * repl_rate / rate
     );
-    println!("| CPU of one import (user + system), median | {import_cpu:.2} core-s |",);
+    println!("| CPU of one import (user + system), median | {import_cpu:.2} core-s |");
     println!(
         "| CPU of one first sync, medians: sending node + receiving node (both together) | {sender_cpu:.2} + {receiver_cpu:.2} ({pair_cpu:.2}) core-s; the machine idle meanwhile {idle:.2} core-s |",
     );

@@ -790,7 +790,7 @@ impl Replicator {
         let mut got_anything = false;
         let mut end = EbtEnd::Ended;
         let mut in_flight = futures::stream::FuturesOrdered::new();
-        let mut held = InFlight::default();
+        let mut flight = InFlight::default();
         // Feeds this peer sent an invalid message of: nothing more of them
         // is taken from it, even from batches already submitted.
         let refused = Arc::new(Mutex::new(HashSet::new()));
@@ -800,7 +800,7 @@ impl Replicator {
         let mut own_fetch: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
-                item = source.recv(), if held.may_gather(in_flight.len()) => {
+                item = source.recv(), if flight.may_gather(in_flight.len()) => {
                     let body = match item {
                         Some(Ok(b)) => b,
                         Some(Err(e)) => {
@@ -896,7 +896,7 @@ impl Replicator {
                         let pipeline = self.pipeline.clone();
                         let refused = refused.clone();
                         let wanted = wanted.clone();
-                        held.sent(&accepted);
+                        flight.sent(&accepted);
                         in_flight.push_back(async move {
                             let refs: Vec<&[u8]> = accepted.iter().map(|b| b.as_ref()).collect();
                             let results = pipeline
@@ -931,7 +931,7 @@ impl Replicator {
                     });
                 }
                 Some((items, results)) = futures::StreamExt::next(&mut in_flight) => {
-                    held.back(&items);
+                    flight.back(&items);
                     let mut has = Vec::new();
                     let mut served: HashMap<FeedId, u64> = HashMap::new();
                     for (item, r) in items.iter().zip(results) {
@@ -1287,28 +1287,31 @@ mod tests {
     #[test]
     fn a_session_gathers_while_few_batches_and_bytes_are_in_flight() {
         let small: Vec<Bytes> = vec![Bytes::from(vec![b'x'; 700]); SUBMIT_MAX];
-        let mut held = InFlight::default();
+        let mut flight = InFlight::default();
         for n in 0..EBT_IN_FLIGHT {
-            assert!(held.may_gather(n), "{n} batches: {held:?}");
-            held.sent(&small);
+            assert!(flight.may_gather(n), "{n} batches: {flight:?}");
+            flight.sent(&small);
         }
         assert!(
-            !held.may_gather(EBT_IN_FLIGHT),
-            "{EBT_IN_FLIGHT} batches: {held:?}"
+            !flight.may_gather(EBT_IN_FLIGHT),
+            "{EBT_IN_FLIGHT} batches: {flight:?}"
         );
-        held.back(&small);
+        flight.back(&small);
         assert!(
-            held.may_gather(EBT_IN_FLIGHT - 1),
-            "one came back: {held:?}"
+            flight.may_gather(EBT_IN_FLIGHT - 1),
+            "one came back: {flight:?}"
         );
 
         let large: Vec<Bytes> =
             vec![Bytes::from(vec![b'x'; feed::msg::MAX_MESSAGE_BYTES]); SUBMIT_MAX];
-        let mut held = InFlight::default();
-        held.sent(&large);
-        assert!(!held.may_gather(1), "one batch of the largest: {held:?}");
-        held.back(&large);
-        assert!(held.may_gather(0), "{held:?}");
-        assert_eq!(held.bytes, 0);
+        let mut flight = InFlight::default();
+        flight.sent(&large);
+        assert!(
+            !flight.may_gather(1),
+            "one batch of the largest: {flight:?}"
+        );
+        flight.back(&large);
+        assert!(flight.may_gather(0), "{flight:?}");
+        assert_eq!(flight.bytes, 0);
     }
 }
