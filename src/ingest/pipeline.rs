@@ -8,8 +8,8 @@
 //! rayon pool prechecks (parses, batch-verifies) up to [`CHECK_AHEAD`]
 //! submissions at once while the checker places the oldest. The
 //! checker reads the store; its checked batches go to the writer, which
-//! commits them (several at once when they queue) and answers each
-//! submission. Imports `crypto`, `store` and the sibling modules
+//! commits them (several at once when they queue, and waiting for the next
+//! when the checker has more in hand) and answers each submission. Imports `crypto`, `store` and the sibling modules
 //! `check`, `limits` and `writer`.
 
 use std::collections::{HashSet, VecDeque};
@@ -68,6 +68,9 @@ impl Pipeline {
                 let mut checker = Checker::with_cap(&store, hmac.as_ref(), cap);
                 // Jobs whose precheck runs while the one in front is placed.
                 let mut ahead: VecDeque<(Job, Prechecking)> = VecDeque::new();
+                // Whether the last batch queued for the writer said that
+                // another follows (see `Checked::more`).
+                let mut promised = false;
                 let start = |checker: &Checker, mut job: Job| {
                     let batch = std::mem::take(&mut job.batch);
                     let pre = checker.precheck(batch, job.wanted.clone());
@@ -99,17 +102,22 @@ impl Pipeline {
                     };
                     match checked {
                         Ok(batch) => {
+                            promised = !ahead.is_empty() || !incoming.is_empty();
                             let checked = Checked {
                                 batch,
                                 count: job.count,
                                 reply: job.reply,
                                 invalidate: invalidate.clone(),
+                                more: promised,
                             };
                             if writer.queue_checked(checked).is_err() {
                                 break;
                             }
                         }
                         Err(e) => {
+                            if std::mem::take(&mut promised) {
+                                writer.nothing_more();
+                            }
                             tracing::error!("checking failed: {e}");
                             let _ = job
                                 .reply
