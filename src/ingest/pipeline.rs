@@ -9,8 +9,9 @@
 //! submissions at once while the checker places the oldest. The
 //! checker reads the store; its checked batches go to the writer, which
 //! commits them (several at once when they queue, and waiting for the next
-//! when the checker has more in hand) and answers each submission. Imports `crypto`, `store` and the sibling modules
-//! `check`, `limits` and `writer`.
+//! when the checker has more in hand) and answers each submission.
+//! Imports `crypto`, `store` and the sibling modules `check`, `limits`
+//! and `writer`.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
