@@ -906,7 +906,9 @@ impl Store {
     /// iterator ends. Each batch back with its outcomes, in order. Each
     /// feed's messages of a batch get consecutive receive sequences, the
     /// feeds one after another (in the order of their ids), so that
-    /// serving a feed reads them in one walk. When no
+    /// serving a feed reads them in one walk; a batch that holds a message
+    /// of our own feed keeps its order (what we follow or block changes how
+    /// the messages after it are indexed). When no
     /// batch holds a message (everything was known or refused before it
     /// came here) the transaction is dropped: nothing is committed, no
     /// fsync.
@@ -926,9 +928,15 @@ impl Store {
                 let opened = self.open_boxes(msgs);
                 // Each feed's messages of the batch at consecutive receive
                 // sequences, in feed order (a stable sort), so that serving
-                // the feed reads them in one walk (see `feed_range`).
+                // the feed reads them in one walk (see `feed_range`). Not
+                // when the batch holds one of our own: our follows and
+                // blocks decide how the others after them are indexed
+                // (marked unread or not), so their order is kept.
                 let mut order: Vec<usize> = (0..msgs.len()).collect();
-                order.sort_by_key(|&i| msgs[i].author().0);
+                let me = self.me.as_ref().map(|m| m.id);
+                if msgs.iter().all(|m| Some(m.author()) != me) {
+                    order.sort_by_key(|&i| msgs[i].author().0);
+                }
                 let mut out: Vec<Option<Outcome>> = vec![None; msgs.len()];
                 for i in order {
                     let opened = opened.get(i).and_then(Option::as_ref);
@@ -1771,6 +1779,40 @@ mod tests {
             let inside = store.feed(&author, 1, 2).unwrap();
             assert_eq!(inside, held[1..3]);
         }
+    }
+
+    /// Regression: a batch holding our follow of a feed and then that
+    /// feed's post was stored feed by feed, and when the feed's id sorted
+    /// before ours its post went in before the follow and was not marked
+    /// unread (a terminal-client test of an imported home saw 2 unread
+    /// where 4 were). A batch with a message of ours keeps its order.
+    #[test]
+    fn a_batch_with_our_follow_keeps_its_order_and_the_post_after_it_is_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = Keypair::from_seed(&[0x21; 32]);
+        // A feed whose id sorts before ours.
+        let other = (0x22u8..)
+            .map(|n| Keypair::from_seed(&[n; 32]))
+            .find(|k| k.id().0 < me.id().0)
+            .unwrap();
+        let store = Store::open_as(&dir.path().join("store.redb"), &me).unwrap();
+        let follow = content(&format!(
+            r#"{{"type":"contact","contact":"{}","following":true}}"#,
+            other.id()
+        ));
+        let follow = feed::validate(None, None, feed::build(&me, None, 1.0, follow, None)).unwrap();
+        let theirs =
+            feed::validate(None, None, feed::build(&other, None, 2.0, post("hi"), None)).unwrap();
+        assert_eq!(
+            store.ingest(vec![follow.clone(), theirs.clone()]).unwrap(),
+            [Outcome::Stored, Outcome::Stored]
+        );
+        assert_eq!(store.reader().unwrap().unread_count().unwrap(), 1);
+        let log = store.log(0, 10).unwrap();
+        assert_eq!(
+            log.iter().map(|m| m.key).collect::<Vec<_>>(),
+            [follow.id(), theirs.id()]
+        );
     }
 
     /// Sorted index entries go in as runs through a cursor: what the
