@@ -52,9 +52,9 @@ const CHECKED_QUEUE: usize = 6;
 /// the file import commits at once. Each commit rewrites the pages of the
 /// indexes whose keys are random (message ids, link targets), whatever
 /// it writes; a first sync whose rounds took only what had queued made
-/// about 70 to 130 commits of 100,000 messages, the import 9. A round
+/// 75 to 139 commits of 100,000 messages, the import 9. A round
 /// waits for the batches the checker has in hand (see [`Checked::more`]),
-/// so a first sync now makes about 20 (README "Import").
+/// so a first sync now makes about 13 (README "Import").
 const ROUND_LINES: usize = 8 * BATCH_LINES;
 
 /// Why a publish was not stored.
@@ -915,7 +915,7 @@ mod tests {
     /// A checked batch that says the checker has more in hand is not
     /// committed alone: its round waits for the next, and both are
     /// written in one transaction. (A first sync whose rounds took only
-    /// what had queued committed up to 130 times for 100,000 messages.)
+    /// what had queued committed up to 139 times for 100,000 messages.)
     #[test]
     fn a_round_waits_for_the_batch_the_checker_has_in_hand() {
         let dir = tempfile::tempdir().unwrap();
