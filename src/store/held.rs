@@ -246,7 +246,7 @@ impl Writer<'_> {
 mod tests {
     use super::*;
     use crate::crypto::Keypair;
-    use crate::feed::{self, FeedState, Value};
+    use crate::feed::{self, Value};
 
     fn json(s: &str) -> Value {
         feed::json::parse(s.as_bytes()).unwrap()
@@ -255,17 +255,12 @@ mod tests {
     /// A feed of `kp` whose contents are `contents`, each message placed
     /// on its own (as a peer would serve it).
     fn feed_of(kp: &Keypair, contents: &[Value]) -> Vec<VerifiedMsg> {
-        let mut state: Option<FeedState> = None;
-        contents
+        let items: Vec<(f64, Value)> = contents
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                let v = feed::build(kp, state.as_ref(), 1000.0 + i as f64, c.clone(), None);
-                let m = feed::validate(state.as_ref(), None, v).unwrap();
-                state = Some(m.state());
-                m
-            })
-            .collect()
+            .map(|(i, c)| (1000.0 + i as f64, c.clone()))
+            .collect();
+        crate::store::tests::feed_of(kp, &items)
     }
 
     fn posts(n: usize) -> Vec<Value> {

@@ -1728,16 +1728,25 @@ mod tests {
         assert_ne!(modified(), before);
     }
 
-    /// The first `n` messages of the feed of `seed`, validated.
+    /// A feed of `kp`, validated: one message per `(claimed time,
+    /// content)`. Shared by the store's test modules.
+    pub(super) fn feed_of(kp: &Keypair, items: &[(f64, Value)]) -> Vec<VerifiedMsg> {
+        let mut state: Option<FeedState> = None;
+        items
+            .iter()
+            .map(|(t, c)| {
+                let v = feed::build(kp, state.as_ref(), *t, c.clone(), None);
+                let m = feed::validate(state.as_ref(), None, v).unwrap();
+                state = Some(m.state());
+                m
+            })
+            .collect()
+    }
+
+    /// The first `n` posts of the feed of `seed`.
     fn chain(seed: u8, n: usize) -> Vec<VerifiedMsg> {
-        let kp = Keypair::from_seed(&[seed; 32]);
-        let mut out: Vec<VerifiedMsg> = Vec::new();
-        for i in 0..n {
-            let state = out.last().map(VerifiedMsg::state);
-            let v = feed::build(&kp, state.as_ref(), i as f64, post(&format!("{i}")), None);
-            out.push(feed::validate(state.as_ref(), None, v).unwrap());
-        }
-        out
+        let items: Vec<(f64, Value)> = (0..n).map(|i| (i as f64, post(&format!("{i}")))).collect();
+        feed_of(&Keypair::from_seed(&[seed; 32]), &items)
     }
 
     /// A batch's messages of each feed get consecutive receive sequences

@@ -584,27 +584,14 @@ impl<'t> PruneTables<'t> {
 mod tests {
     use super::*;
     use crate::crypto::Keypair;
-    use crate::feed::{self, FeedState, RangeAnchor, VerifiedMsg};
+    use crate::feed::{self, RangeAnchor, VerifiedMsg};
     use crate::store::Store;
+    use crate::store::tests::feed_of;
 
     const DAY: f64 = 86_400_000.0;
 
     fn json(s: &str) -> Value {
         feed::json::parse(s.as_bytes()).unwrap()
-    }
-
-    /// A feed of `kp`: one message per `(claimed time, content)`.
-    fn feed_of(kp: &Keypair, items: &[(f64, Value)]) -> Vec<VerifiedMsg> {
-        let mut state: Option<FeedState> = None;
-        items
-            .iter()
-            .map(|(t, c)| {
-                let v = feed::build(kp, state.as_ref(), *t, c.clone(), None);
-                let m = feed::validate(state.as_ref(), None, v).unwrap();
-                state = Some(m.state());
-                m
-            })
-            .collect()
     }
 
     /// `old` posts 60 days old, then `young` posts a day old.
