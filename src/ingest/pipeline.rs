@@ -8,8 +8,9 @@
 //! rayon pool prechecks (parses, batch-verifies) up to [`CHECK_AHEAD`]
 //! submissions at once while the checker places the oldest. The
 //! checker reads the store; its checked batches go to the writer, which
-//! commits them (several at once when they queue, and waiting for the next
-//! when the checker has more in hand) and answers each submission.
+//! commits them (several at once when they queue, and after a range
+//! waiting for the next when the checker has more in hand) and answers
+//! each submission.
 //! Imports `crypto`, `store` and the sibling modules `check`, `limits`
 //! and `writer`.
 
