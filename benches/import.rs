@@ -14,7 +14,10 @@
 //! In the same run, a shoal node replicates the imported dump from another
 //! over loopback (a fresh node following every author: newest messages
 //! first, then the older history): the replication rate beside the
-//! import's. Imports, replications and rounds of the raw verification
+//! import's; and again over EBT alone (the same fresh node with
+//! `newest_first = 0`, as it takes the feeds it does not follow directly
+//! and every peer that serves no history ranges). Imports, replications
+//! and rounds of the raw verification
 //! alternate, [`ROUNDS`] of each, and their medians are compared, so that
 //! the machine's drift during the run does not fall on one of them only.
 //! Beside the times, the CPU each takes (the import's process; both nodes
@@ -228,11 +231,23 @@ fn main() {
             ],
         );
     }
+    // The same follower taking every feed over EBT alone.
+    let follower_ebt = work.join("follower-ebt");
+    copy_dir(&follower, &follower_ebt);
+    let config = follower_ebt.join("config.toml");
+    let text = fs::read_to_string(&config).unwrap();
+    assert!(text.contains("\nnewest_first = 50\n"), "{text}");
+    fs::write(
+        &config,
+        text.replace("\nnewest_first = 50\n", "\nnewest_first = 0\n"),
+    )
+    .unwrap();
     // Rounds of one import into a fresh home and one shoal -> shoal
     // replication of the same dump, alternating, so that the ratio of
     // their medians is not the machine's drift between two series.
     let mut runs: Vec<(f64, u64, u64, u64)> = Vec::new();
     let mut repl: Vec<f64> = Vec::new();
+    let mut repl_ebt: Vec<f64> = Vec::new();
     // CPU, core-seconds: of each import; of each first sync's sending and
     // receiving node, and the machine's idle time meanwhile.
     let mut import_cpu: Vec<f64> = Vec::new();
@@ -315,6 +330,22 @@ fn main() {
         eprintln!("replication run {run}: {:.2} s", took.as_secs_f64());
         repl.push(took.as_secs_f64());
 
+        // The same over EBT alone.
+        let b = work.join(format!("follower-ebt{run}"));
+        copy_dir(&follower_ebt, &b);
+        let node_a = nodes::Serve::start(&a, nodes::free_port());
+        let node_b = nodes::Serve::start(&b, nodes::free_port());
+        let a_addr = nodes::shoal(&a, &["address"]);
+        nodes::shoal(&b, &["connect", &a_addr]);
+        let took = nodes::wait_messages(&b, before + n as u64, std::time::Duration::from_secs(600));
+        node_b.stop();
+        node_a.stop();
+        eprintln!(
+            "replication over EBT alone, run {run}: {:.2} s",
+            took.as_secs_f64()
+        );
+        repl_ebt.push(took.as_secs_f64());
+
         // The raw ceiling in the same round: so that its median and the
         // import's come from the same moments of the machine, as the
         // issue's own figures did (medians of alternating runs).
@@ -349,6 +380,8 @@ fn main() {
     let repl_runs = list(&repl);
     let repl_median = median(&repl);
     let repl_rate = n as f64 / repl_median;
+    let ebt_runs = list(&repl_ebt);
+    let ebt_median = median(&repl_ebt);
     let import_cpu = median(&import_cpu);
     let sender_cpu = median(&repl_cpu.iter().map(|c| c.0).collect::<Vec<_>>());
     let receiver_cpu = median(&repl_cpu.iter().map(|c| c.1).collect::<Vec<_>>());
@@ -411,6 +444,11 @@ fn main() {
     println!(
         "| replication / import | **{:.0}%** |",
         100.0 * repl_rate / rate
+    );
+    println!(
+        "| the same over EBT alone (`newest_first = 0`), median of {ROUNDS} | {ebt_median:.2} s (runs {ebt_runs} s), {:.0} msg/s, {:.0}% of the import |",
+        n as f64 / ebt_median,
+        100.0 * n as f64 / ebt_median / rate
     );
     println!("| CPU of one import (user + system), median | {import_cpu:.2} core-s |");
     println!(
