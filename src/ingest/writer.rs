@@ -4,19 +4,18 @@
 //! running node, one job at a time: the batches the pipeline checked, our
 //! publishes, our group operations and the group duties that arriving
 //! messages give us, notes in the peer table, read marks, and the invites
-//! we make and redeem. Whatever
-//! queued while it wrote is taken together: checked batches share one
-//! transaction (up to [`ROUND_LINES`] lines), publishes share another (up
-//! to [`PUBLISH_BATCH`]), so that many small writes cost one fsync. When
-//! the checker says, with a range of one feed, that it has more in hand,
-//! the round waits for the next batch (or its word that none comes)
-//! before it commits, unless something else is waiting to be written.
-//! After
-//! each commit it tells the node, through `on_stored`, of each message
-//! stored, before it answers whoever asked: one announcer for every
-//! message, whoever stored it. Nothing else of a running node writes its
-//! store (the API's read marks come here too, through `Node::mark_read`).
-//! Reads go to the store directly, from any thread.
+//! we make and redeem. Whatever queued while it wrote is taken together:
+//! checked batches share one transaction (up to [`ROUND_LINES`] lines),
+//! publishes share another (up to [`PUBLISH_BATCH`]), so that many small
+//! writes cost one fsync. When the checker says, with a range of one
+//! feed, that it has more in hand, the round waits for the next batch (or
+//! its word that none comes) before it commits, unless something else is
+//! waiting to be written. After each commit it tells the node, through
+//! `on_stored`, of each message stored, before it answers whoever asked:
+//! one announcer for every message, whoever stored it. Nothing else of a
+//! running node writes its store (the API's read marks come here too,
+//! through `Node::mark_read`). Reads go to the store directly, from any
+//! thread.
 //!
 //! Callers on the async threads hand a job over and await the answer
 //! ([`Writer::publish`], [`Writer::flush`]) or do not wait at all
