@@ -130,6 +130,29 @@ fn idle_secs() -> f64 {
 }
 
 /// The median of some rates (or times).
+/// One first sync: a node serving home `a`, and a node on a copy of the
+/// follower `template` at `b`, which connects and takes `n` messages.
+/// How long that took from just before `shoal connect`, and the CPU of
+/// both nodes (core-seconds) and the machine's idle time meanwhile.
+fn first_sync(a: &Path, template: &Path, b: &Path, n: u64) -> (f64, (f64, f64, f64)) {
+    copy_dir(template, b);
+    let before = nodes::messages_of(b);
+    let node_a = nodes::Serve::start(a, nodes::free_port());
+    let node_b = nodes::Serve::start(b, nodes::free_port());
+    let a_addr = nodes::shoal(a, &["address"]);
+    let (a0, b0, idle0) = (node_a.cpu_secs(), node_b.cpu_secs(), idle_secs());
+    nodes::shoal(b, &["connect", &a_addr]);
+    let took = nodes::wait_messages(b, before + n, std::time::Duration::from_secs(600));
+    let cpu = (
+        node_a.cpu_secs() - a0,
+        node_b.cpu_secs() - b0,
+        idle_secs() - idle0,
+    );
+    node_b.stop();
+    node_a.stop();
+    (took.as_secs_f64(), cpu)
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
@@ -312,39 +335,16 @@ fn main() {
         // first imported home, and a copy of the fresh follower.
         let a = work.join("home0");
         let b = work.join(format!("follower{run}"));
-        copy_dir(&follower, &b);
-        let before = nodes::messages_of(&b);
-        let node_a = nodes::Serve::start(&a, nodes::free_port());
-        let node_b = nodes::Serve::start(&b, nodes::free_port());
-        let a_addr = nodes::shoal(&a, &["address"]);
-        let (a0, b0, idle0) = (node_a.cpu_secs(), node_b.cpu_secs(), idle_secs());
-        nodes::shoal(&b, &["connect", &a_addr]);
-        let took = nodes::wait_messages(&b, before + n as u64, std::time::Duration::from_secs(600));
-        repl_cpu.push((
-            node_a.cpu_secs() - a0,
-            node_b.cpu_secs() - b0,
-            idle_secs() - idle0,
-        ));
-        node_b.stop();
-        node_a.stop();
-        eprintln!("replication run {run}: {:.2} s", took.as_secs_f64());
-        repl.push(took.as_secs_f64());
+        let (took, cpu) = first_sync(&a, &follower, &b, n as u64);
+        repl_cpu.push(cpu);
+        eprintln!("replication run {run}: {took:.2} s");
+        repl.push(took);
 
         // The same over EBT alone.
         let b = work.join(format!("follower-ebt{run}"));
-        copy_dir(&follower_ebt, &b);
-        let node_a = nodes::Serve::start(&a, nodes::free_port());
-        let node_b = nodes::Serve::start(&b, nodes::free_port());
-        let a_addr = nodes::shoal(&a, &["address"]);
-        nodes::shoal(&b, &["connect", &a_addr]);
-        let took = nodes::wait_messages(&b, before + n as u64, std::time::Duration::from_secs(600));
-        node_b.stop();
-        node_a.stop();
-        eprintln!(
-            "replication over EBT alone, run {run}: {:.2} s",
-            took.as_secs_f64()
-        );
-        repl_ebt.push(took.as_secs_f64());
+        let (took, _) = first_sync(&a, &follower_ebt, &b, n as u64);
+        eprintln!("replication over EBT alone, run {run}: {took:.2} s");
+        repl_ebt.push(took);
 
         // The raw ceiling in the same round: so that its median and the
         // import's come from the same moments of the machine, as the

@@ -932,9 +932,10 @@ mod tests {
     }
 
     /// A checked range that says the checker has more in hand is not
-    /// committed alone: its round waits for the next batch, and both are
-    /// written in one transaction. (A first sync whose rounds took only
-    /// what had queued committed up to 139 times for 100,000 messages.)
+    /// committed alone: its round waits for the next batch, and neither is
+    /// answered before that batch comes. (A first sync whose rounds took
+    /// only what had queued committed up to 139 times for 100,000
+    /// messages.)
     #[test]
     fn a_round_waits_for_the_batch_the_checker_has_in_hand() {
         let dir = tempfile::tempdir().unwrap();
@@ -962,7 +963,7 @@ mod tests {
             first_answer.try_recv().unwrap()[..],
             [LineResult::Stored(_, 1)]
         ));
-        // Written together: each range is announced on its own.
+        // Each range of a round is announced on its own.
         assert_eq!(*commits.lock().unwrap(), [1, 1]);
     }
 
