@@ -35,5 +35,5 @@ pub use check::{
 };
 pub use file::{Summary, import, import_through};
 pub use limits::FeedCap;
-pub use pipeline::{Pipeline, QueuedRange};
+pub use pipeline::Pipeline;
 pub use writer::{Appended, InviteContent, PUBLISH_BATCH, PublishError, Redeemed, Writer};

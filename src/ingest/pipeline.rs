@@ -42,7 +42,7 @@ struct Job {
     count: usize,
     refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
     wanted: Option<Arc<HashSet<FeedId>>>,
-    /// A range of one feed to place whole (see [`Pipeline::queue_range`]).
+    /// A range of one feed to place whole (see [`Pipeline::submit_range`]).
     range: Option<(FeedId, RangeAnchor)>,
     reply: tokio::sync::oneshot::Sender<Vec<LineResult>>,
 }
@@ -153,22 +153,30 @@ impl Pipeline {
         self.submit_job(items, refused, wanted, None).await
     }
 
-    /// Queues a range of `feed`, its messages in ascending order, placed
-    /// at `anchor` (see [`crate::feed::chain_range`]), to be checked and
-    /// stored: all of it, in one transaction, or none. Submissions are
-    /// placed and written in the order they are queued, so a range queued
-    /// after another of the same feed is placed against the store as that
-    /// one left it. [`QueuedRange::stored`] says what became of it.
-    pub async fn queue_range(
+    /// Checks and stores a range of `feed`, its messages in ascending
+    /// order, placed at `anchor` (see [`crate::feed::chain_range`]): all of
+    /// it, in one transaction, or none (every result then says why). The
+    /// lowest sequence now held, or why the range was refused.
+    pub async fn submit_range(
         &self,
         feed: FeedId,
         anchor: RangeAnchor,
         items: &[&[u8]],
-    ) -> QueuedRange {
-        QueuedRange(
-            self.queue_job(items, None, None, Some((feed, anchor)))
-                .await,
-        )
+    ) -> Result<u64, String> {
+        let results = self
+            .submit_job(items, None, None, Some((feed, anchor)))
+            .await;
+        let mut from = None;
+        for r in results {
+            match r {
+                LineResult::Stored(_, seq) => {
+                    from = Some(from.map_or(seq, |f: u64| f.min(seq)));
+                }
+                LineResult::Duplicate(..) => {}
+                LineResult::Rejected(why) => return Err(why),
+            }
+        }
+        from.ok_or_else(|| "an empty range".to_string())
     }
 
     async fn submit_job(
@@ -178,20 +186,6 @@ impl Pipeline {
         wanted: Option<Arc<HashSet<FeedId>>>,
         range: Option<(FeedId, RangeAnchor)>,
     ) -> Vec<LineResult> {
-        self.queue_job(items, refused, wanted, range)
-            .await
-            .results()
-            .await
-    }
-
-    /// Hands a job to the checker; its results come through [`Queued`].
-    async fn queue_job(
-        &self,
-        items: &[&[u8]],
-        refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
-        wanted: Option<Arc<HashSet<FeedId>>>,
-        range: Option<(FeedId, RangeAnchor)>,
-    ) -> Queued {
         let mut batch = LineBatch {
             text: Vec::with_capacity(items.iter().map(|i| i.len()).sum()),
             lines: Vec::with_capacity(items.len()),
@@ -216,54 +210,11 @@ impl Pipeline {
             range,
             reply,
         };
-        let count = items.len();
         if self.jobs.send(job).await.is_err() {
-            return Queued {
-                result: None,
-                count,
-            };
+            return vec![LineResult::Rejected("the node is shutting down".into()); items.len()];
         }
-        Queued {
-            result: Some(result),
-            count,
-        }
-    }
-}
-
-/// A job in the checker's queue: what became of each line, once written.
-struct Queued {
-    /// `None` when the pipeline had stopped.
-    result: Option<tokio::sync::oneshot::Receiver<Vec<LineResult>>>,
-    count: usize,
-}
-
-impl Queued {
-    async fn results(self) -> Vec<LineResult> {
-        let stopped = || vec![LineResult::Rejected("the node is shutting down".into()); self.count];
-        match self.result {
-            Some(r) => r.await.unwrap_or_else(|_| stopped()),
-            None => stopped(),
-        }
-    }
-}
-
-/// A range in the checker's queue (see [`Pipeline::queue_range`]).
-pub struct QueuedRange(Queued);
-
-impl QueuedRange {
-    /// Waits until the range is written or refused: the lowest sequence
-    /// now held, or why the range was refused.
-    pub async fn stored(self) -> Result<u64, String> {
-        let mut from = None;
-        for r in self.0.results().await {
-            match r {
-                LineResult::Stored(_, seq) => {
-                    from = Some(from.map_or(seq, |f: u64| f.min(seq)));
-                }
-                LineResult::Duplicate(..) => {}
-                LineResult::Rejected(why) => return Err(why),
-            }
-        }
-        from.ok_or_else(|| "an empty range".to_string())
+        result.await.unwrap_or_else(|_| {
+            vec![LineResult::Rejected("the node is shutting down".into()); items.len()]
+        })
     }
 }

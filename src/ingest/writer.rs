@@ -166,10 +166,6 @@ impl Checked {
     /// written: a round that waited for all four left the checker with
     /// nothing to do while it was written, and a first sync over EBT alone
     /// took about a quarter longer (README "Import").
-    fn is_newest(&self) -> bool {
-        self.batch.range == Some(RangeAnchor::Newest)
-    }
-
     fn waits_for_more(&self) -> bool {
         self.more && self.batch.range.is_some()
     }
@@ -269,11 +265,6 @@ struct Round {
     publishes: Vec<(Value, oneshot::Sender<Result<VerifiedMsg, PublishError>>)>,
     /// Every other job, in the order it came.
     others: Vec<Job>,
-    /// Whether it holds a feed's newest messages: then only more of them
-    /// join it, so that they are written (and shown) as soon as the
-    /// checker has checked them, not after the older history the
-    /// checker takes next.
-    newest: bool,
 }
 
 impl Round {
@@ -281,11 +272,8 @@ impl Round {
     /// full (it starts the next round).
     fn add(&mut self, job: Job) -> Option<Job> {
         match job {
-            Job::Checked(c) if self.lines >= ROUND_LINES || (self.newest && !c.is_newest()) => {
-                return Some(Job::Checked(c));
-            }
+            Job::Checked(c) if self.lines >= ROUND_LINES => return Some(Job::Checked(c)),
             Job::Checked(c) => {
-                self.newest |= c.is_newest();
                 self.lines += c.count;
                 self.checked.push(c);
             }
@@ -929,27 +917,6 @@ mod tests {
         (c, answer)
     }
 
-    /// The answer to a checked batch; panics with `waited` if none comes
-    /// within 30 s (only so that a writer that waits fails instead of
-    /// hanging: not a timing assertion).
-    #[track_caller]
-    fn answer_within_30s(
-        mut answer: oneshot::Receiver<Vec<LineResult>>,
-        waited: &str,
-    ) -> Vec<LineResult> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            match answer.try_recv() {
-                Ok(a) => return a,
-                Err(oneshot::error::TryRecvError::Empty) => {
-                    assert!(std::time::Instant::now() < deadline, "{waited}");
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(e) => panic!("no answer: {e}"),
-            }
-        }
-    }
-
     /// A writer on a fresh store, and the number of messages of each
     /// commit it announced.
     fn counting_writer(dir: &std::path::Path) -> (Writer, Arc<Store>, Arc<Mutex<Vec<usize>>>) {
@@ -1034,39 +1001,6 @@ mod tests {
         assert_eq!(*commits.lock().unwrap(), [1, 1, 1]);
     }
 
-    /// A round holding a feed's newest messages takes no older history:
-    /// the newest range is written (and shown) as soon as the checker
-    /// moves on to the chunk below it, not after that chunk's round, which
-    /// may wait for many more.
-    #[test]
-    fn a_round_holding_newest_messages_is_written_before_older_history() {
-        let dir = tempfile::tempdir().unwrap();
-        let (writer, store, commits) = counting_writer(dir.path());
-        let mut checker = super::super::check::Checker::new(&store, None);
-        let (newest, newest_answer) = checked(&mut checker, 1, true, true);
-        let (mut older, older_answer) = checked(&mut checker, 2, true, true);
-        older.batch.range = Some(RangeAnchor::Below {
-            sequence: 2,
-            previous: crate::crypto::MsgId([9; 32]),
-        });
-        writer.queue_checked(newest).ok().unwrap();
-        writer.queue_checked(older).ok().unwrap();
-        // The older chunk's round waits for the checker's next batch; the
-        // newest range is not kept waiting with it.
-        let answer = answer_within_30s(newest_answer, "the newest range waited with older history");
-        assert!(
-            matches!(answer[..], [LineResult::Stored(_, 1)]),
-            "{answer:?}"
-        );
-        assert_eq!(*commits.lock().unwrap(), [1]);
-        writer.nothing_more();
-        // Not below anything held: refused whole by the store.
-        assert!(matches!(
-            older_answer.blocking_recv().unwrap()[..],
-            [LineResult::Rejected(_)]
-        ));
-    }
-
     /// Regression: a batch of an EBT session is committed without waiting
     /// for the checker's next one, even when the checker has more in hand.
     /// The session gathers no more while four of its batches wait to be
@@ -1078,12 +1012,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (writer, store, commits) = counting_writer(dir.path());
         let mut checker = super::super::check::Checker::new(&store, None);
-        let (first, first_answer) = checked(&mut checker, 1, true, false);
+        let (first, mut first_answer) = checked(&mut checker, 1, true, false);
         writer.queue_checked(first).ok().unwrap();
-        let answer = answer_within_30s(
-            first_answer,
-            "the round waited for a batch the checker had in hand",
-        );
+        // Only so that a writer that waits fails instead of hanging.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let answer = loop {
+            match first_answer.try_recv() {
+                Ok(a) => break a,
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the round waited for a batch the checker had in hand"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => panic!("no answer: {e}"),
+            }
+        };
         assert!(
             matches!(answer[..], [LineResult::Stored(_, 1)]),
             "{answer:?}"

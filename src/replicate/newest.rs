@@ -7,10 +7,7 @@
 //! checked as a range that chains among itself; then, for each feed held
 //! from above sequence 1, its older history a [`BACKFILL_CHUNK`] at a time,
 //! downwards, each chunk checked to end in the message the held range
-//! names as `previous`. The first chunk below a newest range is read
-//! while that range is still being checked (once every newest range is
-//! read), anchored on the `previous` the range names and queued behind
-//! it; the store writes it only if the range was written. What the pure state machine ([`super::ebt::Ebt`])
+//! names as `previous`. What the pure state machine ([`super::ebt::Ebt`])
 //! asks for comes in through a channel; what became of each newest fetch
 //! goes back through another, so that the session asks EBT for what comes
 //! after it. One fetch of a feed at a time in the whole node. A peer that
@@ -29,12 +26,11 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use serde_json::json;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::session::Replicator;
-use crate::crypto::{FeedId, MsgId};
+use crate::crypto::FeedId;
 use crate::feed::{MAX_MESSAGE_BYTES, RangeAnchor};
-use crate::ingest::QueuedRange;
 use crate::ingest::limits::Rate;
 use crate::rpc::RpcHandle;
 
@@ -52,12 +48,8 @@ const READS_AT_ONCE: usize = 8;
 /// the checker idle for the next ranges' round trip. With the writer's
 /// larger rounds, about a tenth off a first sync (README "Import"). What
 /// waits is bounded by [`RANGE_BUDGET_KIB`] and the pipeline's queue.
-/// What follows a newest range ([`after_newest`]) counts as one of these
-/// but is not held back by them: its range is read already.
 const OLDER_AT_ONCE: usize = 32;
-/// Newest ranges one session has under way at once, being read or
-/// waiting for room in the checker's queue (see [`after_newest`] for
-/// what follows each).
+/// Newest-first fetches one session has under way at once.
 const NEWEST_AT_ONCE: usize = 32;
 /// How long one range may take to arrive.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -150,10 +142,6 @@ pub async fn run(
     let mut running = FuturesUnordered::new();
     let mut busy_feeds: HashSet<FeedId> = HashSet::new();
     let (mut newest_running, mut older_running) = (0usize, 0usize);
-    // Newest ranges this session has yet to read: older history waits
-    // for none (see [`after_newest`]).
-    let (newest_left, newest_left_rx) = watch::channel(0usize);
-    let fetched = &fetched;
     let mut open = true;
     loop {
         while let Ok(w) = wants.try_recv() {
@@ -183,10 +171,6 @@ pub async fn run(
                 Box::pin(async move { (false, f, fetch_older(repl, peer, rpc, f, gate).await) });
             running.push(fetch);
         }
-        newest_left.send_if_modified(|n| {
-            let now = newest.len() + newest_running;
-            std::mem::replace(n, now) != now
-        });
         if running.is_empty() && !open {
             return;
         }
@@ -196,25 +180,18 @@ pub async fn run(
                 None => open = false,
             },
             Some((was_newest, f, outcome)) = running.next(), if !running.is_empty() => {
+                busy_feeds.remove(&f);
                 if was_newest {
                     newest_running -= 1;
                 } else {
                     older_running -= 1;
                 }
-                if !matches!(outcome, Outcome::Read(_)) {
-                    busy_feeds.remove(&f);
-                }
                 match (was_newest, outcome) {
-                    // Read: what follows it counts as older history.
-                    (_, Outcome::Read(read)) => {
-                        older_running += 1;
-                        let newest_left = newest_left_rx.clone();
-                        running.push(Box::pin(async move {
-                            let outcome =
-                                after_newest(repl, peer, rpc, *read, gate, fetched, newest_left)
-                                    .await;
-                            (false, f, outcome)
-                        }));
+                    (true, Outcome::Held(seq)) => {
+                        older.push_back(f);
+                        if fetched.send((f, Some(seq))).await.is_err() {
+                            return;
+                        }
                     }
                     (true, Outcome::Failed) => {
                         failed.insert(f);
@@ -222,8 +199,7 @@ pub async fn run(
                             return;
                         }
                     }
-                    (true, Outcome::Held(_) | Outcome::Busy | Outcome::Again)
-                    | (false, Outcome::Held(1)) => {}
+                    (true, Outcome::Busy | Outcome::Again) | (false, Outcome::Held(1)) => {}
                     (false, Outcome::Held(_) | Outcome::Again) => older.push_back(f),
                     // Another session fetches it: this one takes over
                     // should that one end first.
@@ -253,7 +229,7 @@ struct Gate {
 
 /// A fetch under way: whether it is of newest messages, the feed, and
 /// what it came to.
-type Fetch<'a> = Pin<Box<dyn Future<Output = (bool, FeedId, Outcome<'a>)> + Send + 'a>>;
+type Fetch<'a> = Pin<Box<dyn Future<Output = (bool, FeedId, Outcome)> + Send + 'a>>;
 
 /// Queues what a session asks for, once per feed.
 fn take(w: Want, newest: &mut VecDeque<(FeedId, u64)>, older: &mut VecDeque<FeedId>) {
@@ -265,10 +241,9 @@ fn take(w: Want, newest: &mut VecDeque<(FeedId, u64)>, older: &mut VecDeque<Feed
 }
 
 /// What one fetch came to.
-enum Outcome<'a> {
-    /// A newest range read and queued to be stored.
-    Read(Box<ReadNewest<'a>>),
-    /// Stored: the lowest sequence now held.
+enum Outcome {
+    /// Stored: for a newest range, the latest sequence now held; for older
+    /// history, the lowest.
     Held(u64),
     /// Another session fetches this feed, or there is nothing to fetch.
     Busy,
@@ -350,18 +325,17 @@ async fn read_range(
     Ok((items, held))
 }
 
-/// Reads the newest [`Replicator::newest_count`] messages of `feed`, which
-/// `peer` holds up to `latest`, and queues them to be stored as a range:
-/// [`Outcome::Read`], to be followed by [`after_newest`].
-async fn fetch_newest<'a>(
-    repl: &'a Replicator,
+/// Fetches the newest [`Replicator::newest_count`] messages of `feed`,
+/// which `peer` holds up to `latest`, and stores them as a range.
+async fn fetch_newest(
+    repl: &Replicator,
     peer: FeedId,
     rpc: &RpcHandle,
     feed: FeedId,
     latest: u64,
     gate: &Gate,
-) -> Outcome<'a> {
-    let Some(busy) = Busy::take(&repl.fetching, feed) else {
+) -> Outcome {
+    let Some(_busy) = Busy::take(&repl.fetching, feed) else {
         return Outcome::Busy;
     };
     if repl.store.latest(&feed).ok().flatten().is_some() {
@@ -369,241 +343,63 @@ async fn fetch_newest<'a>(
     }
     let n = repl.newest_count.min(latest);
     let from = latest - n + 1;
-    match read_range(repl, peer, rpc, feed, from, n, gate).await {
-        Ok((items, held)) => {
-            // Where the chunk below is to end, as the peer served it: the
-            // check of that chunk and the store's at its write hold it to
-            // what this range turns out to be.
-            let below = items
-                .first()
-                .filter(|_| from > 1)
-                .and_then(|m| claimed_previous(m))
-                .map(|previous| (from, previous));
+    let stored = match read_range(repl, peer, rpc, feed, from, n, gate).await {
+        Ok((items, _held)) => {
             let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
-            let queued = repl
-                .pipeline
-                .queue_range(feed, RangeAnchor::Newest, &refs)
-                .await;
-            Outcome::Read(Box::new(ReadNewest {
-                queued,
-                latest,
-                below,
-                busy,
-                held,
-            }))
+            repl.pipeline
+                .submit_range(feed, RangeAnchor::Newest, &refs)
+                .await
         }
-        Err(reason) => newest_failed(repl, peer, feed, &reason),
-    }
-}
-
-/// Notes why the newest messages of `feed` from `peer` were discarded.
-fn newest_failed<'a>(repl: &Replicator, peer: FeedId, feed: FeedId, reason: &str) -> Outcome<'a> {
-    let reason = format!("newest messages discarded: {reason}");
-    tracing::warn!("{peer}: {feed}: {reason}");
-    repl.watch.error(feed, peer, &reason, now_ms());
-    Outcome::Failed
-}
-
-/// The `previous` a message names, unchecked (`None` when it names none
-/// or is not a message).
-fn claimed_previous(msg: &[u8]) -> Option<MsgId> {
-    #[derive(serde::Deserialize)]
-    struct Previous<'a> {
-        #[serde(borrow)]
-        previous: Option<&'a str>,
-    }
-    let p: Previous<'_> = serde_json::from_slice(msg).ok()?;
-    MsgId::parse(p.previous?)
-}
-
-/// Follows a newest range read by [`fetch_newest`]: tells the session
-/// what became of it as soon as it is written or refused, and meanwhile,
-/// once this session has read every newest range it waits for
-/// (`newest_left` at 0), reads the chunk of history just below it and
-/// queues it behind it, so that the chunk crosses the network while the
-/// newest ranges are checked and written: when the chunk was asked for
-/// only once the range was stored, the checker sat idle for that round
-/// trip (README "Import"). The feed's fetch is held until both are in.
-/// A refused newest range ends it: the chunk is not read, or is dropped
-/// (the store would refuse it too, its anchor not held).
-async fn after_newest<'a>(
-    repl: &'a Replicator,
-    peer: FeedId,
-    rpc: &RpcHandle,
-    read: ReadNewest<'a>,
-    gate: &Gate,
-    fetched: &mpsc::Sender<Fetched>,
-    mut newest_left: watch::Receiver<usize>,
-) -> Outcome<'a> {
-    let ReadNewest {
-        queued,
-        latest,
-        below,
-        busy,
-        held,
-    } = read;
-    let feed = busy.feed;
-    let newest = async {
-        let stored = queued.stored().await;
-        drop(held);
-        let seq = match stored {
-            Ok(_) => {
-                tracing::debug!("{peer}: fetched {feed} newest first up to {latest}");
-                Some(latest)
-            }
-            Err(reason) => {
-                newest_failed(repl, peer, feed, &reason);
-                None
-            }
-        };
-        let _ = fetched.send((feed, seq)).await;
-        seq.is_some()
+        Err(e) => Err(e),
     };
-    let older = async {
-        let (from, previous) = below?;
-        newest_left.wait_for(|n| *n == 0).await.ok()?;
-        Some(queue_below(repl, peer, rpc, feed, from, previous, gate).await)
-    };
-    tokio::pin!(newest, older);
-    // A newest range refused ends the fetch, the chunk below unread.
-    let older = tokio::select! {
-        stored = &mut newest => {
-            if !stored {
-                return Outcome::Failed;
-            }
-            older.await
+    match stored {
+        Ok(_) => {
+            tracing::debug!("{peer}: fetched {feed} newest first: {from} to {latest}");
+            Outcome::Held(latest)
         }
-        older = &mut older => {
-            if !newest.await {
-                return Outcome::Failed;
-            }
-            older
+        Err(reason) => {
+            let reason = format!("newest messages discarded: {reason}");
+            tracing::warn!("{peer}: {feed}: {reason}");
+            repl.watch.error(feed, peer, &reason, now_ms());
+            Outcome::Failed
         }
-    };
-    match older {
-        None => Outcome::Held(below.map_or(1, |(from, _)| from)),
-        Some(Ok(below)) => below.stored(repl, peer, feed).await,
-        Some(Err(failed)) => failed.note(repl, peer, feed),
     }
-}
-
-/// A newest range read and queued, and what follows it
-/// ([`after_newest`]).
-struct ReadNewest<'a> {
-    queued: QueuedRange,
-    /// The latest sequence it holds.
-    latest: u64,
-    /// Its lowest sequence and the `previous` that message names, as the
-    /// peer served it: where the chunk below is to end. `None` when the
-    /// range starts the feed (or names no `previous`, and is then refused).
-    below: Option<(u64, MsgId)>,
-    /// The feed, and its fetch in the node until the chunk below is in
-    /// too.
-    busy: Busy<'a>,
-    /// The range's room in the [`RangeBudget`], until it is written.
-    held: Option<OwnedSemaphorePermit>,
 }
 
 /// Fetches the chunk of `feed`'s history just below what we hold, and
 /// stores it if it ends in the message our lowest one names.
-async fn fetch_older<'a>(
-    repl: &'a Replicator,
+async fn fetch_older(
+    repl: &Replicator,
     peer: FeedId,
     rpc: &RpcHandle,
     feed: FeedId,
     gate: &Gate,
-) -> Outcome<'a> {
+) -> Outcome {
     let Some(_busy) = Busy::take(&repl.fetching, feed) else {
         return Outcome::Busy;
     };
     let Ok(Some(held)) = repl.store.held_range(&feed) else {
         return Outcome::Held(1);
     };
-    match queue_below(repl, peer, rpc, feed, held.from, held.previous, gate).await {
-        Ok(below) => below.stored(repl, peer, feed).await,
-        Err(failed) => failed.note(repl, peer, feed),
-    }
-}
-
-/// A chunk of older history read and queued to be stored.
-struct Below {
-    queued: QueuedRange,
-    /// Its room in the [`RangeBudget`], until it is written.
-    held: Option<OwnedSemaphorePermit>,
-    /// Its first sequence and the one after its last.
-    start: u64,
-    from: u64,
-}
-
-/// Why a chunk of older history was discarded.
-struct BelowFailed {
-    start: u64,
-    from: u64,
-    reason: String,
-}
-
-impl Below {
-    /// Waits for the chunk to be written: the lowest sequence now held.
-    async fn stored<'a>(self, repl: &Replicator, peer: FeedId, feed: FeedId) -> Outcome<'a> {
-        let stored = self.queued.stored().await;
-        drop(self.held);
-        match stored {
-            Ok(from) => Outcome::Held(from),
-            Err(reason) => BelowFailed {
-                start: self.start,
-                from: self.from,
-                reason,
-            }
-            .note(repl, peer, feed),
+    let start = held.from.saturating_sub(BACKFILL_CHUNK).max(1);
+    let limit = held.from - start;
+    let stored = match read_range(repl, peer, rpc, feed, start, limit, gate).await {
+        Ok((items, _held)) => {
+            let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
+            repl.pipeline.submit_range(feed, held.anchor(), &refs).await
+        }
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(from) => Outcome::Held(from),
+        Err(reason) => {
+            let reason = format!(
+                "older history {start} to {} discarded: {reason}",
+                held.from - 1
+            );
+            tracing::warn!("{peer}: {feed}: {reason}");
+            repl.watch.error(feed, peer, &reason, now_ms());
+            Outcome::Failed
         }
     }
-}
-
-impl BelowFailed {
-    /// Notes why the chunk from `peer` was discarded.
-    fn note<'a>(self, repl: &Replicator, peer: FeedId, feed: FeedId) -> Outcome<'a> {
-        let reason = format!(
-            "older history {} to {} discarded: {}",
-            self.start,
-            self.from - 1,
-            self.reason
-        );
-        tracing::warn!("{peer}: {feed}: {reason}");
-        repl.watch.error(feed, peer, &reason, now_ms());
-        Outcome::Failed
-    }
-}
-
-/// Reads the chunk of `feed`'s history that ends just below sequence
-/// `from`, whose message names `previous`, and queues it to be stored if
-/// it ends in that message.
-async fn queue_below(
-    repl: &Replicator,
-    peer: FeedId,
-    rpc: &RpcHandle,
-    feed: FeedId,
-    from: u64,
-    previous: MsgId,
-    gate: &Gate,
-) -> Result<Below, BelowFailed> {
-    let start = from.saturating_sub(BACKFILL_CHUNK).max(1);
-    let (items, held) = read_range(repl, peer, rpc, feed, start, from - start, gate)
-        .await
-        .map_err(|reason| BelowFailed {
-            start,
-            from,
-            reason,
-        })?;
-    let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
-    let anchor = RangeAnchor::Below {
-        sequence: from,
-        previous,
-    };
-    let queued = repl.pipeline.queue_range(feed, anchor, &refs).await;
-    Ok(Below {
-        queued,
-        held,
-        start,
-        from,
-    })
 }
