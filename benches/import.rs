@@ -129,7 +129,6 @@ fn idle_secs() -> f64 {
     (fields.get(3).unwrap_or(&0.0) + fields.get(4).unwrap_or(&0.0)) / 100.0
 }
 
-/// The median of some rates (or times).
 /// One first sync: a node serving home `a`, and a node on a copy of the
 /// follower `template` at `b`, which connects and takes `n` messages.
 /// How long that took from just before `shoal connect`, and the CPU of
@@ -153,6 +152,7 @@ fn first_sync(a: &Path, template: &Path, b: &Path, n: u64) -> (f64, (f64, f64, f
     (took.as_secs_f64(), cpu)
 }
 
+/// The median of some rates (or times).
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
