@@ -214,17 +214,19 @@ async fn push_events(
     w.write_all(&line_of(&Reply::Ok(Box::new(Response::Done))))
         .await?;
     loop {
-        let event = tokio::select! {
+        let said = tokio::select! {
             e = events.recv() => match e {
-                Ok(e) => Event::from(e),
-                Err(broadcast::error::RecvError::Lagged(_)) => Event::Lagged,
+                Ok(e) => Event::of(e),
+                Err(broadcast::error::RecvError::Lagged(_)) => vec![Event::Lagged],
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
             // The client closed (or sent something: a subscription only
             // listens).
             _ = lines.next_line() => return Ok(()),
         };
-        w.write_all(&line_of(&Reply::Event(event))).await?;
+        for event in said {
+            w.write_all(&line_of(&Reply::Event(event))).await?;
+        }
     }
 }
 
@@ -473,13 +475,15 @@ impl Running {
         let (tx, out) = broadcast::channel(4096);
         tokio::spawn(async move {
             loop {
-                let e = match rx.recv().await {
-                    Ok(e) => Event::from(e),
-                    Err(broadcast::error::RecvError::Lagged(_)) => Event::Lagged,
+                let said = match rx.recv().await {
+                    Ok(e) => Event::of(e),
+                    Err(broadcast::error::RecvError::Lagged(_)) => vec![Event::Lagged],
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
-                if tx.send(e).is_err() {
-                    return;
+                for e in said {
+                    if tx.send(e).is_err() {
+                        return;
+                    }
                 }
             }
         });

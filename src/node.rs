@@ -68,15 +68,12 @@ use crate::store::{Store, StoreError};
 /// watcher reads what it needs from the store.
 #[derive(Clone, Debug)]
 pub enum NodeEvent {
-    /// A message was stored (ours or a peer's).
-    Appended {
-        /// The feed.
-        author: FeedId,
-        /// Its sequence.
-        seq: u64,
-        /// Whether it may link a blob (see [`crate::ingest::Appended`]).
-        may_link_blob: bool,
-    },
+    /// Messages were stored (ours or a peer's), all in one commit, in the
+    /// order stored: one event per commit, however many messages, so a
+    /// first sync wakes each watcher a few dozen times, not once per
+    /// message. The control socket still says one
+    /// [`Event::Appended`](crate::api::Event::Appended) per message.
+    Stored(Arc<[crate::ingest::Appended]>),
     /// A peer connected.
     Connected(FeedId),
     /// A peer disconnected.
@@ -331,22 +328,26 @@ struct Inner {
     search: Option<Arc<crate::search::SearchIndex>>,
 }
 
-/// Tells the replication sessions and the event subscribers of each
-/// message stored, whoever stored it (a peer, an import, a publish, a
-/// group operation or duty): called by the writer after each commit.
+/// Tells the replication sessions and the event subscribers of the
+/// messages stored, whoever stored them (a peer, an import, a publish, a
+/// group operation or duty): called by the writer after each commit, once
+/// for all the messages of that commit.
 struct Announce {
-    appended: broadcast::Sender<(FeedId, u64)>,
+    appended: broadcast::Sender<crate::replicate::session::Committed>,
     events: broadcast::Sender<NodeEvent>,
 }
 
 impl Announce {
-    fn stored(&self, a: &crate::ingest::Appended) {
-        let _ = self.appended.send((a.author, a.seq));
-        let _ = self.events.send(NodeEvent::Appended {
-            author: a.author,
-            seq: a.seq,
-            may_link_blob: a.may_link_blob,
-        });
+    fn stored(&self, stored: &[crate::ingest::Appended]) {
+        if stored.is_empty() {
+            return;
+        }
+        let mut top: Vec<(FeedId, u64)> = stored.iter().map(|a| (a.author, a.seq)).collect();
+        // Each feed once, with its highest sequence first.
+        top.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        top.dedup_by_key(|a| a.0);
+        let _ = self.appended.send(top.into());
+        let _ = self.events.send(NodeEvent::Stored(stored.into()));
     }
 }
 
@@ -505,7 +506,7 @@ impl Node {
         let net_key = home.network_key()?;
         let store = Arc::new(home.store()?);
         let (events, _) = broadcast::channel(4096);
-        let (appended, _) = broadcast::channel(8192);
+        let (appended, _) = broadcast::channel(1024);
         let usage = Arc::new(Usage::default());
         let announce = Announce {
             appended: appended.clone(),
@@ -530,9 +531,7 @@ impl Node {
             keys.clone(),
             home.sign_cap().copied(),
             move |stored| {
-                for a in stored {
-                    announce.stored(a);
-                }
+                announce.stored(stored);
                 if let Some(wake) = &wake_search {
                     // Full: a wake is already queued.
                     let _ = wake.try_send(());
@@ -1235,7 +1234,8 @@ impl Node {
     /// Checks and stores messages from outside (an import through the
     /// control socket) with the same pipeline as peers' messages.
     pub async fn submit(&self, items: &[&[u8]]) -> Vec<LineResult> {
-        self.inner.repl.pipeline.submit(items).await
+        let items = items.iter().map(|i| bytes::Bytes::copy_from_slice(i));
+        self.inner.repl.pipeline.submit(items.collect()).await
     }
 
     /// Remembers a peer address in the peer table and keeps dialling it:
@@ -1489,11 +1489,11 @@ impl Node {
                     match e {
                         // Only a message with an `&` can link a blob: the
                         // others are not read back.
-                        NodeEvent::Appended {
-                            author,
-                            seq,
-                            may_link_blob: true,
-                        } => stored.push((author, seq)),
+                        NodeEvent::Stored(all) => stored.extend(
+                            all.iter()
+                                .filter(|a| a.may_link_blob)
+                                .map(|a| (a.author, a.seq)),
+                        ),
                         NodeEvent::Blob(_) => fetched = true,
                         _ => {}
                     }
@@ -2263,19 +2263,29 @@ mod tests {
             from_sessions.push(a);
         }
         let mut from_events = Vec::new();
+        let mut commits = 0;
         while let Ok(e) = events.try_recv() {
-            if let NodeEvent::Appended { author, seq, .. } = e {
-                from_events.push((author, seq));
+            if let NodeEvent::Stored(all) = e {
+                commits += 1;
+                from_events.extend(all.iter().map(|a| (a.author, a.seq)));
             }
         }
         let every: Vec<(FeedId, u64)> = (1..=total).map(|s| (me, s)).collect();
-        from_sessions.sort();
         from_events.sort();
-        assert_eq!(
-            from_sessions, every,
-            "each message told to the sessions once"
-        );
         assert_eq!(from_events, every, "each message told to subscribers once");
+        // The sessions hear of each commit once, with the feed's highest
+        // sequence in it: rising from commit to commit, up to the last.
+        assert_eq!(from_sessions.len(), commits, "one notice per commit");
+        let tops: Vec<u64> = from_sessions
+            .iter()
+            .map(|n| {
+                assert_eq!(n.len(), 1, "one feed, named once: {n:?}");
+                assert_eq!(n[0].0, me);
+                n[0].1
+            })
+            .collect();
+        assert!(tops.windows(2).all(|w| w[0] < w[1]), "{tops:?}");
+        assert_eq!(tops.last(), Some(&total));
         let peers = node.store().peers().unwrap();
         assert_eq!(peers.len(), PEERS);
         assert!(peers.iter().all(|(_, r)| r.source == "connect"));

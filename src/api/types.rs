@@ -1055,15 +1055,23 @@ pub enum Event {
     Lagged,
 }
 
-impl From<crate::node::NodeEvent> for Event {
-    fn from(e: crate::node::NodeEvent) -> Event {
+impl Event {
+    /// What a node event says to a watcher: one [`Event::Appended`] per
+    /// message of a commit, in the order stored; one event for the rest.
+    pub fn of(e: crate::node::NodeEvent) -> Vec<Event> {
         use crate::node::NodeEvent as N;
         match e {
-            N::Appended { author, seq, .. } => Event::Appended { author, seq },
-            N::Connected(peer) => Event::Connected { peer },
-            N::Disconnected(peer) => Event::Disconnected { peer },
-            N::Log(line) => Event::Log { line },
-            N::Blob(id) => Event::Blob { id },
+            N::Stored(all) => all
+                .iter()
+                .map(|a| Event::Appended {
+                    author: a.author,
+                    seq: a.seq,
+                })
+                .collect(),
+            N::Connected(peer) => vec![Event::Connected { peer }],
+            N::Disconnected(peer) => vec![Event::Disconnected { peer }],
+            N::Log(line) => vec![Event::Log { line }],
+            N::Blob(id) => vec![Event::Blob { id }],
         }
     }
 }

@@ -160,7 +160,7 @@ type Prechecked = (u64, Result<SignedMsg, Failed>);
 /// other feeds fail before their signature is checked.
 fn precheck_part(
     text: &[u8],
-    lines: Vec<(u64, Result<std::ops::Range<usize>, LineError>)>,
+    lines: Vec<(u64, Result<Line, LineError>)>,
     hmac: Option<&[u8; 32]>,
     keys: &KeyCache,
     wanted: Option<&HashSet<FeedId>>,
@@ -172,7 +172,7 @@ fn precheck_part(
     for (n, line) in lines {
         match line
             .map_err(|e| (None, e))
-            .and_then(|r| parse_line(&text[r], hmac))
+            .and_then(|l| parse_line(l.of(text), hmac))
         {
             Ok(u) if wanted.is_some_and(|w| !w.contains(&u.author())) => order.push((
                 n,
@@ -293,12 +293,32 @@ pub enum LineResult {
     Rejected(String),
 }
 
-/// A batch of lines in one buffer: each numbered line is a range of `text`,
-/// or why it was not kept.
+/// A batch of numbered lines: each one's bytes (see [`Line`]), or why it
+/// was not kept.
 #[derive(Default)]
 pub(super) struct LineBatch {
     pub(super) text: Vec<u8>,
-    pub(super) lines: Vec<(u64, Result<std::ops::Range<usize>, LineError>)>,
+    pub(super) lines: Vec<(u64, Result<Line, LineError>)>,
+}
+
+/// Where a line's bytes are.
+pub(super) enum Line {
+    /// A range of its batch's `text`: a file import reads its lines into one
+    /// buffer, reused from batch to batch.
+    In(std::ops::Range<usize>),
+    /// Its own buffer: a message from a peer, as the connection received it
+    /// (not copied again on its way to the checker).
+    Own(bytes::Bytes),
+}
+
+impl Line {
+    /// The line's bytes, of its batch's `text`.
+    pub(super) fn of<'a>(&'a self, text: &'a [u8]) -> &'a [u8] {
+        match self {
+            Line::In(r) => &text[r.clone()],
+            Line::Own(b) => b,
+        }
+    }
 }
 
 /// The checking stage: parses, verifies and places messages.
@@ -682,7 +702,8 @@ mod tests {
         for (i, l) in lines.iter().enumerate() {
             let start = b.text.len();
             b.text.extend_from_slice(l);
-            b.lines.push((i as u64 + 1, Ok(start..b.text.len())));
+            b.lines
+                .push((i as u64 + 1, Ok(Line::In(start..b.text.len()))));
         }
         b
     }

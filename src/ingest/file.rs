@@ -15,8 +15,8 @@ use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::check::{
-    BATCH_LINES, Batch, Checker, ImportError, LineBatch, LineError, LineResult, MAX_LINE_BYTES,
-    Rejection,
+    BATCH_LINES, Batch, Checker, ImportError, Line, LineBatch, LineError, LineResult,
+    MAX_LINE_BYTES, Rejection,
 };
 use super::writer::{Stored, finish_batch};
 use crate::store::{Store, StoreError};
@@ -267,7 +267,7 @@ pub fn import_through(
         let items: Vec<&[u8]> = batch
             .lines
             .iter()
-            .filter_map(|(_, l)| l.as_ref().ok().map(|r| &batch.text[r.clone()]))
+            .filter_map(|(_, l)| l.as_ref().ok().map(|l| l.of(&batch.text)))
             .collect();
         let mut results = if items.is_empty() {
             Vec::new()
@@ -335,7 +335,8 @@ impl<R: BufRead> Lines<R> {
                     } else if b.text[start..].iter().all(u8::is_ascii_whitespace) {
                         b.text.truncate(start);
                     } else {
-                        b.lines.push((self.line_no, Ok(start..b.text.len())));
+                        b.lines
+                            .push((self.line_no, Ok(Line::In(start..b.text.len()))));
                     }
                 }
             }

@@ -12,12 +12,15 @@
 //! waiting for the next when the checker has more in hand) and answers
 //! each submission.
 //! Imports `crypto`, `store` and the sibling modules `check`, `limits`
-//! and `writer`.
+//! and `writer`; a submission's messages stay in the buffers (`Bytes`)
+//! they came in.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use super::check::{Checker, LineBatch, LineError, LineResult, MAX_LINE_BYTES, Prechecking};
+use bytes::Bytes;
+
+use super::check::{Checker, Line, LineBatch, LineError, LineResult, MAX_LINE_BYTES, Prechecking};
 use super::limits::FeedCap;
 use super::writer::{Checked, Writer};
 use crate::crypto::FeedId;
@@ -133,7 +136,7 @@ impl Pipeline {
 
     /// Checks and stores messages (each a JSON message value or a
     /// `{key, value, timestamp}`), returning what became of each, in order.
-    pub async fn submit(&self, items: &[&[u8]]) -> Vec<LineResult> {
+    pub async fn submit(&self, items: Vec<Bytes>) -> Vec<LineResult> {
         self.submit_from(items, None, None).await
     }
 
@@ -146,7 +149,7 @@ impl Pipeline {
     /// ([`FeedCap::max_bytes_per_day`]).
     pub async fn submit_from(
         &self,
-        items: &[&[u8]],
+        items: Vec<Bytes>,
         refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
         wanted: Option<Arc<HashSet<FeedId>>>,
     ) -> Vec<LineResult> {
@@ -161,7 +164,7 @@ impl Pipeline {
         &self,
         feed: FeedId,
         anchor: RangeAnchor,
-        items: &[&[u8]],
+        items: Vec<Bytes>,
     ) -> Result<u64, String> {
         let results = self
             .submit_job(items, None, None, Some((feed, anchor)))
@@ -181,40 +184,38 @@ impl Pipeline {
 
     async fn submit_job(
         &self,
-        items: &[&[u8]],
+        items: Vec<Bytes>,
         refused: Option<Arc<Mutex<HashSet<FeedId>>>>,
         wanted: Option<Arc<HashSet<FeedId>>>,
         range: Option<(FeedId, RangeAnchor)>,
     ) -> Vec<LineResult> {
-        let mut batch = LineBatch {
-            text: Vec::with_capacity(items.iter().map(|i| i.len()).sum()),
-            lines: Vec::with_capacity(items.len()),
+        let count = items.len();
+        // Each item stays in the buffer it came in.
+        let batch = LineBatch {
+            text: Vec::new(),
+            lines: items
+                .into_iter()
+                .zip(1u64..)
+                .map(|(item, n)| match item.len() > MAX_LINE_BYTES {
+                    true => (n, Err(LineError::TooLong)),
+                    false => (n, Ok(Line::Own(item))),
+                })
+                .collect(),
         };
-        for (i, item) in items.iter().enumerate() {
-            let start = batch.text.len();
-            if item.len() > MAX_LINE_BYTES {
-                batch.lines.push((i as u64 + 1, Err(LineError::TooLong)));
-                continue;
-            }
-            batch.text.extend_from_slice(item);
-            batch
-                .lines
-                .push((i as u64 + 1, Ok(start..batch.text.len())));
-        }
         let (reply, result) = tokio::sync::oneshot::channel();
         let job = Job {
             batch,
-            count: items.len(),
+            count,
             refused,
             wanted,
             range,
             reply,
         };
         if self.jobs.send(job).await.is_err() {
-            return vec![LineResult::Rejected("the node is shutting down".into()); items.len()];
+            return vec![LineResult::Rejected("the node is shutting down".into()); count];
         }
         result.await.unwrap_or_else(|_| {
-            vec![LineResult::Rejected("the node is shutting down".into()); items.len()]
+            vec![LineResult::Rejected("the node is shutting down".into()); count]
         })
     }
 }

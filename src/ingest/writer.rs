@@ -898,7 +898,7 @@ mod tests {
         let msg =
             crate::feed::json::to_compact(&crate::feed::build(&keys, None, 1.0, post("a"), None));
         let batch = super::super::check::LineBatch {
-            lines: vec![(1, Ok(0..msg.len()))],
+            lines: vec![(1, Ok(super::super::check::Line::In(0..msg.len())))],
             text: msg,
         };
         let (mut batch, _) = checker.check(batch).unwrap();

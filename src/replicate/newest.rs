@@ -345,9 +345,8 @@ async fn fetch_newest(
     let from = latest - n + 1;
     let stored = match read_range(repl, peer, rpc, feed, from, n, gate).await {
         Ok((items, _held)) => {
-            let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
             repl.pipeline
-                .submit_range(feed, RangeAnchor::Newest, &refs)
+                .submit_range(feed, RangeAnchor::Newest, items)
                 .await
         }
         Err(e) => Err(e),
@@ -384,10 +383,7 @@ async fn fetch_older(
     let start = held.from.saturating_sub(BACKFILL_CHUNK).max(1);
     let limit = held.from - start;
     let stored = match read_range(repl, peer, rpc, feed, start, limit, gate).await {
-        Ok((items, _held)) => {
-            let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
-            repl.pipeline.submit_range(feed, held.anchor(), &refs).await
-        }
+        Ok((items, _held)) => repl.pipeline.submit_range(feed, held.anchor(), items).await,
         Err(e) => Err(e),
     };
     match stored {

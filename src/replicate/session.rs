@@ -83,6 +83,11 @@ struct ConnLimits {
 /// by history stream instead (when nothing of it came meanwhile).
 const OWN_FETCH_GRACE: Duration = Duration::from_secs(2);
 
+/// What the sessions hear of one commit of the store: each feed it added
+/// to, once, with the highest sequence it stored of that feed. One notice
+/// per commit, not per message: a first sync commits a few dozen times.
+pub type Committed = Arc<[(FeedId, u64)]>;
+
 /// What the sessions of one node share.
 pub struct Replicator {
     /// The store (reads; writes go through the pipeline).
@@ -93,8 +98,8 @@ pub struct Replicator {
     pub me: FeedId,
     /// How far along follows to replicate.
     pub hops: u8,
-    /// Every message stored, from any source: (feed, sequence).
-    pub appended: broadcast::Sender<(FeedId, u64)>,
+    /// Every commit of messages, from any source (see [`Committed`]).
+    pub appended: broadcast::Sender<Committed>,
     /// What peers may make us take.
     pub limits: Limits,
     /// What the limits did.
@@ -460,7 +465,7 @@ impl Replicator {
             // Wait for more of this feed.
             loop {
                 match appended.recv().await {
-                    Ok((f, s)) if f == id && s > after => break,
+                    Ok(c) if c.iter().any(|&(f, s)| f == id && s > after) => break,
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_)) => break,
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -558,12 +563,11 @@ impl Replicator {
             if !self.admit(peer, &items, rate).await {
                 return false;
             }
-            let refs: Vec<&[u8]> = items.iter().map(|b| b.as_ref()).collect();
             let mut stored = 0u64;
             let mut has = Vec::new();
             for r in self
                 .pipeline
-                .submit_from(&refs, Some(refused.clone()), Some(wanted.clone()))
+                .submit_from(items, Some(refused.clone()), Some(wanted.clone()))
                 .await
             {
                 match r {
@@ -898,9 +902,10 @@ impl Replicator {
                         let wanted = wanted.clone();
                         flight.sent(&accepted);
                         in_flight.push_back(async move {
-                            let refs: Vec<&[u8]> = accepted.iter().map(|b| b.as_ref()).collect();
+                            // The same buffers (not copies): kept to
+                            // name the feed of any the checker refuses.
                             let results = pipeline
-                                .submit_from(&refs, Some(refused), Some(wanted))
+                                .submit_from(accepted.clone(), Some(refused), Some(wanted))
                                 .await;
                             (accepted, results)
                         });
@@ -1101,7 +1106,7 @@ impl Outbox {
 /// by page, then live ones as they are stored, round-robin across feeds.
 async fn send_loop(
     store: Arc<Store>,
-    mut appended: broadcast::Receiver<(FeedId, u64)>,
+    mut appended: broadcast::Receiver<Committed>,
     sink: Arc<DuplexSink>,
     mut latest: HashMap<FeedId, u64>,
     outbox: Arc<Outbox>,
@@ -1128,10 +1133,7 @@ async fn send_loop(
             tokio::select! {
                 () = outbox.wake.notified() => {}
                 a = appended.recv() => match a {
-                    Ok((f, s)) => {
-                        let l = latest.entry(f).or_insert(0);
-                        *l = (*l).max(s);
-                    }
+                    Ok(c) => note_stored(&mut latest, &c),
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let store = store.clone();
                         if let Ok(Ok(feeds)) = tokio::task::spawn_blocking(move || store.feeds()).await {
@@ -1171,10 +1173,17 @@ async fn send_loop(
                 latest.insert(feed, next - 1);
             }
         }
-        while let Ok((f, s)) = appended.try_recv() {
-            let l = latest.entry(f).or_insert(0);
-            *l = (*l).max(s);
+        while let Ok(c) = appended.try_recv() {
+            note_stored(&mut latest, &c);
         }
+    }
+}
+
+/// Raises `latest` to what a commit stored.
+fn note_stored(latest: &mut HashMap<FeedId, u64>, stored: &Committed) {
+    for &(f, s) in stored.iter() {
+        let l = latest.entry(f).or_insert(0);
+        *l = (*l).max(s);
     }
 }
 
