@@ -446,11 +446,12 @@ impl Replicator {
                         }
                     };
                 let got = page.len();
-                for m in page {
-                    let body = if keys { m.to_kvt() } else { m.json };
-                    if sink.send(Body::Json(Bytes::from(body))).await.is_err() {
-                        return;
-                    }
+                let bodies = page
+                    .into_iter()
+                    .map(|m| Body::Json(Bytes::from(if keys { m.to_kvt() } else { m.json })))
+                    .collect();
+                if sink.send_all(bodies).await.is_err() {
+                    return;
                 }
                 after += got as u64;
                 limit -= got as u64;
@@ -1154,10 +1155,12 @@ async fn send_loop(
                 _ => return,
             };
             let got = page.len();
-            for m in page {
-                if sink.send(Body::Json(Bytes::from(m.json))).await.is_err() {
-                    return;
-                }
+            let bodies = page
+                .into_iter()
+                .map(|m| Body::Json(Bytes::from(m.json)))
+                .collect();
+            if sink.send_all(bodies).await.is_err() {
+                return;
             }
             {
                 let mut t = outbox.todo.lock().unwrap_or_else(PoisonError::into_inner);

@@ -61,7 +61,7 @@ struct State {
     next_req: i32,
     /// Keyed by the request number as the peer's packets carry it: negative
     /// for our calls and streams, positive for the peer's streams.
-    entries: HashMap<i32, Entry>,
+    entries: HashMap<i32, Entry, foldhash::fast::RandomState>,
 }
 
 enum Entry {
@@ -103,6 +103,11 @@ enum Queued {
         _permit: Option<OwnedSemaphorePermit>,
         _slot: Option<Slot>,
     },
+    /// Items of one stream, in order, holding one permit per packet.
+    Packets {
+        packets: Vec<Packet>,
+        _permit: OwnedSemaphorePermit,
+    },
     Goodbye,
 }
 
@@ -143,6 +148,23 @@ impl Shared {
             .map_err(|_| RpcError::Closed)
     }
 
+    /// Room for `n` packets at once, `n` at most [`Shared::send_group`].
+    pub(super) async fn send_permits(&self, n: usize) -> Result<OwnedSemaphorePermit, RpcError> {
+        let n = u32::try_from(n.min(self.send_group())).expect("a group fits in u32");
+        self.send_permits
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .map_err(|_| RpcError::Closed)
+    }
+
+    /// Most packets one [`Shared::stream_items`] queues: a sixteenth of
+    /// the send queue (at least one), so a group never waits for the whole
+    /// queue to drain.
+    pub(super) fn send_group(&self) -> usize {
+        (self.opts.send_queue / 16).max(1)
+    }
+
     pub(super) fn is_closing(&self) -> bool {
         self.closing.is_cancelled()
     }
@@ -170,6 +192,40 @@ impl Shared {
                     Some(permit),
                     None,
                 );
+                Ok(())
+            }
+            _ => Err(RpcError::StreamEnded),
+        }
+    }
+
+    /// Sends items on stream `key`, in order, if neither side has ended
+    /// it: `permit` holds room for every one of them.
+    pub(super) fn stream_items(
+        &self,
+        key: i32,
+        bodies: Vec<Body>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<(), RpcError> {
+        let st = self.lock();
+        if st.closed {
+            return Err(RpcError::Closed);
+        }
+        match st.entries.get(&key) {
+            Some(Entry::Stream(e)) if !e.we_ended => {
+                let packets = bodies
+                    .into_iter()
+                    .map(|body| Packet {
+                        stream: true,
+                        end: false,
+                        body,
+                        req: -key,
+                    })
+                    .collect();
+                // Fails only when the writer is gone (the connection is dead).
+                let _ = self.queue.send(Queued::Packets {
+                    packets,
+                    _permit: permit,
+                });
                 Ok(())
             }
             _ => Err(RpcError::StreamEnded),
@@ -321,7 +377,7 @@ where
         state: Mutex::new(State {
             closed: false,
             next_req: 1,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
         }),
         queue,
         send_permits: Arc::new(Semaphore::new(opts.send_queue)),
@@ -453,6 +509,9 @@ where
     while let Some(first) = queue.recv().await {
         let mut next = Some(first);
         while let Some(item) = next.take() {
+            // A packet's permit and slot are released once it is in the
+            // write buffer (which itself is bounded); a group's once all of
+            // it is.
             match item {
                 Queued::Goodbye => {
                     out.feed(Frame::Goodbye).await?;
@@ -461,8 +520,11 @@ where
                     return Ok(());
                 }
                 Queued::Packet { packet, .. } => out.feed(Frame::Packet(packet)).await?,
-                // The permit and slot are released here, once the packet is
-                // in the write buffer (which itself is bounded).
+                Queued::Packets { packets, .. } => {
+                    for packet in packets {
+                        out.feed(Frame::Packet(packet)).await?;
+                    }
+                }
             }
             next = queue.try_recv().ok();
         }
@@ -1029,7 +1091,7 @@ mod tests {
         let mut st = State {
             closed: false,
             next_req: i32::MAX,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
         };
         let (tx, _rx) = oneshot::channel();
         st.entries.insert(-1, Entry::Call(tx));

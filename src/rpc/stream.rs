@@ -75,6 +75,30 @@ impl DuplexSink {
         self.conn.stream_item(self.key, body, permit)
     }
 
+    /// Sends items in order, as one [`DuplexSink::send`] each would, but
+    /// waiting for room in the send queue (and taking the connection's
+    /// lock) once per group of items, not once per item. On an error, the
+    /// items before the failing group were sent.
+    pub async fn send_all(&self, bodies: Vec<Body>) -> Result<(), RpcError> {
+        for body in &bodies {
+            self.conn.check_body(body)?;
+        }
+        let group = self.conn.send_group();
+        let mut rest = bodies.into_iter().peekable();
+        while rest.peek().is_some() {
+            let items: Vec<Body> = rest.by_ref().take(group).collect();
+            if self.conn.is_closing() {
+                return Err(RpcError::Closed);
+            }
+            if !self.conn.stream_open(self.key) {
+                return Err(RpcError::StreamEnded);
+            }
+            let permit = self.conn.send_permits(items.len()).await?;
+            self.conn.stream_items(self.key, items, permit)?;
+        }
+        Ok(())
+    }
+
     /// Ends our side cleanly (`true`). A no-op if the stream already ended.
     pub async fn end(mut self) -> Result<(), RpcError> {
         self.finish(Body::json_true()).await

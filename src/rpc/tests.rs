@@ -96,6 +96,11 @@ async fn handle(req: Incoming, events: mpsc::UnboundedSender<String>, held: Held
             }
             s.end().await.unwrap();
         }
+        (["countall"], Responder::Stream(s)) => {
+            let (sink, _source) = s.into_parts();
+            sink.send_all((0..n).map(jb).collect()).await.unwrap();
+            sink.end().await.unwrap();
+        }
         (["forever"], Responder::Stream(s)) => {
             let mut i = 0u64;
             let err = loop {
@@ -657,6 +662,32 @@ async fn requests_over_the_limit_get_an_error() {
         .await;
     })
     .await
+}
+
+#[tokio::test]
+async fn items_sent_all_at_once_arrive_in_order_whatever_the_send_queue() {
+    // Groups of one (queues under 32) up to sixteen (the default 256): a
+    // group asking for more room than the queue has would never be sent.
+    for send_queue in [1, 20, 256] {
+        within(async {
+            let opts = Options {
+                send_queue,
+                ..Options::default()
+            };
+            let (a, b) = pair_with(Options::default(), opts);
+            serve(b.incoming);
+            for n in [0u64, 1, 17, 300] {
+                let mut s = a.rpc.call_source(&["countall"], json!([n])).await.unwrap();
+                let mut got = 0u64;
+                while let Some(item) = s.next().await {
+                    assert_eq!(item.unwrap(), jb(got), "queue {send_queue}");
+                    got += 1;
+                }
+                assert_eq!(got, n, "queue {send_queue}");
+            }
+        })
+        .await
+    }
 }
 
 #[tokio::test]
