@@ -169,35 +169,6 @@ impl Shared {
         self.closing.is_cancelled()
     }
 
-    /// Sends an item on stream `key` if neither side has ended it.
-    pub(super) fn stream_item(
-        &self,
-        key: i32,
-        body: Body,
-        permit: OwnedSemaphorePermit,
-    ) -> Result<(), RpcError> {
-        let st = self.lock();
-        if st.closed {
-            return Err(RpcError::Closed);
-        }
-        match st.entries.get(&key) {
-            Some(Entry::Stream(e)) if !e.we_ended => {
-                self.push(
-                    Packet {
-                        stream: true,
-                        end: false,
-                        body,
-                        req: -key,
-                    },
-                    Some(permit),
-                    None,
-                );
-                Ok(())
-            }
-            _ => Err(RpcError::StreamEnded),
-        }
-    }
-
     /// Sends items on stream `key`, in order, if neither side has ended
     /// it: `permit` holds room for every one of them.
     pub(super) fn stream_items(

@@ -64,21 +64,14 @@ impl DuplexSink {
     /// stream, [`RpcError::Closed`] once the connection is closing,
     /// [`RpcError::Body`] for an empty or oversize body.
     pub async fn send(&self, body: Body) -> Result<(), RpcError> {
-        self.conn.check_body(&body)?;
-        if self.conn.is_closing() {
-            return Err(RpcError::Closed);
-        }
-        if !self.conn.stream_open(self.key) {
-            return Err(RpcError::StreamEnded);
-        }
-        let permit = self.conn.send_permit().await?;
-        self.conn.stream_item(self.key, body, permit)
+        self.send_all(vec![body]).await
     }
 
-    /// Sends items in order, as one [`DuplexSink::send`] each would, but
+    /// Sends items in order, failing as [`DuplexSink::send`] does, but
     /// waiting for room in the send queue (and taking the connection's
     /// lock) once per group of items, not once per item. On an error, the
-    /// items before the failing group were sent.
+    /// items before the failing group were sent; an empty or oversize body
+    /// fails the call before any is sent.
     pub async fn send_all(&self, bodies: Vec<Body>) -> Result<(), RpcError> {
         for body in &bodies {
             self.conn.check_body(body)?;
