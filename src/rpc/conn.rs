@@ -141,16 +141,14 @@ impl Shared {
     }
 
     pub(super) async fn send_permit(&self) -> Result<OwnedSemaphorePermit, RpcError> {
-        self.send_permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| RpcError::Closed)
+        self.send_permits(1).await
     }
 
-    /// Room for `n` packets at once, `n` at most [`Shared::send_group`].
+    /// Room for `n` packets at once. `n` is at most [`Shared::send_group`],
+    /// never more than the queue holds (a wait for more would never end).
     pub(super) async fn send_permits(&self, n: usize) -> Result<OwnedSemaphorePermit, RpcError> {
-        let n = u32::try_from(n.min(self.send_group())).expect("a group fits in u32");
+        debug_assert!((1..=self.send_group()).contains(&n), "a group of {n}");
+        let n = u32::try_from(n).expect("a group fits in u32");
         self.send_permits
             .clone()
             .acquire_many_owned(n)

@@ -101,6 +101,15 @@ async fn handle(req: Incoming, events: mpsc::UnboundedSender<String>, held: Held
             sink.send_all((0..n).map(jb).collect()).await.unwrap();
             sink.end().await.unwrap();
         }
+        (["countall_empty_last"], Responder::Stream(s)) => {
+            // `n` items and an empty one: refused before any is sent.
+            let (sink, _source) = s.into_parts();
+            let mut items: Vec<Body> = (0..n).map(jb).collect();
+            items.push(Body::Json(bytes::Bytes::new()));
+            let err = sink.send_all(items).await.unwrap_err();
+            let _ = events.send(format!("send_all: {err}"));
+            sink.end().await.unwrap();
+        }
         (["forever"], Responder::Stream(s)) => {
             let mut i = 0u64;
             let err = loop {
@@ -688,6 +697,24 @@ async fn items_sent_all_at_once_arrive_in_order_whatever_the_send_queue() {
         })
         .await
     }
+}
+
+#[tokio::test]
+async fn items_sent_all_at_once_with_an_empty_one_are_none_of_them_sent() {
+    within(async {
+        let (a, b) = pair();
+        let (mut events, _held) = serve(b.incoming);
+        let mut s = a
+            .rpc
+            .call_source(&["countall_empty_last"], json!([40]))
+            .await
+            .unwrap();
+        assert!(s.next().await.is_none(), "an item was sent");
+        let said = events.recv().await.unwrap();
+        assert!(said.starts_with("send_all: "), "{said}");
+        assert!(said.contains("empty"), "{said}");
+    })
+    .await
 }
 
 #[tokio::test]
