@@ -375,22 +375,32 @@ enum ReadState {
     Failed(io::ErrorKind),
 }
 
+/// Bytes a [`BoxReader`] reads ahead at most: room for several packets, so
+/// that a peer streaming full packets costs one read call per several of
+/// them, not one or two per packet.
+pub const READ_AHEAD: usize = 8 * MAX_PACKET;
+
 /// Decrypts a box stream: plaintext out of [`AsyncRead`], end of stream on
 /// the goodbye packet, an error on a bad header or body, on a truncated
 /// packet, or when the stream stops without a goodbye.
 ///
-/// Memory: one buffer of [`MAX_PACKET`] bytes. It holds ciphertext read ahead
-/// (never more than fits) and the current packet, whose body is decrypted in
-/// place and handed out from there; nothing more is read until the caller has
-/// taken all of it.
+/// Memory: one buffer of [`READ_AHEAD`] bytes. It holds ciphertext read
+/// ahead and the packets being handed out, whose bodies are decrypted in
+/// place and handed out from there; one read fills as much of it as the
+/// socket has, and one `poll_read` hands out as many whole packets as the
+/// caller has room for. Nothing more is read until the caller has taken
+/// all the plaintext opened.
 pub struct BoxReader<R> {
     inner: R,
     decoder: BoxDecoder,
-    /// `buf[..filled]` holds bytes read from `inner`. When no plaintext is
-    /// pending, the next packet starts at `buf[0]`.
+    /// `buf[start..filled]` holds bytes read from `inner` and not yet
+    /// handed out. When no plaintext is pending, the next packet starts at
+    /// `buf[start]`.
     buf: Box<[u8]>,
+    start: usize,
     filled: usize,
-    /// The opened header of the packet at `buf[0]`, while its body is incomplete.
+    /// The opened header of the packet at `buf[start]`, while its body is
+    /// incomplete.
     header: Option<(usize, Tag)>,
     /// Decrypted plaintext not yet handed out: `buf[plain_start..plain_end]`.
     plain_start: usize,
@@ -404,7 +414,8 @@ impl<R> BoxReader<R> {
         BoxReader {
             inner,
             decoder: BoxDecoder::new(key, nonce),
-            buf: vec![0u8; MAX_PACKET].into_boxed_slice(),
+            buf: vec![0u8; READ_AHEAD].into_boxed_slice(),
+            start: 0,
             filled: 0,
             header: None,
             plain_start: 0,
@@ -425,14 +436,62 @@ impl<R> BoxReader<R> {
         e
     }
 
-    /// Drops the packet whose plaintext has been handed out, moving the bytes
-    /// read ahead to the front of the buffer.
+    /// Drops the packet whose plaintext has been handed out: the next one
+    /// starts where it ended.
     fn consume_packet(&mut self) {
-        let end = self.plain_end;
-        self.buf.copy_within(end..self.filled, 0);
-        self.filled -= end;
+        self.start = self.plain_end;
         self.plain_start = 0;
         self.plain_end = 0;
+        if self.start == self.filled {
+            self.start = 0;
+            self.filled = 0;
+        }
+    }
+
+    /// Makes room after `filled` for at least the rest of the packet at
+    /// `start`, moving what is unread to the front of the buffer when a
+    /// whole packet would no longer fit behind it.
+    fn make_room(&mut self) {
+        if self.buf.len() - self.start < MAX_PACKET {
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
+            self.start = 0;
+        }
+    }
+
+    /// Opens the packet at `buf[start]` if all of it is in the buffer:
+    /// `Some(Ok(true))` with its plaintext pending (or nothing, for an
+    /// empty body), `Some(Ok(false))` at the goodbye, `None` when more
+    /// bytes are needed.
+    fn open_next(&mut self) -> Option<Result<bool, BoxStreamError>> {
+        let have = self.filled - self.start;
+        if self.header.is_none() && have >= HEADER_LEN {
+            let mut sealed = [0u8; HEADER_LEN];
+            sealed.copy_from_slice(&self.buf[self.start..self.start + HEADER_LEN]);
+            match self.decoder.open_header(&sealed) {
+                Ok(Header::Goodbye) => return Some(Ok(false)),
+                Ok(Header::Body { len, tag }) => self.header = Some((len, tag)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let (len, tag) = self.header?;
+        if have < HEADER_LEN + len {
+            return None;
+        }
+        let body = self.start + HEADER_LEN;
+        if let Err(e) = self
+            .decoder
+            .open_body(&tag, &mut self.buf[body..body + len])
+        {
+            return Some(Err(e));
+        }
+        self.header = None;
+        self.plain_start = body;
+        self.plain_end = body + len;
+        if len == 0 {
+            self.consume_packet();
+        }
+        Some(Ok(true))
     }
 }
 
@@ -446,15 +505,22 @@ impl<R: AsyncRead + Unpin> AsyncRead for BoxReader<R> {
         if out.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
+        // Whether this call has handed out plaintext: then it returns
+        // rather than wait for more bytes.
+        let mut gave = false;
         loop {
             if this.plain_start < this.plain_end {
                 let n = out.remaining().min(this.plain_end - this.plain_start);
                 out.put_slice(&this.buf[this.plain_start..this.plain_start + n]);
                 this.plain_start += n;
-                if this.plain_start == this.plain_end {
-                    this.consume_packet();
+                if this.plain_start < this.plain_end {
+                    return Poll::Ready(Ok(()));
                 }
-                return Poll::Ready(Ok(()));
+                this.consume_packet();
+                gave = true;
+                if out.remaining() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
             }
             match this.state {
                 ReadState::Open => {}
@@ -463,48 +529,36 @@ impl<R: AsyncRead + Unpin> AsyncRead for BoxReader<R> {
                     return Poll::Ready(Err(io::Error::new(kind, "box stream failed earlier")));
                 }
             }
-            if this.header.is_none() && this.filled >= HEADER_LEN {
-                let mut sealed = [0u8; HEADER_LEN];
-                sealed.copy_from_slice(&this.buf[..HEADER_LEN]);
-                match this.decoder.open_header(&sealed) {
-                    Ok(Header::Goodbye) => {
-                        this.state = ReadState::Done;
-                        return Poll::Ready(Ok(()));
-                    }
-                    Ok(Header::Body { len, tag }) => this.header = Some((len, tag)),
-                    Err(e) => return Poll::Ready(Err(this.fail(e))),
+            match this.open_next() {
+                Some(Ok(true)) => continue,
+                Some(Ok(false)) => {
+                    this.state = ReadState::Done;
+                    return Poll::Ready(Ok(()));
                 }
+                // What was handed out goes first: opening fails again,
+                // the same way, on the next call (a failed open changes
+                // nothing).
+                Some(Err(_)) | None if gave => return Poll::Ready(Ok(())),
+                Some(Err(e)) => return Poll::Ready(Err(this.fail(e))),
+                None => {}
             }
-            if let Some((len, tag)) = this.header {
-                let end = HEADER_LEN + len;
-                if this.filled >= end {
-                    if let Err(e) = this.decoder.open_body(&tag, &mut this.buf[HEADER_LEN..end]) {
-                        return Poll::Ready(Err(this.fail(e)));
-                    }
-                    this.header = None;
-                    this.plain_start = HEADER_LEN;
-                    this.plain_end = end;
-                    if len == 0 {
-                        this.consume_packet();
-                    }
-                    continue;
-                }
-            }
-            // Need more bytes; the current packet starts at buf[0], so it fits.
+            // Need more bytes; room is made for the whole current packet.
+            this.make_room();
             let mut rb = ReadBuf::new(&mut this.buf[this.filled..]);
             if let Err(e) = ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb)) {
                 return Poll::Ready(Err(this.fail(BoxStreamError::Io(e))));
             }
             let n = rb.filled().len();
             if n == 0 {
+                let got = this.filled - this.start;
                 let e = match this.header {
                     Some((len, _)) => BoxStreamError::Truncated {
-                        got: this.filled,
+                        got,
                         expected: HEADER_LEN + len,
                     },
-                    None if this.filled == 0 => BoxStreamError::NoGoodbye,
+                    None if got == 0 => BoxStreamError::NoGoodbye,
                     None => BoxStreamError::Truncated {
-                        got: this.filled,
+                        got,
                         expected: HEADER_LEN,
                     },
                 };
@@ -885,6 +939,81 @@ mod tests {
         let mut got = Vec::new();
         let res = r.read_to_end(&mut got).await.map(|_| ());
         (got, res)
+    }
+
+    /// An `AsyncRead` over bytes in memory that counts the reads asked of it.
+    struct Counted<'a> {
+        rest: &'a [u8],
+        reads: usize,
+    }
+
+    impl AsyncRead for Counted<'_> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            out: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            self.reads += 1;
+            let n = out.remaining().min(self.rest.len());
+            out.put_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Full packets waiting on the socket are read several at a time, and
+    /// one read of the reader hands out as many as the caller has room for:
+    /// a peer streaming 64 full packets once cost 64 or more reads of the
+    /// socket.
+    #[tokio::test]
+    async fn packets_are_read_ahead_several_at_a_time() {
+        let (key, nonce) = keys();
+        let body = [7u8; MAX_BODY];
+        let wire = wire(&[&body[..]; 64], true);
+        let mut r = BoxReader::new(
+            Counted {
+                rest: &wire,
+                reads: 0,
+            },
+            key,
+            nonce,
+        );
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 4 * MAX_BODY];
+        let mut calls = 0;
+        loop {
+            let n = r.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            calls += 1;
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got.len(), 64 * MAX_BODY);
+        assert!(got.iter().all(|&b| b == 7));
+        let reads = r.get_ref().reads;
+        assert!(
+            reads <= 64 / (READ_AHEAD / MAX_PACKET - 1) + 2,
+            "{reads} reads"
+        );
+        assert!(calls <= 64 / 4 + 2, "{calls} calls for 64 packets");
+    }
+
+    /// What a good packet holds is handed out before the error of a bad
+    /// packet read with it, and the error then comes on the next read.
+    #[tokio::test]
+    async fn plaintext_before_a_bad_packet_comes_out_before_its_error() {
+        let (key, nonce) = keys();
+        let mut bad = wire(&[b"first", b"second"], true);
+        // The second packet's body: after the first packet (34 + 5 bytes)
+        // and the second's header.
+        bad[HEADER_LEN + 5 + HEADER_LEN] ^= 1;
+        let mut r = BoxReader::new(&bad[..], key, nonce);
+        let mut buf = [0u8; 64];
+        assert_eq!(r.read(&mut buf).await.unwrap(), 5);
+        assert_eq!(&buf[..5], b"first");
+        let e = r.read(&mut buf).await.unwrap_err();
+        assert!(matches!(inner_error(&e), BoxStreamError::BadBody), "{e}");
     }
 
     fn inner_error(e: &io::Error) -> &BoxStreamError {
