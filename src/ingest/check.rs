@@ -247,41 +247,14 @@ pub(super) struct Batch {
     pub(super) rejections: Vec<Rejection>,
 }
 
-impl Batch {
-    /// A batch holding nothing.
-    pub(super) fn empty() -> Batch {
-        Batch {
-            range: None,
-            fresh: Vec::new(),
-            fresh_lines: Vec::new(),
-            known: Vec::new(),
-            known_lines: Vec::new(),
-            rejections: Vec::new(),
-        }
-    }
-
-    /// Moves `other` (not a range) to the end of this batch, its line
-    /// numbers renamed by `tag`: batches written in one transaction.
-    pub(super) fn append(&mut self, other: Batch, tag: impl Fn(u64) -> u64) {
-        debug_assert!(other.range.is_none(), "a range is written on its own");
-        self.fresh.extend(other.fresh);
-        self.fresh_lines
-            .extend(other.fresh_lines.into_iter().map(&tag));
-        self.known.extend(other.known);
-        self.known_lines
-            .extend(other.known_lines.into_iter().map(&tag));
-        self.rejections
-            .extend(other.rejections.into_iter().map(|r| Rejection {
-                line: tag(r.line),
-                reason: r.reason,
-            }));
-    }
-}
-
-impl AsRef<[feed::VerifiedMsg]> for Batch {
+impl crate::store::Placed for Batch {
     /// The messages to write.
-    fn as_ref(&self) -> &[feed::VerifiedMsg] {
+    fn msgs(&self) -> &[feed::VerifiedMsg] {
         &self.fresh
+    }
+
+    fn range(&self) -> Option<RangeAnchor> {
+        self.range
     }
 }
 

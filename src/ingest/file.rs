@@ -19,7 +19,7 @@ use super::check::{
     MAX_LINE_BYTES, Rejection,
 };
 use super::writer::{Stored, finish_batch};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Written};
 
 /// Batches prechecked (parsed, signature-checked) on the rayon pool while
 /// the checker places the one before them in its feeds: the pool's threads
@@ -176,7 +176,10 @@ pub fn import(
                 let written = store.ingest_stream(group).and_then(|group| {
                     group
                         .into_iter()
-                        .map(|(b, outcomes)| finish_batch(store, b, outcomes))
+                        .map(|(b, written)| match written {
+                            Written::Each(outcomes) => finish_batch(store, b, outcomes),
+                            Written::Range(_) => unreachable!("an import places no range"),
+                        })
                         .collect::<Result<Vec<Stored>, StoreError>>()
                 });
                 let sent = match written {

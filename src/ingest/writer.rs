@@ -6,12 +6,14 @@
 //! messages give us, notes in the peer table, read marks, and the invites
 //! we make and redeem. Whatever queued while it wrote is taken together:
 //! checked batches share one transaction (up to [`ROUND_LINES`] lines),
-//! publishes share another (up to [`PUBLISH_BATCH`]), so that many small
-//! writes cost one fsync. When the checker says, with a range of one
-//! feed, that it has more in hand, the round waits for the next batch (or
-//! its word that none comes) before it commits, unless something else is
-//! waiting to be written. After each commit it tells the node, through
-//! `on_stored`, of each message stored, before it answers whoever asked:
+//! each written into it as it comes, so that writing overlaps with the
+//! checking of the next; publishes share another (up to
+//! [`PUBLISH_BATCH`]), so that many small writes cost one fsync. When the
+//! checker says, with a range of one feed, that it has more in hand, the
+//! round waits for the next batch (or its word that none comes) before it
+//! commits, unless something else is waiting to be written. After each
+//! commit it tells the node, through `on_stored`, of each message stored,
+//! in one call, before it answers whoever asked:
 //! one announcer for every message, whoever stored it. Nothing else of a
 //! running node writes its store (the API's read marks come here too,
 //! through `Node::mark_read`). Reads go to the store directly, from any
@@ -26,12 +28,11 @@
 //! besides the ones being written, which holds the checker back when the
 //! disk is slower; what is queued is written together.
 //!
-//! Also owns how a checked batch is written ([`store_batch`]), which the
+//! Also owns what a written batch comes to ([`finish_batch`]), which the
 //! file import's own writer thread shares. Imports `crypto`, `feed`,
 //! `store` and `check`; never `replicate`, `node`, `home` or
 //! `local`: the node hands it the announcer as a callback.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::mpsc;
 
@@ -39,8 +40,10 @@ use tokio::sync::oneshot;
 
 use super::check::{BATCH_LINES, Batch, LineResult};
 use crate::crypto::{FeedId, Keypair};
-use crate::feed::{RangeAnchor, Value, VerifiedMsg};
-use crate::store::{GroupOp, InviteRefusal, Outcome, PeerRecord, RangeOutcome, Store, StoreError};
+use crate::feed::{Value, VerifiedMsg};
+use crate::store::{
+    GroupOp, InviteRefusal, Outcome, PeerRecord, RangeOutcome, Store, StoreError, Written,
+};
 
 /// Most publishes appended in one transaction.
 pub const PUBLISH_BATCH: usize = 512;
@@ -77,13 +80,6 @@ pub enum PublishError {
 pub(super) struct Stored {
     pub(super) results: Vec<(u64, LineResult)>,
     pub(super) refused_feeds: Vec<FeedId>,
-}
-
-/// Writes one checked batch: fresh messages in one transaction, and what
-/// the store already held (or refuses) checked against it.
-pub(super) fn store_batch(store: &Store, b: Batch) -> Result<Stored, StoreError> {
-    let (b, outcomes) = store.ingest_stream([b])?.pop().expect("one batch");
-    finish_batch(store, b, outcomes)
 }
 
 /// What became of each line of a checked batch whose fresh messages were
@@ -257,10 +253,11 @@ struct Thread<F> {
     room: mpsc::Receiver<()>,
 }
 
-/// The jobs of one round: what queued while the last round was written.
+/// The jobs of one round besides its checked batches (which are written
+/// as they are taken): what queued while the last round was written.
 #[derive(Default)]
 struct Round {
-    checked: Vec<Checked>,
+    /// Lines of the checked batches taken.
     lines: usize,
     publishes: Vec<(Value, oneshot::Sender<Result<VerifiedMsg, PublishError>>)>,
     /// Every other job, in the order it came.
@@ -268,15 +265,11 @@ struct Round {
 }
 
 impl Round {
-    /// Adds `job`, or gives it back when its kind's share of the round is
-    /// full (it starts the next round).
+    /// Adds `job` (not a checked batch), or gives it back when its kind's
+    /// share of the round is full (it starts the next round).
     fn add(&mut self, job: Job) -> Option<Job> {
         match job {
-            Job::Checked(c) if self.lines >= ROUND_LINES => return Some(Job::Checked(c)),
-            Job::Checked(c) => {
-                self.lines += c.count;
-                self.checked.push(c);
-            }
+            Job::Checked(c) => return Some(Job::Checked(c)),
             Job::Publish(v, r) if self.publishes.len() >= PUBLISH_BATCH => {
                 return Some(Job::Publish(v, r));
             }
@@ -470,41 +463,27 @@ impl<F: Fn(&[Appended])> Thread<F> {
                 },
             };
             let mut round = Round::default();
+            // What is queued, up to the first checked batch: that one and
+            // the checked batches after it are written as they are taken.
             let mut job = Some(first);
-            // Whether the checker said another checked batch follows.
-            let mut promised = false;
             while let Some(j) = job.take() {
-                match &j {
-                    Job::Checked(c) => promised = c.waits_for_more(),
-                    Job::NothingMore => promised = false,
-                    _ => {}
+                if let Job::Checked(c) = j {
+                    next = self.write_checked(c, &mut round);
+                    break;
                 }
-                let checked = matches!(j, Job::Checked(_));
                 if let Some(j) = round.add(j) {
                     next = Some(j);
                     break;
                 }
-                if checked {
-                    // Taken: room for the checker's next batch.
-                    let _ = self.room.try_recv();
-                }
                 job = self.jobs.try_recv().ok();
-                if job.is_none() && promised && round.may_wait() {
-                    // The checker's next batch, or its word that none
-                    // comes, or whatever else comes first.
-                    job = self.jobs.recv().ok();
-                }
             }
             self.write(round);
         }
     }
 
-    /// Writes one round: checked batches first (sessions wait on them),
-    /// then publishes, then the rest in the order they came.
+    /// Writes the rest of a round, after its checked batches (sessions
+    /// wait on them): publishes, then the rest in the order they came.
     fn write(&self, round: Round) {
-        if !round.checked.is_empty() {
-            self.write_checked(round.checked);
-        }
         if !round.publishes.is_empty() {
             self.write_publishes(round.publishes);
         }
@@ -609,130 +588,159 @@ impl<F: Fn(&[Appended])> Thread<F> {
         }
     }
 
-    /// Writes checked ranges (see [`Store::ingest_ranges`]) in one
-    /// transaction, each whole or not at all; a range refused while it was
-    /// checked is answered without being written.
-    fn write_ranges(&self, ranges: Vec<Checked>) {
-        let refused = |why: String, count: usize| vec![LineResult::Rejected(why); count];
-        let mut to_write = Vec::with_capacity(ranges.len());
-        for c in ranges {
-            if !c.batch.rejections.is_empty() || c.batch.fresh.is_empty() {
-                let mut out = refused("refused with its range".into(), c.count);
-                for r in c.batch.rejections {
-                    if let Some(slot) = out.get_mut(r.line as usize - 1) {
-                        *slot = LineResult::Rejected(r.reason);
+    /// Writes `first` and the checked batches that follow it into one
+    /// transaction, each as it is taken ([`Store::ingest_stream`]): ranges
+    /// of one feed whole or not at all, other batches message by message.
+    /// The round takes them while they are queued, and waits for the next
+    /// while the checker has promised one and nothing else waits; other
+    /// jobs taken meanwhile go to `round`. Then it announces what was
+    /// stored, does the group duties that may give us, and answers each
+    /// batch. Gives back the job that starts the next round, if one was
+    /// taken.
+    fn write_checked(&self, first: Checked, round: &mut Round) -> Option<Job> {
+        let mut next = None;
+        let mut answers: Vec<Answer> = Vec::new();
+        let mut first = Some(first);
+        // Whether the checker said another checked batch follows.
+        let mut promised = false;
+        let mut ended = false;
+        let batches = std::iter::from_fn(|| {
+            loop {
+                let job = match first.take() {
+                    Some(c) => Job::Checked(c),
+                    None if ended => return None,
+                    None => match self.jobs.try_recv() {
+                        Ok(j) => j,
+                        // The checker's next batch, or its word that none
+                        // comes, or whatever else comes first.
+                        Err(_) if promised && round.may_wait() => self.jobs.recv().ok()?,
+                        Err(_) => return None,
+                    },
+                };
+                let c = match job {
+                    Job::Checked(c) if round.lines < ROUND_LINES => c,
+                    Job::NothingMore => {
+                        promised = false;
+                        continue;
                     }
+                    other => match round.add(other) {
+                        None => continue,
+                        Some(j) => {
+                            next = Some(j);
+                            ended = true;
+                            return None;
+                        }
+                    },
+                };
+                // Taken: room for the checker's next batch.
+                let _ = self.room.try_recv();
+                round.lines += c.count;
+                promised = c.waits_for_more();
+                let Checked {
+                    batch,
+                    count,
+                    reply,
+                    invalidate,
+                    ..
+                } = c;
+                if batch.range.is_some() && (!batch.rejections.is_empty() || batch.fresh.is_empty())
+                {
+                    // A range refused while it was checked: nothing of it
+                    // is written.
+                    let mut out =
+                        vec![LineResult::Rejected("refused with its range".into()); count];
+                    for r in batch.rejections {
+                        if let Some(slot) = out.get_mut(r.line as usize - 1) {
+                            *slot = LineResult::Rejected(r.reason);
+                        }
+                    }
+                    let _ = reply.send(out);
+                    continue;
                 }
-                let _ = c.reply.send(out);
-            } else {
-                to_write.push(c);
+                answers.push(Answer {
+                    count,
+                    reply,
+                    invalidate,
+                    range_of: batch
+                        .range
+                        .and_then(|_| batch.fresh.first().map(VerifiedMsg::author)),
+                });
+                return Some(batch);
             }
-        }
-        if to_write.is_empty() {
-            return;
-        }
-        let placed: Vec<(RangeAnchor, &[VerifiedMsg])> = to_write
-            .iter()
-            .map(|c| {
-                (
-                    c.batch.range.expect("a range batch"),
-                    c.batch.fresh.as_slice(),
-                )
-            })
-            .collect();
-        let outcomes = self.store.ingest_ranges(&placed);
-        drop(placed);
-        for (i, c) in to_write.into_iter().enumerate() {
-            let author = c.batch.fresh[0].author();
-            let out = match outcomes.as_ref().map(|o| o.get(i)) {
-                Ok(Some(RangeOutcome::Stored { .. })) => {
-                    let stored: Vec<Appended> = c.batch.fresh.iter().map(Appended::of).collect();
-                    (self.on_stored)(&stored);
-                    stored
-                        .into_iter()
-                        .map(|a| LineResult::Stored(a.author, a.seq))
-                        .collect()
-                }
-                Ok(_) => {
-                    let _ = c.invalidate.send(author);
-                    refused(
-                        "the store no longer holds the feed as this range expected".into(),
-                        c.count,
-                    )
-                }
-                Err(e) => {
-                    let _ = c.invalidate.send(author);
-                    tracing::error!("store write failed: {e}");
-                    refused(e.to_string(), c.count)
-                }
-            };
-            let _ = c.reply.send(out);
-        }
-    }
-
-    /// Group commit of checked batches: everything the checker had ready
-    /// goes into one transaction, so small batches from many sessions share
-    /// a fsync. Then the group duties what arrived may give us.
-    fn write_checked(&self, jobs: Vec<Checked>) {
-        // Ranges of one feed are written whole or not at all.
-        let (ranges, jobs): (Vec<Checked>, Vec<Checked>) =
-            jobs.into_iter().partition(|c| c.batch.range.is_some());
-        if !ranges.is_empty() {
-            self.write_ranges(ranges);
-        }
-        if jobs.is_empty() {
-            return;
-        }
-        // Line numbers become (job << 32 | line) in the merged batch.
-        let mut merged = Batch::empty();
-        let mut replies = Vec::with_capacity(jobs.len());
-        let mut invalidate = Vec::with_capacity(jobs.len());
-        for (j, c) in jobs.into_iter().enumerate() {
-            merged.append(c.batch, |line| ((j as u64) << 32) | line);
-            replies.push((c.count, c.reply));
-            invalidate.push(c.invalidate);
-        }
-        // The few fresh messages with an `&` (see [`Appended`]), noted before
-        // the batch goes to the store.
-        let with_amp: HashSet<(FeedId, u64)> = merged
-            .fresh
-            .iter()
-            .map(Appended::of)
-            .filter(|a| a.may_link_blob)
-            .map(|a| (a.author, a.seq))
-            .collect();
-        let results = match store_batch(&self.store, merged) {
-            Ok(s) => s,
+        });
+        let written = self.store.ingest_stream(batches);
+        let written = match written {
+            Ok(w) => w,
             Err(e) => {
                 tracing::error!("store write failed: {e}");
-                for (count, reply) in replies {
-                    let _ = reply.send(vec![LineResult::Rejected(e.to_string()); count]);
+                for a in answers {
+                    if let Some(author) = a.range_of {
+                        let _ = a.invalidate.send(author);
+                    }
+                    let _ = a
+                        .reply
+                        .send(vec![LineResult::Rejected(e.to_string()); a.count]);
                 }
-                return;
+                return next;
             }
         };
-        // Each checker that placed a batch of the round forgets them.
-        for f in &results.refused_feeds {
-            for to in &invalidate {
-                let _ = to.send(*f);
-            }
+        let mut stored: Vec<Appended> = Vec::new();
+        let mut refused_feeds = Vec::new();
+        let mut outs = Vec::with_capacity(answers.len());
+        for ((batch, w), a) in written.into_iter().zip(&answers) {
+            outs.push(match w {
+                Written::Range(RangeOutcome::Stored { .. }) => batch
+                    .fresh
+                    .iter()
+                    .map(|m| {
+                        stored.push(Appended::of(m));
+                        LineResult::Stored(m.author(), m.sequence())
+                    })
+                    .collect(),
+                Written::Range(RangeOutcome::Stale) => {
+                    if let Some(author) = a.range_of {
+                        let _ = a.invalidate.send(author);
+                    }
+                    vec![
+                        LineResult::Rejected(
+                            "the store no longer holds the feed as this range expected".into()
+                        );
+                        a.count
+                    ]
+                }
+                Written::Each(outcomes) => {
+                    stored.extend(
+                        batch
+                            .fresh
+                            .iter()
+                            .zip(&outcomes)
+                            .filter(|(_, o)| matches!(o, Outcome::Stored))
+                            .map(|(m, _)| Appended::of(m)),
+                    );
+                    let mut out = vec![LineResult::Rejected("not processed".into()); a.count];
+                    match finish_batch(&self.store, batch, outcomes) {
+                        Ok(s) => {
+                            refused_feeds.extend(s.refused_feeds);
+                            for (line, r) in s.results {
+                                if let Some(slot) = out.get_mut(line as usize - 1) {
+                                    *slot = r;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!("store write failed: {e}");
+                            out.fill(LineResult::Rejected(e.to_string()));
+                        }
+                    }
+                    out
+                }
+            });
         }
-        let mut outs: Vec<Vec<LineResult>> = replies
-            .iter()
-            .map(|(count, _)| vec![LineResult::Rejected("not processed".into()); *count])
-            .collect();
-        let mut stored = Vec::new();
-        for (key, r) in results.results {
-            if let LineResult::Stored(author, seq) = &r {
-                stored.push(Appended {
-                    author: *author,
-                    seq: *seq,
-                    may_link_blob: with_amp.contains(&(*author, *seq)),
-                });
-            }
-            let (j, line) = ((key >> 32) as usize, key & 0xffff_ffff);
-            if let Some(slot) = outs.get_mut(j).and_then(|o| o.get_mut(line as usize - 1)) {
-                *slot = r;
+        // Each checker that placed a batch of the round forgets the feeds
+        // the store refused a message of.
+        for f in &refused_feeds {
+            for a in &answers {
+                let _ = a.invalidate.send(*f);
             }
         }
         if !stored.is_empty() {
@@ -749,15 +757,27 @@ impl<F: Fn(&[Appended])> Thread<F> {
                 }
             }
         }
-        for ((_, reply), out) in replies.into_iter().zip(outs) {
-            let _ = reply.send(out);
+        for (a, out) in answers.into_iter().zip(outs) {
+            let _ = a.reply.send(out);
         }
+        next
     }
+}
+
+/// Where to answer a checked batch written in a round.
+struct Answer {
+    /// Lines submitted.
+    count: usize,
+    reply: oneshot::Sender<Vec<LineResult>>,
+    invalidate: mpsc::Sender<FeedId>,
+    /// The feed, for a range.
+    range_of: Option<FeedId>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::feed::RangeAnchor;
     use std::sync::Mutex;
 
     /// Each message announced, and the thread that announced it.
@@ -963,8 +983,35 @@ mod tests {
             first_answer.try_recv().unwrap()[..],
             [LineResult::Stored(_, 1)]
         ));
-        // Each range of a round is announced on its own.
-        assert_eq!(*commits.lock().unwrap(), [1, 1]);
+        // The round's messages are announced together, once it committed.
+        assert_eq!(*commits.lock().unwrap(), [2]);
+    }
+
+    /// A range and a batch that is not one, taken in one round, are
+    /// written in one transaction and announced together: ranges once had
+    /// a commit (and fsync) of their own.
+    #[test]
+    fn a_round_writes_ranges_and_batches_in_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, store, commits) = counting_writer(dir.path());
+        let mut checker = super::super::check::Checker::new(&store, None);
+        let (range, range_answer) = checked(&mut checker, 1, true, true);
+        let (batch, batch_answer) = checked(&mut checker, 2, false, false);
+        writer.queue_checked(range).ok().unwrap();
+        writer.queue_checked(batch).ok().unwrap();
+        for answer in [range_answer, batch_answer] {
+            let got = answer.blocking_recv().unwrap();
+            assert!(matches!(got[..], [LineResult::Stored(_, 1)]), "{got:?}");
+        }
+        assert_eq!(*commits.lock().unwrap(), [2]);
+        assert_eq!(
+            store
+                .latest(&Keypair::from_seed(&[2; 32]).id())
+                .unwrap()
+                .unwrap()
+                .sequence,
+            1
+        );
     }
 
     /// A round that waits for the checker's next batch commits at the

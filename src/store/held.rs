@@ -13,7 +13,7 @@
 use redb::{ReadableDatabase as _, ReadableTable as _};
 
 use super::schema::*;
-use super::{Result, Store, Writer, now_ms};
+use super::{Placed, Result, Store, Writer, Written};
 use crate::crypto::{FeedId, MsgId};
 use crate::feed::{RangeAnchor, VerifiedMsg};
 
@@ -134,44 +134,27 @@ impl Store {
     /// store does not hold the feed as `anchor` says (something changed
     /// since), nothing is written: [`RangeOutcome::Stale`].
     pub fn ingest_range(&self, anchor: RangeAnchor, msgs: &[VerifiedMsg]) -> Result<RangeOutcome> {
-        let mut out = self.ingest_ranges(&[(anchor, msgs)])?;
-        Ok(out.pop().unwrap_or(RangeOutcome::Stale))
+        match self.ingest_stream([(anchor, msgs)])?.pop() {
+            Some((_, Written::Range(o))) => Ok(o),
+            _ => unreachable!("one range, one outcome"),
+        }
+    }
+}
+
+impl Placed for (RangeAnchor, &[VerifiedMsg]) {
+    fn msgs(&self) -> &[VerifiedMsg] {
+        self.1
     }
 
-    /// [`Store::ingest_range`] for several ranges (of one feed or of
-    /// several) in one write transaction, in order: each is placed against
-    /// what the store holds with the ranges before it, and written whole or,
-    /// when stale, not at all; what became of each, in order.
-    pub fn ingest_ranges(
-        &self,
-        ranges: &[(RangeAnchor, &[VerifiedMsg])],
-    ) -> Result<Vec<RangeOutcome>> {
-        let received = now_ms();
-        let opened: Vec<_> = ranges.iter().map(|(_, m)| self.open_boxes(m)).collect();
-        let txn = self.db().begin_write()?;
-        self.with_book(|book| {
-            let mut w = Writer::open(&txn, self.me.as_ref())?;
-            let mut out = Vec::with_capacity(ranges.len());
-            for ((anchor, msgs), opened) in ranges.iter().zip(&opened) {
-                out.push(w.put_range(&txn, *anchor, msgs, opened, received)?);
-            }
-            if !out.iter().any(|o| matches!(o, RangeOutcome::Stored { .. })) {
-                return Ok(out);
-            }
-            self.process_groups(&mut w, book)?;
-            let touched = w.contacts_touched;
-            w.finish()?;
-            txn.commit()?;
-            self.committed(touched);
-            Ok(out)
-        })
+    fn range(&self) -> Option<RangeAnchor> {
+        Some(self.0)
     }
 }
 
 impl Writer<'_> {
     /// Writes one range at `anchor` when the store holds its feed as the
     /// anchor says; else nothing ([`RangeOutcome::Stale`]).
-    fn put_range(
+    pub(super) fn put_range(
         &mut self,
         txn: &redb::WriteTransaction,
         anchor: RangeAnchor,
@@ -350,21 +333,25 @@ mod tests {
             sequence: 3,
             previous: fb[1].id(),
         };
-        let out = store
-            .ingest_ranges(&[
-                (RangeAnchor::Newest, &fa[4..]),
-                (below_a, &fa[..4]),
-                (stale_b, &fb[..2]),
-                (RangeAnchor::Newest, &fb[2..]),
-            ])
-            .unwrap();
+        let ranges: [(RangeAnchor, &[VerifiedMsg]); 4] = [
+            (RangeAnchor::Newest, &fa[4..]),
+            (below_a, &fa[..4]),
+            (stale_b, &fb[..2]),
+            (RangeAnchor::Newest, &fb[2..]),
+        ];
+        let out: Vec<Written> = store
+            .ingest_stream(ranges)
+            .unwrap()
+            .into_iter()
+            .map(|(_, w)| w)
+            .collect();
         assert_eq!(
             out,
             vec![
-                RangeOutcome::Stored { from: 5 },
-                RangeOutcome::Stored { from: 1 },
-                RangeOutcome::Stale,
-                RangeOutcome::Stored { from: 3 },
+                Written::Range(RangeOutcome::Stored { from: 5 }),
+                Written::Range(RangeOutcome::Stored { from: 1 }),
+                Written::Range(RangeOutcome::Stale),
+                Written::Range(RangeOutcome::Stored { from: 3 }),
             ]
         );
         assert_eq!(store.held_range(&a.id()).unwrap(), None);
@@ -376,10 +363,8 @@ mod tests {
         // A newest range after a range below is its feed's latest.
         assert_eq!(store.latest(&b.id()).unwrap().unwrap().sequence, 4);
         // Nothing stored: nothing committed, every range answered.
-        let again = store
-            .ingest_ranges(&[(RangeAnchor::Newest, &fa[6..])])
-            .unwrap();
-        assert_eq!(again, vec![RangeOutcome::Stale]);
+        let again = store.ingest_range(RangeAnchor::Newest, &fa[6..]).unwrap();
+        assert_eq!(again, RangeOutcome::Stale);
     }
 
     #[test]

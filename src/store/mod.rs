@@ -241,6 +241,34 @@ pub enum Outcome {
     Refused(ValidationError),
 }
 
+/// Checked messages for [`Store::ingest_stream`]: a batch of messages
+/// that each follow their feed's latest, or a range of one feed placed at
+/// an anchor, written whole or not at all.
+pub trait Placed {
+    /// The messages, in order.
+    fn msgs(&self) -> &[VerifiedMsg];
+    /// Where they sit when they are a range of one feed
+    /// ([`Store::ingest_range`]); `None` for a batch.
+    fn range(&self) -> Option<crate::feed::RangeAnchor> {
+        None
+    }
+}
+
+impl Placed for Vec<VerifiedMsg> {
+    fn msgs(&self) -> &[VerifiedMsg] {
+        self
+    }
+}
+
+/// What became of one [`Placed`] that [`Store::ingest_stream`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Written {
+    /// A batch: each message's outcome, in order.
+    Each(Vec<Outcome>),
+    /// A range: written whole, or not at all.
+    Range(RangeOutcome),
+}
+
 /// One edge of the contact graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Contact {
@@ -554,17 +582,26 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `f` with the group book (loaded if needed; `None` without an
-    /// identity). When `f` fails, the book may be ahead of the committed
-    /// tables, so it is dropped and rebuilt on next use.
-    fn with_book<T>(&self, f: impl FnOnce(Option<&mut groups::Book>) -> Result<T>) -> Result<T> {
+    /// The group book, loaded if needed and locked; `None` without an
+    /// identity.
+    fn book(&self) -> Result<Option<std::sync::MutexGuard<'_, Option<groups::Book>>>> {
         let Some(me) = self.me.as_ref() else {
-            return f(None);
+            return Ok(None);
         };
         let mut guard = me.book.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             *guard = Some(groups::Book::load(&self.db(), &me.keys)?);
         }
+        Ok(Some(guard))
+    }
+
+    /// Runs `f` with the group book (loaded if needed; `None` without an
+    /// identity). When `f` fails, the book may be ahead of the committed
+    /// tables, so it is dropped and rebuilt on next use.
+    fn with_book<T>(&self, f: impl FnOnce(Option<&mut groups::Book>) -> Result<T>) -> Result<T> {
+        let Some(mut guard) = self.book()? else {
+            return f(None);
+        };
         let r = f(guard.as_mut());
         if r.is_err() {
             *guard = None;
@@ -893,71 +930,108 @@ impl Store {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let (_, outcomes) = self
-            .ingest_stream([batch])?
-            .pop()
-            .expect("one batch, one outcome list");
-        Ok(outcomes)
+        match self.ingest_stream([batch])?.pop() {
+            Some((_, Written::Each(outcomes))) => Ok(outcomes),
+            _ => unreachable!("one batch, not a range, one outcome list"),
+        }
     }
 
     /// [`Store::ingest`] for batches that come one after another (an
-    /// import's checked batches): each is written as soon as the iterator
+    /// import's or a running node's checked batches), some of which may be
+    /// ranges of one feed ([`Placed::range`], see
+    /// [`Store::ingest_range`]): each is written as soon as the iterator
     /// yields it, all of them in ONE write transaction, committed once the
-    /// iterator ends. Each batch back with its outcomes, in order. Each
-    /// feed's messages of a batch get consecutive receive sequences, the
-    /// feeds one after another (in the order of their ids), so that
-    /// serving a feed reads them in one walk; a batch that holds a message
-    /// of our own feed keeps its order (what we follow or block changes how
-    /// the messages after it are indexed). When no
-    /// batch holds a message (everything was known or refused before it
-    /// came here) the transaction is dropped: nothing is committed, no
-    /// fsync.
-    pub fn ingest_stream<B: AsRef<[VerifiedMsg]>>(
+    /// iterator ends, so that writing overlaps with checking what comes
+    /// next. Each back with what became of it, in order. Each feed's
+    /// messages of a batch get consecutive receive sequences, the feeds
+    /// one after another (in the order of their ids), so that serving a
+    /// feed reads them in one walk; a batch that holds a message of our own
+    /// feed keeps its order (what we follow or block changes how the
+    /// messages after it are indexed). When nothing was written
+    /// (everything was known or refused before it came here, or every
+    /// range was stale) the transaction is dropped: nothing is committed,
+    /// no fsync. The group book is locked only for the commit, not while
+    /// the iterator waits. On an error, nothing is written, and what the
+    /// iterator yielded is dropped.
+    pub fn ingest_stream<B: Placed>(
         &self,
         batches: impl IntoIterator<Item = B>,
-    ) -> Result<Vec<(B, Vec<Outcome>)>> {
+    ) -> Result<Vec<(B, Written)>> {
         let txn = self.db().begin_write()?;
-        self.with_book(|book| {
-            let mut w = Writer::open(&txn, self.me.as_ref())?;
-            let mut all = Vec::new();
-            let mut any = false;
-            for batch in batches {
-                let msgs = batch.as_ref();
-                any |= !msgs.is_empty();
-                let received = now_ms();
-                let opened = self.open_boxes(msgs);
-                // Each feed's messages of the batch at consecutive receive
-                // sequences, in feed order (a stable sort), so that serving
-                // the feed reads them in one walk (see `feed_range`). Not
-                // when the batch holds one of our own: our follows and
-                // blocks decide how the others after them are indexed
-                // (marked unread or not), so their order is kept.
-                let mut order: Vec<usize> = (0..msgs.len()).collect();
-                let me = self.me.as_ref().map(|m| m.id);
-                if msgs.iter().all(|m| Some(m.author()) != me) {
-                    order.sort_by_key(|&i| msgs[i].author().0);
+        let mut w = Writer::open(&txn, self.me.as_ref())?;
+        let mut all = Vec::new();
+        let mut any = false;
+        for batch in batches {
+            let msgs = batch.msgs();
+            let received = now_ms();
+            let opened = self.open_boxes(msgs);
+            let written = match batch.range() {
+                Some(anchor) => {
+                    let o = w.put_range(&txn, anchor, msgs, &opened, received)?;
+                    any |= matches!(o, RangeOutcome::Stored { .. });
+                    Written::Range(o)
                 }
-                let mut out: Vec<Option<Outcome>> = vec![None; msgs.len()];
-                for i in order {
-                    let opened = opened.get(i).and_then(Option::as_ref);
-                    out[i] = Some(w.put(&msgs[i], received, opened)?);
+                None => {
+                    any |= !msgs.is_empty();
+                    Written::Each(self.put_batch(&mut w, msgs, &opened, received)?)
                 }
-                let out = out
-                    .into_iter()
-                    .map(|o| o.expect("every message put"))
-                    .collect();
-                all.push((batch, out));
+            };
+            all.push((batch, written));
+        }
+        if !any {
+            return Ok(all);
+        }
+        let mut book = self.book()?;
+        let finished = self
+            .process_groups(&mut w, book.as_mut().and_then(|g| g.as_mut()))
+            .and_then(|()| {
+                let touched = w.contacts_touched;
+                w.finish().map(|()| touched)
+            });
+        match finished.and_then(|touched| Ok(txn.commit().map(|()| touched)?)) {
+            Ok(touched) => {
+                self.committed(touched);
+                Ok(all)
             }
-            if !any {
-                return Ok(all);
+            Err(e) => {
+                // The book may be ahead of the tables: rebuilt on next use.
+                if let Some(g) = book.as_mut() {
+                    **g = None;
+                }
+                Err(e)
             }
-            self.process_groups(&mut w, book)?;
-            let touched = w.contacts_touched;
-            w.finish()?;
-            txn.commit()?;
-            self.committed(touched);
-            Ok(all)
-        })
+        }
+    }
+
+    /// Writes a batch of messages that each follow their feed's latest (see
+    /// [`Store::ingest_stream`]): their outcomes, in order.
+    fn put_batch(
+        &self,
+        w: &mut Writer<'_>,
+        msgs: &[VerifiedMsg],
+        opened: &[Option<(Vec<u8>, Value)>],
+        received: f64,
+    ) -> Result<Vec<Outcome>> {
+        // Each feed's messages of the batch at consecutive receive
+        // sequences, in feed order (a stable sort), so that serving the
+        // feed reads them in one walk (see `feed_range`). Not when the
+        // batch holds one of our own: our follows and blocks decide how the
+        // others after them are indexed (marked unread or not), so their
+        // order is kept.
+        let mut order: Vec<usize> = (0..msgs.len()).collect();
+        let me = self.me.as_ref().map(|m| m.id);
+        if msgs.iter().all(|m| Some(m.author()) != me) {
+            order.sort_by_key(|&i| msgs[i].author().0);
+        }
+        let mut out: Vec<Option<Outcome>> = vec![None; msgs.len()];
+        for i in order {
+            let opened = opened.get(i).and_then(Option::as_ref);
+            out[i] = Some(w.put(&msgs[i], received, opened)?);
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| o.expect("every message put"))
+            .collect())
     }
 
     /// Classifies signature-checked messages at sequences the store already
@@ -1714,7 +1788,7 @@ mod tests {
             .ingest_stream([Vec::<VerifiedMsg>::new(), Vec::new()])
             .unwrap();
         assert_eq!(out.len(), 2);
-        assert!(out.iter().all(|(_, o)| o.is_empty()));
+        assert!(out.iter().all(|(_, o)| *o == Written::Each(Vec::new())));
         assert_eq!(modified(), before, "the store file was written");
         // A batch with a message is written as before.
         std::thread::sleep(std::time::Duration::from_millis(50));
