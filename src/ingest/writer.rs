@@ -40,7 +40,7 @@ use tokio::sync::oneshot;
 
 use super::check::{BATCH_LINES, Batch, LineResult};
 use crate::crypto::{FeedId, Keypair};
-use crate::feed::{Value, VerifiedMsg};
+use crate::feed::{SignedMsg, Value, VerifiedMsg};
 use crate::store::{
     GroupOp, InviteRefusal, Outcome, PeerRecord, RangeOutcome, Store, StoreError, Written,
 };
@@ -83,13 +83,14 @@ pub(super) struct Stored {
 }
 
 /// What became of each line of a checked batch whose fresh messages were
-/// written with these `outcomes`: what the store already held (or
-/// refuses) is checked against it now.
+/// written with these `outcomes`, and whose messages the store already
+/// held (or refuses) came to `known`: what [`Store::check_known`] said of
+/// `b.known`, in order, or why it could not say.
 pub(super) fn finish_batch(
-    store: &Store,
     b: Batch,
     outcomes: Vec<Outcome>,
-) -> Result<Stored, StoreError> {
+    known: Result<Vec<Outcome>, String>,
+) -> Stored {
     let mut results: Vec<(u64, LineResult)> = b
         .rejections
         .into_iter()
@@ -110,29 +111,31 @@ pub(super) fn finish_batch(
             },
         ));
     }
-    if !b.known.is_empty() {
-        let places: Vec<(FeedId, u64)> =
-            b.known.iter().map(|m| (m.author(), m.sequence())).collect();
-        for ((n, (author, seq)), o) in b
-            .known_lines
-            .into_iter()
-            .zip(places)
-            .zip(store.check_known(&b.known)?)
-        {
-            results.push((
-                n,
-                match o {
-                    Outcome::Duplicate | Outcome::Stored => LineResult::Duplicate(author, seq),
-                    Outcome::Refused(e) => LineResult::Rejected(e.to_string()),
-                },
-            ));
+    match known {
+        Ok(known) => {
+            for ((n, m), o) in b.known_lines.into_iter().zip(&b.known).zip(known) {
+                results.push((
+                    n,
+                    match o {
+                        Outcome::Duplicate | Outcome::Stored => {
+                            LineResult::Duplicate(m.author(), m.sequence())
+                        }
+                        Outcome::Refused(e) => LineResult::Rejected(e.to_string()),
+                    },
+                ));
+            }
         }
+        Err(why) => results.extend(
+            b.known_lines
+                .into_iter()
+                .map(|n| (n, LineResult::Rejected(why.clone()))),
+        ),
     }
     results.sort_by_key(|r| r.0);
-    Ok(Stored {
+    Stored {
         results,
         refused_feeds,
-    })
+    }
 }
 
 /// A batch the pipeline's checker placed, for the writer.
@@ -684,6 +687,24 @@ impl<F: Fn(&[Appended])> Thread<F> {
                 return next;
             }
         };
+        // What the batches' messages the store already held came to: one
+        // transaction for the round (it records forks).
+        let known: Vec<SignedMsg> = written
+            .iter()
+            .filter(|(_, w)| matches!(w, Written::Each(_)))
+            .flat_map(|(b, _)| b.known.iter().cloned())
+            .collect();
+        let mut known = if known.is_empty() {
+            Ok(Vec::new().into_iter())
+        } else {
+            self.store
+                .check_known(&known)
+                .map(Vec::into_iter)
+                .map_err(|e| {
+                    tracing::error!("store write failed: {e}");
+                    e.to_string()
+                })
+        };
         let mut stored: Vec<Appended> = Vec::new();
         let mut refused_feeds = Vec::new();
         let mut outs = Vec::with_capacity(answers.len());
@@ -717,19 +738,17 @@ impl<F: Fn(&[Appended])> Thread<F> {
                             .filter(|(_, o)| matches!(o, Outcome::Stored))
                             .map(|(m, _)| Appended::of(m)),
                     );
+                    let n = batch.known.len();
+                    let known = match &mut known {
+                        Ok(all) => Ok(all.by_ref().take(n).collect()),
+                        Err(why) => Err(why.clone()),
+                    };
+                    let s = finish_batch(batch, outcomes, known);
+                    refused_feeds.extend(s.refused_feeds);
                     let mut out = vec![LineResult::Rejected("not processed".into()); a.count];
-                    match finish_batch(&self.store, batch, outcomes) {
-                        Ok(s) => {
-                            refused_feeds.extend(s.refused_feeds);
-                            for (line, r) in s.results {
-                                if let Some(slot) = out.get_mut(line as usize - 1) {
-                                    *slot = r;
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!("store write failed: {e}");
-                            out.fill(LineResult::Rejected(e.to_string()));
+                    for (line, r) in s.results {
+                        if let Some(slot) = out.get_mut(line as usize - 1) {
+                            *slot = r;
                         }
                     }
                     out
@@ -1012,6 +1031,83 @@ mod tests {
                 .sequence,
             1
         );
+    }
+
+    /// Messages at sequences the store already holds, in several batches
+    /// of one round, are checked against it together, and each batch is
+    /// answered with its own: a fork refused in the first, a duplicate
+    /// in the second, each beside a fresh message that is stored.
+    #[test]
+    fn held_messages_of_a_rounds_batches_are_each_answered_with_their_own() {
+        use super::super::check::{Checker, Line, LineBatch};
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, store, _) = counting_writer(dir.path());
+        let first = |seed: u8, text: &str| {
+            crate::feed::json::to_compact(&crate::feed::build(
+                &Keypair::from_seed(&[seed; 32]),
+                None,
+                1.0,
+                post(text),
+                None,
+            ))
+        };
+        let batch_of = |checker: &mut Checker<'_>, msgs: [Vec<u8>; 2], more: bool| {
+            let mut text = msgs[0].clone();
+            text.extend_from_slice(&msgs[1]);
+            let lines = vec![
+                (1, Ok(Line::In(0..msgs[0].len()))),
+                (2, Ok(Line::In(msgs[0].len()..text.len()))),
+            ];
+            let (batch, _) = checker.check(LineBatch { text, lines }).unwrap();
+            let (reply, answer) = oneshot::channel();
+            let (invalidate, _) = mpsc::channel();
+            let c = Checked {
+                batch,
+                count: 2,
+                reply,
+                invalidate,
+                more,
+            };
+            (c, answer)
+        };
+        // Feeds 1 and 2 hold their first message.
+        let (c, answer) = batch_of(
+            &mut Checker::new(&store, None),
+            [first(1, "a"), first(2, "a")],
+            false,
+        );
+        writer.queue_checked(c).ok().unwrap();
+        answer.blocking_recv().unwrap();
+        // A range that says more follows keeps the round open for the two
+        // batches queued after it.
+        let mut checker = Checker::new(&store, None);
+        let (range, range_answer) = checked(&mut checker, 5, true, true);
+        let (a, a_answer) = batch_of(&mut checker, [first(1, "fork"), first(3, "a")], false);
+        let (b, b_answer) = batch_of(&mut checker, [first(4, "a"), first(2, "a")], false);
+        for c in [range, a, b] {
+            writer.queue_checked(c).ok().unwrap();
+        }
+        writer.nothing_more();
+        assert!(matches!(
+            range_answer.blocking_recv().unwrap()[..],
+            [LineResult::Stored(_, 1)]
+        ));
+        let a = a_answer.blocking_recv().unwrap();
+        assert!(
+            matches!(a[..], [LineResult::Rejected(_), LineResult::Stored(_, 1)]),
+            "{a:?}"
+        );
+        let b = b_answer.blocking_recv().unwrap();
+        assert!(
+            matches!(
+                b[..],
+                [LineResult::Stored(_, 1), LineResult::Duplicate(_, 1)]
+            ),
+            "{b:?}"
+        );
+        let forks = store.forks().unwrap();
+        assert_eq!(forks.len(), 1);
+        assert_eq!(forks[0].0, Keypair::from_seed(&[1; 32]).id());
     }
 
     /// A round that waits for the checker's next batch commits at the
