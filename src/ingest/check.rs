@@ -256,6 +256,10 @@ impl crate::store::Placed for Batch {
     fn range(&self) -> Option<RangeAnchor> {
         self.range
     }
+
+    fn known(&self) -> &[SignedMsg] {
+        &self.known
+    }
 }
 
 /// What became of one line (or one message from a peer).

@@ -177,14 +177,7 @@ pub fn import(
                     group
                         .into_iter()
                         .map(|(b, written)| match written {
-                            Written::Each(outcomes) => {
-                                let known = if b.known.is_empty() {
-                                    Vec::new()
-                                } else {
-                                    store.check_known(&b.known)?
-                                };
-                                Ok(finish_batch(b, outcomes, Ok(known)))
-                            }
+                            Written::Each { fresh, known } => Ok(finish_batch(b, fresh, known)),
                             Written::Range(_) => unreachable!("an import places no range"),
                         })
                         .collect::<Result<Vec<Stored>, StoreError>>()

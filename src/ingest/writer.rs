@@ -40,7 +40,7 @@ use tokio::sync::oneshot;
 
 use super::check::{BATCH_LINES, Batch, LineResult};
 use crate::crypto::{FeedId, Keypair};
-use crate::feed::{SignedMsg, Value, VerifiedMsg};
+use crate::feed::{Value, VerifiedMsg};
 use crate::store::{
     GroupOp, InviteRefusal, Outcome, PeerRecord, RangeOutcome, Store, StoreError, Written,
 };
@@ -84,13 +84,8 @@ pub(super) struct Stored {
 
 /// What became of each line of a checked batch whose fresh messages were
 /// written with these `outcomes`, and whose messages the store already
-/// held (or refuses) came to `known`: what [`Store::check_known`] said of
-/// `b.known`, in order, or why it could not say.
-pub(super) fn finish_batch(
-    b: Batch,
-    outcomes: Vec<Outcome>,
-    known: Result<Vec<Outcome>, String>,
-) -> Stored {
+/// held (or refuses) came to `known`, in order ([`Written::Each`]).
+pub(super) fn finish_batch(b: Batch, outcomes: Vec<Outcome>, known: Vec<Outcome>) -> Stored {
     let mut results: Vec<(u64, LineResult)> = b
         .rejections
         .into_iter()
@@ -111,25 +106,16 @@ pub(super) fn finish_batch(
             },
         ));
     }
-    match known {
-        Ok(known) => {
-            for ((n, m), o) in b.known_lines.into_iter().zip(&b.known).zip(known) {
-                results.push((
-                    n,
-                    match o {
-                        Outcome::Duplicate | Outcome::Stored => {
-                            LineResult::Duplicate(m.author(), m.sequence())
-                        }
-                        Outcome::Refused(e) => LineResult::Rejected(e.to_string()),
-                    },
-                ));
-            }
-        }
-        Err(why) => results.extend(
-            b.known_lines
-                .into_iter()
-                .map(|n| (n, LineResult::Rejected(why.clone()))),
-        ),
+    for ((n, m), o) in b.known_lines.into_iter().zip(&b.known).zip(known) {
+        results.push((
+            n,
+            match o {
+                Outcome::Duplicate | Outcome::Stored => {
+                    LineResult::Duplicate(m.author(), m.sequence())
+                }
+                Outcome::Refused(e) => LineResult::Rejected(e.to_string()),
+            },
+        ));
     }
     results.sort_by_key(|r| r.0);
     Stored {
@@ -687,24 +673,6 @@ impl<F: Fn(&[Appended])> Thread<F> {
                 return next;
             }
         };
-        // What the batches' messages the store already held came to: one
-        // transaction for the round (it records forks).
-        let known: Vec<SignedMsg> = written
-            .iter()
-            .filter(|(_, w)| matches!(w, Written::Each(_)))
-            .flat_map(|(b, _)| b.known.iter().cloned())
-            .collect();
-        let mut known = if known.is_empty() {
-            Ok(Vec::new().into_iter())
-        } else {
-            self.store
-                .check_known(&known)
-                .map(Vec::into_iter)
-                .map_err(|e| {
-                    tracing::error!("store write failed: {e}");
-                    e.to_string()
-                })
-        };
         let mut stored: Vec<Appended> = Vec::new();
         let mut refused_feeds = Vec::new();
         let mut outs = Vec::with_capacity(answers.len());
@@ -729,21 +697,16 @@ impl<F: Fn(&[Appended])> Thread<F> {
                         a.count
                     ]
                 }
-                Written::Each(outcomes) => {
+                Written::Each { fresh, known } => {
                     stored.extend(
                         batch
                             .fresh
                             .iter()
-                            .zip(&outcomes)
+                            .zip(&fresh)
                             .filter(|(_, o)| matches!(o, Outcome::Stored))
                             .map(|(m, _)| Appended::of(m)),
                     );
-                    let n = batch.known.len();
-                    let known = match &mut known {
-                        Ok(all) => Ok(all.by_ref().take(n).collect()),
-                        Err(why) => Err(why.clone()),
-                    };
-                    let s = finish_batch(batch, outcomes, known);
+                    let s = finish_batch(batch, fresh, known);
                     refused_feeds.extend(s.refused_feeds);
                     let mut out = vec![LineResult::Rejected("not processed".into()); a.count];
                     for (line, r) in s.results {
@@ -1034,7 +997,7 @@ mod tests {
     }
 
     /// Messages at sequences the store already holds, in several batches
-    /// of one round, are checked against it together, and each batch is
+    /// of one round, are checked against it with the round, and each batch is
     /// answered with its own: a fork refused in the first, a duplicate
     /// in the second, each beside a fresh message that is stored.
     #[test]

@@ -247,6 +247,12 @@ pub enum Outcome {
 pub trait Placed {
     /// The messages, in order.
     fn msgs(&self) -> &[VerifiedMsg];
+    /// Messages of a batch (not a range) at sequences the store already
+    /// holds: each is checked against it in the same transaction, a
+    /// duplicate when identical, else a fork, recorded and refused.
+    fn known(&self) -> &[SignedMsg] {
+        &[]
+    }
     /// Where they sit when they are a range of one feed
     /// ([`Store::ingest_range`]); `None` for a batch.
     fn range(&self) -> Option<crate::feed::RangeAnchor> {
@@ -263,8 +269,13 @@ impl Placed for Vec<VerifiedMsg> {
 /// What became of one [`Placed`] that [`Store::ingest_stream`] wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Written {
-    /// A batch: each message's outcome, in order.
-    Each(Vec<Outcome>),
+    /// A batch: each message's outcome, in order, and each known one's.
+    Each {
+        /// Of [`Placed::msgs`].
+        fresh: Vec<Outcome>,
+        /// Of [`Placed::known`]: `Duplicate`, or a refused fork.
+        known: Vec<Outcome>,
+    },
     /// A range: written whole, or not at all.
     Range(RangeOutcome),
 }
@@ -931,7 +942,7 @@ impl Store {
             return Ok(Vec::new());
         }
         match self.ingest_stream([batch])?.pop() {
-            Some((_, Written::Each(outcomes))) => Ok(outcomes),
+            Some((_, Written::Each { fresh, .. })) => Ok(fresh),
             _ => unreachable!("one batch, not a range, one outcome list"),
         }
     }
@@ -973,7 +984,17 @@ impl Store {
                 }
                 None => {
                     any |= !msgs.is_empty();
-                    Written::Each(self.put_batch(&mut w, msgs, &opened, received)?)
+                    let fresh = self.put_batch(&mut w, msgs, &opened, received)?;
+                    let known = batch
+                        .known()
+                        .iter()
+                        .map(|m| w.known(m.author(), m.sequence(), m.id(), m.json()))
+                        .collect::<Result<Vec<Outcome>>>()?;
+                    // A fork is recorded: that is a write to commit.
+                    any |= known
+                        .iter()
+                        .any(|o| matches!(o, Outcome::Refused(ValidationError::Fork { .. })));
+                    Written::Each { fresh, known }
                 }
             };
             all.push((batch, written));
@@ -1032,23 +1053,6 @@ impl Store {
             .into_iter()
             .map(|o| o.expect("every message put"))
             .collect())
-    }
-
-    /// Classifies signature-checked messages at sequences the store already
-    /// holds: `Duplicate` when identical, else a fork, recorded in the forks
-    /// table (one write transaction) and refused.
-    pub fn check_known(&self, msgs: &[SignedMsg]) -> Result<Vec<Outcome>> {
-        let txn = self.db().begin_write()?;
-        let outcomes = {
-            let mut w = Writer::open(&txn, self.me.as_ref())?;
-            let mut out = Vec::with_capacity(msgs.len());
-            for m in msgs {
-                out.push(w.known(m.author(), m.sequence(), m.id(), m.json())?);
-            }
-            out
-        };
-        txn.commit()?;
-        Ok(outcomes)
     }
 
     /// One message by id.
@@ -1788,7 +1792,11 @@ mod tests {
             .ingest_stream([Vec::<VerifiedMsg>::new(), Vec::new()])
             .unwrap();
         assert_eq!(out.len(), 2);
-        assert!(out.iter().all(|(_, o)| *o == Written::Each(Vec::new())));
+        assert!(out.iter().all(|(_, o)| *o
+            == Written::Each {
+                fresh: Vec::new(),
+                known: Vec::new()
+            }));
         assert_eq!(modified(), before, "the store file was written");
         // A batch with a message is written as before.
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -1800,6 +1808,61 @@ mod tests {
         .unwrap();
         assert_eq!(store.ingest(vec![m]).unwrap(), vec![Outcome::Stored]);
         assert_ne!(modified(), before);
+    }
+
+    /// Checked messages at sequences the store already holds, with no
+    /// fresh ones: for [`Store::ingest_stream`].
+    struct KnownOnly(Vec<SignedMsg>);
+
+    impl Placed for KnownOnly {
+        fn msgs(&self) -> &[VerifiedMsg] {
+            &[]
+        }
+
+        fn known(&self) -> &[SignedMsg] {
+            &self.0
+        }
+    }
+
+    /// Messages the store already holds are checked in the batch's own
+    /// transaction: a batch of duplicates alone commits nothing (they were
+    /// checked in a transaction of their own, committed with its fsync
+    /// every time), and a fork is recorded and refused.
+    #[test]
+    fn known_messages_are_checked_in_the_batchs_transaction() {
+        let (d, store) = open();
+        let kp = Keypair::from_seed(&[5; 32]);
+        let signed = |text: &str| {
+            let v = feed::build(&kp, None, 1.0, post(text), None);
+            feed::verify_one(feed::prepare(v, None).unwrap(), &feed::KeyCache::default()).unwrap()
+        };
+        let held =
+            feed::validate(None, None, feed::build(&kp, None, 1.0, post("a"), None)).unwrap();
+        assert_eq!(store.ingest(vec![held]).unwrap(), vec![Outcome::Stored]);
+        let path = d.path().join("store.redb");
+        let modified = || std::fs::metadata(&path).unwrap().modified().unwrap();
+        let before = modified();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let out = store.ingest_stream([KnownOnly(vec![signed("a")])]).unwrap();
+        assert_eq!(
+            out[0].1,
+            Written::Each {
+                fresh: Vec::new(),
+                known: vec![Outcome::Duplicate]
+            }
+        );
+        assert_eq!(modified(), before, "a duplicate was committed");
+        let out = store.ingest_stream([KnownOnly(vec![signed("b")])]).unwrap();
+        assert!(
+            matches!(
+                out[0].1,
+                Written::Each { ref known, .. }
+                    if matches!(known[..], [Outcome::Refused(ValidationError::Fork { sequence: 1, .. })])
+            ),
+            "{:?}",
+            out[0].1
+        );
+        assert_eq!(store.forks().unwrap().len(), 1);
     }
 
     /// A feed of `kp`, validated: one message per `(claimed time,
